@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { GraphQLError, Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
+import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Keyledger } from '../../app.ts';
+import { KmsError } from '../../domain/errors.ts';
+import type { Caller } from '../../service/context.ts';
+import { identityOf } from '../../service/request-runner.ts';
+import type { GraphQLContext } from './builder.ts';
+import { keyledgerSchema, OPERATION_EVENT_NAMES } from './schema.ts';
+
+export interface ServerContext {
+  req?: IncomingMessage;
+}
+
+export type KeyledgerYoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+/**
+ * The GraphQL endpoint (graphql-yoga + the Pothos schema). Transport only: it
+ * authenticates, maps errors to AWS names, and calls the services.
+ *
+ * @example
+ * const yoga = createGraphQLHandler(app);
+ * const res = await yoga.fetch('http://localhost/graphql', { method: 'POST', headers, body });
+ */
+export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
+  const callers = new WeakMap<Request, Caller>();
+  return createYoga<ServerContext, GraphQLContext>({
+    schema: keyledgerSchema(),
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    logging: false,
+    graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
+    plugins: [authenticationPlugin(app, callers)],
+    context: ({ request, req }) => {
+      const caller = callers.get(request);
+      if (!caller) throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
+      const sourceIp = sourceIpOf(req);
+      const userAgent = request.headers.get('user-agent');
+      return {
+        kms: app.kms,
+        audit: app.audit,
+        caller,
+        newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),
+      };
+    },
+    maskedErrors: {
+      maskError(error) {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (original instanceof KmsError) {
+          return createGraphQLError(original.message, {
+            ...(error instanceof GraphQLError ? { path: error.path, nodes: error.nodes } : {}),
+            extensions: { code: original.code, requestId: original.requestId },
+          });
+        }
+        if (error instanceof GraphQLError && (!error.originalError || error.originalError instanceof GraphQLError)) return error;
+        app.logger.error({ err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'unexpected error in GraphQL layer');
+        return createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException' } });
+      },
+    },
+  });
+}
+
+/**
+ * Authenticates every request before its document is parsed, with HTTP Basic
+ * `accessKeyId:secretAccessKey`. A failure is recorded in the audit log, then
+ * answered with HTTP 401 and no data. Only a pure introspection query (the
+ * schema is public) is answered without credentials.
+ */
+function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>): Plugin<GraphQLContext, ServerContext> {
+  return {
+    async onParams({ params, request, setResult, context }) {
+      const fields = topLevelFields(params.query, params.operationName);
+      if (fields.length > 0 && fields.every((f) => f.startsWith('__'))) return;
+      const credentials = basicCredentials(request.headers.get('authorization'));
+      const outcome = await app.identity.authenticate(credentials?.accessKeyId, credentials?.secret);
+      if (outcome.ok) {
+        callers.set(request, outcome.caller);
+        return;
+      }
+      const requestId = randomUUID();
+      const error = new KmsError(outcome.failure.code, outcome.failure.message);
+      try {
+        await app.runner.recordRejected(
+          {
+            requestId,
+            accountId: outcome.failure.accountId,
+            userIdentity: { type: 'Unknown', principalArn: null, accountId: outcome.failure.accountId, accessKeyId: credentials?.accessKeyId ?? null },
+            sourceIp: sourceIpOf(context.req),
+            userAgent: request.headers.get('user-agent'),
+          },
+          { eventName: eventNameOf(fields), readOnly: false, requestParameters: { operations: fields.slice(0, 20) } },
+          error,
+        );
+      } catch (auditFailure) {
+        app.logger.error({ requestId, err: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
+        setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
+        return;
+      }
+      setResult({ errors: [unauthenticated(outcome.failure.code, outcome.failure.message, requestId)] });
+    },
+
+    /**
+     * A document that failed to parse or validate never reached an operation, so
+     * no service recorded it: record it here, before the answer goes out.
+     */
+    async onResultProcess({ request, result, setResult, serverContext }) {
+      const caller = callers.get(request);
+      if (!caller || Array.isArray(result) || !isExecutionResult(result)) return;
+      const errors = result.errors ?? [];
+      if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
+      const requestId = randomUUID();
+      const message = errors.map((e) => e.message).join('; ').slice(0, 2000);
+      await app.runner.recordRejected(
+        {
+          requestId,
+          accountId: caller.accountId,
+          userIdentity: identityOf(caller),
+          sourceIp: sourceIpOf(serverContext.req),
+          userAgent: request.headers.get('user-agent'),
+        },
+        { eventName: 'GraphQLRequest', readOnly: false, requestParameters: null },
+        new KmsError('ValidationException', message),
+      );
+      setResult({
+        ...result,
+        errors: errors.map((e) => createGraphQLError(e.message, { extensions: { ...e.extensions, code: 'ValidationException', requestId } })),
+      });
+    },
+  };
+}
+
+function isExecutionResult(value: unknown): value is ExecutionResult {
+  return typeof value === 'object' && value !== null && !(Symbol.asyncIterator in value);
+}
+
+function unauthenticated(code: string, message: string, requestId: string): GraphQLError {
+  return createGraphQLError(message, {
+    extensions: { code, requestId, http: { status: 401, headers: { 'WWW-Authenticate': 'Basic realm="keyledger", charset="UTF-8"' } } },
+  });
+}
+
+function basicCredentials(header: string | null): { accessKeyId: string; secret: string } | undefined {
+  const m = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { accessKeyId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/** The top-level field names of the operation a document would run; [] when it does not parse. */
+function topLevelFields(query: string | undefined, operationName: string | undefined): string[] {
+  if (!query) return [];
+  try {
+    const operations = parse(query).definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+    const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
+    return (operation?.selectionSet.selections ?? []).flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
+  } catch {
+    return [];
+  }
+}
+
+function eventNameOf(fields: string[]): string {
+  const first = fields[0];
+  if (!first) return 'GraphQLRequest';
+  return OPERATION_EVENT_NAMES[first] ?? first.charAt(0).toUpperCase() + first.slice(1);
+}
+
+/** The peer address of the TCP connection; X-Forwarded-For is client-supplied and not trusted. */
+function sourceIpOf(req: IncomingMessage | undefined): string | null {
+  const address = req?.socket.remoteAddress;
+  if (!address) return null;
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}

@@ -1,0 +1,38 @@
+import type { Clock } from './clock.ts';
+import type { RootKey } from './crypto/root-key.ts';
+import type { Logger } from './logger.ts';
+import { AuditService } from './service/audit-service.ts';
+import { IdentityService } from './service/identity-service.ts';
+import { KmsService } from './service/kms-service.ts';
+import { RequestRunner } from './service/request-runner.ts';
+import type { Db } from './store/database.ts';
+
+/** The services of one keyledger process, wired to one database. */
+export interface Keyledger {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  region: string;
+  runner: RequestRunner;
+  kms: KmsService;
+  identity: IdentityService;
+  audit: AuditService;
+}
+
+/**
+ * Wires the services. `db` must be opened as the app role (see openDatabase).
+ *
+ * @example
+ * const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: 'us-east-1' });
+ * await app.kms.createKey(ctx, { description: 'orders' });
+ */
+export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string }): Keyledger {
+  const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
+  return {
+    ...deps,
+    runner,
+    kms: new KmsService({ runner, region: deps.region }),
+    identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner }),
+    audit: new AuditService({ runner }),
+  };
+}

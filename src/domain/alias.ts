@@ -1,0 +1,108 @@
+import { accept, KmsError, reject, Validator, type Decision } from './errors.ts';
+import type { Recorded } from './key.ts';
+
+/** An alias's state: the fold of its stream (`alias-<accountId>-<aliasName>`). */
+export interface AliasState {
+  accountId: string;
+  aliasName: string;
+  targetKeyId: string;
+  creationDate: Date;
+  lastUpdatedDate: Date;
+  /** A deleted alias keeps its stream; creating the name again continues it. */
+  deleted: boolean;
+  version: bigint;
+}
+
+export type AliasEvent =
+  | { type: 'AliasCreated'; data: { accountId: string; aliasName: string; targetKeyId: string } }
+  | { type: 'AliasUpdated'; data: { targetKeyId: string; previousTargetKeyId: string } }
+  | { type: 'AliasDeleted'; data: { targetKeyId: string } };
+
+export const ALIAS_EVENT_TYPES: ReadonlySet<string> = new Set<AliasEvent['type']>(['AliasCreated', 'AliasUpdated', 'AliasDeleted']);
+
+export const aliasStreamId = (accountId: string, aliasName: string): string => `alias-${accountId}-${aliasName}`;
+
+export const MAX_ALIASES_PER_KEY = 50;
+
+export function evolveAlias(state: AliasState | null, event: Recorded<AliasEvent>): AliasState {
+  switch (event.type) {
+    case 'AliasCreated':
+      return {
+        accountId: event.data.accountId,
+        aliasName: event.data.aliasName,
+        targetKeyId: event.data.targetKeyId,
+        creationDate: event.recordedAt,
+        lastUpdatedDate: event.recordedAt,
+        deleted: false,
+        version: event.streamVersion,
+      };
+    case 'AliasUpdated':
+      if (!state) throw new Error('AliasUpdated before AliasCreated');
+      return { ...state, targetKeyId: event.data.targetKeyId, lastUpdatedDate: event.recordedAt, version: event.streamVersion };
+    case 'AliasDeleted':
+      if (!state) throw new Error('AliasDeleted before AliasCreated');
+      return { ...state, deleted: true, version: event.streamVersion };
+  }
+}
+
+export const foldAlias = (events: readonly Recorded<AliasEvent>[]): AliasState | null =>
+  events.reduce<AliasState | null>(evolveAlias, null);
+
+const ALIAS_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
+
+/**
+ * Checks an AliasName as AWS does for CreateAlias, UpdateAlias and DeleteAlias:
+ * 1–256 characters of `[a-zA-Z0-9:/_-]`, the `alias/` prefix, no colon, and the
+ * reserved `alias/aws/` prefix refused.
+ */
+export function validateAliasName(aliasName: string): KmsError | undefined {
+  const v = new Validator()
+    .minLength('aliasName', aliasName, 1)
+    .maxLength('aliasName', aliasName, 256)
+    .pattern('aliasName', aliasName, ALIAS_PATTERN, '^[a-zA-Z0-9:/_-]+$');
+  const invalid = v.error();
+  if (invalid) return invalid;
+  if (!aliasName.startsWith('alias/') || aliasName.length === 'alias/'.length) {
+    return new KmsError('ValidationException', 'Alias must start with the prefix "alias/" followed by a name.');
+  }
+  if (aliasName.includes(':')) {
+    return new KmsError('ValidationException', `${aliasName} contains invalid characters for an alias`);
+  }
+  if (aliasName.startsWith('alias/aws/')) {
+    return new KmsError('NotAuthorizedException', 'Aliases that begin with alias/aws/ are reserved for AWS managed keys.');
+  }
+  return undefined;
+}
+
+const exists = (alias: AliasState | null): alias is AliasState => alias !== null && !alias.deleted;
+
+export function decideCreateAlias(
+  current: AliasState | null,
+  input: { accountId: string; aliasName: string; aliasArn: string; targetKeyId: string; aliasesOnTarget: number },
+): Decision<AliasEvent> {
+  if (exists(current)) return reject('AlreadyExistsException', `An alias with the name ${input.aliasArn} already exists`);
+  if (input.aliasesOnTarget >= MAX_ALIASES_PER_KEY) {
+    return reject('LimitExceededException', `A KMS key can have at most ${MAX_ALIASES_PER_KEY} aliases.`);
+  }
+  return accept({
+    type: 'AliasCreated',
+    data: { accountId: input.accountId, aliasName: input.aliasName, targetKeyId: input.targetKeyId },
+  });
+}
+
+export function decideUpdateAlias(
+  current: AliasState | null,
+  input: { aliasArn: string; targetKeyId: string; aliasesOnTarget: number },
+): Decision<AliasEvent> {
+  if (!exists(current)) return reject('NotFoundException', `Alias ${input.aliasArn} is not found.`);
+  if (current.targetKeyId === input.targetKeyId) return accept();
+  if (input.aliasesOnTarget >= MAX_ALIASES_PER_KEY) {
+    return reject('LimitExceededException', `A KMS key can have at most ${MAX_ALIASES_PER_KEY} aliases.`);
+  }
+  return accept({ type: 'AliasUpdated', data: { targetKeyId: input.targetKeyId, previousTargetKeyId: current.targetKeyId } });
+}
+
+export function decideDeleteAlias(current: AliasState | null, aliasArn: string): Decision<AliasEvent> {
+  if (!exists(current)) return reject('NotFoundException', `Alias ${aliasArn} is not found.`);
+  return accept({ type: 'AliasDeleted', data: { targetKeyId: current.targetKeyId } });
+}

@@ -1,0 +1,55 @@
+/** ARNs and identifiers in AWS's formats. */
+
+export const ACCOUNT_ID = /^\d{12}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const isKeyUuid = (s: string): boolean => UUID.test(s);
+
+export const keyArn = (region: string, accountId: string, keyId: string): string =>
+  `arn:aws:kms:${region}:${accountId}:key/${keyId}`;
+
+export const aliasArn = (region: string, accountId: string, aliasName: string): string =>
+  `arn:aws:kms:${region}:${accountId}:${aliasName}`;
+
+export const rootArn = (accountId: string): string => `arn:aws:iam::${accountId}:root`;
+
+export const principalArn = (accountId: string, type: 'user' | 'role', name: string): string =>
+  `arn:aws:iam::${accountId}:${type}/${name}`;
+
+/** How a caller named a key: the four forms AWS accepts for `KeyId`. */
+export type KeyReference =
+  | { kind: 'keyId'; keyId: string }
+  | { kind: 'keyArn'; region: string; accountId: string; keyId: string }
+  | { kind: 'aliasName'; aliasName: string }
+  | { kind: 'aliasArn'; region: string; accountId: string; aliasName: string };
+
+/**
+ * Parses a `KeyId` parameter; undefined when it is none of the accepted forms.
+ *
+ * @example
+ * parseKeyReference('alias/app') // { kind: 'aliasName', aliasName: 'alias/app' }
+ */
+export function parseKeyReference(text: string): KeyReference | undefined {
+  if (UUID.test(text)) return { kind: 'keyId', keyId: text };
+  if (text.startsWith('alias/')) return { kind: 'aliasName', aliasName: text };
+  const arn = /^arn:aws:kms:([a-z0-9-]+):(\d{12}):(key\/.+|alias\/.+)$/.exec(text);
+  if (!arn) return undefined;
+  const [, region, accountId, resource] = arn as unknown as [string, string, string, string];
+  if (resource.startsWith('key/')) {
+    const keyId = resource.slice(4);
+    return UUID.test(keyId) ? { kind: 'keyArn', region, accountId, keyId } : undefined;
+  }
+  return { kind: 'aliasArn', region, accountId, aliasName: resource };
+}
+
+/** Parses an IAM principal ARN (`...:root`, `...:user/name`, `...:role/name`). */
+export function parsePrincipalArn(
+  text: string,
+): { accountId: string; type: 'root' | 'user' | 'role'; name: string } | undefined {
+  const m = /^arn:aws:iam::(\d{12}):(root|user\/(.+)|role\/(.+))$/.exec(text);
+  if (!m) return undefined;
+  const accountId = m[1]!;
+  if (m[2] === 'root') return { accountId, type: 'root', name: 'root' };
+  if (m[3] !== undefined) return { accountId, type: 'user', name: m[3] };
+  return { accountId, type: 'role', name: m[4]! };
+}

@@ -1,0 +1,139 @@
+/** The AWS KMS error names keyledger returns (as `extensions.code` in GraphQL). */
+export type KmsErrorCode =
+  | 'AccessDeniedException'
+  | 'AlreadyExistsException'
+  | 'DisabledException'
+  | 'DryRunOperationException'
+  | 'IncorrectKeyException'
+  | 'InvalidAliasNameException'
+  | 'InvalidArnException'
+  | 'InvalidCiphertextException'
+  | 'InvalidMarkerException'
+  | 'InvalidSignatureException'
+  | 'KMSInternalException'
+  | 'KMSInvalidStateException'
+  | 'LimitExceededException'
+  | 'MalformedPolicyDocumentException'
+  | 'MissingAuthenticationTokenException'
+  | 'NotAuthorizedException'
+  | 'NotFoundException'
+  | 'TagException'
+  | 'UnrecognizedClientException'
+  | 'UnsupportedOperationException'
+  | 'ValidationException';
+
+/**
+ * An expected failure of a KMS request, with the AWS error name. Its message is
+ * shown to the caller and recorded in the audit log, so it must never carry a
+ * secret (plaintext, key material, ciphertext, access-key secret).
+ */
+export class KmsError extends Error {
+  override readonly name = 'KmsError';
+  /** Set by the service once the request's id is known. */
+  requestId: string | undefined;
+
+  readonly code: KmsErrorCode;
+
+  constructor(code: KmsErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A domain decision: the events to record, or the expected failure. */
+export type Decision<E> = { ok: true; events: E[] } | { ok: false; error: KmsError };
+
+export const accept = <E>(...events: E[]): Decision<E> => ({ ok: true, events });
+export const reject = <E = never>(code: KmsErrorCode, message: string): Decision<E> => ({
+  ok: false,
+  error: new KmsError(code, message),
+});
+
+/** One violated constraint, worded as AWS words it. */
+export interface FieldViolation {
+  field: string;
+  /** The offending value; omitted for sensitive fields (AWS omits them too). */
+  value?: unknown;
+  constraint: string;
+}
+
+/**
+ * Collects constraint violations and turns them into AWS's wording:
+ * `1 validation error detected: Value 'x' at 'description' failed to satisfy
+ * constraint: Member must have length less than or equal to 8192`.
+ *
+ * @example
+ * const v = new Validator();
+ * v.maxLength('description', input.description, 8192);
+ * v.throwIfAny();
+ */
+export class Validator {
+  readonly violations: FieldViolation[] = [];
+
+  add(violation: FieldViolation): this {
+    this.violations.push(violation);
+    return this;
+  }
+
+  minLength(field: string, value: string | undefined | null, min: number, sensitive = false): this {
+    if (value != null && [...value].length < min) {
+      this.add({ field, ...(sensitive ? {} : { value }), constraint: `Member must have length greater than or equal to ${min}` });
+    }
+    return this;
+  }
+
+  maxLength(field: string, value: string | undefined | null, max: number, sensitive = false): this {
+    if (value != null && [...value].length > max) {
+      this.add({ field, ...(sensitive ? {} : { value }), constraint: `Member must have length less than or equal to ${max}` });
+    }
+    return this;
+  }
+
+  range(field: string, value: number | undefined | null, min: number, max: number): this {
+    if (value == null) return this;
+    if (value < min) this.add({ field, value, constraint: `Member must have value greater than or equal to ${min}` });
+    else if (value > max) this.add({ field, value, constraint: `Member must have value less than or equal to ${max}` });
+    return this;
+  }
+
+  pattern(field: string, value: string | undefined | null, regex: RegExp, shown: string): this {
+    if (value != null && !regex.test(value)) {
+      this.add({ field, value, constraint: `Member must satisfy regular expression pattern: ${shown}` });
+    }
+    return this;
+  }
+
+  oneOf(field: string, value: string | undefined | null, allowed: readonly string[]): this {
+    if (value != null && !allowed.includes(value)) {
+      this.add({ field, value, constraint: `Member must satisfy enum value set: [${allowed.join(', ')}]` });
+    }
+    return this;
+  }
+
+  maxItems(field: string, value: readonly unknown[] | undefined | null, max: number): this {
+    if (value != null && value.length > max) {
+      this.add({ field, constraint: `Member must have length less than or equal to ${max}` });
+    }
+    return this;
+  }
+
+  error(): KmsError | undefined {
+    if (this.violations.length === 0) return undefined;
+    return validationError(this.violations);
+  }
+
+  throwIfAny(): void {
+    const error = this.error();
+    if (error) throw error;
+  }
+}
+
+export function validationError(violations: readonly FieldViolation[]): KmsError {
+  const n = violations.length;
+  const parts = violations.map((v) =>
+    'value' in v
+      ? `Value '${String(v.value)}' at '${v.field}' failed to satisfy constraint: ${v.constraint}`
+      : `Value at '${v.field}' failed to satisfy constraint: ${v.constraint}`,
+  );
+  return new KmsError('ValidationException', `${n} validation error${n === 1 ? '' : 's'} detected: ${parts.join('; ')}`);
+}

@@ -1,0 +1,25 @@
+/** Who is calling: resolved from credentials by the transport, never from client-supplied fields. */
+export interface Caller {
+  accountId: string;
+  principalArn: string;
+  principalType: 'root' | 'user' | 'role';
+  name: string;
+  /** The access key that authenticated the request. */
+  accessKeyId: string;
+  tags: Record<string, string>;
+}
+
+/** What the service knows of one request, besides its parameters. */
+export interface RequestContext {
+  requestId: string;
+  caller: Caller;
+  sourceIp: string | null;
+  userAgent: string | null;
+}
+
+/** The identity of requests made by an operator at the keyledger CLI. */
+export interface OperatorContext {
+  requestId: string;
+  /** e.g. `keyledger-cli` */
+  invokedBy: string;
+}

@@ -1,0 +1,174 @@
+import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { ACCOUNT_ID, principalArn, rootArn } from '../domain/arn.ts';
+import { KmsError, Validator } from '../domain/errors.ts';
+import type { RootKey } from '../crypto/root-key.ts';
+import type { Db } from '../store/database.ts';
+import type { Caller, OperatorContext } from './context.ts';
+import type { RequestRunner } from './request-runner.ts';
+
+export interface CreatedAccessKey {
+  accessKeyId: string;
+  /** Returned once, at creation; only its wrapped form is stored. */
+  secretAccessKey: string;
+  principalArn: string;
+  accountId: string;
+}
+
+export type AuthenticationFailure = {
+  code: 'MissingAuthenticationTokenException' | 'UnrecognizedClientException' | 'InvalidSignatureException';
+  message: string;
+  /** The account the presented access key belongs to, when it exists: its owner may audit the attempt. */
+  accountId: string | null;
+};
+
+const ACCESS_KEY_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const NAME_PATTERN = /^[\w+=,.@-]+$/;
+
+const secretAad = (accessKeyId: string) => `access-key:${accessKeyId}`;
+
+/**
+ * Accounts, principals and access keys (the IAM side keyledger needs), and the
+ * authentication of requests by access key. Management is an operator action
+ * (the CLI) and is audited like any request.
+ */
+export class IdentityService {
+  readonly #db: Db;
+  readonly #rootKey: RootKey;
+  readonly #runner: RequestRunner;
+
+  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner }) {
+    this.#db = deps.db;
+    this.#rootKey = deps.rootKey;
+    this.#runner = deps.runner;
+  }
+
+  /**
+   * Creates an account (a random 12-digit id unless given) and its root principal.
+   *
+   * @example
+   * const { accountId } = await identity.createAccount(op, { name: 'payments' });
+   */
+  createAccount(ctx: OperatorContext, input: { accountId?: string; name: string }): Promise<{ accountId: string; rootArn: string }> {
+    const accountId = input.accountId ?? randomAccountId();
+    return this.#runner.runAsOperator(ctx, accountId, { eventName: 'CreateAccount', eventSource: 'iam', readOnly: false, requestParameters: { accountId, name: input.name } }, async (trx, draft, now) => {
+      if (!ACCOUNT_ID.test(accountId)) throw new KmsError('ValidationException', `1 validation error detected: Value '${accountId}' at 'accountId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9]{12}$`);
+      const inserted = await trx
+        .insertInto('accounts')
+        .values({ account_id: accountId, name: input.name, created_at: now })
+        .onConflict((oc) => oc.doNothing())
+        .returning('account_id')
+        .executeTakeFirst();
+      if (!inserted) throw new KmsError('AlreadyExistsException', `Account ${accountId} already exists.`);
+      await trx
+        .insertInto('principals')
+        .values({ principal_arn: rootArn(accountId), account_id: accountId, principal_type: 'root', name: 'root', tags: '{}', created_at: now })
+        .execute();
+      draft.resources.push({ arn: rootArn(accountId), type: 'AWS::IAM::Root', accountId });
+      draft.responseElements = { accountId };
+      return { accountId, rootArn: rootArn(accountId) };
+    });
+  }
+
+  /** Creates a user or role in an existing account. */
+  createPrincipal(
+    ctx: OperatorContext,
+    input: { accountId: string; type: 'user' | 'role'; name: string; tags?: Record<string, string> },
+  ): Promise<{ principalArn: string }> {
+    const arn = principalArn(input.accountId, input.type, input.name);
+    const requestParameters = { accountId: input.accountId, type: input.type, name: input.name, tags: input.tags ?? {} };
+    return this.#runner.runAsOperator(ctx, input.accountId, { eventName: input.type === 'user' ? 'CreateUser' : 'CreateRole', eventSource: 'iam', readOnly: false, requestParameters }, async (trx, draft, now) => {
+      new Validator().minLength('name', input.name, 1).maxLength('name', input.name, 64).pattern('name', input.name, NAME_PATTERN, '[\\w+=,.@-]+').throwIfAny();
+      const account = await trx.selectFrom('accounts').select('account_id').where('account_id', '=', input.accountId).executeTakeFirst();
+      if (!account) throw new KmsError('NotFoundException', `Account ${input.accountId} does not exist.`);
+      const inserted = await trx
+        .insertInto('principals')
+        .values({ principal_arn: arn, account_id: input.accountId, principal_type: input.type, name: input.name, tags: JSON.stringify(input.tags ?? {}), created_at: now })
+        .onConflict((oc) => oc.doNothing())
+        .returning('principal_arn')
+        .executeTakeFirst();
+      if (!inserted) throw new KmsError('AlreadyExistsException', `${arn} already exists.`);
+      draft.resources.push({ arn, type: input.type === 'user' ? 'AWS::IAM::User' : 'AWS::IAM::Role', accountId: input.accountId });
+      draft.responseElements = { principalArn: arn };
+      return { principalArn: arn };
+    });
+  }
+
+  /**
+   * Creates an access key for a principal. The secret is returned this once and
+   * stored only wrapped under the root key.
+   */
+  createAccessKey(ctx: OperatorContext, input: { principalArn: string }): Promise<CreatedAccessKey> {
+    return this.#runner.runAsOperator(ctx, null, { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
+      const principal = await trx.selectFrom('principals').select(['principal_arn', 'account_id']).where('principal_arn', '=', input.principalArn).executeTakeFirst();
+      if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
+      const accessKeyId = `AKIA${randomString(16)}`;
+      const secret = randomBytes(30).toString('base64');
+      const secretBytes = Buffer.from(secret, 'utf8');
+      try {
+        await trx
+          .insertInto('access_keys')
+          .values({ access_key_id: accessKeyId, principal_arn: principal.principal_arn, wrapped_secret: this.#rootKey.wrap(secretBytes, secretAad(accessKeyId)), status: 'Active', created_at: now })
+          .execute();
+      } finally {
+        secretBytes.fill(0);
+      }
+      draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::AccessKey', accountId: principal.account_id });
+      // The audit record names the key id; the secret is never recorded.
+      draft.responseElements = { accessKeyId };
+      return { accessKeyId, secretAccessKey: secret, principalArn: principal.principal_arn, accountId: principal.account_id };
+    });
+  }
+
+  /**
+   * Authenticates an access key id + secret. Constant-time comparison; the
+   * failure says which AWS error applies, and whose account the key belongs to.
+   */
+  async authenticate(accessKeyId: string | undefined, secret: string | undefined): Promise<{ ok: true; caller: Caller } | { ok: false; failure: AuthenticationFailure }> {
+    if (!accessKeyId || secret === undefined) {
+      return fail('MissingAuthenticationTokenException', 'Request is missing Authentication Token', null);
+    }
+    const row = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
+      ? await this.#db
+          .selectFrom('access_keys as k')
+          .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
+          .select(['k.access_key_id', 'k.wrapped_secret', 'k.status', 'p.principal_arn', 'p.account_id', 'p.principal_type', 'p.name', 'p.tags'])
+          .where('k.access_key_id', '=', accessKeyId)
+          .executeTakeFirst()
+      : undefined;
+    if (!row || row.status !== 'Active') {
+      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', row?.account_id ?? null);
+    }
+    const expected = this.#rootKey.unwrap(row.wrapped_secret, secretAad(row.access_key_id));
+    const given = Buffer.from(secret, 'utf8');
+    const match = expected.length === given.length && timingSafeEqual(expected, given);
+    expected.fill(0);
+    given.fill(0);
+    if (!match) {
+      return fail('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.', row.account_id);
+    }
+    return {
+      ok: true,
+      caller: {
+        accountId: row.account_id,
+        principalArn: row.principal_arn,
+        principalType: row.principal_type,
+        name: row.name,
+        accessKeyId: row.access_key_id,
+        tags: row.tags,
+      },
+    };
+  }
+}
+
+function fail(code: AuthenticationFailure['code'], message: string, accountId: string | null) {
+  return { ok: false as const, failure: { code, message, accountId } };
+}
+
+function randomAccountId(): string {
+  // Never starts with 0, so it reads as the 12-digit number it is.
+  return String(randomInt(1, 10)) + Array.from({ length: 11 }, () => String(randomInt(0, 10))).join('');
+}
+
+function randomString(length: number): string {
+  return Array.from({ length }, () => ACCESS_KEY_ALPHABET[randomInt(0, ACCESS_KEY_ALPHABET.length)]).join('');
+}

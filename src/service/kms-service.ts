@@ -1,0 +1,528 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import {
+  aliasStreamId,
+  decideCreateAlias,
+  decideDeleteAlias,
+  decideUpdateAlias,
+  evolveAlias,
+  foldAlias,
+  validateAliasName,
+  type AliasEvent,
+  type AliasState,
+} from '../domain/alias.ts';
+import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
+import { KmsError, Validator, type Decision } from '../domain/errors.ts';
+import {
+  checkKeyState,
+  decideCancelKeyDeletion,
+  decideDisableKey,
+  decideEnableKey,
+  decideScheduleKeyDeletion,
+  decideTagResource,
+  decideUntagResource,
+  decideUpdateKeyDescription,
+  defaultKeyPolicy,
+  evolveKey,
+  foldKey,
+  KEY_SPECS,
+  KEY_USAGES,
+  keyStreamId,
+  MAX_TAGS_PER_KEY,
+  ORIGINS,
+  SYMMETRIC_ENCRYPTION_ALGORITHMS,
+  type KeyEvent,
+  type KeyOperation,
+  type KeyState,
+  type Recorded,
+} from '../domain/key.ts';
+import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
+import type { Database } from '../store/database.ts';
+import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
+import { readKeyProjection, writeAliasProjection, writeKeyProjection } from '../store/projections.ts';
+import type { RequestContext } from './context.ts';
+import { decodeMarker, page, pageSize } from './pagination.ts';
+import type { AuditDraft, RequestRunner } from './request-runner.ts';
+
+type Trx = Transaction<Database>;
+
+/** KeyMetadata as AWS returns it, in lowerCamelCase. */
+export interface KeyMetadata {
+  awsAccountId: string;
+  keyId: string;
+  arn: string;
+  creationDate: Date;
+  enabled: boolean;
+  description: string;
+  keyUsage: string;
+  keyState: string;
+  deletionDate: Date | null;
+  origin: string;
+  keyManager: string;
+  customerMasterKeySpec: string;
+  keySpec: string;
+  encryptionAlgorithms: string[];
+  multiRegion: boolean;
+  pendingDeletionWindowInDays: number | null;
+}
+
+export interface CreateKeyInput {
+  description?: string | null;
+  keyUsage?: string | null;
+  keySpec?: string | null;
+  customerMasterKeySpec?: string | null;
+  origin?: string | null;
+  policy?: string | null;
+  bypassPolicyLockoutSafetyCheck?: boolean | null;
+  tags?: Tag[] | null;
+  multiRegion?: boolean | null;
+  customKeyStoreId?: string | null;
+}
+
+export interface AliasListEntry {
+  aliasName: string;
+  aliasArn: string;
+  targetKeyId: string;
+  creationDate: Date;
+  lastUpdatedDate: Date;
+}
+
+const MAX_POLICY_LENGTH = 32_768;
+
+/**
+ * The KMS operations on keys and aliases, one method per AWS operation. Each
+ * runs audit-first through the RequestRunner: authenticate (done by the
+ * transport) -> load -> authorize -> decide -> append + project -> respond.
+ */
+export class KmsService {
+  readonly #runner: RequestRunner;
+  readonly #region: string;
+
+  constructor(deps: { runner: RequestRunner; region: string }) {
+    this.#runner = deps.runner;
+    this.#region = deps.region;
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  /** CreateKey: a new symmetric encryption key, Enabled, owned by the caller's account. */
+  createKey(ctx: RequestContext, input: CreateKeyInput): Promise<{ keyMetadata: KeyMetadata }> {
+    const requestParameters = {
+      description: input.description ?? undefined,
+      keyUsage: input.keyUsage ?? undefined,
+      keySpec: input.keySpec ?? input.customerMasterKeySpec ?? undefined,
+      origin: input.origin ?? undefined,
+      bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined,
+      multiRegion: input.multiRegion ?? undefined,
+      tags: input.tags ?? undefined,
+      policy: input.policy ?? undefined,
+    };
+    return this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async (trx, draft, now) => {
+      const v = new Validator()
+        .maxLength('description', input.description, 8192)
+        .oneOf('keyUsage', input.keyUsage, KEY_USAGES)
+        .oneOf('keySpec', input.keySpec, KEY_SPECS)
+        .oneOf('customerMasterKeySpec', input.customerMasterKeySpec, KEY_SPECS)
+        .oneOf('origin', input.origin, ORIGINS)
+        .minLength('policy', input.policy, 1)
+        .maxLength('policy', input.policy, MAX_POLICY_LENGTH)
+        .minLength('customKeyStoreId', input.customKeyStoreId, 1)
+        .maxLength('customKeyStoreId', input.customKeyStoreId, 64);
+      v.throwIfAny();
+      if (input.keySpec && input.customerMasterKeySpec && input.keySpec !== input.customerMasterKeySpec) {
+        throw new KmsError('ValidationException', 'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.');
+      }
+      const keySpec = input.keySpec ?? input.customerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
+      const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
+      const origin = input.origin ?? 'AWS_KMS';
+      if (keySpec !== 'SYMMETRIC_DEFAULT' || keyUsage !== 'ENCRYPT_DECRYPT') {
+        throw new KmsError('UnsupportedOperationException', `keyledger does not support ${keySpec} keys with key usage ${keyUsage}; only SYMMETRIC_DEFAULT keys for ENCRYPT_DECRYPT.`);
+      }
+      if (origin !== 'AWS_KMS') {
+        throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);
+      }
+      if (input.customKeyStoreId != null) {
+        throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
+      }
+      if (input.multiRegion) {
+        throw new KmsError('UnsupportedOperationException', 'keyledger does not support multi-Region keys.');
+      }
+      const tags = input.tags ?? [];
+      const badTags = validateTags(tags);
+      if (badTags) throw badTags;
+      if (tags.length > MAX_TAGS_PER_KEY) {
+        throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags.`);
+      }
+      const accountId = ctx.caller.accountId;
+      const policy = input.policy ?? defaultKeyPolicy(accountId);
+      if (!isJsonObject(policy)) {
+        throw new KmsError('MalformedPolicyDocumentException', 'The key policy is not a valid JSON object.');
+      }
+
+      const keyId = randomUUID();
+      const key = await this.#applyKeyDecision(
+        trx,
+        null,
+        keyId,
+        {
+          ok: true,
+          events: [
+            {
+              type: 'KeyCreated',
+              data: {
+                keyId,
+                accountId,
+                arn: keyArn(this.#region, accountId, keyId),
+                description: input.description ?? '',
+                keyUsage,
+                keySpec,
+                origin,
+                keyManager: 'CUSTOMER',
+                multiRegion: false,
+                policy,
+                tags,
+              },
+            },
+          ],
+        },
+        now,
+      );
+      draft.resources.push(keyResource(key));
+      const keyMetadata = toKeyMetadata(key);
+      draft.responseElements = { keyMetadata };
+      return { keyMetadata };
+    });
+  }
+
+  /** DescribeKey: by key id, key ARN, alias name or alias ARN. */
+  describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
+    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft) => {
+      const key = await this.#readKey(trx, ctx, input.keyId, draft);
+      return { keyMetadata: toKeyMetadata(key) };
+    });
+  }
+
+  /** ListKeys: the caller's account's keys, ordered by key id. */
+  listKeys(
+    ctx: RequestContext,
+    input: { limit?: number | null; marker?: string | null },
+  ): Promise<{ keys: { keyId: string; keyArn: string }[]; nextMarker: string | null; truncated: boolean }> {
+    return this.#runner.run(ctx, { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } }, async (trx) => {
+      const v = new Validator().minLength('marker', input.marker, 1).maxLength('marker', input.marker, 1024);
+      const size = pageSize(v, input.limit, 1000, 100);
+      v.throwIfAny();
+      const after = decodeMarker(input.marker);
+      let query = trx.selectFrom('keys').select(['key_id', 'arn']).where('account_id', '=', ctx.caller.accountId);
+      if (after !== undefined) query = query.where(sql<boolean>`key_id::text > ${after}`);
+      const rows = await query.orderBy(sql`key_id::text`).limit(size + 1).execute();
+      const p = page(rows, size, (r) => r.key_id);
+      return { keys: p.items.map((r) => ({ keyId: r.key_id, keyArn: r.arn })), nextMarker: p.nextMarker, truncated: p.truncated };
+    });
+  }
+
+  updateKeyDescription(ctx: RequestContext, input: { keyId: string; description: string }): Promise<Record<string, never>> {
+    return this.#lifecycle(ctx, 'UpdateKeyDescription', input.keyId, { description: input.description }, (key) => {
+      new Validator().maxLength('description', input.description, 8192).throwIfAny();
+      return decideUpdateKeyDescription(key, input.description);
+    });
+  }
+
+  enableKey(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
+    return this.#lifecycle(ctx, 'EnableKey', input.keyId, {}, (key) => decideEnableKey(key));
+  }
+
+  disableKey(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
+    return this.#lifecycle(ctx, 'DisableKey', input.keyId, {}, (key) => decideDisableKey(key));
+  }
+
+  /** ScheduleKeyDeletion: PendingDeletion for 7–30 days (default 30). The deletion itself is the worker's. */
+  async scheduleKeyDeletion(
+    ctx: RequestContext,
+    input: { keyId: string; pendingWindowInDays?: number | null },
+  ): Promise<{ keyId: string; deletionDate: Date; keyState: string; pendingWindowInDays: number }> {
+    let result: KeyState | undefined;
+    await this.#lifecycle(ctx, 'ScheduleKeyDeletion', input.keyId, { pendingWindowInDays: input.pendingWindowInDays ?? undefined }, (key, now) => {
+      new Validator().range('pendingWindowInDays', input.pendingWindowInDays, 7, 30).throwIfAny();
+      return decideScheduleKeyDeletion(key, input.pendingWindowInDays ?? 30, now);
+    }, (key, draft) => {
+      result = key;
+      draft.responseElements = { keyId: key.arn, deletionDate: key.deletionDate?.toISOString(), keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays };
+    });
+    const key = result!;
+    return { keyId: key.arn, deletionDate: key.deletionDate!, keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays! };
+  }
+
+  async cancelKeyDeletion(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
+    let arn = '';
+    await this.#lifecycle(ctx, 'CancelKeyDeletion', input.keyId, {}, (key) => decideCancelKeyDeletion(key), (key, draft) => {
+      arn = key.arn;
+      draft.responseElements = { keyId: key.arn };
+    });
+    return { keyId: arn };
+  }
+
+  tagResource(ctx: RequestContext, input: { keyId: string; tags: Tag[] }): Promise<Record<string, never>> {
+    return this.#lifecycle(ctx, 'TagResource', input.keyId, { tags: input.tags }, (key) => {
+      const bad = validateTags(input.tags);
+      if (bad) throw bad;
+      return decideTagResource(key, input.tags);
+    });
+  }
+
+  untagResource(ctx: RequestContext, input: { keyId: string; tagKeys: string[] }): Promise<Record<string, never>> {
+    return this.#lifecycle(ctx, 'UntagResource', input.keyId, { tagKeys: input.tagKeys }, (key) => {
+      const bad = validateTagKeys(input.tagKeys);
+      if (bad) throw bad;
+      return decideUntagResource(key, input.tagKeys);
+    });
+  }
+
+  listResourceTags(
+    ctx: RequestContext,
+    input: { keyId: string; limit?: number | null; marker?: string | null },
+  ): Promise<{ tags: Tag[]; nextMarker: string | null; truncated: boolean }> {
+    const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async (trx, draft) => {
+      const v = new Validator();
+      const size = pageSize(v, input.limit, 50, 50);
+      v.throwIfAny();
+      const after = decodeMarker(input.marker);
+      const key = await this.#readKey(trx, ctx, input.keyId, draft);
+      const tags = key.tags.filter((t) => after === undefined || t.tagKey > after).slice(0, size + 1);
+      const p = page(tags, size, (t) => t.tagKey);
+      return { tags: p.items, nextMarker: p.nextMarker, truncated: p.truncated };
+    });
+  }
+
+  // ---------------------------------------------------------------- aliases
+
+  createAlias(ctx: RequestContext, input: { aliasName: string; targetKeyId: string }): Promise<Record<string, never>> {
+    return this.#aliasChange(ctx, 'CreateAlias', input, (alias, target, arn, aliasesOnTarget) =>
+      decideCreateAlias(alias, { accountId: ctx.caller.accountId, aliasName: input.aliasName, aliasArn: arn, targetKeyId: target!.keyId, aliasesOnTarget }),
+    );
+  }
+
+  updateAlias(ctx: RequestContext, input: { aliasName: string; targetKeyId: string }): Promise<Record<string, never>> {
+    return this.#aliasChange(ctx, 'UpdateAlias', input, (alias, target, arn, aliasesOnTarget) =>
+      decideUpdateAlias(alias, { aliasArn: arn, targetKeyId: target!.keyId, aliasesOnTarget }),
+    );
+  }
+
+  deleteAlias(ctx: RequestContext, input: { aliasName: string }): Promise<Record<string, never>> {
+    return this.#aliasChange(ctx, 'DeleteAlias', input, (alias, _target, arn) => decideDeleteAlias(alias, arn));
+  }
+
+  listAliases(
+    ctx: RequestContext,
+    input: { keyId?: string | null; limit?: number | null; marker?: string | null },
+  ): Promise<{ aliases: AliasListEntry[]; nextMarker: string | null; truncated: boolean }> {
+    const requestParameters = { keyId: input.keyId ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async (trx, draft) => {
+      const v = new Validator();
+      const size = pageSize(v, input.limit, 100, 50);
+      v.throwIfAny();
+      const after = decodeMarker(input.marker);
+      let query = trx.selectFrom('aliases').selectAll().where('account_id', '=', ctx.caller.accountId);
+      if (input.keyId != null) {
+        const ref = parseKeyReference(input.keyId);
+        if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
+          throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
+        }
+        const key = await this.#readKey(trx, ctx, input.keyId, draft);
+        query = query.where('target_key_id', '=', key.keyId);
+      }
+      if (after !== undefined) query = query.where('alias_name', '>', after);
+      const rows = await query.orderBy('alias_name').limit(size + 1).execute();
+      const p = page(rows, size, (r) => r.alias_name);
+      return {
+        aliases: p.items.map((r) => ({
+          aliasName: r.alias_name,
+          aliasArn: aliasArn(this.#region, r.account_id, r.alias_name),
+          targetKeyId: r.target_key_id,
+          creationDate: r.creation_date,
+          lastUpdatedDate: r.last_updated_date,
+        })),
+        nextMarker: p.nextMarker,
+        truncated: p.truncated,
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /**
+   * A lifecycle change on one key: lock its projection row (so crypto operations
+   * and other lifecycle changes on the key are ordered around it), fold its
+   * stream, decide, append with the folded version, project.
+   */
+  async #lifecycle(
+    ctx: RequestContext,
+    operation: KeyOperation,
+    keyIdText: string,
+    parameters: Record<string, unknown>,
+    decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
+    respond?: (key: KeyState, draft: AuditDraft) => void,
+  ): Promise<Record<string, never>> {
+    const requestParameters = { keyId: keyIdText, ...parameters };
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+      const { keyId } = await this.#resolveKey(trx, ctx, keyIdText);
+      await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
+      const key = await loadKey(trx, keyId);
+      if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+      draft.resources.push(keyResource(key));
+      const next = await this.#applyKeyDecision(trx, key, keyId, decide(key, now), now);
+      respond?.(next, draft);
+      return {};
+    });
+  }
+
+  async #applyKeyDecision(trx: Trx, key: KeyState | null, keyId: string, decision: Decision<KeyEvent>, now: Date): Promise<KeyState> {
+    if (!decision.ok) throw decision.error;
+    if (decision.events.length === 0) return key!;
+    const { events } = await appendToStream(trx, keyStreamId(keyId), key ? key.version : 'no_stream', decision.events, now);
+    const next = events.reduce<KeyState | null>((s, e) => evolveKey(s, e as Recorded<KeyEvent>), key)!;
+    await writeKeyProjection(trx, next);
+    return next;
+  }
+
+  async #aliasChange(
+    ctx: RequestContext,
+    operation: 'CreateAlias' | 'UpdateAlias' | 'DeleteAlias',
+    input: { aliasName: string; targetKeyId?: string },
+    decide: (alias: AliasState | null, target: KeyState | null, aliasArn: string, aliasesOnTarget: number) => Decision<AliasEvent>,
+  ): Promise<Record<string, never>> {
+    const requestParameters = { aliasName: input.aliasName, targetKeyId: input.targetKeyId };
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+      const invalidName = validateAliasName(input.aliasName);
+      if (invalidName) throw invalidName;
+      const accountId = ctx.caller.accountId;
+      const arn = aliasArn(this.#region, accountId, input.aliasName);
+      draft.resources.push({ arn, type: 'AWS::KMS::Alias', accountId });
+
+      let target: KeyState | null = null;
+      let aliasesOnTarget = 0;
+      if (input.targetKeyId !== undefined) {
+        new Validator().minLength('targetKeyId', input.targetKeyId, 1).maxLength('targetKeyId', input.targetKeyId, 2048).throwIfAny();
+        const ref = parseKeyReference(input.targetKeyId);
+        if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
+          throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
+        }
+        const { keyId } = await this.#resolveKey(trx, ctx, input.targetKeyId, 'targetKeyId');
+        // Share-lock the target so it cannot be scheduled for deletion under us.
+        await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forShare().execute();
+        target = await readKeyProjection(trx, keyId);
+        if (!target) throw keyNotFound(keyArn(this.#region, accountId, keyId));
+        draft.resources.push(keyResource(target));
+        const refused = checkKeyState(operation as KeyOperation, target);
+        if (refused) throw refused;
+        const count = await trx
+          .selectFrom('aliases')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('target_key_id', '=', keyId)
+          .executeTakeFirstOrThrow();
+        aliasesOnTarget = Number(count.n);
+      }
+
+      const streamId = aliasStreamId(accountId, input.aliasName);
+      const alias = foldAlias((await readStream(trx, streamId)) as Recorded<AliasEvent>[]);
+      if (operation === 'UpdateAlias' && alias && !alias.deleted && target) {
+        // AWS: an alias may only move to a key of the same key spec and usage.
+        const current = await readKeyProjection(trx, alias.targetKeyId);
+        if (current && (current.keySpec !== target.keySpec || current.keyUsage !== target.keyUsage)) {
+          throw new KmsError('ValidationException', `${arn} can only be associated with keys of the same key spec and key usage.`);
+        }
+      }
+      const decision = decide(alias, target, arn, aliasesOnTarget);
+      if (!decision.ok) throw decision.error;
+      if (decision.events.length === 0) return {};
+      const { events } = await appendToStream(trx, streamId, alias ? alias.version : 'no_stream', decision.events, now);
+      const next = events.reduce<AliasState | null>((s, e) => evolveAlias(s, e as Recorded<AliasEvent>), alias)!;
+      await writeAliasProjection(trx, next);
+      return {};
+    });
+  }
+
+  /**
+   * Resolves a KeyId parameter (key id, key ARN, alias name, alias ARN) to a key
+   * of the caller's account. Another account's key is NotFoundException, exactly
+   * like a missing one, so its existence is not revealed.
+   */
+  async #resolveKey(trx: Trx, ctx: RequestContext, text: string, field = 'keyId'): Promise<{ keyId: string; viaAlias?: string }> {
+    new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
+    const accountId = ctx.caller.accountId;
+    const ref = parseKeyReference(text);
+    if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);
+    const foreign = 'region' in ref && (ref.region !== this.#region || ref.accountId !== accountId);
+    switch (ref.kind) {
+      case 'keyId':
+      case 'keyArn': {
+        const arn = keyArn(this.#region, accountId, ref.keyId);
+        if (foreign) throw keyNotFound(text);
+        const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', ref.keyId).where('account_id', '=', accountId).executeTakeFirst();
+        if (!row) throw keyNotFound(arn);
+        return { keyId: row.key_id };
+      }
+      case 'aliasName':
+      case 'aliasArn': {
+        const arn = ref.kind === 'aliasArn' ? text : aliasArn(this.#region, accountId, ref.aliasName);
+        if (foreign) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
+        const row = await trx
+          .selectFrom('aliases')
+          .select('target_key_id')
+          .where('account_id', '=', accountId)
+          .where('alias_name', '=', ref.aliasName)
+          .executeTakeFirst();
+        if (!row) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
+        return { keyId: row.target_key_id, viaAlias: ref.aliasName };
+      }
+    }
+  }
+
+  async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft): Promise<KeyState> {
+    const { keyId } = await this.#resolveKey(trx, ctx, text);
+    const key = await readKeyProjection(trx, keyId);
+    if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+    draft.resources.push(keyResource(key));
+    return key;
+  }
+}
+
+/** Folds a key's stream from the log: the authoritative state for decisions. */
+export async function loadKey(trx: Trx, keyId: string): Promise<KeyState | null> {
+  const events = await readStream(trx, keyStreamId(keyId));
+  return foldKey(events as RecordedEvent[] as Recorded<KeyEvent>[]);
+}
+
+export function toKeyMetadata(key: KeyState): KeyMetadata {
+  return {
+    awsAccountId: key.accountId,
+    keyId: key.keyId,
+    arn: key.arn,
+    creationDate: key.creationDate,
+    enabled: key.keyState === 'Enabled',
+    description: key.description,
+    keyUsage: key.keyUsage,
+    keyState: key.keyState,
+    deletionDate: key.deletionDate,
+    origin: key.origin,
+    keyManager: key.keyManager,
+    customerMasterKeySpec: key.keySpec,
+    keySpec: key.keySpec,
+    encryptionAlgorithms: [...SYMMETRIC_ENCRYPTION_ALGORITHMS],
+    multiRegion: key.multiRegion,
+    pendingDeletionWindowInDays: key.pendingDeletionWindowInDays,
+  };
+}
+
+const keyResource = (key: KeyState) => ({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+
+const keyNotFound = (arnOrText: string) => new KmsError('NotFoundException', `Key '${arnOrText}' does not exist`);
+
+function isJsonObject(text: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,184 @@
+import type { Transaction } from 'kysely';
+import type { Clock } from '../clock.ts';
+import { KmsError } from '../domain/errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Database, Db } from '../store/database.ts';
+import { StreamVersionConflictError } from '../store/event-store.ts';
+import { appendAuditRecord, type AuditIdentity, type AuditRecord } from './audit.ts';
+import type { Caller, OperatorContext, RequestContext } from './context.ts';
+
+/** What an operation tells the audit record while it runs. */
+export interface AuditDraft {
+  resources: AuditRecord['resources'];
+  responseElements: Record<string, unknown> | null;
+}
+
+export interface OperationSpec {
+  eventName: string;
+  eventSource?: AuditRecord['eventSource'];
+  readOnly: boolean;
+  /** Built field by field from the validated-or-not input; never a secret. */
+  requestParameters: Record<string, unknown> | null;
+}
+
+export interface RequestRunnerDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  region: string;
+}
+
+/** Appends after a concurrent writer won the same stream version are retried this many times. */
+const CONFLICT_ATTEMPTS = 3;
+
+/**
+ * Runs one KMS request audit-first: the operation's state changes and its audit
+ * record commit in one transaction, before the result is returned. A request that
+ * fails is rolled back and its failure recorded in a transaction of its own; if
+ * even that cannot be written, the caller gets KMSInternalException and nothing
+ * else. Unexpected errors are logged and masked.
+ */
+export class RequestRunner {
+  readonly #deps: RequestRunnerDeps;
+
+  constructor(deps: RequestRunnerDeps) {
+    this.#deps = deps;
+  }
+
+  /** For requests made by an authenticated principal. */
+  run<T>(
+    ctx: RequestContext,
+    spec: OperationSpec,
+    body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
+  ): Promise<T> {
+    return this.#execute(
+      {
+        requestId: ctx.requestId,
+        accountId: ctx.caller.accountId,
+        userIdentity: identityOf(ctx.caller),
+        sourceIp: ctx.sourceIp,
+        userAgent: ctx.userAgent,
+      },
+      spec,
+      body,
+    );
+  }
+
+  /** For requests made by an operator at the CLI (principal and access-key management). */
+  runAsOperator<T>(
+    ctx: OperatorContext,
+    accountId: string | null,
+    spec: OperationSpec,
+    body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
+  ): Promise<T> {
+    return this.#execute(
+      {
+        requestId: ctx.requestId,
+        accountId,
+        userIdentity: { type: 'Operator', principalArn: null, accountId: null, accessKeyId: null, invokedBy: ctx.invokedBy },
+        sourceIp: null,
+        userAgent: ctx.invokedBy,
+      },
+      spec,
+      body,
+    );
+  }
+
+  /** Records a request that never reached an operation (e.g. failed authentication). */
+  async recordRejected(
+    who: Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>,
+    spec: OperationSpec,
+    error: KmsError,
+  ): Promise<void> {
+    const now = this.#deps.clock.now();
+    await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, { resources: [], responseElements: null }, error), now);
+  }
+
+  async #execute<T>(
+    who: Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>,
+    spec: OperationSpec,
+    body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
+  ): Promise<T> {
+    const now = this.#deps.clock.now();
+    let draft: AuditDraft = { resources: [], responseElements: null };
+    let failure: unknown;
+    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
+      draft = { resources: [], responseElements: null };
+      try {
+        return await this.#deps.db.transaction().execute(async (trx) => {
+          const result = await body(trx, draft, now);
+          await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
+          return result;
+        });
+      } catch (error) {
+        failure = error;
+        if (!(error instanceof StreamVersionConflictError)) break;
+      }
+    }
+
+    const expected = failure instanceof KmsError;
+    const error: KmsError = failure instanceof KmsError ? failure : new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
+    error.requestId = who.requestId;
+    if (!expected) {
+      this.#deps.logger.error(
+        { requestId: who.requestId, eventName: spec.eventName, err: describeUnexpected(failure) },
+        'request failed unexpectedly',
+      );
+    }
+    try {
+      await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, draft, error), now);
+    } catch (auditFailure) {
+      this.#deps.logger.error(
+        { requestId: who.requestId, eventName: spec.eventName, err: describeUnexpected(auditFailure) },
+        'could not record the failed request',
+      );
+      const internal = new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
+      internal.requestId = who.requestId;
+      throw internal;
+    }
+    throw error;
+  }
+
+  #record(
+    who: Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>,
+    spec: OperationSpec,
+    now: Date,
+    draft: AuditDraft,
+    error?: KmsError,
+  ): AuditRecord {
+    return {
+      eventVersion: '1.0',
+      eventSource: spec.eventSource ?? 'kms',
+      eventName: spec.eventName,
+      eventTime: now.toISOString(),
+      requestId: who.requestId,
+      awsRegion: this.#deps.region,
+      accountId: who.accountId,
+      userIdentity: who.userIdentity,
+      sourceIp: who.sourceIp,
+      userAgent: who.userAgent,
+      requestParameters: spec.requestParameters,
+      responseElements: error ? null : draft.responseElements,
+      resources: draft.resources,
+      readOnly: spec.readOnly,
+      outcome: error ? 'failure' : 'success',
+      ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
+    };
+  }
+}
+
+export function identityOf(caller: Caller): AuditIdentity {
+  const type = caller.principalType === 'root' ? 'Root' : caller.principalType === 'role' ? 'AssumedRole' : 'IAMUser';
+  return { type, principalArn: caller.principalArn, accountId: caller.accountId, accessKeyId: caller.accessKeyId };
+}
+
+/**
+ * What is logged of an unexpected error: its class, code and message, never its
+ * parameters (a driver error can echo the values of a failed statement).
+ */
+function describeUnexpected(error: unknown): Record<string, unknown> {
+  if (error instanceof Error) {
+    return { type: error.name, message: error.message, code: (error as { code?: unknown }).code };
+  }
+  return { type: typeof error };
+}

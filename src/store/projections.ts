@@ -1,0 +1,103 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AliasState } from '../domain/alias.ts';
+import type { KeyState, KeyStateName } from '../domain/key.ts';
+import type { Database } from './database.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Where projections are written: the live tables (`public`) or, for
+ * `replay --verify`, same-shaped temporary tables (`pg_temp`).
+ */
+export type ProjectionSchema = 'public' | 'pg_temp';
+
+/** Writes a key's folded state as its projection rows (key + tags). */
+export async function writeKeyProjection(db: Executor, key: KeyState, schema: ProjectionSchema = 'public'): Promise<void> {
+  const s = db.withSchema(schema);
+  const row = {
+    key_id: key.keyId,
+    account_id: key.accountId,
+    arn: key.arn,
+    description: key.description,
+    key_state: key.keyState,
+    enabled: key.keyState === 'Enabled',
+    key_usage: key.keyUsage,
+    key_spec: key.keySpec,
+    origin: key.origin,
+    key_manager: key.keyManager,
+    multi_region: key.multiRegion,
+    policy: key.policy,
+    creation_date: key.creationDate,
+    deletion_date: key.deletionDate,
+    pending_deletion_window_in_days: key.pendingDeletionWindowInDays,
+    version: key.version,
+  };
+  const { key_id: _, ...changes } = row;
+  await s.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
+  await s.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
+  if (key.tags.length > 0) {
+    await s
+      .insertInto('key_tags')
+      .values(key.tags.map((t) => ({ key_id: key.keyId, tag_key: t.tagKey, tag_value: t.tagValue })))
+      .execute();
+  }
+}
+
+/** Writes an alias's folded state: its row, or no row once deleted. */
+export async function writeAliasProjection(db: Executor, alias: AliasState, schema: ProjectionSchema = 'public'): Promise<void> {
+  const s = db.withSchema(schema);
+  if (alias.deleted) {
+    await s.deleteFrom('aliases').where('account_id', '=', alias.accountId).where('alias_name', '=', alias.aliasName).execute();
+    return;
+  }
+  const row = {
+    account_id: alias.accountId,
+    alias_name: alias.aliasName,
+    target_key_id: alias.targetKeyId,
+    creation_date: alias.creationDate,
+    last_updated_date: alias.lastUpdatedDate,
+    version: alias.version,
+  };
+  await s
+    .insertInto('aliases')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['account_id', 'alias_name']).doUpdateSet({
+        target_key_id: row.target_key_id,
+        creation_date: row.creation_date,
+        last_updated_date: row.last_updated_date,
+        version: row.version,
+      }),
+    )
+    .execute();
+}
+
+/** Reads a key's state from its projection (fast path for reads; lifecycle changes fold the stream). */
+export async function readKeyProjection(db: Executor, keyId: string): Promise<KeyState | null> {
+  const row = await db.selectFrom('keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+  if (!row) return null;
+  const tags = await db
+    .selectFrom('key_tags')
+    .select(['tag_key', 'tag_value'])
+    .where('key_id', '=', keyId)
+    .orderBy('tag_key')
+    .execute();
+  return {
+    keyId: row.key_id,
+    accountId: row.account_id,
+    arn: row.arn,
+    description: row.description,
+    keyState: row.key_state as KeyStateName,
+    keyUsage: row.key_usage,
+    keySpec: row.key_spec,
+    origin: row.origin,
+    keyManager: row.key_manager as KeyState['keyManager'],
+    multiRegion: row.multi_region,
+    policy: row.policy,
+    creationDate: row.creation_date,
+    deletionDate: row.deletion_date,
+    pendingDeletionWindowInDays: row.pending_deletion_window_in_days,
+    tags: tags.map((t) => ({ tagKey: t.tag_key, tagValue: t.tag_value })),
+    version: BigInt(row.version),
+  };
+}

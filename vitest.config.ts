@@ -1,0 +1,27 @@
+import { availableParallelism } from 'node:os';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // graphql 16 ships CJS (main) and ESM (module). Node, and so every
+    // dependency vitest leaves to it (Pothos, yoga), loads the CJS build; vite
+    // would give our sources the ESM one, and graphql refuses to mix the two.
+    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+  },
+  test: {
+    environment: 'node',
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    // Child processes rather than worker threads: each file owns real sockets
+    // and pools, and a crash in one must not take the others down.
+    pool: 'forks',
+    fileParallelism: true,
+    // Integration files mostly wait on Postgres, so run more of them than there
+    // are CPUs (the default, CPUs - 1, is 1 on a 2-CPU CI runner).
+    maxWorkers: Math.max(4, availableParallelism()),
+    testTimeout: 30_000,
+    // The first beforeAll of a file creates and migrates its database.
+    hookTimeout: 120_000,
+    teardownTimeout: 30_000,
+  },
+});
