@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
+import { createTestApp, type GqlResult, type Principal, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let alice: Principal;
@@ -219,7 +219,7 @@ describe('listKeys', () => {
     const seen: string[] = [];
     let marker: string | null = null;
     do {
-      const r = await t.gql<any>(account, `query($m: String) { listKeys(input: { limit: 2, marker: $m }) { keys { keyId keyArn } nextMarker truncated } }`, { m: marker });
+      const r: GqlResult<any> = await t.gql(account, `query($m: String) { listKeys(input: { limit: 2, marker: $m }) { keys { keyId keyArn } nextMarker truncated } }`, { m: marker });
       expect(r.errors).toBeUndefined();
       seen.push(...r.data.listKeys.keys.map((k: { keyId: string }) => k.keyId));
       marker = r.data.listKeys.nextMarker;
