@@ -11,10 +11,9 @@ type Executor = Kysely<Database> | Transaction<Database>;
  */
 export type ProjectionSchema = 'public' | 'pg_temp';
 
-/** Writes a key's folded state as its projection rows (key + tags). */
-export async function writeKeyProjection(db: Executor, key: KeyState, schema: ProjectionSchema = 'public'): Promise<void> {
-  const s = db.withSchema(schema);
-  const row = {
+/** The `keys` row of a key's state. */
+export function keyRow(key: KeyState) {
+  return {
     key_id: key.keyId,
     account_id: key.accountId,
     arn: key.arn,
@@ -32,15 +31,31 @@ export async function writeKeyProjection(db: Executor, key: KeyState, schema: Pr
     pending_deletion_window_in_days: key.pendingDeletionWindowInDays,
     version: key.version,
   };
+}
+
+/** The `key_tags` rows of a key's state. */
+export const tagRows = (key: KeyState) => key.tags.map((t) => ({ key_id: key.keyId, tag_key: t.tagKey, tag_value: t.tagValue }));
+
+/** The `aliases` row of an alias's state (none once deleted). */
+export function aliasRow(alias: AliasState) {
+  return {
+    account_id: alias.accountId,
+    alias_name: alias.aliasName,
+    target_key_id: alias.targetKeyId,
+    creation_date: alias.creationDate,
+    last_updated_date: alias.lastUpdatedDate,
+    version: alias.version,
+  };
+}
+
+/** Writes a key's folded state as its projection rows (key + tags). */
+export async function writeKeyProjection(db: Executor, key: KeyState, schema: ProjectionSchema = 'public'): Promise<void> {
+  const s = db.withSchema(schema);
+  const row = keyRow(key);
   const { key_id: _, ...changes } = row;
   await s.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
   await s.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
-  if (key.tags.length > 0) {
-    await s
-      .insertInto('key_tags')
-      .values(key.tags.map((t) => ({ key_id: key.keyId, tag_key: t.tagKey, tag_value: t.tagValue })))
-      .execute();
-  }
+  if (key.tags.length > 0) await s.insertInto('key_tags').values(tagRows(key)).execute();
 }
 
 /** Writes an alias's folded state: its row, or no row once deleted. */
@@ -50,14 +65,7 @@ export async function writeAliasProjection(db: Executor, alias: AliasState, sche
     await s.deleteFrom('aliases').where('account_id', '=', alias.accountId).where('alias_name', '=', alias.aliasName).execute();
     return;
   }
-  const row = {
-    account_id: alias.accountId,
-    alias_name: alias.aliasName,
-    target_key_id: alias.targetKeyId,
-    creation_date: alias.creationDate,
-    last_updated_date: alias.lastUpdatedDate,
-    version: alias.version,
-  };
+  const row = aliasRow(alias);
   await s
     .insertInto('aliases')
     .values(row)

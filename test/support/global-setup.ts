@@ -9,10 +9,10 @@ declare module 'vitest' {
 }
 
 /**
- * One Postgres server for the whole run: DATABASE_URL if set (it must be allowed
- * to CREATE DATABASE), else a container, else the embedded binaries. Starting a
- * server per file would cost seconds each; a database per file is cheap and
- * still lets files run in parallel.
+ * One Postgres server for the whole run: DATABASE_URL if set (a superuser: tests
+ * create databases and check what even a superuser may not do to the log), else
+ * a container, else the embedded binaries. A server per file would cost seconds
+ * each; a database per file is cheap and still lets files run in parallel.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const fromEnv = process.env.DATABASE_URL;
