@@ -2,7 +2,9 @@ import type { Clock } from './clock.ts';
 import type { RootKey } from './crypto/root-key.ts';
 import type { Logger } from './logger.ts';
 import { AuditService } from './service/audit-service.ts';
+import { CryptoService } from './service/crypto-service.ts';
 import { IdentityService } from './service/identity-service.ts';
+import { KeyResolver } from './service/key-resolver.ts';
 import { KmsService } from './service/kms-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import type { Db } from './store/database.ts';
@@ -15,6 +17,7 @@ export interface Keyledger {
   region: string;
   runner: RequestRunner;
   kms: KmsService;
+  crypto: CryptoService;
   identity: IdentityService;
   audit: AuditService;
 }
@@ -27,11 +30,13 @@ export interface Keyledger {
  * await app.kms.createKey(ctx, { description: 'orders' });
  */
 export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string }): Keyledger {
+  const resolver = new KeyResolver(deps.region);
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
   return {
     ...deps,
     runner,
-    kms: new KmsService({ runner, region: deps.region }),
+    kms: new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver }),
+    crypto: new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver }),
     identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner }),
     audit: new AuditService({ runner }),
   };

@@ -8,6 +8,8 @@ export type KmsErrorCode =
   | 'InvalidAliasNameException'
   | 'InvalidArnException'
   | 'InvalidCiphertextException'
+  | 'InvalidKeyUsageException'
+  | 'InvalidGrantTokenException'
   | 'InvalidMarkerException'
   | 'InvalidSignatureException'
   | 'KMSInternalException'

@@ -42,6 +42,8 @@ export interface KeyState {
   creationDate: Date;
   deletionDate: Date | null;
   pendingDeletionWindowInDays: number | null;
+  /** The key material version new encryptions use (64 hex); null only for keys without material. */
+  currentKeyMaterialId: string | null;
   /** Tag keys are unique; kept sorted by key so equal states compare equal. */
   tags: Tag[];
   /** The stream version this state was folded up to. */
@@ -60,6 +62,8 @@ export interface KeyCreatedData {
   multiRegion: boolean;
   policy: string;
   tags: Tag[];
+  /** Generated with the key; the material itself lives outside the log. */
+  keyMaterialId: string;
 }
 
 export type KeyEvent =
@@ -110,6 +114,7 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       creationDate: event.recordedAt,
       deletionDate: null,
       pendingDeletionWindowInDays: null,
+      currentKeyMaterialId: d.keyMaterialId,
       tags: sortTags(d.tags),
       version: event.streamVersion,
     };
@@ -203,7 +208,7 @@ export type KeyOperation = keyof typeof OPERATION_RULES;
  * @example
  * checkKeyState('Encrypt', disabledKey) // KmsError DisabledException "<arn> is disabled."
  */
-export function checkKeyState(operation: KeyOperation, key: KeyState): KmsError | undefined {
+export function checkKeyState(operation: KeyOperation, key: Pick<KeyState, 'arn' | 'keyState'>): KmsError | undefined {
   const rule: KeyStateRule = OPERATION_RULES[operation];
   const s = key.keyState;
   switch (rule) {
@@ -224,7 +229,7 @@ export function checkKeyState(operation: KeyOperation, key: KeyState): KmsError 
   }
 }
 
-function invalidState(key: KeyState): KmsError {
+function invalidState(key: Pick<KeyState, 'arn' | 'keyState'>): KmsError {
   const what: Partial<Record<KeyStateName, string>> = {
     PendingDeletion: 'pending deletion',
     PendingImport: 'pending import',

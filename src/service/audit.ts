@@ -35,6 +35,8 @@ export interface AuditRecord {
   requestParameters: Record<string, unknown> | null;
   responseElements: Record<string, unknown> | null;
   resources: { arn: string; type: string; accountId: string }[];
+  /** Crypto operations: keyMaterialId, ciphertextId, dataKeyId (a data key's identity), algorithm ... */
+  additionalEventData?: Record<string, unknown>;
   readOnly: boolean;
   outcome: 'success' | 'failure';
   errorCode?: string;

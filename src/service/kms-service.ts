@@ -40,7 +40,11 @@ import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
 import { readKeyProjection, writeAliasProjection, writeKeyProjection } from '../store/projections.ts';
+import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
+import type { RootKey } from '../crypto/root-key.ts';
+import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
+import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
@@ -64,6 +68,7 @@ export interface KeyMetadata {
   encryptionAlgorithms: string[];
   multiRegion: boolean;
   pendingDeletionWindowInDays: number | null;
+  currentKeyMaterialId: string | null;
 }
 
 export interface CreateKeyInput {
@@ -97,10 +102,14 @@ const MAX_POLICY_LENGTH = 32_768;
 export class KmsService {
   readonly #runner: RequestRunner;
   readonly #region: string;
+  readonly #rootKey: RootKey;
+  readonly #resolver: KeyResolver;
 
-  constructor(deps: { runner: RequestRunner; region: string }) {
+  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver }) {
     this.#runner = deps.runner;
     this.#region = deps.region;
+    this.#rootKey = deps.rootKey;
+    this.#resolver = deps.resolver;
   }
 
   // ---------------------------------------------------------------- keys
@@ -160,6 +169,12 @@ export class KmsService {
       }
 
       const keyId = randomUUID();
+      const { keyMaterialId, material } = generateKeyMaterial();
+      try {
+        await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, keyMaterialId, material), createdAt: now });
+      } finally {
+        material.fill(0);
+      }
       const key = await this.#applyKeyDecision(
         trx,
         null,
@@ -181,6 +196,7 @@ export class KmsService {
                 multiRegion: false,
                 policy,
                 tags,
+                keyMaterialId,
               },
             },
           ],
@@ -365,7 +381,7 @@ export class KmsService {
   ): Promise<Record<string, never>> {
     const requestParameters = { keyId: keyIdText, ...parameters };
     return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const { keyId } = await this.#resolveKey(trx, ctx, keyIdText);
+      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
       await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
       const key = await loadKey(trx, keyId);
       if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
@@ -407,7 +423,7 @@ export class KmsService {
         if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
           throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
         }
-        const { keyId } = await this.#resolveKey(trx, ctx, input.targetKeyId, 'targetKeyId');
+        const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
         // Share-lock the target so it cannot be scheduled for deletion under us.
         await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forShare().execute();
         target = await readKeyProjection(trx, keyId);
@@ -442,44 +458,8 @@ export class KmsService {
     });
   }
 
-  /**
-   * Resolves a KeyId parameter (key id, key ARN, alias name, alias ARN) to a key
-   * of the caller's account. Another account's key is NotFoundException, exactly
-   * like a missing one, so its existence is not revealed.
-   */
-  async #resolveKey(trx: Trx, ctx: RequestContext, text: string, field = 'keyId'): Promise<{ keyId: string; viaAlias?: string }> {
-    new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
-    const accountId = ctx.caller.accountId;
-    const ref = parseKeyReference(text);
-    if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);
-    const foreign = 'region' in ref && (ref.region !== this.#region || ref.accountId !== accountId);
-    switch (ref.kind) {
-      case 'keyId':
-      case 'keyArn': {
-        const arn = keyArn(this.#region, accountId, ref.keyId);
-        if (foreign) throw keyNotFound(text);
-        const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', ref.keyId).where('account_id', '=', accountId).executeTakeFirst();
-        if (!row) throw keyNotFound(arn);
-        return { keyId: row.key_id };
-      }
-      case 'aliasName':
-      case 'aliasArn': {
-        const arn = ref.kind === 'aliasArn' ? text : aliasArn(this.#region, accountId, ref.aliasName);
-        if (foreign) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
-        const row = await trx
-          .selectFrom('aliases')
-          .select('target_key_id')
-          .where('account_id', '=', accountId)
-          .where('alias_name', '=', ref.aliasName)
-          .executeTakeFirst();
-        if (!row) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
-        return { keyId: row.target_key_id, viaAlias: ref.aliasName };
-      }
-    }
-  }
-
   async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft): Promise<KeyState> {
-    const { keyId } = await this.#resolveKey(trx, ctx, text);
+    const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
     const key = await readKeyProjection(trx, keyId);
     if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
     draft.resources.push(keyResource(key));
@@ -511,12 +491,11 @@ export function toKeyMetadata(key: KeyState): KeyMetadata {
     encryptionAlgorithms: [...SYMMETRIC_ENCRYPTION_ALGORITHMS],
     multiRegion: key.multiRegion,
     pendingDeletionWindowInDays: key.pendingDeletionWindowInDays,
+    currentKeyMaterialId: key.currentKeyMaterialId,
   };
 }
 
 const keyResource = (key: KeyState) => ({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-
-const keyNotFound = (arnOrText: string) => new KmsError('NotFoundException', `Key '${arnOrText}' does not exist`);
 
 function isJsonObject(text: string): boolean {
   try {

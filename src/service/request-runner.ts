@@ -11,6 +11,8 @@ import type { Caller, OperatorContext, RequestContext } from './context.ts';
 export interface AuditDraft {
   resources: AuditRecord['resources'];
   responseElements: Record<string, unknown> | null;
+  /** Facts about the operation that are not parameters: key material id, data key id, ... */
+  additionalEventData: Record<string, unknown> | null;
 }
 
 export interface OperationSpec {
@@ -91,7 +93,7 @@ export class RequestRunner {
     error: KmsError,
   ): Promise<void> {
     const now = this.#deps.clock.now();
-    await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, { resources: [], responseElements: null }, error), now);
+    await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, newDraft(), error), now);
   }
 
   async #execute<T>(
@@ -100,10 +102,10 @@ export class RequestRunner {
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
   ): Promise<T> {
     const now = this.#deps.clock.now();
-    let draft: AuditDraft = { resources: [], responseElements: null };
+    let draft: AuditDraft = newDraft();
     let failure: unknown;
     for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-      draft = { resources: [], responseElements: null };
+      draft = newDraft();
       try {
         return await this.#deps.db.transaction().execute(async (trx) => {
           const result = await body(trx, draft, now);
@@ -159,6 +161,7 @@ export class RequestRunner {
       userAgent: who.userAgent,
       requestParameters: spec.requestParameters,
       responseElements: error ? null : draft.responseElements,
+      ...(draft.additionalEventData ? { additionalEventData: draft.additionalEventData } : {}),
       resources: draft.resources,
       readOnly: spec.readOnly,
       outcome: error ? 'failure' : 'success',
@@ -166,6 +169,8 @@ export class RequestRunner {
     };
   }
 }
+
+const newDraft = (): AuditDraft => ({ resources: [], responseElements: null, additionalEventData: null });
 
 export function identityOf(caller: Caller): AuditIdentity {
   const type = caller.principalType === 'root' ? 'Root' : caller.principalType === 'role' ? 'AssumedRole' : 'IAMUser';

@@ -60,7 +60,15 @@ export interface KeysTable {
   creation_date: Date;
   deletion_date: Date | null;
   pending_deletion_window_in_days: number | null;
+  current_key_material_id: string | null;
   version: Int8;
+}
+
+export interface KeyMaterialsTable {
+  key_id: string;
+  key_material_id: string;
+  wrapped: Buffer;
+  created_at: Date;
 }
 
 export interface KeyTagsTable {
@@ -87,6 +95,7 @@ export interface Database {
   keys: KeysTable;
   key_tags: KeyTagsTable;
   aliases: AliasesTable;
+  key_materials: KeyMaterialsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -29,6 +29,7 @@ export function keyRow(key: KeyState) {
     creation_date: key.creationDate,
     deletion_date: key.deletionDate,
     pending_deletion_window_in_days: key.pendingDeletionWindowInDays,
+    current_key_material_id: key.currentKeyMaterialId,
     version: key.version,
   };
 }
@@ -105,6 +106,7 @@ export async function readKeyProjection(db: Executor, keyId: string): Promise<Ke
     creationDate: row.creation_date,
     deletionDate: row.deletion_date,
     pendingDeletionWindowInDays: row.pending_deletion_window_in_days,
+    currentKeyMaterialId: row.current_key_material_id,
     tags: tags.map((t) => ({ tagKey: t.tag_key, tagValue: t.tag_value })),
     version: BigInt(row.version),
   };

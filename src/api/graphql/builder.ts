@@ -2,11 +2,13 @@ import SchemaBuilder from '@pothos/core';
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import type { AuditService } from '../../service/audit-service.ts';
 import type { Caller, RequestContext } from '../../service/context.ts';
+import type { CryptoService } from '../../service/crypto-service.ts';
 import type { KmsService } from '../../service/kms-service.ts';
 
 /** What every resolver gets: the services, and who is calling. */
 export interface GraphQLContext {
   kms: KmsService;
+  crypto: CryptoService;
   audit: AuditService;
   caller: Caller;
   /** A fresh RequestContext (own request id) for each KMS operation in the document. */
@@ -19,6 +21,8 @@ export interface KeyledgerSchemaTypes {
   DefaultInputFieldRequiredness: false;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    Base64: { Input: Buffer; Output: Buffer };
+    EncryptionContext: { Input: Record<string, string>; Output: Record<string, string> };
     JSON: { Input: unknown; Output: unknown };
   };
 }
@@ -33,6 +37,53 @@ builder.scalarType('DateTime', {
   parseValue: (value) => {
     if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new GraphQLError('DateTime must be an ISO 8601 string');
     return new Date(value);
+  },
+});
+
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Binary values as strict, padded standard base64. Output buffers are zeroed
+ * once encoded: they may hold a plaintext or a data key.
+ */
+const encoded = new WeakMap<Buffer, string>();
+
+builder.scalarType('Base64', {
+  description: 'Binary data as standard base64 with padding (RFC 4648 section 4).',
+  serialize: (value) => {
+    // The same buffer may be selected twice (aliases): encode once, then zero it.
+    let text = encoded.get(value);
+    if (text === undefined) {
+      text = value.toString('base64');
+      encoded.set(value, text);
+      value.fill(0);
+    }
+    return text;
+  },
+  parseValue: (value) => {
+    if (typeof value !== 'string' || !STRICT_BASE64.test(value)) throw new GraphQLError('Base64 values must be strict, padded base64 strings');
+    return Buffer.from(value, 'base64');
+  },
+  parseLiteral: (node) => {
+    if (node.kind !== Kind.STRING || !STRICT_BASE64.test(node.value)) throw new GraphQLError('Base64 values must be strict, padded base64 strings');
+    return Buffer.from(node.value, 'base64');
+  },
+});
+
+function encryptionContext(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    throw new GraphQLError('EncryptionContext must be an object whose values are strings');
+  }
+  return { ...(value as Record<string, string>) };
+}
+
+builder.scalarType('EncryptionContext', {
+  description: 'An encryption context: a JSON object of string keys to string values, e.g. {"tenant": "acme"}. Recorded in clear in the audit log.',
+  serialize: (value) => value,
+  parseValue: encryptionContext,
+  parseLiteral: (node) => {
+    if (node.kind !== Kind.OBJECT) throw new GraphQLError('EncryptionContext must be an object');
+    return encryptionContext(Object.fromEntries(node.fields.map((f) => [f.name.value, f.value.kind === Kind.STRING ? f.value.value : undefined])));
   },
 });
 

@@ -39,6 +39,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
       const userAgent = request.headers.get('user-agent');
       return {
         kms: app.kms,
+        crypto: app.crypto,
         audit: app.audit,
         caller,
         newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),

@@ -1,0 +1,389 @@
+import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import {
+  canonicalEncryptionContext,
+  decryptBlob,
+  encryptBlob,
+  InvalidCiphertextError,
+  parseBlobHeader,
+  type CiphertextHeader,
+  type EncryptionContext,
+} from '../crypto/ciphertext.ts';
+import { unwrapKeyMaterial } from '../crypto/key-material.ts';
+import type { RootKey } from '../crypto/root-key.ts';
+import { keyArn } from '../domain/arn.ts';
+import { KmsError, Validator } from '../domain/errors.ts';
+import { checkKeyState, type KeyOperation, type KeyStateName } from '../domain/key.ts';
+import type { Database } from '../store/database.ts';
+import { readKeyMaterial } from '../store/key-material-store.ts';
+import type { RequestContext } from './context.ts';
+import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import type { AuditDraft, RequestRunner } from './request-runner.ts';
+
+type Trx = Transaction<Database>;
+
+const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
+const DATA_KEY_SPECS = ['AES_256', 'AES_128'] as const;
+const MAX_CONTEXT_BYTES = 8192;
+
+/** Parameters every symmetric crypto operation shares. */
+interface CommonInput {
+  encryptionContext?: EncryptionContext | null;
+  grantTokens?: string[] | null;
+  dryRun?: boolean | null;
+}
+
+export interface EncryptInput extends CommonInput {
+  keyId: string;
+  plaintext: Buffer;
+  encryptionAlgorithm?: string | null;
+}
+
+export interface DecryptInput extends CommonInput {
+  ciphertextBlob: Buffer;
+  keyId?: string | null;
+  encryptionAlgorithm?: string | null;
+}
+
+export interface ReEncryptInput {
+  ciphertextBlob: Buffer;
+  sourceEncryptionContext?: EncryptionContext | null;
+  sourceKeyId?: string | null;
+  destinationKeyId: string;
+  destinationEncryptionContext?: EncryptionContext | null;
+  sourceEncryptionAlgorithm?: string | null;
+  destinationEncryptionAlgorithm?: string | null;
+  grantTokens?: string[] | null;
+  dryRun?: boolean | null;
+}
+
+export interface GenerateDataKeyInput extends CommonInput {
+  keyId: string;
+  keySpec?: string | null;
+  numberOfBytes?: number | null;
+}
+
+/** The key row a crypto operation works with, read under a share lock. */
+interface UsableKey {
+  keyId: string;
+  arn: string;
+  accountId: string;
+  keyState: KeyStateName;
+  keyUsage: string;
+  currentKeyMaterialId: string | null;
+}
+
+/**
+ * The symmetric cryptographic operations. Every one is audit-first: the usage
+ * record (key, key material id, ciphertext / data key id, encryption context,
+ * outcome) commits before any plaintext, data key or ciphertext is returned.
+ *
+ * Each operation share-locks the rows of the keys it uses (FOR SHARE): any
+ * number of operations on one key run concurrently, while a lifecycle change
+ * (FOR UPDATE) waits for those in flight and every later one sees its result.
+ * Buffers holding plaintext, data keys or material are zeroed once used; the
+ * plaintext returned to the transport is the transport's to zero.
+ */
+export class CryptoService {
+  readonly #runner: RequestRunner;
+  readonly #rootKey: RootKey;
+  readonly #resolver: KeyResolver;
+  readonly #region: string;
+
+  constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string }) {
+    this.#runner = deps.runner;
+    this.#rootKey = deps.rootKey;
+    this.#resolver = deps.resolver;
+    this.#region = deps.region;
+  }
+
+  /** Encrypt: up to 4096 bytes directly under a KMS key. */
+  encrypt(ctx: RequestContext, input: EncryptInput): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
+    const context = input.encryptionContext ?? {};
+    const requestParameters = { keyId: input.keyId, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
+    return this.#runner.run(ctx, { eventName: 'Encrypt', readOnly: false, requestParameters }, async (trx, draft) => {
+      const v = new Validator().minLength('plaintext', text(input.plaintext), 1, true).maxLength('plaintext', text(input.plaintext), 4096, true);
+      validateCommon(v, input, context, 'encryptionContext');
+      v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+      const key = await this.#useKey(trx, ctx, input.keyId, 'Encrypt', draft);
+      requireSymmetricAlgorithm(input.encryptionAlgorithm);
+      dryRunStop(input.dryRun);
+      try {
+        const { blob, header } = await this.#encryptUnder(trx, key, input.plaintext, context, false);
+        draft.additionalEventData = { keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        return { ciphertextBlob: blob, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      } finally {
+        input.plaintext.fill(0);
+      }
+    });
+  }
+
+  /** Decrypt: the key comes from the blob; `keyId`, when given, must name the same key. */
+  decrypt(
+    ctx: RequestContext,
+    input: DecryptInput,
+  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+    const context = input.encryptionContext ?? {};
+    const requestParameters = { keyId: input.keyId ?? undefined, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
+    return this.#runner.run(ctx, { eventName: 'Decrypt', readOnly: false, requestParameters }, async (trx, draft) => {
+      const v = validateBlob(input.ciphertextBlob);
+      validateCommon(v, input, context, 'encryptionContext');
+      v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+      const { key, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.keyId, 'Decrypt', draft);
+      requireSymmetricAlgorithm(input.encryptionAlgorithm);
+      dryRunStop(input.dryRun);
+      const plaintext = await this.#decryptWith(trx, key, header, input.ciphertextBlob, context);
+      return { plaintext, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT', keyMaterialId: header.keyMaterialId };
+    });
+  }
+
+  /** ReEncrypt: decrypt under the source key and encrypt under the destination, without the plaintext leaving the service. */
+  reEncrypt(
+    ctx: RequestContext,
+    input: ReEncryptInput,
+  ): Promise<{ ciphertextBlob: Buffer; sourceKeyId: string; keyId: string; sourceEncryptionAlgorithm: string; destinationEncryptionAlgorithm: string; sourceKeyMaterialId: string; destinationKeyMaterialId: string }> {
+    const sourceContext = input.sourceEncryptionContext ?? {};
+    const destinationContext = input.destinationEncryptionContext ?? {};
+    const requestParameters = {
+      sourceKeyId: input.sourceKeyId ?? undefined,
+      destinationKeyId: input.destinationKeyId,
+      sourceEncryptionContext: sourceContext,
+      destinationEncryptionContext: destinationContext,
+      sourceEncryptionAlgorithm: input.sourceEncryptionAlgorithm ?? undefined,
+      destinationEncryptionAlgorithm: input.destinationEncryptionAlgorithm ?? undefined,
+      ...common(input),
+    };
+    return this.#runner.run(ctx, { eventName: 'ReEncrypt', readOnly: false, requestParameters }, async (trx, draft) => {
+      const v = validateBlob(input.ciphertextBlob);
+      validateCommon(v, input, sourceContext, 'sourceEncryptionContext');
+      validateContext(v, destinationContext, 'destinationEncryptionContext');
+      v.minLength('destinationKeyId', input.destinationKeyId, 1).maxLength('destinationKeyId', input.destinationKeyId, 2048);
+      v.oneOf('sourceEncryptionAlgorithm', input.sourceEncryptionAlgorithm, ENCRYPTION_ALGORITHMS);
+      v.oneOf('destinationEncryptionAlgorithm', input.destinationEncryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+      const { key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, 'ReEncrypt', draft);
+      const destination = await this.#useKey(trx, ctx, input.destinationKeyId, 'ReEncrypt', draft, 'destinationKeyId');
+      requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
+      requireSymmetricAlgorithm(input.destinationEncryptionAlgorithm);
+      dryRunStop(input.dryRun);
+      const plaintext = await this.#decryptWith(trx, source, header, input.ciphertextBlob, sourceContext);
+      try {
+        const { blob, header: out } = await this.#encryptUnder(trx, destination, plaintext, destinationContext, header.isDataKey);
+        draft.additionalEventData = {
+          ...draft.additionalEventData,
+          destinationKeyMaterialId: out.keyMaterialId,
+          destinationCiphertextId: out.ciphertextId,
+          reEncryptOnSameKey: source.keyId === destination.keyId,
+        };
+        return {
+          ciphertextBlob: blob,
+          sourceKeyId: source.arn,
+          keyId: destination.arn,
+          sourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          sourceKeyMaterialId: header.keyMaterialId,
+          destinationKeyMaterialId: out.keyMaterialId,
+        };
+      } finally {
+        plaintext.fill(0);
+      }
+    });
+  }
+
+  /** GenerateDataKey: a data key in plaintext and encrypted under the KMS key; its ciphertext id is the data key's identity. */
+  generateDataKey(
+    ctx: RequestContext,
+    input: GenerateDataKeyInput,
+  ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
+    return this.#generateDataKey(ctx, input, 'GenerateDataKey');
+  }
+
+  /** GenerateDataKeyWithoutPlaintext: only the encrypted data key. */
+  async generateDataKeyWithoutPlaintext(
+    ctx: RequestContext,
+    input: GenerateDataKeyInput,
+  ): Promise<{ ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
+    const { plaintext, ...rest } = await this.#generateDataKey(ctx, input, 'GenerateDataKeyWithoutPlaintext');
+    plaintext.fill(0);
+    return rest;
+  }
+
+  /** GenerateRandom: bytes from the CSPRNG, recorded like every request (the bytes are not). */
+  generateRandom(ctx: RequestContext, input: { numberOfBytes?: number | null; customKeyStoreId?: string | null }): Promise<{ plaintext: Buffer }> {
+    const requestParameters = { numberOfBytes: input.numberOfBytes ?? undefined, customKeyStoreId: input.customKeyStoreId ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (_trx, draft) => {
+      new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
+      if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');
+      if (input.customKeyStoreId != null) throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
+      draft.additionalEventData = { numberOfBytes: input.numberOfBytes };
+      return { plaintext: randomBytes(input.numberOfBytes) };
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #generateDataKey(
+    ctx: RequestContext,
+    input: GenerateDataKeyInput,
+    eventName: 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext',
+  ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
+    const context = input.encryptionContext ?? {};
+    const requestParameters = { keyId: input.keyId, encryptionContext: context, keySpec: input.keySpec ?? undefined, numberOfBytes: input.numberOfBytes ?? undefined, ...common(input) };
+    return this.#runner.run(ctx, { eventName, readOnly: false, requestParameters }, async (trx, draft) => {
+      const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
+      validateCommon(v, input, context, 'encryptionContext');
+      v.throwIfAny();
+      if ((input.keySpec == null) === (input.numberOfBytes == null)) {
+        throw new KmsError('ValidationException', 'Please specify either number of bytes or key spec.');
+      }
+      const bytes = input.numberOfBytes ?? (input.keySpec === 'AES_128' ? 16 : 32);
+      const key = await this.#useKey(trx, ctx, input.keyId, eventName, draft);
+      dryRunStop(input.dryRun);
+      const plaintext = randomBytes(bytes);
+      const { blob, header } = await this.#encryptUnder(trx, key, plaintext, context, true);
+      draft.additionalEventData = {
+        keyMaterialId: header.keyMaterialId,
+        ciphertextId: header.ciphertextId,
+        dataKeyId: header.ciphertextId,
+        ...(input.keySpec ? { keySpec: input.keySpec } : { numberOfBytes: bytes }),
+      };
+      return { plaintext, ciphertextBlob: blob, keyId: key.arn, keyMaterialId: header.keyMaterialId };
+    });
+  }
+
+  /** Resolves, share-locks and state-checks a key named by the caller. */
+  async #useKey(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft, field = 'keyId'): Promise<UsableKey> {
+    const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, field);
+    return this.#lockForUse(trx, ctx, keyId, operation, draft);
+  }
+
+  async #lockForUse(trx: Trx, ctx: RequestContext, keyId: string, operation: KeyOperation, draft: AuditDraft): Promise<UsableKey> {
+    const row = await trx
+      .selectFrom('keys')
+      .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'current_key_material_id'])
+      .where('key_id', '=', keyId)
+      .where('account_id', '=', ctx.caller.accountId)
+      .forShare()
+      .executeTakeFirst();
+    if (!row) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+    const key: UsableKey = {
+      keyId: row.key_id,
+      arn: row.arn,
+      accountId: row.account_id,
+      keyState: row.key_state as KeyStateName,
+      keyUsage: row.key_usage,
+      currentKeyMaterialId: row.current_key_material_id,
+    };
+    draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+    const refused = checkKeyState(operation, key);
+    if (refused) throw refused;
+    if (key.keyUsage !== 'ENCRYPT_DECRYPT') {
+      throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`);
+    }
+    return key;
+  }
+
+  /**
+   * Finds the key a blob was made under (the blob names it), checks an explicit
+   * keyId against it, and share-locks it. The blob's ids are recorded before any
+   * check can fail, so refused attempts on a data key are in its lineage too.
+   */
+  async #keyOfBlob(
+    trx: Trx,
+    ctx: RequestContext,
+    blob: Buffer,
+    keyIdText: string | null | undefined,
+    operation: 'Decrypt' | 'ReEncrypt',
+    draft: AuditDraft,
+  ): Promise<{ key: UsableKey; header: CiphertextHeader }> {
+    let header: CiphertextHeader;
+    try {
+      header = parseBlobHeader(blob);
+    } catch {
+      throw invalidCiphertext();
+    }
+    draft.additionalEventData = {
+      keyMaterialId: header.keyMaterialId,
+      ciphertextId: header.ciphertextId,
+      ...(header.isDataKey ? { dataKeyId: header.ciphertextId } : {}),
+      encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+    };
+    if (keyIdText != null) {
+      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
+      if (keyId !== header.keyId) {
+        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+      }
+    }
+    const key = await this.#lockForUse(trx, ctx, header.keyId, operation, draft);
+    return { key, header };
+  }
+
+  async #encryptUnder(trx: Trx, key: UsableKey, plaintext: Buffer, context: EncryptionContext, isDataKey: boolean) {
+    if (!key.currentKeyMaterialId) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
+    const material = await this.#material(trx, key, key.currentKeyMaterialId);
+    if (!material) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
+    try {
+      return encryptBlob({ keyId: key.keyId, keyMaterialId: key.currentKeyMaterialId, backingKey: material, plaintext, context, isDataKey });
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  async #decryptWith(trx: Trx, key: UsableKey, header: CiphertextHeader, blob: Buffer, context: EncryptionContext): Promise<Buffer> {
+    const material = await this.#material(trx, key, header.keyMaterialId);
+    if (!material) throw invalidCiphertext();
+    try {
+      return decryptBlob(blob, material, context);
+    } catch (error) {
+      if (error instanceof InvalidCiphertextError) throw invalidCiphertext();
+      throw error;
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  async #material(trx: Trx, key: UsableKey, keyMaterialId: string): Promise<Buffer | undefined> {
+    const wrapped = await readKeyMaterial(trx, key.keyId, keyMaterialId);
+    return wrapped && unwrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, wrapped);
+  }
+}
+
+/** AWS gives no detail for a ciphertext it cannot use, and neither do we. */
+const invalidCiphertext = () => new KmsError('InvalidCiphertextException', '');
+
+function dryRunStop(dryRun: boolean | null | undefined): void {
+  if (dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+}
+
+function requireSymmetricAlgorithm(algorithm: string | null | undefined): void {
+  if (algorithm != null && algorithm !== 'SYMMETRIC_DEFAULT') {
+    throw new KmsError('InvalidKeyUsageException', `The encryption algorithm ${algorithm} is not valid for a symmetric encryption KMS key.`);
+  }
+}
+
+const common = (input: { grantTokens?: string[] | null; dryRun?: boolean | null }) => ({
+  grantTokens: input.grantTokens ?? undefined,
+  dryRun: input.dryRun ?? undefined,
+});
+
+/** A stand-in of the same length, so length checks apply without the content ever reaching a message. */
+const text = (buffer: Buffer): string => ' '.repeat(buffer.length);
+
+function validateBlob(blob: Buffer): Validator {
+  return new Validator().minLength('ciphertextBlob', text(blob), 1, true).maxLength('ciphertextBlob', text(blob), 6144, true);
+}
+
+function validateCommon(v: Validator, input: CommonInput, context: EncryptionContext, field: string): void {
+  validateContext(v, context, field);
+  v.maxItems('grantTokens', input.grantTokens, 10);
+  input.grantTokens?.forEach((token, i) => v.minLength(`grantTokens.${i + 1}.member`, token, 1).maxLength(`grantTokens.${i + 1}.member`, token, 8192));
+}
+
+function validateContext(v: Validator, context: EncryptionContext, field: string): void {
+  for (const [k, value] of Object.entries(context)) {
+    if (k.length === 0) v.add({ field: `${field}.key`, value: k, constraint: 'Member must have length greater than or equal to 1' });
+    if (typeof value !== 'string') v.add({ field: `${field}.${k}`, constraint: 'Member must be a string' });
+  }
+  if (canonicalEncryptionContext(context).length > MAX_CONTEXT_BYTES) {
+    v.add({ field, constraint: `Member must be at most ${MAX_CONTEXT_BYTES} bytes when encoded` });
+  }
+}
