@@ -107,11 +107,13 @@ export class RequestRunner {
     for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
       draft = newDraft();
       try {
-        return await this.#deps.db.transaction().execute(async (trx) => {
-          const result = await body(trx, draft, now);
+        const result = await this.#deps.db.transaction().execute(async (trx) => {
+          const value = await body(trx, draft, now);
           await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
-          return result;
+          return value;
         });
+        this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: 'success' }, 'request');
+        return result;
       } catch (error) {
         failure = error;
         if (!(error instanceof StreamVersionConflictError)) break;
@@ -127,6 +129,7 @@ export class RequestRunner {
         'request failed unexpectedly',
       );
     }
+    this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: 'failure', errorCode: error.code }, 'request');
     try {
       await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, draft, error), now);
     } catch (auditFailure) {

@@ -155,6 +155,15 @@ async function binaries(): Promise<{ postgres: string; initdb: string }> {
 
 let cachedOwner: Promise<{ uid: number; gid: number } | undefined> | undefined;
 
+/**
+ * The uid/gid the embedded server runs as when that is not us (we are root, it
+ * runs as `postgres`, created if missing); undefined when it runs as us. Callers
+ * use it to check that the server can reach its data dir.
+ */
+export function embeddedServerUser(): Promise<{ uid: number; gid: number } | undefined> {
+  return runAsUser();
+}
+
 /** As root, the uid/gid of the `postgres` user (created if missing); else undefined. */
 function runAsUser(): Promise<{ uid: number; gid: number } | undefined> {
   cachedOwner ??= (async () => {

@@ -1,0 +1,47 @@
+import { parseCommandArgs, setUp, withDatabase, withPool, type CliIo } from './runtime.ts';
+import { createProgressBar } from './progress.ts';
+
+export const replayHelp = `Usage: keyledger replay [--verify]
+
+Rebuilds the projections (keys, tags, aliases) from the event log, as the owner
+login. With --verify it rebuilds them aside and compares them with the live
+ones instead, changing nothing: it prints each difference and exits 1 if there
+is any, 0 when they are equal. A progress bar is drawn on stderr when it is a
+terminal.
+
+Options:
+  --verify   compare instead of rebuild
+`;
+
+export async function runReplay(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs('replay', args, { verify: { type: 'boolean' } });
+  if (values.help) {
+    io.stdout.write(replayHelp);
+    return 0;
+  }
+  const verify = values.verify === true;
+  const { config, logger } = setUp(io, { longRunning: false });
+  // Loaded here, not at the top: the other commands must not depend on it.
+  const { replayProjections } = await import('../store/replay.ts');
+  const result = await withDatabase(config, logger, io, (database) =>
+    withPool(database.url, 'owner', async (owner) => {
+      const bar = createProgressBar(io.stderr, verify ? 'verifying' : 'replaying');
+      try {
+        return await replayProjections(owner, { verify, onProgress: (done, total) => bar.update(done, total) });
+      } finally {
+        bar.done();
+      }
+    }),
+  );
+  if (!verify) {
+    io.stdout.write(`replayed ${result.events} events: projections rebuilt (${result.keys} keys, ${result.aliases} aliases)\n`);
+    return 0;
+  }
+  if (result.differences.length === 0) {
+    io.stdout.write(`projections match the log (${result.events} events replayed: ${result.keys} keys, ${result.aliases} aliases)\n`);
+    return 0;
+  }
+  io.stdout.write(`${result.differences.join('\n')}\n`);
+  io.stdout.write(`${result.differences.length} difference${result.differences.length === 1 ? '' : 's'} between the projections and the log (${result.events} events replayed)\n`);
+  return 1;
+}

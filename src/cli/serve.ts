@@ -1,0 +1,125 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGraphQLHandler } from '../api/graphql/yoga.ts';
+import { startHttpServer } from '../api/http-server.ts';
+import { createKeyledger, type Keyledger } from '../app.ts';
+import { systemClock } from '../clock.ts';
+import { loadRootKey } from '../crypto/root-key.ts';
+import { redactUrl, type Logger } from '../logger.ts';
+import { openDatabase } from '../store/database.ts';
+import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
+import { readOptional } from '../store/embedded-postgres.ts';
+import { migrateToLatest } from '../store/migrations.ts';
+import { startWorker, SWEEP_QUEUE } from '../worker/worker.ts';
+import { operatorContext, parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
+
+export const devHelp = `Usage: keyledger dev
+
+Runs keyledger for development, all in one process: the embedded Postgres
+under the data dir (unless DATABASE_URL is set), migrations, the GraphQL API
+and the worker. On first start it generates the root key and an admin user in a
+new account, whose access key it writes to <data dir>/admin-credentials.json
+(mode 0600). Later starts reuse all of it. Ctrl-C stops everything cleanly.
+
+Environment: KEYLEDGER_DATA_DIR (./.keyledger), KEYLEDGER_HOST, KEYLEDGER_PORT
+(4000), DATABASE_URL, KEYLEDGER_PG_PORT, KEYLEDGER_ROOT_KEY(_FILE), KEYLEDGER_LOG_LEVEL.
+`;
+
+export const serveHelp = `Usage: keyledger serve
+
+Runs the GraphQL API: migrates the database, then serves. Unlike \`dev\` it
+creates no credentials and runs no worker (run \`keyledger worker\` beside it),
+and the root key must already exist: KEYLEDGER_ROOT_KEY, or the file
+KEYLEDGER_ROOT_KEY_FILE (default <data dir>/root-key).
+`;
+
+/** The admin access key `dev` creates on first start. */
+export interface AdminCredentials {
+  accountId: string;
+  principalArn: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export const adminCredentialsFile = (dataDir: string) => join(dataDir, 'admin-credentials.json');
+
+export const runDev = (args: string[], io: CliIo) => runServer('dev', args, io);
+export const runServe = (args: string[], io: CliIo) => runServer('serve', args, io);
+
+async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs(mode, args, {});
+  if (values.help) {
+    io.stdout.write(mode === 'dev' ? devHelp : serveHelp);
+    return 0;
+  }
+  const { config, logger } = setUp(io, { longRunning: true });
+  const signalled = shutdownSignal(io);
+  const resources = new Resources();
+  try {
+    // First: `serve` without a root key should fail before any database work.
+    const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile, createIfMissing: mode === 'dev' });
+    const database = await locateDatabase({ config, logger, env: io.env });
+    resources.add('database', () => database.release());
+
+    const owner = openDatabase(database.url, { as: 'owner', max: 2, applicationName: 'keyledger-migrate' });
+    try {
+      const applied = await migrateToLatest(owner);
+      if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+    } finally {
+      await owner.destroy();
+    }
+
+    const db = openDatabase(database.url, { as: 'app', applicationName: 'keyledger' });
+    resources.add('database pool', () => db.destroy());
+    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region });
+
+    const credentialsFile = adminCredentialsFile(config.dataDir);
+    const bootstrapped = mode === 'dev' ? await bootstrapAdmin(app, credentialsFile, logger) : undefined;
+
+    // Started before the HTTP server so it is stopped after it: requests drain first.
+    if (mode === 'dev') {
+      const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db });
+      resources.add('worker', () => worker.stop());
+    }
+    const http = await startHttpServer(createGraphQLHandler(app), { host: config.host, port: config.port });
+    resources.add('HTTP server', () => http.close());
+
+    const lines = [`keyledger ${mode}: ready`, `  GraphQL      ${http.url}   (GraphiQL in a browser)`];
+    if (mode === 'dev') {
+      lines.push(`  credentials  ${credentialsFile}   (HTTP Basic: accessKeyId:secretAccessKey)`);
+      if (bootstrapped) lines.push(`               created account ${bootstrapped.accountId} with user admin`);
+    }
+    lines.push(
+      database.embedded
+        ? `  database     embedded Postgres; URL in ${embeddedPaths(config.dataDir).databaseUrlFile}${database.startedHere ? '' : ' (already running: left running on exit)'}`
+        : `  database     DATABASE_URL ${redactUrl(database.url)}`,
+    );
+    if (mode === 'dev') lines.push(`  worker       in-process (${SWEEP_QUEUE} every minute)`);
+    lines.push('Press Ctrl-C to stop.');
+    io.stdout.write(`${lines.join('\n')}\n`);
+
+    const signal = await signalled;
+    logger.info({ signal }, 'shutting down');
+  } finally {
+    await resources.closeAll(logger);
+  }
+  io.stdout.write(`keyledger ${mode}: stopped\n`);
+  return 0;
+}
+
+/**
+ * First start of `dev`: an account, its user `admin`, and an access key, written
+ * to `file` (0600). The file's presence means "done": nothing is created twice.
+ */
+async function bootstrapAdmin(app: Keyledger, file: string, logger: Logger): Promise<{ accountId: string } | undefined> {
+  if ((await readOptional(file)) !== undefined) return undefined;
+  const { accountId } = await app.identity.createAccount(operatorContext(), { name: 'default' });
+  const { principalArn } = await app.identity.createPrincipal(operatorContext(), { accountId, type: 'user', name: 'admin' });
+  const key = await app.identity.createAccessKey(operatorContext(), { principalArn });
+  const credentials: AdminCredentials = { accountId, principalArn, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+  await mkdir(join(file, '..'), { recursive: true, mode: 0o711 });
+  await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  logger.info({ accountId, principalArn, accessKeyId: key.accessKeyId }, 'created the admin user');
+  // Not the credentials: nothing downstream should hold the secret.
+  return { accountId };
+}

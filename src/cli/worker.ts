@@ -1,0 +1,86 @@
+import { systemClock } from '../clock.ts';
+import { openDatabase } from '../store/database.ts';
+import { locateDatabase } from '../store/locate-database.ts';
+import { readWorkerStatus, startWorker, SWEEP_CRON, SWEEP_QUEUE, type WorkerStatus } from '../worker/worker.ts';
+import { assertMigrated, parseCommandArgs, Resources, setUp, shutdownSignal, withDatabase, withPool, type CliIo } from './runtime.ts';
+
+export const workerHelp = `Usage: keyledger worker [--status [--json]]
+
+Runs the background worker alone (pg-boss, schema keyledger_jobs): the
+${SWEEP_QUEUE} queue, swept every minute. Run as many as you like beside
+\`keyledger serve\`; each job goes to one of them. Ctrl-C stops it cleanly.
+
+Options:
+  --status   print the queue depths, the last sweep and the failed sweeps, then exit
+  --json     with --status: print it as JSON
+`;
+
+export async function runWorker(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs('worker', args, { status: { type: 'boolean' }, json: { type: 'boolean' } });
+  if (values.help) {
+    io.stdout.write(workerHelp);
+    return 0;
+  }
+  if (values.status) return printStatus(io, values.json === true);
+
+  const { config, logger } = setUp(io, { longRunning: true });
+  const signalled = shutdownSignal(io);
+  const resources = new Resources();
+  try {
+    const database = await locateDatabase({ config, logger, env: io.env });
+    resources.add('database', () => database.release());
+    await assertMigrated(database.url);
+    const db = openDatabase(database.url, { as: 'app', max: 4, applicationName: 'keyledger-worker' });
+    resources.add('database pool', () => db.destroy());
+    const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db });
+    resources.add('worker', () => worker.stop());
+    io.stdout.write(`keyledger worker: running (${SWEEP_QUEUE}, cron '${SWEEP_CRON}' UTC). Press Ctrl-C to stop.\n`);
+    await signalled;
+  } finally {
+    await resources.closeAll(logger);
+  }
+  io.stdout.write('keyledger worker: stopped\n');
+  return 0;
+}
+
+async function printStatus(io: CliIo, json: boolean): Promise<number> {
+  const { config, logger } = setUp(io, { longRunning: false });
+  const status = await withDatabase(config, logger, io, async (database) => {
+    await assertMigrated(database.url);
+    return withPool(database.url, 'app', (db) => readWorkerStatus({ connectionString: database.url, db, logger }), 2);
+  });
+  io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  return 0;
+}
+
+/** The human-readable status. */
+export function formatStatus(status: WorkerStatus): string {
+  const lines: string[] = [];
+  if (!status.installed) {
+    lines.push('no worker has run against this database yet (pg-boss is not installed)');
+  } else {
+    const countedAt = status.queues[0]?.countedAt;
+    lines.push(`queues${countedAt ? ` (counted ${countedAt.toISOString()})` : ''}`);
+    const width = Math.max(...status.queues.map((q) => q.name.length), 10);
+    for (const q of status.queues) {
+      lines.push(`  ${q.name.padEnd(width)}  queued ${q.queued}  active ${q.active}  failed ${q.failed}  stored ${q.total}`);
+    }
+    if (status.queues.length === 0) lines.push('  (none created yet)');
+    lines.push(`schedule     ${status.schedule ? `${status.schedule.cron} (${status.schedule.timezone})` : 'none'}`);
+  }
+  const sweep = status.lastSweep;
+  lines.push(
+    sweep
+      ? `last sweep   ${sweep.sweptAt.toISOString()}: ${sweep.dueKeyDeletions} key deletion${sweep.dueKeyDeletions === 1 ? '' : 's'} due (${sweep.sweeps} sweeps so far)`
+      : 'last sweep   never',
+  );
+  if (status.failedJobs.count === 0) {
+    lines.push('failed jobs  none');
+  } else {
+    lines.push(`failed jobs  ${status.failedJobs.count} (newest first)`);
+    for (const job of status.failedJobs.newest) {
+      lines.push(`  ${job.failedOn.toISOString()}  ${job.id}  after ${job.retries} retries: ${job.error}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,191 @@
+import { sql } from 'kysely';
+import { PgBoss, type ConstructorOptions } from 'pg-boss';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import type { Db } from '../store/database.ts';
+import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
+
+/** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
+export const JOBS_SCHEMA = 'keyledger_jobs';
+/** The periodic sweep for due scheduled work. */
+export const SWEEP_QUEUE = 'keyledger-sweep';
+/** Sweep jobs that failed every retry land here, so `worker --status` can list them. */
+export const SWEEP_DEAD_LETTER_QUEUE = 'keyledger-sweep-failed';
+/** Every minute, UTC. */
+export const SWEEP_CRON = '* * * * *';
+
+const DEAD_LETTER_RETENTION_SECONDS = 7 * 86_400;
+const FAILED_JOBS_SHOWN = 10;
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface QueueDepth {
+  name: string;
+  /** Waiting to run (ready, deferred or retrying). */
+  queued: number;
+  active: number;
+  /** Failed jobs still retained. */
+  failed: number;
+  total: number;
+  /** When pg-boss counted them (it reuses a count up to a minute old). */
+  countedAt: Date;
+}
+
+export interface FailedJob {
+  id: string;
+  /** When the sweep job that failed was created. */
+  createdOn: Date;
+  /** When it was dead-lettered. */
+  failedOn: Date;
+  retries: number;
+  error: string;
+}
+
+export interface WorkerStatus {
+  /** False until a worker has started once against this database (pg-boss installs its schema then). */
+  installed: boolean;
+  queues: QueueDepth[];
+  schedule: { cron: string; timezone: string } | null;
+  lastSweep: LastSweep | null;
+  failedJobs: { count: number; newest: FailedJob[] };
+}
+
+export interface RunningWorker {
+  /** Stops taking jobs, lets a running one finish (bounded), and closes pg-boss's pool. Idempotent. */
+  stop(): Promise<void>;
+  status(): Promise<WorkerStatus>;
+}
+
+export interface WorkerDeps {
+  /** The OWNER's URL: pg-boss creates and migrates its schema. */
+  connectionString: string;
+  logger: Logger;
+  /** What the handlers read as "now" (pg-boss's own cron and polling run on real time). */
+  clock: Clock;
+  /** The app-role database, for the projections and the sweep record. */
+  db: Db;
+}
+
+/**
+ * Starts the background worker: pg-boss in the `keyledger_jobs` schema, with the
+ * `keyledger-sweep` queue scheduled every minute (and swept once at start).
+ * Several workers may run against one database: pg-boss hands each job to one
+ * of them, and the queue's `stately` policy keeps at most one sweep queued and
+ * one running.
+ *
+ * @example
+ * const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db: appDb });
+ * process.once('SIGTERM', () => void worker.stop());
+ */
+export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
+  const logger = deps.logger.child({ component: 'worker' });
+  const boss = createBoss(deps.connectionString, logger, { instanceName: 'keyledger-worker', application_name: 'keyledger-worker' });
+  await boss.start();
+  try {
+    // createQueue leaves an existing queue as it is, so every worker may run this.
+    await boss.createQueue(SWEEP_DEAD_LETTER_QUEUE, { retentionSeconds: DEAD_LETTER_RETENTION_SECONDS });
+    await boss.createQueue(SWEEP_QUEUE, {
+      policy: 'stately',
+      deadLetter: SWEEP_DEAD_LETTER_QUEUE,
+      retryLimit: 2,
+      retryDelay: 5,
+      // A sweep is a couple of queries; one still running after this is stuck.
+      expireInSeconds: 60,
+    });
+    await boss.schedule(SWEEP_QUEUE, SWEEP_CRON, null, { tz: 'UTC' });
+    await boss.work(SWEEP_QUEUE, { pollingIntervalSeconds: 2 }, async (jobs) => {
+      let result: Awaited<ReturnType<typeof sweepScheduledWork>> | undefined;
+      for (const job of jobs) {
+        result = await sweepScheduledWork(deps.db, deps.clock);
+        logger.info({ jobId: job.id, dueKeyDeletions: result.dueKeyDeletions }, 'swept scheduled work');
+      }
+      // Stored by pg-boss as the job's output.
+      return result ? { sweptAt: result.sweptAt.toISOString(), dueKeyDeletions: result.dueKeyDeletions } : null;
+    });
+    // Sweep now rather than at the next minute, so a fresh start reports at once.
+    await boss.send(SWEEP_QUEUE, null);
+  } catch (error) {
+    await boss.stop({ graceful: false }).catch(() => {});
+    throw error;
+  }
+  logger.info({ queue: SWEEP_QUEUE, cron: SWEEP_CRON }, 'worker started');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    stop: () => {
+      stopped ??= boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS }).then(() => logger.info('worker stopped'));
+      return stopped;
+    },
+    status: () => statusOf(boss, deps.db),
+  };
+}
+
+/**
+ * The worker's status, read without starting a worker (`keyledger worker --status`):
+ * queue depths, the sweep's schedule, the last sweep and the dead-lettered sweeps.
+ */
+export async function readWorkerStatus(deps: { connectionString: string; db: Db; logger: Logger }): Promise<WorkerStatus> {
+  const { rows } = await sql<{ installed: boolean }>`select exists (select 1 from pg_namespace where nspname = ${JOBS_SCHEMA}) as installed`.execute(deps.db);
+  if (!rows[0]?.installed) {
+    return { installed: false, queues: [], schedule: null, lastSweep: await lastSweep(deps.db), failedJobs: { count: 0, newest: [] } };
+  }
+  // A reader only: no maintenance, no cron, no schema changes, not listed as an instance.
+  const boss = createBoss(deps.connectionString, deps.logger.child({ component: 'worker-status' }), {
+    supervise: false,
+    schedule: false,
+    migrate: false,
+    registerInstance: false,
+    max: 2,
+    application_name: 'keyledger-worker-status',
+  });
+  await boss.start();
+  try {
+    return await statusOf(boss, deps.db);
+  } finally {
+    await boss.stop({ graceful: false });
+  }
+}
+
+function createBoss(connectionString: string, logger: Logger, options: Partial<ConstructorOptions>): PgBoss {
+  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, ...options });
+  // An 'error' event without a listener would throw and end the process.
+  boss.on('error', (error) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'pg-boss error'));
+  boss.on('warning', (warning) => logger.warn({ warning: warning.message }, 'pg-boss warning'));
+  return boss;
+}
+
+async function statusOf(boss: PgBoss, db: Db): Promise<WorkerStatus> {
+  const queues: QueueDepth[] = [];
+  for (const name of [SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE]) {
+    if (!(await boss.getQueue(name))) continue;
+    // force: a fresh count rather than the monitor's (pg-boss still reuses one under a minute old).
+    const [stats] = await boss.getQueueStats(name, { force: true });
+    if (stats) queues.push({ name, queued: stats.queuedCount, active: stats.activeCount, failed: stats.failedCount, total: stats.totalCount, countedAt: new Date(stats.capturedOn) });
+  }
+  const schedule = await boss.getSchedule(SWEEP_QUEUE);
+  const dead = queues.some((q) => q.name === SWEEP_DEAD_LETTER_QUEUE)
+    ? await boss.findJobs<object>(SWEEP_DEAD_LETTER_QUEUE, { limit: 100_000 })
+    : [];
+  const newest = dead
+    .slice(-FAILED_JOBS_SHOWN)
+    .reverse()
+    .map((job) => ({
+      id: job.sourceId ?? job.id,
+      createdOn: job.sourceCreatedOn ?? job.createdOn,
+      failedOn: job.createdOn,
+      retries: job.sourceRetryCount ?? 0,
+      error: describeOutput(job.sourceOutput),
+    }));
+  return {
+    installed: true,
+    queues,
+    schedule: schedule ? { cron: schedule.cron, timezone: schedule.timezone } : null,
+    lastSweep: await lastSweep(db),
+    failedJobs: { count: dead.length, newest },
+  };
+}
+
+function describeOutput(output: object | null): string {
+  if (!output) return 'no error recorded';
+  const message = (output as { message?: unknown }).message;
+  return typeof message === 'string' ? message : JSON.stringify(output).slice(0, 500);
+}
