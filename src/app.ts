@@ -5,7 +5,9 @@ import { AuditService } from './service/audit-service.ts';
 import { CryptoService } from './service/crypto-service.ts';
 import { IdentityService } from './service/identity-service.ts';
 import { KeyResolver } from './service/key-resolver.ts';
+import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
 import { KmsService } from './service/kms-service.ts';
+import { RotationService } from './service/rotation-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import type { Db } from './store/database.ts';
 
@@ -18,6 +20,7 @@ export interface Keyledger {
   runner: RequestRunner;
   kms: KmsService;
   crypto: CryptoService;
+  rotation: RotationService;
   identity: IdentityService;
   audit: AuditService;
 }
@@ -29,13 +32,15 @@ export interface Keyledger {
  * const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: 'us-east-1' });
  * await app.kms.createKey(ctx, { description: 'orders' });
  */
-export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string }): Keyledger {
+export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler }): Keyledger {
+  const jobs = deps.jobs ?? noJobScheduler;
   const resolver = new KeyResolver(deps.region);
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
   return {
     ...deps,
     runner,
-    kms: new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver }),
+    kms: new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs }),
+    rotation: new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs }),
     crypto: new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver }),
     identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner }),
     audit: new AuditService({ runner }),

@@ -10,7 +10,8 @@ import { openDatabase } from '../store/database.ts';
 import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
 import { readOptional } from '../store/embedded-postgres.ts';
 import { migrateToLatest } from '../store/migrations.ts';
-import { startWorker, SWEEP_QUEUE } from '../worker/worker.ts';
+import { lateBoundJobScheduler } from '../worker/jobs.ts';
+import { openJobScheduler, startWorker, SWEEP_QUEUE } from '../worker/worker.ts';
 import { operatorContext, parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
 
 export const devHelp = `Usage: keyledger dev
@@ -71,15 +72,23 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
 
     const db = openDatabase(database.url, { as: 'app', applicationName: 'keyledger' });
     resources.add('database pool', () => db.destroy());
-    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region });
+    // dev: jobs go to the in-process worker's queue once it has started (before
+    // any request can arrive); serve: a send-only queue, run by a worker elsewhere.
+    const jobs = lateBoundJobScheduler();
+    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
 
     const credentialsFile = adminCredentialsFile(config.dataDir);
     const bootstrapped = mode === 'dev' ? await bootstrapAdmin(app, credentialsFile, logger) : undefined;
 
     // Started before the HTTP server so it is stopped after it: requests drain first.
     if (mode === 'dev') {
-      const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db });
+      const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation });
       resources.add('worker', () => worker.stop());
+      jobs.bind(worker.jobs);
+    } else {
+      const queue = await openJobScheduler(database.url, logger);
+      resources.add('job queue', () => queue.close());
+      jobs.bind(queue.jobs);
     }
     const http = await startHttpServer(createGraphQLHandler(app), { host: config.host, port: config.port });
     resources.add('HTTP server', () => http.close());

@@ -1,5 +1,8 @@
 import { systemClock } from '../clock.ts';
+import { createKeyledger } from '../app.ts';
+import { loadRootKey } from '../crypto/root-key.ts';
 import { openDatabase } from '../store/database.ts';
+import { lateBoundJobScheduler } from '../worker/jobs.ts';
 import { locateDatabase } from '../store/locate-database.ts';
 import { readWorkerStatus, startWorker, SWEEP_CRON, SWEEP_QUEUE, type WorkerStatus } from '../worker/worker.ts';
 import { assertMigrated, parseCommandArgs, Resources, setUp, shutdownSignal, withDatabase, withPool, type CliIo } from './runtime.ts';
@@ -32,7 +35,12 @@ export async function runWorker(args: string[], io: CliIo): Promise<number> {
     await assertMigrated(database.url);
     const db = openDatabase(database.url, { as: 'app', max: 4, applicationName: 'keyledger-worker' });
     resources.add('database pool', () => db.destroy());
-    const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db });
+    // Rotation wraps new key material under the root key.
+    const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile });
+    const jobs = lateBoundJobScheduler();
+    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
+    const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation });
+    jobs.bind(worker.jobs);
     resources.add('worker', () => worker.stop());
     io.stdout.write(`keyledger worker: running (${SWEEP_QUEUE}, cron '${SWEEP_CRON}' UTC). Press Ctrl-C to stop.\n`);
     await signalled;

@@ -44,6 +44,15 @@ export interface KeyState {
   pendingDeletionWindowInDays: number | null;
   /** The key material version new encryptions use (64 hex); null only for keys without material. */
   currentKeyMaterialId: string | null;
+  /** Every material version the key has had, oldest first (all still decrypt until the key is deleted). */
+  keyMaterialIds: string[];
+  rotationEnabled: boolean;
+  rotationPeriodInDays: number | null;
+  nextRotationDate: Date | null;
+  /** On-demand rotations so far (AWS allows 25 per key). */
+  onDemandRotations: number;
+  /** Set by KeyDeleted: the key and its material are gone; only its history remains. */
+  deleted: boolean;
   /** Tag keys are unique; kept sorted by key so equal states compare equal. */
   tags: Tag[];
   /** The stream version this state was folded up to. */
@@ -74,7 +83,13 @@ export type KeyEvent =
   | { type: 'KeyTagged'; data: { tags: Tag[] } }
   | { type: 'KeyUntagged'; data: { tagKeys: string[] } }
   | { type: 'KeyDeletionScheduled'; data: { deletionDate: string; pendingWindowInDays: number } }
-  | { type: 'KeyDeletionCanceled'; data: Record<string, never> };
+  | { type: 'KeyDeletionCanceled'; data: Record<string, never> }
+  | { type: 'KeyRotationEnabled'; data: { rotationPeriodInDays: number; nextRotationDate: string } }
+  | { type: 'KeyRotationDisabled'; data: Record<string, never> }
+  | { type: 'KeyRotated'; data: { keyMaterialId: string; rotationType: RotationType; nextRotationDate: string | null } }
+  | { type: 'KeyDeleted'; data: { destroyedKeyMaterialIds: string[] } };
+
+export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
 
 export const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<KeyEvent['type']>([
   'KeyCreated',
@@ -85,6 +100,10 @@ export const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<KeyEvent['type']>([
   'KeyUntagged',
   'KeyDeletionScheduled',
   'KeyDeletionCanceled',
+  'KeyRotationEnabled',
+  'KeyRotationDisabled',
+  'KeyRotated',
+  'KeyDeleted',
 ]);
 
 /** An event as the fold sees it: what was decided, plus where and when it was recorded. */
@@ -115,6 +134,12 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       deletionDate: null,
       pendingDeletionWindowInDays: null,
       currentKeyMaterialId: d.keyMaterialId,
+      keyMaterialIds: [d.keyMaterialId],
+      rotationEnabled: false,
+      rotationPeriodInDays: null,
+      nextRotationDate: null,
+      onDemandRotations: 0,
+      deleted: false,
       tags: sortTags(d.tags),
       version: event.streamVersion,
     };
@@ -151,6 +176,25 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       next.keyState = 'Disabled';
       next.deletionDate = null;
       next.pendingDeletionWindowInDays = null;
+      break;
+    case 'KeyRotationEnabled':
+      next.rotationEnabled = true;
+      next.rotationPeriodInDays = event.data.rotationPeriodInDays;
+      next.nextRotationDate = new Date(event.data.nextRotationDate);
+      break;
+    case 'KeyRotationDisabled':
+      next.rotationEnabled = false;
+      next.nextRotationDate = null;
+      break;
+    case 'KeyRotated':
+      next.currentKeyMaterialId = event.data.keyMaterialId;
+      next.keyMaterialIds = [...state.keyMaterialIds, event.data.keyMaterialId];
+      next.nextRotationDate = event.data.nextRotationDate === null ? null : new Date(event.data.nextRotationDate);
+      if (event.data.rotationType === 'ON_DEMAND') next.onDemandRotations = state.onDemandRotations + 1;
+      break;
+    case 'KeyDeleted':
+      next.deleted = true;
+      next.currentKeyMaterialId = null;
       break;
   }
   return next;
@@ -197,6 +241,9 @@ export const OPERATION_RULES = {
   CreateGrant: 'use',
   EnableKeyRotation: 'use',
   DisableKeyRotation: 'use',
+  RotateKeyOnDemand: 'use',
+  GetKeyRotationStatus: 'manage',
+  ListKeyRotations: 'manage',
 } as const satisfies Record<string, KeyStateRule>;
 
 export type KeyOperation = keyof typeof OPERATION_RULES;
@@ -310,3 +357,75 @@ export const decideScheduleKeyDeletion = (key: KeyState, pendingWindowInDays: nu
 
 export const decideCancelKeyDeletion = (key: KeyState): Decision<KeyEvent> =>
   withState('CancelKeyDeletion', key, () => accept({ type: 'KeyDeletionCanceled', data: {} }));
+
+// ---- rotation and deletion ----
+
+export const MAX_ON_DEMAND_ROTATIONS = 25;
+export const DAY_MS = 86_400_000;
+
+const addDays = (at: Date, days: number) => new Date(at.getTime() + days * DAY_MS).toISOString();
+
+/** Rotation applies to symmetric keys whose material KMS generated (AWS: UnsupportedOperationException otherwise). */
+function rotationUnsupported(key: KeyState): Decision<KeyEvent> | undefined {
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.origin !== 'AWS_KMS') {
+    return reject('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
+  }
+  return undefined;
+}
+
+/** EnableKeyRotation: the first automatic rotation is one period from now; enabling again with another period reschedules. */
+export const decideEnableKeyRotation = (key: KeyState, rotationPeriodInDays: number, now: Date): Decision<KeyEvent> =>
+  withState('EnableKeyRotation', key, () => {
+    const unsupported = rotationUnsupported(key);
+    if (unsupported) return unsupported;
+    if (key.rotationEnabled && key.rotationPeriodInDays === rotationPeriodInDays) return accept();
+    return accept({ type: 'KeyRotationEnabled', data: { rotationPeriodInDays, nextRotationDate: addDays(now, rotationPeriodInDays) } });
+  });
+
+export const decideDisableKeyRotation = (key: KeyState): Decision<KeyEvent> =>
+  withState('DisableKeyRotation', key, () => {
+    const unsupported = rotationUnsupported(key);
+    if (unsupported) return unsupported;
+    return key.rotationEnabled ? accept({ type: 'KeyRotationDisabled', data: {} }) : accept();
+  });
+
+/** RotateKeyOnDemand: new material now, at most 25 times per key; the automatic schedule is left as it is. */
+export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string): Decision<KeyEvent> =>
+  withState('RotateKeyOnDemand', key, () => {
+    const unsupported = rotationUnsupported(key);
+    if (unsupported) return unsupported;
+    if (key.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
+      return reject('LimitExceededException', `The on-demand rotations limit has been reached for the given KMS key: ${key.arn}. You can rotate a KMS key on demand at most ${MAX_ON_DEMAND_ROTATIONS} times.`);
+    }
+    return accept({
+      type: 'KeyRotated',
+      data: { keyMaterialId: newKeyMaterialId, rotationType: 'ON_DEMAND', nextRotationDate: key.nextRotationDate?.toISOString() ?? null },
+    });
+  });
+
+/** Whether the worker should rotate the key now: rotation on, key Enabled, date reached. */
+export const isRotationDue = (key: KeyState, now: Date): boolean =>
+  !key.deleted && key.rotationEnabled && key.keyState === 'Enabled' && key.nextRotationDate !== null && key.nextRotationDate <= now;
+
+/**
+ * The worker's automatic rotation. Nothing to do when it is not due (any more):
+ * a retried or duplicate job, or one for a key whose rotation was turned off,
+ * decides no events, which is what makes the handler idempotent.
+ */
+export function decideAutomaticRotation(key: KeyState, newKeyMaterialId: string, now: Date): Decision<KeyEvent> {
+  if (!isRotationDue(key, now)) return accept();
+  return accept({
+    type: 'KeyRotated',
+    data: { keyMaterialId: newKeyMaterialId, rotationType: 'AUTOMATIC', nextRotationDate: addDays(now, key.rotationPeriodInDays!) },
+  });
+}
+
+/** Whether the worker should delete the key now: PendingDeletion and its deletion date reached. */
+export const isDeletionDue = (key: KeyState, now: Date): boolean =>
+  !key.deleted && key.keyState === 'PendingDeletion' && key.deletionDate !== null && key.deletionDate <= now;
+
+/** The worker's deletion at deletionDate; nothing once cancelled, not yet due, or already deleted. */
+export function decideDeleteKey(key: KeyState, now: Date): Decision<KeyEvent> {
+  if (!isDeletionDue(key, now)) return accept();
+  return accept({ type: 'KeyDeleted', data: { destroyedKeyMaterialIds: [...key.keyMaterialIds] } });
+}

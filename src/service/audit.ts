@@ -6,7 +6,7 @@ export const AUDIT_RECORD_TYPE = 'AuditRecord';
 
 /** How the caller was identified, CloudTrail's `userIdentity`. */
 export interface AuditIdentity {
-  type: 'IAMUser' | 'AssumedRole' | 'Root' | 'Unknown' | 'Operator';
+  type: 'IAMUser' | 'AssumedRole' | 'Root' | 'Unknown' | 'Operator' | 'AWSService';
   principalArn: string | null;
   accountId: string | null;
   accessKeyId: string | null;

@@ -17,9 +17,11 @@ export interface RequestContext {
   userAgent: string | null;
 }
 
-/** The identity of requests made by an operator at the keyledger CLI. */
+/** The identity of actions keyledger takes itself: an operator at the CLI, or the worker. */
 export interface OperatorContext {
   requestId: string;
-  /** e.g. `keyledger-cli` */
+  /** e.g. `keyledger-cli`, `keyledger-worker` */
   invokedBy: string;
+  /** Operator (default) for the CLI; AWSService for the worker, as CloudTrail shows KMS's own actions. */
+  identityType?: 'Operator' | 'AWSService';
 }

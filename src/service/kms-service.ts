@@ -44,6 +44,7 @@ import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts'
 import type { RootKey } from '../crypto/root-key.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
+import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
@@ -104,12 +105,14 @@ export class KmsService {
   readonly #region: string;
   readonly #rootKey: RootKey;
   readonly #resolver: KeyResolver;
+  readonly #jobs: JobScheduler;
 
-  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver }) {
+  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler }) {
     this.#runner = deps.runner;
     this.#region = deps.region;
     this.#rootKey = deps.rootKey;
     this.#resolver = deps.resolver;
+    this.#jobs = deps.jobs;
   }
 
   // ---------------------------------------------------------------- keys
@@ -175,7 +178,7 @@ export class KmsService {
       } finally {
         material.fill(0);
       }
-      const key = await this.#applyKeyDecision(
+      const key = await applyKeyDecision(
         trx,
         null,
         keyId,
@@ -260,9 +263,10 @@ export class KmsService {
     await this.#lifecycle(ctx, 'ScheduleKeyDeletion', input.keyId, { pendingWindowInDays: input.pendingWindowInDays ?? undefined }, (key, now) => {
       new Validator().range('pendingWindowInDays', input.pendingWindowInDays, 7, 30).throwIfAny();
       return decideScheduleKeyDeletion(key, input.pendingWindowInDays ?? 30, now);
-    }, (key, draft) => {
+    }, async (trx, key, draft) => {
       result = key;
       draft.responseElements = { keyId: key.arn, deletionDate: key.deletionDate?.toISOString(), keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays };
+      await this.#jobs.keyDeletionScheduled(trx, key.keyId, key.deletionDate!);
     });
     const key = result!;
     return { keyId: key.arn, deletionDate: key.deletionDate!, keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays! };
@@ -270,7 +274,7 @@ export class KmsService {
 
   async cancelKeyDeletion(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let arn = '';
-    await this.#lifecycle(ctx, 'CancelKeyDeletion', input.keyId, {}, (key) => decideCancelKeyDeletion(key), (key, draft) => {
+    await this.#lifecycle(ctx, 'CancelKeyDeletion', input.keyId, {}, (key) => decideCancelKeyDeletion(key), (_trx, key, draft) => {
       arn = key.arn;
       draft.responseElements = { keyId: key.arn };
     });
@@ -377,28 +381,18 @@ export class KmsService {
     keyIdText: string,
     parameters: Record<string, unknown>,
     decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
-    respond?: (key: KeyState, draft: AuditDraft) => void,
+    after?: (trx: Trx, key: KeyState, draft: AuditDraft) => Promise<void> | void,
   ): Promise<Record<string, never>> {
     const requestParameters = { keyId: keyIdText, ...parameters };
     return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
       const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-      await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().execute();
-      const key = await loadKey(trx, keyId);
+      const key = await lockKeyForChange(trx, keyId);
       if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
       draft.resources.push(keyResource(key));
-      const next = await this.#applyKeyDecision(trx, key, keyId, decide(key, now), now);
-      respond?.(next, draft);
+      const next = await applyKeyDecision(trx, key, keyId, decide(key, now), now);
+      await after?.(trx, next, draft);
       return {};
     });
-  }
-
-  async #applyKeyDecision(trx: Trx, key: KeyState | null, keyId: string, decision: Decision<KeyEvent>, now: Date): Promise<KeyState> {
-    if (!decision.ok) throw decision.error;
-    if (decision.events.length === 0) return key!;
-    const { events } = await appendToStream(trx, keyStreamId(keyId), key ? key.version : 'no_stream', decision.events, now);
-    const next = events.reduce<KeyState | null>((s, e) => evolveKey(s, e as Recorded<KeyEvent>), key)!;
-    await writeKeyProjection(trx, next);
-    return next;
   }
 
   async #aliasChange(
@@ -465,12 +459,6 @@ export class KmsService {
     draft.resources.push(keyResource(key));
     return key;
   }
-}
-
-/** Folds a key's stream from the log: the authoritative state for decisions. */
-export async function loadKey(trx: Trx, keyId: string): Promise<KeyState | null> {
-  const events = await readStream(trx, keyStreamId(keyId));
-  return foldKey(events as RecordedEvent[] as Recorded<KeyEvent>[]);
 }
 
 export function toKeyMetadata(key: KeyState): KeyMetadata {

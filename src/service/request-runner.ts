@@ -66,7 +66,10 @@ export class RequestRunner {
     );
   }
 
-  /** For requests made by an operator at the CLI (principal and access-key management). */
+  /**
+   * For actions of keyledger itself: an operator at the CLI (principal and
+   * access-key management), or the worker carrying out what keys scheduled.
+   */
   runAsOperator<T>(
     ctx: OperatorContext,
     accountId: string | null,
@@ -77,13 +80,18 @@ export class RequestRunner {
       {
         requestId: ctx.requestId,
         accountId,
-        userIdentity: { type: 'Operator', principalArn: null, accountId: null, accessKeyId: null, invokedBy: ctx.invokedBy },
+        userIdentity: { type: ctx.identityType ?? 'Operator', principalArn: null, accountId: null, accessKeyId: null, invokedBy: ctx.invokedBy },
         sourceIp: null,
         userAgent: ctx.invokedBy,
       },
       spec,
       body,
     );
+  }
+
+  /** A read outside any request, for work that decides whether there is a request to make (the worker's pre-checks). */
+  read<T>(query: (db: Db) => Promise<T>): Promise<T> {
+    return query(this.#deps.db);
   }
 
   /** Records a request that never reached an operation (e.g. failed authentication). */

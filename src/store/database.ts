@@ -61,6 +61,11 @@ export interface KeysTable {
   deletion_date: Date | null;
   pending_deletion_window_in_days: number | null;
   current_key_material_id: string | null;
+  key_material_ids: string[];
+  rotation_enabled: boolean;
+  rotation_period_in_days: number | null;
+  next_rotation_date: Date | null;
+  on_demand_rotations: number;
   version: Int8;
 }
 

@@ -30,6 +30,11 @@ export function keyRow(key: KeyState) {
     deletion_date: key.deletionDate,
     pending_deletion_window_in_days: key.pendingDeletionWindowInDays,
     current_key_material_id: key.currentKeyMaterialId,
+    key_material_ids: key.keyMaterialIds,
+    rotation_enabled: key.rotationEnabled,
+    rotation_period_in_days: key.rotationPeriodInDays,
+    next_rotation_date: key.nextRotationDate,
+    on_demand_rotations: key.onDemandRotations,
     version: key.version,
   };
 }
@@ -49,9 +54,14 @@ export function aliasRow(alias: AliasState) {
   };
 }
 
-/** Writes a key's folded state as its projection rows (key + tags). */
+/** Writes a key's folded state as its projection rows (key + tags); a deleted key has none. */
 export async function writeKeyProjection(db: Executor, key: KeyState, schema: ProjectionSchema = 'public'): Promise<void> {
   const s = db.withSchema(schema);
+  if (key.deleted) {
+    await s.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
+    await s.deleteFrom('keys').where('key_id', '=', key.keyId).execute();
+    return;
+  }
   const row = keyRow(key);
   const { key_id: _, ...changes } = row;
   await s.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
@@ -107,6 +117,12 @@ export async function readKeyProjection(db: Executor, keyId: string): Promise<Ke
     deletionDate: row.deletion_date,
     pendingDeletionWindowInDays: row.pending_deletion_window_in_days,
     currentKeyMaterialId: row.current_key_material_id,
+    keyMaterialIds: row.key_material_ids,
+    rotationEnabled: row.rotation_enabled,
+    rotationPeriodInDays: row.rotation_period_in_days,
+    nextRotationDate: row.next_rotation_date,
+    onDemandRotations: row.on_demand_rotations,
+    deleted: false,
     tags: tags.map((t) => ({ tagKey: t.tag_key, tagValue: t.tag_value })),
     version: BigInt(row.version),
   };

@@ -100,7 +100,7 @@ async function foldLog(trx: Transaction<Database>, options: ReplayOptions): Prom
     after = rows[rows.length - 1]!.global_position;
     options.onProgress?.(done, Number(total));
   }
-  return { keys: [...keys.values()], aliases: [...aliases.values()].filter((a) => !a.deleted), events: done };
+  return { keys: [...keys.values()].filter((k) => !k.deleted), aliases: [...aliases.values()].filter((a) => !a.deleted), events: done };
 }
 
 function checkSequence(streamId: string, previous: bigint | undefined, next: bigint): void {

@@ -17,6 +17,13 @@ export interface SweepResult {
   dueKeyDeletions: number;
 }
 
+/** What a sweep found due, by key. */
+export interface SweepFindings extends SweepResult {
+  dueKeyDeletionIds: string[];
+  /** Enabled keys with rotation on whose next_rotation_date is at or before sweptAt. */
+  dueRotationIds: string[];
+}
+
 export interface LastSweep extends SweepResult {
   /** How many sweeps have run, ever (a bigint, as a string). */
   sweeps: string;
@@ -28,25 +35,30 @@ export const SCHEDULED_WORK_SWEEP = 'scheduled-work';
 const withSweeps = (db: Db) => db.withTables<{ worker_sweeps: WorkerSweepsTable }>();
 
 /**
- * One pass of the periodic sweep: counts the scheduled work that is due, read
- * from the projections, and records that it ran.
- *
- * It only counts. Deleting due keys (and rotating keys, expiring imported
- * material) are KMS operations that belong in src/service, called from their
- * own queues: they arrive in a later issue. Until then nothing acts on the count.
+ * One pass of the periodic sweep: finds the scheduled work that is due, read
+ * from the projections (so a lost job never means missed work), and records
+ * that it ran. The worker enqueues a job per key found; the jobs call the
+ * service, which re-decides under the key's lock.
  *
  * @example
- * const { dueKeyDeletions } = await sweepScheduledWork(appDb, clock);
+ * const { dueKeyDeletionIds, dueRotationIds } = await sweepScheduledWork(appDb, clock);
  */
-export async function sweepScheduledWork(db: Db, clock: Clock): Promise<SweepResult> {
+export async function sweepScheduledWork(db: Db, clock: Clock): Promise<SweepFindings> {
   const sweptAt = clock.now();
-  const { n } = await db
+  const deletions = await db
     .selectFrom('keys')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .select('key_id')
     .where('key_state', '=', 'PendingDeletion')
     .where('deletion_date', '<=', sweptAt)
-    .executeTakeFirstOrThrow();
-  const dueKeyDeletions = Number(n);
+    .execute();
+  const rotations = await db
+    .selectFrom('keys')
+    .select('key_id')
+    .where('rotation_enabled', '=', true)
+    .where('key_state', '=', 'Enabled')
+    .where('next_rotation_date', '<=', sweptAt)
+    .execute();
+  const dueKeyDeletions = deletions.length;
   await withSweeps(db)
     .insertInto('worker_sweeps')
     .values({ sweep: SCHEDULED_WORK_SWEEP, last_swept_at: sweptAt, due_key_deletions: dueKeyDeletions, sweeps: '1' })
@@ -58,7 +70,7 @@ export async function sweepScheduledWork(db: Db, clock: Clock): Promise<SweepRes
       })),
     )
     .execute();
-  return { sweptAt, dueKeyDeletions };
+  return { sweptAt, dueKeyDeletions, dueKeyDeletionIds: deletions.map((r) => r.key_id), dueRotationIds: rotations.map((r) => r.key_id) };
 }
 
 /** The last recorded sweep, or null when none has run. */

@@ -3,6 +3,9 @@ import { PgBoss, type ConstructorOptions } from 'pg-boss';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/database.ts';
+import type { JobScheduler } from '../service/key-changes.ts';
+import type { ScheduledOutcome } from '../service/rotation-service.ts';
+import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, type KeyJob } from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
 
 /** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
@@ -53,6 +56,14 @@ export interface RunningWorker {
   /** Stops taking jobs, lets a running one finish (bounded), and closes pg-boss's pool. Idempotent. */
   stop(): Promise<void>;
   status(): Promise<WorkerStatus>;
+  /** Enqueues jobs on this worker's pg-boss, in the caller's transaction. */
+  jobs: JobScheduler;
+}
+
+/** What the worker carries out: the service's side of rotation and deletion. */
+export interface ScheduledWork {
+  rotateIfDue(keyId: string, now: Date): Promise<ScheduledOutcome>;
+  deleteIfDue(keyId: string, now: Date): Promise<ScheduledOutcome>;
 }
 
 export interface WorkerDeps {
@@ -63,6 +74,8 @@ export interface WorkerDeps {
   clock: Clock;
   /** The app-role database, for the projections and the sweep record. */
   db: Db;
+  /** Rotation and deletion handlers; without them the worker only sweeps and counts. */
+  work?: ScheduledWork;
 }
 
 /**
@@ -91,16 +104,35 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       // A sweep is a couple of queries; one still running after this is stuck.
       expireInSeconds: 60,
     });
+    await createKeyQueues(boss);
+    await grantJobAccess(boss, JOBS_SCHEMA);
     await boss.schedule(SWEEP_QUEUE, SWEEP_CRON, null, { tz: 'UTC' });
+    const work = deps.work;
     await boss.work(SWEEP_QUEUE, { pollingIntervalSeconds: 2 }, async (jobs) => {
       let result: Awaited<ReturnType<typeof sweepScheduledWork>> | undefined;
       for (const job of jobs) {
         result = await sweepScheduledWork(deps.db, deps.clock);
-        logger.info({ jobId: job.id, dueKeyDeletions: result.dueKeyDeletions }, 'swept scheduled work');
+        // Catch-up: a job lost or deleted behind pg-boss's back never means missed work.
+        if (work) {
+          for (const keyId of result.dueKeyDeletionIds) await boss.send(DELETE_KEY_QUEUE, { keyId } satisfies KeyJob, { singletonKey: keyId });
+          for (const keyId of result.dueRotationIds) await boss.send(ROTATE_KEY_QUEUE, { keyId } satisfies KeyJob, { singletonKey: keyId });
+        }
+        logger.info({ jobId: job.id, dueKeyDeletions: result.dueKeyDeletions, dueRotations: result.dueRotationIds.length }, 'swept scheduled work');
       }
       // Stored by pg-boss as the job's output.
-      return result ? { sweptAt: result.sweptAt.toISOString(), dueKeyDeletions: result.dueKeyDeletions } : null;
+      return result ? { sweptAt: result.sweptAt.toISOString(), dueKeyDeletions: result.dueKeyDeletions, dueRotations: result.dueRotationIds.length } : null;
     });
+    if (work) {
+      const handle = (name: string, act: (keyId: string, now: Date) => Promise<ScheduledOutcome>) =>
+        boss.work<KeyJob>(name, { pollingIntervalSeconds: 2 }, async (jobs) => {
+          for (const job of jobs) {
+            const outcome = await act(job.data.keyId, deps.clock.now());
+            logger.info({ jobId: job.id, queue: name, keyId: job.data.keyId, outcome }, 'ran a key job');
+          }
+        });
+      await handle(ROTATE_KEY_QUEUE, (keyId, now) => work.rotateIfDue(keyId, now));
+      await handle(DELETE_KEY_QUEUE, (keyId, now) => work.deleteIfDue(keyId, now));
+    }
     // Sweep now rather than at the next minute, so a fresh start reports at once.
     await boss.send(SWEEP_QUEUE, null);
   } catch (error) {
@@ -116,7 +148,27 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       return stopped;
     },
     status: () => statusOf(boss, deps.db),
+    jobs: pgBossJobScheduler(boss),
   };
+}
+
+/**
+ * A send-only pg-boss for a process that serves requests but runs no worker
+ * (`keyledger serve`): jobs are enqueued in the request's transaction, and a
+ * worker elsewhere runs them.
+ */
+export async function openJobScheduler(connectionString: string, logger: Logger): Promise<{ jobs: JobScheduler; close(): Promise<void> }> {
+  const boss = createBoss(connectionString, logger.child({ component: 'job-queue' }), {
+    supervise: false,
+    schedule: false,
+    registerInstance: false,
+    max: 2,
+    application_name: 'keyledger-job-queue',
+  });
+  await boss.start();
+  await createKeyQueues(boss);
+  await grantJobAccess(boss, JOBS_SCHEMA);
+  return { jobs: pgBossJobScheduler(boss), close: () => boss.stop({ graceful: false }) };
 }
 
 /**
@@ -155,7 +207,7 @@ function createBoss(connectionString: string, logger: Logger, options: Partial<C
 
 async function statusOf(boss: PgBoss, db: Db): Promise<WorkerStatus> {
   const queues: QueueDepth[] = [];
-  for (const name of [SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE]) {
+  for (const name of [SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]) {
     if (!(await boss.getQueue(name))) continue;
     // force: a fresh count rather than the monitor's (pg-boss still reuses one under a minute old).
     const [stats] = await boss.getQueueStats(name, { force: true });

@@ -4,11 +4,13 @@ import type { AuditService } from '../../service/audit-service.ts';
 import type { Caller, RequestContext } from '../../service/context.ts';
 import type { CryptoService } from '../../service/crypto-service.ts';
 import type { KmsService } from '../../service/kms-service.ts';
+import type { RotationService } from '../../service/rotation-service.ts';
 
 /** What every resolver gets: the services, and who is calling. */
 export interface GraphQLContext {
   kms: KmsService;
   crypto: CryptoService;
+  rotation: RotationService;
   audit: AuditService;
   caller: Caller;
   /** A fresh RequestContext (own request id) for each KMS operation in the document. */

@@ -34,12 +34,21 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     plugins: [authenticationPlugin(app, callers)],
     context: ({ request, req }) => {
       const caller = callers.get(request);
-      if (!caller) throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
+      if (!caller) {
+        // onParams let this request through without credentials: it is pure
+        // introspection, whose resolvers never read the caller. Any that does is
+        // refused (a Proxy, not a getter: yoga copies the context object).
+        const refuse = (): never => {
+          throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
+        };
+        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, audit: app.audit, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
+      }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
       return {
         kms: app.kms,
         crypto: app.crypto,
+        rotation: app.rotation,
         audit: app.audit,
         caller,
         newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),
@@ -112,17 +121,25 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
       const requestId = randomUUID();
       const message = errors.map((e) => e.message).join('; ').slice(0, 2000);
-      await app.runner.recordRejected(
-        {
-          requestId,
-          accountId: caller.accountId,
-          userIdentity: identityOf(caller),
-          sourceIp: sourceIpOf(serverContext.req),
-          userAgent: request.headers.get('user-agent'),
-        },
-        { eventName: 'GraphQLRequest', readOnly: false, requestParameters: null },
-        new KmsError('ValidationException', message),
-      );
+      try {
+        await app.runner.recordRejected(
+          {
+            requestId,
+            accountId: caller.accountId,
+            userIdentity: identityOf(caller),
+            sourceIp: sourceIpOf(serverContext.req),
+            userAgent: request.headers.get('user-agent'),
+          },
+          { eventName: 'GraphQLRequest', readOnly: false, requestParameters: null },
+          new KmsError('ValidationException', message),
+        );
+      } catch (auditFailure) {
+        // Unrecorded, so unanswered: a throw here would reach the HTTP adapter,
+        // which answers with the error's stack trace.
+        app.logger.error({ requestId, err: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
+        setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
+        return;
+      }
       setResult({
         ...result,
         errors: errors.map((e) => createGraphQLError(e.message, { extensions: { ...e.extensions, code: 'ValidationException', requestId } })),

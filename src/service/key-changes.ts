@@ -1,0 +1,55 @@
+import type { Transaction } from 'kysely';
+import type { Decision } from '../domain/errors.ts';
+import { evolveKey, foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
+import type { Database } from '../store/database.ts';
+import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
+import { writeKeyProjection } from '../store/projections.ts';
+
+type Trx = Transaction<Database>;
+
+/** Folds a key's stream from the log: the authoritative state for decisions. */
+export async function loadKey(trx: Trx, keyId: string): Promise<KeyState | null> {
+  const events = await readStream(trx, keyStreamId(keyId));
+  return foldKey(events as RecordedEvent[] as Recorded<KeyEvent>[]);
+}
+
+/**
+ * Locks a key for a lifecycle change and folds its stream. The FOR UPDATE row
+ * lock orders the change after every crypto operation in flight on the key
+ * (they hold FOR SHARE) and before every later one. Null when there is no such
+ * key (or it was deleted).
+ */
+export async function lockKeyForChange(trx: Trx, keyId: string): Promise<KeyState | null> {
+  const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().executeTakeFirst();
+  if (!row) return null;
+  const key = await loadKey(trx, keyId);
+  return key && !key.deleted ? key : null;
+}
+
+/**
+ * Records a decision about a key: appends its events with the version the
+ * decision was made on (a concurrent change makes this a conflict, retried by
+ * the runner) and writes the projection. Returns the new state.
+ */
+export async function applyKeyDecision(trx: Trx, key: KeyState | null, keyId: string, decision: Decision<KeyEvent>, now: Date): Promise<KeyState> {
+  if (!decision.ok) throw decision.error;
+  if (decision.events.length === 0) return key!;
+  const { events } = await appendToStream(trx, keyStreamId(keyId), key ? key.version : 'no_stream', decision.events, now);
+  const next = events.reduce<KeyState | null>((s, e) => evolveKey(s, e as Recorded<KeyEvent>), key)!;
+  await writeKeyProjection(trx, next);
+  return next;
+}
+
+/** What a change scheduled, for the job queue (enqueued in the same transaction). */
+export interface JobScheduler {
+  /** The key is due for deletion at `at`. */
+  keyDeletionScheduled(trx: Trx, keyId: string, at: Date): Promise<void>;
+  /** The key is due for automatic rotation at `at`. */
+  keyRotationScheduled(trx: Trx, keyId: string, at: Date): Promise<void>;
+}
+
+/** Used where no queue is configured (tests, `migrate`): the worker's sweep finds due work from the projections anyway. */
+export const noJobScheduler: JobScheduler = {
+  keyDeletionScheduled: async () => {},
+  keyRotationScheduled: async () => {},
+};

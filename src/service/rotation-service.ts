@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
+import { keyArn } from '../domain/arn.ts';
+import { Validator, type Decision } from '../domain/errors.ts';
+import {
+  checkKeyState,
+  decideAutomaticRotation,
+  decideDeleteKey,
+  decideDisableKeyRotation,
+  decideEnableKeyRotation,
+  decideRotateKeyOnDemand,
+  isDeletionDue,
+  isRotationDue,
+  keyStreamId,
+  type KeyEvent,
+  type KeyOperation,
+  type KeyState,
+} from '../domain/key.ts';
+import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
+import type { RootKey } from '../crypto/root-key.ts';
+import type { Database } from '../store/database.ts';
+import { appendToStream, readStream } from '../store/event-store.ts';
+import { destroyKeyMaterial, insertKeyMaterial } from '../store/key-material-store.ts';
+import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import type { OperatorContext, RequestContext } from './context.ts';
+import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
+import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import { decodeMarker, page, pageSize } from './pagination.ts';
+import type { AuditDraft, RequestRunner } from './request-runner.ts';
+
+type Trx = Transaction<Database>;
+
+export interface KeyRotationStatus {
+  keyId: string;
+  keyRotationEnabled: boolean;
+  rotationPeriodInDays: number | null;
+  nextRotationDate: Date | null;
+  onDemandRotationStartDate: Date | null;
+}
+
+export interface RotationListEntry {
+  keyId: string;
+  keyMaterialId: string;
+  rotationDate: Date;
+  rotationType: 'AUTOMATIC' | 'ON_DEMAND';
+}
+
+/** What the worker did with one due key. */
+export type ScheduledOutcome = 'done' | 'not-due';
+
+const WORKER: Omit<OperatorContext, 'requestId'> = { invokedBy: 'keyledger-worker', identityType: 'AWSService' };
+
+/**
+ * Key rotation (automatic and on demand) and the scheduled deletion of keys.
+ * The request operations are the AWS ones; `rotateIfDue` and `deleteIfDue` are
+ * what the worker calls. Both re-decide under the key's row lock from the folded
+ * stream and append with the version they decided on, so a retried job, two
+ * workers, or a restarted worker yield one rotation / one deletion.
+ */
+export class RotationService {
+  readonly #runner: RequestRunner;
+  readonly #rootKey: RootKey;
+  readonly #resolver: KeyResolver;
+  readonly #region: string;
+  readonly #jobs: JobScheduler;
+
+  constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; jobs: JobScheduler }) {
+    this.#runner = deps.runner;
+    this.#rootKey = deps.rootKey;
+    this.#resolver = deps.resolver;
+    this.#region = deps.region;
+    this.#jobs = deps.jobs;
+  }
+
+  /** EnableKeyRotation: every rotationPeriodInDays (90-2560, default 365) from now. */
+  enableKeyRotation(ctx: RequestContext, input: { keyId: string; rotationPeriodInDays?: number | null }): Promise<Record<string, never>> {
+    const requestParameters = { keyId: input.keyId, rotationPeriodInDays: input.rotationPeriodInDays ?? undefined };
+    return this.#change(ctx, 'EnableKeyRotation', input.keyId, requestParameters, async (trx, key, now) => {
+      new Validator().range('rotationPeriodInDays', input.rotationPeriodInDays, 90, 2560).throwIfAny();
+      const next = await applyKeyDecision(trx, key, key.keyId, decideEnableKeyRotation(key, input.rotationPeriodInDays ?? 365, now), now);
+      if (next.nextRotationDate && next.version !== key.version) await this.#jobs.keyRotationScheduled(trx, key.keyId, next.nextRotationDate);
+    });
+  }
+
+  disableKeyRotation(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
+    return this.#change(ctx, 'DisableKeyRotation', input.keyId, { keyId: input.keyId }, async (trx, key, now) => {
+      await applyKeyDecision(trx, key, key.keyId, decideDisableKeyRotation(key), now);
+    });
+  }
+
+  /** RotateKeyOnDemand: new key material now (at most 25 times per key). */
+  async rotateKeyOnDemand(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
+    let keyId = '';
+    await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, async (trx, key, now, draft) => {
+      keyId = key.keyId;
+      const next = await this.#rotate(trx, key, now, (id) => decideRotateKeyOnDemand(key, id));
+      draft.additionalEventData = { keyMaterialId: next.currentKeyMaterialId, rotationType: 'ON_DEMAND' };
+    });
+    return { keyId };
+  }
+
+  getKeyRotationStatus(ctx: RequestContext, input: { keyId: string }): Promise<KeyRotationStatus> {
+    return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft) => {
+      const key = await this.#read(trx, ctx, input.keyId, 'GetKeyRotationStatus', draft);
+      const events = await readStream(trx, keyStreamId(key.keyId));
+      const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
+      return {
+        keyId: key.arn,
+        keyRotationEnabled: key.rotationEnabled,
+        rotationPeriodInDays: key.rotationPeriodInDays,
+        nextRotationDate: key.nextRotationDate,
+        onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
+      };
+    });
+  }
+
+  /** ListKeyRotations: every completed rotation, oldest first (limit 1-1000). */
+  listKeyRotations(
+    ctx: RequestContext,
+    input: { keyId: string; limit?: number | null; marker?: string | null },
+  ): Promise<{ rotations: RotationListEntry[]; nextMarker: string | null; truncated: boolean }> {
+    const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (trx, draft) => {
+      const v = new Validator();
+      const size = pageSize(v, input.limit, 1000, 100);
+      v.throwIfAny();
+      const after = decodeMarker(input.marker);
+      const key = await this.#read(trx, ctx, input.keyId, 'ListKeyRotations', draft);
+      const rotations = (await readStream(trx, keyStreamId(key.keyId)))
+        .filter((e) => e.type === 'KeyRotated')
+        .map((e) => ({ version: e.streamVersion, entry: { keyId: key.arn, ...(e.data as { keyMaterialId: string; rotationType: RotationListEntry['rotationType'] }), rotationDate: e.recordedAt } }))
+        .filter((r) => after === undefined || r.version > BigInt(after));
+      const p = page(rotations.slice(0, size + 1), size, (r) => String(r.version));
+      return {
+        rotations: p.items.map((r) => ({ keyId: r.entry.keyId, keyMaterialId: r.entry.keyMaterialId, rotationDate: r.entry.rotationDate, rotationType: r.entry.rotationType })),
+        nextMarker: p.nextMarker,
+        truncated: p.truncated,
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- the worker's side
+
+  /**
+   * Rotates a key whose nextRotationDate has come. A key that is not due (any
+   * more) is left alone and nothing is recorded: that is a duplicate or stale job.
+   */
+  async rotateIfDue(keyId: string, now: Date): Promise<ScheduledOutcome> {
+    const current = await this.#runner.read((db) => readKeyProjection(db, keyId));
+    if (!current || !isRotationDue(current, now)) return 'not-due';
+    return this.#asWorker('RotateKey', current, async (trx, draft) => {
+      const key = await lockKeyForChange(trx, keyId);
+      if (!key || !isRotationDue(key, now)) return 'not-due';
+      const next = await this.#rotate(trx, key, now, (id) => decideAutomaticRotation(key, id, now));
+      draft.additionalEventData = { keyMaterialId: next.currentKeyMaterialId, rotationType: 'AUTOMATIC' };
+      if (next.nextRotationDate) await this.#jobs.keyRotationScheduled(trx, keyId, next.nextRotationDate);
+      return 'done';
+    });
+  }
+
+  /**
+   * Deletes a key whose deletionDate has come: destroys all its key material
+   * (crypto-shredding), deletes its aliases, and records KeyDeleted. The events
+   * that describe the key stay. Not due (cancelled, rescheduled, deleted): no-op.
+   */
+  async deleteIfDue(keyId: string, now: Date): Promise<ScheduledOutcome> {
+    const current = await this.#runner.read((db) => readKeyProjection(db, keyId));
+    if (!current || !isDeletionDue(current, now)) return 'not-due';
+    return this.#asWorker('DeleteKey', current, async (trx, draft) => {
+      const key = await lockKeyForChange(trx, keyId);
+      if (!key || !isDeletionDue(key, now)) return 'not-due';
+      const aliases = await trx.selectFrom('aliases').select(['account_id', 'alias_name']).where('target_key_id', '=', keyId).execute();
+      for (const alias of aliases) await this.#deleteAlias(trx, alias.account_id, alias.alias_name, now);
+      const destroyed = await destroyKeyMaterial(trx, keyId);
+      await applyKeyDecision(trx, key, keyId, decideDeleteKey(key, now), now);
+      draft.additionalEventData = { destroyedKeyMaterialIds: key.keyMaterialIds, destroyedMaterialRows: destroyed, deletedAliases: aliases.map((a) => a.alias_name) };
+      return 'done';
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  async #rotate(trx: Trx, key: KeyState, now: Date, decide: (keyMaterialId: string) => Decision<KeyEvent>): Promise<KeyState> {
+    const { keyMaterialId, material } = generateKeyMaterial();
+    const decision = decide(keyMaterialId);
+    if (decision.ok && decision.events.length > 0) {
+      try {
+        await insertKeyMaterial(trx, { keyId: key.keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, material), createdAt: now });
+      } finally {
+        material.fill(0);
+      }
+    } else {
+      material.fill(0);
+    }
+    return applyKeyDecision(trx, key, key.keyId, decision, now);
+  }
+
+  async #deleteAlias(trx: Trx, accountId: string, aliasName: string, now: Date): Promise<void> {
+    const streamId = aliasStreamId(accountId, aliasName);
+    const alias = foldAlias((await readStream(trx, streamId)) as never);
+    if (!alias || alias.deleted) return;
+    const event: AliasEvent = { type: 'AliasDeleted', data: { targetKeyId: alias.targetKeyId } };
+    const { events } = await appendToStream(trx, streamId, alias.version, [event], now);
+    const next = events.reduce<AliasState | null>((s, e) => evolveAlias(s, e as never), alias)!;
+    await writeAliasProjection(trx, next);
+  }
+
+  #asWorker(eventName: 'RotateKey' | 'DeleteKey', key: KeyState, body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>): Promise<ScheduledOutcome> {
+    return this.#runner.runAsOperator({ requestId: randomUUID(), ...WORKER }, key.accountId, { eventName, readOnly: false, requestParameters: { keyId: key.keyId } }, async (trx, draft) => {
+      draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+      const outcome = await body(trx, draft);
+      draft.responseElements = { outcome };
+      return outcome;
+    });
+  }
+
+  /** A lifecycle change on a key named by the caller: resolve, lock, fold, then `body`. */
+  #change(
+    ctx: RequestContext,
+    operation: KeyOperation,
+    keyIdText: string,
+    requestParameters: Record<string, unknown>,
+    body: (trx: Trx, key: KeyState, now: Date, draft: AuditDraft) => Promise<void>,
+  ): Promise<Record<string, never>> {
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+      const key = await lockKeyForChange(trx, keyId);
+      if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+      draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+      await body(trx, key, now, draft);
+      return {};
+    });
+  }
+
+  async #read(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft): Promise<KeyState> {
+    const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+    const key = await readKeyProjection(trx, keyId);
+    if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+    draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+    const refused = checkKeyState(operation, key);
+    if (refused) throw refused;
+    return key;
+  }
+}
+

@@ -1,0 +1,76 @@
+import { CompiledQuery, type Transaction } from 'kysely';
+import type { PgBoss } from 'pg-boss';
+import { APP_ROLE, type Database } from '../store/database.ts';
+import type { JobScheduler } from '../service/key-changes.ts';
+
+/** Rotates one key when its nextRotationDate comes. */
+export const ROTATE_KEY_QUEUE = 'keyledger-rotate-key';
+/** Deletes one key when its deletionDate comes. */
+export const DELETE_KEY_QUEUE = 'keyledger-delete-key';
+
+export interface KeyJob {
+  keyId: string;
+}
+
+/**
+ * Creates the per-key queues. `stately` with the key id as singletonKey keeps at
+ * most one queued and one running job per key and queue, so the transactional
+ * enqueue and the sweep's catch-up enqueue do not pile up.
+ */
+export async function createKeyQueues(boss: PgBoss): Promise<void> {
+  for (const name of [ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]) {
+    await boss.createQueue(name, { policy: 'stately', retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 });
+  }
+}
+
+/**
+ * The service enqueues jobs in its own transaction, as the app role: give that
+ * role what pg-boss's send needs in its schema.
+ */
+export async function grantJobAccess(boss: PgBoss, schema: string): Promise<void> {
+  const db = boss.getDb();
+  await db.executeSql(`GRANT USAGE ON SCHEMA ${schema} TO ${APP_ROLE}`);
+  await db.executeSql(`GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${schema} TO ${APP_ROLE}`);
+  await db.executeSql(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${APP_ROLE}`);
+  await db.executeSql(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${APP_ROLE}`);
+}
+
+/** pg-boss's `db` option, running its SQL in the caller's Kysely transaction. */
+function inTransaction(trx: Transaction<Database>) {
+  return {
+    executeSql: async (text: string, values: unknown[] = []) => {
+      const result = await trx.executeQuery(CompiledQuery.raw(text, values));
+      return { rows: result.rows as unknown[] };
+    },
+  };
+}
+
+/**
+ * A JobScheduler on pg-boss: each job is inserted in the transaction that
+ * records the event scheduling it, so both commit or neither does. A job made
+ * stale by a later change (a cancelled deletion) runs and finds nothing due.
+ */
+export function pgBossJobScheduler(boss: PgBoss): JobScheduler {
+  const send = (queue: string, trx: Transaction<Database>, keyId: string, at: Date) =>
+    boss.send(queue, { keyId } satisfies KeyJob, { startAfter: at, singletonKey: keyId, db: inTransaction(trx) }).then(() => undefined);
+  return {
+    keyDeletionScheduled: (trx, keyId, at) => send(DELETE_KEY_QUEUE, trx, keyId, at),
+    keyRotationScheduled: (trx, keyId, at) => send(ROTATE_KEY_QUEUE, trx, keyId, at),
+  };
+}
+
+/** A scheduler whose target is set once the worker has started (dev builds the app before the worker). */
+export function lateBoundJobScheduler(): JobScheduler & { bind(target: JobScheduler): void } {
+  let target: JobScheduler | undefined;
+  const get = () => {
+    if (!target) throw new Error('the job queue is not started yet');
+    return target;
+  };
+  return {
+    bind: (t) => {
+      target = t;
+    },
+    keyDeletionScheduled: (trx, keyId, at) => get().keyDeletionScheduled(trx, keyId, at),
+    keyRotationScheduled: (trx, keyId, at) => get().keyRotationScheduled(trx, keyId, at),
+  };
+}
