@@ -140,7 +140,7 @@ export class Resources {
         await entry.close();
       } catch (error) {
         clean = false;
-        logger.error({ resource: entry.name, err: error instanceof Error ? error.message : String(error) }, 'could not close cleanly');
+        logger.error({ resource: entry.name, error: error instanceof Error ? error.message : String(error) }, 'could not close cleanly');
       }
     }
     return clean;

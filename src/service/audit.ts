@@ -47,5 +47,43 @@ export const requestStreamId = (requestId: string): string => `request-${request
 
 /** Appends the record in the caller's transaction (or on its own when given the pool). */
 export async function appendAuditRecord(db: Db | Transaction<Database>, record: AuditRecord, recordedAt: Date): Promise<void> {
-  await appendSingleEventStream(db, requestStreamId(record.requestId), { type: AUDIT_RECORD_TYPE, data: record }, recordedAt);
+  await appendSingleEventStream(db, requestStreamId(record.requestId), { type: AUDIT_RECORD_TYPE, data: recordable(record) }, recordedAt);
+}
+
+/** U+2400 SYMBOL FOR NULL stands in for U+0000, which jsonb cannot store. */
+const NUL_STAND_IN = '\u2400';
+
+/**
+ * The record as jsonb can hold it: every request must be recordable, including
+ * one whose parameters carry a NUL character (which the runner refuses, but
+ * must still record).
+ */
+function recordable<T>(value: T): T {
+  if (typeof value === 'string') return (value.includes('\u0000') ? value.replaceAll('\u0000', NUL_STAND_IN) : value) as T;
+  if (Array.isArray(value)) return value.map(recordable) as T;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [recordable(k), recordable(v)])) as T;
+  }
+  return value;
+}
+
+/** The path of the first string (value or key) in `value` holding a NUL character, if any. */
+export function pathOfNul(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = pathOfNul(item, `${path}.${i + 1}.member`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (value && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const at = path ? `${path}.${k}` : k;
+      if (k.includes('\u0000')) return at;
+      const found = pathOfNul(v, at);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }

@@ -15,6 +15,7 @@ import { keyArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation, type KeyStateName } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
+import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
@@ -78,9 +79,10 @@ interface UsableKey {
  * record (key, key material id, ciphertext / data key id, encryption context,
  * outcome) commits before any plaintext, data key or ciphertext is returned.
  *
- * Each operation share-locks the rows of the keys it uses (FOR SHARE): any
+ * Each operation takes its keys' shared lock (src/store/key-locks.ts): any
  * number of operations on one key run concurrently, while a lifecycle change
- * (FOR UPDATE) waits for those in flight and every later one sees its result.
+ * (the exclusive lock) waits for those in flight and every later one waits for
+ * it and sees its result.
  * Buffers holding plaintext, data keys or material are zeroed once used; the
  * plaintext returned to the transport is the transport's to zero.
  */
@@ -160,8 +162,12 @@ export class CryptoService {
       v.minLength('destinationKeyId', input.destinationKeyId, 1).maxLength('destinationKeyId', input.destinationKeyId, 2048);
       v.oneOf('sourceEncryptionAlgorithm', input.sourceEncryptionAlgorithm, ENCRYPTION_ALGORITHMS);
       v.oneOf('destinationEncryptionAlgorithm', input.destinationEncryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+      // Both keys' locks first, in one order, so that two ReEncrypts and the changes waiting on them cannot deadlock.
+      const { keyId: destinationKeyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId');
+      const sourceKeyId = blobKeyId(input.ciphertextBlob);
+      await lockKeyShared(trx, sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
       const { key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, 'ReEncrypt', draft);
-      const destination = await this.#useKey(trx, ctx, input.destinationKeyId, 'ReEncrypt', draft, 'destinationKeyId');
+      const destination = await this.#lockForUse(trx, ctx, destinationKeyId, 'ReEncrypt', draft);
       requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
       requireSymmetricAlgorithm(input.destinationEncryptionAlgorithm);
       dryRunStop(input.dryRun);
@@ -257,12 +263,13 @@ export class CryptoService {
   }
 
   async #lockForUse(trx: Trx, ctx: RequestContext, keyId: string, operation: KeyOperation, draft: AuditDraft): Promise<UsableKey> {
+    await lockKeyShared(trx, [keyId]);
+    // Read after the lock: under READ COMMITTED this sees every change committed before it.
     const row = await trx
       .selectFrom('keys')
       .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'current_key_material_id'])
       .where('key_id', '=', keyId)
       .where('account_id', '=', ctx.caller.accountId)
-      .forShare()
       .executeTakeFirst();
     if (!row) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
     const key: UsableKey = {
@@ -344,6 +351,15 @@ export class CryptoService {
   async #material(trx: Trx, key: UsableKey, keyMaterialId: string): Promise<Buffer | undefined> {
     const wrapped = await readKeyMaterial(trx, key.keyId, keyMaterialId);
     return wrapped && unwrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, wrapped);
+  }
+}
+
+/** The key a blob names, when it parses at all (the full check comes later). */
+function blobKeyId(blob: Buffer): string | undefined {
+  try {
+    return parseBlobHeader(blob).keyId;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { ACCOUNT_ID, principalArn, rootArn } from '../domain/arn.ts';
+import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import type { Db } from '../store/database.ts';
@@ -98,7 +98,8 @@ export class IdentityService {
    * stored only wrapped under the root key.
    */
   createAccessKey(ctx: OperatorContext, input: { principalArn: string }): Promise<CreatedAccessKey> {
-    return this.#runner.runAsOperator(ctx, null, { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
+    // The principal's account sees its access keys being made in its audit log.
+    return this.#runner.runAsOperator(ctx, parsePrincipalArn(input.principalArn)?.accountId ?? null, { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
       const principal = await trx.selectFrom('principals').select(['principal_arn', 'account_id']).where('principal_arn', '=', input.principalArn).executeTakeFirst();
       if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
       const accessKeyId = `AKIA${randomString(16)}`;

@@ -3,6 +3,7 @@ import type { Decision } from '../domain/errors.ts';
 import { evolveKey, foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
+import { lockKeyExclusive } from '../store/key-locks.ts';
 import { writeKeyProjection } from '../store/projections.ts';
 
 type Trx = Transaction<Database>;
@@ -14,12 +15,13 @@ export async function loadKey(trx: Trx, keyId: string): Promise<KeyState | null>
 }
 
 /**
- * Locks a key for a lifecycle change and folds its stream. The FOR UPDATE row
- * lock orders the change after every crypto operation in flight on the key
- * (they hold FOR SHARE) and before every later one. Null when there is no such
- * key (or it was deleted).
+ * Locks a key for a lifecycle change and folds its stream. The exclusive key
+ * lock orders the change after every crypto operation in flight on the key and
+ * before every later one (see key-locks.ts). Null when there is no such key (or
+ * it was deleted).
  */
 export async function lockKeyForChange(trx: Trx, keyId: string): Promise<KeyState | null> {
+  await lockKeyExclusive(trx, keyId);
   const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().executeTakeFirst();
   if (!row) return null;
   const key = await loadKey(trx, keyId);

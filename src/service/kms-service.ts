@@ -42,6 +42,7 @@ import { appendToStream, readStream, type RecordedEvent } from '../store/event-s
 import { readKeyProjection, writeAliasProjection, writeKeyProjection } from '../store/projections.ts';
 import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
+import { lockKeyShared } from '../store/key-locks.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
 import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
@@ -418,8 +419,8 @@ export class KmsService {
           throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
         }
         const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
-        // Share-lock the target so it cannot be scheduled for deletion under us.
-        await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forShare().execute();
+        // The target's shared lock: it cannot be scheduled for deletion under us.
+        await lockKeyShared(trx, [keyId]);
         target = await readKeyProjection(trx, keyId);
         if (!target) throw keyNotFound(keyArn(this.#region, accountId, keyId));
         draft.resources.push(keyResource(target));

@@ -12,7 +12,7 @@ export function decodeMarker(marker: string | null | undefined): string | undefi
   if (marker == null) return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8'));
-    if (parsed && typeof parsed === 'object' && typeof (parsed as { a?: unknown }).a === 'string') {
+    if (parsed && typeof parsed === 'object' && typeof (parsed as { a?: unknown }).a === 'string' && !(parsed as { a: string }).a.includes('\u0000')) {
       return (parsed as { a: string }).a;
     }
   } catch {

@@ -1,10 +1,10 @@
 import type { Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
-import { KmsError } from '../domain/errors.ts';
+import { KmsError, validationError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Database, Db } from '../store/database.ts';
 import { StreamVersionConflictError } from '../store/event-store.ts';
-import { appendAuditRecord, type AuditIdentity, type AuditRecord } from './audit.ts';
+import { appendAuditRecord, pathOfNul, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
 
 /** What an operation tells the audit record while it runs. */
@@ -112,12 +112,22 @@ export class RequestRunner {
     const now = this.#deps.clock.now();
     let draft: AuditDraft = newDraft();
     let failure: unknown;
-    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
+    // Postgres text cannot hold NUL: refuse it here, for every operation, rather than fail in a query.
+    const nulAt = pathOfNul(spec.requestParameters);
+    if (nulAt !== undefined) {
+      failure = validationError([{ field: nulAt, constraint: 'Member must not contain the NUL character' }]);
+    }
+    for (let attempt = 1; nulAt === undefined && attempt <= CONFLICT_ATTEMPTS; attempt++) {
       draft = newDraft();
       try {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
           const value = await body(trx, draft, now);
-          await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
+          try {
+            await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
+          } catch (error) {
+            zeroBuffers(value); // never delivered: do not leave a plaintext or data key behind
+            throw error;
+          }
           return value;
         });
         this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: 'success' }, 'request');
@@ -133,7 +143,7 @@ export class RequestRunner {
     error.requestId = who.requestId;
     if (!expected) {
       this.#deps.logger.error(
-        { requestId: who.requestId, eventName: spec.eventName, err: describeUnexpected(failure) },
+        { requestId: who.requestId, eventName: spec.eventName, error: describeUnexpected(failure) },
         'request failed unexpectedly',
       );
     }
@@ -142,7 +152,7 @@ export class RequestRunner {
       await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, draft, error), now);
     } catch (auditFailure) {
       this.#deps.logger.error(
-        { requestId: who.requestId, eventName: spec.eventName, err: describeUnexpected(auditFailure) },
+        { requestId: who.requestId, eventName: spec.eventName, error: describeUnexpected(auditFailure) },
         'could not record the failed request',
       );
       const internal = new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
@@ -179,6 +189,12 @@ export class RequestRunner {
       ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
     };
   }
+}
+
+/** Zeroes the Buffers directly in a result object (plaintexts, data keys). */
+function zeroBuffers(value: unknown): void {
+  if (!value || typeof value !== 'object') return;
+  for (const field of Object.values(value)) if (Buffer.isBuffer(field)) field.fill(0);
 }
 
 const newDraft = (): AuditDraft => ({ resources: [], responseElements: null, additionalEventData: null });

@@ -104,7 +104,7 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
     } catch (error) {
       // A pinned port is the operator's choice: do not wander off it.
       if (pinnedPort !== undefined || attempt >= START_ATTEMPTS) throw error;
-      logger.warn({ port, err: error instanceof Error ? error.message : String(error) }, 'embedded Postgres did not start; trying another port');
+      logger.warn({ port, error: error instanceof Error ? error.message : String(error) }, 'embedded Postgres did not start; trying another port');
     }
   }
 

@@ -200,7 +200,7 @@ export async function readWorkerStatus(deps: { connectionString: string; db: Db;
 function createBoss(connectionString: string, logger: Logger, options: Partial<ConstructorOptions>): PgBoss {
   const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, ...options });
   // An 'error' event without a listener would throw and end the process.
-  boss.on('error', (error) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'pg-boss error'));
+  boss.on('error', (error) => logger.error({ error: error instanceof Error ? error.message : String(error) }, 'pg-boss error'));
   boss.on('warning', (warning) => logger.warn({ warning: warning.message }, 'pg-boss warning'));
   return boss;
 }

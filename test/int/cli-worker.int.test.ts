@@ -7,6 +7,7 @@ import { formatStatus } from '../../src/cli/worker.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
+import { DELETE_KEY_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
 import { readWorkerStatus, startWorker, SWEEP_CRON, SWEEP_DEAD_LETTER_QUEUE, SWEEP_QUEUE, type RunningWorker, type WorkerStatus } from '../../src/worker/worker.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { waitFor } from '../support/concurrency.ts';
@@ -57,7 +58,7 @@ describe('startWorker', () => {
     }, 'the start-up sweep ran', 20_000);
     expect(status!.lastSweep).toEqual({ sweptAt: new Date('2030-01-01T00:00:00Z'), dueKeyDeletions: 1, sweeps: '1' });
     expect(status!.schedule).toEqual({ cron: SWEEP_CRON, timezone: 'UTC' });
-    expect(status!.queues.map((q) => q.name)).toEqual([SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE]);
+    expect(status!.queues.map((q) => q.name)).toEqual([SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]);
     expect(status!.failedJobs).toEqual({ count: 0, newest: [] });
 
     // Read from outside, as `worker --status` does.
@@ -90,7 +91,8 @@ describe('formatStatus', () => {
 
 describe('keyledger worker', () => {
   it('runs until SIGINT, sweeping, and `worker --status --json` sees it', { timeout: 60_000 }, async () => {
-    const env = { ...process.env, DATABASE_URL: db.url, KEYLEDGER_LOG_LEVEL: 'warn' };
+    // The worker wraps rotated key material under the root key, so it needs one.
+    const env = { ...process.env, DATABASE_URL: db.url, KEYLEDGER_LOG_LEVEL: 'warn', KEYLEDGER_ROOT_KEY: randomBytes(32).toString('base64') };
     const child = spawn(process.execPath, [MAIN, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { createKeyledger, type Keyledger } from '../../src/app.ts';
 import { createGraphQLHandler, type KeyledgerYoga } from '../../src/api/graphql/yoga.ts';
 import { ManualClock } from '../../src/clock.ts';
-import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
+import { rootKeyFromBytes, type RootKey } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { OperatorContext, RequestContext, Caller } from '../../src/service/context.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
@@ -20,6 +20,8 @@ export interface TestApp {
   app: Keyledger;
   yoga: KeyledgerYoga;
   clock: ManualClock;
+  /** The root key the app wraps material and secrets under, for tests that must look inside the wrapped rows. */
+  rootKey: RootKey;
   /** Everything the service logged, one JSON line each. */
   logLines: string[];
   /** A new account with an admin user and an access key. */
@@ -55,7 +57,8 @@ export async function createTestApp(): Promise<TestApp> {
       done();
     },
   });
-  const app = createKeyledger({ db: db.app, rootKey: rootKeyFromBytes(randomBytes(32)), clock, logger: createLogger('info', sink), region: 'us-east-1' });
+  const rootKey = rootKeyFromBytes(randomBytes(32));
+  const app = createKeyledger({ db: db.app, rootKey, clock, logger: createLogger('info', sink), region: 'us-east-1' });
   const yoga = createGraphQLHandler(app);
 
   const newUser = async (accountId: string, name: string): Promise<Principal> => {
@@ -69,6 +72,7 @@ export async function createTestApp(): Promise<TestApp> {
     app,
     yoga,
     clock,
+    rootKey,
     logLines,
     async newAccount(name = 'test') {
       const { accountId } = await app.identity.createAccount(operator(), { name });

@@ -64,7 +64,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
           });
         }
         if (error instanceof GraphQLError && (!error.originalError || error.originalError instanceof GraphQLError)) return error;
-        app.logger.error({ err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'unexpected error in GraphQL layer');
+        app.logger.error({ error: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'unexpected error in GraphQL layer');
         return createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException' } });
       },
     },
@@ -80,7 +80,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
 function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>): Plugin<GraphQLContext, ServerContext> {
   return {
     async onParams({ params, request, setResult, context }) {
-      const fields = topLevelFields(params.query, params.operationName);
+      const { fields, readOnly } = attemptedOperation(params.query, params.operationName);
       if (fields.length > 0 && fields.every((f) => f.startsWith('__'))) return;
       const credentials = basicCredentials(request.headers.get('authorization'));
       const outcome = await app.identity.authenticate(credentials?.accessKeyId, credentials?.secret);
@@ -99,11 +99,11 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
             sourceIp: sourceIpOf(context.req),
             userAgent: request.headers.get('user-agent'),
           },
-          { eventName: eventNameOf(fields), readOnly: false, requestParameters: { operations: fields.slice(0, 20) } },
+          { eventName: eventNameOf(fields), readOnly, requestParameters: { operations: fields.slice(0, 20) } },
           error,
         );
       } catch (auditFailure) {
-        app.logger.error({ requestId, err: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
+        app.logger.error({ requestId, error: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
         setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
         return;
       }
@@ -120,7 +120,8 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       const errors = result.errors ?? [];
       if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
       const requestId = randomUUID();
-      const message = errors.map((e) => e.message).join('; ').slice(0, 2000);
+      const messages = errors.map((e) => withoutValues(e.message));
+      const message = messages.join('; ').slice(0, 2000);
       try {
         await app.runner.recordRejected(
           {
@@ -136,16 +137,29 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       } catch (auditFailure) {
         // Unrecorded, so unanswered: a throw here would reach the HTTP adapter,
         // which answers with the error's stack trace.
-        app.logger.error({ requestId, err: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
+        app.logger.error({ requestId, error: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
         setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
         return;
       }
       setResult({
         ...result,
-        errors: errors.map((e) => createGraphQLError(e.message, { extensions: { ...e.extensions, code: 'ValidationException', requestId } })),
+        errors: errors.map((e, i) => createGraphQLError(messages[i]!, { extensions: { ...e.extensions, code: 'ValidationException', requestId } })),
       });
     },
   };
+}
+
+/**
+ * graphql-js quotes the offending value in coercion errors ("Variable "$i" got
+ * invalid value { plaintext: "..." }", "found ...", "cannot represent ...: ...").
+ * That value may be a plaintext or a ciphertext: it is cut out before the
+ * message is recorded or returned; names, types and paths stay.
+ */
+export function withoutValues(message: string): string {
+  return message
+    .replace(/got invalid value [\s\S]*?(?=(?: at "[^"]*")?; |$)/g, 'got invalid value <redacted>')
+    .replace(/\bfound [\s\S]*?(?=; |\.?$)/g, 'found <redacted>')
+    .replace(/(cannot represent[^:]*): [\s\S]*$/, '$1: <redacted>');
 }
 
 function isExecutionResult(value: unknown): value is ExecutionResult {
@@ -167,15 +181,16 @@ function basicCredentials(header: string | null): { accessKeyId: string; secret:
   return { accessKeyId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
-/** The top-level field names of the operation a document would run; [] when it does not parse. */
-function topLevelFields(query: string | undefined, operationName: string | undefined): string[] {
-  if (!query) return [];
+/** The top-level fields of the operation a document would run, and whether it only reads; none when it does not parse. */
+function attemptedOperation(query: string | undefined, operationName: string | undefined): { fields: string[]; readOnly: boolean } {
+  if (!query) return { fields: [], readOnly: false };
   try {
     const operations = parse(query).definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
-    return (operation?.selectionSet.selections ?? []).flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
+    const fields = (operation?.selectionSet.selections ?? []).flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
+    return { fields, readOnly: operation?.operation === 'query' };
   } catch {
-    return [];
+    return { fields: [], readOnly: false };
   }
 }
 

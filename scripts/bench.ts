@@ -1,0 +1,820 @@
+/**
+ * `npm run bench`: throughput and latency of Encrypt, Decrypt and GenerateDataKey
+ * over real HTTP, next to the raw Postgres ceiling of one durable audit-row
+ * INSERT + COMMIT on the same server. Figures, not a test.
+ *
+ * The service runs in this process (main thread); the load is driven from a
+ * worker thread of this same file, so the client's work does not run on the
+ * server's event loop (it still shares the machine's CPUs).
+ *
+ * | variable | default | |
+ * |---|---|---|
+ * | DATABASE_URL | (fresh embedded Postgres in a temp dir) | an owner URL: migrated, then written to |
+ * | BENCH_SECONDS | 8 | measured seconds per phase |
+ * | BENCH_WARMUP_SECONDS | 2 | unmeasured seconds before each phase |
+ * | BENCH_CLIENTS | 1,8,32 | concurrent clients (and ceiling connections) |
+ *
+ * Exits 1 when any request fails (the first error is shown), 130 on Ctrl-C.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { arch, cpus, loadavg, platform, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import pg from 'pg';
+import { createKeyledger } from '../src/app.ts';
+import { createGraphQLHandler } from '../src/api/graphql/yoga.ts';
+import { startHttpServer, type RunningServer } from '../src/api/http-server.ts';
+import { systemClock } from '../src/clock.ts';
+import { rootKeyFromBytes } from '../src/crypto/root-key.ts';
+import { createLogger } from '../src/logger.ts';
+import { openDatabase } from '../src/store/database.ts';
+import { EmbeddedPostgres } from '../src/store/embedded-postgres.ts';
+import { freePort } from '../src/store/free-port.ts';
+import { migrateToLatest } from '../src/store/migrations.ts';
+
+// ------------------------------------------------------------------ shared
+
+type Operation = 'encrypt' | 'decrypt' | 'generateDataKey';
+const OPERATIONS: readonly Operation[] = ['encrypt', 'decrypt', 'generateDataKey'];
+
+/** What the worker thread is told to do for one phase. */
+interface HttpPhase {
+  url: string;
+  authorization: string;
+  operation: Operation;
+  clients: number;
+  warmupMs: number;
+  measureMs: number;
+  /** One request body per client (client i always sends bodies[i]). */
+  bodies: string[];
+  /** Decrypt: the base64 plaintext client i must get back. */
+  expectedPlaintexts: string[] | null;
+}
+
+type WorkerMessage =
+  | { type: 'mark'; mark: 'start' | 'end' }
+  | { type: 'done'; latencies: Float64Array<ArrayBuffer>; firstError: string | null; cpuMicros: number; wallMs: number };
+
+interface DriveResult {
+  /** Latency (ms) of every operation that completed inside the measured window. */
+  latencies: Float64Array<ArrayBuffer>;
+  firstError: string | null;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Where a request's time goes on the database side, counted in this process by
+ * wrapping pg's Client#query and Pool#connect (diagnostics only; the service's
+ * code is unchanged). Clients marked UNCOUNTED (the monitor) are left out.
+ */
+interface PgCounters {
+  queries: number;
+  /** Wall time from sending a statement to its result, COMMIT excluded. */
+  queryMs: number;
+  commits: number;
+  commitMs: number;
+  /** Promise-style Pool#connect (Kysely's checkout): time waiting for a pooled connection. */
+  checkouts: number;
+  checkoutMs: number;
+}
+
+const pgCounters: PgCounters = { queries: 0, queryMs: 0, commits: 0, commitMs: 0, checkouts: 0, checkoutMs: 0 };
+const UNCOUNTED = Symbol('keyledger-bench-uncounted');
+
+function instrumentPg(): void {
+  type Fn = (...args: unknown[]) => unknown;
+  const clientProto = pg.Client.prototype as unknown as Record<string, Fn> & { [UNCOUNTED]?: boolean };
+  const query = clientProto['query']!;
+  clientProto['query'] = function (this: { [UNCOUNTED]?: boolean }, ...args: unknown[]) {
+    if (this[UNCOUNTED]) return query.apply(this, args);
+    const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text;
+    const isCommit = typeof text === 'string' && /^\s*commit\s*$/i.test(text);
+    const started = performance.now();
+    const record = () => {
+      const ms = performance.now() - started;
+      if (isCommit) {
+        pgCounters.commits++;
+        pgCounters.commitMs += ms;
+      } else {
+        pgCounters.queries++;
+        pgCounters.queryMs += ms;
+      }
+    };
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === 'function') {
+      args[last] = function (this: unknown, ...result: unknown[]) {
+        record();
+        return (callback as Fn).apply(this, result);
+      };
+      return query.apply(this, args);
+    }
+    const result = query.apply(this, args);
+    if (result instanceof Promise) result.then(record, record);
+    return result;
+  };
+  const poolProto = pg.Pool.prototype as unknown as Record<string, Fn>;
+  const connect = poolProto['connect']!;
+  poolProto['connect'] = function (this: unknown, ...args: unknown[]) {
+    const result = connect.apply(this, args);
+    if (args.length === 0 && result instanceof Promise) {
+      const started = performance.now();
+      const record = () => {
+        pgCounters.checkouts++;
+        pgCounters.checkoutMs += performance.now() - started;
+      };
+      result.then(record, record);
+    }
+    return result;
+  };
+}
+
+/**
+ * Runs `clients` closed loops of `one(i)` for warmup + measure ms. An operation
+ * counts when it completes inside the measured window. The first error stops
+ * every loop.
+ */
+async function drive(
+  clients: number,
+  warmupMs: number,
+  measureMs: number,
+  one: (client: number) => Promise<void>,
+  onMark: (mark: 'start' | 'end') => void,
+  signal?: AbortSignal,
+): Promise<DriveResult> {
+  const latencies: number[] = [];
+  let firstError: string | null = null;
+  const t0 = performance.now();
+  const measureStart = t0 + warmupMs;
+  const end = measureStart + measureMs;
+  let endMarked!: () => void;
+  const ended = new Promise<void>((resolve) => (endMarked = resolve));
+  const timers = [
+    setTimeout(() => onMark('start'), warmupMs),
+    setTimeout(() => {
+      onMark('end');
+      endMarked();
+    }, warmupMs + measureMs),
+  ];
+  const loop = async (client: number): Promise<void> => {
+    while (firstError === null) {
+      if (signal?.aborted) {
+        firstError = 'interrupted';
+        return;
+      }
+      const started = performance.now();
+      if (started >= end) return;
+      try {
+        await one(client);
+      } catch (error) {
+        firstError ??= `client ${client}: ${error instanceof Error ? error.message : String(error)}`;
+        return;
+      }
+      const finished = performance.now();
+      if (finished >= measureStart && finished < end) latencies.push(finished - started);
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, i) => loop(i)));
+  if (firstError !== null) for (const t of timers) clearTimeout(t);
+  // Report only once the end mark has fired (its timer may trail the loops by a hair).
+  else await ended;
+  return { latencies: Float64Array.from(latencies), firstError };
+}
+
+// ------------------------------------------------------------------ worker thread (the HTTP clients)
+
+async function workerMain(): Promise<void> {
+  const phase = workerData as HttpPhase;
+  const port = parentPort!;
+  const cpu0 = process.threadCpuUsage();
+  const wall0 = performance.now();
+  const headers = { 'content-type': 'application/json', authorization: phase.authorization, 'user-agent': 'keyledger-bench' };
+  const one = async (client: number): Promise<void> => {
+    const response = await fetch(phase.url, { method: 'POST', headers, body: phase.bodies[client]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${text.slice(0, 600)}`);
+    const body = JSON.parse(text) as { data?: Record<string, Record<string, unknown> | null> | null; errors?: unknown[] };
+    if (body.errors?.length) throw new Error(`GraphQL error: ${JSON.stringify(body.errors[0]).slice(0, 600)}`);
+    const result = body.data?.[phase.operation];
+    if (!result) throw new Error(`no data.${phase.operation} in ${text.slice(0, 300)}`);
+    switch (phase.operation) {
+      case 'encrypt':
+        if (typeof result['ciphertextBlob'] !== 'string' || result['ciphertextBlob'].length === 0) throw new Error('encrypt returned no ciphertextBlob');
+        break;
+      case 'decrypt':
+        if (result['plaintext'] !== phase.expectedPlaintexts![client]) throw new Error('decrypt returned a different plaintext');
+        break;
+      case 'generateDataKey':
+        if (typeof result['plaintext'] !== 'string' || Buffer.from(result['plaintext'], 'base64').length !== 32) throw new Error('generateDataKey returned no 32-byte plaintext');
+        if (typeof result['ciphertextBlob'] !== 'string') throw new Error('generateDataKey returned no ciphertextBlob');
+        break;
+    }
+  };
+  const { latencies, firstError } = await drive(phase.clients, phase.warmupMs, phase.measureMs, one, (mark) => port.postMessage({ type: 'mark', mark } satisfies WorkerMessage));
+  const cpu = process.threadCpuUsage(cpu0);
+  const done: WorkerMessage = { type: 'done', latencies, firstError, cpuMicros: cpu.user + cpu.system, wallMs: performance.now() - wall0 };
+  port.postMessage(done, [latencies.buffer]);
+}
+
+// ------------------------------------------------------------------ main thread
+
+interface Settings {
+  seconds: number;
+  warmupSeconds: number;
+  clients: number[];
+  databaseUrl: string | undefined;
+}
+
+function settings(): Settings {
+  const number = (name: string, fallback: number, min: number): number => {
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}, not '${raw}'`);
+    return value;
+  };
+  const clientsRaw = process.env['BENCH_CLIENTS'] || '1,8,32';
+  const clients = clientsRaw.split(',').map((s) => Number(s.trim()));
+  if (clients.some((c) => !Number.isInteger(c) || c < 1 || c > 128)) throw new Error(`BENCH_CLIENTS must be integers 1-128, e.g. 1,8,32, not '${clientsRaw}'`);
+  return {
+    seconds: number('BENCH_SECONDS', 8, 0.5),
+    warmupSeconds: number('BENCH_WARMUP_SECONDS', 2, 0),
+    clients,
+    databaseUrl: process.env['DATABASE_URL'] || undefined,
+  };
+}
+
+/** Process-wide resource counters at one instant. */
+interface Snapshot {
+  at: number;
+  serverCpuMicros: number;
+  processCpuMicros: number;
+  /** Busy and total CPU time of the host, in 1/100 s summed over all CPUs. */
+  host: { busy: number; total: number };
+  pg: PgCounters;
+  pgCpuTicks: Map<number, number> | null;
+  xacts: number | null;
+  walLsn: bigint | null;
+  walFsyncs: number | null;
+}
+
+interface Row {
+  label: string;
+  operation: Operation | 'ceiling';
+  clients: number;
+  opsPerSecond: number;
+  mean: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** % of one core: the main thread (server), the load thread, the whole node process, postgres, everything else on the host. */
+  serverCpu: number | null;
+  clientCpu: number | null;
+  nodeCpu: number | null;
+  pgCpu: number | null;
+  otherCpu: number | null;
+  /** Per operation, from the instrumented pg driver. */
+  checkoutMs: number | null;
+  queries: number | null;
+  queryMs: number | null;
+  commitMs: number | null;
+  /** Per operation, from Postgres. */
+  xacts: number | null;
+  walBytes: number | null;
+  fsyncs: number | null;
+}
+
+class Cleanup {
+  readonly #steps: { name: string; run: () => Promise<unknown> }[] = [];
+
+  add(name: string, run: () => Promise<unknown>): void {
+    this.#steps.push({ name, run });
+  }
+
+  /** Runs the steps newest first, each bounded; a failing step does not stop the rest. */
+  async run(): Promise<void> {
+    for (const step of this.#steps.splice(0).reverse()) {
+      try {
+        await withTimeout(step.run(), 20_000, `cleanup: ${step.name}`);
+      } catch (error) {
+        console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const progress = (line: string): void => {
+  process.stderr.write(`bench: ${line}\n`);
+};
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) {
+      console.error(`bench: second ${signal}, exiting without cleanup`);
+      process.exit(130);
+    }
+    console.error(`bench: ${signal}, stopping and cleaning up`);
+    interrupt.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let exitCode = 0;
+  try {
+    await bench(settings(), cleanup, interrupt.signal);
+  } catch (error) {
+    exitCode = interrupt.signal.aborted ? 130 : 1;
+    console.error(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await cleanup.run();
+  }
+  process.exit(exitCode);
+}
+
+async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promise<void> {
+  const startedAt = performance.now();
+
+  // 1. The database: DATABASE_URL, or a fresh embedded server in a temp dir.
+  let ownerUrl: string;
+  let dbKind: string;
+  if (s.databaseUrl) {
+    ownerUrl = s.databaseUrl;
+    dbKind = 'external (DATABASE_URL)';
+  } else {
+    progress('starting embedded Postgres');
+    const dir = await mkdtemp(join(tmpdir(), 'keyledger-bench-'));
+    cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+    // As root, Postgres runs as `postgres`, which must traverse the 0700 mkdtemp dir.
+    await chmod(dir, 0o755);
+    const server = await startEmbedded(join(dir, 'data'), join(dir, 'postgres.log'), randomBytes(18).toString('base64url'));
+    cleanup.add('stop embedded Postgres', () => server.stop());
+    const admin = new pg.Client({ connectionString: server.url('postgres') });
+    await admin.connect();
+    try {
+      await admin.query('CREATE DATABASE keyledger_bench');
+    } finally {
+      await admin.end();
+    }
+    ownerUrl = server.url('keyledger_bench');
+    dbKind = 'embedded';
+  }
+  signal.throwIfAborted();
+
+  // 2. Migrate as the owner; open the app pool as the app role.
+  const owner = openDatabase(ownerUrl, { as: 'owner', max: 2, applicationName: 'keyledger-bench-migrate' });
+  cleanup.add('close owner pool', () => owner.destroy());
+  progress('migrating');
+  await migrateToLatest(owner);
+  const monitor = new pg.Client({ connectionString: ownerUrl, application_name: 'keyledger-bench-monitor' });
+  monitor.on('error', () => {});
+  (monitor as unknown as { [UNCOUNTED]: boolean })[UNCOUNTED] = true;
+  await monitor.connect();
+  cleanup.add('close monitor connection', () => monitor.end());
+
+  const maxClients = Math.max(...s.clients);
+  const appDb = openDatabase(ownerUrl, { as: 'app', max: Math.max(40, maxClients + 8), applicationName: 'keyledger-bench' });
+  cleanup.add('close app pool', () => appDb.destroy());
+  const app = createKeyledger({ db: appDb, rootKey: rootKeyFromBytes(randomBytes(32)), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+
+  // 3. A caller: account, user, access key.
+  const operator = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench' });
+  const { accountId } = await app.identity.createAccount(operator(), { name: `bench-${Date.now()}` });
+  const { principalArn } = await app.identity.createPrincipal(operator(), { accountId, type: 'user', name: 'bench' });
+  const accessKey = await app.identity.createAccessKey(operator(), { principalArn });
+  const authorization = `Basic ${Buffer.from(`${accessKey.accessKeyId}:${accessKey.secretAccessKey}`).toString('base64')}`;
+
+  // 4. The HTTP server on loopback.
+  const http = await startServer(createGraphQLHandler(app));
+  cleanup.add('stop HTTP server', () => http.close());
+  const endpoint = new URL(http.url);
+  endpoint.hostname = '127.0.0.1';
+  const url = endpoint.toString();
+  signal.throwIfAborted();
+
+  const gql = async <T>(query: string, variables: Record<string, unknown>): Promise<T> => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization, 'user-agent': 'keyledger-bench' },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    const body = JSON.parse(text) as { data?: T; errors?: unknown[] };
+    if (response.status !== 200 || body.errors?.length || !body.data) throw new Error(`setup request failed: HTTP ${response.status}: ${text.slice(0, 600)}`);
+    return body.data;
+  };
+
+  // 5. One symmetric key, and per client: a context, a 1 KiB plaintext, its ciphertext.
+  const created = await gql<{ createKey: { keyMetadata: { keyId: string } } }>(
+    `mutation { createKey(input: { description: "keyledger bench" }) { keyMetadata { keyId } } }`,
+    {},
+  );
+  const keyId = created.createKey.keyMetadata.keyId;
+  const contexts = Array.from({ length: maxClients }, (_, i) => ({ tenant: `acme-${i}`, purpose: 'bench' }));
+  const plaintexts = contexts.map(() => randomBytes(1024).toString('base64'));
+  const ciphertexts: string[] = [];
+  for (let i = 0; i < maxClients; i++) {
+    const e = await gql<{ encrypt: { ciphertextBlob: string } }>(ENCRYPT, { input: { keyId, plaintext: plaintexts[i], encryptionContext: contexts[i] } });
+    ciphertexts.push(e.encrypt.ciphertextBlob);
+  }
+  const check = await gql<{ decrypt: { plaintext: string } }>(DECRYPT, { input: { keyId, ciphertextBlob: ciphertexts[0], encryptionContext: contexts[0] } });
+  if (check.decrypt.plaintext !== plaintexts[0]) throw new Error('setup: decrypt did not round-trip');
+  const bodies: Record<Operation, string[]> = {
+    encrypt: contexts.map((c, i) => JSON.stringify({ query: ENCRYPT, variables: { input: { keyId, plaintext: plaintexts[i], encryptionContext: c } } })),
+    decrypt: contexts.map((c, i) => JSON.stringify({ query: DECRYPT, variables: { input: { keyId, ciphertextBlob: ciphertexts[i], encryptionContext: c } } })),
+    generateDataKey: contexts.map((c) => JSON.stringify({ query: GENERATE_DATA_KEY, variables: { input: { keyId, keySpec: 'AES_256', encryptionContext: c } } })),
+  };
+
+  // 6. The ceiling's row: a real Decrypt audit record, read back from the log.
+  const sample = await monitor.query<{ data: string; metadata: string; json_bytes: number; stored_bytes: number; row_bytes: number }>(
+    `SELECT data::text AS data, metadata::text AS metadata, octet_length(data::text) AS json_bytes,
+            pg_column_size(data) AS stored_bytes, pg_column_size(e.*) AS row_bytes
+       FROM events e
+      WHERE type = 'AuditRecord' AND data->>'eventName' = 'Decrypt' AND data->>'outcome' = 'success'
+      ORDER BY global_position DESC LIMIT 1`,
+  );
+  const auditRow = sample.rows[0];
+  if (!auditRow) throw new Error('setup: no Decrypt audit record found in events');
+  const auditRecord = JSON.parse(auditRow.data) as Record<string, unknown>;
+  const scratch = `keyledger_bench_scratch_${randomBytes(4).toString('hex')}`;
+  // LIKE copies columns, defaults, identity, constraints and indexes, never triggers.
+  await monitor.query(`CREATE TABLE ${scratch} (LIKE events INCLUDING ALL)`);
+  cleanup.add(`drop ${scratch}`, () => monitor.query(`DROP TABLE IF EXISTS ${scratch}`));
+
+  // 7. The environment.
+  const settingsRow = (
+    await monitor.query<{ version: string; fsync: string; synchronous_commit: string; wal_sync_method: string }>(
+      `SELECT current_setting('server_version') AS version, current_setting('fsync') AS fsync,
+              current_setting('synchronous_commit') AS synchronous_commit, current_setting('wal_sync_method') AS wal_sync_method`,
+    )
+  ).rows[0]!;
+  const cpuList = cpus();
+  const environment =
+    `environment: node ${process.version} ${platform()}-${arch()} · ${cpuList.length} CPUs (${cpuList[0]?.model.trim() ?? 'unknown'}) · ` +
+    `PostgreSQL ${settingsRow.version}, ${dbKind} (fsync=${settingsRow.fsync}, synchronous_commit=${settingsRow.synchronous_commit}, ` +
+    `wal_sync_method=${settingsRow.wal_sync_method}) · server and load in one process (load in a worker thread) · ` +
+    `load average at start ${loadavg()[0]!.toFixed(2)}`;
+  progress(environment);
+  progress(
+    `audit row: a real Decrypt record, ${auditRow.json_bytes} bytes of JSON (${auditRow.stored_bytes} bytes as jsonb, ${auditRow.row_bytes}-byte row); ` +
+      `${s.warmupSeconds} s warm-up + ${s.seconds} s measured per phase`,
+  );
+
+  // The server's postmaster, when it runs on this host: the parent of our backend.
+  const backend = (await monitor.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const postmaster = (await procStat(backend))?.ppid ?? null;
+  const snapshot = (): Promise<Snapshot> => takeSnapshot(monitor, postmaster);
+  const rows: Row[] = [];
+
+  // 8. The Postgres ceiling: one INSERT (autocommit = INSERT + COMMIT) per operation.
+  const insert = `INSERT INTO ${scratch} (stream_id, stream_version, event_id, type, data, metadata, recorded_at) VALUES ($1, 1, $2, 'AuditRecord', $3, $4, $5)`;
+  for (const clients of s.clients) {
+    signal.throwIfAborted();
+    const pool = new pg.Pool({ connectionString: ownerUrl, max: clients, application_name: 'keyledger-bench-ceiling' });
+    pool.on('error', () => {});
+    try {
+      const one = async (): Promise<void> => {
+        const requestId = randomUUID();
+        const now = new Date();
+        const data = JSON.stringify({ ...auditRecord, requestId, eventTime: now.toISOString() });
+        await pool.query(insert, [`request-${requestId}`, randomUUID(), data, auditRow.metadata, now]);
+      };
+      const row = await measure(`ceiling ${clients}`, 'ceiling', clients, s, snapshot, signal, async (onMark) => {
+        const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, signal);
+        return { ...r, clientCpuMicros: null, wallMs: null };
+      });
+      rows.push(row);
+    } finally {
+      await withTimeout(pool.end(), 10_000, 'closing the ceiling pool').catch(() => {});
+    }
+  }
+
+  // 9. The service over HTTP.
+  for (const operation of OPERATIONS) {
+    for (const clients of s.clients) {
+      signal.throwIfAborted();
+      const phase: HttpPhase = {
+        url,
+        authorization,
+        operation,
+        clients,
+        warmupMs: s.warmupSeconds * 1000,
+        measureMs: s.seconds * 1000,
+        bodies: bodies[operation].slice(0, clients),
+        expectedPlaintexts: operation === 'decrypt' ? plaintexts.slice(0, clients) : null,
+      };
+      rows.push(await measure(`${operation} ${clients}`, operation, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal)));
+    }
+  }
+
+  console.log('');
+  console.log(environment);
+  console.log(
+    `ceiling: one INSERT + COMMIT (autocommit, one round trip) of a ${auditRow.json_bytes}-byte Decrypt audit record into a copy of \`events\` ` +
+      `(same columns and indexes, no triggers), 1 connection per client`,
+  );
+  console.log(`phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, generateDataKey = AES_256; every request with a 2-key encryption context`);
+  console.log('');
+  printTable(rows);
+  console.log('');
+  console.log(
+    'pool wait, queries, query ms, commit ms: calls of the pg driver by the app pool, timed in this process (commit = the durable WAL flush ' +
+      'and its round trip); rest ms = mean - those (HTTP, GraphQL, auth, crypto, JSON, event-loop queueing). srv / pg CPU ms = CPU time per operation ' +
+      'of the main thread (HTTP + GraphQL + services) / of the Postgres server. CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
+      'pg = this Postgres server, other = the rest of the host. xacts ≈ committed transactions (Postgres stats lag ~1 s); WAL B exact; ' +
+      'WAL fsyncs from pg_stat_io.',
+  );
+  console.log(`total run time ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
+}
+
+const ENCRYPT = `mutation Encrypt($input: EncryptInput!) { encrypt(input: $input) { ciphertextBlob keyId } }`;
+const DECRYPT = `mutation Decrypt($input: DecryptInput!) { decrypt(input: $input) { plaintext keyId } }`;
+const GENERATE_DATA_KEY = `mutation GenerateDataKey($input: GenerateDataKeyInput!) { generateDataKey(input: $input) { plaintext ciphertextBlob keyId } }`;
+
+/** freePort() can lose its port to another process before Postgres binds it: retry. */
+async function startEmbedded(dataDir: string, logFile: string, password: string): Promise<EmbeddedPostgres> {
+  for (let attempt = 1; ; attempt++) {
+    const server = new EmbeddedPostgres({ dataDir, logFile, password, port: await freePort() });
+    if (!(await server.initialised)) await server.initialise();
+    try {
+      await server.start();
+      return server;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
+async function startServer(yoga: Parameters<typeof startHttpServer>[0]): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startHttpServer(yoga, { host: '127.0.0.1', port: await freePort() });
+    } catch (error) {
+      if (attempt === 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+}
+
+type Load = (onMark: (mark: 'start' | 'end') => void) => Promise<DriveResult & { clientCpuMicros: number | null; wallMs: number | null }>;
+
+/** Runs one phase, snapshotting the resource counters at the edges of its measured window. */
+async function measure(
+  label: string,
+  operation: Row['operation'],
+  clients: number,
+  s: Settings,
+  snapshot: () => Promise<Snapshot>,
+  signal: AbortSignal,
+  load: Load,
+): Promise<Row> {
+  progress(`${label.padEnd(20)} running ${s.warmupSeconds + s.seconds} s`);
+  const marks: Partial<Record<'start' | 'end', Promise<Snapshot>>> = {};
+  const result = await withTimeout(
+    load((mark) => {
+      marks[mark] = snapshot();
+      marks[mark].catch(() => {});
+    }),
+    (s.warmupSeconds + s.seconds) * 1000 + 60_000,
+    `phase ${label}`,
+  );
+  signal.throwIfAborted();
+  if (result.firstError !== null) throw new Error(`${label}: a request failed, aborting. First error: ${result.firstError}`);
+  const [a, b] = await Promise.all([marks.start, marks.end]);
+  const sorted = result.latencies.sort();
+  const count = sorted.length;
+  const window = a && b ? (b.at - a.at) / 1000 : s.seconds;
+  const perOp = (delta: number | null) => (delta === null || count === 0 ? null : delta / count);
+  const diff = (f: (x: Snapshot) => number | null) => {
+    if (!a || !b) return null;
+    const [x, y] = [f(a), f(b)];
+    return x === null || y === null ? null : y - x;
+  };
+  const corePercent = (ticks: number | null) => (ticks === null ? null : ticks / window);
+  const hostBusy = diff((x) => x.host.busy);
+  const nodeCpu = diff((x) => x.processCpuMicros / 10_000);
+  const pgCpu = a && b ? ticksBetween(a.pgCpuTicks, b.pgCpuTicks) : null;
+  const row: Row = {
+    label,
+    operation,
+    clients,
+    opsPerSecond: count / s.seconds,
+    mean: count === 0 ? Number.NaN : sorted.reduce((t, v) => t + v, 0) / count,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    errors: 0,
+    serverCpu: corePercent(diff((x) => x.serverCpuMicros / 10_000)),
+    clientCpu: result.clientCpuMicros !== null && result.wallMs ? (result.clientCpuMicros / 1000 / result.wallMs) * 100 : null,
+    nodeCpu: corePercent(nodeCpu),
+    pgCpu: corePercent(pgCpu),
+    otherCpu: hostBusy === null || nodeCpu === null ? null : corePercent(Math.max(0, hostBusy - nodeCpu - (pgCpu ?? 0))),
+    checkoutMs: perOp(diff((x) => x.pg.checkoutMs)),
+    queries: perOp(diff((x) => x.pg.queries)),
+    queryMs: perOp(diff((x) => x.pg.queryMs)),
+    commitMs: perOp(diff((x) => x.pg.commitMs)),
+    xacts: perOp(diff((x) => x.xacts)),
+    walBytes: perOp(diff((x) => (x.walLsn === null ? null : Number(x.walLsn)))),
+    fsyncs: perOp(diff((x) => x.walFsyncs)),
+  };
+  progress(
+    `${label.padEnd(20)} ${row.opsPerSecond.toFixed(0)} ops/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms` +
+      (row.clientCpu === null ? '' : `; load thread ${row.clientCpu.toFixed(0)}% of a core`),
+  );
+  return row;
+}
+
+function runWorker(phase: HttpPhase, onMark: (mark: 'start' | 'end') => void, signal: AbortSignal): ReturnType<Load> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: phase });
+    let settled = false;
+    const onAbort = () => {
+      void worker.terminate();
+      finish(() => reject(signal.reason));
+    };
+    const finish = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      f();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'mark') onMark(message.mark);
+      else {
+        // Its keep-alive sockets would hold it open a few seconds more.
+        void worker.terminate();
+        finish(() => resolve({ latencies: message.latencies, firstError: message.firstError, clientCpuMicros: message.cpuMicros, wallMs: message.wallMs }));
+      }
+    });
+    worker.once('error', (error) => finish(() => reject(error)));
+    worker.once('exit', (code) => finish(() => reject(new Error(`load worker exited with code ${code} before reporting`))));
+  });
+}
+
+async function takeSnapshot(monitor: pg.Client, postmaster: number | null): Promise<Snapshot> {
+  // The local counters first, at the instant of the mark; the database's after.
+  const at = performance.now();
+  const serverCpu = process.threadCpuUsage();
+  const processCpu = process.cpuUsage();
+  const pgNow = { ...pgCounters };
+  const host = await hostCpuTicks();
+  const pgCpuTicks = await postgresCpuTicks(postmaster);
+  let xacts: number | null = null;
+  let walLsn: bigint | null = null;
+  let walFsyncs: number | null = null;
+  try {
+    const r = await monitor.query<{ xacts: string; lsn: string }>(
+      `SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::text AS xacts, pg_current_wal_lsn()::text AS lsn`,
+    );
+    xacts = Number(r.rows[0]!.xacts);
+    const [hi, lo] = r.rows[0]!.lsn.split('/');
+    walLsn = (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+  } catch {
+    // not readable by this role: leave the columns empty
+  }
+  try {
+    const r = await monitor.query<{ fsyncs: string | null }>(`SELECT sum(fsyncs)::text AS fsyncs FROM pg_stat_io WHERE object = 'wal'`);
+    walFsyncs = r.rows[0]?.fsyncs == null ? null : Number(r.rows[0].fsyncs);
+  } catch {
+    // pg_stat_io has no WAL rows before PostgreSQL 18
+  }
+  return { at, serverCpuMicros: serverCpu.user + serverCpu.system, processCpuMicros: processCpu.user + processCpu.system, host, pg: pgNow, pgCpuTicks, xacts, walLsn, walFsyncs };
+}
+
+/**
+ * The host's CPU time from /proc/stat (iowait counts as idle), in 1/100 s;
+ * os.cpus() where there is no /proc (it drops iowait and steal).
+ */
+async function hostCpuTicks(): Promise<{ busy: number; total: number }> {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+    const busy = user! + nice! + system! + irq! + softirq! + steal!;
+    return { busy, total: busy + idle! + iowait! };
+  } catch {
+    return cpus().reduce(
+      (acc, c) => {
+        const { user, nice, sys, irq, idle } = c.times;
+        return { busy: acc.busy + (user + nice + sys + irq) / 10, total: acc.total + (user + nice + sys + irq + idle) / 10 };
+      },
+      { busy: 0, total: 0 },
+    );
+  }
+}
+
+/**
+ * CPU time (in 1/100 s) per process of the Postgres server: the postmaster and
+ * its children, from /proc. Null when the server is not on this host (or there
+ * is no /proc).
+ */
+async function postgresCpuTicks(postmaster: number | null): Promise<Map<number, number> | null> {
+  if (postmaster === null) return null;
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return null;
+  }
+  const ticks = new Map<number, number>();
+  await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (pid) => {
+        const stat = await procStat(Number(pid));
+        if (stat && (stat.pid === postmaster || stat.ppid === postmaster)) ticks.set(stat.pid, stat.ticks);
+      }),
+  );
+  return ticks.size > 0 ? ticks : null;
+}
+
+async function procStat(pid: number): Promise<{ pid: number; ppid: number; ticks: number } | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name start at field 3 (state).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU used between two per-process samples; processes that exited in between are lost. */
+function ticksBetween(a: Map<number, number> | null, b: Map<number, number> | null): number | null {
+  if (!a || !b) return null;
+  let total = 0;
+  for (const [pid, t] of b) total += t - (a.get(pid) ?? 0);
+  return total;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+}
+
+function printTable(rows: Row[]): void {
+  const ceiling = new Map(rows.filter((r) => r.operation === 'ceiling').map((r) => [r.clients, r.opsPerSecond]));
+  const name = (r: Row) => (r.operation === 'ceiling' ? 'PG ceiling (INSERT+COMMIT)' : r.operation);
+  const fmt = (v: number | null, digits: number, suffix = ''): string => (v === null || !Number.isFinite(v) ? '-' : `${v.toFixed(digits)}${suffix}`);
+  table(
+    ['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'vs PG ceiling'],
+    rows.map((r) => {
+      const c = ceiling.get(r.clients);
+      return [name(r), String(r.clients), r.opsPerSecond.toFixed(0), fmt(r.p50, 2), fmt(r.p99, 2), String(r.errors), r.operation === 'ceiling' ? '1.00x' : c ? `${(r.opsPerSecond / c).toFixed(2)}x` : '-'];
+    }),
+  );
+  console.log('');
+  console.log('where the time goes (per operation, except CPU % = share of one core over the measured window):');
+  table(
+    ['operation', 'clients', 'mean ms', 'pool wait', 'queries', 'query ms', 'commit ms', 'rest ms', 'srv CPU ms', 'pg CPU ms', 'srv CPU', 'node CPU', 'pg CPU', 'other CPU', 'xacts', 'WAL B', 'WAL fsyncs'],
+    rows.map((r) => {
+      const db = r.operation === 'ceiling' || r.queryMs === null ? null : (r.checkoutMs ?? 0) + r.queryMs + (r.commitMs ?? 0);
+      return [
+        name(r),
+        String(r.clients),
+        fmt(r.mean, 2),
+        r.operation === 'ceiling' ? '-' : fmt(r.checkoutMs, 2),
+        fmt(r.queries, 2),
+        fmt(r.queryMs, 2),
+        r.operation === 'ceiling' ? '(in query)' : fmt(r.commitMs, 2),
+        db === null ? '-' : fmt(r.mean - db, 2),
+        fmt(r.serverCpu === null ? null : (r.serverCpu * 10) / r.opsPerSecond, 2),
+        fmt(r.pgCpu === null ? null : (r.pgCpu * 10) / r.opsPerSecond, 2),
+        fmt(r.serverCpu, 0, '%'),
+        fmt(r.nodeCpu, 0, '%'),
+        fmt(r.pgCpu, 0, '%'),
+        fmt(r.otherCpu, 0, '%'),
+        fmt(r.xacts, 2),
+        fmt(r.walBytes, 0),
+        fmt(r.fsyncs, 2),
+      ];
+    }),
+  );
+}
+
+function table(header: string[], body: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}
+
+if (isMainThread) {
+  instrumentPg();
+  await main();
+}
+else await workerMain();

@@ -1,0 +1,27 @@
+import { sql, type Transaction } from 'kysely';
+import type { Database } from './database.ts';
+
+type Trx = Transaction<Database>;
+
+/**
+ * Per-key ordering of lifecycle changes and crypto operations (invariant 6).
+ *
+ * Transaction-scoped advisory locks rather than row locks: a row's FOR SHARE
+ * lets new sharers in ahead of a waiting FOR UPDATE, so a steady stream of
+ * decrypts could hold a DisableKey off forever. In the regular lock manager a
+ * new shared request queues behind a waiting exclusive one, so the change gets
+ * in after the operations already running, and every later one sees it.
+ * Crypto operations share the lock and so never wait for each other.
+ */
+const lockId = (keyId: string) => sql`hashtextextended(${`keyledger:key:${keyId}`}, 0)`;
+
+/** Taken by every crypto operation (and alias retargeting) on the key, until commit. */
+export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promise<void> {
+  // In one global order, so two operations on the same pair of keys cannot deadlock.
+  for (const keyId of [...new Set(keyIds)].sort()) await sql`SELECT pg_advisory_xact_lock_shared(${lockId(keyId)})`.execute(trx);
+}
+
+/** Taken by every lifecycle change of the key, until commit. */
+export async function lockKeyExclusive(trx: Trx, keyId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(${lockId(keyId)})`.execute(trx);
+}
