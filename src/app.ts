@@ -1,8 +1,11 @@
 import type { Clock } from './clock.ts';
 import type { RootKey } from './crypto/root-key.ts';
 import type { Logger } from './logger.ts';
+import { AccessAnalysis } from './service/access-analysis.ts';
+import { Authorizer } from './service/authorization.ts';
 import { AuditService } from './service/audit-service.ts';
 import { CryptoService } from './service/crypto-service.ts';
+import { GrantService } from './service/grant-service.ts';
 import { IdentityService } from './service/identity-service.ts';
 import { KeyResolver } from './service/key-resolver.ts';
 import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
@@ -21,6 +24,8 @@ export interface Keyledger {
   kms: KmsService;
   crypto: CryptoService;
   rotation: RotationService;
+  grants: GrantService;
+  access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
 }
@@ -35,14 +40,17 @@ export interface Keyledger {
 export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler }): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
   const resolver = new KeyResolver(deps.region);
+  const authorizer = new Authorizer();
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
   return {
     ...deps,
     runner,
-    kms: new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs }),
-    rotation: new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs }),
-    crypto: new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver }),
-    identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner }),
-    audit: new AuditService({ runner }),
+    kms: new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer }),
+    rotation: new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer }),
+    crypto: new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer }),
+    grants: new GrantService({ runner, region: deps.region, resolver, authorizer }),
+    access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
+    identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer }),
+    audit: new AuditService({ runner, region: deps.region, authorizer }),
   };
 }

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { createKeyledger, type Keyledger } from '../app.ts';
+import { ADMINISTRATOR_ACCESS } from '../service/identity-service.ts';
 import { systemClock } from '../clock.ts';
 import { loadRootKey } from '../crypto/root-key.ts';
 import { KmsError } from '../domain/errors.ts';
@@ -6,7 +8,7 @@ import type { Logger } from '../logger.ts';
 import type { Config } from '../config.ts';
 import { assertMigrated, operatorContext, parseCommandArgs, setUp, UsageError, withDatabase, withPool, type CliIo } from './runtime.ts';
 
-export const principalHelp = `Usage: keyledger principal create --account ID --name NAME [--type user|role] [--tag KEY=VALUE ...]
+export const principalHelp = `Usage: keyledger principal create --account ID --name NAME [--type user|role] [--tag KEY=VALUE ...] [--policy-file FILE | --admin]
 
 Creates a user (default) or role in an account, creating the account first if
 it does not exist, and prints its ARN as JSON. Recorded in the audit log as an
@@ -18,6 +20,11 @@ Options:
   --type user|role      default user
   --tag KEY=VALUE       a tag on the principal; repeat for more
   --account-name NAME   the name of the account, if it is created (default: its id)
+  --policy-file FILE    attach this IAM identity policy (JSON) as policy 'inline'
+  --admin               attach AdministratorAccess (Action "*" on Resource "*")
+
+A principal can do nothing until a policy allows it: keys' default key policy
+delegates to the account, i.e. to its principals' identity policies.
 `;
 
 export const accessKeyHelp = `Usage: keyledger access-key create --principal ARN
@@ -43,6 +50,8 @@ export async function runPrincipal(args: string[], io: CliIo): Promise<number> {
     type: { type: 'string' },
     tag: { type: 'string', multiple: true },
     'account-name': { type: 'string' },
+    'policy-file': { type: 'string' },
+    admin: { type: 'boolean' },
   });
   if (values.help) {
     io.stdout.write(principalHelp);
@@ -55,12 +64,19 @@ export async function runPrincipal(args: string[], io: CliIo): Promise<number> {
   const type = values.type ?? 'user';
   if (type !== 'user' && type !== 'role') throw new UsageError('principal', `--type must be user or role, got '${type}'`);
   const tags = parseTags(values.tag ?? []);
+  if (values.admin && values['policy-file']) throw new UsageError('principal', 'give --policy-file or --admin, not both');
+  const policy = values.admin
+    ? { name: 'AdministratorAccess', document: ADMINISTRATOR_ACCESS }
+    : values['policy-file']
+      ? { name: 'inline', document: await readFile(values['policy-file'], 'utf8') }
+      : undefined;
 
   const { config, logger } = setUp(io, { longRunning: false });
   const result = await withKeyledger(config, logger, io, async (app) => {
     const accountCreated = await ensureAccount(app, accountId, values['account-name'] ?? accountId);
     const { principalArn } = await app.identity.createPrincipal(operatorContext(), { accountId, type, name, tags });
-    return { principalArn, accountId, type, accountCreated };
+    if (policy) await app.identity.putPrincipalPolicy(operatorContext(), { principalArn, policyName: policy.name, policyDocument: policy.document });
+    return { principalArn, accountId, type, accountCreated, ...(policy ? { policy: policy.name } : {}) };
   });
   io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   return 0;

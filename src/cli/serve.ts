@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createGraphQLHandler } from '../api/graphql/yoga.ts';
 import { startHttpServer } from '../api/http-server.ts';
 import { createKeyledger, type Keyledger } from '../app.ts';
+import { ADMINISTRATOR_ACCESS } from '../service/identity-service.ts';
 import { systemClock } from '../clock.ts';
 import { loadRootKey } from '../crypto/root-key.ts';
 import { redactUrl, type Logger } from '../logger.ts';
@@ -124,6 +125,8 @@ async function bootstrapAdmin(app: Keyledger, file: string, logger: Logger): Pro
   if ((await readOptional(file)) !== undefined) return undefined;
   const { accountId } = await app.identity.createAccount(operatorContext(), { name: 'default' });
   const { principalArn } = await app.identity.createPrincipal(operatorContext(), { accountId, type: 'user', name: 'admin' });
+  // Every permission, as AWS's AdministratorAccess: the default key policy delegates to the account's identity policies.
+  await app.identity.putPrincipalPolicy(operatorContext(), { principalArn, policyName: 'AdministratorAccess', policyDocument: ADMINISTRATOR_ACCESS });
   const key = await app.identity.createAccessKey(operatorContext(), { principalArn });
   const credentials: AdminCredentials = { accountId, principalArn, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
   await mkdir(join(file, '..'), { recursive: true, mode: 0o711 });

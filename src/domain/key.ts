@@ -87,7 +87,8 @@ export type KeyEvent =
   | { type: 'KeyRotationEnabled'; data: { rotationPeriodInDays: number; nextRotationDate: string } }
   | { type: 'KeyRotationDisabled'; data: Record<string, never> }
   | { type: 'KeyRotated'; data: { keyMaterialId: string; rotationType: RotationType; nextRotationDate: string | null } }
-  | { type: 'KeyDeleted'; data: { destroyedKeyMaterialIds: string[] } };
+  | { type: 'KeyDeleted'; data: { destroyedKeyMaterialIds: string[] } }
+  | { type: 'KeyPolicyPut'; data: { policy: string } };
 
 export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
 
@@ -104,6 +105,7 @@ export const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<KeyEvent['type']>([
   'KeyRotationDisabled',
   'KeyRotated',
   'KeyDeleted',
+  'KeyPolicyPut',
 ]);
 
 /** An event as the fold sees it: what was decided, plus where and when it was recorded. */
@@ -196,6 +198,9 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       next.deleted = true;
       next.currentKeyMaterialId = null;
       break;
+    case 'KeyPolicyPut':
+      next.policy = event.data.policy;
+      break;
   }
   return next;
 }
@@ -223,6 +228,7 @@ export const OPERATION_RULES = {
   ListAliases: 'anyState',
   DeleteAlias: 'anyState',
   GetKeyPolicy: 'anyState',
+  ListKeyPolicies: 'anyState',
   PutKeyPolicy: 'anyState',
   UpdateKeyDescription: 'manage',
   TagResource: 'manage',
@@ -354,6 +360,10 @@ export const decideScheduleKeyDeletion = (key: KeyState, pendingWindowInDays: nu
       data: { deletionDate: new Date(now.getTime() + pendingWindowInDays * 86_400_000).toISOString(), pendingWindowInDays },
     }),
   );
+
+/** PutKeyPolicy (already validated and checked for lockout by the service). */
+export const decidePutKeyPolicy = (key: KeyState, policy: string): Decision<KeyEvent> =>
+  withState('PutKeyPolicy', key, () => (policy === key.policy ? accept() : accept({ type: 'KeyPolicyPut', data: { policy } })));
 
 export const decideCancelKeyDeletion = (key: KeyState): Decision<KeyEvent> =>
   withState('CancelKeyDeletion', key, () => accept({ type: 'KeyDeletionCanceled', data: {} }));

@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database, Db } from '../store/database.ts';
+import type { AuthorizationEvidence } from './authorization.ts';
 import { appendSingleEventStream } from '../store/event-store.ts';
 
 export const AUDIT_RECORD_TYPE = 'AuditRecord';
@@ -37,6 +38,10 @@ export interface AuditRecord {
   resources: { arn: string; type: string; accountId: string }[];
   /** Crypto operations: keyMaterialId, ciphertextId, dataKeyId (a data key's identity), algorithm ... */
   additionalEventData?: Record<string, unknown>;
+  /** The authorization decision and the statements or grant behind it. */
+  authorization?: AuthorizationEvidence;
+  /** The account owning the key, when another account made the request (it sees the record too). */
+  recipientAccountId?: string;
   readOnly: boolean;
   outcome: 'success' | 'failure';
   errorCode?: string;

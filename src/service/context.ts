@@ -7,6 +7,8 @@ export interface Caller {
   /** The access key that authenticated the request. */
   accessKeyId: string;
   tags: Record<string, string>;
+  /** The identity policies attached to the principal, read with its credentials. */
+  identityPolicies: { name: string; document: string }[];
 }
 
 /** What the service knows of one request, besides its parameters. */

@@ -19,6 +19,7 @@ import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import { enforce, type Authorizer } from './authorization.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
@@ -71,7 +72,20 @@ interface UsableKey {
   accountId: string;
   keyState: KeyStateName;
   keyUsage: string;
+  keySpec: string;
+  origin: string;
+  policy: string;
   currentKeyMaterialId: string | null;
+}
+
+/** What authorizing one use of a key needs besides the key. */
+interface Use {
+  operation: KeyOperation;
+  action: string;
+  grantOperation: string;
+  context: EncryptionContext;
+  conditions?: Record<string, string | boolean>;
+  viaAlias?: string;
 }
 
 /**
@@ -91,8 +105,10 @@ export class CryptoService {
   readonly #rootKey: RootKey;
   readonly #resolver: KeyResolver;
   readonly #region: string;
+  readonly #authorizer: Authorizer;
 
-  constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string }) {
+  constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; authorizer: Authorizer }) {
+    this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#rootKey = deps.rootKey;
     this.#resolver = deps.resolver;
@@ -103,11 +119,11 @@ export class CryptoService {
   encrypt(ctx: RequestContext, input: EncryptInput): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName: 'Encrypt', readOnly: false, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'Encrypt', readOnly: false, requestParameters }, async (trx, draft, now) => {
       const v = new Validator().minLength('plaintext', text(input.plaintext), 1, true).maxLength('plaintext', text(input.plaintext), 4096, true);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
-      const key = await this.#useKey(trx, ctx, input.keyId, 'Encrypt', draft);
+      const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use('Encrypt', context, input.encryptionAlgorithm));
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
       try {
@@ -127,11 +143,11 @@ export class CryptoService {
   ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId ?? undefined, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName: 'Decrypt', readOnly: false, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'Decrypt', readOnly: false, requestParameters }, async (trx, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
-      const { key, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.keyId, 'Decrypt', draft);
+      const { key, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
       const plaintext = await this.#decryptWith(trx, key, header, input.ciphertextBlob, context);
@@ -155,7 +171,7 @@ export class CryptoService {
       destinationEncryptionAlgorithm: input.destinationEncryptionAlgorithm ?? undefined,
       ...common(input),
     };
-    return this.#runner.run(ctx, { eventName: 'ReEncrypt', readOnly: false, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'ReEncrypt', readOnly: false, requestParameters }, async (trx, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, sourceContext, 'sourceEncryptionContext');
       validateContext(v, destinationContext, 'destinationEncryptionContext');
@@ -166,8 +182,14 @@ export class CryptoService {
       const { keyId: destinationKeyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId');
       const sourceKeyId = blobKeyId(input.ciphertextBlob);
       await lockKeyShared(trx, sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
-      const { key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, 'ReEncrypt', draft);
-      const destination = await this.#lockForUse(trx, ctx, destinationKeyId, 'ReEncrypt', draft);
+      const sameKey = { 'kms:ReEncryptOnSameKey': sourceKeyId === destinationKeyId };
+      const from: Use = { ...use('ReEncrypt', sourceContext, input.sourceEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptFrom', grantOperation: 'ReEncryptFrom' };
+      const to: Use = { ...use('ReEncrypt', destinationContext, input.destinationEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptTo', grantOperation: 'ReEncryptTo' };
+      const { key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from);
+      const sourceEvidence = draft.authorization;
+      const destination = await this.#lockForUse(trx, ctx, destinationKeyId, draft, now, to);
+      // Both sides are authorized and both decisions recorded.
+      draft.authorization = { ...draft.authorization!, action: 'kms:ReEncrypt', allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy] };
       requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
       requireSymmetricAlgorithm(input.destinationEncryptionAlgorithm);
       dryRunStop(input.dryRun);
@@ -216,7 +238,8 @@ export class CryptoService {
   /** GenerateRandom: bytes from the CSPRNG, recorded like every request (the bytes are not). */
   generateRandom(ctx: RequestContext, input: { numberOfBytes?: number | null; customKeyStoreId?: string | null }): Promise<{ plaintext: Buffer }> {
     const requestParameters = { numberOfBytes: input.numberOfBytes ?? undefined, customKeyStoreId: input.customKeyStoreId ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (_trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:GenerateRandom' });
       new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
       if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');
       if (input.customKeyStoreId != null) throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
@@ -234,7 +257,7 @@ export class CryptoService {
   ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, keySpec: input.keySpec ?? undefined, numberOfBytes: input.numberOfBytes ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName, readOnly: false, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName, readOnly: false, requestParameters }, async (trx, draft, now) => {
       const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
@@ -242,7 +265,7 @@ export class CryptoService {
         throw new KmsError('ValidationException', 'Please specify either number of bytes or key spec.');
       }
       const bytes = input.numberOfBytes ?? (input.keySpec === 'AES_128' ? 16 : 32);
-      const key = await this.#useKey(trx, ctx, input.keyId, eventName, draft);
+      const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use(eventName, context, null));
       dryRunStop(input.dryRun);
       const plaintext = randomBytes(bytes);
       const { blob, header } = await this.#encryptUnder(trx, key, plaintext, context, true);
@@ -257,19 +280,23 @@ export class CryptoService {
   }
 
   /** Resolves, share-locks and state-checks a key named by the caller. */
-  async #useKey(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft, field = 'keyId'): Promise<UsableKey> {
-    const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, field);
-    return this.#lockForUse(trx, ctx, keyId, operation, draft);
+  async #useKey(trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
+    const { keyId, viaAlias } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+    return this.#lockForUse(trx, ctx, keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
   }
 
-  async #lockForUse(trx: Trx, ctx: RequestContext, keyId: string, operation: KeyOperation, draft: AuditDraft): Promise<UsableKey> {
+  /**
+   * Takes the key's shared lock, reads it, authorizes the use (key policy,
+   * identity policies, grants), then checks its state: a key the caller may not
+   * use answers as missing whatever its state.
+   */
+  async #lockForUse(trx: Trx, ctx: RequestContext, keyId: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
     await lockKeyShared(trx, [keyId]);
     // Read after the lock: under READ COMMITTED this sees every change committed before it.
     const row = await trx
       .selectFrom('keys')
-      .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'current_key_material_id'])
+      .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'key_spec', 'origin', 'policy', 'current_key_material_id'])
       .where('key_id', '=', keyId)
-      .where('account_id', '=', ctx.caller.accountId)
       .executeTakeFirst();
     if (!row) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
     const key: UsableKey = {
@@ -278,9 +305,21 @@ export class CryptoService {
       accountId: row.account_id,
       keyState: row.key_state as KeyStateName,
       keyUsage: row.key_usage,
+      keySpec: row.key_spec,
+      origin: row.origin,
+      policy: row.policy,
       currentKeyMaterialId: row.current_key_material_id,
     };
     draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+    await enforce(this.#authorizer, trx, ctx, draft, now, {
+      action: use.action,
+      key,
+      grantOperation: use.grantOperation,
+      encryptionContext: use.context,
+      conditions: use.conditions ?? {},
+      ...(use.viaAlias ? { requestAlias: use.viaAlias } : {}),
+    });
+    const operation = use.operation;
     const refused = checkKeyState(operation, key);
     if (refused) throw refused;
     if (key.keyUsage !== 'ENCRYPT_DECRYPT') {
@@ -299,8 +338,9 @@ export class CryptoService {
     ctx: RequestContext,
     blob: Buffer,
     keyIdText: string | null | undefined,
-    operation: 'Decrypt' | 'ReEncrypt',
     draft: AuditDraft,
+    now: Date,
+    use: Use,
   ): Promise<{ key: UsableKey; header: CiphertextHeader }> {
     let header: CiphertextHeader;
     try {
@@ -315,12 +355,12 @@ export class CryptoService {
       encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
     };
     if (keyIdText != null) {
-      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
+      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
       if (keyId !== header.keyId) {
         throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
       }
     }
-    const key = await this.#lockForUse(trx, ctx, header.keyId, operation, draft);
+    const key = await this.#lockForUse(trx, ctx, header.keyId, draft, now, use);
     return { key, header };
   }
 
@@ -365,6 +405,17 @@ function blobKeyId(blob: Buffer): string | undefined {
 
 /** AWS gives no detail for a ciphertext it cannot use, and neither do we. */
 const invalidCiphertext = () => new KmsError('InvalidCiphertextException', '');
+
+/** A use of a key by a crypto operation, with its IAM action, grant operation and condition keys. */
+function use(operation: KeyOperation, context: EncryptionContext, algorithm: string | null | undefined, conditions: Record<string, string | boolean> = {}): Use {
+  return {
+    operation,
+    action: `kms:${operation}`,
+    grantOperation: operation,
+    context,
+    conditions: { 'kms:EncryptionAlgorithm': algorithm ?? 'SYMMETRIC_DEFAULT', ...conditions },
+  };
+}
 
 function dryRunStop(dryRun: boolean | null | undefined): void {
   if (dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');

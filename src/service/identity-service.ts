@@ -1,10 +1,13 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
 import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RootKey } from '../crypto/root-key.ts';
-import type { Db } from '../store/database.ts';
-import type { Caller, OperatorContext } from './context.ts';
-import type { RequestRunner } from './request-runner.ts';
+import { parsePolicy } from '../domain/policy/index.ts';
+import type { Database, Db } from '../store/database.ts';
+import { accessDenied, type Authorizer } from './authorization.ts';
+import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 export interface CreatedAccessKey {
   accessKeyId: string;
@@ -26,6 +29,12 @@ const NAME_PATTERN = /^[\w+=,.@-]+$/;
 
 const secretAad = (accessKeyId: string) => `access-key:${accessKeyId}`;
 
+/** An identity policy allowing everything: what the bootstrap admin gets. */
+export const ADMINISTRATOR_ACCESS = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'AdministratorAccess', Effect: 'Allow', Action: '*', Resource: '*' }],
+});
+
 /**
  * Accounts, principals and access keys (the IAM side keyledger needs), and the
  * authentication of requests by access key. Management is an operator action
@@ -35,8 +44,10 @@ export class IdentityService {
   readonly #db: Db;
   readonly #rootKey: RootKey;
   readonly #runner: RequestRunner;
+  readonly #authorizer: Authorizer;
 
-  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner }) {
+  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer }) {
+    this.#authorizer = deps.authorizer;
     this.#db = deps.db;
     this.#rootKey = deps.rootKey;
     this.#runner = deps.runner;
@@ -121,6 +132,77 @@ export class IdentityService {
   }
 
   /**
+   * Attaches (or replaces) an identity policy on a principal, as an operator.
+   *
+   * @example
+   * await identity.putPrincipalPolicy(op, { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
+   */
+  putPrincipalPolicy(ctx: OperatorContext, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
+    return this.#runner.runAsOperator(ctx, parsePrincipalArn(input.principalArn)?.accountId ?? null, policySpec('PutPrincipalPolicy', input), (trx, draft, now) => this.#putPolicy(trx, draft, now, input));
+  }
+
+  /**
+   * The same, by an authenticated principal of the target's account through the
+   * API: allowed when its identity policies allow iam:PutUserPolicy /
+   * iam:PutRolePolicy on the target (the account root always may).
+   */
+  putPrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
+    return this.#runner.run(ctx, policySpec('PutPrincipalPolicy', input), async (trx, draft, now) => {
+      await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Put');
+      return this.#putPolicy(trx, draft, now, input);
+    });
+  }
+
+  deletePrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string }): Promise<Record<string, never>> {
+    return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async (trx, draft, now) => {
+      await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Delete');
+      const deleted = await trx.deleteFrom('principal_policies').where('principal_arn', '=', input.principalArn).where('policy_name', '=', input.policyName).executeTakeFirst();
+      if (Number(deleted.numDeletedRows) === 0) throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
+      return {};
+    });
+  }
+
+  listPrincipalPoliciesAsCaller(ctx: RequestContext, input: { principalArn: string }): Promise<{ policies: { policyName: string; policyDocument: string; updatedAt: Date }[] }> {
+    return this.#runner.run(ctx, { eventName: 'ListPrincipalPolicies', eventSource: 'iam', readOnly: true, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
+      await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Get');
+      const rows = await trx.selectFrom('principal_policies').selectAll().where('principal_arn', '=', input.principalArn).orderBy('policy_name').execute();
+      return { policies: rows.map((r) => ({ policyName: r.policy_name, policyDocument: r.document, updatedAt: r.updated_at })) };
+    });
+  }
+
+  async #putPolicy(trx: Transaction<Database>, draft: AuditDraft, now: Date, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
+    new Validator()
+      .minLength('policyName', input.policyName, 1)
+      .maxLength('policyName', input.policyName, 128)
+      .pattern('policyName', input.policyName, NAME_PATTERN, '[\\w+=,.@-]+')
+      .maxLength('policyDocument', input.policyDocument, 32_768)
+      .throwIfAny();
+    const parsed = parsePolicy(input.policyDocument, 'identity');
+    if (!parsed.ok) throw parsed.error;
+    const principal = await trx.selectFrom('principals').select(['principal_arn', 'account_id']).where('principal_arn', '=', input.principalArn).executeTakeFirst();
+    if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
+    await trx
+      .insertInto('principal_policies')
+      .values({ principal_arn: input.principalArn, policy_name: input.policyName, document: input.policyDocument, updated_at: now })
+      .onConflict((oc) => oc.columns(['principal_arn', 'policy_name']).doUpdateSet({ document: input.policyDocument, updated_at: now }))
+      .execute();
+    draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::Principal', accountId: principal.account_id });
+    return {};
+  }
+
+  /** Managing a principal's policies: same account only, and allowed by the caller's identity policies. */
+  async #authorizeAdmin(trx: Transaction<Database>, ctx: RequestContext, draft: AuditDraft, now: Date, target: string, verb: 'Put' | 'Delete' | 'Get'): Promise<void> {
+    const parsed = parsePrincipalArn(target);
+    if (!parsed || parsed.accountId !== ctx.caller.accountId || parsed.type === 'root') {
+      throw new KmsError('NotFoundException', `Principal ${target} does not exist.`);
+    }
+    const action = `iam:${verb}${parsed.type === 'user' ? 'User' : 'Role'}Policy`;
+    const evidence = await this.#authorizer.authorize(trx, { caller: ctx.caller, sourceIp: ctx.sourceIp, now, action, resourceArn: target });
+    draft.authorization = evidence;
+    if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, target);
+  }
+
+  /**
    * Authenticates an access key id + secret. Constant-time comparison; the
    * failure says which AWS error applies, and whose account the key belongs to.
    */
@@ -133,6 +215,14 @@ export class IdentityService {
           .selectFrom('access_keys as k')
           .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
           .select(['k.access_key_id', 'k.wrapped_secret', 'k.status', 'p.principal_arn', 'p.account_id', 'p.principal_type', 'p.name', 'p.tags'])
+          // Its identity policies in the same round trip: every request needs them.
+          .select((eb) =>
+            eb
+              .selectFrom('principal_policies as pp')
+              .whereRef('pp.principal_arn', '=', 'p.principal_arn')
+              .select(sql<{ name: string; document: string }[]>`coalesce(json_agg(json_build_object('name', pp.policy_name, 'document', pp.document) ORDER BY pp.policy_name), '[]')`.as('policies'))
+              .as('identity_policies'),
+          )
           .where('k.access_key_id', '=', accessKeyId)
           .executeTakeFirst()
       : undefined;
@@ -156,10 +246,18 @@ export class IdentityService {
         name: row.name,
         accessKeyId: row.access_key_id,
         tags: row.tags,
+        identityPolicies: row.identity_policies ?? [],
       },
     };
   }
 }
+
+const policySpec = (eventName: string, input: { principalArn: string; policyName: string; policyDocument?: string }) => ({
+  eventName,
+  eventSource: 'iam' as const,
+  readOnly: false,
+  requestParameters: { principalArn: input.principalArn, policyName: input.policyName, policyDocument: input.policyDocument },
+});
 
 function fail(code: AuthenticationFailure['code'], message: string, accountId: string | null) {
   return { ok: false as const, failure: { code, message, accountId } };

@@ -6,9 +6,11 @@ import type { Database } from '../store/database.ts';
 export const keyNotFound = (arnOrText: string): KmsError => new KmsError('NotFoundException', `Key '${arnOrText}' does not exist`);
 
 /**
- * Resolves a KeyId parameter (key id, key ARN, alias name, alias ARN) to a key of
- * the caller's account. Another account's key is NotFoundException exactly like
- * a missing one, so its existence is not revealed.
+ * Resolves a KeyId parameter (key id, key ARN, alias name, alias ARN) to a key.
+ * Key ids and aliases name keys of the caller's account; another account's key
+ * can only be named by its full key ARN (as in AWS), and is then subject to its
+ * key policy — the caller's service refuses it as NotFoundException, exactly
+ * like a missing key, unless a policy or grant allows.
  */
 export class KeyResolver {
   readonly #region: string;
@@ -17,7 +19,7 @@ export class KeyResolver {
     this.#region = region;
   }
 
-  async resolve(trx: Transaction<Database>, accountId: string, text: string, field = 'keyId'): Promise<{ keyId: string; viaAlias?: string }> {
+  async resolve(trx: Transaction<Database>, accountId: string, text: string, field = 'keyId'): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
     new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
     const ref = parseKeyReference(text);
     if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);
@@ -25,10 +27,11 @@ export class KeyResolver {
     switch (ref.kind) {
       case 'keyId':
       case 'keyArn': {
-        if (foreign) throw keyNotFound(text);
-        const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', ref.keyId).where('account_id', '=', accountId).executeTakeFirst();
-        if (!row) throw keyNotFound(keyArn(this.#region, accountId, ref.keyId));
-        return { keyId: row.key_id };
+        if ('region' in ref && ref.region !== this.#region) throw keyNotFound(text);
+        const owner = ref.kind === 'keyArn' ? ref.accountId : accountId;
+        const row = await trx.selectFrom('keys').select(['key_id', 'account_id']).where('key_id', '=', ref.keyId).where('account_id', '=', owner).executeTakeFirst();
+        if (!row) throw keyNotFound(keyArn(this.#region, owner, ref.keyId));
+        return { keyId: row.key_id, accountId: row.account_id };
       }
       case 'aliasName':
       case 'aliasArn': {
@@ -41,7 +44,7 @@ export class KeyResolver {
           .where('alias_name', '=', ref.aliasName)
           .executeTakeFirst();
         if (!row) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
-        return { keyId: row.target_key_id, viaAlias: ref.aliasName };
+        return { keyId: row.target_key_id, accountId, viaAlias: ref.aliasName };
       }
     }
   }

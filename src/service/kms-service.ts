@@ -16,6 +16,7 @@ import { KmsError, Validator, type Decision } from '../domain/errors.ts';
 import {
   checkKeyState,
   decideCancelKeyDeletion,
+  decidePutKeyPolicy,
   decideDisableKey,
   decideEnableKey,
   decideScheduleKeyDeletion,
@@ -45,6 +46,8 @@ import type { RootKey } from '../crypto/root-key.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
+import { parsePolicy, wouldLockOut } from '../domain/policy/index.ts';
+import { enforce, type Authorizer } from './authorization.ts';
 import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
@@ -107,8 +110,10 @@ export class KmsService {
   readonly #rootKey: RootKey;
   readonly #resolver: KeyResolver;
   readonly #jobs: JobScheduler;
+  readonly #authorizer: Authorizer;
 
-  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler }) {
+  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler; authorizer: Authorizer }) {
+    this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#region = deps.region;
     this.#rootKey = deps.rootKey;
@@ -166,13 +171,15 @@ export class KmsService {
       if (tags.length > MAX_TAGS_PER_KEY) {
         throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags.`);
       }
+      await enforce(this.#authorizer, trx, ctx, draft, now, {
+        action: 'kms:CreateKey',
+        conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },
+      });
       const accountId = ctx.caller.accountId;
       const policy = input.policy ?? defaultKeyPolicy(accountId);
-      if (!isJsonObject(policy)) {
-        throw new KmsError('MalformedPolicyDocumentException', 'The key policy is not a valid JSON object.');
-      }
-
       const keyId = randomUUID();
+      if (input.policy != null) this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
+
       const { keyMaterialId, material } = generateKeyMaterial();
       try {
         await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, keyMaterialId, material), createdAt: now });
@@ -216,8 +223,8 @@ export class KmsService {
 
   /** DescribeKey: by key id, key ARN, alias name or alias ARN. */
   describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
-    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft) => {
-      const key = await this.#readKey(trx, ctx, input.keyId, draft);
+    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:DescribeKey', 'DescribeKey');
       return { keyMetadata: toKeyMetadata(key) };
     });
   }
@@ -227,7 +234,8 @@ export class KmsService {
     ctx: RequestContext,
     input: { limit?: number | null; marker?: string | null },
   ): Promise<{ keys: { keyId: string; keyArn: string }[]; nextMarker: string | null; truncated: boolean }> {
-    return this.#runner.run(ctx, { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } }, async (trx) => {
+    return this.#runner.run(ctx, { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } }, async (trx, draft, now) => {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListKeys' });
       const v = new Validator().minLength('marker', input.marker, 1).maxLength('marker', input.marker, 1024);
       const size = pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
@@ -268,7 +276,7 @@ export class KmsService {
       result = key;
       draft.responseElements = { keyId: key.arn, deletionDate: key.deletionDate?.toISOString(), keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays };
       await this.#jobs.keyDeletionScheduled(trx, key.keyId, key.deletionDate!);
-    });
+    }, { 'kms:ScheduleKeyDeletionPendingWindowInDays': input.pendingWindowInDays ?? 30 });
     const key = result!;
     return { keyId: key.arn, deletionDate: key.deletionDate!, keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays! };
   }
@@ -303,12 +311,12 @@ export class KmsService {
     input: { keyId: string; limit?: number | null; marker?: string | null },
   ): Promise<{ tags: Tag[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = new Validator();
       const size = pageSize(v, input.limit, 50, 50);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      const key = await this.#readKey(trx, ctx, input.keyId, draft);
+      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:ListResourceTags');
       const tags = key.tags.filter((t) => after === undefined || t.tagKey > after).slice(0, size + 1);
       const p = page(tags, size, (t) => t.tagKey);
       return { tags: p.items, nextMarker: p.nextMarker, truncated: p.truncated };
@@ -338,7 +346,8 @@ export class KmsService {
     input: { keyId?: string | null; limit?: number | null; marker?: string | null },
   ): Promise<{ aliases: AliasListEntry[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListAliases' });
       const v = new Validator();
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
@@ -349,7 +358,7 @@ export class KmsService {
         if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
           throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
         }
-        const key = await this.#readKey(trx, ctx, input.keyId, draft);
+        const key = await this.#readKey(trx, ctx, input.keyId, draft, now);
         query = query.where('target_key_id', '=', key.keyId);
       }
       if (after !== undefined) query = query.where('alias_name', '>', after);
@@ -383,13 +392,15 @@ export class KmsService {
     parameters: Record<string, unknown>,
     decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
     after?: (trx: Trx, key: KeyState, draft: AuditDraft) => Promise<void> | void,
+    conditions: Record<string, string | number | boolean | undefined> = {},
   ): Promise<Record<string, never>> {
     const requestParameters = { keyId: keyIdText, ...parameters };
     return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+      const { keyId, accountId, viaAlias } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
       const key = await lockKeyForChange(trx, keyId);
-      if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+      if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
       draft.resources.push(keyResource(key));
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key, conditions, ...(viaAlias ? { requestAlias: viaAlias } : {}) });
       const next = await applyKeyDecision(trx, key, keyId, decide(key, now), now);
       await after?.(trx, next, draft);
       return {};
@@ -418,12 +429,16 @@ export class KmsService {
         if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
           throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
         }
-        const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
+        const resolved = await this.#resolver.resolve(trx, ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
+        const keyId = resolved.keyId;
+        // An alias and its key are always in the same account.
+        if (resolved.accountId !== accountId) throw keyNotFound(input.targetKeyId);
         // The target's shared lock: it cannot be scheduled for deletion under us.
         await lockKeyShared(trx, [keyId]);
         target = await readKeyProjection(trx, keyId);
         if (!target) throw keyNotFound(keyArn(this.#region, accountId, keyId));
         draft.resources.push(keyResource(target));
+        await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: target });
         const refused = checkKeyState(operation as KeyOperation, target);
         if (refused) throw refused;
         const count = await trx
@@ -436,6 +451,11 @@ export class KmsService {
 
       const streamId = aliasStreamId(accountId, input.aliasName);
       const alias = foldAlias((await readStream(trx, streamId)) as Recorded<AliasEvent>[]);
+      // Moving or deleting an alias also needs permission on the key it points at now.
+      if (operation !== 'CreateAlias' && alias && !alias.deleted) {
+        const current = await readKeyProjection(trx, alias.targetKeyId);
+        if (current) await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: current });
+      }
       if (operation === 'UpdateAlias' && alias && !alias.deleted && target) {
         // AWS: an alias may only move to a key of the same key spec and usage.
         const current = await readKeyProjection(trx, alias.targetKeyId);
@@ -453,12 +473,71 @@ export class KmsService {
     });
   }
 
-  async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft): Promise<KeyState> {
-    const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
+  /** Resolves and reads a key for a read operation, authorized as `action` (or as the request already was). */
+  async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft, now: Date, action?: string, grantOperation?: string): Promise<KeyState> {
+    const { keyId, accountId, viaAlias } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
     const key = await readKeyProjection(trx, keyId);
-    if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+    if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
     draft.resources.push(keyResource(key));
+    if (action) {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action, key, ...(grantOperation ? { grantOperation } : {}), ...(viaAlias ? { requestAlias: viaAlias } : {}) });
+    } else if (key.accountId !== ctx.caller.accountId) {
+      throw keyNotFound(key.arn);
+    }
     return key;
+  }
+
+  /**
+   * A key policy must parse (MalformedPolicyDocumentException naming what is
+   * wrong) and, unless the caller bypasses the check, must still let the caller
+   * change it later (AWS's policy lockout safety check).
+   */
+  #checkPolicy(text: string, ctx: RequestContext, now: Date, arn: string, bypass: boolean): void {
+    const parsed = parsePolicy(text, 'key');
+    if (!parsed.ok) throw parsed.error;
+    if (!bypass && wouldLockOut(parsed.policy, this.#authorizer.factsFor(ctx.caller, ctx.sourceIp, now, arn))) {
+      throw new KmsError(
+        'MalformedPolicyDocumentException',
+        'The new key policy will not allow you to update the key policy in the future.',
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- key policies
+
+  /** PutKeyPolicy: replaces the key policy (policyName must be `default`). */
+  putKeyPolicy(
+    ctx: RequestContext,
+    input: { keyId: string; policyName?: string | null; policy: string; bypassPolicyLockoutSafetyCheck?: boolean | null },
+  ): Promise<Record<string, never>> {
+    const parameters = { policyName: input.policyName ?? 'default', policy: input.policy, bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined };
+    return this.#lifecycle(ctx, 'PutKeyPolicy', input.keyId, parameters, (key, now) => {
+      checkPolicyName(input.policyName);
+      new Validator().minLength('policy', input.policy, 1).maxLength('policy', input.policy, MAX_POLICY_LENGTH).throwIfAny();
+      this.#checkPolicy(input.policy, ctx, now, key.arn, input.bypassPolicyLockoutSafetyCheck ?? false);
+      return decidePutKeyPolicy(key, input.policy);
+    });
+  }
+
+  /** GetKeyPolicy: the key policy document as stored. */
+  getKeyPolicy(ctx: RequestContext, input: { keyId: string; policyName?: string | null }): Promise<{ policy: string; policyName: string }> {
+    const requestParameters = { keyId: input.keyId, policyName: input.policyName ?? 'default' };
+    return this.#runner.run(ctx, { eventName: 'GetKeyPolicy', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      checkPolicyName(input.policyName);
+      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetKeyPolicy');
+      return { policy: key.policy, policyName: 'default' };
+    });
+  }
+
+  /** ListKeyPolicies: always just `default`, as in AWS. */
+  listKeyPolicies(ctx: RequestContext, input: { keyId: string; limit?: number | null; marker?: string | null }): Promise<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }> {
+    return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+      const v = new Validator();
+      pageSize(v, input.limit, 1000, 100);
+      v.throwIfAny();
+      await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:ListKeyPolicies');
+      return { policyNames: ['default'], nextMarker: null, truncated: false };
+    });
   }
 }
 
@@ -486,11 +565,8 @@ export function toKeyMetadata(key: KeyState): KeyMetadata {
 
 const keyResource = (key: KeyState) => ({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
 
-function isJsonObject(text: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
-  } catch {
-    return false;
+function checkPolicyName(policyName: string | null | undefined): void {
+  if (policyName != null && policyName !== 'default') {
+    throw new KmsError('NotFoundException', `No such policy exists: ${policyName}. A KMS key has one policy, named default.`);
   }
 }

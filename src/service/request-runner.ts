@@ -4,6 +4,7 @@ import { KmsError, validationError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Database, Db } from '../store/database.ts';
 import { StreamVersionConflictError } from '../store/event-store.ts';
+import type { AuthorizationEvidence } from './authorization.ts';
 import { appendAuditRecord, pathOfNul, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
 
@@ -13,6 +14,10 @@ export interface AuditDraft {
   responseElements: Record<string, unknown> | null;
   /** Facts about the operation that are not parameters: key material id, data key id, ... */
   additionalEventData: Record<string, unknown> | null;
+  /** Why it was allowed or refused: the statements or grant that decided. */
+  authorization: AuthorizationEvidence | null;
+  /** The account owning the resource, when it is not the caller's (cross-account use). */
+  recipientAccountId: string | null;
 }
 
 export interface OperationSpec {
@@ -183,6 +188,8 @@ export class RequestRunner {
       requestParameters: spec.requestParameters,
       responseElements: error ? null : draft.responseElements,
       ...(draft.additionalEventData ? { additionalEventData: draft.additionalEventData } : {}),
+      ...(draft.authorization ? { authorization: draft.authorization } : {}),
+      ...(draft.recipientAccountId && draft.recipientAccountId !== who.accountId ? { recipientAccountId: draft.recipientAccountId } : {}),
       resources: draft.resources,
       readOnly: spec.readOnly,
       outcome: error ? 'failure' : 'success',
@@ -197,7 +204,7 @@ function zeroBuffers(value: unknown): void {
   for (const field of Object.values(value)) if (Buffer.isBuffer(field)) field.fill(0);
 }
 
-const newDraft = (): AuditDraft => ({ resources: [], responseElements: null, additionalEventData: null });
+const newDraft = (): AuditDraft => ({ resources: [], responseElements: null, additionalEventData: null, authorization: null, recipientAccountId: null });
 
 export function identityOf(caller: Caller): AuditIdentity {
   const type = caller.principalType === 'root' ? 'Root' : caller.principalType === 'role' ? 'AssumedRole' : 'IAMUser';

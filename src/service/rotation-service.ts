@@ -27,6 +27,8 @@ import type { OperatorContext, RequestContext } from './context.ts';
 import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
+import { enforce, type Authorizer } from './authorization.ts';
+import { retireAllGrants } from './grant-service.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
@@ -64,8 +66,10 @@ export class RotationService {
   readonly #resolver: KeyResolver;
   readonly #region: string;
   readonly #jobs: JobScheduler;
+  readonly #authorizer: Authorizer;
 
-  constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; jobs: JobScheduler }) {
+  constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; jobs: JobScheduler; authorizer: Authorizer }) {
+    this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#rootKey = deps.rootKey;
     this.#resolver = deps.resolver;
@@ -76,7 +80,8 @@ export class RotationService {
   /** EnableKeyRotation: every rotationPeriodInDays (90-2560, default 365) from now. */
   enableKeyRotation(ctx: RequestContext, input: { keyId: string; rotationPeriodInDays?: number | null }): Promise<Record<string, never>> {
     const requestParameters = { keyId: input.keyId, rotationPeriodInDays: input.rotationPeriodInDays ?? undefined };
-    return this.#change(ctx, 'EnableKeyRotation', input.keyId, requestParameters, async (trx, key, now) => {
+    const conditions = { 'kms:RotationPeriodInDays': input.rotationPeriodInDays ?? 365 };
+    return this.#change(ctx, 'EnableKeyRotation', input.keyId, requestParameters, conditions, async (trx, key, now) => {
       new Validator().range('rotationPeriodInDays', input.rotationPeriodInDays, 90, 2560).throwIfAny();
       const next = await applyKeyDecision(trx, key, key.keyId, decideEnableKeyRotation(key, input.rotationPeriodInDays ?? 365, now), now);
       if (next.nextRotationDate && next.version !== key.version) await this.#jobs.keyRotationScheduled(trx, key.keyId, next.nextRotationDate);
@@ -84,7 +89,7 @@ export class RotationService {
   }
 
   disableKeyRotation(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
-    return this.#change(ctx, 'DisableKeyRotation', input.keyId, { keyId: input.keyId }, async (trx, key, now) => {
+    return this.#change(ctx, 'DisableKeyRotation', input.keyId, { keyId: input.keyId }, {}, async (trx, key, now) => {
       await applyKeyDecision(trx, key, key.keyId, decideDisableKeyRotation(key), now);
     });
   }
@@ -92,7 +97,7 @@ export class RotationService {
   /** RotateKeyOnDemand: new key material now (at most 25 times per key). */
   async rotateKeyOnDemand(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let keyId = '';
-    await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, async (trx, key, now, draft) => {
+    await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, {}, async (trx, key, now, draft) => {
       keyId = key.keyId;
       const next = await this.#rotate(trx, key, now, (id) => decideRotateKeyOnDemand(key, id));
       draft.additionalEventData = { keyMaterialId: next.currentKeyMaterialId, rotationType: 'ON_DEMAND' };
@@ -101,8 +106,8 @@ export class RotationService {
   }
 
   getKeyRotationStatus(ctx: RequestContext, input: { keyId: string }): Promise<KeyRotationStatus> {
-    return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft) => {
-      const key = await this.#read(trx, ctx, input.keyId, 'GetKeyRotationStatus', draft);
+    return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+      const key = await this.#read(trx, ctx, input.keyId, 'GetKeyRotationStatus', draft, now);
       const events = await readStream(trx, keyStreamId(key.keyId));
       const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
       return {
@@ -121,12 +126,12 @@ export class RotationService {
     input: { keyId: string; limit?: number | null; marker?: string | null },
   ): Promise<{ rotations: RotationListEntry[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = new Validator();
       const size = pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      const key = await this.#read(trx, ctx, input.keyId, 'ListKeyRotations', draft);
+      const key = await this.#read(trx, ctx, input.keyId, 'ListKeyRotations', draft, now);
       const rotations = (await readStream(trx, keyStreamId(key.keyId)))
         .filter((e) => e.type === 'KeyRotated')
         .map((e) => ({ version: e.streamVersion, entry: { keyId: key.arn, ...(e.data as { keyMaterialId: string; rotationType: RotationListEntry['rotationType'] }), rotationDate: e.recordedAt } }))
@@ -172,9 +177,10 @@ export class RotationService {
       if (!key || !isDeletionDue(key, now)) return 'not-due';
       const aliases = await trx.selectFrom('aliases').select(['account_id', 'alias_name']).where('target_key_id', '=', keyId).execute();
       for (const alias of aliases) await this.#deleteAlias(trx, alias.account_id, alias.alias_name, now);
+      const retiredGrants = await retireAllGrants(trx, keyId, 'keyledger-worker', now);
       const destroyed = await destroyKeyMaterial(trx, keyId);
       await applyKeyDecision(trx, key, keyId, decideDeleteKey(key, now), now);
-      draft.additionalEventData = { destroyedKeyMaterialIds: key.keyMaterialIds, destroyedMaterialRows: destroyed, deletedAliases: aliases.map((a) => a.alias_name) };
+      draft.additionalEventData = { destroyedKeyMaterialIds: key.keyMaterialIds, destroyedMaterialRows: destroyed, deletedAliases: aliases.map((a) => a.alias_name), retiredGrants };
       return 'done';
     });
   }
@@ -221,23 +227,26 @@ export class RotationService {
     operation: KeyOperation,
     keyIdText: string,
     requestParameters: Record<string, unknown>,
+    conditions: Record<string, number>,
     body: (trx: Trx, key: KeyState, now: Date, draft: AuditDraft) => Promise<void>,
   ): Promise<Record<string, never>> {
     return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+      const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
       const key = await lockKeyForChange(trx, keyId);
-      if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+      if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
       draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key, conditions });
       await body(trx, key, now, draft);
       return {};
     });
   }
 
-  async #read(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft): Promise<KeyState> {
-    const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  async #read(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft, now: Date): Promise<KeyState> {
+    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
     const key = await readKeyProjection(trx, keyId);
-    if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
+    if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
     draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+    await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key });
     const refused = checkKeyState(operation, key);
     if (refused) throw refused;
     return key;

@@ -91,6 +91,28 @@ export interface AliasesTable {
   version: Int8;
 }
 
+export interface PrincipalPoliciesTable {
+  principal_arn: string;
+  policy_name: string;
+  document: string;
+  updated_at: Date;
+}
+
+export interface GrantsTable {
+  grant_id: string;
+  key_id: string;
+  key_account_id: string;
+  name: string | null;
+  grantee_principal: string;
+  retiring_principal: string | null;
+  operations: string[];
+  constraints: ColumnType<unknown, string | null, string | null>;
+  issuing_account: string;
+  grant_token: string;
+  creation_date: Date;
+  version: Int8;
+}
+
 export interface Database {
   streams: StreamsTable;
   events: EventsTable;
@@ -101,6 +123,8 @@ export interface Database {
   key_tags: KeyTagsTable;
   aliases: AliasesTable;
   key_materials: KeyMaterialsTable;
+  principal_policies: PrincipalPoliciesTable;
+  grants: GrantsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -2,6 +2,8 @@ import { sql, type Transaction } from 'kysely';
 import { ALIAS_EVENT_TYPES, evolveAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
 import { evolveKey, KEY_EVENT_TYPES, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database, Db } from './database.ts';
+import { evolveGrant, GRANT_EVENT_TYPES, type GrantEvent, type GrantState } from '../domain/grant.ts';
+import { grantRow } from './grant-store.ts';
 import { aliasRow, keyRow, tagRows, type ProjectionSchema } from './projections.ts';
 
 export interface ReplayOptions {
@@ -20,7 +22,7 @@ export interface ReplayResult {
   differences: string[];
 }
 
-const PROJECTION_TABLES = ['keys', 'key_tags', 'aliases'] as const;
+const PROJECTION_TABLES = ['keys', 'key_tags', 'aliases', 'grants'] as const;
 const MAX_LISTED_PER_TABLE = 50;
 
 /**
@@ -42,8 +44,8 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      if (!options.verify) await sql`LOCK TABLE keys, key_tags, aliases IN EXCLUSIVE MODE`.execute(trx);
-      const { keys, aliases, events } = await foldLog(trx, options);
+      if (!options.verify) await sql`LOCK TABLE keys, key_tags, aliases, grants IN EXCLUSIVE MODE`.execute(trx);
+      const { keys, aliases, grants, events } = await foldLog(trx, options);
 
       const target: ProjectionSchema = options.verify ? 'pg_temp' : 'public';
       if (options.verify) {
@@ -54,15 +56,16 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
         await sql`DELETE FROM key_tags`.execute(trx);
         await sql`DELETE FROM keys`.execute(trx);
         await sql`DELETE FROM aliases`.execute(trx);
+        await sql`DELETE FROM grants`.execute(trx);
       }
-      await writeRows(trx, target, keys, aliases);
+      await writeRows(trx, target, keys, aliases, grants);
       const differences = options.verify ? await compare(trx) : [];
       return { events, keys: keys.length, aliases: aliases.length, differences };
     });
 }
 
-async function foldLog(trx: Transaction<Database>, options: ReplayOptions): Promise<{ keys: KeyState[]; aliases: AliasState[]; events: number }> {
-  const types = [...KEY_EVENT_TYPES, ...ALIAS_EVENT_TYPES];
+async function foldLog(trx: Transaction<Database>, options: ReplayOptions): Promise<{ keys: KeyState[]; aliases: AliasState[]; grants: GrantState[]; events: number }> {
+  const types = [...KEY_EVENT_TYPES, ...ALIAS_EVENT_TYPES, ...GRANT_EVENT_TYPES];
   const { total } = await trx
     .selectFrom('events')
     .select((eb) => eb.fn.countAll<string>().as('total'))
@@ -70,6 +73,7 @@ async function foldLog(trx: Transaction<Database>, options: ReplayOptions): Prom
     .executeTakeFirstOrThrow();
   const keys = new Map<string, KeyState>();
   const aliases = new Map<string, AliasState>();
+  const grants = new Map<string, GrantState>();
   const batchSize = options.batchSize ?? 10_000;
   let after = '0';
   let done = 0;
@@ -90,6 +94,10 @@ async function foldLog(trx: Transaction<Database>, options: ReplayOptions): Prom
         const state = keys.get(row.stream_id) ?? null;
         checkSequence(row.stream_id, state?.version, event.streamVersion);
         keys.set(row.stream_id, evolveKey(state, event as Recorded<KeyEvent>));
+      } else if (GRANT_EVENT_TYPES.has(row.type)) {
+        const state = grants.get(row.stream_id) ?? null;
+        checkSequence(row.stream_id, state?.version, event.streamVersion);
+        grants.set(row.stream_id, evolveGrant(state, event as Recorded<GrantEvent>));
       } else {
         const state = aliases.get(row.stream_id) ?? null;
         checkSequence(row.stream_id, state?.version, event.streamVersion);
@@ -100,7 +108,12 @@ async function foldLog(trx: Transaction<Database>, options: ReplayOptions): Prom
     after = rows[rows.length - 1]!.global_position;
     options.onProgress?.(done, Number(total));
   }
-  return { keys: [...keys.values()].filter((k) => !k.deleted), aliases: [...aliases.values()].filter((a) => !a.deleted), events: done };
+  return {
+    keys: [...keys.values()].filter((k) => !k.deleted),
+    aliases: [...aliases.values()].filter((a) => !a.deleted),
+    grants: [...grants.values()].filter((g) => !g.retired),
+    events: done,
+  };
 }
 
 function checkSequence(streamId: string, previous: bigint | undefined, next: bigint): void {
@@ -108,11 +121,12 @@ function checkSequence(streamId: string, previous: bigint | undefined, next: big
   if (next !== expected) throw new Error(`stream ${streamId} has version ${next} where ${expected} was expected`);
 }
 
-async function writeRows(trx: Transaction<Database>, schema: ProjectionSchema, keys: KeyState[], aliases: AliasState[]): Promise<void> {
+async function writeRows(trx: Transaction<Database>, schema: ProjectionSchema, keys: KeyState[], aliases: AliasState[], grants: GrantState[]): Promise<void> {
   const s = trx.withSchema(schema);
   for (const chunk of chunks(keys.map(keyRow), 1000)) await s.insertInto('keys').values(chunk).execute();
   for (const chunk of chunks(keys.flatMap(tagRows), 1000)) await s.insertInto('key_tags').values(chunk).execute();
   for (const chunk of chunks(aliases.map(aliasRow), 1000)) await s.insertInto('aliases').values(chunk).execute();
+  for (const chunk of chunks(grants.map(grantRow), 1000)) await s.insertInto('grants').values(chunk).execute();
 }
 
 /** Rows in one table and not the other, both ways (EXCEPT ALL: duplicates count too). */

@@ -28,11 +28,17 @@ export async function createKeyQueues(boss: PgBoss): Promise<void> {
  * role what pg-boss's send needs in its schema.
  */
 export async function grantJobAccess(boss: PgBoss, schema: string): Promise<void> {
-  const db = boss.getDb();
-  await db.executeSql(`GRANT USAGE ON SCHEMA ${schema} TO ${APP_ROLE}`);
-  await db.executeSql(`GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${schema} TO ${APP_ROLE}`);
-  await db.executeSql(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${APP_ROLE}`);
-  await db.executeSql(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${APP_ROLE}`);
+  // One transaction, serialized on an advisory lock: two processes granting on the same objects at
+  // once fail with "tuple concurrently updated" (catalog rows are updated in place), so two workers
+  // started together would otherwise crash one of them. Without parameters the statements go as one
+  // simple-protocol query, which Postgres runs as a single implicit transaction (rolled back whole on
+  // an error, so no connection goes back to the pool mid-transaction).
+  await boss.getDb().executeSql(`
+    SELECT pg_advisory_xact_lock(hashtextextended('keyledger:grant-job-access', 0));
+    GRANT USAGE ON SCHEMA ${schema} TO ${APP_ROLE};
+    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ${schema} TO ${APP_ROLE};
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${APP_ROLE};
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${APP_ROLE};`);
 }
 
 /** pg-boss's `db` option, running its SQL in the caller's Kysely transaction. */
@@ -46,13 +52,26 @@ function inTransaction(trx: Transaction<Database>) {
 }
 
 /**
- * A JobScheduler on pg-boss: each job is inserted in the transaction that
- * records the event scheduling it, so both commit or neither does. A job made
- * stale by a later change (a cancelled deletion) runs and finds nothing due.
+ * Puts the key's job on `queue` to start at `at` (a Date, or 0 for now): moves
+ * the key's waiting job (created or retry) there, or inserts one. Not `send`:
+ * the stately queue keeps one waiting job per key and silently drops a second
+ * send, so a job already waiting for a LATER date (rotation re-enabled with a
+ * shorter period, a deletion cancelled and scheduled again sooner, or any
+ * deferred job when the sweep finds the key due early) would hold the work
+ * back until its own date.
+ */
+export async function scheduleKeyJob(boss: PgBoss, queue: string, keyId: string, at: Date | 0, trx?: Transaction<Database>): Promise<void> {
+  await boss.upsert(queue, { keyId } satisfies KeyJob, { singletonKey: keyId, startAfter: at, ...(trx ? { db: inTransaction(trx) } : {}) });
+}
+
+/**
+ * A JobScheduler on pg-boss: each job is inserted (or the key's waiting job
+ * moved) in the transaction that records the event scheduling it, so both
+ * commit or neither does. A job made stale by a later change (a cancelled
+ * deletion) runs and finds nothing due.
  */
 export function pgBossJobScheduler(boss: PgBoss): JobScheduler {
-  const send = (queue: string, trx: Transaction<Database>, keyId: string, at: Date) =>
-    boss.send(queue, { keyId } satisfies KeyJob, { startAfter: at, singletonKey: keyId, db: inTransaction(trx) }).then(() => undefined);
+  const send = (queue: string, trx: Transaction<Database>, keyId: string, at: Date) => scheduleKeyJob(boss, queue, keyId, at, trx);
   return {
     keyDeletionScheduled: (trx, keyId, at) => send(DELETE_KEY_QUEUE, trx, keyId, at),
     keyRotationScheduled: (trx, keyId, at) => send(ROTATE_KEY_QUEUE, trx, keyId, at),

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Db } from '../store/database.ts';
 import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
-import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, type KeyJob } from './jobs.ts';
+import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
 
 /** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
@@ -20,6 +20,8 @@ export const SWEEP_CRON = '* * * * *';
 const DEAD_LETTER_RETENTION_SECONDS = 7 * 86_400;
 const FAILED_JOBS_SHOWN = 10;
 const STOP_TIMEOUT_MS = 10_000;
+/** Key jobs fetched per poll by each worker (see `handle` in startWorker). */
+const KEY_JOB_BATCH_SIZE = 10;
 
 export interface QueueDepth {
   name: string;
@@ -76,6 +78,8 @@ export interface WorkerDeps {
   db: Db;
   /** Rotation and deletion handlers; without them the worker only sweeps and counts. */
   work?: ScheduledWork;
+  /** How often an idle worker looks for jobs (pg-boss allows 0.5 and up); 2 when not given. */
+  pollingIntervalSeconds?: number;
 }
 
 /**
@@ -108,14 +112,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     await grantJobAccess(boss, JOBS_SCHEMA);
     await boss.schedule(SWEEP_QUEUE, SWEEP_CRON, null, { tz: 'UTC' });
     const work = deps.work;
-    await boss.work(SWEEP_QUEUE, { pollingIntervalSeconds: 2 }, async (jobs) => {
+    const pollingIntervalSeconds = deps.pollingIntervalSeconds ?? 2;
+    await boss.work(SWEEP_QUEUE, { pollingIntervalSeconds }, async (jobs) => {
       let result: Awaited<ReturnType<typeof sweepScheduledWork>> | undefined;
       for (const job of jobs) {
         result = await sweepScheduledWork(deps.db, deps.clock);
         // Catch-up: a job lost or deleted behind pg-boss's back never means missed work.
         if (work) {
-          for (const keyId of result.dueKeyDeletionIds) await boss.send(DELETE_KEY_QUEUE, { keyId } satisfies KeyJob, { singletonKey: keyId });
-          for (const keyId of result.dueRotationIds) await boss.send(ROTATE_KEY_QUEUE, { keyId } satisfies KeyJob, { singletonKey: keyId });
+          // Pulls a job already waiting for a later date forward to now (see scheduleKeyJob).
+          for (const keyId of result.dueKeyDeletionIds) await scheduleKeyJob(boss, DELETE_KEY_QUEUE, keyId, 0);
+          for (const keyId of result.dueRotationIds) await scheduleKeyJob(boss, ROTATE_KEY_QUEUE, keyId, 0);
         }
         logger.info({ jobId: job.id, dueKeyDeletions: result.dueKeyDeletions, dueRotations: result.dueRotationIds.length }, 'swept scheduled work');
       }
@@ -124,7 +130,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     });
     if (work) {
       const handle = (name: string, act: (keyId: string, now: Date) => Promise<ScheduledOutcome>) =>
-        boss.work<KeyJob>(name, { pollingIntervalSeconds: 2 }, async (jobs) => {
+        // A batch per fetch, fetched again at once while batches come back full: with one job per
+        // 2-second poll a worker carried out at most one rotation (or deletion) every 2 seconds, so a
+        // few hundred keys falling due together took many minutes. A batch never holds two jobs of one
+        // key (stately queue); a job that throws fails its batch, whose jobs are idempotent on retry.
+        boss.work<KeyJob>(name, { pollingIntervalSeconds, batchSize: KEY_JOB_BATCH_SIZE, burstWhenBatchFull: true }, async (jobs) => {
           for (const job of jobs) {
             const outcome = await act(job.data.keyId, deps.clock.now());
             logger.info({ jobId: job.id, queue: name, keyId: job.data.keyId, outcome }, 'ran a key job');

@@ -1,3 +1,4 @@
+import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +38,7 @@ interface AuditNode {
   requestId: string;
   awsRegion: string;
   accountId: string | null;
+  recipientAccountId: string | null;
   principalArn: string | null;
   identityType: string;
   accessKeyId: string | null;
@@ -59,7 +61,7 @@ interface AuditPage {
 const AUDIT = `query($first: Int, $after: String) {
   auditEvents(first: $first, after: $after) {
     edges { cursor node {
-      eventId eventName eventSource eventTime requestId awsRegion accountId principalArn identityType accessKeyId
+      eventId eventName eventSource eventTime requestId awsRegion accountId recipientAccountId principalArn identityType accessKeyId
       sourceIp userAgent requestParameters responseElements resources readOnly outcome errorCode errorMessage
     } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
@@ -402,11 +404,13 @@ describe('auditEvents', () => {
     const aliceSees = await allAuditEvents(alice, 2);
     const mallorySees = await allAuditEvents(mallory, 2);
     expect(aliceSees.length).toBeGreaterThan(0);
-    expect(aliceSees.every((n) => n.accountId === alice.accountId)).toBe(true);
+    // Alice sees her own requests and, as the key's owner, requests on her key from other accounts.
+    expect(aliceSees.every((n) => n.accountId === alice.accountId || n.recipientAccountId === alice.accountId)).toBe(true);
     expect(mallorySees.every((n) => n.accountId === mallory.accountId)).toBe(true);
-    // Mallory's probe is in Mallory's log only.
+    // Mallory's probe is in Mallory's log, and in Alice's as a denied attempt on her key.
     expect(mallorySees.some((n) => n.requestId === probe.extensions!.requestId)).toBe(true);
-    expect(aliceSees.some((n) => n.requestId === probe.extensions!.requestId || n.accessKeyId === mallory.accessKeyId)).toBe(false);
+    expect(aliceSees.filter((n) => n.accessKeyId === mallory.accessKeyId).map((n) => n.requestId)).toEqual([probe.extensions!.requestId]);
+    expect(aliceSees.find((n) => n.requestId === probe.extensions!.requestId)).toMatchObject({ accountId: mallory.accountId, recipientAccountId: alice.accountId, outcome: 'failure' });
     expect(mallorySees.some((n) => n.accessKeyId === alice.accessKeyId || n.principalArn === alice.principalArn)).toBe(false);
     // Mallory's probe named Alice's key (that is Mallory's own input), but nothing about the key came back.
     const probeRecord = mallorySees.find((n) => n.requestId === probe.extensions!.requestId)!;
@@ -510,7 +514,7 @@ describe('authentication', () => {
 
   it("an inactive access key is refused as unrecognized, and its owner's account sees the attempt", async () => {
     const owner = await account('inactive');
-    const user = await t.newUser(owner.accountId, 'retired');
+    const user = await t.newUser(owner.accountId, 'retired', ADMINISTRATOR_ACCESS);
     principals.push(user);
     await t.db.owner.updateTable('access_keys').set({ status: 'Inactive' }).where('access_key_id', '=', user.accessKeyId).execute();
     const r = await t.gql(user, `{ listKeys { truncated } }`);
@@ -798,7 +802,7 @@ describe('audit-first: no result leaves unless its record is committed', () => {
 describe('secrets at rest', () => {
   it('no access-key secret, in any encoding, in any table or log line, after authenticating and failing with it', async () => {
     const me = await account('secretive');
-    const user = await t.newUser(me.accountId, 'app-server');
+    const user = await t.newUser(me.accountId, 'app-server', ADMINISTRATOR_ACCESS);
     principals.push(user);
     // Use the credentials every way a request can go.
     await createKey(user, { description: 'uses the key' });

@@ -1,3 +1,4 @@
+import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,7 @@ describe('startWorker', () => {
     const op = { requestId: randomUUID(), invokedBy: 'keyledger-test' };
     const { accountId } = await app.identity.createAccount(op, { name: 'worker-test' });
     const { principalArn } = await app.identity.createPrincipal({ ...op, requestId: randomUUID() }, { accountId, type: 'user', name: 'admin' });
+    await app.identity.putPrincipalPolicy({ ...op, requestId: randomUUID() }, { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
     const key = await app.identity.createAccessKey({ ...op, requestId: randomUUID() }, { principalArn });
     const auth = await app.identity.authenticate(key.accessKeyId, key.secretAccessKey);
     if (!auth.ok) throw new Error('cannot authenticate');

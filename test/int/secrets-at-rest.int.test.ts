@@ -1,3 +1,4 @@
+import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'kysely';
@@ -171,7 +172,7 @@ describe('secrets at rest', () => {
     const k2 = (await t.gql(alice, CREATE_KEY, { d: 'secrets-at-rest two' })).data.createKey.keyMetadata;
 
     // Access keys: a new user's, authenticated with; and a wrong secret attempted.
-    const bob = await t.newUser(alice.accountId, 'bob');
+    const bob = await t.newUser(alice.accountId, 'bob', ADMINISTRATOR_ACCESS);
     for (const p of [alice, bob]) {
       keep(`${p.principalArn} secret access key (text)`, Buffer.from(p.secretAccessKey, 'utf8'));
       keep(`${p.principalArn} secret access key (decoded)`, Buffer.from(p.secretAccessKey, 'base64'));

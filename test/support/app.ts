@@ -6,6 +6,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { rootKeyFromBytes, type RootKey } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { OperatorContext, RequestContext, Caller } from '../../src/service/context.ts';
+import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export interface Principal {
@@ -26,8 +27,8 @@ export interface TestApp {
   logLines: string[];
   /** A new account with an admin user and an access key. */
   newAccount(name?: string): Promise<Principal>;
-  /** A user in an existing account, with an access key. */
-  newUser(accountId: string, name: string): Promise<Principal>;
+  /** A user in an existing account, with an access key, and optionally an identity policy. */
+  newUser(accountId: string, name: string, policy?: string): Promise<Principal>;
   /** Runs a GraphQL document in-process as `as` (no credentials when null). */
   gql<T = any>(as: Principal | null, query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResult<T>>;
   /** A RequestContext for calling the services directly as `p`. */
@@ -61,8 +62,9 @@ export async function createTestApp(): Promise<TestApp> {
   const app = createKeyledger({ db: db.app, rootKey, clock, logger: createLogger('info', sink), region: 'us-east-1' });
   const yoga = createGraphQLHandler(app);
 
-  const newUser = async (accountId: string, name: string): Promise<Principal> => {
+  const newUser = async (accountId: string, name: string, policy?: string): Promise<Principal> => {
     const { principalArn } = await app.identity.createPrincipal(operator(), { accountId, type: 'user', name });
+    if (policy) await app.identity.putPrincipalPolicy(operator(), { principalArn, policyName: 'test', policyDocument: policy });
     const key = await app.identity.createAccessKey(operator(), { principalArn });
     return { accountId, principalArn, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
   };
@@ -76,7 +78,9 @@ export async function createTestApp(): Promise<TestApp> {
     logLines,
     async newAccount(name = 'test') {
       const { accountId } = await app.identity.createAccount(operator(), { name });
-      return newUser(accountId, 'admin');
+      const admin = await newUser(accountId, 'admin');
+      await app.identity.putPrincipalPolicy(operator(), { principalArn: admin.principalArn, policyName: 'AdministratorAccess', policyDocument: ADMINISTRATOR_ACCESS });
+      return admin;
     },
     newUser,
     async gql(as, query, variables, headers = {}) {

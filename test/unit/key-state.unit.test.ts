@@ -62,6 +62,7 @@ const AWS_KEY_STATE_TABLE: Record<string, Row> = {
   ListAliases: ALL_OK,
   DeleteAlias: ALL_OK,
   GetKeyPolicy: ALL_OK,
+  ListKeyPolicies: ALL_OK,
   // AWS lets you change the policy of a key pending deletion (no footnote in any state).
   PutKeyPolicy: ALL_OK,
   UpdateKeyDescription: MANAGE,

@@ -207,6 +207,7 @@ describe('evolveKey', () => {
       { type: 'KeyRotationDisabled', data: {} },
       { type: 'KeyRotated', data: { keyMaterialId: 'ef'.repeat(32), rotationType: 'ON_DEMAND', nextRotationDate: null } },
       { type: 'KeyDeleted', data: { destroyedKeyMaterialIds: ['cd'.repeat(32)] } },
+      { type: 'KeyPolicyPut', data: { policy: '{}' } },
     ];
     expect(new Set(events.map((e) => e.type))).toEqual(new Set([...KEY_EVENT_TYPES].filter((t) => t !== 'KeyCreated')));
     for (const e of events) expect(() => evolveKey(start, recorded(e, 6)), e.type).not.toThrow();

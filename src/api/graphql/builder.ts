@@ -3,6 +3,9 @@ import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import type { AuditService } from '../../service/audit-service.ts';
 import type { Caller, RequestContext } from '../../service/context.ts';
 import type { CryptoService } from '../../service/crypto-service.ts';
+import type { AccessAnalysis } from '../../service/access-analysis.ts';
+import type { GrantService } from '../../service/grant-service.ts';
+import type { IdentityService } from '../../service/identity-service.ts';
 import type { KmsService } from '../../service/kms-service.ts';
 import type { RotationService } from '../../service/rotation-service.ts';
 
@@ -11,6 +14,9 @@ export interface GraphQLContext {
   kms: KmsService;
   crypto: CryptoService;
   rotation: RotationService;
+  grants: GrantService;
+  access: AccessAnalysis;
+  identity: IdentityService;
   audit: AuditService;
   caller: Caller;
   /** A fresh RequestContext (own request id) for each KMS operation in the document. */

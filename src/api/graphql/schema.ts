@@ -2,6 +2,7 @@ import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.ts';
 // Each module adds its types and fields to the builder when imported.
 import './audit.ts';
+import './authorization.ts';
 import './crypto.ts';
 import './keys.ts';
 import './rotation.ts';
@@ -9,6 +10,11 @@ import './rotation.ts';
 /** GraphQL field -> AWS operation name, for audit records of requests that never reach a resolver. */
 export const OPERATION_EVENT_NAMES: Record<string, string> = {
   auditEvents: 'ListAuditEvents',
+  dataKey: 'GetDataKeyLineage',
+  keyAsOf: 'DescribeKeyAsOf',
+  keyHistory: 'ListKeyHistory',
+  principalActivity: 'GetPrincipalActivity',
+  usageStatistics: 'GetUsageStatistics',
 };
 
 let schema: GraphQLSchema | undefined;

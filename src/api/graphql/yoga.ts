@@ -41,7 +41,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         const refuse = (): never => {
           throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
         };
-        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, audit: app.audit, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
+        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
       }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
@@ -49,6 +49,9 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         kms: app.kms,
         crypto: app.crypto,
         rotation: app.rotation,
+        grants: app.grants,
+        access: app.access,
+        identity: app.identity,
         audit: app.audit,
         caller,
         newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),

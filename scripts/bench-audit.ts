@@ -1,0 +1,221 @@
+/**
+ * `npm run bench:audit`: latency of the forensic queries on the log
+ * `npm run seed:audit` made, through the services (each query is a recorded
+ * request, as in production), and replay throughput. Figures, not a test.
+ *
+ * | variable | default | |
+ * |---|---|---|
+ * | DATABASE_URL | (the embedded server in SEED_AUDIT_DIR) | an owner URL of a seeded database |
+ * | SEED_AUDIT_DIR | $TMPDIR/keyledger-audit-bench | |
+ * | BENCH_RUNS | 30 | measured runs per query (usage over 90 days, replay: fewer) |
+ * | BENCH_EXPLAIN | 1 | also write EXPLAIN (ANALYZE, BUFFERS) of one run of each query to SEED_AUDIT_DIR/explain.txt |
+ *
+ * Each run picks other parameters (data key, tenant and day, principal), so the
+ * figures are not one cached plan and page; the first two runs are warm-up.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { createKeyledger, type Keyledger } from '../src/app.ts';
+import { systemClock } from '../src/clock.ts';
+import { rootKeyFromBytes } from '../src/crypto/root-key.ts';
+import { createLogger } from '../src/logger.ts';
+import type { RequestContext } from '../src/service/context.ts';
+import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
+import { APP_ROLE, openDatabase, type Database, type Db } from '../src/store/database.ts';
+import { replayProjections } from '../src/store/replay.ts';
+import { auditBenchDatabase, MAIN_ACCOUNT, seedPrincipalArn, seedTenant, settingsDir, type SeedInfo } from './seed-audit.ts';
+
+const log = (text: string) => console.log(`bench:audit ${text}`);
+
+interface Figures {
+  name: string;
+  runs: number;
+  p50: number;
+  p95: number;
+  max: number;
+  note: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function measure(name: string, runs: number, note: (last: unknown) => string, run: (i: number) => Promise<unknown>): Promise<Figures> {
+  const times: number[] = [];
+  let last: unknown;
+  for (let i = 0; i < runs + 2; i++) {
+    const t0 = performance.now();
+    last = await run(i);
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const f = { name, runs, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, note: note(last) };
+  log(`${name.padEnd(48)} p50 ${f.p50.toFixed(1).padStart(8)} ms  p95 ${f.p95.toFixed(1).padStart(8)} ms  ${f.note}`);
+  return f;
+}
+
+/** A deterministic pseudo-random sequence, so two bench runs ask the same questions. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+async function main(): Promise<void> {
+  const info = JSON.parse(await readFile(join(settingsDir(), 'seed.json'), 'utf8')) as SeedInfo;
+  const runs = Number(process.env['BENCH_RUNS'] ?? 30);
+  const explain = (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
+  const { url, stop } = await auditBenchDatabase(false);
+  const owner = openDatabase(url, { as: 'owner', max: 2, applicationName: 'keyledger-bench-audit-owner' });
+  const appDb = openDatabase(url, { as: 'app', max: 4, applicationName: 'keyledger-bench-audit' });
+  const plans: string[] = [];
+  const explainPool = new pg.Pool({
+    connectionString: url,
+    max: 1,
+    // auto_explain as notices to this client: the plans of the service's own statements.
+    options: `-c role=${APP_ROLE} -c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_level=notice -c client_min_messages=notice`,
+  });
+  explainPool.on('error', () => {});
+  explainPool.on('connect', (client) => client.on('notice', (n) => plans.push(n.message ?? '')));
+  const explainDb: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: explainPool }) });
+  try {
+    const { rows: sizes } = await sql<{ records: string; size: string; indexes: string }>`
+      SELECT (SELECT count(*) FROM events WHERE type = 'AuditRecord') AS records,
+             pg_size_pretty(pg_table_size('events')) AS size, pg_size_pretty(pg_indexes_size('events')) AS indexes`.execute(owner);
+    log(`log: ${Number(sizes[0]!.records).toLocaleString('en')} audit records (seeded ${info.events.toLocaleString('en')} over ${info.days} days, ${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`);
+    log(`machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+
+    const make = (db: Db): Keyledger =>
+      createKeyledger({ db, rootKey: rootKeyFromBytes(randomBytes(32)), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+    const app = make(appDb);
+    // An investigator in the main account, with real credentials.
+    const op = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench-audit' });
+    const { principalArn } = await app.identity.createPrincipal(op(), { accountId: MAIN_ACCOUNT, type: 'user', name: `investigator-${Date.now()}` });
+    await app.identity.putPrincipalPolicy(op(), { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
+    const key = await app.identity.createAccessKey(op(), { principalArn });
+    const auth = await app.identity.authenticate(key.accessKeyId, key.secretAccessKey);
+    if (!auth.ok) throw new Error('cannot authenticate the investigator');
+    const ctx = (): RequestContext => ({ requestId: randomUUID(), caller: auth.caller, sourceIp: '127.0.0.1', userAgent: 'keyledger-bench-audit' });
+
+    const start = new Date(info.start).getTime();
+    const end = new Date(info.end).getTime();
+    const DAY = 86_400_000;
+    const dataKeys = Math.floor(info.events / 5);
+    const random = rng(42);
+    const pick = (n: number) => Math.floor(random() * n);
+    const mainPrincipal = () => seedPrincipalArn(pick(info.mainPrincipals), info.mainPrincipals);
+
+    type Query = { name: string; runs: number; note: (last: unknown) => string; run: (a: Keyledger) => Promise<unknown> };
+    const queries: Query[] = [
+      {
+        name: 'dataKey lineage',
+        runs,
+        note: (l) => `${(l as { useCount?: number } | null)?.useCount ?? 0} uses (last run)`,
+        run: async (a) => {
+          // A data key of the main account (the generator's principal hash decides the account: retry).
+          for (;;) {
+            const d = pick(dataKeys);
+            const id = (await import('node:crypto')).createHash('md5').update(`dk${d}`).digest('hex');
+            const lineage = await a.audit.dataKey(ctx(), { dataKeyId: id });
+            if (lineage) return lineage;
+          }
+        },
+      },
+      {
+        name: 'auditEvents first page, context pair, one day',
+        runs,
+        note: (p) => `${(p as { edges: unknown[] }).edges.length} records on the page`,
+        run: (a) => {
+          const day = start + (1 + pick(info.days - 2)) * DAY;
+          return a.audit.auditEvents(ctx(), {
+            filter: { encryptionContext: { tenant: seedTenant(pick(info.tenants)) }, from: new Date(day), to: new Date(day + DAY) },
+            first: 50,
+          });
+        },
+      },
+      {
+        name: 'auditEvents first page, no filter',
+        runs,
+        note: (p) => `${(p as { edges: unknown[] }).edges.length} records`,
+        run: (a) => a.audit.auditEvents(ctx(), { first: 50 }),
+      },
+      {
+        name: 'auditEvents first page, key + Decrypt',
+        runs,
+        note: (p) => `${(p as { edges: unknown[] }).edges.length} records`,
+        run: (a) => a.audit.auditEvents(ctx(), { filter: { key: 'alias/seed-' + pick(30), eventNames: ['Decrypt'] }, first: 50 }),
+      },
+      {
+        name: 'principalActivity, 30 days',
+        runs,
+        note: (p) => `${(p as { total: number }).total.toLocaleString('en')} requests`,
+        run: (a) => {
+          const to = end - pick(info.days - 30) * DAY;
+          return a.audit.principalActivity(ctx(), { principalArn: mainPrincipal(), from: new Date(to - 30 * DAY), to: new Date(to) });
+        },
+      },
+      {
+        name: 'usageStatistics by DAY, 90 days',
+        runs: Math.max(3, Math.floor(runs / 6)),
+        note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
+        run: (a) => a.audit.usageStatistics(ctx(), { groupBy: ['DAY'], filter: { from: new Date(start), to: new Date(end + DAY) } }),
+      },
+      {
+        name: 'usageStatistics by KEY x OPERATION, 1 day',
+        runs: Math.max(3, Math.floor(runs / 3)),
+        note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
+        run: (a) => {
+          const day = start + (1 + pick(info.days - 2)) * DAY;
+          return a.audit.usageStatistics(ctx(), { groupBy: ['KEY', 'OPERATION'], filter: { from: new Date(day), to: new Date(day + DAY) } });
+        },
+      },
+    ];
+
+    const figures: Figures[] = [];
+    for (const q of queries) figures.push(await measure(q.name, q.runs, q.note, () => q.run(app)));
+
+    let replayed = 0;
+    const replay = await measure('replay (verify) of key + alias projections', Math.max(3, Math.floor(runs / 10)), () => `${replayed.toLocaleString('en')} events`, async () => {
+      const r = await replayProjections(owner, { verify: true });
+      if (r.differences.length) throw new Error(`replay differs: ${r.differences[0]}`);
+      replayed = r.events;
+      return r;
+    });
+    figures.push(replay);
+    log(`replay throughput: ${Math.round(replayed / (replay.p50 / 1000)).toLocaleString('en')} events/s at p50 (${replayed.toLocaleString('en')} key and alias events folded; audit records are skipped by the type index)`);
+
+    if (explain) {
+      const explained = make(explainDb);
+      const sections: string[] = [];
+      for (const q of queries) {
+        plans.length = 0;
+        await q.run(explained);
+        sections.push(`==== ${q.name}\n${plans.filter((p) => !/pg_locks|INSERT INTO "?events|insert into "events"|"streams"|select "principal|from "access_keys"|from "principal_policies"/i.test(p)).join('\n\n')}`);
+      }
+      const file = join(settingsDir(), 'explain.txt');
+      await writeFile(file, sections.join('\n\n'));
+      log(`EXPLAIN (ANALYZE, BUFFERS) of one run of each query: ${file}`);
+    }
+    console.log('\n| query | runs | p50 ms | p95 ms | |\n|---|---|---|---|---|');
+    for (const f of figures) console.log(`| ${f.name} | ${f.runs} | ${f.p50.toFixed(1)} | ${f.p95.toFixed(1)} | ${f.note} |`);
+  } finally {
+    await explainDb.destroy();
+    await appDb.destroy();
+    await owner.destroy();
+    await stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench:audit FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+});

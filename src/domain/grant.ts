@@ -1,0 +1,179 @@
+import { accept, KmsError, reject, Validator, type Decision } from './errors.ts';
+import type { Recorded } from './key.ts';
+
+/** Grant operations valid for a symmetric encryption key (AWS's list for that key type). */
+export const SYMMETRIC_GRANT_OPERATIONS = [
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+  'CreateGrant',
+  'RetireGrant',
+  'DescribeKey',
+] as const;
+
+/** Every GrantOperation AWS defines (others are refused for symmetric keys as ValidationException). */
+export const GRANT_OPERATIONS = [
+  ...SYMMETRIC_GRANT_OPERATIONS,
+  'Sign',
+  'Verify',
+  'GetPublicKey',
+  'GenerateMac',
+  'VerifyMac',
+  'DeriveSharedSecret',
+] as const;
+
+/** Operations that take an encryption context: the only ones a constrained grant can allow. */
+const CONTEXT_OPERATIONS = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+
+export interface GrantConstraints {
+  encryptionContextEquals?: Record<string, string>;
+  encryptionContextSubset?: Record<string, string>;
+}
+
+/** A grant's state: the fold of its stream (`grant-<grantId>`). */
+export interface GrantState {
+  grantId: string;
+  keyId: string;
+  keyArn: string;
+  keyAccountId: string;
+  name: string | null;
+  granteePrincipal: string;
+  retiringPrincipal: string | null;
+  operations: string[];
+  constraints: GrantConstraints | null;
+  /** The account root of whoever created the grant. */
+  issuingAccount: string;
+  grantToken: string;
+  creationDate: Date;
+  retired: boolean;
+  version: bigint;
+}
+
+export type GrantEvent =
+  | {
+      type: 'GrantCreated';
+      data: Omit<GrantState, 'creationDate' | 'retired' | 'version'>;
+    }
+  | { type: 'GrantRetired'; data: { by: string; via: 'RetireGrant' | 'RevokeGrant' | 'KeyDeleted' } };
+
+export const GRANT_EVENT_TYPES: ReadonlySet<string> = new Set<GrantEvent['type']>(['GrantCreated', 'GrantRetired']);
+
+export const grantStreamId = (grantId: string): string => `grant-${grantId}`;
+
+export const MAX_GRANTS_PER_KEY = 50_000;
+export const MAX_CONSTRAINT_PAIRS = 8;
+
+export function evolveGrant(state: GrantState | null, event: Recorded<GrantEvent>): GrantState {
+  if (event.type === 'GrantCreated') {
+    return { ...event.data, creationDate: event.recordedAt, retired: false, version: event.streamVersion };
+  }
+  if (!state) throw new Error('GrantRetired before GrantCreated');
+  return { ...state, retired: true, version: event.streamVersion };
+}
+
+export const foldGrant = (events: readonly Recorded<GrantEvent>[]): GrantState | null => events.reduce<GrantState | null>(evolveGrant, null);
+
+const GRANT_NAME = /^[a-zA-Z0-9:/_-]+$/;
+const PRINCIPAL = /^[\w+=,.@:/-]+$/;
+
+export interface CreateGrantRequest {
+  granteePrincipal: string;
+  retiringPrincipal?: string | null;
+  operations: string[];
+  constraints?: GrantConstraints | null;
+  name?: string | null;
+}
+
+/** Validates a CreateGrant request as AWS does. */
+export function validateCreateGrant(input: CreateGrantRequest): KmsError | undefined {
+  const v = new Validator()
+    .minLength('granteePrincipal', input.granteePrincipal, 1)
+    .maxLength('granteePrincipal', input.granteePrincipal, 256)
+    .pattern('granteePrincipal', input.granteePrincipal, PRINCIPAL, '^[\\w+=,.@:/-]+$')
+    .minLength('retiringPrincipal', input.retiringPrincipal, 1)
+    .maxLength('retiringPrincipal', input.retiringPrincipal, 256)
+    .pattern('retiringPrincipal', input.retiringPrincipal, PRINCIPAL, '^[\\w+=,.@:/-]+$')
+    .minLength('name', input.name, 1)
+    .maxLength('name', input.name, 256)
+    .pattern('name', input.name, GRANT_NAME, '^[a-zA-Z0-9:/_-]+$');
+  input.operations.forEach((op, i) => v.oneOf(`operations.${i + 1}.member`, op, GRANT_OPERATIONS));
+  const invalid = v.error();
+  if (invalid) return invalid;
+  if (input.operations.length === 0) return new KmsError('ValidationException', 'A grant must allow at least one operation.');
+  const unsupported = input.operations.find((op) => !(SYMMETRIC_GRANT_OPERATIONS as readonly string[]).includes(op));
+  if (unsupported) return new KmsError('ValidationException', `Grant operation ${unsupported} is not valid for a symmetric encryption KMS key.`);
+  const c = input.constraints;
+  if (c?.encryptionContextEquals && c.encryptionContextSubset) {
+    return new KmsError('ValidationException', 'A grant constraint can have EncryptionContextEquals or EncryptionContextSubset, not both.');
+  }
+  const pairs = Object.keys(c?.encryptionContextEquals ?? c?.encryptionContextSubset ?? {}).length;
+  if (pairs > MAX_CONSTRAINT_PAIRS) return new KmsError('ValidationException', `A grant constraint can have at most ${MAX_CONSTRAINT_PAIRS} encryption context pairs.`);
+  if (c && (c.encryptionContextEquals || c.encryptionContextSubset) && input.operations.some((op) => !CONTEXT_OPERATIONS.has(op))) {
+    return new KmsError('ValidationException', 'Grant constraints can only be used with operations that take an encryption context.');
+  }
+  return undefined;
+}
+
+/** The grant's operation that a KMS request needs, e.g. ReEncrypt on the source key needs ReEncryptFrom. */
+export function grantOperationFor(action: string, role: 'source' | 'destination' | 'only' = 'only'): string | undefined {
+  const name = action.replace(/^kms:/, '');
+  if (name === 'ReEncrypt') return role === 'destination' ? 'ReEncryptTo' : 'ReEncryptFrom';
+  return (SYMMETRIC_GRANT_OPERATIONS as readonly string[]).includes(name) ? name : undefined;
+}
+
+/**
+ * Whether a grant allows `operation` for `caller` with this request's encryption
+ * context: the caller is the grantee, the grant is live, it lists the operation,
+ * and its constraint holds (Equals: the same pairs exactly; Subset: the
+ * constraint's pairs all present in the request). Keys and values compare
+ * case-sensitively; pair order never matters.
+ */
+export function grantAllows(grant: GrantState, callerArn: string, operation: string, context: Record<string, string> | undefined): boolean {
+  if (grant.retired || grant.granteePrincipal !== callerArn || !grant.operations.includes(operation)) return false;
+  const c = grant.constraints;
+  if (!c || (!c.encryptionContextEquals && !c.encryptionContextSubset)) return true;
+  if (!CONTEXT_OPERATIONS.has(operation) || context === undefined) return false;
+  if (c.encryptionContextEquals) {
+    const want = Object.entries(c.encryptionContextEquals);
+    return want.length === Object.keys(context).length && want.every(([k, v]) => context[k] === v);
+  }
+  return Object.entries(c.encryptionContextSubset!).every(([k, v]) => context[k] === v);
+}
+
+/**
+ * A grant created by the power of another grant (CreateGrant in its operations)
+ * may be no broader: its operations a subset, and its constraint at least as
+ * strict (the parent's pairs all required, an Equals parent only by the same Equals).
+ */
+export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): boolean {
+  if (!child.operations.every((op) => parent.operations.includes(op))) return false;
+  const p = parent.constraints;
+  if (!p || (!p.encryptionContextEquals && !p.encryptionContextSubset)) return true;
+  const c = child.constraints ?? {};
+  if (p.encryptionContextEquals) {
+    const mine = c.encryptionContextEquals;
+    return !!mine && Object.keys(mine).length === Object.keys(p.encryptionContextEquals).length && Object.entries(p.encryptionContextEquals).every(([k, v]) => mine[k] === v);
+  }
+  const required = Object.entries(p.encryptionContextSubset!);
+  const mine = c.encryptionContextEquals ?? c.encryptionContextSubset;
+  return !!mine && required.every(([k, v]) => mine[k] === v);
+}
+
+/** Who may retire a grant (AWS): its retiring principal, its grantee if RetireGrant is among its operations, or the issuing account. */
+export function mayRetire(grant: GrantState, caller: { principalArn: string; accountId: string }): boolean {
+  return (
+    grant.retiringPrincipal === caller.principalArn ||
+    (grant.granteePrincipal === caller.principalArn && grant.operations.includes('RetireGrant')) ||
+    grant.issuingAccount === `arn:aws:iam::${caller.accountId}:root`
+  );
+}
+
+export const decideRetireGrant = (grant: GrantState | null, by: string, via: 'RetireGrant' | 'RevokeGrant' | 'KeyDeleted'): Decision<GrantEvent> => {
+  if (!grant || grant.retired) return reject('NotFoundException', 'Grant not found.');
+  return accept({ type: 'GrantRetired', data: { by, via } });
+};

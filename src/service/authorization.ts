@@ -1,0 +1,196 @@
+import type { Transaction } from 'kysely';
+import { KmsError } from '../domain/errors.ts';
+import { grantAllows, type GrantState } from '../domain/grant.ts';
+import { evaluatePolicy, parsePolicy, type Evaluation, type PolicyDocument, type RequestFacts } from '../domain/policy/index.ts';
+import type { Database } from '../store/database.ts';
+import { readGrantsFor } from '../store/grant-store.ts';
+import type { Caller } from './context.ts';
+
+type Trx = Transaction<Database>;
+
+/** One statement or grant that decided (part of) an authorization. */
+export interface EvidenceItem {
+  kind: 'keyPolicy' | 'identityPolicy' | 'grant' | 'root';
+  policy?: string;
+  sid?: string;
+  index?: number;
+  grantId?: string;
+  /** For key policy allows: whether the statement named the caller, anyone, or the caller's account (delegation to IAM). */
+  via?: string;
+}
+
+/** Why a request was allowed or refused; written into its audit record. */
+export interface AuthorizationEvidence {
+  action: string;
+  decision: 'allow' | 'explicitDeny' | 'implicitDeny';
+  allowedBy: EvidenceItem[];
+  deniedBy: EvidenceItem[];
+  /** For an implicit deny: what was missing. */
+  reason?: string;
+}
+
+export interface KeyForAuthorization {
+  keyId: string;
+  arn: string;
+  accountId: string;
+  policy: string;
+  keySpec: string;
+  keyUsage: string;
+  origin: string;
+}
+
+export interface AuthorizationRequest {
+  caller: Caller;
+  sourceIp: string | null;
+  now: Date;
+  /** e.g. kms:Decrypt */
+  action: string;
+  /** The key acted on; absent for account-level actions (CreateKey, ListKeys ...), judged by identity policies alone. */
+  key?: KeyForAuthorization;
+  /** Request condition keys beyond the ones derived here. */
+  conditions?: RequestFacts['context'];
+  encryptionContext?: Record<string, string>;
+  /** The grant operation that would allow this request (e.g. ReEncryptFrom); absent when no grant can. */
+  grantOperation?: string;
+  /** The alias the caller named the key by (kms:RequestAlias). */
+  requestAlias?: string;
+  /** The resource of an account-level action (default `*`), e.g. a principal's ARN for iam:PutUserPolicy. */
+  resourceArn?: string;
+}
+
+const PARSED_CACHE_LIMIT = 1000;
+
+/**
+ * Authorizes a request as AWS KMS does: an explicit Deny in the key policy or
+ * the caller's identity policies wins; otherwise the key policy allows the
+ * caller (or anyone), or it allows the caller's account and an identity policy
+ * allows too (always both across accounts), or a live grant matches; otherwise
+ * implicit deny. Every outcome carries the statements or grant that decided it.
+ */
+export class Authorizer {
+  readonly #parsed = new Map<string, PolicyDocument>();
+
+  async authorize(trx: Trx, req: AuthorizationRequest): Promise<AuthorizationEvidence> {
+    const facts = this.#facts(req);
+    const evidence: AuthorizationEvidence = { action: req.action, decision: 'implicitDeny', allowedBy: [], deniedBy: [] };
+
+    const identity = req.caller.identityPolicies.map((p) => ({ name: p.name, evaluation: evaluatePolicy(this.#parse(p.document, 'identity', p.name), facts, p.name, 'identity') }));
+    const keyPolicy: Evaluation | undefined = req.key ? evaluatePolicy(this.#parse(req.key.policy, 'key', 'key-policy'), facts, 'default', 'key') : undefined;
+
+    for (const d of keyPolicy?.denies ?? []) evidence.deniedBy.push({ kind: 'keyPolicy', policy: d.policy, sid: d.sid, index: d.index });
+    for (const { evaluation } of identity) for (const d of evaluation.denies) evidence.deniedBy.push({ kind: 'identityPolicy', policy: d.policy, sid: d.sid, index: d.index });
+    if (evidence.deniedBy.length > 0) return { ...evidence, decision: 'explicitDeny' };
+
+    // The account root holds every permission of its own account's IAM.
+    const identityAllows: EvidenceItem[] =
+      req.caller.principalType === 'root'
+        ? [{ kind: 'root' }]
+        : identity.flatMap(({ evaluation }) => evaluation.allows.map((a) => ({ kind: 'identityPolicy' as const, policy: a.policy, sid: a.sid, index: a.index })));
+
+    if (!req.key) {
+      if (identityAllows.length > 0) return { ...evidence, decision: 'allow', allowedBy: identityAllows.slice(0, 1) };
+      return { ...evidence, reason: 'no identity-based policy allows the action' };
+    }
+
+    const sameAccount = req.caller.accountId === req.key.accountId;
+    const direct = keyPolicy!.allows.filter((a) => a.via === 'principal' || a.via === 'anyone');
+    const delegated = keyPolicy!.allows.filter((a) => a.via === 'account');
+    const asEvidence = (a: Evaluation['allows'][number]): EvidenceItem => ({ kind: 'keyPolicy', policy: a.policy, sid: a.sid, index: a.index, via: a.via });
+    if (sameAccount && direct.length > 0) return { ...evidence, decision: 'allow', allowedBy: [asEvidence(direct[0]!)] };
+    if ((sameAccount ? delegated.length > 0 : direct.length + delegated.length > 0) && identityAllows.length > 0) {
+      return { ...evidence, decision: 'allow', allowedBy: [asEvidence((sameAccount ? delegated : [...direct, ...delegated])[0]!), identityAllows[0]!] };
+    }
+
+    if (req.grantOperation) {
+      const grants: GrantState[] = await readGrantsFor(trx, req.key.keyId, req.caller.principalArn);
+      const grant = grants.find((g) => grantAllows(g, req.caller.principalArn, req.grantOperation!, req.encryptionContext));
+      if (grant) return { ...evidence, decision: 'allow', allowedBy: [{ kind: 'grant', grantId: grant.grantId }] };
+    }
+
+    const keyPolicyAllowsAny = direct.length + delegated.length > 0;
+    return { ...evidence, reason: keyPolicyAllowsAny ? 'no identity-based policy allows the action' : 'no resource-based policy allows the action' };
+  }
+
+  #parse(text: string, kind: 'key' | 'identity', name: string): PolicyDocument {
+    const cacheKey = `${kind}\u0000${text}`;
+    const cached = this.#parsed.get(cacheKey);
+    if (cached) return cached;
+    const parsed = parsePolicy(text, kind);
+    // Documents are validated when stored; one that no longer parses allows nothing (fail closed).
+    const policy: PolicyDocument = parsed.ok ? parsed.policy : { version: undefined, id: name, statements: [] };
+    if (this.#parsed.size >= PARSED_CACHE_LIMIT) this.#parsed.delete(this.#parsed.keys().next().value!);
+    this.#parsed.set(cacheKey, policy);
+    return policy;
+  }
+
+  /** The facts of `caller` calling kms:PutKeyPolicy, for the lockout safety check of a new key policy. */
+  factsFor(caller: Caller, sourceIp: string | null, now: Date, keyArn = '*'): RequestFacts {
+    return this.#facts({ caller, sourceIp, now, action: 'kms:PutKeyPolicy', key: { keyId: '', arn: keyArn, accountId: caller.accountId, policy: '', keySpec: '', keyUsage: '', origin: '' } });
+  }
+
+  #facts(req: AuthorizationRequest): RequestFacts {
+    const context: RequestFacts['context'] = { 'kms:CallerAccount': req.caller.accountId, ...req.conditions };
+    if (req.key) {
+      context['kms:KeySpec'] = req.key.keySpec;
+      context['kms:KeyUsage'] = req.key.keyUsage;
+      context['kms:KeyOrigin'] = req.key.origin;
+    }
+    if (req.requestAlias) context['kms:RequestAlias'] = req.requestAlias;
+    if (req.encryptionContext) {
+      for (const [k, v] of Object.entries(req.encryptionContext)) context[`kms:EncryptionContext:${k}`] = v;
+      context['kms:EncryptionContextKeys'] = Object.keys(req.encryptionContext);
+    }
+    return {
+      action: req.action,
+      resourceArn: req.key?.arn ?? req.resourceArn ?? '*',
+      principalArn: req.caller.principalArn,
+      principalAccount: req.caller.accountId,
+      principalType: req.caller.principalType,
+      principalName: req.caller.name,
+      principalTags: req.caller.tags,
+      sourceIp: req.sourceIp,
+      currentTime: req.now,
+      context,
+    };
+  }
+}
+
+/**
+ * The AccessDeniedException AWS answers, in its message shape:
+ * "User: <arn> is not authorized to perform: kms:Decrypt on resource: <key arn>
+ * because no resource-based policy allows the kms:Decrypt action".
+ */
+export function accessDenied(caller: Caller, evidence: AuthorizationEvidence, resource: string): KmsError {
+  const subject = `User: ${caller.principalArn} is not authorized to perform: ${evidence.action} on resource: ${resource}`;
+  if (evidence.decision === 'explicitDeny') {
+    const where = evidence.deniedBy[0]?.kind === 'identityPolicy' ? 'an identity-based policy' : 'a resource-based policy';
+    return new KmsError('AccessDeniedException', `${subject} with an explicit deny in ${where}`);
+  }
+  return new KmsError('AccessDeniedException', `${subject} because ${evidence.reason ?? 'no policy allows the action'}`);
+}
+
+/**
+ * Authorizes and records the evidence in the audit draft; throws when refused.
+ * A refused request on another account's key is NotFoundException, the answer
+ * a missing key gets, so nothing about foreign keys leaks.
+ */
+export async function enforce(
+  authorizer: Authorizer,
+  trx: Trx,
+  ctx: { caller: Caller; sourceIp: string | null },
+  draft: { authorization: AuthorizationEvidence | null; recipientAccountId: string | null; resources: { arn: string }[] },
+  now: Date,
+  req: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now'>,
+): Promise<AuthorizationEvidence> {
+  const evidence = await authorizer.authorize(trx, { ...req, caller: ctx.caller, sourceIp: ctx.sourceIp, now });
+  draft.authorization = evidence;
+  if (req.key) draft.recipientAccountId = req.key.accountId;
+  if (evidence.decision === 'allow') return evidence;
+  if (req.key && req.key.accountId !== ctx.caller.accountId) {
+    // As for a missing key: the record must not show the caller that this one exists.
+    const arn = req.key.arn;
+    draft.resources.splice(0, draft.resources.length, ...draft.resources.filter((r) => r.arn !== arn));
+    throw new KmsError('NotFoundException', `Key '${arn}' does not exist`);
+  }
+  throw accessDenied(ctx.caller, evidence, req.key?.arn ?? '*');
+}

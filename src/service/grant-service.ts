@@ -1,0 +1,282 @@
+import { randomBytes } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import { keyArn } from '../domain/arn.ts';
+import { KmsError, Validator } from '../domain/errors.ts';
+import {
+  decideRetireGrant,
+  evolveGrant,
+  foldGrant,
+  grantStreamId,
+  isNoBroaderThan,
+  MAX_GRANTS_PER_KEY,
+  mayRetire,
+  validateCreateGrant,
+  type CreateGrantRequest,
+  type GrantEvent,
+  type GrantState,
+} from '../domain/grant.ts';
+import { checkKeyState, type KeyState, type Recorded } from '../domain/key.ts';
+import type { Database } from '../store/database.ts';
+import { appendToStream, readStream } from '../store/event-store.ts';
+import { rowToGrant, writeGrantProjection } from '../store/grant-store.ts';
+import { lockKeyShared } from '../store/key-locks.ts';
+import { readKeyProjection } from '../store/projections.ts';
+import { enforce, type Authorizer } from './authorization.ts';
+import type { RequestContext } from './context.ts';
+import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import { decodeMarker, page, pageSize } from './pagination.ts';
+import type { AuditDraft, RequestRunner } from './request-runner.ts';
+
+type Trx = Transaction<Database>;
+
+export interface GrantListEntry {
+  keyId: string;
+  grantId: string;
+  name: string | null;
+  creationDate: Date;
+  granteePrincipal: string;
+  retiringPrincipal: string | null;
+  issuingAccount: string;
+  operations: string[];
+  constraints: GrantState['constraints'];
+}
+
+const GRANT_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant. */
+export class GrantService {
+  readonly #runner: RequestRunner;
+  readonly #resolver: KeyResolver;
+  readonly #authorizer: Authorizer;
+  readonly #region: string;
+
+  constructor(deps: { runner: RequestRunner; resolver: KeyResolver; authorizer: Authorizer; region: string }) {
+    this.#runner = deps.runner;
+    this.#resolver = deps.resolver;
+    this.#authorizer = deps.authorizer;
+    this.#region = deps.region;
+  }
+
+  /**
+   * CreateGrant. A repeated identical request (same name and parameters) returns
+   * the same grant. A caller allowed only by a grant that includes CreateGrant
+   * may create grants no broader than that one.
+   */
+  createGrant(
+    ctx: RequestContext,
+    input: CreateGrantRequest & { keyId: string; grantTokens?: string[] | null; dryRun?: boolean | null },
+  ): Promise<{ grantId: string; grantToken: string }> {
+    const requestParameters = {
+      keyId: input.keyId,
+      granteePrincipal: input.granteePrincipal,
+      retiringPrincipal: input.retiringPrincipal ?? undefined,
+      operations: input.operations,
+      constraints: input.constraints ?? undefined,
+      name: input.name ?? undefined,
+      dryRun: input.dryRun ?? undefined,
+    };
+    return this.#runner.run(ctx, { eventName: 'CreateGrant', readOnly: false, requestParameters }, async (trx, draft, now) => {
+      const invalid = validateCreateGrant(input);
+      if (invalid) throw invalid;
+      const key = await this.#key(trx, ctx, input.keyId, draft);
+      const evidence = await enforce(this.#authorizer, trx, ctx, draft, now, {
+        action: 'kms:CreateGrant',
+        key,
+        grantOperation: 'CreateGrant',
+        conditions: {
+          'kms:GrantOperations': input.operations,
+          'kms:GranteePrincipal': input.granteePrincipal,
+          ...(input.retiringPrincipal ? { 'kms:RetiringPrincipal': input.retiringPrincipal } : {}),
+          'kms:GrantIsForAWSResource': false,
+        },
+      });
+      const viaGrant = evidence.allowedBy.find((e) => e.kind === 'grant');
+      if (viaGrant) {
+        const parent = await this.#grant(trx, viaGrant.grantId!, key.arn);
+        if (!parent || !isNoBroaderThan(input, parent)) {
+          throw new KmsError('AccessDeniedException', `User: ${ctx.caller.principalArn} is not authorized to create a grant broader than grant ${viaGrant.grantId}.`);
+        }
+      }
+      const refused = checkKeyState('CreateGrant', key);
+      if (refused) throw refused;
+      if (input.dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+
+      const existing = await this.#identical(trx, key.keyId, input);
+      if (existing) {
+        draft.additionalEventData = { grantId: existing.grantId, existing: true };
+        return { grantId: existing.grantId, grantToken: existing.grantToken };
+      }
+      const { n } = await trx.selectFrom('grants').select((eb) => eb.fn.countAll<string>().as('n')).where('key_id', '=', key.keyId).executeTakeFirstOrThrow();
+      if (Number(n) >= MAX_GRANTS_PER_KEY) throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_GRANTS_PER_KEY} grants.`);
+
+      const grantId = randomBytes(32).toString('hex');
+      const grantToken = randomBytes(32).toString('base64url');
+      const event: GrantEvent = {
+        type: 'GrantCreated',
+        data: {
+          grantId,
+          keyId: key.keyId,
+          keyArn: key.arn,
+          keyAccountId: key.accountId,
+          name: input.name ?? null,
+          granteePrincipal: input.granteePrincipal,
+          retiringPrincipal: input.retiringPrincipal ?? null,
+          operations: [...input.operations],
+          constraints: input.constraints ?? null,
+          issuingAccount: `arn:aws:iam::${ctx.caller.accountId}:root`,
+          grantToken,
+        },
+      };
+      const { events } = await appendToStream(trx, grantStreamId(grantId), 'no_stream', [event], now);
+      await writeGrantProjection(trx, evolveGrant(null, events[0] as Recorded<GrantEvent>));
+      draft.additionalEventData = { grantId };
+      draft.responseElements = { grantId };
+      return { grantId, grantToken };
+    });
+  }
+
+  /** ListGrants: the live grants of a key, optionally one grant or one grantee. */
+  listGrants(
+    ctx: RequestContext,
+    input: { keyId: string; limit?: number | null; marker?: string | null; grantId?: string | null; granteePrincipal?: string | null },
+  ): Promise<{ grants: GrantListEntry[]; nextMarker: string | null; truncated: boolean }> {
+    const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined, grantId: input.grantId ?? undefined, granteePrincipal: input.granteePrincipal ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'ListGrants', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      const v = new Validator();
+      const size = pageSize(v, input.limit, 100, 50);
+      v.throwIfAny();
+      const after = decodeMarker(input.marker);
+      const key = await this.#key(trx, ctx, input.keyId, draft);
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListGrants', key });
+      let query = trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId);
+      if (input.grantId) query = query.where('grant_id', '=', input.grantId);
+      if (input.granteePrincipal) query = query.where('grantee_principal', '=', input.granteePrincipal);
+      if (after !== undefined) query = query.where('grant_id', '>', after);
+      const rows = await query.orderBy('grant_id').limit(size + 1).execute();
+      const p = page(rows, size, (r) => r.grant_id);
+      return { grants: p.items.map((r) => toListEntry(rowToGrant(r, key.arn))), nextMarker: p.nextMarker, truncated: p.truncated };
+    });
+  }
+
+  /** ListRetirableGrants: grants whose retiring principal is the one named (the caller's account's keys or others'). */
+  listRetirableGrants(
+    ctx: RequestContext,
+    input: { retiringPrincipal: string; limit?: number | null; marker?: string | null },
+  ): Promise<{ grants: GrantListEntry[]; nextMarker: string | null; truncated: boolean }> {
+    const requestParameters = { retiringPrincipal: input.retiringPrincipal, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'ListRetirableGrants', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      const v = new Validator().minLength('retiringPrincipal', input.retiringPrincipal, 1).maxLength('retiringPrincipal', input.retiringPrincipal, 256);
+      const size = pageSize(v, input.limit, 100, 50);
+      v.throwIfAny();
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListRetirableGrants' });
+      const after = decodeMarker(input.marker);
+      let query = trx.selectFrom('grants as g').innerJoin('keys as k', 'k.key_id', 'g.key_id').selectAll('g').select('k.arn').where('g.retiring_principal', '=', input.retiringPrincipal);
+      if (after !== undefined) query = query.where('g.grant_id', '>', after);
+      const rows = await query.orderBy('g.grant_id').limit(size + 1).execute();
+      const p = page(rows, size, (r) => r.grant_id);
+      return { grants: p.items.map((r) => toListEntry(rowToGrant(r, r.arn))), nextMarker: p.nextMarker, truncated: p.truncated };
+    });
+  }
+
+  /**
+   * RetireGrant, by grant token or by key id + grant id. Not governed by policy:
+   * the retiring principal, the grantee when RetireGrant is among the grant's
+   * operations, or the account that created it may retire a grant.
+   */
+  retireGrant(ctx: RequestContext, input: { grantToken?: string | null; keyId?: string | null; grantId?: string | null }): Promise<Record<string, never>> {
+    const requestParameters = { keyId: input.keyId ?? undefined, grantId: input.grantId ?? undefined, grantToken: input.grantToken ? '[given]' : undefined };
+    return this.#runner.run(ctx, { eventName: 'RetireGrant', readOnly: false, requestParameters }, async (trx, draft, now) => {
+      let row;
+      if (input.grantToken != null) {
+        if (!GRANT_TOKEN.test(input.grantToken)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.');
+        row = await trx.selectFrom('grants').selectAll().where('grant_token', '=', input.grantToken).executeTakeFirst();
+      } else if (input.keyId != null && input.grantId != null) {
+        const key = await this.#key(trx, ctx, input.keyId, draft);
+        row = await trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId).where('grant_id', '=', input.grantId).executeTakeFirst();
+      } else {
+        throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
+      }
+      const grant = row ? rowToGrant(row, keyArn(this.#region, row.key_account_id, row.key_id)) : null;
+      if (!grant || !mayRetire(grant, ctx.caller)) throw new KmsError('NotFoundException', 'Grant not found.');
+      draft.additionalEventData = { grantId: grant.grantId };
+      await this.#retire(trx, grant, ctx.caller.principalArn, 'RetireGrant', now);
+      return {};
+    });
+  }
+
+  /** RevokeGrant: governed by kms:RevokeGrant on the key. */
+  revokeGrant(ctx: RequestContext, input: { keyId: string; grantId: string }): Promise<Record<string, never>> {
+    return this.#runner.run(ctx, { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } }, async (trx, draft, now) => {
+      const key = await this.#key(trx, ctx, input.keyId, draft);
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:RevokeGrant', key });
+      const grant = await this.#grant(trx, input.grantId, key.arn);
+      if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
+      draft.additionalEventData = { grantId: grant.grantId };
+      await this.#retire(trx, grant, ctx.caller.principalArn, 'RevokeGrant', now);
+      return {};
+    });
+  }
+
+  async #retire(trx: Trx, grant: GrantState, by: string, via: 'RetireGrant' | 'RevokeGrant', now: Date): Promise<void> {
+    const current = foldGrant((await readStream(trx, grantStreamId(grant.grantId))) as Recorded<GrantEvent>[]);
+    const decision = decideRetireGrant(current, by, via);
+    if (!decision.ok) throw decision.error;
+    const { events } = await appendToStream(trx, grantStreamId(grant.grantId), current!.version, decision.events, now);
+    await writeGrantProjection(trx, evolveGrant(current, events[0] as Recorded<GrantEvent>));
+  }
+
+  async #grant(trx: Trx, grantId: string, arn: string): Promise<GrantState | null> {
+    const row = await trx.selectFrom('grants').selectAll().where('grant_id', '=', grantId).executeTakeFirst();
+    return row ? rowToGrant(row, arn) : null;
+  }
+
+  async #identical(trx: Trx, keyId: string, input: CreateGrantRequest): Promise<GrantState | null> {
+    if (!input.name) return null;
+    const rows = await trx.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('name', '=', input.name).execute();
+    const same = rows.map((r) => rowToGrant(r, '')).find(
+      (g) =>
+        g.granteePrincipal === input.granteePrincipal &&
+        g.retiringPrincipal === (input.retiringPrincipal ?? null) &&
+        JSON.stringify([...g.operations].sort()) === JSON.stringify([...input.operations].sort()) &&
+        JSON.stringify(g.constraints) === JSON.stringify(input.constraints ?? null),
+    );
+    return same ?? null;
+  }
+
+  async #key(trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft): Promise<KeyState> {
+    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+    // Ordered against the key's deletion, which retires its grants.
+    await lockKeyShared(trx, [keyId]);
+    const key = await readKeyProjection(trx, keyId);
+    if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
+    draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+    return key;
+  }
+}
+
+/** Retires every live grant of a key (its deletion). */
+export async function retireAllGrants(trx: Trx, keyId: string, by: string, now: Date): Promise<string[]> {
+  const rows = await trx.selectFrom('grants').select('grant_id').where('key_id', '=', keyId).execute();
+  for (const { grant_id } of rows) {
+    const current = foldGrant((await readStream(trx, grantStreamId(grant_id))) as Recorded<GrantEvent>[]);
+    const decision = decideRetireGrant(current, by, 'KeyDeleted');
+    if (!decision.ok) continue;
+    const { events } = await appendToStream(trx, grantStreamId(grant_id), current!.version, decision.events, now);
+    await writeGrantProjection(trx, evolveGrant(current, events[0] as Recorded<GrantEvent>));
+  }
+  return rows.map((r) => r.grant_id);
+}
+
+function toListEntry(g: GrantState): GrantListEntry {
+  return {
+    keyId: g.keyArn,
+    grantId: g.grantId,
+    name: g.name,
+    creationDate: g.creationDate,
+    granteePrincipal: g.granteePrincipal,
+    retiringPrincipal: g.retiringPrincipal,
+    issuingAccount: g.issuingAccount,
+    operations: g.operations,
+    constraints: g.constraints,
+  };
+}

@@ -1,0 +1,437 @@
+/**
+ * SQL of the forensic read side: the audit records (`AuditRecord` events) an
+ * account may see, filtered, paged, grouped. Every expression here that an index
+ * of sql/0010_audit_indexes.sql is built on is written exactly as it is there.
+ *
+ * Scope: an account sees the records of requests made in it (`accountId`) and,
+ * as CloudTrail's recipientAccountId, records of requests other accounts made
+ * on its keys. The two are separate branches of a UNION ALL, so each can use its
+ * own index; pages order and limit each branch on its own.
+ *
+ * EXPLAIN notes (PostgreSQL 18, 2 cores; figures in the bench report):
+ * - First page, no filter: Limit -> Index Scan Backward on
+ *   events_audit_account_order (accountId = $1, transaction_id < horizon), and
+ *   events_audit_by_recipient for the (small) recipient branch. A UNION ALL
+ *   subquery got a Gather Merge over a parallel seq scan instead (no Merge
+ *   Append): each branch has its own ORDER BY/LIMIT.
+ * - Statistics: ANALYZE keeps none for expressions of partial indexes; without
+ *   the CREATE STATISTICS of 0010 "accountId = x" was estimated at 0.5% and the
+ *   first page walked events_audit_source_ip end to end (1.7 s at 200k records).
+ * - Context pair over one day: BitmapAnd(events_audit_encryption_context
+ *   [@> '[{"tenant":"acme"}]'], events_audit_time [accountId, recorded_at range])
+ *   -> Bitmap Heap Scan -> top-N Sort. Without the time range: the GIN bitmap alone.
+ * - Principal (exact or LIKE prefix) and principalActivity: Bitmap/Index Scan on
+ *   events_audit_principal (accountId, principalArn text_pattern_ops, recorded_at).
+ * - Key: Bitmap Index Scan on events_audit_resources (jsonb_path_ops @>); an alias
+ *   adds one BitmapOr arm per key it pointed at, each with its position window.
+ * - sourceIp CIDR: events_audit_source_ip, `<<=` turned into a btree range.
+ * - dataKey lineage: events_audit_data_key (0006) and events_audit_destination_ciphertext.
+ * - usageStatistics over a whole account: a scan of every record in range (no
+ *   rollup table yet): linear in the records grouped.
+ */
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import type { AuditRecord } from '../service/audit.ts';
+import type { Database, Db } from './database.ts';
+
+type Executor = Db | Transaction<Database>;
+type Condition = RawBuilder<unknown>;
+
+/** A key an audit record must name in its resources, optionally only inside a window of the log. */
+export interface KeyMatch {
+  arn: string;
+  /** Only records after this log position (exclusive): when an alias started pointing at the key. */
+  afterPosition?: bigint;
+  /** Only records before this log position (exclusive): when the alias moved away. */
+  beforePosition?: bigint;
+}
+
+/** A filter with every reference already resolved (aliases to key windows, IP text to CIDR). */
+export interface AuditQueryFilter {
+  from?: Date | null;
+  /** Exclusive. */
+  to?: Date | null;
+  eventNames?: readonly string[] | null;
+  principalArn?: string | null;
+  principalArnPrefix?: string | null;
+  accessKeyId?: string | null;
+  /** Any of these (an empty list matches nothing). */
+  keys?: readonly KeyMatch[] | null;
+  outcome?: 'success' | 'failure' | null;
+  errorCodes?: readonly string[] | null;
+  /** An address or a CIDR block, already validated. */
+  sourceIp?: string | null;
+  requestId?: string | null;
+  dataKeyId?: string | null;
+  /** Every pair present in one of the request's encryption contexts. */
+  encryptionContext?: Record<string, string> | null;
+  /** Every key present in the request's encryption contexts. */
+  encryptionContextKeys?: readonly string[] | null;
+  readOnly?: boolean | null;
+}
+
+/** A position in the page order. */
+export interface AuditPosition {
+  transactionId: bigint;
+  globalPosition: bigint;
+}
+
+export interface AuditRow {
+  globalPosition: bigint;
+  transactionId: bigint;
+  eventId: string;
+  data: AuditRecord;
+}
+
+/** The error codes counted as "denied". */
+export const DENIED_ERROR_CODES = ['AccessDeniedException'] as const;
+
+const ACCOUNT = sql`(data ->> 'accountId')`;
+const PRINCIPAL = sql`(data -> 'userIdentity' ->> 'principalArn')`;
+const EVENT_NAME = sql`(data ->> 'eventName')`;
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, '\\$&');
+}
+
+/** The WHERE conditions of a filter, scope excluded. */
+function conditions(f: AuditQueryFilter): Condition[] {
+  const c: Condition[] = [];
+  if (f.from) c.push(sql`recorded_at >= ${f.from}`);
+  if (f.to) c.push(sql`recorded_at < ${f.to}`);
+  if (f.eventNames) {
+    c.push(f.eventNames.length === 0 ? sql`false` : sql`${EVENT_NAME} IN (${sql.join(f.eventNames)})`);
+  }
+  if (f.principalArn != null) c.push(sql`${PRINCIPAL} = ${f.principalArn}`);
+  if (f.principalArnPrefix != null) c.push(sql`${PRINCIPAL} LIKE ${`${escapeLike(f.principalArnPrefix)}%`}`);
+  if (f.accessKeyId != null) c.push(sql`(data -> 'userIdentity' ->> 'accessKeyId') = ${f.accessKeyId}`);
+  if (f.keys) {
+    if (f.keys.length === 0) c.push(sql`false`);
+    else {
+      const arms = f.keys.map((k) => {
+        const parts: Condition[] = [sql`(data -> 'resources') @> ${JSON.stringify([{ arn: k.arn }])}::jsonb`];
+        if (k.afterPosition !== undefined) parts.push(sql`global_position > ${k.afterPosition.toString()}::bigint`);
+        if (k.beforePosition !== undefined) parts.push(sql`global_position < ${k.beforePosition.toString()}::bigint`);
+        return sql`(${sql.join(parts, sql` AND `)})`;
+      });
+      c.push(sql`(${sql.join(arms, sql` OR `)})`);
+    }
+  }
+  if (f.outcome) c.push(sql`(data ->> 'outcome') = ${f.outcome}`);
+  if (f.errorCodes) {
+    c.push(f.errorCodes.length === 0 ? sql`false` : sql`(data ->> 'errorCode') IN (${sql.join(f.errorCodes)})`);
+  }
+  if (f.sourceIp != null) c.push(sql`audit_source_ip(data) <<= ${f.sourceIp}::inet`);
+  // request-<id> is the record's own stream: the unique (stream_id, stream_version) index finds it.
+  if (f.requestId != null) c.push(sql`stream_id = ${`request-${f.requestId}`}`);
+  if (f.dataKeyId != null) {
+    c.push(sql`data -> 'additionalEventData' ? 'dataKeyId'`);
+    c.push(sql`(data -> 'additionalEventData' ->> 'dataKeyId') = ${f.dataKeyId}`);
+  }
+  if (f.encryptionContext && Object.keys(f.encryptionContext).length > 0) {
+    c.push(sql`audit_encryption_contexts(data) @> ${JSON.stringify([f.encryptionContext])}::jsonb`);
+  }
+  if (f.encryptionContextKeys && f.encryptionContextKeys.length > 0) {
+    c.push(sql`audit_encryption_context_keys(data) @> ${[...f.encryptionContextKeys]}::text[]`);
+  }
+  if (f.readOnly != null) c.push(sql`(data -> 'readOnly') = ${f.readOnly ? 'true' : 'false'}::jsonb`);
+  return c;
+}
+
+/**
+ * The audit records `accountId` may see that match `filter`, as a FROM item
+ * named `a` with the columns `selected`: its own requests, and requests of other
+ * accounts on its keys (recipientAccountId).
+ */
+function scoped(accountId: string, filter: AuditQueryFilter, extra: Condition[] = []): RawBuilder<unknown> {
+  const [own, recipient] = branches(accountId, filter, extra);
+  return sql`(
+    SELECT global_position, transaction_id, event_id, recorded_at, data FROM events WHERE ${own}
+    UNION ALL
+    SELECT global_position, transaction_id, event_id, recorded_at, data FROM events WHERE ${recipient}
+  ) AS a`;
+}
+
+/** The WHERE clauses of the two scope branches (own requests; other accounts' requests on our keys). */
+function branches(accountId: string, filter: AuditQueryFilter, extra: Condition[]): [RawBuilder<unknown>, RawBuilder<unknown>] {
+  const where = [...conditions(filter), ...extra];
+  const rest = where.length > 0 ? sql` AND ${sql.join(where, sql` AND `)}` : sql``;
+  return [
+    sql`type = 'AuditRecord' AND ${ACCOUNT} = ${accountId}${rest}`,
+    sql`type = 'AuditRecord' AND data ? 'recipientAccountId' AND (data ->> 'recipientAccountId') = ${accountId}
+       AND ${ACCOUNT} IS DISTINCT FROM ${accountId}${rest}`,
+  ];
+}
+
+type RawRow = { global_position: string; transaction_id: string; event_id: string; data: AuditRecord };
+
+const toRow = (r: RawRow): AuditRow => ({
+  globalPosition: BigInt(r.global_position),
+  transactionId: BigInt(r.transaction_id),
+  eventId: r.event_id,
+  data: r.data,
+});
+
+/**
+ * The page horizon: the lowest transaction id that may still commit an event in
+ * THIS database. Every record of a lower transaction id is final, so pages that
+ * only return records below it, ordered by (transaction_id, global_position),
+ * never skip or repeat one whatever commits later (global_position is assigned
+ * at INSERT, not at commit, so ordering by it alone is not stable).
+ *
+ * pg_snapshot_xmin would do, but it is cluster-wide: a transaction left open in
+ * another database would hide this one's newest records. So: the in-progress
+ * transaction ids of the statement's snapshot that hold a lock in this database
+ * (a transaction with an id has written, so holds a lock, until it ends). The
+ * snapshot is taken before pg_locks is read: a transaction that is in the
+ * snapshot but gone from pg_locks has ended before the next statement, whose
+ * fresh snapshot (READ COMMITTED) then sees its events.
+ *
+ * Must run in its own statement, before the page query.
+ */
+export async function auditHorizon(db: Executor): Promise<bigint> {
+  const { rows } = await sql<{ horizon: string }>`
+    WITH s AS (SELECT pg_current_snapshot() AS snap),
+    lockers AS (
+      SELECT DISTINCT t.transactionid::text::bigint AS xid32
+        FROM pg_locks t
+        JOIN pg_locks r ON r.virtualtransaction = t.virtualtransaction
+       WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+         AND r.locktype IN ('relation', 'advisory', 'tuple', 'page', 'object')
+         AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND t.pid IS DISTINCT FROM pg_backend_pid()
+    )
+    SELECT least(
+      pg_snapshot_xmax(s.snap),
+      (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x WHERE x::text::bigint % 4294967296 IN (SELECT xid32 FROM lockers))
+    )::text AS horizon
+    FROM s`.execute(db);
+  return BigInt(rows[0]!.horizon);
+}
+
+export interface AuditPageQuery {
+  filter: AuditQueryFilter;
+  /** Page order: 'desc' newest first. */
+  direction: 'asc' | 'desc';
+  /** Records strictly after this position in `direction`. */
+  after?: AuditPosition | null;
+  /** Records strictly before this position in `direction`. */
+  before?: AuditPosition | null;
+  /** How many, and from which end of the (after, before) window. */
+  limit: number;
+  fromEnd: boolean;
+  horizon: bigint;
+}
+
+const positionSql = (p: AuditPosition) => sql`(${p.transactionId.toString()}::xid8, ${p.globalPosition.toString()}::bigint)`;
+
+/**
+ * One page of audit records in (transaction_id, global_position) order, below
+ * the horizon. Returned in `direction` order whichever end it was taken from.
+ */
+export async function readAuditPage(db: Executor, accountId: string, q: AuditPageQuery): Promise<AuditRow[]> {
+  const extra: Condition[] = [sql`transaction_id < ${q.horizon.toString()}::xid8`];
+  const greater = q.direction === 'asc' ? sql`>` : sql`<`;
+  const lesser = q.direction === 'asc' ? sql`<` : sql`>`;
+  if (q.after) extra.push(sql`(transaction_id, global_position) ${greater} ${positionSql(q.after)}`);
+  if (q.before) extra.push(sql`(transaction_id, global_position) ${lesser} ${positionSql(q.before)}`);
+  // Taking the page from the far end reverses the scan; the rows are put back in order below.
+  const scanDesc = (q.direction === 'desc') !== q.fromEnd;
+  const dir = scanDesc ? sql`DESC` : sql`ASC`;
+  // Each branch ordered and limited on its own: Postgres does not merge-append
+  // the two branches of a UNION ALL subquery, and would sort the whole account.
+  const [own, recipient] = branches(accountId, q.filter, extra);
+  const order = sql`ORDER BY transaction_id ${dir}, global_position ${dir} LIMIT ${q.limit}`;
+  const { rows } = await sql<RawRow>`
+    (SELECT global_position, transaction_id, event_id, data FROM events WHERE ${own} ${order})
+    UNION ALL
+    (SELECT global_position, transaction_id, event_id, data FROM events WHERE ${recipient} ${order})
+    ${order}`.execute(db);
+  const page = rows.map(toRow);
+  return q.fromEnd ? page.reverse() : page;
+}
+
+/** Whether any matching record lies strictly beyond `from` in `direction` ('asc': greater), below the horizon. */
+export async function auditRecordExistsBeyond(
+  db: Executor,
+  accountId: string,
+  filter: AuditQueryFilter,
+  from: AuditPosition,
+  direction: 'asc' | 'desc',
+  horizon: bigint,
+): Promise<boolean> {
+  const cmp = direction === 'asc' ? sql`>` : sql`<`;
+  const [own, recipient] = branches(accountId, filter, [
+    sql`transaction_id < ${horizon.toString()}::xid8`,
+    sql`(transaction_id, global_position) ${cmp} ${positionSql(from)}`,
+  ]);
+  const { rows } = await sql<{ one: number }>`
+    SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM events WHERE ${own}) OR EXISTS (SELECT 1 FROM events WHERE ${recipient})`.execute(db);
+  return rows.length > 0;
+}
+
+/** Every record that names `dataKeyId` as the data key it generated or used, oldest first (at most `limit`). */
+export async function readDataKeyRecords(db: Executor, accountId: string, dataKeyId: string, limit: number): Promise<AuditRow[]> {
+  const { rows } = await sql<RawRow>`
+    SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, { dataKeyId })}
+     ORDER BY global_position LIMIT ${limit}`.execute(db);
+  return rows.map(toRow);
+}
+
+/** Counts of the uses of a data key beyond the first rows read (lineage of a very hot data key). */
+export async function countDataKeyRecords(db: Executor, accountId: string, dataKeyId: string): Promise<{ total: number; failures: number; denied: number }> {
+  const { rows } = await sql<{ total: string; failures: string; denied: string }>`
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE (data ->> 'outcome') = 'failure') AS failures,
+           count(*) FILTER (WHERE (data ->> 'errorCode') IN (${sql.join(DENIED_ERROR_CODES)})) AS denied
+      FROM ${scoped(accountId, { dataKeyId })}`.execute(db);
+  const r = rows[0]!;
+  return { total: Number(r.total), failures: Number(r.failures), denied: Number(r.denied) };
+}
+
+/** The ReEncrypt records whose result was the ciphertext `ciphertextId`. */
+export async function readReEncryptionsInto(db: Executor, accountId: string, ciphertextId: string): Promise<AuditRow[]> {
+  const { rows } = await sql<RawRow>`
+    SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, {}, [
+      sql`data -> 'additionalEventData' ? 'destinationCiphertextId'`,
+      sql`(data -> 'additionalEventData' ->> 'destinationCiphertextId') = ${ciphertextId}`,
+    ])} ORDER BY global_position`.execute(db);
+  return rows.map(toRow);
+}
+
+export interface ActivityBucket {
+  /** operation | sourceIp | accessKey | key | total */
+  dimension: string;
+  value: string | null;
+  count: number;
+  failures: number;
+  denied: number;
+  first: Date;
+  last: Date;
+}
+
+/**
+ * What one principal did in [from, to): one pass over its records (the
+ * principal index), grouped four ways in one statement.
+ */
+export async function readPrincipalActivity(db: Executor, accountId: string, filter: AuditQueryFilter): Promise<ActivityBucket[]> {
+  const denied = sql`(code IN (${sql.join(DENIED_ERROR_CODES)}))`;
+  const measures = sql`count(*) AS count, count(*) FILTER (WHERE outcome = 'failure') AS failures,
+    count(*) FILTER (WHERE ${denied}) AS denied, min(recorded_at) AS first, max(recorded_at) AS last`;
+  const { rows } = await sql<{ dimension: string; value: string | null; count: string; failures: string; denied: string; first: Date; last: Date }>`
+    WITH act AS MATERIALIZED (
+      SELECT recorded_at, (data ->> 'eventName') AS op, (data ->> 'outcome') AS outcome, (data ->> 'errorCode') AS code,
+             (data ->> 'sourceIp') AS ip, (data -> 'userIdentity' ->> 'accessKeyId') AS ak,
+             CASE WHEN jsonb_typeof(data -> 'resources') = 'array' THEN data -> 'resources' ELSE '[]'::jsonb END AS res
+        FROM ${scoped(accountId, filter)}
+    )
+    SELECT 'total' AS dimension, NULL AS value, ${measures} FROM act HAVING count(*) > 0
+    UNION ALL SELECT 'operation', op, ${measures} FROM act GROUP BY op
+    UNION ALL SELECT 'sourceIp', ip, ${measures} FROM act GROUP BY ip
+    UNION ALL SELECT 'accessKey', ak, ${measures} FROM act GROUP BY ak
+    UNION ALL SELECT 'key', k.arn, ${measures}
+      FROM act, LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(act.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS k
+     GROUP BY k.arn`.execute(db);
+  return rows.map((r) => ({
+    dimension: r.dimension,
+    value: r.value,
+    count: Number(r.count),
+    failures: Number(r.failures),
+    denied: Number(r.denied),
+    first: r.first,
+    last: r.last,
+  }));
+}
+
+/** The newest failed records matching `filter` (denied attempts, with an errorCodes filter). */
+export async function readNewestRecords(db: Executor, accountId: string, filter: AuditQueryFilter, limit: number): Promise<AuditRow[]> {
+  const { rows } = await sql<RawRow>`
+    SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, filter)}
+     ORDER BY recorded_at DESC, global_position DESC LIMIT ${limit}`.execute(db);
+  return rows.map(toRow);
+}
+
+export const USAGE_DIMENSIONS = ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY', 'HOUR'] as const;
+export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
+
+export interface UsageGroup {
+  key: string | null;
+  principal: string | null;
+  operation: string | null;
+  day: Date | null;
+  hour: Date | null;
+  count: number;
+  failures: number;
+  denied: number;
+}
+
+const DIMENSION_SQL: Record<UsageDimension, { expr: RawBuilder<unknown>; column: keyof UsageGroup }> = {
+  KEY: { expr: sql`k.arn`, column: 'key' },
+  PRINCIPAL: { expr: sql`a.principal`, column: 'principal' },
+  OPERATION: { expr: sql`a.operation`, column: 'operation' },
+  DAY: { expr: sql`date_trunc('day', a.recorded_at, 'UTC')`, column: 'day' },
+  HOUR: { expr: sql`date_trunc('hour', a.recorded_at, 'UTC')`, column: 'hour' },
+};
+
+/**
+ * Request counts grouped by any of key, principal, operation, day, hour (UTC).
+ * A request on two keys (ReEncrypt) counts once under each; one on no key
+ * (aliases and principals are not keys) under a null key. Groups come sorted by the dimensions, at most `limit`.
+ */
+export async function readUsageStatistics(
+  db: Executor,
+  accountId: string,
+  filter: AuditQueryFilter,
+  groupBy: readonly UsageDimension[],
+  limit: number,
+): Promise<UsageGroup[]> {
+  const dims = [...new Set(groupBy)];
+  const byKey = dims.includes('KEY');
+  const selected = dims.map((d) => sql`${DIMENSION_SQL[d].expr} AS ${sql.ref(DIMENSION_SQL[d].column)}`);
+  const groupExprs = dims.map((d) => DIMENSION_SQL[d].expr);
+  const keyJoin = byKey
+    ? sql`LEFT JOIN LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(a.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS k ON true`
+    : sql``;
+  const { rows } = await sql<Record<string, unknown>>`
+    SELECT ${sql.join([...selected, sql`count(*) AS count`], sql`, `)},
+           count(*) FILTER (WHERE a.outcome = 'failure') AS failures,
+           count(*) FILTER (WHERE a.code IN (${sql.join(DENIED_ERROR_CODES)})) AS denied
+      FROM (SELECT recorded_at, ${PRINCIPAL} AS principal, ${EVENT_NAME} AS operation,
+                   (data ->> 'outcome') AS outcome, (data ->> 'errorCode') AS code,
+                   ${byKey ? sql`CASE WHEN jsonb_typeof(data -> 'resources') = 'array' THEN data -> 'resources' ELSE '[]'::jsonb END` : sql`NULL::jsonb`} AS res
+              FROM ${scoped(accountId, filter)}) AS a
+      ${keyJoin}
+     ${groupExprs.length > 0 ? sql`GROUP BY ${sql.join(groupExprs)} ORDER BY ${sql.join(groupExprs.map((e) => sql`${e} NULLS FIRST`))}` : sql``}
+     LIMIT ${limit}`.execute(db);
+  return rows.map((r) => ({
+    key: (r['key'] as string | undefined) ?? null,
+    principal: (r['principal'] as string | undefined) ?? null,
+    operation: (r['operation'] as string | undefined) ?? null,
+    day: (r['day'] as Date | undefined) ?? null,
+    hour: (r['hour'] as Date | undefined) ?? null,
+    count: Number(r['count']),
+    failures: Number(r['failures']),
+    denied: Number(r['denied']),
+  }));
+}
+
+/** The alias streams of `accountId` whose events ever named `keyId` as their target. */
+export async function readAliasStreamsOfKey(db: Executor, accountId: string, keyId: string): Promise<string[]> {
+  const prefix = `alias-${accountId}-`;
+  const { rows } = await sql<{ stream_id: string }>`
+    SELECT DISTINCT stream_id FROM events
+     WHERE type IN ('AliasCreated', 'AliasUpdated', 'AliasDeleted')
+       AND stream_id LIKE ${`${escapeLike(prefix)}%`}
+       AND ((data ->> 'targetKeyId') = ${keyId} OR (data ->> 'previousTargetKeyId') = ${keyId})
+     ORDER BY stream_id`.execute(db);
+  return rows.map((r) => r.stream_id);
+}
+
+/** The audit records written in the same transactions as `transactionIds` (the requests behind lifecycle events). */
+export async function readAuditRecordsOfTransactions(db: Executor, transactionIds: readonly bigint[]): Promise<AuditRow[]> {
+  if (transactionIds.length === 0) return [];
+  const { rows } = await sql<RawRow>`
+    SELECT global_position, transaction_id, event_id, data FROM events
+     WHERE transaction_id = ANY(${transactionIds.map(String)}::xid8[]) AND type = 'AuditRecord'
+     ORDER BY global_position`.execute(db);
+  return rows.map(toRow);
+}
