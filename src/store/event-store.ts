@@ -124,22 +124,32 @@ async function insertEvents(
   events: readonly NewEvent[],
   recordedAt: Date,
 ): Promise<RecordedEvent[]> {
-  const rows = await trx
-    .insertInto('events')
-    .values(
-      events.map((e, i) => ({
-        stream_id: streamId,
-        stream_version: firstVersion + BigInt(i),
-        event_id: randomUUID(),
-        type: e.type,
-        data: JSON.stringify(e.data),
-        metadata: JSON.stringify(e.metadata ?? {}),
-        recorded_at: recordedAt,
-      })),
-    )
-    .returningAll()
-    .execute();
-  return rows.map(toRecordedEvent);
+  const rows = events.map((e, i) => ({
+    stream_id: streamId,
+    stream_version: firstVersion + BigInt(i),
+    event_id: randomUUID(),
+    type: e.type,
+    data: JSON.stringify(e.data),
+    metadata: JSON.stringify(e.metadata ?? {}),
+    recorded_at: recordedAt,
+  }));
+  // Only what the database assigns comes back: the data (an audit record is ~1 KB) need not.
+  const assigned = await trx.insertInto('events').values(rows).returning(['global_position', 'transaction_id', 'stream_version']).execute();
+  const byVersion = new Map(assigned.map((a) => [String(a.stream_version), a]));
+  return rows.map((row, i) => {
+    const a = byVersion.get(String(row.stream_version))!;
+    return {
+      globalPosition: BigInt(a.global_position),
+      transactionId: BigInt(a.transaction_id),
+      streamId,
+      streamVersion: row.stream_version,
+      eventId: row.event_id,
+      type: events[i]!.type,
+      data: events[i]!.data,
+      metadata: events[i]!.metadata ?? {},
+      recordedAt,
+    };
+  });
 }
 
 /**
