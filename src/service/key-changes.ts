@@ -3,7 +3,12 @@ import type { Decision } from '../domain/errors.ts';
 import { evolveKey, foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
+import { keyArn } from '../domain/arn.ts';
 import { lockKeyExclusive } from '../store/key-locks.ts';
+import { enforce, type Authorizer } from './authorization.ts';
+import type { RequestContext } from './context.ts';
+import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import type { AuditDraft } from './request-runner.ts';
 import { writeKeyProjection } from '../store/projections.ts';
 
 type Trx = Transaction<Database>;
@@ -40,6 +45,37 @@ export async function applyKeyDecision(trx: Trx, key: KeyState | null, keyId: st
   const next = events.reduce<KeyState | null>((s, e) => evolveKey(s, e as Recorded<KeyEvent>), key)!;
   await writeKeyProjection(trx, next);
   return next;
+}
+
+/** What resolving, locking and authorizing a key for a change needs. */
+export interface KeyChangeDeps {
+  resolver: KeyResolver;
+  authorizer: Authorizer;
+  region: string;
+}
+
+/**
+ * The first steps of every lifecycle change a caller asks for: resolve the key
+ * they named, lock it for the change and fold its stream, record it as the
+ * request's resource, and authorize `action` on it (with kms:RequestAlias when
+ * named by an alias).
+ */
+export async function lockAuthorizedKey(
+  deps: KeyChangeDeps,
+  trx: Trx,
+  ctx: RequestContext,
+  draft: AuditDraft,
+  now: Date,
+  keyIdText: string,
+  action: string,
+  conditions: Record<string, string | number | boolean | undefined> = {},
+): Promise<KeyState> {
+  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  const key = await lockKeyForChange(trx, keyId);
+  if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
+  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+  await enforce(deps.authorizer, trx, ctx, draft, now, { action, key, conditions, ...(viaAlias ? { requestAlias: viaAlias } : {}) });
+  return key;
 }
 
 /** What a change scheduled, for the job queue (enqueued in the same transaction). */

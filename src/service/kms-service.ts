@@ -24,11 +24,8 @@ import {
   decideUntagResource,
   decideUpdateKeyDescription,
   defaultKeyPolicy,
-  evolveKey,
-  foldKey,
   KEY_SPECS,
   KEY_USAGES,
-  keyStreamId,
   MAX_TAGS_PER_KEY,
   ORIGINS,
   SYMMETRIC_ENCRYPTION_ALGORITHMS,
@@ -39,8 +36,8 @@ import {
 } from '../domain/key.ts';
 import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
-import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
-import { readKeyProjection, writeAliasProjection, writeKeyProjection } from '../store/projections.ts';
+import { appendToStream, readStream } from '../store/event-store.ts';
+import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
@@ -48,7 +45,7 @@ import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
 import { parsePolicy, wouldLockOut } from '../domain/policy/index.ts';
 import { enforce, type Authorizer } from './authorization.ts';
-import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
+import { applyKeyDecision, lockAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
@@ -112,7 +109,10 @@ export class KmsService {
   readonly #jobs: JobScheduler;
   readonly #authorizer: Authorizer;
 
+  readonly #changeDeps: KeyChangeDeps;
+
   constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler; authorizer: Authorizer }) {
+    this.#changeDeps = deps;
     this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#region = deps.region;
@@ -396,12 +396,8 @@ export class KmsService {
   ): Promise<Record<string, never>> {
     const requestParameters = { keyId: keyIdText, ...parameters };
     return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const { keyId, accountId, viaAlias } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-      const key = await lockKeyForChange(trx, keyId);
-      if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-      draft.resources.push(keyResource(key));
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key, conditions, ...(viaAlias ? { requestAlias: viaAlias } : {}) });
-      const next = await applyKeyDecision(trx, key, keyId, decide(key, now), now);
+      const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
+      const next = await applyKeyDecision(trx, key, key.keyId, decide(key, now), now);
       await after?.(trx, next, draft);
       return {};
     });

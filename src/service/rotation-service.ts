@@ -24,7 +24,7 @@ import { appendToStream, readStream } from '../store/event-store.ts';
 import { destroyKeyMaterial, insertKeyMaterial } from '../store/key-material-store.ts';
 import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import type { OperatorContext, RequestContext } from './context.ts';
-import { applyKeyDecision, lockKeyForChange, type JobScheduler } from './key-changes.ts';
+import { applyKeyDecision, lockAuthorizedKey, lockKeyForChange, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import { enforce, type Authorizer } from './authorization.ts';
@@ -68,7 +68,10 @@ export class RotationService {
   readonly #jobs: JobScheduler;
   readonly #authorizer: Authorizer;
 
+  readonly #changeDeps: KeyChangeDeps;
+
   constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; jobs: JobScheduler; authorizer: Authorizer }) {
+    this.#changeDeps = deps;
     this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#rootKey = deps.rootKey;
@@ -231,11 +234,7 @@ export class RotationService {
     body: (trx: Trx, key: KeyState, now: Date, draft: AuditDraft) => Promise<void>,
   ): Promise<Record<string, never>> {
     return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-      const key = await lockKeyForChange(trx, keyId);
-      if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-      draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key, conditions });
+      const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
       await body(trx, key, now, draft);
       return {};
     });
