@@ -4,6 +4,7 @@ import type { Logger } from './logger.ts';
 import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
 import { AuditService } from './service/audit-service.ts';
+import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
 import { GrantService } from './service/grant-service.ts';
 import { IdentityService } from './service/identity-service.ts';
@@ -12,6 +13,7 @@ import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
 import { KmsService } from './service/kms-service.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
+import { AuditFeed } from './store/audit-notifications.ts';
 import type { Db } from './store/database.ts';
 
 /** The services of one keyledger process, wired to one database. */
@@ -28,6 +30,9 @@ export interface Keyledger {
   access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
+  reports: ComplianceReportService;
+  /** The shared LISTEN behind live audit tails: close it on shutdown (it ends every tail). */
+  auditFeed: AuditFeed;
 }
 
 /**
@@ -37,10 +42,11 @@ export interface Keyledger {
  * const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: 'us-east-1' });
  * await app.kms.createKey(ctx, { description: 'orders' });
  */
-export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler }): Keyledger {
+export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler; auditTailPollMs?: number }): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
   const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
+  const auditFeed = new AuditFeed(deps.db, deps.logger);
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
   return {
     ...deps,
@@ -51,6 +57,8 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
     grants: new GrantService({ runner, region: deps.region, resolver, authorizer }),
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer }),
-    audit: new AuditService({ runner, region: deps.region, authorizer }),
+    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs }),
+    reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
+    auditFeed,
   };
 }

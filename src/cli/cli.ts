@@ -16,6 +16,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   replay: { summary: 'rebuild the projections from the log, or compare them (--verify)', load: async () => (await import('./replay.ts')).runReplay },
   principal: { summary: 'create a user or role (and its account)', load: async () => (await import('./identity.ts')).runPrincipal },
   'access-key': { summary: 'create an access key for a principal', load: async () => (await import('./identity.ts')).runAccessKey },
+  report: { summary: 'write an account\'s compliance report (md, html, csv or json)', load: async () => (await import('./report.ts')).runReport },
 };
 
 export const usage = `Usage: keyledger <command> [options]

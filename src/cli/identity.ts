@@ -130,7 +130,7 @@ async function ensureAccount(app: Keyledger, accountId: string, name: string): P
 }
 
 /** The services on the located database, for one operator action. */
-async function withKeyledger<T>(config: Config, logger: Logger, io: CliIo, body: (app: Keyledger) => Promise<T>): Promise<T> {
+export async function withKeyledger<T>(config: Config, logger: Logger, io: CliIo, body: (app: Keyledger) => Promise<T>): Promise<T> {
   const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile });
   return withDatabase(config, logger, io, async (database) => {
     await assertMigrated(database.url);

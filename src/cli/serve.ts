@@ -93,6 +93,8 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     }
     const http = await startHttpServer(createGraphQLHandler(app), { host: config.host, port: config.port });
     resources.add('HTTP server', () => http.close());
+    // Closed first: live audit tails end (their SSE streams complete) and the LISTEN connection closes.
+    resources.add('audit live tails', () => app.auditFeed.close());
 
     const lines = [`keyledger ${mode}: ready`, `  GraphQL      ${http.url}   (GraphiQL in a browser)`];
     if (mode === 'dev') {

@@ -7,6 +7,11 @@ import type { ConditionBlock } from '../domain/policy/document.ts';
 import { arnMatch, compileGlob } from '../domain/policy/match.ts';
 import { rowToGrant } from '../store/grant-store.ts';
 import { readKeyProjection } from '../store/projections.ts';
+import type { Database } from '../store/database.ts';
+import type { KeyState } from '../domain/key.ts';
+import type { Kysely, Transaction } from 'kysely';
+
+type Executor = Kysely<Database> | Transaction<Database>;
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
@@ -61,66 +66,80 @@ export class AccessAnalysis {
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:GetKeyPolicy', key });
 
       const action = `kms:${input.operation}`;
-      const parsed = parsePolicy(key.policy, 'key');
-      const entries: AccessEntry[] = [];
-      if (parsed.ok) {
-        for (const effect of ['Allow', 'Deny'] as const) {
-          for (const st of principalsIn(parsed.policy, { action, effect })) {
-            for (const p of st.principals) {
-              if (p.kind !== 'anyone' && p.kind !== 'account' && p.kind !== 'principal') continue;
-              const entry: AccessEntry = {
-                effect,
-                kind: p.kind,
-                principal: p.kind === 'anyone' ? '*' : p.kind === 'account' ? `arn:aws:iam::${p.accountId}:root` : p.arn,
-                accountId: p.kind === 'anyone' ? null : p.accountId,
-                conditions: conditionsOf(st.conditions),
-                source: { policy: 'default', sid: st.sid ?? null, index: st.index },
-              };
-              if (effect === 'Allow' && p.kind === 'account' && p.accountId === key.accountId) {
-                entry.viaIdentityPolicies = await this.#identityAllows(trx, key.accountId, action, key.arn);
-              }
-              entries.push(entry);
-            }
-          }
-        }
-      }
-      const grantOperation = grantOperationFor(action);
-      if (grantOperation) {
-        const rows = await trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId).where(sql<boolean>`${grantOperation} = ANY(operations)`).orderBy('grant_id').execute();
-        for (const g of rows.map((r) => rowToGrant(r, key.arn))) {
-          const c = g.constraints;
-          const conditions = c?.encryptionContextEquals
-            ? [{ operator: 'EncryptionContextEquals', key: 'kms:EncryptionContext', values: Object.entries(c.encryptionContextEquals).map(([k, v]) => `${k}=${v}`) }]
-            : c?.encryptionContextSubset
-              ? [{ operator: 'EncryptionContextSubset', key: 'kms:EncryptionContext', values: Object.entries(c.encryptionContextSubset).map(([k, v]) => `${k}=${v}`) }]
-              : [];
-          entries.push({ effect: 'Allow', kind: 'grant', principal: g.granteePrincipal, accountId: g.granteePrincipal.split(':')[4] ?? null, conditions, source: { grantId: g.grantId } });
-        }
-      }
+      const entries = await analyzeKeyAccess(trx, key, action);
       return { keyId: key.arn, action, entries };
     });
   }
+}
 
-  /** The principals of `accountId` whose identity policies have an Allow statement covering the action on this key. */
-  async #identityAllows(trx: Parameters<Parameters<RequestRunner['run']>[2]>[0], accountId: string, action: string, arn: string): Promise<NonNullable<AccessEntry['viaIdentityPolicies']>> {
-    const rows = await trx
-      .selectFrom('principal_policies as pp')
-      .innerJoin('principals as p', 'p.principal_arn', 'pp.principal_arn')
-      .select(['pp.principal_arn', 'pp.policy_name', 'pp.document'])
-      .where('p.account_id', '=', accountId)
-      .orderBy('pp.principal_arn')
-      .orderBy('pp.policy_name')
-      .execute();
-    const found: NonNullable<AccessEntry['viaIdentityPolicies']> = [];
-    for (const row of rows) {
-      const parsed = parsePolicy(row.document, 'identity');
-      if (!parsed.ok) continue;
-      for (const st of principalsIn(parsed.policy, { action }).filter((s) => coversResource(s, arn))) {
-        found.push({ principal: row.principal_arn, policy: row.policy_name, sid: st.sid ?? null, index: st.index, conditions: conditionsOf(st.conditions) });
+/**
+ * Who can perform `action` (e.g. `kms:Decrypt`) on `key`: key policy statements
+ * (Allow and Deny), delegation to the key's account through its principals'
+ * identity policies, and the key's grants. Runs inside any transaction, with no
+ * request context, so reports can use it for every key.
+ *
+ * @example
+ * const entries = await analyzeKeyAccess(trx, key, 'kms:Decrypt');
+ */
+export async function analyzeKeyAccess(trx: Executor, key: Pick<KeyState, 'keyId' | 'arn' | 'accountId' | 'policy'>, action: string): Promise<AccessEntry[]> {
+  const parsed = parsePolicy(key.policy, 'key');
+  const entries: AccessEntry[] = [];
+  if (parsed.ok) {
+    for (const effect of ['Allow', 'Deny'] as const) {
+      for (const st of principalsIn(parsed.policy, { action, effect })) {
+        for (const p of st.principals) {
+          if (p.kind !== 'anyone' && p.kind !== 'account' && p.kind !== 'principal') continue;
+          const entry: AccessEntry = {
+            effect,
+            kind: p.kind,
+            principal: p.kind === 'anyone' ? '*' : p.kind === 'account' ? `arn:aws:iam::${p.accountId}:root` : p.arn,
+            accountId: p.kind === 'anyone' ? null : p.accountId,
+            conditions: conditionsOf(st.conditions),
+            source: { policy: 'default', sid: st.sid ?? null, index: st.index },
+          };
+          if (effect === 'Allow' && p.kind === 'account' && p.accountId === key.accountId) {
+            entry.viaIdentityPolicies = await identityAllows(trx, key.accountId, action, key.arn);
+          }
+          entries.push(entry);
+        }
       }
     }
-    return found;
   }
+  const grantOperation = grantOperationFor(action);
+  if (grantOperation) {
+    const rows = await trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId).where(sql<boolean>`${grantOperation} = ANY(operations)`).orderBy('grant_id').execute();
+    for (const g of rows.map((r) => rowToGrant(r, key.arn))) {
+      const c = g.constraints;
+      const conditions = c?.encryptionContextEquals
+        ? [{ operator: 'EncryptionContextEquals', key: 'kms:EncryptionContext', values: Object.entries(c.encryptionContextEquals).map(([k, v]) => `${k}=${v}`) }]
+        : c?.encryptionContextSubset
+          ? [{ operator: 'EncryptionContextSubset', key: 'kms:EncryptionContext', values: Object.entries(c.encryptionContextSubset).map(([k, v]) => `${k}=${v}`) }]
+          : [];
+      entries.push({ effect: 'Allow', kind: 'grant', principal: g.granteePrincipal, accountId: g.granteePrincipal.split(':')[4] ?? null, conditions, source: { grantId: g.grantId } });
+    }
+  }
+  return entries;
+}
+
+/** The principals of `accountId` whose identity policies have an Allow statement covering the action on this key. */
+async function identityAllows(trx: Executor, accountId: string, action: string, arn: string): Promise<NonNullable<AccessEntry['viaIdentityPolicies']>> {
+  const rows = await trx
+    .selectFrom('principal_policies as pp')
+    .innerJoin('principals as p', 'p.principal_arn', 'pp.principal_arn')
+    .select(['pp.principal_arn', 'pp.policy_name', 'pp.document'])
+    .where('p.account_id', '=', accountId)
+    .orderBy('pp.principal_arn')
+    .orderBy('pp.policy_name')
+    .execute();
+  const found: NonNullable<AccessEntry['viaIdentityPolicies']> = [];
+  for (const row of rows) {
+    const parsed = parsePolicy(row.document, 'identity');
+    if (!parsed.ok) continue;
+    for (const st of principalsIn(parsed.policy, { action }).filter((s) => coversResource(s, arn))) {
+      found.push({ principal: row.principal_arn, policy: row.policy_name, sid: st.sid ?? null, index: st.index, conditions: conditionsOf(st.conditions) });
+    }
+  }
+  return found;
 }
 
 function coversResource(st: StatementAccess, arn: string): boolean {

@@ -21,7 +21,8 @@ import {
   type UsageDimension,
   type UsageGroup,
 } from '../store/audit-queries.ts';
-import type { Database } from '../store/database.ts';
+import type { AuditFeed, AuditWakeup } from '../store/audit-notifications.ts';
+import type { Database, Db } from '../store/database.ts';
 import type { Transaction } from 'kysely';
 import type { AuditRecord } from './audit.ts';
 import type { RequestContext } from './context.ts';
@@ -79,6 +80,12 @@ export interface AuditEventFilter {
   /** Keys all present in the request's encryption contexts. */
   encryptionContextKeys?: string[] | null;
   readOnly?: boolean | null;
+}
+
+/** The live tail's input: an auditEvents filter and, to resume, the cursor of the last record received. */
+export interface AuditTailInput {
+  filter?: AuditEventFilter | null;
+  after?: string | null;
 }
 
 export type AuditEventOrder = 'NEWEST_FIRST' | 'OLDEST_FIRST';
@@ -160,6 +167,12 @@ const DEFAULT_PAGE = 50;
 const MAX_LINEAGE_USES = 1000;
 const MAX_DENIED_LISTED = 100;
 const MAX_USAGE_GROUPS = 10_000;
+/** The live tail reads at most this many records per query. */
+const TAIL_BATCH = 200;
+/** Fallback poll of the live tail, in case a notification was lost. */
+const TAIL_POLL_MS = 2000;
+/** Re-read delay when a committed record waits behind an older transaction still in flight. */
+const TAIL_BEHIND_HORIZON_MS = 100;
 
 /** Cursors are opaque: base64url of a version and a (transaction id, log position). */
 export const encodeCursor = (p: AuditPosition): string =>
@@ -198,7 +211,14 @@ export class AuditService {
   readonly #region: string;
   readonly #authorizer: Authorizer;
 
-  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer }) {
+  readonly #db: Db;
+  readonly #feed: AuditFeed;
+  readonly #tailPollMs: number;
+
+  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; tailPollMs?: number }) {
+    this.#db = deps.db;
+    this.#feed = deps.feed;
+    this.#tailPollMs = deps.tailPollMs ?? TAIL_POLL_MS;
     this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#region = deps.region;
@@ -257,6 +277,82 @@ export class AuditService {
         },
       };
     });
+  }
+
+  /**
+   * The live tail of auditEvents: the records matching `filter`, oldest first,
+   * as they commit, each with its cursor. Starting is one recorded read-only
+   * request (SubscribeAuditEvents); the records it then delivers are not
+   * requests and record nothing.
+   *
+   * With `after` (any auditEvents cursor, or the last one this tail delivered),
+   * it delivers every record after it exactly once, then follows: a client that
+   * reconnects with its last cursor, after a disconnect or a server restart,
+   * misses nothing and receives nothing twice. Without it, it starts where
+   * auditEvents ends at that moment (the horizon). Each read is auditEvents'
+   * horizon-safe query, woken by the shared LISTEN (sql/0011_audit_notify.sql)
+   * and by a fallback poll. The key filter is resolved once, when it starts.
+   *
+   * @example
+   * const tail = await audit.followAuditEvents(ctx, { filter: { eventNames: ['Decrypt'] }, after: lastCursor });
+   * for await (const { cursor, node } of tail) save(cursor, node);
+   */
+  async followAuditEvents(ctx: RequestContext, input: AuditTailInput): Promise<AsyncIterableIterator<AuditEventEdge>> {
+    const requestParameters = { filter: input.filter ?? undefined, after: input.after ?? undefined };
+    const account = ctx.caller.accountId;
+    const start = await this.#runner.run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+      new Validator().maxLength('after', input.after, 200).throwIfAny();
+      const after = input.after != null ? decodeCursor(input.after, 'after') : null;
+      const filter = await this.#resolveFilter(trx, account, input.filter ?? {});
+      // (horizon, 0) as an exclusive lower bound: every record of a transaction at or above the horizon.
+      const from: AuditPosition = after ?? { transactionId: await auditHorizon(trx), globalPosition: 0n };
+      return { filter, from };
+    });
+    const wakeup = await this.#feed.follow();
+    const controller = new AbortController();
+    const records = this.#follow(account, start.filter, start.from, wakeup, controller.signal);
+    const stop = () => {
+      controller.abort();
+      wakeup.close();
+    };
+    // A generator suspended in a read or a wait only sees return() once it
+    // yields again: abort first so that ending a tail is prompt.
+    const tail: AsyncIterableIterator<AuditEventEdge> = {
+      next: () => records.next(),
+      return: (value?: unknown) => {
+        stop();
+        return records.return(value as undefined);
+      },
+      throw: (error?: unknown) => {
+        stop();
+        return records.throw(error);
+      },
+      [Symbol.asyncIterator]: () => tail,
+    };
+    return tail;
+  }
+
+  async *#follow(account: string, filter: AuditQueryFilter, from: AuditPosition, wakeup: AuditWakeup, signal: AbortSignal): AsyncGenerator<AuditEventEdge, undefined> {
+    let cursor = from;
+    try {
+      while (!signal.aborted) {
+        const horizon = await auditHorizon(this.#db);
+        const rows = await readAuditPage(this.#db, account, { filter, direction: 'asc', after: cursor, before: null, limit: TAIL_BATCH, fromEnd: false, horizon });
+        for (const r of rows) {
+          cursor = { transactionId: r.transactionId, globalPosition: r.globalPosition };
+          yield edge(r, account);
+        }
+        if (rows.length === TAIL_BATCH) continue;
+        // A transaction that committed at or above the horizon waits behind an
+        // older one still in flight, whose commit may notify nobody (rolled back).
+        const delay = wakeup.latestNotified() >= horizon ? TAIL_BEHIND_HORIZON_MS : this.#tailPollMs;
+        if ((await wakeup.wait(delay, signal)) === 'closed') break;
+      }
+    } finally {
+      wakeup.close();
+    }
+    return undefined;
   }
 
   /**

@@ -166,7 +166,9 @@ export function accessDenied(caller: Caller, evidence: AuthorizationEvidence, re
     const where = evidence.deniedBy[0]?.kind === 'identityPolicy' ? 'an identity-based policy' : 'a resource-based policy';
     return new KmsError('AccessDeniedException', `${subject} with an explicit deny in ${where}`);
   }
-  return new KmsError('AccessDeniedException', `${subject} because ${evidence.reason ?? 'no policy allows the action'}`);
+  // The evidence keeps the reason generic; AWS's message names the action.
+  const reason = (evidence.reason ?? 'no policy allows the action').replace(/the action$/, `the ${evidence.action} action`);
+  return new KmsError('AccessDeniedException', `${subject} because ${reason}`);
 }
 
 /**

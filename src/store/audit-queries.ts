@@ -142,7 +142,7 @@ function conditions(f: AuditQueryFilter): Condition[] {
  * named `a` with the columns `selected`: its own requests, and requests of other
  * accounts on its keys (recipientAccountId).
  */
-function scoped(accountId: string, filter: AuditQueryFilter, extra: Condition[] = []): RawBuilder<unknown> {
+export function scoped(accountId: string, filter: AuditQueryFilter, extra: Condition[] = []): RawBuilder<unknown> {
   const [own, recipient] = branches(accountId, filter, extra);
   return sql`(
     SELECT global_position, transaction_id, event_id, recorded_at, data FROM events WHERE ${own}

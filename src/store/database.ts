@@ -162,5 +162,26 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
   // An idle client losing its server must not crash the process; the next
   // checkout gets a fresh connection.
   pool.on('error', () => {});
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  poolOptions.set(db, pool.options);
+  return db;
+}
+
+const poolOptions = new WeakMap<Db, pg.PoolConfig>();
+
+/**
+ * A new connection outside `db`'s pool, to the same database as the same role:
+ * for a session that must stay open and keep its own state, such as a LISTEN.
+ * Not connected yet; the caller connects and ends it.
+ *
+ * @example
+ * const client = dedicatedClient(db, 'keyledger-listen');
+ * await client.connect();
+ * await client.query('LISTEN keyledger_audit');
+ */
+export function dedicatedClient(db: Db, applicationName: string): pg.Client {
+  const options = poolOptions.get(db);
+  if (!options) throw new Error('dedicatedClient needs a database opened with openDatabase');
+  const { connectionString, options: startup, ssl } = options;
+  return new pg.Client({ connectionString, options: startup, ssl, application_name: applicationName });
 }

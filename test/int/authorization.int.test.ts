@@ -41,12 +41,12 @@ describe('identity policies and the default key policy', () => {
     const nobody = await t.newUser(alice.accountId, 'nobody');
     const r = await t.gql(nobody, `mutation { createKey { keyMetadata { keyId } } }`);
     expect(r.errors?.[0]).toMatchObject({
-      message: `User: ${nobody.principalArn} is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the action`,
+      message: `User: ${nobody.principalArn} is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action`,
       extensions: { code: 'AccessDeniedException' },
     });
     const key = await createKey(alice);
     const e = await t.gql(nobody, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x') } });
-    expect(e.errors?.[0]?.message).toBe(`User: ${nobody.principalArn} is not authorized to perform: kms:Encrypt on resource: ${key.arn} because no identity-based policy allows the action`);
+    expect(e.errors?.[0]?.message).toBe(`User: ${nobody.principalArn} is not authorized to perform: kms:Encrypt on resource: ${key.arn} because no identity-based policy allows the kms:Encrypt action`);
     const record = await recordOf(e.errors![0]!.extensions!.requestId!);
     expect(record).toMatchObject({ outcome: 'failure', errorCode: 'AccessDeniedException', authorization: { action: 'kms:Encrypt', decision: 'implicitDeny', allowedBy: [], deniedBy: [] } });
   });
@@ -98,7 +98,7 @@ describe('key policies', () => {
     expect(ok.errors).toBeUndefined();
     const denied = await t.gql(app, DECRYPT, { i: { ciphertextBlob: globex, encryptionContext: { tenant: 'globex' } } });
     // The admin statement delegates to the account, so what is missing is an identity policy for the role.
-    expect(denied.errors?.[0]?.message).toBe(`User: ${principalArn} is not authorized to perform: kms:Decrypt on resource: ${key.arn} because no identity-based policy allows the action`);
+    expect(denied.errors?.[0]?.message).toBe(`User: ${principalArn} is not authorized to perform: kms:Decrypt on resource: ${key.arn} because no identity-based policy allows the kms:Decrypt action`);
 
     const records = (await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').execute()).map((r) => r.data as any);
     const allowed = records.find((d) => d.eventName === 'Decrypt' && d.userIdentity.principalArn === principalArn && d.outcome === 'success');

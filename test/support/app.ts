@@ -98,6 +98,9 @@ export async function createTestApp(): Promise<TestApp> {
       const caller: Caller = auth.caller;
       return { requestId: randomUUID(), caller, sourceIp: '203.0.113.7', userAgent: 'keyledger-test' };
     },
-    close: () => db.drop(),
+    close: async () => {
+      await app.auditFeed.close();
+      await db.drop();
+    },
   };
 }

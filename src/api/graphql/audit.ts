@@ -155,6 +155,22 @@ builder.queryField('auditEvents', (t) =>
   }),
 );
 
+builder.subscriptionField('auditEvents', (t) =>
+  t.field({
+    type: AuditEventEdge,
+    description:
+      'A live tail of auditEvents over SSE: the records matching the filter, oldest first, as they commit, each with its cursor. ' +
+      'Reconnect with after: the last cursor received to get every later record exactly once (after a disconnect or a server restart). ' +
+      'Without after, it starts where auditEvents ends now. Starting it is one recorded request.',
+    args: {
+      filter: t.arg({ type: AuditEventFilterInput }),
+      after: t.arg.string({ description: 'Resume after this cursor (from this subscription or from auditEvents).' }),
+    },
+    subscribe: (_root, args, ctx) => ctx.audit.followAuditEvents(ctx.newRequest(), { filter: filterOf(args.filter), after: args.after ?? null }),
+    resolve: (edge) => edge,
+  }),
+);
+
 // ---------------------------------------------------------------- lineage
 
 const ReEncryption = builder.objectRef<DataKeyLineage['reEncryptedInto'][number]>('DataKeyReEncryption').implement({

@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import type { AuditService } from '../../service/audit-service.ts';
+import type { ComplianceReportService } from '../../service/compliance-report.ts';
 import type { Caller, RequestContext } from '../../service/context.ts';
 import type { CryptoService } from '../../service/crypto-service.ts';
 import type { AccessAnalysis } from '../../service/access-analysis.ts';
@@ -18,6 +19,7 @@ export interface GraphQLContext {
   access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
+  reports: ComplianceReportService;
   caller: Caller;
   /** A fresh RequestContext (own request id) for each KMS operation in the document. */
   newRequest(): RequestContext;
@@ -121,3 +123,4 @@ builder.scalarType('JSON', {
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

@@ -5,6 +5,7 @@ import './audit.ts';
 import './authorization.ts';
 import './crypto.ts';
 import './keys.ts';
+import './report.ts';
 import './rotation.ts';
 
 /** GraphQL field -> AWS operation name, for audit records of requests that never reach a resolver. */
@@ -15,6 +16,7 @@ export const OPERATION_EVENT_NAMES: Record<string, string> = {
   keyHistory: 'ListKeyHistory',
   principalActivity: 'GetPrincipalActivity',
   usageStatistics: 'GetUsageStatistics',
+  complianceReport: 'GetComplianceReport',
 };
 
 let schema: GraphQLSchema | undefined;

@@ -41,7 +41,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         const refuse = (): never => {
           throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
         };
-        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
+        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, reports: app.reports, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
       }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
@@ -53,6 +53,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         access: app.access,
         identity: app.identity,
         audit: app.audit,
+        reports: app.reports,
         caller,
         newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),
       };
@@ -191,7 +192,7 @@ function attemptedOperation(query: string | undefined, operationName: string | u
     const operations = parse(query).definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
     const fields = (operation?.selectionSet.selections ?? []).flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
-    return { fields, readOnly: operation?.operation === 'query' };
+    return { fields, readOnly: operation?.operation === 'query' || operation?.operation === 'subscription' };
   } catch {
     return { fields: [], readOnly: false };
   }

@@ -1,0 +1,140 @@
+/**
+ * SQL of the compliance report: aggregates over the audit records an account
+ * may see (its own requests and other accounts' requests on its keys, see
+ * `scoped` in audit-queries.ts), each group carrying the first event ids that
+ * are its evidence and the full count.
+ *
+ * Every query is one grouped scan of the records matching its filter in the
+ * report's window; the indexes of 0010 (account + time, errorCode via the
+ * filter) serve them. Grant use reads every grant-authorized record up to `to`
+ * (a grant is "never used" over its whole life, not only in the window).
+ */
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { scoped, type AuditQueryFilter } from './audit-queries.ts';
+import type { Database, Db } from './database.ts';
+
+type Executor = Db | Transaction<Database>;
+
+/** One group of audit records: its evidence (the first `cap` event ids, oldest first) and how many there are. */
+export interface EvidenceGroup {
+  /** The grouping values, by name (e.g. key, principal, grantId). */
+  group: Record<string, string | null>;
+  eventIds: string[];
+  count: number;
+  first: Date;
+  last: Date;
+}
+
+/** The operations that use a key's material: a successful one is a "use" of the key. */
+export const CRYPTO_EVENT_NAMES = [
+  'Encrypt',
+  'Decrypt',
+  'ReEncrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'Sign',
+  'Verify',
+  'GenerateMac',
+  'VerifyMac',
+] as const;
+
+/** The key a record is about: its first resource, else the keyId it asked for (refused before the key was resolved). */
+const KEY_OF = sql`coalesce(data -> 'resources' -> 0 ->> 'arn', data -> 'requestParameters' ->> 'keyId')`;
+const PRINCIPAL_OF = sql`coalesce(data -> 'userIdentity' ->> 'principalArn', data -> 'userIdentity' ->> 'invokedBy')`;
+
+type RawGroup = { event_ids: string[]; count: string; first: Date; last: Date } & Record<string, unknown>;
+
+async function grouped(
+  db: Executor,
+  accountId: string,
+  filter: AuditQueryFilter,
+  extra: RawBuilder<unknown>[],
+  by: Record<string, RawBuilder<unknown>>,
+  cap: number,
+): Promise<EvidenceGroup[]> {
+  const names = Object.keys(by);
+  const selects = names.map((n) => sql`${by[n]!} AS ${sql.ref(n)}`);
+  const { rows } = await sql<RawGroup>`
+    SELECT ${sql.join([...selects, sql`(array_agg(event_id::text ORDER BY global_position))[1:${cap}] AS event_ids`, sql`count(*) AS count`, sql`min(recorded_at) AS first`, sql`max(recorded_at) AS last`])}
+      FROM ${scoped(accountId, filter, extra)}
+     GROUP BY ${sql.join(names.map((_, i) => sql.lit(i + 1)))}
+     ORDER BY count(*) DESC, ${sql.join(names.map((_, i) => sql`${sql.lit(i + 1)} NULLS FIRST`))}`.execute(db);
+  return rows.map((r) => ({
+    group: Object.fromEntries(names.map((n) => [n, (r[n] as string | null) ?? null])),
+    eventIds: r.event_ids,
+    count: Number(r.count),
+    first: r.first,
+    last: r.last,
+  }));
+}
+
+/** Records with one of `errorCodes` in the window, by the key they named. */
+export function readFailuresByKey(db: Executor, accountId: string, window: { from: Date; to: Date }, errorCodes: string[], cap: number): Promise<EvidenceGroup[]> {
+  return grouped(db, accountId, { ...window, outcome: 'failure', errorCodes }, [], { key: KEY_OF }, cap);
+}
+
+/**
+ * Denied requests in the window, by principal and key: AccessDeniedException,
+ * and NotFoundException on this account's keys from other accounts (a foreign
+ * caller is told "not found", the owner sees it as a refused use).
+ */
+export function readDeniedRequests(db: Executor, accountId: string, window: { from: Date; to: Date }, cap: number): Promise<EvidenceGroup[]> {
+  return grouped(
+    db,
+    accountId,
+    { ...window, outcome: 'failure', errorCodes: ['AccessDeniedException', 'NotFoundException'] },
+    [sql`((data ->> 'errorCode') = 'AccessDeniedException' OR (data ->> 'recipientAccountId') = ${accountId})`],
+    { principal: PRINCIPAL_OF, key: KEY_OF, errorCode: sql`(data ->> 'errorCode')` },
+    cap,
+  );
+}
+
+/** Successful crypto operations before `to` (from `from` when given), by key (every key of a ReEncrypt). */
+export async function readKeyUse(db: Executor, accountId: string, window: { from?: Date | null; to: Date }): Promise<Map<string, { lastUsed: Date; lastEventId: string; count: number }>> {
+  const { rows } = await sql<{ arn: string; last_used: Date; last_event_id: string; count: string }>`
+    SELECT r ->> 'arn' AS arn, max(recorded_at) AS last_used,
+           (array_agg(event_id::text ORDER BY global_position DESC))[1] AS last_event_id, count(*) AS count
+      FROM ${scoped(accountId, { from: window.from ?? null, to: window.to, outcome: 'success', eventNames: [...CRYPTO_EVENT_NAMES] })}
+     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(data -> 'resources') = 'array' THEN data -> 'resources' ELSE '[]'::jsonb END) AS r
+     GROUP BY 1`.execute(db);
+  return new Map(rows.map((r) => [r.arn, { lastUsed: r.last_used, lastEventId: r.last_event_id, count: Number(r.count) }]));
+}
+
+/** Every request a grant allowed (authorization.allowedBy names it) before `to`, by grant id. */
+export async function readGrantUse(db: Executor, accountId: string, to: Date, cap: number): Promise<EvidenceGroup[]> {
+  const { rows } = await sql<RawGroup & { grant_id: string }>`
+    SELECT e ->> 'grantId' AS grant_id, (array_agg(event_id::text ORDER BY global_position))[1:${cap}] AS event_ids,
+           count(*) AS count, min(recorded_at) AS first, max(recorded_at) AS last
+      FROM ${scoped(accountId, { to, outcome: 'success' }, [sql`jsonb_typeof(data -> 'authorization' -> 'allowedBy') = 'array'`, sql`(data -> 'authorization' -> 'allowedBy') @> '[{"kind":"grant"}]'::jsonb`])}
+     CROSS JOIN LATERAL jsonb_array_elements(data -> 'authorization' -> 'allowedBy') AS e
+     WHERE e ->> 'kind' = 'grant' AND e ? 'grantId'
+     GROUP BY 1`.execute(db);
+  return rows.map((r) => ({ group: { grantId: r.grant_id }, eventIds: r.event_ids, count: Number(r.count), first: r.first, last: r.last }));
+}
+
+/** The successful requests (newest first) of `eventNames` on the account's keys, by key: the lifecycle evidence (rotation set-up, grant creation). */
+export async function readLatestLifecycleRecords(
+  db: Executor,
+  accountId: string,
+  to: Date,
+  eventNames: string[],
+): Promise<{ eventId: string; eventName: string; keyArn: string | null; recordedAt: Date; responseElements: Record<string, unknown> | null }[]> {
+  const { rows } = await sql<{ event_id: string; event_name: string; key_arn: string | null; recorded_at: Date; response: Record<string, unknown> | null }>`
+    SELECT event_id::text AS event_id, data ->> 'eventName' AS event_name, data -> 'resources' -> 0 ->> 'arn' AS key_arn, recorded_at,
+           data -> 'responseElements' AS response
+      FROM ${scoped(accountId, { to, outcome: 'success', eventNames })}
+     ORDER BY global_position DESC`.execute(db);
+  return rows.map((r) => ({ eventId: r.event_id, eventName: r.event_name, keyArn: r.key_arn, recordedAt: r.recorded_at, responseElements: r.response }));
+}
+
+/** When each of the account's keys last got new material (KeyRotated), from the key streams. */
+export async function readLastRotations(db: Executor, keyIds: readonly string[], to: Date): Promise<Map<string, Date>> {
+  if (keyIds.length === 0) return new Map();
+  const { rows } = await sql<{ stream_id: string; last: Date }>`
+    SELECT stream_id, max(recorded_at) AS last FROM events
+     WHERE stream_id = ANY(${keyIds.map((k) => `key-${k}`)}::text[]) AND type = 'KeyRotated' AND recorded_at < ${to}
+     GROUP BY stream_id`.execute(db);
+  return new Map(rows.map((r) => [r.stream_id.slice('key-'.length), r.last]));
+}
