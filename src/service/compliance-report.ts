@@ -335,6 +335,7 @@ export class ComplianceReportService {
       const id = l.eventName === 'CreateGrant' ? l.responseElements?.['grantId'] : undefined;
       if (typeof id === 'string' && !grantCreation.has(id)) grantCreation.set(id, l.eventId);
     }
+    const creationOrder = new Map([...grantCreation.values()].map((eventId, i) => [eventId, i]));
     for (const g of grantRows) {
       const use = grantUse.get(g.grant_id);
       const ageDays = Math.floor((to.getTime() - g.creation_date.getTime()) / DAY_MS);
@@ -394,7 +395,11 @@ export class ComplianceReportService {
       if (k.keyUsage !== 'ENCRYPT_DECRYPT') continue;
       const entries = await analyzeKeyAccess(trx, { keyId: row.key_id, accountId: row.account_id, arn: row.arn, policy: row.policy }, 'kms:Decrypt');
       const policyIds = latest(k.arn, ['PutKeyPolicy', 'CreateKey']).slice(0, 1).map((l) => l.eventId);
-      const grantIds = entries.flatMap((e) => ('grantId' in e.source ? [grantCreation.get(e.source.grantId)].filter((x): x is string => !!x) : []));
+      // Evidence oldest first: grants in the order they were created, not by grant id
+      // (the lifecycle records, and so creationOrder, run newest first).
+      const grantIds = entries
+        .flatMap((e) => ('grantId' in e.source ? [grantCreation.get(e.source.grantId)].filter((x): x is string => !!x) : []))
+        .sort((a, b) => creationOrder.get(b)! - creationOrder.get(a)!);
       const allows = entries.filter((e) => e.effect === 'Allow');
       const anyone = allows.some((e) => e.kind === 'anyone' && e.conditions.length === 0);
       findings.push({
