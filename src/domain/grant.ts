@@ -164,14 +164,21 @@ export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): 
   return !!mine && required.every(([k, v]) => mine[k] === v);
 }
 
-/** Who may retire a grant (AWS): its retiring principal, its grantee if RetireGrant is among its operations, or the issuing account. */
-export function mayRetire(grant: GrantState, caller: { principalArn: string; accountId: string }): boolean {
-  return (
-    grant.retiringPrincipal === caller.principalArn ||
-    (grant.granteePrincipal === caller.principalArn && grant.operations.includes('RetireGrant')) ||
-    grant.issuingAccount === `arn:aws:iam::${caller.accountId}:root`
-  );
+/**
+ * On what ground a caller may retire a grant (AWS): as its retiring principal,
+ * as its grantee when RetireGrant is among its operations, or as a principal of
+ * the issuing account (who also needs kms:RetireGrant from an identity policy,
+ * checked by the service). Undefined when on none.
+ */
+export function retireRight(grant: GrantState, caller: { principalArn: string; accountId: string }): 'retiringPrincipal' | 'grantee' | 'issuingAccount' | undefined {
+  if (grant.retiringPrincipal === caller.principalArn) return 'retiringPrincipal';
+  if (grant.granteePrincipal === caller.principalArn && grant.operations.includes('RetireGrant')) return 'grantee';
+  if (grant.issuingAccount === `arn:aws:iam::${caller.accountId}:root`) return 'issuingAccount';
+  return undefined;
 }
+
+/** Whether a caller may retire a grant on any of the grounds of retireRight. */
+export const mayRetire = (grant: GrantState, caller: { principalArn: string; accountId: string }): boolean => retireRight(grant, caller) !== undefined;
 
 export const decideRetireGrant = (grant: GrantState | null, by: string, via: 'RetireGrant' | 'RevokeGrant' | 'KeyDeleted'): Decision<GrantEvent> => {
   if (!grant || grant.retired) return reject('NotFoundException', 'Grant not found.');

@@ -61,6 +61,27 @@ export interface AuthorizationRequest {
 const PARSED_CACHE_LIMIT = 1000;
 
 /**
+ * What another account may ever do with a key, whatever its policy says (AWS's
+ * list): use it, describe it, and work with grants. Never manage it.
+ */
+export const CROSS_ACCOUNT_ACTIONS: ReadonlySet<string> = new Set([
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:GenerateDataKeyPair',
+  'kms:GenerateDataKeyPairWithoutPlaintext',
+  'kms:DescribeKey',
+  'kms:CreateGrant',
+  'kms:ListGrants',
+  'kms:RetireGrant',
+  'kms:RevokeGrant',
+  'kms:GetKeyRotationStatus',
+]);
+
+/**
  * Authorizes a request as AWS KMS does: an explicit Deny in the key policy or
  * the caller's identity policies wins; otherwise the key policy allows the
  * caller (or anyone), or it allows the caller's account and an identity policy
@@ -93,6 +114,9 @@ export class Authorizer {
     }
 
     const sameAccount = req.caller.accountId === req.key.accountId;
+    if (!sameAccount && !CROSS_ACCOUNT_ACTIONS.has(req.action)) {
+      return { ...evidence, reason: 'the action cannot be performed on another account\'s key' };
+    }
     const direct = keyPolicy!.allows.filter((a) => a.via === 'principal' || a.via === 'anyone');
     const delegated = keyPolicy!.allows.filter((a) => a.via === 'account');
     const asEvidence = (a: Evaluation['allows'][number]): EvidenceItem => ({ kind: 'keyPolicy', policy: a.policy, sid: a.sid, index: a.index, via: a.via });

@@ -355,7 +355,9 @@ export class CryptoService {
       encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
     };
     if (keyIdText != null) {
-      const { keyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
+      const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
+      // Another account's key that the blob does not name: answered as missing, so its existence does not show.
+      if (keyId !== header.keyId && accountId !== ctx.caller.accountId) throw keyNotFound(keyIdText);
       if (keyId !== header.keyId) {
         throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
       }

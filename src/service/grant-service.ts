@@ -9,7 +9,7 @@ import {
   grantStreamId,
   isNoBroaderThan,
   MAX_GRANTS_PER_KEY,
-  mayRetire,
+  retireRight,
   validateCreateGrant,
   type CreateGrantRequest,
   type GrantEvent,
@@ -21,7 +21,7 @@ import { appendToStream, readStream } from '../store/event-store.ts';
 import { rowToGrant, writeGrantProjection } from '../store/grant-store.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyProjection } from '../store/projections.ts';
-import { enforce, type Authorizer } from './authorization.ts';
+import { accessDenied, enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
@@ -101,7 +101,7 @@ export class GrantService {
       if (refused) throw refused;
       if (input.dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
 
-      const existing = await this.#identical(trx, key.keyId, input);
+      const existing = await this.#identical(trx, key.keyId, input, `arn:aws:iam::${ctx.caller.accountId}:root`);
       if (existing) {
         draft.additionalEventData = { grantId: existing.grantId, existing: true };
         return { grantId: existing.grantId, grantToken: existing.grantToken };
@@ -187,17 +187,33 @@ export class GrantService {
     const requestParameters = { keyId: input.keyId ?? undefined, grantId: input.grantId ?? undefined, grantToken: input.grantToken ? '[given]' : undefined };
     return this.#runner.run(ctx, { eventName: 'RetireGrant', readOnly: false, requestParameters }, async (trx, draft, now) => {
       let row;
+      let named: KeyState | undefined;
       if (input.grantToken != null) {
         if (!GRANT_TOKEN.test(input.grantToken)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.');
         row = await trx.selectFrom('grants').selectAll().where('grant_token', '=', input.grantToken).executeTakeFirst();
       } else if (input.keyId != null && input.grantId != null) {
-        const key = await this.#key(trx, ctx, input.keyId, draft);
-        row = await trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId).where('grant_id', '=', input.grantId).executeTakeFirst();
+        named = await this.#key(trx, ctx, input.keyId, draft);
+        row = await trx.selectFrom('grants').selectAll().where('key_id', '=', named.keyId).where('grant_id', '=', input.grantId).executeTakeFirst();
       } else {
         throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
       }
       const grant = row ? rowToGrant(row, keyArn(this.#region, row.key_account_id, row.key_id)) : null;
-      if (!grant || !mayRetire(grant, ctx.caller)) throw new KmsError('NotFoundException', 'Grant not found.');
+      const right = grant ? retireRight(grant, ctx.caller) : undefined;
+      if (!grant || !right) {
+        if (named && named.accountId !== ctx.caller.accountId) {
+          // Another account's key, and nothing here for this caller: as if the key did not exist.
+          const arn = named.arn;
+          draft.resources.splice(0, draft.resources.length, ...draft.resources.filter((r) => r.arn !== arn));
+          throw keyNotFound(arn);
+        }
+        throw new KmsError('NotFoundException', 'Grant not found.');
+      }
+      if (right === 'issuingAccount' && ctx.caller.principalType !== 'root') {
+        // A principal of the issuing account retires only with kms:RetireGrant from its identity policies.
+        const evidence = await this.#authorizer.authorize(trx, { caller: ctx.caller, sourceIp: ctx.sourceIp, now, action: 'kms:RetireGrant', resourceArn: grant.keyArn });
+        draft.authorization = evidence;
+        if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, grant.keyArn);
+      }
       draft.additionalEventData = { grantId: grant.grantId };
       await this.#retire(trx, grant, ctx.caller.principalArn, 'RetireGrant', now);
       return {};
@@ -230,11 +246,12 @@ export class GrantService {
     return row ? rowToGrant(row, arn) : null;
   }
 
-  async #identical(trx: Trx, keyId: string, input: CreateGrantRequest): Promise<GrantState | null> {
+  async #identical(trx: Trx, keyId: string, input: CreateGrantRequest, issuingAccount: string): Promise<GrantState | null> {
     if (!input.name) return null;
     const rows = await trx.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('name', '=', input.name).execute();
     const same = rows.map((r) => rowToGrant(r, '')).find(
       (g) =>
+        g.issuingAccount === issuingAccount &&
         g.granteePrincipal === input.granteePrincipal &&
         g.retiringPrincipal === (input.retiringPrincipal ?? null) &&
         JSON.stringify([...g.operations].sort()) === JSON.stringify([...input.operations].sort()) &&

@@ -9,7 +9,7 @@ import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import type { AuditDraft } from './request-runner.ts';
-import { writeKeyProjection } from '../store/projections.ts';
+import { readKeyProjection, writeKeyProjection } from '../store/projections.ts';
 
 type Trx = Transaction<Database>;
 
@@ -71,10 +71,17 @@ export async function lockAuthorizedKey(
   conditions: Record<string, string | number | boolean | undefined> = {},
 ): Promise<KeyState> {
   const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  const request = { action, conditions, ...(viaAlias ? { requestAlias: viaAlias } : {}) };
+  // Authorized before the lock too, so a caller without the right cannot stall
+  // the key's traffic by queueing for its exclusive lock.
+  const current = await readKeyProjection(trx, keyId);
+  if (!current) throw keyNotFound(keyArn(deps.region, accountId, keyId));
+  draft.resources.push({ arn: current.arn, type: 'AWS::KMS::Key', accountId: current.accountId });
+  await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key: current });
   const key = await lockKeyForChange(trx, keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
-  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-  await enforce(deps.authorizer, trx, ctx, draft, now, { action, key, conditions, ...(viaAlias ? { requestAlias: viaAlias } : {}) });
+  // And again on the locked state: the policy may have changed while we waited.
+  if (key.policy !== current.policy) await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key });
   return key;
 }
 

@@ -416,6 +416,9 @@ export class KmsService {
       const accountId = ctx.caller.accountId;
       const arn = aliasArn(this.#region, accountId, input.aliasName);
       draft.resources.push({ arn, type: 'AWS::KMS::Alias', accountId });
+      // As in AWS, the alias itself is a resource of identity policies (an explicit Deny on alias/prod-* holds),
+      // besides the permission on the key(s) checked below.
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, resourceArn: arn });
 
       let target: KeyState | null = null;
       let aliasesOnTarget = 0;

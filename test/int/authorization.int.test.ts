@@ -274,3 +274,61 @@ describe('access analysis and evidence visibility', () => {
     expect(proberView).toEqual([{ requestId, recipientAccountId: null, authorization: null, resources: [], errorCode: 'NotFoundException' }]);
   });
 });
+
+describe('review fixes: what policies can never grant', () => {
+  it('another account may use a shared key but never manage it, whatever the key policy says', async () => {
+    const key = await createKey(alice, {
+      policy: policy(JSON.parse(adminPolicy(alice.accountId)).Statement[0], { Sid: 'ShareEverything', Effect: 'Allow', Principal: { AWS: bobAdmin.accountId }, Action: 'kms:*', Resource: '*' }),
+    });
+    const blob = (await t.gql(alice, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('shared') } })).data.encrypt.ciphertextBlob;
+    expect((await t.gql(bobAdmin, DECRYPT, { i: { ciphertextBlob: blob } })).errors).toBeUndefined();
+    for (const op of [
+      `mutation($k: String!) { scheduleKeyDeletion(input: { keyId: $k, pendingWindowInDays: 7 }) { keyState } }`,
+      `mutation($k: String!) { disableKey(input: { keyId: $k }) { requestId } }`,
+      `mutation($k: String!) { putKeyPolicy(input: { keyId: $k, policy: "{}", bypassPolicyLockoutSafetyCheck: true }) { requestId } }`,
+      `query($k: String!) { getKeyPolicy(input: { keyId: $k }) { policy } }`,
+      `query($k: String!) { keyAccess(keyId: $k, operation: "Decrypt") { action } }`,
+    ]) {
+      expect(code(await t.gql(bobAdmin, op, { k: key.arn })), op).toBe('NotFoundException');
+    }
+    const state = await t.gql(alice, `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyState } } }`, { k: key.keyId });
+    expect(state.data.describeKey.keyMetadata.keyState).toBe('Enabled');
+  });
+
+  it('an explicit Deny on an alias resource holds even when the key allows', async () => {
+    const key = await createKey(alice);
+    await t.gql(alice, `mutation($k: String!) { createAlias(input: { aliasName: "alias/prod-db", targetKeyId: $k }) { requestId } }`, { k: key.keyId });
+    const operatorPolicy = policy(
+      { Sid: 'All', Effect: 'Allow', Action: '*', Resource: '*' },
+      { Sid: 'NoProdAliases', Effect: 'Deny', Action: ['kms:UpdateAlias', 'kms:DeleteAlias'], Resource: `arn:aws:kms:us-east-1:${alice.accountId}:alias/prod-*` },
+    );
+    const op = await t.newUser(alice.accountId, 'alias-operator', operatorPolicy);
+    const other = await createKey(alice);
+    const r = await t.gql(op, `mutation($k: String!) { updateAlias(input: { aliasName: "alias/prod-db", targetKeyId: $k }) { requestId } }`, { k: other.keyId });
+    expect(r.errors?.[0]?.message).toMatch(/with an explicit deny in an identity-based policy$/);
+    expect(code(await t.gql(op, `mutation { deleteAlias(input: { aliasName: "alias/prod-db" }) { requestId } }`))).toBe('AccessDeniedException');
+    expect((await t.gql(op, `mutation($k: String!) { createAlias(input: { aliasName: "alias/dev-db", targetKeyId: $k }) { requestId } }`, { k: other.keyId })).errors).toBeUndefined();
+  });
+
+  it('a principal of the issuing account retires a grant only with kms:RetireGrant; a foreign key stays hidden', async () => {
+    const key = await createKey(alice);
+    const grantee = await t.newUser(alice.accountId, 'retire-grantee');
+    const g = await t.gql(alice, `mutation($i: CreateGrantInput!) { createGrant(input: $i) { grantId } }`, { i: { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Decrypt'] } });
+    const bystander = await t.newUser(alice.accountId, 'retire-bystander');
+    const RETIRE = `mutation($k: String!, $g: String!) { retireGrant(input: { keyId: $k, grantId: $g }) { requestId } }`;
+    expect(code(await t.gql(bystander, RETIRE, { k: key.keyId, g: g.data.createGrant.grantId }))).toBe('AccessDeniedException');
+    const missing = await t.gql(bobAdmin, RETIRE, { k: key.arn, g: g.data.createGrant.grantId });
+    expect(missing.errors?.[0]).toMatchObject({ message: `Key '${key.arn}' does not exist`, extensions: { code: 'NotFoundException' } });
+    expect((await t.gql(alice, RETIRE, { k: key.keyId, g: g.data.createGrant.grantId })).errors).toBeUndefined();
+  });
+
+  it('fragments do not pass for introspection: without credentials they get 401 and a record', async () => {
+    const r = await t.gql(null, `{ __typename ... on Query { listKeys { truncated } } }`);
+    expect(r.status).toBe(401);
+    expect(r.data).toBeUndefined();
+    const requestId = r.errors![0]!.extensions!.requestId!;
+    const rows = await t.db.owner.selectFrom('events').select('data').where('stream_id', '=', `request-${requestId}`).execute();
+    expect(rows).toHaveLength(1);
+    expect((await t.gql(null, `{ __schema { queryType { name } } }`)).status).toBe(200);
+  });
+});

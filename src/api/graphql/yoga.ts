@@ -84,8 +84,8 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
 function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>): Plugin<GraphQLContext, ServerContext> {
   return {
     async onParams({ params, request, setResult, context }) {
-      const { fields, readOnly } = attemptedOperation(params.query, params.operationName);
-      if (fields.length > 0 && fields.every((f) => f.startsWith('__'))) return;
+      const { fields, readOnly, introspectionOnly } = attemptedOperation(params.query, params.operationName);
+      if (introspectionOnly) return;
       const credentials = basicCredentials(request.headers.get('authorization'));
       const outcome = await app.identity.authenticate(credentials?.accessKeyId, credentials?.secret);
       if (outcome.ok) {
@@ -125,7 +125,7 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
       const requestId = randomUUID();
       const messages = errors.map((e) => withoutValues(e.message));
-      const message = messages.join('; ').slice(0, 2000);
+      const message = errors.map((e) => recordedMessage(e.message)).join('; ').slice(0, 2000);
       try {
         await app.runner.recordRejected(
           {
@@ -166,6 +166,19 @@ export function withoutValues(message: string): string {
     .replace(/(cannot represent[^:]*): [\s\S]*$/, '$1: <redacted>');
 }
 
+/**
+ * What the audit record keeps of a rejected document's error: the message up to
+ * any quoted input value, never the value (which may hold a plaintext and whose
+ * own "; " would defeat splitting after it).
+ */
+export function recordedMessage(message: string): string {
+  // Not even the path: a path-shaped piece of the value could pass for one.
+  const variable = /^(Variable "\$\w+" got invalid value)/.exec(message);
+  if (variable) return `${variable[1]} <redacted>`;
+  if (/got invalid value|\bfound |cannot represent/.test(message)) return withoutValues(message).replace(/<redacted>[\s\S]*$/, '<redacted>');
+  return message;
+}
+
 function isExecutionResult(value: unknown): value is ExecutionResult {
   return typeof value === 'object' && value !== null && !(Symbol.asyncIterator in value);
 }
@@ -185,16 +198,28 @@ function basicCredentials(header: string | null): { accessKeyId: string; secret:
   return { accessKeyId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
-/** The top-level fields of the operation a document would run, and whether it only reads; none when it does not parse. */
-function attemptedOperation(query: string | undefined, operationName: string | undefined): { fields: string[]; readOnly: boolean } {
-  if (!query) return { fields: [], readOnly: false };
+/**
+ * The top-level fields of the operation a document would run, whether it only
+ * reads, and whether it is pure introspection (the one thing answered without
+ * credentials). Fragments anywhere at the top make it not pure introspection:
+ * they can select operations the field list would not show.
+ */
+function attemptedOperation(query: string | undefined, operationName: string | undefined): { fields: string[]; readOnly: boolean; introspectionOnly: boolean } {
+  if (!query) return { fields: [], readOnly: false, introspectionOnly: false };
   try {
-    const operations = parse(query).definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+    const definitions = parse(query).definitions;
+    const operations = definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
-    const fields = (operation?.selectionSet.selections ?? []).flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
-    return { fields, readOnly: operation?.operation === 'query' || operation?.operation === 'subscription' };
+    const selections = operation?.selectionSet.selections ?? [];
+    const fields = selections.flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
+    const introspectionOnly =
+      fields.length > 0 &&
+      fields.length === selections.length &&
+      !definitions.some((d) => d.kind === Kind.FRAGMENT_DEFINITION) &&
+      fields.every((f) => f.startsWith('__'));
+    return { fields, readOnly: operation?.operation === 'query' || operation?.operation === 'subscription', introspectionOnly };
   } catch {
-    return { fields: [], readOnly: false };
+    return { fields: [], readOnly: false, introspectionOnly: false };
   }
 }
 
