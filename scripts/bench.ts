@@ -29,6 +29,7 @@ import { startHttpServer, type RunningServer } from '../src/api/http-server.ts';
 import { systemClock } from '../src/clock.ts';
 import { rootKeyFromBytes } from '../src/crypto/root-key.ts';
 import { createLogger } from '../src/logger.ts';
+import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { EmbeddedPostgres } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
@@ -395,6 +396,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const operator = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench' });
   const { accountId } = await app.identity.createAccount(operator(), { name: `bench-${Date.now()}` });
   const { principalArn } = await app.identity.createPrincipal(operator(), { accountId, type: 'user', name: 'bench' });
+  // The default key policy delegates to identity policies: the bench user may do everything.
+  await app.identity.putPrincipalPolicy(operator(), { principalArn, policyName: 'AdministratorAccess', policyDocument: ADMINISTRATOR_ACCESS });
   const accessKey = await app.identity.createAccessKey(operator(), { principalArn });
   const authorization = `Basic ${Buffer.from(`${accessKey.accessKeyId}:${accessKey.secretAccessKey}`).toString('base64')}`;
 

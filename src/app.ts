@@ -42,7 +42,7 @@ export interface Keyledger {
  * const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: 'us-east-1' });
  * await app.kms.createKey(ctx, { description: 'orders' });
  */
-export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler; auditTailPollMs?: number }): Keyledger {
+export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler; auditTailPollMs?: number; auditTailRecheckMs?: number }): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
   const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
@@ -57,7 +57,7 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
     grants: new GrantService({ runner, region: deps.region, resolver, authorizer }),
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer }),
-    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs }),
+    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     auditFeed,
   };

@@ -168,6 +168,8 @@ const MAX_LINEAGE_USES = 1000;
 const MAX_DENIED_LISTED = 100;
 const MAX_USAGE_GROUPS = 10_000;
 /** The live tail reads at most this many records per query. */
+/** How often a running tail re-checks that its caller may still read the audit log. */
+const TAIL_RECHECK_MS = 30_000;
 const TAIL_BATCH = 200;
 /** Fallback poll of the live tail, in case a notification was lost. */
 const TAIL_POLL_MS = 2000;
@@ -214,8 +216,10 @@ export class AuditService {
   readonly #db: Db;
   readonly #feed: AuditFeed;
   readonly #tailPollMs: number;
+  readonly #tailRecheckMs: number;
 
-  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; tailPollMs?: number }) {
+  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; tailPollMs?: number; tailRecheckMs?: number }) {
+    this.#tailRecheckMs = deps.tailRecheckMs ?? TAIL_RECHECK_MS;
     this.#db = deps.db;
     this.#feed = deps.feed;
     this.#tailPollMs = deps.tailPollMs ?? TAIL_POLL_MS;
@@ -311,7 +315,7 @@ export class AuditService {
     });
     const wakeup = await this.#feed.follow();
     const controller = new AbortController();
-    const records = this.#follow(account, start.filter, start.from, wakeup, controller.signal);
+    const records = this.#follow(ctx, start.filter, start.from, wakeup, controller.signal);
     const stop = () => {
       controller.abort();
       wakeup.close();
@@ -333,10 +337,18 @@ export class AuditService {
     return tail;
   }
 
-  async *#follow(account: string, filter: AuditQueryFilter, from: AuditPosition, wakeup: AuditWakeup, signal: AbortSignal): AsyncGenerator<AuditEventEdge, undefined> {
+  async *#follow(ctx: RequestContext, filter: AuditQueryFilter, from: AuditPosition, wakeup: AuditWakeup, signal: AbortSignal): AsyncGenerator<AuditEventEdge, undefined> {
+    const account = ctx.caller.accountId;
     let cursor = from;
+    let checkedAt = Date.now();
     try {
       while (!signal.aborted) {
+        // A tail outlives the request that opened it: it ends once its access key is no longer active or the
+        // caller's identity policies no longer allow reading the audit log.
+        if (Date.now() - checkedAt >= this.#tailRecheckMs) {
+          if (!(await this.#stillAllowed(ctx))) break;
+          checkedAt = Date.now();
+        }
         const horizon = await auditHorizon(this.#db);
         const rows = await readAuditPage(this.#db, account, { filter, direction: 'asc', after: cursor, before: null, limit: TAIL_BATCH, fromEnd: false, horizon });
         for (const r of rows) {
@@ -353,6 +365,16 @@ export class AuditService {
       wakeup.close();
     }
     return undefined;
+  }
+
+  /** Whether the caller that opened a tail may still read the audit log (access key active, policies allowing). */
+  async #stillAllowed(ctx: RequestContext): Promise<boolean> {
+    const key = await this.#db.selectFrom('access_keys').select('status').where('access_key_id', '=', ctx.caller.accessKeyId).executeTakeFirst();
+    if (key?.status !== 'Active') return false;
+    const policies = await this.#db.selectFrom('principal_policies').select(['policy_name', 'document']).where('principal_arn', '=', ctx.caller.principalArn).execute();
+    const caller = { ...ctx.caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) };
+    const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
+    return evidence.decision === 'allow';
   }
 
   /**
