@@ -24,7 +24,9 @@ import {
 import type { AuditFeed, AuditWakeup } from '../store/audit-notifications.ts';
 import type { Database, Db } from '../store/database.ts';
 import type { Transaction } from 'kysely';
+import type { GrantState } from '../domain/grant.ts';
 import type { AuditRecord } from './audit.ts';
+import type { GrantListEntry } from './grant-service.ts';
 import type { RequestContext } from './context.ts';
 import { aliasTargetsOverTime, keyAsOf, keyHistory, type KeyHistoryEntry } from './forensics-time-travel.ts';
 import { toKeyMetadata, type KeyMetadata } from './kms-service.ts';
@@ -133,6 +135,8 @@ export interface KeyAsOfView {
   };
   version: bigint;
   lastChangedAt: Date;
+  /** Grants live on the key then (their tokens are never shown). */
+  grants: GrantListEntry[];
 }
 
 export interface PrincipalActivity {
@@ -459,7 +463,7 @@ export class AuditService {
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
       const at = await keyAsOf(trx, this.#region, ctx.caller.accountId, input.keyId, input.asOf);
       draft.resources.push({ arn: at.state.arn, type: 'AWS::KMS::Key', accountId: at.state.accountId });
-      return keyAsOfView(at.asOf, at.state, at.aliases, at.lastChangedAt);
+      return keyAsOfView(at.asOf, at.state, at.aliases, at.lastChangedAt, at.grants);
     });
   }
 
@@ -593,7 +597,7 @@ export class AuditService {
   }
 }
 
-function keyAsOfView(asOf: Date, state: KeyState, aliases: string[], lastChangedAt: Date): KeyAsOfView {
+function keyAsOfView(asOf: Date, state: KeyState, aliases: string[], lastChangedAt: Date, grants: GrantState[]): KeyAsOfView {
   const metadata = toKeyMetadata(state);
   return {
     asOf,
@@ -610,6 +614,17 @@ function keyAsOfView(asOf: Date, state: KeyState, aliases: string[], lastChanged
       keyMaterialIds: state.keyMaterialIds,
     },
     version: state.version,
+    grants: grants.map((g) => ({
+      keyId: g.keyArn,
+      grantId: g.grantId,
+      name: g.name,
+      creationDate: g.creationDate,
+      granteePrincipal: g.granteePrincipal,
+      retiringPrincipal: g.retiringPrincipal,
+      issuingAccount: g.issuingAccount,
+      operations: g.operations,
+      constraints: g.constraints,
+    })),
     lastChangedAt,
   };
 }

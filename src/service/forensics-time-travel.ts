@@ -4,7 +4,8 @@
  * targets over time. Pure reads of the key and alias streams, so they work for
  * deleted keys too: deletion destroys material, never history.
  */
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
+import { foldGrant, type GrantEvent, type GrantState } from '../domain/grant.ts';
 import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
@@ -24,6 +25,8 @@ export interface KeyAsOf {
   aliases: string[];
   /** When the last event folded into `state` was recorded. */
   lastChangedAt: Date;
+  /** The grants live on the key at that instant, each folded from its stream up to then. */
+  grants: GrantState[];
 }
 
 /** One event of a key's history (its own stream, and the aliases that pointed at it). */
@@ -89,7 +92,21 @@ export async function keyAsOf(trx: Trx, region: string, accountId: string, keyTe
     if (alias && !alias.deleted && alias.targetKeyId === keyId) aliases.push(alias.aliasName);
   }
   aliases.sort();
-  return { asOf, state, aliases, lastChangedAt: events.at(-1)!.recordedAt };
+  const grantStreams = await trx
+    .selectFrom('events')
+    .select('stream_id')
+    .distinct()
+    .where('type', '=', 'GrantCreated')
+    .where(sql<string>`data ->> 'keyId'`, '=', keyId)
+    .where('recorded_at', '<=', asOf)
+    .execute();
+  const grants: GrantState[] = [];
+  for (const { stream_id } of grantStreams) {
+    const grant = foldGrant((await readStream(trx, stream_id, { asOf })) as Recorded<GrantEvent>[]);
+    if (grant && !grant.retired) grants.push(grant);
+  }
+  grants.sort((a, b) => a.creationDate.getTime() - b.creationDate.getTime() || (a.grantId < b.grantId ? -1 : 1));
+  return { asOf, state, aliases, lastChangedAt: events.at(-1)!.recordedAt, grants };
 }
 
 /**

@@ -10,6 +10,7 @@ import type {
   PrincipalActivity,
 } from '../../service/audit-service.ts';
 import type { KeyHistoryEntry } from '../../service/forensics-time-travel.ts';
+import { GrantListEntryRef } from './authorization.ts';
 import { builder } from './builder.ts';
 import { KeyMetadataRef, TagRef } from './common.ts';
 
@@ -232,6 +233,7 @@ const KeyAsOfRef = builder.objectRef<KeyAsOfView>('KeyAsOf').implement({
     policy: t.exposeString('policy'),
     tags: t.expose('tags', { type: [TagRef] }),
     rotation: t.expose('rotation', { type: KeyRotationAsOf }),
+    grants: t.expose('grants', { type: [GrantListEntryRef], description: 'The grants live on the key at that instant.' }),
     version: t.string({ description: "The key stream's version at that instant.", resolve: (k) => k.version.toString() }),
     lastChangedAt: t.expose('lastChangedAt', { type: 'DateTime' }),
   }),

@@ -129,7 +129,7 @@ builder.mutationField('createGrant', (t) =>
   }),
 );
 
-const GrantListEntryRef = builder.objectRef<GrantListEntry>('GrantListEntry').implement({
+export const GrantListEntryRef = builder.objectRef<GrantListEntry>('GrantListEntry').implement({
   fields: (t) => ({
     keyId: t.exposeString('keyId'),
     grantId: t.exposeString('grantId'),
