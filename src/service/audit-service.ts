@@ -26,7 +26,7 @@ import type { Database, Db } from '../store/database.ts';
 import type { Transaction } from 'kysely';
 import type { GrantState } from '../domain/grant.ts';
 import type { AuditRecord } from './audit.ts';
-import type { GrantListEntry } from './grant-service.ts';
+import { toListEntry, type GrantListEntry } from './grant-service.ts';
 import type { RequestContext } from './context.ts';
 import { aliasTargetsOverTime, keyAsOf, keyHistory, type KeyHistoryEntry } from './forensics-time-travel.ts';
 import { toKeyMetadata, type KeyMetadata } from './kms-service.ts';
@@ -614,17 +614,7 @@ function keyAsOfView(asOf: Date, state: KeyState, aliases: string[], lastChanged
       keyMaterialIds: state.keyMaterialIds,
     },
     version: state.version,
-    grants: grants.map((g) => ({
-      keyId: g.keyArn,
-      grantId: g.grantId,
-      name: g.name,
-      creationDate: g.creationDate,
-      granteePrincipal: g.granteePrincipal,
-      retiringPrincipal: g.retiringPrincipal,
-      issuingAccount: g.issuingAccount,
-      operations: g.operations,
-      constraints: g.constraints,
-    })),
+    grants: grants.map(toListEntry),
     lastChangedAt,
   };
 }

@@ -284,7 +284,8 @@ export async function retireAllGrants(trx: Trx, keyId: string, by: string, now: 
   return rows.map((r) => r.grant_id);
 }
 
-function toListEntry(g: GrantState): GrantListEntry {
+/** A grant as ListGrants shows it (never its token). */
+export function toListEntry(g: GrantState): GrantListEntry {
   return {
     keyId: g.keyArn,
     grantId: g.grantId,
