@@ -5,9 +5,10 @@ import { startHttpServer } from '../api/http-server.ts';
 import { createKeyledger, type Keyledger } from '../app.ts';
 import { ADMINISTRATOR_ACCESS } from '../service/identity-service.ts';
 import { systemClock } from '../clock.ts';
-import { loadRootKey } from '../crypto/root-key.ts';
+import { sql } from 'kysely';
+import { loadRootKey, RootKeyError } from '../crypto/root-key.ts';
 import { redactUrl, type Logger } from '../logger.ts';
-import { openDatabase } from '../store/database.ts';
+import { openDatabase, type Db } from '../store/database.ts';
 import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
 import { readOptional } from '../store/embedded-postgres.ts';
 import { migrateToLatest } from '../store/migrations.ts';
@@ -59,7 +60,9 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
   const resources = new Resources();
   try {
     // First: `serve` without a root key should fail before any database work.
-    const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile, createIfMissing: mode === 'dev' });
+    // `dev` may generate one, but only for a database that holds nothing wrapped under another.
+    const rootKeyGiven = config.rootKeyBase64 !== undefined || (await readOptional(config.rootKeyFile)) !== undefined;
+    let rootKey = mode === 'serve' || rootKeyGiven ? await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile }) : undefined;
     const database = await locateDatabase({ config, logger, env: io.env });
     resources.add('database', () => database.release());
 
@@ -67,6 +70,14 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     try {
       const applied = await migrateToLatest(owner);
       if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+      if (!rootKey) {
+        if (await holdsWrappedSecrets(owner)) {
+          throw new RootKeyError(
+            `${config.rootKeyFile} is missing, but the database holds access keys and key material wrapped under a root key: restore that file (or set KEYLEDGER_ROOT_KEY). A new root key would make all of them unusable.`,
+          );
+        }
+        rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile, createIfMissing: true });
+      }
     } finally {
       await owner.destroy();
     }
@@ -117,6 +128,12 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
   }
   io.stdout.write(`keyledger ${mode}: stopped\n`);
   return 0;
+}
+
+/** Whether anything in the database is wrapped under a root key (access-key secrets, key material). */
+async function holdsWrappedSecrets(owner: Db): Promise<boolean> {
+  const { rows } = await sql<{ n: string }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) AS n`.execute(owner);
+  return Number(rows[0]?.n ?? 0) > 0;
 }
 
 /**
