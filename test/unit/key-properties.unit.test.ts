@@ -18,6 +18,7 @@ import {
   type Recorded,
 } from '../../src/domain/key.ts';
 import type { Tag } from '../../src/domain/tags.ts';
+import { keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 
 /**
  * Properties of the key and alias aggregates: random command sequences are
@@ -112,25 +113,8 @@ function step(m: Model, c: Exclude<Command, { kind: 'wait' }>, now: number): Mod
   }
 }
 
-const created = (initialTags: Tag[]): Recorded<KeyEvent> => ({
-  type: 'KeyCreated',
-  data: {
-    keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
-    accountId: '111122223333',
-    arn: ARN,
-    description: '',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    origin: 'AWS_KMS',
-    keyManager: 'CUSTOMER',
-    multiRegion: false,
-    policy: '{}',
-    tags: initialTags,
-    keyMaterialId: 'ef'.repeat(32),
-  },
-  streamVersion: 1n,
-  recordedAt: new Date(START),
-});
+const created = (initialTags: Tag[]): Recorded<KeyEvent> =>
+  recordedKeyEvent({ type: 'KeyCreated', data: keyCreatedData({ arn: ARN, tags: initialTags, keyMaterialId: 'ef'.repeat(32) }) }, 1n, new Date(START));
 
 interface Run {
   log: Recorded<KeyEvent>[];

@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
+import { keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 import {
   checkKeyState,
   foldKey,
   KEY_STATES,
   OPERATION_RULES,
-  type KeyEvent,
   type KeyOperation,
   type KeyState,
   type KeyStateName,
-  type Recorded,
 } from '../../src/domain/key.ts';
 
 /**
@@ -22,25 +21,11 @@ const ARN = 'arn:aws:kms:eu-west-1:444455556666:key/0b1e7c3a-1111-4222-8333-9444
 
 function keyIn(keyState: KeyStateName): KeyState {
   const created = foldKey([
-    {
-      type: 'KeyCreated',
-      data: {
-        keyId: '0b1e7c3a-1111-4222-8333-944445555666',
-        accountId: '444455556666',
-        arn: ARN,
-        description: '',
-        keyUsage: 'ENCRYPT_DECRYPT',
-        keySpec: 'SYMMETRIC_DEFAULT',
-        origin: 'AWS_KMS',
-        keyManager: 'CUSTOMER',
-        multiRegion: false,
-        policy: '{}',
-        tags: [],
-        keyMaterialId: 'cd'.repeat(32),
-      },
-      streamVersion: 1n,
-      recordedAt: new Date('2026-01-01T00:00:00Z'),
-    } as Recorded<KeyEvent>,
+    recordedKeyEvent(
+      { type: 'KeyCreated', data: keyCreatedData({ keyId: '0b1e7c3a-1111-4222-8333-944445555666', accountId: '444455556666', arn: ARN, keyMaterialId: 'cd'.repeat(32) }) },
+      1n,
+      new Date('2026-01-01T00:00:00Z'),
+    ),
   ])!;
   return { ...created, keyState };
 }

@@ -21,43 +21,25 @@ import {
   type Recorded,
 } from '../../src/domain/key.ts';
 import type { Tag } from '../../src/domain/tags.ts';
+import { applyDecision, FIXTURE_ACCOUNT, FIXTURE_ARN, FIXTURE_KEY_ID, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 
 // ---------------------------------------------------------------- fixtures
 
-const ACCOUNT = '111122223333';
-const KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
-const ARN = `arn:aws:kms:us-east-1:${ACCOUNT}:key/${KEY_ID}`;
+const ACCOUNT = FIXTURE_ACCOUNT;
+const KEY_ID = FIXTURE_KEY_ID;
+const ARN = FIXTURE_ARN;
 const T0 = new Date('2026-03-01T09:00:00.000Z');
 const T1 = new Date('2026-03-02T10:30:00.000Z');
 
-function createdData(over: Partial<KeyCreatedData> = {}): KeyCreatedData {
-  return {
-    keyId: KEY_ID,
-    accountId: ACCOUNT,
-    arn: ARN,
-    description: 'orders',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    origin: 'AWS_KMS',
-    keyManager: 'CUSTOMER',
-    multiRegion: false,
-    policy: '{"Version":"2012-10-17","Statement":[]}',
-    tags: [],
-    keyMaterialId: 'ab'.repeat(32),
-    ...over,
-  };
-}
+const createdData = (over: Partial<KeyCreatedData> = {}): KeyCreatedData =>
+  keyCreatedData({ description: 'orders', policy: '{"Version":"2012-10-17","Statement":[]}', ...over });
 
-const recorded = (event: KeyEvent, streamVersion: number | bigint, recordedAt: Date = T0): Recorded<KeyEvent> =>
-  ({ ...event, streamVersion: BigInt(streamVersion), recordedAt }) as Recorded<KeyEvent>;
+const recorded = (event: KeyEvent, streamVersion: number | bigint, recordedAt: Date = T0): Recorded<KeyEvent> => recordedKeyEvent(event, streamVersion, recordedAt);
 
 const created = (over: Partial<KeyCreatedData> = {}): KeyState => foldKey([recorded({ type: 'KeyCreated', data: createdData(over) }, 1)])!;
 
 /** Applies a decision's events to `key`, as the service does after appending them. */
-function applied(key: KeyState, decision: Decision<KeyEvent>, at: Date = T1): KeyState {
-  if (!decision.ok) throw decision.error;
-  return decision.events.reduce<KeyState>((s, e, i) => evolveKey(s, recorded(e, key.version + BigInt(i + 1), at)), key);
-}
+const applied = (key: KeyState, decision: Decision<KeyEvent>, at: Date = T1): KeyState => applyDecision(key, decision, at);
 
 /**
  * A key in `keyState`, built by hand on top of a freshly created key: the decide

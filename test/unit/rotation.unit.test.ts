@@ -10,7 +10,6 @@ import {
   decideEnableKeyRotation,
   decideRotateKeyOnDemand,
   decideScheduleKeyDeletion,
-  evolveKey,
   foldKey,
   isDeletionDue,
   isRotationDue,
@@ -20,8 +19,8 @@ import {
   type KeyEvent,
   type KeyState,
   type KeyStateName,
-  type Recorded,
 } from '../../src/domain/key.ts';
+import { applyDecision, FIXTURE_ARN, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 
 /**
  * The pure side of rotation and scheduled deletion: what each decision does in
@@ -31,42 +30,20 @@ import {
 
 // ---------------------------------------------------------------- fixtures
 
-const ACCOUNT = '111122223333';
-const KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
-const ARN = `arn:aws:kms:us-east-1:${ACCOUNT}:key/${KEY_ID}`;
+const ARN = FIXTURE_ARN;
 const T0 = new Date('2026-03-01T09:00:00.000Z');
 const M0 = 'a0'.repeat(32);
 const M1 = 'b1'.repeat(32);
 const M2 = 'c2'.repeat(32);
 
-function createdData(over: Partial<KeyCreatedData> = {}): KeyCreatedData {
-  return {
-    keyId: KEY_ID,
-    accountId: ACCOUNT,
-    arn: ARN,
-    description: '',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    origin: 'AWS_KMS',
-    keyManager: 'CUSTOMER',
-    multiRegion: false,
-    policy: '{}',
-    tags: [],
-    keyMaterialId: M0,
-    ...over,
-  };
-}
+const createdData = (over: Partial<KeyCreatedData> = {}): KeyCreatedData => keyCreatedData({ keyMaterialId: M0, ...over });
 
-const recorded = (event: KeyEvent, streamVersion: bigint, recordedAt: Date): Recorded<KeyEvent> =>
-  ({ ...event, streamVersion, recordedAt }) as Recorded<KeyEvent>;
+const recorded = recordedKeyEvent;
 
 const created = (over: Partial<KeyCreatedData> = {}): KeyState => foldKey([recorded({ type: 'KeyCreated', data: createdData(over) }, 1n, T0)])!;
 
 /** Applies a decision's events as the service does after appending them (recorded at `at`). */
-function applied(key: KeyState, decision: Decision<KeyEvent>, at: Date): KeyState {
-  if (!decision.ok) throw decision.error;
-  return decision.events.reduce<KeyState>((s, e, i) => evolveKey(s, recorded(e, key.version + BigInt(i + 1), at)), key);
-}
+const applied = applyDecision;
 
 /** A key in any state, by hand: the decisions must not care how it got there. */
 function keyIn(keyState: KeyStateName, over: Partial<KeyState> = {}): KeyState {
