@@ -5,7 +5,7 @@ import type { Database } from '../store/database.ts';
 import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
 import { keyArn } from '../domain/arn.ts';
 import { lockKeyExclusive } from '../store/key-locks.ts';
-import { enforce, type Authorizer } from './authorization.ts';
+import { enforce, type AuthorizationRequest, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import type { AuditDraft } from './request-runner.ts';
@@ -55,10 +55,48 @@ export interface KeyChangeDeps {
 }
 
 /**
- * The first steps of every lifecycle change a caller asks for: resolve the key
- * they named, lock it for the change and fold its stream, record it as the
- * request's resource, and authorize `action` on it (with kms:RequestAlias when
- * named by an alias).
+ * Resolves the key a caller named, reads it from its projection, records it as
+ * the request's resource, and authorizes `action` on it (with kms:RequestAlias
+ * when named by an alias). The start of every operation on one key.
+ */
+export async function readAuthorizedKey(
+  deps: KeyChangeDeps,
+  trx: Trx,
+  ctx: RequestContext,
+  draft: AuditDraft,
+  now: Date,
+  keyIdText: string,
+  action: string,
+  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string } = {},
+): Promise<KeyState> {
+  return (await readAndAuthorize(deps, trx, ctx, draft, now, keyIdText, action, options)).key;
+}
+
+async function readAndAuthorize(
+  deps: KeyChangeDeps,
+  trx: Trx,
+  ctx: RequestContext,
+  draft: AuditDraft,
+  now: Date,
+  keyIdText: string,
+  action: string,
+  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string },
+): Promise<{ key: KeyState; request: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now' | 'key'> }> {
+  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  const key = await readKeyProjection(trx, keyId);
+  if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
+  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+  const request = { action, ...options, ...(viaAlias ? { requestAlias: viaAlias } : {}) };
+  await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key });
+  return { key, request };
+}
+
+/**
+ * The first steps of every lifecycle change a caller asks for: read and
+ * authorize the key as readAuthorizedKey does — before queueing for its
+ * exclusive lock, so a caller without the right cannot stall the key's traffic
+ * — then lock it and fold its stream, authorizing again if the policy changed
+ * while we waited.
  */
 export async function lockAuthorizedKey(
   deps: KeyChangeDeps,
@@ -70,17 +108,9 @@ export async function lockAuthorizedKey(
   action: string,
   conditions: Record<string, string | number | boolean | undefined> = {},
 ): Promise<KeyState> {
-  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-  const request = { action, conditions, ...(viaAlias ? { requestAlias: viaAlias } : {}) };
-  // Authorized before the lock too, so a caller without the right cannot stall
-  // the key's traffic by queueing for its exclusive lock.
-  const current = await readKeyProjection(trx, keyId);
-  if (!current) throw keyNotFound(keyArn(deps.region, accountId, keyId));
-  draft.resources.push({ arn: current.arn, type: 'AWS::KMS::Key', accountId: current.accountId });
-  await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key: current });
-  const key = await lockKeyForChange(trx, keyId);
-  if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
-  // And again on the locked state: the policy may have changed while we waited.
+  const { key: current, request } = await readAndAuthorize(deps, trx, ctx, draft, now, keyIdText, action, { conditions });
+  const key = await lockKeyForChange(trx, current.keyId);
+  if (!key) throw keyNotFound(current.arn);
   if (key.policy !== current.policy) await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key });
   return key;
 }

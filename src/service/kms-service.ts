@@ -45,7 +45,7 @@ import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
 import { parsePolicy, wouldLockOut } from '../domain/policy/index.ts';
 import { enforce, type Authorizer } from './authorization.ts';
-import { applyKeyDecision, lockAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
+import { applyKeyDecision, lockAuthorizedKey, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
@@ -474,15 +474,12 @@ export class KmsService {
 
   /** Resolves and reads a key for a read operation, authorized as `action` (or as the request already was). */
   async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft, now: Date, action?: string, grantOperation?: string): Promise<KeyState> {
-    const { keyId, accountId, viaAlias } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
+    if (action) return readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, text, action, grantOperation ? { grantOperation } : {});
+    // Read as part of a request already authorized (ListAliases' filter): the caller's own keys only.
+    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
     const key = await readKeyProjection(trx, keyId);
-    if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
+    if (!key || key.accountId !== ctx.caller.accountId) throw keyNotFound(key?.arn ?? keyArn(this.#region, accountId, keyId));
     draft.resources.push(keyResource(key));
-    if (action) {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action, key, ...(grantOperation ? { grantOperation } : {}), ...(viaAlias ? { requestAlias: viaAlias } : {}) });
-    } else if (key.accountId !== ctx.caller.accountId) {
-      throw keyNotFound(key.arn);
-    }
     return key;
   }
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
-import { keyArn } from '../domain/arn.ts';
 import { Validator, type Decision } from '../domain/errors.ts';
 import {
   checkKeyState,
@@ -24,10 +23,10 @@ import { appendToStream, readStream } from '../store/event-store.ts';
 import { destroyKeyMaterial, insertKeyMaterial } from '../store/key-material-store.ts';
 import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import type { OperatorContext, RequestContext } from './context.ts';
-import { applyKeyDecision, lockAuthorizedKey, lockKeyForChange, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
-import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import { applyKeyDecision, lockAuthorizedKey, lockKeyForChange, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
+import type { KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
-import { enforce, type Authorizer } from './authorization.ts';
+import type { Authorizer } from './authorization.ts';
 import { retireAllGrants } from './grant-service.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
@@ -63,20 +62,14 @@ const WORKER: Omit<OperatorContext, 'requestId'> = { invokedBy: 'keyledger-worke
 export class RotationService {
   readonly #runner: RequestRunner;
   readonly #rootKey: RootKey;
-  readonly #resolver: KeyResolver;
-  readonly #region: string;
   readonly #jobs: JobScheduler;
-  readonly #authorizer: Authorizer;
 
   readonly #changeDeps: KeyChangeDeps;
 
   constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; jobs: JobScheduler; authorizer: Authorizer }) {
     this.#changeDeps = deps;
-    this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
     this.#rootKey = deps.rootKey;
-    this.#resolver = deps.resolver;
-    this.#region = deps.region;
     this.#jobs = deps.jobs;
   }
 
@@ -241,11 +234,7 @@ export class RotationService {
   }
 
   async #read(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft, now: Date): Promise<KeyState> {
-    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-    const key = await readKeyProjection(trx, keyId);
-    if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-    draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-    await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key });
+    const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`);
     const refused = checkKeyState(operation, key);
     if (refused) throw refused;
     return key;
