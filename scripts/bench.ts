@@ -31,7 +31,7 @@ import { rootKeyFromBytes } from '../src/crypto/root-key.ts';
 import { createLogger } from '../src/logger.ts';
 import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { openDatabase } from '../src/store/database.ts';
-import { EmbeddedPostgres } from '../src/store/embedded-postgres.ts';
+import { startEmbeddedOnFreePort } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 
@@ -362,7 +362,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
     // As root, Postgres runs as `postgres`, which must traverse the 0700 mkdtemp dir.
     await chmod(dir, 0o755);
-    const server = await startEmbedded(join(dir, 'data'), join(dir, 'postgres.log'), randomBytes(18).toString('base64url'));
+    const server = await startEmbeddedOnFreePort({ dataDir: join(dir, 'data'), logFile: join(dir, 'postgres.log'), password: randomBytes(18).toString('base64url') });
     cleanup.add('stop embedded Postgres', () => server.stop());
     const admin = new pg.Client({ connectionString: server.url('postgres') });
     await admin.connect();
@@ -549,19 +549,6 @@ const ENCRYPT = `mutation Encrypt($input: EncryptInput!) { encrypt(input: $input
 const DECRYPT = `mutation Decrypt($input: DecryptInput!) { decrypt(input: $input) { plaintext keyId } }`;
 const GENERATE_DATA_KEY = `mutation GenerateDataKey($input: GenerateDataKeyInput!) { generateDataKey(input: $input) { plaintext ciphertextBlob keyId } }`;
 
-/** freePort() can lose its port to another process before Postgres binds it: retry. */
-async function startEmbedded(dataDir: string, logFile: string, password: string): Promise<EmbeddedPostgres> {
-  for (let attempt = 1; ; attempt++) {
-    const server = new EmbeddedPostgres({ dataDir, logFile, password, port: await freePort() });
-    if (!(await server.initialised)) await server.initialise();
-    try {
-      await server.start();
-      return server;
-    } catch (error) {
-      if (attempt === 3) throw error;
-    }
-  }
-}
 
 async function startServer(yoga: Parameters<typeof startHttpServer>[0]): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {

@@ -5,6 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from './free-port.ts';
 
 const run = promisify(execFile);
 
@@ -124,6 +125,26 @@ export class EmbeddedPostgres {
     const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     process.kill(child.pid, 'SIGINT');
     await done;
+  }
+}
+
+/**
+ * Initialises (if needed) and starts a server on a free port. freePort() can
+ * lose its port to another process before Postgres binds it, so it retries.
+ *
+ * @example
+ * const server = await startEmbeddedOnFreePort({ dataDir, logFile, password });
+ */
+export async function startEmbeddedOnFreePort(options: { dataDir: string; logFile: string; password: string }, attempts = 3): Promise<EmbeddedPostgres> {
+  for (let attempt = 1; ; attempt++) {
+    const server = new EmbeddedPostgres({ ...options, port: await freePort() });
+    if (!(await server.initialised)) await server.initialise();
+    try {
+      await server.start();
+      return server;
+    } catch (error) {
+      if (attempt === attempts) throw error;
+    }
   }
 }
 

@@ -4,8 +4,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedPostgres } from '../../src/store/embedded-postgres.ts';
-import { freePort } from '../../src/store/free-port.ts';
+import { startEmbeddedOnFreePort } from '../../src/store/embedded-postgres.ts';
 
 /** A throwaway Postgres server and the URL of its superuser (who may CREATE DATABASE). */
 export interface PostgresServer {
@@ -69,7 +68,7 @@ async function startEmbedded(): Promise<PostgresServer> {
   await chmod(dir, 0o755);
   const password = randomBytes(18).toString('base64url');
   try {
-    const server = await startOnFreePort(join(dir, 'data'), join(dir, 'postgres.log'), password);
+    const server = await startEmbeddedOnFreePort({ dataDir: join(dir, 'data'), logFile: join(dir, 'postgres.log'), password });
     return {
       adminUrl: server.url('postgres'),
       kind: 'embedded',
@@ -87,16 +86,3 @@ async function startEmbedded(): Promise<PostgresServer> {
   }
 }
 
-/** freePort() can lose its port to another process before Postgres binds it: retry. */
-async function startOnFreePort(dataDir: string, logFile: string, password: string): Promise<EmbeddedPostgres> {
-  for (let attempt = 1; ; attempt++) {
-    const server = new EmbeddedPostgres({ dataDir, logFile, password, port: await freePort() });
-    if (!(await server.initialised)) await server.initialise();
-    try {
-      await server.start();
-      return server;
-    } catch (error) {
-      if (attempt === 3) throw error;
-    }
-  }
-}
