@@ -12,15 +12,12 @@ import {
   readNewestRecords,
   readPrincipalActivity,
   readReEncryptionsInto,
-  readUsageStatistics,
-  USAGE_DIMENSIONS,
   type AuditPosition,
   type AuditQueryFilter,
   type AuditRow,
   type KeyMatch,
-  type UsageDimension,
-  type UsageGroup,
 } from '../store/audit-queries.ts';
+import { readUsageStatistics, USAGE_DIMENSIONS, type UsageDimension, type UsageGroup } from '../store/usage-statistics.ts';
 import type { AuditFeed, AuditWakeup } from '../store/audit-notifications.ts';
 import type { Database, Db } from '../store/database.ts';
 import type { Transaction } from 'kysely';

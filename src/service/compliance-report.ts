@@ -1,5 +1,5 @@
 import { KmsError, Validator } from '../domain/errors.ts';
-import { readUsageStatistics } from '../store/audit-queries.ts';
+import { readUsageStatistics } from '../store/usage-statistics.ts';
 import {
   readDeniedRequests,
   readFailuresByKey,

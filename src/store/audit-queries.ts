@@ -26,8 +26,7 @@
  *   adds one BitmapOr arm per key it pointed at, each with its position window.
  * - sourceIp CIDR: events_audit_source_ip, `<<=` turned into a btree range.
  * - dataKey lineage: events_audit_data_key (0006) and events_audit_destination_ciphertext.
- * - usageStatistics over a whole account: a scan of every record in range (no
- *   rollup table yet): linear in the records grouped.
+ * - usageStatistics: see usage-statistics.ts (rollups, plus the log's tail and edges).
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { AuditRecord } from '../service/audit.ts';
@@ -89,7 +88,8 @@ const ACCOUNT = sql`(data ->> 'accountId')`;
 const PRINCIPAL = sql`(data -> 'userIdentity' ->> 'principalArn')`;
 const EVENT_NAME = sql`(data ->> 'eventName')`;
 
-function escapeLike(text: string): string {
+/** `text` as a LIKE pattern matching itself (backslash is LIKE's default escape). */
+export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, '\\$&');
 }
 
@@ -348,70 +348,6 @@ export async function readNewestRecords(db: Executor, accountId: string, filter:
     SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, filter)}
      ORDER BY recorded_at DESC, global_position DESC LIMIT ${limit}`.execute(db);
   return rows.map(toRow);
-}
-
-export const USAGE_DIMENSIONS = ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY', 'HOUR'] as const;
-export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
-
-export interface UsageGroup {
-  key: string | null;
-  principal: string | null;
-  operation: string | null;
-  day: Date | null;
-  hour: Date | null;
-  count: number;
-  failures: number;
-  denied: number;
-}
-
-const DIMENSION_SQL: Record<UsageDimension, { expr: RawBuilder<unknown>; column: keyof UsageGroup }> = {
-  KEY: { expr: sql`k.arn`, column: 'key' },
-  PRINCIPAL: { expr: sql`a.principal`, column: 'principal' },
-  OPERATION: { expr: sql`a.operation`, column: 'operation' },
-  DAY: { expr: sql`date_trunc('day', a.recorded_at, 'UTC')`, column: 'day' },
-  HOUR: { expr: sql`date_trunc('hour', a.recorded_at, 'UTC')`, column: 'hour' },
-};
-
-/**
- * Request counts grouped by any of key, principal, operation, day, hour (UTC).
- * A request on two keys (ReEncrypt) counts once under each; one on no key
- * (aliases and principals are not keys) under a null key. Groups come sorted by the dimensions, at most `limit`.
- */
-export async function readUsageStatistics(
-  db: Executor,
-  accountId: string,
-  filter: AuditQueryFilter,
-  groupBy: readonly UsageDimension[],
-  limit: number,
-): Promise<UsageGroup[]> {
-  const dims = [...new Set(groupBy)];
-  const byKey = dims.includes('KEY');
-  const selected = dims.map((d) => sql`${DIMENSION_SQL[d].expr} AS ${sql.ref(DIMENSION_SQL[d].column)}`);
-  const groupExprs = dims.map((d) => DIMENSION_SQL[d].expr);
-  const keyJoin = byKey
-    ? sql`LEFT JOIN LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(a.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS k ON true`
-    : sql``;
-  const { rows } = await sql<Record<string, unknown>>`
-    SELECT ${sql.join([...selected, sql`count(*) AS count`], sql`, `)},
-           count(*) FILTER (WHERE a.outcome = 'failure') AS failures,
-           count(*) FILTER (WHERE a.code IN (${sql.join(DENIED_ERROR_CODES)})) AS denied
-      FROM (SELECT recorded_at, ${PRINCIPAL} AS principal, ${EVENT_NAME} AS operation,
-                   (data ->> 'outcome') AS outcome, (data ->> 'errorCode') AS code,
-                   ${byKey ? sql`CASE WHEN jsonb_typeof(data -> 'resources') = 'array' THEN data -> 'resources' ELSE '[]'::jsonb END` : sql`NULL::jsonb`} AS res
-              FROM ${scoped(accountId, filter)}) AS a
-      ${keyJoin}
-     ${groupExprs.length > 0 ? sql`GROUP BY ${sql.join(groupExprs)} ORDER BY ${sql.join(groupExprs.map((e) => sql`${e} NULLS FIRST`))}` : sql``}
-     LIMIT ${limit}`.execute(db);
-  return rows.map((r) => ({
-    key: (r['key'] as string | undefined) ?? null,
-    principal: (r['principal'] as string | undefined) ?? null,
-    operation: (r['operation'] as string | undefined) ?? null,
-    day: (r['day'] as Date | undefined) ?? null,
-    hour: (r['hour'] as Date | undefined) ?? null,
-    count: Number(r['count']),
-    failures: Number(r['failures']),
-    denied: Number(r['denied']),
-  }));
 }
 
 /** The alias streams of `accountId` whose events ever named `keyId` as their target. */

@@ -11,6 +11,7 @@
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { scoped, type AuditQueryFilter } from './audit-queries.ts';
+import { readUsageStatistics } from './usage-statistics.ts';
 import type { Database, Db } from './database.ts';
 
 type Executor = Db | Transaction<Database>;
@@ -91,15 +92,27 @@ export function readDeniedRequests(db: Executor, accountId: string, window: { fr
   );
 }
 
-/** Successful crypto operations before `to` (from `from` when given), by key (every key of a ReEncrypt). */
+/**
+ * Successful crypto operations before `to` (from `from` when given), by key (every
+ * key of a ReEncrypt): from the daily usage rollup, so the report does not read
+ * every record of the log; the last use's event id is its evidence.
+ */
 export async function readKeyUse(db: Executor, accountId: string, window: { from?: Date | null; to: Date }): Promise<Map<string, { lastUsed: Date; lastEventId: string; count: number }>> {
-  const { rows } = await sql<{ arn: string; last_used: Date; last_event_id: string; count: string }>`
-    SELECT r ->> 'arn' AS arn, max(recorded_at) AS last_used,
-           (array_agg(event_id::text ORDER BY global_position DESC))[1] AS last_event_id, count(*) AS count
-      FROM ${scoped(accountId, { from: window.from ?? null, to: window.to, outcome: 'success', eventNames: [...CRYPTO_EVENT_NAMES] })}
-     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(data -> 'resources') = 'array' THEN data -> 'resources' ELSE '[]'::jsonb END) AS r
-     GROUP BY 1`.execute(db);
-  return new Map(rows.map((r) => [r.arn, { lastUsed: r.last_used, lastEventId: r.last_event_id, count: Number(r.count) }]));
+  const groups = await readUsageStatistics(
+    db,
+    accountId,
+    { from: window.from ?? null, to: window.to, outcome: 'success', eventNames: [...CRYPTO_EVENT_NAMES] },
+    ['KEY'],
+    Number.MAX_SAFE_INTEGER,
+  );
+  const used = groups.filter((g): g is typeof g & { key: string; lastSeen: Date; lastPosition: bigint } => g.key !== null && g.lastSeen !== null && g.lastPosition !== null);
+  const positions = [...new Set(used.map((g) => g.lastPosition.toString()))];
+  const { rows } = positions.length
+    ? await sql<{ global_position: string; event_id: string }>`
+        SELECT global_position::text AS global_position, event_id::text AS event_id FROM events WHERE global_position = ANY(${positions}::bigint[])`.execute(db)
+    : { rows: [] };
+  const eventIds = new Map(rows.map((r) => [r.global_position, r.event_id]));
+  return new Map(used.map((g) => [g.key, { lastUsed: g.lastSeen, lastEventId: eventIds.get(g.lastPosition.toString())!, count: g.count }]));
 }
 
 /** Every request a grant allowed (authorization.allowedBy names it) before `to`, by grant id. */

@@ -7,6 +7,7 @@ import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
 import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
+import { startUsageRollupLoop, USAGE_ROLLUP_INTERVAL_MS } from './usage-rollup-loop.ts';
 
 /** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
 export const JOBS_SCHEMA = 'keyledger_jobs';
@@ -80,11 +81,14 @@ export interface WorkerDeps {
   work?: ScheduledWork;
   /** How often an idle worker looks for jobs (pg-boss allows 0.5 and up); 2 when not given. */
   pollingIntervalSeconds?: number;
+  /** How often new audit records are folded into the usage rollups; USAGE_ROLLUP_INTERVAL_MS when not given. */
+  usageRollupIntervalMs?: number;
 }
 
 /**
  * Starts the background worker: pg-boss in the `keyledger_jobs` schema, with the
- * `keyledger-sweep` queue scheduled every minute (and swept once at start).
+ * `keyledger-sweep` queue scheduled every minute (and swept once at start), and
+ * the usage rollups' fold every couple of seconds.
  * Several workers may run against one database: pg-boss hands each job to one
  * of them, and the queue's `stately` policy keeps at most one sweep queued and
  * one running.
@@ -149,12 +153,13 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     await boss.stop({ graceful: false }).catch(() => {});
     throw error;
   }
+  const rollup = startUsageRollupLoop(deps.db, logger, deps.usageRollupIntervalMs ?? USAGE_ROLLUP_INTERVAL_MS);
   logger.info({ queue: SWEEP_QUEUE, cron: SWEEP_CRON }, 'worker started');
 
   let stopped: Promise<void> | undefined;
   return {
     stop: () => {
-      stopped ??= boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS }).then(() => logger.info('worker stopped'));
+      stopped ??= Promise.all([rollup.stop(), boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS })]).then(() => logger.info('worker stopped'));
       return stopped;
     },
     status: () => statusOf(boss, deps.db),

@@ -11,6 +11,7 @@ import { KmsError } from '../../src/domain/errors.ts';
 import type { RequestContext } from '../../src/service/context.ts';
 import type { ComplianceReport, ReportFinding } from '../../src/service/compliance-report.ts';
 import { CSV_COLUMNS, renderReport } from '../../src/service/report-render.ts';
+import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 
 /**
@@ -208,6 +209,17 @@ describe('complianceReport findings', () => {
     const expected = Object.fromEntries(rows.map((r) => [r.day, Number(r.n)]));
     expect(Object.fromEntries(report.usagePerDay.filter((d) => d.count > 0).map((d) => [d.day, d.count]))).toEqual(expected);
     expect(report.usagePerDay.find((d) => d.day === '2026-06-09')).toMatchObject({ denied: 2 });
+  });
+
+  it('is the same report once the usage rollups have caught up (last use and usage per day come from them)', async () => {
+    // Up to the start of today: the reports' own records (made now) stay out of the window.
+    const to = new Date(Math.floor(t.clock.now().getTime() / 86_400_000) * 86_400_000);
+    const before = await t.app.reports.complianceReport(await t.ctx(admin), { from: FROM, to, unusedDays: 30 });
+    expect(await catchUpUsageRollup(t.db.app)).toBeGreaterThan(0);
+    const after = await t.app.reports.complianceReport(await t.ctx(admin), { from: FROM, to, unusedDays: 30 });
+    expect({ ...after, generatedAt: null }).toEqual({ ...before, generatedAt: null });
+    expect(after.keys.some((k) => k.lastUsed !== null)).toBe(true);
+    expect(after.usagePerDay.some((d) => d.count > 0)).toBe(true);
   });
 
   it('is an audited read that needs cloudtrail:LookupEvents', async () => {

@@ -1,5 +1,5 @@
 /** The audit read side: forensic queries, lineage, time travel, activity and usage. */
-import { USAGE_DIMENSIONS, type UsageGroup } from '../../store/audit-queries.ts';
+import { USAGE_DIMENSIONS, type UsageGroup } from '../../store/usage-statistics.ts';
 import type {
   ActivityCount,
   AuditEventConnection,
@@ -336,6 +336,7 @@ const UsageGroupRef = builder.objectRef<UsageGroup>('UsageGroup').implement({
     count: t.exposeInt('count'),
     failures: t.exposeInt('failures'),
     denied: t.exposeInt('denied'),
+    lastSeen: t.expose('lastSeen', { type: 'DateTime', nullable: true, description: 'When the newest request of the group was made.' }),
   }),
 });
 

@@ -1,0 +1,136 @@
+/**
+ * The usage rollups of sql/0013: an asynchronous projection of the audit
+ * records into counts per hour (by operation and outcome) and per day (by
+ * principal, key, operation and outcome), folded in the followers' order.
+ *
+ * The fold is exact, not approximate: a record is counted in the rollups if and
+ * only if its (transaction_id, global_position) is at or before the checkpoint,
+ * which only ever advances below the in-flight horizon (auditHorizon), so no
+ * record can commit behind it. Readers (usage-statistics.ts) add the records
+ * after the checkpoint from the log in the same statement.
+ */
+import { sql } from 'kysely';
+import { auditHorizon } from './audit-queries.ts';
+import type { Db } from './database.ts';
+
+export interface UsageRollupPass {
+  /** Audit records folded in this pass. */
+  records: number;
+  /** False when another process held the checkpoint (it is folding): nothing was done. */
+  ran: boolean;
+  /** No record below the horizon is left unfolded (a full batch may leave some). */
+  caughtUp: boolean;
+}
+
+/** Records folded per transaction by default. */
+export const USAGE_ROLLUP_BATCH = 20_000;
+
+/**
+ * Folds the next batch of audit records (at most `batchSize`, in follower
+ * order, below the horizon) into the rollups and moves the checkpoint past
+ * them, in one transaction. A concurrent pass (another worker) is skipped, not
+ * waited for: the checkpoint row is taken with SKIP LOCKED.
+ *
+ * @example
+ * let pass;
+ * do pass = await advanceUsageRollup(appDb); while (pass.ran && !pass.caughtUp);
+ */
+export async function advanceUsageRollup(db: Db, options: { batchSize?: number } = {}): Promise<UsageRollupPass> {
+  const batchSize = options.batchSize ?? USAGE_ROLLUP_BATCH;
+  return db.transaction().execute(async (trx) => {
+    const { rows: held } = await sql<{ transaction_id: string; global_position: string }>`
+      SELECT transaction_id::text AS transaction_id, global_position::text AS global_position
+        FROM audit_usage_checkpoint FOR UPDATE SKIP LOCKED`.execute(trx);
+    const checkpoint = held[0];
+    if (!checkpoint) return { records: 0, ran: false, caughtUp: false };
+    // Its own statement, before the batch is read (see auditHorizon).
+    const horizon = await auditHorizon(trx);
+    const { rows } = await sql<{ records: string; transaction_id: string | null; global_position: string | null }>`
+      WITH batch AS MATERIALIZED (
+        SELECT global_position, transaction_id, recorded_at, data FROM events
+         WHERE type = 'AuditRecord'
+           AND (transaction_id, global_position) > (${checkpoint.transaction_id}::xid8, ${checkpoint.global_position}::bigint)
+           AND transaction_id < ${horizon.toString()}::xid8
+         ORDER BY transaction_id, global_position
+         LIMIT ${batchSize}
+      ),
+      rec AS MATERIALIZED (
+        SELECT b.global_position, b.recorded_at, s.scope,
+               b.data -> 'userIdentity' ->> 'principalArn' AS principal,
+               b.data ->> 'eventName' AS event_name,
+               CASE b.data -> 'readOnly' WHEN 'true'::jsonb THEN true WHEN 'false'::jsonb THEN false END AS read_only,
+               b.data ->> 'outcome' AS outcome,
+               b.data ->> 'errorCode' AS error_code,
+               CASE WHEN jsonb_typeof(b.data -> 'resources') = 'array' THEN b.data -> 'resources' ELSE '[]'::jsonb END AS res
+          FROM batch b
+          CROSS JOIN LATERAL (
+            SELECT b.data ->> 'accountId' AS scope WHERE (b.data ->> 'accountId') IS NOT NULL
+            UNION ALL
+            SELECT b.data ->> 'recipientAccountId'
+             WHERE b.data ? 'recipientAccountId' AND (b.data ->> 'recipientAccountId') IS DISTINCT FROM (b.data ->> 'accountId')
+          ) s
+      ),
+      hourly AS (
+        INSERT INTO audit_usage_hourly AS t (scope_account, hour, event_name, read_only, outcome, error_code, count, last_at, last_position)
+        SELECT scope, date_trunc('hour', recorded_at, 'UTC'), event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+          FROM rec GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (scope_account, hour, event_name, read_only, outcome, error_code)
+        DO UPDATE SET count = t.count + excluded.count,
+                      last_at = greatest(t.last_at, excluded.last_at),
+                      last_position = greatest(t.last_position, excluded.last_position)
+      ),
+      daily AS (
+        INSERT INTO audit_usage_daily AS t
+               (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position)
+        SELECT rec.scope, date_trunc('day', rec.recorded_at, 'UTC'), rec.principal, k.arn, coalesce(k.rank, 0),
+               rec.event_name, rec.read_only, rec.outcome, rec.error_code, count(*), max(rec.recorded_at), max(rec.global_position)
+          FROM rec
+          LEFT JOIN LATERAL (
+            SELECT d.arn, (row_number() OVER (ORDER BY d.arn) - 1)::smallint AS rank
+              FROM (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(rec.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS d
+          ) AS k ON true
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+        ON CONFLICT (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code)
+        DO UPDATE SET count = t.count + excluded.count,
+                      last_at = greatest(t.last_at, excluded.last_at),
+                      last_position = greatest(t.last_position, excluded.last_position)
+      )
+      SELECT (SELECT count(*) FROM batch)::text AS records, last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
+        FROM (SELECT 1) AS one
+        LEFT JOIN (SELECT transaction_id, global_position FROM batch ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS last ON true`.execute(trx);
+    const r = rows[0]!;
+    const records = Number(r.records);
+    if (records > 0) {
+      await sql`UPDATE audit_usage_checkpoint
+                   SET transaction_id = ${r.transaction_id}::xid8, global_position = ${r.global_position}::bigint,
+                       records = records + ${records}, updated_at = now()`.execute(trx);
+    }
+    return { records, ran: true, caughtUp: records < batchSize };
+  });
+}
+
+/**
+ * Folds until nothing below the horizon is left (or another process is
+ * folding). Returns the records folded.
+ *
+ * @example
+ * await catchUpUsageRollup(appDb, { onProgress: (n) => console.log(n) });
+ */
+export async function catchUpUsageRollup(db: Db, options: { batchSize?: number; onProgress?: (records: number) => void } = {}): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const pass = await advanceUsageRollup(db, options);
+    total += pass.records;
+    if (pass.records > 0) options.onProgress?.(total);
+    if (!pass.ran || pass.caughtUp) return total;
+  }
+}
+
+/** How far the fold has got: the checkpoint and the records folded so far. */
+export async function readUsageRollupCheckpoint(db: Db): Promise<{ transactionId: bigint; globalPosition: bigint; records: number; updatedAt: Date }> {
+  const { rows } = await sql<{ transaction_id: string; global_position: string; records: string; updated_at: Date }>`
+    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records, updated_at
+      FROM audit_usage_checkpoint`.execute(db);
+  const r = rows[0]!;
+  return { transactionId: BigInt(r.transaction_id), globalPosition: BigInt(r.global_position), records: Number(r.records), updatedAt: r.updated_at };
+}

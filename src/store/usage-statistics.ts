@@ -1,0 +1,205 @@
+/**
+ * usageStatistics: request counts grouped by key, principal, operation, day or
+ * hour, answered from the usage rollups (usage-rollup.ts) where the question
+ * allows, and from the audit records otherwise. Both give the same answer; the
+ * rollups make it a read of thousands of rows instead of millions.
+ *
+ * One statement adds three parts, so the checkpoint and the rollups are read in
+ * one snapshot:
+ * - the rollup's buckets wholly inside [from, to) (the "inner" range): every
+ *   record at or before the checkpoint;
+ * - the records of the inner range after the checkpoint, from the log (the tail
+ *   the worker has not folded yet; its own index range, see below);
+ * - the records of the partial buckets at both ends, from the log.
+ *
+ * Which rollup: the hourly one (no key, no principal) when neither is grouped or
+ * filtered on; the daily one when they are and HOUR is not grouped; none when
+ * the filter names something the rollups do not keep (access key, source IP,
+ * request, data key, encryption context, an alias's time windows).
+ *
+ * EXPLAIN notes: the tail is `(transaction_id, global_position) > (cp)` with the
+ * checkpoint as InitPlan parameters, an Index Cond on events_audit_account_order
+ * (accountId, transaction_id, global_position); the edges use the time indexes;
+ * the rollup parts scan audit_usage_hourly / audit_usage_daily by their unique
+ * (scope_account, bucket, ...) indexes.
+ */
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { DENIED_ERROR_CODES, escapeLike, scoped, type AuditQueryFilter } from './audit-queries.ts';
+import type { Database, Db } from './database.ts';
+
+type Executor = Db | Transaction<Database>;
+
+export const USAGE_DIMENSIONS = ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY', 'HOUR'] as const;
+export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
+
+export interface UsageGroup {
+  key: string | null;
+  principal: string | null;
+  operation: string | null;
+  day: Date | null;
+  hour: Date | null;
+  count: number;
+  failures: number;
+  denied: number;
+  /** The newest record of the group. */
+  lastSeen: Date | null;
+  /** Its log position (the evidence of "last used"). */
+  lastPosition: bigint | null;
+}
+
+type RollupSource = 'hourly' | 'daily';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+const COLUMN: Record<UsageDimension, keyof UsageGroup> = { KEY: 'key', PRINCIPAL: 'principal', OPERATION: 'operation', DAY: 'day', HOUR: 'hour' };
+
+/** The rollup that can answer this question, if any. */
+export function usageRollupFor(filter: AuditQueryFilter, dims: readonly UsageDimension[]): RollupSource | null {
+  const keptElsewhere =
+    filter.accessKeyId != null ||
+    filter.sourceIp != null ||
+    filter.requestId != null ||
+    filter.dataKeyId != null ||
+    (filter.encryptionContext != null && Object.keys(filter.encryptionContext).length > 0) ||
+    (filter.encryptionContextKeys != null && filter.encryptionContextKeys.length > 0);
+  if (keptElsewhere) return null;
+  const byKeyOrPrincipal = dims.includes('KEY') || dims.includes('PRINCIPAL') || filter.principalArn != null || filter.principalArnPrefix != null || filter.keys != null;
+  if (!byKeyOrPrincipal) return 'hourly';
+  if (dims.includes('HOUR')) return null;
+  if (filter.keys != null) {
+    // One key, no alias window, not grouped by key: each matching record is exactly one daily row.
+    // (Grouped by key, a ReEncrypt matching key A also counts under its other key B: only the log knows B.)
+    const [only, ...more] = filter.keys;
+    if (!only || more.length > 0 || only.afterPosition !== undefined || only.beforePosition !== undefined || dims.includes('KEY')) return null;
+  }
+  return 'daily';
+}
+
+const ceilTo = (d: Date, grain: number) => new Date(Math.ceil(d.getTime() / grain) * grain);
+const floorTo = (d: Date, grain: number) => new Date(Math.floor(d.getTime() / grain) * grain);
+
+/**
+ * Request counts grouped by any of key, principal, operation, day, hour (UTC).
+ * A request on two keys (ReEncrypt) counts once under each; one on no key
+ * (aliases and principals are not keys) under a null key. Groups come sorted by
+ * the dimensions, at most `limit`; with no dimension, one group (the total).
+ *
+ * @example
+ * const perDay = await readUsageStatistics(trx, accountId, { from, to }, ['DAY'], 1000);
+ */
+export async function readUsageStatistics(
+  db: Executor,
+  accountId: string,
+  filter: AuditQueryFilter,
+  groupBy: readonly UsageDimension[],
+  limit: number,
+  options: { rollups?: boolean } = {},
+): Promise<UsageGroup[]> {
+  const dims = [...new Set(groupBy)];
+  const source = options.rollups === false ? null : usageRollupFor(filter, dims);
+  const grain = source === 'hourly' ? HOUR_MS : DAY_MS;
+  const innerFrom = filter.from ? ceilTo(filter.from, grain) : null;
+  const innerTo = filter.to ? floorTo(filter.to, grain) : null;
+  const useRollup = source !== null && !(innerFrom && innerTo && innerFrom.getTime() >= innerTo.getTime());
+
+  const parts: RawBuilder<unknown>[] = [];
+  if (!useRollup) {
+    parts.push(logPart(accountId, filter, dims));
+  } else {
+    parts.push(rollupPart(source, accountId, filter, dims, innerFrom, innerTo));
+    parts.push(logPart(accountId, { ...filter, from: innerFrom, to: innerTo }, dims, true));
+    if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
+    if (innerTo && (!filter.to || filter.to.getTime() > innerTo.getTime())) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
+  }
+  const groupExprs = dims.map((d) => sql.ref(`u.${COLUMN[d]}`));
+  const selected = dims.map((d) => sql`${sql.ref(`u.${COLUMN[d]}`)} AS ${sql.ref(COLUMN[d])}`);
+  const { rows } = await sql<Record<string, unknown>>`
+    WITH cp AS MATERIALIZED (SELECT transaction_id, global_position FROM audit_usage_checkpoint)
+    SELECT ${sql.join(
+      [
+        ...selected,
+        sql`coalesce(sum(u.n), 0)::text AS count`,
+        sql`coalesce(sum(u.n) FILTER (WHERE u.outcome = 'failure'), 0)::text AS failures`,
+        sql`coalesce(sum(u.n) FILTER (WHERE u.code IN (${sql.join(DENIED_ERROR_CODES)})), 0)::text AS denied`,
+        sql`max(u.last_at) AS last_seen`,
+        sql`max(u.last_position)::text AS last_position`,
+      ],
+      sql`, `,
+    )}
+      FROM (${sql.join(parts, sql` UNION ALL `)}) AS u
+     ${groupExprs.length > 0 ? sql`GROUP BY ${sql.join(groupExprs)} ORDER BY ${sql.join(groupExprs.map((e) => sql`${e} NULLS FIRST`))}` : sql``}
+     LIMIT ${limit}`.execute(db);
+  return rows.map((r) => ({
+    key: (r['key'] as string | undefined) ?? null,
+    principal: (r['principal'] as string | undefined) ?? null,
+    operation: (r['operation'] as string | undefined) ?? null,
+    day: (r['day'] as Date | undefined) ?? null,
+    hour: (r['hour'] as Date | undefined) ?? null,
+    count: Number(r['count']),
+    failures: Number(r['failures']),
+    denied: Number(r['denied']),
+    lastSeen: (r['last_seen'] as Date | null) ?? null,
+    lastPosition: r['last_position'] != null ? BigInt(r['last_position'] as string) : null,
+  }));
+}
+
+/**
+ * The audit records matching `filter`, one row per record (per key of it when
+ * grouped by key), with the columns every part has. `afterCheckpoint`: only the
+ * records the rollups do not hold yet.
+ */
+function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], afterCheckpoint = false): RawBuilder<unknown> {
+  const byKey = dims.includes('KEY');
+  const extra = afterCheckpoint
+    ? [sql`(transaction_id, global_position) > ((SELECT transaction_id FROM cp), (SELECT global_position FROM cp))`]
+    : [];
+  const keys = byKey
+    ? sql`LEFT JOIN LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(
+             CASE WHEN jsonb_typeof(a.data -> 'resources') = 'array' THEN a.data -> 'resources' ELSE '[]'::jsonb END) AS e
+           WHERE e ->> 'type' = 'AWS::KMS::Key') AS k ON true`
+    : sql``;
+  return sql`SELECT ${byKey ? sql`k.arn` : sql`NULL::text`} AS key,
+                    a.data -> 'userIdentity' ->> 'principalArn' AS principal,
+                    a.data ->> 'eventName' AS operation,
+                    date_trunc('day', a.recorded_at, 'UTC') AS day,
+                    date_trunc('hour', a.recorded_at, 'UTC') AS hour,
+                    a.data ->> 'outcome' AS outcome, a.data ->> 'errorCode' AS code,
+                    1::bigint AS n, a.recorded_at AS last_at, a.global_position AS last_position
+               FROM ${scoped(accountId, filter, extra)} ${keys}`;
+}
+
+/** The rollup's buckets in [innerFrom, innerTo) matching `filter` (already known to be answerable). */
+function rollupPart(
+  source: RollupSource,
+  accountId: string,
+  filter: AuditQueryFilter,
+  dims: UsageDimension[],
+  innerFrom: Date | null,
+  innerTo: Date | null,
+): RawBuilder<unknown> {
+  const bucket = source === 'hourly' ? sql.ref('r.hour') : sql.ref('r.day');
+  const c: RawBuilder<unknown>[] = [sql`r.scope_account = ${accountId}`];
+  if (innerFrom) c.push(sql`${bucket} >= ${innerFrom}`);
+  if (innerTo) c.push(sql`${bucket} < ${innerTo}`);
+  if (filter.eventNames) c.push(filter.eventNames.length === 0 ? sql`false` : sql`r.event_name IN (${sql.join(filter.eventNames)})`);
+  if (filter.outcome) c.push(sql`r.outcome = ${filter.outcome}`);
+  if (filter.errorCodes) c.push(filter.errorCodes.length === 0 ? sql`false` : sql`r.error_code IN (${sql.join(filter.errorCodes)})`);
+  if (filter.readOnly != null) c.push(sql`r.read_only = ${filter.readOnly}`);
+  const where = () => sql.join(c, sql` AND `);
+  if (source === 'hourly') {
+    return sql`SELECT NULL::text AS key, NULL::text AS principal, r.event_name AS operation,
+                      date_trunc('day', r.hour, 'UTC') AS day, r.hour AS hour,
+                      r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
+                 FROM audit_usage_hourly r WHERE ${where()}`;
+  }
+  if (filter.principalArn != null) c.push(sql`r.principal_arn = ${filter.principalArn}`);
+  if (filter.principalArnPrefix != null) c.push(sql`r.principal_arn LIKE ${`${escapeLike(filter.principalArnPrefix)}%`}`);
+  // Every key's row when grouped by key or filtered on one key; else the record's first row only.
+  if (filter.keys != null) c.push(sql`r.key_arn = ${filter.keys[0]!.arn}`);
+  else if (!dims.includes('KEY')) c.push(sql`r.key_rank = 0`);
+  return sql`SELECT r.key_arn AS key, r.principal_arn AS principal, r.event_name AS operation,
+                    r.day AS day, NULL::timestamptz AS hour,
+                    r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
+               FROM audit_usage_daily r WHERE ${where()}`;
+}

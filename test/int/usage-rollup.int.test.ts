@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.ts';
+import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
+import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
+import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint } from '../../src/store/usage-rollup.ts';
+import { readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
+import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+/**
+ * The usage rollups answer exactly what the log answers: for every grouping and
+ * every filter, at every point of the fold (nothing folded, part, all), the
+ * groups equal a plain scan of the audit records. The log is synthetic records
+ * with the variety that matters: two accounts and cross-account requests
+ * (recipientAccountId), requests on no key, one key and two keys (ReEncrypt),
+ * failures and denials, read-only and not, unauthenticated requests, times over
+ * four days at any minute.
+ */
+
+const A = '111111111111';
+const B = '222222222222';
+const keyArn = (acct: string, n: number) => `arn:aws:kms:us-east-1:${acct}:key/00000000-0000-4000-8000-00000000000${n}`;
+const KEYS_A = [1, 2, 3].map((n) => keyArn(A, n));
+const KEYS_B = [4].map((n) => keyArn(B, n));
+const principals = (acct: string) => ['alice', 'bob', 'carol'].map((n) => `arn:aws:iam::${acct}:user/${n}`);
+const OPERATIONS = ['Encrypt', 'Decrypt', 'GenerateDataKey', 'ReEncrypt', 'DescribeKey', 'ListKeys'];
+const DAY0 = Date.parse('2026-04-01T00:00:00.000Z');
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const RECORDS = 500;
+
+let db: TestDatabase;
+
+/** A deterministic generator, so a failure reproduces. */
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+function syntheticRecord(r: () => number): { record: AuditRecord; at: Date } {
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const roll = r();
+  // 80% account A; 12% account B (a tenth of them on A's keys); 8% unauthenticated.
+  const accountId = roll < 0.8 ? A : roll < 0.92 ? B : null;
+  const crossAccount = accountId === B && r() < 0.4;
+  const operation = pick(OPERATIONS);
+  const keyPool = accountId === A || crossAccount ? KEYS_A : KEYS_B;
+  let resources: AuditRecord['resources'] = [];
+  if (operation === 'ReEncrypt') {
+    const [k1, k2] = [pick(keyPool), pick(keyPool)];
+    resources = [k1, k2].map((arn) => ({ arn, type: 'AWS::KMS::Key', accountId: arn.split(':')[4]! }));
+  } else if (operation !== 'ListKeys' && r() < 0.9) {
+    const arn = pick(keyPool);
+    resources = [{ arn, type: 'AWS::KMS::Key', accountId: arn.split(':')[4]! }];
+    if (r() < 0.2) resources.push({ arn: `arn:aws:kms:us-east-1:${arn.split(':')[4]}:alias/app`, type: 'AWS::KMS::Alias', accountId: arn.split(':')[4]! });
+  }
+  const failed = r() < 0.15;
+  const errorCode = failed ? pick(['AccessDeniedException', 'AccessDeniedException', 'NotFoundException', 'InvalidCiphertextException']) : undefined;
+  const at = new Date(DAY0 + Math.floor(r() * 4 * DAY) + Math.floor(r() * 1000));
+  const record: AuditRecord = {
+    eventVersion: '1.0',
+    eventSource: 'kms',
+    eventName: operation,
+    eventTime: at.toISOString(),
+    requestId: randomUUID(),
+    awsRegion: 'us-east-1',
+    accountId,
+    userIdentity: accountId
+      ? { type: 'IAMUser', principalArn: pick(principals(accountId)), accountId, accessKeyId: `AKIA${Math.floor(r() * 3)}` }
+      : { type: 'Unknown', principalArn: null, accountId: null, accessKeyId: null },
+    sourceIp: `10.0.${Math.floor(r() * 4)}.1`,
+    userAgent: 'test',
+    requestParameters: { encryptionContext: { tenant: pick(['acme', 'globex']) } },
+    responseElements: null,
+    resources,
+    readOnly: operation === 'DescribeKey' || operation === 'ListKeys',
+    outcome: failed ? 'failure' : 'success',
+    ...(errorCode ? { errorCode } : {}),
+    ...(crossAccount ? { recipientAccountId: A } : {}),
+  } as AuditRecord;
+  return { record, at };
+}
+
+const FILTERS: { name: string; filter: AuditQueryFilter }[] = [
+  { name: 'everything', filter: {} },
+  { name: 'aligned days', filter: { from: new Date(DAY0 + DAY), to: new Date(DAY0 + 3 * DAY) } },
+  { name: 'unaligned range', filter: { from: new Date(DAY0 + 5 * HOUR + 17 * 60_000), to: new Date(DAY0 + 2 * DAY + 13 * HOUR + 1) } },
+  { name: 'inside one hour', filter: { from: new Date(DAY0 + 30 * HOUR + 60_000), to: new Date(DAY0 + 30 * HOUR + 50 * 60_000) } },
+  { name: 'from only', filter: { from: new Date(DAY0 + 36 * HOUR + 1) } },
+  { name: 'to only', filter: { to: new Date(DAY0 + 50 * HOUR - 1) } },
+  { name: 'operations', filter: { eventNames: ['Decrypt', 'ReEncrypt'] } },
+  { name: 'no operation', filter: { eventNames: [] } },
+  { name: 'failures', filter: { outcome: 'failure' } },
+  { name: 'successes over a range', filter: { outcome: 'success', from: new Date(DAY0 + 7 * HOUR), to: new Date(DAY0 + 80 * HOUR) } },
+  { name: 'error codes', filter: { errorCodes: ['AccessDeniedException'] } },
+  { name: 'read-only', filter: { readOnly: true } },
+  { name: 'not read-only', filter: { readOnly: false } },
+  { name: 'principal', filter: { principalArn: principals(A)[1]! } },
+  { name: 'principal prefix', filter: { principalArnPrefix: `arn:aws:iam::${A}:user/` } },
+  { name: 'principal prefix with LIKE characters', filter: { principalArnPrefix: `arn:aws:iam::${A}:user/_%` } },
+  { name: 'one key', filter: { keys: [{ arn: KEYS_A[0]! }] } },
+  { name: 'one key over a range', filter: { keys: [{ arn: KEYS_A[2]! }], from: new Date(DAY0 + 11 * HOUR), to: new Date(DAY0 + 3 * DAY) } },
+  { name: 'two keys', filter: { keys: [{ arn: KEYS_A[0]! }, { arn: KEYS_A[1]! }] } },
+  { name: 'a key window', filter: { keys: [{ arn: KEYS_A[1]!, afterPosition: 40n }] } },
+  { name: 'an encryption context', filter: { encryptionContext: { tenant: 'acme' } } },
+  { name: 'a source address', filter: { sourceIp: '10.0.1.0/24' } },
+];
+
+const GROUPINGS: UsageDimension[][] = [[], ['DAY'], ['HOUR'], ['OPERATION'], ['KEY'], ['PRINCIPAL'], ['DAY', 'OPERATION'], ['KEY', 'OPERATION'], ['PRINCIPAL', 'DAY'], ['KEY', 'HOUR'], ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY']];
+
+const BIG = 1_000_000;
+const fromLog = (account: string, filter: AuditQueryFilter, dims: UsageDimension[]) => readUsageStatistics(db.app, account, filter, dims, BIG, { rollups: false });
+const answer = (account: string, filter: AuditQueryFilter, dims: UsageDimension[]) => readUsageStatistics(db.app, account, filter, dims, BIG);
+
+/** Every grouping x filter, for both accounts: the rollup answer equals the log's. */
+async function expectSameAnswers(): Promise<void> {
+  for (const account of [A, B]) {
+    for (const { name, filter } of FILTERS) {
+      for (const dims of GROUPINGS) {
+        const [expected, actual] = await Promise.all([fromLog(account, filter, dims), answer(account, filter, dims)]);
+        expect(actual, `${account} ${name} by [${dims.join(', ')}]`).toEqual(expected);
+      }
+    }
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const r = rng(20260401);
+  for (let i = 0; i < RECORDS; i += 50) {
+    await db.app.transaction().execute(async (trx) => {
+      for (let j = i; j < Math.min(RECORDS, i + 50); j++) {
+        const { record, at } = syntheticRecord(r);
+        await appendAuditRecord(trx, record, at);
+      }
+    });
+  }
+});
+afterAll(() => db?.drop());
+
+describe('usage rollups', () => {
+  it('picks the hourly rollup without key or principal, the daily one with them, none for what they do not keep', () => {
+    expect(usageRollupFor({}, ['DAY'])).toBe('hourly');
+    expect(usageRollupFor({ eventNames: ['Decrypt'], outcome: 'failure' }, ['HOUR', 'OPERATION'])).toBe('hourly');
+    expect(usageRollupFor({}, ['KEY'])).toBe('daily');
+    expect(usageRollupFor({ principalArn: 'p' }, ['DAY'])).toBe('daily');
+    expect(usageRollupFor({ keys: [{ arn: 'k' }] }, ['OPERATION'])).toBe('daily');
+    expect(usageRollupFor({}, ['KEY', 'HOUR'])).toBeNull();
+    expect(usageRollupFor({ keys: [{ arn: 'k' }] }, ['KEY'])).toBeNull();
+    expect(usageRollupFor({ keys: [{ arn: 'k', afterPosition: 1n }] }, [])).toBeNull();
+    expect(usageRollupFor({ encryptionContext: { tenant: 'acme' } }, ['DAY'])).toBeNull();
+    expect(usageRollupFor({ sourceIp: '10.0.0.0/8' }, ['DAY'])).toBeNull();
+    expect(usageRollupFor({ dataKeyId: 'x' }, [])).toBeNull();
+  });
+
+  it('answers like the log before any fold, part way, and caught up', async () => {
+    expect((await readUsageRollupCheckpoint(db.app)).records).toBe(0);
+    await expectSameAnswers();
+    // Part way: the rollups hold the first records, the tail comes from the log.
+    expect((await advanceUsageRollup(db.app, { batchSize: 137 })).records).toBe(137);
+    expect((await advanceUsageRollup(db.app, { batchSize: 100 })).records).toBe(100);
+    await expectSameAnswers();
+    const folded = await catchUpUsageRollup(db.app, { batchSize: 90 });
+    expect(folded).toBe(RECORDS - 237);
+    expect((await readUsageRollupCheckpoint(db.app)).records).toBe(RECORDS);
+    await expectSameAnswers();
+  });
+
+  it('really reads the rollups once caught up (a tampered rollup shows)', async () => {
+    await catchUpUsageRollup(db.app);
+    const honest = await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY']);
+    const honestByKey = await answer(A, {}, ['KEY']);
+    await sql`UPDATE audit_usage_hourly SET count = count + 1000 WHERE scope_account = ${A}`.execute(db.owner);
+    await sql`UPDATE audit_usage_daily SET count = count + 1000 WHERE scope_account = ${A}`.execute(db.owner);
+    try {
+      const tampered = await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY']);
+      expect(tampered.map((g) => g.count)).not.toEqual(honest.map((g) => g.count));
+      expect((await answer(A, {}, ['KEY'])).map((g) => g.count)).not.toEqual(honestByKey.map((g) => g.count));
+      // What the rollups cannot answer still comes from the log alone.
+      expect(await answer(A, { encryptionContext: { tenant: 'acme' } }, ['DAY'])).toEqual(await fromLog(A, { encryptionContext: { tenant: 'acme' } }, ['DAY']));
+    } finally {
+      await sql`UPDATE audit_usage_hourly SET count = count - 1000 WHERE scope_account = ${A}`.execute(db.owner);
+      await sql`UPDATE audit_usage_daily SET count = count - 1000 WHERE scope_account = ${A}`.execute(db.owner);
+    }
+    expect(await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY'])).toEqual(honest);
+  });
+
+  it('equals the log for random filters and groupings', async () => {
+    await catchUpUsageRollup(db.app);
+    const instant = fc.integer({ min: -2 * HOUR, max: 4 * DAY + 2 * HOUR }).map((ms) => new Date(DAY0 + ms));
+    const filter = fc.record(
+      {
+        from: instant,
+        to: instant,
+        eventNames: fc.subarray(OPERATIONS, { minLength: 1 }),
+        outcome: fc.constantFrom('success' as const, 'failure' as const),
+        errorCodes: fc.subarray(['AccessDeniedException', 'NotFoundException'], { minLength: 1 }),
+        readOnly: fc.boolean(),
+        principalArn: fc.constantFrom(...principals(A)),
+        keys: fc.constantFrom(...KEYS_A).map((arn) => [{ arn }]),
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(filter, fc.subarray([...USAGE_DIMENSIONS]), fc.constantFrom(A, B), async (f, dims, account) => {
+        expect(await answer(account, f, dims)).toEqual(await fromLog(account, f, dims));
+      }),
+      { numRuns: 60, seed: 6 },
+    );
+  });
+
+  it('never folds past a transaction still in flight, and counts it once it commits', async () => {
+    await catchUpUsageRollup(db.app);
+    const at = new Date(DAY0 + DAY + 3 * HOUR);
+    const probe = (n: number): AuditRecord => ({ ...syntheticRecord(rng(n)).record, eventName: 'Probe', accountId: A, outcome: 'success', recipientAccountId: undefined } as AuditRecord);
+    const long = await db.app.startTransaction().execute();
+    try {
+      await appendAuditRecord(long, probe(1), at);
+      await appendAuditRecord(db.app, probe(2), at);
+      await appendAuditRecord(db.app, probe(3), at);
+      // Records 2 and 3 committed, but after 1 in follower order: the fold waits for 1.
+      await catchUpUsageRollup(db.app);
+      const { transactionId } = await readUsageRollupCheckpoint(db.app);
+      const { rows } = await sql<{ xid: string }>`SELECT pg_current_xact_id()::text AS xid`.execute(long);
+      expect(transactionId < BigInt(rows[0]!.xid)).toBe(true);
+      const probes = () => answer(A, { eventNames: ['Probe'] }, ['OPERATION']);
+      expect((await probes()).map((g) => g.count)).toEqual([2]);
+      await long.commit().execute();
+      expect((await probes()).map((g) => g.count)).toEqual([3]);
+      await catchUpUsageRollup(db.app);
+      expect((await probes()).map((g) => g.count)).toEqual([3]);
+      expect(await probes()).toEqual(await fromLog(A, { eventNames: ['Probe'] }, ['OPERATION']));
+    } finally {
+      if (!long.isCommitted && !long.isRolledBack) await long.rollback().execute();
+    }
+  });
+
+  it('two folds at once: one runs, the other skips, nothing is counted twice', async () => {
+    for (let i = 0; i < 30; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(100 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
+    const passes = await Promise.all([advanceUsageRollup(db.app, { batchSize: 1000 }), advanceUsageRollup(db.app, { batchSize: 1000 })]);
+    expect(passes.map((p) => p.records).reduce((a, b) => a + b)).toBe(30);
+    await catchUpUsageRollup(db.app);
+    const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM events WHERE type = 'AuditRecord'`.execute(db.owner);
+    expect((await readUsageRollupCheckpoint(db.app)).records).toBe(Number(rows[0]!.n));
+    await expectSameAnswers();
+  });
+
+  it("the worker's loop keeps the rollups caught up, and stops", async () => {
+    for (let i = 0; i < 10; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(200 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
+    const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM events WHERE type = 'AuditRecord'`.execute(db.owner);
+    const loop = startUsageRollupLoop(db.app, createLogger('silent'), 20);
+    try {
+      await expect.poll(async () => (await readUsageRollupCheckpoint(db.app)).records, { timeout: 10_000 }).toBe(Number(rows[0]!.n));
+    } finally {
+      await loop.stop();
+    }
+    await loop.stop();
+  });
+});
