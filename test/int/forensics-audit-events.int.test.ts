@@ -217,6 +217,28 @@ describe('auditEvents filters, alone', () => {
     expect(await labels({ encryptionContext: { tenant: 'acme', purpose: 'nope' } })).toEqual([]);
   });
 
+  it('encryptionContext over a time range: exact at UTC midnight, short ranges and long ones', async () => {
+    // The index knows each record's UTC day (sql/0014); a range asks it day by day up to a month.
+    // Its own context key, so the other filters' answers stay the scenario's.
+    const tenant = `edge-${randomUUID().slice(0, 8)}`;
+    const times = ['2026-05-01T23:59:59.999Z', '2026-05-02T00:00:00.000Z', '2026-05-02T12:00:00.000Z', '2026-05-03T00:00:00.000Z', '2026-06-20T08:00:00.000Z'];
+    for (const [n, time] of times.entries()) {
+      const record = { ...probeRecord(admin.accountId, 'EdgeProbe', n), requestParameters: { n, encryptionContext: { edgeTenant: tenant } } };
+      await appendAuditRecord(t.db.app, record, new Date(time));
+    }
+    const ns = async (from: string, to: string) =>
+      (await all({ encryptionContext: { edgeTenant: tenant }, from, to })).map((node) => (node as { requestParameters: { n: number } }).requestParameters.n);
+    expect(await ns('2026-05-02T00:00:00.000Z', '2026-05-03T00:00:00.000Z')).toEqual([1, 2]);
+    expect(await ns('2026-05-01T23:59:59.999Z', '2026-05-02T00:00:00.001Z')).toEqual([0, 1]);
+    expect(await ns('2026-05-01T12:00:00.000Z', '2026-05-03T00:00:00.001Z')).toEqual([0, 1, 2, 3]);
+    expect(await ns('2026-05-02T00:00:00.001Z', '2026-05-02T23:59:59.999Z')).toEqual([2]);
+    // Beyond a month: the plain containment, still bounded by the range.
+    expect(await ns('2026-04-01T00:00:00.000Z', '2026-07-01T00:00:00.000Z')).toEqual([0, 1, 2, 3, 4]);
+    expect(await ns('2026-05-02T00:00:00.000Z', '2026-06-20T08:00:00.000Z')).toEqual([1, 2, 3]);
+    // No range at all.
+    expect((await all({ encryptionContext: { edgeTenant: tenant } })).length).toBe(5);
+  });
+
   it('encryptionContextKeys: presence of keys', async () => {
     expect(await labels({ encryptionContextKeys: ['purpose'] })).toEqual(['s1']);
     expect(await labels({ encryptionContextKeys: ['tenant'] })).toEqual(['s1', 's2', 's3', 's4', 's6', 's7', 's8', 's10']);
