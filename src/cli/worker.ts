@@ -14,7 +14,7 @@ ${SWEEP_QUEUE} queue, swept every minute. Run as many as you like beside
 \`keyledger serve\`; each job goes to one of them. Ctrl-C stops it cleanly.
 
 Options:
-  --status   print the queue depths, the last sweep and the failed sweeps, then exit
+  --status   print the queue depths, the last sweep, the usage rollups' fold and the failed sweeps, then exit
   --json     with --status: print it as JSON
 `;
 
@@ -81,6 +81,10 @@ export function formatStatus(status: WorkerStatus): string {
     sweep
       ? `last sweep   ${sweep.sweptAt.toISOString()}: ${sweep.dueKeyDeletions} key deletion${sweep.dueKeyDeletions === 1 ? '' : 's'} due (${sweep.sweeps} sweeps so far)`
       : 'last sweep   never',
+  );
+  const rollup = status.usageRollup;
+  lines.push(
+    `usage rollup ${rollup.folded} audit records folded (last ${rollup.updatedAt.toISOString()}), ${rollup.waitingCapped ? 'more than ' : ''}${rollup.waiting} waiting`,
   );
   if (status.failedJobs.count === 0) {
     lines.push('failed jobs  none');

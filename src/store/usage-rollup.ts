@@ -134,3 +134,22 @@ export async function readUsageRollupCheckpoint(db: Db): Promise<{ transactionId
   const r = rows[0]!;
   return { transactionId: BigInt(r.transaction_id), globalPosition: BigInt(r.global_position), records: Number(r.records), updatedAt: r.updated_at };
 }
+
+/** At most this many waiting records are counted (the status says "more than"). */
+export const USAGE_ROLLUP_WAITING_CAP = 100_000;
+
+/**
+ * The fold's progress for `worker --status`: records folded, when it last moved,
+ * and how many audit records wait after the checkpoint (counted up to USAGE_ROLLUP_WAITING_CAP).
+ */
+export async function readUsageRollupStatus(db: Db): Promise<{ folded: number; updatedAt: Date; waiting: number; waitingCapped: boolean }> {
+  const checkpoint = await readUsageRollupCheckpoint(db);
+  const { rows } = await sql<{ waiting: string }>`
+    SELECT count(*)::text AS waiting FROM (
+      SELECT 1 FROM events
+       WHERE type = 'AuditRecord'
+         AND (transaction_id, global_position) > (${checkpoint.transactionId.toString()}::xid8, ${checkpoint.globalPosition.toString()}::bigint)
+       LIMIT ${USAGE_ROLLUP_WAITING_CAP + 1}) AS w`.execute(db);
+  const waiting = Number(rows[0]!.waiting);
+  return { folded: checkpoint.records, updatedAt: checkpoint.updatedAt, waiting: Math.min(waiting, USAGE_ROLLUP_WAITING_CAP), waitingCapped: waiting > USAGE_ROLLUP_WAITING_CAP };
+}

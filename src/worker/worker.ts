@@ -8,6 +8,9 @@ import type { ScheduledOutcome } from '../service/rotation-service.ts';
 import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
 import { startUsageRollupLoop, USAGE_ROLLUP_INTERVAL_MS } from './usage-rollup-loop.ts';
+import { readUsageRollupStatus } from '../store/usage-rollup.ts';
+
+type UsageRollupStatus = Awaited<ReturnType<typeof readUsageRollupStatus>>;
 
 /** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
 export const JOBS_SCHEMA = 'keyledger_jobs';
@@ -53,6 +56,8 @@ export interface WorkerStatus {
   schedule: { cron: string; timezone: string } | null;
   lastSweep: LastSweep | null;
   failedJobs: { count: number; newest: FailedJob[] };
+  /** The usage rollups' fold: records folded, when it last moved, audit records waiting. */
+  usageRollup: UsageRollupStatus;
 }
 
 export interface RunningWorker {
@@ -193,7 +198,14 @@ export async function openJobScheduler(connectionString: string, logger: Logger)
 export async function readWorkerStatus(deps: { connectionString: string; db: Db; logger: Logger }): Promise<WorkerStatus> {
   const { rows } = await sql<{ installed: boolean }>`select exists (select 1 from pg_namespace where nspname = ${JOBS_SCHEMA}) as installed`.execute(deps.db);
   if (!rows[0]?.installed) {
-    return { installed: false, queues: [], schedule: null, lastSweep: await lastSweep(deps.db), failedJobs: { count: 0, newest: [] } };
+    return {
+      installed: false,
+      queues: [],
+      schedule: null,
+      lastSweep: await lastSweep(deps.db),
+      failedJobs: { count: 0, newest: [] },
+      usageRollup: await readUsageRollupStatus(deps.db),
+    };
   }
   // A reader only: no maintenance, no cron, no schema changes, not listed as an instance.
   const boss = createBoss(deps.connectionString, deps.logger.child({ component: 'worker-status' }), {
@@ -248,6 +260,7 @@ async function statusOf(boss: PgBoss, db: Db): Promise<WorkerStatus> {
     schedule: schedule ? { cron: schedule.cron, timezone: schedule.timezone } : null,
     lastSweep: await lastSweep(db),
     failedJobs: { count: dead.length, newest },
+    usageRollup: await readUsageRollupStatus(db),
   };
 }
 

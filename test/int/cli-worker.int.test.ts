@@ -30,8 +30,15 @@ describe('startWorker', () => {
 
   it('reports nothing installed before any worker ran', async () => {
     const status = await readWorkerStatus({ connectionString: db.url, db: db.app, logger });
-    expect(status).toEqual({ installed: false, queues: [], schedule: null, lastSweep: null, failedJobs: { count: 0, newest: [] } });
-    expect(formatStatus(status)).toMatch(/no worker has run[\s\S]*last sweep {3}never[\s\S]*failed jobs  none/);
+    expect(status).toEqual({
+      installed: false,
+      queues: [],
+      schedule: null,
+      lastSweep: null,
+      failedJobs: { count: 0, newest: [] },
+      usageRollup: { folded: 0, updatedAt: expect.any(Date), waiting: 0, waitingCapped: false },
+    });
+    expect(formatStatus(status)).toMatch(/no worker has run[\s\S]*last sweep {3}never[\s\S]*usage rollup 0 audit records folded .*, 0 waiting[\s\S]*failed jobs  none/);
   });
 
   it('sweeps at start, counting keys whose deletion is due by the injected clock', { timeout: 30_000 }, async () => {
@@ -62,6 +69,11 @@ describe('startWorker', () => {
     expect(status!.schedule).toEqual({ cron: SWEEP_CRON, timezone: 'UTC' });
     expect(status!.queues.map((q) => q.name)).toEqual([SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]);
     expect(status!.failedJobs).toEqual({ count: 0, newest: [] });
+    // The worker folds the audit records (the requests above) into the usage rollups.
+    await waitFor(async () => {
+      status = await worker!.status();
+      return status.usageRollup.waiting === 0 && status.usageRollup.folded > 0;
+    }, 'the usage rollups caught up', 20_000);
 
     // Read from outside, as `worker --status` does.
     const outside = await readWorkerStatus({ connectionString: db.url, db: db.app, logger });
@@ -84,7 +96,9 @@ describe('formatStatus', () => {
         count: 2,
         newest: [{ id: 'j2', createdOn: new Date('2026-05-01T09:59:00Z'), failedOn: new Date('2026-05-01T10:00:00Z'), retries: 2, error: 'connection refused' }],
       },
+      usageRollup: { folded: 1200, updatedAt: new Date('2026-05-01T09:58:00Z'), waiting: 100_000, waitingCapped: true },
     });
+    expect(text).toContain('usage rollup 1200 audit records folded (last 2026-05-01T09:58:00.000Z), more than 100000 waiting');
     expect(text).toContain('queues (counted 2026-05-01T10:00:00.000Z)');
     expect(text).toContain('failed jobs  2 (newest first)');
     expect(text).toContain('2026-05-01T10:00:00.000Z  j2  after 2 retries: connection refused');

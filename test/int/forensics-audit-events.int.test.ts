@@ -227,7 +227,7 @@ describe('auditEvents filters, alone', () => {
       await appendAuditRecord(t.db.app, record, new Date(time));
     }
     const ns = async (from: string, to: string) =>
-      (await all({ encryptionContext: { edgeTenant: tenant }, from, to })).map((node) => (node as { requestParameters: { n: number } }).requestParameters.n);
+      (await all({ encryptionContext: { edgeTenant: tenant }, from, to })).map((node) => (node.requestParameters as { n: number }).n);
     expect(await ns('2026-05-02T00:00:00.000Z', '2026-05-03T00:00:00.000Z')).toEqual([1, 2]);
     expect(await ns('2026-05-01T23:59:59.999Z', '2026-05-02T00:00:00.001Z')).toEqual([0, 1]);
     expect(await ns('2026-05-01T12:00:00.000Z', '2026-05-03T00:00:00.001Z')).toEqual([0, 1, 2, 3]);
