@@ -9,6 +9,7 @@
  * | SEED_AUDIT_DIR | $TMPDIR/keyledger-audit-bench | |
  * | BENCH_RUNS | 30 | measured runs per query (usage over 90 days, replay: fewer) |
  * | BENCH_EXPLAIN | 1 | also write EXPLAIN (ANALYZE, BUFFERS) of one run of each query to SEED_AUDIT_DIR/explain.txt |
+ * | BENCH_ONLY | | `replay`: measure replay alone (no queries, nothing appended to the log) |
  *
  * Each run picks other parameters (data key, tenant and day, principal), so the
  * figures are not one cached plan and page; the first two runs are warm-up.
@@ -27,7 +28,7 @@ import { createLogger } from '../src/logger.ts';
 import type { RequestContext } from '../src/service/context.ts';
 import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { APP_ROLE, openDatabase, type Database, type Db } from '../src/store/database.ts';
-import { replayProjections } from '../src/store/replay.ts';
+import { replayProjections, type ReplayTimings } from '../src/store/replay.ts';
 import { auditBenchDatabase, MAIN_ACCOUNT, seedPrincipalArn, seedTenant, settingsDir, type SeedInfo } from './seed-audit.ts';
 
 const log = (text: string) => console.log(`bench:audit ${text}`);
@@ -73,7 +74,9 @@ function rng(seed: number): () => number {
 async function main(): Promise<void> {
   const info = JSON.parse(await readFile(join(settingsDir(), 'seed.json'), 'utf8')) as SeedInfo;
   const runs = Number(process.env['BENCH_RUNS'] ?? 30);
-  const explain = (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
+  const only = process.env['BENCH_ONLY'] ?? '';
+  if (only !== '' && only !== 'replay') throw new Error(`BENCH_ONLY must be replay, not ${only}`);
+  const explain = only === '' && (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
   const { url, stop } = await auditBenchDatabase(false);
   const owner = openDatabase(url, { as: 'owner', max: 2, applicationName: 'keyledger-bench-audit-owner' });
   const appDb = openDatabase(url, { as: 'app', max: 4, applicationName: 'keyledger-bench-audit' });
@@ -96,102 +99,114 @@ async function main(): Promise<void> {
 
     const make = (db: Db): Keyledger =>
       createKeyledger({ db, rootKey: rootKeyFromBytes(randomBytes(32)), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
-    const app = make(appDb);
-    // An investigator in the main account, with real credentials.
-    const op = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench-audit' });
-    const { principalArn } = await app.identity.createPrincipal(op(), { accountId: MAIN_ACCOUNT, type: 'user', name: `investigator-${Date.now()}` });
-    await app.identity.putPrincipalPolicy(op(), { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
-    const key = await app.identity.createAccessKey(op(), { principalArn });
-    const auth = await app.identity.authenticate(key.accessKeyId, key.secretAccessKey);
-    if (!auth.ok) throw new Error('cannot authenticate the investigator');
-    const ctx = (): RequestContext => ({ requestId: randomUUID(), caller: auth.caller, sourceIp: '127.0.0.1', userAgent: 'keyledger-bench-audit' });
-
-    const start = new Date(info.start).getTime();
-    const end = new Date(info.end).getTime();
-    const DAY = 86_400_000;
-    const dataKeys = Math.floor(info.events / 5);
-    const random = rng(42);
-    const pick = (n: number) => Math.floor(random() * n);
-    const mainPrincipal = () => seedPrincipalArn(pick(info.mainPrincipals), info.mainPrincipals);
-
     type Query = { name: string; runs: number; note: (last: unknown) => string; run: (a: Keyledger) => Promise<unknown> };
-    const queries: Query[] = [
-      {
-        name: 'dataKey lineage',
-        runs,
-        note: (l) => `${(l as { useCount?: number } | null)?.useCount ?? 0} uses (last run)`,
-        run: async (a) => {
-          // A data key of the main account (the generator's principal hash decides the account: retry).
-          for (;;) {
-            const d = pick(dataKeys);
-            const id = (await import('node:crypto')).createHash('md5').update(`dk${d}`).digest('hex');
-            const lineage = await a.audit.dataKey(ctx(), { dataKeyId: id });
-            if (lineage) return lineage;
-          }
-        },
-      },
-      {
-        name: 'auditEvents first page, context pair, one day',
-        runs,
-        note: (p) => `${(p as { edges: unknown[] }).edges.length} records on the page`,
-        run: (a) => {
-          const day = start + (1 + pick(info.days - 2)) * DAY;
-          return a.audit.auditEvents(ctx(), {
-            filter: { encryptionContext: { tenant: seedTenant(pick(info.tenants)) }, from: new Date(day), to: new Date(day + DAY) },
-            first: 50,
-          });
-        },
-      },
-      {
-        name: 'auditEvents first page, no filter',
-        runs,
-        note: (p) => `${(p as { edges: unknown[] }).edges.length} records`,
-        run: (a) => a.audit.auditEvents(ctx(), { first: 50 }),
-      },
-      {
-        name: 'auditEvents first page, key + Decrypt',
-        runs,
-        note: (p) => `${(p as { edges: unknown[] }).edges.length} records`,
-        run: (a) => a.audit.auditEvents(ctx(), { filter: { key: 'alias/seed-' + pick(30), eventNames: ['Decrypt'] }, first: 50 }),
-      },
-      {
-        name: 'principalActivity, 30 days',
-        runs,
-        note: (p) => `${(p as { total: number }).total.toLocaleString('en')} requests`,
-        run: (a) => {
-          const to = end - pick(info.days - 30) * DAY;
-          return a.audit.principalActivity(ctx(), { principalArn: mainPrincipal(), from: new Date(to - 30 * DAY), to: new Date(to) });
-        },
-      },
-      {
-        name: 'usageStatistics by DAY, 90 days',
-        runs: Math.max(3, Math.floor(runs / 6)),
-        note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
-        run: (a) => a.audit.usageStatistics(ctx(), { groupBy: ['DAY'], filter: { from: new Date(start), to: new Date(end + DAY) } }),
-      },
-      {
-        name: 'usageStatistics by KEY x OPERATION, 1 day',
-        runs: Math.max(3, Math.floor(runs / 3)),
-        note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
-        run: (a) => {
-          const day = start + (1 + pick(info.days - 2)) * DAY;
-          return a.audit.usageStatistics(ctx(), { groupBy: ['KEY', 'OPERATION'], filter: { from: new Date(day), to: new Date(day + DAY) } });
-        },
-      },
-    ];
-
+    const queries: Query[] = [];
     const figures: Figures[] = [];
-    for (const q of queries) figures.push(await measure(q.name, q.runs, q.note, () => q.run(app)));
+    if (only === '') {
+      const app = make(appDb);
+      // An investigator in the main account, with real credentials.
+      const op = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench-audit' });
+      const { principalArn } = await app.identity.createPrincipal(op(), { accountId: MAIN_ACCOUNT, type: 'user', name: `investigator-${Date.now()}` });
+      await app.identity.putPrincipalPolicy(op(), { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
+      const key = await app.identity.createAccessKey(op(), { principalArn });
+      const auth = await app.identity.authenticate(key.accessKeyId, key.secretAccessKey);
+      if (!auth.ok) throw new Error('cannot authenticate the investigator');
+      const ctx = (): RequestContext => ({ requestId: randomUUID(), caller: auth.caller, sourceIp: '127.0.0.1', userAgent: 'keyledger-bench-audit' });
 
+      const start = new Date(info.start).getTime();
+      const end = new Date(info.end).getTime();
+      const DAY = 86_400_000;
+      const dataKeys = Math.floor(info.events / 5);
+      const random = rng(42);
+      const pick = (n: number) => Math.floor(random() * n);
+      const mainPrincipal = () => seedPrincipalArn(pick(info.mainPrincipals), info.mainPrincipals);
+
+      queries.push(
+        {
+          name: 'dataKey lineage',
+          runs,
+          note: (l) => `${(l as { useCount?: number } | null)?.useCount ?? 0} uses (last run)`,
+          run: async (a) => {
+            // A data key of the main account (the generator's principal hash decides the account: retry).
+            for (;;) {
+              const d = pick(dataKeys);
+              const id = (await import('node:crypto')).createHash('md5').update(`dk${d}`).digest('hex');
+              const lineage = await a.audit.dataKey(ctx(), { dataKeyId: id });
+              if (lineage) return lineage;
+            }
+          },
+        },
+        {
+          name: 'auditEvents first page, context pair, one day',
+          runs,
+          note: (p) => `${(p as { edges: unknown[] }).edges.length} records on the page`,
+          run: (a) => {
+            const day = start + (1 + pick(info.days - 2)) * DAY;
+            return a.audit.auditEvents(ctx(), {
+              filter: { encryptionContext: { tenant: seedTenant(pick(info.tenants)) }, from: new Date(day), to: new Date(day + DAY) },
+              first: 50,
+            });
+          },
+        },
+        {
+          name: 'auditEvents first page, no filter',
+          runs,
+          note: (p) => `${(p as { edges: unknown[] }).edges.length} records`,
+          run: (a) => a.audit.auditEvents(ctx(), { first: 50 }),
+        },
+        {
+          name: 'auditEvents first page, key + Decrypt',
+          runs,
+          note: (p) => `${(p as { edges: unknown[] }).edges.length} records`,
+          run: (a) => a.audit.auditEvents(ctx(), { filter: { key: 'alias/seed-' + pick(30), eventNames: ['Decrypt'] }, first: 50 }),
+        },
+        {
+          name: 'principalActivity, 30 days',
+          runs,
+          note: (p) => `${(p as { total: number }).total.toLocaleString('en')} requests`,
+          run: (a) => {
+            const to = end - pick(info.days - 30) * DAY;
+            return a.audit.principalActivity(ctx(), { principalArn: mainPrincipal(), from: new Date(to - 30 * DAY), to: new Date(to) });
+          },
+        },
+        {
+          name: 'usageStatistics by DAY, 90 days',
+          runs: Math.max(3, Math.floor(runs / 6)),
+          note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
+          run: (a) => a.audit.usageStatistics(ctx(), { groupBy: ['DAY'], filter: { from: new Date(start), to: new Date(end + DAY) } }),
+        },
+        {
+          name: 'usageStatistics by KEY x OPERATION, 1 day',
+          runs: Math.max(3, Math.floor(runs / 3)),
+          note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
+          run: (a) => {
+            const day = start + (1 + pick(info.days - 2)) * DAY;
+            return a.audit.usageStatistics(ctx(), { groupBy: ['KEY', 'OPERATION'], filter: { from: new Date(day), to: new Date(day + DAY) } });
+          },
+        },
+      );
+
+      for (const q of queries) figures.push(await measure(q.name, q.runs, q.note, () => q.run(app)));
+    }
+
+    // Replay in one REPEATABLE READ transaction; the split is the p50 run's.
     let replayed = 0;
+    const splits: { ms: number; timings: ReplayTimings }[] = [];
     const replay = await measure('replay (verify) of key + alias projections', Math.max(3, Math.floor(runs / 10)), () => `${replayed.toLocaleString('en')} events`, async () => {
+      const t0 = performance.now();
       const r = await replayProjections(owner, { verify: true });
       if (r.differences.length) throw new Error(`replay differs: ${r.differences[0]}`);
+      splits.push({ ms: performance.now() - t0, timings: r.timings });
       replayed = r.events;
       return r;
     });
     figures.push(replay);
-    log(`replay throughput: ${Math.round(replayed / (replay.p50 / 1000)).toLocaleString('en')} events/s at p50 (${replayed.toLocaleString('en')} key and alias events folded; audit records are skipped by the type index)`);
+    const measured = splits.slice(2).sort((a, b) => a.ms - b.ms);
+    const p50 = measured[Math.ceil(measured.length / 2) - 1]!;
+    const { read, fold, write, compare } = p50.timings;
+    const other = p50.ms - read - fold - write - compare;
+    log(`replay throughput: ${Math.round(replayed / (replay.p50 / 1000)).toLocaleString('en')} key events folded/s at p50, ${replay.p50.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`);
+    log(`replay split (p50 run, ${p50.ms.toFixed(1)} ms): read ${read.toFixed(1)} ms, fold ${fold.toFixed(1)} ms, write ${write.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, other (begin, commit) ${other.toFixed(1)} ms`);
 
     if (explain) {
       const explained = make(explainDb);

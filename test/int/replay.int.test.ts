@@ -5,6 +5,7 @@ import { KmsError } from '../../src/domain/errors.ts';
 import type { RequestContext } from '../../src/service/context.ts';
 import { replayProjections } from '../../src/store/replay.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { createTestDatabase } from '../support/database.ts';
 
 let t: TestApp;
 let ctx: RequestContext;
@@ -135,5 +136,74 @@ describe('replay', () => {
     const result = await replayProjections(t.db.owner, { verify: true, batchSize: 7, onProgress: (done, total) => seen.push([done, total]) });
     expect(seen.length).toBeGreaterThan(1);
     expect(seen.at(-1)).toEqual([result.events, result.events]);
+  });
+
+  it('folds across many cursor fetches, with audit records interleaved, to the live projections', async () => {
+    // More requests, so the state events are spread between the audit records of the requests.
+    const keys: string[] = [];
+    for (const c of [{ op: 'createKey', description: 'spread', tags: [] }, { op: 'createAlias', alias: 0, key: 0 }, { op: 'tagResource', key: 0, tagKey: 'env', tagValue: 'b' }] as Command[]) await apply(c, keys, 'spread');
+    const { rows } = await sql<{ state: string; audit_between: string }>`
+      SELECT count(*) FILTER (WHERE type <> 'AuditRecord') AS state,
+             count(*) FILTER (WHERE type = 'AuditRecord' AND global_position BETWEEN
+               (SELECT min(global_position) FROM events WHERE type <> 'AuditRecord') AND
+               (SELECT max(global_position) FROM events WHERE type <> 'AuditRecord')) AS audit_between
+        FROM events`.execute(t.db.owner);
+    const stateEvents = Number(rows[0]!.state);
+    expect(Number(rows[0]!.audit_between)).toBeGreaterThan(100);
+
+    const seen: number[] = [];
+    const verified = await replayProjections(t.db.owner, { verify: true, batchSize: 3, onProgress: (done) => seen.push(done) });
+    expect(verified.differences).toEqual([]);
+    expect(verified.events).toBe(stateEvents);
+    expect(seen.length).toBe(Math.ceil(stateEvents / 3));
+    expect((await replayProjections(t.db.owner, { verify: true })).events).toBe(stateEvents);
+
+    const before = await snapshot();
+    expect((await replayProjections(t.db.owner, { verify: false, batchSize: 3 })).events).toBe(stateEvents);
+    expect(await snapshot()).toEqual(before);
+    expect((await replayProjections(t.db.owner, { verify: true, batchSize: 1 })).differences).toEqual([]);
+  }, 60_000);
+
+  it('reads the state events through a partial index that holds no audit record', async () => {
+    const { rows } = await sql<{ indexdef: string }>`SELECT indexdef FROM pg_indexes WHERE indexname = 'events_state_position'`.execute(t.db.owner);
+    expect(rows[0]?.indexdef).toMatch(/\(global_position\) WHERE \(type <> 'AuditRecord'::text\)/);
+  });
+
+  it('refuses a stream whose versions skip or go back, across fetch batches', async () => {
+    // Their own databases: the log is append-only, so a broken stream would stay in this file's log.
+    const [skipped, reversed] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    try {
+      let n = 0;
+      const event = (streamId: string, version: number, type: string, data: object) => ({
+        stream_id: streamId, stream_version: BigInt(version), event_id: crypto.randomUUID(), type, data: JSON.stringify(data), metadata: '{}', recorded_at: new Date(Date.UTC(2026, 2, 1, 0, 0, n++)),
+      });
+      const audit = () => event(`request-${crypto.randomUUID()}`, 1, 'AuditRecord', { eventName: 'Decrypt' });
+      const created = (keyId: string) => ({
+        keyId, accountId: '111122223333', arn: `arn:aws:kms:us-east-1:111122223333:key/${keyId}`, description: '', keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT',
+        origin: 'AWS_KMS', keyManager: 'CUSTOMER', multiRegion: false, policy: '{}', tags: [], keyMaterialId: 'a'.repeat(64),
+      });
+      const fine = crypto.randomUUID();
+      const broken = crypto.randomUUID();
+      await skipped.owner.insertInto('events').values([
+        event(`key-${fine}`, 1, 'KeyCreated', created(fine)), audit(), audit(),
+        event(`key-${broken}`, 1, 'KeyCreated', created(broken)), audit(),
+        event(`key-${fine}`, 2, 'KeyDisabled', {}), audit(), audit(), audit(),
+        event(`key-${broken}`, 3, 'KeyDisabled', {}), audit(),
+      ]).execute();
+      for (const batchSize of [1, 2, 10_000]) {
+        await expect(replayProjections(skipped.owner, { verify: true, batchSize })).rejects.toThrow(`stream key-${broken} has version 3 where 2 was expected`);
+      }
+      await expect(replayProjections(skipped.owner, { verify: false, batchSize: 2 })).rejects.toThrow('where 2 was expected');
+
+      // Log order is the fold's order: a version recorded before its predecessor is refused too.
+      await reversed.owner.insertInto('events').values([
+        event(`key-${fine}`, 1, 'KeyCreated', created(fine)), audit(),
+        event(`key-${broken}`, 2, 'KeyEnabled', {}), audit(), audit(),
+        event(`key-${broken}`, 1, 'KeyCreated', created(broken)),
+      ]).execute();
+      await expect(replayProjections(reversed.owner, { verify: true, batchSize: 2 })).rejects.toThrow(`stream key-${broken} has version 2 where 1 was expected`);
+    } finally {
+      await Promise.all([skipped.drop(), reversed.drop()]);
+    }
   });
 });

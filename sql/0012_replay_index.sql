@@ -1,0 +1,17 @@
+-- The state events (key, alias and grant streams) in log order, for replay
+-- (src/store/replay.ts): one ordered scan of a small index that never visits
+-- the audit records, however many millions of them are interleaved.
+--
+-- events_type_position (type, global_position) cannot give that order for a
+-- set of types: the planner reads every state event, then sorts them (per
+-- batch, when paging), or walks the primary key through the whole log (under a
+-- cursor, which prefers a plan that needs no sort).
+--
+-- Audit records are the only events outside key state and they are the bulk of
+-- the log, so the index holds a few entries per key and costs an audit write
+-- nothing but the predicate check. replay.ts spells the predicate
+-- `type <> 'AuditRecord'` literally in its query so the planner can use it.
+--
+-- Built inside the migrator's transaction (no CONCURRENTLY): on a large existing
+-- log, build it by hand with CREATE INDEX CONCURRENTLY first, then migrate.
+CREATE INDEX IF NOT EXISTS events_state_position ON events (global_position) WHERE type <> 'AuditRecord';
