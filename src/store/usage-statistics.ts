@@ -4,24 +4,27 @@
  * allows, and from the audit records otherwise. Both give the same answer; the
  * rollups make it a read of thousands of rows instead of millions.
  *
- * One statement adds three parts, so the checkpoint and the rollups are read in
- * one snapshot:
+ * One statement adds three parts:
  * - the rollup's buckets wholly inside [from, to) (the "inner" range): every
  *   record at or before the checkpoint;
  * - the records of the inner range after the checkpoint, from the log (the tail
- *   the worker has not folded yet; its own index range, see below);
+ *   the worker has not folded yet);
  * - the records of the partial buckets at both ends, from the log.
+ * The checkpoint is read before and after it (see readUsageStatistics), so the
+ * rollups and the tail meet exactly at the checkpoint the statement saw.
  *
  * Which rollup: the hourly one (no key, no principal) when neither is grouped or
  * filtered on; the daily one when they are and HOUR is not grouped; none when
  * the filter names something the rollups do not keep (access key, source IP,
  * request, data key, encryption context, an alias's time windows).
  *
- * EXPLAIN notes: the tail is `(transaction_id, global_position) > (cp)` with the
- * checkpoint as InitPlan parameters, an Index Cond on events_audit_account_order
- * (accountId, transaction_id, global_position); the edges use the time indexes;
- * the rollup parts scan audit_usage_hourly / audit_usage_daily by their unique
- * (scope_account, bucket, ...) indexes.
+ * EXPLAIN notes (10M records): the tail is `(transaction_id, global_position) >
+ * (literal checkpoint)`, an Index Cond on events_audit_account_order
+ * (accountId, transaction_id, global_position); with the checkpoint as InitPlan
+ * parameters the planner could not see how small the tail is and seq-scanned
+ * the log (6 s). The edges use events_audit_time; the rollup parts read
+ * audit_usage_hourly (tens of thousands of rows for 90 days) or
+ * audit_usage_daily.
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { DENIED_ERROR_CODES, escapeLike, scoped, type AuditQueryFilter } from './audit-queries.ts';
@@ -103,19 +106,43 @@ export async function readUsageStatistics(
   const innerTo = filter.to ? floorTo(filter.to, grain) : null;
   const useRollup = source !== null && !(innerFrom && innerTo && innerFrom.getTime() >= innerTo.getTime());
 
-  const parts: RawBuilder<unknown>[] = [];
-  if (!useRollup) {
-    parts.push(logPart(accountId, filter, dims));
-  } else {
-    parts.push(rollupPart(source, accountId, filter, dims, innerFrom, innerTo));
-    parts.push(logPart(accountId, { ...filter, from: innerFrom, to: innerTo }, dims, true));
+  if (!useRollup) return toGroups(await runParts(db, [logPart(accountId, filter, dims)], dims, limit));
+  // The checkpoint goes into the statement as literals, so the planner sees how few records
+  // follow it (as InitPlan parameters it guessed a third of the log and scanned all of it).
+  // The fold may move it between our reads: it only moves forward, so the same value before
+  // and after the statement is the value the statement saw. Else ask again; a worker folding
+  // without pause would only make the answer come from the log alone.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const checkpoint = await readCheckpoint(db);
+    const parts = [
+      rollupPart(source, accountId, filter, dims, innerFrom, innerTo),
+      logPart(accountId, { ...filter, from: innerFrom, to: innerTo }, dims, checkpoint),
+    ];
     if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
     if (innerTo && (!filter.to || filter.to.getTime() > innerTo.getTime())) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
+    const rows = await runParts(db, parts, dims, limit);
+    const after = await readCheckpoint(db);
+    if (after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) return toGroups(rows);
   }
+  return toGroups(await runParts(db, [logPart(accountId, filter, dims)], dims, limit));
+}
+
+interface Checkpoint {
+  transactionId: string;
+  globalPosition: string;
+}
+
+async function readCheckpoint(db: Executor): Promise<Checkpoint> {
+  const { rows } = await sql<{ transaction_id: string; global_position: string }>`
+    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM audit_usage_checkpoint`.execute(db);
+  return { transactionId: rows[0]!.transaction_id, globalPosition: rows[0]!.global_position };
+}
+
+/** Adds up the parts' rows into groups. */
+async function runParts(db: Executor, parts: RawBuilder<unknown>[], dims: UsageDimension[], limit: number): Promise<Record<string, unknown>[]> {
   const groupExprs = dims.map((d) => sql.ref(`u.${COLUMN[d]}`));
   const selected = dims.map((d) => sql`${sql.ref(`u.${COLUMN[d]}`)} AS ${sql.ref(COLUMN[d])}`);
   const { rows } = await sql<Record<string, unknown>>`
-    WITH cp AS MATERIALIZED (SELECT transaction_id, global_position FROM audit_usage_checkpoint)
     SELECT ${sql.join(
       [
         ...selected,
@@ -130,6 +157,10 @@ export async function readUsageStatistics(
       FROM (${sql.join(parts, sql` UNION ALL `)}) AS u
      ${groupExprs.length > 0 ? sql`GROUP BY ${sql.join(groupExprs)} ORDER BY ${sql.join(groupExprs.map((e) => sql`${e} NULLS FIRST`))}` : sql``}
      LIMIT ${limit}`.execute(db);
+  return rows;
+}
+
+function toGroups(rows: Record<string, unknown>[]): UsageGroup[] {
   return rows.map((r) => ({
     key: (r['key'] as string | undefined) ?? null,
     principal: (r['principal'] as string | undefined) ?? null,
@@ -147,12 +178,12 @@ export async function readUsageStatistics(
 /**
  * The audit records matching `filter`, one row per record (per key of it when
  * grouped by key), with the columns every part has. `afterCheckpoint`: only the
- * records the rollups do not hold yet.
+ * records the rollups do not hold yet (digits read from the database, inlined).
  */
-function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], afterCheckpoint = false): RawBuilder<unknown> {
+function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], afterCheckpoint?: Checkpoint): RawBuilder<unknown> {
   const byKey = dims.includes('KEY');
   const extra = afterCheckpoint
-    ? [sql`(transaction_id, global_position) > ((SELECT transaction_id FROM cp), (SELECT global_position FROM cp))`]
+    ? [sql`(transaction_id, global_position) > (${sql.lit(afterCheckpoint.transactionId)}::xid8, ${sql.lit(afterCheckpoint.globalPosition)}::bigint)`]
     : [];
   const keys = byKey
     ? sql`LEFT JOIN LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(

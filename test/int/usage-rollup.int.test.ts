@@ -253,6 +253,32 @@ describe('usage rollups', () => {
     await expectSameAnswers();
   });
 
+  it('answers exactly while the fold moves under the query', async () => {
+    // A log the rollups are far behind on, then folds of a few records at a time, without pause,
+    // while the same questions are asked: the checkpoint moves between (and during) the queries.
+    for (let i = 0; i < 200; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(300 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + (i % 90) * HOUR));
+    const questions: [AuditQueryFilter, UsageDimension[]][] = [
+      [{}, ['DAY']],
+      [{ from: new Date(DAY0 + 5 * HOUR + 1), to: new Date(DAY0 + 3 * DAY) }, ['OPERATION']],
+      [{ principalArnPrefix: `arn:aws:iam::${A}:` }, ['KEY']],
+    ];
+    const expected = await Promise.all(questions.map(([f, d]) => fromLog(A, f, d)));
+    let folding = true;
+    const fold = (async () => {
+      while (folding) if ((await advanceUsageRollup(db.app, { batchSize: 3 })).caughtUp) break;
+    })();
+    try {
+      for (let round = 0; round < 15; round++) {
+        for (const [i, [f, d]] of questions.entries()) expect(await answer(A, f, d)).toEqual(expected[i]);
+      }
+    } finally {
+      folding = false;
+      await fold;
+    }
+    await catchUpUsageRollup(db.app);
+    for (const [i, [f, d]] of questions.entries()) expect(await answer(A, f, d)).toEqual(expected[i]);
+  });
+
   it("the worker's loop keeps the rollups caught up, and stops", async () => {
     for (let i = 0; i < 10; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(200 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
     const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM events WHERE type = 'AuditRecord'`.execute(db.owner);
