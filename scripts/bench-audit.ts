@@ -9,7 +9,7 @@
  * | SEED_AUDIT_DIR | $TMPDIR/keyledger-audit-bench | |
  * | BENCH_RUNS | 30 | measured runs per query (usage over 90 days, replay: fewer) |
  * | BENCH_EXPLAIN | 1 | also write EXPLAIN (ANALYZE, BUFFERS) of one run of each query to SEED_AUDIT_DIR/explain.txt |
- * | BENCH_ONLY | | `replay`: measure replay alone (no queries, nothing appended to the log) |
+ * | BENCH_ONLY | | comma-separated: `replay`, and/or words of query names (`keyAsOf,report`); only those run |
  *
  * Each run picks other parameters (data key, tenant and day, principal), so the
  * figures are not one cached plan and page; the first two runs are warm-up.
@@ -75,9 +75,11 @@ function rng(seed: number): () => number {
 async function main(): Promise<void> {
   const info = JSON.parse(await readFile(join(settingsDir(), 'seed.json'), 'utf8')) as SeedInfo;
   const runs = Number(process.env['BENCH_RUNS'] ?? 30);
-  const only = process.env['BENCH_ONLY'] ?? '';
-  if (only !== '' && only !== 'replay') throw new Error(`BENCH_ONLY must be replay, not ${only}`);
-  const explain = only === '' && (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
+  const only = (process.env['BENCH_ONLY'] ?? '').split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+  const wantedQuery = (name: string) => only.length === 0 || only.some((w) => w !== 'replay' && name.toLowerCase().includes(w));
+  const anyQuery = only.length === 0 || only.some((w) => w !== 'replay');
+  const wantReplay = only.length === 0 || only.includes('replay');
+  const explain = anyQuery && (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
   const { url, stop } = await auditBenchDatabase(false);
   const owner = openDatabase(url, { as: 'owner', max: 2, applicationName: 'keyledger-bench-audit-owner' });
   const appDb = openDatabase(url, { as: 'app', max: 4, applicationName: 'keyledger-bench-audit' });
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
              pg_size_pretty(pg_table_size('events')) AS size, pg_size_pretty(pg_indexes_size('events')) AS indexes`.execute(owner);
     log(`log: ${Number(sizes[0]!.records).toLocaleString('en')} audit records (seeded ${info.events.toLocaleString('en')} over ${info.days} days, ${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`);
     log(`machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-    if (only === '') {
+    if (anyQuery) {
       // What the worker does continuously: fold the records not yet in the usage rollups (all of
       // them after a fresh seed). Timed, as the rollups' fold throughput.
       const t0 = performance.now();
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
     type Query = { name: string; runs: number; note: (last: unknown) => string; run: (a: Keyledger) => Promise<unknown> };
     const queries: Query[] = [];
     const figures: Figures[] = [];
-    if (only === '') {
+    if (anyQuery) {
       const app = make(appDb);
       // An investigator in the main account, with real credentials.
       const op = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench-audit' });
@@ -179,6 +181,24 @@ async function main(): Promise<void> {
           },
         },
         {
+          name: 'keyAsOf (policy, aliases, grants) 30 days ago',
+          runs,
+          note: (k) => `${(k as { aliases: unknown[] }).aliases.length} aliases (last run)`,
+          run: (a) => a.audit.keyAsOf(ctx(), { keyId: 'alias/seed-' + pick(30), asOf: new Date(end - 30 * DAY) }),
+        },
+        {
+          name: 'keyHistory',
+          runs,
+          note: (h) => `${(h as { entries: unknown[] }).entries.length} lifecycle events (last run)`,
+          run: (a) => a.audit.keyHistory(ctx(), { keyId: 'alias/seed-' + pick(30) }),
+        },
+        {
+          name: 'complianceReport, 30 days',
+          runs: Math.max(3, Math.floor(runs / 6)),
+          note: (r) => `${(r as { findings: unknown[] }).findings.length} findings, ${(r as { keys: unknown[] }).keys.length} keys`,
+          run: (a) => a.reports.complianceReport(ctx(), { from: new Date(end - 30 * DAY), to: new Date(end) }),
+        },
+        {
           name: 'usageStatistics by DAY, 90 days',
           runs: Math.max(3, Math.floor(runs / 6)),
           note: (u) => `${(u as { groups: unknown[] }).groups.length} groups`,
@@ -197,27 +217,30 @@ async function main(): Promise<void> {
         },
       );
 
+      queries.splice(0, queries.length, ...queries.filter((q) => wantedQuery(q.name)));
       for (const q of queries) figures.push(await measure(q.name, q.runs, q.note, () => q.run(app)));
     }
 
-    // Replay in one REPEATABLE READ transaction; the split is the p50 run's.
-    let replayed = 0;
-    const splits: { ms: number; timings: ReplayTimings }[] = [];
-    const replay = await measure('replay (verify) of key + alias projections', Math.max(3, Math.floor(runs / 10)), () => `${replayed.toLocaleString('en')} events`, async () => {
-      const t0 = performance.now();
-      const r = await replayProjections(owner, { verify: true });
-      if (r.differences.length) throw new Error(`replay differs: ${r.differences[0]}`);
-      splits.push({ ms: performance.now() - t0, timings: r.timings });
-      replayed = r.events;
-      return r;
-    });
-    figures.push(replay);
-    const measured = splits.slice(2).sort((a, b) => a.ms - b.ms);
-    const p50 = measured[Math.ceil(measured.length / 2) - 1]!;
-    const { read, fold, write, compare } = p50.timings;
-    const other = p50.ms - read - fold - write - compare;
-    log(`replay throughput: ${Math.round(replayed / (replay.p50 / 1000)).toLocaleString('en')} key events folded/s at p50, ${replay.p50.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`);
-    log(`replay split (p50 run, ${p50.ms.toFixed(1)} ms): read ${read.toFixed(1)} ms, fold ${fold.toFixed(1)} ms, write ${write.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, other (begin, commit) ${other.toFixed(1)} ms`);
+    if (wantReplay) {
+      // Replay in one REPEATABLE READ transaction; the split is the p50 run's.
+      let replayed = 0;
+      const splits: { ms: number; timings: ReplayTimings }[] = [];
+      const replay = await measure('replay (verify) of key + alias projections', Math.max(3, Math.floor(runs / 10)), () => `${replayed.toLocaleString('en')} events`, async () => {
+        const t0 = performance.now();
+        const r = await replayProjections(owner, { verify: true });
+        if (r.differences.length) throw new Error(`replay differs: ${r.differences[0]}`);
+        splits.push({ ms: performance.now() - t0, timings: r.timings });
+        replayed = r.events;
+        return r;
+      });
+      figures.push(replay);
+      const measured = splits.slice(2).sort((a, b) => a.ms - b.ms);
+      const p50 = measured[Math.ceil(measured.length / 2) - 1]!;
+      const { read, fold, write, compare } = p50.timings;
+      const other = p50.ms - read - fold - write - compare;
+      log(`replay throughput: ${Math.round(replayed / (replay.p50 / 1000)).toLocaleString('en')} key events folded/s at p50, ${replay.p50.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`);
+      log(`replay split (p50 run, ${p50.ms.toFixed(1)} ms): read ${read.toFixed(1)} ms, fold ${fold.toFixed(1)} ms, write ${write.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, other (begin, commit) ${other.toFixed(1)} ms`);
+    }
 
     if (explain) {
       const explained = make(explainDb);

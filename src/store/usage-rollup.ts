@@ -1,7 +1,8 @@
 /**
- * The usage rollups of sql/0013: an asynchronous projection of the audit
- * records into counts per hour (by operation and outcome) and per day (by
- * principal, key, operation and outcome), folded in the followers' order.
+ * The usage rollups of sql/0013 and 0016: an asynchronous projection of the
+ * audit records into counts per hour (by operation and outcome), per day (by
+ * principal, key, operation and outcome) and per day without the principal,
+ * folded in the followers' order.
  *
  * The fold is exact, not approximate: a record is counted in the rollups if and
  * only if its (transaction_id, global_position) is at or before the checkpoint,
@@ -79,18 +80,34 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
                       last_at = greatest(t.last_at, excluded.last_at),
                       last_position = greatest(t.last_position, excluded.last_position)
       ),
-      daily AS (
-        INSERT INTO audit_usage_daily AS t
-               (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position)
-        SELECT rec.scope, date_trunc('day', rec.recorded_at, 'UTC'), rec.principal, k.arn, coalesce(k.rank, 0),
-               rec.event_name, rec.read_only, rec.outcome, rec.error_code, count(*), max(rec.recorded_at), max(rec.global_position)
+      keyed AS MATERIALIZED (
+        SELECT rec.*, k.arn AS key_arn, coalesce(k.rank, 0) AS key_rank
           FROM rec
           LEFT JOIN LATERAL (
             SELECT d.arn, (row_number() OVER (ORDER BY d.arn) - 1)::smallint AS rank
               FROM (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(rec.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS d
           ) AS k ON true
+      ),
+      daily AS (
+        INSERT INTO audit_usage_daily AS t
+               (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position)
+        SELECT scope, date_trunc('day', recorded_at, 'UTC'), principal, key_arn, key_rank,
+               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+          FROM keyed
          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
         ON CONFLICT (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code)
+        DO UPDATE SET count = t.count + excluded.count,
+                      last_at = greatest(t.last_at, excluded.last_at),
+                      last_position = greatest(t.last_position, excluded.last_position)
+      ),
+      key_daily AS (
+        INSERT INTO audit_usage_key_daily AS t
+               (scope_account, day, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position)
+        SELECT scope, date_trunc('day', recorded_at, 'UTC'), key_arn, key_rank,
+               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+          FROM keyed
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        ON CONFLICT (scope_account, day, key_arn, key_rank, event_name, read_only, outcome, error_code)
         DO UPDATE SET count = t.count + excluded.count,
                       last_at = greatest(t.last_at, excluded.last_at),
                       last_position = greatest(t.last_position, excluded.last_position)

@@ -14,7 +14,8 @@
  * rollups and the tail meet exactly at the checkpoint the statement saw.
  *
  * Which rollup: the hourly one (no key, no principal) when neither is grouped or
- * filtered on; the daily one when they are and HOUR is not grouped; none when
+ * filtered on; when they are and HOUR is not grouped, the daily one by key
+ * (without the principal) or, with the principal, the full daily one; none when
  * the filter names something the rollups do not keep (access key, source IP,
  * request, data key, encryption context, an alias's time windows).
  *
@@ -50,7 +51,7 @@ export interface UsageGroup {
   lastPosition: bigint | null;
 }
 
-type RollupSource = 'hourly' | 'daily';
+type RollupSource = 'hourly' | 'daily' | 'daily-key';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -67,7 +68,8 @@ export function usageRollupFor(filter: AuditQueryFilter, dims: readonly UsageDim
     (filter.encryptionContext != null && Object.keys(filter.encryptionContext).length > 0) ||
     (filter.encryptionContextKeys != null && filter.encryptionContextKeys.length > 0);
   if (keptElsewhere) return null;
-  const byKeyOrPrincipal = dims.includes('KEY') || dims.includes('PRINCIPAL') || filter.principalArn != null || filter.principalArnPrefix != null || filter.keys != null;
+  const byPrincipal = dims.includes('PRINCIPAL') || filter.principalArn != null || filter.principalArnPrefix != null;
+  const byKeyOrPrincipal = byPrincipal || dims.includes('KEY') || filter.keys != null;
   if (!byKeyOrPrincipal) return 'hourly';
   if (dims.includes('HOUR')) return null;
   if (filter.keys != null) {
@@ -76,7 +78,7 @@ export function usageRollupFor(filter: AuditQueryFilter, dims: readonly UsageDim
     const [only, ...more] = filter.keys;
     if (!only || more.length > 0 || only.afterPosition !== undefined || only.beforePosition !== undefined || dims.includes('KEY')) return null;
   }
-  return 'daily';
+  return byPrincipal ? 'daily' : 'daily-key';
 }
 
 const ceilTo = (d: Date, grain: number) => new Date(Math.ceil(d.getTime() / grain) * grain);
@@ -224,11 +226,17 @@ function rollupPart(
                       r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
                  FROM audit_usage_hourly r WHERE ${where()}`;
   }
-  if (filter.principalArn != null) c.push(sql`r.principal_arn = ${filter.principalArn}`);
-  if (filter.principalArnPrefix != null) c.push(sql`r.principal_arn LIKE ${`${escapeLike(filter.principalArnPrefix)}%`}`);
   // Every key's row when grouped by key or filtered on one key; else the record's first row only.
   if (filter.keys != null) c.push(sql`r.key_arn = ${filter.keys[0]!.arn}`);
   else if (!dims.includes('KEY')) c.push(sql`r.key_rank = 0`);
+  if (source === 'daily-key') {
+    return sql`SELECT r.key_arn AS key, NULL::text AS principal, r.event_name AS operation,
+                      r.day AS day, NULL::timestamptz AS hour,
+                      r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
+                 FROM audit_usage_key_daily r WHERE ${where()}`;
+  }
+  if (filter.principalArn != null) c.push(sql`r.principal_arn = ${filter.principalArn}`);
+  if (filter.principalArnPrefix != null) c.push(sql`r.principal_arn LIKE ${`${escapeLike(filter.principalArnPrefix)}%`}`);
   return sql`SELECT r.key_arn AS key, r.principal_arn AS principal, r.event_name AS operation,
                     r.day AS day, NULL::timestamptz AS hour,
                     r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position

@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Migrator } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
+import { openDatabase } from '../../src/store/database.ts';
+import { migrateToLatest, SqlFileMigrationProvider } from '../../src/store/migrations.ts';
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
 import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint } from '../../src/store/usage-rollup.ts';
 import { readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
 import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
 
 /**
  * The usage rollups answer exactly what the log answers: for every grouping and
@@ -150,9 +153,10 @@ describe('usage rollups', () => {
   it('picks the hourly rollup without key or principal, the daily one with them, none for what they do not keep', () => {
     expect(usageRollupFor({}, ['DAY'])).toBe('hourly');
     expect(usageRollupFor({ eventNames: ['Decrypt'], outcome: 'failure' }, ['HOUR', 'OPERATION'])).toBe('hourly');
-    expect(usageRollupFor({}, ['KEY'])).toBe('daily');
+    expect(usageRollupFor({}, ['KEY'])).toBe('daily-key');
+    expect(usageRollupFor({ keys: [{ arn: 'k' }] }, ['OPERATION', 'DAY'])).toBe('daily-key');
     expect(usageRollupFor({ principalArn: 'p' }, ['DAY'])).toBe('daily');
-    expect(usageRollupFor({ keys: [{ arn: 'k' }] }, ['OPERATION'])).toBe('daily');
+    expect(usageRollupFor({ keys: [{ arn: 'k' }] }, ['PRINCIPAL'])).toBe('daily');
     expect(usageRollupFor({}, ['KEY', 'HOUR'])).toBeNull();
     expect(usageRollupFor({ keys: [{ arn: 'k' }] }, ['KEY'])).toBeNull();
     expect(usageRollupFor({ keys: [{ arn: 'k', afterPosition: 1n }] }, [])).toBeNull();
@@ -180,17 +184,21 @@ describe('usage rollups', () => {
     const honestByKey = await answer(A, {}, ['KEY']);
     await sql`UPDATE audit_usage_hourly SET count = count + 1000 WHERE scope_account = ${A}`.execute(db.owner);
     await sql`UPDATE audit_usage_daily SET count = count + 1000 WHERE scope_account = ${A}`.execute(db.owner);
+    await sql`UPDATE audit_usage_key_daily SET count = count + 1000 WHERE scope_account = ${A}`.execute(db.owner);
     try {
       const tampered = await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY']);
       expect(tampered.map((g) => g.count)).not.toEqual(honest.map((g) => g.count));
       expect((await answer(A, {}, ['KEY'])).map((g) => g.count)).not.toEqual(honestByKey.map((g) => g.count));
+      expect((await answer(A, {}, ['PRINCIPAL'])).map((g) => g.count)).not.toEqual((await fromLog(A, {}, ['PRINCIPAL'])).map((g) => g.count));
       // What the rollups cannot answer still comes from the log alone.
       expect(await answer(A, { encryptionContext: { tenant: 'acme' } }, ['DAY'])).toEqual(await fromLog(A, { encryptionContext: { tenant: 'acme' } }, ['DAY']));
     } finally {
       await sql`UPDATE audit_usage_hourly SET count = count - 1000 WHERE scope_account = ${A}`.execute(db.owner);
       await sql`UPDATE audit_usage_daily SET count = count - 1000 WHERE scope_account = ${A}`.execute(db.owner);
+      await sql`UPDATE audit_usage_key_daily SET count = count - 1000 WHERE scope_account = ${A}`.execute(db.owner);
     }
     expect(await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY'])).toEqual(honest);
+    expect(await answer(A, {}, ['KEY'])).toEqual(honestByKey);
   });
 
   it('equals the log for random filters and groupings', async () => {
@@ -289,5 +297,35 @@ describe('usage rollups', () => {
       await loop.stop();
     }
     await loop.stop();
+  });
+});
+
+describe('migration 0016 (the rollup by key)', () => {
+  it('fills audit_usage_key_daily from what the daily rollup already holds', async () => {
+    const adminUrl = inject('adminDatabaseUrl');
+    const name = `keyledger_test_m16_${randomUUID().slice(0, 8)}`;
+    await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+    const owner = openDatabase(databaseUrl(adminUrl, name), { as: 'owner', max: 2 });
+    try {
+      const migrator = new Migrator({ db: owner, provider: new SqlFileMigrationProvider() });
+      expect((await migrator.migrateTo('0015_audit_grant_use')).error).toBeUndefined();
+      // A fold that got somewhere before the upgrade: two principals' rows for one key and day.
+      await sql`INSERT INTO audit_usage_daily (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position) VALUES
+        (${A}, '2026-04-01Z', 'p1', 'k1', 0, 'Decrypt', false, 'success', NULL, 3, '2026-04-01T05:00Z', 10),
+        (${A}, '2026-04-01Z', 'p2', 'k1', 0, 'Decrypt', false, 'success', NULL, 4, '2026-04-01T07:00Z', 12),
+        (${A}, '2026-04-01Z', 'p2', 'k1', 0, 'Decrypt', false, 'failure', 'AccessDeniedException', 1, '2026-04-01T08:00Z', 13),
+        (${A}, '2026-04-02Z', NULL, NULL, 0, 'ListKeys', true, 'success', NULL, 2, '2026-04-02T01:00Z', 20)`.execute(owner);
+      expect(await migrateToLatest(owner)).toContain('0016_audit_usage_by_key');
+      const { rows } = await sql<Record<string, unknown>>`
+        SELECT key_arn, event_name, outcome, count::int AS count, last_position::int AS last_position FROM audit_usage_key_daily ORDER BY day, outcome DESC`.execute(owner);
+      expect(rows).toEqual([
+        { key_arn: 'k1', event_name: 'Decrypt', outcome: 'success', count: 7, last_position: 12 },
+        { key_arn: 'k1', event_name: 'Decrypt', outcome: 'failure', count: 1, last_position: 13 },
+        { key_arn: null, event_name: 'ListKeys', outcome: 'success', count: 2, last_position: 20 },
+      ]);
+    } finally {
+      await owner.destroy();
+      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
   });
 });
