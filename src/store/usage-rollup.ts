@@ -46,7 +46,7 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
     if (!checkpoint) return { records: 0, ran: false, caughtUp: false };
     // Its own statement, before the batch is read (see auditHorizon).
     const horizon = await auditHorizon(trx);
-    const { rows } = await sql<{ records: string; transaction_id: string | null; global_position: string | null }>`
+    const { rows } = await sql<{ records: string; newest: Date | null; transaction_id: string | null; global_position: string | null }>`
       WITH batch AS MATERIALIZED (
         SELECT global_position, transaction_id, recorded_at, data FROM events
          WHERE type = 'AuditRecord'
@@ -112,7 +112,8 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
                       last_at = greatest(t.last_at, excluded.last_at),
                       last_position = greatest(t.last_position, excluded.last_position)
       )
-      SELECT (SELECT count(*) FROM batch)::text AS records, last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
+      SELECT (SELECT count(*) FROM batch)::text AS records, (SELECT max(recorded_at) FROM batch) AS newest,
+             last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
         FROM (SELECT 1) AS one
         LEFT JOIN (SELECT transaction_id, global_position FROM batch ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS last ON true`.execute(trx);
     const r = rows[0]!;
@@ -120,7 +121,8 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
     if (records > 0) {
       await sql`UPDATE audit_usage_checkpoint
                    SET transaction_id = ${r.transaction_id}::xid8, global_position = ${r.global_position}::bigint,
-                       records = records + ${records}, updated_at = now()`.execute(trx);
+                       records = records + ${records}, updated_at = now(),
+                       newest_recorded_at = greatest(newest_recorded_at, ${r.newest}::timestamptz)`.execute(trx);
     }
     return { records, ran: true, caughtUp: records < batchSize };
   });

@@ -103,12 +103,9 @@ export async function readUsageStatistics(
 ): Promise<UsageGroup[]> {
   const dims = [...new Set(groupBy)];
   const source = options.rollups === false ? null : usageRollupFor(filter, dims);
+  const fromLogOnly = async () => toGroups(await runParts(db, [logPart(accountId, filter, dims)], dims, limit));
+  if (source === null) return fromLogOnly();
   const grain = source === 'hourly' ? HOUR_MS : DAY_MS;
-  const innerFrom = filter.from ? ceilTo(filter.from, grain) : null;
-  const innerTo = filter.to ? floorTo(filter.to, grain) : null;
-  const useRollup = source !== null && !(innerFrom && innerTo && innerFrom.getTime() >= innerTo.getTime());
-
-  if (!useRollup) return toGroups(await runParts(db, [logPart(accountId, filter, dims)], dims, limit));
   // The checkpoint goes into the statement as literals, so the planner sees how few records
   // follow it (as InitPlan parameters it guessed a third of the log and scanned all of it).
   // The fold may move it between our reads: it only moves forward, so the same value before
@@ -116,28 +113,58 @@ export async function readUsageStatistics(
   // without pause would only make the answer come from the log alone.
   for (let attempt = 0; attempt < 3; attempt++) {
     const checkpoint = await readCheckpoint(db);
+    const range = rollupRange(filter, grain, checkpoint);
+    if (!range) return fromLogOnly();
+    const { innerFrom, innerTo, tailTo, upperEdge } = range;
     const parts = [
       rollupPart(source, accountId, filter, dims, innerFrom, innerTo),
-      logPart(accountId, { ...filter, from: innerFrom, to: innerTo }, dims, checkpoint),
+      logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, dims, checkpoint),
     ];
     if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
-    if (innerTo && (!filter.to || filter.to.getTime() > innerTo.getTime())) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
+    if (upperEdge) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
     const rows = await runParts(db, parts, dims, limit);
     const after = await readCheckpoint(db);
     if (after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) return toGroups(rows);
   }
-  return toGroups(await runParts(db, [logPart(accountId, filter, dims)], dims, limit));
+  return fromLogOnly();
+}
+
+/**
+ * Which buckets the rollup answers: those wholly inside [from, to), and the
+ * last, partial one too when every folded record is before `to` (a range up
+ * to now). The log answers the tail after the checkpoint inside [innerFrom,
+ * tailTo) and the partial buckets left at the ends. Null: no whole bucket.
+ */
+function rollupRange(
+  filter: AuditQueryFilter,
+  grain: number,
+  checkpoint: Checkpoint,
+): { innerFrom: Date | null; innerTo: Date | null; tailTo: Date | null; upperEdge: boolean } | null {
+  const innerFrom = filter.from ? ceilTo(filter.from, grain) : null;
+  let innerTo = filter.to ? floorTo(filter.to, grain) : null;
+  let tailTo = innerTo;
+  let upperEdge = filter.to != null && innerTo != null && filter.to.getTime() > innerTo.getTime();
+  if (upperEdge && checkpoint.newestRecordedAt && filter.to!.getTime() > checkpoint.newestRecordedAt.getTime()) {
+    innerTo = ceilTo(filter.to!, grain);
+    tailTo = filter.to!;
+    upperEdge = false;
+  }
+  if (innerFrom && innerTo && innerFrom.getTime() >= innerTo.getTime()) return null;
+  return { innerFrom, innerTo, tailTo, upperEdge };
 }
 
 interface Checkpoint {
   transactionId: string;
   globalPosition: string;
+  /** The newest recorded_at among the folded records (null before any). */
+  newestRecordedAt: Date | null;
 }
 
 async function readCheckpoint(db: Executor): Promise<Checkpoint> {
-  const { rows } = await sql<{ transaction_id: string; global_position: string }>`
-    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM audit_usage_checkpoint`.execute(db);
-  return { transactionId: rows[0]!.transaction_id, globalPosition: rows[0]!.global_position };
+  const { rows } = await sql<{ transaction_id: string; global_position: string; newest_recorded_at: Date | null }>`
+    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, newest_recorded_at FROM audit_usage_checkpoint`.execute(db);
+  const r = rows[0]!;
+  return { transactionId: r.transaction_id, globalPosition: r.global_position, newestRecordedAt: r.newest_recorded_at };
 }
 
 /** Adds up the parts' rows into groups. */

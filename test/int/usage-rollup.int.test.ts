@@ -99,6 +99,8 @@ const FILTERS: { name: string; filter: AuditQueryFilter }[] = [
   { name: 'inside one hour', filter: { from: new Date(DAY0 + 30 * HOUR + 60_000), to: new Date(DAY0 + 30 * HOUR + 50 * 60_000) } },
   { name: 'from only', filter: { from: new Date(DAY0 + 36 * HOUR + 1) } },
   { name: 'to only', filter: { to: new Date(DAY0 + 50 * HOUR - 1) } },
+  { name: 'up to after every record', filter: { from: new Date(DAY0 + 5 * HOUR + 17 * 60_000), to: new Date(DAY0 + 9 * DAY + 7 * HOUR + 5) } },
+  { name: 'to only, after every record', filter: { to: new Date(DAY0 + 9 * DAY + 7 * HOUR + 5) } },
   { name: 'operations', filter: { eventNames: ['Decrypt', 'ReEncrypt'] } },
   { name: 'no operation', filter: { eventNames: [] } },
   { name: 'failures', filter: { outcome: 'failure' } },
@@ -199,6 +201,28 @@ describe('usage rollups', () => {
     }
     expect(await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY'])).toEqual(honest);
     expect(await answer(A, {}, ['KEY'])).toEqual(honestByKey);
+  });
+
+  it('takes the last, partial bucket from the rollups when every folded record is before the end', async () => {
+    await catchUpUsageRollup(db.app);
+    const newest = new Date(DAY0 + 6 * DAY + 10 * HOUR + 20 * 60_000);
+    await appendAuditRecord(db.app, { ...syntheticRecord(rng(7)).record, accountId: A, eventName: 'Newest', outcome: 'success' } as AuditRecord, newest);
+    const upToNow = { from: new Date(DAY0 + 6 * DAY), to: new Date(newest.getTime() + 60_000) };
+    // Not folded yet: the tail from the log.
+    expect((await answer(A, upToNow, ['HOUR'])).map((g) => g.count)).toEqual([1]);
+    await catchUpUsageRollup(db.app);
+    expect((await answer(A, upToNow, ['HOUR'])).map((g) => g.count)).toEqual([1]);
+    // Now its hour (10:00, which ends after `to`) comes from the rollup: a tampered row shows.
+    await sql`UPDATE audit_usage_hourly SET count = count + 1000 WHERE scope_account = ${A} AND event_name = 'Newest'`.execute(db.owner);
+    try {
+      expect((await answer(A, upToNow, ['HOUR'])).map((g) => g.count)).toEqual([1001]);
+      expect((await answer(A, { from: upToNow.from, to: new Date(newest.getTime() + 1) }, ['OPERATION'])).map((g) => g.count)).toEqual([1001]);
+      // An end at or before the newest record: that hour is read from the log.
+      expect((await answer(A, { from: upToNow.from, to: newest }, ['HOUR'])).map((g) => g.count)).toEqual([]);
+      expect((await answer(A, { from: upToNow.from, to: new Date(newest.getTime() - 1) }, ['OPERATION'])).map((g) => g.count)).toEqual([]);
+    } finally {
+      await sql`UPDATE audit_usage_hourly SET count = count - 1000 WHERE scope_account = ${A} AND event_name = 'Newest'`.execute(db.owner);
+    }
   });
 
   it('equals the log for random filters and groupings', async () => {
