@@ -196,7 +196,8 @@ async function main(): Promise<void> {
           name: 'complianceReport, 30 days',
           runs: Math.max(3, Math.floor(runs / 6)),
           note: (r) => `${(r as { findings: unknown[] }).findings.length} findings, ${(r as { keys: unknown[] }).keys.length} keys`,
-          run: (a) => a.reports.complianceReport(ctx(), { from: new Date(end - 30 * DAY), to: new Date(end) }),
+          // Up to now, as an auditor asks for it (the seed's log ends when the seed ran).
+          run: (a) => a.reports.complianceReport(ctx(), { from: new Date(end - 30 * DAY), to: new Date() }),
         },
         {
           name: 'usageStatistics by DAY, 90 days',

@@ -200,7 +200,7 @@ export class ComplianceReportService {
     const aliasRows = await trx.selectFrom('aliases').select(['alias_name', 'target_key_id']).where('account_id', '=', accountId).orderBy('alias_name').execute();
     const [lastRotations, lastUse, lifecycle] = await Promise.all([
       readLastRotations(trx, rows.map((r) => r.key_id), to),
-      readKeyUse(trx, accountId, { to }),
+      readKeyUse(trx, accountId, rows.map((r) => r.arn), { to }),
       readLatestLifecycleRecords(trx, accountId, to, ['CreateKey', 'PutKeyPolicy', 'EnableKeyRotation', 'DisableKeyRotation', 'RotateKey', 'RotateKeyOnDemand', 'ScheduleKeyDeletion', 'DisableKey', 'CreateGrant']),
     ]);
     const keys: ReportKey[] = rows.map((r) => ({

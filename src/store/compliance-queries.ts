@@ -11,7 +11,7 @@
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { scoped, type AuditQueryFilter } from './audit-queries.ts';
-import { readUsageStatistics } from './usage-statistics.ts';
+import { readLastUse } from './usage-statistics.ts';
 import type { Database, Db } from './database.ts';
 
 type Executor = Db | Transaction<Database>;
@@ -93,26 +93,24 @@ export function readDeniedRequests(db: Executor, accountId: string, window: { fr
 }
 
 /**
- * Successful crypto operations before `to` (from `from` when given), by key (every
- * key of a ReEncrypt): from the daily usage rollup, so the report does not read
- * every record of the log; the last use's event id is its evidence.
+ * The last successful crypto operation on each of `keyArns` before `to` (from
+ * `from` when given), with its event id as evidence: from the usage rollup by
+ * key (see readLastUse), so the report does not read the log's every record.
  */
-export async function readKeyUse(db: Executor, accountId: string, window: { from?: Date | null; to: Date }): Promise<Map<string, { lastUsed: Date; lastEventId: string; count: number }>> {
-  const groups = await readUsageStatistics(
-    db,
-    accountId,
-    { from: window.from ?? null, to: window.to, outcome: 'success', eventNames: [...CRYPTO_EVENT_NAMES] },
-    ['KEY'],
-    Number.MAX_SAFE_INTEGER,
-  );
-  const used = groups.filter((g): g is typeof g & { key: string; lastSeen: Date; lastPosition: bigint } => g.key !== null && g.lastSeen !== null && g.lastPosition !== null);
-  const positions = [...new Set(used.map((g) => g.lastPosition.toString()))];
+export async function readKeyUse(
+  db: Executor,
+  accountId: string,
+  keyArns: readonly string[],
+  window: { from?: Date | null; to: Date },
+): Promise<Map<string, { lastUsed: Date; lastEventId: string }>> {
+  const last = await readLastUse(db, accountId, { from: window.from ?? null, to: window.to, outcome: 'success', eventNames: [...CRYPTO_EVENT_NAMES] }, keyArns);
+  const positions = [...new Set([...last.values()].map((l) => l.lastPosition.toString()))];
   const { rows } = positions.length
     ? await sql<{ global_position: string; event_id: string }>`
         SELECT global_position::text AS global_position, event_id::text AS event_id FROM events WHERE global_position = ANY(${positions}::bigint[])`.execute(db)
     : { rows: [] };
   const eventIds = new Map(rows.map((r) => [r.global_position, r.event_id]));
-  return new Map(used.map((g) => [g.key, { lastUsed: g.lastSeen, lastEventId: eventIds.get(g.lastPosition.toString())!, count: g.count }]));
+  return new Map([...last].map(([arn, l]) => [arn, { lastUsed: l.lastSeen, lastEventId: eventIds.get(l.lastPosition.toString())! }]));
 }
 
 /** Every request a grant allowed (authorization.allowedBy names it) before `to`, by grant id. */

@@ -153,6 +153,72 @@ function rollupRange(
   return { innerFrom, innerTo, tailTo, upperEdge };
 }
 
+/**
+ * The newest matching record of each of `keyArns` (a KEY grouping that only
+ * wants the last use): from the rollup by key, one index probe per key for its
+ * newest day instead of reading every day of every key, plus the log's tail
+ * and edges. Keys never used are absent.
+ *
+ * @example
+ * const last = await readLastUse(trx, accountId, { to, outcome: 'success', eventNames: ['Decrypt'] }, arns);
+ */
+export async function readLastUse(
+  db: Executor,
+  accountId: string,
+  filter: AuditQueryFilter,
+  keyArns: readonly string[],
+): Promise<Map<string, { lastSeen: Date; lastPosition: bigint }>> {
+  const result = new Map<string, { lastSeen: Date; lastPosition: bigint }>();
+  if (keyArns.length === 0) return result;
+  const add = (groups: { key: string | null; lastSeen: Date | null; lastPosition: bigint | null }[]) => {
+    for (const g of groups) {
+      if (g.key === null || g.lastSeen === null || g.lastPosition === null || !keyArns.includes(g.key)) continue;
+      const seen = result.get(g.key);
+      if (!seen || g.lastSeen.getTime() > seen.lastSeen.getTime()) result.set(g.key, { lastSeen: g.lastSeen, lastPosition: g.lastPosition });
+    }
+  };
+  if (usageRollupFor(filter, ['KEY']) !== 'daily-key') {
+    add(await readUsageStatistics(db, accountId, filter, ['KEY'], Number.MAX_SAFE_INTEGER));
+    return result;
+  }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const checkpoint = await readCheckpoint(db);
+    const range = rollupRange(filter, DAY_MS, checkpoint);
+    if (!range) break;
+    const { innerFrom, innerTo, tailTo, upperEdge } = range;
+    const parts = [logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, ['KEY'], checkpoint)];
+    if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, ['KEY']));
+    if (upperEdge) parts.push(logPart(accountId, { ...filter, from: innerTo }, ['KEY']));
+    const logRows = await runParts(db, parts, ['KEY'], Number.MAX_SAFE_INTEGER);
+    const conditions = (r: string) => {
+      const c: RawBuilder<unknown>[] = [sql`${sql.ref(`${r}.scope_account`)} = ${accountId}`, sql`${sql.ref(`${r}.key_arn`)} = k.arn`];
+      if (innerFrom) c.push(sql`${sql.ref(`${r}.day`)} >= ${innerFrom}`);
+      if (innerTo) c.push(sql`${sql.ref(`${r}.day`)} < ${innerTo}`);
+      if (filter.eventNames) c.push(filter.eventNames.length === 0 ? sql`false` : sql`${sql.ref(`${r}.event_name`)} IN (${sql.join(filter.eventNames)})`);
+      if (filter.outcome) c.push(sql`${sql.ref(`${r}.outcome`)} = ${filter.outcome}`);
+      if (filter.errorCodes) c.push(filter.errorCodes.length === 0 ? sql`false` : sql`${sql.ref(`${r}.error_code`)} IN (${sql.join(filter.errorCodes)})`);
+      if (filter.readOnly != null) c.push(sql`${sql.ref(`${r}.read_only`)} = ${filter.readOnly}`);
+      return sql.join(c, sql` AND `);
+    };
+    const { rows: rolled } = await sql<{ key: string; last_seen: Date | null; last_position: string | null }>`
+      SELECT k.arn AS key, n.last_seen, n.last_position::text AS last_position
+        FROM unnest(${[...keyArns]}::text[]) AS k(arn)
+        CROSS JOIN LATERAL (
+          SELECT max(x.last_at) AS last_seen, max(x.last_position) AS last_position
+            FROM audit_usage_key_daily x
+           WHERE ${conditions('x')}
+             AND x.day = (SELECT max(y.day) FROM audit_usage_key_daily y WHERE ${conditions('y')})
+        ) AS n`.execute(db);
+    const after = await readCheckpoint(db);
+    if (after.transactionId !== checkpoint.transactionId || after.globalPosition !== checkpoint.globalPosition) continue;
+    add(toGroups(logRows));
+    add(rolled.map((r) => ({ key: r.key, lastSeen: r.last_seen, lastPosition: r.last_position === null ? null : BigInt(r.last_position) })));
+    return result;
+  }
+  add(await readUsageStatistics(db, accountId, filter, ['KEY'], Number.MAX_SAFE_INTEGER, { rollups: false }));
+  return result;
+}
+
 interface Checkpoint {
   transactionId: string;
   globalPosition: string;

@@ -9,7 +9,7 @@ import { migrateToLatest, SqlFileMigrationProvider } from '../../src/store/migra
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
 import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint } from '../../src/store/usage-rollup.ts';
-import { readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
+import { readLastUse, readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
 import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
 import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
 
@@ -223,6 +223,31 @@ describe('usage rollups', () => {
     } finally {
       await sql`UPDATE audit_usage_hourly SET count = count - 1000 WHERE scope_account = ${A} AND event_name = 'Newest'`.execute(db.owner);
     }
+  });
+
+  it("readLastUse: each key's newest use, as the log has it, at every point of the fold", async () => {
+    const arns = [...KEYS_A, ...KEYS_B, keyArn(A, 9)];
+    const questions: AuditQueryFilter[] = [
+      { outcome: 'success', eventNames: ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey'] },
+      { to: new Date(DAY0 + 2 * DAY + 5 * HOUR + 1) },
+      { from: new Date(DAY0 + 7 * HOUR), to: new Date(DAY0 + 9 * DAY) },
+      { errorCodes: ['AccessDeniedException'], readOnly: false },
+    ];
+    const check = async () => {
+      for (const account of [A, B]) {
+        for (const f of questions) {
+          const expected = new Map((await fromLog(account, f, ['KEY'])).filter((g) => g.key && arns.includes(g.key)).map((g) => [g.key!, g.lastSeen!.toISOString()]));
+          const actual = new Map([...(await readLastUse(db.app, account, f, arns))].map(([k, v]) => [k, v.lastSeen.toISOString()]));
+          expect(actual, `${account} ${JSON.stringify(f)}`).toEqual(expected);
+        }
+      }
+    };
+    for (let i = 0; i < 5; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(400 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + 30 * HOUR + i));
+    await check();
+    await advanceUsageRollup(db.app, { batchSize: 3 });
+    await check();
+    await catchUpUsageRollup(db.app);
+    await check();
   });
 
   it('equals the log for random filters and groupings', async () => {
