@@ -106,27 +106,44 @@ export async function readUsageStatistics(
   const fromLogOnly = async () => toGroups(await runParts(db, [logPart(accountId, filter, dims)], dims, limit));
   if (source === null) return fromLogOnly();
   const grain = source === 'hourly' ? HOUR_MS : DAY_MS;
-  // The checkpoint goes into the statement as literals, so the planner sees how few records
-  // follow it (as InitPlan parameters it guessed a third of the log and scanned all of it).
-  // The fold may move it between our reads: it only moves forward, so the same value before
-  // and after the statement is the value the statement saw. Else ask again; a worker folding
-  // without pause would only make the answer come from the log alone.
+  const rows = await atStableCheckpoint(db, filter, grain, (range, checkpoint) =>
+    runParts(db, [rollupPart(source, accountId, filter, dims, range), ...logParts(accountId, filter, dims, range, checkpoint)], dims, limit),
+  );
+  return rows ? toGroups(rows) : fromLogOnly();
+}
+
+interface RollupRange {
+  innerFrom: Date | null;
+  innerTo: Date | null;
+  tailTo: Date | null;
+  upperEdge: boolean;
+}
+
+/**
+ * Runs `read` with the rollups' range and checkpoint, so that the rollups and
+ * the log's tail meet exactly at the checkpoint the statement saw. The
+ * checkpoint goes into the statement as literals, so the planner sees how few
+ * records follow it (as InitPlan parameters it guessed a third of the log and
+ * scanned all of it). The fold may move it meanwhile: it only moves forward, so
+ * the same value before and after the read is the value the read saw; else ask
+ * again. Null: no whole bucket to take from the rollups, or a fold moving under
+ * every attempt (then the log alone answers).
+ */
+async function atStableCheckpoint<T>(
+  db: Executor,
+  filter: AuditQueryFilter,
+  grain: number,
+  read: (range: RollupRange, checkpoint: Checkpoint) => Promise<T>,
+): Promise<T | null> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const checkpoint = await readCheckpoint(db);
     const range = rollupRange(filter, grain, checkpoint);
-    if (!range) return fromLogOnly();
-    const { innerFrom, innerTo, tailTo, upperEdge } = range;
-    const parts = [
-      rollupPart(source, accountId, filter, dims, innerFrom, innerTo),
-      logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, dims, checkpoint),
-    ];
-    if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
-    if (upperEdge) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
-    const rows = await runParts(db, parts, dims, limit);
+    if (!range) return null;
+    const result = await read(range, checkpoint);
     const after = await readCheckpoint(db);
-    if (after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) return toGroups(rows);
+    if (after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) return result;
   }
-  return fromLogOnly();
+  return null;
 }
 
 /**
@@ -135,11 +152,7 @@ export async function readUsageStatistics(
  * to now). The log answers the tail after the checkpoint inside [innerFrom,
  * tailTo) and the partial buckets left at the ends. Null: no whole bucket.
  */
-function rollupRange(
-  filter: AuditQueryFilter,
-  grain: number,
-  checkpoint: Checkpoint,
-): { innerFrom: Date | null; innerTo: Date | null; tailTo: Date | null; upperEdge: boolean } | null {
+function rollupRange(filter: AuditQueryFilter, grain: number, checkpoint: Checkpoint): RollupRange | null {
   const innerFrom = filter.from ? ceilTo(filter.from, grain) : null;
   let innerTo = filter.to ? floorTo(filter.to, grain) : null;
   let tailTo = innerTo;
@@ -181,41 +194,25 @@ export async function readLastUse(
     add(await readUsageStatistics(db, accountId, filter, ['KEY'], Number.MAX_SAFE_INTEGER));
     return result;
   }
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const checkpoint = await readCheckpoint(db);
-    const range = rollupRange(filter, DAY_MS, checkpoint);
-    if (!range) break;
-    const { innerFrom, innerTo, tailTo, upperEdge } = range;
-    const parts = [logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, ['KEY'], checkpoint)];
-    if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, ['KEY']));
-    if (upperEdge) parts.push(logPart(accountId, { ...filter, from: innerTo }, ['KEY']));
-    const logRows = await runParts(db, parts, ['KEY'], Number.MAX_SAFE_INTEGER);
-    const conditions = (r: string) => {
-      const c: RawBuilder<unknown>[] = [sql`${sql.ref(`${r}.scope_account`)} = ${accountId}`, sql`${sql.ref(`${r}.key_arn`)} = k.arn`];
-      if (innerFrom) c.push(sql`${sql.ref(`${r}.day`)} >= ${innerFrom}`);
-      if (innerTo) c.push(sql`${sql.ref(`${r}.day`)} < ${innerTo}`);
-      if (filter.eventNames) c.push(filter.eventNames.length === 0 ? sql`false` : sql`${sql.ref(`${r}.event_name`)} IN (${sql.join(filter.eventNames)})`);
-      if (filter.outcome) c.push(sql`${sql.ref(`${r}.outcome`)} = ${filter.outcome}`);
-      if (filter.errorCodes) c.push(filter.errorCodes.length === 0 ? sql`false` : sql`${sql.ref(`${r}.error_code`)} IN (${sql.join(filter.errorCodes)})`);
-      if (filter.readOnly != null) c.push(sql`${sql.ref(`${r}.read_only`)} = ${filter.readOnly}`);
-      return sql.join(c, sql` AND `);
-    };
+  const found = await atStableCheckpoint(db, filter, DAY_MS, async (range, checkpoint) => {
+    const logRows = await runParts(db, logParts(accountId, filter, ['KEY'], range, checkpoint), ['KEY'], Number.MAX_SAFE_INTEGER);
     const { rows: rolled } = await sql<{ key: string; last_seen: Date | null; last_position: string | null }>`
       SELECT k.arn AS key, n.last_seen, n.last_position::text AS last_position
         FROM unnest(${[...keyArns]}::text[]) AS k(arn)
         CROSS JOIN LATERAL (
           SELECT max(x.last_at) AS last_seen, max(x.last_position) AS last_position
             FROM audit_usage_key_daily x
-           WHERE ${conditions('x')}
-             AND x.day = (SELECT max(y.day) FROM audit_usage_key_daily y WHERE ${conditions('y')})
+           WHERE ${rollupConditions('x', accountId, filter, range, [sql`x.key_arn = k.arn`])}
+             AND x.day = (SELECT max(y.day) FROM audit_usage_key_daily y WHERE ${rollupConditions('y', accountId, filter, range, [sql`y.key_arn = k.arn`])})
         ) AS n`.execute(db);
-    const after = await readCheckpoint(db);
-    if (after.transactionId !== checkpoint.transactionId || after.globalPosition !== checkpoint.globalPosition) continue;
-    add(toGroups(logRows));
-    add(rolled.map((r) => ({ key: r.key, lastSeen: r.last_seen, lastPosition: r.last_position === null ? null : BigInt(r.last_position) })));
+    return { logRows, rolled };
+  });
+  if (!found) {
+    add(await readUsageStatistics(db, accountId, filter, ['KEY'], Number.MAX_SAFE_INTEGER, { rollups: false }));
     return result;
   }
-  add(await readUsageStatistics(db, accountId, filter, ['KEY'], Number.MAX_SAFE_INTEGER, { rollups: false }));
+  add(toGroups(found.logRows));
+  add(found.rolled.map((r) => ({ key: r.key, lastSeen: r.last_seen, lastPosition: r.last_position === null ? null : BigInt(r.last_position) })));
   return result;
 }
 
@@ -295,43 +292,53 @@ function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimensi
                FROM ${scoped(accountId, filter, extra)} ${keys}`;
 }
 
-/** The rollup's buckets in [innerFrom, innerTo) matching `filter` (already known to be answerable). */
-function rollupPart(
-  source: RollupSource,
-  accountId: string,
-  filter: AuditQueryFilter,
-  dims: UsageDimension[],
-  innerFrom: Date | null,
-  innerTo: Date | null,
-): RawBuilder<unknown> {
-  const bucket = source === 'hourly' ? sql.ref('r.hour') : sql.ref('r.day');
-  const c: RawBuilder<unknown>[] = [sql`r.scope_account = ${accountId}`];
-  if (innerFrom) c.push(sql`${bucket} >= ${innerFrom}`);
-  if (innerTo) c.push(sql`${bucket} < ${innerTo}`);
-  if (filter.eventNames) c.push(filter.eventNames.length === 0 ? sql`false` : sql`r.event_name IN (${sql.join(filter.eventNames)})`);
-  if (filter.outcome) c.push(sql`r.outcome = ${filter.outcome}`);
-  if (filter.errorCodes) c.push(filter.errorCodes.length === 0 ? sql`false` : sql`r.error_code IN (${sql.join(filter.errorCodes)})`);
-  if (filter.readOnly != null) c.push(sql`r.read_only = ${filter.readOnly}`);
-  const where = () => sql.join(c, sql` AND `);
+/** What the log adds to the rollups over `range`: the tail after the checkpoint, and the partial buckets at the ends. */
+function logParts(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], range: RollupRange, checkpoint: Checkpoint): RawBuilder<unknown>[] {
+  const { innerFrom, innerTo, tailTo, upperEdge } = range;
+  const parts = [logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, dims, checkpoint)];
+  if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
+  if (upperEdge) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
+  return parts;
+}
+
+/**
+ * The WHERE of a rollup table aliased `r` (bucket column hour or day) for the
+ * rollup's part of `range`: scope, buckets, and the filters every rollup keeps.
+ */
+function rollupConditions(r: string, accountId: string, filter: AuditQueryFilter, range: RollupRange, extra: RawBuilder<unknown>[] = [], bucket = 'day'): RawBuilder<unknown> {
+  const col = (name: string) => sql.ref(`${r}.${name}`);
+  const c: RawBuilder<unknown>[] = [sql`${col('scope_account')} = ${accountId}`, ...extra];
+  if (range.innerFrom) c.push(sql`${col(bucket)} >= ${range.innerFrom}`);
+  if (range.innerTo) c.push(sql`${col(bucket)} < ${range.innerTo}`);
+  if (filter.eventNames) c.push(filter.eventNames.length === 0 ? sql`false` : sql`${col('event_name')} IN (${sql.join(filter.eventNames)})`);
+  if (filter.outcome) c.push(sql`${col('outcome')} = ${filter.outcome}`);
+  if (filter.errorCodes) c.push(filter.errorCodes.length === 0 ? sql`false` : sql`${col('error_code')} IN (${sql.join(filter.errorCodes)})`);
+  if (filter.readOnly != null) c.push(sql`${col('read_only')} = ${filter.readOnly}`);
+  return sql.join(c, sql` AND `);
+}
+
+/** The rollup's buckets in the range matching `filter` (already known to be answerable). */
+function rollupPart(source: RollupSource, accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], range: RollupRange): RawBuilder<unknown> {
   if (source === 'hourly') {
     return sql`SELECT NULL::text AS key, NULL::text AS principal, r.event_name AS operation,
                       date_trunc('day', r.hour, 'UTC') AS day, r.hour AS hour,
                       r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
-                 FROM audit_usage_hourly r WHERE ${where()}`;
+                 FROM audit_usage_hourly r WHERE ${rollupConditions('r', accountId, filter, range, [], 'hour')}`;
   }
   // Every key's row when grouped by key or filtered on one key; else the record's first row only.
-  if (filter.keys != null) c.push(sql`r.key_arn = ${filter.keys[0]!.arn}`);
-  else if (!dims.includes('KEY')) c.push(sql`r.key_rank = 0`);
+  const extra: RawBuilder<unknown>[] = [];
+  if (filter.keys != null) extra.push(sql`r.key_arn = ${filter.keys[0]!.arn}`);
+  else if (!dims.includes('KEY')) extra.push(sql`r.key_rank = 0`);
   if (source === 'daily-key') {
     return sql`SELECT r.key_arn AS key, NULL::text AS principal, r.event_name AS operation,
                       r.day AS day, NULL::timestamptz AS hour,
                       r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
-                 FROM audit_usage_key_daily r WHERE ${where()}`;
+                 FROM audit_usage_key_daily r WHERE ${rollupConditions('r', accountId, filter, range, extra)}`;
   }
-  if (filter.principalArn != null) c.push(sql`r.principal_arn = ${filter.principalArn}`);
-  if (filter.principalArnPrefix != null) c.push(sql`r.principal_arn LIKE ${`${escapeLike(filter.principalArnPrefix)}%`}`);
+  if (filter.principalArn != null) extra.push(sql`r.principal_arn = ${filter.principalArn}`);
+  if (filter.principalArnPrefix != null) extra.push(sql`r.principal_arn LIKE ${`${escapeLike(filter.principalArnPrefix)}%`}`);
   return sql`SELECT r.key_arn AS key, r.principal_arn AS principal, r.event_name AS operation,
                     r.day AS day, NULL::timestamptz AS hour,
                     r.outcome, r.error_code AS code, r.count AS n, r.last_at, r.last_position
-               FROM audit_usage_daily r WHERE ${where()}`;
+               FROM audit_usage_daily r WHERE ${rollupConditions('r', accountId, filter, range, extra)}`;
 }
