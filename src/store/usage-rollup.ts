@@ -10,9 +10,9 @@
  * record can commit behind it. Readers (usage-statistics.ts) add the records
  * after the checkpoint from the log in the same statement.
  */
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { auditHorizon } from './audit-queries.ts';
-import type { Db } from './database.ts';
+import type { Database, Db } from './database.ts';
 
 export interface UsageRollupPass {
   /** Audit records folded in this pass. */
@@ -145,13 +145,31 @@ export async function catchUpUsageRollup(db: Db, options: { batchSize?: number; 
   }
 }
 
+/** How far the fold has got. */
+export interface UsageRollupCheckpoint {
+  /** The last folded record's place in follower order. */
+  transactionId: bigint;
+  globalPosition: bigint;
+  /** Records folded so far. */
+  records: number;
+  updatedAt: Date;
+  /** The newest recorded_at among the folded records (null before any). */
+  newestRecordedAt: Date | null;
+}
+
 /** How far the fold has got: the checkpoint and the records folded so far. */
-export async function readUsageRollupCheckpoint(db: Db): Promise<{ transactionId: bigint; globalPosition: bigint; records: number; updatedAt: Date }> {
-  const { rows } = await sql<{ transaction_id: string; global_position: string; records: string; updated_at: Date }>`
-    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records, updated_at
+export async function readUsageRollupCheckpoint(db: Db | Transaction<Database>): Promise<UsageRollupCheckpoint> {
+  const { rows } = await sql<{ transaction_id: string; global_position: string; records: string; updated_at: Date; newest_recorded_at: Date | null }>`
+    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records, updated_at, newest_recorded_at
       FROM audit_usage_checkpoint`.execute(db);
   const r = rows[0]!;
-  return { transactionId: BigInt(r.transaction_id), globalPosition: BigInt(r.global_position), records: Number(r.records), updatedAt: r.updated_at };
+  return {
+    transactionId: BigInt(r.transaction_id),
+    globalPosition: BigInt(r.global_position),
+    records: Number(r.records),
+    updatedAt: r.updated_at,
+    newestRecordedAt: r.newest_recorded_at,
+  };
 }
 
 /** At most this many waiting records are counted (the status says "more than"). */

@@ -30,6 +30,7 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { DENIED_ERROR_CODES, escapeLike, scoped, type AuditQueryFilter } from './audit-queries.ts';
 import type { Database, Db } from './database.ts';
+import { readUsageRollupCheckpoint, type UsageRollupCheckpoint } from './usage-rollup.ts';
 
 type Executor = Db | Transaction<Database>;
 
@@ -133,14 +134,14 @@ async function atStableCheckpoint<T>(
   db: Executor,
   filter: AuditQueryFilter,
   grain: number,
-  read: (range: RollupRange, checkpoint: Checkpoint) => Promise<T>,
+  read: (range: RollupRange, checkpoint: UsageRollupCheckpoint) => Promise<T>,
 ): Promise<T | null> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const checkpoint = await readCheckpoint(db);
+    const checkpoint = await readUsageRollupCheckpoint(db);
     const range = rollupRange(filter, grain, checkpoint);
     if (!range) return null;
     const result = await read(range, checkpoint);
-    const after = await readCheckpoint(db);
+    const after = await readUsageRollupCheckpoint(db);
     if (after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) return result;
   }
   return null;
@@ -152,7 +153,7 @@ async function atStableCheckpoint<T>(
  * to now). The log answers the tail after the checkpoint inside [innerFrom,
  * tailTo) and the partial buckets left at the ends. Null: no whole bucket.
  */
-function rollupRange(filter: AuditQueryFilter, grain: number, checkpoint: Checkpoint): RollupRange | null {
+function rollupRange(filter: AuditQueryFilter, grain: number, checkpoint: UsageRollupCheckpoint): RollupRange | null {
   const innerFrom = filter.from ? ceilTo(filter.from, grain) : null;
   let innerTo = filter.to ? floorTo(filter.to, grain) : null;
   let tailTo = innerTo;
@@ -216,20 +217,6 @@ export async function readLastUse(
   return result;
 }
 
-interface Checkpoint {
-  transactionId: string;
-  globalPosition: string;
-  /** The newest recorded_at among the folded records (null before any). */
-  newestRecordedAt: Date | null;
-}
-
-async function readCheckpoint(db: Executor): Promise<Checkpoint> {
-  const { rows } = await sql<{ transaction_id: string; global_position: string; newest_recorded_at: Date | null }>`
-    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, newest_recorded_at FROM audit_usage_checkpoint`.execute(db);
-  const r = rows[0]!;
-  return { transactionId: r.transaction_id, globalPosition: r.global_position, newestRecordedAt: r.newest_recorded_at };
-}
-
 /** Adds up the parts' rows into groups. */
 async function runParts(db: Executor, parts: RawBuilder<unknown>[], dims: UsageDimension[], limit: number): Promise<Record<string, unknown>[]> {
   const groupExprs = dims.map((d) => sql.ref(`u.${COLUMN[d]}`));
@@ -272,10 +259,10 @@ function toGroups(rows: Record<string, unknown>[]): UsageGroup[] {
  * grouped by key), with the columns every part has. `afterCheckpoint`: only the
  * records the rollups do not hold yet (digits read from the database, inlined).
  */
-function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], afterCheckpoint?: Checkpoint): RawBuilder<unknown> {
+function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], afterCheckpoint?: UsageRollupCheckpoint): RawBuilder<unknown> {
   const byKey = dims.includes('KEY');
   const extra = afterCheckpoint
-    ? [sql`(transaction_id, global_position) > (${sql.lit(afterCheckpoint.transactionId)}::xid8, ${sql.lit(afterCheckpoint.globalPosition)}::bigint)`]
+    ? [sql`(transaction_id, global_position) > (${sql.lit(afterCheckpoint.transactionId.toString())}::xid8, ${sql.lit(afterCheckpoint.globalPosition.toString())}::bigint)`]
     : [];
   const keys = byKey
     ? sql`LEFT JOIN LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(
@@ -293,7 +280,7 @@ function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimensi
 }
 
 /** What the log adds to the rollups over `range`: the tail after the checkpoint, and the partial buckets at the ends. */
-function logParts(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], range: RollupRange, checkpoint: Checkpoint): RawBuilder<unknown>[] {
+function logParts(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], range: RollupRange, checkpoint: UsageRollupCheckpoint): RawBuilder<unknown>[] {
   const { innerFrom, innerTo, tailTo, upperEdge } = range;
   const parts = [logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, dims, checkpoint)];
   if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
