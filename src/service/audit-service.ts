@@ -10,13 +10,13 @@ import {
   readAuditPage,
   readDataKeyRecords,
   readNewestRecords,
-  readPrincipalActivity,
   readReEncryptionsInto,
   type AuditPosition,
   type AuditQueryFilter,
   type AuditRow,
   type KeyMatch,
 } from '../store/audit-queries.ts';
+import { readPrincipalActivity } from '../store/principal-activity.ts';
 import { readUsageStatistics, USAGE_DIMENSIONS, type UsageDimension, type UsageGroup } from '../store/usage-statistics.ts';
 import type { AuditFeed, AuditWakeup } from '../store/audit-notifications.ts';
 import type { Database, Db } from '../store/database.ts';
@@ -484,7 +484,7 @@ export class AuditService {
       const account = ctx.caller.accountId;
       const filter: AuditQueryFilter = { principalArn: input.principalArn, from: input.from, to: input.to };
       const [buckets, denied] = await Promise.all([
-        readPrincipalActivity(trx, account, filter),
+        readPrincipalActivity(trx, account, { principalArn: input.principalArn, from: input.from, to: input.to }),
         readNewestRecords(trx, account, { ...filter, outcome: 'failure', errorCodes: [...DENIED_ERROR_CODES] }, MAX_DENIED_LISTED),
       ]);
       const of = (dimension: string): ActivityCount[] =>

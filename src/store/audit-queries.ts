@@ -24,13 +24,14 @@
  *   (0010's context index without the day made the heap visit every record of
  *   the tenant, all time: 110 ms at 1M records; the planner would not BitmapAnd
  *   it with the time index.)
- * - Principal (exact or LIKE prefix) and principalActivity: Bitmap/Index Scan on
- *   events_audit_principal (accountId, principalArn text_pattern_ops, recorded_at).
+ * - Principal (exact or LIKE prefix): Bitmap/Index Scan on events_audit_principal
+ *   (accountId, principalArn text_pattern_ops, recorded_at).
  * - Key: Bitmap Index Scan on events_audit_resources (jsonb_path_ops @>); an alias
  *   adds one BitmapOr arm per key it pointed at, each with its position window.
  * - sourceIp CIDR: events_audit_source_ip, `<<=` turned into a btree range.
  * - dataKey lineage: events_audit_data_key (0006) and events_audit_destination_ciphertext.
- * - usageStatistics: see usage-statistics.ts (rollups, plus the log's tail and edges).
+ * - usageStatistics and principalActivity: see usage-statistics.ts and
+ *   principal-activity.ts (rollups, plus the log's tail and edges).
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { AuditRecord } from '../service/audit.ts';
@@ -322,50 +323,6 @@ export async function readReEncryptionsInto(db: Executor, accountId: string, cip
       sql`(data -> 'additionalEventData' ->> 'destinationCiphertextId') = ${ciphertextId}`,
     ])} ORDER BY global_position`.execute(db);
   return rows.map(toRow);
-}
-
-export interface ActivityBucket {
-  /** operation | sourceIp | accessKey | key | total */
-  dimension: string;
-  value: string | null;
-  count: number;
-  failures: number;
-  denied: number;
-  first: Date;
-  last: Date;
-}
-
-/**
- * What one principal did in [from, to): one pass over its records (the
- * principal index), grouped four ways in one statement.
- */
-export async function readPrincipalActivity(db: Executor, accountId: string, filter: AuditQueryFilter): Promise<ActivityBucket[]> {
-  const denied = sql`(code IN (${sql.join(DENIED_ERROR_CODES)}))`;
-  const measures = sql`count(*) AS count, count(*) FILTER (WHERE outcome = 'failure') AS failures,
-    count(*) FILTER (WHERE ${denied}) AS denied, min(recorded_at) AS first, max(recorded_at) AS last`;
-  const { rows } = await sql<{ dimension: string; value: string | null; count: string; failures: string; denied: string; first: Date; last: Date }>`
-    WITH act AS MATERIALIZED (
-      SELECT recorded_at, (data ->> 'eventName') AS op, (data ->> 'outcome') AS outcome, (data ->> 'errorCode') AS code,
-             (data ->> 'sourceIp') AS ip, (data -> 'userIdentity' ->> 'accessKeyId') AS ak,
-             CASE WHEN jsonb_typeof(data -> 'resources') = 'array' THEN data -> 'resources' ELSE '[]'::jsonb END AS res
-        FROM ${scoped(accountId, filter)}
-    )
-    SELECT 'total' AS dimension, NULL AS value, ${measures} FROM act HAVING count(*) > 0
-    UNION ALL SELECT 'operation', op, ${measures} FROM act GROUP BY op
-    UNION ALL SELECT 'sourceIp', ip, ${measures} FROM act GROUP BY ip
-    UNION ALL SELECT 'accessKey', ak, ${measures} FROM act GROUP BY ak
-    UNION ALL SELECT 'key', k.arn, ${measures}
-      FROM act, LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(act.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS k
-     GROUP BY k.arn`.execute(db);
-  return rows.map((r) => ({
-    dimension: r.dimension,
-    value: r.value,
-    count: Number(r.count),
-    failures: Number(r.failures),
-    denied: Number(r.denied),
-    first: r.first,
-    last: r.last,
-  }));
 }
 
 /** The newest failed records matching `filter` (denied attempts, with an errorCodes filter). */

@@ -1,8 +1,9 @@
 /**
- * The usage rollups of sql/0013 and 0016: an asynchronous projection of the
- * audit records into counts per hour (by operation and outcome), per day (by
- * principal, key, operation and outcome) and per day without the principal,
- * folded in the followers' order.
+ * The usage rollups of sql/0013, 0016 and 0018: an asynchronous projection of
+ * the audit records into counts per hour (by operation and outcome), per day (by
+ * principal, key, operation and outcome), per day without the principal, and
+ * per day and principal by each of principalActivity's dimensions (operation,
+ * source IP, access key, key), folded in the followers' order.
  *
  * The fold is exact, not approximate: a record is counted in the rollups if and
  * only if its (transaction_id, global_position) is at or before the checkpoint,
@@ -10,7 +11,7 @@
  * record can commit behind it. Readers (usage-statistics.ts) add the records
  * after the checkpoint from the log in the same statement.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { auditHorizon } from './audit-queries.ts';
 import type { Database, Db } from './database.ts';
 
@@ -62,6 +63,8 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
                CASE b.data -> 'readOnly' WHEN 'true'::jsonb THEN true WHEN 'false'::jsonb THEN false END AS read_only,
                b.data ->> 'outcome' AS outcome,
                b.data ->> 'errorCode' AS error_code,
+               b.data ->> 'sourceIp' AS source_ip,
+               b.data -> 'userIdentity' ->> 'accessKeyId' AS access_key_id,
                CASE WHEN jsonb_typeof(b.data -> 'resources') = 'array' THEN b.data -> 'resources' ELSE '[]'::jsonb END AS res
           FROM batch b
           CROSS JOIN LATERAL (
@@ -111,6 +114,19 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
         DO UPDATE SET count = t.count + excluded.count,
                       last_at = greatest(t.last_at, excluded.last_at),
                       last_position = greatest(t.last_position, excluded.last_position)
+      ),
+      activity AS (
+        INSERT INTO audit_usage_principal_daily AS t
+               (scope_account, principal_arn, day, dimension, value, outcome, error_code, count, first_at, last_at)
+        SELECT rec.scope, rec.principal, date_trunc('day', rec.recorded_at, 'UTC'), d.dimension, d.value,
+               rec.outcome, rec.error_code, count(*), min(rec.recorded_at), max(rec.recorded_at)
+          FROM rec CROSS JOIN LATERAL ${activityDimensions(sql`rec.event_name`, sql`rec.source_ip`, sql`rec.access_key_id`, sql`rec.res`)} AS d
+         WHERE rec.principal IS NOT NULL
+         GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (scope_account, principal_arn, day, dimension, value, outcome, error_code)
+        DO UPDATE SET count = t.count + excluded.count,
+                      first_at = least(t.first_at, excluded.first_at),
+                      last_at = greatest(t.last_at, excluded.last_at)
       )
       SELECT (SELECT count(*) FROM batch)::text AS records, (SELECT max(recorded_at) FROM batch) AS newest,
              last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
@@ -126,6 +142,24 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
     }
     return { records, ran: true, caughtUp: records < batchSize };
   });
+}
+
+/**
+ * The dimensions principalActivity counts a record under, as a FROM item with
+ * columns (dimension, value): its operation, source IP and access key, and each
+ * distinct key among its resources (`resources`: a jsonb array). The fold and
+ * the log's part of principalActivity both use it, so they count alike.
+ */
+export function activityDimensions(
+  operation: RawBuilder<unknown>,
+  sourceIp: RawBuilder<unknown>,
+  accessKeyId: RawBuilder<unknown>,
+  resources: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  return sql`(SELECT 'operation' AS dimension, ${operation} AS value
+              UNION ALL SELECT 'sourceIp', ${sourceIp}
+              UNION ALL SELECT 'accessKey', ${accessKeyId}
+              UNION ALL SELECT DISTINCT 'key', e ->> 'arn' FROM jsonb_array_elements(${resources}) AS e WHERE e ->> 'type' = 'AWS::KMS::Key')`;
 }
 
 /**

@@ -55,7 +55,7 @@ export interface UsageGroup {
 type RollupSource = 'hourly' | 'daily' | 'daily-key';
 
 const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 const COLUMN: Record<UsageDimension, keyof UsageGroup> = { KEY: 'key', PRINCIPAL: 'principal', OPERATION: 'operation', DAY: 'day', HOUR: 'hour' };
 
@@ -108,12 +108,12 @@ export async function readUsageStatistics(
   if (source === null) return fromLogOnly();
   const grain = source === 'hourly' ? HOUR_MS : DAY_MS;
   const rows = await atStableCheckpoint(db, filter, grain, (range, checkpoint) =>
-    runParts(db, [rollupPart(source, accountId, filter, dims, range), ...logParts(accountId, filter, dims, range, checkpoint)], dims, limit),
+    runParts(db, [rollupPart(source, accountId, filter, dims, range), ...logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, dims, after))], dims, limit),
   );
   return rows ? toGroups(rows) : fromLogOnly();
 }
 
-interface RollupRange {
+export interface RollupRange {
   innerFrom: Date | null;
   innerTo: Date | null;
   tailTo: Date | null;
@@ -130,7 +130,7 @@ interface RollupRange {
  * again. Null: no whole bucket to take from the rollups, or a fold moving under
  * every attempt (then the log alone answers).
  */
-async function atStableCheckpoint<T>(
+export async function atStableCheckpoint<T>(
   db: Executor,
   filter: AuditQueryFilter,
   grain: number,
@@ -196,7 +196,7 @@ export async function readLastUse(
     return result;
   }
   const found = await atStableCheckpoint(db, filter, DAY_MS, async (range, checkpoint) => {
-    const logRows = await runParts(db, logParts(accountId, filter, ['KEY'], range, checkpoint), ['KEY'], Number.MAX_SAFE_INTEGER);
+    const logRows = await runParts(db, logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, ['KEY'], after)), ['KEY'], Number.MAX_SAFE_INTEGER);
     const { rows: rolled } = await sql<{ key: string; last_seen: Date | null; last_position: string | null }>`
       SELECT k.arn AS key, n.last_seen, n.last_position::text AS last_position
         FROM unnest(${[...keyArns]}::text[]) AS k(arn)
@@ -257,13 +257,10 @@ function toGroups(rows: Record<string, unknown>[]): UsageGroup[] {
 /**
  * The audit records matching `filter`, one row per record (per key of it when
  * grouped by key), with the columns every part has. `afterCheckpoint`: only the
- * records the rollups do not hold yet (digits read from the database, inlined).
+ * records the rollups do not hold yet.
  */
 function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], afterCheckpoint?: UsageRollupCheckpoint): RawBuilder<unknown> {
   const byKey = dims.includes('KEY');
-  const extra = afterCheckpoint
-    ? [sql`(transaction_id, global_position) > (${sql.lit(afterCheckpoint.transactionId.toString())}::xid8, ${sql.lit(afterCheckpoint.globalPosition.toString())}::bigint)`]
-    : [];
   const keys = byKey
     ? sql`LEFT JOIN LATERAL (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(
              CASE WHEN jsonb_typeof(a.data -> 'resources') = 'array' THEN a.data -> 'resources' ELSE '[]'::jsonb END) AS e
@@ -276,15 +273,36 @@ function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimensi
                     date_trunc('hour', a.recorded_at, 'UTC') AS hour,
                     a.data ->> 'outcome' AS outcome, a.data ->> 'errorCode' AS code,
                     1::bigint AS n, a.recorded_at AS last_at, a.global_position AS last_position
-               FROM ${scoped(accountId, filter, extra)} ${keys}`;
+               FROM ${scoped(accountId, filter, afterCheckpointCondition(afterCheckpoint))} ${keys}`;
 }
 
-/** What the log adds to the rollups over `range`: the tail after the checkpoint, and the partial buckets at the ends. */
-function logParts(accountId: string, filter: AuditQueryFilter, dims: UsageDimension[], range: RollupRange, checkpoint: UsageRollupCheckpoint): RawBuilder<unknown>[] {
+/**
+ * The records after `checkpoint` (none: every record), as extra conditions for
+ * `scoped`. The digits were read from the database; inlined as literals so the
+ * planner sees how few records follow the checkpoint.
+ */
+export function afterCheckpointCondition(checkpoint: UsageRollupCheckpoint | undefined): RawBuilder<unknown>[] {
+  if (!checkpoint) return [];
+  return [
+    sql`(transaction_id, global_position) > (${sql.lit(checkpoint.transactionId.toString())}::xid8, ${sql.lit(checkpoint.globalPosition.toString())}::bigint)`,
+  ];
+}
+
+/**
+ * What the log adds to the rollups over `range`: the tail after the checkpoint,
+ * and the partial buckets at the ends, each built by `part` (its filter, and the
+ * checkpoint for the tail).
+ */
+export function logParts(
+  filter: AuditQueryFilter,
+  range: RollupRange,
+  checkpoint: UsageRollupCheckpoint,
+  part: (filter: AuditQueryFilter, afterCheckpoint?: UsageRollupCheckpoint) => RawBuilder<unknown>,
+): RawBuilder<unknown>[] {
   const { innerFrom, innerTo, tailTo, upperEdge } = range;
-  const parts = [logPart(accountId, { ...filter, from: innerFrom, to: tailTo }, dims, checkpoint)];
-  if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(logPart(accountId, { ...filter, to: innerFrom }, dims));
-  if (upperEdge) parts.push(logPart(accountId, { ...filter, from: innerTo }, dims));
+  const parts = [part({ ...filter, from: innerFrom, to: tailTo }, checkpoint)];
+  if (innerFrom && filter.from && filter.from.getTime() < innerFrom.getTime()) parts.push(part({ ...filter, to: innerFrom }));
+  if (upperEdge) parts.push(part({ ...filter, from: innerTo }));
   return parts;
 }
 
@@ -292,7 +310,7 @@ function logParts(accountId: string, filter: AuditQueryFilter, dims: UsageDimens
  * The WHERE of a rollup table aliased `r` (bucket column hour or day) for the
  * rollup's part of `range`: scope, buckets, and the filters every rollup keeps.
  */
-function rollupConditions(r: string, accountId: string, filter: AuditQueryFilter, range: RollupRange, extra: RawBuilder<unknown>[] = [], bucket = 'day'): RawBuilder<unknown> {
+export function rollupConditions(r: string, accountId: string, filter: AuditQueryFilter, range: RollupRange, extra: RawBuilder<unknown>[] = [], bucket = 'day'): RawBuilder<unknown> {
   const col = (name: string) => sql.ref(`${r}.${name}`);
   const c: RawBuilder<unknown>[] = [sql`${col('scope_account')} = ${accountId}`, ...extra];
   if (range.innerFrom) c.push(sql`${col(bucket)} >= ${range.innerFrom}`);

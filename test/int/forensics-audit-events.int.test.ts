@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
+import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 
@@ -553,6 +555,22 @@ describe('principalActivity', () => {
     const day2 = (await t.gql(investigator, ACTIVITY, { p: alice.principalArn, from: DAY2.toISOString(), to: DAY3.toISOString() })).data.principalActivity;
     expect(day2.total).toBe(1);
     expect(day2.keys).toEqual([{ value: k2.arn, count: 1 }]);
+  });
+
+  it('answers the same once the usage rollups hold the records (whole days from the rollup, the rest from the log)', async () => {
+    const ask = async () =>
+      Promise.all(
+        [bob, mallory, alice].flatMap((p) => [
+          t.gql(investigator, ACTIVITY, { p: p.principalArn, ...WINDOW }),
+          t.gql(investigator, ACTIVITY, { p: p.principalArn, from: DAY2.toISOString(), to: DAY3.toISOString() }),
+          t.gql(investigator, ACTIVITY, { p: p.principalArn, from: at(DAY1, '10:30').toISOString(), to: at(DAY3, '01:00').toISOString() }),
+        ]),
+      );
+    const before = await ask();
+    expect((await catchUpUsageRollup(t.db.app)) > 0).toBe(true);
+    const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM audit_usage_principal_daily`.execute(t.db.owner);
+    expect(Number(rows[0]!.n)).toBeGreaterThan(0);
+    expect(await ask()).toEqual(before);
   });
 
   it("sees nothing of another account's principals", async () => {

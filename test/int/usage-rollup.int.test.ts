@@ -8,6 +8,7 @@ import { openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest, SqlFileMigrationProvider } from '../../src/store/migrations.ts';
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
+import { readPrincipalActivity, type ActivityBucket } from '../../src/store/principal-activity.ts';
 import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint } from '../../src/store/usage-rollup.ts';
 import { readLastUse, readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
 import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
@@ -137,6 +138,34 @@ async function expectSameAnswers(): Promise<void> {
   }
 }
 
+const ACTIVITY_RANGES: { name: string; from: Date; to: Date }[] = [
+  { name: 'all four days', from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) },
+  { name: 'aligned days', from: new Date(DAY0 + DAY), to: new Date(DAY0 + 3 * DAY) },
+  { name: 'unaligned range', from: new Date(DAY0 + 5 * HOUR + 17 * 60_000), to: new Date(DAY0 + 2 * DAY + 13 * HOUR + 1) },
+  { name: 'inside one day', from: new Date(DAY0 + 30 * HOUR + 60_000), to: new Date(DAY0 + 40 * HOUR) },
+  { name: 'up to after every record', from: new Date(DAY0 + 5 * HOUR + 17 * 60_000), to: new Date(DAY0 + 9 * DAY + 7 * HOUR + 5) },
+  { name: 'before every record', from: new Date(DAY0 - 3 * DAY), to: new Date(DAY0 - DAY) },
+];
+// B's principals too: from A, their requests on A's keys.
+const ACTIVITY_PRINCIPALS = [...principals(A).slice(0, 2), principals(B)[0]!, 'arn:aws:iam::111111111111:user/nobody'];
+
+const sortedBuckets = (buckets: ActivityBucket[]) =>
+  [...buckets].sort((x, y) => x.dimension.localeCompare(y.dimension) || String(x.value).localeCompare(String(y.value)));
+const activity = async (account: string, principalArn: string, range: { from: Date; to: Date }, rollups = true) =>
+  sortedBuckets(await readPrincipalActivity(db.app, account, { principalArn, ...range }, { rollups }));
+
+/** Every principal x range, for both accounts: principalActivity with the rollup equals the log's. */
+async function expectSameActivity(): Promise<void> {
+  for (const account of [A, B]) {
+    for (const principalArn of ACTIVITY_PRINCIPALS) {
+      for (const range of ACTIVITY_RANGES) {
+        const [expected, actual] = await Promise.all([activity(account, principalArn, range, false), activity(account, principalArn, range)]);
+        expect(actual, `${account} ${principalArn} ${range.name}`).toEqual(expected);
+      }
+    }
+  }
+}
+
 beforeAll(async () => {
   db = await createTestDatabase();
   const r = rng(20260401);
@@ -170,15 +199,18 @@ describe('usage rollups', () => {
   it('answers like the log before any fold, part way, and caught up', async () => {
     expect((await readUsageRollupCheckpoint(db.app)).records).toBe(0);
     await expectSameAnswers();
+    await expectSameActivity();
     // Part way: the rollups hold the first records, the tail comes from the log.
     expect((await advanceUsageRollup(db.app, { batchSize: 137 })).records).toBe(137);
     expect((await advanceUsageRollup(db.app, { batchSize: 100 })).records).toBe(100);
     await expectSameAnswers();
+    await expectSameActivity();
     const folded = await catchUpUsageRollup(db.app, { batchSize: 90 });
     expect(folded).toBe(RECORDS - 237);
     expect((await readUsageRollupCheckpoint(db.app)).records).toBe(RECORDS);
     await expectSameAnswers();
-  });
+    await expectSameActivity();
+  }, 120_000);
 
   it('really reads the rollups once caught up (a tampered rollup shows)', async () => {
     await catchUpUsageRollup(db.app);
@@ -201,6 +233,24 @@ describe('usage rollups', () => {
     }
     expect(await answer(A, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, ['DAY'])).toEqual(honest);
     expect(await answer(A, {}, ['KEY'])).toEqual(honestByKey);
+  });
+
+  it('principalActivity really reads its rollup once caught up (a tampered rollup shows)', async () => {
+    await catchUpUsageRollup(db.app);
+    const bob = principals(A)[1]!;
+    const whole = ACTIVITY_RANGES[0]!;
+    const honest = await activity(A, bob, whole);
+    expect(honest.find((b) => b.dimension === 'total')!.count).toBeGreaterThan(0);
+    await sql`UPDATE audit_usage_principal_daily SET count = count + 1000 WHERE scope_account = ${A} AND principal_arn = ${bob} AND dimension = 'operation'`.execute(db.owner);
+    try {
+      const tampered = await activity(A, bob, whole);
+      expect(tampered.find((b) => b.dimension === 'total')!.count).toBeGreaterThan(honest.find((b) => b.dimension === 'total')!.count + 999);
+      // A range with no whole day comes from the log alone.
+      expect(await activity(A, bob, ACTIVITY_RANGES[3]!)).toEqual(await activity(A, bob, ACTIVITY_RANGES[3]!, false));
+    } finally {
+      await sql`UPDATE audit_usage_principal_daily SET count = count - 1000 WHERE scope_account = ${A} AND principal_arn = ${bob} AND dimension = 'operation'`.execute(db.owner);
+    }
+    expect(await activity(A, bob, whole)).toEqual(honest);
   });
 
   it('takes the last, partial bucket from the rollups when every folded record is before the end', async () => {
@@ -308,6 +358,7 @@ describe('usage rollups', () => {
     const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM events WHERE type = 'AuditRecord'`.execute(db.owner);
     expect((await readUsageRollupCheckpoint(db.app)).records).toBe(Number(rows[0]!.n));
     await expectSameAnswers();
+    await expectSameActivity();
   });
 
   it('answers exactly while the fold moves under the query', async () => {
@@ -320,6 +371,8 @@ describe('usage rollups', () => {
       [{ principalArnPrefix: `arn:aws:iam::${A}:` }, ['KEY']],
     ];
     const expected = await Promise.all(questions.map(([f, d]) => fromLog(A, f, d)));
+    const carol = principals(A)[2]!;
+    const expectedActivity = await activity(A, carol, ACTIVITY_RANGES[2]!, false);
     let folding = true;
     const fold = (async () => {
       while (folding) if ((await advanceUsageRollup(db.app, { batchSize: 3 })).caughtUp) break;
@@ -327,6 +380,7 @@ describe('usage rollups', () => {
     try {
       for (let round = 0; round < 15; round++) {
         for (const [i, [f, d]] of questions.entries()) expect(await answer(A, f, d)).toEqual(expected[i]);
+        expect(await activity(A, carol, ACTIVITY_RANGES[2]!)).toEqual(expectedActivity);
       }
     } finally {
       folding = false;
@@ -334,6 +388,7 @@ describe('usage rollups', () => {
     }
     await catchUpUsageRollup(db.app);
     for (const [i, [f, d]] of questions.entries()) expect(await answer(A, f, d)).toEqual(expected[i]);
+    expect(await activity(A, carol, ACTIVITY_RANGES[2]!)).toEqual(expectedActivity);
   });
 
   it("the worker's loop keeps the rollups caught up, and stops", async () => {
@@ -372,6 +427,54 @@ describe('migration 0016 (the rollup by key)', () => {
         { key_arn: 'k1', event_name: 'Decrypt', outcome: 'failure', count: 1, last_position: 13 },
         { key_arn: null, event_name: 'ListKeys', outcome: 'success', count: 2, last_position: 20 },
       ]);
+    } finally {
+      await owner.destroy();
+      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  });
+});
+
+describe('migration 0018 (the rollup by principal)', () => {
+  it('fills audit_usage_principal_daily from the log up to the checkpoint, and the fold goes on from there', async () => {
+    const adminUrl = inject('adminDatabaseUrl');
+    const name = `keyledger_test_m18_${randomUUID().slice(0, 8)}`;
+    await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+    const owner = openDatabase(databaseUrl(adminUrl, name), { as: 'owner', max: 2 });
+    try {
+      const migrator = new Migrator({ db: owner, provider: new SqlFileMigrationProvider() });
+      expect((await migrator.migrateTo('0017_audit_usage_newest')).error).toBeUndefined();
+      const r = rng(18);
+      for (let i = 0; i < 120; i++) {
+        const { record, at } = syntheticRecord(r);
+        await appendAuditRecord(owner, record, at);
+      }
+      // A fold that had got to the 70th record before the upgrade.
+      await sql`UPDATE audit_usage_checkpoint c SET transaction_id = e.transaction_id, global_position = e.global_position, records = 70
+                  FROM (SELECT transaction_id, global_position FROM events WHERE type = 'AuditRecord'
+                         ORDER BY transaction_id, global_position OFFSET 69 LIMIT 1) AS e`.execute(owner);
+      expect(await migrateToLatest(owner)).toContain('0018_audit_principal_activity');
+      const { rows } = await sql<{ held: string; expected: string }>`
+        SELECT (SELECT coalesce(sum(count), 0) FROM audit_usage_principal_daily WHERE dimension = 'operation')::text AS held,
+               (SELECT count(*) + count(*) FILTER (WHERE data ? 'recipientAccountId' AND (data ->> 'recipientAccountId') IS DISTINCT FROM (data ->> 'accountId'))
+                  FROM (SELECT data FROM events WHERE type = 'AuditRecord' ORDER BY transaction_id, global_position LIMIT 70) AS folded
+                 WHERE (data -> 'userIdentity' ->> 'principalArn') IS NOT NULL)::text AS expected`.execute(owner);
+      expect(Number(rows[0]!.held)).toBe(Number(rows[0]!.expected));
+      expect(Number(rows[0]!.held)).toBeGreaterThan(0);
+      const same = async () => {
+        for (const account of [A, B]) {
+          for (const principalArn of ACTIVITY_PRINCIPALS) {
+            for (const range of ACTIVITY_RANGES.slice(0, 3)) {
+              const q = { principalArn, ...range };
+              expect(sortedBuckets(await readPrincipalActivity(owner, account, q)), `${account} ${principalArn} ${range.name}`).toEqual(
+                sortedBuckets(await readPrincipalActivity(owner, account, q, { rollups: false })),
+              );
+            }
+          }
+        }
+      };
+      await same();
+      expect(await catchUpUsageRollup(owner)).toBe(50);
+      await same();
     } finally {
       await owner.destroy();
       await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
