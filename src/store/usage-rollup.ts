@@ -24,6 +24,12 @@ export interface UsageRollupPass {
   caughtUp: boolean;
 }
 
+/**
+ * The migration that last added or changed a rollup: the fold declares it, and
+ * the checkpoint refuses a fold that writes another set of rollups (sql/0019).
+ */
+export const USAGE_FOLD_SCHEMA = '0018';
+
 /** Records folded per transaction by default. */
 export const USAGE_ROLLUP_BATCH = 20_000;
 
@@ -40,6 +46,7 @@ export const USAGE_ROLLUP_BATCH = 20_000;
 export async function advanceUsageRollup(db: Db, options: { batchSize?: number } = {}): Promise<UsageRollupPass> {
   const batchSize = options.batchSize ?? USAGE_ROLLUP_BATCH;
   return db.transaction().execute(async (trx) => {
+    await sql`SELECT set_config('keyledger.usage_fold', ${USAGE_FOLD_SCHEMA}, true)`.execute(trx);
     const { rows: held } = await sql<{ transaction_id: string; global_position: string }>`
       SELECT transaction_id::text AS transaction_id, global_position::text AS global_position
         FROM audit_usage_checkpoint FOR UPDATE SKIP LOCKED`.execute(trx);
