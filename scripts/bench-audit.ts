@@ -30,6 +30,7 @@ import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { APP_ROLE, openDatabase, type Database, type Db } from '../src/store/database.ts';
 import { replayProjections, type ReplayTimings } from '../src/store/replay.ts';
 import { catchUpUsageRollup } from '../src/store/usage-rollup.ts';
+import { migrateToLatest } from '../src/store/migrations.ts';
 import { auditBenchDatabase, MAIN_ACCOUNT, seedPrincipalArn, seedTenant, settingsDir, type SeedInfo } from './seed-audit.ts';
 
 const log = (text: string) => console.log(`bench:audit ${text}`);
@@ -94,6 +95,10 @@ async function main(): Promise<void> {
   explainPool.on('connect', (client) => client.on('notice', (n) => plans.push(n.message ?? '')));
   const explainDb: Db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: explainPool }) });
   try {
+    // A log seeded by an older checkout: the migrations since (timed: some fill a rollup from the log).
+    const m0 = performance.now();
+    const applied = await migrateToLatest(owner);
+    if (applied.length > 0) log(`migrated: ${applied.join(', ')} in ${((performance.now() - m0) / 1000).toFixed(1)} s`);
     const { rows: sizes } = await sql<{ records: string; size: string; indexes: string }>`
       SELECT (SELECT count(*) FROM events WHERE type = 'AuditRecord') AS records,
              pg_size_pretty(pg_table_size('events')) AS size, pg_size_pretty(pg_indexes_size('events')) AS indexes`.execute(owner);
