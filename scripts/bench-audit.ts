@@ -10,6 +10,7 @@
  * | BENCH_RUNS | 30 | measured runs per query (usage over 90 days, replay: fewer) |
  * | BENCH_EXPLAIN | 1 | also write EXPLAIN (ANALYZE, BUFFERS) of one run of each query to SEED_AUDIT_DIR/explain.txt |
  * | BENCH_ONLY | | comma-separated: `replay`, and/or words of query names (`keyAsOf,report`); only those run |
+ * | BENCH_REFOLD | 0 | 1: empty the usage rollups first, so the fold's figure is a rebuild over the whole log |
  *
  * Each run picks other parameters (data key, tenant and day, principal), so the
  * figures are not one cached plan and page; the first two runs are warm-up.
@@ -29,7 +30,7 @@ import type { RequestContext } from '../src/service/context.ts';
 import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { APP_ROLE, openDatabase, type Database, type Db } from '../src/store/database.ts';
 import { replayProjections, type ReplayTimings } from '../src/store/replay.ts';
-import { catchUpUsageRollup } from '../src/store/usage-rollup.ts';
+import { catchUpUsageRollup, resetUsageRollups } from '../src/store/usage-rollup.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 import { auditBenchDatabase, MAIN_ACCOUNT, seedPrincipalArn, seedTenant, settingsDir, type SeedInfo } from './seed-audit.ts';
 
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
     if (anyQuery) {
       // What the worker does continuously: fold the records not yet in the usage rollups (all of
       // them after a fresh seed). Timed, as the rollups' fold throughput.
+      if (process.env['BENCH_REFOLD'] === '1') await resetUsageRollups(owner);
       const t0 = performance.now();
       const folded = await catchUpUsageRollup(appDb, { batchSize: 200_000 });
       const seconds = (performance.now() - t0) / 1000;

@@ -10,9 +10,7 @@
 -- the error until it is upgraded. A migration that adds or changes a rollup
 -- replaces this function with its own name.
 --
--- To rebuild the rollups by hand: in one transaction, SELECT
--- set_config('keyledger.usage_fold', '0018', true), empty the four tables and
--- set the checkpoint back to ('0', 0, 0 records, newest_recorded_at NULL).
+-- To rebuild the rollups: resetUsageRollups in src/store/usage-rollup.ts.
 CREATE FUNCTION audit_usage_fold_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('keyledger.usage_fold', true) IS DISTINCT FROM '0018' THEN

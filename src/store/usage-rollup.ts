@@ -186,6 +186,25 @@ export async function catchUpUsageRollup(db: Db, options: { batchSize?: number; 
   }
 }
 
+/**
+ * Empties the rollups and puts the checkpoint back to the start, in one
+ * transaction, so the fold rebuilds them from the log (queries meanwhile read
+ * what is not folded from the log). Needs the owner's connection (TRUNCATE).
+ *
+ * @example
+ * await resetUsageRollups(ownerDb);
+ * await catchUpUsageRollup(appDb);
+ */
+export async function resetUsageRollups(owner: Db): Promise<void> {
+  await owner.transaction().execute(async (trx) => {
+    await sql`SELECT set_config('keyledger.usage_fold', ${USAGE_FOLD_SCHEMA}, true)`.execute(trx);
+    await sql`SELECT 1 FROM audit_usage_checkpoint FOR UPDATE`.execute(trx);
+    await sql`TRUNCATE audit_usage_hourly, audit_usage_daily, audit_usage_key_daily, audit_usage_principal_daily`.execute(trx);
+    await sql`UPDATE audit_usage_checkpoint
+                 SET transaction_id = '0'::xid8, global_position = 0, records = 0, updated_at = now(), newest_recorded_at = NULL`.execute(trx);
+  });
+}
+
 /** How far the fold has got. */
 export interface UsageRollupCheckpoint {
   /** The last folded record's place in follower order. */

@@ -9,7 +9,7 @@ import { migrateToLatest, SqlFileMigrationProvider } from '../../src/store/migra
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
 import { readPrincipalActivity, type ActivityBucket } from '../../src/store/principal-activity.ts';
-import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint } from '../../src/store/usage-rollup.ts';
+import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint, resetUsageRollups } from '../../src/store/usage-rollup.ts';
 import { readLastUse, readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
 import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
 import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
@@ -486,6 +486,23 @@ describe('usage rollups', () => {
     expect(await readUsageRollupCheckpoint(db.app)).toEqual(before);
     expect((await answer(A, { eventNames: ['Old'] }, ['OPERATION'])).length).toBe(0);
     expect((await advanceUsageRollup(db.app)).records).toBe(1);
+  });
+
+  it('resetUsageRollups empties the rollups and the fold rebuilds them; answers stay the same throughout', async () => {
+    await catchUpUsageRollup(db.app);
+    const question: [AuditQueryFilter, UsageDimension[]] = [{ from: new Date(DAY0 + 5 * HOUR + 1), to: new Date(DAY0 + 3 * DAY) }, ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY']];
+    const bob = principals(A)[1]!;
+    const before = { usage: await answer(A, ...question), activity: await activity(A, bob, ACTIVITY_RANGES[2]!) };
+    await resetUsageRollups(db.owner);
+    const { rows } = await sql<{ n: string }>`
+      SELECT ((SELECT count(*) FROM audit_usage_hourly) + (SELECT count(*) FROM audit_usage_daily)
+            + (SELECT count(*) FROM audit_usage_key_daily) + (SELECT count(*) FROM audit_usage_principal_daily))::text AS n`.execute(db.owner);
+    expect(rows[0]!.n).toBe('0');
+    expect(await readUsageRollupCheckpoint(db.app)).toMatchObject({ transactionId: 0n, globalPosition: 0n, records: 0, newestRecordedAt: null });
+    expect({ usage: await answer(A, ...question), activity: await activity(A, bob, ACTIVITY_RANGES[2]!) }).toEqual(before);
+    await catchUpUsageRollup(db.app);
+    expect({ usage: await answer(A, ...question), activity: await activity(A, bob, ACTIVITY_RANGES[2]!) }).toEqual(before);
+    await expectSameAnswers();
   });
 
   it("the worker's loop keeps the rollups caught up, and stops", async () => {
