@@ -3,7 +3,6 @@ import { keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import { isEnabled, type KeyState } from '../domain/key.ts';
 import {
-  auditHorizon,
   auditRecordExistsBeyond,
   countDataKeyRecords,
   DENIED_ERROR_CODES,
@@ -16,7 +15,8 @@ import {
   type AuditRow,
   type KeyMatch,
 } from '../store/audit-queries.ts';
-import { readPrincipalActivity } from '../store/principal-activity.ts';
+import { logHorizon } from '../store/event-store.ts';
+import { readPrincipalActivity, type ActivityBucket } from '../store/principal-activity.ts';
 import { readUsageStatistics, USAGE_DIMENSIONS, type UsageDimension, type UsageGroup } from '../store/usage-statistics.ts';
 import type { AuditFeed, AuditWakeup } from '../store/audit-notifications.ts';
 import type { Database, Db } from '../store/database.ts';
@@ -153,14 +153,8 @@ export interface PrincipalActivity {
   deniedAttempts: AuditEventView[];
 }
 
-export interface ActivityCount {
-  value: string | null;
-  count: number;
-  failures: number;
-  denied: number;
-  first: Date;
-  last: Date;
-}
+/** One value of a dimension of principalActivity (an operation, a key, a source IP, an access key). */
+export type ActivityCount = Omit<ActivityBucket, 'dimension'>;
 
 const CURSOR_VERSION = 'a1';
 const MAX_PAGE = 1000;
@@ -233,7 +227,7 @@ export class AuditService {
    * auditEvents: a Relay connection over the records, newest first by default.
    *
    * Order is (transaction id, log position), and only records of transactions
-   * below the in-flight horizon are returned (see auditHorizon): a record
+   * below the in-flight horizon are returned (see logHorizon): a record
    * committed after a page was read therefore never lands between pages already
    * read, so paging never skips or repeats one. Newest-first, the records that
    * arrive later are above the first page: fetch them with `last`/`before:
@@ -264,7 +258,7 @@ export class AuditService {
       const size = input.last ?? input.first ?? DEFAULT_PAGE;
       const account = ctx.caller.accountId;
 
-      const horizon = await auditHorizon(trx);
+      const horizon = await logHorizon(trx);
       const rows = await readAuditPage(trx, account, { filter, direction, after, before, limit: size + 1, fromEnd, horizon });
       const more = rows.length > size;
       const page = more ? (fromEnd ? rows.slice(1) : rows.slice(0, size)) : rows;
@@ -311,7 +305,7 @@ export class AuditService {
       const after = input.after != null ? decodeCursor(input.after, 'after') : null;
       const filter = await this.#resolveFilter(trx, account, input.filter ?? {});
       // (horizon, 0) as an exclusive lower bound: every record of a transaction at or above the horizon.
-      const from: AuditPosition = after ?? { transactionId: await auditHorizon(trx), globalPosition: 0n };
+      const from: AuditPosition = after ?? { transactionId: await logHorizon(trx), globalPosition: 0n };
       return { filter, from };
     });
     const wakeup = await this.#feed.follow();
@@ -350,7 +344,7 @@ export class AuditService {
           if (!(await this.#stillAllowed(ctx))) break;
           checkedAt = Date.now();
         }
-        const horizon = await auditHorizon(this.#db);
+        const horizon = await logHorizon(this.#db);
         const rows = await readAuditPage(this.#db, account, { filter, direction: 'asc', after: cursor, before: null, limit: TAIL_BATCH, fromEnd: false, horizon });
         for (const r of rows) {
           cursor = { transactionId: r.transactionId, globalPosition: r.globalPosition };

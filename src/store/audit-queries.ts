@@ -198,43 +198,6 @@ const toRow = (r: RawRow): AuditRow => ({
   data: r.data,
 });
 
-/**
- * The page horizon: the lowest transaction id that may still commit an event in
- * THIS database. Every record of a lower transaction id is final, so pages that
- * only return records below it, ordered by (transaction_id, global_position),
- * never skip or repeat one whatever commits later (global_position is assigned
- * at INSERT, not at commit, so ordering by it alone is not stable).
- *
- * pg_snapshot_xmin would do, but it is cluster-wide: a transaction left open in
- * another database would hide this one's newest records. So: the in-progress
- * transaction ids of the statement's snapshot that hold a lock in this database
- * (a transaction with an id has written, so holds a lock, until it ends). The
- * snapshot is taken before pg_locks is read: a transaction that is in the
- * snapshot but gone from pg_locks has ended before the next statement, whose
- * fresh snapshot (READ COMMITTED) then sees its events.
- *
- * Must run in its own statement, before the page query.
- */
-export async function auditHorizon(db: Executor): Promise<bigint> {
-  const { rows } = await sql<{ horizon: string }>`
-    WITH s AS (SELECT pg_current_snapshot() AS snap),
-    lockers AS (
-      SELECT DISTINCT t.transactionid::text::bigint AS xid32
-        FROM pg_locks t
-        JOIN pg_locks r ON r.virtualtransaction = t.virtualtransaction
-       WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
-         AND r.locktype IN ('relation', 'advisory', 'tuple', 'page', 'object')
-         AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         AND t.pid IS DISTINCT FROM pg_backend_pid()
-    )
-    SELECT least(
-      pg_snapshot_xmax(s.snap),
-      (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x WHERE x::text::bigint % 4294967296 IN (SELECT xid32 FROM lockers))
-    )::text AS horizon
-    FROM s`.execute(db);
-  return BigInt(rows[0]!.horizon);
-}
-
 export interface AuditPageQuery {
   filter: AuditQueryFilter;
   /** Page order: 'desc' newest first. */

@@ -167,6 +167,47 @@ export async function readStream(
   return rows.map(toRecordedEvent);
 }
 
+/**
+ * The followers' horizon: the lowest transaction id that may still commit an
+ * event in THIS database. Every event of a lower transaction id is final, so a
+ * reader that only returns events below it, ordered by (transaction_id,
+ * global_position), never skips or repeats one whatever commits later
+ * (global_position is assigned at INSERT, not at commit, so ordering by it
+ * alone is not stable): readAllForward, the audit pages and tail, the usage
+ * rollups' fold.
+ *
+ * pg_snapshot_xmin would do, but it is cluster-wide: a transaction left open in
+ * another database would hide this one's newest events. So: the in-progress
+ * transaction ids of the statement's snapshot that hold a lock in this database
+ * (a transaction gets its id by writing, after taking the written table's lock,
+ * which it holds until it ends; only an explicit pg_current_xact_id() before any
+ * write would get an id without a lock, and nothing in keyledger does that). The
+ * snapshot is taken before pg_locks is read: a transaction that is in the
+ * snapshot but gone from pg_locks has ended before the next statement, whose
+ * fresh snapshot (READ COMMITTED) then sees its events.
+ *
+ * Must run in its own statement, before the read.
+ */
+export async function logHorizon(db: Executor): Promise<bigint> {
+  const { rows } = await sql<{ horizon: string }>`
+    WITH s AS (SELECT pg_current_snapshot() AS snap),
+    lockers AS (
+      SELECT DISTINCT t.transactionid::text::bigint AS xid32
+        FROM pg_locks t
+        JOIN pg_locks r ON r.virtualtransaction = t.virtualtransaction
+       WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+         AND r.locktype IN ('relation', 'advisory', 'tuple', 'page', 'object')
+         AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND t.pid IS DISTINCT FROM pg_backend_pid()
+    )
+    SELECT least(
+      pg_snapshot_xmax(s.snap),
+      (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x WHERE x::text::bigint % 4294967296 IN (SELECT xid32 FROM lockers))
+    )::text AS horizon
+    FROM s`.execute(db);
+  return BigInt(rows[0]!.horizon);
+}
+
 /** A follower's position in the global log: strictly after this event. */
 export interface GlobalCheckpoint {
   transactionId: bigint;
@@ -177,8 +218,8 @@ export const LOG_START: GlobalCheckpoint = { transactionId: 0n, globalPosition: 
 
 /**
  * Reads the next batch of the global log after `after`, in (transaction_id,
- * global_position) order, and only events of transactions below the current
- * snapshot's xmin — every transaction that could still commit an event ordered
+ * global_position) order, and only events of transactions below logHorizon:
+ * every transaction of this database that could still commit an event ordered
  * before them has finished, so a follower that resumes from the last event it
  * saw never skips one committed late by a long transaction.
  *
@@ -196,13 +237,14 @@ export async function readAllForward(
   options: { after?: GlobalCheckpoint; limit?: number; types?: readonly string[]; streamPrefixes?: readonly string[] } = {},
 ): Promise<RecordedEvent[]> {
   const after = options.after ?? LOG_START;
+  const horizon = await logHorizon(db);
   let query = db
     .selectFrom('events')
     .selectAll()
     .where(
       sql<boolean>`(transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)`,
     )
-    .where(sql<boolean>`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`);
+    .where(sql<boolean>`transaction_id < ${horizon.toString()}::xid8`);
   if (options.types) query = query.where('type', 'in', options.types);
   if (options.streamPrefixes) {
     const prefixes = options.streamPrefixes;

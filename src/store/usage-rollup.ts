@@ -7,12 +7,12 @@
  *
  * The fold is exact, not approximate: a record is counted in the rollups if and
  * only if its (transaction_id, global_position) is at or before the checkpoint,
- * which only ever advances below the in-flight horizon (auditHorizon), so no
+ * which only ever advances below the in-flight horizon (logHorizon), so no
  * record can commit behind it. Readers (usage-statistics.ts) add the records
  * after the checkpoint from the log in the same statement.
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
-import { auditHorizon } from './audit-queries.ts';
+import { logHorizon } from './event-store.ts';
 import type { Database, Db } from './database.ts';
 
 export interface UsageRollupPass {
@@ -52,8 +52,8 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
         FROM audit_usage_checkpoint FOR UPDATE SKIP LOCKED`.execute(trx);
     const checkpoint = held[0];
     if (!checkpoint) return { records: 0, ran: false, caughtUp: false };
-    // Its own statement, before the batch is read (see auditHorizon).
-    const horizon = await auditHorizon(trx);
+    // Its own statement, before the batch is read (see logHorizon).
+    const horizon = await logHorizon(trx);
     const { rows } = await sql<{ records: string; newest: Date | null; transaction_id: string | null; global_position: string | null }>`
       WITH batch AS MATERIALIZED (
         SELECT global_position, transaction_id, recorded_at, data FROM events

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   appendToStream,
   LOG_START,
@@ -8,7 +9,7 @@ import {
   type RecordedEvent,
 } from '../../src/store/event-store.ts';
 import { finish } from '../support/concurrency.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -30,10 +31,11 @@ async function appendOne(prefix: string, type: string, trx?: Parameters<typeof a
  * A follower: reads one event at a time (so every step resumes from a
  * checkpoint) until it has `count` events, or gives up after a while.
  *
- * It polls because the xmin horizon is cluster-wide: a transaction of a test
- * file running in parallel on another database can hold it back for a moment.
- * That only ever delays a follower, so waiting is right for "eventually sees";
- * assertions that something is NOT yet visible need no waiting.
+ * It polls because another test of this file may hold a transaction open in
+ * this database for a moment (the horizon is per database: other test files'
+ * transactions do not count). That only ever delays a follower, so waiting is
+ * right for "eventually sees"; assertions that something is NOT yet visible
+ * need no waiting.
  */
 async function follow(
   prefix: string,
@@ -94,6 +96,30 @@ describe('readAllForward', () => {
       expect(await readAllForward(db.app, { after: rest.checkpoint, streamPrefixes: [prefix] })).toEqual([]);
     } finally {
       await finish(long);
+    }
+  });
+
+  it('is not held back by a transaction left open in another database of the cluster', async () => {
+    const adminUrl = inject('adminDatabaseUrl');
+    const name = `keyledger_test_elsewhere_${randomUUID().slice(0, 8)}`;
+    await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+    const elsewhere = new pg.Client({ connectionString: databaseUrl(adminUrl, name) });
+    await elsewhere.connect();
+    try {
+      // An open transaction with an id, and a lock in its own database only.
+      await elsewhere.query('BEGIN');
+      await elsewhere.query('CREATE TABLE held (x int)');
+      const { rows } = await elsewhere.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+      const prefix = `elsewhere-${randomUUID()}/`;
+      const mine = await appendOne(prefix, 'mine');
+      // The cluster's xmin is at or below the other database's transaction, which began first...
+      expect(BigInt(rows[0]!.xid)).toBeLessThan(mine.transactionId);
+      // ... yet this database's follower reads its own committed event at once.
+      expect(types(await readAllForward(db.app, { streamPrefixes: [prefix] }))).toEqual(['mine']);
+    } finally {
+      await elsewhere.query('ROLLBACK').catch(() => {});
+      await elsewhere.end();
+      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     }
   });
 
