@@ -1,20 +1,19 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGraphQLHandler } from '../api/graphql/yoga.ts';
 import { startHttpServer } from '../api/http-server.ts';
-import { createKeyledger, type Keyledger } from '../app.ts';
-import { ADMINISTRATOR_ACCESS } from '../service/identity-service.ts';
+import { createKeyledger } from '../app.ts';
 import { systemClock } from '../clock.ts';
 import { sql } from 'kysely';
 import { loadRootKey, RootKeyError } from '../crypto/root-key.ts';
-import { redactUrl, type Logger } from '../logger.ts';
+import { redactUrl } from '../logger.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
 import { readOptional } from '../store/embedded-postgres.ts';
 import { migrateToLatest } from '../store/migrations.ts';
 import { lateBoundJobScheduler } from '../worker/jobs.ts';
 import { openJobScheduler, startWorker, SWEEP_QUEUE } from '../worker/worker.ts';
-import { operatorContext, parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
+import { bootstrapAdmin } from './dev-bootstrap.ts';
+import { parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
 
 export const devHelp = `Usage: keyledger dev
 
@@ -37,13 +36,6 @@ KEYLEDGER_ROOT_KEY_FILE (default <data dir>/root-key).
 `;
 
 /** The admin access key `dev` creates on first start. */
-export interface AdminCredentials {
-  accountId: string;
-  principalArn: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
 export const adminCredentialsFile = (dataDir: string) => join(dataDir, 'admin-credentials.json');
 
 export const runDev = (args: string[], io: CliIo) => runServer('dev', args, io);
@@ -90,7 +82,7 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
 
     const credentialsFile = adminCredentialsFile(config.dataDir);
-    const bootstrapped = mode === 'dev' ? await bootstrapAdmin(app, credentialsFile, logger) : undefined;
+    const bootstrapped = mode === 'dev' ? await bootstrapAdmin(app, db, credentialsFile, logger) : undefined;
 
     // Started before the HTTP server so it is stopped after it: requests drain first.
     if (mode === 'dev') {
@@ -136,21 +128,3 @@ async function holdsWrappedSecrets(owner: Db): Promise<boolean> {
   return Number(rows[0]?.n ?? 0) > 0;
 }
 
-/**
- * First start of `dev`: an account, its user `admin`, and an access key, written
- * to `file` (0600). The file's presence means "done": nothing is created twice.
- */
-async function bootstrapAdmin(app: Keyledger, file: string, logger: Logger): Promise<{ accountId: string } | undefined> {
-  if ((await readOptional(file)) !== undefined) return undefined;
-  const { accountId } = await app.identity.createAccount(operatorContext(), { name: 'default' });
-  const { principalArn } = await app.identity.createPrincipal(operatorContext(), { accountId, type: 'user', name: 'admin' });
-  // Every permission, as AWS's AdministratorAccess: the default key policy delegates to the account's identity policies.
-  await app.identity.putPrincipalPolicy(operatorContext(), { principalArn, policyName: 'AdministratorAccess', policyDocument: ADMINISTRATOR_ACCESS });
-  const key = await app.identity.createAccessKey(operatorContext(), { principalArn });
-  const credentials: AdminCredentials = { accountId, principalArn, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
-  await mkdir(join(file, '..'), { recursive: true, mode: 0o711 });
-  await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  logger.info({ accountId, principalArn, accessKeyId: key.accessKeyId }, 'created the admin user');
-  // Not the credentials: nothing downstream should hold the secret.
-  return { accountId };
-}

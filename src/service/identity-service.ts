@@ -263,7 +263,7 @@ function fail(code: AuthenticationFailure['code'], message: string, accountId: s
   return { ok: false as const, failure: { code, message, accountId } };
 }
 
-function randomAccountId(): string {
+export function randomAccountId(): string {
   // Never starts with 0, so it reads as the 12-digit number it is.
   return String(randomInt(1, 10)) + Array.from({ length: 11 }, () => String(randomInt(0, 10))).join('');
 }
