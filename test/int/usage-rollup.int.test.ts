@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { openDatabase } from '../../src/store/database.ts';
+import { openDatabase, type Db } from '../../src/store/database.ts';
 import { migrateToLatest, SqlFileMigrationProvider } from '../../src/store/migrations.ts';
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
@@ -518,15 +518,25 @@ describe('usage rollups', () => {
   });
 });
 
+/** A database of its own, migrated up to `migration` (included), for `body`; dropped after. */
+async function atMigration(migration: string, body: (owner: Db) => Promise<void>): Promise<void> {
+  const adminUrl = inject('adminDatabaseUrl');
+  const name = `keyledger_test_m${migration.slice(0, 4)}_${randomUUID().slice(0, 8)}`;
+  await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+  const owner = openDatabase(databaseUrl(adminUrl, name), { as: 'owner', max: 2 });
+  try {
+    const migrator = new Migrator({ db: owner, provider: new SqlFileMigrationProvider() });
+    expect((await migrator.migrateTo(migration)).error).toBeUndefined();
+    await body(owner);
+  } finally {
+    await owner.destroy();
+    await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
+}
+
 describe('migration 0016 (the rollup by key)', () => {
   it('fills audit_usage_key_daily from what the daily rollup already holds', async () => {
-    const adminUrl = inject('adminDatabaseUrl');
-    const name = `keyledger_test_m16_${randomUUID().slice(0, 8)}`;
-    await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
-    const owner = openDatabase(databaseUrl(adminUrl, name), { as: 'owner', max: 2 });
-    try {
-      const migrator = new Migrator({ db: owner, provider: new SqlFileMigrationProvider() });
-      expect((await migrator.migrateTo('0015_audit_grant_use')).error).toBeUndefined();
+    await atMigration('0015_audit_grant_use', async (owner) => {
       // A fold that got somewhere before the upgrade: two principals' rows for one key and day.
       await sql`INSERT INTO audit_usage_daily (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position) VALUES
         (${A}, '2026-04-01Z', 'p1', 'k1', 0, 'Decrypt', false, 'success', NULL, 3, '2026-04-01T05:00Z', 10),
@@ -541,22 +551,13 @@ describe('migration 0016 (the rollup by key)', () => {
         { key_arn: 'k1', event_name: 'Decrypt', outcome: 'failure', count: 1, last_position: 13 },
         { key_arn: null, event_name: 'ListKeys', outcome: 'success', count: 2, last_position: 20 },
       ]);
-    } finally {
-      await owner.destroy();
-      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    }
+    });
   });
 });
 
 describe('migration 0018 (the rollup by principal)', () => {
   it('fills audit_usage_principal_daily from the log up to the checkpoint, and the fold goes on from there', async () => {
-    const adminUrl = inject('adminDatabaseUrl');
-    const name = `keyledger_test_m18_${randomUUID().slice(0, 8)}`;
-    await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
-    const owner = openDatabase(databaseUrl(adminUrl, name), { as: 'owner', max: 2 });
-    try {
-      const migrator = new Migrator({ db: owner, provider: new SqlFileMigrationProvider() });
-      expect((await migrator.migrateTo('0017_audit_usage_newest')).error).toBeUndefined();
+    await atMigration('0017_audit_usage_newest', async (owner) => {
       const r = rng(18);
       for (let i = 0; i < 120; i++) {
         const { record, at } = syntheticRecord(r);
@@ -591,9 +592,6 @@ describe('migration 0018 (the rollup by principal)', () => {
       await same();
       expect(await catchUpUsageRollup(owner)).toBe(50);
       await same();
-    } finally {
-      await owner.destroy();
-      await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    }
+    });
   });
 });
