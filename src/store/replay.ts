@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { ALIAS_EVENT_TYPES, evolveAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
 import { evolveKey, KEY_EVENT_TYPES, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database, Db } from './database.ts';
@@ -79,14 +79,20 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
 
       let t0 = performance.now();
       const target: ProjectionSchema = options.verify ? 'pg_temp' : 'public';
-      if (options.verify) {
-        // No parameters: one simple-protocol round trip for the four statements.
-        const create = PROJECTION_TABLES.map((table) => sql`CREATE TEMP TABLE ${sql.id(table)} (LIKE ${sql.id('public', table)} INCLUDING DEFAULTS) ON COMMIT DROP`);
-        await sql`${sql.join(create, sql`; `)}`.execute(trx);
-      } else {
-        await sql`DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants`.execute(trx);
-      }
-      await writeRows(trx, target, keys, aliases, grants);
+      // Sent first, and run by Postgres while Node serialises the rows (no parameters:
+      // one simple-protocol round trip for the four statements).
+      const prepare = options.verify
+        ? sql`${sql.join(
+            PROJECTION_TABLES.map((table) => sql`CREATE TEMP TABLE ${sql.id(table)} (LIKE ${sql.id('public', table)} INCLUDING DEFAULTS) ON COMMIT DROP`),
+            sql`; `,
+          )}`.execute(trx)
+        : sql`DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants`.execute(trx);
+      // Awaited below, or dropped with the transaction if serialising throws: never unhandled.
+      prepare.catch(() => {});
+      await new Promise((resolve) => setImmediate(resolve));
+      const inserts = serialiseRows(target, keys, aliases, grants);
+      await prepare;
+      for (const insert of inserts) await insert.execute(trx);
       timings.write += performance.now() - t0;
       t0 = performance.now();
       const differences = options.verify ? await compare(trx) : [];
@@ -174,31 +180,36 @@ function checkSequence(streamId: string, previous: bigint | undefined, next: big
   if (next !== expected) throw new Error(`stream ${streamId} has version ${next} where ${expected} was expected`);
 }
 
-async function writeRows(trx: Transaction<Database>, schema: ProjectionSchema, keys: KeyState[], aliases: AliasState[], grants: GrantState[]): Promise<void> {
+/** The INSERTs that write the folded state into `schema`'s projection tables. */
+function serialiseRows(schema: ProjectionSchema, keys: KeyState[], aliases: AliasState[], grants: GrantState[]): RawBuilder<unknown>[] {
   // JSON has no bigint: versions go as their decimal text, which int8 reads back exactly.
-  await insertRows(trx, schema, 'keys', keys.map((k) => ({ ...keyRow(k), version: k.version.toString() })));
-  await insertRows(trx, schema, 'key_tags', keys.flatMap(tagRows));
-  await insertRows(trx, schema, 'aliases', aliases.map((a) => ({ ...aliasRow(a), version: a.version.toString() })));
-  // grantRow hands constraints to pg as JSON text; here the value itself goes in the JSON document.
-  await insertRows(trx, schema, 'grants', grants.map((g) => ({ ...grantRow(g), constraints: g.constraints, version: g.version.toString() })));
+  return [
+    ...insertRows(schema, 'keys', keys.map((k) => ({ ...keyRow(k), version: k.version.toString() }))),
+    ...insertRows(schema, 'key_tags', keys.flatMap(tagRows)),
+    ...insertRows(schema, 'aliases', aliases.map((a) => ({ ...aliasRow(a), version: a.version.toString() }))),
+    // grantRow hands constraints to pg as JSON text; here the value itself goes in the JSON document.
+    ...insertRows(schema, 'grants', grants.map((g) => ({ ...grantRow(g), constraints: g.constraints, version: g.version.toString() }))),
+  ];
 }
 
 const WRITE_CHUNK = 5000;
 
 /**
- * INSERT ... SELECT FROM json_populate_recordset, one statement per 5,000 rows:
+ * INSERT ... SELECT FROM jsonb_populate_recordset, one statement per 5,000 rows:
  * the rows cross as one JSON parameter instead of a bound parameter per column
- * per row, which Kysely compiled and pg serialised one by one.
+ * per row, which Kysely compiled and pg serialised one by one. jsonb rather
+ * than json: measured at 1,000 keys with their policies (1.3 MB), the keys'
+ * INSERT took 26 ms instead of 53.
  * Dates go as ISO strings (milliseconds, as pg would send them), arrays as JSON arrays.
  */
-async function insertRows(trx: Transaction<Database>, schema: ProjectionSchema, table: ProjectionTable, rows: Record<string, unknown>[]): Promise<void> {
-  if (rows.length === 0) return;
+function insertRows(schema: ProjectionSchema, table: ProjectionTable, rows: Record<string, unknown>[]): RawBuilder<unknown>[] {
+  if (rows.length === 0) return [];
   const target = sql.id(schema, table);
   // The rows' own keys, as Kysely's insert would name them (a column left out keeps its default).
   const columns = sql.join(Object.keys(rows[0]!).map((c) => sql.id(c)));
-  for (const chunk of chunks(rows, WRITE_CHUNK)) {
-    await sql`INSERT INTO ${target} (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::${target}, ${JSON.stringify(chunk)}::json)`.execute(trx);
-  }
+  return [...chunks(rows, WRITE_CHUNK)].map(
+    (chunk) => sql`INSERT INTO ${target} (${columns}) SELECT ${columns} FROM jsonb_populate_recordset(NULL::${target}, ${JSON.stringify(chunk)}::jsonb)`,
+  );
 }
 
 /**
