@@ -215,12 +215,15 @@ export interface UsageRollupCheckpoint {
   updatedAt: Date;
   /** The newest recorded_at among the folded records (null before any). */
   newestRecordedAt: Date | null;
+  /** The row's version (its xmin): every fold and every reset writes a new one. */
+  rowVersion: string;
 }
 
 /** How far the fold has got: the checkpoint and the records folded so far. */
 export async function readUsageRollupCheckpoint(db: Db | Transaction<Database>): Promise<UsageRollupCheckpoint> {
-  const { rows } = await sql<{ transaction_id: string; global_position: string; records: string; updated_at: Date; newest_recorded_at: Date | null }>`
-    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records, updated_at, newest_recorded_at
+  const { rows } = await sql<{ transaction_id: string; global_position: string; records: string; updated_at: Date; newest_recorded_at: Date | null; row_version: string }>`
+    SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records, updated_at, newest_recorded_at,
+           xmin::text AS row_version
       FROM audit_usage_checkpoint`.execute(db);
   const r = rows[0]!;
   return {
@@ -229,6 +232,7 @@ export async function readUsageRollupCheckpoint(db: Db | Transaction<Database>):
     records: Number(r.records),
     updatedAt: r.updated_at,
     newestRecordedAt: r.newest_recorded_at,
+    rowVersion: r.row_version,
   };
 }
 

@@ -125,9 +125,10 @@ export interface RollupRange {
  * the log's tail meet exactly at the checkpoint the statement saw. The
  * checkpoint goes into the statement as literals, so the planner sees how few
  * records follow it (as InitPlan parameters it guessed a third of the log and
- * scanned all of it). The fold may move it meanwhile: it only moves forward, so
- * the same value before and after the read is the value the read saw; else ask
- * again. Null: no whole bucket to take from the rollups, or a fold moving under
+ * scanned all of it). The fold may move it meanwhile: it only moves forward,
+ * and every move (a reset too) writes a new version of the row, so the same
+ * position and row version before and after the read are the checkpoint the
+ * read saw; else ask again. Null: no whole bucket to take from the rollups, or a fold moving under
  * every attempt (then the log alone answers).
  */
 export async function atStableCheckpoint<T>(
@@ -142,7 +143,10 @@ export async function atStableCheckpoint<T>(
     if (!range) return null;
     const result = await read(range, checkpoint);
     const after = await readUsageRollupCheckpoint(db);
-    if (after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) return result;
+    // The row version too: a reset (resetUsageRollups) moves the checkpoint back, and a fold may bring it to the same place again.
+    if (after.rowVersion === checkpoint.rowVersion && after.transactionId === checkpoint.transactionId && after.globalPosition === checkpoint.globalPosition) {
+      return result;
+    }
   }
   return null;
 }

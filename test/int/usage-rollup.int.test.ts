@@ -10,7 +10,7 @@ import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts'
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
 import { readPrincipalActivity, type ActivityBucket } from '../../src/store/principal-activity.ts';
 import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint, resetUsageRollups } from '../../src/store/usage-rollup.ts';
-import { readLastUse, readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
+import { atStableCheckpoint, readLastUse, readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
 import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
 import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
 
@@ -503,6 +503,23 @@ describe('usage rollups', () => {
     await catchUpUsageRollup(db.app);
     expect({ usage: await answer(A, ...question), activity: await activity(A, bob, ACTIVITY_RANGES[2]!) }).toEqual(before);
     await expectSameAnswers();
+  });
+
+  it('a read during which the rollups were reset and refolded to the same place is asked again', async () => {
+    await catchUpUsageRollup(db.app);
+    let reads = 0;
+    const answered = await atStableCheckpoint(db.app, { from: new Date(DAY0), to: new Date(DAY0 + 4 * DAY) }, DAY, async (_range, seen) => {
+      reads++;
+      if (reads === 1) {
+        // The rollups this read would have used are emptied, then rebuilt to the very same position.
+        await resetUsageRollups(db.owner);
+        await catchUpUsageRollup(db.app);
+        const now = await readUsageRollupCheckpoint(db.app);
+        expect([now.transactionId, now.globalPosition]).toEqual([seen.transactionId, seen.globalPosition]);
+      }
+      return reads;
+    });
+    expect(answered).toBe(2);
   });
 
   it("the worker's loop keeps the rollups caught up, and stops", async () => {
