@@ -186,10 +186,12 @@ export async function readStream(
  * snapshot but gone from pg_locks has ended before the next statement, whose
  * fresh snapshot (READ COMMITTED) then sees its events.
  *
- * Must run in its own statement, before the read.
+ * Must run in its own statement, before the read, in a READ COMMITTED
+ * transaction (or none). The caller's own transaction does not count: inside a
+ * transaction that has written, its own events are below the horizon.
  */
 export async function logHorizon(db: Executor): Promise<bigint> {
-  const { rows } = await sql<{ horizon: string }>`
+  const { rows } = await sql<{ horizon: string; isolation: string }>`
     WITH s AS (SELECT pg_current_snapshot() AS snap),
     lockers AS (
       SELECT DISTINCT t.transactionid::text::bigint AS xid32
@@ -203,9 +205,14 @@ export async function logHorizon(db: Executor): Promise<bigint> {
     SELECT least(
       pg_snapshot_xmax(s.snap),
       (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x WHERE x::text::bigint % 4294967296 IN (SELECT xid32 FROM lockers))
-    )::text AS horizon
+    )::text AS horizon,
+    current_setting('transaction_isolation') AS isolation
     FROM s`.execute(db);
-  return BigInt(rows[0]!.horizon);
+  const { horizon, isolation } = rows[0]!;
+  // pg_locks is read live: in an older snapshot (REPEATABLE READ) a transaction that
+  // committed since would be past the horizon and still invisible, so skipped for good.
+  if (isolation !== 'read committed') throw new Error(`logHorizon needs a READ COMMITTED transaction, not ${isolation}`);
+  return BigInt(horizon);
 }
 
 /** A follower's position in the global log: strictly after this event. */

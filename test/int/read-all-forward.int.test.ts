@@ -123,6 +123,15 @@ describe('readAllForward', () => {
     }
   });
 
+  it('refuses to follow inside a REPEATABLE READ transaction (its snapshot would skip what commits meanwhile)', async () => {
+    await expect(
+      db.app
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .execute((trx) => readAllForward(trx, { streamPrefixes: [`rr-${randomUUID()}/`] })),
+    ).rejects.toThrow(/READ COMMITTED/);
+  });
+
   it('orders by transaction, so a later transaction’s lower position still comes after', async () => {
     const prefix = `order-${randomUUID()}/`;
 
