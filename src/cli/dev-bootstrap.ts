@@ -27,8 +27,8 @@ export interface AdminCredentials {
   secretAccessKey: string;
 }
 
-/** The advisory lock key of the bootstrap ("kldevbst" in ASCII). */
-const BOOTSTRAP_LOCK = '7741528236286624628';
+/** The advisory lock key of the bootstrap: "kldevbst" in ASCII, as a bigint. */
+const BOOTSTRAP_LOCK = '7740672246483678068';
 
 /**
  * Creates the admin unless `file` exists. Returns the account created (or
@@ -44,7 +44,8 @@ export async function bootstrapAdmin(app: Keyledger, db: Db, file: string, logge
     try {
       return await bootstrapLocked(app, file, logger);
     } finally {
-      await sql`SELECT pg_advisory_unlock(${BOOTSTRAP_LOCK}::bigint)`.execute(conn);
+      // Should the unlock fail, the session is gone, and its lock with it: the bootstrap's own error matters more.
+      await sql`SELECT pg_advisory_unlock(${BOOTSTRAP_LOCK}::bigint)`.execute(conn).catch(() => {});
     }
   });
 }
@@ -57,8 +58,13 @@ async function bootstrapLocked(app: Keyledger, file: string, logger: Logger): Pr
   const resuming = pending !== undefined && /^[0-9]{12}$/.test(pending);
   const accountId = resuming ? pending : randomAccountId();
   await mkdir(dirname(file), { recursive: true, mode: 0o711 });
-  if (!resuming) await writeFile(pendingFile, `${accountId}\n`, { mode: 0o600 });
-  else logger.warn({ accountId }, 'finishing the admin bootstrap a previous start left half done');
+  if (!resuming) {
+    // A new file ('wx': never through a link planted in its place).
+    await rm(pendingFile, { force: true });
+    await writeFile(pendingFile, `${accountId}\n`, { mode: 0o600, flag: 'wx' });
+  } else {
+    logger.warn({ accountId }, 'finishing the admin bootstrap a previous start left half done');
+  }
 
   // Resuming: what the previous start created is kept (only its own account, named in the pending file).
   const created = <T>(step: Promise<T>): Promise<T | undefined> =>
@@ -66,7 +72,11 @@ async function bootstrapLocked(app: Keyledger, file: string, logger: Logger): Pr
       if (resuming && error instanceof KmsError && error.code === 'AlreadyExistsException') return undefined;
       throw error;
     });
-  await created(app.identity.createAccount(operatorContext(), { accountId, name: 'default' }));
+  await created(app.identity.createAccount(operatorContext(), { accountId, name: 'default' })).catch(async (error: unknown) => {
+    // A fresh id that could not be made an account (taken, say) is not ours: never resume it.
+    if (!resuming) await rm(pendingFile, { force: true });
+    throw error;
+  });
   const admin = principalArn(accountId, 'user', 'admin');
   await created(app.identity.createPrincipal(operatorContext(), { accountId, type: 'user', name: 'admin' }));
   // Every permission, as AWS's AdministratorAccess: the default key policy delegates to the account's identity policies.
@@ -75,8 +85,14 @@ async function bootstrapLocked(app: Keyledger, file: string, logger: Logger): Pr
   const credentials: AdminCredentials = { accountId, principalArn: admin, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
   // Whole or not at all: written beside it, then renamed over.
   const partial = `${file}.${process.pid}.tmp`;
-  await writeFile(partial, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
-  await rename(partial, file);
+  await rm(partial, { force: true });
+  try {
+    await writeFile(partial, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(partial, file);
+  } finally {
+    // Only left when the rename failed: it holds the secret.
+    await rm(partial, { force: true });
+  }
   await rm(pendingFile, { force: true });
   logger.info({ accountId, principalArn: admin, accessKeyId: key.accessKeyId }, 'created the admin user');
   // Not the credentials: nothing downstream should hold the secret.

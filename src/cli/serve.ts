@@ -35,7 +35,7 @@ and the root key must already exist: KEYLEDGER_ROOT_KEY, or the file
 KEYLEDGER_ROOT_KEY_FILE (default <data dir>/root-key).
 `;
 
-/** The admin access key `dev` creates on first start. */
+/** Where `dev` writes the admin's access key on its first start (src/cli/dev-bootstrap.ts). */
 export const adminCredentialsFile = (dataDir: string) => join(dataDir, 'admin-credentials.json');
 
 export const runDev = (args: string[], io: CliIo) => runServer('dev', args, io);

@@ -72,10 +72,16 @@ describe('dev bootstrap', () => {
   it('a fresh start does not adopt an account it did not choose', async () => {
     // Without a pending file, an existing account is never taken over: a new id is chosen.
     const file = join(dir, 'fresh', 'admin-credentials.json');
+    // Leftovers that are not a resumable bootstrap: a pending file without an account id, a stale partial file.
+    await mkdir(join(dir, 'fresh'), { recursive: true });
+    await writeFile(`${file}.pending`, 'not an account id\n');
+    await writeFile(`${file}.${process.pid}.tmp`, 'stale');
     const before = await defaultAccounts();
     const result = await bootstrapAdmin(t.app, t.db.app, file, logger);
     expect(result).toBeDefined();
     expect(before).not.toContain(result!.accountId);
     await expectWorkingCredentials(file);
+    await expect(stat(`${file}.pending`)).rejects.toThrow(/ENOENT/);
+    await expect(stat(`${file}.${process.pid}.tmp`)).rejects.toThrow(/ENOENT/);
   });
 });
