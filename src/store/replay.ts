@@ -192,10 +192,14 @@ function serialiseRows(schema: ProjectionSchema, keys: KeyState[], aliases: Alia
   ];
 }
 
-const WRITE_CHUNK = 5000;
+/**
+ * Rows per INSERT. A jsonb value holds at most 256 MB: 1,000 keys with AWS's
+ * largest policies (32 KB, twice that as JSON text at worst) stay far below it.
+ */
+const WRITE_CHUNK = 1000;
 
 /**
- * INSERT ... SELECT FROM jsonb_populate_recordset, one statement per 5,000 rows:
+ * INSERT ... SELECT FROM jsonb_populate_recordset, one statement per WRITE_CHUNK rows:
  * the rows cross as one JSON parameter instead of a bound parameter per column
  * per row, which Kysely compiled and pg serialised one by one. jsonb rather
  * than json: measured at 1,000 keys with their policies (1.3 MB), the keys'

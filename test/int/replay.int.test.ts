@@ -164,6 +164,21 @@ describe('replay', () => {
     expect((await replayProjections(t.db.owner, { verify: true, batchSize: 1 })).differences).toEqual([]);
   }, 60_000);
 
+  it('writes more rows than one INSERT takes (1,000) and still equals the live tables', async () => {
+    // 21 keys with 50 tags each: 1,050 tag rows, two INSERTs.
+    for (let k = 0; k < 21; k++) {
+      const tags = Array.from({ length: 50 }, (_, i) => ({ tagKey: `t${String(i).padStart(2, '0')}`, tagValue: `${k}-${i}` }));
+      await t.app.kms.createKey({ ...ctx, requestId: crypto.randomUUID() }, { description: `many tags ${k}`, tags });
+    }
+    const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM key_tags`.execute(t.db.owner);
+    expect(Number(rows[0]!.n)).toBeGreaterThan(1000);
+    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+    await replayProjections(t.db.owner, { verify: false });
+    const { rows: after } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM key_tags`.execute(t.db.owner);
+    expect(after[0]!.n).toBe(rows[0]!.n);
+    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+  });
+
   it('reads the state events through a partial index that holds no audit record', async () => {
     const { rows } = await sql<{ indexdef: string }>`SELECT indexdef FROM pg_indexes WHERE indexname = 'events_state_position'`.execute(t.db.owner);
     expect(rows[0]?.indexdef).toMatch(/\(global_position\) WHERE \(type <> 'AuditRecord'::text\)/);
