@@ -476,10 +476,10 @@ export class AuditService {
       new Validator().minLength('principalArn', input.principalArn, 1).maxLength('principalArn', input.principalArn, 2048).throwIfAny();
       checkRange(input.from, input.to);
       const account = ctx.caller.accountId;
-      const filter: AuditQueryFilter = { principalArn: input.principalArn, from: input.from, to: input.to };
+      const query = { principalArn: input.principalArn, from: input.from, to: input.to };
       const [buckets, denied] = await Promise.all([
-        readPrincipalActivity(trx, account, { principalArn: input.principalArn, from: input.from, to: input.to }),
-        readNewestRecords(trx, account, { ...filter, outcome: 'failure', errorCodes: [...DENIED_ERROR_CODES] }, MAX_DENIED_LISTED),
+        readPrincipalActivity(trx, account, query),
+        readNewestRecords(trx, account, { ...query, outcome: 'failure', errorCodes: [...DENIED_ERROR_CODES] }, MAX_DENIED_LISTED),
       ]);
       const of = (dimension: string): ActivityCount[] =>
         buckets

@@ -142,7 +142,8 @@ function conditions(f: AuditQueryFilter): Condition[] {
 
 /** Up to this many UTC days, a context filter asks the index for each day (sql/0014). */
 const MAX_CONTEXT_DAYS = 31;
-const DAY_MS = 86_400_000;
+/** A UTC day, in milliseconds. */
+export const DAY_MS = 86_400_000;
 
 /**
  * `context` is contained in one of the request's encryption contexts. Over a

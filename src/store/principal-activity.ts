@@ -17,10 +17,10 @@
  * (audit-service.ts) use events_audit_failures_principal (sql/0020).
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
-import { DENIED_ERROR_CODES, scoped, type AuditQueryFilter } from './audit-queries.ts';
+import { DAY_MS, DENIED_ERROR_CODES, scoped, type AuditQueryFilter } from './audit-queries.ts';
 import type { Database, Db } from './database.ts';
 import { activityDimensions, type UsageRollupCheckpoint } from './usage-rollup.ts';
-import { afterCheckpointCondition, atStableCheckpoint, DAY_MS, logParts, rollupConditions, type RollupRange } from './usage-statistics.ts';
+import { afterCheckpointCondition, atStableCheckpoint, logParts, rollupConditions, type RollupRange } from './usage-statistics.ts';
 
 type Executor = Db | Transaction<Database>;
 

@@ -30,6 +30,11 @@ export interface UsageRollupPass {
  */
 export const USAGE_FOLD_SCHEMA = '0018';
 
+/** Declares, for this transaction only, the rollups it writes: the checkpoint's guard (sql/0019) asks. */
+async function declareFold(trx: Transaction<Database>): Promise<void> {
+  await sql`SELECT set_config('keyledger.usage_fold', ${USAGE_FOLD_SCHEMA}, true)`.execute(trx);
+}
+
 /** Records folded per transaction by default. */
 export const USAGE_ROLLUP_BATCH = 20_000;
 
@@ -46,7 +51,7 @@ export const USAGE_ROLLUP_BATCH = 20_000;
 export async function advanceUsageRollup(db: Db, options: { batchSize?: number } = {}): Promise<UsageRollupPass> {
   const batchSize = options.batchSize ?? USAGE_ROLLUP_BATCH;
   return db.transaction().execute(async (trx) => {
-    await sql`SELECT set_config('keyledger.usage_fold', ${USAGE_FOLD_SCHEMA}, true)`.execute(trx);
+    await declareFold(trx);
     const { rows: held } = await sql<{ transaction_id: string; global_position: string }>`
       SELECT transaction_id::text AS transaction_id, global_position::text AS global_position
         FROM audit_usage_checkpoint FOR UPDATE SKIP LOCKED`.execute(trx);
@@ -197,7 +202,7 @@ export async function catchUpUsageRollup(db: Db, options: { batchSize?: number; 
  */
 export async function resetUsageRollups(owner: Db): Promise<void> {
   await owner.transaction().execute(async (trx) => {
-    await sql`SELECT set_config('keyledger.usage_fold', ${USAGE_FOLD_SCHEMA}, true)`.execute(trx);
+    await declareFold(trx);
     await sql`SELECT 1 FROM audit_usage_checkpoint FOR UPDATE`.execute(trx);
     await sql`TRUNCATE audit_usage_hourly, audit_usage_daily, audit_usage_key_daily, audit_usage_principal_daily`.execute(trx);
     await sql`UPDATE audit_usage_checkpoint
