@@ -17,6 +17,7 @@ import { createLogger } from '../../src/logger.ts';
 import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts';
 import { basicAuth, createTestApp, type GqlResult, type Principal, type TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
+import { probeRecord } from '../support/audit-records.ts';
 
 let t: TestApp;
 let alice: Principal;
@@ -104,27 +105,6 @@ async function subscribe(as: Principal, variables: Record<string, unknown>, yoga
   return new Tail(response.body!);
 }
 
-/** A synthetic audit record (committed in its own transaction unless `trx` is given). */
-function probeRecord(accountId: string, eventName: string, n: number, extra: Partial<AuditRecord> = {}): AuditRecord {
-  return {
-    eventVersion: '1.0',
-    eventSource: 'kms',
-    eventName,
-    eventTime: new Date().toISOString(),
-    requestId: randomUUID(),
-    awsRegion: 'us-east-1',
-    accountId,
-    userIdentity: { type: 'IAMUser', principalArn: `arn:aws:iam::${accountId}:user/probe`, accountId, accessKeyId: null },
-    sourceIp: '10.9.9.9',
-    userAgent: 'probe',
-    requestParameters: { n },
-    responseElements: null,
-    resources: [],
-    readOnly: false,
-    outcome: 'success',
-    ...extra,
-  };
-}
 const commit = (accountId: string, eventName: string, n: number, extra?: Partial<AuditRecord>) =>
   appendAuditRecord(t.db.app, probeRecord(accountId, eventName, n, extra), new Date());
 const newProbe = () => `Probe${randomUUID().slice(0, 8)}`;

@@ -5,6 +5,7 @@ import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts'
 import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
+import { probeRecord } from '../support/audit-records.ts';
 
 /**
  * auditEvents: every filter alone and combined against a scenario whose answers
@@ -350,27 +351,6 @@ describe('auditEvents isolation', () => {
 });
 
 // ---------------------------------------------------------------- concurrent inserts
-
-/** A synthetic record in `accountId`, of eventName `probe` (so the test can filter for its own). */
-function probeRecord(accountId: string, probe: string, n: number): AuditRecord {
-  return {
-    eventVersion: '1.0',
-    eventSource: 'kms',
-    eventName: probe,
-    eventTime: new Date().toISOString(),
-    requestId: randomUUID(),
-    awsRegion: 'us-east-1',
-    accountId,
-    userIdentity: { type: 'IAMUser', principalArn: `arn:aws:iam::${accountId}:user/probe`, accountId, accessKeyId: null },
-    sourceIp: '10.9.9.9',
-    userAgent: 'probe',
-    requestParameters: { n },
-    responseElements: null,
-    resources: [],
-    readOnly: false,
-    outcome: 'success',
-  };
-}
 
 describe('auditEvents pagination under concurrent inserts', () => {
   const commit = (probe: string, n: number) => appendAuditRecord(t.db.app, probeRecord(admin.accountId, probe, n), new Date());
