@@ -53,6 +53,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { keyArn } from '../src/domain/arn.ts';
 import { defaultKeyPolicy, keyStreamId } from '../src/domain/key.ts';
 import { aliasStreamId } from '../src/domain/alias.ts';
+import { copyText } from '../src/store/postgres-text.ts';
 import { openDatabase, type Db } from '../src/store/database.ts';
 import { EmbeddedPostgres, embeddedServerUser } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
@@ -504,10 +505,6 @@ export function pgHashInt8(v: number, seed = 0): number {
   c ^= b; c = (c - rot(b, 24)) | 0;
   return c;
 }
-
-/** A value for a COPY text-format column: backslash, tab, newline and CR escaped. */
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-export const copyText = (value: string): string => (/[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value);
 
 /**
  * The usage record i (0 <= i < plan.events) as one COPY text line. Row i's

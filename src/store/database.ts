@@ -163,11 +163,33 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
   // checkout gets a fresh connection.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  poolOptions.set(db, pool.options);
+  pools.set(db, pool);
   return db;
 }
 
-const poolOptions = new WeakMap<Db, pg.PoolConfig>();
+const pools = new WeakMap<Db, pg.Pool>();
+
+/**
+ * One of `db`'s own pooled connections, as a raw `pg` client, for what Kysely
+ * cannot say (a streamed result, COPY). A connection that `use` failed on is
+ * closed rather than returned, since its session may be left mid-transaction.
+ *
+ * @example
+ * const n = await withPooledClient(db, async (client) => (await client.query('SELECT 1')).rowCount);
+ */
+export async function withPooledClient<T>(db: Db, use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('withPooledClient needs a database opened with openDatabase');
+  const client = await pool.connect();
+  try {
+    const result = await use(client);
+    client.release();
+    return result;
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
+}
 
 /**
  * A new connection outside `db`'s pool, to the same database as the same role:
@@ -180,8 +202,8 @@ const poolOptions = new WeakMap<Db, pg.PoolConfig>();
  * await client.query('LISTEN keyledger_audit');
  */
 export function dedicatedClient(db: Db, applicationName: string): pg.Client {
-  const options = poolOptions.get(db);
-  if (!options) throw new Error('dedicatedClient needs a database opened with openDatabase');
-  const { connectionString, options: startup, ssl } = options;
+  const pool = pools.get(db);
+  if (!pool) throw new Error('dedicatedClient needs a database opened with openDatabase');
+  const { connectionString, options: startup, ssl } = pool.options;
   return new pg.Client({ connectionString, options: startup, ssl, application_name: applicationName });
 }

@@ -1,7 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { GrantState } from '../domain/grant.ts';
 import type { Database } from './database.ts';
-import type { ProjectionSchema } from './projections.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -24,13 +23,12 @@ export function grantRow(g: GrantState) {
 }
 
 /** Writes a grant's folded state: its row while live, none once retired. */
-export async function writeGrantProjection(db: Executor, grant: GrantState, schema: ProjectionSchema = 'public'): Promise<void> {
-  const s = db.withSchema(schema);
+export async function writeGrantProjection(db: Executor, grant: GrantState): Promise<void> {
   if (grant.retired) {
-    await s.deleteFrom('grants').where('grant_id', '=', grant.grantId).execute();
+    await db.deleteFrom('grants').where('grant_id', '=', grant.grantId).execute();
     return;
   }
-  await s.insertInto('grants').values(grantRow(grant)).onConflict((oc) => oc.column('grant_id').doNothing()).execute();
+  await db.insertInto('grants').values(grantRow(grant)).onConflict((oc) => oc.column('grant_id').doNothing()).execute();
 }
 
 type GrantRow = Awaited<ReturnType<typeof selectGrants>>[number];

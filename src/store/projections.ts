@@ -5,12 +5,6 @@ import type { Database } from './database.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-/**
- * Where projections are written: the live tables (`public`) or, for
- * `replay --verify`, same-shaped temporary tables (`pg_temp`).
- */
-export type ProjectionSchema = 'public' | 'pg_temp';
-
 /** The `keys` row of a key's state. */
 export function keyRow(key: KeyState) {
   return {
@@ -55,29 +49,27 @@ export function aliasRow(alias: AliasState) {
 }
 
 /** Writes a key's folded state as its projection rows (key + tags); a deleted key has none. */
-export async function writeKeyProjection(db: Executor, key: KeyState, schema: ProjectionSchema = 'public'): Promise<void> {
-  const s = db.withSchema(schema);
+export async function writeKeyProjection(db: Executor, key: KeyState): Promise<void> {
   if (key.deleted) {
-    await s.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
-    await s.deleteFrom('keys').where('key_id', '=', key.keyId).execute();
+    await db.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
+    await db.deleteFrom('keys').where('key_id', '=', key.keyId).execute();
     return;
   }
   const row = keyRow(key);
   const { key_id: _, ...changes } = row;
-  await s.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
-  await s.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
-  if (key.tags.length > 0) await s.insertInto('key_tags').values(tagRows(key)).execute();
+  await db.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
+  await db.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
+  if (key.tags.length > 0) await db.insertInto('key_tags').values(tagRows(key)).execute();
 }
 
 /** Writes an alias's folded state: its row, or no row once deleted. */
-export async function writeAliasProjection(db: Executor, alias: AliasState, schema: ProjectionSchema = 'public'): Promise<void> {
-  const s = db.withSchema(schema);
+export async function writeAliasProjection(db: Executor, alias: AliasState): Promise<void> {
   if (alias.deleted) {
-    await s.deleteFrom('aliases').where('account_id', '=', alias.accountId).where('alias_name', '=', alias.aliasName).execute();
+    await db.deleteFrom('aliases').where('account_id', '=', alias.accountId).where('alias_name', '=', alias.aliasName).execute();
     return;
   }
   const row = aliasRow(alias);
-  await s
+  await db
     .insertInto('aliases')
     .values(row)
     .onConflict((oc) =>

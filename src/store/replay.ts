@@ -1,18 +1,22 @@
 import { performance } from 'node:perf_hooks';
-import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { ALIAS_EVENT_TYPES, evolveAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
 import { evolveKey, KEY_EVENT_TYPES, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
-import type { Database, Db } from './database.ts';
 import { evolveGrant, GRANT_EVENT_TYPES, type GrantEvent, type GrantState } from '../domain/grant.ts';
+import { copyRow, postgresTextArray, postgresTimestamp } from './postgres-text.ts';
+import { withPooledClient, type Db } from './database.ts';
 import { grantRow } from './grant-store.ts';
-import { aliasRow, keyRow, tagRows, type ProjectionSchema } from './projections.ts';
+import { aliasRow, keyRow, tagRows } from './projections.ts';
 
 export interface ReplayOptions {
   /** Compare a rebuild with the live projections instead of replacing them. */
   verify: boolean;
   onProgress?: (done: number, total: number) => void;
-  /** Events per FETCH from the log's cursor (and per progress report); 10,000 by default. */
-  batchSize?: number;
+  /** Events folded between two progress reports; 10,000 by default. */
+  progressEvery?: number;
 }
 
 export interface ReplayResult {
@@ -22,151 +26,160 @@ export interface ReplayResult {
   aliases: number;
   /** With `verify`: one line per row that differs (empty when the projections equal the log). */
   differences: string[];
-  /** Where the time went, in milliseconds (reading includes the driver's parsing of rows). */
+  /** Where the time went, in milliseconds. */
   timings: ReplayTimings;
 }
 
 export interface ReplayTimings {
-  read: number;
+  /**
+   * Reading the log and folding it, which overlap: rows are folded as the
+   * driver parses them, while Postgres reads the next ones. With `verify`, also
+   * reading the live projections first.
+   */
   fold: number;
+  /** Writing the projections (without `verify`). */
   write: number;
+  /** Comparing the fold with the live projections (with `verify`). */
   compare: number;
 }
 
 /** Requests' audit records: the bulk of the log, and no part of any key's state. */
 const AUDIT_RECORD = 'AuditRecord';
 
-interface EventRow {
-  stream_id: string;
-  /** bigint as its decimal text. */
-  stream_version: string;
-  type: string;
-  data: unknown;
-  /**
-   * recorded_at in whole milliseconds since the epoch, floored as pg's own
-   * timestamptz parser truncates: the same Date, without parsing date text
-   * (which was a fifth of the read).
-   */
-  recorded_ms: number;
-}
+/**
+ * The log's key, alias and grant events in order; the row as an array:
+ * stream_id, stream_version (a bigint as its decimal text, without pg's int8
+ * parser), type, data, and recorded_at in whole milliseconds since the epoch,
+ * floored as pg's own timestamptz parser truncates (the same Date, without
+ * parsing date text, which was a fifth of the read).
+ *
+ * The WHERE is exactly the predicate of the partial index events_state_position
+ * (sql/0012_replay_index.sql), spelled as a literal: the scan reads that small
+ * index in order, never visits an audit record however many are interleaved,
+ * and needs no sort. (No `type IN (...)` beside it: that made the planner
+ * expect 2% of the rows, and prefer a sort or the primary key.) Anything that
+ * is neither a key, an alias nor a grant event is skipped by the fold.
+ */
+const STATE_EVENTS = `SELECT stream_id, stream_version::text, type, data, floor(extract(epoch FROM recorded_at) * 1000)::float8
+  FROM events WHERE type <> '${AUDIT_RECORD}' ORDER BY global_position`;
+type EventRow = [streamId: string, streamVersion: string, type: string, data: unknown, recordedMs: number];
 
 const PROJECTION_TABLES = ['keys', 'key_tags', 'aliases', 'grants'] as const;
 type ProjectionTable = (typeof PROJECTION_TABLES)[number];
 const MAX_LISTED_PER_TABLE = 50;
+const table = (name: ProjectionTable) => `public.${pg.escapeIdentifier(name)}`;
 
 /**
  * Rebuilds the key, tag and alias projections by folding the log from the
  * beginning (`events.reduce(evolve, initial)` per stream).
  *
- * Without `verify` the live tables are replaced in one transaction that holds
- * them in EXCLUSIVE mode (readers go on; writers wait). With `verify` the fold
- * goes into same-shaped temporary tables and is compared with the live ones row
- * for row; both are read in one REPEATABLE READ snapshot, so a request
- * committing meanwhile cannot show up as a false difference.
+ * Without `verify` the live tables are replaced (COPY) in one transaction that
+ * holds them in EXCLUSIVE mode (readers go on; writers wait). With `verify` the
+ * fold is compared with the live tables row for row and nothing is written;
+ * both are read in one REPEATABLE READ snapshot, so a request committing
+ * meanwhile cannot show up as a false difference.
+ *
+ * It runs on one of `db`'s connections as a raw client: the log's rows are
+ * folded as they arrive, while Postgres reads the next ones.
  *
  * @example
  * const { differences } = await replayProjections(ownerDb, { verify: true });
  * if (differences.length) process.exitCode = 1;
  */
 export async function replayProjections(db: Db, options: ReplayOptions): Promise<ReplayResult> {
-  return db
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute(async (trx) => {
-      if (!options.verify) await sql`LOCK TABLE keys, key_tags, aliases, grants IN EXCLUSIVE MODE`.execute(trx);
-      const timings: ReplayTimings = { read: 0, fold: 0, write: 0, compare: 0 };
-      const { keys, aliases, grants, events } = await foldLog(trx, options, timings);
-
-      let t0 = performance.now();
-      const target: ProjectionSchema = options.verify ? 'pg_temp' : 'public';
-      // Sent first, and run by Postgres while Node serialises the rows (no parameters:
-      // one simple-protocol round trip for the four statements).
-      const prepare = options.verify
-        ? sql`${sql.join(
-            PROJECTION_TABLES.map((table) => sql`CREATE TEMP TABLE ${sql.id(table)} (LIKE ${sql.id('public', table)} INCLUDING DEFAULTS) ON COMMIT DROP`),
-            sql`; `,
-          )}`.execute(trx)
-        : sql`DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants`.execute(trx);
-      // Awaited below, or dropped with the transaction if serialising throws: never unhandled.
-      prepare.catch(() => {});
-      await new Promise((resolve) => setImmediate(resolve));
-      const inserts = serialiseRows(target, keys, aliases, grants);
-      await prepare;
-      for (const insert of inserts) await insert.execute(trx);
-      timings.write += performance.now() - t0;
-      t0 = performance.now();
-      const differences = options.verify ? await compare(trx) : [];
-      timings.compare += performance.now() - t0;
-      return { events, keys: keys.length, aliases: aliases.length, differences, timings };
-    });
+  const progressEvery = options.progressEvery ?? 10_000;
+  if (!Number.isInteger(progressEvery) || progressEvery < 1) throw new RangeError(`progressEvery must be a positive integer, not ${progressEvery}`);
+  return withPooledClient(db, async (client) => {
+    // UTC and ISO: how the live timestamps are printed for the comparison (postgresTimestamp).
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'");
+    try {
+      const result = await replayIn(client, options, progressEvery);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  });
 }
 
-async function foldLog(trx: Transaction<Database>, options: ReplayOptions, timings: ReplayTimings): Promise<{ keys: KeyState[]; aliases: AliasState[]; grants: GrantState[]; events: number }> {
-  const batchSize = options.batchSize ?? 10_000;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, not ${batchSize}`);
+async function replayIn(client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
+  const timings: ReplayTimings = { fold: 0, write: 0, compare: 0 };
   let t0 = performance.now();
+  const live = options.verify ? await readLive(client) : null;
+  if (!options.verify) await client.query('LOCK TABLE keys, key_tags, aliases, grants IN EXCLUSIVE MODE');
+  const { keys, aliases, grants, events } = await foldLog(client, options, progressEvery);
+  timings.fold += performance.now() - t0;
+
+  t0 = performance.now();
+  const folded = projectionRows(keys, aliases, grants);
+  let differences: string[] = [];
+  if (live) {
+    differences = PROJECTION_TABLES.flatMap((name, i) => compareRows(name, live[i]!, folded[name]));
+    timings.compare += performance.now() - t0;
+  } else {
+    // Sent first, and run by Postgres while Node formats the rows (one simple-protocol round trip).
+    const emptied = client.query('DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants');
+    emptied.catch(() => {});
+    await new Promise((resolve) => setImmediate(resolve));
+    const copies = PROJECTION_TABLES.filter((name) => folded[name].length > 0).map((name) => ({ name, ...copyText(folded[name]) }));
+    await emptied;
+    for (const { name, columns, text } of copies) {
+      await pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${table(name)} (${columns.map(pg.escapeIdentifier).join(', ')}) FROM STDIN`)));
+    }
+    timings.write += performance.now() - t0;
+  }
+  return { events, keys: keys.length, aliases: aliases.length, differences, timings };
+}
+
+async function foldLog(
+  client: pg.ClientBase,
+  options: ReplayOptions,
+  progressEvery: number,
+): Promise<{ keys: KeyState[]; aliases: AliasState[]; grants: GrantState[]; events: number }> {
   let total = 0;
   if (options.onProgress) {
     // Index-only on events_type_position; only a progress bar needs it.
     const types = [...KEY_EVENT_TYPES, ...ALIAS_EVENT_TYPES, ...GRANT_EVENT_TYPES];
-    const { rows } = await sql<{ total: string }>`SELECT count(*) AS total FROM events WHERE type = ANY(${types}::text[])`.execute(trx);
+    const { rows } = await client.query<{ total: string }>('SELECT count(*) AS total FROM events WHERE type = ANY($1::text[])', [types]);
     total = Number(rows[0]!.total);
   }
-  // One streaming read in log order (a cursor in this snapshot) instead of a
-  // query per batch that re-reads and re-sorts what is left. In this snapshot
-  // nothing is in flight, so global order is a safe total order.
-  //
-  // The WHERE is exactly the predicate of the partial index events_state_position
-  // (sql/0012_replay_index.sql), spelled as a literal: the scan reads that small
-  // index in order, never visits an audit record however many are interleaved,
-  // and needs no sort. (No `type IN (...)` beside it: that made the planner
-  // expect 2% of the rows, and prefer a sort or the primary key.) Anything that
-  // is neither a key, an alias nor a grant event is skipped below, as before.
-  // stream_version as text: the same digits, without pg's int8 parser (a regex per row).
-  await sql`DECLARE replay_events NO SCROLL CURSOR FOR
-    SELECT stream_id, stream_version::text AS stream_version, type, data,
-           floor(extract(epoch FROM recorded_at) * 1000)::float8 AS recorded_ms
-      FROM events WHERE type <> ${sql.lit(AUDIT_RECORD)} ORDER BY global_position`.execute(trx);
-  const fetch = sql<EventRow>`FETCH FORWARD ${sql.lit(batchSize)} FROM replay_events`;
-  timings.read += performance.now() - t0;
   const keys = new Map<string, KeyState>();
   const aliases = new Map<string, AliasState>();
   const grants = new Map<string, GrantState>();
   let done = 0;
-  // The next batch is asked for before this one is folded: Postgres reads and
-  // sends it (on the other core) while this one folds.
-  let next: Promise<{ rows: EventRow[] }> | null = fetch.execute(trx);
-  while (next) {
-    t0 = performance.now();
-    const { rows }: { rows: EventRow[] } = await next;
-    const t1 = performance.now();
-    timings.read += t1 - t0;
-    next = rows.length < batchSize ? null : fetch.execute(trx);
-    // Awaited above or after a throw by the fold (when the transaction rolls back
-    // behind it on the same connection): never an unhandled rejection.
-    next?.catch(() => {});
-    // Let Kysely's and pg's promise chain put the FETCH on the wire before the fold takes the thread.
-    if (next) await new Promise((resolve) => setImmediate(resolve));
-    const before = done;
-    for (const row of rows) {
-      const { stream_id: streamId, type } = row;
+  let failure: { error: unknown } | null = null;
+  // One streamed result in this snapshot (nothing is in flight in it, so global
+  // order is a safe total order): each row is folded as the driver parses it,
+  // while Postgres goes on reading and sending, and no row is kept once folded.
+  const config: pg.QueryArrayConfig = { text: STATE_EVENTS, rowMode: 'array' };
+  const query = new pg.Query<EventRow>(config);
+  query.on('row', (row: EventRow) => {
+    // After a failure the rest of the result is drained unread; the failure is thrown once it ends.
+    if (failure) return;
+    try {
+      const [streamId, version, type, data, recordedMs] = row;
       const streams = KEY_EVENT_TYPES.has(type) ? keys : ALIAS_EVENT_TYPES.has(type) ? aliases : GRANT_EVENT_TYPES.has(type) ? grants : null;
-      if (streams === null) continue;
-      const streamVersion = BigInt(row.stream_version);
-      const event = { type, data: row.data, recordedAt: new Date(row.recorded_ms), streamVersion };
+      if (streams === null) return;
+      const streamVersion = BigInt(version);
+      const event = { type, data, recordedAt: new Date(recordedMs), streamVersion };
       const state = streams.get(streamId);
       checkSequence(streamId, state?.version, streamVersion);
       if (streams === keys) keys.set(streamId, evolveKey((state as KeyState | undefined) ?? null, event as Recorded<KeyEvent>));
       else if (streams === aliases) aliases.set(streamId, evolveAlias((state as AliasState | undefined) ?? null, event as Recorded<AliasEvent>));
       else grants.set(streamId, evolveGrant((state as GrantState | undefined) ?? null, event as Recorded<GrantEvent>));
-      done++;
+      if (++done % progressEvery === 0) options.onProgress?.(done, total);
+    } catch (error) {
+      failure = { error };
     }
-    timings.fold += performance.now() - t1;
-    if (done > before) options.onProgress?.(done, total);
-  }
-  t0 = performance.now();
-  await sql`CLOSE replay_events`.execute(trx);
-  timings.read += performance.now() - t0;
+  });
+  await new Promise<void>((resolve, reject) => {
+    query.on('end', () => resolve());
+    query.on('error', reject);
+    client.query(query);
+  });
+  if (failure) throw (failure as { error: unknown }).error;
+  if (done % progressEvery !== 0) options.onProgress?.(done, total);
   return {
     keys: [...keys.values()].filter((k) => !k.deleted),
     aliases: [...aliases.values()].filter((a) => !a.deleted),
@@ -180,62 +193,117 @@ function checkSequence(streamId: string, previous: bigint | undefined, next: big
   if (next !== expected) throw new Error(`stream ${streamId} has version ${next} where ${expected} was expected`);
 }
 
-/** The INSERTs that write the folded state into `schema`'s projection tables. */
-function serialiseRows(schema: ProjectionSchema, keys: KeyState[], aliases: AliasState[], grants: GrantState[]): RawBuilder<unknown>[] {
-  // JSON has no bigint: versions go as their decimal text, which int8 reads back exactly.
+type Row = Record<string, unknown>;
+
+/** The folded state as the projections' rows, each naming its columns. */
+function projectionRows(keys: KeyState[], aliases: AliasState[], grants: GrantState[]): Record<ProjectionTable, Row[]> {
+  return {
+    keys: keys.map(keyRow),
+    key_tags: keys.flatMap(tagRows),
+    aliases: aliases.map(aliasRow),
+    // grantRow hands constraints to pg as JSON text; here they are the value itself.
+    grants: grants.map((g) => ({ ...grantRow(g), constraints: g.constraints })),
+  };
+}
+
+/** Rows as COPY text, in the first row's columns (a column it leaves out keeps its default). */
+function copyText(rows: Row[]): { columns: string[]; text: string } {
+  const columns = Object.keys(rows[0]!);
+  let text = '';
+  for (const row of rows) text += copyRow(columns.map((c) => row[c]));
+  return { columns, text };
+}
+
+/** A live table as pg returns it: its columns (with their types), and each row's values in their order. */
+interface LiveTable {
+  columns: { name: string; type: number }[];
+  rows: unknown[][];
+}
+
+const TIMESTAMPTZ = 1184;
+/**
+ * Timestamps as Postgres prints them (microseconds, in UTC: see the
+ * transaction's settings), not as Dates (milliseconds); text arrays as
+ * Postgres prints them too, unparsed.
+ */
+const liveTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === TIMESTAMPTZ || oid === TEXT_ARRAY ? (text: string) => text : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** The four live tables, in PROJECTION_TABLES' order, in one round trip. */
+async function readLive(client: pg.ClientBase): Promise<LiveTable[]> {
+  const text = PROJECTION_TABLES.map((name) => `SELECT * FROM ${table(name)}`).join('; ');
+  const config: pg.QueryArrayConfig = { text, rowMode: 'array', types: liveTypes };
+  // Several statements in one query: pg gives one result per statement.
+  const results = (await client.query(config)) as unknown as pg.QueryArrayResult[];
+  return results.map(({ fields, rows }) => ({ columns: fields.map((f) => ({ name: f.name, type: f.dataTypeID })), rows }));
+}
+
+/**
+ * Rows in one side and not the other, both ways, as multisets (a duplicate
+ * counts): up to MAX_LISTED_PER_TABLE each way. Each value is compared in its
+ * column's type (see COMPARABLE). A column the fold's rows do not name, or of
+ * a type not in COMPARABLE, is an error rather than a blind spot.
+ */
+function compareRows(name: ProjectionTable, live: LiveTable, folded: Row[]): string[] {
+  const comparables = live.columns.map((column) => {
+    const comparable = COMPARABLE[column.type];
+    if (!comparable) throw new Error(`replay cannot verify ${name}.${column.name}: no comparison for type ${column.type}`);
+    if (folded.length > 0 && !(column.name in folded[0]!)) throw new Error(`replay cannot verify ${name}: its rows do not name ${column.name}`);
+    return comparable;
+  });
+  const comparableRow = (values: unknown[]) => values.map((v, i) => (v === null || v === undefined ? null : comparables[i]!(v)));
+  // Rows are looked up by their first two columns (the primary key of each projection,
+  // or a prefix of it), then compared whole: no row is ever turned into one long string.
+  const bucket = (values: unknown[]) => `${String(values[0])}\0${String(values[1])}`;
+  const unexplained = new Map<string, unknown[][]>();
+  for (const row of live.rows) {
+    const values = comparableRow(row);
+    const key = bucket(values);
+    const rows = unexplained.get(key);
+    if (rows) rows.push(values);
+    else unexplained.set(key, [values]);
+  }
+  const missing: unknown[][] = [];
+  for (const row of folded) {
+    const values = comparableRow(live.columns.map((c) => row[c.name]));
+    const rows = unexplained.get(bucket(values));
+    const i = rows ? rows.findIndex((candidate) => candidate.every((v, c) => v === values[c])) : -1;
+    if (i < 0) missing.push(values);
+    else rows!.splice(i, 1);
+  }
+  const described = (values: unknown[]) => JSON.stringify(Object.fromEntries(values.map((v, i) => [live.columns[i]!.name, v])));
   return [
-    ...insertRows(schema, 'keys', keys.map((k) => ({ ...keyRow(k), version: k.version.toString() }))),
-    ...insertRows(schema, 'key_tags', keys.flatMap(tagRows)),
-    ...insertRows(schema, 'aliases', aliases.map((a) => ({ ...aliasRow(a), version: a.version.toString() }))),
-    // grantRow hands constraints to pg as JSON text; here the value itself goes in the JSON document.
-    ...insertRows(schema, 'grants', grants.map((g) => ({ ...grantRow(g), constraints: g.constraints, version: g.version.toString() }))),
+    ...[...unexplained.values()].flat().slice(0, MAX_LISTED_PER_TABLE).map((values) => `${name}: live row not produced by replay: ${described(values)}`),
+    ...missing.slice(0, MAX_LISTED_PER_TABLE).map((values) => `${name}: replayed row missing from live: ${described(values)}`),
   ];
 }
 
-/**
- * Rows per INSERT. A jsonb value holds at most 256 MB: 1,000 keys with AWS's
- * largest policies (32 KB, twice that as JSON text at worst) stay far below it.
- */
-const WRITE_CHUNK = 1000;
+const TEXT_ARRAY = 1009;
 
 /**
- * INSERT ... SELECT FROM jsonb_populate_recordset, one statement per WRITE_CHUNK rows:
- * the rows cross as one JSON parameter instead of a bound parameter per column
- * per row, which Kysely compiled and pg serialised one by one. jsonb rather
- * than json: measured at 1,000 keys with their policies (1.3 MB), the keys'
- * INSERT took 26 ms instead of 53.
- * Dates go as ISO strings (milliseconds, as pg would send them), arrays as JSON arrays.
+ * For each column type of the projections (by its oid), the value as a string
+ * or a boolean that is the same on both sides (===) exactly when Postgres would
+ * find the values equal: from pg's reading of the live row (timestamps and text
+ * arrays left as Postgres prints them) or from the fold's row. NULL (or a value
+ * the fold leaves undefined) is null on both sides.
  */
-function insertRows(schema: ProjectionSchema, table: ProjectionTable, rows: Record<string, unknown>[]): RawBuilder<unknown>[] {
-  if (rows.length === 0) return [];
-  const target = sql.id(schema, table);
-  // The rows' own keys, as Kysely's insert would name them (a column left out keeps its default).
-  const columns = sql.join(Object.keys(rows[0]!).map((c) => sql.id(c)));
-  return [...chunks(rows, WRITE_CHUNK)].map(
-    (chunk) => sql`INSERT INTO ${target} (${columns}) SELECT ${columns} FROM jsonb_populate_recordset(NULL::${target}, ${JSON.stringify(chunk)}::jsonb)`,
+const COMPARABLE: Record<number, (value: unknown) => unknown> = {
+  16: (v) => v, // bool
+  20: (v) => String(v), // int8: pg's text, the fold's bigint
+  23: (v) => String(v), // int4
+  25: (v) => v, // text
+  [TEXT_ARRAY]: (v) => (Array.isArray(v) ? postgresTextArray(v) : v),
+  1042: (v) => String(v).trimEnd(), // character(n): trailing blanks do not count
+  [TIMESTAMPTZ]: (v) => (v instanceof Date ? postgresTimestamp(v) : v),
+  2950: (v) => String(v).toLowerCase(), // uuid
+  3802: (v) => sortedJson(v), // jsonb keeps no key order (nor duplicate keys)
+};
+
+/** JSON with every object's keys sorted, as two equal jsonb values give the same text. */
+function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Row)[k]])) : v,
   );
-}
-
-/**
- * Rows in one table and not the other, both ways (EXCEPT ALL: duplicates count
- * too), for the four tables in one statement: up to MAX_LISTED_PER_TABLE each way.
- */
-async function compare(trx: Transaction<Database>): Promise<string[]> {
-  const sides = PROJECTION_TABLES.flatMap((table, t) => {
-    const live = sql.id('public', table);
-    const replayed = sql.id('pg_temp', table);
-    return [
-      sql`(SELECT ${sql.lit(2 * t)} AS side, to_jsonb(d) AS row FROM (SELECT * FROM ${live} EXCEPT ALL SELECT * FROM ${replayed}) d LIMIT ${sql.lit(MAX_LISTED_PER_TABLE)})`,
-      sql`(SELECT ${sql.lit(2 * t + 1)} AS side, to_jsonb(d) AS row FROM (SELECT * FROM ${replayed} EXCEPT ALL SELECT * FROM ${live}) d LIMIT ${sql.lit(MAX_LISTED_PER_TABLE)})`,
-    ];
-  });
-  const { rows } = await sql<{ side: number; row: unknown }>`SELECT side, row FROM (${sql.join(sides, sql` UNION ALL `)}) differences ORDER BY side`.execute(trx);
-  return rows.map(({ side, row }) => {
-    const table = PROJECTION_TABLES[side >> 1]!;
-    return side % 2 === 0 ? `${table}: live row not produced by replay: ${JSON.stringify(row)}` : `${table}: replayed row missing from live: ${JSON.stringify(row)}`;
-  });
-}
-
-function* chunks<T>(items: T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }

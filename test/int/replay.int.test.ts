@@ -3,6 +3,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
 import type { RequestContext } from '../../src/service/context.ts';
+import { evolveKey, type KeyEvent, type Recorded } from '../../src/domain/key.ts';
+import { keyRow } from '../../src/store/projections.ts';
 import { replayProjections } from '../../src/store/replay.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { createTestDatabase } from '../support/database.ts';
@@ -85,7 +87,8 @@ async function snapshot(): Promise<unknown[]> {
   const rows = await sql<{ t: string; r: unknown }>`
     SELECT 'keys' AS t, to_jsonb(k) AS r FROM keys k
     UNION ALL SELECT 'key_tags', to_jsonb(g) FROM key_tags g
-    UNION ALL SELECT 'aliases', to_jsonb(a) FROM aliases a`.execute(t.db.owner);
+    UNION ALL SELECT 'aliases', to_jsonb(a) FROM aliases a
+    UNION ALL SELECT 'grants', to_jsonb(g) FROM grants g`.execute(t.db.owner);
   return rows.rows.map((r) => JSON.stringify(r)).sort();
 }
 
@@ -133,12 +136,12 @@ describe('replay', () => {
 
   it('reports progress up to the number of events folded', async () => {
     const seen: [number, number][] = [];
-    const result = await replayProjections(t.db.owner, { verify: true, batchSize: 7, onProgress: (done, total) => seen.push([done, total]) });
+    const result = await replayProjections(t.db.owner, { verify: true, progressEvery: 7, onProgress: (done, total) => seen.push([done, total]) });
     expect(seen.length).toBeGreaterThan(1);
     expect(seen.at(-1)).toEqual([result.events, result.events]);
   });
 
-  it('folds across many cursor fetches, with audit records interleaved, to the live projections', async () => {
+  it('folds a log with audit records interleaved, reporting progress every few events, to the live projections', async () => {
     // More requests, so the state events are spread between the audit records of the requests.
     const keys: string[] = [];
     for (const c of [{ op: 'createKey', description: 'spread', tags: [] }, { op: 'createAlias', alias: 0, key: 0 }, { op: 'tagResource', key: 0, tagKey: 'env', tagValue: 'b' }] as Command[]) await apply(c, keys, 'spread');
@@ -152,16 +155,16 @@ describe('replay', () => {
     expect(Number(rows[0]!.audit_between)).toBeGreaterThan(100);
 
     const seen: number[] = [];
-    const verified = await replayProjections(t.db.owner, { verify: true, batchSize: 3, onProgress: (done) => seen.push(done) });
+    const verified = await replayProjections(t.db.owner, { verify: true, progressEvery: 3, onProgress: (done) => seen.push(done) });
     expect(verified.differences).toEqual([]);
     expect(verified.events).toBe(stateEvents);
     expect(seen.length).toBe(Math.ceil(stateEvents / 3));
     expect((await replayProjections(t.db.owner, { verify: true })).events).toBe(stateEvents);
 
     const before = await snapshot();
-    expect((await replayProjections(t.db.owner, { verify: false, batchSize: 3 })).events).toBe(stateEvents);
+    expect((await replayProjections(t.db.owner, { verify: false, progressEvery: 3 })).events).toBe(stateEvents);
     expect(await snapshot()).toEqual(before);
-    expect((await replayProjections(t.db.owner, { verify: true, batchSize: 1 })).differences).toEqual([]);
+    expect((await replayProjections(t.db.owner, { verify: true, progressEvery: 1 })).differences).toEqual([]);
   }, 60_000);
 
   it('writes more rows than one INSERT takes (1,000) and still equals the live tables', async () => {
@@ -179,14 +182,84 @@ describe('replay', () => {
     expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
   });
 
+  it('writes and compares awkward text, timestamps, arrays and JSON exactly as Postgres holds them', async () => {
+    const req = () => ({ ...ctx, requestId: crypto.randomUUID() });
+    // COPY's escapes (backslash, tab, newline, CR), array_out's quoting ({}",\ blank NULL), and JSON inside text.
+    const awkward = 'tab\there\nnew\\line\r "quoted" {braces}, NULL \\N é 🔑';
+    const key = (await t.app.kms.createKey(req(), { description: awkward, tags: [{ tagKey: 'team', tagValue: 'a b/c:d=e+f@g' }] })).keyMetadata;
+    await t.app.kms.createKey(req(), { description: '' });
+    const policy = JSON.stringify(JSON.parse(await t.app.kms.getKeyPolicy(req(), { keyId: key.keyId }).then((p) => p.policy)), null, '\t');
+    await t.app.kms.putKeyPolicy(req(), { keyId: key.keyId, policy });
+    await t.app.rotation.enableKeyRotation(req(), { keyId: key.keyId, rotationPeriodInDays: 90 });
+    await t.app.rotation.rotateKeyOnDemand(req(), { keyId: key.keyId });
+    const grantee = await t.newUser(ctx.caller.accountId, `grantee-${crypto.randomUUID().slice(0, 8)}`);
+    await t.app.grants.createGrant(req(), {
+      keyId: key.keyId, granteePrincipal: grantee.principalArn, retiringPrincipal: grantee.principalArn, name: 'awkward-grant', operations: ['Decrypt', 'Encrypt'],
+      constraints: { encryptionContextEquals: { tenant: awkward, 'z key': '', a: 'NULL' } },
+    });
+    await t.app.grants.createGrant(req(), { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Decrypt'] });
+
+    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+    const before = await snapshot();
+    await replayProjections(t.db.owner, { verify: false });
+    expect(await snapshot()).toEqual(before);
+    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+    const row = await t.db.owner.selectFrom('keys').select(['description', 'key_material_ids']).where('key_id', '=', key.keyId).executeTakeFirstOrThrow();
+    expect(row.description).toBe(awkward);
+    expect(row.key_material_ids).toHaveLength(2);
+  });
+
+  it('finds a change to any one value, in each column type, and changes nothing while verifying', async () => {
+    const req = () => ({ ...ctx, requestId: crypto.randomUUID() });
+    const key = (await t.app.kms.createKey(req(), { description: 'tamper target', tags: [{ tagKey: 'env', tagValue: 'prod' }] })).keyMetadata;
+    const other = (await t.app.kms.createKey(req(), { description: 'untagged' })).keyMetadata;
+    await t.app.rotation.enableKeyRotation(req(), { keyId: key.keyId, rotationPeriodInDays: 90 });
+    await t.app.kms.createAlias(req(), { aliasName: 'alias/tamper-target', targetKeyId: key.keyId });
+    const grantee = await t.newUser(ctx.caller.accountId, `tamper-${crypto.randomUUID().slice(0, 8)}`);
+    const { grantId } = await t.app.grants.createGrant(req(), {
+      keyId: key.keyId, granteePrincipal: grantee.principalArn, name: 'tamper', operations: ['Decrypt'], constraints: { encryptionContextSubset: { tenant: 'acme' } },
+    });
+    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+
+    const k = `'${key.keyId}'`;
+    const tamperings: [table: string, change: string][] = [
+      ['keys', `UPDATE keys SET description = description || '.' WHERE key_id = ${k}`], // text
+      ['keys', `UPDATE keys SET enabled = NOT enabled WHERE key_id = ${k}`], // boolean
+      ['keys', `UPDATE keys SET pending_deletion_window_in_days = 7 WHERE key_id = ${k}`], // int4, from NULL
+      ['keys', `UPDATE keys SET version = version + 1 WHERE key_id = ${k}`], // int8
+      ['keys', `UPDATE keys SET creation_date = creation_date + interval '1 microsecond' WHERE key_id = ${k}`], // timestamptz, below a millisecond
+      ['keys', `UPDATE keys SET next_rotation_date = NULL WHERE key_id = ${k}`], // timestamptz, to NULL
+      ['keys', `UPDATE keys SET key_material_ids = key_material_ids || key_material_ids WHERE key_id = ${k}`], // text[]
+      ['keys', `UPDATE keys SET account_id = '999999999999' WHERE key_id = ${k}`], // character(12)
+      ['keys', `UPDATE keys SET key_id = gen_random_uuid() WHERE key_id = '${other.keyId}'`], // uuid
+      ['key_tags', `UPDATE key_tags SET tag_value = 'prod ' WHERE key_id = ${k}`], // a trailing blank in text counts
+      ['aliases', `UPDATE aliases SET target_key_id = '${other.keyId}' WHERE alias_name = 'alias/tamper-target'`],
+      ['aliases', `UPDATE aliases SET last_updated_date = last_updated_date + interval '1 millisecond' WHERE alias_name = 'alias/tamper-target'`],
+      ['grants', `UPDATE grants SET constraints = '{"encryptionContextSubset": {"tenant": "acme", "x": "y"}}' WHERE grant_id = '${grantId}'`], // jsonb
+      ['grants', `UPDATE grants SET operations = ARRAY['Decrypt', 'Encrypt'] WHERE grant_id = '${grantId}'`],
+      ['grants', `UPDATE grants SET name = NULL WHERE grant_id = '${grantId}'`],
+    ];
+    for (const [table, change] of tamperings) {
+      await sql.raw(change).execute(t.db.owner);
+      const { differences } = await replayProjections(t.db.owner, { verify: true });
+      expect(differences, change).toHaveLength(2);
+      expect(differences[0], change).toMatch(new RegExp(`^${table}: live row not produced by replay: `));
+      expect(differences[1], change).toMatch(new RegExp(`^${table}: replayed row missing from live: `));
+      // Verifying wrote nothing: the change is still there for a second look.
+      expect((await replayProjections(t.db.owner, { verify: true })).differences, change).toEqual(differences);
+      await replayProjections(t.db.owner, { verify: false });
+      expect((await replayProjections(t.db.owner, { verify: true })).differences, change).toEqual([]);
+    }
+  }, 60_000);
+
   it('reads the state events through a partial index that holds no audit record', async () => {
     const { rows } = await sql<{ indexdef: string }>`SELECT indexdef FROM pg_indexes WHERE indexname = 'events_state_position'`.execute(t.db.owner);
     expect(rows[0]?.indexdef).toMatch(/\(global_position\) WHERE \(type <> 'AuditRecord'::text\)/);
   });
 
-  it('refuses a stream whose versions skip or go back, across fetch batches', async () => {
+  it('refuses a stream whose versions skip or go back, and a refused rebuild changes nothing', async () => {
     // Their own databases: the log is append-only, so a broken stream would stay in this file's log.
-    const [skipped, reversed] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    const [skipped, reversed, overlong] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestDatabase()]);
     try {
       let n = 0;
       const event = (streamId: string, version: number, type: string, data: object) => ({
@@ -205,10 +278,15 @@ describe('replay', () => {
         event(`key-${fine}`, 2, 'KeyDisabled', {}), audit(), audit(), audit(),
         event(`key-${broken}`, 3, 'KeyDisabled', {}), audit(),
       ]).execute();
-      for (const batchSize of [1, 2, 10_000]) {
-        await expect(replayProjections(skipped.owner, { verify: true, batchSize })).rejects.toThrow(`stream key-${broken} has version 3 where 2 was expected`);
+      // A live row that a refused rebuild must leave where it is.
+      const liveRow = (keyId: string) => keyRow(evolveKey(null, { type: 'KeyCreated', data: created(keyId), recordedAt: new Date(), streamVersion: 1n } as Recorded<KeyEvent>));
+      const kept = crypto.randomUUID();
+      await skipped.owner.insertInto('keys').values(liveRow(kept)).execute();
+      for (const progressEvery of [1, 2, 10_000]) {
+        await expect(replayProjections(skipped.owner, { verify: true, progressEvery })).rejects.toThrow(`stream key-${broken} has version 3 where 2 was expected`);
       }
-      await expect(replayProjections(skipped.owner, { verify: false, batchSize: 2 })).rejects.toThrow('where 2 was expected');
+      await expect(replayProjections(skipped.owner, { verify: false, progressEvery: 2 })).rejects.toThrow('where 2 was expected');
+      expect(await skipped.owner.selectFrom('keys').select('key_id').execute()).toEqual([{ key_id: kept }]);
 
       // Log order is the fold's order: a version recorded before its predecessor is refused too.
       await reversed.owner.insertInto('events').values([
@@ -216,9 +294,18 @@ describe('replay', () => {
         event(`key-${broken}`, 2, 'KeyEnabled', {}), audit(), audit(),
         event(`key-${broken}`, 1, 'KeyCreated', created(broken)),
       ]).execute();
-      await expect(replayProjections(reversed.owner, { verify: true, batchSize: 2 })).rejects.toThrow(`stream key-${broken} has version 2 where 1 was expected`);
+      await expect(replayProjections(reversed.owner, { verify: true, progressEvery: 2 })).rejects.toThrow(`stream key-${broken} has version 2 where 1 was expected`);
+
+      // A fold Postgres refuses to store (an account id longer than its column), after the live rows were
+      // deleted: the rebuild rolls back whole, and the connection it used is not handed out half-way through.
+      await overlong.owner.insertInto('events').values([event(`key-${fine}`, 1, 'KeyCreated', { ...created(fine), accountId: '1111222233334' })]).execute();
+      await overlong.owner.insertInto('keys').values(liveRow(kept)).execute();
+      await expect(replayProjections(overlong.owner, { verify: false })).rejects.toThrow(/value too long/);
+      expect(await overlong.owner.selectFrom('keys').select('key_id').execute()).toEqual([{ key_id: kept }]);
+      const { differences } = await replayProjections(overlong.owner, { verify: true });
+      expect(differences).toHaveLength(2);
     } finally {
-      await Promise.all([skipped.drop(), reversed.drop()]);
+      await Promise.all([skipped.drop(), reversed.drop(), overlong.drop()]);
     }
   });
 });
