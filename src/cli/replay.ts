@@ -3,11 +3,12 @@ import { createProgressBar } from './progress.ts';
 
 export const replayHelp = `Usage: keyledger replay [--verify]
 
-Rebuilds the projections (keys, tags, aliases) from the event log, as the owner
-login. With --verify it rebuilds them aside and compares them with the live
-ones instead, changing nothing: it prints each difference and exits 1 if there
-is any, 0 when they are equal. A progress bar is drawn on stderr when it is a
-terminal.
+Rebuilds the projections (keys, tags, aliases, grants) from the event log, as
+the owner login: it folds the log, compares the result with the live tables,
+and rewrites the rows that differ, listing them (up to 50 per table each way).
+With --verify it changes nothing: it prints each difference and exits 1 if
+there is any, 0 when they are equal. A progress bar is drawn on stderr when it
+is a terminal.
 
 Options:
   --verify   compare instead of rebuild
@@ -34,7 +35,9 @@ export async function runReplay(args: string[], io: CliIo): Promise<number> {
     }),
   );
   if (!verify) {
-    io.stdout.write(`replayed ${result.events} events: projections rebuilt (${result.keys} keys, ${result.aliases} aliases)\n`);
+    if (result.differences.length > 0) io.stdout.write(`${result.differences.join('\n')}\n`);
+    const rewritten = result.differences.length === 0 ? 'nothing differed' : 'the rows above were rewritten';
+    io.stdout.write(`replayed ${result.events} events: projections rebuilt (${result.keys} keys, ${result.aliases} aliases; ${rewritten})\n`);
     return 0;
   }
   if (result.differences.length === 0) {

@@ -24,7 +24,10 @@ export interface ReplayResult {
   events: number;
   keys: number;
   aliases: number;
-  /** With `verify`: one line per row that differs (empty when the projections equal the log). */
+  /**
+   * One line per row that differs, up to 50 each way per table (empty when the
+   * projections equal the log). Without `verify`: what the rebuild rewrote.
+   */
   differences: string[];
   /** Where the time went, in milliseconds. */
   timings: ReplayTimings;
@@ -33,14 +36,14 @@ export interface ReplayResult {
 export interface ReplayTimings {
   /**
    * Reading the log and folding it, which overlap: rows are folded as the
-   * driver parses them, while Postgres reads the next ones. With `verify`, also
-   * reading the live projections first.
+   * driver parses them, while Postgres reads the next ones; and reading the
+   * live projections before them.
    */
   fold: number;
-  /** Writing the projections (without `verify`). */
-  write: number;
-  /** Comparing the fold with the live projections (with `verify`). */
+  /** Comparing the fold with the live projections. */
   compare: number;
+  /** Writing the rows that differ (without `verify`). */
+  write: number;
 }
 
 /** Requests' audit records: the bulk of the log, and no part of any key's state. */
@@ -70,14 +73,16 @@ const MAX_LISTED_PER_TABLE = 50;
 const table = (name: ProjectionTable) => `public.${pg.escapeIdentifier(name)}`;
 
 /**
- * Rebuilds the key, tag and alias projections by folding the log from the
- * beginning (`events.reduce(evolve, initial)` per stream).
+ * Rebuilds the key, tag, alias and grant projections by folding the log from
+ * the beginning (`events.reduce(evolve, initial)` per stream), and compares the
+ * fold with the live tables row for row. Both are read in one REPEATABLE READ
+ * snapshot, so a request committing meanwhile cannot show up as a false
+ * difference.
  *
- * Without `verify` the live tables are replaced (COPY) in one transaction that
- * holds them in EXCLUSIVE mode (readers go on; writers wait). With `verify` the
- * fold is compared with the live tables row for row and nothing is written;
- * both are read in one REPEATABLE READ snapshot, so a request committing
- * meanwhile cannot show up as a false difference.
+ * With `verify` nothing is written. Without it, the rows that differ are
+ * rewritten (see `repair`), so afterwards the live tables equal the fold; the
+ * transaction holds them in EXCLUSIVE mode from before the snapshot to the
+ * commit (readers go on; writers wait).
  *
  * It runs on one of `db`'s connections as a raw client: the log's rows are
  * folded as they arrive, while Postgres reads the next ones.
@@ -104,29 +109,22 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
 }
 
 async function replayIn(client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
-  const timings: ReplayTimings = { fold: 0, write: 0, compare: 0 };
+  const timings: ReplayTimings = { fold: 0, compare: 0, write: 0 };
   let t0 = performance.now();
-  const live = options.verify ? await readLive(client) : null;
   if (!options.verify) await client.query('LOCK TABLE keys, key_tags, aliases, grants IN EXCLUSIVE MODE');
+  // Before the log, in the same snapshot (taken by this first read, after the lock).
+  const live = await readLive(client);
   const { keys, aliases, grants, events } = await foldLog(client, options, progressEvery);
   timings.fold += performance.now() - t0;
 
   t0 = performance.now();
   const folded = projectionRows(keys, aliases, grants);
-  let differences: string[] = [];
-  if (live) {
-    differences = PROJECTION_TABLES.flatMap((name, i) => compareRows(name, live[i]!, folded[name]));
-    timings.compare += performance.now() - t0;
-  } else {
-    // Sent first, and run by Postgres while Node formats the rows (one simple-protocol round trip).
-    const emptied = client.query('DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants');
-    emptied.catch(() => {});
-    await new Promise((resolve) => setImmediate(resolve));
-    const copies = PROJECTION_TABLES.filter((name) => folded[name].length > 0).map((name) => ({ name, ...copyText(folded[name]) }));
-    await emptied;
-    for (const { name, columns, text } of copies) {
-      await pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${table(name)} (${columns.map(pg.escapeIdentifier).join(', ')}) FROM STDIN`)));
-    }
+  const diffs = PROJECTION_TABLES.map((name, i) => diffTable(name, live[i]!, folded[name]));
+  const differences = diffs.flatMap(describeDiff);
+  timings.compare += performance.now() - t0;
+  if (!options.verify && differences.length > 0) {
+    t0 = performance.now();
+    await repair(client, diffs, folded.key_tags);
     timings.write += performance.now() - t0;
   }
   return { events, keys: keys.length, aliases: aliases.length, differences, timings };
@@ -240,14 +238,25 @@ async function readLive(client: pg.ClientBase): Promise<LiveTable[]> {
   return results.map(({ fields, rows }) => ({ columns: fields.map((f) => ({ name: f.name, type: f.dataTypeID })), rows }));
 }
 
+/** How a live table differs from the fold. */
+interface TableDiff {
+  name: ProjectionTable;
+  columns: LiveTable['columns'];
+  /** Live rows the fold does not produce, as comparable values. */
+  extra: unknown[][];
+  /** Folded rows that are not live: comparable values, and the row to write. */
+  missing: { values: unknown[]; row: Row }[];
+}
+
 /**
  * Rows in one side and not the other, both ways, as multisets (a duplicate
- * counts): up to MAX_LISTED_PER_TABLE each way. Each value is compared in its
- * column's type (see COMPARABLE). A column the fold's rows do not name, or of
- * a type not in COMPARABLE, is an error rather than a blind spot.
+ * counts). Each value is compared in its column's type (see COMPARABLE). A
+ * column the fold's rows do not name, or of a type not in COMPARABLE, is an
+ * error rather than a blind spot.
  */
-function compareRows(name: ProjectionTable, live: LiveTable, folded: Row[]): string[] {
-  const comparables = live.columns.map((column) => {
+function diffTable(name: ProjectionTable, live: LiveTable, folded: Row[]): TableDiff {
+  const { columns } = live;
+  const comparables = columns.map((column) => {
     const comparable = COMPARABLE[column.type];
     if (!comparable) throw new Error(`replay cannot verify ${name}.${column.name}: no comparison for type ${column.type}`);
     if (folded.length > 0 && !(column.name in folded[0]!)) throw new Error(`replay cannot verify ${name}: its rows do not name ${column.name}`);
@@ -265,22 +274,71 @@ function compareRows(name: ProjectionTable, live: LiveTable, folded: Row[]): str
     if (rows) rows.push(values);
     else unexplained.set(key, [values]);
   }
-  const missing: unknown[][] = [];
+  const missing: TableDiff['missing'] = [];
   for (const row of folded) {
-    const values = comparableRow(live.columns.map((c) => row[c.name]));
+    const values = comparableRow(columns.map((c) => row[c.name]));
     const rows = unexplained.get(bucket(values));
     const i = rows ? rows.findIndex((candidate) => candidate.every((v, c) => v === values[c])) : -1;
-    if (i < 0) missing.push(values);
+    if (i < 0) missing.push({ values, row });
     else rows!.splice(i, 1);
   }
-  const described = (values: unknown[]) => JSON.stringify(Object.fromEntries(values.map((v, i) => [live.columns[i]!.name, v])));
+  return { name, columns, extra: [...unexplained.values()].flat(), missing };
+}
+
+/** A diff as lines for a person: up to MAX_LISTED_PER_TABLE each way. */
+function describeDiff({ name, columns, extra, missing }: TableDiff): string[] {
+  const described = (values: unknown[]) => JSON.stringify(Object.fromEntries(values.map((v, i) => [columns[i]!.name, v])));
   return [
-    ...[...unexplained.values()].flat().slice(0, MAX_LISTED_PER_TABLE).map((values) => `${name}: live row not produced by replay: ${described(values)}`),
-    ...missing.slice(0, MAX_LISTED_PER_TABLE).map((values) => `${name}: replayed row missing from live: ${described(values)}`),
+    ...extra.slice(0, MAX_LISTED_PER_TABLE).map((values) => `${name}: live row not produced by replay: ${described(values)}`),
+    ...missing.slice(0, MAX_LISTED_PER_TABLE).map(({ values }) => `${name}: replayed row missing from live: ${described(values)}`),
   ];
 }
 
+/** Each projection's primary key: how a live row that differs is deleted. */
+const PRIMARY_KEYS: Record<ProjectionTable, string[]> = {
+  keys: ['key_id'],
+  key_tags: ['key_id', 'tag_key'],
+  aliases: ['account_id', 'alias_name'],
+  grants: ['grant_id'],
+};
+
+/**
+ * Brings the live tables to the fold by writing only what differs: a live row
+ * the fold does not produce is deleted (by its primary key), and a folded row
+ * that is not live is written (COPY). A changed row is both. Deleting a key's
+ * row deletes its tags too (ON DELETE CASCADE), so a key whose row is
+ * rewritten gets all its folded tags back, not only the ones that differed.
+ */
+async function repair(client: pg.ClientBase, diffs: TableDiff[], foldedTags: Row[]): Promise<void> {
+  const [keys, tags] = diffs as [TableDiff, TableDiff, ...TableDiff[]];
+  const uuid = COMPARABLE[UUID]!;
+  const keyIdOf = (diff: TableDiff) => diff.columns.findIndex((c) => c.name === 'key_id');
+  const rewritten = new Set(keys.extra.map((values) => values[keyIdOf(keys)]));
+  if (rewritten.size > 0) {
+    const tagKeyId = keyIdOf(tags);
+    tags.extra = tags.extra.filter((values) => !rewritten.has(values[tagKeyId]));
+    tags.missing = [
+      ...tags.missing.filter(({ values }) => !rewritten.has(values[tagKeyId])),
+      ...foldedTags.filter((row) => rewritten.has(uuid(row['key_id']))).map((row) => ({ values: [], row })),
+    ];
+  }
+  for (const { name, columns, extra } of diffs) {
+    if (extra.length === 0) continue;
+    const primaryKey = PRIMARY_KEYS[name];
+    const at = primaryKey.map((column) => columns.findIndex((c) => c.name === column));
+    const gone = extra.map((values) => Object.fromEntries(primaryKey.map((column, i) => [column, values[at[i]!]])));
+    const matches = primaryKey.map((column) => `live.${pg.escapeIdentifier(column)} = gone.${pg.escapeIdentifier(column)}`).join(' AND ');
+    await client.query(`DELETE FROM ${table(name)} AS live USING jsonb_populate_recordset(NULL::${table(name)}, $1::jsonb) AS gone WHERE ${matches}`, [JSON.stringify(gone)]);
+  }
+  for (const { name, missing } of diffs) {
+    if (missing.length === 0) continue;
+    const { columns, text } = copyText(missing.map(({ row }) => row));
+    await pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${table(name)} (${columns.map(pg.escapeIdentifier).join(', ')}) FROM STDIN`)));
+  }
+}
+
 const TEXT_ARRAY = 1009;
+const UUID = 2950;
 
 /**
  * For each column type of the projections (by its oid), the value as a string
@@ -297,7 +355,7 @@ const COMPARABLE: Record<number, (value: unknown) => unknown> = {
   [TEXT_ARRAY]: (v) => (Array.isArray(v) ? postgresTextArray(v) : v),
   1042: (v) => String(v).trimEnd(), // character(n): trailing blanks do not count
   [TIMESTAMPTZ]: (v) => (v instanceof Date ? postgresTimestamp(v) : v),
-  2950: (v) => String(v).toLowerCase(), // uuid
+  [UUID]: (v) => String(v).toLowerCase(),
   3802: (v) => sortedJson(v), // jsonb keeps no key order (nor duplicate keys)
 };
 

@@ -11,6 +11,7 @@ import { renderProgress } from '../../src/cli/progress.ts';
 import { systemClock } from '../../src/clock.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
+import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 /**
@@ -99,6 +100,40 @@ describe('operator commands on DATABASE_URL', () => {
              count(*) filter (where data::text like ${`%${key.secretAccessKey}%`})::int as leaks
         from events`.execute(db.owner);
     expect(rows[0]).toEqual({ hits: 1, leaks: 0 });
+  });
+
+  it('replay --verify finds a tampered row and exits 1; replay rewrites it and lists it', async () => {
+    const app = createKeyledger({ db: db.app, rootKey: rootKeyFromBytes(rootKeyBytes), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+    const op = () => ({ requestId: crypto.randomUUID(), invokedBy: 'keyledger-test' });
+    const { accountId } = await app.identity.createAccount(op(), { name: 'replay-cli' });
+    const { principalArn } = await app.identity.createPrincipal(op(), { accountId, type: 'user', name: 'admin' });
+    await app.identity.putPrincipalPolicy(op(), { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
+    const access = await app.identity.createAccessKey(op(), { principalArn });
+    const auth = await app.identity.authenticate(access.accessKeyId, access.secretAccessKey);
+    if (!auth.ok) throw new Error('cannot authenticate');
+    const ctx = { requestId: crypto.randomUUID(), caller: auth.caller, sourceIp: '203.0.113.7', userAgent: 'keyledger-test' };
+    const key = (await app.kms.createKey(ctx, { description: 'honest', tags: [{ tagKey: 'env', tagValue: 'prod' }] })).keyMetadata;
+
+    const clean = await keyledger(['replay', '--verify']);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/^projections match the log \(\d+ events replayed: 1 keys, 0 aliases\)\n$/);
+
+    await db.owner.updateTable('keys').set({ description: 'tampered' }).where('key_id', '=', key.keyId).execute();
+    const found = await keyledger(['replay', '--verify']);
+    expect(found.code).toBe(1);
+    expect(found.stdout).toContain('keys: live row not produced by replay: ');
+    expect(found.stdout).toContain('"description":"tampered"');
+    expect(found.stdout).toMatch(/2 differences between the projections and the log/);
+
+    const rebuilt = await keyledger(['replay']);
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.stdout).toContain('"description":"honest"');
+    expect(rebuilt.stdout).toMatch(/projections rebuilt \(1 keys, 0 aliases; the rows above were rewritten\)\n$/);
+    const again = await keyledger(['replay']);
+    expect(again.stdout).toMatch(/^replayed \d+ events: projections rebuilt \(1 keys, 0 aliases; nothing differed\)\n$/);
+    expect((await keyledger(['replay', '--verify'])).code).toBe(0);
+    const tags = await db.owner.selectFrom('key_tags').select(['tag_key', 'tag_value']).where('key_id', '=', key.keyId).execute();
+    expect(tags).toEqual([{ tag_key: 'env', tag_value: 'prod' }]);
   });
 
   it('access-key create for a principal that does not exist fails with the AWS error', async () => {
