@@ -111,7 +111,7 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
 async function replayIn(client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
   const timings: ReplayTimings = { fold: 0, compare: 0, write: 0 };
   let t0 = performance.now();
-  if (!options.verify) await client.query('LOCK TABLE keys, key_tags, aliases, grants IN EXCLUSIVE MODE');
+  if (!options.verify) await client.query(`LOCK TABLE ${PROJECTION_TABLES.map(table).join(', ')} IN EXCLUSIVE MODE`);
   // Before the log, in the same snapshot (taken by this first read, after the lock).
   const live = await readLive(client);
   const { keys, aliases, grants, events } = await foldLog(client, options, progressEvery);
@@ -119,7 +119,8 @@ async function replayIn(client: pg.ClientBase, options: ReplayOptions, progressE
 
   t0 = performance.now();
   const folded = projectionRows(keys, aliases, grants);
-  const diffs = PROJECTION_TABLES.map((name, i) => diffTable(name, live[i]!, folded[name]));
+  const jsonText = await canonicalJson(client, live, folded);
+  const diffs = PROJECTION_TABLES.map((name, i) => diffTable(name, live[i]!, folded[name], jsonText));
   const differences = diffs.flatMap(describeDiff);
   timings.compare += performance.now() - t0;
   if (!options.verify && differences.length > 0) {
@@ -204,12 +205,20 @@ function projectionRows(keys: KeyState[], aliases: AliasState[], grants: GrantSt
   };
 }
 
-/** Rows as COPY text, in the first row's columns (a column it leaves out keeps its default). */
-function copyText(rows: Row[]): { columns: string[]; text: string } {
+/** Rows per piece of COPY text: one string per table would outgrow V8's longest string at about 16,000 keys with 32 KB policies. */
+const COPY_CHUNK = 1000;
+
+/** Writes rows with COPY, in the first row's columns (a column it leaves out keeps its default). */
+async function copyRows(client: pg.ClientBase, name: ProjectionTable, rows: Row[]): Promise<void> {
   const columns = Object.keys(rows[0]!);
-  let text = '';
-  for (const row of rows) text += copyRow(columns.map((c) => row[c]));
-  return { columns, text };
+  const pieces = function* (): Generator<string> {
+    for (let i = 0; i < rows.length; i += COPY_CHUNK) {
+      let text = '';
+      for (const row of rows.slice(i, i + COPY_CHUNK)) text += copyRow(columns.map((c) => row[c]));
+      yield text;
+    }
+  };
+  await pipeline(Readable.from(pieces()), client.query(copyFrom(`COPY ${table(name)} (${columns.map(pg.escapeIdentifier).join(', ')}) FROM STDIN`)));
 }
 
 /** A live table as pg returns it: its columns (with their types), and each row's values in their order. */
@@ -219,14 +228,14 @@ interface LiveTable {
 }
 
 const TIMESTAMPTZ = 1184;
-/**
- * Timestamps as Postgres prints them (microseconds, in UTC: see the
- * transaction's settings), not as Dates (milliseconds); text arrays as
- * Postgres prints them too, unparsed.
- */
+const TEXT_ARRAY = 1009;
+const UUID = 2950;
+const JSONB = 3802;
+/** Left as Postgres prints them: not parsed into Dates (milliseconds), arrays or objects (JavaScript numbers). */
+const PRINTED = new Set([TIMESTAMPTZ, TEXT_ARRAY, JSONB]);
 const liveTypes: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === TIMESTAMPTZ || oid === TEXT_ARRAY ? (text: string) => text : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+    PRINTED.has(oid) ? (text: string) => text : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 /** The four live tables, in PROJECTION_TABLES' order, in one round trip. */
@@ -254,7 +263,7 @@ interface TableDiff {
  * column the fold's rows do not name, or of a type not in COMPARABLE, is an
  * error rather than a blind spot.
  */
-function diffTable(name: ProjectionTable, live: LiveTable, folded: Row[]): TableDiff {
+function diffTable(name: ProjectionTable, live: LiveTable, folded: Row[], jsonText: (value: unknown) => string): TableDiff {
   const { columns } = live;
   const comparables = columns.map((column) => {
     const comparable = COMPARABLE[column.type];
@@ -262,13 +271,14 @@ function diffTable(name: ProjectionTable, live: LiveTable, folded: Row[]): Table
     if (folded.length > 0 && !(column.name in folded[0]!)) throw new Error(`replay cannot verify ${name}: its rows do not name ${column.name}`);
     return comparable;
   });
-  const comparableRow = (values: unknown[]) => values.map((v, i) => (v === null || v === undefined ? null : comparables[i]!(v)));
+  const liveRow = (values: unknown[]) => values.map((v, i) => (v === null ? null : comparables[i]!.live(v)));
+  const foldedRow = (values: unknown[]) => values.map((v, i) => (v === null || v === undefined ? null : comparables[i]!.folded(v, jsonText)));
   // Rows are looked up by their first two columns (the primary key of each projection,
   // or a prefix of it), then compared whole: no row is ever turned into one long string.
   const bucket = (values: unknown[]) => `${String(values[0])}\0${String(values[1])}`;
   const unexplained = new Map<string, unknown[][]>();
   for (const row of live.rows) {
-    const values = comparableRow(row);
+    const values = liveRow(row);
     const key = bucket(values);
     const rows = unexplained.get(key);
     if (rows) rows.push(values);
@@ -276,7 +286,7 @@ function diffTable(name: ProjectionTable, live: LiveTable, folded: Row[]): Table
   }
   const missing: TableDiff['missing'] = [];
   for (const row of folded) {
-    const values = comparableRow(columns.map((c) => row[c.name]));
+    const values = foldedRow(columns.map((c) => row[c.name]));
     const rows = unexplained.get(bucket(values));
     const i = rows ? rows.findIndex((candidate) => candidate.every((v, c) => v === values[c])) : -1;
     if (i < 0) missing.push({ values, row });
@@ -311,7 +321,7 @@ const PRIMARY_KEYS: Record<ProjectionTable, string[]> = {
  */
 async function repair(client: pg.ClientBase, diffs: TableDiff[], foldedTags: Row[]): Promise<void> {
   const [keys, tags] = diffs as [TableDiff, TableDiff, ...TableDiff[]];
-  const uuid = COMPARABLE[UUID]!;
+  const uuid = (v: unknown) => COMPARABLE[UUID]!.live(v);
   const keyIdOf = (diff: TableDiff) => diff.columns.findIndex((c) => c.name === 'key_id');
   const rewritten = new Set(keys.extra.map((values) => values[keyIdOf(keys)]));
   if (rewritten.size > 0) {
@@ -332,36 +342,55 @@ async function repair(client: pg.ClientBase, diffs: TableDiff[], foldedTags: Row
   }
   for (const { name, missing } of diffs) {
     if (missing.length === 0) continue;
-    const { columns, text } = copyText(missing.map(({ row }) => row));
-    await pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${table(name)} (${columns.map(pg.escapeIdentifier).join(', ')}) FROM STDIN`)));
+    await copyRows(client, name, missing.map(({ row }) => row));
   }
 }
 
-const TEXT_ARRAY = 1009;
-const UUID = 2950;
-
 /**
- * For each column type of the projections (by its oid), the value as a string
- * or a boolean that is the same on both sides (===) exactly when Postgres would
- * find the values equal: from pg's reading of the live row (timestamps and text
- * arrays left as Postgres prints them) or from the fold's row. NULL (or a value
- * the fold leaves undefined) is null on both sides.
+ * For each column type of the projections (by its oid), a value (a string or a
+ * boolean) that is the same on both sides (===) exactly when Postgres would
+ * find the values equal: from pg's reading of the live row, and from the
+ * fold's row. NULL (or a value the fold leaves undefined) is null on both sides.
  */
-const COMPARABLE: Record<number, (value: unknown) => unknown> = {
-  16: (v) => v, // bool
-  20: (v) => String(v), // int8: pg's text, the fold's bigint
-  23: (v) => String(v), // int4
-  25: (v) => v, // text
-  [TEXT_ARRAY]: (v) => (Array.isArray(v) ? postgresTextArray(v) : v),
-  1042: (v) => String(v).trimEnd(), // character(n): trailing blanks do not count
-  [TIMESTAMPTZ]: (v) => (v instanceof Date ? postgresTimestamp(v) : v),
-  [UUID]: (v) => String(v).toLowerCase(),
-  3802: (v) => sortedJson(v), // jsonb keeps no key order (nor duplicate keys)
+interface Comparable {
+  live: (value: unknown) => unknown;
+  folded: (value: unknown, jsonText: (value: unknown) => string) => unknown;
+}
+const both = (f: (value: unknown) => unknown): Comparable => ({ live: f, folded: f });
+const COMPARABLE: Record<number, Comparable> = {
+  16: both((v) => v), // bool
+  20: both((v) => String(v)), // int8: pg's text, the fold's bigint
+  23: both((v) => String(v)), // int4
+  25: both((v) => v), // text
+  // character(n): only trailing spaces do not count (a trailing tab does).
+  1042: both((v) => String(v).replace(/ +$/, '')),
+  [UUID]: both((v) => String(v).toLowerCase()),
+  [TEXT_ARRAY]: { live: (v) => v, folded: (v) => (Array.isArray(v) ? postgresTextArray(v) : String(v)) },
+  [TIMESTAMPTZ]: { live: (v) => v, folded: (v) => (v instanceof Date ? postgresTimestamp(v) : String(v)) },
+  // Printed by Postgres on both sides (see canonicalJson): a JSON null is not SQL NULL, and numbers keep every digit.
+  [JSONB]: { live: (v) => v, folded: (v, jsonText) => jsonText(v) },
 };
 
-/** JSON with every object's keys sorted, as two equal jsonb values give the same text. */
-function sortedJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Row)[k]])) : v,
-  );
+/**
+ * The fold's jsonb values as Postgres prints them (`$1::jsonb::text`), asked in
+ * one round trip: jsonb's own key order, spacing and numbers, which JavaScript
+ * cannot reproduce. Returns a lookup from a value to its text.
+ */
+async function canonicalJson(client: pg.ClientBase, live: LiveTable[], folded: Record<ProjectionTable, Row[]>): Promise<(value: unknown) => string> {
+  const texts = new Set<string>();
+  PROJECTION_TABLES.forEach((name, i) => {
+    for (const column of live[i]!.columns.filter((c) => c.type === JSONB)) {
+      for (const row of folded[name]) {
+        const value = row[column.name];
+        if (value !== null && value !== undefined) texts.add(JSON.stringify(value));
+      }
+    }
+  });
+  const printed = new Map<string, string>();
+  if (texts.size > 0) {
+    const asked = [...texts];
+    const { rows } = await client.query<{ printed: string }>('SELECT t::jsonb::text AS printed FROM unnest($1::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n', [asked]);
+    rows.forEach(({ printed: text }, i) => printed.set(asked[i]!, text));
+  }
+  return (value) => printed.get(JSON.stringify(value))!;
 }

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type GqlResult, type Principal, type TestApp } from '../support/app.ts';
+import { basicAuth, createTestApp, type GqlResult, type Principal, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let alice: Principal;
@@ -40,6 +40,43 @@ describe('encrypt and decrypt', () => {
     expect(d.errors).toBeUndefined();
     expect(Buffer.from(d.data.decrypt.plaintext, 'base64').toString()).toBe('hello, ledger');
     expect(d.data.decrypt).toMatchObject({ keyId: keyArn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
+  });
+
+  it('tells apart contexts that differ in a key written with an escape, whatever JSON this process parsed before', async () => {
+    // Node 24's JSON.parse would decode "\t" and "\n" below as the backslash key that objects of this shape
+    // (a fresh first key) had before, so both contexts would be one (see src/json.ts).
+    const first = `shape-${crypto.randomUUID()}`;
+    const context = (key: string) => ({ [first]: '1', [key]: 'x' });
+    const poison = () => JSON.parse(JSON.stringify(context('\\')));
+    poison();
+    await t.gql(alice, ENCRYPT, { i: { keyId, plaintext: b64('other'), encryptionContext: context('\\') } });
+    poison();
+    const e = await t.gql(alice, ENCRYPT, { i: { keyId, plaintext: b64('bound'), encryptionContext: context('\t') } });
+    expect(e.errors).toBeUndefined();
+    for (const other of ['\n', '\\', '"']) {
+      poison();
+      const d = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionContext: context(other) } });
+      expect(code(d), JSON.stringify(other)).toBe('InvalidCiphertextException');
+    }
+    const d = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionContext: context('\t') } });
+    expect(Buffer.from(d.data.decrypt.plaintext, 'base64').toString()).toBe('bound');
+    // Form-encoded variables go the same way; and the log kept the key as sent (read back from jsonb).
+    poison();
+    const form = await t.yoga.fetch('http://keyledger.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(alice) },
+      body: new URLSearchParams({ query: DECRYPT, variables: JSON.stringify({ i: { ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionContext: context('\n') } }) }).toString(),
+    });
+    expect(((await form.json()) as GqlResult<unknown>).errors?.[0]?.extensions?.code).toBe('InvalidCiphertextException');
+    const records = await auditFor((r) => r.eventName === 'Encrypt' && r.encryptionContext?.[first] === '1');
+    expect(records.map((r: any) => Object.keys(r.encryptionContext).sort())).toEqual([[first, '\t'].sort(), [first, '\\'].sort()]);
+  });
+
+  it('refuses a body whose keys hold escapes and repeat a name, as the strict reader does', async () => {
+    const body = `{"query": "{ __typename }", "variables": {"a\\n": 1, "a\\n": 2}}`;
+    const response = await t.yoga.fetch('http://keyledger.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: basicAuth(alice) }, body });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as GqlResult<unknown>).errors?.[0]?.message).toBe('POST body sent invalid JSON.');
   });
 
   it('refuses a wrong or missing context, a tampered blob and garbage with an empty InvalidCiphertextException', async () => {

@@ -37,7 +37,7 @@ describe('Postgres text formats', () => {
 
   it('prints a timestamptz as Postgres does in UTC with DateStyle ISO', async () => {
     await withPooledClient(db.owner, async (client) => {
-      await client.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");
+      await client.query("BEGIN; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'");
       await fc.assert(
         fc.asyncProperty(instant, async (date) => {
           const { rows } = await client.query<{ printed: string }>('SELECT $1::timestamptz::text AS printed', [date.toISOString()]);
@@ -50,6 +50,7 @@ describe('Postgres text formats', () => {
         const { rows } = await client.query<{ printed: string }>('SELECT $1::timestamptz::text AS printed', [iso]);
         expect(postgresTimestamp(new Date(iso))).toBe(rows[0]!.printed);
       }
+      await client.query('ROLLBACK');
     });
   });
 

@@ -223,6 +223,7 @@ describe('replay', () => {
     const { grantId } = await t.app.grants.createGrant(req(), {
       keyId: key.keyId, granteePrincipal: grantee.principalArn, name: 'tamper', operations: ['Decrypt'], constraints: { encryptionContextSubset: { tenant: 'acme' } },
     });
+    const plain = await t.app.grants.createGrant(req(), { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Encrypt'] });
     expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
 
     const k = `'${key.keyId}'`;
@@ -242,6 +243,7 @@ describe('replay', () => {
       ['grants', `UPDATE grants SET constraints = '{"encryptionContextSubset": {"tenant": "acme", "x": "y"}}' WHERE grant_id = '${grantId}'`], // jsonb
       ['grants', `UPDATE grants SET operations = ARRAY['Decrypt', 'Encrypt'] WHERE grant_id = '${grantId}'`],
       ['grants', `UPDATE grants SET name = NULL WHERE grant_id = '${grantId}'`],
+      ['grants', `UPDATE grants SET constraints = 'null'::jsonb WHERE grant_id = '${plain.grantId}'`], // a JSON null is not SQL NULL
     ];
     for (const [table, change] of tamperings) {
       await sql.raw(change).execute(t.db.owner);
@@ -255,6 +257,34 @@ describe('replay', () => {
       expect((await replayProjections(t.db.owner, { verify: true })).differences, change).toEqual([]);
     }
   }, 60_000);
+
+  it('rejects, without crashing the process, when its connection is killed mid-replay', async () => {
+    // A writer holds a lock the rebuild waits for, so the replay is surely in flight when its backend goes.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holder = t.db.owner.transaction().execute(async (trx) => {
+      await sql`LOCK TABLE public.grants IN ROW EXCLUSIVE MODE`.execute(trx);
+      await released;
+    });
+    try {
+      const replay = replayProjections(t.db.owner, { verify: false });
+      replay.catch(() => {});
+      let killed = 0;
+      for (let i = 0; i < 200 && killed === 0; i++) {
+        const { rows } = await sql<{ n: number }>`
+          SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE public.%'`.execute(t.db.owner);
+        killed = rows[0]!.n;
+        if (killed === 0) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(killed).toBe(1);
+      await expect(replay).rejects.toThrow(/terminat/i);
+    } finally {
+      release();
+      await holder;
+    }
+    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+  });
 
   it('reads the state events through a partial index that holds no audit record', async () => {
     const { rows } = await sql<{ indexdef: string }>`SELECT indexdef FROM pg_indexes WHERE indexname = 'events_state_position'`.execute(t.db.owner);
@@ -300,8 +330,8 @@ describe('replay', () => {
       ]).execute();
       await expect(replayProjections(reversed.owner, { verify: true, progressEvery: 2 })).rejects.toThrow(`stream key-${broken} has version 2 where 1 was expected`);
 
-      // A fold Postgres refuses to store (an account id longer than its column), after the live rows were
-      // deleted: the rebuild rolls back whole, and the connection it used is not handed out half-way through.
+      // A fold Postgres refuses to store (an account id longer than its column), after the live rows that
+      // differ were deleted: the rebuild rolls back whole, and the pool it used goes on serving.
       await overlong.owner.insertInto('events').values([event(`key-${fine}`, 1, 'KeyCreated', { ...created(fine), accountId: '1111222233334' })]).execute();
       await overlong.owner.insertInto('keys').values(liveRow(kept)).execute();
       await expect(replayProjections(overlong.owner, { verify: false })).rejects.toThrow(/value too long/);

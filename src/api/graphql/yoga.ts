@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GraphQLError, Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
-import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Keyledger } from '../../app.ts';
 import { KmsError } from '../../domain/errors.ts';
+import { parseJson } from '../../json.ts';
 import type { Caller } from '../../service/context.ts';
 import { identityOf } from '../../service/request-runner.ts';
 import type { GraphQLContext } from './builder.ts';
@@ -31,7 +32,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     landingPage: false,
     logging: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
-    plugins: [authenticationPlugin(app, callers)],
+    plugins: [jsonParamsPlugin(), authenticationPlugin(app, callers)],
     context: ({ request, req }) => {
       const caller = callers.get(request);
       if (!caller) {
@@ -73,6 +74,56 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
       },
     },
   });
+}
+
+/**
+ * Reads a request's GraphQL parameters as yoga does (GET query string, POST
+ * JSON or form body) but decodes their JSON with `parseJson`: `JSON.parse`
+ * would decode `{"\t": "x"}` and `{"\n": "x"}` as one encryption context.
+ * Other bodies (multipart) are yoga's own; this API has no uploads.
+ */
+function jsonParamsPlugin(): Plugin<GraphQLContext> {
+  const badRequest = (message: string, error?: unknown) =>
+    createGraphQLError(message, {
+      extensions: { http: { spec: true, status: 400 }, code: 'BAD_REQUEST', ...(error instanceof Error ? { originalError: { name: error.name, message: error.message } } : {}) },
+    });
+  const decode = (text: string, what: string): unknown => {
+    try {
+      return parseJson(text);
+    } catch (error) {
+      throw badRequest(`${what} sent invalid JSON.`, error);
+    }
+  };
+  const fromSearchParams = (params: URLSearchParams): GraphQLParams => {
+    const variables = params.get('variables');
+    const extensions = params.get('extensions');
+    return {
+      operationName: params.get('operationName') || undefined,
+      query: params.get('query') || undefined,
+      variables: variables ? (decode(variables, 'variables') as GraphQLParams['variables']) : undefined,
+      extensions: extensions ? (decode(extensions, 'extensions') as GraphQLParams['extensions']) : undefined,
+    };
+  };
+  const contentType = (request: Request) => request.headers.get('content-type')?.split(',')[0]?.split(';')[0]?.trim().toLowerCase();
+  return {
+    onRequestParse({ request, setRequestParser }) {
+      if (request.method === 'GET') {
+        setRequestParser((req) => fromSearchParams(new URL(req.url).searchParams));
+        return;
+      }
+      if (request.method !== 'POST') return;
+      const type = contentType(request);
+      if (type === 'application/json' || type === 'application/graphql+json') {
+        setRequestParser(async (req) => {
+          const body = decode(await req.text(), 'POST body');
+          if (body === null || typeof body !== 'object') throw badRequest(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`);
+          return body as GraphQLParams | GraphQLParams[];
+        });
+      } else if (type === 'application/x-www-form-urlencoded') {
+        setRequestParser(async (req) => fromSearchParams(new URLSearchParams(await req.text())));
+      }
+    },
+  };
 }
 
 /**

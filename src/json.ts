@@ -1,0 +1,80 @@
+import { readJson, type JsonValue } from './domain/policy/json.ts';
+
+/**
+ * `JSON.parse`, without a V8 bug that Node 24 (and 26) ship: an object key
+ * written with an escape can decode as the key that objects of the same shape
+ * had at that place before, when that key holds a backslash or a quote. After
+ * `{"a": 0, "\\": 0}`, the text `{"a": 0, "\n": 1}` gives the key `\`, not a
+ * newline (and after `{"ab\\": 0}`, `{"ab\"": 1}` gives `ab\`), until the
+ * next garbage collection. Node 22 decodes them correctly. An encryption
+ * context is such an object: `{"\t": "x"}` and `{"\n": "x"}` must never
+ * become one context.
+ *
+ * Text with a key written with an escape goes through the strict reader of
+ * policy documents instead (a few times slower; it refuses a name given twice,
+ * and nesting deeper than 32 levels). Any other text goes to `JSON.parse`.
+ *
+ * @example
+ * parseJson('{"\\n": 1}') // { '\n': 1 }, whatever was parsed before
+ */
+export function parseJson(text: string): unknown {
+  if (!hasEscapedKey(text)) return JSON.parse(text);
+  const read = readJson(text);
+  if (!read.ok) throw new SyntaxError(read.message);
+  return plain(read.value);
+}
+
+/**
+ * Whether an object key in `text` holds an escape: a string with a backslash
+ * followed by a colon. One pass over the strings (in JSON, the next quote
+ * after a string opens the next string); text with no backslash at all is
+ * answered at once.
+ */
+function hasEscapedKey(text: string): boolean {
+  if (!text.includes('\\')) return false;
+  for (let open = text.indexOf('"'); open !== -1; ) {
+    let at = open + 1;
+    let escaped = false;
+    for (;;) {
+      const c = text.charCodeAt(at);
+      if (c === BACKSLASH) {
+        escaped = true;
+        at += 2;
+      } else if (c === QUOTE) break;
+      else if (Number.isNaN(c)) return false; // unterminated: JSON.parse says why
+      else at++;
+    }
+    if (escaped) {
+      let next = at + 1;
+      while (WHITESPACE.has(text.charCodeAt(next))) next++;
+      if (text.charCodeAt(next) === COLON) return true;
+    }
+    open = text.indexOf('"', at + 1);
+  }
+  return false;
+}
+
+const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const COLON = 0x3a;
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+function plain(value: JsonValue): unknown {
+  switch (value.type) {
+    case 'null':
+      return null;
+    case 'boolean':
+    case 'string':
+      return value.value;
+    case 'number':
+      return Number(value.raw);
+    case 'array':
+      return value.items.map(plain);
+    case 'object': {
+      const object: Record<string, unknown> = {};
+      // Defined, not assigned: a "__proto__" key is an own property, as JSON.parse makes it.
+      for (const [key, item] of value.entries) Object.defineProperty(object, key, { value: plain(item), enumerable: true, writable: true, configurable: true });
+      return object;
+    }
+  }
+}
