@@ -1,4 +1,5 @@
 import { KmsError, Validator } from '../domain/errors.ts';
+import { parseJson } from '../json.ts';
 
 /**
  * Markers are opaque to callers: base64url of a small JSON object naming where
@@ -11,7 +12,7 @@ export function encodeMarker(after: string): string {
 export function decodeMarker(marker: string | null | undefined): string | undefined {
   if (marker == null) return undefined;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8'));
+    const parsed: unknown = parseJson(Buffer.from(marker, 'base64url').toString('utf8'));
     if (parsed && typeof parsed === 'object' && typeof (parsed as { a?: unknown }).a === 'string' && !(parsed as { a: string }).a.includes('\u0000')) {
       return (parsed as { a: string }).a;
     }

@@ -1,4 +1,5 @@
 /** The compliance report: findings with their evidence, inventory and usage per day. */
+import { parseJson } from '../../json.ts';
 import type { ComplianceReport, ReportFinding, UsageDay } from '../../service/compliance-report.ts';
 import { builder } from './builder.ts';
 
@@ -41,7 +42,7 @@ const ReportRef = builder.objectRef<ComplianceReport>('ComplianceReport').implem
     keys: t.field({
       type: 'JSON',
       description: 'Every key of the account: id, ARN, aliases, description, state, spec, manager, rotation, last use.',
-      resolve: (r) => JSON.parse(JSON.stringify(r.keys)) as unknown,
+      resolve: (r) => parseJson(JSON.stringify(r.keys)),
     }),
     summary: t.field({ type: 'JSON', description: 'Findings per section.', resolve: (r) => r.summary }),
     usagePerDay: t.field({ type: [UsageDayRef], resolve: (r) => r.usagePerDay }),
