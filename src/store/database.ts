@@ -2,10 +2,21 @@ import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely
 import pg from 'pg';
 import { parseJson } from '../json.ts';
 
-// json and jsonb columns as every pg client of this process reads them: without
-// V8's bug with one-character escaped keys (see parseJson).
+// json and jsonb columns, and arrays of them, as every pg client of this process
+// reads them: without V8's bug with escaped keys (see parseJson).
 pg.types.setTypeParser(pg.types.builtins.JSON, parseJson);
 pg.types.setTypeParser(pg.types.builtins.JSONB, parseJson);
+{
+  // Array types' oids, which pg's TypeId does not list.
+  type TypeId = Parameters<typeof pg.types.getTypeParser>[0];
+  const [TEXT_ARRAY, JSON_ARRAY, JSONB_ARRAY] = [1009, 199, 3807] as unknown as TypeId[];
+  // pg's text[] reading (quoting, NULL, nesting), then parseJson per element.
+  const textArray = pg.types.getTypeParser(TEXT_ARRAY!) as (text: string) => unknown[];
+  const elements = (items: unknown[]): unknown[] => items.map((item) => (item === null ? null : Array.isArray(item) ? elements(item) : parseJson(item as string)));
+  const jsonArray = (text: string) => elements(textArray(text));
+  pg.types.setTypeParser(JSON_ARRAY!, jsonArray);
+  pg.types.setTypeParser(JSONB_ARRAY!, jsonArray);
+}
 
 /** `bigint` and `xid8` columns: `pg` returns them as strings and so do we. */
 type Int8 = ColumnType<string, string | bigint, string | bigint>;

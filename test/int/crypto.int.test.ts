@@ -72,6 +72,14 @@ describe('encrypt and decrypt', () => {
     expect(records.map((r: any) => Object.keys(r.encryptionContext).sort())).toEqual([[first, '\t'].sort(), [first, '\\'].sort()]);
   });
 
+  it('takes no multipart bodies, whose operations yoga would decode with JSON.parse', async () => {
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: '{ __typename }' }));
+    form.set('map', '{}');
+    const response = await t.yoga.fetch('http://keyledger.test/graphql', { method: 'POST', headers: { authorization: basicAuth(alice) }, body: form });
+    expect(response.status).toBe(415);
+  });
+
   it('refuses a body whose keys hold escapes and repeat a name, as the strict reader does', async () => {
     const body = `{"query": "{ __typename }", "variables": {"a\\n": 1, "a\\n": 2}}`;
     const response = await t.yoga.fetch('http://keyledger.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: basicAuth(alice) }, body });

@@ -54,6 +54,34 @@ describe('Postgres text formats', () => {
     });
   });
 
+  it('reads json, jsonb and arrays of them through parseJson, whatever JSON.parse met before', async () => {
+    await withPooledClient(db.owner, async (client) => {
+      // Each read gets a shape of its own: a first key of two bytes, fresh in this process (jsonb orders
+      // keys by length in bytes, so it stays first), and an earlier object of that shape whose second key was
+      // `ab\`, after which JSON.parse reads `ab"` as `ab\`. The earlier object is kept alive, so its
+      // shape outlives any garbage collection meanwhile.
+      let fresh = 0x41; // ~A, ~B, ...
+      const read = async (cast: string): Promise<{ meant: string[]; got: unknown; poisoned: object }> => {
+        const first = `~${String.fromCharCode(fresh++)}`;
+        const poisoned = JSON.parse(JSON.stringify({ [first]: 0, 'ab\\': 0 })) as object;
+        const { rows } = await client.query<{ v: unknown }>(`SELECT ${cast} AS v`, [JSON.stringify({ [first]: 1, 'ab"': 2 })]);
+        return { meant: [first, 'ab"'].sort(), got: rows[0]!.v, poisoned };
+      };
+      const keys = (x: unknown) => Object.keys(x as object).sort();
+      for (const cast of ['$1::json', '$1::jsonb']) {
+        const { meant, got } = await read(cast);
+        expect(keys(got), cast).toEqual(meant);
+      }
+      for (const cast of ['ARRAY[[$1::jsonb, NULL]]', 'ARRAY[[$1::json, NULL]]']) {
+        const { meant, got, poisoned } = await read(cast);
+        const [[element, missing]] = got as [[unknown, unknown]];
+        expect(keys(element), cast).toEqual(meant);
+        expect(missing).toBeNull();
+        expect(keys(poisoned).length).toBe(2);
+      }
+    });
+  });
+
   it('writes rows that COPY reads back as the same values', async () => {
     await withPooledClient(db.owner, async (client) => {
       await client.query('CREATE TABLE copied (n int, t text, b boolean, big bigint, at timestamptz, list text[], doc jsonb)');

@@ -31,6 +31,8 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: false,
+    // No uploads here; and multipart's `operations` field would be decoded with JSON.parse (see jsonParamsPlugin).
+    multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     plugins: [jsonParamsPlugin(), authenticationPlugin(app, callers)],
     context: ({ request, req }) => {
@@ -80,9 +82,11 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
  * Reads a request's GraphQL parameters as yoga does (GET query string, POST
  * JSON or form body) but decodes their JSON with `parseJson`: `JSON.parse`
  * would decode `{"\t": "x"}` and `{"\n": "x"}` as one encryption context.
- * Other bodies (multipart) are yoga's own; this API has no uploads.
+ * Multipart bodies are switched off (no uploads); anything else is yoga's own.
  */
 function jsonParamsPlugin(): Plugin<GraphQLContext> {
+  // As yoga's own parsers answer: 400 for text that is not JSON (with the spec's
+  // status rules), and 400 for a body that is JSON but not an object.
   const badRequest = (message: string, error?: unknown) =>
     createGraphQLError(message, {
       extensions: { http: { spec: true, status: 400 }, code: 'BAD_REQUEST', ...(error instanceof Error ? { originalError: { name: error.name, message: error.message } } : {}) },
@@ -94,6 +98,8 @@ function jsonParamsPlugin(): Plugin<GraphQLContext> {
       throw badRequest(`${what} sent invalid JSON.`, error);
     }
   };
+  const notAnObject = (body: unknown) =>
+    createGraphQLError(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`, { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } });
   const fromSearchParams = (params: URLSearchParams): GraphQLParams => {
     const variables = params.get('variables');
     const extensions = params.get('extensions');
@@ -116,7 +122,7 @@ function jsonParamsPlugin(): Plugin<GraphQLContext> {
       if (type === 'application/json' || type === 'application/graphql+json') {
         setRequestParser(async (req) => {
           const body = decode(await req.text(), 'POST body');
-          if (body === null || typeof body !== 'object') throw badRequest(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`);
+          if (body === null || typeof body !== 'object') throw notAnObject(body);
           return body as GraphQLParams | GraphQLParams[];
         });
       } else if (type === 'application/x-www-form-urlencoded') {
