@@ -179,6 +179,10 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
   // An idle client losing its server must not crash the process; the next
   // checkout gets a fresh connection.
   pool.on('error', () => {});
+  // Nor a checked-out one (pg-pool listens only while a client is idle): its
+  // query is rejected with the error, which is how it is reported, and the
+  // pool drops the connection when it comes back.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
@@ -198,17 +202,11 @@ export async function withPooledClient<T>(db: Db, use: (client: pg.PoolClient) =
   const pool = pools.get(db);
   if (!pool) throw new Error('withPooledClient needs a database opened with openDatabase');
   const client = await pool.connect();
-  // While checked out, the pool does not listen for the connection's errors: a
-  // server going away would be an uncaught exception, not the rejected query it also is.
-  const ignore = () => {};
-  client.on('error', ignore);
   try {
     const result = await use(client);
-    client.off('error', ignore);
     client.release();
     return result;
   } catch (error) {
-    client.off('error', ignore);
     client.release(true);
     throw error;
   }
