@@ -72,6 +72,27 @@ describe('encrypt and decrypt', () => {
     expect(records.map((r: any) => Object.keys(r.encryptionContext).sort())).toEqual([[first, '\t'].sort(), [first, '\\'].sort()]);
   });
 
+  it('answers 400 BAD_REQUEST for variables that are not JSON, in a query string or a form body, and for a body that is not an object', async () => {
+    const headers = { authorization: basicAuth(alice) };
+    const get = await t.yoga.fetch(`http://keyledger.test/graphql?${new URLSearchParams({ query: '{ __typename }', variables: '{"a": ' })}`, { headers });
+    const form = await t.yoga.fetch('http://keyledger.test/graphql', {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ query: '{ __typename }', extensions: '{"\\n": }' }).toString(),
+    });
+    const notObject = await t.yoga.fetch('http://keyledger.test/graphql', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '"x"' });
+    for (const [response, message] of [[get, 'variables sent invalid JSON.'], [form, 'extensions sent invalid JSON.'], [notObject, 'POST body is expected to be object but received string']] as const) {
+      expect(response.status, message).toBe(400);
+      const body = (await response.json()) as GqlResult<unknown>;
+      expect(body.errors?.[0]).toMatchObject({ message, extensions: { code: 'BAD_REQUEST' } });
+    }
+    // And well-formed ones still work.
+    const ok = await t.yoga.fetch(`http://keyledger.test/graphql?${new URLSearchParams({ query: 'query($t: String!) { __type(name: $t) { name } }', variables: '{"t": "Query"}' })}`, { headers });
+    const okBody = (await ok.json()) as GqlResult<{ __type: { name: string } }>;
+    expect(okBody.errors, JSON.stringify(okBody.errors)).toBeUndefined();
+    expect(okBody.data).toEqual({ __type: { name: 'Query' } });
+  });
+
   it('takes no multipart bodies, whose operations yoga would decode with JSON.parse', async () => {
     const form = new FormData();
     form.set('operations', JSON.stringify({ query: '{ __typename }' }));
