@@ -38,13 +38,33 @@ export class MigrationError extends Error {
 }
 
 /**
- * Applies every pending migration in `sql/`. Must run as the owner role.
+ * Refuses to migrate while an index in `public` is INVALID: what a CREATE INDEX
+ * CONCURRENTLY leaves when it fails (or while it is still running). A
+ * migration's `CREATE INDEX IF NOT EXISTS` of the same name would take it as
+ * built, and the index would never serve a query.
+ */
+async function refuseInvalidIndexes(db: Db): Promise<void> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE NOT i.indisvalid AND c.relnamespace = 'public'::regnamespace ORDER BY 1`.execute(db);
+  if (rows.length === 0) return;
+  const names = rows.map((r) => r.name);
+  throw new MigrationError(
+    `index ${names.join(', ')} is INVALID (a CREATE INDEX CONCURRENTLY failed, or is still running); ` +
+      `a migration creating an index of that name would skip it. Drop it (DROP INDEX CONCURRENTLY ${names[0]}) and migrate again`,
+  );
+}
+
+/**
+ * Applies every pending migration in `sql/`, after checking that no index is
+ * INVALID (see refuseInvalidIndexes). Must run as the owner role.
  *
  * @example
  * const owner = openDatabase(url, { as: 'owner' });
  * const applied = await migrateToLatest(owner); // ['0001_event_store', ...]
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
+  await refuseInvalidIndexes(db);
   const migrator = new Migrator({ db, provider: new SqlFileMigrationProvider() });
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
   if (error) {

@@ -26,6 +26,17 @@ describe('migrateToLatest', () => {
     expect(await migrateToLatest(db.owner)).toEqual([]);
     expect(await Promise.all([migrateToLatest(db.owner), migrateToLatest(db.owner)])).toEqual([[], []]);
   });
+
+  it('refuses to run while an index is INVALID, naming it, and runs once it is dropped', async () => {
+    // A unique index built CONCURRENTLY over duplicates fails, and leaves an INVALID index behind.
+    await sql`CREATE TABLE scratch_invalid (x int)`.execute(db.owner);
+    await sql`INSERT INTO scratch_invalid VALUES (1), (1)`.execute(db.owner);
+    await expect(sql`CREATE UNIQUE INDEX CONCURRENTLY scratch_invalid_x ON scratch_invalid (x)`.execute(db.owner)).rejects.toThrow(/could not create unique index/);
+    await expect(migrateToLatest(db.owner)).rejects.toThrow(/^index scratch_invalid_x is INVALID .*\(DROP INDEX CONCURRENTLY scratch_invalid_x\)/);
+    await sql`DROP INDEX scratch_invalid_x`.execute(db.owner);
+    await sql`DROP TABLE scratch_invalid`.execute(db.owner);
+    expect(await migrateToLatest(db.owner)).toEqual([]);
+  });
 });
 
 describe('migrating two databases of one fresh cluster at once', () => {
