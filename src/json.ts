@@ -11,7 +11,7 @@ import { readJson, type JsonValue } from './domain/policy/json.ts';
  * become one context.
  *
  * Text with a key written with an escape goes through the strict reader of
- * policy documents instead (a few times slower; it refuses a name given twice,
+ * policy documents instead (about twice as slow; it refuses a name given twice,
  * and nesting deeper than 32 levels). Any other text goes to `JSON.parse`.
  *
  * @example
