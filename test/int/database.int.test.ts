@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { waitFor } from '../support/concurrency.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
@@ -15,15 +16,13 @@ afterAll(async () => {
 });
 
 /** Terminates the victim pool's backend once it runs `pg_sleep`. */
-async function killWhenSleeping(): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+function killWhenSleeping(): Promise<void> {
+  return waitFor(async () => {
     const { rows } = await sql<{ n: number }>`
       SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
        WHERE application_name = 'keyledger-test-victim' AND query LIKE '%pg_sleep%' AND state = 'active'`.execute(db.owner);
-    if (rows[0]!.n > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error('the victim never slept');
+    return rows[0]!.n > 0;
+  }, 'the victim sleeps and is terminated');
 }
 
 describe('a connection whose server goes away mid-query', () => {

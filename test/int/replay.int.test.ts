@@ -7,6 +7,7 @@ import { evolveKey, type KeyEvent, type Recorded } from '../../src/domain/key.ts
 import { keyRow } from '../../src/store/projections.ts';
 import { replayProjections } from '../../src/store/replay.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { waitFor } from '../support/concurrency.ts';
 import { createTestDatabase } from '../support/database.ts';
 
 let t: TestApp;
@@ -270,13 +271,13 @@ describe('replay', () => {
       const replay = replayProjections(t.db.owner, { verify: false });
       replay.catch(() => {});
       let killed = 0;
-      for (let i = 0; i < 200 && killed === 0; i++) {
+      await waitFor(async () => {
         const { rows } = await sql<{ n: number }>`
           SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE public.%'`.execute(t.db.owner);
         killed = rows[0]!.n;
-        if (killed === 0) await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+        return killed > 0;
+      }, 'the rebuild waits for its lock and is terminated');
       expect(killed).toBe(1);
       await expect(replay).rejects.toThrow(/terminat/i);
     } finally {
