@@ -1,11 +1,20 @@
 /**
  * `npm run bench`: throughput and latency of Encrypt, Decrypt and GenerateDataKey
- * over real HTTP, next to the raw Postgres ceiling of one durable audit-row
- * INSERT + COMMIT on the same server. Figures, not a test.
+ * over real HTTP, through both transports (GraphQL at /graphql, and the AWS KMS
+ * JSON 1.1 protocol at POST / with a real SigV4 signature on every request),
+ * next to the raw Postgres ceiling of one durable audit-row INSERT + COMMIT on
+ * the same server. Figures, not a test.
  *
  * The service runs in this process (main thread); the load is driven from a
  * worker thread of this same file, so the client's work does not run on the
- * server's event loop (it still shares the machine's CPUs).
+ * server's event loop (it still shares the machine's CPUs). The load thread
+ * signs each AWS request (`@smithy/signature-v4`, as the AWS SDK for JavaScript
+ * does) just before sending it, outside the timed span of the request: the
+ * signing is not in the latency, and its CPU is the load thread's, not the
+ * server's (it is reported as `sign ms`).
+ *
+ * Phases: the ceiling at each client count, then per operation GraphQL and AWS
+ * at each client count (21 phases of warm-up + measured seconds by default).
  *
  * | variable | default | |
  * |---|---|---|
@@ -22,8 +31,11 @@ import { arch, cpus, loadavg, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import pg from 'pg';
 import { createKeyledger } from '../src/app.ts';
+import { createAwsHandler } from '../src/api/aws/endpoint.ts';
 import { createGraphQLHandler } from '../src/api/graphql/yoga.ts';
 import { startHttpServer, type RunningServer } from '../src/api/http-server.ts';
 import { systemClock } from '../src/clock.ts';
@@ -39,16 +51,27 @@ import { migrateToLatest } from '../src/store/migrations.ts';
 
 type Operation = 'encrypt' | 'decrypt' | 'generateDataKey';
 const OPERATIONS: readonly Operation[] = ['encrypt', 'decrypt', 'generateDataKey'];
+/** GraphQL at /graphql, or the AWS KMS JSON 1.1 protocol at POST /. */
+type Transport = 'graphql' | 'aws';
+const TRANSPORTS: readonly Transport[] = ['graphql', 'aws'];
+/** Each operation's AWS name (`X-Amz-Target: TrentService.<name>`). */
+const AWS_OPERATION: Record<Operation, string> = { encrypt: 'Encrypt', decrypt: 'Decrypt', generateDataKey: 'GenerateDataKey' };
+const AWS_CONTENT_TYPE = 'application/x-amz-json-1.1';
+/** The service's region, which the SigV4 credential scope must name. */
+const REGION = 'us-east-1';
+
+/** How the load authenticates: a Basic header on GraphQL, a SigV4 signature per request on the AWS endpoint. */
+type PhaseAuth = { transport: 'graphql'; authorization: string } | { transport: 'aws'; accessKeyId: string; secretAccessKey: string; region: string };
 
 /** What the worker thread is told to do for one phase. */
 interface HttpPhase {
   url: string;
-  authorization: string;
+  auth: PhaseAuth;
   operation: Operation;
   clients: number;
   warmupMs: number;
   measureMs: number;
-  /** One request body per client (client i always sends bodies[i]). */
+  /** One request body per client (client i always sends bodies[i]), in the transport's encoding. */
   bodies: string[];
   /** Decrypt: the base64 plaintext client i must get back. */
   expectedPlaintexts: string[] | null;
@@ -56,7 +79,7 @@ interface HttpPhase {
 
 type WorkerMessage =
   | { type: 'mark'; mark: 'start' | 'end' }
-  | { type: 'done'; latencies: Float64Array<ArrayBuffer>; firstError: string | null; cpuMicros: number; wallMs: number };
+  | { type: 'done'; latencies: Float64Array<ArrayBuffer>; firstError: string | null; cpuMicros: number; wallMs: number; signMs: number | null };
 
 interface DriveResult {
   /** Latency (ms) of every operation that completed inside the measured window. */
@@ -135,8 +158,9 @@ function instrumentPg(): void {
 
 /**
  * Runs `clients` closed loops of `one(i)` for warmup + measure ms. An operation
- * counts when it completes inside the measured window. The first error stops
- * every loop.
+ * counts when it completes inside the measured window; its latency is the time
+ * of `one` alone (`prepare`, run just before it, is not timed). The first error
+ * stops every loop.
  */
 async function drive(
   clients: number,
@@ -144,8 +168,9 @@ async function drive(
   measureMs: number,
   one: (client: number) => Promise<void>,
   onMark: (mark: 'start' | 'end') => void,
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; prepare?: (client: number) => Promise<void> } = {},
 ): Promise<DriveResult> {
+  const { signal, prepare } = options;
   const latencies: number[] = [];
   let firstError: string | null = null;
   const t0 = performance.now();
@@ -166,9 +191,11 @@ async function drive(
         firstError = 'interrupted';
         return;
       }
-      const started = performance.now();
-      if (started >= end) return;
+      if (performance.now() >= end) return;
+      let started: number;
       try {
+        if (prepare) await prepare(client);
+        started = performance.now();
         await one(client);
       } catch (error) {
         firstError ??= `client ${client}: ${error instanceof Error ? error.message : String(error)}`;
@@ -192,32 +219,102 @@ async function workerMain(): Promise<void> {
   const port = parentPort!;
   const cpu0 = process.threadCpuUsage();
   const wall0 = performance.now();
-  const headers = { 'content-type': 'application/json', authorization: phase.authorization, 'user-agent': 'keyledger-bench' };
+  const auth = phase.auth;
+  const graphqlHeaders = auth.transport === 'graphql' ? { 'content-type': 'application/json', authorization: auth.authorization, 'user-agent': 'keyledger-bench' } : null;
+  // AWS: each client's next request is signed by `prepare`, at the current time, just before `one` sends it.
+  const sign = auth.transport === 'aws' ? awsSigner(phase.url, auth) : null;
+  const signedHeaders: Record<string, string>[] = [];
+  let signMs = 0;
+  let signings = 0;
+  const prepare = sign
+    ? async (client: number): Promise<void> => {
+        const t0 = performance.now();
+        signedHeaders[client] = await sign(AWS_OPERATION[phase.operation], phase.bodies[client]!);
+        signMs += performance.now() - t0;
+        signings++;
+      }
+    : undefined;
   const one = async (client: number): Promise<void> => {
+    const headers = graphqlHeaders ?? signedHeaders[client]!;
     const response = await fetch(phase.url, { method: 'POST', headers, body: phase.bodies[client]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await response.text();
     if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${text.slice(0, 600)}`);
-    const body = JSON.parse(text) as { data?: Record<string, Record<string, unknown> | null> | null; errors?: unknown[] };
-    if (body.errors?.length) throw new Error(`GraphQL error: ${JSON.stringify(body.errors[0]).slice(0, 600)}`);
-    const result = body.data?.[phase.operation];
-    if (!result) throw new Error(`no data.${phase.operation} in ${text.slice(0, 300)}`);
+    const result = graphqlHeaders ? graphqlResult(text, phase.operation) : awsResult(text, response);
     switch (phase.operation) {
       case 'encrypt':
-        if (typeof result['ciphertextBlob'] !== 'string' || result['ciphertextBlob'].length === 0) throw new Error('encrypt returned no ciphertextBlob');
+        if (typeof result.ciphertextBlob !== 'string' || result.ciphertextBlob.length === 0) throw new Error('encrypt returned no ciphertextBlob');
         break;
       case 'decrypt':
-        if (result['plaintext'] !== phase.expectedPlaintexts![client]) throw new Error('decrypt returned a different plaintext');
+        if (result.plaintext !== phase.expectedPlaintexts![client]) throw new Error('decrypt returned a different plaintext');
         break;
       case 'generateDataKey':
-        if (typeof result['plaintext'] !== 'string' || Buffer.from(result['plaintext'], 'base64').length !== 32) throw new Error('generateDataKey returned no 32-byte plaintext');
-        if (typeof result['ciphertextBlob'] !== 'string') throw new Error('generateDataKey returned no ciphertextBlob');
+        if (typeof result.plaintext !== 'string' || Buffer.from(result.plaintext, 'base64').length !== 32) throw new Error('generateDataKey returned no 32-byte plaintext');
+        if (typeof result.ciphertextBlob !== 'string') throw new Error('generateDataKey returned no ciphertextBlob');
         break;
     }
   };
-  const { latencies, firstError } = await drive(phase.clients, phase.warmupMs, phase.measureMs, one, (mark) => port.postMessage({ type: 'mark', mark } satisfies WorkerMessage));
+  const onMark = (mark: 'start' | 'end') => port.postMessage({ type: 'mark', mark } satisfies WorkerMessage);
+  const { latencies, firstError } = await drive(phase.clients, phase.warmupMs, phase.measureMs, one, onMark, prepare ? { prepare } : {});
   const cpu = process.threadCpuUsage(cpu0);
-  const done: WorkerMessage = { type: 'done', latencies, firstError, cpuMicros: cpu.user + cpu.system, wallMs: performance.now() - wall0 };
+  const done: WorkerMessage = {
+    type: 'done',
+    latencies,
+    firstError,
+    cpuMicros: cpu.user + cpu.system,
+    wallMs: performance.now() - wall0,
+    signMs: signings === 0 ? null : signMs / signings,
+  };
   port.postMessage(done, [latencies.buffer]);
+}
+
+/** The members the checks look at, as either transport returns them (blobs in base64). */
+interface OperationResult {
+  ciphertextBlob: unknown;
+  plaintext: unknown;
+}
+
+function graphqlResult(text: string, operation: Operation): OperationResult {
+  const body = JSON.parse(text) as { data?: Record<string, Record<string, unknown> | null> | null; errors?: unknown[] };
+  if (body.errors?.length) throw new Error(`GraphQL error: ${JSON.stringify(body.errors[0]).slice(0, 600)}`);
+  const result = body.data?.[operation];
+  if (!result) throw new Error(`no data.${operation} in ${text.slice(0, 300)}`);
+  return { ciphertextBlob: result['ciphertextBlob'], plaintext: result['plaintext'] };
+}
+
+function awsResult(text: string, response: Response): OperationResult {
+  if (!response.headers.get('x-amzn-requestid')) throw new Error('AWS response without x-amzn-RequestId');
+  const body = JSON.parse(text) as Record<string, unknown> | null;
+  if (body === null || typeof body !== 'object' || typeof body['KeyId'] !== 'string') throw new Error(`AWS response without KeyId: ${text.slice(0, 300)}`);
+  return { ciphertextBlob: body['CiphertextBlob'], plaintext: body['Plaintext'] };
+}
+
+/**
+ * Signs AWS KMS requests to `url` as the AWS SDK for JavaScript does
+ * (`@smithy/signature-v4`, service `kms`, the payload hash in
+ * x-amz-content-sha256), each at the time it is called. Returns the headers
+ * to send; `host` is left to fetch, which sends the same value.
+ */
+function awsSigner(url: string, credentials: { accessKeyId: string; secretAccessKey: string; region: string }): (operation: string, body: string) => Promise<Record<string, string>> {
+  const { host, hostname, pathname } = new URL(url);
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+    region: credentials.region,
+    service: 'kms',
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  return async (operation, body) => {
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname,
+      path: pathname,
+      query: {},
+      headers: { host, 'content-type': AWS_CONTENT_TYPE, 'x-amz-target': `TrentService.${operation}` },
+      body,
+    });
+    const { host: _host, ...headers } = signed.headers;
+    return { ...headers, 'user-agent': 'keyledger-bench' };
+  };
 }
 
 // ------------------------------------------------------------------ main thread
@@ -265,6 +362,8 @@ interface Snapshot {
 interface Row {
   label: string;
   operation: Operation | 'ceiling';
+  /** Null for the ceiling. */
+  transport: Transport | null;
   clients: number;
   opsPerSecond: number;
   mean: number;
@@ -286,6 +385,8 @@ interface Row {
   xacts: number | null;
   walBytes: number | null;
   fsyncs: number | null;
+  /** AWS: mean ms the load thread spent SigV4-signing a request (outside the latency). */
+  signMs: number | null;
 }
 
 class Cleanup {
@@ -390,7 +491,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const maxClients = Math.max(...s.clients);
   const appDb = openDatabase(ownerUrl, { as: 'app', max: Math.max(40, maxClients + 8), applicationName: 'keyledger-bench' });
   cleanup.add('close app pool', () => appDb.destroy());
-  const app = createKeyledger({ db: appDb, rootKey: rootKeyFromBytes(randomBytes(32)), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+  const app = createKeyledger({ db: appDb, rootKey: rootKeyFromBytes(randomBytes(32)), clock: systemClock, logger: createLogger('silent'), region: REGION });
 
   // 3. A caller: account, user, access key.
   const operator = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench' });
@@ -400,13 +501,19 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   await app.identity.putPrincipalPolicy(operator(), { principalArn, policyName: 'AdministratorAccess', policyDocument: ADMINISTRATOR_ACCESS });
   const accessKey = await app.identity.createAccessKey(operator(), { principalArn });
   const authorization = `Basic ${Buffer.from(`${accessKey.accessKeyId}:${accessKey.secretAccessKey}`).toString('base64')}`;
+  const awsAuth = { transport: 'aws', accessKeyId: accessKey.accessKeyId, secretAccessKey: accessKey.secretAccessKey, region: REGION } as const;
+  const auth: Record<Transport, PhaseAuth> = { graphql: { transport: 'graphql', authorization }, aws: awsAuth };
 
-  // 4. The HTTP server on loopback.
-  const http = await startServer(createGraphQLHandler(app));
+  // 4. The HTTP server on loopback: GraphQL at /graphql, the AWS endpoint at /.
+  const http = await startServer({ graphql: createGraphQLHandler(app), aws: createAwsHandler(app) });
   cleanup.add('stop HTTP server', () => http.close());
-  const endpoint = new URL(http.url);
-  endpoint.hostname = '127.0.0.1';
-  const url = endpoint.toString();
+  const loopback = (address: string): string => {
+    const endpoint = new URL(address);
+    endpoint.hostname = '127.0.0.1';
+    return endpoint.toString();
+  };
+  const urls: Record<Transport, string> = { graphql: loopback(http.url), aws: loopback(http.awsUrl) };
+  const url = urls.graphql;
   signal.throwIfAborted();
 
   const gql = async <T>(query: string, variables: Record<string, unknown>): Promise<T> => {
@@ -437,11 +544,24 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   }
   const check = await gql<{ decrypt: { plaintext: string } }>(DECRYPT, { input: { keyId, ciphertextBlob: ciphertexts[0], encryptionContext: contexts[0] } });
   if (check.decrypt.plaintext !== plaintexts[0]) throw new Error('setup: decrypt did not round-trip');
-  const bodies: Record<Operation, string[]> = {
-    encrypt: contexts.map((c, i) => JSON.stringify({ query: ENCRYPT, variables: { input: { keyId, plaintext: plaintexts[i], encryptionContext: c } } })),
-    decrypt: contexts.map((c, i) => JSON.stringify({ query: DECRYPT, variables: { input: { keyId, ciphertextBlob: ciphertexts[i], encryptionContext: c } } })),
-    generateDataKey: contexts.map((c) => JSON.stringify({ query: GENERATE_DATA_KEY, variables: { input: { keyId, keySpec: 'AES_256', encryptionContext: c } } })),
+  const bodies: Record<Transport, Record<Operation, string[]>> = {
+    graphql: {
+      encrypt: contexts.map((c, i) => JSON.stringify({ query: ENCRYPT, variables: { input: { keyId, plaintext: plaintexts[i], encryptionContext: c } } })),
+      decrypt: contexts.map((c, i) => JSON.stringify({ query: DECRYPT, variables: { input: { keyId, ciphertextBlob: ciphertexts[i], encryptionContext: c } } })),
+      generateDataKey: contexts.map((c) => JSON.stringify({ query: GENERATE_DATA_KEY, variables: { input: { keyId, keySpec: 'AES_256', encryptionContext: c } } })),
+    },
+    aws: {
+      encrypt: contexts.map((c, i) => JSON.stringify({ KeyId: keyId, Plaintext: plaintexts[i], EncryptionContext: c })),
+      decrypt: contexts.map((c, i) => JSON.stringify({ KeyId: keyId, CiphertextBlob: ciphertexts[i], EncryptionContext: c })),
+      generateDataKey: contexts.map((c) => JSON.stringify({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: c })),
+    },
   };
+  // The AWS endpoint answers a signed Decrypt of a GraphQL ciphertext with its plaintext.
+  const awsHeaders = await awsSigner(urls.aws, awsAuth)('Decrypt', bodies.aws.decrypt[0]!);
+  const awsCheck = await fetch(urls.aws, { method: 'POST', headers: awsHeaders, body: bodies.aws.decrypt[0]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const awsCheckText = await awsCheck.text();
+  if (awsCheck.status !== 200) throw new Error(`setup: AWS Decrypt failed: HTTP ${awsCheck.status}: ${awsCheckText.slice(0, 600)}`);
+  if ((JSON.parse(awsCheckText) as { Plaintext?: unknown }).Plaintext !== plaintexts[0]) throw new Error('setup: AWS Decrypt did not round-trip');
 
   // 6. The ceiling's row: a real Decrypt audit record, read back from the log.
   const sample = await monitor.query<{ data: string; metadata: string; json_bytes: number; stored_bytes: number; row_bytes: number }>(
@@ -497,9 +617,9 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
         const data = JSON.stringify({ ...auditRecord, requestId, eventTime: now.toISOString() });
         await pool.query(insert, [`request-${requestId}`, randomUUID(), data, auditRow.metadata, now]);
       };
-      const row = await measure(`ceiling ${clients}`, 'ceiling', clients, s, snapshot, signal, async (onMark) => {
-        const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, signal);
-        return { ...r, clientCpuMicros: null, wallMs: null };
+      const row = await measure(`ceiling ${clients}`, 'ceiling', null, clients, s, snapshot, signal, async (onMark) => {
+        const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, { signal });
+        return { ...r, clientCpuMicros: null, wallMs: null, signMs: null };
       });
       rows.push(row);
     } finally {
@@ -507,21 +627,24 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     }
   }
 
-  // 9. The service over HTTP.
+  // 9. The service over HTTP: per operation, GraphQL then the AWS endpoint (close in time, as the log grows).
   for (const operation of OPERATIONS) {
-    for (const clients of s.clients) {
-      signal.throwIfAborted();
-      const phase: HttpPhase = {
-        url,
-        authorization,
-        operation,
-        clients,
-        warmupMs: s.warmupSeconds * 1000,
-        measureMs: s.seconds * 1000,
-        bodies: bodies[operation].slice(0, clients),
-        expectedPlaintexts: operation === 'decrypt' ? plaintexts.slice(0, clients) : null,
-      };
-      rows.push(await measure(`${operation} ${clients}`, operation, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal)));
+    for (const transport of TRANSPORTS) {
+      for (const clients of s.clients) {
+        signal.throwIfAborted();
+        const phase: HttpPhase = {
+          url: urls[transport],
+          auth: auth[transport],
+          operation,
+          clients,
+          warmupMs: s.warmupSeconds * 1000,
+          measureMs: s.seconds * 1000,
+          bodies: bodies[transport][operation].slice(0, clients),
+          expectedPlaintexts: operation === 'decrypt' ? plaintexts.slice(0, clients) : null,
+        };
+        const label = `${transport} ${transport === 'aws' ? AWS_OPERATION[operation] : operation} ${clients}`;
+        rows.push(await measure(label, operation, transport, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal)));
+      }
     }
   }
 
@@ -532,13 +655,20 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       `(same columns and indexes, no triggers), 1 connection per client`,
   );
   console.log(`phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, generateDataKey = AES_256; every request with a 2-key encryption context`);
+  console.log(
+    `transports: GraphQL at /graphql (Basic access-key header); AWS = the KMS JSON 1.1 protocol at POST / (X-Amz-Target: TrentService.<Op>), ` +
+      `each request SigV4-signed (kms, ${REGION}) by @smithy/signature-v4 in the load thread just before it is sent and verified by the server. ` +
+      `The signing is outside the latency, but it runs in this process (the load worker thread) on the same CPUs as the server: see sign ms`,
+  );
   console.log('');
   printTable(rows);
   console.log('');
   console.log(
     'pool wait, queries, query ms, commit ms: calls of the pg driver by the app pool, timed in this process (commit = the durable WAL flush ' +
-      'and its round trip); rest ms = mean - those (HTTP, GraphQL, auth, crypto, JSON, event-loop queueing). srv / pg CPU ms = CPU time per operation ' +
-      'of the main thread (HTTP + GraphQL + services) / of the Postgres server. CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
+      'and its round trip); rest ms = mean - those (HTTP, GraphQL or AWS JSON, auth incl. SigV4 verification, crypto, JSON, event-loop queueing). ' +
+      'sign ms = mean wall time of SigV4-signing one AWS request in the load thread (its event-loop waits included): not in the latency, but in the ' +
+      'closed loop (a client signs, then sends), so ops/s include it. srv / pg CPU ms = CPU time per operation ' +
+      'of the main thread (HTTP + GraphQL or AWS endpoint + services) / of the Postgres server. CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
       'pg = this Postgres server, other = the rest of the host. xacts ≈ committed transactions (Postgres stats lag ~1 s); WAL B exact; ' +
       'WAL fsyncs from pg_stat_io.',
   );
@@ -550,29 +680,30 @@ const DECRYPT = `mutation Decrypt($input: DecryptInput!) { decrypt(input: $input
 const GENERATE_DATA_KEY = `mutation GenerateDataKey($input: GenerateDataKeyInput!) { generateDataKey(input: $input) { plaintext ciphertextBlob keyId } }`;
 
 
-async function startServer(yoga: Parameters<typeof startHttpServer>[0]): Promise<RunningServer> {
+async function startServer(handlers: Parameters<typeof startHttpServer>[0]): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startHttpServer(yoga, { host: '127.0.0.1', port: await freePort() });
+      return await startHttpServer(handlers, { host: '127.0.0.1', port: await freePort() });
     } catch (error) {
       if (attempt === 3 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     }
   }
 }
 
-type Load = (onMark: (mark: 'start' | 'end') => void) => Promise<DriveResult & { clientCpuMicros: number | null; wallMs: number | null }>;
+type Load = (onMark: (mark: 'start' | 'end') => void) => Promise<DriveResult & { clientCpuMicros: number | null; wallMs: number | null; signMs: number | null }>;
 
 /** Runs one phase, snapshotting the resource counters at the edges of its measured window. */
 async function measure(
   label: string,
   operation: Row['operation'],
+  transport: Row['transport'],
   clients: number,
   s: Settings,
   snapshot: () => Promise<Snapshot>,
   signal: AbortSignal,
   load: Load,
 ): Promise<Row> {
-  progress(`${label.padEnd(20)} running ${s.warmupSeconds + s.seconds} s`);
+  progress(`${label.padEnd(26)} running ${s.warmupSeconds + s.seconds} s`);
   const marks: Partial<Record<'start' | 'end', Promise<Snapshot>>> = {};
   const result = await withTimeout(
     load((mark) => {
@@ -601,6 +732,7 @@ async function measure(
   const row: Row = {
     label,
     operation,
+    transport,
     clients,
     opsPerSecond: count / s.seconds,
     mean: count === 0 ? Number.NaN : sorted.reduce((t, v) => t + v, 0) / count,
@@ -619,10 +751,12 @@ async function measure(
     xacts: perOp(diff((x) => x.xacts)),
     walBytes: perOp(diff((x) => (x.walLsn === null ? null : Number(x.walLsn)))),
     fsyncs: perOp(diff((x) => x.walFsyncs)),
+    signMs: result.signMs,
   };
   progress(
-    `${label.padEnd(20)} ${row.opsPerSecond.toFixed(0)} ops/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms` +
-      (row.clientCpu === null ? '' : `; load thread ${row.clientCpu.toFixed(0)}% of a core`),
+    `${label.padEnd(26)} ${row.opsPerSecond.toFixed(0)} ops/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms` +
+      (row.clientCpu === null ? '' : `; load thread ${row.clientCpu.toFixed(0)}% of a core`) +
+      (row.signMs === null ? '' : `, signing ${row.signMs.toFixed(3)} ms/request`),
   );
   return row;
 }
@@ -647,7 +781,9 @@ function runWorker(phase: HttpPhase, onMark: (mark: 'start' | 'end') => void, si
       else {
         // Its keep-alive sockets would hold it open a few seconds more.
         void worker.terminate();
-        finish(() => resolve({ latencies: message.latencies, firstError: message.firstError, clientCpuMicros: message.cpuMicros, wallMs: message.wallMs }));
+        finish(() =>
+          resolve({ latencies: message.latencies, firstError: message.firstError, clientCpuMicros: message.cpuMicros, wallMs: message.wallMs, signMs: message.signMs }),
+        );
       }
     });
     worker.once('error', (error) => finish(() => reject(error)));
@@ -757,7 +893,7 @@ function percentile(sorted: Float64Array, p: number): number {
 
 function printTable(rows: Row[]): void {
   const ceiling = new Map(rows.filter((r) => r.operation === 'ceiling').map((r) => [r.clients, r.opsPerSecond]));
-  const name = (r: Row) => (r.operation === 'ceiling' ? 'PG ceiling (INSERT+COMMIT)' : r.operation);
+  const name = (r: Row) => (r.operation === 'ceiling' ? 'PG ceiling (INSERT+COMMIT)' : r.transport === 'aws' ? `AWS ${AWS_OPERATION[r.operation]}` : `GraphQL ${r.operation}`);
   const fmt = (v: number | null, digits: number, suffix = ''): string => (v === null || !Number.isFinite(v) ? '-' : `${v.toFixed(digits)}${suffix}`);
   table(
     ['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'vs PG ceiling'],
@@ -769,7 +905,7 @@ function printTable(rows: Row[]): void {
   console.log('');
   console.log('where the time goes (per operation, except CPU % = share of one core over the measured window):');
   table(
-    ['operation', 'clients', 'mean ms', 'pool wait', 'queries', 'query ms', 'commit ms', 'rest ms', 'srv CPU ms', 'pg CPU ms', 'srv CPU', 'node CPU', 'pg CPU', 'other CPU', 'xacts', 'WAL B', 'WAL fsyncs'],
+    ['operation', 'clients', 'mean ms', 'pool wait', 'queries', 'query ms', 'commit ms', 'rest ms', 'sign ms', 'srv CPU ms', 'pg CPU ms', 'srv CPU', 'node CPU', 'pg CPU', 'other CPU', 'xacts', 'WAL B', 'WAL fsyncs'],
     rows.map((r) => {
       const db = r.operation === 'ceiling' || r.queryMs === null ? null : (r.checkoutMs ?? 0) + r.queryMs + (r.commitMs ?? 0);
       return [
@@ -781,6 +917,7 @@ function printTable(rows: Row[]): void {
         fmt(r.queryMs, 2),
         r.operation === 'ceiling' ? '(in query)' : fmt(r.commitMs, 2),
         db === null ? '-' : fmt(r.mean - db, 2),
+        fmt(r.signMs, 3),
         fmt(r.serverCpu === null ? null : (r.serverCpu * 10) / r.opsPerSecond, 2),
         fmt(r.pgCpu === null ? null : (r.pgCpu * 10) / r.opsPerSecond, 2),
         fmt(r.serverCpu, 0, '%'),

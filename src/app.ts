@@ -11,6 +11,8 @@ import { IdentityService } from './service/identity-service.ts';
 import { KeyResolver } from './service/key-resolver.ts';
 import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
 import { KmsService } from './service/kms-service.ts';
+import { OperationRegistry } from './service/operations.ts';
+import { SigV4Authenticator } from './service/sigv4-authentication.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
@@ -31,6 +33,10 @@ export interface Keyledger {
   identity: IdentityService;
   audit: AuditService;
   reports: ComplianceReportService;
+  /** Every KMS operation by AWS name: what both transports call. */
+  operations: OperationRegistry;
+  /** AWS Signature Version 4 over keyledger's access keys (the AWS endpoint's authentication). */
+  sigv4: SigV4Authenticator;
   /** The shared LISTEN behind live audit tails: close it on shutdown (it ends every tail). */
   auditFeed: AuditFeed;
 }
@@ -48,17 +54,24 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
   const authorizer = new Authorizer();
   const auditFeed = new AuditFeed(deps.db, deps.logger);
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
+  const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
+  const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
+  const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
+  const grants = new GrantService({ runner, region: deps.region, resolver, authorizer });
+  const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer });
   return {
     ...deps,
     runner,
-    kms: new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer }),
-    rotation: new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer }),
-    crypto: new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer }),
-    grants: new GrantService({ runner, region: deps.region, resolver, authorizer }),
+    kms,
+    rotation,
+    crypto,
+    grants,
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
-    identity: new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer }),
+    identity,
     audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
+    operations: new OperationRegistry({ kms, crypto, rotation, grants, runner }),
+    sigv4: new SigV4Authenticator({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
     auditFeed,
   };
 }

@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** Configuration, read from environment variables and validated once at start. */
@@ -11,6 +13,15 @@ export interface Config {
   rootKeyFile: string;
   region: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** PEM files from KEYLEDGER_TLS_CERT and KEYLEDGER_TLS_KEY (both or neither): `serve` speaks HTTPS with them. */
+  tls: TlsFiles | undefined;
+}
+
+/** A certificate (chain) and its private key, as PEM files; `source` names where each path came from, for messages. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  source: { cert: string; key: string };
 }
 
 export class ConfigError extends Error {
@@ -38,6 +49,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * | KEYLEDGER_ROOT_KEY_FILE | <data dir>/root-key |
  * | KEYLEDGER_REGION | us-east-1 |
  * | KEYLEDGER_LOG_LEVEL | info |
+ * | KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY | (unset: plain HTTP) |
  *
  * @example
  * const config = loadConfig(process.env);
@@ -75,6 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`KEYLEDGER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${String(logLevel)}'`);
   }
 
+  const tls = tlsFilesFrom({ cert: env.KEYLEDGER_TLS_CERT, key: env.KEYLEDGER_TLS_KEY }, { cert: 'KEYLEDGER_TLS_CERT', key: 'KEYLEDGER_TLS_KEY' }, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir,
@@ -85,5 +99,79 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rootKeyFile: resolve(env.KEYLEDGER_ROOT_KEY_FILE || `${dataDir}/root-key`),
     region,
     logLevel,
+    tls,
   };
+}
+
+/**
+ * The TLS file pair from two settings (the environment, or `serve`'s flags),
+ * both or neither; pushes a problem naming the one that is missing.
+ *
+ * @example
+ * const tls = tlsFilesFrom({ cert: values['tls-cert'], key: values['tls-key'] }, { cert: '--tls-cert', key: '--tls-key' }, problems);
+ */
+export function tlsFilesFrom(
+  paths: { cert: string | undefined; key: string | undefined },
+  names: { cert: string; key: string },
+  problems: string[],
+): TlsFiles | undefined {
+  const cert = paths.cert || undefined;
+  const key = paths.key || undefined;
+  if (!cert && !key) return undefined;
+  if (!cert || !key) {
+    problems.push(`${cert ? names.cert : names.key} is set but ${cert ? names.key : names.cert} is not: give both the certificate and its private key (PEM files)`);
+    return undefined;
+  }
+  return { certFile: resolve(cert), keyFile: resolve(key), source: names };
+}
+
+/** PEM contents, ready for `https.createServer`. */
+export interface TlsCredentials {
+  cert: string;
+  key: string;
+}
+
+/**
+ * Reads the certificate and key files and checks them: each one readable and
+ * PEM, the certificate not expired, the key the certificate's. Throws a
+ * ConfigError naming each bad file by the setting it came from.
+ *
+ * @example
+ * const credentials = config.tls && readTlsFiles(config.tls);
+ */
+export function readTlsFiles(tls: TlsFiles, now = new Date()): TlsCredentials {
+  const problems: string[] = [];
+  const read = (path: string, name: string): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      problems.push(`${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      return undefined;
+    }
+  };
+  const certText = read(tls.certFile, tls.source.cert);
+  const keyText = read(tls.keyFile, tls.source.key);
+  let certificate: X509Certificate | undefined;
+  if (certText !== undefined) {
+    try {
+      certificate = new X509Certificate(certText);
+      if (new Date(certificate.validTo).getTime() < now.getTime()) {
+        problems.push(`${tls.source.cert}: the certificate in ${tls.certFile} expired on ${new Date(certificate.validTo).toISOString()}`);
+      }
+    } catch {
+      problems.push(`${tls.source.cert}: ${tls.certFile} does not hold a PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    }
+  }
+  if (keyText !== undefined) {
+    try {
+      const privateKey = createPrivateKey(keyText);
+      if (certificate && !certificate.checkPrivateKey(privateKey)) {
+        problems.push(`${tls.source.key}: the private key in ${tls.keyFile} does not belong to the certificate in ${tls.certFile}`);
+      }
+    } catch {
+      problems.push(`${tls.source.key}: ${tls.keyFile} does not hold an unencrypted PEM private key`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { cert: certText!, key: keyText! };
 }

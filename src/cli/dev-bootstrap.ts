@@ -10,13 +10,12 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { sql } from 'kysely';
 import type { Keyledger } from '../app.ts';
 import { principalArn } from '../domain/arn.ts';
 import { KmsError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import { ADMINISTRATOR_ACCESS, randomAccountId } from '../service/identity-service.ts';
-import type { Db } from '../store/database.ts';
+import { withSessionAdvisoryLock, type Db } from '../store/database.ts';
 import { readOptional } from '../store/embedded-postgres.ts';
 import { operatorContext } from './runtime.ts';
 
@@ -39,15 +38,7 @@ const BOOTSTRAP_LOCK = '7740672246483678068';
  */
 export async function bootstrapAdmin(app: Keyledger, db: Db, file: string, logger: Logger): Promise<{ accountId: string } | undefined> {
   if ((await readOptional(file)) !== undefined) return undefined;
-  return db.connection().execute(async (conn) => {
-    await sql`SELECT pg_advisory_lock(${BOOTSTRAP_LOCK}::bigint)`.execute(conn);
-    try {
-      return await bootstrapLocked(app, file, logger);
-    } finally {
-      // Should the unlock fail, the session is gone, and its lock with it: the bootstrap's own error matters more.
-      await sql`SELECT pg_advisory_unlock(${BOOTSTRAP_LOCK}::bigint)`.execute(conn).catch(() => {});
-    }
-  });
+  return withSessionAdvisoryLock(db, BOOTSTRAP_LOCK, () => bootstrapLocked(app, file, logger));
 }
 
 async function bootstrapLocked(app: Keyledger, file: string, logger: Logger): Promise<{ accountId: string } | undefined> {

@@ -6,6 +6,7 @@ import { loadRootKey } from '../crypto/root-key.ts';
 import { KmsError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Config } from '../config.ts';
+import { accountExists } from '../store/identity-store.ts';
 import { assertMigrated, operatorContext, parseCommandArgs, setUp, UsageError, withDatabase, withPool, type CliIo } from './runtime.ts';
 
 export const principalHelp = `Usage: keyledger principal create --account ID --name NAME [--type user|role] [--tag KEY=VALUE ...] [--policy-file FILE | --admin]
@@ -117,8 +118,7 @@ function parseTags(pairs: string[]): Record<string, string> {
 
 /** Creates the account unless it exists; true when it was created. */
 async function ensureAccount(app: Keyledger, accountId: string, name: string): Promise<boolean> {
-  const existing = await app.db.selectFrom('accounts').select('account_id').where('account_id', '=', accountId).executeTakeFirst();
-  if (existing) return false;
+  if (await accountExists(app.db, accountId)) return false;
   try {
     await app.identity.createAccount(operatorContext(), { accountId, name });
     return true;

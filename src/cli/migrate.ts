@@ -15,7 +15,8 @@ export async function runMigrate(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const { config, logger } = setUp(io, { longRunning: false });
-  const applied = await withDatabase(config, logger, io, (database) => withPool(database.url, 'owner', migrateToLatest, 2));
+  // The one one-shot command that may create the embedded database.
+  const applied = await withDatabase(config, logger, io, (database) => withPool(database.url, 'owner', migrateToLatest, 2), { create: true });
   io.stdout.write(applied.length > 0 ? `${applied.map((name) => `applied ${name}`).join('\n')}\n` : 'already up to date\n');
   return 0;
 }

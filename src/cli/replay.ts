@@ -1,4 +1,4 @@
-import { parseCommandArgs, setUp, withDatabase, withPool, type CliIo } from './runtime.ts';
+import { assertMigrated, parseCommandArgs, setUp, withDatabase, withPool, type CliIo } from './runtime.ts';
 import { createProgressBar } from './progress.ts';
 
 export const replayHelp = `Usage: keyledger replay [--verify]
@@ -24,16 +24,18 @@ export async function runReplay(args: string[], io: CliIo): Promise<number> {
   const { config, logger } = setUp(io, { longRunning: false });
   // Loaded here, not at the top: the other commands must not depend on it.
   const { replayProjections } = await import('../store/replay.ts');
-  const result = await withDatabase(config, logger, io, (database) =>
-    withPool(database.url, 'owner', async (owner) => {
+  const result = await withDatabase(config, logger, io, async (database) => {
+    // A database without the tables is not one to compare against: say so, rather than `relation "public.keys" does not exist`.
+    await assertMigrated(database.url);
+    return withPool(database.url, 'owner', async (owner) => {
       const bar = createProgressBar(io.stderr, verify ? 'verifying' : 'replaying');
       try {
         return await replayProjections(owner, { verify, onProgress: (done, total) => bar.update(done, total) });
       } finally {
         bar.done();
       }
-    }),
-  );
+    });
+  });
   if (!verify) {
     if (result.differences.length > 0) io.stdout.write(`${result.differences.join('\n')}\n`);
     const rewritten = result.differences.length === 0 ? 'nothing differed' : 'the rows above were rewritten';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Migrator } from 'kysely/migration';
 import { loadConfig, type Config } from '../config.ts';
-import { createLogger, type Logger } from '../logger.ts';
+import { createLogger, redactUrl, type Logger } from '../logger.ts';
 import type { OperatorContext } from '../service/context.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import { locateDatabase, type LocatedDatabase } from '../store/locate-database.ts';
@@ -77,9 +77,17 @@ export function operatorContext(): OperatorContext {
 
 /**
  * Locates the database (DATABASE_URL or the embedded server, as `dev` does),
- * runs `body`, and releases it whatever happens.
+ * runs `body`, and releases it whatever happens. An embedded database that does
+ * not exist yet is made only with `create` (`migrate`); every other command
+ * fails, saying where it looked, and creates nothing.
  */
-export async function withDatabase<T>(config: Config, logger: Logger, io: CliIo, body: (database: LocatedDatabase) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  config: Config,
+  logger: Logger,
+  io: CliIo,
+  body: (database: LocatedDatabase) => Promise<T>,
+  options: { create?: boolean } = {},
+): Promise<T> {
   // A signal's default action ends the process without 'exit' hooks, which would
   // leave an embedded Postgres we started running; exiting runs them (they stop it).
   const onSignal = (signal: NodeJS.Signals) => {
@@ -89,7 +97,7 @@ export async function withDatabase<T>(config: Config, logger: Logger, io: CliIo,
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const database = await locateDatabase({ config, logger, env: io.env });
+    const database = await locateDatabase({ config, logger, env: io.env, create: options.create === true });
     try {
       return await body(database);
     } finally {
@@ -120,7 +128,7 @@ export async function assertMigrated(url: string): Promise<void> {
     1,
   );
   if (pending.length > 0) {
-    throw new CliError(`the database is not migrated (pending: ${pending.join(', ')}): run \`keyledger migrate\` first`);
+    throw new CliError(`the database ${redactUrl(url)} is not migrated (pending: ${pending.join(', ')}): run \`keyledger migrate\` first`);
   }
 }
 

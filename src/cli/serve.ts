@@ -1,21 +1,23 @@
 import { join } from 'node:path';
 import { createGraphQLHandler } from '../api/graphql/yoga.ts';
+import { createAwsHandler } from '../api/aws/endpoint.ts';
 import { startHttpServer } from '../api/http-server.ts';
 import { createKeyledger } from '../app.ts';
 import { systemClock } from '../clock.ts';
-import { sql } from 'kysely';
 import { loadRootKey, RootKeyError } from '../crypto/root-key.ts';
 import { redactUrl } from '../logger.ts';
-import { openDatabase, type Db } from '../store/database.ts';
+import { openDatabase } from '../store/database.ts';
 import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
 import { readOptional } from '../store/embedded-postgres.ts';
+import { holdsWrappedSecrets } from '../store/key-material-store.ts';
 import { migrateToLatest } from '../store/migrations.ts';
 import { lateBoundJobScheduler } from '../worker/jobs.ts';
 import { openJobScheduler, startWorker, SWEEP_QUEUE } from '../worker/worker.ts';
 import { bootstrapAdmin } from './dev-bootstrap.ts';
 import { parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
+import { assertBindAllowed, DEV_TLS_OPTIONS, resolveServerTls, SERVER_TLS_OPTIONS } from './server-tls.ts';
 
-export const devHelp = `Usage: keyledger dev
+export const devHelp = `Usage: keyledger dev [--tls | --tls-cert FILE --tls-key FILE] [--insecure-http]
 
 Runs keyledger for development, all in one process: the embedded Postgres
 under the data dir (unless DATABASE_URL is set), migrations, the GraphQL API
@@ -23,16 +25,37 @@ and the worker. On first start it generates the root key and an admin user in a
 new account, whose access key it writes to <data dir>/admin-credentials.json
 (mode 0600). Later starts reuse all of it. Ctrl-C stops everything cleanly.
 
+Options:
+  --tls                 serve HTTPS with a self-signed certificate for localhost,
+                        127.0.0.1 and ::1, made with \`openssl\` on first use under
+                        <data dir>/tls/ (key 0600) and reused; it prints the file
+                        to trust (aws --ca-bundle FILE, or AWS_CA_BUNDLE=FILE)
+  --tls-cert FILE       serve HTTPS with this certificate (PEM; with --tls-key)
+  --tls-key FILE        its private key (PEM, unencrypted)
+  --insecure-http       allow plain HTTP on an address other than loopback
+
 Environment: KEYLEDGER_DATA_DIR (./.keyledger), KEYLEDGER_HOST, KEYLEDGER_PORT
-(4000), DATABASE_URL, KEYLEDGER_PG_PORT, KEYLEDGER_ROOT_KEY(_FILE), KEYLEDGER_LOG_LEVEL.
+(4000), DATABASE_URL, KEYLEDGER_PG_PORT, KEYLEDGER_ROOT_KEY(_FILE),
+KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY, KEYLEDGER_LOG_LEVEL.
 `;
 
-export const serveHelp = `Usage: keyledger serve
+export const serveHelp = `Usage: keyledger serve [--tls-cert FILE --tls-key FILE] [--insecure-http]
 
 Runs the GraphQL API: migrates the database, then serves. Unlike \`dev\` it
 creates no credentials and runs no worker (run \`keyledger worker\` beside it),
 and the root key must already exist: KEYLEDGER_ROOT_KEY, or the file
 KEYLEDGER_ROOT_KEY_FILE (default <data dir>/root-key).
+
+It speaks HTTPS (TLS 1.2 or later) when given a certificate and its key, by
+flags or by KEYLEDGER_TLS_CERT and KEYLEDGER_TLS_KEY. Without one it serves
+plain HTTP only on a loopback address (KEYLEDGER_HOST, default 127.0.0.1), and
+refuses any other address unless told --insecure-http (say, behind a proxy that
+terminates TLS).
+
+Options:
+  --tls-cert FILE       the certificate (PEM, chain after it), overriding KEYLEDGER_TLS_CERT
+  --tls-key FILE        its private key (PEM, unencrypted), overriding KEYLEDGER_TLS_KEY
+  --insecure-http       allow plain HTTP on an address other than loopback
 `;
 
 /** Where `dev` writes the admin's access key on its first start (src/cli/dev-bootstrap.ts). */
@@ -42,12 +65,16 @@ export const runDev = (args: string[], io: CliIo) => runServer('dev', args, io);
 export const runServe = (args: string[], io: CliIo) => runServer('serve', args, io);
 
 async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommandArgs(mode, args, {});
+  const { values } = parseCommandArgs(mode, args, mode === 'dev' ? DEV_TLS_OPTIONS : SERVER_TLS_OPTIONS);
   if (values.help) {
     io.stdout.write(mode === 'dev' ? devHelp : serveHelp);
     return 0;
   }
   const { config, logger } = setUp(io, { longRunning: true });
+  // Before anything starts: a bad certificate, or plain HTTP beyond loopback, stops here.
+  const tls = await resolveServerTls(mode, values, config);
+  assertBindAllowed(mode, config.host, tls, values['insecure-http'] === true);
+  if (!tls && values['insecure-http']) logger.warn({ host: config.host }, 'serving plain HTTP (--insecure-http): credentials and data keys travel unencrypted to this port');
   const signalled = shutdownSignal(io);
   const resources = new Resources();
   try {
@@ -55,7 +82,8 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // `dev` may generate one, but only for a database that holds nothing wrapped under another.
     const rootKeyGiven = config.rootKeyBase64 !== undefined || (await readOptional(config.rootKeyFile)) !== undefined;
     let rootKey = mode === 'serve' || rootKeyGiven ? await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile }) : undefined;
-    const database = await locateDatabase({ config, logger, env: io.env });
+    // dev and serve migrate what they find, so they may create the embedded database.
+    const database = await locateDatabase({ config, logger, env: io.env, create: true });
     resources.add('database', () => database.release());
 
     const owner = openDatabase(database.url, { as: 'owner', max: 2, applicationName: 'keyledger-migrate' });
@@ -94,14 +122,26 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       resources.add('job queue', () => queue.close());
       jobs.bind(queue.jobs);
     }
-    const http = await startHttpServer(createGraphQLHandler(app), { host: config.host, port: config.port });
+    const http = await startHttpServer({ graphql: createGraphQLHandler(app), aws: createAwsHandler(app) }, { host: config.host, port: config.port, tls: tls?.credentials });
     resources.add('HTTP server', () => http.close());
     // Closed first: live audit tails end (their SSE streams complete) and the LISTEN connection closes.
     resources.add('audit live tails', () => app.auditFeed.close());
 
-    const lines = [`keyledger ${mode}: ready`, `  GraphQL      ${http.url}   (GraphiQL in a browser)`];
+    const lines = [
+      `keyledger ${mode}: ready`,
+      `  GraphQL      ${http.url}   (GraphiQL in a browser)`,
+      `  AWS KMS      ${http.awsUrl}   (aws --endpoint-url ${http.awsUrl} kms ..., SigV4, region ${config.region})`,
+    ];
+    if (tls?.selfSigned) {
+      lines.push(
+        `  TLS          self-signed certificate ${tls.files.certFile}${tls.created ? ' (new)' : ''}`,
+        `               trust it: aws --ca-bundle ${tls.files.certFile}, or AWS_CA_BUNDLE=${tls.files.certFile} (curl --cacert, NODE_EXTRA_CA_CERTS)`,
+      );
+    } else if (tls) {
+      lines.push(`  TLS          certificate ${tls.files.certFile}`);
+    }
     if (mode === 'dev') {
-      lines.push(`  credentials  ${credentialsFile}   (HTTP Basic: accessKeyId:secretAccessKey)`);
+      lines.push(`  credentials  ${credentialsFile}   (an access key: SigV4 for AWS clients, HTTP Basic accessKeyId:secretAccessKey for GraphQL)`);
       if (bootstrapped) lines.push(`               created account ${bootstrapped.accountId} with user admin`);
     }
     lines.push(
@@ -121,10 +161,3 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
   io.stdout.write(`keyledger ${mode}: stopped\n`);
   return 0;
 }
-
-/** Whether anything in the database is wrapped under a root key (access-key secrets, key material). */
-async function holdsWrappedSecrets(owner: Db): Promise<boolean> {
-  const { rows } = await sql<{ n: string }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) AS n`.execute(owner);
-  return Number(rows[0]?.n ?? 0) > 0;
-}
-

@@ -4,6 +4,7 @@ export type KmsErrorCode =
   | 'AlreadyExistsException'
   | 'DisabledException'
   | 'DryRunOperationException'
+  | 'IncompleteSignatureException'
   | 'IncorrectKeyException'
   | 'InvalidAliasNameException'
   | 'InvalidArnException'
@@ -19,7 +20,10 @@ export type KmsErrorCode =
   | 'MissingAuthenticationTokenException'
   | 'NotAuthorizedException'
   | 'NotFoundException'
+  | 'RequestEntityTooLargeException'
+  | 'SerializationException'
   | 'TagException'
+  | 'UnknownOperationException'
   | 'UnrecognizedClientException'
   | 'UnsupportedOperationException'
   | 'ValidationException';
@@ -134,7 +138,9 @@ export function validationError(violations: readonly FieldViolation[]): KmsError
   const n = violations.length;
   const parts = violations.map((v) =>
     'value' in v
-      ? `Value '${String(v.value)}' at '${v.field}' failed to satisfy constraint: ${v.constraint}`
+      ? v.value === null
+        ? `Value null at '${v.field}' failed to satisfy constraint: ${v.constraint}`
+        : `Value '${String(v.value)}' at '${v.field}' failed to satisfy constraint: ${v.constraint}`
       : `Value at '${v.field}' failed to satisfy constraint: ${v.constraint}`,
   );
   return new KmsError('ValidationException', `${n} validation error${n === 1 ? '' : 's'} detected: ${parts.join('; ')}`);

@@ -27,8 +27,23 @@ export const GRANT_OPERATIONS = [
   'DeriveSharedSecret',
 ] as const;
 
-/** Operations that take an encryption context: the only ones a constrained grant can allow. */
-const CONTEXT_OPERATIONS = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+/**
+ * Grant operations whose requests take an encryption context (an EncryptionContext
+ * parameter in AWS's model; ReEncrypt's source and destination contexts): the
+ * ones an encryption context constraint applies to.
+ */
+const CONTEXT_OPERATIONS: ReadonlySet<string> = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+
+/**
+ * Operations AWS lets a constrained grant include although they take no
+ * encryption context (CreateGrantRequest.Constraints, GrantConstraints): the
+ * constraint does not apply to DescribeKey and RetireGrant, and CreateGrant
+ * through the grant may only create grants at least as strict (isNoBroaderThan).
+ */
+const CONSTRAINT_EXEMPT_OPERATIONS: ReadonlySet<string> = new Set(['DescribeKey', 'RetireGrant', 'CreateGrant']);
+
+/** Whether a grant's constraints hold an encryption context constraint (an empty object is none). */
+const isConstrained = (c: GrantConstraints | null | undefined): boolean => !!c && (!!c.encryptionContextEquals || !!c.encryptionContextSubset);
 
 export interface GrantConstraints {
   encryptionContextEquals?: Record<string, string>;
@@ -105,17 +120,21 @@ export function validateCreateGrant(input: CreateGrantRequest): KmsError | undef
   const invalid = v.error();
   if (invalid) return invalid;
   if (input.operations.length === 0) return new KmsError('ValidationException', 'A grant must allow at least one operation.');
-  const unsupported = input.operations.find((op) => !(SYMMETRIC_GRANT_OPERATIONS as readonly string[]).includes(op));
-  if (unsupported) return new KmsError('ValidationException', `Grant operation ${unsupported} is not valid for a symmetric encryption KMS key.`);
   const c = input.constraints;
   if (c?.encryptionContextEquals && c.encryptionContextSubset) {
     return new KmsError('ValidationException', 'A grant constraint can have EncryptionContextEquals or EncryptionContextSubset, not both.');
   }
   const pairs = Object.keys(c?.encryptionContextEquals ?? c?.encryptionContextSubset ?? {}).length;
   if (pairs > MAX_CONSTRAINT_PAIRS) return new KmsError('ValidationException', `A grant constraint can have at most ${MAX_CONSTRAINT_PAIRS} encryption context pairs.`);
-  if (c && (c.encryptionContextEquals || c.encryptionContextSubset) && input.operations.some((op) => !CONTEXT_OPERATIONS.has(op))) {
-    return new KmsError('ValidationException', 'Grant constraints can only be used with operations that take an encryption context.');
+  const unconstrainable = isConstrained(c) ? input.operations.find((op) => !CONTEXT_OPERATIONS.has(op) && !CONSTRAINT_EXEMPT_OPERATIONS.has(op)) : undefined;
+  if (unconstrainable) {
+    return new KmsError(
+      'ValidationException',
+      `Grant constraints cannot be used with the ${unconstrainable} operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.`,
+    );
   }
+  const unsupported = input.operations.find((op) => !(SYMMETRIC_GRANT_OPERATIONS as readonly string[]).includes(op));
+  if (unsupported) return new KmsError('ValidationException', `Grant operation ${unsupported} is not valid for a symmetric encryption KMS key.`);
   return undefined;
 }
 
@@ -131,13 +150,29 @@ export function grantOperationFor(action: string, role: 'source' | 'destination'
  * context: the caller is the grantee, the grant is live, it lists the operation,
  * and its constraint holds (Equals: the same pairs exactly; Subset: the
  * constraint's pairs all present in the request). Keys and values compare
- * case-sensitively; pair order never matters.
+ * case-sensitively; pair order never matters. (AWS documents a constraint's
+ * keys as case-insensitive; here a key in another case does not match, which
+ * is only ever stricter.)
+ *
+ * As in AWS, the constraint applies only to operations that take an encryption
+ * context: DescribeKey and RetireGrant are allowed whatever the context. A
+ * CreateGrant is allowed only for the grant it would create (`requested`),
+ * when that one is no broader than this grant (isNoBroaderThan); without it,
+ * never.
  */
-export function grantAllows(grant: GrantState, callerArn: string, operation: string, context: Record<string, string> | undefined): boolean {
+export function grantAllows(
+  grant: GrantState,
+  callerArn: string,
+  operation: string,
+  context: Record<string, string> | undefined,
+  requested?: CreateGrantRequest,
+): boolean {
   if (grant.retired || grant.granteePrincipal !== callerArn || !grant.operations.includes(operation)) return false;
+  if (operation === 'CreateGrant') return requested !== undefined && isNoBroaderThan(requested, grant);
   const c = grant.constraints;
-  if (!c || (!c.encryptionContextEquals && !c.encryptionContextSubset)) return true;
-  if (!CONTEXT_OPERATIONS.has(operation) || context === undefined) return false;
+  if (!c || !isConstrained(c)) return true;
+  if (!CONTEXT_OPERATIONS.has(operation)) return CONSTRAINT_EXEMPT_OPERATIONS.has(operation);
+  if (context === undefined) return false;
   if (c.encryptionContextEquals) {
     const want = Object.entries(c.encryptionContextEquals);
     return want.length === Object.keys(context).length && want.every(([k, v]) => context[k] === v);
@@ -148,12 +183,17 @@ export function grantAllows(grant: GrantState, callerArn: string, operation: str
 /**
  * A grant created by the power of another grant (CreateGrant in its operations)
  * may be no broader: its operations a subset, and its constraint at least as
- * strict (the parent's pairs all required, an Equals parent only by the same Equals).
+ * strict (the parent's pairs all required, an Equals parent only by the same
+ * Equals) — whatever its operations, DescribeKey or RetireGrant alone included:
+ * AWS requires any grant created with a constrained grant's CreateGrant
+ * permission to have "an equally strict or stricter encryption context
+ * constraint". A Subset parent's child may add pairs, or turn it into an
+ * Equals holding all of them; never the reverse.
  */
 export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): boolean {
   if (!child.operations.every((op) => parent.operations.includes(op))) return false;
   const p = parent.constraints;
-  if (!p || (!p.encryptionContextEquals && !p.encryptionContextSubset)) return true;
+  if (!p || !isConstrained(p)) return true;
   const c = child.constraints ?? {};
   if (p.encryptionContextEquals) {
     const mine = c.encryptionContextEquals;

@@ -30,6 +30,9 @@ import { toKeyMetadata, type KeyMetadata } from './kms-service.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestRunner } from './request-runner.ts';
 
+// usageStatistics' dimensions and groups, as the transports name them.
+export { USAGE_DIMENSIONS, type UsageDimension, type UsageGroup } from '../store/usage-statistics.ts';
+
 /** The IAM action that allows reading the audit log, as CloudTrail's own. */
 export const AUDIT_READ_ACTION = 'cloudtrail:LookupEvents';
 

@@ -1,52 +1,10 @@
 import type { Transaction } from 'kysely';
+import { AUDIT_RECORD_TYPE, type AuditRecord } from '../domain/audit-record.ts';
 import type { Database, Db } from '../store/database.ts';
-import type { AuthorizationEvidence } from './authorization.ts';
 import { appendSingleEventStream } from '../store/event-store.ts';
 
-export const AUDIT_RECORD_TYPE = 'AuditRecord';
-
-/** How the caller was identified, CloudTrail's `userIdentity`. */
-export interface AuditIdentity {
-  type: 'IAMUser' | 'AssumedRole' | 'Root' | 'Unknown' | 'Operator' | 'AWSService';
-  principalArn: string | null;
-  accountId: string | null;
-  accessKeyId: string | null;
-  invokedBy?: string;
-}
-
-/**
- * One request's audit record, CloudTrail-like. It is written as an event of type
- * `AuditRecord` on the one-event stream `request-<requestId>`. It never holds a
- * plaintext, ciphertext, key material or secret: `requestParameters` and
- * `responseElements` are built field by field by each operation, never copied
- * from the raw input.
- */
-export interface AuditRecord {
-  eventVersion: '1.0';
-  eventSource: 'kms' | 'iam';
-  eventName: string;
-  eventTime: string;
-  requestId: string;
-  awsRegion: string;
-  /** The account the request acted in (the caller's), null when unknown. */
-  accountId: string | null;
-  userIdentity: AuditIdentity;
-  sourceIp: string | null;
-  userAgent: string | null;
-  requestParameters: Record<string, unknown> | null;
-  responseElements: Record<string, unknown> | null;
-  resources: { arn: string; type: string; accountId: string }[];
-  /** Crypto operations: keyMaterialId, ciphertextId, dataKeyId (a data key's identity), algorithm ... */
-  additionalEventData?: Record<string, unknown>;
-  /** The authorization decision and the statements or grant behind it. */
-  authorization?: AuthorizationEvidence;
-  /** The account owning the key, when another account made the request (it sees the record too). */
-  recipientAccountId?: string;
-  readOnly: boolean;
-  outcome: 'success' | 'failure';
-  errorCode?: string;
-  errorMessage?: string;
-}
+// The record's shape lives in the domain, where the store's queries can name it too.
+export { AUDIT_RECORD_TYPE, type AuditIdentity, type AuditRecord } from '../domain/audit-record.ts';
 
 export const requestStreamId = (requestId: string): string => `request-${requestId}`;
 

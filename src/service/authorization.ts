@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
+import type { AuthorizationEvidence, EvidenceItem } from '../domain/audit-record.ts';
 import { KmsError } from '../domain/errors.ts';
-import { grantAllows, type GrantState } from '../domain/grant.ts';
+import { grantAllows, type CreateGrantRequest, type GrantState } from '../domain/grant.ts';
 import { evaluatePolicy, parsePolicy, type Evaluation, type PolicyDocument, type RequestFacts } from '../domain/policy/index.ts';
 import type { Database } from '../store/database.ts';
 import { readGrantsFor } from '../store/grant-store.ts';
@@ -8,26 +9,7 @@ import type { Caller } from './context.ts';
 
 type Trx = Transaction<Database>;
 
-/** One statement or grant that decided (part of) an authorization. */
-export interface EvidenceItem {
-  kind: 'keyPolicy' | 'identityPolicy' | 'grant' | 'root';
-  policy?: string;
-  sid?: string;
-  index?: number;
-  grantId?: string;
-  /** For key policy allows: whether the statement named the caller, anyone, or the caller's account (delegation to IAM). */
-  via?: string;
-}
-
-/** Why a request was allowed or refused; written into its audit record. */
-export interface AuthorizationEvidence {
-  action: string;
-  decision: 'allow' | 'explicitDeny' | 'implicitDeny';
-  allowedBy: EvidenceItem[];
-  deniedBy: EvidenceItem[];
-  /** For an implicit deny: what was missing. */
-  reason?: string;
-}
+export type { AuthorizationEvidence, EvidenceItem } from '../domain/audit-record.ts';
 
 export interface KeyForAuthorization {
   keyId: string;
@@ -52,6 +34,11 @@ export interface AuthorizationRequest {
   encryptionContext?: Record<string, string>;
   /** The grant operation that would allow this request (e.g. ReEncryptFrom); absent when no grant can. */
   grantOperation?: string;
+  /**
+   * For CreateGrant: the grant asked for. A grant allows CreateGrant only for a
+   * grant no broader than itself (see grantAllows), so without it none does.
+   */
+  requestedGrant?: CreateGrantRequest;
   /** The alias the caller named the key by (kms:RequestAlias). */
   requestAlias?: string;
   /** The resource of an account-level action (default `*`), e.g. a principal's ARN for iam:PutUserPolicy. */
@@ -127,8 +114,11 @@ export class Authorizer {
 
     if (req.grantOperation) {
       const grants: GrantState[] = await readGrantsFor(trx, req.key.keyId, req.caller.principalArn);
-      const grant = grants.find((g) => grantAllows(g, req.caller.principalArn, req.grantOperation!, req.encryptionContext));
+      const grant = grants.find((g) => grantAllows(g, req.caller.principalArn, req.grantOperation!, req.encryptionContext, req.requestedGrant));
       if (grant) return { ...evidence, decision: 'allow', allowedBy: [{ kind: 'grant', grantId: grant.grantId }] };
+      if (req.grantOperation === 'CreateGrant' && grants.some((g) => !g.retired && g.operations.includes('CreateGrant'))) {
+        return { ...evidence, reason: 'its grants allow only grants with some of their operations and at least their encryption context constraint' };
+      }
     }
 
     const keyPolicyAllowsAny = direct.length + delegated.length > 0;

@@ -11,7 +11,7 @@ import {
 } from '../crypto/ciphertext.ts';
 import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
-import { keyArn } from '../domain/arn.ts';
+import { keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation, type KeyStateName } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
@@ -99,6 +99,8 @@ interface Use {
  * it and sees its result.
  * Buffers holding plaintext, data keys or material are zeroed once used; the
  * plaintext returned to the transport is the transport's to zero.
+ * Their records are `readOnly: true`, as CloudTrail records KMS's cryptographic
+ * operations: they read a key and change no state.
  */
 export class CryptoService {
   readonly #runner: RequestRunner;
@@ -119,7 +121,7 @@ export class CryptoService {
   encrypt(ctx: RequestContext, input: EncryptInput): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName: 'Encrypt', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = new Validator().minLength('plaintext', text(input.plaintext), 1, true).maxLength('plaintext', text(input.plaintext), 4096, true);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
@@ -143,7 +145,7 @@ export class CryptoService {
   ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId ?? undefined, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName: 'Decrypt', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
@@ -171,7 +173,7 @@ export class CryptoService {
       destinationEncryptionAlgorithm: input.destinationEncryptionAlgorithm ?? undefined,
       ...common(input),
     };
-    return this.#runner.run(ctx, { eventName: 'ReEncrypt', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, sourceContext, 'sourceEncryptionContext');
       validateContext(v, destinationContext, 'destinationEncryptionContext');
@@ -257,7 +259,7 @@ export class CryptoService {
   ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, keySpec: input.keySpec ?? undefined, numberOfBytes: input.numberOfBytes ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName, readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName, readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
@@ -331,7 +333,10 @@ export class CryptoService {
   /**
    * Finds the key a blob was made under (the blob names it), checks an explicit
    * keyId against it, and share-locks it. The blob's ids are recorded before any
-   * check can fail, so refused attempts on a data key are in its lineage too.
+   * check can fail, so refused attempts on a data key are in its lineage too;
+   * and a keyId refused (IncorrectKeyException, NotFoundException) records the
+   * keys the attempt was about (see #recordRefusedKeys), so a key's audit trail
+   * finds it.
    */
   async #keyOfBlob(
     trx: Trx,
@@ -355,15 +360,78 @@ export class CryptoService {
       encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
     };
     if (keyIdText != null) {
-      const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
-      // Another account's key that the blob does not name: answered as missing, so its existence does not show.
-      if (keyId !== header.keyId && accountId !== ctx.caller.accountId) throw keyNotFound(keyIdText);
-      if (keyId !== header.keyId) {
-        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+      let named: { keyId: string; accountId: string } | undefined;
+      try {
+        named = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
+        // Another account's key that the blob does not name: answered as missing, so its existence does not show.
+        if (named.keyId !== header.keyId && named.accountId !== ctx.caller.accountId) throw keyNotFound(keyIdText);
+        if (named.keyId !== header.keyId) {
+          throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+        }
+      } catch (error) {
+        if (isRefusedKey(error)) await this.#recordRefusedKeys(trx, ctx, draft, now, use, header.keyId, keyIdText, named);
+        throw error;
       }
     }
-    const key = await this.#lockForUse(trx, ctx, header.keyId, draft, now, use);
-    return { key, header };
+    try {
+      const key = await this.#lockForUse(trx, ctx, header.keyId, draft, now, use);
+      return { key, header };
+    } catch (error) {
+      // Another account's key refused as missing (enforce): it left the resources,
+      // but a caller who named it by its ARN is shown that ARN, as for a key that
+      // does not exist, so the two answers' records stay alike.
+      if (keyIdText != null && isRefusedKey(error)) addResource(draft, namedKeyArn(keyIdText));
+      throw error;
+    }
+  }
+
+  /**
+   * What a refused keyId records as resources, blob's key first:
+   * - the key the blob names, when it exists and the caller may see it: a key
+   *   of the caller's account, or another account's that the caller may use
+   *   for this operation (the caller could learn its ARN from a success);
+   *   otherwise nothing, so the record does not show another account's key;
+   * - the key the caller named: resolved in the caller's account, that key;
+   *   otherwise (another account's key, or none) the key ARN the caller wrote,
+   *   whether or not it exists, so the record tells no more than the caller
+   *   said; an alias or key id that resolves to nothing records nothing.
+   * The authorization of the blob's key is only looked at, not recorded: the
+   * request was refused before any key was authorized.
+   */
+  async #recordRefusedKeys(
+    trx: Trx,
+    ctx: RequestContext,
+    draft: AuditDraft,
+    now: Date,
+    use: Use,
+    blobKeyId: string,
+    keyIdText: string,
+    named: { keyId: string; accountId: string } | undefined,
+  ): Promise<void> {
+    const row = await trx
+      .selectFrom('keys')
+      .select(['key_id', 'arn', 'account_id', 'key_spec', 'key_usage', 'origin', 'policy'])
+      .where('key_id', '=', blobKeyId)
+      .executeTakeFirst();
+    if (row) {
+      let visible = row.account_id === ctx.caller.accountId;
+      if (!visible) {
+        const evidence = await this.#authorizer.authorize(trx, {
+          caller: ctx.caller,
+          sourceIp: ctx.sourceIp,
+          now,
+          action: use.action,
+          key: { keyId: row.key_id, arn: row.arn, accountId: row.account_id, policy: row.policy, keySpec: row.key_spec, keyUsage: row.key_usage, origin: row.origin },
+          grantOperation: use.grantOperation,
+          encryptionContext: use.context,
+          conditions: use.conditions ?? {},
+        });
+        visible = evidence.decision === 'allow';
+      }
+      if (visible) addResource(draft, { arn: row.arn, accountId: row.account_id });
+    }
+    if (named && named.accountId === ctx.caller.accountId) addResource(draft, { arn: keyArn(this.#region, named.accountId, named.keyId), accountId: named.accountId });
+    else addResource(draft, namedKeyArn(keyIdText));
   }
 
   async #encryptUnder(trx: Trx, key: UsableKey, plaintext: Buffer, context: EncryptionContext, isDataKey: boolean) {
@@ -403,6 +471,20 @@ function blobKeyId(blob: Buffer): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The refusals of a keyId whose records name the keys involved (see #recordRefusedKeys). */
+const isRefusedKey = (error: unknown): boolean => error instanceof KmsError && (error.code === 'NotFoundException' || error.code === 'IncorrectKeyException');
+
+/** The key ARN a caller wrote as a KeyId, exactly as written; undefined for a key id or an alias. */
+function namedKeyArn(text: string): { arn: string; accountId: string } | undefined {
+  const ref = parseKeyReference(text);
+  return ref?.kind === 'keyArn' ? { arn: text, accountId: ref.accountId } : undefined;
+}
+
+/** Adds a key to the record's resources, once. */
+function addResource(draft: AuditDraft, key: { arn: string; accountId: string } | undefined): void {
+  if (key && !draft.resources.some((r) => r.arn === key.arn)) draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
 }
 
 /** AWS gives no detail for a ciphertext it cannot use, and neither do we. */

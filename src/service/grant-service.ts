@@ -7,7 +7,6 @@ import {
   evolveGrant,
   foldGrant,
   grantStreamId,
-  isNoBroaderThan,
   MAX_GRANTS_PER_KEY,
   retireRight,
   validateCreateGrant,
@@ -60,7 +59,9 @@ export class GrantService {
   /**
    * CreateGrant. A repeated identical request (same name and parameters) returns
    * the same grant. A caller allowed only by a grant that includes CreateGrant
-   * may create grants no broader than that one.
+   * may create grants no broader than that one: some of its operations, and at
+   * least its encryption context constraint (which a constrained grant may hold
+   * with CreateGrant, DescribeKey and RetireGrant, as in AWS).
    */
   createGrant(
     ctx: RequestContext,
@@ -79,10 +80,13 @@ export class GrantService {
       const invalid = validateCreateGrant(input);
       if (invalid) throw invalid;
       const key = await this.#key(trx, ctx, input.keyId, draft);
-      const evidence = await enforce(this.#authorizer, trx, ctx, draft, now, {
+      // A grant with CreateGrant allows only grants no broader than itself: the
+      // authorizer looks for one under which this request is (grantAllows).
+      await enforce(this.#authorizer, trx, ctx, draft, now, {
         action: 'kms:CreateGrant',
         key,
         grantOperation: 'CreateGrant',
+        requestedGrant: input,
         conditions: {
           'kms:GrantOperations': input.operations,
           'kms:GranteePrincipal': input.granteePrincipal,
@@ -90,13 +94,6 @@ export class GrantService {
           'kms:GrantIsForAWSResource': false,
         },
       });
-      const viaGrant = evidence.allowedBy.find((e) => e.kind === 'grant');
-      if (viaGrant) {
-        const parent = await this.#grant(trx, viaGrant.grantId!, key.arn);
-        if (!parent || !isNoBroaderThan(input, parent)) {
-          throw new KmsError('AccessDeniedException', `User: ${ctx.caller.principalArn} is not authorized to create a grant broader than grant ${viaGrant.grantId}.`);
-        }
-      }
       const refused = checkKeyState('CreateGrant', key);
       if (refused) throw refused;
       if (input.dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');

@@ -1,4 +1,4 @@
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
@@ -18,7 +18,7 @@ export interface CreatedAccessKey {
 }
 
 export type AuthenticationFailure = {
-  code: 'MissingAuthenticationTokenException' | 'UnrecognizedClientException' | 'InvalidSignatureException';
+  code: 'MissingAuthenticationTokenException' | 'IncompleteSignatureException' | 'UnrecognizedClientException' | 'InvalidSignatureException';
   message: string;
   /** The account the presented access key belongs to, when it exists: its owner may audit the attempt. */
   accountId: string | null;
@@ -203,6 +203,21 @@ export class IdentityService {
   }
 
   /**
+   * STS GetCallerIdentity: who the credentials belong to. Needs no permission
+   * (as in AWS) and is recorded like every request. `userId` is a stable
+   * unique id derived from the principal ARN (AWS's AIDA.../AROA... ids).
+   */
+  getCallerIdentity(ctx: RequestContext): Promise<{ account: string; arn: string; userId: string }> {
+    return this.#runner.run(ctx, { eventName: 'GetCallerIdentity', eventSource: 'sts', readOnly: true, requestParameters: null }, async (_trx, draft) => {
+      const { caller } = ctx;
+      const userId = caller.principalType === 'root' ? caller.accountId : uniqueIdOf(caller.principalType === 'role' ? 'AROA' : 'AIDA', caller.principalArn);
+      const result = { account: caller.accountId, arn: caller.principalArn, userId };
+      draft.responseElements = result;
+      return result;
+    });
+  }
+
+  /**
    * Authenticates an access key id + secret. Constant-time comparison; the
    * failure says which AWS error applies, and whose account the key belongs to.
    */
@@ -210,6 +225,39 @@ export class IdentityService {
     if (!accessKeyId || secret === undefined) {
       return fail('MissingAuthenticationTokenException', 'Request is missing Authentication Token', null);
     }
+    return this.withAccessKeySecret(accessKeyId, (expected, caller) => {
+      const given = Buffer.from(secret, 'utf8');
+      const match = expected.length === given.length && timingSafeEqual(expected, given);
+      given.fill(0);
+      if (!match) {
+        return fail('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.', caller.accountId);
+      }
+      return { ok: true as const, caller };
+    });
+  }
+
+  /** The account an access key belongs to (active or not), if it exists. */
+  async accountOfAccessKey(accessKeyId: string): Promise<string | null> {
+    if (!/^[A-Z0-9]{16,128}$/.test(accessKeyId)) return null;
+    const row = await this.#db
+      .selectFrom('access_keys as k')
+      .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
+      .select('p.account_id')
+      .where('k.access_key_id', '=', accessKeyId)
+      .executeTakeFirst();
+    return row?.account_id ?? null;
+  }
+
+  /**
+   * Looks up an active access key and hands its secret (unwrapped, zeroed as
+   * soon as `use` returns) and its principal to `use`: SigV4 verification
+   * recomputes the signature with it. An unknown or inactive key is
+   * UnrecognizedClientException, naming the key's account when it exists.
+   */
+  async withAccessKeySecret<T>(
+    accessKeyId: string,
+    use: (secret: Buffer, caller: Caller) => Promise<T | { ok: false; failure: AuthenticationFailure }> | T | { ok: false; failure: AuthenticationFailure },
+  ): Promise<T | { ok: false; failure: AuthenticationFailure }> {
     const row = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
       ? await this.#db
           .selectFrom('access_keys as k')
@@ -229,26 +277,21 @@ export class IdentityService {
     if (!row || row.status !== 'Active') {
       return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', row?.account_id ?? null);
     }
-    const expected = this.#rootKey.unwrap(row.wrapped_secret, secretAad(row.access_key_id));
-    const given = Buffer.from(secret, 'utf8');
-    const match = expected.length === given.length && timingSafeEqual(expected, given);
-    expected.fill(0);
-    given.fill(0);
-    if (!match) {
-      return fail('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.', row.account_id);
-    }
-    return {
-      ok: true,
-      caller: {
-        accountId: row.account_id,
-        principalArn: row.principal_arn,
-        principalType: row.principal_type,
-        name: row.name,
-        accessKeyId: row.access_key_id,
-        tags: row.tags,
-        identityPolicies: row.identity_policies ?? [],
-      },
+    const caller: Caller = {
+      accountId: row.account_id,
+      principalArn: row.principal_arn,
+      principalType: row.principal_type,
+      name: row.name,
+      accessKeyId: row.access_key_id,
+      tags: row.tags,
+      identityPolicies: row.identity_policies ?? [],
     };
+    const secret = this.#rootKey.unwrap(row.wrapped_secret, secretAad(row.access_key_id));
+    try {
+      return await use(secret, caller);
+    } finally {
+      secret.fill(0);
+    }
   }
 }
 
@@ -259,7 +302,7 @@ const policySpec = (eventName: string, input: { principalArn: string; policyName
   requestParameters: { principalArn: input.principalArn, policyName: input.policyName, policyDocument: input.policyDocument },
 });
 
-function fail(code: AuthenticationFailure['code'], message: string, accountId: string | null) {
+export function fail(code: AuthenticationFailure['code'], message: string, accountId: string | null) {
   return { ok: false as const, failure: { code, message, accountId } };
 }
 
@@ -270,4 +313,10 @@ export function randomAccountId(): string {
 
 function randomString(length: number): string {
   return Array.from({ length }, () => ACCESS_KEY_ALPHABET[randomInt(0, ACCESS_KEY_ALPHABET.length)]).join('');
+}
+
+/** AWS-style unique id (`AIDA` + 17 characters of [A-Z2-7]), stable for a principal ARN. */
+function uniqueIdOf(prefix: 'AIDA' | 'AROA', principalArn: string): string {
+  const digest = createHash('sha256').update(principalArn).digest();
+  return prefix + Array.from(digest.subarray(0, 17), (b) => ACCESS_KEY_ALPHABET[b % 32]).join('');
 }

@@ -34,7 +34,7 @@
  *   principal-activity.ts (rollups, plus the log's tail and edges).
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
-import type { AuditRecord } from '../service/audit.ts';
+import type { AuditRecord } from '../domain/audit-record.ts';
 import type { Database, Db } from './database.ts';
 
 type Executor = Db | Transaction<Database>;

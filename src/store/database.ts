@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, type ColumnType, type Generated } from 'kysely';
+import { Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
 import pg from 'pg';
 import { parseJson } from '../json.ts';
 
@@ -227,4 +227,30 @@ export function dedicatedClient(db: Db, applicationName: string): pg.Client {
   if (!pool) throw new Error('dedicatedClient needs a database opened with openDatabase');
   const { connectionString, options: startup, ssl } = pool.options;
   return new pg.Client({ connectionString, options: startup, ssl, application_name: applicationName });
+}
+
+/** Whether the schema `name` exists in the database. */
+export async function schemaExists(db: Db, name: string): Promise<boolean> {
+  const { rows } = await sql<{ installed: boolean }>`select exists (select 1 from pg_namespace where nspname = ${name}) as installed`.execute(db);
+  return rows[0]?.installed === true;
+}
+
+/**
+ * Runs `body` holding the session advisory lock `lockKey` (a bigint, as a
+ * string) on one of `db`'s connections: a second caller, in this process or
+ * another, waits until the first is done.
+ *
+ * @example
+ * await withSessionAdvisoryLock(db, '7740672246483678068', () => bootstrap());
+ */
+export async function withSessionAdvisoryLock<T>(db: Db, lockKey: string, body: () => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`SELECT pg_advisory_lock(${lockKey}::bigint)`.execute(conn);
+    try {
+      return await body();
+    } finally {
+      // Should the unlock fail, the session is gone, and its lock with it: the body's own error matters more.
+      await sql`SELECT pg_advisory_unlock(${lockKey}::bigint)`.execute(conn).catch(() => {});
+    }
+  });
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './database.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -32,4 +32,10 @@ export async function destroyKeyMaterial(db: Executor, keyId: string, keyMateria
   if (keyMaterialId) query = query.where('key_material_id', '=', keyMaterialId);
   const result = await query.executeTakeFirst();
   return Number(result.numDeletedRows);
+}
+
+/** Whether anything in the database is wrapped under a root key (access-key secrets, key material). */
+export async function holdsWrappedSecrets(db: Executor): Promise<boolean> {
+  const { rows } = await sql<{ n: string }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) AS n`.execute(db);
+  return Number(rows[0]?.n ?? 0) > 0;
 }

@@ -47,8 +47,13 @@ const START_ATTEMPTS = 3;
 
 /**
  * Finds the database every command uses: DATABASE_URL when set, else the
- * embedded Postgres under the data dir, started (and initialised on first use)
- * when it is not already running.
+ * embedded Postgres under the data dir, started when it is not already running.
+ *
+ * Only with `create` (`dev`, `serve` and `migrate`, which go on to migrate it)
+ * is a missing embedded server initialised, and its `keyledger` database
+ * created. Without it, a data dir holding no server is a DatabaseLocationError
+ * that says where it looked, and nothing is written: not the data dir, not a
+ * cluster, not the `postgres` user.
  *
  * The embedded server's URL, with its random password, is kept in
  * `<dataDir>/database-url` (0600). When that URL answers, the running server is
@@ -61,8 +66,9 @@ const START_ATTEMPTS = 3;
  * const owner = openDatabase(database.url, { as: 'owner' });
  * try { ... } finally { await owner.destroy(); await database.release(); }
  */
-export async function locateDatabase(options: { config: Config; logger: Logger; env?: NodeJS.ProcessEnv }): Promise<LocatedDatabase> {
+export async function locateDatabase(options: { config: Config; logger: Logger; env?: NodeJS.ProcessEnv; create?: boolean }): Promise<LocatedDatabase> {
   const { config, logger } = options;
+  const create = options.create === true;
   if (config.databaseUrl) {
     logger.debug({ url: redactUrl(config.databaseUrl) }, 'using DATABASE_URL');
     return { url: config.databaseUrl, embedded: false, startedHere: false, release: async () => {} };
@@ -77,11 +83,14 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
   }
   const previous = previousUrl ? parseEmbeddedUrl(previousUrl, paths.databaseUrlFile) : undefined;
 
+  // Looked at before anything is created, the data dir included.
+  const initialised = await new EmbeddedPostgres({ dataDir: paths.postgresDir, logFile: paths.postgresLog, password: '', port: 0 }).initialised;
+  if (!initialised && !create) throw new DatabaseLocationError(noDatabaseMessage(config.dataDir, options.env ?? process.env));
+
   await ensureDataDir(config.dataDir);
   const serverUser = await embeddedServerUser();
   if (serverUser) await assertTraversable(config.dataDir, serverUser);
 
-  const initialised = await new EmbeddedPostgres({ dataDir: paths.postgresDir, logFile: paths.postgresLog, password: '', port: 0 }).initialised;
   if (initialised && !previous) {
     throw new DatabaseLocationError(
       `${paths.postgresDir} holds a Postgres cluster but ${paths.databaseUrlFile}, which has its password, is missing: restore that file, or move the data dir aside to start afresh`,
@@ -109,7 +118,11 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
   }
 
   try {
-    await ensureDatabase(server.url('postgres'), EMBEDDED_DATABASE);
+    if (!(await ensureDatabase(server.url('postgres'), EMBEDDED_DATABASE, create))) {
+      throw new DatabaseLocationError(
+        `the embedded Postgres under ${paths.postgresDir} has no '${EMBEDDED_DATABASE}' database: run \`keyledger migrate\` (or \`keyledger dev\`) to create it`,
+      );
+    }
     const url = server.url(EMBEDDED_DATABASE);
     if (url !== previousUrl) await writeSecretFile(paths.databaseUrlFile, `${url}\n`);
     logger.info({ url: redactUrl(url), dataDir: paths.postgresDir }, 'started the embedded Postgres');
@@ -128,6 +141,17 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
     await server.stop();
     throw error;
   }
+}
+
+/** Where a command that needs an existing database looked, and how to point it at one. */
+function noDatabaseMessage(dataDir: string, env: NodeJS.ProcessEnv): string {
+  const where = env.KEYLEDGER_DATA_DIR
+    ? `KEYLEDGER_DATA_DIR=${env.KEYLEDGER_DATA_DIR}`
+    : `KEYLEDGER_DATA_DIR is not set, so the default ./.keyledger, relative to the current directory ${process.cwd()}`;
+  return (
+    `no keyledger database found: DATABASE_URL is not set, and ${dataDir} holds no embedded Postgres (${where}). ` +
+    'Set KEYLEDGER_DATA_DIR to the data dir `keyledger dev` uses, or DATABASE_URL to your Postgres; to make a new one, run `keyledger dev` or `keyledger migrate`. Nothing was created.'
+  );
 }
 
 /** KEYLEDGER_PG_PORT, the embedded server's port when set. Read here: only the embedded path uses it. */
@@ -156,7 +180,7 @@ function parseEmbeddedUrl(url: string, file: string): { password: string; port: 
  * 0711: as root the server runs as `postgres`, which must pass through the data
  * dir to its cluster but not list it; the secrets beside it are 0600 root files.
  */
-async function ensureDataDir(dataDir: string): Promise<void> {
+export async function ensureDataDir(dataDir: string): Promise<void> {
   const created = await mkdir(dataDir, { recursive: true, mode: 0o711 });
   if (created !== undefined) await chmod(dataDir, 0o711);
 }
@@ -177,14 +201,18 @@ async function assertTraversable(dir: string, user: { uid: number; gid: number }
   }
 }
 
-async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+/** True when `database` exists on the server, after creating it if `create`. */
+async function ensureDatabase(adminUrl: string, database: string, create: boolean): Promise<boolean> {
   const client = new pg.Client({ connectionString: adminUrl });
   client.on('error', () => {});
   await client.connect();
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (rowCount) return true;
+    if (!create) return false;
     // CREATE DATABASE takes no parameters; the name is our constant.
-    if (!rowCount) await client.query(`create database ${database}`);
+    await client.query(`create database ${database}`);
+    return true;
   } finally {
     await client.end();
   }

@@ -1,8 +1,7 @@
-import { sql } from 'kysely';
 import { PgBoss, type ConstructorOptions } from 'pg-boss';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import type { Db } from '../store/database.ts';
+import { schemaExists, type Db } from '../store/database.ts';
 import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
 import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
@@ -196,8 +195,7 @@ export async function openJobScheduler(connectionString: string, logger: Logger)
  * queue depths, the sweep's schedule, the last sweep and the dead-lettered sweeps.
  */
 export async function readWorkerStatus(deps: { connectionString: string; db: Db; logger: Logger }): Promise<WorkerStatus> {
-  const { rows } = await sql<{ installed: boolean }>`select exists (select 1 from pg_namespace where nspname = ${JOBS_SCHEMA}) as installed`.execute(deps.db);
-  if (!rows[0]?.installed) {
+  if (!(await schemaExists(deps.db, JOBS_SCHEMA))) {
     return {
       installed: false,
       queues: [],

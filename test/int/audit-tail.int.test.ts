@@ -269,7 +269,7 @@ describe('subscription auditEvents (live tail)', () => {
   it('over real HTTP: a client closing its connection releases the tail; stopping the server ends the rest', async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
     const app = createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('info', sink), region: 'us-east-1' });
-    const server = await startHttpServer(createGraphQLHandler(app), { host: '127.0.0.1', port: 0 });
+    const server = await startHttpServer({ graphql: createGraphQLHandler(app) }, { host: '127.0.0.1', port: 0 });
     const probe = newProbe();
     const open = async () => {
       const response = await fetch(server.url, {

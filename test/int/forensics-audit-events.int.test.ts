@@ -248,9 +248,9 @@ describe('auditEvents filters, alone', () => {
     expect(await labels({ encryptionContextKeys: ['tenant', 'purpose'] })).toEqual(['s1']);
   });
 
-  it('readOnly', async () => {
-    expect(await inWindow({ readOnly: true })).toEqual(['s9']);
-    expect(await inWindow({ readOnly: false })).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's10']);
+  it('readOnly (crypto operations are read-only, as in CloudTrail)', async () => {
+    expect(await inWindow({ readOnly: true })).toEqual(['s1', 's2', 's3', 's4', 's6', 's7', 's8', 's9', 's10']);
+    expect(await inWindow({ readOnly: false })).toEqual(['s5']);
   });
 });
 
@@ -260,7 +260,8 @@ describe('auditEvents filters, combined', () => {
     expect(await labels({ key: 'alias/app', encryptionContext: { tenant: 'acme' }, eventNames: ['Decrypt'] })).toEqual(['s3']);
     expect(await labels({ principalArnPrefix: `arn:aws:iam::${admin.accountId}:user/b`, sourceIp: '10.0.0.0/16' })).toEqual(['s7']);
     expect(await labels({ dataKeyId: dk1, outcome: 'FAILURE' })).toEqual(['s4', 's8']);
-    expect(await labels({ readOnly: false, key: k2.keyId, from: DAY2.toISOString(), to: DAY3.toISOString() })).toEqual(['s5', 's6', 's7']);
+    expect(await labels({ readOnly: false, key: k2.keyId, from: DAY2.toISOString(), to: DAY3.toISOString() })).toEqual(['s5']);
+    expect(await labels({ readOnly: true, key: k2.keyId, from: DAY2.toISOString(), to: DAY3.toISOString() })).toEqual(['s6', 's7']);
     expect(await labels({ accessKeyId: alice.accessKeyId, encryptionContextKeys: ['tenant'], sourceIp: '10.0.0.5', eventNames: ['Decrypt', 'Encrypt'] })).toEqual(['s1', 's10']);
     expect(await labels({ requestId: req.get('s3'), principalArn: alice.principalArn })).toEqual([]);
   });

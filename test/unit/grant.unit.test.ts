@@ -74,16 +74,49 @@ describe('grantAllows', () => {
     ['Subset: an empty context', subset({ a: '1' }), GRANTEE, 'Decrypt', {}, false],
     ['Subset: no context at all', subset({ a: '1' }), GRANTEE, 'Decrypt', undefined, false],
     ['Subset: value with surrounding space', subset({ a: '1' }), GRANTEE, 'Decrypt', { a: ' 1' }, false],
-    // Constrained grants and operations without a context
-    ['constrained grant, DescribeKey', grant({ operations: ['Decrypt', 'DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'DescribeKey', { a: '1' }, false],
-    ['constrained grant, CreateGrant', grant({ operations: ['Decrypt', 'CreateGrant'], constraints: { encryptionContextEquals: { a: '1' } } }), GRANTEE, 'CreateGrant', { a: '1' }, false],
-    ['constrained grant, RetireGrant', grant({ operations: ['RetireGrant'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'RetireGrant', undefined, false],
+    // Constrained grants and operations without a context: the constraint does not apply (AWS's GrantConstraints)
+    ['constrained grant, DescribeKey', grant({ operations: ['Decrypt', 'DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'DescribeKey', undefined, true],
+    ['constrained grant, DescribeKey with another context', grant({ operations: ['Decrypt', 'DescribeKey'], constraints: { encryptionContextEquals: { a: '1' } } }), GRANTEE, 'DescribeKey', { a: '2' }, true],
+    ['constrained grant, RetireGrant', grant({ operations: ['RetireGrant'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'RetireGrant', undefined, true],
+    ['constrained grant, DescribeKey not listed', grant({ operations: ['Decrypt'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'DescribeKey', undefined, false],
+    ['constrained grant, DescribeKey by another principal', grant({ operations: ['DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }), OTHER, 'DescribeKey', undefined, false],
+    ['constrained retired grant, DescribeKey', grant({ retired: true, operations: ['DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'DescribeKey', undefined, false],
+    ['constrained grant, an operation that takes no context and is not exempt', grant({ operations: ['Sign'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'Sign', undefined, false],
+    ['constrained grant, CreateGrant without the grant asked for', grant({ operations: ['Decrypt', 'CreateGrant'], constraints: { encryptionContextEquals: { a: '1' } } }), GRANTEE, 'CreateGrant', { a: '1' }, false],
+    ['unconstrained grant, CreateGrant without the grant asked for', grant({ operations: ['Decrypt', 'CreateGrant'] }), GRANTEE, 'CreateGrant', undefined, false],
     ['unconstrained grant, DescribeKey', grant({ operations: ['DescribeKey'] }), GRANTEE, 'DescribeKey', undefined, true],
     ['constrained grant, GenerateDataKey in context', grant({ operations: ['GenerateDataKey'], constraints: { encryptionContextSubset: { a: '1' } } }), GRANTEE, 'GenerateDataKey', { a: '1' }, true],
     ['constrained grant, ReEncryptFrom in context', grant({ operations: ['ReEncryptFrom'], constraints: { encryptionContextEquals: { a: '1' } } }), GRANTEE, 'ReEncryptFrom', { a: '1' }, true],
   ];
   it.each(cases)('%s', (_name, g, caller, op, ctx, expected) => {
     expect(grantAllows(g, caller, op, ctx)).toBe(expected);
+  });
+});
+
+describe('grantAllows CreateGrant: only for a grant no broader than itself', () => {
+  const asked = (operations: string[], constraints?: GrantConstraints | null): CreateGrantRequest => ({ granteePrincipal: OTHER, operations, constraints });
+  const subsetParent = grant({ operations: ['Decrypt', 'DescribeKey', 'RetireGrant', 'CreateGrant'], constraints: { encryptionContextSubset: { t: 'a' } } });
+  const equalsParent = grant({ operations: ['Decrypt', 'DescribeKey', 'CreateGrant'], constraints: { encryptionContextEquals: { t: 'a' } } });
+  const cases: [string, GrantState, string, CreateGrantRequest, boolean][] = [
+    ['unconstrained parent, some of its operations', grant({ operations: ['Decrypt', 'CreateGrant'] }), GRANTEE, asked(['Decrypt']), true],
+    ['unconstrained parent, an operation it lacks', grant({ operations: ['Decrypt', 'CreateGrant'] }), GRANTEE, asked(['Encrypt']), false],
+    ['Subset parent, the same Subset', subsetParent, GRANTEE, asked(['Decrypt'], { encryptionContextSubset: { t: 'a' } }), true],
+    ['Subset parent, a Subset with more pairs', subsetParent, GRANTEE, asked(['Decrypt', 'CreateGrant'], { encryptionContextSubset: { t: 'a', r: 'eu' } }), true],
+    ['Subset parent, an Equals holding its pairs', subsetParent, GRANTEE, asked(['Decrypt'], { encryptionContextEquals: { t: 'a', r: 'eu' } }), true],
+    ['Subset parent, DescribeKey alone still carries the constraint', subsetParent, GRANTEE, asked(['DescribeKey'], { encryptionContextSubset: { t: 'a' } }), true],
+    ['Subset parent, DescribeKey alone without the constraint', subsetParent, GRANTEE, asked(['DescribeKey']), false],
+    ['Subset parent, RetireGrant alone without the constraint', subsetParent, GRANTEE, asked(['RetireGrant']), false],
+    ['Subset parent, no constraint', subsetParent, GRANTEE, asked(['Decrypt']), false],
+    ['Subset parent, a pair dropped', grant({ operations: ['Decrypt', 'CreateGrant'], constraints: { encryptionContextSubset: { t: 'a', r: 'eu' } } }), GRANTEE, asked(['Decrypt'], { encryptionContextSubset: { t: 'a' } }), false],
+    ['Equals parent, the same Equals', equalsParent, GRANTEE, asked(['Decrypt', 'DescribeKey'], { encryptionContextEquals: { t: 'a' } }), true],
+    ['Equals parent, a Subset of the same pairs', equalsParent, GRANTEE, asked(['Decrypt'], { encryptionContextSubset: { t: 'a' } }), false],
+    ['Equals parent, DescribeKey alone without the constraint', equalsParent, GRANTEE, asked(['DescribeKey']), false],
+    ['a stricter grant, but asked by another principal', subsetParent, OTHER, asked(['Decrypt'], { encryptionContextSubset: { t: 'a' } }), false],
+    ['a stricter grant, but the parent is retired', { ...subsetParent, retired: true }, GRANTEE, asked(['Decrypt'], { encryptionContextSubset: { t: 'a' } }), false],
+    ['a stricter grant, but the parent lacks CreateGrant', grant({ operations: ['Decrypt'], constraints: { encryptionContextSubset: { t: 'a' } } }), GRANTEE, asked(['Decrypt'], { encryptionContextSubset: { t: 'a' } }), false],
+  ];
+  it.each(cases)('%s', (_name, g, caller, requested, expected) => {
+    expect(grantAllows(g, caller, 'CreateGrant', undefined, requested)).toBe(expected);
   });
 });
 
@@ -143,6 +176,12 @@ describe('validateCreateGrant', () => {
     ['exactly 8 Subset pairs', { constraints: { encryptionContextSubset: pairs(8) } }],
     ['constraints with every context operation', { operations: ['Decrypt', 'Encrypt', 'GenerateDataKey', 'ReEncryptFrom', 'ReEncryptTo', 'GenerateDataKeyPair'], constraints: { encryptionContextSubset: { a: '1' } } }],
     ['an empty constraints object with DescribeKey', { operations: ['DescribeKey'], constraints: {} }],
+    // AWS: a constrained grant may include DescribeKey, RetireGrant and CreateGrant (the constraint does not apply to the first two).
+    ['a constraint with DescribeKey', { operations: ['Decrypt', 'DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }],
+    ['a constraint with CreateGrant', { operations: ['Decrypt', 'CreateGrant'], constraints: { encryptionContextEquals: { a: '1' } } }],
+    ['a constraint with RetireGrant', { operations: ['RetireGrant'], constraints: { encryptionContextEquals: { a: '1' } } }],
+    ['a constraint with DescribeKey alone', { operations: ['DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }],
+    ['a constraint with every symmetric operation', { operations: ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey'], constraints: { encryptionContextEquals: { a: '1' } } }],
   ];
   it.each(valid)('accepts %s', (_name, over) => {
     expect(validateCreateGrant({ ...base, ...over })).toBeUndefined();
@@ -171,9 +210,11 @@ describe('validateCreateGrant', () => {
     ['both Equals and Subset', { constraints: { encryptionContextEquals: { a: '1' }, encryptionContextSubset: { a: '1' } } }, 'A grant constraint can have EncryptionContextEquals or EncryptionContextSubset, not both.'],
     ['9 Equals pairs', { constraints: { encryptionContextEquals: pairs(9) } }, 'A grant constraint can have at most 8 encryption context pairs.'],
     ['9 Subset pairs', { constraints: { encryptionContextSubset: pairs(9) } }, 'A grant constraint can have at most 8 encryption context pairs.'],
-    ['a constraint with DescribeKey', { operations: ['Decrypt', 'DescribeKey'], constraints: { encryptionContextSubset: { a: '1' } } }, 'Grant constraints can only be used with operations that take an encryption context.'],
-    ['a constraint with CreateGrant', { operations: ['Decrypt', 'CreateGrant'], constraints: { encryptionContextEquals: { a: '1' } } }, 'Grant constraints can only be used with operations that take an encryption context.'],
-    ['a constraint with RetireGrant', { operations: ['RetireGrant'], constraints: { encryptionContextEquals: { a: '1' } } }, 'Grant constraints can only be used with operations that take an encryption context.'],
+    // Operations that take no encryption context (Sign, GenerateMac ...) can never carry a constraint, whatever the key.
+    ['a constraint with Sign', { operations: ['Sign'], constraints: { encryptionContextSubset: { a: '1' } } }, 'Grant constraints cannot be used with the Sign operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.'],
+    ['a constraint with Decrypt and GenerateMac', { operations: ['Decrypt', 'GenerateMac'], constraints: { encryptionContextEquals: { a: '1' } } }, 'Grant constraints cannot be used with the GenerateMac operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.'],
+    ['a constraint with DescribeKey and Verify', { operations: ['DescribeKey', 'Verify'], constraints: { encryptionContextSubset: { a: '1' } } }, /the Verify operation/],
+    ['an empty constraints object with Sign (no constraint: the key type refuses it)', { operations: ['Sign'], constraints: {} }, 'Grant operation Sign is not valid for a symmetric encryption KMS key.'],
   ];
   it.each(invalid)('refuses %s', (_name, over, message) => {
     const error = validateCreateGrant({ ...base, ...over });

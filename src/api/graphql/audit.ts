@@ -1,13 +1,14 @@
 /** The audit read side: forensic queries, lineage, time travel, activity and usage. */
-import { USAGE_DIMENSIONS, type UsageGroup } from '../../store/usage-statistics.ts';
-import type {
-  ActivityCount,
-  AuditEventConnection,
-  AuditEventFilter,
-  AuditEventView,
-  DataKeyLineage,
-  KeyAsOfView,
-  PrincipalActivity,
+import {
+  USAGE_DIMENSIONS,
+  type ActivityCount,
+  type AuditEventConnection,
+  type AuditEventFilter,
+  type AuditEventView,
+  type DataKeyLineage,
+  type KeyAsOfView,
+  type PrincipalActivity,
+  type UsageGroup,
 } from '../../service/audit-service.ts';
 import type { KeyHistoryEntry } from '../../service/forensics-time-travel.ts';
 import { GrantListEntryRef } from './authorization.ts';

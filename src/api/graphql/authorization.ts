@@ -2,7 +2,7 @@
 import type { AccessEntry } from '../../service/access-analysis.ts';
 import type { GrantListEntry } from '../../service/grant-service.ts';
 import { builder } from './builder.ts';
-import { emptyMutation, KEY_ID } from './common.ts';
+import { emptyKmsMutation, emptyMutation, KEY_ID, kmsField } from './common.ts';
 
 // ------------------------------------------------------------------ key policies
 
@@ -14,39 +14,33 @@ const PutKeyPolicyInput = builder.inputType('PutKeyPolicyInput', {
     bypassPolicyLockoutSafetyCheck: t.boolean(),
   }),
 });
-emptyMutation('putKeyPolicy', 'PutKeyPolicy: replaces the key policy. Refused when it would lock you out unless bypassPolicyLockoutSafetyCheck.', PutKeyPolicyInput, (ctx, req, input) => ctx.kms.putKeyPolicy(req, input));
+emptyKmsMutation('PutKeyPolicy', 'PutKeyPolicy: replaces the key policy. Refused when it would lock you out unless bypassPolicyLockoutSafetyCheck.', PutKeyPolicyInput);
 
 const GetKeyPolicyInput = builder.inputType('GetKeyPolicyInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), policyName: t.string({ description: 'Only `default`.' }) }),
 });
-builder.queryField('getKeyPolicy', (t) =>
-  t.field({
-    type: builder.objectRef<{ policy: string; policyName: string }>('GetKeyPolicyResponse').implement({
-      fields: (f) => ({ policy: f.exposeString('policy'), policyName: f.exposeString('policyName') }),
-    }),
-    description: 'GetKeyPolicy.',
-    args: { input: t.arg({ type: GetKeyPolicyInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.kms.getKeyPolicy(ctx.newRequest(), input),
+kmsField('GetKeyPolicy', {
+  type: builder.objectRef<{ policy: string; policyName: string }>('GetKeyPolicyResponse').implement({
+    fields: (f) => ({ policy: f.exposeString('policy'), policyName: f.exposeString('policyName') }),
   }),
-);
+  description: 'GetKeyPolicy.',
+  input: GetKeyPolicyInput,
+});
 
 const ListKeyPoliciesInput = builder.inputType('ListKeyPoliciesInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), limit: t.int(), marker: t.string() }),
 });
-builder.queryField('listKeyPolicies', (t) =>
-  t.field({
-    type: builder.objectRef<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }>('ListKeyPoliciesResponse').implement({
-      fields: (f) => ({
-        policyNames: f.exposeStringList('policyNames'),
-        nextMarker: f.exposeString('nextMarker', { nullable: true }),
-        truncated: f.exposeBoolean('truncated'),
-      }),
+kmsField('ListKeyPolicies', {
+  type: builder.objectRef<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }>('ListKeyPoliciesResponse').implement({
+    fields: (f) => ({
+      policyNames: f.exposeStringList('policyNames'),
+      nextMarker: f.exposeString('nextMarker', { nullable: true }),
+      truncated: f.exposeBoolean('truncated'),
     }),
-    description: 'ListKeyPolicies: always `default`.',
-    args: { input: t.arg({ type: ListKeyPoliciesInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.kms.listKeyPolicies(ctx.newRequest(), input),
   }),
-);
+  description: 'ListKeyPolicies: always `default`.',
+  input: ListKeyPoliciesInput,
+});
 
 // ------------------------------------------------------------------ identity policies
 
@@ -108,26 +102,13 @@ const CreateGrantInput = builder.inputType('CreateGrantInput', {
     dryRun: t.boolean(),
   }),
 });
-builder.mutationField('createGrant', (t) =>
-  t.field({
-    type: builder.objectRef<{ grantId: string; grantToken: string }>('CreateGrantResponse').implement({
-      fields: (f) => ({ grantId: f.exposeString('grantId'), grantToken: f.exposeString('grantToken') }),
-    }),
-    description: 'CreateGrant: lets the grantee use the key for the listed operations, optionally only under an encryption context.',
-    args: { input: t.arg({ type: CreateGrantInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      ctx.grants.createGrant(ctx.newRequest(), {
-        ...input,
-        operations: [...input.operations],
-        constraints: input.constraints
-          ? {
-              ...(input.constraints.encryptionContextEquals ? { encryptionContextEquals: input.constraints.encryptionContextEquals } : {}),
-              ...(input.constraints.encryptionContextSubset ? { encryptionContextSubset: input.constraints.encryptionContextSubset } : {}),
-            }
-          : null,
-      }),
+kmsField('CreateGrant', {
+  type: builder.objectRef<{ grantId: string; grantToken: string }>('CreateGrantResponse').implement({
+    fields: (f) => ({ grantId: f.exposeString('grantId'), grantToken: f.exposeString('grantToken') }),
   }),
-);
+  description: 'CreateGrant: lets the grantee use the key for the listed operations, optionally only under an encryption context.',
+  input: CreateGrantInput,
+});
 
 export const GrantListEntryRef = builder.objectRef<GrantListEntry>('GrantListEntry').implement({
   fields: (t) => ({
@@ -154,36 +135,30 @@ const ListGrantsResponse = builder.objectRef<{ grants: GrantListEntry[]; nextMar
 const ListGrantsInput = builder.inputType('ListGrantsInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), limit: t.int(), marker: t.string(), grantId: t.string(), granteePrincipal: t.string() }),
 });
-builder.queryField('listGrants', (t) =>
-  t.field({
-    type: ListGrantsResponse,
-    description: 'ListGrants: the live grants of a key (limit 1-100).',
-    args: { input: t.arg({ type: ListGrantsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.grants.listGrants(ctx.newRequest(), input),
-  }),
-);
+kmsField('ListGrants', {
+  type: ListGrantsResponse,
+  description: 'ListGrants: the live grants of a key (limit 1-100).',
+  input: ListGrantsInput,
+});
 
 const ListRetirableGrantsInput = builder.inputType('ListRetirableGrantsInput', {
   fields: (t) => ({ retiringPrincipal: t.string({ required: true }), limit: t.int(), marker: t.string() }),
 });
-builder.queryField('listRetirableGrants', (t) =>
-  t.field({
-    type: ListGrantsResponse,
-    description: 'ListRetirableGrants: grants whose retiring principal is the one given.',
-    args: { input: t.arg({ type: ListRetirableGrantsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.grants.listRetirableGrants(ctx.newRequest(), input),
-  }),
-);
+kmsField('ListRetirableGrants', {
+  type: ListGrantsResponse,
+  description: 'ListRetirableGrants: grants whose retiring principal is the one given.',
+  input: ListRetirableGrantsInput,
+});
 
 const RetireGrantInput = builder.inputType('RetireGrantInput', {
   fields: (t) => ({ grantToken: t.string(), keyId: t.string(), grantId: t.string() }),
 });
-emptyMutation('retireGrant', 'RetireGrant: by grant token, or key id + grant id; by the retiring principal, the grantee (if allowed RetireGrant) or the issuing account.', RetireGrantInput, (ctx, req, input) => ctx.grants.retireGrant(req, input));
+emptyKmsMutation('RetireGrant', 'RetireGrant: by grant token, or key id + grant id; by the retiring principal, the grantee (if allowed RetireGrant) or the issuing account.', RetireGrantInput);
 
 const RevokeGrantInput = builder.inputType('RevokeGrantInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), grantId: t.string({ required: true }) }),
 });
-emptyMutation('revokeGrant', 'RevokeGrant: governed by kms:RevokeGrant on the key.', RevokeGrantInput, (ctx, req, input) => ctx.grants.revokeGrant(req, input));
+emptyKmsMutation('RevokeGrant', 'RevokeGrant: governed by kms:RevokeGrant on the key.', RevokeGrantInput);
 
 
 

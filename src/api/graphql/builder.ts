@@ -8,6 +8,7 @@ import type { AccessAnalysis } from '../../service/access-analysis.ts';
 import type { GrantService } from '../../service/grant-service.ts';
 import type { IdentityService } from '../../service/identity-service.ts';
 import type { KmsService } from '../../service/kms-service.ts';
+import type { OperationRegistry } from '../../service/operations.ts';
 import type { RotationService } from '../../service/rotation-service.ts';
 
 /** What every resolver gets: the services, and who is calling. */
@@ -20,6 +21,8 @@ export interface GraphQLContext {
   identity: IdentityService;
   audit: AuditService;
   reports: ComplianceReportService;
+  /** Every KMS operation by AWS name: what the KMS fields resolve through (see kmsField). */
+  operations: OperationRegistry;
   caller: Caller;
   /** A fresh RequestContext (own request id) for each KMS operation in the document. */
   newRequest(): RequestContext;

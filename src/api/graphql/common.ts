@@ -1,9 +1,10 @@
 /** Types and helpers the per-area schema modules share. */
-import type { InputObjectRef } from '@pothos/core';
+import type { InputObjectRef, ObjectRef } from '@pothos/core';
 import { KEY_SPECS, KEY_STATES, KEY_USAGES, ORIGINS } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
 import type { RequestContext } from '../../service/context.ts';
 import type { AliasListEntry, KeyMetadata } from '../../service/kms-service.ts';
+import { kmsOperation, type KmsOperation } from '../../service/operations.ts';
 import { builder, type BuilderTypes, type GraphQLContext } from './builder.ts';
 
 export const KeyUsageType = builder.enumType('KeyUsageType', { values: KEY_USAGES });
@@ -90,6 +91,86 @@ export function emptyMutation<Shape extends object>(
       },
     }),
   );
+}
+
+/** What a KMS operation's GraphQL field declares; the rest (name, query or mutation, resolver) comes from the registry. */
+export interface KmsFieldOptions<Shape> {
+  /** The response type: AWS's response members in lowerCamelCase. */
+  type: ObjectRef<BuilderTypes, Shape>;
+  description: string;
+  /** The one `input` argument: AWS's request members in lowerCamelCase. */
+  input: InputObjectRef<BuilderTypes, object>;
+  /** Whether `input` must be given (default true); false where every AWS member is optional and the call makes sense without. */
+  inputRequired?: boolean;
+}
+
+/**
+ * The GraphQL field of a KMS operation of the registry (src/service/operations.ts),
+ * by its AWS name: registered as a query or a mutation as the registry says,
+ * under its lowerCamelCase name, and resolved by the registry as the AWS
+ * endpoint is. The field only declares its GraphQL types.
+ *
+ * @example
+ * kmsField('Encrypt', { type: EncryptResponse, description: 'Encrypt: ...', input: EncryptInput });
+ */
+export function kmsField<Shape>(name: string, options: KmsFieldOptions<Shape>): KmsOperation {
+  return registerKmsField(name, (operation, t) =>
+    t.field({
+      // The registry's handlers return `object`; `Shape` is what this operation's returns look like.
+      type: options.type as ObjectRef<BuilderTypes, object>,
+      description: options.description,
+      args: { input: t.arg({ type: options.input, required: options.inputRequired ?? true }) },
+      resolve: (_root, args, ctx) => ctx.operations.invoke(operation, ctx.newRequest(), withoutNulls(args.input) ?? {}),
+    }),
+  );
+}
+
+/**
+ * The GraphQL field of a KMS operation whose AWS response is empty: it answers
+ * with the request id (its audit record's).
+ *
+ * @example
+ * emptyKmsMutation('EnableKey', 'EnableKey: Disabled -> Enabled.', KeyIdInput('EnableKeyInput'));
+ */
+export function emptyKmsMutation(name: string, description: string, input: InputObjectRef<BuilderTypes, object>): KmsOperation {
+  return registerKmsField(name, (operation, t) =>
+    t.field({
+      type: EmptyResponse,
+      description,
+      args: { input: t.arg({ type: input, required: true }) },
+      resolve: async (_root, args, ctx) => {
+        const req = ctx.newRequest();
+        await ctx.operations.invoke(operation, req, withoutNulls(args.input) ?? {});
+        return { requestId: req.requestId };
+      },
+    }),
+  );
+}
+
+type RootFieldBuilder = PothosSchemaTypes.RootFieldBuilder<BuilderTypes, {}, 'Query' | 'Mutation'>;
+
+/** Adds the field `define` makes for the registry's operation `name`, as a query or a mutation under its graphqlField. */
+function registerKmsField(name: string, define: (operation: KmsOperation, t: RootFieldBuilder) => ReturnType<RootFieldBuilder['field']>): KmsOperation {
+  const operation = kmsOperation(name);
+  if (!operation) throw new Error(`${name} is not a KMS operation of the registry (src/service/operations.ts)`);
+  if (operation.graphqlKind === 'query') builder.queryField(operation.graphqlField, (t) => define(operation, t));
+  else builder.mutationField(operation.graphqlField, (t) => define(operation, t));
+  return operation;
+}
+
+/**
+ * An input as the AWS endpoint decodes one: a member given as null is absent
+ * (also in nested input objects), so both transports hand the operation the
+ * same shape. Buffers, dates and strings are values, not input objects.
+ */
+function withoutNulls(value: object | null | undefined): Record<string, unknown> | undefined {
+  if (value == null) return undefined;
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== 'object' || Buffer.isBuffer(v) || v instanceof Date) return v;
+    return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (x == null ? [] : [[k, strip(x)]])));
+  };
+  return strip(value) as Record<string, unknown>;
 }
 
 export const KEY_ID = { required: true, description: 'Key id, key ARN, alias name or alias ARN.' } as const;

@@ -1,40 +1,34 @@
 /** Key rotation. */
 import { builder } from './builder.ts';
-import { KEY_ID, KeyIdInput, emptyMutation } from './common.ts';
+import { KEY_ID, KeyIdInput, emptyKmsMutation, kmsField } from './common.ts';
 
 const EnableKeyRotationInput = builder.inputType('EnableKeyRotationInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), rotationPeriodInDays: t.int({ description: '90-2560, default 365.' }) }),
 });
-emptyMutation('enableKeyRotation', 'EnableKeyRotation: automatic rotation every rotationPeriodInDays.', EnableKeyRotationInput, (ctx, req, input) => ctx.rotation.enableKeyRotation(req, input));
-emptyMutation('disableKeyRotation', 'DisableKeyRotation.', KeyIdInput('DisableKeyRotationInput'), (ctx, req, input) => ctx.rotation.disableKeyRotation(req, input));
+emptyKmsMutation('EnableKeyRotation', 'EnableKeyRotation: automatic rotation every rotationPeriodInDays.', EnableKeyRotationInput);
+emptyKmsMutation('DisableKeyRotation', 'DisableKeyRotation.', KeyIdInput('DisableKeyRotationInput'));
 
-builder.mutationField('rotateKeyOnDemand', (t) =>
-  t.field({
-    type: builder.objectRef<{ keyId: string }>('RotateKeyOnDemandResponse').implement({ fields: (f) => ({ keyId: f.exposeString('keyId') }) }),
-    description: 'RotateKeyOnDemand: new key material now; at most 25 per key. Older material still decrypts.',
-    args: { input: t.arg({ type: KeyIdInput('RotateKeyOnDemandInput'), required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.rotation.rotateKeyOnDemand(ctx.newRequest(), input),
-  }),
-);
+kmsField('RotateKeyOnDemand', {
+  type: builder.objectRef<{ keyId: string }>('RotateKeyOnDemandResponse').implement({ fields: (f) => ({ keyId: f.exposeString('keyId') }) }),
+  description: 'RotateKeyOnDemand: new key material now; at most 25 per key. Older material still decrypts.',
+  input: KeyIdInput('RotateKeyOnDemandInput'),
+});
 
-builder.queryField('getKeyRotationStatus', (t) =>
-  t.field({
-    type: builder
-      .objectRef<{ keyId: string; keyRotationEnabled: boolean; rotationPeriodInDays: number | null; nextRotationDate: Date | null; onDemandRotationStartDate: Date | null }>('GetKeyRotationStatusResponse')
-      .implement({
-        fields: (f) => ({
-          keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
-          keyRotationEnabled: f.exposeBoolean('keyRotationEnabled'),
-          rotationPeriodInDays: f.exposeInt('rotationPeriodInDays', { nullable: true }),
-          nextRotationDate: f.expose('nextRotationDate', { type: 'DateTime', nullable: true }),
-          onDemandRotationStartDate: f.expose('onDemandRotationStartDate', { type: 'DateTime', nullable: true }),
-        }),
+kmsField('GetKeyRotationStatus', {
+  type: builder
+    .objectRef<{ keyId: string; keyRotationEnabled: boolean; rotationPeriodInDays: number | null; nextRotationDate: Date | null; onDemandRotationStartDate: Date | null }>('GetKeyRotationStatusResponse')
+    .implement({
+      fields: (f) => ({
+        keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
+        keyRotationEnabled: f.exposeBoolean('keyRotationEnabled'),
+        rotationPeriodInDays: f.exposeInt('rotationPeriodInDays', { nullable: true }),
+        nextRotationDate: f.expose('nextRotationDate', { type: 'DateTime', nullable: true }),
+        onDemandRotationStartDate: f.expose('onDemandRotationStartDate', { type: 'DateTime', nullable: true }),
       }),
-    description: 'GetKeyRotationStatus.',
-    args: { input: t.arg({ type: KeyIdInput('GetKeyRotationStatusInput'), required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.rotation.getKeyRotationStatus(ctx.newRequest(), input),
-  }),
-);
+    }),
+  description: 'GetKeyRotationStatus.',
+  input: KeyIdInput('GetKeyRotationStatusInput'),
+});
 
 const RotationType = builder.enumType('RotationType', { values: ['AUTOMATIC', 'ON_DEMAND'] as const });
 const RotationsListEntry = builder
@@ -51,17 +45,14 @@ const RotationsListEntry = builder
 const ListKeyRotationsInput = builder.inputType('ListKeyRotationsInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), limit: t.int(), marker: t.string() }),
 });
-builder.queryField('listKeyRotations', (t) =>
-  t.field({
-    type: builder.objectRef<{ rotations: { keyId: string; keyMaterialId: string; rotationDate: Date; rotationType: 'AUTOMATIC' | 'ON_DEMAND' }[]; nextMarker: string | null; truncated: boolean }>('ListKeyRotationsResponse').implement({
-      fields: (f) => ({
-        rotations: f.expose('rotations', { type: [RotationsListEntry] }),
-        nextMarker: f.exposeString('nextMarker', { nullable: true }),
-        truncated: f.exposeBoolean('truncated'),
-      }),
+kmsField('ListKeyRotations', {
+  type: builder.objectRef<{ rotations: { keyId: string; keyMaterialId: string; rotationDate: Date; rotationType: 'AUTOMATIC' | 'ON_DEMAND' }[]; nextMarker: string | null; truncated: boolean }>('ListKeyRotationsResponse').implement({
+    fields: (f) => ({
+      rotations: f.expose('rotations', { type: [RotationsListEntry] }),
+      nextMarker: f.exposeString('nextMarker', { nullable: true }),
+      truncated: f.exposeBoolean('truncated'),
     }),
-    description: 'ListKeyRotations: completed rotations, oldest first.',
-    args: { input: t.arg({ type: ListKeyRotationsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.rotation.listKeyRotations(ctx.newRequest(), input),
   }),
-);
+  description: 'ListKeyRotations: completed rotations, oldest first.',
+  input: ListKeyRotationsInput,
+});

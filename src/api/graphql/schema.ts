@@ -1,4 +1,5 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
+import { KMS_OPERATIONS } from '../../service/operations.ts';
 import { builder } from './builder.ts';
 // Each module adds its types and fields to the builder when imported.
 import './audit.ts';
@@ -8,8 +9,12 @@ import './keys.ts';
 import './report.ts';
 import './rotation.ts';
 
-/** GraphQL field -> AWS operation name, for audit records of requests that never reach a resolver. */
+/**
+ * GraphQL field -> AWS operation name, for audit records of requests that never
+ * reach a resolver: every KMS operation of the registry, and the audit read side.
+ */
 export const OPERATION_EVENT_NAMES: Record<string, string> = {
+  ...Object.fromEntries(KMS_OPERATIONS.map((op) => [op.graphqlField, op.name])),
   auditEvents: 'ListAuditEvents',
   dataKey: 'GetDataKeyLineage',
   keyAsOf: 'DescribeKeyAsOf',

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { GraphQLError, Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
 import { createGraphQLError, createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Keyledger } from '../../app.ts';
+import { renderLocalGraphiQL } from '../graphiql.ts';
 import { KmsError } from '../../domain/errors.ts';
 import { parseJson } from '../../json.ts';
 import type { Caller } from '../../service/context.ts';
@@ -34,6 +35,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     // No uploads here; and multipart's `operations` field would be decoded with JSON.parse (see jsonParamsPlugin).
     multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
+    renderGraphiQL: renderLocalGraphiQL,
     plugins: [jsonParamsPlugin(), authenticationPlugin(app, callers)],
     context: ({ request, req }) => {
       const caller = callers.get(request);
@@ -44,7 +46,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         const refuse = (): never => {
           throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
         };
-        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, reports: app.reports, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
+        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, reports: app.reports, operations: app.operations, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
       }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
@@ -57,6 +59,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         identity: app.identity,
         audit: app.audit,
         reports: app.reports,
+        operations: app.operations,
         caller,
         newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),
       };

@@ -1,0 +1,178 @@
+import { validationError, type KmsError } from '../domain/errors.ts';
+import type { RequestContext } from './context.ts';
+import { operationShapes, shape, memberField } from './model/kms-model.ts';
+import { modelViolations } from './model/validate.ts';
+import type { CryptoService } from './crypto-service.ts';
+import type { GrantService } from './grant-service.ts';
+import type { KmsService } from './kms-service.ts';
+import type { RequestRunner } from './request-runner.ts';
+import type { RotationService } from './rotation-service.ts';
+
+/** The services a KMS operation's handler calls. */
+export interface OperationServices {
+  kms: KmsService;
+  crypto: CryptoService;
+  rotation: RotationService;
+  grants: GrantService;
+}
+
+/**
+ * One AWS KMS operation as keyledger offers it. Both transports are derived
+ * from this list: the AWS endpoint answers `X-Amz-Target: TrentService.<name>`
+ * for every entry, and the GraphQL schema has one field per entry, named
+ * `graphqlField` (AWS's name in lowerCamelCase), a query when it only reads.
+ * Input members are AWS's request members in lowerCamelCase (blobs as Buffers,
+ * timestamps as Dates), and so are the handler's results.
+ */
+export interface KmsOperation {
+  /** AWS's operation name: the X-Amz-Target suffix and the audit record's eventName. */
+  readonly name: string;
+  readonly graphqlField: string;
+  /** A GraphQL query (reads) or mutation (everything else, crypto operations too: they are recorded actions). */
+  readonly graphqlKind: 'query' | 'mutation';
+  /** The IAM action that authorizes it. */
+  readonly action: string;
+  /** CloudTrail's readOnly, also for requests refused before the handler ran. */
+  readonly readOnly: boolean;
+  /** Validates, authorizes, runs and records the request (audit-first, through the RequestRunner). */
+  invoke(services: OperationServices, ctx: RequestContext, input: Record<string, unknown>): Promise<object>;
+}
+
+type Handler = (services: OperationServices, ctx: RequestContext, input: any) => Promise<object>;
+
+const lowerCamel = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
+
+function operation(name: string, kind: 'query' | 'mutation', readOnly: boolean, invoke: Handler): KmsOperation {
+  return { name, graphqlField: lowerCamel(name), graphqlKind: kind, action: `kms:${name}`, readOnly, invoke };
+}
+
+/** Every KMS operation keyledger implements, by AWS name. */
+export const KMS_OPERATIONS: readonly KmsOperation[] = [
+  // Keys
+  operation('CreateKey', 'mutation', false, (s, ctx, input) => s.kms.createKey(ctx, input)),
+  operation('DescribeKey', 'query', true, (s, ctx, input) => s.kms.describeKey(ctx, input)),
+  operation('ListKeys', 'query', true, (s, ctx, input) => s.kms.listKeys(ctx, input)),
+  operation('UpdateKeyDescription', 'mutation', false, (s, ctx, input) => s.kms.updateKeyDescription(ctx, input)),
+  operation('EnableKey', 'mutation', false, (s, ctx, input) => s.kms.enableKey(ctx, input)),
+  operation('DisableKey', 'mutation', false, (s, ctx, input) => s.kms.disableKey(ctx, input)),
+  operation('ScheduleKeyDeletion', 'mutation', false, (s, ctx, input) => s.kms.scheduleKeyDeletion(ctx, input)),
+  operation('CancelKeyDeletion', 'mutation', false, (s, ctx, input) => s.kms.cancelKeyDeletion(ctx, input)),
+  // Tags
+  operation('TagResource', 'mutation', false, (s, ctx, input) => s.kms.tagResource(ctx, input)),
+  operation('UntagResource', 'mutation', false, (s, ctx, input) => s.kms.untagResource(ctx, input)),
+  operation('ListResourceTags', 'query', true, (s, ctx, input) => s.kms.listResourceTags(ctx, input)),
+  // Aliases
+  operation('CreateAlias', 'mutation', false, (s, ctx, input) => s.kms.createAlias(ctx, input)),
+  operation('UpdateAlias', 'mutation', false, (s, ctx, input) => s.kms.updateAlias(ctx, input)),
+  operation('DeleteAlias', 'mutation', false, (s, ctx, input) => s.kms.deleteAlias(ctx, input)),
+  operation('ListAliases', 'query', true, (s, ctx, input) => s.kms.listAliases(ctx, input)),
+  // Key policies
+  operation('PutKeyPolicy', 'mutation', false, (s, ctx, input) => s.kms.putKeyPolicy(ctx, input)),
+  operation('GetKeyPolicy', 'query', true, (s, ctx, input) => s.kms.getKeyPolicy(ctx, input)),
+  operation('ListKeyPolicies', 'query', true, (s, ctx, input) => s.kms.listKeyPolicies(ctx, input)),
+  // Rotation
+  operation('EnableKeyRotation', 'mutation', false, (s, ctx, input) => s.rotation.enableKeyRotation(ctx, input)),
+  operation('DisableKeyRotation', 'mutation', false, (s, ctx, input) => s.rotation.disableKeyRotation(ctx, input)),
+  operation('GetKeyRotationStatus', 'query', true, (s, ctx, input) => s.rotation.getKeyRotationStatus(ctx, input)),
+  operation('RotateKeyOnDemand', 'mutation', false, (s, ctx, input) => s.rotation.rotateKeyOnDemand(ctx, input)),
+  operation('ListKeyRotations', 'query', true, (s, ctx, input) => s.rotation.listKeyRotations(ctx, input)),
+  // Grants
+  operation('CreateGrant', 'mutation', false, (s, ctx, input) => s.grants.createGrant(ctx, input)),
+  operation('ListGrants', 'query', true, (s, ctx, input) => s.grants.listGrants(ctx, input)),
+  operation('ListRetirableGrants', 'query', true, (s, ctx, input) => s.grants.listRetirableGrants(ctx, input)),
+  operation('RetireGrant', 'mutation', false, (s, ctx, input) => s.grants.retireGrant(ctx, input)),
+  operation('RevokeGrant', 'mutation', false, (s, ctx, input) => s.grants.revokeGrant(ctx, input)),
+  // Cryptographic operations (CloudTrail records them as read-only)
+  operation('Encrypt', 'mutation', true, (s, ctx, input) => s.crypto.encrypt(ctx, input)),
+  operation('Decrypt', 'mutation', true, (s, ctx, input) => s.crypto.decrypt(ctx, input)),
+  operation('ReEncrypt', 'mutation', true, (s, ctx, input) => s.crypto.reEncrypt(ctx, input)),
+  operation('GenerateDataKey', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKey(ctx, input)),
+  operation('GenerateDataKeyWithoutPlaintext', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKeyWithoutPlaintext(ctx, input)),
+  operation('GenerateRandom', 'mutation', true, (s, ctx, input) => s.crypto.generateRandom(ctx, input)),
+];
+
+const BY_NAME = new Map(KMS_OPERATIONS.map((op) => [op.name, op]));
+
+/** The operation AWS calls `name`, if keyledger implements it. */
+export function kmsOperation(name: string): KmsOperation | undefined {
+  return BY_NAME.get(name);
+}
+
+/**
+ * Why keyledger does not offer an AWS KMS operation (UnsupportedOperationException's
+ * message), for every operation of AWS's model that is not in KMS_OPERATIONS.
+ */
+export function unsupportedOperationMessage(name: string): string {
+  if (/CustomKeyStore/.test(name)) return `keyledger does not support custom key stores, so it does not offer ${name}.`;
+  if (name === 'ReplicateKey' || name === 'UpdatePrimaryRegion') return `keyledger does not support multi-Region keys, so it does not offer ${name}.`;
+  return `keyledger does not offer ${name} yet: it supports SYMMETRIC_DEFAULT keys only.`;
+}
+
+/**
+ * The operations as the transports call them: by AWS name, with the services
+ * behind them bound.
+ *
+ * @example
+ * const op = app.operations.find('Encrypt');
+ * const result = await app.operations.invoke(op, ctx, { keyId: 'alias/orders', plaintext });
+ */
+export class OperationRegistry {
+  readonly #services: OperationServices;
+  readonly #runner: RequestRunner;
+
+  constructor(deps: OperationServices & { runner: RequestRunner }) {
+    this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, grants: deps.grants };
+    this.#runner = deps.runner;
+  }
+
+  /** The operation AWS calls `name`, if keyledger implements it. */
+  find(name: string): KmsOperation | undefined {
+    return kmsOperation(name);
+  }
+
+  /**
+   * Runs the operation. A request that breaks a constraint of AWS's model
+   * (a required member, a length, an enum, a pattern, a range) is refused
+   * first, with AWS's ValidationException, as AWS checks them before anything
+   * else; the operation then checks what the model cannot say.
+   */
+  invoke(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>): Promise<object> {
+    const violations = modelViolations(operation.name, input);
+    if (violations.length > 0) {
+      return this.#runner.run(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) }, () =>
+        Promise.reject(validationError(violations)),
+      );
+    }
+    return operation.invoke(this.#services, ctx, input);
+  }
+
+  /**
+   * Records a request that was refused before its operation ran (a body that
+   * is not JSON, a missing required member, an operation keyledger does not
+   * offer) as the authenticated caller's request, then throws `error` with
+   * the request id. `eventName` is what the caller asked for, bounded.
+   */
+  refuse(ctx: RequestContext, eventName: string, readOnly: boolean, error: KmsError, eventSource: 'kms' | 'sts' = 'kms'): Promise<never> {
+    return this.#runner.run(ctx, { eventName: eventName.slice(0, 128), eventSource, readOnly, requestParameters: null }, () => Promise.reject(error));
+  }
+}
+
+/**
+ * What the audit record of a request refused by the model keeps of its
+ * parameters: every top-level member but blobs (plaintexts, ciphertexts) and
+ * the members AWS's model marks sensitive; a grant token only as given.
+ */
+function recordableParameters(operation: string, input: Record<string, unknown>): Record<string, unknown> | null {
+  const inputShape = operationShapes(operation)?.input;
+  if (!inputShape) return null;
+  const out: Record<string, unknown> = {};
+  for (const [member, ref] of Object.entries(shape(inputShape).members ?? {})) {
+    const field = memberField(member);
+    const value = input[field];
+    if (value === undefined || value === null) continue;
+    const s = shape(ref.shape);
+    if (s.type === 'blob' || s.sensitive) continue;
+    out[field] = field === 'grantToken' ? '[given]' : value;
+  }
+  return out;
+}
