@@ -12,7 +12,7 @@ import { KeyResolver } from './service/key-resolver.ts';
 import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
 import { KmsService } from './service/kms-service.ts';
 import { OperationRegistry } from './service/operations.ts';
-import { SigV4Authenticator } from './service/sigv4-authentication.ts';
+import { AuthenticationService } from './service/authentication.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
@@ -35,8 +35,8 @@ export interface Keyledger {
   reports: ComplianceReportService;
   /** Every KMS operation by AWS name: what both transports call. */
   operations: OperationRegistry;
-  /** AWS Signature Version 4 over keyledger's access keys (the AWS endpoint's authentication). */
-  sigv4: SigV4Authenticator;
+  /** Authenticates requests (SigV4 for the AWS endpoint, HTTP Basic for GraphQL) and records every refusal. */
+  authentication: AuthenticationService;
   /** The shared LISTEN behind live audit tails: close it on shutdown (it ends every tail). */
   auditFeed: AuditFeed;
 }
@@ -71,7 +71,7 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
     audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({ kms, crypto, rotation, grants, runner }),
-    sigv4: new SigV4Authenticator({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
+    authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
     auditFeed,
   };
 }

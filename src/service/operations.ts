@@ -1,4 +1,4 @@
-import { validationError, type KmsError } from '../domain/errors.ts';
+import { KmsError, validationError } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import { operationShapes, shape, memberField } from './model/kms-model.ts';
 import { modelViolations } from './model/validate.ts';
@@ -144,6 +144,22 @@ export class OperationRegistry {
       );
     }
     return operation.invoke(this.#services, ctx, input);
+  }
+
+  /**
+   * Records a GraphQL document that was refused before any operation ran (it
+   * did not parse or validate), as the authenticated caller's request, and
+   * returns the error to answer: `error` with the request id, or
+   * KMSInternalException when even the record could not be written.
+   */
+  async refuseDocument(ctx: RequestContext, error: KmsError): Promise<KmsError> {
+    try {
+      await this.refuse(ctx, 'GraphQLRequest', false, error);
+    } catch (refused) {
+      if (refused instanceof KmsError) return refused;
+      throw refused;
+    }
+    throw new Error('refuse() must throw');
   }
 
   /**

@@ -790,7 +790,7 @@ describe('audit-first: no result leaves unless its record is committed', () => {
     expect(r.body.errors[0].extensions.code).toBe('KMSInternalException');
     expect(r.status).toBe(500);
     expect(JSON.stringify(r.body)).not.toMatch(/failpoint|node_modules|at /);
-    expect(f.logLines.some((l) => l.includes(r.body.errors[0].extensions.requestId) && l.includes('could not record a rejected request'))).toBe(true);
+    expect(f.logLines.some((l) => l.includes(r.body.errors[0].extensions.requestId) && l.includes('could not record the failed request'))).toBe(true);
   });
 
   it('leaves no secret in the failpoint database or its logs', async () => {

@@ -218,7 +218,7 @@ describe('authentication failures', () => {
    * Refusals decided before the secret is looked up (an expired or future
    * signature, a payload hash that does not match, another region), signed
    * with the admin's real access key: the key's owner must see them in
-   * auditEvents, as it sees a wrong signature (SigV4Authenticator's contract:
+   * auditEvents, as it sees a wrong signature (AuthenticationService's contract:
    * "naming the key's account when the key exists, so its owner sees attempts
    * with it").
    */

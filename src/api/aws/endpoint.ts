@@ -6,7 +6,7 @@ import { parseJson } from '../../json.ts';
 import type { RequestContext } from '../../service/context.ts';
 import { AWS_KMS_OPERATION_NAMES } from '../../service/model/kms-model.ts';
 import { unsupportedOperationMessage } from '../../service/operations.ts';
-import type { AttemptedRequest, SignedRequest } from '../../service/sigv4-authentication.ts';
+import type { AttemptedRequest, SignedRequest } from '../../service/authentication.ts';
 import type { AwsHandler } from '../http-server.ts';
 import { decodeRequest, encodeResponse } from './json-codec.ts';
 import { answerSts, isStsRequest } from './sts.ts';
@@ -78,10 +78,10 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
     readOnly: operation?.readOnly ?? false,
   };
   if (body === undefined) {
-    sendError(res, requestId, await app.sigv4.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_BODY_BYTES} bytes.`)));
+    sendError(res, requestId, await app.authentication.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_BODY_BYTES} bytes.`)));
     return;
   }
-  const auth = await app.sigv4.authenticate(signed, attempted, 'kms');
+  const auth = await app.authentication.sigv4(signed, attempted, 'kms');
   if (!auth.ok) {
     sendError(res, requestId, auth.error);
     return;

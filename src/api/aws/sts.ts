@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Keyledger } from '../../app.ts';
 import { KmsError } from '../../domain/errors.ts';
-import type { SignedRequest } from '../../service/sigv4-authentication.ts';
+import type { SignedRequest } from '../../service/authentication.ts';
 
 const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
@@ -37,10 +37,10 @@ export async function answerSts(
   const action = form.get('Action') ?? '';
   const attempted = { requestId, sourceIp, userAgent, eventName: /^[A-Za-z]{1,64}$/.test(action) ? action : 'UnknownOperation', eventSource: 'sts' as const, readOnly: true };
   if (request.tooLarge) {
-    sendStsError(res, requestId, await app.sigv4.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', 'Request body is too large.')));
+    sendStsError(res, requestId, await app.authentication.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', 'Request body is too large.')));
     return;
   }
-  const auth = await app.sigv4.authenticate(signed, attempted, 'sts');
+  const auth = await app.authentication.sigv4(signed, attempted, 'sts');
   if (!auth.ok) {
     sendStsError(res, requestId, auth.error);
     return;

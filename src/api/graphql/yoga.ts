@@ -7,7 +7,6 @@ import { renderLocalGraphiQL } from '../graphiql.ts';
 import { KmsError } from '../../domain/errors.ts';
 import { parseJson } from '../../json.ts';
 import type { Caller } from '../../service/context.ts';
-import { identityOf } from '../../service/request-runner.ts';
 import type { GraphQLContext } from './builder.ts';
 import { keyledgerSchema, OPERATION_EVENT_NAMES } from './schema.ts';
 
@@ -147,31 +146,26 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       const { fields, readOnly, introspectionOnly } = attemptedOperation(params.query, params.operationName);
       if (introspectionOnly) return;
       const credentials = basicCredentials(request.headers.get('authorization'));
-      const outcome = await app.identity.authenticate(credentials?.accessKeyId, credentials?.secret);
+      const outcome = await app.authentication.basic(credentials, {
+        requestId: randomUUID(),
+        sourceIp: sourceIpOf(context.req),
+        userAgent: request.headers.get('user-agent'),
+        eventName: eventNameOf(fields),
+        eventSource: 'kms',
+        readOnly,
+        requestParameters: { operations: fields.slice(0, 20) },
+      });
       if (outcome.ok) {
         callers.set(request, outcome.caller);
         return;
       }
-      const requestId = randomUUID();
-      const error = new KmsError(outcome.failure.code, outcome.failure.message);
-      try {
-        await app.runner.recordRejected(
-          {
-            requestId,
-            accountId: outcome.failure.accountId,
-            userIdentity: { type: 'Unknown', principalArn: null, accountId: outcome.failure.accountId, accessKeyId: credentials?.accessKeyId ?? null },
-            sourceIp: sourceIpOf(context.req),
-            userAgent: request.headers.get('user-agent'),
-          },
-          { eventName: eventNameOf(fields), readOnly, requestParameters: { operations: fields.slice(0, 20) } },
-          error,
-        );
-      } catch (auditFailure) {
-        app.logger.error({ requestId, error: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
-        setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
+      const { error } = outcome;
+      if (error.code === 'KMSInternalException') {
+        // The refusal could not be recorded, so it is not answered as one.
+        setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId: error.requestId, http: { status: 500 } } })] });
         return;
       }
-      setResult({ errors: [unauthenticated(outcome.failure.code, outcome.failure.message, requestId)] });
+      setResult({ errors: [unauthenticated(error.code, error.message, error.requestId!)] });
     },
 
     /**
@@ -183,25 +177,16 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       if (!caller || Array.isArray(result) || !isExecutionResult(result)) return;
       const errors = result.errors ?? [];
       if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
-      const requestId = randomUUID();
       const messages = errors.map((e) => withoutValues(e.message));
       const message = errors.map((e) => recordedMessage(e.message)).join('; ').slice(0, 2000);
-      try {
-        await app.runner.recordRejected(
-          {
-            requestId,
-            accountId: caller.accountId,
-            userIdentity: identityOf(caller),
-            sourceIp: sourceIpOf(serverContext.req),
-            userAgent: request.headers.get('user-agent'),
-          },
-          { eventName: 'GraphQLRequest', readOnly: false, requestParameters: null },
-          new KmsError('ValidationException', message),
-        );
-      } catch (auditFailure) {
+      const recorded = await app.operations.refuseDocument(
+        { requestId: randomUUID(), caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
+        new KmsError('ValidationException', message),
+      );
+      const requestId = recorded.requestId;
+      if (recorded.code === 'KMSInternalException') {
         // Unrecorded, so unanswered: a throw here would reach the HTTP adapter,
         // which answers with the error's stack trace.
-        app.logger.error({ requestId, error: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
         setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
         return;
       }

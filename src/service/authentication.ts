@@ -28,9 +28,11 @@ export interface AttemptedRequest {
   eventName: string;
   eventSource: AuditRecord['eventSource'];
   readOnly: boolean;
+  /** What may be recorded of the request before it is authenticated (never a secret); none by default. */
+  requestParameters?: Record<string, unknown> | null;
 }
 
-export type SigV4Outcome = { ok: true; caller: Caller } | { ok: false; error: KmsError };
+export type AuthenticationOutcome = { ok: true; caller: Caller } | { ok: false; error: KmsError };
 
 /** AWS accepts a request signed up to 5 minutes before or after its own clock. */
 const MAX_SKEW_MS = 5 * 60 * 1000;
@@ -41,18 +43,20 @@ const SIGNATURE_MISMATCH =
 const MAX_QUOTED = 512;
 
 /**
- * Authenticates requests signed with AWS Signature Version 4 by keyledger's
- * access keys. The signature is recomputed with `@smithy/signature-v4` (the
+ * Authenticates requests, for both transports, and records every refusal
+ * itself: the AWS endpoint's requests signed with AWS Signature Version 4 by
+ * keyledger's access keys, and GraphQL's HTTP Basic `accessKeyId:secret`.
+ * A SigV4 signature is recomputed with `@smithy/signature-v4` (the
  * signer of the AWS SDK for JavaScript) over the headers the client signed and
  * compared in constant time; keyledger has no canonicaliser of its own. Every
  * refusal is recorded (one bounded audit record, naming the key's account when
  * the key exists, so its owner sees attempts with it) before it is returned.
  *
  * @example
- * const outcome = await sigv4.authenticate(request, attempted, 'kms');
+ * const outcome = await authentication.sigv4(request, attempted, 'kms');
  * if (!outcome.ok) return answerError(outcome.error);
  */
-export class SigV4Authenticator {
+export class AuthenticationService {
   readonly #identity: IdentityService;
   readonly #runner: RequestRunner;
   readonly #clock: Clock;
@@ -68,13 +72,24 @@ export class SigV4Authenticator {
   }
 
   /** Checks `request`'s signature for `service` (its credential scope must name it and keyledger's region). */
-  async authenticate(request: SignedRequest, attempted: AttemptedRequest, service: 'kms' | 'sts'): Promise<SigV4Outcome> {
+  async sigv4(request: SignedRequest, attempted: AttemptedRequest, service: 'kms' | 'sts'): Promise<AuthenticationOutcome> {
     const outcome = await this.#verify(request, service);
     if (outcome.ok) return outcome;
     const { failure, accessKeyId } = outcome;
     // Refused before the key was looked up (expired, wrong scope ...): its owner still sees attempts made with it.
     const accountId = failure.accountId ?? (accessKeyId === undefined ? null : await this.#identity.accountOfAccessKey(accessKeyId));
     return { ok: false, error: await this.#record(attempted, new KmsError(failure.code, failure.message), accountId, accessKeyId) };
+  }
+
+  /**
+   * Checks HTTP Basic credentials (`accessKeyId:secretAccessKey`, GraphQL's
+   * scheme), given as decoded from the Authorization header or undefined.
+   */
+  async basic(credentials: { accessKeyId: string; secret: string } | undefined, attempted: AttemptedRequest): Promise<AuthenticationOutcome> {
+    const outcome = await this.#identity.authenticate(credentials?.accessKeyId, credentials?.secret);
+    if (outcome.ok) return outcome;
+    const { failure } = outcome;
+    return { ok: false, error: await this.#record(attempted, new KmsError(failure.code, failure.message), failure.accountId, credentials?.accessKeyId) };
   }
 
   /** Records a request refused before it could be authenticated (a body too large to read), and returns the error to answer. */
@@ -93,7 +108,7 @@ export class SigV4Authenticator {
           sourceIp: attempted.sourceIp,
           userAgent: attempted.userAgent,
         },
-        { eventName: attempted.eventName, eventSource: attempted.eventSource, readOnly: attempted.readOnly, requestParameters: null },
+        { eventName: attempted.eventName, eventSource: attempted.eventSource, readOnly: attempted.readOnly, requestParameters: attempted.requestParameters ?? null },
         error,
       );
       return error;
