@@ -10,7 +10,7 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   dev: { summary: 'run everything locally: embedded Postgres, API, worker; bootstraps an admin', load: async () => (await import('./serve.ts')).runDev },
-  serve: { summary: 'run the GraphQL API (no bootstrap, no worker)', load: async () => (await import('./serve.ts')).runServe },
+  serve: { summary: 'run the API: AWS KMS (SigV4) at / and GraphQL at /graphql (no bootstrap, no worker)', load: async () => (await import('./serve.ts')).runServe },
   worker: { summary: 'run the background worker, or print its status (--status)', load: async () => (await import('./worker.ts')).runWorker },
   migrate: { summary: 'apply pending database migrations', load: async () => (await import('./migrate.ts')).runMigrate },
   replay: { summary: 'rebuild the projections from the log, or compare them (--verify)', load: async () => (await import('./replay.ts')).runReplay },

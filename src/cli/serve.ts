@@ -20,8 +20,8 @@ import { assertBindAllowed, DEV_TLS_OPTIONS, resolveServerTls, SERVER_TLS_OPTION
 export const devHelp = `Usage: keyledger dev [--tls | --tls-cert FILE --tls-key FILE] [--insecure-http]
 
 Runs keyledger for development, all in one process: the embedded Postgres
-under the data dir (unless DATABASE_URL is set), migrations, the GraphQL API
-and the worker. On first start it generates the root key and an admin user in a
+under the data dir (unless DATABASE_URL is set), migrations, the AWS KMS API,
+GraphQL and the worker. On first start it generates the root key and an admin user in a
 new account, whose access key it writes to <data dir>/admin-credentials.json
 (mode 0600). Later starts reuse all of it. Ctrl-C stops everything cleanly.
 
@@ -41,8 +41,8 @@ KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY, KEYLEDGER_LOG_LEVEL.
 
 export const serveHelp = `Usage: keyledger serve [--tls-cert FILE --tls-key FILE] [--insecure-http]
 
-Runs the GraphQL API: migrates the database, then serves. Unlike \`dev\` it
-creates no credentials and runs no worker (run \`keyledger worker\` beside it),
+Runs the API (AWS KMS at /, GraphQL at /graphql): migrates the database, then
+serves. Unlike \`dev\` it creates no credentials and runs no worker (run \`keyledger worker\` beside it),
 and the root key must already exist: KEYLEDGER_ROOT_KEY, or the file
 KEYLEDGER_ROOT_KEY_FILE (default <data dir>/root-key).
 
