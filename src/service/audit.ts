@@ -18,11 +18,15 @@ const NUL_STAND_IN = '\u2400';
 
 /**
  * The record as jsonb can hold it: every request must be recordable, including
- * one whose parameters carry a NUL character (which the runner refuses, but
- * must still record).
+ * one whose parameters carry a NUL character or an unpaired UTF-16 surrogate
+ * (which the runner refuses, but must still record). jsonb refuses both; an
+ * unpaired surrogate becomes U+FFFD, as a UTF-8 encoder writes it.
  */
 function recordable<T>(value: T): T {
-  if (typeof value === 'string') return (value.includes('\u0000') ? value.replaceAll('\u0000', NUL_STAND_IN) : value) as T;
+  if (typeof value === 'string') {
+    const wellFormed = value.isWellFormed() ? value : value.toWellFormed();
+    return (wellFormed.includes('\u0000') ? wellFormed.replaceAll('\u0000', NUL_STAND_IN) : wellFormed) as T;
+  }
   if (Array.isArray(value)) return value.map(recordable) as T;
   if (value && typeof value === 'object' && !(value instanceof Date)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [recordable(k), recordable(v)])) as T;
@@ -30,12 +34,25 @@ function recordable<T>(value: T): T {
   return value;
 }
 
-/** The path of the first string (value or key) in `value` holding a NUL character, if any. */
-export function pathOfNul(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+/** A string Postgres text or jsonb cannot hold as given, and what is wrong with it. */
+export function unrecordableText(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'Member must not contain the NUL character';
+  if (!text.isWellFormed()) return 'Member must not contain an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+/**
+ * The first string (value or key) in `value` that Postgres could not store as
+ * given (a NUL character, an unpaired surrogate), with its path and why.
+ */
+export function findUnrecordable(value: unknown, path = ''): { path: string; constraint: string } | undefined {
+  if (typeof value === 'string') {
+    const constraint = unrecordableText(value);
+    return constraint ? { path, constraint } : undefined;
+  }
   if (Array.isArray(value)) {
     for (const [i, item] of value.entries()) {
-      const found = pathOfNul(item, `${path}.${i + 1}.member`);
+      const found = findUnrecordable(item, `${path}.${i + 1}.member`);
       if (found) return found;
     }
     return undefined;
@@ -43,8 +60,9 @@ export function pathOfNul(value: unknown, path = ''): string | undefined {
   if (value && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value)) {
     for (const [k, v] of Object.entries(value)) {
       const at = path ? `${path}.${k}` : k;
-      if (k.includes('\u0000')) return at;
-      const found = pathOfNul(v, at);
+      const constraint = unrecordableText(k);
+      if (constraint) return { path: at, constraint };
+      const found = findUnrecordable(v, at);
       if (found) return found;
     }
   }

@@ -166,8 +166,16 @@ export class GrantService {
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListRetirableGrants' });
+      // AWS: the retiring principal must be in the caller's account; another
+      // account's grants are not the caller's to read.
+      const principalAccount = accountOfPrincipal(input.retiringPrincipal);
+      if (principalAccount !== undefined && principalAccount !== ctx.caller.accountId) {
+        throw new KmsError('AccessDeniedException', `User: ${ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${ctx.caller.accountId}.`);
+      }
       const after = decodeMarker(input.marker);
       let query = trx.selectFrom('grants as g').innerJoin('keys as k', 'k.key_id', 'g.key_id').selectAll('g').select('k.arn').where('g.retiring_principal', '=', input.retiringPrincipal);
+      // A principal of no account (a service principal) may retire grants of any account: show only the caller's keys'.
+      if (principalAccount === undefined) query = query.where('k.account_id', '=', ctx.caller.accountId);
       if (after !== undefined) query = query.where('g.grant_id', '>', after);
       const rows = await query.orderBy('g.grant_id').limit(size + 1).execute();
       const p = page(rows, size, (r) => r.grant_id);
@@ -294,4 +302,9 @@ export function toListEntry(g: GrantState): GrantListEntry {
     operations: g.operations,
     constraints: g.constraints,
   };
+}
+
+/** The account a principal names: an IAM or STS ARN's account, or a bare account id; undefined for a service principal. */
+function accountOfPrincipal(principal: string): string | undefined {
+  return /^arn:aws:(?:iam|sts)::(\d{12}):/.exec(principal)?.[1] ?? (/^\d{12}$/.test(principal) ? principal : undefined);
 }

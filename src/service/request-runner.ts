@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Database, Db } from '../store/database.ts';
 import { StreamVersionConflictError } from '../store/event-store.ts';
 import type { AuthorizationEvidence } from './authorization.ts';
-import { appendAuditRecord, pathOfNul, type AuditIdentity, type AuditRecord } from './audit.ts';
+import { appendAuditRecord, findUnrecordable, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
 
 /** What an operation tells the audit record while it runs. */
@@ -34,6 +34,14 @@ export interface RequestRunnerDeps {
   logger: Logger;
   region: string;
 }
+
+/**
+ * The longest event name and user agent a record keeps: both come from the
+ * client (a GraphQL field name, a header) and are indexed, so they are bounded.
+ */
+const MAX_EVENT_NAME = 128;
+const MAX_USER_AGENT = 1024;
+const bounded = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);
 
 /** Appends after a concurrent writer won the same stream version are retried this many times. */
 const CONFLICT_ATTEMPTS = 3;
@@ -117,12 +125,12 @@ export class RequestRunner {
     const now = this.#deps.clock.now();
     let draft: AuditDraft = newDraft();
     let failure: unknown;
-    // Postgres text cannot hold NUL: refuse it here, for every operation, rather than fail in a query.
-    const nulAt = pathOfNul(spec.requestParameters);
-    if (nulAt !== undefined) {
-      failure = validationError([{ field: nulAt, constraint: 'Member must not contain the NUL character' }]);
+    // Postgres text cannot hold NUL, nor jsonb an unpaired surrogate: refuse them here, for every operation, rather than fail in a query.
+    const unrecordable = findUnrecordable(spec.requestParameters);
+    if (unrecordable !== undefined) {
+      failure = validationError([{ field: unrecordable.path, constraint: unrecordable.constraint }]);
     }
-    for (let attempt = 1; nulAt === undefined && attempt <= CONFLICT_ATTEMPTS; attempt++) {
+    for (let attempt = 1; unrecordable === undefined && attempt <= CONFLICT_ATTEMPTS; attempt++) {
       draft = newDraft();
       try {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
@@ -177,14 +185,14 @@ export class RequestRunner {
     return {
       eventVersion: '1.0',
       eventSource: spec.eventSource ?? 'kms',
-      eventName: spec.eventName,
+      eventName: bounded(spec.eventName, MAX_EVENT_NAME),
       eventTime: now.toISOString(),
       requestId: who.requestId,
       awsRegion: this.#deps.region,
       accountId: who.accountId,
       userIdentity: who.userIdentity,
       sourceIp: who.sourceIp,
-      userAgent: who.userAgent,
+      userAgent: who.userAgent === null ? null : bounded(who.userAgent, MAX_USER_AGENT),
       requestParameters: spec.requestParameters,
       responseElements: error ? null : draft.responseElements,
       ...(draft.additionalEventData ? { additionalEventData: draft.additionalEventData } : {}),

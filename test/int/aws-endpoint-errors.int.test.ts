@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
-import { auditEvents, loopbackAwsUrl, storedAuditRecords } from '../support/aws-clients.ts';
+import { auditEvents, loopbackAwsUrl, storedAuditRecords, wire, type Credentials, type WireAnswer } from '../support/aws-clients.ts';
 
 /**
  * What the AWS endpoint answers to requests that are not right: a tampered,
@@ -40,20 +40,6 @@ const UNRECOGNIZED = 'The security token included in the request is invalid.';
 /** An access key id of the right shape that no principal holds. */
 const UNKNOWN_ACCESS_KEY = 'AKIAZZZZZZZZZZZZZZZZ';
 
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-interface WireAnswer {
-  status: number;
-  requestId: string | null;
-  contentType: string | null;
-  /** The body parsed as JSON (undefined when it is not JSON). */
-  json: any;
-  text: string;
-}
-
 /** An unchanged SDK client for keyledger, one attempt, optionally with a skewed clock. */
 function sdk(credentials: Credentials, options: { systemClockOffset?: number } = {}): KMSClient {
   return new KMSClient({
@@ -73,44 +59,6 @@ async function sdkError(promise: Promise<unknown>): Promise<Error & { $metadata:
     return error as never;
   }
   throw new Error('the call succeeded where it should have failed');
-}
-
-/**
- * POSTs `body` to the AWS endpoint with `X-Amz-Target: TrentService.<operation>`,
- * signed with SigV4 by `credentials` (unsigned when null) at `signingDate`.
- */
-async function wire(
-  operation: string | null,
-  body: string,
-  credentials: Credentials | null,
-  options: { signingDate?: Date; contentType?: string; payloadHash?: string; region?: string } = {},
-): Promise<WireAnswer> {
-  const url = new URL(loopbackAwsUrl(server));
-  const headers: Record<string, string> = { host: url.host, 'content-type': options.contentType ?? 'application/x-amz-json-1.1' };
-  if (operation !== null) headers['x-amz-target'] = `TrentService.${operation}`;
-  // A signed payload hash that is not the body's (the signer signs the header's value as given).
-  if (options.payloadHash) headers['x-amz-content-sha256'] = options.payloadHash;
-  let sent = headers;
-  if (credentials) {
-    // applyChecksum: false, as the SDK's KMS client signs: no x-amz-content-sha256 header.
-    const signer = new SignatureV4({ credentials, region: options.region ?? 'us-east-1', service: 'kms', sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
-    const signed = await signer.sign(
-      { method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', query: {}, headers, body },
-      options.signingDate ? { signingDate: options.signingDate } : {},
-    );
-    sent = signed.headers as Record<string, string>;
-  }
-  // fetch sets Host itself, to the same host:port that was signed.
-  const { host: _host, ...rest } = sent;
-  const response = await fetch(url, { method: 'POST', headers: rest, body });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, requestId: response.headers.get('x-amzn-requestid'), contentType: response.headers.get('content-type'), json, text };
 }
 
 /** AWS's error shape: status 400, `{"__type", "message"}` and nothing else, and a request id header. */
@@ -152,7 +100,7 @@ describe('authentication failures', () => {
     await expectOneFailureRecord(error.$metadata.requestId!, 'InvalidSignatureException', 'ListKeys');
     await expectOwnerSees(error.$metadata.requestId!, 'InvalidSignatureException', 'ListKeys');
 
-    const answer = await wire('ListKeys', '{}', wrong);
+    const answer = await wire(server, 'ListKeys', '{}', wrong);
     const requestId = expectAwsError(answer, 'InvalidSignatureException', MISMATCH_PREFIX);
     const record = await expectOneFailureRecord(requestId, 'InvalidSignatureException', 'ListKeys');
     // The secret that was tried is nowhere in the record.
@@ -188,13 +136,13 @@ describe('authentication failures', () => {
     const sdkRecord = await expectOneFailureRecord(error.$metadata.requestId!, 'InvalidSignatureException', 'ListKeys');
     expect(sdkRecord.userIdentity.accessKeyId).toBe(admin.accessKeyId);
 
-    const answer = await wire('ListKeys', '{}', admin, { signingDate: new Date(t.clock.now().getTime() - 10 * 60_000) });
+    const answer = await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(t.clock.now().getTime() - 10 * 60_000) });
     const requestId = expectAwsError(answer, 'InvalidSignatureException', EXPIRED);
     await expectOneFailureRecord(requestId, 'InvalidSignatureException', 'ListKeys');
   });
 
   it("a signature 10 minutes ahead of the server's clock: InvalidSignatureException 'Signature not yet current: ...'", async () => {
-    const answer = await wire('ListKeys', '{}', admin, { signingDate: new Date(t.clock.now().getTime() + 10 * 60_000) });
+    const answer = await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(t.clock.now().getTime() + 10 * 60_000) });
     const requestId = expectAwsError(answer, 'InvalidSignatureException', NOT_YET_CURRENT);
     await expectOneFailureRecord(requestId, 'InvalidSignatureException', 'ListKeys');
   });
@@ -225,10 +173,10 @@ describe('authentication failures', () => {
   it("refusals decided before the secret is checked (expired, not yet current, payload hash, region) are visible to the signing key's owner", async () => {
     const now = t.clock.now().getTime();
     const refused = {
-      expired: expectAwsError(await wire('ListKeys', '{}', admin, { signingDate: new Date(now - 10 * 60_000) }), 'InvalidSignatureException', EXPIRED),
-      notYetCurrent: expectAwsError(await wire('ListKeys', '{}', admin, { signingDate: new Date(now + 10 * 60_000) }), 'InvalidSignatureException', NOT_YET_CURRENT),
-      payloadHash: expectAwsError(await wire('ListKeys', '{}', admin, { payloadHash: '0'.repeat(64) }), 'InvalidSignatureException', /x-amz-content-sha256/),
-      otherRegion: expectAwsError(await wire('ListKeys', '{}', admin, { region: 'eu-west-1' }), 'InvalidSignatureException', /region/),
+      expired: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(now - 10 * 60_000) }), 'InvalidSignatureException', EXPIRED),
+      notYetCurrent: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(now + 10 * 60_000) }), 'InvalidSignatureException', NOT_YET_CURRENT),
+      payloadHash: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { payloadHash: '0'.repeat(64) }), 'InvalidSignatureException', /x-amz-content-sha256/),
+      otherRegion: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { region: 'eu-west-1' }), 'InvalidSignatureException', /region/),
     };
     const invisible: Record<string, string> = {};
     for (const [what, requestId] of Object.entries(refused)) {
@@ -249,7 +197,7 @@ describe('authentication failures', () => {
     const sdkRecord = await expectOneFailureRecord(error.$metadata.requestId!, 'UnrecognizedClientException', 'ListKeys');
     expect(sdkRecord.accountId).toBeNull();
 
-    const answer = await wire('ListKeys', '{}', stranger);
+    const answer = await wire(server, 'ListKeys', '{}', stranger);
     const requestId = expectAwsError(answer, 'UnrecognizedClientException', UNRECOGNIZED);
     const record = await expectOneFailureRecord(requestId, 'UnrecognizedClientException', 'ListKeys');
     expect(record.userIdentity).toMatchObject({ type: 'Unknown', principalArn: null, accessKeyId: UNKNOWN_ACCESS_KEY });
@@ -258,7 +206,7 @@ describe('authentication failures', () => {
   });
 
   it('no Authorization header at all: 400 MissingAuthenticationTokenException, audited once', async () => {
-    const answer = await wire('ListKeys', '{}', null);
+    const answer = await wire(server, 'ListKeys', '{}', null);
     const requestId = expectAwsError(answer, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
     const record = await expectOneFailureRecord(requestId, 'MissingAuthenticationTokenException', 'ListKeys');
     expect(record.accountId).toBeNull();
@@ -267,13 +215,13 @@ describe('authentication failures', () => {
 
 describe('requests that are authenticated but not right', () => {
   it('an unknown target (TrentService.NoSuchThing): 400 UnknownOperationException, audited once', async () => {
-    const answer = await wire('NoSuchThing', '{}', admin);
+    const answer = await wire(server, 'NoSuchThing', '{}', admin);
     const requestId = expectAwsError(answer, 'UnknownOperationException', /.*/);
     await expectOneFailureRecord(requestId, 'UnknownOperationException', 'UnknownOperation');
   });
 
   it('an AWS operation keyledger does not offer (CreateCustomKeyStore): 400 UnsupportedOperationException with a clear message, audited once', async () => {
-    const answer = await wire('CreateCustomKeyStore', JSON.stringify({ CustomKeyStoreName: 'ks' }), admin);
+    const answer = await wire(server, 'CreateCustomKeyStore', JSON.stringify({ CustomKeyStoreName: 'ks' }), admin);
     const requestId = expectAwsError(answer, 'UnsupportedOperationException', /custom key store/i);
     expect(answer.json.message).toContain('CreateCustomKeyStore');
     await expectOneFailureRecord(requestId, 'UnsupportedOperationException', 'CreateCustomKeyStore');
@@ -281,14 +229,14 @@ describe('requests that are authenticated but not right', () => {
   });
 
   it('a body that is not JSON: 400 SerializationException, audited once', async () => {
-    const answer = await wire('Encrypt', 'this is { not json', admin);
+    const answer = await wire(server, 'Encrypt', 'this is { not json', admin);
     const requestId = expectAwsError(answer, 'SerializationException', /.+/);
     await expectOneFailureRecord(requestId, 'SerializationException', 'Encrypt');
     await expectOwnerSees(requestId, 'SerializationException', 'Encrypt');
   });
 
   it("Encrypt without KeyId: 400 ValidationException \"1 validation error detected: Value null at 'keyId' ...\", audited once", async () => {
-    const answer = await wire('Encrypt', JSON.stringify({ Plaintext: Buffer.from('hi').toString('base64') }), admin);
+    const answer = await wire(server, 'Encrypt', JSON.stringify({ Plaintext: Buffer.from('hi').toString('base64') }), admin);
     const requestId = expectAwsError(answer, 'ValidationException', "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null");
     await expectOneFailureRecord(requestId, 'ValidationException', 'Encrypt');
     await expectOwnerSees(requestId, 'ValidationException', 'Encrypt');

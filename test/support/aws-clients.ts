@@ -1,3 +1,5 @@
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { sql } from 'kysely';
@@ -145,3 +147,57 @@ export function requestIdsInDebugLog(stderr: string): string[] {
   for (const m of stderr.matchAll(/'x-amzn-requestid': '([0-9a-f-]{36})'/gi)) ids.push(m[1]!);
   return ids;
 }
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface WireAnswer {
+  status: number;
+  requestId: string | null;
+  contentType: string | null;
+  /** The body parsed as JSON (undefined when it is not JSON). */
+  json: any;
+  text: string;
+}
+
+/**
+ * POSTs `body` to the AWS endpoint with `X-Amz-Target: TrentService.<operation>`,
+ * signed with SigV4 by `credentials` (unsigned when null) at `signingDate`.
+ */
+export async function wire(
+  server: RunningServer,
+  operation: string | null,
+  body: string,
+  credentials: Credentials | null,
+  options: { signingDate?: Date; contentType?: string; payloadHash?: string; region?: string } = {},
+): Promise<WireAnswer> {
+  const url = new URL(loopbackAwsUrl(server));
+  const headers: Record<string, string> = { host: url.host, 'content-type': options.contentType ?? 'application/x-amz-json-1.1' };
+  if (operation !== null) headers['x-amz-target'] = `TrentService.${operation}`;
+  // A signed payload hash that is not the body's (the signer signs the header's value as given).
+  if (options.payloadHash) headers['x-amz-content-sha256'] = options.payloadHash;
+  let sent = headers;
+  if (credentials) {
+    // applyChecksum: false, as the SDK's KMS client signs: no x-amz-content-sha256 header.
+    const signer = new SignatureV4({ credentials, region: options.region ?? 'us-east-1', service: 'kms', sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
+    const signed = await signer.sign(
+      { method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', query: {}, headers, body },
+      options.signingDate ? { signingDate: options.signingDate } : {},
+    );
+    sent = signed.headers as Record<string, string>;
+  }
+  // fetch sets Host itself, to the same host:port that was signed.
+  const { host: _host, ...rest } = sent;
+  const response = await fetch(url, { method: 'POST', headers: rest, body });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, requestId: response.headers.get('x-amzn-requestid'), contentType: response.headers.get('content-type'), json, text };
+}
+

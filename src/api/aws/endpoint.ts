@@ -11,8 +11,8 @@ import type { AwsHandler } from '../http-server.ts';
 import { decodeRequest, encodeResponse } from './json-codec.ts';
 import { answerSts, isStsRequest } from './sts.ts';
 
-/** The largest request body read; KMS's largest request (a 32 KB policy, 4 KB plaintexts) is far below. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+/** The largest request body read: KMS requests are small (a 32 KB key policy, 4 KB plaintexts, 6 KB ciphertexts). */
+export const MAX_BODY_BYTES = 256 * 1024;
 const TARGET_PREFIX = 'TrentService.';
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 const AWS_OPERATIONS = new Set(AWS_KMS_OPERATION_NAMES);

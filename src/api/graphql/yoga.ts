@@ -153,7 +153,7 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
         eventName: eventNameOf(fields),
         eventSource: 'kms',
         readOnly,
-        requestParameters: { operations: fields.slice(0, 20) },
+        requestParameters: { operations: fields.slice(0, 20).map((f) => (f.length > 128 ? `${f.slice(0, 128)}...` : f)) },
       });
       if (outcome.ok) {
         callers.set(request, outcome.caller);

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES } from '../../src/api/aws/endpoint.ts';
+import type { RunningServer } from '../../src/api/http-server.ts';
+import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
+import { serveOverHttp } from '../support/aws.ts';
+import { storedAuditRecords, wire } from '../support/aws-clients.ts';
+
+/**
+ * Requests a hostile client sends (issue 15's findings 2, 3 and 5): each is
+ * answered with a client error, never a 500, and leaves exactly one record.
+ */
+
+let t: TestApp;
+let server: RunningServer;
+let victim: Principal;
+let intruder: Principal;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  victim = await t.newAccount('victim');
+  intruder = await t.newAccount('intruder');
+  server = await serveOverHttp(t);
+});
+afterAll(async () => {
+  await server?.close();
+  await t?.close();
+});
+
+/** A raw GraphQL POST, so the body can hold what JSON.stringify would not write (a lone surrogate escape). */
+async function rawGraphql(body: string, authorization?: string): Promise<{ status: number; json: any }> {
+  const response = await t.yoga.fetch('http://keyledger.test/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+    body,
+  });
+  return { status: response.status, json: await response.json() };
+}
+
+describe('a failed login with a huge field name is recorded, bounded, and answered as any failed login', () => {
+  const field = `f${randomBytes(5000).toString('hex')}`;
+
+  for (const [who, authorization] of [
+    ['no credentials', undefined],
+    ['an unknown access key', 'Basic ' + Buffer.from('AKIAZZZZZZZZZZZZZZZZ:nope').toString('base64')],
+    ['a wrong secret', 'wrong'],
+  ] as const) {
+    it(who, async () => {
+      const header = authorization === 'wrong' ? basicAuth({ accessKeyId: victim.accessKeyId, secretAccessKey: 'not-the-secret' }) : authorization;
+      const answer = await rawGraphql(JSON.stringify({ query: `query { ${field} }` }), header);
+      expect(answer.status).toBe(401);
+      const requestId = answer.json.errors[0].extensions.requestId;
+      const [record, ...more] = await storedAuditRecords(t, requestId);
+      expect(more).toHaveLength(0);
+      expect(record).toMatchObject({ outcome: 'failure' });
+      expect(record!.eventName.length).toBeLessThanOrEqual(131);
+      expect(JSON.stringify(record).length).toBeLessThan(2000);
+    });
+  }
+});
+
+describe('an unpaired UTF-16 surrogate is refused with a ValidationException and recorded', () => {
+  it('in a GraphQL variable', async () => {
+    const answer = await rawGraphql(
+      '{"query":"query($k: String!) { describeKey(input: {keyId: $k}) { keyMetadata { keyId } } }","variables":{"k":"alias/x\\ud800"}}',
+      basicAuth(victim),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(answer.json.errors[0].message).toContain('unpaired UTF-16 surrogate');
+    const records = await storedAuditRecords(t, answer.json.errors[0].extensions.requestId);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.requestParameters.keyId).toBe('alias/x\ufffd');
+  });
+
+  it('in an encryption context value sent to the AWS endpoint', async () => {
+    const body = '{"KeyId":"alias/x","Plaintext":"aGk=","EncryptionContext":{"tenant":"acme\\udc00"}}';
+    const answer = await wire(server, 'Encrypt', body, victim);
+    expect(answer.status).toBe(400);
+    expect(answer.json.__type).toBe('ValidationException');
+    const records = await storedAuditRecords(t, answer.requestId!);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.requestParameters.encryptionContext).toEqual({ tenant: 'acme\ufffd' });
+  });
+});
+
+describe('ListRetirableGrants names only principals of the caller\'s account', () => {
+  it("refuses another account's principal, and shows nothing of its grants", async () => {
+    const ctx = await t.ctx(victim);
+    const { keyMetadata } = await t.app.kms.createKey(ctx, {});
+    const carol = `arn:aws:iam::${victim.accountId}:user/carol`;
+    await t.app.grants.createGrant(await t.ctx(victim), { keyId: keyMetadata.keyId, granteePrincipal: carol, retiringPrincipal: carol, operations: ['Decrypt'] });
+
+    const mine = await t.gql(victim, `query($p: String!) { listRetirableGrants(input: { retiringPrincipal: $p }) { grants { grantId keyId } } }`, { p: carol });
+    expect(mine.data.listRetirableGrants.grants).toHaveLength(1);
+
+    const theirs = await t.gql(intruder, `query($p: String!) { listRetirableGrants(input: { retiringPrincipal: $p }) { grants { grantId keyId } } }`, { p: carol });
+    expect(theirs.data).toBeNull();
+    expect(theirs.errors![0]!.extensions!.code).toBe('AccessDeniedException');
+    expect(JSON.stringify(theirs)).not.toContain(keyMetadata.keyId);
+  });
+});
+
+describe('the AWS endpoint reads at most MAX_BODY_BYTES', () => {
+  it('answers a larger body with 413, recorded, without reading it', async () => {
+    const body = JSON.stringify({ KeyId: 'k'.repeat(MAX_BODY_BYTES) });
+    const answer = await wire(server, 'DescribeKey', body, victim);
+    expect(answer.status).toBe(413);
+    expect(answer.json.__type).toBe('RequestEntityTooLargeException');
+    const records = await storedAuditRecords(t, answer.requestId!);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ eventName: 'DescribeKey', outcome: 'failure', errorCode: 'RequestEntityTooLargeException', requestParameters: null });
+  });
+});
