@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GraphQLError, Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { createGraphQLError, createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Keyledger } from '../../app.ts';
 import { renderLocalGraphiQL } from '../graphiql.ts';
@@ -35,7 +38,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     renderGraphiQL: renderLocalGraphiQL,
-    plugins: [jsonParamsPlugin(), authenticationPlugin(app, callers)],
+    plugins: [jsonParamsPlugin(), authenticationPlugin(app, callers), ...documentLimits()],
     context: ({ request, req }) => {
       const caller = callers.get(request);
       if (!caller) {
@@ -78,6 +81,25 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
       },
     },
   });
+}
+
+/**
+ * How large a GraphQL document may be. Each KMS operation in a document is a
+ * request with its own audit record, and introspection is answered without
+ * credentials: without limits one document could write thousands of records
+ * or hold the process for seconds. The limits are far above what a client
+ * needs (GraphiQL's introspection query is about 300 tokens, depth 13 with
+ * its fragments, no aliases).
+ */
+export const GRAPHQL_LIMITS = { aliases: 15, depth: 15, tokens: 5000 } as const;
+
+function documentLimits(): Plugin[] {
+  return [
+    maxTokensPlugin({ n: GRAPHQL_LIMITS.tokens }),
+    maxAliasesPlugin({ n: GRAPHQL_LIMITS.aliases }),
+    // Introspection counts too: an anonymous caller may introspect, not nest __type forever.
+    maxDepthPlugin({ n: GRAPHQL_LIMITS.depth, ignoreIntrospection: false, flattenFragments: true }),
+  ] as Plugin[];
 }
 
 /**
@@ -252,7 +274,7 @@ function basicCredentials(header: string | null): { accessKeyId: string; secret:
 function attemptedOperation(query: string | undefined, operationName: string | undefined): { fields: string[]; readOnly: boolean; introspectionOnly: boolean } {
   if (!query) return { fields: [], readOnly: false, introspectionOnly: false };
   try {
-    const definitions = parse(query).definitions;
+    const definitions = parse(query, { maxTokens: GRAPHQL_LIMITS.tokens }).definitions;
     const operations = definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
     const selections = operation?.selectionSet.selections ?? [];

@@ -1,0 +1,69 @@
+import { getIntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GRAPHQL_LIMITS } from '../../src/api/graphql/yoga.ts';
+import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
+
+/**
+ * A GraphQL document is bounded (issue 15, finding 4): aliases, depth and
+ * tokens. Each KMS field is a recorded request, and introspection is answered
+ * without credentials, so an unbounded document could fill the log or stall
+ * the process.
+ */
+
+let t: TestApp;
+let me: Principal;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  me = await t.newAccount('limits');
+});
+afterAll(() => t?.close());
+
+async function post(query: string, authorization?: string): Promise<{ status: number; json: any }> {
+  const response = await t.yoga.fetch('http://keyledger.test/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+    body: JSON.stringify({ query }),
+  });
+  return { status: response.status, json: await response.json() };
+}
+
+const auditCount = async () => (await t.db.owner.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+
+describe('GraphQL document limits', () => {
+  it("GraphiQL's introspection query still works (it has fragments, so it needs credentials)", async () => {
+    const answer = await post(getIntrospectionQuery(), basicAuth(me));
+    expect(answer.json.errors, JSON.stringify(answer.json.errors)).toBeUndefined();
+    expect(answer.json.data.__schema.queryType.name).toBe('Query');
+  });
+
+  it('refuses an anonymous introspection alias bomb before running it', async () => {
+    const bomb = `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: __schema { types { name fields { name } } }`).join(' ')} }`;
+    const answer = await post(bomb);
+    expect(answer.json.data ?? null).toBeNull();
+    expect(answer.json.errors.length).toBeGreaterThan(0);
+  });
+
+  it(`refuses more than ${GRAPHQL_LIMITS.aliases} aliases from an authenticated caller, recording one refusal, not one request per alias`, async () => {
+    const before = BigInt(await auditCount());
+    const query = `{ ${Array.from({ length: GRAPHQL_LIMITS.aliases + 1 }, (_, i) => `k${i}: listKeys { truncated }`).join(' ')} }`;
+    const answer = await post(query, basicAuth(me));
+    expect(answer.json.data ?? null).toBeNull();
+    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(BigInt(await auditCount()) - before).toBe(1n);
+  });
+
+  it(`accepts ${GRAPHQL_LIMITS.aliases} aliases`, async () => {
+    const query = `{ ${Array.from({ length: GRAPHQL_LIMITS.aliases }, (_, i) => `k${i}: listKeys { truncated }`).join(' ')} }`;
+    const answer = await post(query, basicAuth(me));
+    expect(answer.json.errors).toBeUndefined();
+    expect(Object.keys(answer.json.data)).toHaveLength(GRAPHQL_LIMITS.aliases);
+  });
+
+  it('refuses a document deeper than the limit, and one with too many tokens', async () => {
+    const deep = `{ __schema { types { ${'fields { type { ofType { '.repeat(6)}name${' } } }'.repeat(6)} } } }`;
+    expect((await post(deep)).json.errors.length).toBeGreaterThan(0);
+    const long = `{ __typename ${'__typename '.repeat(GRAPHQL_LIMITS.tokens)} }`;
+    expect((await post(long)).json.errors.length).toBeGreaterThan(0);
+  });
+});
