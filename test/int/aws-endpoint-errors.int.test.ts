@@ -68,6 +68,7 @@ function expectAwsError(answer: WireAnswer, code: string, message: string | RegE
   expect(answer.json, answer.text).toBeDefined();
   expect(Object.keys(answer.json).sort()).toEqual(['__type', 'message']);
   expect(answer.json.__type).toBe(code);
+  if (answer.errorType !== undefined) expect(answer.errorType).toBe(code);
   if (typeof message === 'string') expect(answer.json.message).toBe(message);
   else expect(answer.json.message).toMatch(message);
   expect(answer.requestId).toMatch(/^[0-9a-f-]{36}$/);

@@ -157,6 +157,8 @@ export interface WireAnswer {
   status: number;
   requestId: string | null;
   contentType: string | null;
+  /** The `x-amzn-ErrorType` header. */
+  errorType?: string | null;
   /** The body parsed as JSON (undefined when it is not JSON). */
   json: any;
   text: string;
@@ -198,6 +200,6 @@ export async function wire(
   } catch {
     json = undefined;
   }
-  return { status: response.status, requestId: response.headers.get('x-amzn-requestid'), contentType: response.headers.get('content-type'), json, text };
+  return { status: response.status, requestId: response.headers.get('x-amzn-requestid'), contentType: response.headers.get('content-type'), errorType: response.headers.get('x-amzn-errortype'), json, text };
 }
 

@@ -116,10 +116,17 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
   }
 }
 
-/** `{"__type", "message"}` with AWS's status for the error. */
+/** `{"__type", "message"}` with AWS's status for the error (and its code in `x-amzn-ErrorType`, which some SDKs read first). */
 function sendError(res: ServerResponse, requestId: string, error: KmsError): void {
   const text = JSON.stringify({ __type: error.code, message: error.message });
-  res.writeHead(STATUS[error.code] ?? 400, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(text), 'x-amzn-RequestId': error.requestId ?? requestId }).end(text);
+  res
+    .writeHead(STATUS[error.code] ?? 400, {
+      'content-type': JSON_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(text),
+      'x-amzn-RequestId': error.requestId ?? requestId,
+      'x-amzn-ErrorType': error.code,
+    })
+    .end(text);
 }
 
 /** The body, or undefined when it is larger than MAX_BODY_BYTES (the rest is not read). */
