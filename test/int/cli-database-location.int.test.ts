@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runKeyledger, type CliResult } from '../support/cli.ts';
 import { adminQuery, databaseUrl } from '../support/database.ts';
 
 /**
@@ -16,7 +17,6 @@ import { adminQuery, databaseUrl } from '../support/database.ts';
  */
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = join(REPO, 'src/cli/main.ts');
 const BIN = join(REPO, 'bin/keyledger.js');
 let root: string;
 let emptyDatabase: { name: string; url: string } | undefined;
@@ -29,24 +29,12 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-function keyledger(args: string[], options: { cwd: string; env: Record<string, string | undefined> }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function keyledger(args: string[], options: { cwd: string; env: Record<string, string | undefined> }): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, KEYLEDGER_LOG_LEVEL: undefined, ...options.env };
   for (const name of ['DATABASE_URL', 'KEYLEDGER_DATA_DIR', 'KEYLEDGER_ROOT_KEY_FILE', 'KEYLEDGER_PG_PORT']) {
     if (!(name in options.env)) delete env[name];
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runKeyledger(args, { cwd: options.cwd, env });
 }
 
 const NEEDS_A_DATABASE: [string, string[]][] = [

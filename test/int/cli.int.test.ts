@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyledger } from '../../src/app.ts';
@@ -12,6 +10,7 @@ import { systemClock } from '../../src/clock.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
+import { runKeyledger, type CliResult } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 /**
@@ -20,7 +19,6 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
  * argument and configuration errors.
  */
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const rootKeyBytes = randomBytes(32);
 let db: TestDatabase;
 let dataDir: string;
@@ -34,29 +32,16 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-function keyledger(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        KEYLEDGER_DATA_DIR: dataDir,
-        KEYLEDGER_ROOT_KEY: rootKeyBytes.toString('base64'),
-        KEYLEDGER_LOG_LEVEL: undefined,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+function keyledger(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return runKeyledger(args, {
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      KEYLEDGER_DATA_DIR: dataDir,
+      KEYLEDGER_ROOT_KEY: rootKeyBytes.toString('base64'),
+      KEYLEDGER_LOG_LEVEL: undefined,
+      ...env,
+    },
   });
 }
 
