@@ -105,7 +105,7 @@ export interface CreateGrantRequest {
 }
 
 /** Validates a CreateGrant request as AWS does. */
-export function validateCreateGrant(input: CreateGrantRequest): KmsError | undefined {
+export function validateCreateGrant(input: CreateGrantRequest, key: GrantKeyType | 'checked-later' = SYMMETRIC_KEY): KmsError | undefined {
   const v = new Validator()
     .minLength('granteePrincipal', input.granteePrincipal, 1)
     .maxLength('granteePrincipal', input.granteePrincipal, 256)
@@ -133,16 +133,62 @@ export function validateCreateGrant(input: CreateGrantRequest): KmsError | undef
       `Grant constraints cannot be used with the ${unconstrainable} operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.`,
     );
   }
-  const unsupported = input.operations.find((op) => !(SYMMETRIC_GRANT_OPERATIONS as readonly string[]).includes(op));
-  if (unsupported) return new KmsError('ValidationException', `Grant operation ${unsupported} is not valid for a symmetric encryption KMS key.`);
-  return undefined;
+  return key === 'checked-later' ? undefined : grantOperationsRefusal(key, input.operations);
+}
+
+/** The type of key a grant is for, as far as its operations go. */
+export interface GrantKeyType {
+  keySpec: string;
+  keyUsage: string;
+}
+
+const SYMMETRIC_KEY: GrantKeyType = { keySpec: 'SYMMETRIC_DEFAULT', keyUsage: 'ENCRYPT_DECRYPT' };
+
+/** Grant operations that apply to every key. */
+const ANY_KEY_GRANT_OPERATIONS = ['CreateGrant', 'RetireGrant', 'DescribeKey'];
+
+/**
+ * The grant operations AWS allows for a key of this type: the symmetric list
+ * for symmetric encryption keys, and per usage for the others.
+ *
+ * @example
+ * grantOperationsFor({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' }) // Sign, Verify, GetPublicKey, CreateGrant, RetireGrant, DescribeKey
+ */
+export function grantOperationsFor(key: GrantKeyType): readonly string[] {
+  if (key.keySpec === 'SYMMETRIC_DEFAULT') return SYMMETRIC_GRANT_OPERATIONS;
+  switch (key.keyUsage) {
+    case 'ENCRYPT_DECRYPT':
+      return ['Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey', ...ANY_KEY_GRANT_OPERATIONS];
+    case 'SIGN_VERIFY':
+      return ['Sign', 'Verify', 'GetPublicKey', ...ANY_KEY_GRANT_OPERATIONS];
+    case 'GENERATE_VERIFY_MAC':
+      return ['GenerateMac', 'VerifyMac', ...ANY_KEY_GRANT_OPERATIONS];
+    case 'KEY_AGREEMENT':
+      return ['DeriveSharedSecret', 'GetPublicKey', ...ANY_KEY_GRANT_OPERATIONS];
+    default:
+      return ANY_KEY_GRANT_OPERATIONS;
+  }
+}
+
+/** ValidationException for the first operation the key's type does not allow in a grant. */
+export function grantOperationsRefusal(key: GrantKeyType, operations: readonly string[]): KmsError | undefined {
+  const allowed = grantOperationsFor(key);
+  const unsupported = operations.find((op) => !allowed.includes(op));
+  if (!unsupported) return undefined;
+  const kind =
+    key.keySpec === 'SYMMETRIC_DEFAULT'
+      ? 'a symmetric encryption KMS key'
+      : key.keyUsage === 'GENERATE_VERIFY_MAC'
+        ? 'an HMAC KMS key'
+        : `an asymmetric KMS key with key usage ${key.keyUsage}`;
+  return new KmsError('ValidationException', `Grant operation ${unsupported} is not valid for ${kind}.`);
 }
 
 /** The grant's operation that a KMS request needs, e.g. ReEncrypt on the source key needs ReEncryptFrom. */
 export function grantOperationFor(action: string, role: 'source' | 'destination' | 'only' = 'only'): string | undefined {
   const name = action.replace(/^kms:/, '');
   if (name === 'ReEncrypt') return role === 'destination' ? 'ReEncryptTo' : 'ReEncryptFrom';
-  return (SYMMETRIC_GRANT_OPERATIONS as readonly string[]).includes(name) ? name : undefined;
+  return (GRANT_OPERATIONS as readonly string[]).includes(name) ? name : undefined;
 }
 
 /**

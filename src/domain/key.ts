@@ -1,6 +1,9 @@
 import { rootArn } from './arn.ts';
 import { accept, KmsError, reject, type Decision } from './errors.ts';
+import { isAsymmetricKeySpec, KEY_SPECS, KEY_USAGES } from './key-specs.ts';
 import type { Tag } from './tags.ts';
+
+export { KEY_SPECS, KEY_USAGES };
 
 /** AWS KeyState values. keyledger produces Enabled, Disabled, PendingDeletion (PendingImport arrives with imported material). */
 export const KEY_STATES = [
@@ -15,14 +18,6 @@ export const KEY_STATES = [
 ] as const;
 export type KeyStateName = (typeof KEY_STATES)[number];
 
-export const KEY_USAGES = ['SIGN_VERIFY', 'ENCRYPT_DECRYPT', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const;
-export const KEY_SPECS = [
-  'RSA_2048', 'RSA_3072', 'RSA_4096',
-  'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1',
-  'SYMMETRIC_DEFAULT',
-  'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512',
-  'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87',
-] as const;
 export const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const;
 export const SYMMETRIC_ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT'] as const;
 
@@ -46,6 +41,13 @@ export interface KeyState {
   currentKeyMaterialId: string | null;
   /** Every material version the key has had, oldest first (all still decrypt until the key is deleted). */
   keyMaterialIds: string[];
+  /**
+   * An asymmetric key's public key (DER SubjectPublicKeyInfo, base64), from its
+   * KeyCreated event; null for symmetric and HMAC keys. Public by nature, so it
+   * is kept in clear in the log and the projection: a signature the key made
+   * can be verified from the log alone, even after the key is deleted.
+   */
+  publicKey: string | null;
   rotationEnabled: boolean;
   rotationPeriodInDays: number | null;
   nextRotationDate: Date | null;
@@ -73,6 +75,8 @@ export interface KeyCreatedData {
   tags: Tag[];
   /** Generated with the key; the material itself lives outside the log. */
   keyMaterialId: string;
+  /** An asymmetric key's public key, DER SubjectPublicKeyInfo in base64 (absent for symmetric and HMAC keys). */
+  publicKey?: string;
 }
 
 export type KeyEvent =
@@ -137,6 +141,7 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       pendingDeletionWindowInDays: null,
       currentKeyMaterialId: d.keyMaterialId,
       keyMaterialIds: [d.keyMaterialId],
+      publicKey: d.publicKey ?? null,
       rotationEnabled: false,
       rotationPeriodInDays: null,
       nextRotationDate: null,
@@ -248,6 +253,7 @@ export const OPERATION_RULES = {
   EnableKeyRotation: 'use',
   DisableKeyRotation: 'use',
   RotateKeyOnDemand: 'use',
+  GetPublicKey: 'use',
   GetKeyRotationStatus: 'manage',
   ListKeyRotations: 'manage',
 } as const satisfies Record<string, KeyStateRule>;
@@ -375,9 +381,16 @@ export const DAY_MS = 86_400_000;
 
 const addDays = (at: Date, days: number) => new Date(at.getTime() + days * DAY_MS).toISOString();
 
-/** Rotation applies to symmetric keys whose material KMS generated (AWS: UnsupportedOperationException otherwise). */
+/**
+ * Rotation applies to symmetric encryption keys whose material KMS generated
+ * (AWS: UnsupportedOperationException otherwise). Asymmetric and HMAC keys
+ * are refused first, whatever their origin.
+ */
 function rotationUnsupported(key: KeyState): Decision<KeyEvent> | undefined {
-  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.origin !== 'AWS_KMS') {
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
+    return reject('UnsupportedOperationException', 'You cannot perform this operation on a non-symmetric key or a key with non-ENCRYPT_DECRYPT key usage.');
+  }
+  if (key.origin !== 'AWS_KMS') {
     return reject('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
   }
   return undefined;
@@ -438,4 +451,16 @@ export const isDeletionDue = (key: KeyState, now: Date): boolean =>
 export function decideDeleteKey(key: KeyState, now: Date): Decision<KeyEvent> {
   if (!isDeletionDue(key, now)) return accept();
   return accept({ type: 'KeyDeleted', data: { destroyedKeyMaterialIds: [...key.keyMaterialIds] } });
+}
+
+/**
+ * GetPublicKey's refusal of a key without a key pair (symmetric encryption and
+ * HMAC keys), after the state check; undefined for an asymmetric key.
+ *
+ * @example
+ * publicKeyRefusal(symmetricKey) // KmsError UnsupportedOperationException "<arn> is not an asymmetric KMS key. GetPublicKey ..."
+ */
+export function publicKeyRefusal(key: Pick<KeyState, 'arn' | 'keySpec' | 'publicKey'>): KmsError | undefined {
+  if (isAsymmetricKeySpec(key.keySpec) && key.publicKey !== null) return undefined;
+  return new KmsError('UnsupportedOperationException', `${key.arn} is not an asymmetric KMS key. GetPublicKey is valid only for asymmetric KMS keys; this key's KeySpec is ${key.keySpec}.`);
 }

@@ -324,9 +324,8 @@ export class CryptoService {
     const operation = use.operation;
     const refused = checkKeyState(operation, key);
     if (refused) throw refused;
-    if (key.keyUsage !== 'ENCRYPT_DECRYPT') {
-      throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`);
-    }
+    const unusable = symmetricUseRefusal(key, operation, use.conditions?.['kms:EncryptionAlgorithm']);
+    if (unusable) throw unusable;
     return key;
   }
 
@@ -499,6 +498,24 @@ function use(operation: KeyOperation, context: EncryptionContext, algorithm: str
     context,
     conditions: { 'kms:EncryptionAlgorithm': algorithm ?? 'SYMMETRIC_DEFAULT', ...conditions },
   };
+}
+
+/**
+ * These operations use a symmetric encryption key. AWS answers
+ * InvalidKeyUsageException for a key of another usage (SIGN_VERIFY,
+ * GENERATE_VERIFY_MAC, KEY_AGREEMENT), and for an RSA ENCRYPT_DECRYPT key
+ * used with SYMMETRIC_DEFAULT (Encrypt without an algorithm, GenerateDataKey).
+ * Asymmetric encryption itself (RSAES_OAEP_*) is not offered yet.
+ */
+function symmetricUseRefusal(key: UsableKey, operation: KeyOperation, algorithm: string | boolean | undefined): KmsError | undefined {
+  if (key.keyUsage !== 'ENCRYPT_DECRYPT') {
+    return new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`);
+  }
+  if (key.keySpec === 'SYMMETRIC_DEFAULT') return undefined;
+  if (algorithm === undefined || algorithm === 'SYMMETRIC_DEFAULT') {
+    return new KmsError('InvalidKeyUsageException', `Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ${key.keySpec}.`);
+  }
+  return new KmsError('UnsupportedOperationException', `keyledger does not offer ${operation} with ${String(algorithm)} under ${key.keySpec} keys yet.`);
 }
 
 function dryRunStop(dryRun: boolean | null | undefined): void {

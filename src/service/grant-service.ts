@@ -10,6 +10,7 @@ import {
   MAX_GRANTS_PER_KEY,
   retireRight,
   validateCreateGrant,
+  grantOperationsRefusal,
   type CreateGrantRequest,
   type GrantEvent,
   type GrantState,
@@ -77,9 +78,12 @@ export class GrantService {
       dryRun: input.dryRun ?? undefined,
     };
     return this.#runner.run(ctx, { eventName: 'CreateGrant', readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const invalid = validateCreateGrant(input);
+      // The request's shape first; its operations against the key's type once the key is known.
+      const invalid = validateCreateGrant(input, 'checked-later');
       if (invalid) throw invalid;
       const key = await this.#key(trx, ctx, input.keyId, draft);
+      const notForKey = grantOperationsRefusal(key, input.operations);
+      if (notForKey) throw notForKey;
       // A grant with CreateGrant allows only grants no broader than itself: the
       // authorizer looks for one under which this request is (grantAllows).
       await enforce(this.#authorizer, trx, ctx, draft, now, {

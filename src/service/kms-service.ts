@@ -24,21 +24,20 @@ import {
   decideUntagResource,
   decideUpdateKeyDescription,
   defaultKeyPolicy,
-  KEY_SPECS,
-  KEY_USAGES,
   MAX_TAGS_PER_KEY,
   ORIGINS,
-  SYMMETRIC_ENCRYPTION_ALGORITHMS,
+  publicKeyRefusal,
   type KeyEvent,
   type KeyOperation,
   type KeyState,
   type Recorded,
 } from '../domain/key.ts';
+import { KEY_SPECS, KEY_USAGES, keyAlgorithms, resolveKeyUsage, sm2Refused, type KeyAlgorithms, type KeySpecName, type KeyUsage } from '../domain/key-specs.ts';
 import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
 import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
-import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
+import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
@@ -52,8 +51,8 @@ import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
 
-/** KeyMetadata as AWS returns it, in lowerCamelCase. */
-export interface KeyMetadata {
+/** KeyMetadata as AWS returns it, in lowerCamelCase; of the algorithm lists, only those that apply to the key are present. */
+export interface KeyMetadata extends KeyAlgorithms {
   awsAccountId: string;
   keyId: string;
   arn: string;
@@ -67,7 +66,6 @@ export interface KeyMetadata {
   keyManager: string;
   customerMasterKeySpec: string;
   keySpec: string;
-  encryptionAlgorithms: string[];
   multiRegion: boolean;
   pendingDeletionWindowInDays: number | null;
   currentKeyMaterialId: string | null;
@@ -84,6 +82,15 @@ export interface CreateKeyInput {
   tags?: Tag[] | null;
   multiRegion?: boolean | null;
   customKeyStoreId?: string | null;
+}
+
+/** GetPublicKey's response, in lowerCamelCase. */
+export interface PublicKeyResult extends KeyAlgorithms {
+  keyId: string;
+  publicKey: Buffer;
+  customerMasterKeySpec: string;
+  keySpec: string;
+  keyUsage: string;
 }
 
 export interface AliasListEntry {
@@ -123,8 +130,14 @@ export class KmsService {
 
   // ---------------------------------------------------------------- keys
 
-  /** CreateKey: a new symmetric encryption key, Enabled, owned by the caller's account. */
-  createKey(ctx: RequestContext, input: CreateKeyInput): Promise<{ keyMetadata: KeyMetadata }> {
+  /**
+   * CreateKey: a new key of any spec AWS offers outside the China Regions
+   * (symmetric encryption, RSA, ECC, Ed25519, ML-DSA, HMAC), Enabled, owned
+   * by the caller's account. Its material (the private key of a key pair, an
+   * HMAC key, or 256 symmetric bits) is wrapped under the root key; a key
+   * pair's public key is recorded in clear in KeyCreated.
+   */
+  async createKey(ctx: RequestContext, input: CreateKeyInput): Promise<{ keyMetadata: KeyMetadata }> {
     const requestParameters = {
       description: input.description ?? undefined,
       keyUsage: input.keyUsage ?? undefined,
@@ -135,89 +148,116 @@ export class KmsService {
       tags: input.tags ?? undefined,
       policy: input.policy ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const v = new Validator()
-        .maxLength('description', input.description, 8192)
-        .oneOf('keyUsage', input.keyUsage, KEY_USAGES)
-        .oneOf('keySpec', input.keySpec, KEY_SPECS)
-        .oneOf('customerMasterKeySpec', input.customerMasterKeySpec, KEY_SPECS)
-        .oneOf('origin', input.origin, ORIGINS)
-        .minLength('policy', input.policy, 1)
-        .maxLength('policy', input.policy, MAX_POLICY_LENGTH)
-        .minLength('customKeyStoreId', input.customKeyStoreId, 1)
-        .maxLength('customKeyStoreId', input.customKeyStoreId, 64);
-      v.throwIfAny();
-      if (input.keySpec && input.customerMasterKeySpec && input.keySpec !== input.customerMasterKeySpec) {
-        throw new KmsError('ValidationException', 'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.');
-      }
-      const keySpec = input.keySpec ?? input.customerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
-      const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
-      const origin = input.origin ?? 'AWS_KMS';
-      if (keySpec !== 'SYMMETRIC_DEFAULT' || keyUsage !== 'ENCRYPT_DECRYPT') {
-        throw new KmsError('UnsupportedOperationException', `keyledger does not support ${keySpec} keys with key usage ${keyUsage}; only SYMMETRIC_DEFAULT keys for ENCRYPT_DECRYPT.`);
-      }
-      if (origin !== 'AWS_KMS') {
-        throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);
-      }
-      if (input.customKeyStoreId != null) {
-        throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
-      }
-      if (input.multiRegion) {
-        throw new KmsError('UnsupportedOperationException', 'keyledger does not support multi-Region keys.');
-      }
-      const tags = input.tags ?? [];
-      const badTags = validateTags(tags);
-      if (badTags) throw badTags;
-      if (tags.length > MAX_TAGS_PER_KEY) {
-        throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags.`);
-      }
-      await enforce(this.#authorizer, trx, ctx, draft, now, {
-        action: 'kms:CreateKey',
-        conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },
-      });
-      const accountId = ctx.caller.accountId;
-      const policy = input.policy ?? defaultKeyPolicy(accountId);
-      const keyId = randomUUID();
-      if (input.policy != null) this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
+    // A key pair is generated before the transaction, not in it: an RSA_4096
+    // pair takes a second or more, and a transaction held open that long holds
+    // back every reader that follows the log (logHorizon). Only for a spec and
+    // usage that will be accepted; the same checks run again inside, where
+    // their refusal is recorded.
+    let fresh: NewKeyMaterial | undefined;
+    let generationFailure: unknown;
+    try {
+      fresh = await generateKeyMaterialFor(keyShape(input).keySpec);
+    } catch (error) {
+      // A refusal is answered (and recorded) by the same check inside; anything else is the request's failure, recorded too.
+      if (!(error instanceof KmsError)) generationFailure = error;
+    }
+    try {
+      return await this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async (trx, draft, now) => {
+        const v = new Validator()
+          .maxLength('description', input.description, 8192)
+          .oneOf('keyUsage', input.keyUsage, KEY_USAGES)
+          .oneOf('keySpec', input.keySpec, KEY_SPECS)
+          .oneOf('customerMasterKeySpec', input.customerMasterKeySpec, KEY_SPECS)
+          .oneOf('origin', input.origin, ORIGINS)
+          .minLength('policy', input.policy, 1)
+          .maxLength('policy', input.policy, MAX_POLICY_LENGTH)
+          .minLength('customKeyStoreId', input.customKeyStoreId, 1)
+          .maxLength('customKeyStoreId', input.customKeyStoreId, 64);
+        v.throwIfAny();
+        const { keySpec, keyUsage, origin } = keyShape(input);
+        if (input.customKeyStoreId != null) {
+          throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
+        }
+        if (input.multiRegion) {
+          throw new KmsError('UnsupportedOperationException', 'keyledger does not support multi-Region keys.');
+        }
+        const tags = input.tags ?? [];
+        const badTags = validateTags(tags);
+        if (badTags) throw badTags;
+        if (tags.length > MAX_TAGS_PER_KEY) {
+          throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags.`);
+        }
+        await enforce(this.#authorizer, trx, ctx, draft, now, {
+          action: 'kms:CreateKey',
+          conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },
+        });
+        const accountId = ctx.caller.accountId;
+        const policy = input.policy ?? defaultKeyPolicy(accountId);
+        const keyId = randomUUID();
+        if (input.policy != null) this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
 
-      const { keyMaterialId, material } = generateKeyMaterial();
-      try {
+        // Made above for this spec; the checks it was made after are the ones just passed.
+        if (!fresh) throw generationFailure ?? new Error(`CreateKey: no key material was generated for ${keySpec}`);
+        const { keyMaterialId, material, publicKey } = fresh;
         await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, keyMaterialId, material), createdAt: now });
-      } finally {
-        material.fill(0);
-      }
-      const key = await applyKeyDecision(
-        trx,
-        null,
-        keyId,
-        {
-          ok: true,
-          events: [
-            {
-              type: 'KeyCreated',
-              data: {
-                keyId,
-                accountId,
-                arn: keyArn(this.#region, accountId, keyId),
-                description: input.description ?? '',
-                keyUsage,
-                keySpec,
-                origin,
-                keyManager: 'CUSTOMER',
-                multiRegion: false,
-                policy,
-                tags,
-                keyMaterialId,
+        const key = await applyKeyDecision(
+          trx,
+          null,
+          keyId,
+          {
+            ok: true,
+            events: [
+              {
+                type: 'KeyCreated',
+                data: {
+                  keyId,
+                  accountId,
+                  arn: keyArn(this.#region, accountId, keyId),
+                  description: input.description ?? '',
+                  keyUsage,
+                  keySpec,
+                  origin,
+                  keyManager: 'CUSTOMER',
+                  multiRegion: false,
+                  policy,
+                  tags,
+                  keyMaterialId,
+                  ...(publicKey ? { publicKey: publicKey.toString('base64') } : {}),
+                },
               },
-            },
-          ],
-        },
-        now,
-      );
-      draft.resources.push(keyResource(key));
-      const keyMetadata = toKeyMetadata(key);
-      draft.responseElements = { keyMetadata };
-      return { keyMetadata };
+            ],
+          },
+          now,
+        );
+        draft.resources.push(keyResource(key));
+        const keyMetadata = toKeyMetadata(key);
+        draft.responseElements = { keyMetadata };
+        return { keyMetadata };
+      });
+    } finally {
+      fresh?.material.fill(0);
+    }
+  }
+
+  /**
+   * GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo),
+   * with its spec, usage and algorithms. The public key comes from the key's
+   * projection; the private key is never unwrapped for it.
+   */
+  getPublicKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<PublicKeyResult> {
+    const requestParameters = { keyId: input.keyId, grantTokens: input.grantTokens ?? undefined };
+    return this.#runner.run(ctx, { eventName: 'GetPublicKey', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetPublicKey', 'GetPublicKey');
+      const refused = checkKeyState('GetPublicKey', key) ?? publicKeyRefusal(key);
+      if (refused) throw refused;
+      return {
+        keyId: key.arn,
+        publicKey: Buffer.from(key.publicKey!, 'base64'),
+        customerMasterKeySpec: key.keySpec,
+        keySpec: key.keySpec,
+        keyUsage: key.keyUsage,
+        ...keyAlgorithms(key.keySpec, key.keyUsage),
+      };
     });
   }
 
@@ -552,11 +592,32 @@ export function toKeyMetadata(key: KeyState): KeyMetadata {
     keyManager: key.keyManager,
     customerMasterKeySpec: key.keySpec,
     keySpec: key.keySpec,
-    encryptionAlgorithms: [...SYMMETRIC_ENCRYPTION_ALGORITHMS],
+    ...keyAlgorithms(key.keySpec, key.keyUsage),
     multiRegion: key.multiRegion,
     pendingDeletionWindowInDays: key.pendingDeletionWindowInDays,
     currentKeyMaterialId: key.currentKeyMaterialId,
   };
+}
+
+/**
+ * The key spec, usage and origin a CreateKey asks for, or AWS's refusal:
+ * KeySpec and the deprecated CustomerMasterKeySpec agree; SM2 is refused
+ * outside the China Regions; the usage fits the spec (required for every
+ * spec but SYMMETRIC_DEFAULT); only AWS_KMS origin is offered.
+ */
+function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyUsage; origin: string } {
+  if (input.keySpec && input.customerMasterKeySpec && input.keySpec !== input.customerMasterKeySpec) {
+    throw new KmsError('ValidationException', 'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.');
+  }
+  const keySpec = (input.keySpec ?? input.customerMasterKeySpec ?? 'SYMMETRIC_DEFAULT') as KeySpecName;
+  if (keySpec === 'SM2') throw sm2Refused();
+  const usage = resolveKeyUsage(keySpec, input.keyUsage);
+  if (!usage.ok) throw usage.error;
+  const origin = input.origin ?? 'AWS_KMS';
+  if (origin !== 'AWS_KMS') {
+    throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);
+  }
+  return { keySpec, keyUsage: usage.keyUsage, origin };
 }
 
 const keyResource = (key: KeyState) => ({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });

@@ -52,6 +52,7 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   operation('CreateKey', 'mutation', false, (s, ctx, input) => s.kms.createKey(ctx, input)),
   operation('DescribeKey', 'query', true, (s, ctx, input) => s.kms.describeKey(ctx, input)),
   operation('ListKeys', 'query', true, (s, ctx, input) => s.kms.listKeys(ctx, input)),
+  operation('GetPublicKey', 'query', true, (s, ctx, input) => s.kms.getPublicKey(ctx, input)),
   operation('UpdateKeyDescription', 'mutation', false, (s, ctx, input) => s.kms.updateKeyDescription(ctx, input)),
   operation('EnableKey', 'mutation', false, (s, ctx, input) => s.kms.enableKey(ctx, input)),
   operation('DisableKey', 'mutation', false, (s, ctx, input) => s.kms.disableKey(ctx, input)),
@@ -105,7 +106,7 @@ export function kmsOperation(name: string): KmsOperation | undefined {
 export function unsupportedOperationMessage(name: string): string {
   if (/CustomKeyStore/.test(name)) return `keyledger does not support custom key stores, so it does not offer ${name}.`;
   if (name === 'ReplicateKey' || name === 'UpdatePrimaryRegion') return `keyledger does not support multi-Region keys, so it does not offer ${name}.`;
-  return `keyledger does not offer ${name} yet: it supports SYMMETRIC_DEFAULT keys only.`;
+  return `keyledger does not offer ${name} yet.`;
 }
 
 /**

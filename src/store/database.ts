@@ -83,6 +83,8 @@ export interface KeysTable {
   rotation_period_in_days: number | null;
   next_rotation_date: Date | null;
   on_demand_rotations: number;
+  /** DER SubjectPublicKeyInfo of an asymmetric key; null otherwise (sql/0021). */
+  public_key: Buffer | null;
   version: Int8;
 }
 

@@ -12,7 +12,8 @@ export const copyText = (value: string): string => (/[\\\t\n\r]/.test(value) ? v
 /**
  * One column's value, by its JavaScript type: null or undefined as NULL; a
  * string as text; a boolean as t/f; a number or bigint as its digits; a Date
- * as ISO 8601 in UTC (milliseconds, as pg sends a Date); an array as a text
+ * as ISO 8601 in UTC (milliseconds, as pg sends a Date); a Buffer as bytea's
+ * hex format; an array as a text
  * array; any other object as JSON (for json and jsonb columns).
  *
  * @example
@@ -30,6 +31,8 @@ export function copyValue(value: unknown): string {
       return String(value);
   }
   if (value instanceof Date) return value.toISOString();
+  // bytea in its hex format (\x...), the backslash escaped for COPY.
+  if (Buffer.isBuffer(value)) return `\\\\x${value.toString('hex')}`;
   if (Array.isArray(value)) return copyText(postgresTextArray(value));
   return copyText(JSON.stringify(value));
 }

@@ -29,6 +29,7 @@ export function keyRow(key: KeyState) {
     rotation_period_in_days: key.rotationPeriodInDays,
     next_rotation_date: key.nextRotationDate,
     on_demand_rotations: key.onDemandRotations,
+    public_key: key.publicKey === null ? null : Buffer.from(key.publicKey, 'base64'),
     version: key.version,
   };
 }
@@ -114,6 +115,7 @@ export async function readKeyProjection(db: Executor, keyId: string): Promise<Ke
     rotationPeriodInDays: row.rotation_period_in_days,
     nextRotationDate: row.next_rotation_date,
     onDemandRotations: row.on_demand_rotations,
+    publicKey: row.public_key === null ? null : row.public_key.toString('base64'),
     deleted: false,
     tags: tags.map((t) => ({ tagKey: t.tag_key, tagValue: t.tag_value })),
     version: BigInt(row.version),

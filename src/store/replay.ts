@@ -359,6 +359,8 @@ interface Comparable {
 const both = (f: (value: unknown) => unknown): Comparable => ({ live: f, folded: f });
 const COMPARABLE: Record<number, Comparable> = {
   16: both((v) => v), // bool
+  // bytea: pg's Buffer and the fold's Buffer, compared as their hex.
+  17: both((v) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v))),
   20: both((v) => String(v)), // int8: pg's text, the fold's bigint
   23: both((v) => String(v)), // int4
   25: both((v) => v), // text

@@ -101,6 +101,10 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   CreateKey: async () => ({ description: unique('created'), tags: [{ tagKey: 'team', tagValue: 'ledger' }] }),
   DescribeKey: async () => ({ keyId: (await newKey()).keyId }),
   ListKeys: async () => ({ limit: 10 }),
+  GetPublicKey: async () => {
+    const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('signing'), keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' });
+    return { keyId: keyMetadata.keyId };
+  },
   UpdateKeyDescription: async () => ({ keyId: (await newKey()).keyId, description: 'updated over both transports' }),
   EnableKey: async () => {
     const { keyId } = await newKey();
@@ -306,6 +310,8 @@ const ABSENT_IN_AWS_TOO = [
   /KeyMetadata\.(ValidTo|ExpirationModel)$/,
   /KeyMetadata\.(CustomKeyStoreId|CloudHsmClusterId|XksKeyConfiguration)$/,
   /KeyMetadata\.(SigningAlgorithms|MacAlgorithms|KeyAgreementAlgorithms)$/,
+  // The GetPublicKey fixture is an ECC SIGN_VERIFY key: only SigningAlgorithms apply.
+  /GetPublicKey\.(EncryptionAlgorithms|KeyAgreementAlgorithms)$/,
   /KeyMetadata\.MultiRegionConfiguration$/,
   /Rotations\[0\]\.(KeyMaterialDescription|ImportState|ExpirationModel|ValidTo)$/,
   /GetKeyRotationStatus\.OnDemandRotationStartDate$/,

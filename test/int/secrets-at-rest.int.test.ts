@@ -360,3 +360,69 @@ describe('requests rejected by the GraphQL layer', () => {
     expect(findSecrets(dump, carried)).toEqual([]);
   });
 });
+
+// ------------------------------------------------------------------ asymmetric and HMAC keys
+
+/**
+ * Issue 13: private keys and HMAC keys are key material like any other. For
+ * a key of every asymmetric spec and every HMAC spec, the private key is
+ * searched for as PKCS#8 DER, as each line of its PEM, and as each of its
+ * private components alone (RSA d, p, q, dp, dq, qi; the EC, Ed25519 scalar;
+ * the ML-DSA seed), and the HMAC key as its bytes; none may be anywhere in
+ * the database or the log lines. The public keys are there in clear (the
+ * KeyCreated events, the keys projection): the positive control.
+ */
+describe('secrets at rest: private keys and HMAC keys', () => {
+  const secrets: Secret[] = [];
+  const publicKeys: Buffer[] = [];
+
+  it('every asymmetric and HMAC spec is created, and its secret collected from the store', async () => {
+    const { createPrivateKey } = await import('node:crypto');
+    const pairs: [string, string][] = [
+      ['RSA_2048', 'SIGN_VERIFY'], ['RSA_3072', 'ENCRYPT_DECRYPT'], ['RSA_4096', 'SIGN_VERIFY'],
+      ['ECC_NIST_P256', 'SIGN_VERIFY'], ['ECC_NIST_P384', 'KEY_AGREEMENT'], ['ECC_NIST_P521', 'SIGN_VERIFY'], ['ECC_SECG_P256K1', 'SIGN_VERIFY'],
+      ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY'], ['ML_DSA_44', 'SIGN_VERIFY'], ['ML_DSA_65', 'SIGN_VERIFY'], ['ML_DSA_87', 'SIGN_VERIFY'],
+      ['HMAC_224', 'GENERATE_VERIFY_MAC'], ['HMAC_256', 'GENERATE_VERIFY_MAC'], ['HMAC_384', 'GENERATE_VERIFY_MAC'], ['HMAC_512', 'GENERATE_VERIFY_MAC'],
+    ];
+    for (const [keySpec, keyUsage] of pairs) {
+      const { keyMetadata } = await t.app.kms.createKey(await t.ctx(alice), { description: `secrets ${keySpec}`, keySpec, keyUsage });
+      const rows = await t.db.owner.selectFrom('key_materials').select(['key_material_id', 'wrapped']).where('key_id', '=', keyMetadata.keyId).execute();
+      expect(rows, keySpec).toHaveLength(1);
+      const material = unwrapKeyMaterial(t.rootKey, keyMetadata.keyId, rows[0]!.key_material_id, rows[0]!.wrapped);
+      if (keySpec.startsWith('HMAC_')) {
+        keep(`${keySpec} HMAC key`, material);
+        continue;
+      }
+      keep(`${keySpec} private key (PKCS#8 DER)`, material);
+      const privateKey = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+      const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+      pem.split('\n').filter((line) => line.length >= 32 && !line.startsWith('-----')).forEach((line, i) => keep(`${keySpec} private key PEM line ${i + 1}`, Buffer.from(line)));
+      const jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>;
+      for (const component of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'priv']) {
+        if (jwk[component]) keep(`${keySpec} private component ${component}`, Buffer.from(jwk[component]!, 'base64url'));
+      }
+      const { publicKey } = await t.app.kms.getPublicKey(await t.ctx(alice), { keyId: keyMetadata.keyId });
+      publicKeys.push(Buffer.from(publicKey));
+    }
+    expect(publicKeys).toHaveLength(11);
+  });
+
+  function keep(what: string, bytes: Buffer): void {
+    expect(bytes.length, what).toBeGreaterThanOrEqual(16);
+    secrets.push({ what, bytes: Buffer.from(bytes) });
+  }
+
+  it('none of them is anywhere in the database, in any encoding; the public keys are there in clear', async () => {
+    expect(secrets.length).toBeGreaterThanOrEqual(60);
+    const { dump } = await dumpWholeDatabase();
+    expect(findSecrets(dump, secrets)).toEqual([]);
+    for (const [i, publicKey] of publicKeys.entries()) {
+      // In KeyCreated (base64 in jsonb) and in keys.public_key (bytea: hex in the text COPY, raw in the binary COPY).
+      expect(findSecrets(dump, [{ what: `public key ${i}`, bytes: publicKey }])).toEqual(expect.arrayContaining([`public key ${i} as raw`, `public key ${i} as hex`, `public key ${i} as base64`]));
+    }
+  });
+
+  it('none of them is in the log lines', () => {
+    expect(findSecrets(Buffer.from(t.logLines.join(''), 'utf8'), secrets)).toEqual([]);
+  });
+});

@@ -262,7 +262,9 @@ describe('grantOperationFor', () => {
     ['kms:CreateGrant', undefined, 'CreateGrant'],
     ['kms:PutKeyPolicy', undefined, undefined],
     ['kms:ScheduleKeyDeletion', undefined, undefined],
-    ['kms:Sign', undefined, undefined],
+    // Grant operations of asymmetric and HMAC keys (issue 13).
+    ['kms:Sign', undefined, 'Sign'],
+    ['kms:GetPublicKey', undefined, 'GetPublicKey'],
     ['kms:ListGrants', undefined, undefined],
   ];
   it.each(cases)('%s (%s) → %s', (action, role, expected) => {

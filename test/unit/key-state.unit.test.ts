@@ -71,6 +71,8 @@ const AWS_KEY_STATE_TABLE: Record<string, Row> = {
   EnableKeyRotation: USE,
   DisableKeyRotation: USE,
   RotateKeyOnDemand: USE,
+  // A public key is a use of the key: Enabled only (its key-spec check comes after the state's).
+  GetPublicKey: USE,
   GetKeyRotationStatus: MANAGE,
   ListKeyRotations: MANAGE,
 };

@@ -111,6 +111,7 @@ describe('evolveKey', () => {
       pendingDeletionWindowInDays: null,
       currentKeyMaterialId: data.keyMaterialId,
       keyMaterialIds: [data.keyMaterialId],
+      publicKey: null,
       rotationEnabled: false,
       rotationPeriodInDays: null,
       nextRotationDate: null,

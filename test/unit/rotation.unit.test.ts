@@ -91,6 +91,8 @@ function useRefusal(state: KeyStateName): { code: string; message: string } | un
 
 const NOT_ENABLED = KEY_STATES.filter((s) => s !== 'Enabled');
 const unsupportedOrigin = (origin: string) => ({ code: 'UnsupportedOperationException', message: `${ARN} origin is ${origin} which is not valid for this operation.` });
+/** Asymmetric and HMAC keys never rotate (issue 13). */
+const notSymmetric = { code: 'UnsupportedOperationException', message: 'You cannot perform this operation on a non-symmetric key or a key with non-ENCRYPT_DECRYPT key usage.' };
 
 // ---------------------------------------------------------------- EnableKeyRotation
 
@@ -134,12 +136,13 @@ describe('decideEnableKeyRotation', () => {
   });
 
   it.each([
-    ['keySpec RSA_2048', { keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY' }, 'AWS_KMS'],
-    ['keySpec HMAC_256', { keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }, 'AWS_KMS'],
-    ['origin EXTERNAL', { origin: 'EXTERNAL' }, 'EXTERNAL'],
-    ['origin AWS_CLOUDHSM', { origin: 'AWS_CLOUDHSM' }, 'AWS_CLOUDHSM'],
-  ])('refuses an Enabled key with %s: UnsupportedOperationException', (_what, over, origin) => {
-    expect(refusal(decideEnableKeyRotation(keyIn('Enabled', over), 365, T0))).toEqual(unsupportedOrigin(origin));
+    ['keySpec RSA_2048', { keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY' }, notSymmetric],
+    ['keySpec HMAC_256', { keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }, notSymmetric],
+    ['keySpec RSA_2048 with origin EXTERNAL', { keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT', origin: 'EXTERNAL' }, notSymmetric],
+    ['origin EXTERNAL', { origin: 'EXTERNAL' }, unsupportedOrigin('EXTERNAL')],
+    ['origin AWS_CLOUDHSM', { origin: 'AWS_CLOUDHSM' }, unsupportedOrigin('AWS_CLOUDHSM')],
+  ])('refuses an Enabled key with %s: UnsupportedOperationException', (_what, over, expected) => {
+    expect(refusal(decideEnableKeyRotation(keyIn('Enabled', over), 365, T0))).toEqual(expected);
   });
 });
 
@@ -181,7 +184,7 @@ describe('decideDisableKeyRotation', () => {
   });
 
   it('refuses an asymmetric key', () => {
-    expect(refusal(decideDisableKeyRotation(keyIn('Enabled', { keySpec: 'ECC_NIST_P256' })))).toEqual(unsupportedOrigin('AWS_KMS'));
+    expect(refusal(decideDisableKeyRotation(keyIn('Enabled', { keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' })))).toEqual(notSymmetric);
   });
 });
 
@@ -231,7 +234,8 @@ describe('decideRotateKeyOnDemand', () => {
 
   it('refuses imported or asymmetric keys', () => {
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL' }), M1))).toEqual(unsupportedOrigin('EXTERNAL'));
-    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'RSA_4096' }), M1))).toEqual(unsupportedOrigin('AWS_KMS'));
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'RSA_4096' }), M1))).toEqual(notSymmetric);
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'HMAC_512', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(notSymmetric);
   });
 });
 

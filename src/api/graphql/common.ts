@@ -16,6 +16,54 @@ export const EncryptionAlgorithmSpec = builder.enumType('EncryptionAlgorithmSpec
   values: ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const,
 });
 
+export const SigningAlgorithmSpec = builder.enumType('SigningAlgorithmSpec', {
+  values: [
+    'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512',
+    'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512',
+    'ECDSA_SHA_256', 'ECDSA_SHA_384', 'ECDSA_SHA_512',
+    'SM2DSA', 'ML_DSA_SHAKE_256', 'ED25519_SHA_512', 'ED25519_PH_SHA_512',
+  ] as const,
+});
+export const MacAlgorithmSpec = builder.enumType('MacAlgorithmSpec', { values: ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] as const });
+export const KeyAgreementAlgorithmSpec = builder.enumType('KeyAgreementAlgorithmSpec', { values: ['ECDH'] as const });
+
+type EnumValue<E> = E extends PothosSchemaTypes.EnumRef<BuilderTypes, infer V> ? V : never;
+
+/**
+ * The algorithm lists of KeyMetadata and GetPublicKey: each is null where AWS
+ * leaves the member out (a list that does not apply to the key's spec and usage).
+ */
+export function algorithmFields<T extends { encryptionAlgorithms?: string[]; signingAlgorithms?: string[]; macAlgorithms?: string[]; keyAgreementAlgorithms?: string[] }>(
+  t: PothosSchemaTypes.ObjectFieldBuilder<BuilderTypes, T>,
+) {
+  return {
+    encryptionAlgorithms: t.field({
+      type: [EncryptionAlgorithmSpec],
+      nullable: true,
+      description: 'Encryption algorithms of an ENCRYPT_DECRYPT key; null for other keys.',
+      resolve: (k) => (k.encryptionAlgorithms ?? null) as EnumValue<typeof EncryptionAlgorithmSpec>[] | null,
+    }),
+    signingAlgorithms: t.field({
+      type: [SigningAlgorithmSpec],
+      nullable: true,
+      description: 'Signing algorithms of a SIGN_VERIFY key; null for other keys.',
+      resolve: (k) => (k.signingAlgorithms ?? null) as EnumValue<typeof SigningAlgorithmSpec>[] | null,
+    }),
+    macAlgorithms: t.field({
+      type: [MacAlgorithmSpec],
+      nullable: true,
+      description: 'MAC algorithms of a GENERATE_VERIFY_MAC (HMAC) key; null for other keys.',
+      resolve: (k) => (k.macAlgorithms ?? null) as EnumValue<typeof MacAlgorithmSpec>[] | null,
+    }),
+    keyAgreementAlgorithms: t.field({
+      type: [KeyAgreementAlgorithmSpec],
+      nullable: true,
+      description: 'Key agreement algorithms of a KEY_AGREEMENT key; null for other keys.',
+      resolve: (k) => (k.keyAgreementAlgorithms ?? null) as EnumValue<typeof KeyAgreementAlgorithmSpec>[] | null,
+    }),
+  };
+}
+
 export const KeyMetadataRef = builder.objectRef<KeyMetadata>('KeyMetadata').implement({
   description: "A key's metadata, as AWS KMS's KeyMetadata.",
   fields: (t) => ({
@@ -32,7 +80,7 @@ export const KeyMetadataRef = builder.objectRef<KeyMetadata>('KeyMetadata').impl
     keyManager: t.field({ type: KeyManagerType, resolve: (k) => k.keyManager as 'AWS' | 'CUSTOMER' }),
     customerMasterKeySpec: t.field({ type: KeySpec, deprecationReason: 'Use keySpec.', resolve: (k) => k.customerMasterKeySpec as (typeof KEY_SPECS)[number] }),
     keySpec: t.field({ type: KeySpec, resolve: (k) => k.keySpec as (typeof KEY_SPECS)[number] }),
-    encryptionAlgorithms: t.field({ type: [EncryptionAlgorithmSpec], resolve: (k) => k.encryptionAlgorithms as 'SYMMETRIC_DEFAULT'[] }),
+    ...algorithmFields(t),
     multiRegion: t.exposeBoolean('multiRegion'),
     pendingDeletionWindowInDays: t.exposeInt('pendingDeletionWindowInDays', { nullable: true }),
     currentKeyMaterialId: t.exposeString('currentKeyMaterialId', { nullable: true }),

@@ -1,9 +1,9 @@
 /** KMS key, tag and alias operations. */
-import { KEY_STATES } from '../../domain/key.ts';
+import { KEY_SPECS, KEY_STATES, KEY_USAGES } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
-import type { AliasListEntry } from '../../service/kms-service.ts';
+import type { AliasListEntry, PublicKeyResult } from '../../service/kms-service.ts';
 import { builder } from './builder.ts';
-import { AliasListEntryRef, KEY_ID, KeyIdInput, KeyListEntry, KeyMetadataResponse, KeySpec, KeyState, KeyUsageType, OriginType, TagInput, TagRef, emptyKmsMutation, kmsField } from './common.ts';
+import { algorithmFields, AliasListEntryRef, KEY_ID, KeyIdInput, KeyListEntry, KeyMetadataResponse, KeySpec, KeyState, KeyUsageType, OriginType, TagInput, TagRef, emptyKmsMutation, kmsField } from './common.ts';
 
 const CreateKeyInput = builder.inputType('CreateKeyInput', {
   fields: (t) => ({
@@ -22,7 +22,8 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
 
 kmsField('CreateKey', {
   type: KeyMetadataResponse('CreateKeyResponse'),
-  description: 'CreateKey: a new symmetric encryption key owned by your account.',
+  description:
+    'CreateKey: a new key owned by your account: symmetric encryption (the default), RSA, ECC, Ed25519 or ML-DSA key pairs, or HMAC. keyUsage is required for every keySpec but SYMMETRIC_DEFAULT.',
   input: CreateKeyInput,
   inputRequired: false,
 });
@@ -52,6 +53,25 @@ kmsField('ListKeys', {
   description: "ListKeys: your account's keys, in pages (limit 1-1000).",
   input: ListKeysInput,
   inputRequired: false,
+});
+
+const GetPublicKeyInput = builder.inputType('GetPublicKeyInput', {
+  fields: (t) => ({ keyId: t.string(KEY_ID), grantTokens: t.stringList() }),
+});
+
+kmsField('GetPublicKey', {
+  type: builder.objectRef<PublicKeyResult>('GetPublicKeyResponse').implement({
+    fields: (f) => ({
+      keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
+      publicKey: f.expose('publicKey', { type: 'Base64', description: 'DER-encoded X.509 SubjectPublicKeyInfo (RFC 5280).' }),
+      customerMasterKeySpec: f.field({ type: KeySpec, deprecationReason: 'Use keySpec.', resolve: (r) => r.customerMasterKeySpec as (typeof KEY_SPECS)[number] }),
+      keySpec: f.field({ type: KeySpec, resolve: (r) => r.keySpec as (typeof KEY_SPECS)[number] }),
+      keyUsage: f.field({ type: KeyUsageType, resolve: (r) => r.keyUsage as (typeof KEY_USAGES)[number] }),
+      ...algorithmFields(f),
+    }),
+  }),
+  description: "GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo), with its spec, usage and algorithms. Symmetric and HMAC keys have none (UnsupportedOperationException).",
+  input: GetPublicKeyInput,
 });
 
 const UpdateKeyDescriptionInput = builder.inputType('UpdateKeyDescriptionInput', {
