@@ -25,6 +25,20 @@ export function parseJson(text: string): unknown {
 }
 
 /**
+ * Parses outside JSON with the strict reader whatever it holds: like
+ * `parseJson`, but a name given twice in one object is refused (`duplicate`)
+ * rather than resolved to the last one, so `{"tenant":"acme","tenant":"evil"}`
+ * can never pass for one of its readings. For request bodies, which are small.
+ *
+ * @example
+ * parseJsonStrict('{"a": 1, "a": 2}') // { ok: false, duplicate: true, message: 'the document has "a" twice at line 1 column 10' }
+ */
+export function parseJsonStrict(text: string): { ok: true; value: unknown } | { ok: false; message: string; duplicate: boolean } {
+  const read = readJson(text);
+  return read.ok ? { ok: true, value: plain(read.value) } : read;
+}
+
+/**
  * Whether an object key in `text` holds an escape: a string with a backslash
  * followed by a colon. One pass over the strings (in JSON, the next quote
  * after a string opens the next string); text with no backslash at all is

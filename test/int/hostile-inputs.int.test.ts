@@ -112,3 +112,22 @@ describe('the AWS endpoint reads at most MAX_BODY_BYTES', () => {
     expect(records[0]).toMatchObject({ eventName: 'DescribeKey', outcome: 'failure', errorCode: 'RequestEntityTooLargeException', requestParameters: null });
   });
 });
+
+describe('a member named twice in an AWS request body', () => {
+  it('is refused with a ValidationException, recorded, never read as one of its values', async () => {
+    const body = '{"KeyId":"alias/x","Plaintext":"aGk=","EncryptionContext":{"tenant":"acme","tenant":"evil"}}';
+    const answer = await wire(server, 'Encrypt', body, victim);
+    expect(answer.status).toBe(400);
+    expect(answer.json.__type).toBe('ValidationException');
+    expect(answer.json.message).toContain('"tenant" twice');
+    const records = await storedAuditRecords(t, answer.requestId!);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ eventName: 'Encrypt', outcome: 'failure', errorCode: 'ValidationException' });
+  });
+
+  it('text that is not JSON is a SerializationException', async () => {
+    const answer = await wire(server, 'ListKeys', '{"Limit":', victim);
+    expect(answer.status).toBe(400);
+    expect(answer.json.__type).toBe('SerializationException');
+  });
+});

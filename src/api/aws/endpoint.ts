@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Keyledger } from '../../app.ts';
 import { KmsError } from '../../domain/errors.ts';
-import { parseJson } from '../../json.ts';
+import { parseJsonStrict } from '../../json.ts';
 import type { RequestContext } from '../../service/context.ts';
 import { AWS_KMS_OPERATION_NAMES } from '../../service/model/kms-model.ts';
 import { unsupportedOperationMessage } from '../../service/operations.ts';
@@ -95,13 +95,15 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
     if (!operation) {
       return await app.operations.refuse(ctx, operationName!, false, new KmsError('UnsupportedOperationException', unsupportedOperationMessage(operationName!)));
     }
-    let json: unknown;
-    try {
-      json = body.length === 0 ? {} : parseJson(body.toString('utf8'));
-    } catch {
-      return await app.operations.refuse(ctx, operation.name, operation.readOnly, new KmsError('SerializationException', 'The request body is not valid JSON.'));
+    const json = body.length === 0 ? ({ ok: true, value: {} } as const) : parseJsonStrict(body.toString('utf8'));
+    if (!json.ok) {
+      // A member named twice has two readings: refused, never resolved to one of them.
+      const error = json.duplicate
+        ? new KmsError('ValidationException', `The request body is ambiguous: ${json.message.replace(/^the document/, 'it')}.`)
+        : new KmsError('SerializationException', 'The request body is not valid JSON.');
+      return await app.operations.refuse(ctx, operation.name, operation.readOnly, error);
     }
-    const decoded = decodeRequest(operation.name, json);
+    const decoded = decodeRequest(operation.name, json.value);
     if (!decoded.ok) return await app.operations.refuse(ctx, operation.name, operation.readOnly, decoded.error);
     const result = await app.operations.invoke(operation, ctx, decoded.input);
     const encoded = encodeResponse(operation.name, result);
