@@ -32,6 +32,9 @@ export interface AttemptedRequest {
   requestParameters?: Record<string, unknown> | null;
 }
 
+/** A signature check: the caller, or the refusal and the access key it named. */
+type VerifyOutcome = { ok: true; caller: Caller } | { ok: false; failure: AuthenticationFailure; accessKeyId?: string };
+
 export type AuthenticationOutcome = { ok: true; caller: Caller } | { ok: false; error: KmsError };
 
 /** AWS accepts a request signed up to 5 minutes before or after its own clock. */
@@ -73,7 +76,12 @@ export class AuthenticationService {
 
   /** Checks `request`'s signature for `service` (its credential scope must name it and keyledger's region). */
   async sigv4(request: SignedRequest, attempted: AttemptedRequest, service: 'kms' | 'sts'): Promise<AuthenticationOutcome> {
-    const outcome = await this.#verify(request, service);
+    let outcome: VerifyOutcome;
+    try {
+      outcome = await this.#verify(request, service);
+    } catch (unexpected) {
+      return { ok: false, error: await this.#failedUnexpectedly(attempted, unexpected) };
+    }
     if (outcome.ok) return outcome;
     const { failure, accessKeyId } = outcome;
     // Refused before the key was looked up (expired, wrong scope ...): its owner still sees attempts made with it.
@@ -86,7 +94,12 @@ export class AuthenticationService {
    * scheme), given as decoded from the Authorization header or undefined.
    */
   async basic(credentials: { accessKeyId: string; secret: string } | undefined, attempted: AttemptedRequest): Promise<AuthenticationOutcome> {
-    const outcome = await this.#identity.authenticate(credentials?.accessKeyId, credentials?.secret);
+    let outcome: Awaited<ReturnType<IdentityService['authenticate']>>;
+    try {
+      outcome = await this.#identity.authenticate(credentials?.accessKeyId, credentials?.secret);
+    } catch (unexpected) {
+      return { ok: false, error: await this.#failedUnexpectedly(attempted, unexpected) };
+    }
     if (outcome.ok) return outcome;
     const { failure } = outcome;
     return { ok: false, error: await this.#record(attempted, new KmsError(failure.code, failure.message), failure.accountId, credentials?.accessKeyId) };
@@ -95,6 +108,12 @@ export class AuthenticationService {
   /** Records a request refused before it could be authenticated (a body too large to read), and returns the error to answer. */
   refuseUnread(attempted: AttemptedRequest, error: KmsError): Promise<KmsError> {
     return this.#record(attempted, error, null, undefined);
+  }
+
+  /** Authentication itself failed (the database is unreachable ...): logged, and recorded as an internal error if the log can take it. */
+  async #failedUnexpectedly(attempted: AttemptedRequest, unexpected: unknown): Promise<KmsError> {
+    this.#logger.error({ requestId: attempted.requestId, error: unexpected instanceof Error ? { type: unexpected.name, message: unexpected.message } : String(unexpected) }, 'authentication failed unexpectedly');
+    return this.#record(attempted, new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.'), null, undefined);
   }
 
   async #record(attempted: AttemptedRequest, error: KmsError, accountId: string | null, accessKeyId: string | undefined): Promise<KmsError> {
@@ -120,7 +139,7 @@ export class AuthenticationService {
     }
   }
 
-  async #verify(request: SignedRequest, service: 'kms' | 'sts'): Promise<{ ok: true; caller: Caller } | { ok: false; failure: AuthenticationFailure; accessKeyId?: string }> {
+  async #verify(request: SignedRequest, service: 'kms' | 'sts'): Promise<VerifyOutcome> {
     const header = request.headers['authorization'];
     if (header === undefined) {
       return refuse('MissingAuthenticationTokenException', 'Missing Authentication Token');

@@ -43,6 +43,9 @@ const MAX_EVENT_NAME = 128;
 const MAX_USER_AGENT = 1024;
 const bounded = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);
 
+/** How many times a failure record is tried, each on whatever connection the pool gives. */
+const RECORD_ATTEMPTS = 3;
+
 /** Appends after a concurrent writer won the same stream version are retried this many times. */
 const CONFLICT_ATTEMPTS = 3;
 
@@ -114,7 +117,27 @@ export class RequestRunner {
     error: KmsError,
   ): Promise<void> {
     const now = this.#deps.clock.now();
-    await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, newDraft(), error), now);
+    await this.#appendOnItsOwn(this.#record(who, spec, now, newDraft(), error), now);
+  }
+
+  /**
+   * Appends a failure record in a transaction of its own, again on a fresh
+   * connection when the first attempt fails: the connection it got may be one
+   * Postgres has just terminated (the failure being recorded is often that).
+   * A record is its request's one-event stream, so a retry after a commit
+   * whose answer was lost cannot write it twice: it fails on the stream.
+   */
+  async #appendOnItsOwn(record: AuditRecord, now: Date): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await appendAuditRecord(this.#deps.db, record, now);
+        return;
+      } catch (error) {
+        if (attempt >= RECORD_ATTEMPTS) throw error;
+        this.#deps.logger.warn({ requestId: record.requestId, attempt, error: describeUnexpected(error) }, 'retrying a failure record');
+        await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+      }
+    }
   }
 
   async #execute<T>(
@@ -162,7 +185,7 @@ export class RequestRunner {
     }
     this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: 'failure', errorCode: error.code }, 'request');
     try {
-      await appendAuditRecord(this.#deps.db, this.#record(who, spec, now, draft, error), now);
+      await this.#appendOnItsOwn(this.#record(who, spec, now, draft, error), now);
     } catch (auditFailure) {
       this.#deps.logger.error(
         { requestId: who.requestId, eventName: spec.eventName, error: describeUnexpected(auditFailure) },
