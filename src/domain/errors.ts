@@ -14,6 +14,8 @@ export type KmsErrorCode =
   | 'InvalidMarkerException'
   | 'InvalidSignatureException'
   | 'KMSInternalException'
+  | 'KMSInvalidMacException'
+  | 'KMSInvalidSignatureException'
   | 'KMSInvalidStateException'
   | 'LimitExceededException'
   | 'MalformedPolicyDocumentException'
@@ -140,8 +142,19 @@ export function validationError(violations: readonly FieldViolation[]): KmsError
     'value' in v
       ? v.value === null
         ? `Value null at '${v.field}' failed to satisfy constraint: ${v.constraint}`
-        : `Value '${String(v.value)}' at '${v.field}' failed to satisfy constraint: ${v.constraint}`
+        : `Value '${quoted(String(v.value))}' at '${v.field}' failed to satisfy constraint: ${v.constraint}`
       : `Value at '${v.field}' failed to satisfy constraint: ${v.constraint}`,
   );
   return new KmsError('ValidationException', `${n} validation error${n === 1 ? '' : 's'} detected: ${parts.join('; ')}`);
+}
+
+/**
+ * How much of a value a validation message quotes: AWS quotes values whole,
+ * and so does keyledger up to well past the longest member AWS allows (8,192
+ * for a description); beyond, a prefix, so a message stays small.
+ */
+export const MAX_QUOTED_VALUE = 8_200;
+
+function quoted(text: string): string {
+  return text.length > MAX_QUOTED_VALUE ? `${text.slice(0, MAX_QUOTED_VALUE)}...` : text;
 }

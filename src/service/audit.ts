@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { AUDIT_RECORD_TYPE, type AuditRecord } from '../domain/audit-record.ts';
 import type { Database, Db } from '../store/database.ts';
@@ -10,8 +11,33 @@ export const requestStreamId = (requestId: string): string => `request-${request
 
 /** Appends the record in the caller's transaction (or on its own when given the pool). */
 export async function appendAuditRecord(db: Db | Transaction<Database>, record: AuditRecord, recordedAt: Date): Promise<void> {
-  await appendSingleEventStream(db, requestStreamId(record.requestId), { type: AUDIT_RECORD_TYPE, data: recordable(record) }, recordedAt);
+  const data = recordable({ ...record, requestParameters: boundedParameters(record.requestParameters), ...(record.errorMessage === undefined ? {} : { errorMessage: boundedText(record.errorMessage, MAX_ERROR_MESSAGE) }) });
+  await appendSingleEventStream(db, requestStreamId(record.requestId), { type: AUDIT_RECORD_TYPE, data }, recordedAt);
 }
+
+/**
+ * The longest parameter value a record keeps whole. A longer one (a client
+ * can send a 256 KiB key id) is kept as its first characters, its length and
+ * its SHA-256, so the record stays small and the value can still be matched.
+ */
+export const MAX_RECORDED_VALUE = 10_000;
+const RECORDED_PREFIX = 1_000;
+/** The longest error message a record keeps (a validation message quotes values). */
+export const MAX_ERROR_MESSAGE = 20_000;
+
+function boundedParameters(value: unknown): any {
+  if (typeof value === 'string') {
+    if (value.length <= MAX_RECORDED_VALUE) return value;
+    return { truncated: true, length: value.length, sha256: createHash('sha256').update(value).digest('hex'), prefix: value.slice(0, RECORDED_PREFIX) };
+  }
+  if (Array.isArray(value)) return value.map(boundedParameters);
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.length > MAX_RECORDED_VALUE ? `${k.slice(0, RECORDED_PREFIX)}...` : k, boundedParameters(v)]));
+  }
+  return value;
+}
+
+const boundedText = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);
 
 /** U+2400 SYMBOL FOR NULL stands in for U+0000, which jsonb cannot store. */
 const NUL_STAND_IN = '\u2400';

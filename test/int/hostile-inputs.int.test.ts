@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../src/api/aws/endpoint.ts';
+import { MAX_QUOTED_VALUE } from '../../src/domain/errors.ts';
+import { MAX_RECORDED_VALUE } from '../../src/service/audit.ts';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
@@ -129,5 +131,18 @@ describe('a member named twice in an AWS request body', () => {
     const answer = await wire(server, 'ListKeys', '{"Limit":', victim);
     expect(answer.status).toBe(400);
     expect(answer.json.__type).toBe('SerializationException');
+  });
+});
+
+describe('a huge parameter is recorded bounded', () => {
+  it('as a prefix, its length and its SHA-256; the error message quotes only a prefix', async () => {
+    const huge = 'k'.repeat(200_000);
+    const answer = await wire(server, 'DescribeKey', JSON.stringify({ KeyId: huge }), victim);
+    expect(answer.status).toBe(400);
+    expect(answer.json.__type).toBe('ValidationException');
+    expect(answer.json.message.length).toBeLessThan(MAX_QUOTED_VALUE + 200);
+    const [record] = await storedAuditRecords(t, answer.requestId!);
+    expect(record!.requestParameters.keyId).toEqual({ truncated: true, length: 200_000, sha256: createHash('sha256').update(huge).digest('hex'), prefix: 'k'.repeat(1000) });
+    expect(JSON.stringify(record).length).toBeLessThan(MAX_RECORDED_VALUE + MAX_QUOTED_VALUE + 4_000);
   });
 });
