@@ -14,7 +14,7 @@
  * Cond on the literal checkpoint (events_follow_order); the two partial days use
  * events_audit_principal (560 records). 36 ms in all, against 260-575 ms
  * reading every record from the heap. The denied attempts listed beside it
- * (audit-service.ts) use events_audit_failures_principal (sql/0020).
+ * (service/audit/usage.ts) use events_audit_failures_principal (sql/0020).
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { DAY_MS, DENIED_ERROR_CODES, scoped, type AuditQueryFilter } from './audit-queries.ts';

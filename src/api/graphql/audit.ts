@@ -7,10 +7,10 @@ import {
   type AuditEventView,
   type DataKeyLineage,
   type KeyAsOfView,
+  type KeyHistoryEntry,
   type PrincipalActivity,
   type UsageGroup,
 } from '../../service/audit-service.ts';
-import type { KeyHistoryEntry } from '../../service/forensics-time-travel.ts';
 import { GrantListEntryRef } from './authorization.ts';
 import { builder } from './builder.ts';
 import { KeyMetadataRef, TagRef } from './common.ts';

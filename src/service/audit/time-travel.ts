@@ -2,18 +2,25 @@
  * Time travel over the log: a key as it was at an instant (its stream folded up
  * to then, never today's projection), its lifecycle history, and an alias's
  * targets over time. Pure reads of the key and alias streams, so they work for
- * deleted keys too: deletion destroys material, never history.
+ * deleted keys too: deletion destroys material, never history. keyAsOf and
+ * keyHistory are the audited requests over them (TimeTravelService).
  */
 import { sql, type Transaction } from 'kysely';
-import { foldGrant, type GrantEvent, type GrantState } from '../domain/grant.ts';
-import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
-import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
-import { KmsError, Validator } from '../domain/errors.ts';
-import { foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
-import { readAliasStreamsOfKey, readAuditRecordsOfTransactions, type AuditRow, type KeyMatch } from '../store/audit-queries.ts';
-import type { Database } from '../store/database.ts';
-import { readStream, type RecordedEvent } from '../store/event-store.ts';
-import { keyNotFound } from './key-resolver.ts';
+import { foldGrant, type GrantEvent, type GrantState } from '../../domain/grant.ts';
+import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../../domain/alias.ts';
+import { aliasArn, keyArn, parseKeyReference } from '../../domain/arn.ts';
+import { KmsError, Validator } from '../../domain/errors.ts';
+import { foldKey, isEnabled, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../../domain/key.ts';
+import { readAliasStreamsOfKey, readAuditRecordsOfTransactions, type AuditRow, type KeyMatch } from '../../store/audit-queries.ts';
+import type { Database } from '../../store/database.ts';
+import { readStream, type RecordedEvent } from '../../store/event-store.ts';
+import { enforce, type Authorizer } from '../authorization.ts';
+import type { RequestContext } from '../context.ts';
+import { toListEntry, type GrantListEntry } from '../grant-service.ts';
+import { keyNotFound } from '../key-resolver.ts';
+import { toKeyMetadata, type KeyMetadata } from '../kms-service.ts';
+import type { RequestRunner } from '../request-runner.ts';
+import { AUDIT_READ_ACTION } from './records.ts';
 
 type Trx = Transaction<Database>;
 
@@ -40,6 +47,102 @@ export interface KeyHistoryEntry {
   data: Record<string, unknown>;
   /** The audit record of the request that made the change (same transaction), when there is one. */
   request: AuditRow | null;
+}
+
+export interface KeyAsOfView {
+  asOf: Date;
+  keyMetadata: KeyMetadata;
+  deleted: boolean;
+  aliases: string[];
+  policy: string;
+  tags: { tagKey: string; tagValue: string }[];
+  rotation: {
+    enabled: boolean;
+    periodInDays: number | null;
+    nextRotationDate: Date | null;
+    onDemandRotations: number;
+    keyMaterialIds: string[];
+  };
+  version: bigint;
+  lastChangedAt: Date;
+  /** Grants live on the key then (their tokens are never shown). */
+  grants: GrantListEntry[];
+}
+
+/**
+ * The audited time-travel requests: a key as of an instant, and its history.
+ *
+ * @example
+ * const timeTravel = new TimeTravelService({ runner, region: 'us-east-1', authorizer });
+ * await timeTravel.keyAsOf(ctx, { keyId: 'alias/orders', asOf: new Date('2026-03-01T00:00:00Z') });
+ */
+export class TimeTravelService {
+  readonly #runner: RequestRunner;
+  readonly #region: string;
+  readonly #authorizer: Authorizer;
+
+  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer }) {
+    this.#runner = deps.runner;
+    this.#region = deps.region;
+    this.#authorizer = deps.authorizer;
+  }
+
+  /**
+   * keyAsOf: the key's metadata, aliases, policy, tags and rotation status as
+   * they were at `asOf`, folded from its stream (deleted keys too). An alias is
+   * resolved as it was at `asOf`.
+   *
+   * @example
+   * const then = await audit.keyAsOf(ctx, { keyId: 'alias/orders', asOf: new Date('2026-03-01T00:00:00Z') });
+   * then.policy; // the policy in force on 1 March
+   */
+  keyAsOf(ctx: RequestContext, input: { keyId: string; asOf: Date }): Promise<KeyAsOfView> {
+    const requestParameters = { keyId: input.keyId, asOf: input.asOf.toISOString() };
+    return this.#runner.run(ctx, { eventName: 'DescribeKeyAsOf', readOnly: true, requestParameters }, async (trx, draft, now) => {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+      const at = await keyAsOf(trx, this.#region, ctx.caller.accountId, input.keyId, input.asOf);
+      draft.resources.push({ arn: at.state.arn, type: 'AWS::KMS::Key', accountId: at.state.accountId });
+      return keyAsOfView(at.asOf, at.state, at.aliases, at.lastChangedAt, at.grants);
+    });
+  }
+
+  /**
+   * keyHistory: the key's lifecycle events, oldest first, with alias moves and the request behind each.
+   *
+   * @example
+   * const { entries } = await audit.keyHistory(ctx, { keyId: 'alias/orders' });
+   * entries.map((e) => [e.type, e.request?.data.eventName]);
+   */
+  keyHistory(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string; arn: string; entries: KeyHistoryEntry[] }> {
+    return this.#runner.run(ctx, { eventName: 'ListKeyHistory', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+      const history = await keyHistory(trx, this.#region, ctx.caller.accountId, input.keyId);
+      draft.resources.push({ arn: history.arn, type: 'AWS::KMS::Key', accountId: ctx.caller.accountId });
+      return history;
+    });
+  }
+}
+
+function keyAsOfView(asOf: Date, state: KeyState, aliases: string[], lastChangedAt: Date, grants: GrantState[]): KeyAsOfView {
+  const metadata = toKeyMetadata(state);
+  return {
+    asOf,
+    keyMetadata: { ...metadata, enabled: isEnabled(state) && !state.deleted },
+    deleted: state.deleted,
+    aliases,
+    policy: state.policy,
+    tags: state.tags,
+    rotation: {
+      enabled: state.rotationEnabled,
+      periodInDays: state.rotationPeriodInDays,
+      nextRotationDate: state.nextRotationDate,
+      onDemandRotations: state.onDemandRotations,
+      keyMaterialIds: state.keyMaterialIds,
+    },
+    version: state.version,
+    grants: grants.map(toListEntry),
+    lastChangedAt,
+  };
 }
 
 const asKeyEvents = (events: RecordedEvent[]) => events as RecordedEvent[] as Recorded<KeyEvent>[];
