@@ -8,12 +8,15 @@ import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
 import { GrantService } from './service/grant-service.ts';
 import { IdentityService } from './service/identity-service.ts';
+import { KeyAgreementService } from './service/key-agreement-service.ts';
 import { KeyResolver } from './service/key-resolver.ts';
 import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
 import { KmsService } from './service/kms-service.ts';
+import { MacService } from './service/mac-service.ts';
 import { OperationRegistry } from './service/operations.ts';
 import { AuthenticationService } from './service/authentication.ts';
 import { RotationService } from './service/rotation-service.ts';
+import { SigningService } from './service/signing-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
 import type { Db } from './store/database.ts';
@@ -29,6 +32,9 @@ export interface Keyledger {
   crypto: CryptoService;
   rotation: RotationService;
   grants: GrantService;
+  signing: SigningService;
+  mac: MacService;
+  keyAgreement: KeyAgreementService;
   access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
@@ -58,6 +64,9 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const grants = new GrantService({ runner, region: deps.region, resolver, authorizer });
+  const signing = new SigningService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
+  const mac = new MacService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
+  const keyAgreement = new KeyAgreementService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer });
   return {
     ...deps,
@@ -66,11 +75,14 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
     rotation,
     crypto,
     grants,
+    signing,
+    mac,
+    keyAgreement,
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity,
     audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
-    operations: new OperationRegistry({ kms, crypto, rotation, grants, runner }),
+    operations: new OperationRegistry({ kms, crypto, rotation, grants, signing, mac, keyAgreement, runner }),
     authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
     auditFeed,
   };

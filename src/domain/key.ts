@@ -254,6 +254,11 @@ export const OPERATION_RULES = {
   DisableKeyRotation: 'use',
   RotateKeyOnDemand: 'use',
   GetPublicKey: 'use',
+  Sign: 'use',
+  Verify: 'use',
+  GenerateMac: 'use',
+  VerifyMac: 'use',
+  DeriveSharedSecret: 'use',
   GetKeyRotationStatus: 'manage',
   ListKeyRotations: 'manage',
 } as const satisfies Record<string, KeyStateRule>;

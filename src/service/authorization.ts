@@ -66,6 +66,11 @@ export const CROSS_ACCOUNT_ACTIONS: ReadonlySet<string> = new Set([
   'kms:RetireGrant',
   'kms:RevokeGrant',
   'kms:GetKeyRotationStatus',
+  'kms:Sign',
+  'kms:Verify',
+  'kms:GenerateMac',
+  'kms:VerifyMac',
+  'kms:DeriveSharedSecret',
 ]);
 
 /**

@@ -9,6 +9,7 @@ import {
   type CiphertextHeader,
   type EncryptionContext,
 } from '../crypto/ciphertext.ts';
+import { ENCRYPTION_ALGORITHMS_BY_SPEC, RSA_OAEP_MAX_PLAINTEXT_BYTES, rsaOaepDecrypt, rsaOaepEncrypt, type EncryptionAlgorithmSpec, type KeySpec, type RsaKeySpec } from '../crypto/asymmetric.ts';
 import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn, parseKeyReference } from '../domain/arn.ts';
@@ -126,6 +127,7 @@ export class CryptoService {
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
       const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use('Encrypt', context, input.encryptionAlgorithm));
+      if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(trx, key, input, context, draft);
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
       try {
@@ -149,6 +151,11 @@ export class CryptoService {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+      // A ciphertext made under an RSA key (here or offline with its public key) is raw
+      // RSAES-OAEP, not keyledger's blob: it names no key, so KeyId and the algorithm say which.
+      if (!isSymmetricAlgorithm(input.encryptionAlgorithm) || (input.keyId != null && blobKeyId(input.ciphertextBlob) === undefined)) {
+        return this.#decryptAsymmetric(trx, ctx, input, context, draft, now);
+      }
       const { key, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
@@ -180,39 +187,71 @@ export class CryptoService {
       v.minLength('destinationKeyId', input.destinationKeyId, 1).maxLength('destinationKeyId', input.destinationKeyId, 2048);
       v.oneOf('sourceEncryptionAlgorithm', input.sourceEncryptionAlgorithm, ENCRYPTION_ALGORITHMS);
       v.oneOf('destinationEncryptionAlgorithm', input.destinationEncryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+      // A source ciphertext made under an RSA key names no key: SourceKeyId and SourceEncryptionAlgorithm say which, as for Decrypt.
+      const asymmetricSource = !isSymmetricAlgorithm(input.sourceEncryptionAlgorithm) || (input.sourceKeyId != null && blobKeyId(input.ciphertextBlob) === undefined);
+      if (asymmetricSource && input.sourceKeyId == null) {
+        throw new KmsError('ValidationException', 'SourceKeyId is required to re-encrypt a ciphertext that was encrypted under an asymmetric KMS key.');
+      }
       // Both keys' locks first, in one order, so that two ReEncrypts and the changes waiting on them cannot deadlock.
       const { keyId: destinationKeyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId');
-      const sourceKeyId = blobKeyId(input.ciphertextBlob);
+      const namedSource = asymmetricSource ? await this.#resolver.resolve(trx, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
+      const sourceKeyId = namedSource?.keyId ?? blobKeyId(input.ciphertextBlob);
       await lockKeyShared(trx, sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
       const sameKey = { 'kms:ReEncryptOnSameKey': sourceKeyId === destinationKeyId };
       const from: Use = { ...use('ReEncrypt', sourceContext, input.sourceEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptFrom', grantOperation: 'ReEncryptFrom' };
       const to: Use = { ...use('ReEncrypt', destinationContext, input.destinationEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptTo', grantOperation: 'ReEncryptTo' };
-      const { key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from);
+      let source: UsableKey;
+      let header: CiphertextHeader | undefined;
+      if (namedSource) {
+        draft.additionalEventData = { encryptionAlgorithm: input.sourceEncryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' };
+        source = await this.#lockForUse(trx, ctx, namedSource.keyId, draft, now, namedSource.viaAlias ? { ...from, viaAlias: namedSource.viaAlias } : from);
+        if (source.keySpec === 'SYMMETRIC_DEFAULT') {
+          requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
+          throw invalidCiphertext();
+        }
+        draft.additionalEventData = { keyMaterialId: source.currentKeyMaterialId, encryptionAlgorithm: input.sourceEncryptionAlgorithm };
+      } else {
+        ({ key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from));
+      }
       const sourceEvidence = draft.authorization;
       const destination = await this.#lockForUse(trx, ctx, destinationKeyId, draft, now, to);
       // Both sides are authorized and both decisions recorded.
       draft.authorization = { ...draft.authorization!, action: 'kms:ReEncrypt', allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy] };
-      requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
-      requireSymmetricAlgorithm(input.destinationEncryptionAlgorithm);
+      if (header) requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
+      else refuseAsymmetricContext(sourceContext);
+      const asymmetricDestination = destination.keySpec !== 'SYMMETRIC_DEFAULT';
+      if (asymmetricDestination) refuseAsymmetricContext(destinationContext);
+      else requireSymmetricAlgorithm(input.destinationEncryptionAlgorithm);
       dryRunStop(input.dryRun);
-      const plaintext = await this.#decryptWith(trx, source, header, input.ciphertextBlob, sourceContext);
+      const plaintext = header
+        ? await this.#decryptWith(trx, source, header, input.ciphertextBlob, sourceContext)
+        : await this.#rsaDecrypt(trx, source, input.sourceEncryptionAlgorithm!, input.ciphertextBlob);
       try {
-        const { blob, header: out } = await this.#encryptUnder(trx, destination, plaintext, destinationContext, header.isDataKey);
+        const sourceResult = {
+          sourceKeyId: source.arn,
+          sourceEncryptionAlgorithm: header ? 'SYMMETRIC_DEFAULT' : input.sourceEncryptionAlgorithm!,
+          sourceKeyMaterialId: header?.keyMaterialId ?? source.currentKeyMaterialId!,
+        };
+        if (asymmetricDestination) {
+          const algorithm = input.destinationEncryptionAlgorithm!;
+          const ciphertext = await this.#rsaEncrypt(trx, destination, algorithm, plaintext);
+          draft.additionalEventData = {
+            ...draft.additionalEventData,
+            destinationKeyMaterialId: destination.currentKeyMaterialId,
+            destinationEncryptionAlgorithm: algorithm,
+            reEncryptOnSameKey: source.keyId === destination.keyId,
+          };
+          return { ciphertextBlob: ciphertext, keyId: destination.arn, destinationEncryptionAlgorithm: algorithm, destinationKeyMaterialId: destination.currentKeyMaterialId!, ...sourceResult };
+        }
+        const { blob, header: out } = await this.#encryptUnder(trx, destination, plaintext, destinationContext, header?.isDataKey ?? false);
         draft.additionalEventData = {
           ...draft.additionalEventData,
           destinationKeyMaterialId: out.keyMaterialId,
           destinationCiphertextId: out.ciphertextId,
+          ...(header ? {} : { destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }),
           reEncryptOnSameKey: source.keyId === destination.keyId,
         };
-        return {
-          ciphertextBlob: blob,
-          sourceKeyId: source.arn,
-          keyId: destination.arn,
-          sourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-          destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-          sourceKeyMaterialId: header.keyMaterialId,
-          destinationKeyMaterialId: out.keyMaterialId,
-        };
+        return { ciphertextBlob: blob, keyId: destination.arn, destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT', destinationKeyMaterialId: out.keyMaterialId, ...sourceResult };
       } finally {
         plaintext.fill(0);
       }
@@ -279,6 +318,92 @@ export class CryptoService {
       };
       return { plaintext, ciphertextBlob: blob, keyId: key.arn, keyMaterialId: header.keyMaterialId };
     });
+  }
+
+  /**
+   * Encrypt under an RSA ENCRYPT_DECRYPT key: RSAES-OAEP with the public key,
+   * as anyone could offline. AWS refuses an encryption context with an
+   * asymmetric key (nothing would bind it to the ciphertext). The record holds
+   * the key material id and the algorithm; RSA ciphertexts carry no id.
+   */
+  async #encryptAsymmetric(
+    trx: Trx,
+    key: UsableKey,
+    input: EncryptInput,
+    context: EncryptionContext,
+    draft: AuditDraft,
+  ): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
+    const algorithm = input.encryptionAlgorithm!;
+    try {
+      draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
+      refuseAsymmetricContext(context);
+      requireRsaPlaintextLimit(key.keySpec, algorithm, input.plaintext.length);
+      dryRunStop(input.dryRun);
+      return { ciphertextBlob: await this.#rsaEncrypt(trx, key, algorithm, input.plaintext), keyId: key.arn, encryptionAlgorithm: algorithm };
+    } finally {
+      input.plaintext.fill(0);
+    }
+  }
+
+  /**
+   * Decrypt with an RSA ENCRYPT_DECRYPT key: the caller names the key (KeyId)
+   * and the algorithm, as AWS requires, since an RSA ciphertext names neither.
+   * Anything that does not decrypt is InvalidCiphertextException, without detail.
+   */
+  async #decryptAsymmetric(
+    trx: Trx,
+    ctx: RequestContext,
+    input: DecryptInput,
+    context: EncryptionContext,
+    draft: AuditDraft,
+    now: Date,
+  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+    draft.additionalEventData = { encryptionAlgorithm: input.encryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' };
+    if (input.keyId == null) {
+      throw new KmsError('ValidationException', 'KeyId is required to decrypt a ciphertext that was encrypted under an asymmetric KMS key.');
+    }
+    // For an RSA key without EncryptionAlgorithm, #lockForUse answers AWS's "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ...".
+    const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
+    if (key.keySpec === 'SYMMETRIC_DEFAULT') {
+      requireSymmetricAlgorithm(input.encryptionAlgorithm);
+      throw invalidCiphertext();
+    }
+    const algorithm = input.encryptionAlgorithm!;
+    draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
+    refuseAsymmetricContext(context);
+    dryRunStop(input.dryRun);
+    const plaintext = await this.#rsaDecrypt(trx, key, algorithm, input.ciphertextBlob);
+    return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm, keyMaterialId: key.currentKeyMaterialId! };
+  }
+
+  /** RSAES-OAEP with the key's public key (from the projection: no material is unwrapped), within AWS's plaintext limit. */
+  async #rsaEncrypt(trx: Trx, key: UsableKey, algorithm: string, plaintext: Buffer): Promise<Buffer> {
+    requireRsaPlaintextLimit(key.keySpec, algorithm, plaintext.length);
+    const row = await trx.selectFrom('keys').select('public_key').where('key_id', '=', key.keyId).executeTakeFirst();
+    if (!row?.public_key) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
+    const r = rsaOaepEncrypt({ keySpec: key.keySpec as KeySpec, publicKeyDer: row.public_key, algorithm: algorithm as EncryptionAlgorithmSpec, plaintext });
+    if (!r.ok) {
+      if (r.reason === 'ALGORITHM_NOT_ALLOWED') throw algorithmIncompatible(algorithm, key.keySpec);
+      throw new KmsError('ValidationException', r.message);
+    }
+    return r.ciphertext;
+  }
+
+  /** RSAES-OAEP decryption with the key's private key, unwrapped for this call and zeroed after; anything that does not decrypt is InvalidCiphertextException. */
+  async #rsaDecrypt(trx: Trx, key: UsableKey, algorithm: string, ciphertext: Buffer): Promise<Buffer> {
+    if (!key.currentKeyMaterialId) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
+    const privateKeyDer = await this.#material(trx, key, key.currentKeyMaterialId);
+    if (!privateKeyDer) throw invalidCiphertext();
+    try {
+      const r = rsaOaepDecrypt({ keySpec: key.keySpec as KeySpec, privateKeyDer, algorithm: algorithm as EncryptionAlgorithmSpec, ciphertext });
+      if (!r.ok) {
+        if (r.reason === 'ALGORITHM_NOT_ALLOWED') throw algorithmIncompatible(algorithm, key.keySpec);
+        throw invalidCiphertext();
+      }
+      return r.plaintext;
+    } finally {
+      privateKeyDer.fill(0);
+    }
   }
 
   /** Resolves, share-locks and state-checks a key named by the caller. */
@@ -504,8 +629,9 @@ function use(operation: KeyOperation, context: EncryptionContext, algorithm: str
  * These operations use a symmetric encryption key. AWS answers
  * InvalidKeyUsageException for a key of another usage (SIGN_VERIFY,
  * GENERATE_VERIFY_MAC, KEY_AGREEMENT), and for an RSA ENCRYPT_DECRYPT key
- * used with SYMMETRIC_DEFAULT (Encrypt without an algorithm, GenerateDataKey).
- * Asymmetric encryption itself (RSAES_OAEP_*) is not offered yet.
+ * used with SYMMETRIC_DEFAULT (Encrypt without an algorithm, GenerateDataKey),
+ * or with an algorithm its spec does not allow. Encrypt, Decrypt and ReEncrypt
+ * with RSAES_OAEP_* under an RSA key go on (#rsaEncrypt, #rsaDecrypt).
  */
 function symmetricUseRefusal(key: UsableKey, operation: KeyOperation, algorithm: string | boolean | undefined): KmsError | undefined {
   if (key.keyUsage !== 'ENCRYPT_DECRYPT') {
@@ -513,9 +639,33 @@ function symmetricUseRefusal(key: UsableKey, operation: KeyOperation, algorithm:
   }
   if (key.keySpec === 'SYMMETRIC_DEFAULT') return undefined;
   if (algorithm === undefined || algorithm === 'SYMMETRIC_DEFAULT') {
-    return new KmsError('InvalidKeyUsageException', `Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ${key.keySpec}.`);
+    return algorithmIncompatible('SYMMETRIC_DEFAULT', key.keySpec);
   }
+  const allowed: readonly string[] = Object.hasOwn(ENCRYPTION_ALGORITHMS_BY_SPEC, key.keySpec) ? ENCRYPTION_ALGORITHMS_BY_SPEC[key.keySpec as RsaKeySpec] : [];
+  if (!allowed.includes(String(algorithm))) return algorithmIncompatible(String(algorithm), key.keySpec);
+  if (operation === 'Encrypt' || operation === 'Decrypt' || operation === 'ReEncrypt') return undefined;
   return new KmsError('UnsupportedOperationException', `keyledger does not offer ${operation} with ${String(algorithm)} under ${key.keySpec} keys yet.`);
+}
+
+/** AWS's InvalidKeyUsageException for an algorithm the key spec does not allow. */
+const algorithmIncompatible = (algorithm: string, keySpec: string) => new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${keySpec}.`);
+
+const isSymmetricAlgorithm = (algorithm: string | null | undefined): boolean => algorithm == null || algorithm === 'SYMMETRIC_DEFAULT';
+
+/** AWS's plaintext limit for an RSA key spec and OAEP algorithm (RSA_2048 with RSAES_OAEP_SHA_256: 190 bytes), as a ValidationException. */
+function requireRsaPlaintextLimit(keySpec: string, algorithm: string, length: number): void {
+  const bySpec = Object.hasOwn(RSA_OAEP_MAX_PLAINTEXT_BYTES, keySpec) ? RSA_OAEP_MAX_PLAINTEXT_BYTES[keySpec as RsaKeySpec] : undefined;
+  const max = bySpec && Object.hasOwn(bySpec, algorithm) ? bySpec[algorithm as keyof typeof bySpec] : undefined;
+  if (max !== undefined && length > max) {
+    throw new KmsError('ValidationException', `Plaintext must be at most ${max} bytes for key spec ${keySpec} with encryption algorithm ${algorithm}.`);
+  }
+}
+
+/** An encryption context cannot be bound to an RSA ciphertext, so AWS refuses one with an asymmetric key. */
+function refuseAsymmetricContext(context: EncryptionContext): void {
+  if (Object.keys(context).length > 0) {
+    throw new KmsError('ValidationException', 'EncryptionContext is not supported with asymmetric KMS keys.');
+  }
 }
 
 function dryRunStop(dryRun: boolean | null | undefined): void {

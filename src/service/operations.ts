@@ -4,9 +4,12 @@ import { operationShapes, shape, memberField } from './model/kms-model.ts';
 import { modelViolations } from './model/validate.ts';
 import type { CryptoService } from './crypto-service.ts';
 import type { GrantService } from './grant-service.ts';
+import type { KeyAgreementService } from './key-agreement-service.ts';
 import type { KmsService } from './kms-service.ts';
+import type { MacService } from './mac-service.ts';
 import type { RequestRunner } from './request-runner.ts';
 import type { RotationService } from './rotation-service.ts';
+import type { SigningService } from './signing-service.ts';
 
 /** The services a KMS operation's handler calls. */
 export interface OperationServices {
@@ -14,6 +17,9 @@ export interface OperationServices {
   crypto: CryptoService;
   rotation: RotationService;
   grants: GrantService;
+  signing: SigningService;
+  mac: MacService;
+  keyAgreement: KeyAgreementService;
 }
 
 /**
@@ -90,6 +96,11 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   operation('GenerateDataKey', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKey(ctx, input)),
   operation('GenerateDataKeyWithoutPlaintext', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKeyWithoutPlaintext(ctx, input)),
   operation('GenerateRandom', 'mutation', true, (s, ctx, input) => s.crypto.generateRandom(ctx, input)),
+  operation('Sign', 'mutation', true, (s, ctx, input) => s.signing.sign(ctx, input)),
+  operation('Verify', 'mutation', true, (s, ctx, input) => s.signing.verify(ctx, input)),
+  operation('GenerateMac', 'mutation', true, (s, ctx, input) => s.mac.generateMac(ctx, input)),
+  operation('VerifyMac', 'mutation', true, (s, ctx, input) => s.mac.verifyMac(ctx, input)),
+  operation('DeriveSharedSecret', 'mutation', true, (s, ctx, input) => s.keyAgreement.deriveSharedSecret(ctx, input)),
 ];
 
 const BY_NAME = new Map(KMS_OPERATIONS.map((op) => [op.name, op]));
@@ -122,7 +133,7 @@ export class OperationRegistry {
   readonly #runner: RequestRunner;
 
   constructor(deps: OperationServices & { runner: RequestRunner }) {
-    this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, grants: deps.grants };
+    this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, grants: deps.grants, signing: deps.signing, mac: deps.mac, keyAgreement: deps.keyAgreement };
     this.#runner = deps.runner;
   }
 

@@ -39,6 +39,7 @@ export const CRYPTO_EVENT_NAMES = [
   'Verify',
   'GenerateMac',
   'VerifyMac',
+  'DeriveSharedSecret',
 ] as const;
 
 /** The key a record is about: its first resource, else the keyId it asked for (refused before the key was resolved). */

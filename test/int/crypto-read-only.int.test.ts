@@ -6,14 +6,14 @@ import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 /**
  * CloudTrail records KMS's cryptographic operations as `readOnly: true` (they
  * change no key state): Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
- * GenerateDataKeyWithoutPlaintext, GenerateRandom — successes and failures.
+ * GenerateDataKeyWithoutPlaintext, GenerateRandom, Sign, Verify — successes and failures.
  * The readOnly filter of auditEvents and of the usage statistics (rollups and
  * log alike) classifies them so.
  */
 
 let t: TestApp;
 let me: Principal;
-const CRYPTO = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom'];
+const CRYPTO = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom', 'Sign', 'Verify'];
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const EVENTS = `query($filter: AuditEventFilter) { auditEvents(first: 1000, filter: $filter) { edges { node { eventName readOnly outcome errorCode } } } }`;
@@ -33,11 +33,17 @@ beforeAll(async () => {
   await ok(`mutation($i: GenerateDataKeyInput!) { generateDataKey(input: $i) { ciphertextBlob } }`, { keyId: key, keySpec: 'AES_256' });
   await ok(`mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob } }`, { keyId: key, numberOfBytes: 16 });
   await ok(`mutation($i: GenerateRandomInput!) { generateRandom(input: $i) { plaintext } }`, { numberOfBytes: 8 });
+  const signingKey = (await t.gql(me, `mutation { createKey(input: { keySpec: ECC_NIST_P256, keyUsage: SIGN_VERIFY }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata.keyId as string;
+  const signed = { keyId: signingKey, message: b64('x'), signingAlgorithm: 'ECDSA_SHA_256' };
+  const { signature } = (await ok(`mutation($i: SignInput!) { sign(input: $i) { signature } }`, signed)).sign;
+  await ok(`mutation($i: VerifyInput!) { verify(input: $i) { signatureValid } }`, { ...signed, signature });
   // Failures are read-only too.
   const wrong = await t.gql(me, `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext } }`, { i: { ciphertextBlob: blob, encryptionContext: { not: 'it' } } });
   expect(wrong.errors?.[0]?.extensions?.code).toBe('InvalidCiphertextException');
   const missing = await t.gql(me, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, { i: { keyId: 'alias/none', plaintext: b64('x') } });
   expect(missing.errors?.[0]?.extensions?.code).toBe('NotFoundException');
+  const invalid = await t.gql(me, `mutation($i: VerifyInput!) { verify(input: $i) { signatureValid } }`, { i: { ...signed, message: b64('y'), signature } });
+  expect(invalid.errors?.[0]?.extensions?.code).toBe('KMSInvalidSignatureException');
 });
 afterAll(() => t?.close());
 
@@ -54,6 +60,7 @@ describe('cryptographic operations are read-only requests', () => {
     expect(records.filter((r) => r.outcome === 'failure').map((r) => [r.eventName, r.errorCode]).sort()).toEqual([
       ['Decrypt', 'InvalidCiphertextException'],
       ['Encrypt', 'NotFoundException'],
+      ['Verify', 'KMSInvalidSignatureException'],
     ]);
     for (const r of records) expect(r.readOnly, r.eventName).toBe(true);
   });

@@ -17,6 +17,7 @@ import {
   type GraphQLSchema,
   type IntrospectionQuery,
 } from 'graphql';
+import { generateKeyPairSync } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -83,6 +84,16 @@ async function newGrant(keyId: string): Promise<{ grantId: string; grantToken: s
     constraints: { encryptionContextSubset: { tenant: 'acme' } },
     name: unique('grant'),
   });
+}
+
+async function newSigningKey(): Promise<{ keyId: string }> {
+  const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('signing'), keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' });
+  return { keyId: keyMetadata.keyId };
+}
+
+async function newHmacKey(): Promise<{ keyId: string }> {
+  const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('mac'), keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' });
+  return { keyId: keyMetadata.keyId };
 }
 
 async function newCiphertext(keyId: string): Promise<Buffer> {
@@ -202,6 +213,25 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   GenerateDataKey: async () => ({ keyId: (await newKey()).keyId, keySpec: 'AES_256', encryptionContext: CONTEXT }),
   GenerateDataKeyWithoutPlaintext: async () => ({ keyId: (await newKey()).keyId, numberOfBytes: 32, encryptionContext: CONTEXT }),
   GenerateRandom: async () => ({ numberOfBytes: 32 }),
+  Sign: async () => ({ keyId: (await newSigningKey()).keyId, message: Buffer.from('signed over both transports'), signingAlgorithm: 'ECDSA_SHA_256' }),
+  Verify: async () => {
+    const { keyId } = await newSigningKey();
+    const message = Buffer.from('verified over both transports');
+    const { signature } = await t.app.signing.sign(await asAdmin(), { keyId, message, signingAlgorithm: 'ECDSA_SHA_256' });
+    return { keyId, message, messageType: 'RAW', signature: Buffer.from(signature), signingAlgorithm: 'ECDSA_SHA_256' };
+  },
+  GenerateMac: async () => ({ keyId: (await newHmacKey()).keyId, message: Buffer.from('MACed over both transports'), macAlgorithm: 'HMAC_SHA_256' }),
+  VerifyMac: async () => {
+    const { keyId } = await newHmacKey();
+    const message = Buffer.from('MAC verified over both transports');
+    const { mac } = await t.app.mac.generateMac(await asAdmin(), { keyId, message, macAlgorithm: 'HMAC_SHA_256' });
+    return { keyId, message, mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' };
+  },
+  DeriveSharedSecret: async () => {
+    const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('agreement'), keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' });
+    const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    return { keyId: keyMetadata.keyId, keyAgreementAlgorithm: 'ECDH', publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }) };
+  },
 };
 
 // ------------------------------------------------------------------ audit records

@@ -407,6 +407,31 @@ describe('secrets at rest: private keys and HMAC keys', () => {
     expect(publicKeys).toHaveLength(11);
   });
 
+  it('GenerateMac, VerifyMac, DeriveSharedSecret and RSA Encrypt/Decrypt run, and their messages, MACs, shared secrets, plaintexts and ciphertexts are collected', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const ctx = async () => t.ctx(alice);
+    const hmac = (await t.app.kms.createKey(await ctx(), { description: 'secrets mac', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' })).keyMetadata;
+    const message = randomBytes(48);
+    keep('MAC message', message);
+    const { mac } = await t.app.mac.generateMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), macAlgorithm: 'HMAC_SHA_256' });
+    keep('MAC', Buffer.from(mac));
+    expect((await t.app.mac.verifyMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' })).macValid).toBe(true);
+
+    const agreement = (await t.app.kms.createKey(await ctx(), { description: 'secrets ecdh', keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' })).keyMetadata;
+    const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const { sharedSecret } = await t.app.keyAgreement.deriveSharedSecret(await ctx(), { keyId: agreement.keyId, keyAgreementAlgorithm: 'ECDH', publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }) });
+    keep('ECDH shared secret', Buffer.from(sharedSecret));
+    keep('ECDH peer private key', peer.privateKey.export({ format: 'der', type: 'pkcs8' }));
+
+    const rsa = (await t.app.kms.createKey(await ctx(), { description: 'secrets rsa', keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' })).keyMetadata;
+    const plaintext = randomBytes(64);
+    keep('RSA plaintext', plaintext);
+    const { ciphertextBlob } = await t.app.crypto.encrypt(await ctx(), { keyId: rsa.keyId, plaintext: Buffer.from(plaintext), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    keep('RSA ciphertext', Buffer.from(ciphertextBlob));
+    const decrypted = await t.app.crypto.decrypt(await ctx(), { keyId: rsa.keyId, ciphertextBlob: Buffer.from(ciphertextBlob), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    expect(decrypted.plaintext.equals(plaintext)).toBe(true);
+  });
+
   function keep(what: string, bytes: Buffer): void {
     expect(bytes.length, what).toBeGreaterThanOrEqual(16);
     secrets.push({ what, bytes: Buffer.from(bytes) });

@@ -73,6 +73,11 @@ const AWS_KEY_STATE_TABLE: Record<string, Row> = {
   RotateKeyOnDemand: USE,
   // A public key is a use of the key: Enabled only (its key-spec check comes after the state's).
   GetPublicKey: USE,
+  Sign: USE,
+  Verify: USE,
+  GenerateMac: USE,
+  VerifyMac: USE,
+  DeriveSharedSecret: USE,
   GetKeyRotationStatus: MANAGE,
   ListKeyRotations: MANAGE,
 };

@@ -3,6 +3,7 @@ import { builder } from './builder.ts';
 import { EncryptionAlgorithmSpec, KEY_ID, kmsField } from './common.ts';
 
 const EncryptionAlgorithmInput = EncryptionAlgorithmSpec;
+type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'SM2PKE';
 const DataKeySpec = builder.enumType('DataKeySpec', { values: ['AES_256', 'AES_128'] as const });
 
 const EncryptInput = builder.inputType('EncryptInput', {
@@ -21,17 +22,17 @@ kmsField('Encrypt', {
     fields: (f) => ({
       ciphertextBlob: f.expose('ciphertextBlob', { type: 'Base64' }),
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
-      encryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: () => 'SYMMETRIC_DEFAULT' as const }),
+      encryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.encryptionAlgorithm as EncryptionAlgorithm }),
     }),
   }),
-  description: 'Encrypt: up to 4096 bytes under a KMS key, bound to the encryption context.',
+  description: 'Encrypt: up to 4096 bytes under a symmetric KMS key, bound to the encryption context; or, with encryptionAlgorithm RSAES_OAEP_SHA_1/256, under an RSA ENCRYPT_DECRYPT key (AWS\'s plaintext limits, no encryption context).',
   input: EncryptInput,
 });
 
 const DecryptInput = builder.inputType('DecryptInput', {
   fields: (t) => ({
     ciphertextBlob: t.field({ type: 'Base64', required: true }),
-    keyId: t.string({ description: 'Optional for symmetric ciphertext; when given it must name the key in the blob.' }),
+    keyId: t.string({ description: 'Optional for symmetric ciphertext (when given it must name the key in the blob); required for a ciphertext made under an RSA key, with encryptionAlgorithm.' }),
     encryptionContext: t.field({ type: 'EncryptionContext' }),
     grantTokens: t.stringList(),
     encryptionAlgorithm: t.field({ type: EncryptionAlgorithmInput }),
@@ -44,7 +45,7 @@ kmsField('Decrypt', {
     fields: (f) => ({
       plaintext: f.expose('plaintext', { type: 'Base64' }),
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
-      encryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: () => 'SYMMETRIC_DEFAULT' as const }),
+      encryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.encryptionAlgorithm as EncryptionAlgorithm }),
       keyMaterialId: f.exposeString('keyMaterialId'),
     }),
   }),
@@ -68,19 +69,27 @@ const ReEncryptInput = builder.inputType('ReEncryptInput', {
 
 kmsField('ReEncrypt', {
   type: builder
-    .objectRef<{ ciphertextBlob: Buffer; sourceKeyId: string; keyId: string; sourceKeyMaterialId: string; destinationKeyMaterialId: string }>('ReEncryptResponse')
+    .objectRef<{
+      ciphertextBlob: Buffer;
+      sourceKeyId: string;
+      keyId: string;
+      sourceEncryptionAlgorithm: string;
+      destinationEncryptionAlgorithm: string;
+      sourceKeyMaterialId: string;
+      destinationKeyMaterialId: string;
+    }>('ReEncryptResponse')
     .implement({
       fields: (f) => ({
         ciphertextBlob: f.expose('ciphertextBlob', { type: 'Base64' }),
         sourceKeyId: f.exposeString('sourceKeyId'),
         keyId: f.exposeString('keyId', { description: 'The destination key ARN.' }),
-        sourceEncryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: () => 'SYMMETRIC_DEFAULT' as const }),
-        destinationEncryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: () => 'SYMMETRIC_DEFAULT' as const }),
+        sourceEncryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.sourceEncryptionAlgorithm as EncryptionAlgorithm }),
+        destinationEncryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.destinationEncryptionAlgorithm as EncryptionAlgorithm }),
         sourceKeyMaterialId: f.exposeString('sourceKeyMaterialId'),
         destinationKeyMaterialId: f.exposeString('destinationKeyMaterialId'),
       }),
     }),
-  description: 'ReEncrypt: decrypt and encrypt again under another key or context, inside the service.',
+  description: 'ReEncrypt: decrypt and encrypt again under another key or context, inside the service. From an RSA key give sourceKeyId and sourceEncryptionAlgorithm; to one, destinationEncryptionAlgorithm (no encryption context on an RSA side).',
   input: ReEncryptInput,
 });
 

@@ -5,9 +5,12 @@ import { builder } from './builder.ts';
 import './audit.ts';
 import './authorization.ts';
 import './crypto.ts';
+import './key-agreement.ts';
 import './keys.ts';
+import './mac.ts';
 import './report.ts';
 import './rotation.ts';
+import './signing.ts';
 
 /**
  * GraphQL field -> AWS operation name, for audit records of requests that never

@@ -1,0 +1,118 @@
+import type { Transaction } from 'kysely';
+import { unwrapKeyMaterial } from '../crypto/key-material.ts';
+import type { RootKey } from '../crypto/root-key.ts';
+import { keyArn } from '../domain/arn.ts';
+import { KmsError } from '../domain/errors.ts';
+import { checkKeyState, type KeyOperation, type KeyStateName } from '../domain/key.ts';
+import type { Database } from '../store/database.ts';
+import { lockKeyShared } from '../store/key-locks.ts';
+import { readKeyMaterial } from '../store/key-material-store.ts';
+import { enforce, type Authorizer } from './authorization.ts';
+import type { RequestContext } from './context.ts';
+import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import type { AuditDraft } from './request-runner.ts';
+
+type Trx = Transaction<Database>;
+
+/** What using a key for a cryptographic operation needs from the app. */
+export interface KeyUseDeps {
+  rootKey: RootKey;
+  resolver: KeyResolver;
+  region: string;
+  authorizer: Authorizer;
+}
+
+/** The key row an operation works with, read under the key's shared lock. */
+export interface UsedKey {
+  keyId: string;
+  arn: string;
+  accountId: string;
+  keyState: KeyStateName;
+  keyUsage: string;
+  keySpec: string;
+  origin: string;
+  policy: string;
+  currentKeyMaterialId: string | null;
+}
+
+/** One use of a key: the operation (its key-state rule, IAM action and grant operation) and the KeyUsage it needs. */
+export interface KeyUse {
+  operation: KeyOperation;
+  keyUsage: 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT' | 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY';
+  /** Request condition keys beyond the ones the authorizer derives (e.g. kms:MacAlgorithm). */
+  conditions?: Record<string, string | boolean>;
+}
+
+/**
+ * Resolves the key the caller named, takes its shared lock (concurrent uses
+ * never wait for each other; a lifecycle change waits for them), reads it,
+ * authorizes `kms:<operation>` (key policy, identity policies, grants), then
+ * checks its state and its KeyUsage, in AWS's order: a key the caller may not
+ * use answers as missing whatever its state or usage.
+ *
+ * @example
+ * const key = await lockKeyForUse(deps, trx, ctx, input.keyId, draft, now, { operation: 'GenerateMac', keyUsage: 'GENERATE_VERIFY_MAC' });
+ */
+export async function lockKeyForUse(deps: KeyUseDeps, trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: KeyUse): Promise<UsedKey> {
+  const { keyId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  await lockKeyShared(trx, [keyId]);
+  // Read after the lock: under READ COMMITTED this sees every change committed before it.
+  const row = await trx
+    .selectFrom('keys')
+    .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'key_spec', 'origin', 'policy', 'current_key_material_id'])
+    .where('key_id', '=', keyId)
+    .executeTakeFirst();
+  if (!row) throw keyNotFound(keyArn(deps.region, ctx.caller.accountId, keyId));
+  const key: UsedKey = {
+    keyId: row.key_id,
+    arn: row.arn,
+    accountId: row.account_id,
+    keyState: row.key_state as KeyStateName,
+    keyUsage: row.key_usage,
+    keySpec: row.key_spec,
+    origin: row.origin,
+    policy: row.policy,
+    currentKeyMaterialId: row.current_key_material_id,
+  };
+  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+  await enforce(deps.authorizer, trx, ctx, draft, now, {
+    action: `kms:${use.operation}`,
+    key,
+    grantOperation: use.operation,
+    conditions: use.conditions ?? {},
+    ...(viaAlias ? { requestAlias: viaAlias } : {}),
+  });
+  const refused = checkKeyState(use.operation, key);
+  if (refused) throw refused;
+  if (key.keyUsage !== use.keyUsage) throw keyUsageRefusal(key, use.operation);
+  return key;
+}
+
+/**
+ * AWS's InvalidKeyUsageException for a key whose KeyUsage does not allow the operation.
+ *
+ * @example
+ * keyUsageRefusal(key, 'GenerateMac')  // "<arn> key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac."
+ */
+export function keyUsageRefusal(key: Pick<UsedKey, 'arn' | 'keyUsage'>, operation: string): KmsError {
+  return new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ${key.keyUsage} which is not valid for ${operation}.`);
+}
+
+/**
+ * The key's current material (a symmetric key, an HMAC key, a PKCS#8 private
+ * key), unwrapped. The caller zeroes it (`fill(0)`) once used.
+ *
+ * @example
+ * const material = await unwrapCurrentMaterial(deps, trx, key);
+ * try { use(material) } finally { material.fill(0) }
+ */
+export async function unwrapCurrentMaterial(deps: Pick<KeyUseDeps, 'rootKey'>, trx: Trx, key: UsedKey): Promise<Buffer> {
+  const wrapped = key.currentKeyMaterialId ? await readKeyMaterial(trx, key.keyId, key.currentKeyMaterialId) : undefined;
+  if (!wrapped || !key.currentKeyMaterialId) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
+  return unwrapKeyMaterial(deps.rootKey, key.keyId, key.currentKeyMaterialId, wrapped);
+}
+
+/** AWS's DryRunOperationException, once everything but the cryptography has been checked. */
+export function dryRunStop(dryRun: boolean | null | undefined): void {
+  if (dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
+}
