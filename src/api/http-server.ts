@@ -20,6 +20,21 @@ export interface HttpHandlers {
   aws?: AwsHandler;
 }
 
+/**
+ * How long a client may take to send a request: its headers (`headersMs`,
+ * Node's `headersTimeout`) and the whole request, body included (`requestMs`,
+ * `requestTimeout`). A client slower than that is answered 408 and its
+ * connection closed, so no one can hold connections open by sending slowly.
+ * Responses are not limited (a subscription's event stream stays open).
+ */
+export interface HttpTimeouts {
+  requestMs: number;
+  headersMs: number;
+}
+
+/** The timeouts a server gets unless told otherwise (README, "Limits"). */
+export const HTTP_TIMEOUTS: HttpTimeouts = { requestMs: 30_000, headersMs: 10_000 };
+
 /** PEM contents of the server's certificate (chain) and private key. */
 export interface TlsOptions {
   cert: string | Buffer;
@@ -38,7 +53,10 @@ export interface TlsOptions {
  * const secure = await startHttpServer({ graphql: yoga }, { host: '127.0.0.1', port: 4443, tls: { cert, key } });
  * console.log(secure.url); // https://localhost:4443/graphql
  */
-export async function startHttpServer({ graphql, aws }: HttpHandlers, options: { host: string; port: number; tls?: TlsOptions }): Promise<RunningServer> {
+export async function startHttpServer(
+  { graphql, aws }: HttpHandlers,
+  options: { host: string; port: number; tls?: TlsOptions; timeouts?: HttpTimeouts },
+): Promise<RunningServer> {
   const listener: RequestListener = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -55,9 +73,16 @@ export async function startHttpServer({ graphql, aws }: HttpHandlers, options: {
     }
     void graphql(req, res, { req });
   };
+  const { requestMs, headersMs } = options.timeouts ?? HTTP_TIMEOUTS;
+  const limits = {
+    requestTimeout: requestMs,
+    headersTimeout: headersMs,
+    // Node looks for expired requests this often (30 s by default, which would stretch a 10 s limit to 40 s).
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headersMs / 2))),
+  };
   const server: Server = options.tls
-    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, listener)
-    : createServer(listener);
+    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', ...limits }, listener)
+    : createServer(limits, listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

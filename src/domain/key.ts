@@ -249,6 +249,8 @@ export const OPERATION_RULES = {
   ReEncrypt: 'use',
   GenerateDataKey: 'use',
   GenerateDataKeyWithoutPlaintext: 'use',
+  GenerateDataKeyPair: 'use',
+  GenerateDataKeyPairWithoutPlaintext: 'use',
   CreateGrant: 'use',
   EnableKeyRotation: 'use',
   DisableKeyRotation: 'use',

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import {
   canonicalEncryptionContext,
@@ -9,7 +9,17 @@ import {
   type CiphertextHeader,
   type EncryptionContext,
 } from '../crypto/ciphertext.ts';
-import { ENCRYPTION_ALGORITHMS_BY_SPEC, RSA_OAEP_MAX_PLAINTEXT_BYTES, rsaOaepDecrypt, rsaOaepEncrypt, type EncryptionAlgorithmSpec, type KeySpec, type RsaKeySpec } from '../crypto/asymmetric.ts';
+import {
+  ENCRYPTION_ALGORITHMS_BY_SPEC,
+  generateKeyPair,
+  RSA_OAEP_MAX_PLAINTEXT_BYTES,
+  rsaOaepDecrypt,
+  rsaOaepEncrypt,
+  type AsymmetricKeySpec,
+  type EncryptionAlgorithmSpec,
+  type KeySpec,
+  type RsaKeySpec,
+} from '../crypto/asymmetric.ts';
 import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn, parseKeyReference } from '../domain/arn.ts';
@@ -65,6 +75,28 @@ export interface GenerateDataKeyInput extends CommonInput {
   keySpec?: string | null;
   numberOfBytes?: number | null;
 }
+
+export interface GenerateDataKeyPairInput extends CommonInput {
+  keyId: string;
+  keyPairSpec: string;
+  /** AWS Nitro Enclaves attestation (GenerateDataKeyPair only): refused, keyledger has no enclaves. */
+  recipient?: { keyEncryptionAlgorithm?: string | null; attestationDocument?: Buffer | null } | null;
+}
+
+export interface GenerateDataKeyPairResult {
+  /** The PKCS#8 DER private key encrypted under the KMS key, bound to the encryption context: a data key blob. */
+  privateKeyCiphertextBlob: Buffer;
+  /** The PKCS#8 DER private key: the transport encodes, then zeroes it. */
+  privateKeyPlaintext: Buffer;
+  /** DER SubjectPublicKeyInfo. */
+  publicKey: Buffer;
+  keyId: string;
+  keyPairSpec: string;
+  keyMaterialId: string;
+}
+
+/** AWS's DataKeyPairSpec values keyledger generates: SM2 exists only in AWS's China Regions. */
+const DATA_KEY_PAIR_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519'] as const;
 
 /** The key row a crypto operation works with, read under a share lock. */
 interface UsableKey {
@@ -276,6 +308,28 @@ export class CryptoService {
     return rest;
   }
 
+  /**
+   * GenerateDataKeyPair: a new key pair of `keyPairSpec`, its private key (PKCS#8
+   * DER) in plaintext and encrypted under a symmetric KMS key exactly as a
+   * GenerateDataKey data key is (so Decrypt with the encryption context returns
+   * it, and its ciphertext id is its dataKeyId in the audit log), and its public
+   * key (SPKI DER).
+   *
+   * @example
+   * const pair = await app.crypto.generateDataKeyPair(ctx, { keyId: 'alias/app', keyPairSpec: 'ECC_NIST_P256', encryptionContext: { tenant: 'acme' } });
+   * createPrivateKey({ key: pair.privateKeyPlaintext, format: 'der', type: 'pkcs8' });
+   */
+  generateDataKeyPair(ctx: RequestContext, input: GenerateDataKeyPairInput): Promise<GenerateDataKeyPairResult> {
+    return this.#generateDataKeyPair(ctx, input, 'GenerateDataKeyPair');
+  }
+
+  /** GenerateDataKeyPairWithoutPlaintext: the encrypted private key and the public key; the private key's plaintext is zeroed, never returned. */
+  async generateDataKeyPairWithoutPlaintext(ctx: RequestContext, input: GenerateDataKeyPairInput): Promise<Omit<GenerateDataKeyPairResult, 'privateKeyPlaintext'>> {
+    const { privateKeyPlaintext, ...rest } = await this.#generateDataKeyPair(ctx, input, 'GenerateDataKeyPairWithoutPlaintext');
+    privateKeyPlaintext.fill(0);
+    return rest;
+  }
+
   /** GenerateRandom: bytes from the CSPRNG, recorded like every request (the bytes are not). */
   generateRandom(ctx: RequestContext, input: { numberOfBytes?: number | null; customKeyStoreId?: string | null }): Promise<{ plaintext: Buffer }> {
     const requestParameters = { numberOfBytes: input.numberOfBytes ?? undefined, customKeyStoreId: input.customKeyStoreId ?? undefined };
@@ -317,6 +371,59 @@ export class CryptoService {
         ...(input.keySpec ? { keySpec: input.keySpec } : { numberOfBytes: bytes }),
       };
       return { plaintext, ciphertextBlob: blob, keyId: key.arn, keyMaterialId: header.keyMaterialId };
+    });
+  }
+
+  /**
+   * The data key pair operations. The KMS key must be a symmetric encryption
+   * key (anything else is AWS's InvalidKeyUsageException, as for
+   * GenerateDataKey). The pair is generated only once the request is allowed
+   * (RSA_4096 takes about a second, off the event loop), and its private key
+   * is encrypted as a data key (#encryptUnder with isDataKey), then zeroed
+   * unless it is returned. The record holds the key material id, the
+   * ciphertext id (= dataKeyId), the spec and the public key's SHA-256 (which
+   * pair signed something can be asked of the log); never the private key,
+   * the blob or the public key itself.
+   */
+  #generateDataKeyPair(ctx: RequestContext, input: GenerateDataKeyPairInput, eventName: 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext'): Promise<GenerateDataKeyPairResult> {
+    const context = input.encryptionContext ?? {};
+    const requestParameters = {
+      keyId: input.keyId,
+      encryptionContext: context,
+      keyPairSpec: input.keyPairSpec,
+      ...common(input),
+      ...(input.recipient ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } } : {}),
+    };
+    return this.#runner.run(ctx, { eventName, readOnly: true, requestParameters }, async (trx, draft, now) => {
+      const v = new Validator();
+      validateCommon(v, input, context, 'encryptionContext');
+      v.throwIfAny();
+      if (input.keyPairSpec === 'SM2') throw new KmsError('UnsupportedOperationException', 'KeyPairSpec SM2 is not supported in this region.');
+      new Validator().oneOf('keyPairSpec', input.keyPairSpec, DATA_KEY_PAIR_SPECS).throwIfAny();
+      const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use(eventName, context, null, { 'kms:DataKeyPairSpec': input.keyPairSpec }));
+      draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, keyPairSpec: input.keyPairSpec };
+      if (input.recipient) {
+        throw new KmsError(
+          'UnsupportedOperationException',
+          'keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call GenerateDataKeyPair without Recipient.',
+        );
+      }
+      dryRunStop(input.dryRun);
+      const { privateKeyDer, publicKeyDer } = await generateKeyPair(input.keyPairSpec as AsymmetricKeySpec);
+      try {
+        const { blob, header } = await this.#encryptUnder(trx, key, privateKeyDer, context, true);
+        draft.additionalEventData = {
+          keyMaterialId: header.keyMaterialId,
+          ciphertextId: header.ciphertextId,
+          dataKeyId: header.ciphertextId,
+          keyPairSpec: input.keyPairSpec,
+          publicKeySha256: createHash('sha256').update(publicKeyDer).digest('hex'),
+        };
+        return { privateKeyCiphertextBlob: blob, privateKeyPlaintext: privateKeyDer, publicKey: publicKeyDer, keyId: key.arn, keyPairSpec: input.keyPairSpec, keyMaterialId: header.keyMaterialId };
+      } catch (error) {
+        privateKeyDer.fill(0);
+        throw error;
+      }
     });
   }
 
@@ -501,6 +608,12 @@ export class CryptoService {
       const key = await this.#lockForUse(trx, ctx, header.keyId, draft, now, use);
       return { key, header };
     } catch (error) {
+      // The blob names its key by id alone. Without a keyId, a key the caller cannot
+      // find or may not use (none, deleted, or another account's refused as missing)
+      // makes the blob one it cannot decrypt: the empty InvalidCiphertextException
+      // garbage gets, so the answer tells neither whether the key exists nor whose
+      // it is (issue 15, finding 9). A caller's own key keeps its own answers.
+      if (keyIdText == null && error instanceof KmsError && error.code === 'NotFoundException') throw invalidCiphertext();
       // Another account's key refused as missing (enforce): it left the resources,
       // but a caller who named it by its ARN is shown that ARN, as for a key that
       // does not exist, so the two answers' records stay alike.

@@ -35,6 +35,7 @@ import {
 import { KEY_SPECS, KEY_USAGES, keyAlgorithms, resolveKeyUsage, sm2Refused, type KeyAlgorithms, type KeySpecName, type KeyUsage } from '../domain/key-specs.ts';
 import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
+import { readKeyUse } from '../store/compliance-queries.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
 import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
@@ -50,6 +51,14 @@ import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
+
+/** GetKeyLastUsage's answer, AWS's members in lowerCamelCase; keyLastUsage is null when the key has no successful cryptographic use. */
+export interface KeyLastUsageResult {
+  keyId: string;
+  keyLastUsage: { operation: string; timestamp: Date; cloudTrailEventId: string; kmsRequestId: string } | null;
+  trackingStartDate: Date;
+  keyCreationDate: Date;
+}
 
 /** KeyMetadata as AWS returns it, in lowerCamelCase; of the algorithm lists, only those that apply to the key are present. */
 export interface KeyMetadata extends KeyAlgorithms {
@@ -266,6 +275,36 @@ export class KmsService {
     return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
       const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:DescribeKey', 'DescribeKey');
       return { keyMetadata: toKeyMetadata(key) };
+    });
+  }
+
+  /**
+   * GetKeyLastUsage: the last successful cryptographic operation with the key
+   * (its operation, time, audit event id as CloudTrailEventId and request id),
+   * answered from the usage rollups by key plus the log records the fold has
+   * not reached (readKeyUse), never a scan of the key's records. A ReEncrypt
+   * counts for both its keys. keyledger records every request from a key's
+   * creation on, so TrackingStartDate is the key's creation date. The key is
+   * named by key id or key ARN, not by alias (as AWS); another account's key
+   * is NotFoundException (AWS: no cross-account use).
+   *
+   * @example
+   * const { keyLastUsage } = await app.kms.getKeyLastUsage(ctx, { keyId });
+   * keyLastUsage?.operation;  // 'Decrypt'
+   */
+  getKeyLastUsage(ctx: RequestContext, input: { keyId: string }): Promise<KeyLastUsageResult> {
+    return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+      const ref = parseKeyReference(input.keyId);
+      if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') throw keyNotFound(input.keyId);
+      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetKeyLastUsage');
+      // No upper bound: a use recorded in this same instant (or by a server whose clock is ahead) is still the last.
+      const last = (await readKeyUse(trx, key.accountId, [key.arn], { to: null })).get(key.arn);
+      return {
+        keyId: key.keyId,
+        keyLastUsage: last ? { operation: last.lastEventName, timestamp: last.lastUsed, cloudTrailEventId: last.lastEventId, kmsRequestId: last.lastRequestId } : null,
+        trackingStartDate: key.creationDate,
+        keyCreationDate: key.creationDate,
+      };
     });
   }
 

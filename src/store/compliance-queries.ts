@@ -95,23 +95,31 @@ export function readDeniedRequests(db: Executor, accountId: string, window: { fr
 
 /**
  * The last successful crypto operation on each of `keyArns` before `to` (from
- * `from` when given), with its event id as evidence: from the usage rollup by
- * key (see readLastUse), so the report does not read the log's every record.
+ * `from` when given), with its event id, operation and request id as
+ * evidence: from the usage rollup by key (see readLastUse), so the report and
+ * GetKeyLastUsage do not read the log's every record.
  */
 export async function readKeyUse(
   db: Executor,
   accountId: string,
   keyArns: readonly string[],
-  window: { from?: Date | null; to: Date },
-): Promise<Map<string, { lastUsed: Date; lastEventId: string }>> {
+  /** `to` exclusive; null: up to the newest record. */
+  window: { from?: Date | null; to: Date | null },
+): Promise<Map<string, { lastUsed: Date; lastEventId: string; lastEventName: string; lastRequestId: string }>> {
   const last = await readLastUse(db, accountId, { from: window.from ?? null, to: window.to, outcome: 'success', eventNames: [...CRYPTO_EVENT_NAMES] }, keyArns);
   const positions = [...new Set([...last.values()].map((l) => l.lastPosition.toString()))];
   const { rows } = positions.length
-    ? await sql<{ global_position: string; event_id: string }>`
-        SELECT global_position::text AS global_position, event_id::text AS event_id FROM events WHERE global_position = ANY(${positions}::bigint[])`.execute(db)
+    ? await sql<{ global_position: string; event_id: string; event_name: string; request_id: string }>`
+        SELECT global_position::text AS global_position, event_id::text AS event_id, data ->> 'eventName' AS event_name, data ->> 'requestId' AS request_id
+          FROM events WHERE global_position = ANY(${positions}::bigint[])`.execute(db)
     : { rows: [] };
-  const eventIds = new Map(rows.map((r) => [r.global_position, r.event_id]));
-  return new Map([...last].map(([arn, l]) => [arn, { lastUsed: l.lastSeen, lastEventId: eventIds.get(l.lastPosition.toString())! }]));
+  const events = new Map(rows.map((r) => [r.global_position, r]));
+  return new Map(
+    [...last].map(([arn, l]) => {
+      const event = events.get(l.lastPosition.toString())!;
+      return [arn, { lastUsed: l.lastSeen, lastEventId: event.event_id, lastEventName: event.event_name, lastRequestId: event.request_id }];
+    }),
+  );
 }
 
 /** Every request a grant allowed (authorization.allowedBy names it) before `to`, by grant id. */

@@ -145,7 +145,7 @@ describe('cross-account', () => {
     const bobUser = await t.newUser(bobAdmin.accountId, 'reader');
 
     for (const as of [bobAdmin, bobUser]) {
-      expect(code(await t.gql(as, DECRYPT, { i: { ciphertextBlob: blob } }))).toBe('NotFoundException');
+      expect(code(await t.gql(as, DECRYPT, { i: { ciphertextBlob: blob } }))).toBe('InvalidCiphertextException');
       expect(code(await t.gql(as, `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId } } }`, { k: key.arn }))).toBe('NotFoundException');
       const list = await t.gql(as, `{ listKeys(input: { limit: 1000 }) { keys { keyId } } }`);
       expect(list.data?.listKeys?.keys?.map((k: { keyId: string }) => k.keyId) ?? []).not.toContain(key.keyId);
@@ -157,7 +157,7 @@ describe('cross-account', () => {
     const d = await t.gql(bobAdmin, DECRYPT, { i: { ciphertextBlob: blob } });
     expect(d.errors).toBeUndefined();
     expect(Buffer.from(d.data.decrypt.plaintext, 'base64').toString()).toBe('shared');
-    expect(code(await t.gql(bobUser, DECRYPT, { i: { ciphertextBlob: blob } }))).toBe('NotFoundException');
+    expect(code(await t.gql(bobUser, DECRYPT, { i: { ciphertextBlob: blob } }))).toBe('InvalidCiphertextException');
     // Encrypt is not in the statement: refused, and still reported as not found.
     expect(code(await t.gql(bobAdmin, ENCRYPT, { i: { keyId: key.arn, plaintext: b64('x') } }))).toBe('NotFoundException');
     // Listing never reveals foreign keys, even ones it may use.

@@ -99,6 +99,16 @@ const OPERATIONS: Operation[] = [
     variables: () => ({ i: { keyId, keySpec: 'AES_256', encryptionContext: context } }),
   },
   {
+    eventName: 'GenerateDataKeyPair',
+    document: `mutation($i: GenerateDataKeyPairInput!) { generateDataKeyPair(input: $i) { privateKeyPlaintext privateKeyCiphertextBlob publicKey keyId } }`,
+    variables: () => ({ i: { keyId, keyPairSpec: 'ECC_NIST_P256', encryptionContext: context } }),
+  },
+  {
+    eventName: 'GenerateDataKeyPairWithoutPlaintext',
+    document: `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId } }`,
+    variables: () => ({ i: { keyId, keyPairSpec: 'ECC_NIST_P256', encryptionContext: context } }),
+  },
+  {
     eventName: 'GenerateRandom',
     document: `mutation($n: Int!) { generateRandom(input: { numberOfBytes: $n }) { plaintext } }`,
     variables: () => ({ n: 32 }),

@@ -139,7 +139,8 @@ describe('encrypt and decrypt', () => {
     const e = await t.gql(alice, ENCRYPT, { i: { keyId, plaintext: b64('secret') } });
     expect(code(await t.gql(bob, ENCRYPT, { i: { keyId: keyArn, plaintext: b64('x') } }))).toBe('NotFoundException');
     const d = await t.gql(bob, DECRYPT, { i: { ciphertextBlob: e.data.encrypt.ciphertextBlob } });
-    expect(code(d)).toBe('NotFoundException');
+    // The blob names the key by id alone: a key the caller may not use answers as garbage would (issue 15, finding 9).
+    expect(code(d)).toBe('InvalidCiphertextException');
     expect(d.data).toBeNull();
   });
 

@@ -196,8 +196,8 @@ describe('NotFoundException with a keyId', () => {
     expect(await foundByKey(b, kb.keyId)).not.toContain(missing);
   });
 
-  it("without a keyId, another account's blob key refused as missing stays out of the record", async () => {
-    const id = await refused(a, DECRYPT, { ciphertextBlob: blobB, ...decryptIn }, 'NotFoundException');
+  it("without a keyId, another account's blob key refused (as garbage would be, finding 9) stays out of the record", async () => {
+    const id = await refused(a, DECRYPT, { ciphertextBlob: blobB, ...decryptIn }, 'InvalidCiphertextException');
     expect(await seenBy(a, id)).toMatchObject({ keyArn: null, resources: [] });
   });
 });

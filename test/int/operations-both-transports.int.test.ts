@@ -112,6 +112,11 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   CreateKey: async () => ({ description: unique('created'), tags: [{ tagKey: 'team', tagValue: 'ledger' }] }),
   DescribeKey: async () => ({ keyId: (await newKey()).keyId }),
   ListKeys: async () => ({ limit: 10 }),
+  GetKeyLastUsage: async () => {
+    const { keyId } = await newKey();
+    await newCiphertext(keyId);
+    return { keyId };
+  },
   GetPublicKey: async () => {
     const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('signing'), keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' });
     return { keyId: keyMetadata.keyId };
@@ -212,6 +217,8 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   }),
   GenerateDataKey: async () => ({ keyId: (await newKey()).keyId, keySpec: 'AES_256', encryptionContext: CONTEXT }),
   GenerateDataKeyWithoutPlaintext: async () => ({ keyId: (await newKey()).keyId, numberOfBytes: 32, encryptionContext: CONTEXT }),
+  GenerateDataKeyPair: async () => ({ keyId: (await newKey()).keyId, keyPairSpec: 'ECC_NIST_P256', encryptionContext: CONTEXT }),
+  GenerateDataKeyPairWithoutPlaintext: async () => ({ keyId: (await newKey()).keyId, keyPairSpec: 'ECC_NIST_EDWARDS25519', encryptionContext: CONTEXT }),
   GenerateRandom: async () => ({ numberOfBytes: 32 }),
   Sign: async () => ({ keyId: (await newSigningKey()).keyId, message: Buffer.from('signed over both transports'), signingAlgorithm: 'ECDSA_SHA_256' }),
   Verify: async () => {

@@ -103,7 +103,7 @@ describe('scheduled deletion', () => {
     expect(await t.app.rotation.deleteIfDue(key.keyId, t.clock.now())).toBe('not-due');
 
     expect(await rejection(t.app.kms.describeKey(ctx(), { keyId: key.keyId }))).toMatchObject({ code: 'NotFoundException' });
-    expect(await rejection(t.app.crypto.decrypt(ctx(), { ciphertextBlob: blob }))).toMatchObject({ code: 'NotFoundException' });
+    expect(await rejection(t.app.crypto.decrypt(ctx(), { ciphertextBlob: blob }))).toMatchObject({ code: 'InvalidCiphertextException' });
     expect(await rejection(t.app.kms.describeKey(ctx(), { keyId: 'alias/doomed' }))).toMatchObject({ code: 'NotFoundException' });
     expect(await t.db.owner.selectFrom('key_materials').selectAll().where('key_id', '=', key.keyId).execute()).toEqual([]);
 

@@ -1,5 +1,5 @@
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,8 @@ const DECRYPT = `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext ke
 const RE_ENCRYPT = `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob keyId sourceKeyMaterialId destinationKeyMaterialId } }`;
 const GDK = `mutation($i: GenerateDataKeyInput!) { generateDataKey(input: $i) { plaintext ciphertextBlob keyId keyMaterialId } }`;
 const GDK_WP = `mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob keyId keyMaterialId } }`;
+const GDKP = `mutation($i: GenerateDataKeyPairInput!) { generateDataKeyPair(input: $i) { privateKeyCiphertextBlob privateKeyPlaintext publicKey keyId } }`;
+const GDKP_WP = `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId } }`;
 const RANDOM = `mutation($n: Int!) { generateRandom(input: { numberOfBytes: $n }) { plaintext } }`;
 const CREATE_KEY = `mutation($d: String!) { createKey(input: { description: $d }) { keyMetadata { keyId arn currentKeyMaterialId } } }`;
 
@@ -237,6 +239,27 @@ describe('secrets at rest', () => {
     const wrongWp = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: b64(wpBlob), encryptionContext: wrongContext } });
     expect(code(wrongWp)).toBe('InvalidCiphertextException');
 
+    // GenerateDataKeyPair(WithoutPlaintext): the private keys (DER and PEM), their blobs, and a private key revealed by Decrypt.
+    const pairBlobs: Buffer[] = [];
+    for (const keyPairSpec of ['RSA_2048', 'ECC_NIST_P256', 'ECC_NIST_EDWARDS25519']) {
+      const g = await t.gql(alice, GDKP, { i: { keyId: k1.keyId, keyPairSpec, encryptionContext: ctx3 } });
+      expect(g.errors).toBeUndefined();
+      const der = Buffer.from(g.data.generateDataKeyPair.privateKeyPlaintext, 'base64');
+      keep(`data key pair private key ${keyPairSpec} (DER)`, der);
+      keep(`data key pair private key ${keyPairSpec} (PEM)`, Buffer.from(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string, 'utf8'));
+      const blob = Buffer.from(g.data.generateDataKeyPair.privateKeyCiphertextBlob, 'base64');
+      keep(`data key pair blob ${keyPairSpec}`, blob);
+      pairBlobs.push(blob);
+    }
+    const pairWp = await t.gql(alice, GDKP_WP, { i: { keyId: k2.keyId, keyPairSpec: 'ECC_NIST_P384', encryptionContext: ctx3 } });
+    expect(pairWp.errors).toBeUndefined();
+    const pairWpBlob = Buffer.from(pairWp.data.generateDataKeyPairWithoutPlaintext.privateKeyCiphertextBlob, 'base64');
+    keep('data key pair blob (without plaintext)', pairWpBlob);
+    pairBlobs.push(pairWpBlob);
+    const pairRevealed = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: b64(pairWpBlob), encryptionContext: ctx3 } });
+    expect(pairRevealed.errors).toBeUndefined();
+    keep('data key pair private key (without plaintext, decrypted)', Buffer.from(pairRevealed.data.decrypt.plaintext, 'base64'));
+
     // GenerateRandom.
     for (const n of [16, 64]) {
       const g = await t.gql(alice, RANDOM, { n });
@@ -274,7 +297,7 @@ describe('secrets at rest', () => {
       await sql.raw(`DROP TRIGGER test_refuse_marked_audit ON events; DROP FUNCTION test_refuse_marked_audit();`).execute(t.db.owner);
     }
 
-    for (const blob of [c1, c2, c3, wpBlob]) ciphertextIds.push(parseBlobHeader(blob).ciphertextId);
+    for (const blob of [c1, c2, c3, wpBlob, ...pairBlobs]) ciphertextIds.push(parseBlobHeader(blob).ciphertextId);
 
     // Every key's material, unwrapped from the store with the root key.
     const materials = await t.db.owner.selectFrom('key_materials').select(['key_id', 'key_material_id', 'wrapped']).execute();

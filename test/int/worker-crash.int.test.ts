@@ -215,7 +215,7 @@ describe('a worker killed mid-job and restarted', () => {
       // The deletion: shredded, alias gone, history kept.
       expect(await materialIds(doomed.keyId)).toEqual([]);
       expect(await rejection(app.kms.describeKey(ctx(), { keyId: doomed.keyId }))).toBe('NotFoundException');
-      expect(await rejection(app.crypto.decrypt(ctx(), { ciphertextBlob: doomedBlob }))).toBe('NotFoundException');
+      expect(await rejection(app.crypto.decrypt(ctx(), { ciphertextBlob: doomedBlob }))).toBe('InvalidCiphertextException');
       expect(await rejection(app.kms.describeKey(ctx(), { keyId: 'alias/crash-doomed' }))).toBe('NotFoundException');
       const stream = await db.owner.selectFrom('events').select('type').where('stream_id', '=', `key-${doomed.keyId}`).orderBy('stream_version').execute();
       expect(stream.map((e) => e.type)).toEqual(['KeyCreated', 'KeyDeletionScheduled', 'KeyDeleted']);

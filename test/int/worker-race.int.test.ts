@@ -110,7 +110,7 @@ describe('cancelKeyDeletion racing the deletion', () => {
       expect(await materialRows(key.keyId)).toBe(0);
       expect(aliasRows).toEqual([]);
       expect(await rejection(t.app.kms.describeKey(ctx(), { keyId: key.keyId }))).toMatchObject({ code: 'NotFoundException' });
-      expect(await rejection(t.app.crypto.decrypt(ctx(), { ciphertextBlob: blob }))).toMatchObject({ code: 'NotFoundException' });
+      expect(await rejection(t.app.crypto.decrypt(ctx(), { ciphertextBlob: blob }))).toMatchObject({ code: 'InvalidCiphertextException' });
       return 'deleted';
     }
     expect(types.slice(-2)).toEqual(['KeyDeletionScheduled', 'KeyDeletionCanceled']);

@@ -64,6 +64,8 @@ const AWS_KEY_STATE_TABLE: Record<string, Row> = {
   ReEncrypt: USE,
   GenerateDataKey: USE,
   GenerateDataKeyWithoutPlaintext: USE,
+  GenerateDataKeyPair: USE,
+  GenerateDataKeyPairWithoutPlaintext: USE,
   CreateGrant: USE,
   // On a PendingImport key AWS answers UnsupportedOperationException, because such
   // a key has origin EXTERNAL and cannot rotate; that is an origin check, which

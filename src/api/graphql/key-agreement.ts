@@ -4,7 +4,7 @@ import { builder } from './builder.ts';
 import { KEY_ID, KeyAgreementAlgorithmSpec, kmsField, OriginType } from './common.ts';
 import type { ORIGINS } from '../../domain/key.ts';
 
-const RecipientInfoInput = builder.inputType('RecipientInfoInput', {
+export const RecipientInfoInput = builder.inputType('RecipientInfoInput', {
   description: 'AWS Nitro Enclaves attestation: not supported by keyledger (UnsupportedOperationException).',
   fields: (t) => ({
     keyEncryptionAlgorithm: t.string(),

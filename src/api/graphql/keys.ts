@@ -1,7 +1,7 @@
 /** KMS key, tag and alias operations. */
 import { KEY_SPECS, KEY_STATES, KEY_USAGES } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
-import type { AliasListEntry, PublicKeyResult } from '../../service/kms-service.ts';
+import type { AliasListEntry, KeyLastUsageResult, PublicKeyResult } from '../../service/kms-service.ts';
 import { builder } from './builder.ts';
 import { algorithmFields, AliasListEntryRef, KEY_ID, KeyIdInput, KeyListEntry, KeyMetadataResponse, KeySpec, KeyState, KeyUsageType, OriginType, TagInput, TagRef, emptyKmsMutation, kmsField } from './common.ts';
 
@@ -72,6 +72,36 @@ kmsField('GetPublicKey', {
   }),
   description: "GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo), with its spec, usage and algorithms. Symmetric and HMAC keys have none (UnsupportedOperationException).",
   input: GetPublicKeyInput,
+});
+
+const KEY_LAST_USAGE_OPERATIONS = [
+  'Decrypt', 'DeriveSharedSecret', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateDataKeyWithoutPlaintext', 'GenerateMac', 'ReEncrypt', 'Sign', 'Verify', 'VerifyMac',
+] as const;
+const KeyLastUsageTrackingOperation = builder.enumType('KeyLastUsageTrackingOperation', { values: KEY_LAST_USAGE_OPERATIONS });
+type KeyLastUsageOperation = (typeof KEY_LAST_USAGE_OPERATIONS)[number];
+
+const KeyLastUsageData = builder.objectRef<NonNullable<KeyLastUsageResult['keyLastUsage']>>('KeyLastUsageData').implement({
+  description: 'The last successful cryptographic operation with a key.',
+  fields: (f) => ({
+    operation: f.field({ type: KeyLastUsageTrackingOperation, resolve: (u) => u.operation as KeyLastUsageOperation }),
+    timestamp: f.expose('timestamp', { type: 'DateTime' }),
+    cloudTrailEventId: f.exposeString('cloudTrailEventId', { description: "The audit record's event id (auditEvents)." }),
+    kmsRequestId: f.exposeString('kmsRequestId', { description: "The request id, the audit record's requestId." }),
+  }),
+});
+
+kmsField('GetKeyLastUsage', {
+  type: builder.objectRef<KeyLastUsageResult>('GetKeyLastUsageResponse').implement({
+    fields: (f) => ({
+      keyId: f.exposeString('keyId', { description: 'The key id.' }),
+      keyLastUsage: f.field({ type: KeyLastUsageData, nullable: true, description: 'Null when the key has had no successful cryptographic operation since trackingStartDate.', resolve: (r) => r.keyLastUsage }),
+      trackingStartDate: f.expose('trackingStartDate', { type: 'DateTime', description: 'keyledger records every request from a key\'s creation on: the key\'s creation date.' }),
+      keyCreationDate: f.expose('keyCreationDate', { type: 'DateTime' }),
+    }),
+  }),
+  description: "GetKeyLastUsage: the key's last successful cryptographic operation, from the audit log's usage rollups. Key id or key ARN only (no alias); the caller's account's keys only.",
+  input: builder.inputType('GetKeyLastUsageInput', { fields: (t) => ({ keyId: t.string({ required: true, description: 'Key id or key ARN (alias names are not supported, as in AWS).' }) }) }),
 });
 
 const UpdateKeyDescriptionInput = builder.inputType('UpdateKeyDescriptionInput', {

@@ -5,6 +5,7 @@ import { builder } from './builder.ts';
 import './audit.ts';
 import './authorization.ts';
 import './crypto.ts';
+import './data-key-pair.ts';
 import './key-agreement.ts';
 import './keys.ts';
 import './mac.ts';

@@ -6,6 +6,7 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { createGraphQLError, createYoga, type GraphQLParams, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Keyledger } from '../../app.ts';
+import { MAX_BODY_BYTES } from '../aws/endpoint.ts';
 import { renderLocalGraphiQL } from '../graphiql.ts';
 import { KmsError } from '../../domain/errors.ts';
 import { parseJson } from '../../json.ts';
@@ -38,7 +39,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     renderGraphiQL: renderLocalGraphiQL,
-    plugins: [jsonParamsPlugin(), authenticationPlugin(app, callers), ...documentLimits()],
+    plugins: [bodyLimitPlugin(app), jsonParamsPlugin(app), authenticationPlugin(app, callers), ...documentLimits()],
     context: ({ request, req }) => {
       const caller = callers.get(request);
       if (!caller) {
@@ -103,12 +104,68 @@ function documentLimits(): Plugin[] {
 }
 
 /**
+ * The largest GraphQL request body read, as at the AWS endpoint: a KMS request
+ * is small (a 32 KB key policy, 4 KB plaintexts, 6 KB ciphertexts), and a
+ * larger body is refused with 413 before it is read whole.
+ */
+export const MAX_GRAPHQL_BODY_BYTES = MAX_BODY_BYTES;
+
+/**
+ * Refuses a body declared (Content-Length) larger than MAX_GRAPHQL_BODY_BYTES
+ * before anything reads it; a chunked body is counted as it is read instead
+ * (readBoundedText in jsonParamsPlugin). Either refusal is recorded, before
+ * authentication, as the AWS endpoint records its own.
+ */
+function bodyLimitPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext> {
+  return {
+    async onRequest({ request, serverContext, endResponse }) {
+      // Exceptions thrown here would reach node:http unanswered: there are none to throw.
+      const declared = Number(request.headers.get('content-length') ?? 0);
+      if (declared > MAX_GRAPHQL_BODY_BYTES) endResponse(await bodyTooLarge(app, request, serverContext.req));
+    },
+  };
+}
+
+/** Records a body refused as too large (app.authentication.refuseUnread) and answers 413 with the record's request id. */
+async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessage | undefined): Promise<Response> {
+  const error = await app.authentication.refuseUnread(
+    { requestId: randomUUID(), sourceIp: sourceIpOf(req), userAgent: request.headers.get('user-agent'), eventName: 'GraphQLRequest', eventSource: 'kms', readOnly: false },
+    new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_GRAPHQL_BODY_BYTES} bytes.`),
+  );
+  const recorded = error.code === 'RequestEntityTooLargeException';
+  const body = JSON.stringify({
+    errors: [{ message: recorded ? error.message : 'An internal error occurred.', extensions: { code: error.code, requestId: error.requestId } }],
+  });
+  // The body is never buffered: node:http discards what the client still sends.
+  return new Response(body, { status: recorded ? 413 : 500, headers: { 'content-type': 'application/json; charset=utf-8' } });
+}
+
+/** A request body as text, or undefined once it is larger than MAX_GRAPHQL_BODY_BYTES (the rest is not read). */
+async function readBoundedText(request: Request): Promise<string | undefined> {
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_GRAPHQL_BODY_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
  * Reads a request's GraphQL parameters as yoga does (GET query string, POST
  * JSON or form body) but decodes their JSON with `parseJson`: `JSON.parse`
  * would decode `{"\t": "x"}` and `{"\n": "x"}` as one encryption context.
  * Multipart bodies are switched off (no uploads); anything else is yoga's own.
  */
-function jsonParamsPlugin(): Plugin<GraphQLContext> {
+function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext> {
   // As yoga's own parsers answer: 400 for text that is not JSON (with the spec's
   // status rules), and 400 for a body that is JSON but not an object.
   const badRequest = (message: string, error?: unknown) =>
@@ -136,7 +193,7 @@ function jsonParamsPlugin(): Plugin<GraphQLContext> {
   };
   const contentType = (request: Request) => request.headers.get('content-type')?.split(',')[0]?.split(';')[0]?.trim().toLowerCase();
   return {
-    onRequestParse({ request, setRequestParser }) {
+    onRequestParse({ request, setRequestParser, serverContext }) {
       if (request.method === 'GET') {
         setRequestParser((req) => fromSearchParams(new URL(req.url).searchParams));
         return;
@@ -145,12 +202,17 @@ function jsonParamsPlugin(): Plugin<GraphQLContext> {
       const type = contentType(request);
       if (type === 'application/json' || type === 'application/graphql+json') {
         setRequestParser(async (req) => {
-          const body = decode(await req.text(), 'POST body');
+          const text = await readBoundedText(req);
+          if (text === undefined) return bodyTooLarge(app, req, serverContext.req);
+          const body = decode(text, 'POST body');
           if (body === null || typeof body !== 'object') throw notAnObject(body);
           return body as GraphQLParams | GraphQLParams[];
         });
       } else if (type === 'application/x-www-form-urlencoded') {
-        setRequestParser(async (req) => fromSearchParams(new URLSearchParams(await req.text())));
+        setRequestParser(async (req) => {
+          const text = await readBoundedText(req);
+          return text === undefined ? bodyTooLarge(app, req, serverContext.req) : fromSearchParams(new URLSearchParams(text));
+        });
       }
     },
   };
