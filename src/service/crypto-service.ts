@@ -24,8 +24,9 @@ import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
-import { checkKeyState, type KeyOperation, type KeyStateName } from '../domain/key.ts';
+import { checkKeyState, type KeyOperation } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
+import { readUsableKey, type UsableKey } from '../store/projections.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
@@ -99,18 +100,6 @@ export interface GenerateDataKeyPairResult {
 const DATA_KEY_PAIR_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519'] as const;
 
 /** The key row a crypto operation works with, read under a share lock. */
-interface UsableKey {
-  keyId: string;
-  arn: string;
-  accountId: string;
-  keyState: KeyStateName;
-  keyUsage: string;
-  keySpec: string;
-  origin: string;
-  policy: string;
-  currentKeyMaterialId: string | null;
-}
-
 /** What authorizing one use of a key needs besides the key. */
 interface Use {
   operation: KeyOperation;
@@ -527,23 +516,8 @@ export class CryptoService {
   async #lockForUse(trx: Trx, ctx: RequestContext, keyId: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
     await lockKeyShared(trx, [keyId]);
     // Read after the lock: under READ COMMITTED this sees every change committed before it.
-    const row = await trx
-      .selectFrom('keys')
-      .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'key_spec', 'origin', 'policy', 'current_key_material_id'])
-      .where('key_id', '=', keyId)
-      .executeTakeFirst();
-    if (!row) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
-    const key: UsableKey = {
-      keyId: row.key_id,
-      arn: row.arn,
-      accountId: row.account_id,
-      keyState: row.key_state as KeyStateName,
-      keyUsage: row.key_usage,
-      keySpec: row.key_spec,
-      origin: row.origin,
-      policy: row.policy,
-      currentKeyMaterialId: row.current_key_material_id,
-    };
+    const key = await readUsableKey(trx, keyId);
+    if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
     draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
     await enforce(this.#authorizer, trx, ctx, draft, now, {
       action: use.action,

@@ -3,10 +3,11 @@ import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn } from '../domain/arn.ts';
 import { KmsError } from '../domain/errors.ts';
-import { checkKeyState, type KeyOperation, type KeyStateName } from '../domain/key.ts';
+import { checkKeyState, type KeyOperation } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyMaterial } from '../store/key-material-store.ts';
+import { readUsableKey, type UsableKey } from '../store/projections.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
@@ -23,17 +24,7 @@ export interface KeyUseDeps {
 }
 
 /** The key row an operation works with, read under the key's shared lock. */
-export interface UsedKey {
-  keyId: string;
-  arn: string;
-  accountId: string;
-  keyState: KeyStateName;
-  keyUsage: string;
-  keySpec: string;
-  origin: string;
-  policy: string;
-  currentKeyMaterialId: string | null;
-}
+export type UsedKey = UsableKey;
 
 /** One use of a key: the operation (its key-state rule, IAM action and grant operation) and the KeyUsage it needs. */
 export interface KeyUse {
@@ -57,23 +48,8 @@ export async function lockKeyForUse(deps: KeyUseDeps, trx: Trx, ctx: RequestCont
   const { keyId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
   await lockKeyShared(trx, [keyId]);
   // Read after the lock: under READ COMMITTED this sees every change committed before it.
-  const row = await trx
-    .selectFrom('keys')
-    .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'key_spec', 'origin', 'policy', 'current_key_material_id'])
-    .where('key_id', '=', keyId)
-    .executeTakeFirst();
-  if (!row) throw keyNotFound(keyArn(deps.region, ctx.caller.accountId, keyId));
-  const key: UsedKey = {
-    keyId: row.key_id,
-    arn: row.arn,
-    accountId: row.account_id,
-    keyState: row.key_state as KeyStateName,
-    keyUsage: row.key_usage,
-    keySpec: row.key_spec,
-    origin: row.origin,
-    policy: row.policy,
-    currentKeyMaterialId: row.current_key_material_id,
-  };
+  const key = await readUsableKey(trx, keyId);
+  if (!key) throw keyNotFound(keyArn(deps.region, ctx.caller.accountId, keyId));
   draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
   await enforce(deps.authorizer, trx, ctx, draft, now, {
     action: `kms:${use.operation}`,

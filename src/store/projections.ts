@@ -121,3 +121,45 @@ export async function readKeyProjection(db: Executor, keyId: string): Promise<Ke
     version: BigInt(row.version),
   };
 }
+
+/**
+ * What a cryptographic operation needs of a key: the columns of its row that
+ * authorization, the key-state rules and the crypto read, without its tags.
+ */
+export interface UsableKey {
+  keyId: string;
+  arn: string;
+  accountId: string;
+  keyState: KeyStateName;
+  keyUsage: string;
+  keySpec: string;
+  origin: string;
+  policy: string;
+  currentKeyMaterialId: string | null;
+}
+
+/**
+ * Reads the key a request is about to use (call it under the key's lock).
+ *
+ * @example
+ * const key = await readUsableKey(trx, keyId); // null when there is no such key
+ */
+export async function readUsableKey(db: Executor, keyId: string): Promise<UsableKey | null> {
+  const row = await db
+    .selectFrom('keys')
+    .select(['key_id', 'arn', 'account_id', 'key_state', 'key_usage', 'key_spec', 'origin', 'policy', 'current_key_material_id'])
+    .where('key_id', '=', keyId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    keyId: row.key_id,
+    arn: row.arn,
+    accountId: row.account_id,
+    keyState: row.key_state as KeyStateName,
+    keyUsage: row.key_usage,
+    keySpec: row.key_spec,
+    origin: row.origin,
+    policy: row.policy,
+    currentKeyMaterialId: row.current_key_material_id,
+  };
+}
