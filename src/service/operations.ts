@@ -106,6 +106,9 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   operation('DeriveSharedSecret', 'mutation', true, (s, ctx, input) => s.keyAgreement.deriveSharedSecret(ctx, input)),
 ];
 
+/** Operations that refuse AWS's `Recipient` themselves, after authorizing as AWS does; the registry refuses it for the others. */
+const HANDLES_RECIPIENT = new Set(['GenerateDataKeyPair', 'DeriveSharedSecret']);
+
 const BY_NAME = new Map(KMS_OPERATIONS.map((op) => [op.name, op]));
 
 /** The operation AWS calls `name`, if keyledger implements it. */
@@ -158,6 +161,14 @@ export class OperationRegistry {
         Promise.reject(validationError(violations)),
       );
     }
+    if (input['recipient'] != null && !HANDLES_RECIPIENT.has(operation.name)) {
+      // Ignoring it would hand the caller a plaintext it asked to receive only encrypted for an enclave.
+      const error = new KmsError(
+        'UnsupportedOperationException',
+        `keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call ${operation.name} without Recipient.`,
+      );
+      return this.#runner.run(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) }, () => Promise.reject(error));
+    }
     return operation.invoke(this.#services, ctx, input);
   }
 
@@ -195,15 +206,20 @@ export class OperationRegistry {
  */
 function recordableParameters(operation: string, input: Record<string, unknown>): Record<string, unknown> | null {
   const inputShape = operationShapes(operation)?.input;
-  if (!inputShape) return null;
+  return inputShape ? recordableStructure(inputShape, input) : null;
+}
+
+/** A structure's members but blobs and sensitive ones, nested structures likewise; a grant token only as given. */
+function recordableStructure(shapeName: string, value: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [member, ref] of Object.entries(shape(inputShape).members ?? {})) {
+  for (const [member, ref] of Object.entries(shape(shapeName).members ?? {})) {
     const field = memberField(member);
-    const value = input[field];
-    if (value === undefined || value === null) continue;
+    const v = value[field];
+    if (v === undefined || v === null) continue;
     const s = shape(ref.shape);
     if (s.type === 'blob' || s.sensitive) continue;
-    out[field] = field === 'grantToken' ? '[given]' : value;
+    if (s.type === 'structure' && typeof v === 'object') out[field] = recordableStructure(ref.shape, v as Record<string, unknown>);
+    else out[field] = field === 'grantToken' ? '[given]' : v;
   }
   return out;
 }

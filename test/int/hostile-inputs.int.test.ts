@@ -146,3 +146,26 @@ describe('a huge parameter is recorded bounded', () => {
     expect(JSON.stringify(record).length).toBeLessThan(MAX_RECORDED_VALUE + MAX_QUOTED_VALUE + 4_000);
   });
 });
+
+describe('Recipient (Nitro Enclaves attestation)', () => {
+  it('is refused, recorded, and never answered with a plaintext, by every operation that takes it', async () => {
+    const ctx = await t.ctx(victim);
+    const { keyMetadata } = await t.app.kms.createKey(ctx, {});
+    const blob = (await t.app.crypto.encrypt(await t.ctx(victim), { keyId: keyMetadata.keyId, plaintext: Buffer.from('secret') })).ciphertextBlob.toString('base64');
+    const recipient = { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('not an attestation').toString('base64') };
+    for (const [operation, body] of [
+      ['Decrypt', { CiphertextBlob: blob, Recipient: recipient }],
+      ['GenerateDataKey', { KeyId: keyMetadata.keyId, KeySpec: 'AES_256', Recipient: recipient }],
+      ['GenerateRandom', { NumberOfBytes: 16, Recipient: recipient }],
+    ] as const) {
+      const answer = await wire(server, operation, JSON.stringify(body), victim);
+      expect(answer.status, operation).toBe(400);
+      expect(answer.json.__type).toBe('UnsupportedOperationException');
+      expect(answer.text).not.toContain('Plaintext');
+      const records = await storedAuditRecords(t, answer.requestId!);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ eventName: operation, outcome: 'failure', errorCode: 'UnsupportedOperationException' });
+      expect(records[0]!.requestParameters.recipient).toEqual({ keyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    }
+  });
+});
