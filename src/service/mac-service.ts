@@ -2,7 +2,7 @@ import { generateMac, MAC_ALGORITHMS_BY_SPEC, verifyMac, type HmacKeySpec, type 
 import type { KeySpec } from '../crypto/asymmetric.ts';
 import { KmsError } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
-import { dryRunStop, lockKeyForUse, unwrapCurrentMaterial, type KeyUseDeps } from './key-use.ts';
+import { dryRunStop, lockKeyForUse, unwrapCurrentMaterial, type KeyUseDeps, type UsedKey } from './key-use.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 export interface GenerateMacInput {
@@ -54,24 +54,10 @@ export class MacService {
    * const { mac } = await app.mac.generateMac(ctx, { keyId: 'alias/tokens', message, macAlgorithm: 'HMAC_SHA_256' });
    */
   generateMac(ctx: RequestContext, input: GenerateMacInput): Promise<GenerateMacResult> {
-    const requestParameters = { keyId: input.keyId, macAlgorithm: input.macAlgorithm, grantTokens: input.grantTokens ?? undefined, dryRun: input.dryRun ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GenerateMac', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      const key = await lockKeyForUse(this.#deps, trx, ctx, input.keyId, draft, now, {
-        operation: 'GenerateMac',
-        keyUsage: 'GENERATE_VERIFY_MAC',
-        conditions: { 'kms:MacAlgorithm': input.macAlgorithm },
-      });
-      draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, macAlgorithm: input.macAlgorithm };
-      requireMacAlgorithm(key.keySpec, input.macAlgorithm);
-      dryRunStop(input.dryRun);
-      const material = await unwrapCurrentMaterial(this.#deps, trx, key);
-      try {
-        const r = generateMac({ keySpec: key.keySpec as KeySpec, key: material, algorithm: input.macAlgorithm as MacAlgorithmSpec, message: input.message });
-        if (!r.ok) throw macRefusal(r, input.macAlgorithm, key.keySpec);
-        return { mac: r.mac, macAlgorithm: input.macAlgorithm, keyId: key.arn };
-      } finally {
-        material.fill(0);
-      }
+    return this.#withMacKey(ctx, 'GenerateMac', input, (key, material) => {
+      const r = generateMac({ keySpec: key.keySpec as KeySpec, key: material, algorithm: input.macAlgorithm as MacAlgorithmSpec, message: input.message });
+      if (!r.ok) throw macRefusal(r, input.macAlgorithm, key.keySpec);
+      return { mac: r.mac, macAlgorithm: input.macAlgorithm, keyId: key.arn };
     });
   }
 
@@ -84,10 +70,29 @@ export class MacService {
    * await app.mac.verifyMac(ctx, { keyId, message, mac, macAlgorithm: 'HMAC_SHA_256' });  // { macValid: true, ... }
    */
   verifyMac(ctx: RequestContext, input: VerifyMacInput): Promise<VerifyMacResult> {
+    return this.#withMacKey(ctx, 'VerifyMac', input, (key, material) => {
+      const r = verifyMac({ keySpec: key.keySpec as KeySpec, key: material, algorithm: input.macAlgorithm as MacAlgorithmSpec, message: input.message, mac: input.mac });
+      if (!r.ok) throw macRefusal(r, input.macAlgorithm, key.keySpec);
+      if (!r.valid) throw new KmsError('KMSInvalidMacException', 'The MAC is not valid for the message, key and MAC algorithm.');
+      return { keyId: key.arn, macValid: true, macAlgorithm: input.macAlgorithm };
+    });
+  }
+
+  /**
+   * What GenerateMac and VerifyMac share, audit-first: lock, authorize and
+   * check the key, the algorithm and DryRun, then hand `use` the unwrapped
+   * HMAC key, zeroed once it returns.
+   */
+  #withMacKey<T>(
+    ctx: RequestContext,
+    operation: 'GenerateMac' | 'VerifyMac',
+    input: GenerateMacInput,
+    use: (key: UsedKey, material: Buffer) => T,
+  ): Promise<T> {
     const requestParameters = { keyId: input.keyId, macAlgorithm: input.macAlgorithm, grantTokens: input.grantTokens ?? undefined, dryRun: input.dryRun ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'VerifyMac', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: operation, readOnly: true, requestParameters }, async (trx, draft, now) => {
       const key = await lockKeyForUse(this.#deps, trx, ctx, input.keyId, draft, now, {
-        operation: 'VerifyMac',
+        operation,
         keyUsage: 'GENERATE_VERIFY_MAC',
         conditions: { 'kms:MacAlgorithm': input.macAlgorithm },
       });
@@ -96,10 +101,7 @@ export class MacService {
       dryRunStop(input.dryRun);
       const material = await unwrapCurrentMaterial(this.#deps, trx, key);
       try {
-        const r = verifyMac({ keySpec: key.keySpec as KeySpec, key: material, algorithm: input.macAlgorithm as MacAlgorithmSpec, message: input.message, mac: input.mac });
-        if (!r.ok) throw macRefusal(r, input.macAlgorithm, key.keySpec);
-        if (!r.valid) throw new KmsError('KMSInvalidMacException', 'The MAC is not valid for the message, key and MAC algorithm.');
-        return { keyId: key.arn, macValid: true, macAlgorithm: input.macAlgorithm };
+        return use(key, material);
       } finally {
         material.fill(0);
       }
