@@ -156,20 +156,25 @@ export class OperationRegistry {
    */
   invoke(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>): Promise<object> {
     const violations = modelViolations(operation.name, input);
-    if (violations.length > 0) {
-      return this.#runner.run(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) }, () =>
-        Promise.reject(validationError(violations)),
-      );
-    }
+    if (violations.length > 0) return this.#refuseBefore(operation, ctx, input, validationError(violations));
     if (input['recipient'] != null && !HANDLES_RECIPIENT.has(operation.name)) {
       // Ignoring it would hand the caller a plaintext it asked to receive only encrypted for an enclave.
-      const error = new KmsError(
-        'UnsupportedOperationException',
-        `keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call ${operation.name} without Recipient.`,
+      return this.#refuseBefore(
+        operation,
+        ctx,
+        input,
+        new KmsError(
+          'UnsupportedOperationException',
+          `keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call ${operation.name} without Recipient.`,
+        ),
       );
-      return this.#runner.run(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) }, () => Promise.reject(error));
     }
     return operation.invoke(this.#services, ctx, input);
+  }
+
+  /** Records `operation` refused before its handler ran, with the parameters a record may keep, and throws `error`. */
+  #refuseBefore(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>, error: KmsError): Promise<never> {
+    return this.#runner.run(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) }, () => Promise.reject(error));
   }
 
   /**
