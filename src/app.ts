@@ -18,6 +18,8 @@ import { AuthenticationService } from './service/authentication.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { SigningService } from './service/signing-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
+import { GroupCommitter, type GroupCommitOptions } from './service/group-commit.ts';
+import { KeyViewCache } from './service/key-reads.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
 import type { Db } from './store/database.ts';
 
@@ -45,6 +47,8 @@ export interface Keyledger {
   authentication: AuthenticationService;
   /** The shared LISTEN behind live audit tails: close it on shutdown (it ends every tail). */
   auditFeed: AuditFeed;
+  /** Group commit of the cryptographic operations' records, and the key views they decide on; absent when turned off. */
+  groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
 }
 
 /**
@@ -54,12 +58,25 @@ export interface Keyledger {
  * const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: 'us-east-1' });
  * await app.kms.createKey(ctx, { description: 'orders' });
  */
-export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; logger: Logger; region: string; jobs?: JobScheduler; auditTailPollMs?: number; auditTailRecheckMs?: number }): Keyledger {
+export function createKeyledger(deps: {
+  db: Db;
+  rootKey: RootKey;
+  clock: Clock;
+  logger: Logger;
+  region: string;
+  jobs?: JobScheduler;
+  auditTailPollMs?: number;
+  auditTailRecheckMs?: number;
+  /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
+  groupCommit?: GroupCommitOptions | false;
+}): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
   const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
   const auditFeed = new AuditFeed(deps.db, deps.logger);
-  const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region });
+  const { groupCommit: groupCommitOptions, ...wired } = deps;
+  const groupCommit = groupCommitOptions === false ? undefined : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db) };
+  const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region, ...(groupCommit ? { groupCommit } : {}) });
   const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
@@ -69,7 +86,7 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
   const keyAgreement = new KeyAgreementService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer });
   return {
-    ...deps,
+    ...wired,
     runner,
     kms,
     rotation,
@@ -85,5 +102,6 @@ export function createKeyledger(deps: { db: Db; rootKey: RootKey; clock: Clock; 
     operations: new OperationRegistry({ kms, crypto, rotation, grants, signing, mac, keyAgreement, runner }),
     authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
     auditFeed,
+    ...(groupCommit ? { groupCommit } : {}),
   };
 }

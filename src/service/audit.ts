@@ -11,8 +11,14 @@ export const requestStreamId = (requestId: string): string => `request-${request
 
 /** Appends the record in the caller's transaction (or on its own when given the pool). */
 export async function appendAuditRecord(db: Db | Transaction<Database>, record: AuditRecord, recordedAt: Date): Promise<void> {
+  const { streamId, event } = auditEvent(record);
+  await appendSingleEventStream(db, streamId, event, recordedAt);
+}
+
+/** The event a record is stored as, bounded and recordable: its request's one-event stream. */
+export function auditEvent(record: AuditRecord): { streamId: string; event: { type: typeof AUDIT_RECORD_TYPE; data: unknown } } {
   const data = recordable({ ...record, requestParameters: boundedParameters(record.requestParameters), ...(record.errorMessage === undefined ? {} : { errorMessage: boundedText(record.errorMessage, MAX_ERROR_MESSAGE) }) });
-  await appendSingleEventStream(db, requestStreamId(record.requestId), { type: AUDIT_RECORD_TYPE, data }, recordedAt);
+  return { streamId: requestStreamId(record.requestId), event: { type: AUDIT_RECORD_TYPE, data } };
 }
 
 /**

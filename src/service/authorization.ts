@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AuthorizationEvidence, EvidenceItem } from '../domain/audit-record.ts';
 import { KmsError } from '../domain/errors.ts';
 import { grantAllows, type CreateGrantRequest, type GrantState } from '../domain/grant.ts';
@@ -7,7 +7,12 @@ import type { Database } from '../store/database.ts';
 import { readGrantsFor } from '../store/grant-store.ts';
 import type { Caller } from './context.ts';
 
-type Trx = Transaction<Database>;
+type Trx = Transaction<Database> | Kysely<Database>;
+
+/** Where the caller's grants on a key are read: the request's transaction, or a cryptographic operation's cached reads (src/service/key-reads.ts). */
+export interface GrantSource {
+  grantsFor(keyId: string, grantee: string): Promise<GrantState[]>;
+}
 
 export type { AuthorizationEvidence, EvidenceItem } from '../domain/audit-record.ts';
 
@@ -83,7 +88,7 @@ export const CROSS_ACCOUNT_ACTIONS: ReadonlySet<string> = new Set([
 export class Authorizer {
   readonly #parsed = new Map<string, PolicyDocument>();
 
-  async authorize(trx: Trx, req: AuthorizationRequest): Promise<AuthorizationEvidence> {
+  async authorize(source: Trx | GrantSource, req: AuthorizationRequest): Promise<AuthorizationEvidence> {
     const facts = this.#facts(req);
     const evidence: AuthorizationEvidence = { action: req.action, decision: 'implicitDeny', allowedBy: [], deniedBy: [] };
 
@@ -118,7 +123,7 @@ export class Authorizer {
     }
 
     if (req.grantOperation) {
-      const grants: GrantState[] = await readGrantsFor(trx, req.key.keyId, req.caller.principalArn);
+      const grants: GrantState[] = 'grantsFor' in source ? await source.grantsFor(req.key.keyId, req.caller.principalArn) : await readGrantsFor(source, req.key.keyId, req.caller.principalArn);
       const grant = grants.find((g) => grantAllows(g, req.caller.principalArn, req.grantOperation!, req.encryptionContext, req.requestedGrant));
       if (grant) return { ...evidence, decision: 'allow', allowedBy: [{ kind: 'grant', grantId: grant.grantId }] };
       if (req.grantOperation === 'CreateGrant' && grants.some((g) => !g.retired && g.operations.includes('CreateGrant'))) {
@@ -197,13 +202,13 @@ export function accessDenied(caller: Caller, evidence: AuthorizationEvidence, re
  */
 export async function enforce(
   authorizer: Authorizer,
-  trx: Trx,
+  source: Trx | GrantSource,
   ctx: { caller: Caller; sourceIp: string | null },
   draft: { authorization: AuthorizationEvidence | null; recipientAccountId: string | null; resources: { arn: string }[] },
   now: Date,
   req: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now'>,
 ): Promise<AuthorizationEvidence> {
-  const evidence = await authorizer.authorize(trx, { ...req, caller: ctx.caller, sourceIp: ctx.sourceIp, now });
+  const evidence = await authorizer.authorize(source, { ...req, caller: ctx.caller, sourceIp: ctx.sourceIp, now });
   draft.authorization = evidence;
   if (req.key) draft.recipientAccountId = req.key.accountId;
   if (evidence.decision === 'allow') return evidence;

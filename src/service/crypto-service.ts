@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Transaction } from 'kysely';
 import {
   canonicalEncryptionContext,
   decryptBlob,
@@ -25,16 +24,12 @@ import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation } from '../domain/key.ts';
-import type { Database } from '../store/database.ts';
-import { readUsableKey, type UsableKey } from '../store/projections.ts';
-import { lockKeyShared } from '../store/key-locks.ts';
-import { readKeyMaterial } from '../store/key-material-store.ts';
+import type { UsableKey } from '../store/projections.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { enforce, type Authorizer } from './authorization.ts';
+import type { KeyReads } from './key-reads.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
-
-type Trx = Transaction<Database>;
 
 const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
 const DATA_KEY_SPECS = ['AES_256', 'AES_128'] as const;
@@ -143,22 +138,19 @@ export class CryptoService {
   encrypt(ctx: RequestContext, input: EncryptInput): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    // The body may run twice (runKeyUse): the plaintext is zeroed once the request is over.
+    return this.#runner.runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = new Validator().minLength('plaintext', text(input.plaintext), 1, true).maxLength('plaintext', text(input.plaintext), 4096, true);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
-      const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use('Encrypt', context, input.encryptionAlgorithm));
-      if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(trx, key, input, context, draft);
+      const key = await this.#useKey(reads, ctx, input.keyId, draft, now, use('Encrypt', context, input.encryptionAlgorithm));
+      if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(reads, key, input, context, draft);
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
-      try {
-        const { blob, header } = await this.#encryptUnder(trx, key, input.plaintext, context, false);
-        draft.additionalEventData = { keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
-        return { ciphertextBlob: blob, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
-      } finally {
-        input.plaintext.fill(0);
-      }
-    });
+      const { blob, header } = await this.#encryptUnder(reads, key, input.plaintext, context, false);
+      draft.additionalEventData = { keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      return { ciphertextBlob: blob, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+    }).finally(() => input.plaintext.fill(0));
   }
 
   /** Decrypt: the key comes from the blob; `keyId`, when given, must name the same key. */
@@ -168,19 +160,19 @@ export class CryptoService {
   ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId ?? undefined, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
       // A ciphertext made under an RSA key (here or offline with its public key) is raw
       // RSAES-OAEP, not keyledger's blob: it names no key, so KeyId and the algorithm say which.
       if (!isSymmetricAlgorithm(input.encryptionAlgorithm) || (input.keyId != null && blobKeyId(input.ciphertextBlob) === undefined)) {
-        return this.#decryptAsymmetric(trx, ctx, input, context, draft, now);
+        return this.#decryptAsymmetric(reads, ctx, input, context, draft, now);
       }
-      const { key, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
+      const { key, header } = await this.#keyOfBlob(reads, ctx, input.ciphertextBlob, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
-      const plaintext = await this.#decryptWith(trx, key, header, input.ciphertextBlob, context);
+      const plaintext = await this.#decryptWith(reads, key, header, input.ciphertextBlob, context);
       return { plaintext, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT', keyMaterialId: header.keyMaterialId };
     });
   }
@@ -201,7 +193,7 @@ export class CryptoService {
       destinationEncryptionAlgorithm: input.destinationEncryptionAlgorithm ?? undefined,
       ...common(input),
     };
-    return this.#runner.run(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, sourceContext, 'sourceEncryptionContext');
       validateContext(v, destinationContext, 'destinationEncryptionContext');
@@ -214,10 +206,10 @@ export class CryptoService {
         throw new KmsError('ValidationException', 'SourceKeyId is required to re-encrypt a ciphertext that was encrypted under an asymmetric KMS key.');
       }
       // Both keys' locks first, in one order, so that two ReEncrypts and the changes waiting on them cannot deadlock.
-      const { keyId: destinationKeyId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId');
-      const namedSource = asymmetricSource ? await this.#resolver.resolve(trx, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
+      const { keyId: destinationKeyId } = await this.#resolver.resolve(reads, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId');
+      const namedSource = asymmetricSource ? await this.#resolver.resolve(reads, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
       const sourceKeyId = namedSource?.keyId ?? blobKeyId(input.ciphertextBlob);
-      await lockKeyShared(trx, sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
+      await reads.lockShared(sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
       const sameKey = { 'kms:ReEncryptOnSameKey': sourceKeyId === destinationKeyId };
       const from: Use = { ...use('ReEncrypt', sourceContext, input.sourceEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptFrom', grantOperation: 'ReEncryptFrom' };
       const to: Use = { ...use('ReEncrypt', destinationContext, input.destinationEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptTo', grantOperation: 'ReEncryptTo' };
@@ -225,17 +217,17 @@ export class CryptoService {
       let header: CiphertextHeader | undefined;
       if (namedSource) {
         draft.additionalEventData = { encryptionAlgorithm: input.sourceEncryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' };
-        source = await this.#lockForUse(trx, ctx, namedSource.keyId, draft, now, namedSource.viaAlias ? { ...from, viaAlias: namedSource.viaAlias } : from);
+        source = await this.#lockForUse(reads, ctx, namedSource.keyId, draft, now, namedSource.viaAlias ? { ...from, viaAlias: namedSource.viaAlias } : from);
         if (source.keySpec === 'SYMMETRIC_DEFAULT') {
           requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
           throw invalidCiphertext();
         }
         draft.additionalEventData = { keyMaterialId: source.currentKeyMaterialId, encryptionAlgorithm: input.sourceEncryptionAlgorithm };
       } else {
-        ({ key: source, header } = await this.#keyOfBlob(trx, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from));
+        ({ key: source, header } = await this.#keyOfBlob(reads, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from));
       }
       const sourceEvidence = draft.authorization;
-      const destination = await this.#lockForUse(trx, ctx, destinationKeyId, draft, now, to);
+      const destination = await this.#lockForUse(reads, ctx, destinationKeyId, draft, now, to);
       // Both sides are authorized and both decisions recorded.
       draft.authorization = { ...draft.authorization!, action: 'kms:ReEncrypt', allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy] };
       if (header) requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
@@ -245,8 +237,8 @@ export class CryptoService {
       else requireSymmetricAlgorithm(input.destinationEncryptionAlgorithm);
       dryRunStop(input.dryRun);
       const plaintext = header
-        ? await this.#decryptWith(trx, source, header, input.ciphertextBlob, sourceContext)
-        : await this.#rsaDecrypt(trx, source, input.sourceEncryptionAlgorithm!, input.ciphertextBlob);
+        ? await this.#decryptWith(reads, source, header, input.ciphertextBlob, sourceContext)
+        : await this.#rsaDecrypt(reads, source, input.sourceEncryptionAlgorithm!, input.ciphertextBlob);
       try {
         const sourceResult = {
           sourceKeyId: source.arn,
@@ -255,7 +247,7 @@ export class CryptoService {
         };
         if (asymmetricDestination) {
           const algorithm = input.destinationEncryptionAlgorithm!;
-          const ciphertext = await this.#rsaEncrypt(trx, destination, algorithm, plaintext);
+          const ciphertext = await this.#rsaEncrypt(reads, destination, algorithm, plaintext);
           draft.additionalEventData = {
             ...draft.additionalEventData,
             destinationKeyMaterialId: destination.currentKeyMaterialId,
@@ -264,7 +256,7 @@ export class CryptoService {
           };
           return { ciphertextBlob: ciphertext, keyId: destination.arn, destinationEncryptionAlgorithm: algorithm, destinationKeyMaterialId: destination.currentKeyMaterialId!, ...sourceResult };
         }
-        const { blob, header: out } = await this.#encryptUnder(trx, destination, plaintext, destinationContext, header?.isDataKey ?? false);
+        const { blob, header: out } = await this.#encryptUnder(reads, destination, plaintext, destinationContext, header?.isDataKey ?? false);
         draft.additionalEventData = {
           ...draft.additionalEventData,
           destinationKeyMaterialId: out.keyMaterialId,
@@ -322,8 +314,8 @@ export class CryptoService {
   /** GenerateRandom: bytes from the CSPRNG, recorded like every request (the bytes are not). */
   generateRandom(ctx: RequestContext, input: { numberOfBytes?: number | null; customKeyStoreId?: string | null }): Promise<{ plaintext: Buffer }> {
     const requestParameters = { numberOfBytes: input.numberOfBytes ?? undefined, customKeyStoreId: input.customKeyStoreId ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:GenerateRandom' });
+    return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (reads, draft, now) => {
+      await enforce(this.#authorizer, reads, ctx, draft, now, { action: 'kms:GenerateRandom' });
       new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
       if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');
       if (input.customKeyStoreId != null) throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
@@ -341,7 +333,7 @@ export class CryptoService {
   ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, keySpec: input.keySpec ?? undefined, numberOfBytes: input.numberOfBytes ?? undefined, ...common(input) };
-    return this.#runner.run(ctx, { eventName, readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
@@ -349,10 +341,10 @@ export class CryptoService {
         throw new KmsError('ValidationException', 'Please specify either number of bytes or key spec.');
       }
       const bytes = input.numberOfBytes ?? (input.keySpec === 'AES_128' ? 16 : 32);
-      const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use(eventName, context, null));
+      const key = await this.#useKey(reads, ctx, input.keyId, draft, now, use(eventName, context, null));
       dryRunStop(input.dryRun);
       const plaintext = randomBytes(bytes);
-      const { blob, header } = await this.#encryptUnder(trx, key, plaintext, context, true);
+      const { blob, header } = await this.#encryptUnder(reads, key, plaintext, context, true);
       draft.additionalEventData = {
         keyMaterialId: header.keyMaterialId,
         ciphertextId: header.ciphertextId,
@@ -383,13 +375,13 @@ export class CryptoService {
       ...common(input),
       ...(input.recipient ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } } : {}),
     };
-    return this.#runner.run(ctx, { eventName, readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = new Validator();
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
       if (input.keyPairSpec === 'SM2') throw new KmsError('UnsupportedOperationException', 'KeyPairSpec SM2 is not supported in this region.');
       new Validator().oneOf('keyPairSpec', input.keyPairSpec, DATA_KEY_PAIR_SPECS).throwIfAny();
-      const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use(eventName, context, null, { 'kms:DataKeyPairSpec': input.keyPairSpec }));
+      const key = await this.#useKey(reads, ctx, input.keyId, draft, now, use(eventName, context, null, { 'kms:DataKeyPairSpec': input.keyPairSpec }));
       draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, keyPairSpec: input.keyPairSpec };
       if (input.recipient) {
         throw new KmsError(
@@ -400,7 +392,7 @@ export class CryptoService {
       dryRunStop(input.dryRun);
       const { privateKeyDer, publicKeyDer } = await generateKeyPair(input.keyPairSpec as AsymmetricKeySpec);
       try {
-        const { blob, header } = await this.#encryptUnder(trx, key, privateKeyDer, context, true);
+        const { blob, header } = await this.#encryptUnder(reads, key, privateKeyDer, context, true);
         draft.additionalEventData = {
           keyMaterialId: header.keyMaterialId,
           ciphertextId: header.ciphertextId,
@@ -423,22 +415,18 @@ export class CryptoService {
    * the key material id and the algorithm; RSA ciphertexts carry no id.
    */
   async #encryptAsymmetric(
-    trx: Trx,
+    reads: KeyReads,
     key: UsableKey,
     input: EncryptInput,
     context: EncryptionContext,
     draft: AuditDraft,
   ): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
     const algorithm = input.encryptionAlgorithm!;
-    try {
-      draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
-      refuseAsymmetricContext(context);
-      requireRsaPlaintextLimit(key.keySpec, algorithm, input.plaintext.length);
-      dryRunStop(input.dryRun);
-      return { ciphertextBlob: await this.#rsaEncrypt(trx, key, algorithm, input.plaintext), keyId: key.arn, encryptionAlgorithm: algorithm };
-    } finally {
-      input.plaintext.fill(0);
-    }
+    draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
+    refuseAsymmetricContext(context);
+    requireRsaPlaintextLimit(key.keySpec, algorithm, input.plaintext.length);
+    dryRunStop(input.dryRun);
+    return { ciphertextBlob: await this.#rsaEncrypt(reads, key, algorithm, input.plaintext), keyId: key.arn, encryptionAlgorithm: algorithm };
   }
 
   /**
@@ -447,7 +435,7 @@ export class CryptoService {
    * Anything that does not decrypt is InvalidCiphertextException, without detail.
    */
   async #decryptAsymmetric(
-    trx: Trx,
+    reads: KeyReads,
     ctx: RequestContext,
     input: DecryptInput,
     context: EncryptionContext,
@@ -459,7 +447,7 @@ export class CryptoService {
       throw new KmsError('ValidationException', 'KeyId is required to decrypt a ciphertext that was encrypted under an asymmetric KMS key.');
     }
     // For an RSA key without EncryptionAlgorithm, #lockForUse answers AWS's "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ...".
-    const key = await this.#useKey(trx, ctx, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
+    const key = await this.#useKey(reads, ctx, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
     if (key.keySpec === 'SYMMETRIC_DEFAULT') {
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       throw invalidCiphertext();
@@ -468,16 +456,16 @@ export class CryptoService {
     draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
     refuseAsymmetricContext(context);
     dryRunStop(input.dryRun);
-    const plaintext = await this.#rsaDecrypt(trx, key, algorithm, input.ciphertextBlob);
+    const plaintext = await this.#rsaDecrypt(reads, key, algorithm, input.ciphertextBlob);
     return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm, keyMaterialId: key.currentKeyMaterialId! };
   }
 
   /** RSAES-OAEP with the key's public key (from the projection: no material is unwrapped), within AWS's plaintext limit. */
-  async #rsaEncrypt(trx: Trx, key: UsableKey, algorithm: string, plaintext: Buffer): Promise<Buffer> {
+  async #rsaEncrypt(reads: KeyReads, key: UsableKey, algorithm: string, plaintext: Buffer): Promise<Buffer> {
     requireRsaPlaintextLimit(key.keySpec, algorithm, plaintext.length);
-    const row = await trx.selectFrom('keys').select('public_key').where('key_id', '=', key.keyId).executeTakeFirst();
-    if (!row?.public_key) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
-    const r = rsaOaepEncrypt({ keySpec: key.keySpec as KeySpec, publicKeyDer: row.public_key, algorithm: algorithm as EncryptionAlgorithmSpec, plaintext });
+    const publicKeyDer = await reads.publicKey(key.keyId);
+    if (!publicKeyDer) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
+    const r = rsaOaepEncrypt({ keySpec: key.keySpec as KeySpec, publicKeyDer, algorithm: algorithm as EncryptionAlgorithmSpec, plaintext });
     if (!r.ok) {
       if (r.reason === 'ALGORITHM_NOT_ALLOWED') throw algorithmIncompatible(algorithm, key.keySpec);
       throw new KmsError('ValidationException', r.message);
@@ -486,9 +474,9 @@ export class CryptoService {
   }
 
   /** RSAES-OAEP decryption with the key's private key, unwrapped for this call and zeroed after; anything that does not decrypt is InvalidCiphertextException. */
-  async #rsaDecrypt(trx: Trx, key: UsableKey, algorithm: string, ciphertext: Buffer): Promise<Buffer> {
+  async #rsaDecrypt(reads: KeyReads, key: UsableKey, algorithm: string, ciphertext: Buffer): Promise<Buffer> {
     if (!key.currentKeyMaterialId) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
-    const privateKeyDer = await this.#material(trx, key, key.currentKeyMaterialId);
+    const privateKeyDer = await this.#material(reads, key, key.currentKeyMaterialId);
     if (!privateKeyDer) throw invalidCiphertext();
     try {
       const r = rsaOaepDecrypt({ keySpec: key.keySpec as KeySpec, privateKeyDer, algorithm: algorithm as EncryptionAlgorithmSpec, ciphertext });
@@ -503,9 +491,9 @@ export class CryptoService {
   }
 
   /** Resolves, share-locks and state-checks a key named by the caller. */
-  async #useKey(trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
-    const { keyId, viaAlias } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-    return this.#lockForUse(trx, ctx, keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
+  async #useKey(reads: KeyReads, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
+    const { keyId, viaAlias } = await this.#resolver.resolve(reads, ctx.caller.accountId, keyIdText);
+    return this.#lockForUse(reads, ctx, keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
   }
 
   /**
@@ -513,13 +501,13 @@ export class CryptoService {
    * identity policies, grants), then checks its state: a key the caller may not
    * use answers as missing whatever its state.
    */
-  async #lockForUse(trx: Trx, ctx: RequestContext, keyId: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
-    await lockKeyShared(trx, [keyId]);
+  async #lockForUse(reads: KeyReads, ctx: RequestContext, keyId: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
+    await reads.lockShared([keyId]);
     // Read after the lock: under READ COMMITTED this sees every change committed before it.
-    const key = await readUsableKey(trx, keyId);
+    const key = await reads.usableKey(keyId);
     if (!key) throw keyNotFound(keyArn(this.#region, ctx.caller.accountId, keyId));
     draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-    await enforce(this.#authorizer, trx, ctx, draft, now, {
+    await enforce(this.#authorizer, reads, ctx, draft, now, {
       action: use.action,
       key,
       grantOperation: use.grantOperation,
@@ -544,7 +532,7 @@ export class CryptoService {
    * finds it.
    */
   async #keyOfBlob(
-    trx: Trx,
+    reads: KeyReads,
     ctx: RequestContext,
     blob: Buffer,
     keyIdText: string | null | undefined,
@@ -567,19 +555,19 @@ export class CryptoService {
     if (keyIdText != null) {
       let named: { keyId: string; accountId: string } | undefined;
       try {
-        named = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
+        named = await this.#resolver.resolve(reads, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
         // Another account's key that the blob does not name: answered as missing, so its existence does not show.
         if (named.keyId !== header.keyId && named.accountId !== ctx.caller.accountId) throw keyNotFound(keyIdText);
         if (named.keyId !== header.keyId) {
           throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
         }
       } catch (error) {
-        if (isRefusedKey(error)) await this.#recordRefusedKeys(trx, ctx, draft, now, use, header.keyId, keyIdText, named);
+        if (isRefusedKey(error)) await this.#recordRefusedKeys(reads, ctx, draft, now, use, header.keyId, keyIdText, named);
         throw error;
       }
     }
     try {
-      const key = await this.#lockForUse(trx, ctx, header.keyId, draft, now, use);
+      const key = await this.#lockForUse(reads, ctx, header.keyId, draft, now, use);
       return { key, header };
     } catch (error) {
       // The blob names its key by id alone. Without a keyId, a key the caller cannot
@@ -610,7 +598,7 @@ export class CryptoService {
    * request was refused before any key was authorized.
    */
   async #recordRefusedKeys(
-    trx: Trx,
+    reads: KeyReads,
     ctx: RequestContext,
     draft: AuditDraft,
     now: Date,
@@ -619,35 +607,31 @@ export class CryptoService {
     keyIdText: string,
     named: { keyId: string; accountId: string } | undefined,
   ): Promise<void> {
-    const row = await trx
-      .selectFrom('keys')
-      .select(['key_id', 'arn', 'account_id', 'key_spec', 'key_usage', 'origin', 'policy'])
-      .where('key_id', '=', blobKeyId)
-      .executeTakeFirst();
+    const row = await reads.usableKey(blobKeyId);
     if (row) {
-      let visible = row.account_id === ctx.caller.accountId;
+      let visible = row.accountId === ctx.caller.accountId;
       if (!visible) {
-        const evidence = await this.#authorizer.authorize(trx, {
+        const evidence = await this.#authorizer.authorize(reads, {
           caller: ctx.caller,
           sourceIp: ctx.sourceIp,
           now,
           action: use.action,
-          key: { keyId: row.key_id, arn: row.arn, accountId: row.account_id, policy: row.policy, keySpec: row.key_spec, keyUsage: row.key_usage, origin: row.origin },
+          key: row,
           grantOperation: use.grantOperation,
           encryptionContext: use.context,
           conditions: use.conditions ?? {},
         });
         visible = evidence.decision === 'allow';
       }
-      if (visible) addResource(draft, { arn: row.arn, accountId: row.account_id });
+      if (visible) addResource(draft, { arn: row.arn, accountId: row.accountId });
     }
     if (named && named.accountId === ctx.caller.accountId) addResource(draft, { arn: keyArn(this.#region, named.accountId, named.keyId), accountId: named.accountId });
     else addResource(draft, namedKeyArn(keyIdText));
   }
 
-  async #encryptUnder(trx: Trx, key: UsableKey, plaintext: Buffer, context: EncryptionContext, isDataKey: boolean) {
+  async #encryptUnder(reads: KeyReads, key: UsableKey, plaintext: Buffer, context: EncryptionContext, isDataKey: boolean) {
     if (!key.currentKeyMaterialId) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
-    const material = await this.#material(trx, key, key.currentKeyMaterialId);
+    const material = await this.#material(reads, key, key.currentKeyMaterialId);
     if (!material) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
     try {
       return encryptBlob({ keyId: key.keyId, keyMaterialId: key.currentKeyMaterialId, backingKey: material, plaintext, context, isDataKey });
@@ -656,8 +640,8 @@ export class CryptoService {
     }
   }
 
-  async #decryptWith(trx: Trx, key: UsableKey, header: CiphertextHeader, blob: Buffer, context: EncryptionContext): Promise<Buffer> {
-    const material = await this.#material(trx, key, header.keyMaterialId);
+  async #decryptWith(reads: KeyReads, key: UsableKey, header: CiphertextHeader, blob: Buffer, context: EncryptionContext): Promise<Buffer> {
+    const material = await this.#material(reads, key, header.keyMaterialId);
     if (!material) throw invalidCiphertext();
     try {
       return decryptBlob(blob, material, context);
@@ -669,8 +653,8 @@ export class CryptoService {
     }
   }
 
-  async #material(trx: Trx, key: UsableKey, keyMaterialId: string): Promise<Buffer | undefined> {
-    const wrapped = await readKeyMaterial(trx, key.keyId, keyMaterialId);
+  async #material(reads: KeyReads, key: UsableKey, keyMaterialId: string): Promise<Buffer | undefined> {
+    const wrapped = await reads.material(key.keyId, keyMaterialId);
     return wrapped && unwrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, wrapped);
   }
 }

@@ -55,8 +55,8 @@ export class KeyAgreementService {
       dryRun: input.dryRun ?? undefined,
       ...(input.recipient ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } } : {}),
     };
-    return this.#runner.run(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      const key = await lockKeyForUse(this.#deps, trx, ctx, input.keyId, draft, now, {
+    return this.#runner.runKeyUse(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async (reads, draft, now) => {
+      const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
         operation: 'DeriveSharedSecret',
         keyUsage: 'KEY_AGREEMENT',
         conditions: { 'kms:KeyAgreementAlgorithm': input.keyAgreementAlgorithm },
@@ -76,7 +76,7 @@ export class KeyAgreementService {
         throw new KmsError('InvalidKeyUsageException', `Algorithm ${input.keyAgreementAlgorithm} is incompatible with key spec ${key.keySpec}.`);
       }
       dryRunStop(input.dryRun);
-      const privateKeyDer = await unwrapCurrentMaterial(this.#deps, trx, key);
+      const privateKeyDer = await unwrapCurrentMaterial(this.#deps, reads, key);
       try {
         const r = deriveSharedSecret({ keySpec: key.keySpec as KeySpec, privateKeyDer, peerPublicKeyDer: input.publicKey, algorithm: 'ECDH' });
         if (!r.ok) {

@@ -1,7 +1,21 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { Database } from '../store/database.ts';
+import { readAliasTarget, readKeyAccount } from '../store/projections.ts';
+
+/** Where a KeyId parameter is looked up: the request's transaction, or a cryptographic operation's cached reads (src/service/key-reads.ts). */
+export interface KeyLookup {
+  keyAccount(keyId: string): Promise<string | undefined>;
+  aliasTarget(accountId: string, aliasName: string): Promise<string | undefined>;
+}
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+const lookupIn = (source: Executor | KeyLookup): KeyLookup =>
+  'aliasTarget' in source
+    ? source
+    : { keyAccount: (keyId) => readKeyAccount(source, keyId), aliasTarget: (accountId, aliasName) => readAliasTarget(source, accountId, aliasName) };
 
 export const keyNotFound = (arnOrText: string): KmsError => new KmsError('NotFoundException', `Key '${arnOrText}' does not exist`);
 
@@ -19,7 +33,7 @@ export class KeyResolver {
     this.#region = region;
   }
 
-  async resolve(trx: Transaction<Database>, accountId: string, text: string, field = 'keyId'): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
+  async resolve(source: Executor | KeyLookup, accountId: string, text: string, field = 'keyId'): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
     new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
     const ref = parseKeyReference(text);
     if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);
@@ -29,22 +43,16 @@ export class KeyResolver {
       case 'keyArn': {
         if ('region' in ref && ref.region !== this.#region) throw keyNotFound(text);
         const owner = ref.kind === 'keyArn' ? ref.accountId : accountId;
-        const row = await trx.selectFrom('keys').select(['key_id', 'account_id']).where('key_id', '=', ref.keyId).where('account_id', '=', owner).executeTakeFirst();
-        if (!row) throw keyNotFound(keyArn(this.#region, owner, ref.keyId));
-        return { keyId: row.key_id, accountId: row.account_id };
+        if ((await lookupIn(source).keyAccount(ref.keyId)) !== owner) throw keyNotFound(keyArn(this.#region, owner, ref.keyId));
+        return { keyId: ref.keyId, accountId: owner };
       }
       case 'aliasName':
       case 'aliasArn': {
         const arn = ref.kind === 'aliasArn' ? text : aliasArn(this.#region, accountId, ref.aliasName);
         if (foreign) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
-        const row = await trx
-          .selectFrom('aliases')
-          .select('target_key_id')
-          .where('account_id', '=', accountId)
-          .where('alias_name', '=', ref.aliasName)
-          .executeTakeFirst();
-        if (!row) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
-        return { keyId: row.target_key_id, accountId, viaAlias: ref.aliasName };
+        const target = await lookupIn(source).aliasTarget(accountId, ref.aliasName);
+        if (target === undefined) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
+        return { keyId: target, accountId, viaAlias: ref.aliasName };
       }
     }
   }

@@ -1,19 +1,14 @@
-import type { Transaction } from 'kysely';
 import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn } from '../domain/arn.ts';
 import { KmsError } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation } from '../domain/key.ts';
-import type { Database } from '../store/database.ts';
-import { lockKeyShared } from '../store/key-locks.ts';
-import { readKeyMaterial } from '../store/key-material-store.ts';
-import { readUsableKey, type UsableKey } from '../store/projections.ts';
+import type { UsableKey } from '../store/projections.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
+import type { KeyReads } from './key-reads.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import type { AuditDraft } from './request-runner.ts';
-
-type Trx = Transaction<Database>;
 
 /** What using a key for a cryptographic operation needs from the app. */
 export interface KeyUseDeps {
@@ -42,16 +37,16 @@ export interface KeyUse {
  * use answers as missing whatever its state or usage.
  *
  * @example
- * const key = await lockKeyForUse(deps, trx, ctx, input.keyId, draft, now, { operation: 'GenerateMac', keyUsage: 'GENERATE_VERIFY_MAC' });
+ * const key = await lockKeyForUse(deps, reads, ctx, input.keyId, draft, now, { operation: 'GenerateMac', keyUsage: 'GENERATE_VERIFY_MAC' });
  */
-export async function lockKeyForUse(deps: KeyUseDeps, trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: KeyUse): Promise<UsedKey> {
-  const { keyId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
-  await lockKeyShared(trx, [keyId]);
+export async function lockKeyForUse(deps: KeyUseDeps, reads: KeyReads, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: KeyUse): Promise<UsedKey> {
+  const { keyId, viaAlias } = await deps.resolver.resolve(reads, ctx.caller.accountId, keyIdText);
+  await reads.lockShared([keyId]);
   // Read after the lock: under READ COMMITTED this sees every change committed before it.
-  const key = await readUsableKey(trx, keyId);
+  const key = await reads.usableKey(keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, ctx.caller.accountId, keyId));
   draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-  await enforce(deps.authorizer, trx, ctx, draft, now, {
+  await enforce(deps.authorizer, reads, ctx, draft, now, {
     action: `kms:${use.operation}`,
     key,
     grantOperation: use.operation,
@@ -79,11 +74,11 @@ export function keyUsageRefusal(key: Pick<UsedKey, 'arn' | 'keyUsage'>, operatio
  * key), unwrapped. The caller zeroes it (`fill(0)`) once used.
  *
  * @example
- * const material = await unwrapCurrentMaterial(deps, trx, key);
+ * const material = await unwrapCurrentMaterial(deps, reads, key);
  * try { use(material) } finally { material.fill(0) }
  */
-export async function unwrapCurrentMaterial(deps: Pick<KeyUseDeps, 'rootKey'>, trx: Trx, key: UsedKey): Promise<Buffer> {
-  const wrapped = key.currentKeyMaterialId ? await readKeyMaterial(trx, key.keyId, key.currentKeyMaterialId) : undefined;
+export async function unwrapCurrentMaterial(deps: Pick<KeyUseDeps, 'rootKey'>, reads: KeyReads, key: UsedKey): Promise<Buffer> {
+  const wrapped = key.currentKeyMaterialId ? await reads.material(key.keyId, key.currentKeyMaterialId) : undefined;
   if (!wrapped || !key.currentKeyMaterialId) throw new KmsError('KMSInvalidStateException', `${key.arn} has no key material.`);
   return unwrapKeyMaterial(deps.rootKey, key.keyId, key.currentKeyMaterialId, wrapped);
 }

@@ -90,8 +90,8 @@ export class MacService {
     use: (key: UsedKey, material: Buffer) => T,
   ): Promise<T> {
     const requestParameters = { keyId: input.keyId, macAlgorithm: input.macAlgorithm, grantTokens: input.grantTokens ?? undefined, dryRun: input.dryRun ?? undefined };
-    return this.#runner.run(ctx, { eventName: operation, readOnly: true, requestParameters }, async (trx, draft, now) => {
-      const key = await lockKeyForUse(this.#deps, trx, ctx, input.keyId, draft, now, {
+    return this.#runner.runKeyUse(ctx, { eventName: operation, readOnly: true, requestParameters }, async (reads, draft, now) => {
+      const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
         operation,
         keyUsage: 'GENERATE_VERIFY_MAC',
         conditions: { 'kms:MacAlgorithm': input.macAlgorithm },
@@ -99,7 +99,7 @@ export class MacService {
       draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, macAlgorithm: input.macAlgorithm };
       requireMacAlgorithm(key.keySpec, input.macAlgorithm);
       dryRunStop(input.dryRun);
-      const material = await unwrapCurrentMaterial(this.#deps, trx, key);
+      const material = await unwrapCurrentMaterial(this.#deps, reads, key);
       try {
         return use(key, material);
       } finally {

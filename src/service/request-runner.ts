@@ -5,8 +5,10 @@ import type { Logger } from '../logger.ts';
 import type { Database, Db } from '../store/database.ts';
 import { StreamVersionConflictError } from '../store/event-store.ts';
 import type { AuthorizationEvidence } from './authorization.ts';
-import { appendAuditRecord, findUnrecordable, type AuditIdentity, type AuditRecord } from './audit.ts';
+import { appendAuditRecord, auditEvent, findUnrecordable, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import type { GroupCommitter } from './group-commit.ts';
+import { transactionalReads, type KeyReads, type KeyViewCache } from './key-reads.ts';
 
 /** What an operation tells the audit record while it runs. */
 export interface AuditDraft {
@@ -33,7 +35,11 @@ export interface RequestRunnerDeps {
   clock: Clock;
   logger: Logger;
   region: string;
+  /** Group commit for the cryptographic operations (`runKeyUse`); without it they run in a transaction each. */
+  groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
 }
+
+type Who = Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>;
 
 /**
  * The longest event name and user agent a record keeps: both come from the
@@ -69,17 +75,61 @@ export class RequestRunner {
     spec: OperationSpec,
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
   ): Promise<T> {
-    return this.#execute(
-      {
-        requestId: ctx.requestId,
-        accountId: ctx.caller.accountId,
-        userIdentity: identityOf(ctx.caller),
-        sourceIp: ctx.sourceIp,
-        userAgent: ctx.userAgent,
-      },
-      spec,
-      body,
-    );
+    return this.#execute(whoCalled(ctx), spec, body);
+  }
+
+  /**
+   * For the cryptographic operations, whose only write is their audit record.
+   * With group commit, `body` decides on cached views (KeyViewCache), holds no
+   * transaction, and its record joins a batch; the answer is released only
+   * after the batch commits. If the batch finds that a key or alias the
+   * decision read has moved since (its fence), the decision is thrown away
+   * (its buffers zeroed) and made again in a transaction of its own under the
+   * keys' shared locks, as without group commit: a stale cache costs a retry,
+   * never a wrong answer. `body` may therefore run twice: it must not consume
+   * its input (zero it after the request, not inside `body`).
+   */
+  async runKeyUse<T>(ctx: RequestContext, spec: OperationSpec, body: (reads: KeyReads, draft: AuditDraft, now: Date) => Promise<T>): Promise<T> {
+    const who = whoCalled(ctx);
+    const group = this.#deps.groupCommit;
+    if (group && findUnrecordable(spec.requestParameters) === undefined) {
+      const now = this.#deps.clock.now();
+      const draft = newDraft();
+      const reads = group.cache.reads();
+      let value: T | undefined;
+      let refusal: KmsError | undefined;
+      try {
+        value = await body(reads, draft, now);
+      } catch (error) {
+        if (!(error instanceof KmsError)) return this.#fail(who, spec, now, draft, error);
+        refusal = error;
+      }
+      const fences = reads.fences();
+      if (fences) {
+        const { streamId, event } = auditEvent(this.#record(who, spec, now, draft, refusal));
+        let written: boolean;
+        try {
+          written = await group.committer.submit({ streamId, event, recordedAt: now, fences });
+        } catch (error) {
+          zeroBuffers(value);
+          // The batch failed: a refusal is still recorded on its own, a success becomes KMSInternalException.
+          return this.#fail(who, spec, now, draft, refusal ?? error);
+        }
+        if (written) {
+          this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: refusal ? 'failure' : 'success' }, 'request');
+          if (refusal) {
+            refusal.requestId = who.requestId;
+            throw refusal;
+          }
+          return value as T;
+        }
+      }
+      zeroBuffers(value);
+      for (const scope of fences?.keys() ?? []) group.cache.invalidate(scope);
+      // A torn or stale read: decide again, in a transaction holding the keys' locks.
+      if (!fences) group.cache.invalidate('*');
+    }
+    return this.#execute(who, spec, (trx, draft, now) => body(transactionalReads(trx), draft, now));
   }
 
   /**
@@ -141,7 +191,7 @@ export class RequestRunner {
   }
 
   async #execute<T>(
-    who: Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>,
+    who: Who,
     spec: OperationSpec,
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
   ): Promise<T> {
@@ -174,6 +224,14 @@ export class RequestRunner {
       }
     }
 
+    return this.#fail(who, spec, now, draft, failure);
+  }
+
+  /**
+   * Records a failed request in a transaction of its own and throws its error
+   * (KMSInternalException for anything unexpected, logged, never echoed).
+   */
+  async #fail(who: Who, spec: OperationSpec, now: Date, draft: AuditDraft, failure: unknown): Promise<never> {
     const expected = failure instanceof KmsError;
     const error: KmsError = failure instanceof KmsError ? failure : new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
     error.requestId = who.requestId;
@@ -199,7 +257,7 @@ export class RequestRunner {
   }
 
   #record(
-    who: Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>,
+    who: Who,
     spec: OperationSpec,
     now: Date,
     draft: AuditDraft,
@@ -234,6 +292,14 @@ function zeroBuffers(value: unknown): void {
   if (!value || typeof value !== 'object') return;
   for (const field of Object.values(value)) if (Buffer.isBuffer(field)) field.fill(0);
 }
+
+const whoCalled = (ctx: RequestContext): Who => ({
+  requestId: ctx.requestId,
+  accountId: ctx.caller.accountId,
+  userIdentity: identityOf(ctx.caller),
+  sourceIp: ctx.sourceIp,
+  userAgent: ctx.userAgent,
+});
 
 const newDraft = (): AuditDraft => ({ resources: [], responseElements: null, additionalEventData: null, authorization: null, recipientAccountId: null });
 

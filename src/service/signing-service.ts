@@ -1,4 +1,3 @@
-import type { Transaction } from 'kysely';
 import {
   checkSigningRequest,
   sign,
@@ -9,12 +8,10 @@ import {
   type SigningRefusal,
 } from '../crypto/asymmetric.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
-import type { Database } from '../store/database.ts';
 import type { RequestContext } from './context.ts';
+import type { KeyReads } from './key-reads.ts';
 import { dryRunStop, lockKeyForUse, unwrapCurrentMaterial, type KeyUseDeps, type UsedKey } from './key-use.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
-
-type Trx = Transaction<Database>;
 
 /** AWS's SigningAlgorithmSpec and MessageType enums (kms-model.json), for callers that bypass the model's checks. */
 const SIGNING_ALGORITHMS = [
@@ -92,11 +89,11 @@ export class SigningService {
    * const { signature } = await app.signing.sign(ctx, { keyId: 'alias/release', message, signingAlgorithm: 'ECDSA_SHA_256' });
    */
   sign(ctx: RequestContext, input: SignInput): Promise<SignResult> {
-    return this.#runner.run(ctx, { eventName: 'Sign', readOnly: true, requestParameters: recordedParameters(input) }, async (trx, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Sign', readOnly: true, requestParameters: recordedParameters(input) }, async (reads, draft, now) => {
       validate(input);
-      const { key, algorithm, messageType } = await this.#useKey(trx, ctx, input, draft, now, 'Sign');
+      const { key, algorithm, messageType } = await this.#useKey(reads, ctx, input, draft, now, 'Sign');
       dryRunStop(input.dryRun);
-      const privateKeyDer = await unwrapCurrentMaterial(this.#deps, trx, key);
+      const privateKeyDer = await unwrapCurrentMaterial(this.#deps, reads, key);
       try {
         const r = sign({ keySpec: key.keySpec as KeySpec, privateKeyDer, algorithm, message: input.message, messageType });
         if (!r.ok) throw signingRefusal(r, algorithm, key.keySpec, messageType);
@@ -117,11 +114,11 @@ export class SigningService {
    * await app.signing.verify(ctx, { keyId, message, signature, signingAlgorithm: 'ECDSA_SHA_256' });  // { signatureValid: true, ... }
    */
   verify(ctx: RequestContext, input: VerifyInput): Promise<VerifyResult> {
-    return this.#runner.run(ctx, { eventName: 'Verify', readOnly: true, requestParameters: recordedParameters(input) }, async (trx, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Verify', readOnly: true, requestParameters: recordedParameters(input) }, async (reads, draft, now) => {
       validate(input, input.signature);
-      const { key, algorithm, messageType } = await this.#useKey(trx, ctx, input, draft, now, 'Verify');
+      const { key, algorithm, messageType } = await this.#useKey(reads, ctx, input, draft, now, 'Verify');
       dryRunStop(input.dryRun);
-      const publicKeyDer = await readPublicKey(trx, key);
+      const publicKeyDer = await readPublicKey(reads, key);
       const r = verify({ keySpec: key.keySpec as KeySpec, publicKeyDer, algorithm, message: input.message, messageType, signature: input.signature });
       if (!r.ok) throw signingRefusal(r, algorithm, key.keySpec, messageType);
       draft.additionalEventData = { ...draft.additionalEventData, signatureValid: r.valid };
@@ -138,7 +135,7 @@ export class SigningService {
    * any cryptography, so a DryRun that passes would have succeeded.
    */
   async #useKey(
-    trx: Trx,
+    reads: KeyReads,
     ctx: RequestContext,
     input: SignInput,
     draft: AuditDraft,
@@ -148,7 +145,7 @@ export class SigningService {
     const algorithm = input.signingAlgorithm as SigningAlgorithmSpec;
     const messageType = (input.messageType ?? 'RAW') as MessageType;
     draft.additionalEventData = { messageLength: input.message.length };
-    const key = await lockKeyForUse(this.#deps, trx, ctx, input.keyId, draft, now, {
+    const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
       operation,
       keyUsage: 'SIGN_VERIFY',
       conditions: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType },
@@ -196,11 +193,11 @@ function validate(input: SignInput, signature?: Buffer): void {
 }
 
 /** The key's public key (DER SPKI), recorded in clear when it was created. */
-async function readPublicKey(trx: Trx, key: UsedKey): Promise<Buffer> {
-  const row = await trx.selectFrom('keys').select('public_key').where('key_id', '=', key.keyId).executeTakeFirst();
+async function readPublicKey(reads: KeyReads, key: UsedKey): Promise<Buffer> {
+  const publicKey = await reads.publicKey(key.keyId);
   // A SIGN_VERIFY key always has one; without it the key is broken, not the request.
-  if (!row?.public_key) throw new Error(`the SIGN_VERIFY key ${key.arn} has no public key`);
-  return row.public_key;
+  if (!publicKey) throw new Error(`the SIGN_VERIFY key ${key.arn} has no public key`);
+  return publicKey;
 }
 
 /**

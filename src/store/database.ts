@@ -132,6 +132,12 @@ export interface GrantsTable {
   version: Int8;
 }
 
+/** sql/0025_fences.sql: how often each key's or alias's decision inputs changed. */
+export interface FencesTable {
+  scope: string;
+  version: Int8;
+}
+
 export interface Database {
   streams: StreamsTable;
   events: EventsTable;
@@ -144,6 +150,7 @@ export interface Database {
   key_materials: KeyMaterialsTable;
   principal_policies: PrincipalPoliciesTable;
   grants: GrantsTable;
+  fences: FencesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -15,10 +15,22 @@ type Trx = Transaction<Database>;
  */
 const lockId = (keyId: string) => sql`hashtextextended(${`keyledger:key:${keyId}`}, 0)`;
 
-/** Taken by every crypto operation (and alias retargeting) on the key, until commit. */
+/**
+ * Taken by every crypto operation (and alias retargeting) on the key, until
+ * commit, and by a group-commit batch for all its records' keys at once.
+ * In one round trip and in one global order (byte order, as JavaScript sorts
+ * ASCII), so that two takers of overlapping key sets, each queued behind a
+ * waiting lifecycle change of the other's key, cannot deadlock.
+ */
 export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promise<void> {
-  // In one global order, so two operations on the same pair of keys cannot deadlock.
-  for (const keyId of [...new Set(keyIds)].sort()) await sql`SELECT pg_advisory_xact_lock_shared(${lockId(keyId)})`.execute(trx);
+  const ordered = [...new Set(keyIds)].sort();
+  if (ordered.length === 1) {
+    await sql`SELECT pg_advisory_xact_lock_shared(${lockId(ordered[0]!)})`.execute(trx);
+  } else if (ordered.length > 1) {
+    const names = ordered.map((keyId) => `keyledger:key:${keyId}`);
+    await sql`SELECT count(pg_advisory_xact_lock_shared(hashtextextended(name, 0)))
+                FROM (SELECT name FROM unnest(${names}::text[]) AS name ORDER BY name COLLATE "C") AS ordered`.execute(trx);
+  }
 }
 
 /** Taken by every lifecycle change of the key, until commit. */

@@ -138,6 +138,24 @@ export interface UsableKey {
   currentKeyMaterialId: string | null;
 }
 
+/** The account owning a key, if the key exists (resolving a KeyId parameter). */
+export async function readKeyAccount(db: Executor, keyId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('keys').select('account_id').where('key_id', '=', keyId).executeTakeFirst();
+  return row?.account_id;
+}
+
+/** The key an alias of `accountId` points at, if the alias exists. */
+export async function readAliasTarget(db: Executor, accountId: string, aliasName: string): Promise<string | undefined> {
+  const row = await db.selectFrom('aliases').select('target_key_id').where('account_id', '=', accountId).where('alias_name', '=', aliasName).executeTakeFirst();
+  return row?.target_key_id;
+}
+
+/** A key's public key (DER SubjectPublicKeyInfo), null for symmetric and HMAC keys. */
+export async function readPublicKey(db: Executor, keyId: string): Promise<Buffer | null> {
+  const row = await db.selectFrom('keys').select('public_key').where('key_id', '=', keyId).executeTakeFirst();
+  return row?.public_key ?? null;
+}
+
 /**
  * Reads the key a request is about to use (call it under the key's lock).
  *
