@@ -22,6 +22,7 @@ import { GroupCommitter, type GroupCommitOptions } from './service/group-commit.
 import { KeyViewCache } from './service/key-reads.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
 import type { Db } from './store/database.ts';
+import { FenceFeed } from './store/fence-notifications.ts';
 
 /** The services of one keyledger process, wired to one database. */
 export interface Keyledger {
@@ -104,4 +105,22 @@ export function createKeyledger(deps: {
     auditFeed,
     ...(groupCommit ? { groupCommit } : {}),
   };
+}
+
+/**
+ * Keeps the app's key-view cache close to fresh: every fence moved by any
+ * process (sql/0025's NOTIFY) drops the views it guarded. Without it the cache
+ * is still never wrong (a batch sends a request decided on a moved view back),
+ * only slower to notice another process's changes. Close it on shutdown.
+ *
+ * @example
+ * const feed = await startFenceFeed(app);
+ * resources.add('fence feed', () => feed?.close());
+ */
+export async function startFenceFeed(app: Keyledger): Promise<FenceFeed | undefined> {
+  const cache = app.groupCommit?.cache;
+  if (!cache) return undefined;
+  const feed = new FenceFeed(app.db, app.logger, (scope) => cache.invalidate(scope));
+  await feed.start();
+  return feed;
 }

@@ -13,6 +13,8 @@ export interface Config {
   rootKeyFile: string;
   region: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** KEYLEDGER_GROUP_COMMIT: cryptographic operations commit their records in batches (on) or one transaction each (off). */
+  groupCommit: boolean;
   /** PEM files from KEYLEDGER_TLS_CERT and KEYLEDGER_TLS_KEY (both or neither): `serve` speaks HTTPS with them. */
   tls: TlsFiles | undefined;
 }
@@ -49,6 +51,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * | KEYLEDGER_ROOT_KEY_FILE | <data dir>/root-key |
  * | KEYLEDGER_REGION | us-east-1 |
  * | KEYLEDGER_LOG_LEVEL | info |
+ * | KEYLEDGER_GROUP_COMMIT | on |
  * | KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY | (unset: plain HTTP) |
  *
  * @example
@@ -87,6 +90,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`KEYLEDGER_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${String(logLevel)}'`);
   }
 
+  const groupCommitText = env.KEYLEDGER_GROUP_COMMIT || 'on';
+  if (groupCommitText !== 'on' && groupCommitText !== 'off') problems.push(`KEYLEDGER_GROUP_COMMIT must be on or off, got '${groupCommitText}'`);
+
   const tls = tlsFilesFrom({ cert: env.KEYLEDGER_TLS_CERT, key: env.KEYLEDGER_TLS_KEY }, { cert: 'KEYLEDGER_TLS_CERT', key: 'KEYLEDGER_TLS_KEY' }, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -99,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rootKeyFile: resolve(env.KEYLEDGER_ROOT_KEY_FILE || `${dataDir}/root-key`),
     region,
     logLevel,
+    groupCommit: groupCommitText !== 'off',
     tls,
   };
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { createGraphQLHandler } from '../api/graphql/yoga.ts';
 import { createAwsHandler } from '../api/aws/endpoint.ts';
 import { startHttpServer } from '../api/http-server.ts';
-import { createKeyledger } from '../app.ts';
+import { createKeyledger, startFenceFeed } from '../app.ts';
 import { systemClock } from '../clock.ts';
 import { loadRootKey, RootKeyError } from '../crypto/root-key.ts';
 import { redactUrl } from '../logger.ts';
@@ -107,7 +107,12 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // dev: jobs go to the in-process worker's queue once it has started (before
     // any request can arrive); serve: a send-only queue, run by a worker elsewhere.
     const jobs = lateBoundJobScheduler();
-    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
+    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs, groupCommit: config.groupCommit ? {} : false });
+    const fenceFeed = await startFenceFeed(app);
+    resources.add('fence feed', async () => {
+      await fenceFeed?.close();
+      await app.groupCommit?.committer.drained();
+    });
 
     const credentialsFile = adminCredentialsFile(config.dataDir);
     const bootstrapped = mode === 'dev' ? await bootstrapAdmin(app, db, credentialsFile, logger) : undefined;

@@ -139,6 +139,11 @@ export class KeyViewCache {
     }
   }
 
+  /** Whether a view of the key is cached (for tests). */
+  holds(keyId: string): boolean {
+    return this.#keys.has(keyId);
+  }
+
   /** How many keys and aliases are cached (for tests and metrics). */
   get size(): { keys: number; aliases: number } {
     return { keys: this.#keys.size, aliases: this.#aliases.size };

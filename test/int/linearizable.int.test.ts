@@ -232,18 +232,14 @@ describe('DisableKey against 32 concurrent decrypting clients', () => {
   });
 
   /**
-   * KNOWN BUG (writer starvation), pinned with `it.fails`: remove `.fails` once fixed.
-   *
-   * A decrypt share-locks the key row FOR SHARE; DisableKey locks it FOR UPDATE.
-   * PostgreSQL lets a new FOR SHARE locker join the existing share lockers
-   * without queueing behind a waiting FOR UPDATE (heap_lock_tuple does not sleep
-   * when the tuple is only share-locked), so under a steady stream of decrypts
-   * DisableKey waits until, by chance, no decrypt holds the row — measured at
-   * 8-30+ s with 10 connections decrypting, thousands of decrypts overtaking it.
-   * Ordering (the test above) holds; promptness does not. Once DisableKey is
-   * seen waiting, a decrypt that starts later must queue behind it and fail.
+   * Writer starvation (fixed, kept as a regression test). A row's FOR SHARE
+   * lets new sharers in ahead of a waiting FOR UPDATE, so a steady stream of
+   * decrypts once held DisableKey off for 8-30+ s. The key locks are now
+   * advisory locks (src/store/key-locks.ts), where a new shared request queues
+   * behind a waiting exclusive one: once DisableKey is seen waiting, a decrypt
+   * that starts later must queue behind it and fail.
    */
-  it('a decrypt that starts while DisableKey waits does not overtake it (KNOWN BUG: writer starvation)', async () => {
+  it('a decrypt that starts while DisableKey waits does not overtake it (writer starvation)', async () => {
     const { attempts, disableSeenWaiting } = await race(10);
     expect(disableSeenWaiting).toBe(true);
     const overtook = attempts.filter((a) => a.phase === 'pending-while-waiting' && a.ok);
