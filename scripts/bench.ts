@@ -13,8 +13,18 @@
  * signing is not in the latency, and its CPU is the load thread's, not the
  * server's (it is reported as `sign ms`).
  *
- * Phases: the ceiling at each client count, then per operation GraphQL and AWS
- * at each client count (21 phases of warm-up + measured seconds by default).
+ * Phases: three ceilings at each client count, then per operation GraphQL and
+ * AWS at each client count, then AWS Decrypt without group commit (the
+ * baseline of issue 14, in the same run). The ceilings:
+ * - PG ceiling: one INSERT + COMMIT of the audit row into a copy of `events`
+ *   (its columns and indexes), one per request as without group commit;
+ * - batched: BENCH_BATCH_ROWS rows per INSERT + COMMIT into the same copy, at
+ *   the same concurrency (rows/s): the physical limit of group commit;
+ * - bare: one INSERT + COMMIT into a table with the same columns and only a
+ *   primary key, which shows what the read side's indexes cost every request.
+ *
+ * The service batches the cryptographic operations' records (group commit);
+ * `batch` is the mean number of records per committed batch in a phase.
  *
  * | variable | default | |
  * |---|---|---|
@@ -22,6 +32,9 @@
  * | BENCH_SECONDS | 8 | measured seconds per phase |
  * | BENCH_WARMUP_SECONDS | 2 | unmeasured seconds before each phase |
  * | BENCH_CLIENTS | 1,8,32 | concurrent clients (and ceiling connections) |
+ * | BENCH_BATCH_ROWS | 32 | rows per COMMIT in the batched ceiling |
+ * | BENCH_NODES | 1 | keyledger processes: with 2, a second one (`keyledger serve`, a child process on the same database) takes every other client |
+ * | BENCH_GROUP_COMMIT | on | off: the service commits one transaction per request |
  *
  * Exits 1 when any request fails (the first error is shown), 130 on Ctrl-C.
  */
@@ -30,11 +43,12 @@ import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { arch, cpus, loadavg, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import pg from 'pg';
-import { createKeyledger } from '../src/app.ts';
+import { createKeyledger, type Keyledger } from '../src/app.ts';
 import { createAwsHandler } from '../src/api/aws/endpoint.ts';
 import { createGraphQLHandler } from '../src/api/graphql/yoga.ts';
 import { startHttpServer, type RunningServer } from '../src/api/http-server.ts';
@@ -65,7 +79,8 @@ type PhaseAuth = { transport: 'graphql'; authorization: string } | { transport: 
 
 /** What the worker thread is told to do for one phase. */
 interface HttpPhase {
-  url: string;
+  /** Client i sends to urls[i % urls.length] (one per keyledger process). */
+  urls: string[];
   auth: PhaseAuth;
   operation: Operation;
   clients: number;
@@ -222,21 +237,22 @@ async function workerMain(): Promise<void> {
   const auth = phase.auth;
   const graphqlHeaders = auth.transport === 'graphql' ? { 'content-type': 'application/json', authorization: auth.authorization, 'user-agent': 'keyledger-bench' } : null;
   // AWS: each client's next request is signed by `prepare`, at the current time, just before `one` sends it.
-  const sign = auth.transport === 'aws' ? awsSigner(phase.url, auth) : null;
+  const signers = auth.transport === 'aws' ? phase.urls.map((url) => awsSigner(url, auth)) : null;
+  const urlOf = (client: number) => phase.urls[client % phase.urls.length]!;
   const signedHeaders: Record<string, string>[] = [];
   let signMs = 0;
   let signings = 0;
-  const prepare = sign
+  const prepare = signers
     ? async (client: number): Promise<void> => {
         const t0 = performance.now();
-        signedHeaders[client] = await sign(AWS_OPERATION[phase.operation], phase.bodies[client]!);
+        signedHeaders[client] = await signers[client % signers.length]!(AWS_OPERATION[phase.operation], phase.bodies[client]!);
         signMs += performance.now() - t0;
         signings++;
       }
     : undefined;
   const one = async (client: number): Promise<void> => {
     const headers = graphqlHeaders ?? signedHeaders[client]!;
-    const response = await fetch(phase.url, { method: 'POST', headers, body: phase.bodies[client]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const response = await fetch(urlOf(client), { method: 'POST', headers, body: phase.bodies[client]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await response.text();
     if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${text.slice(0, 600)}`);
     const result = graphqlHeaders ? graphqlResult(text, phase.operation) : awsResult(text, response);
@@ -324,6 +340,9 @@ interface Settings {
   warmupSeconds: number;
   clients: number[];
   databaseUrl: string | undefined;
+  batchRows: number;
+  nodes: 1 | 2;
+  groupCommit: boolean;
 }
 
 function settings(): Settings {
@@ -342,7 +361,20 @@ function settings(): Settings {
     warmupSeconds: number('BENCH_WARMUP_SECONDS', 2, 0),
     clients,
     databaseUrl: process.env['DATABASE_URL'] || undefined,
+    batchRows: Math.floor(number('BENCH_BATCH_ROWS', 32, 1)),
+    nodes: nodes(process.env['BENCH_NODES'] || '1'),
+    groupCommit: onOff('BENCH_GROUP_COMMIT', process.env['BENCH_GROUP_COMMIT'] || 'on'),
   };
+}
+
+function nodes(raw: string): 1 | 2 {
+  if (raw !== '1' && raw !== '2') throw new Error(`BENCH_NODES must be 1 or 2, not '${raw}'`);
+  return raw === '1' ? 1 : 2;
+}
+
+function onOff(name: string, raw: string): boolean {
+  if (raw !== 'on' && raw !== 'off') throw new Error(`${name} must be on or off, not '${raw}'`);
+  return raw === 'on';
 }
 
 /** Process-wide resource counters at one instant. */
@@ -357,13 +389,21 @@ interface Snapshot {
   xacts: number | null;
   walLsn: bigint | null;
   walFsyncs: number | null;
+  /** The in-process committer's counters (null without group commit). */
+  batches: { batches: number; records: number } | null;
 }
+
+type Ceiling = 'ceiling' | 'batched ceiling' | 'bare ceiling';
 
 interface Row {
   label: string;
-  operation: Operation | 'ceiling';
-  /** Null for the ceiling. */
+  operation: Operation | Ceiling;
+  /** Null for the ceilings. */
   transport: Transport | null;
+  /** The service's phases: whether it ran with group commit. */
+  groupCommit: boolean | null;
+  /** Mean records per committed batch (this process's committer), when it batched. */
+  batch: number | null;
   clients: number;
   opsPerSecond: number;
   mean: number;
@@ -491,7 +531,10 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const maxClients = Math.max(...s.clients);
   const appDb = openDatabase(ownerUrl, { as: 'app', max: Math.max(40, maxClients + 8), applicationName: 'keyledger-bench' });
   cleanup.add('close app pool', () => appDb.destroy());
-  const app = createKeyledger({ db: appDb, rootKey: rootKeyFromBytes(randomBytes(32)), clock: systemClock, logger: createLogger('silent'), region: REGION });
+  const rootKeyBytes = randomBytes(32);
+  const newApp = (groupCommit: boolean): Keyledger =>
+    createKeyledger({ db: appDb, rootKey: rootKeyFromBytes(rootKeyBytes), clock: systemClock, logger: createLogger('silent'), region: REGION, groupCommit: groupCommit ? {} : false });
+  const app = newApp(s.groupCommit);
 
   // 3. A caller: account, user, access key.
   const operator = () => ({ requestId: randomUUID(), invokedBy: 'keyledger-bench' });
@@ -512,8 +555,16 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     endpoint.hostname = '127.0.0.1';
     return endpoint.toString();
   };
-  const urls: Record<Transport, string> = { graphql: loopback(http.url), aws: loopback(http.awsUrl) };
-  const url = urls.graphql;
+  const urls: Record<Transport, string[]> = { graphql: [loopback(http.url)], aws: [loopback(http.awsUrl)] };
+  const url = urls.graphql[0]!;
+  // The baseline: the same service without group commit, on its own port, for AWS Decrypt.
+  const baselineHttp = s.groupCommit ? await startServer({ graphql: createGraphQLHandler(newApp(false)), aws: createAwsHandler(newApp(false)) }) : null;
+  if (baselineHttp) cleanup.add('stop baseline HTTP server', () => baselineHttp.close());
+  if (s.nodes === 2) {
+    const second = await startSecondNode(ownerUrl, rootKeyBytes, s.groupCommit, cleanup);
+    urls.graphql.push(`${second}graphql`);
+    urls.aws.push(second);
+  }
   signal.throwIfAborted();
 
   const gql = async <T>(query: string, variables: Record<string, unknown>): Promise<T> => {
@@ -557,8 +608,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     },
   };
   // The AWS endpoint answers a signed Decrypt of a GraphQL ciphertext with its plaintext.
-  const awsHeaders = await awsSigner(urls.aws, awsAuth)('Decrypt', bodies.aws.decrypt[0]!);
-  const awsCheck = await fetch(urls.aws, { method: 'POST', headers: awsHeaders, body: bodies.aws.decrypt[0]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const awsHeaders = await awsSigner(urls.aws[0]!, awsAuth)('Decrypt', bodies.aws.decrypt[0]!);
+  const awsCheck = await fetch(urls.aws[0]!, { method: 'POST', headers: awsHeaders, body: bodies.aws.decrypt[0]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const awsCheckText = await awsCheck.text();
   if (awsCheck.status !== 200) throw new Error(`setup: AWS Decrypt failed: HTTP ${awsCheck.status}: ${awsCheckText.slice(0, 600)}`);
   if ((JSON.parse(awsCheckText) as { Plaintext?: unknown }).Plaintext !== plaintexts[0]) throw new Error('setup: AWS Decrypt did not round-trip');
@@ -601,29 +652,46 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   // The server's postmaster, when it runs on this host: the parent of our backend.
   const backend = (await monitor.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
   const postmaster = (await procStat(backend))?.ppid ?? null;
-  const snapshot = (): Promise<Snapshot> => takeSnapshot(monitor, postmaster);
+  const snapshot = (): Promise<Snapshot> => takeSnapshot(monitor, postmaster, app);
   const rows: Row[] = [];
 
-  // 8. The Postgres ceiling: one INSERT (autocommit = INSERT + COMMIT) per operation.
-  const insert = `INSERT INTO ${scratch} (stream_id, stream_version, event_id, type, data, metadata, recorded_at) VALUES ($1, 1, $2, 'AuditRecord', $3, $4, $5)`;
-  for (const clients of s.clients) {
-    signal.throwIfAborted();
-    const pool = new pg.Pool({ connectionString: ownerUrl, max: clients, application_name: 'keyledger-bench-ceiling' });
-    pool.on('error', () => {});
-    try {
-      const one = async (): Promise<void> => {
-        const requestId = randomUUID();
-        const now = new Date();
-        const data = JSON.stringify({ ...auditRecord, requestId, eventTime: now.toISOString() });
-        await pool.query(insert, [`request-${requestId}`, randomUUID(), data, auditRow.metadata, now]);
-      };
-      const row = await measure(`ceiling ${clients}`, 'ceiling', null, clients, s, snapshot, signal, async (onMark) => {
-        const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, { signal });
-        return { ...r, clientCpuMicros: null, wallMs: null, signMs: null };
-      });
-      rows.push(row);
-    } finally {
-      await withTimeout(pool.end(), 10_000, 'closing the ceiling pool').catch(() => {});
+  // 8. The Postgres ceilings: one row per INSERT + COMMIT (autocommit), into the copy of `events` and
+  // into a bare table (same columns, primary key only); and batchRows rows per INSERT + COMMIT into the copy.
+  const bare = `keyledger_bench_bare_${randomBytes(4).toString('hex')}`;
+  await monitor.query(`CREATE TABLE ${bare} (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY)`);
+  await monitor.query(`ALTER TABLE ${bare} ADD PRIMARY KEY (global_position)`);
+  cleanup.add(`drop ${bare}`, () => monitor.query(`DROP TABLE IF EXISTS ${bare}`));
+  const columns = '(stream_id, stream_version, event_id, type, data, metadata, recorded_at)';
+  const insertRows = (table: string, n: number) =>
+    `INSERT INTO ${table} ${columns} VALUES ` + Array.from({ length: n }, (_, i) => `($${i * 4 + 1}, 1, $${i * 4 + 2}, 'AuditRecord', $${i * 4 + 3}, $${i * 4 + 4}, now())`).join(', ');
+  const ceilings: { kind: Ceiling; table: string; rows: number }[] = [
+    { kind: 'ceiling', table: scratch, rows: 1 },
+    { kind: 'batched ceiling', table: scratch, rows: s.batchRows },
+    { kind: 'bare ceiling', table: bare, rows: 1 },
+  ];
+  for (const ceiling of ceilings) {
+    const insert = insertRows(ceiling.table, ceiling.rows);
+    for (const clients of s.clients) {
+      signal.throwIfAborted();
+      const pool = new pg.Pool({ connectionString: ownerUrl, max: clients, application_name: 'keyledger-bench-ceiling' });
+      pool.on('error', () => {});
+      try {
+        const one = async (): Promise<void> => {
+          const parameters: unknown[] = [];
+          for (let i = 0; i < ceiling.rows; i++) {
+            const requestId = randomUUID();
+            parameters.push(`request-${requestId}`, randomUUID(), JSON.stringify({ ...auditRecord, requestId, eventTime: new Date().toISOString() }), auditRow.metadata);
+          }
+          await pool.query(insert, parameters);
+        };
+        const row = await measure(`${ceiling.kind} ${clients}`, ceiling.kind, null, clients, s, snapshot, signal, async (onMark) => {
+          const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, { signal });
+          return { ...r, clientCpuMicros: null, wallMs: null, signMs: null };
+        }, { rowsPerOp: ceiling.rows });
+        rows.push(row);
+      } finally {
+        await withTimeout(pool.end(), 10_000, 'closing the ceiling pool').catch(() => {});
+      }
     }
   }
 
@@ -633,7 +701,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       for (const clients of s.clients) {
         signal.throwIfAborted();
         const phase: HttpPhase = {
-          url: urls[transport],
+          urls: urls[transport],
           auth: auth[transport],
           operation,
           clients,
@@ -643,8 +711,25 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
           expectedPlaintexts: operation === 'decrypt' ? plaintexts.slice(0, clients) : null,
         };
         const label = `${transport} ${transport === 'aws' ? AWS_OPERATION[operation] : operation} ${clients}`;
-        rows.push(await measure(label, operation, transport, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal)));
+        rows.push(await measure(label, operation, transport, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal), { groupCommit: s.groupCommit }));
       }
+    }
+  }
+  // 10. The baseline in the same run: AWS Decrypt, one transaction per request (this process only).
+  if (baselineHttp) {
+    for (const clients of s.clients) {
+      signal.throwIfAborted();
+      const phase: HttpPhase = {
+        urls: [loopback(baselineHttp.awsUrl)],
+        auth: auth.aws,
+        operation: 'decrypt',
+        clients,
+        warmupMs: s.warmupSeconds * 1000,
+        measureMs: s.seconds * 1000,
+        bodies: bodies.aws.decrypt.slice(0, clients),
+        expectedPlaintexts: plaintexts.slice(0, clients),
+      };
+      rows.push(await measure(`aws Decrypt ${clients} (no group commit)`, 'decrypt', 'aws', clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal), { groupCommit: false }));
     }
   }
 
@@ -653,6 +738,12 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   console.log(
     `ceiling: one INSERT + COMMIT (autocommit, one round trip) of a ${auditRow.json_bytes}-byte Decrypt audit record into a copy of \`events\` ` +
       `(same columns and indexes, no triggers), 1 connection per client`,
+  );
+  console.log(
+    `batched ceiling: ${s.batchRows} such rows per INSERT + COMMIT, rows/s; bare ceiling: one row per INSERT + COMMIT into a table with the same columns and only a primary key`,
+  );
+  console.log(
+    `service: group commit ${s.groupCommit ? 'on' : 'off'}; ${s.nodes === 2 ? 'two keyledger processes (this one and a `keyledger serve` child), clients alternating between them; the batch column and the CPU columns are this process only' : 'one keyledger process'}`,
   );
   console.log(`phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, generateDataKey = AES_256; every request with a 2-key encryption context`);
   console.log(
@@ -702,7 +793,9 @@ async function measure(
   snapshot: () => Promise<Snapshot>,
   signal: AbortSignal,
   load: Load,
+  options: { rowsPerOp?: number; groupCommit?: boolean } = {},
 ): Promise<Row> {
+  const rowsPerOp = options.rowsPerOp ?? 1;
   progress(`${label.padEnd(26)} running ${s.warmupSeconds + s.seconds} s`);
   const marks: Partial<Record<'start' | 'end', Promise<Snapshot>>> = {};
   const result = await withTimeout(
@@ -729,12 +822,16 @@ async function measure(
   const hostBusy = diff((x) => x.host.busy);
   const nodeCpu = diff((x) => x.processCpuMicros / 10_000);
   const pgCpu = a && b ? ticksBetween(a.pgCpuTicks, b.pgCpuTicks) : null;
+  const batches = diff((x) => x.batches?.batches ?? null);
+  const batched = diff((x) => x.batches?.records ?? null);
   const row: Row = {
     label,
     operation,
     transport,
+    groupCommit: options.groupCommit ?? null,
+    batch: options.groupCommit && batches ? (batched ?? 0) / batches : null,
     clients,
-    opsPerSecond: count / s.seconds,
+    opsPerSecond: (count * rowsPerOp) / s.seconds,
     mean: count === 0 ? Number.NaN : sorted.reduce((t, v) => t + v, 0) / count,
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
@@ -755,6 +852,7 @@ async function measure(
   };
   progress(
     `${label.padEnd(26)} ${row.opsPerSecond.toFixed(0)} ops/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms` +
+      (row.batch === null ? '' : `, ${row.batch.toFixed(1)} records per batch`) +
       (row.clientCpu === null ? '' : `; load thread ${row.clientCpu.toFixed(0)}% of a core`) +
       (row.signMs === null ? '' : `, signing ${row.signMs.toFixed(3)} ms/request`),
   );
@@ -791,12 +889,14 @@ function runWorker(phase: HttpPhase, onMark: (mark: 'start' | 'end') => void, si
   });
 }
 
-async function takeSnapshot(monitor: pg.Client, postmaster: number | null): Promise<Snapshot> {
+async function takeSnapshot(monitor: pg.Client, postmaster: number | null, app: Keyledger): Promise<Snapshot> {
   // The local counters first, at the instant of the mark; the database's after.
   const at = performance.now();
   const serverCpu = process.threadCpuUsage();
   const processCpu = process.cpuUsage();
   const pgNow = { ...pgCounters };
+  const committed = app.groupCommit?.committer.stats();
+  const batches = committed ? { batches: committed.batches, records: committed.records } : null;
   const host = await hostCpuTicks();
   const pgCpuTicks = await postgresCpuTicks(postmaster);
   let xacts: number | null = null;
@@ -818,7 +918,7 @@ async function takeSnapshot(monitor: pg.Client, postmaster: number | null): Prom
   } catch {
     // pg_stat_io has no WAL rows before PostgreSQL 18
   }
-  return { at, serverCpuMicros: serverCpu.user + serverCpu.system, processCpuMicros: processCpu.user + processCpu.system, host, pg: pgNow, pgCpuTicks, xacts, walLsn, walFsyncs };
+  return { at, serverCpuMicros: serverCpu.user + serverCpu.system, processCpuMicros: processCpu.user + processCpu.system, host, pg: pgNow, pgCpuTicks, xacts, walLsn, walFsyncs, batches };
 }
 
 /**
@@ -892,30 +992,54 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 function printTable(rows: Row[]): void {
-  const ceiling = new Map(rows.filter((r) => r.operation === 'ceiling').map((r) => [r.clients, r.opsPerSecond]));
-  const name = (r: Row) => (r.operation === 'ceiling' ? 'PG ceiling (INSERT+COMMIT)' : r.transport === 'aws' ? `AWS ${AWS_OPERATION[r.operation]}` : `GraphQL ${r.operation}`);
+  const ceilingOf = (kind: Ceiling) => new Map(rows.filter((r) => r.operation === kind).map((r) => [r.clients, r.opsPerSecond]));
+  const [ceiling, batchedCeiling] = [ceilingOf('ceiling'), ceilingOf('batched ceiling')];
+  const isCeiling = (r: Row): r is Row & { operation: Ceiling } => r.transport === null;
+  const CEILINGS: readonly string[] = ['ceiling', 'batched ceiling', 'bare ceiling'] satisfies Ceiling[];
+  const CEILING_NAMES: Record<Ceiling, string> = {
+    ceiling: 'PG ceiling (INSERT+COMMIT)',
+    'batched ceiling': 'PG batched ceiling (N rows/COMMIT)',
+    'bare ceiling': 'PG bare ceiling (PK only)',
+  };
+  const name = (r: Row): string => {
+    const op = r.operation;
+    if (CEILINGS.includes(op)) return CEILING_NAMES[op as Ceiling];
+    const operation = op as Operation;
+    return `${r.transport === 'aws' ? `AWS ${AWS_OPERATION[operation]}` : `GraphQL ${operation}`}${r.groupCommit === false ? ' (no group commit)' : ''}`;
+  };
+  const ratio = (r: Row, base: Map<number, number>) => {
+    const c = base.get(r.clients);
+    return c ? `${(r.opsPerSecond / c).toFixed(2)}x` : '-';
+  };
   const fmt = (v: number | null, digits: number, suffix = ''): string => (v === null || !Number.isFinite(v) ? '-' : `${v.toFixed(digits)}${suffix}`);
   table(
-    ['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'vs PG ceiling'],
-    rows.map((r) => {
-      const c = ceiling.get(r.clients);
-      return [name(r), String(r.clients), r.opsPerSecond.toFixed(0), fmt(r.p50, 2), fmt(r.p99, 2), String(r.errors), r.operation === 'ceiling' ? '1.00x' : c ? `${(r.opsPerSecond / c).toFixed(2)}x` : '-'];
-    }),
+    ['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'batch', 'vs PG ceiling', 'vs batched'],
+    rows.map((r) => [
+      name(r),
+      String(r.clients),
+      r.opsPerSecond.toFixed(0),
+      fmt(r.p50, 2),
+      fmt(r.p99, 2),
+      String(r.errors),
+      fmt(r.batch, 1),
+      ratio(r, ceiling),
+      ratio(r, batchedCeiling),
+    ]),
   );
   console.log('');
   console.log('where the time goes (per operation, except CPU % = share of one core over the measured window):');
   table(
     ['operation', 'clients', 'mean ms', 'pool wait', 'queries', 'query ms', 'commit ms', 'rest ms', 'sign ms', 'srv CPU ms', 'pg CPU ms', 'srv CPU', 'node CPU', 'pg CPU', 'other CPU', 'xacts', 'WAL B', 'WAL fsyncs'],
     rows.map((r) => {
-      const db = r.operation === 'ceiling' || r.queryMs === null ? null : (r.checkoutMs ?? 0) + r.queryMs + (r.commitMs ?? 0);
+      const db = isCeiling(r) || r.queryMs === null ? null : (r.checkoutMs ?? 0) + r.queryMs + (r.commitMs ?? 0);
       return [
         name(r),
         String(r.clients),
         fmt(r.mean, 2),
-        r.operation === 'ceiling' ? '-' : fmt(r.checkoutMs, 2),
+        isCeiling(r) ? '-' : fmt(r.checkoutMs, 2),
         fmt(r.queries, 2),
         fmt(r.queryMs, 2),
-        r.operation === 'ceiling' ? '(in query)' : fmt(r.commitMs, 2),
+        isCeiling(r) ? '(in query)' : fmt(r.commitMs, 2),
         db === null ? '-' : fmt(r.mean - db, 2),
         fmt(r.signMs, 3),
         fmt(r.serverCpu === null ? null : (r.serverCpu * 10) / r.opsPerSecond, 2),
@@ -938,6 +1062,45 @@ function table(header: string[], body: string[][]): void {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const b of body) console.log(line(b));
+}
+
+/**
+ * BENCH_NODES=2: a second keyledger process (`keyledger serve`, the CLI, in a
+ * child process) on the same database and root key; answers its base URL once
+ * it is healthy. Its own CPU and driver calls are not in the table's columns.
+ */
+async function startSecondNode(ownerUrl: string, rootKeyBytes: Buffer, groupCommit: boolean, cleanup: Cleanup): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'keyledger-bench-node2-'));
+  cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [new URL('../src/cli/main.ts', import.meta.url).pathname, 'serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: ownerUrl,
+      KEYLEDGER_ROOT_KEY: rootKeyBytes.toString('base64'),
+      KEYLEDGER_DATA_DIR: dir,
+      KEYLEDGER_HOST: '127.0.0.1',
+      KEYLEDGER_PORT: String(port),
+      KEYLEDGER_LOG_LEVEL: 'error',
+      KEYLEDGER_GROUP_COMMIT: groupCommit ? 'on' : 'off',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  cleanup.add('stop the second keyledger', async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  });
+  const base = `http://127.0.0.1:${port}/`;
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the second keyledger exited with code ${child.exitCode}`);
+    const healthy = await fetch(`${base}healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (healthy) return base;
+    if (performance.now() > deadline) throw new Error('the second keyledger did not become healthy in 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 if (isMainThread) {
