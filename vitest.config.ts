@@ -10,8 +10,13 @@ export default defineConfig({
   },
   test: {
     environment: 'node',
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
+    // One project per kind: `npm run test:unit` starts no Postgres; `npm test` runs all three.
+    // Each Postgres project's global setup starts its own server and template database.
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'int', include: ['test/int/**/*.test.ts'], globalSetup: ['test/support/global-setup.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: ['test/support/global-setup.ts'] } },
+    ],
     // Child processes rather than worker threads: each file owns real sockets
     // and pools, and a crash in one must not take the others down.
     pool: 'forks',

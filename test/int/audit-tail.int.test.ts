@@ -39,12 +39,16 @@ const SUBSCRIBE = `subscription($filter: AuditEventFilter, $after: String) {
 
 interface TailItem {
   cursor: string;
-  node: { eventId: string; eventName: string; requestId: string; accountId: string | null; recipientAccountId: string | null; outcome: string; encryptionContext: Record<string, string> | null; requestParameters: { n?: number } | null };
+  node: { eventId: string; eventName: string; requestId: string; accountId: string | null; recipientAccountId: string | null; outcome: string; encryptionContext: Record<string, string> | null; requestParameters: { n?: number; marker?: string } | null };
 }
 
-/** One SSE subscription: its items as they arrive, its errors, whether the server completed it. */
+/**
+ * One SSE subscription: its items as they arrive, its errors, whether the server
+ * completed it. Marker records (see `untilMarker`) are kept apart from `items`.
+ */
 class Tail {
   readonly items: TailItem[] = [];
+  readonly markers: string[] = [];
   readonly errors: unknown[] = [];
   completed = false;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -72,7 +76,9 @@ class Tail {
           if (event !== 'next' || !data) continue;
           const payload = JSON.parse(data) as { data?: { auditEvents: TailItem } | null; errors?: unknown[] };
           if (payload.errors) this.errors.push(...payload.errors);
-          if (payload.data?.auditEvents) this.items.push(payload.data.auditEvents);
+          const item = payload.data?.auditEvents;
+          if (item?.node.requestParameters?.marker) this.markers.push(item.node.requestParameters.marker);
+          else if (item) this.items.push(item);
         }
       }
     } catch {
@@ -109,18 +115,34 @@ const commit = (accountId: string, eventName: string, n: number, extra?: Partial
   appendAuditRecord(t.db.app, probeRecord(accountId, eventName, n, extra), new Date());
 const newProbe = () => `Probe${randomUUID().slice(0, 8)}`;
 const nOf = (i: TailItem) => i.node.requestParameters?.n ?? -1;
-const settle = (ms = 400) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The positive signal behind "nothing more arrives": commits a marker record
+ * that `tail`'s filter matches and waits until the tail delivers it. The tail
+ * delivers in log order and never past an uncommitted record, so once the
+ * marker (committed after everything the test wrote) is there, every record
+ * that would ever be delivered before it has been, and `items` is final.
+ * `extra` makes the marker match a filter on more than the event name.
+ */
+async function untilMarker(tail: Tail, accountId: string, eventName: string, extra: Partial<AuditRecord> = {}): Promise<void> {
+  const marker = randomUUID();
+  const record = probeRecord(accountId, eventName, -1, extra);
+  await appendAuditRecord(t.db.app, { ...record, requestParameters: { ...record.requestParameters, marker } }, new Date());
+  await waitFor(async () => tail.markers.includes(marker) || tail.errors.length > 0, `the marker ${marker} arrived`);
+  if (tail.errors.length > 0) throw new Error(`subscription errors: ${JSON.stringify(tail.errors)}`);
+}
 
 /** Every record auditEvents lists for `filter`, oldest first, with cursors. */
 async function listing(as: Principal, filter: Record<string, unknown>): Promise<{ cursor: string; n: number }[]> {
   const out: { cursor: string; n: number }[] = [];
   let after: string | null = null;
   for (;;) {
-    const r: GqlResult<{ auditEvents: { edges: { cursor: string; node: { requestParameters: { n?: number } | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }> = await t.gql(as, `query($f: AuditEventFilter, $a: String) { auditEvents(filter: $f, order: OLDEST_FIRST, first: 100, after: $a) {
+    const r: GqlResult<{ auditEvents: { edges: { cursor: string; node: { requestParameters: { n?: number; marker?: string } | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }> = await t.gql(as, `query($f: AuditEventFilter, $a: String) { auditEvents(filter: $f, order: OLDEST_FIRST, first: 100, after: $a) {
       edges { cursor node { requestParameters } } pageInfo { hasNextPage endCursor } } }`, { f: filter, a: after });
     expect(r.errors).toBeUndefined();
     const page = r.data!.auditEvents;
-    out.push(...page.edges.map((e) => ({ cursor: e.cursor, n: e.node.requestParameters?.n ?? -1 })));
+    const records = page.edges.filter((e) => !e.node.requestParameters?.marker);
+    out.push(...records.map((e) => ({ cursor: e.cursor, n: e.node.requestParameters?.n ?? -1 })));
     if (!page.pageInfo.hasNextPage) return out;
     after = page.pageInfo.endCursor;
   }
@@ -146,7 +168,8 @@ describe('subscription auditEvents (live tail)', () => {
       expect((await byName.receive(2)).map(nOf)).toEqual([1, 2]);
       const encrypts = await acme.receive(2);
       expect(encrypts.map((i) => [i.node.eventName, i.node.encryptionContext?.['tenant']])).toEqual([['Encrypt', 'acme'], ['Encrypt', 'acme']]);
-      await settle();
+      await untilMarker(byName, alice.accountId, probe);
+      await untilMarker(acme, alice.accountId, 'Encrypt', { requestParameters: { encryptionContext: { tenant: 'acme' } } });
       expect(byName.items).toHaveLength(2);
       expect(acme.items).toHaveLength(2);
       // Each item carries a cursor auditEvents accepts, in the listing's order.
@@ -178,7 +201,7 @@ describe('subscription auditEvents (live tail)', () => {
       expect((await resumed.receive(3)).map(nOf)).toEqual([3, 4, 5]);
       await commit(alice.accountId, probe, 6);
       expect((await resumed.receive(4)).map(nOf)).toEqual([3, 4, 5, 6]);
-      await settle();
+      await untilMarker(resumed, alice.accountId, probe);
       expect(resumed.items.map(nOf)).toEqual([3, 4, 5, 6]);
     } finally {
       await resumed.disconnect();
@@ -226,7 +249,7 @@ describe('subscription auditEvents (live tail)', () => {
     try {
       await commit(alice.accountId, probe, 4);
       expect((await resumed.receive(3)).map(nOf)).toEqual([2, 3, 4]);
-      await settle();
+      await untilMarker(resumed, alice.accountId, probe);
       expect(resumed.items.map(nOf)).toEqual([2, 3, 4]);
     } finally {
       await resumed.disconnect();
@@ -310,7 +333,8 @@ describe('subscription auditEvents (live tail)', () => {
       await commit(bob.accountId, probe, 4);
       expect((await aliceTail.receive(2)).map(nOf)).toEqual([2, 3]);
       expect((await bobTail.receive(3)).map(nOf)).toEqual([1, 3, 4]);
-      await settle();
+      await untilMarker(aliceTail, alice.accountId, probe);
+      await untilMarker(bobTail, bob.accountId, probe);
       expect(aliceTail.items.map(nOf)).toEqual([2, 3]);
       expect(bobTail.items.map(nOf)).toEqual([1, 3, 4]);
       expect(aliceTail.items[1]!.node.recipientAccountId).toBe(alice.accountId);
@@ -359,7 +383,11 @@ describe('subscription auditEvents (live tail)', () => {
         }
       };
       const writing = Promise.all(Array.from({ length: writers }, (_, w) => write(w)));
-      await settle(150);
+      // Positive: wait until writers' records have committed behind the open one (seen from another session).
+      await waitFor(async () => {
+        const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM events WHERE data ->> 'eventName' = ${probe}`.execute(t.db.owner);
+        return rows[0]!.n >= writers;
+      }, 'writers committed past the open transaction');
       // Nothing after the open transaction's record may be delivered before it commits.
       expect(tail.items).toHaveLength(0);
       expect(secondTail.items).toHaveLength(0);
@@ -371,7 +399,7 @@ describe('subscription auditEvents (live tail)', () => {
       await writing;
 
       const live = await tail.receive(total, 15_000);
-      await settle();
+      await untilMarker(tail, alice.accountId, probe);
       expect(tail.items).toHaveLength(total);
       expect(new Set(live.map(nOf)).size).toBe(total);
       const listed = await listing(alice, filter);
@@ -381,7 +409,7 @@ describe('subscription auditEvents (live tail)', () => {
 
       // The second client: its items before the reconnect plus after it are the listing, once each.
       await secondTail.receive(total - second.length, 15_000);
-      await settle();
+      await untilMarker(secondTail, alice.accountId, probe);
       expect([...second, ...secondTail.items].map((i) => i.cursor)).toEqual(listed.map((l) => l.cursor));
     } finally {
       await tail.disconnect();
