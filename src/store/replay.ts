@@ -197,7 +197,8 @@ type Row = Record<string, unknown>;
 /** The folded state as the projections' rows, each naming its columns. */
 function projectionRows(keys: KeyState[], aliases: AliasState[], grants: GrantState[]): Record<ProjectionTable, Row[]> {
   return {
-    keys: keys.map(keyRow),
+    // keyRow hands imported_materials to pg as JSON text; here they are the value itself.
+    keys: keys.map((k) => ({ ...keyRow(k), imported_materials: k.importedMaterials })),
     key_tags: keys.flatMap(tagRows),
     aliases: aliases.map(aliasRow),
     // grantRow hands constraints to pg as JSON text; here they are the value itself.
