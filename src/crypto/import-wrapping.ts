@@ -1,3 +1,4 @@
+import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS, type WrappingAlgorithm, type WrappingKeySpec } from '../domain/key.ts';
 import { constants, createDecipheriv, createHmac, createPrivateKey, privateDecrypt } from 'node:crypto';
 
 /**
@@ -13,10 +14,7 @@ import { constants, createDecipheriv, createHmac, createPrivateKey, privateDecry
  * RSAES_PKCS1_V1_5 is refused, as AWS refuses it since October 2023; SM2PKE
  * and the SM2 wrapping key exist only in AWS's China Regions.
  */
-export const WRAPPING_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_AES_KEY_WRAP_SHA_256'] as const;
-export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
-export const WRAPPING_KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096'] as const;
-export type WrappingKeySpec = (typeof WRAPPING_KEY_SPECS)[number];
+export { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS, type WrappingAlgorithm, type WrappingKeySpec };
 
 /** How long an import token and its wrapping key are valid (AWS: 24 hours). */
 export const IMPORT_PARAMETERS_VALIDITY_MS = 24 * 3_600_000;

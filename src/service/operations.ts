@@ -87,7 +87,7 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   operation('RotateKeyOnDemand', 'mutation', false, (s, ctx, input) => s.rotation.rotateKeyOnDemand(ctx, input)),
   operation('ListKeyRotations', 'query', true, (s, ctx, input) => s.rotation.listKeyRotations(ctx, input)),
   // Imported key material
-  operation('GetParametersForImport', 'mutation', true, (s, ctx, input) => s.imports.getParametersForImport(ctx, input)),
+  operation('GetParametersForImport', 'query', true, (s, ctx, input) => s.imports.getParametersForImport(ctx, input)),
   operation('ImportKeyMaterial', 'mutation', false, (s, ctx, input) => s.imports.importKeyMaterial(ctx, input)),
   operation('DeleteImportedKeyMaterial', 'mutation', false, (s, ctx, input) => s.imports.deleteImportedKeyMaterial(ctx, input)),
   // Grants

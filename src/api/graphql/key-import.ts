@@ -1,6 +1,5 @@
 /** Imported key material (BYOK): GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial. */
-import { IMPORT_TYPES } from '../../domain/key.ts';
-import { WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../../crypto/import-wrapping.ts';
+import { IMPORT_TYPES, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../../domain/key.ts';
 import { builder } from './builder.ts';
 import { ExpirationModelType, KEY_ID, kmsField } from './common.ts';
 
