@@ -11,6 +11,7 @@ import {
   RotateKeyOnDemandCommand,
 } from '@aws-sdk/client-kms';
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { unwrapKeyMaterial } from '../../src/crypto/key-material.ts';
@@ -157,5 +158,44 @@ describe('imported key material over the AWS SDK', () => {
     expect(await storedAuditRecords(t, (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).$metadata.requestId!)).toHaveLength(1);
     const replay = await replayProjections(t.db.owner, { verify: true });
     expect(replay.differences).toEqual([]);
+  });
+});
+
+describe('audit-first', () => {
+  it('an import whose success record cannot be written changes nothing: no material, no wrapping key, one failure record', async () => {
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+    const paramsBefore = await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute();
+    await sql
+      .raw(`
+        CREATE FUNCTION test_refuse_import_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.type = 'AuditRecord' AND NEW.data->>'outcome' = 'success'
+             AND NEW.data->>'eventName' IN ('GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial') THEN
+            RAISE EXCEPTION 'test: the audit append is refused';
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_refuse_import_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_import_audit();`)
+      .execute(t.db.owner);
+    try {
+      for (const attempt of [
+        () => kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })),
+        () => kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: params.ImportToken!, EncryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)) })),
+      ]) {
+        const failure = await attempt().then(
+          () => undefined,
+          (e: { name: string; $metadata: { requestId?: string } }) => e,
+        );
+        expect(failure?.name).toBe('KMSInternalException');
+        const records = await storedAuditRecords(t, failure!.$metadata.requestId!);
+        expect(records).toEqual([expect.objectContaining({ outcome: 'failure', errorCode: 'KMSInternalException' })]);
+      }
+    } finally {
+      await sql.raw(`DROP TRIGGER test_refuse_import_audit ON events; DROP FUNCTION test_refuse_import_audit();`).execute(t.db.owner);
+    }
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
+    expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
+    expect(await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute()).toEqual(paramsBefore);
   });
 });
