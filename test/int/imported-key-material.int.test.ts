@@ -132,6 +132,10 @@ describe('imported key material over the AWS SDK', () => {
     const expiry = records.map((r) => r.data as Record<string, any>).find((d) => d['eventName'] === 'DeleteExpiredKeyMaterial' && d['resources'][0].arn.endsWith(keyId));
     expect(expiry).toMatchObject({ outcome: 'success', additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] } });
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
+    // keyAsOf shows the imported material and what became of it (every event here shares the clock's instant, so which side of the expiry it shows is not asserted).
+    const asOf = await t.gql(admin, `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState } importedMaterials { keyMaterialId importState validTo } } }`, { k: keyId, at: t.clock.now().toISOString() });
+    expect(asOf.errors).toBeUndefined();
+    expect(asOf.data.keyAsOf.importedMaterials).toEqual([expect.objectContaining({ keyMaterialId: imported.KeyMaterialId })]);
   });
 
   it('keeps the import wrapping key wrapped, the token bound to its key, and replay --verify clean', async () => {
