@@ -15,6 +15,7 @@ import { KmsService } from './service/kms-service.ts';
 import { MacService } from './service/mac-service.ts';
 import { OperationRegistry } from './service/operations.ts';
 import { AuthenticationService } from './service/authentication.ts';
+import { ImportService } from './service/import-service.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { SigningService } from './service/signing-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
@@ -34,6 +35,7 @@ export interface Keyledger {
   kms: KmsService;
   crypto: CryptoService;
   rotation: RotationService;
+  imports: ImportService;
   grants: GrantService;
   signing: SigningService;
   mac: MacService;
@@ -80,6 +82,7 @@ export function createKeyledger(deps: {
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region, ...(groupCommit ? { groupCommit } : {}) });
   const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
+  const imports = new ImportService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const grants = new GrantService({ runner, region: deps.region, resolver, authorizer });
   const signing = new SigningService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
@@ -91,6 +94,7 @@ export function createKeyledger(deps: {
     runner,
     kms,
     rotation,
+    imports,
     crypto,
     grants,
     signing,
@@ -100,7 +104,7 @@ export function createKeyledger(deps: {
     identity,
     audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
-    operations: new OperationRegistry({ kms, crypto, rotation, grants, signing, mac, keyAgreement, runner }),
+    operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner }),
     authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
     auditFeed,
     ...(groupCommit ? { groupCommit } : {}),

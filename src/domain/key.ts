@@ -5,7 +5,7 @@ import type { Tag } from './tags.ts';
 
 export { KEY_SPECS, KEY_USAGES };
 
-/** AWS KeyState values. keyledger produces Enabled, Disabled, PendingDeletion (PendingImport arrives with imported material). */
+/** AWS KeyState values. keyledger produces Enabled, Disabled, PendingDeletion and PendingImport (a key with Origin EXTERNAL whose current material is not imported). */
 export const KEY_STATES = [
   'Creating',
   'Enabled',
@@ -20,6 +20,32 @@ export type KeyStateName = (typeof KEY_STATES)[number];
 
 export const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const;
 export const SYMMETRIC_ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT'] as const;
+export const EXPIRATION_MODELS = ['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'] as const;
+export type ExpirationModel = (typeof EXPIRATION_MODELS)[number];
+/** GetParametersForImport's wrapping algorithms and key specs keyledger offers (no RSAES_PKCS1_V1_5, no SM2). */
+export const WRAPPING_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_AES_KEY_WRAP_SHA_256'] as const;
+export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
+export const WRAPPING_KEY_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096'] as const;
+export type WrappingKeySpec = (typeof WRAPPING_KEY_SPECS)[number];
+export const IMPORT_TYPES = ['NEW_KEY_MATERIAL', 'EXISTING_KEY_MATERIAL'] as const;
+export type ImportType = (typeof IMPORT_TYPES)[number];
+
+/**
+ * One version of a key's imported material (Origin EXTERNAL), as AWS's
+ * RotationsListEntry describes it. Dates are ISO strings, as in the events,
+ * so the projection's jsonb compares equal to the fold's.
+ */
+export interface ImportedMaterial {
+  keyMaterialId: string;
+  /** IMPORTED while keyledger holds it; PENDING_IMPORT once deleted or expired, until the same material is imported again. */
+  importState: 'IMPORTED' | 'PENDING_IMPORT';
+  expirationModel: ExpirationModel | null;
+  /** When the worker deletes it (KEY_MATERIAL_EXPIRES); null otherwise. */
+  validTo: string | null;
+  description: string | null;
+  /** When it was last imported. */
+  importedAt: string | null;
+}
 
 /** A key's state: the fold of its stream (`key-<keyId>`). */
 export interface KeyState {
@@ -55,6 +81,13 @@ export interface KeyState {
   onDemandRotations: number;
   /** Set by KeyDeleted: the key and its material are gone; only its history remains. */
   deleted: boolean;
+  /**
+   * Every material version imported into a key of Origin EXTERNAL, in import
+   * order (empty for other keys). A version not yet in keyMaterialIds was
+   * imported with NEW_KEY_MATERIAL into a key that has material: it is
+   * PENDING_ROTATION until RotateKeyOnDemand makes it current.
+   */
+  importedMaterials: ImportedMaterial[];
   /** Tag keys are unique; kept sorted by key so equal states compare equal. */
   tags: Tag[];
   /** The stream version this state was folded up to. */
@@ -73,8 +106,8 @@ export interface KeyCreatedData {
   multiRegion: boolean;
   policy: string;
   tags: Tag[];
-  /** Generated with the key; the material itself lives outside the log. */
-  keyMaterialId: string;
+  /** Generated with the key; the material itself lives outside the log. Null for Origin EXTERNAL: the material comes with ImportKeyMaterial. */
+  keyMaterialId: string | null;
   /** An asymmetric key's public key, DER SubjectPublicKeyInfo in base64 (absent for symmetric and HMAC keys). */
   publicKey?: string;
 }
@@ -92,7 +125,22 @@ export type KeyEvent =
   | { type: 'KeyRotationDisabled'; data: Record<string, never> }
   | { type: 'KeyRotated'; data: { keyMaterialId: string; rotationType: RotationType; nextRotationDate: string | null } }
   | { type: 'KeyDeleted'; data: { destroyedKeyMaterialIds: string[] } }
-  | { type: 'KeyPolicyPut'; data: { policy: string } };
+  | { type: 'KeyPolicyPut'; data: { policy: string } }
+  | { type: 'KeyMaterialImported'; data: KeyMaterialImportedData }
+  | { type: 'KeyMaterialDeleted'; data: { keyMaterialId: string; reason: 'DELETED' | 'EXPIRED' } };
+
+export interface KeyMaterialImportedData {
+  /** Derived from the material itself (see importedKeyMaterialId): the same material always has the same id. */
+  keyMaterialId: string;
+  importType: ImportType;
+  expirationModel: ExpirationModel;
+  validTo: string | null;
+  keyMaterialDescription: string | null;
+  /** The import parameters used: which wrapping key, never the material. */
+  importTokenId: string;
+  wrappingAlgorithm: string;
+  wrappingKeySpec: string;
+}
 
 export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
 
@@ -110,6 +158,8 @@ export const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<KeyEvent['type']>([
   'KeyRotated',
   'KeyDeleted',
   'KeyPolicyPut',
+  'KeyMaterialImported',
+  'KeyMaterialDeleted',
 ]);
 
 /** An event as the fold sees it: what was decided, plus where and when it was recorded. */
@@ -129,7 +179,7 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       accountId: d.accountId,
       arn: d.arn,
       description: d.description,
-      keyState: 'Enabled',
+      keyState: d.keyMaterialId === null ? 'PendingImport' : 'Enabled',
       keyUsage: d.keyUsage,
       keySpec: d.keySpec,
       origin: d.origin,
@@ -140,13 +190,14 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       deletionDate: null,
       pendingDeletionWindowInDays: null,
       currentKeyMaterialId: d.keyMaterialId,
-      keyMaterialIds: [d.keyMaterialId],
+      keyMaterialIds: d.keyMaterialId === null ? [] : [d.keyMaterialId],
       publicKey: d.publicKey ?? null,
       rotationEnabled: false,
       rotationPeriodInDays: null,
       nextRotationDate: null,
       onDemandRotations: 0,
       deleted: false,
+      importedMaterials: [],
       tags: sortTags(d.tags),
       version: event.streamVersion,
     };
@@ -180,7 +231,8 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       next.pendingDeletionWindowInDays = event.data.pendingWindowInDays;
       break;
     case 'KeyDeletionCanceled':
-      next.keyState = 'Disabled';
+      // As AWS: Disabled, unless the key's current imported material is gone meanwhile (expired).
+      next.keyState = state.origin === 'EXTERNAL' && !currentMaterialImported(state) ? 'PendingImport' : 'Disabled';
       next.deletionDate = null;
       next.pendingDeletionWindowInDays = null;
       break;
@@ -206,8 +258,41 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
     case 'KeyPolicyPut':
       next.policy = event.data.policy;
       break;
+    case 'KeyMaterialImported': {
+      const d = event.data;
+      const before = state.importedMaterials.find((m) => m.keyMaterialId === d.keyMaterialId);
+      const imported: ImportedMaterial = {
+        keyMaterialId: d.keyMaterialId,
+        importState: 'IMPORTED',
+        expirationModel: d.expirationModel,
+        validTo: d.validTo,
+        description: d.keyMaterialDescription ?? before?.description ?? null,
+        importedAt: event.recordedAt.toISOString(),
+      };
+      next.importedMaterials = before
+        ? state.importedMaterials.map((m) => (m.keyMaterialId === d.keyMaterialId ? imported : m))
+        : [...state.importedMaterials, imported];
+      // The first material becomes current; a NEW one into a key that has material waits for RotateKeyOnDemand.
+      if (state.currentKeyMaterialId === null) {
+        next.currentKeyMaterialId = d.keyMaterialId;
+        next.keyMaterialIds = [d.keyMaterialId];
+      }
+      if (state.keyState === 'PendingImport' && next.currentKeyMaterialId === d.keyMaterialId) next.keyState = 'Enabled';
+      break;
+    }
+    case 'KeyMaterialDeleted':
+      next.importedMaterials = state.importedMaterials.map((m) =>
+        m.keyMaterialId === event.data.keyMaterialId ? { ...m, importState: 'PENDING_IMPORT', validTo: null, expirationModel: null, importedAt: null } : m,
+      );
+      if (event.data.keyMaterialId === state.currentKeyMaterialId && state.keyState !== 'PendingDeletion') next.keyState = 'PendingImport';
+      break;
   }
   return next;
+}
+
+/** Whether a key's current material is held (always, but for Origin EXTERNAL keys whose current material was deleted or expired). */
+function currentMaterialImported(state: KeyState): boolean {
+  return state.importedMaterials.some((m) => m.keyMaterialId === state.currentKeyMaterialId && m.importState === 'IMPORTED');
 }
 
 /** Folds a key's whole stream. */
@@ -255,6 +340,9 @@ export const OPERATION_RULES = {
   EnableKeyRotation: 'use',
   DisableKeyRotation: 'use',
   RotateKeyOnDemand: 'use',
+  GetParametersForImport: 'manage',
+  ImportKeyMaterial: 'manage',
+  DeleteImportedKeyMaterial: 'manage',
   GetPublicKey: 'use',
   Sign: 'use',
   Verify: 'use',
@@ -419,19 +507,185 @@ export const decideDisableKeyRotation = (key: KeyState): Decision<KeyEvent> =>
     return key.rotationEnabled ? accept({ type: 'KeyRotationDisabled', data: {} }) : accept();
   });
 
-/** RotateKeyOnDemand: new material now, at most 25 times per key; the automatic schedule is left as it is. */
+/**
+ * RotateKeyOnDemand: new key material now, at most 25 times per key; the
+ * automatic schedule is left as it is. A symmetric key with imported material
+ * (Origin EXTERNAL) rotates to the material imported with NEW_KEY_MATERIAL
+ * and waiting as PENDING_ROTATION, as AWS allows; `newKeyMaterialId` is not
+ * used for it.
+ */
 export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string): Decision<KeyEvent> =>
   withState('RotateKeyOnDemand', key, () => {
-    const unsupported = rotationUnsupported(key);
+    const external = key.origin === 'EXTERNAL' && key.keySpec === 'SYMMETRIC_DEFAULT' && key.keyUsage === 'ENCRYPT_DECRYPT';
+    const unsupported = external ? undefined : rotationUnsupported(key);
     if (unsupported) return unsupported;
     if (key.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
       return reject('LimitExceededException', `The on-demand rotations limit has been reached for the given KMS key: ${key.arn}. You can rotate a KMS key on demand at most ${MAX_ON_DEMAND_ROTATIONS} times.`);
     }
+    let keyMaterialId = newKeyMaterialId;
+    if (external) {
+      const pending = pendingRotationMaterial(key);
+      if (!pending) {
+        return reject('KMSInvalidStateException', `${key.arn} has no key material pending rotation. Import new key material with ImportType NEW_KEY_MATERIAL first.`);
+      }
+      keyMaterialId = pending.keyMaterialId;
+    }
     return accept({
       type: 'KeyRotated',
-      data: { keyMaterialId: newKeyMaterialId, rotationType: 'ON_DEMAND', nextRotationDate: key.nextRotationDate?.toISOString() ?? null },
+      data: { keyMaterialId, rotationType: 'ON_DEMAND', nextRotationDate: key.nextRotationDate?.toISOString() ?? null },
     });
   });
+
+// ---- imported key material (Origin EXTERNAL) ----
+
+/** AWS: ValidTo at most 365 days ahead. */
+export const MAX_IMPORT_VALIDITY_DAYS = 365;
+
+/** Imported material waiting for RotateKeyOnDemand (imported with NEW_KEY_MATERIAL into a key that had material). */
+export const pendingRotationMaterial = (key: KeyState): ImportedMaterial | undefined =>
+  key.importedMaterials.find((m) => m.importState === 'IMPORTED' && !key.keyMaterialIds.includes(m.keyMaterialId));
+
+/** AWS's KeyMaterialState of one material version. */
+export function keyMaterialState(key: KeyState, keyMaterialId: string): 'CURRENT' | 'NON_CURRENT' | 'PENDING_ROTATION' {
+  if (keyMaterialId === key.currentKeyMaterialId) return 'CURRENT';
+  return key.keyMaterialIds.includes(keyMaterialId) ? 'NON_CURRENT' : 'PENDING_ROTATION';
+}
+
+/** The imported-material operations apply to keys of Origin EXTERNAL only (AWS: UnsupportedOperationException). */
+export function externalOnly(key: Pick<KeyState, 'arn' | 'origin'>): KmsError | undefined {
+  return key.origin === 'EXTERNAL' ? undefined : new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
+}
+
+export interface ImportRequest {
+  /** Derived from the unwrapped material (importedKeyMaterialId). */
+  keyMaterialId: string;
+  /** The KeyMaterialId the caller named, if any. */
+  requestedKeyMaterialId: string | null;
+  importType: ImportType | null;
+  expirationModel: ExpirationModel | null;
+  validTo: Date | null;
+  keyMaterialDescription: string | null;
+  importTokenId: string;
+  wrappingAlgorithm: string;
+  wrappingKeySpec: string;
+}
+
+/**
+ * ImportKeyMaterial, once the material is unwrapped and its id derived:
+ * - the first import (NEW_KEY_MATERIAL, the default for a key that never had
+ *   material) makes it current and the key Enabled;
+ * - EXISTING_KEY_MATERIAL (the default afterwards) accepts only material the
+ *   key already had, by its id: the same bytes (IncorrectKeyMaterialException
+ *   otherwise), e.g. after DeleteImportedKeyMaterial or expiry;
+ * - NEW_KEY_MATERIAL into a key that has material imports a version for
+ *   on-demand rotation (symmetric encryption keys only, as AWS), at most one
+ *   waiting at a time.
+ * ExpirationModel defaults to KEY_MATERIAL_EXPIRES when ValidTo is given,
+ * otherwise KEY_MATERIAL_DOES_NOT_EXPIRE; ValidTo is required with the first,
+ * refused with the second, and must lie in the next 365 days.
+ *
+ * @example
+ * decideImportKeyMaterial(pendingImportKey, { keyMaterialId, requestedKeyMaterialId: null, importType: null, ... }, now)
+ * // { ok: true, events: [{ type: 'KeyMaterialImported', ... }] }
+ */
+export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, now: Date): Decision<KeyEvent> {
+  return withState('ImportKeyMaterial', key, () => {
+    const notExternal = externalOnly(key);
+    if (notExternal) return { ok: false, error: notExternal };
+    const expirationModel = request.expirationModel ?? (request.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    if (expirationModel === 'KEY_MATERIAL_EXPIRES') {
+      if (!request.validTo) return reject('ValidationException', 'A ValidTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES.');
+      if (request.validTo <= now) return reject('ValidationException', 'ValidTo must be a date in the future.');
+      if (request.validTo.getTime() > now.getTime() + MAX_IMPORT_VALIDITY_DAYS * DAY_MS) {
+        return reject('ValidationException', `ValidTo must be no more than ${MAX_IMPORT_VALIDITY_DAYS} days in the future.`);
+      }
+    } else if (request.validTo) {
+      return reject('ValidationException', 'A ValidTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.');
+    }
+    const known = key.importedMaterials.find((m) => m.keyMaterialId === request.keyMaterialId);
+    const importType = request.importType ?? (key.importedMaterials.length === 0 ? 'NEW_KEY_MATERIAL' : 'EXISTING_KEY_MATERIAL');
+    if (importType === 'EXISTING_KEY_MATERIAL') {
+      if (key.importedMaterials.length === 0) {
+        return reject('ValidationException', 'ImportType EXISTING_KEY_MATERIAL is valid only for a key that has had key material imported. Use NEW_KEY_MATERIAL.');
+      }
+      const named = request.requestedKeyMaterialId;
+      if (named !== null && !key.importedMaterials.some((m) => m.keyMaterialId === named)) {
+        return reject('NotFoundException', `Key material ${named} does not exist for ${key.arn}.`);
+      }
+      if (!known || (named !== null && named !== request.keyMaterialId)) {
+        return reject('IncorrectKeyMaterialException', 'The key material in the request is different from the key material previously imported into this KMS key.');
+      }
+    } else {
+      if (request.requestedKeyMaterialId !== null) {
+        return reject('ValidationException', 'KeyMaterialId is valid only with ImportType EXISTING_KEY_MATERIAL.');
+      }
+      if (known) return reject('IncorrectKeyMaterialException', 'This key material was already imported into this KMS key. Use ImportType EXISTING_KEY_MATERIAL to import it again.');
+      if (key.importedMaterials.length > 0) {
+        if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
+          return reject('UnsupportedOperationException', `${key.arn} already has key material. Only symmetric encryption keys can have new key material imported for on-demand rotation.`);
+        }
+        if (pendingRotationMaterial(key)) {
+          return reject('KMSInvalidStateException', `${key.arn} already has key material pending rotation. Rotate the key (RotateKeyOnDemand) or delete that material first.`);
+        }
+        if (!currentMaterialImported(key)) {
+          return reject('KMSInvalidStateException', `${key.arn} is pending import: import its current key material again before importing new key material.`);
+        }
+      }
+    }
+    return accept({
+      type: 'KeyMaterialImported',
+      data: {
+        keyMaterialId: request.keyMaterialId,
+        importType,
+        expirationModel,
+        validTo: expirationModel === 'KEY_MATERIAL_EXPIRES' ? request.validTo!.toISOString() : null,
+        keyMaterialDescription: request.keyMaterialDescription,
+        importTokenId: request.importTokenId,
+        wrappingAlgorithm: request.wrappingAlgorithm,
+        wrappingKeySpec: request.wrappingKeySpec,
+      },
+    });
+  });
+}
+
+/**
+ * DeleteImportedKeyMaterial: the named version (default: the current one) is
+ * deleted. Deleting the current version puts the key in PendingImport; its
+ * ciphertexts stop decrypting until the same material is imported again.
+ */
+export function decideDeleteImportedKeyMaterial(key: KeyState, keyMaterialId: string | null): Decision<KeyEvent> {
+  return withState('DeleteImportedKeyMaterial', key, () => {
+    const notExternal = externalOnly(key);
+    if (notExternal) return { ok: false, error: notExternal };
+    const id = keyMaterialId ?? key.currentKeyMaterialId;
+    const material = key.importedMaterials.find((m) => m.keyMaterialId === id);
+    if (!material) {
+      if (id === null) return reject('KMSInvalidStateException', `${key.arn} is pending import.`);
+      return reject('NotFoundException', `Key material ${id} does not exist for ${key.arn}.`);
+    }
+    if (material.importState !== 'IMPORTED') return reject('KMSInvalidStateException', `Key material ${material.keyMaterialId} of ${key.arn} is pending import.`);
+    return accept({ type: 'KeyMaterialDeleted', data: { keyMaterialId: material.keyMaterialId, reason: 'DELETED' } });
+  });
+}
+
+/** The earliest ValidTo among a key's imported material that expires, or null. */
+export function nextMaterialExpiry(key: KeyState): Date | null {
+  const dates = key.importedMaterials.filter((m) => m.importState === 'IMPORTED' && m.validTo !== null).map((m) => new Date(m.validTo!).getTime());
+  return dates.length === 0 ? null : new Date(Math.min(...dates));
+}
+
+/** Whether some imported material of the key has reached its ValidTo. */
+export const isMaterialExpiryDue = (key: KeyState, now: Date): boolean => {
+  const next = key.deleted ? null : nextMaterialExpiry(key);
+  return next !== null && next <= now;
+};
+
+/** The worker's expiry at ValidTo (AWS's DeleteExpiredKeyMaterial): every imported version whose ValidTo has come; nothing when none is due. */
+export function decideExpireKeyMaterial(key: KeyState, now: Date): Decision<KeyEvent> {
+  if (key.deleted) return accept();
+  const due = key.importedMaterials.filter((m) => m.importState === 'IMPORTED' && m.validTo !== null && new Date(m.validTo) <= now);
+  return accept(...due.map((m): KeyEvent => ({ type: 'KeyMaterialDeleted', data: { keyMaterialId: m.keyMaterialId, reason: 'EXPIRED' } })));
+}
 
 /** Whether the worker should rotate the key now: rotation on, key Enabled, date reached. */
 export const isRotationDue = (key: KeyState, now: Date): boolean =>

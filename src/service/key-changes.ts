@@ -121,10 +121,13 @@ export interface JobScheduler {
   keyDeletionScheduled(trx: Trx, keyId: string, at: Date): Promise<void>;
   /** The key is due for automatic rotation at `at`. */
   keyRotationScheduled(trx: Trx, keyId: string, at: Date): Promise<void>;
+  /** The key's imported material expires at `at` (its earliest ValidTo). */
+  keyMaterialExpiryScheduled(trx: Trx, keyId: string, at: Date): Promise<void>;
 }
 
 /** Used where no queue is configured (tests, `migrate`): the worker's sweep finds due work from the projections anyway. */
 export const noJobScheduler: JobScheduler = {
   keyDeletionScheduled: async () => {},
   keyRotationScheduled: async () => {},
+  keyMaterialExpiryScheduled: async () => {},
 };

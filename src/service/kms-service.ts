@@ -38,6 +38,7 @@ import type { Database } from '../store/database.ts';
 import { readKeyUse } from '../store/compliance-queries.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
 import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import { IMPORTABLE_KEY_SPECS } from '../crypto/import-wrapping.ts';
 import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
@@ -78,6 +79,9 @@ export interface KeyMetadata extends KeyAlgorithms {
   multiRegion: boolean;
   pendingDeletionWindowInDays: number | null;
   currentKeyMaterialId: string | null;
+  /** Keys with imported material: whether it expires, and when. */
+  expirationModel?: string;
+  validTo?: Date;
 }
 
 export interface CreateKeyInput {
@@ -165,7 +169,9 @@ export class KmsService {
     let fresh: NewKeyMaterial | undefined;
     let generationFailure: unknown;
     try {
-      fresh = await generateKeyMaterialFor(keyShape(input).keySpec);
+      const shape = keyShape(input);
+      // Origin EXTERNAL: the material comes with ImportKeyMaterial.
+      if (shape.origin === 'AWS_KMS') fresh = await generateKeyMaterialFor(shape.keySpec);
     } catch (error) {
       // A refusal is answered (and recorded) by the same check inside; anything else is the request's failure, recorded too.
       if (!(error instanceof KmsError)) generationFailure = error;
@@ -206,9 +212,10 @@ export class KmsService {
         if (input.policy != null) this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
 
         // Made above for this spec; the checks it was made after are the ones just passed.
-        if (!fresh) throw generationFailure ?? new Error(`CreateKey: no key material was generated for ${keySpec}`);
-        const { keyMaterialId, material, publicKey } = fresh;
-        await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, keyMaterialId, material), createdAt: now });
+        if (!fresh && origin === 'AWS_KMS') throw generationFailure ?? new Error(`CreateKey: no key material was generated for ${keySpec}`);
+        const keyMaterialId = fresh?.keyMaterialId ?? null;
+        const publicKey = fresh?.publicKey;
+        if (fresh) await insertKeyMaterial(trx, { keyId, keyMaterialId: fresh.keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, fresh.keyMaterialId, fresh.material), createdAt: now });
         const key = await applyKeyDecision(
           trx,
           null,
@@ -635,7 +642,15 @@ export function toKeyMetadata(key: KeyState): KeyMetadata {
     multiRegion: key.multiRegion,
     pendingDeletionWindowInDays: key.pendingDeletionWindowInDays,
     currentKeyMaterialId: key.currentKeyMaterialId,
+    ...(key.origin === 'EXTERNAL' ? importedMetadata(key) : {}),
   };
+}
+
+/** KeyMetadata's ExpirationModel and ValidTo of a key with imported material: its current material's, once imported. */
+function importedMetadata(key: KeyState): { expirationModel?: string; validTo?: Date } {
+  const current = key.importedMaterials.find((m) => m.keyMaterialId === key.currentKeyMaterialId && m.importState === 'IMPORTED');
+  if (!current?.expirationModel) return {};
+  return { expirationModel: current.expirationModel, ...(current.validTo ? { validTo: new Date(current.validTo) } : {}) };
 }
 
 /**
@@ -653,7 +668,10 @@ function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyU
   const usage = resolveKeyUsage(keySpec, input.keyUsage);
   if (!usage.ok) throw usage.error;
   const origin = input.origin ?? 'AWS_KMS';
-  if (origin !== 'AWS_KMS') {
+  if (origin === 'EXTERNAL' && !IMPORTABLE_KEY_SPECS.includes(keySpec)) {
+    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption and HMAC keys only, not for ${keySpec} keys.`);
+  }
+  if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);
   }
   return { keySpec, keyUsage: usage.keyUsage, origin };

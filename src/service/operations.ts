@@ -4,6 +4,7 @@ import { operationShapes, shape, memberField } from './model/kms-model.ts';
 import { modelViolations } from './model/validate.ts';
 import type { CryptoService } from './crypto-service.ts';
 import type { GrantService } from './grant-service.ts';
+import type { ImportService } from './import-service.ts';
 import type { KeyAgreementService } from './key-agreement-service.ts';
 import type { KmsService } from './kms-service.ts';
 import type { MacService } from './mac-service.ts';
@@ -16,6 +17,7 @@ export interface OperationServices {
   kms: KmsService;
   crypto: CryptoService;
   rotation: RotationService;
+  imports: ImportService;
   grants: GrantService;
   signing: SigningService;
   mac: MacService;
@@ -84,6 +86,10 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   operation('GetKeyRotationStatus', 'query', true, (s, ctx, input) => s.rotation.getKeyRotationStatus(ctx, input)),
   operation('RotateKeyOnDemand', 'mutation', false, (s, ctx, input) => s.rotation.rotateKeyOnDemand(ctx, input)),
   operation('ListKeyRotations', 'query', true, (s, ctx, input) => s.rotation.listKeyRotations(ctx, input)),
+  // Imported key material
+  operation('GetParametersForImport', 'query', true, (s, ctx, input) => s.imports.getParametersForImport(ctx, input)),
+  operation('ImportKeyMaterial', 'mutation', false, (s, ctx, input) => s.imports.importKeyMaterial(ctx, input)),
+  operation('DeleteImportedKeyMaterial', 'mutation', false, (s, ctx, input) => s.imports.deleteImportedKeyMaterial(ctx, input)),
   // Grants
   operation('CreateGrant', 'mutation', false, (s, ctx, input) => s.grants.createGrant(ctx, input)),
   operation('ListGrants', 'query', true, (s, ctx, input) => s.grants.listGrants(ctx, input)),
@@ -139,7 +145,7 @@ export class OperationRegistry {
   readonly #runner: RequestRunner;
 
   constructor(deps: OperationServices & { runner: RequestRunner }) {
-    this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, grants: deps.grants, signing: deps.signing, mac: deps.mac, keyAgreement: deps.keyAgreement };
+    this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, imports: deps.imports, grants: deps.grants, signing: deps.signing, mac: deps.mac, keyAgreement: deps.keyAgreement };
     this.#runner = deps.runner;
   }
 

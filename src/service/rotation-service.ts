@@ -1,26 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
-import { Validator, type Decision } from '../domain/errors.ts';
+import { KmsError, Validator, type Decision } from '../domain/errors.ts';
 import {
   checkKeyState,
   decideAutomaticRotation,
   decideDeleteKey,
   decideDisableKeyRotation,
+  decideExpireKeyMaterial,
   decideEnableKeyRotation,
   decideRotateKeyOnDemand,
+  foldKey,
   isDeletionDue,
+  isMaterialExpiryDue,
   isRotationDue,
+  keyMaterialState,
   keyStreamId,
+  nextMaterialExpiry,
+  type ExpirationModel,
   type KeyEvent,
   type KeyOperation,
   type KeyState,
+  type Recorded,
 } from '../domain/key.ts';
 import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
-import { destroyKeyMaterial, insertKeyMaterial } from '../store/key-material-store.ts';
+import { destroyKeyMaterial, dropImportParameters, insertKeyMaterial } from '../store/key-material-store.ts';
 import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import type { OperatorContext, RequestContext } from './context.ts';
 import { applyKeyDecision, lockAuthorizedKey, lockKeyForChange, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
@@ -40,12 +47,20 @@ export interface KeyRotationStatus {
   onDemandRotationStartDate: Date | null;
 }
 
+/** AWS's RotationsListEntry; the import members only for imported material, rotationDate and rotationType only for a rotation. */
 export interface RotationListEntry {
   keyId: string;
   keyMaterialId: string;
-  rotationDate: Date;
-  rotationType: 'AUTOMATIC' | 'ON_DEMAND';
+  keyMaterialDescription?: string | null;
+  importState?: 'IMPORTED' | 'PENDING_IMPORT';
+  keyMaterialState: 'CURRENT' | 'NON_CURRENT' | 'PENDING_ROTATION';
+  expirationModel?: ExpirationModel | null;
+  validTo?: Date | null;
+  rotationDate?: Date;
+  rotationType?: 'AUTOMATIC' | 'ON_DEMAND';
 }
+
+export const INCLUDE_KEY_MATERIAL = ['ALL_KEY_MATERIAL', 'ROTATIONS_ONLY'] as const;
 
 /** What the worker did with one due key. */
 export type ScheduledOutcome = 'done' | 'not-due';
@@ -116,28 +131,58 @@ export class RotationService {
     });
   }
 
-  /** ListKeyRotations: every completed rotation, oldest first (limit 1-1000). */
+  /**
+   * ListKeyRotations: every completed rotation, oldest first (limit 1-1000),
+   * with each version's KeyMaterialState. With IncludeKeyMaterial
+   * ALL_KEY_MATERIAL, every material version instead: the key's first
+   * material (no rotation date), then each rotation's, then imported material
+   * pending rotation. Imported versions carry their import state, expiration
+   * model, ValidTo and description.
+   */
   listKeyRotations(
     ctx: RequestContext,
-    input: { keyId: string; limit?: number | null; marker?: string | null },
+    input: { keyId: string; includeKeyMaterial?: string | null; limit?: number | null; marker?: string | null },
   ): Promise<{ rotations: RotationListEntry[]; nextMarker: string | null; truncated: boolean }> {
-    const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
+    const requestParameters = { keyId: input.keyId, includeKeyMaterial: input.includeKeyMaterial ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
     return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      const v = new Validator();
+      const v = new Validator().oneOf('includeKeyMaterial', input.includeKeyMaterial, INCLUDE_KEY_MATERIAL);
       const size = pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
       const key = await this.#read(trx, ctx, input.keyId, 'ListKeyRotations', draft, now);
-      const rotations = (await readStream(trx, keyStreamId(key.keyId)))
-        .filter((e) => e.type === 'KeyRotated')
-        .map((e) => ({ version: e.streamVersion, entry: { keyId: key.arn, ...(e.data as { keyMaterialId: string; rotationType: RotationListEntry['rotationType'] }), rotationDate: e.recordedAt } }))
-        .filter((r) => after === undefined || r.version > BigInt(after));
-      const p = page(rotations.slice(0, size + 1), size, (r) => String(r.version));
-      return {
-        rotations: p.items.map((r) => ({ keyId: r.entry.keyId, keyMaterialId: r.entry.keyMaterialId, rotationDate: r.entry.rotationDate, rotationType: r.entry.rotationType })),
-        nextMarker: p.nextMarker,
-        truncated: p.truncated,
+      const events = (await readStream(trx, keyStreamId(key.keyId))) as unknown as Recorded<KeyEvent>[];
+      const folded = foldKey(events) ?? key;
+      const entry = (keyMaterialId: string, rotation?: { rotationDate: Date; rotationType: 'AUTOMATIC' | 'ON_DEMAND' }): RotationListEntry => {
+        const imported = folded.importedMaterials.find((m) => m.keyMaterialId === keyMaterialId);
+        return {
+          keyId: key.arn,
+          keyMaterialId,
+          ...(imported
+            ? {
+                keyMaterialDescription: imported.description,
+                importState: imported.importState,
+                expirationModel: imported.expirationModel,
+                validTo: imported.validTo === null ? null : new Date(imported.validTo),
+              }
+            : {}),
+          keyMaterialState: keyMaterialState(folded, keyMaterialId),
+          ...(rotation ?? {}),
+        };
       };
+      const rotated = events.flatMap((e) => (e.type === 'KeyRotated' ? [entry(e.data.keyMaterialId, { rotationDate: e.recordedAt, rotationType: e.data.rotationType })] : []));
+      const all =
+        input.includeKeyMaterial === 'ALL_KEY_MATERIAL'
+          ? [
+              ...folded.keyMaterialIds.slice(0, 1).map((id) => entry(id)),
+              ...rotated,
+              ...folded.importedMaterials.filter((m) => !folded.keyMaterialIds.includes(m.keyMaterialId)).map((m) => entry(m.keyMaterialId)),
+            ]
+          : rotated;
+      const start = after === undefined ? 0 : Number(after);
+      if (!Number.isSafeInteger(start) || start < 0) throw new KmsError('InvalidMarkerException', 'The request was rejected because the marker that specifies where pagination should next begin is not valid.');
+      const numbered = all.map((r, i) => ({ n: i + 1, r })).slice(start);
+      const p = page(numbered.slice(0, size + 1), size, (x) => String(x.n));
+      return { rotations: p.items.map((x) => x.r), nextMarker: p.nextMarker, truncated: p.truncated };
     });
   }
 
@@ -175,8 +220,34 @@ export class RotationService {
       for (const alias of aliases) await this.#deleteAlias(trx, alias.account_id, alias.alias_name, now);
       const retiredGrants = await retireAllGrants(trx, keyId, 'keyledger-worker', now);
       const destroyed = await destroyKeyMaterial(trx, keyId);
+      await dropImportParameters(trx, keyId);
       await applyKeyDecision(trx, key, keyId, decideDeleteKey(key, now), now);
       draft.additionalEventData = { destroyedKeyMaterialIds: key.keyMaterialIds, destroyedMaterialRows: destroyed, deletedAliases: aliases.map((a) => a.alias_name), retiredGrants };
+      return 'done';
+    });
+  }
+
+  /**
+   * Deletes imported material whose ValidTo has come (AWS's
+   * DeleteExpiredKeyMaterial, recorded as the worker's request): its wrapped
+   * rows are destroyed and KeyMaterialDeleted (reason EXPIRED) recorded; the
+   * key goes to PendingImport when its current material expired. The next
+   * expiry, if any, is scheduled in the same transaction. Not due: no-op.
+   */
+  async expireKeyMaterialIfDue(keyId: string, now: Date): Promise<ScheduledOutcome> {
+    const current = await this.#runner.read((db) => readKeyProjection(db, keyId));
+    if (!current || !isMaterialExpiryDue(current, now)) return 'not-due';
+    return this.#asWorker('DeleteExpiredKeyMaterial', current, async (trx, draft) => {
+      const key = await lockKeyForChange(trx, keyId);
+      if (!key || !isMaterialExpiryDue(key, now)) return 'not-due';
+      const decision = decideExpireKeyMaterial(key, now);
+      const expired = decision.ok ? decision.events.map((e) => (e.data as { keyMaterialId: string }).keyMaterialId) : [];
+      let destroyedMaterialRows = 0;
+      for (const id of expired) destroyedMaterialRows += await destroyKeyMaterial(trx, keyId, id);
+      const next = await applyKeyDecision(trx, key, keyId, decision, now);
+      draft.additionalEventData = { expiredKeyMaterialIds: expired, destroyedMaterialRows, keyState: next.keyState };
+      const following = nextMaterialExpiry(next);
+      if (following) await this.#jobs.keyMaterialExpiryScheduled(trx, keyId, following);
       return 'done';
     });
   }
@@ -184,6 +255,8 @@ export class RotationService {
   // ---------------------------------------------------------------- internals
 
   async #rotate(trx: Trx, key: KeyState, now: Date, decide: (keyMaterialId: string) => Decision<KeyEvent>): Promise<KeyState> {
+    // Imported material rotates to the version imported for it, already wrapped in key_materials.
+    if (key.origin === 'EXTERNAL') return applyKeyDecision(trx, key, key.keyId, decide(''), now);
     const { keyMaterialId, material } = generateKeyMaterial();
     const decision = decide(keyMaterialId);
     if (decision.ok && decision.events.length > 0) {
@@ -208,7 +281,7 @@ export class RotationService {
     await writeAliasProjection(trx, next);
   }
 
-  #asWorker(eventName: 'RotateKey' | 'DeleteKey', key: KeyState, body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>): Promise<ScheduledOutcome> {
+  #asWorker(eventName: 'RotateKey' | 'DeleteKey' | 'DeleteExpiredKeyMaterial', key: KeyState, body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>): Promise<ScheduledOutcome> {
     return this.#runner.runAsOperator({ requestId: randomUUID(), ...WORKER }, key.accountId, { eventName, readOnly: false, requestParameters: { keyId: key.keyId } }, async (trx, draft) => {
       draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
       const outcome = await body(trx, draft);

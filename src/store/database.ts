@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
 import pg from 'pg';
 import { parseJson } from '../json.ts';
+import type { ImportedMaterial } from '../domain/key.ts';
 
 // json and jsonb columns, and arrays of them, as every pg client of this process
 // reads them: without V8's bug with escaped keys (see parseJson).
@@ -85,7 +86,20 @@ export interface KeysTable {
   on_demand_rotations: number;
   /** DER SubjectPublicKeyInfo of an asymmetric key; null otherwise (sql/0021). */
   public_key: Buffer | null;
+  /** Imported material versions of an Origin EXTERNAL key (sql/0026); written as JSON text, read as the array. */
+  imported_materials: ColumnType<ImportedMaterial[], string, string>;
   version: Int8;
+}
+
+/** GetParametersForImport's wrapping keys (sql/0026). */
+export interface ImportParametersTable {
+  import_token_id: string;
+  key_id: string;
+  wrapping_algorithm: string;
+  wrapping_key_spec: string;
+  wrapped_private_key: Buffer;
+  valid_to: Date;
+  created_at: Date;
 }
 
 export interface KeyMaterialsTable {
@@ -148,6 +162,7 @@ export interface Database {
   key_tags: KeyTagsTable;
   aliases: AliasesTable;
   key_materials: KeyMaterialsTable;
+  import_parameters: ImportParametersTable;
   principal_policies: PrincipalPoliciesTable;
   grants: GrantsTable;
   fences: FencesTable;

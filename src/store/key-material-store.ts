@@ -34,8 +34,57 @@ export async function destroyKeyMaterial(db: Executor, keyId: string, keyMateria
   return Number(result.numDeletedRows);
 }
 
-/** Whether anything in the database is wrapped under a root key (access-key secrets, key material). */
+/** GetParametersForImport's wrapping key, its private key wrapped under the root key. */
+export interface ImportParametersRow {
+  importTokenId: string;
+  keyId: string;
+  wrappingAlgorithm: string;
+  wrappingKeySpec: string;
+  wrappedPrivateKey: Buffer;
+  validTo: Date;
+  createdAt: Date;
+}
+
+export async function insertImportParameters(db: Executor, row: ImportParametersRow): Promise<void> {
+  await db
+    .insertInto('import_parameters')
+    .values({
+      import_token_id: row.importTokenId,
+      key_id: row.keyId,
+      wrapping_algorithm: row.wrappingAlgorithm,
+      wrapping_key_spec: row.wrappingKeySpec,
+      wrapped_private_key: row.wrappedPrivateKey,
+      valid_to: row.validTo,
+      created_at: row.createdAt,
+    })
+    .execute();
+}
+
+/** The import parameters of a token, or undefined when they never existed or were dropped. */
+export async function readImportParameters(db: Executor, importTokenId: string): Promise<ImportParametersRow | undefined> {
+  const row = await db.selectFrom('import_parameters').selectAll().where('import_token_id', '=', importTokenId).executeTakeFirst();
+  return (
+    row && {
+      importTokenId: row.import_token_id,
+      keyId: row.key_id,
+      wrappingAlgorithm: row.wrapping_algorithm,
+      wrappingKeySpec: row.wrapping_key_spec,
+      wrappedPrivateKey: row.wrapped_private_key,
+      validTo: row.valid_to,
+      createdAt: row.created_at,
+    }
+  );
+}
+
+/** Drops a key's import parameters: those expired before `before`, or all of them (the key is deleted). */
+export async function dropImportParameters(db: Executor, keyId: string, before?: Date): Promise<number> {
+  let query = db.deleteFrom('import_parameters').where('key_id', '=', keyId);
+  if (before) query = query.where('valid_to', '<', before);
+  return Number((await query.executeTakeFirst()).numDeletedRows);
+}
+
+/** Whether anything in the database is wrapped under a root key (access-key secrets, key material, import wrapping keys). */
 export async function holdsWrappedSecrets(db: Executor): Promise<boolean> {
-  const { rows } = await sql<{ n: string }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) AS n`.execute(db);
+  const { rows } = await sql<{ n: string }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) + (SELECT count(*) FROM import_parameters) AS n`.execute(db);
   return Number(rows[0]?.n ?? 0) > 0;
 }

@@ -30,6 +30,7 @@ export function keyRow(key: KeyState) {
     next_rotation_date: key.nextRotationDate,
     on_demand_rotations: key.onDemandRotations,
     public_key: key.publicKey === null ? null : Buffer.from(key.publicKey, 'base64'),
+    imported_materials: JSON.stringify(key.importedMaterials),
     version: key.version,
   };
 }
@@ -117,6 +118,7 @@ export async function readKeyProjection(db: Executor, keyId: string): Promise<Ke
     onDemandRotations: row.on_demand_rotations,
     publicKey: row.public_key === null ? null : row.public_key.toString('base64'),
     deleted: false,
+    importedMaterials: row.imported_materials,
     tags: tags.map((t) => ({ tagKey: t.tag_key, tagValue: t.tag_value })),
     version: BigInt(row.version),
   };

@@ -197,13 +197,17 @@ type Row = Record<string, unknown>;
 /** The folded state as the projections' rows, each naming its columns. */
 function projectionRows(keys: KeyState[], aliases: AliasState[], grants: GrantState[]): Record<ProjectionTable, Row[]> {
   return {
-    keys: keys.map(keyRow),
+    // keyRow hands imported_materials to pg as JSON text; here they are the value itself.
+    keys: keys.map((k) => ({ ...keyRow(k), imported_materials: k.importedMaterials })),
     key_tags: keys.flatMap(tagRows),
     aliases: aliases.map(aliasRow),
     // grantRow hands constraints to pg as JSON text; here they are the value itself.
     grants: grants.map((g) => ({ ...grantRow(g), constraints: g.constraints })),
   };
 }
+
+/** jsonb columns whose folded value is an array. */
+const JSON_ARRAY_COLUMNS: ReadonlySet<string> = new Set(['keys.imported_materials']);
 
 /** Rows per piece of COPY text: one string per table would outgrow V8's longest string at about 16,000 keys with 32 KB policies. */
 const COPY_CHUNK = 1000;
@@ -214,7 +218,8 @@ async function copyRows(client: pg.ClientBase, name: ProjectionTable, rows: Row[
   const pieces = function* (): Generator<string> {
     for (let i = 0; i < rows.length; i += COPY_CHUNK) {
       let text = '';
-      for (const row of rows.slice(i, i + COPY_CHUNK)) text += copyRow(columns.map((c) => row[c]));
+      // A JSON array (keys.imported_materials) goes as JSON text: COPY would read a JavaScript array as a Postgres array.
+      for (const row of rows.slice(i, i + COPY_CHUNK)) text += copyRow(columns.map((c) => (JSON_ARRAY_COLUMNS.has(`${name}.${c}`) ? JSON.stringify(row[c]) : row[c])));
       yield text;
     }
   };

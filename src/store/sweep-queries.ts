@@ -42,6 +42,19 @@ export async function readKeysDueForRotation(db: Db, at: Date): Promise<string[]
   return rows.map((r) => r.key_id);
 }
 
+/** Keys of Origin EXTERNAL with imported material whose ValidTo is at or before `at`. */
+export async function readKeysDueForMaterialExpiry(db: Db, at: Date): Promise<string[]> {
+  const rows = await db
+    .selectFrom('keys')
+    .select('key_id')
+    .where('origin', '=', 'EXTERNAL')
+    .where(
+      sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(imported_materials) AS m WHERE m ->> 'importState' = 'IMPORTED' AND (m ->> 'validTo')::timestamptz <= ${at})`,
+    )
+    .execute();
+  return rows.map((r) => r.key_id);
+}
+
 /** Records that `sweep` ran at `sweptAt` and what it found, counting the run. */
 export async function recordSweep(db: Db, sweep: string, sweptAt: Date, dueKeyDeletions: number): Promise<void> {
   await withSweeps(db)

@@ -7,6 +7,8 @@ import type { JobScheduler } from '../service/key-changes.ts';
 export const ROTATE_KEY_QUEUE = 'keyledger-rotate-key';
 /** Deletes one key when its deletionDate comes. */
 export const DELETE_KEY_QUEUE = 'keyledger-delete-key';
+/** Deletes a key's imported material when its ValidTo comes (AWS's DeleteExpiredKeyMaterial). */
+export const EXPIRE_KEY_MATERIAL_QUEUE = 'keyledger-expire-key-material';
 
 export interface KeyJob {
   keyId: string;
@@ -18,7 +20,7 @@ export interface KeyJob {
  * enqueue and the sweep's catch-up enqueue do not pile up.
  */
 export async function createKeyQueues(boss: PgBoss): Promise<void> {
-  for (const name of [ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]) {
+  for (const name of [ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE]) {
     await boss.createQueue(name, { policy: 'stately', retryLimit: 5, retryDelay: 10, retryBackoff: true, expireInSeconds: 300 });
   }
 }
@@ -75,6 +77,7 @@ export function pgBossJobScheduler(boss: PgBoss): JobScheduler {
   return {
     keyDeletionScheduled: (trx, keyId, at) => send(DELETE_KEY_QUEUE, trx, keyId, at),
     keyRotationScheduled: (trx, keyId, at) => send(ROTATE_KEY_QUEUE, trx, keyId, at),
+    keyMaterialExpiryScheduled: (trx, keyId, at) => send(EXPIRE_KEY_MATERIAL_QUEUE, trx, keyId, at),
   };
 }
 
@@ -91,5 +94,6 @@ export function lateBoundJobScheduler(): JobScheduler & { bind(target: JobSchedu
     },
     keyDeletionScheduled: (trx, keyId, at) => get().keyDeletionScheduled(trx, keyId, at),
     keyRotationScheduled: (trx, keyId, at) => get().keyRotationScheduled(trx, keyId, at),
+    keyMaterialExpiryScheduled: (trx, keyId, at) => get().keyMaterialExpiryScheduled(trx, keyId, at),
   };
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Db } from '../store/database.ts';
-import { readKeysDueForDeletion, readKeysDueForRotation, readSweep, recordSweep } from '../store/sweep-queries.ts';
+import { readKeysDueForDeletion, readKeysDueForMaterialExpiry, readKeysDueForRotation, readSweep, recordSweep } from '../store/sweep-queries.ts';
 
 export interface SweepResult {
   /** The injected clock's time the sweep ran at. */
@@ -14,6 +14,8 @@ export interface SweepFindings extends SweepResult {
   dueKeyDeletionIds: string[];
   /** Enabled keys with rotation on whose next_rotation_date is at or before sweptAt. */
   dueRotationIds: string[];
+  /** Keys with imported material whose ValidTo is at or before sweptAt. */
+  dueMaterialExpiryIds: string[];
 }
 
 export interface LastSweep extends SweepResult {
@@ -37,9 +39,10 @@ export async function sweepScheduledWork(db: Db, clock: Clock): Promise<SweepFin
   const sweptAt = clock.now();
   const dueKeyDeletionIds = await readKeysDueForDeletion(db, sweptAt);
   const dueRotationIds = await readKeysDueForRotation(db, sweptAt);
+  const dueMaterialExpiryIds = await readKeysDueForMaterialExpiry(db, sweptAt);
   const dueKeyDeletions = dueKeyDeletionIds.length;
   await recordSweep(db, SCHEDULED_WORK_SWEEP, sweptAt, dueKeyDeletions);
-  return { sweptAt, dueKeyDeletions, dueKeyDeletionIds, dueRotationIds };
+  return { sweptAt, dueKeyDeletions, dueKeyDeletionIds, dueRotationIds, dueMaterialExpiryIds };
 }
 
 /** The last recorded sweep, or null when none has run. */

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import { schemaExists, type Db } from '../store/database.ts';
 import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
-import { createKeyQueues, DELETE_KEY_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
+import { createKeyQueues, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
 import { startUsageRollupLoop, USAGE_ROLLUP_INTERVAL_MS } from './usage-rollup-loop.ts';
 import { readUsageRollupStatus } from '../store/usage-rollup.ts';
@@ -71,6 +71,7 @@ export interface RunningWorker {
 export interface ScheduledWork {
   rotateIfDue(keyId: string, now: Date): Promise<ScheduledOutcome>;
   deleteIfDue(keyId: string, now: Date): Promise<ScheduledOutcome>;
+  expireKeyMaterialIfDue(keyId: string, now: Date): Promise<ScheduledOutcome>;
 }
 
 export interface WorkerDeps {
@@ -130,6 +131,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           // Pulls a job already waiting for a later date forward to now (see scheduleKeyJob).
           for (const keyId of result.dueKeyDeletionIds) await scheduleKeyJob(boss, DELETE_KEY_QUEUE, keyId, 0);
           for (const keyId of result.dueRotationIds) await scheduleKeyJob(boss, ROTATE_KEY_QUEUE, keyId, 0);
+          for (const keyId of result.dueMaterialExpiryIds) await scheduleKeyJob(boss, EXPIRE_KEY_MATERIAL_QUEUE, keyId, 0);
         }
         logger.info({ jobId: job.id, dueKeyDeletions: result.dueKeyDeletions, dueRotations: result.dueRotationIds.length }, 'swept scheduled work');
       }
@@ -150,6 +152,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         });
       await handle(ROTATE_KEY_QUEUE, (keyId, now) => work.rotateIfDue(keyId, now));
       await handle(DELETE_KEY_QUEUE, (keyId, now) => work.deleteIfDue(keyId, now));
+      await handle(EXPIRE_KEY_MATERIAL_QUEUE, (keyId, now) => work.expireKeyMaterialIfDue(keyId, now));
     }
     // Sweep now rather than at the next minute, so a fresh start reports at once.
     await boss.send(SWEEP_QUEUE, null);
@@ -232,7 +235,7 @@ function createBoss(connectionString: string, logger: Logger, options: Partial<C
 
 async function statusOf(boss: PgBoss, db: Db): Promise<WorkerStatus> {
   const queues: QueueDepth[] = [];
-  for (const name of [SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]) {
+  for (const name of [SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE]) {
     if (!(await boss.getQueue(name))) continue;
     // force: a fresh count rather than the monitor's (pg-boss still reuses one under a minute old).
     const [stats] = await boss.getQueueStats(name, { force: true });

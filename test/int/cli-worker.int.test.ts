@@ -8,7 +8,7 @@ import { formatStatus } from '../../src/cli/worker.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
-import { DELETE_KEY_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
+import { DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
 import { readWorkerStatus, startWorker, SWEEP_CRON, SWEEP_DEAD_LETTER_QUEUE, SWEEP_QUEUE, type RunningWorker, type WorkerStatus } from '../../src/worker/worker.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { waitFor } from '../support/concurrency.ts';
@@ -67,7 +67,7 @@ describe('startWorker', () => {
     }, 'the start-up sweep ran', 20_000);
     expect(status!.lastSweep).toEqual({ sweptAt: new Date('2030-01-01T00:00:00Z'), dueKeyDeletions: 1, sweeps: '1' });
     expect(status!.schedule).toEqual({ cron: SWEEP_CRON, timezone: 'UTC' });
-    expect(status!.queues.map((q) => q.name)).toEqual([SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE]);
+    expect(status!.queues.map((q) => q.name)).toEqual([SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE]);
     expect(status!.failedJobs).toEqual({ count: 0, newest: [] });
     // The worker folds the audit records (the requests above) into the usage rollups.
     await waitFor(async () => {

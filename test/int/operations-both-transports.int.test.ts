@@ -17,7 +17,7 @@ import {
   type GraphQLSchema,
   type IntrospectionQuery,
 } from 'graphql';
-import { generateKeyPairSync } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -101,6 +101,15 @@ async function newCiphertext(keyId: string): Promise<Buffer> {
   return Buffer.from(ciphertextBlob);
 }
 
+/** A key of Origin EXTERNAL and its material, wrapped for ImportKeyMaterial as a client would (RSAES_OAEP_SHA_256). */
+async function newImport(): Promise<{ keyId: string; importToken: Buffer; encryptedKeyMaterial: Buffer }> {
+  const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('imported'), origin: 'EXTERNAL' });
+  const params = await t.app.imports.getParametersForImport(await asAdmin(), { keyId: keyMetadata.keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+  const publicKey = createPublicKey({ key: params.publicKey, format: 'der', type: 'spki' });
+  const encryptedKeyMaterial = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32));
+  return { keyId: keyMetadata.keyId, importToken: params.importToken, encryptedKeyMaterial };
+}
+
 /**
  * A valid request for each operation, made afresh for every call (each
  * transport gets its own key, alias, grant or ciphertext), so the operations
@@ -122,6 +131,17 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
     return { keyId: keyMetadata.keyId };
   },
   UpdateKeyDescription: async () => ({ keyId: (await newKey()).keyId, description: 'updated over both transports' }),
+  // Imported key material
+  GetParametersForImport: async () => {
+    const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('imported'), origin: 'EXTERNAL' });
+    return { keyId: keyMetadata.keyId, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_2048' };
+  },
+  ImportKeyMaterial: async () => ({ ...(await newImport()), expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
+  DeleteImportedKeyMaterial: async () => {
+    const material = await newImport();
+    await t.app.imports.importKeyMaterial(await asAdmin(), material);
+    return { keyId: material.keyId };
+  },
   EnableKey: async () => {
     const { keyId } = await newKey();
     await t.app.kms.disableKey(await asAdmin(), { keyId });

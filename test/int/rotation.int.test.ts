@@ -43,7 +43,7 @@ describe('automatic rotation', () => {
     expect(await decrypt(before)).toBe('from the first material');
 
     const { rotations } = await t.app.rotation.listKeyRotations(ctx(), { keyId: key.keyId });
-    expect(rotations).toEqual([{ keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: t.clock.now(), rotationType: 'AUTOMATIC' }]);
+    expect(rotations).toEqual([{ keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: t.clock.now(), rotationType: 'AUTOMATIC', keyMaterialState: 'CURRENT' }]);
     const next = await t.app.rotation.getKeyRotationStatus(ctx(), { keyId: key.keyId });
     expect(next.nextRotationDate!.getTime() - t.clock.now().getTime()).toBe(90 * 86_400_000);
 

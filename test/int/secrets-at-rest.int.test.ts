@@ -1,5 +1,5 @@
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
-import { createPrivateKey, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createPrivateKey, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -267,6 +267,35 @@ describe('secrets at rest', () => {
       keep(`random bytes (${n})`, Buffer.from(g.data.generateRandom.plaintext, 'base64'));
     }
 
+    // Imported key material (BYOK): the material, its wrapped form, and GetParametersForImport's wrapping private key (DER and PEM).
+    const external = (await t.gql(alice, `mutation { createKey(input: { origin: EXTERNAL }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata.keyId as string;
+    const params = await t.gql(
+      alice,
+      `query($i: GetParametersForImportInput!) { getParametersForImport(input: $i) { importToken publicKey } }`,
+      { i: { keyId: external, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_2048' } },
+    );
+    expect(params.errors).toBeUndefined();
+    const importedMaterial = randomBytes(32);
+    keep('imported key material', importedMaterial);
+    const wrappingPublicKey = createPublicKey({ key: Buffer.from(params.data.getParametersForImport.publicKey, 'base64'), format: 'der', type: 'spki' });
+    const ephemeral = randomBytes(32);
+    keep('import ephemeral AES key', ephemeral);
+    const kwp = createCipheriv('id-aes256-wrap-pad', ephemeral, Buffer.from('A65959A6', 'hex'));
+    const encryptedKeyMaterial = Buffer.concat([
+      publicEncrypt({ key: wrappingPublicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ephemeral),
+      kwp.update(importedMaterial),
+      kwp.final(),
+    ]);
+    keep('encrypted key material', encryptedKeyMaterial);
+    const imported = await t.gql(alice, `mutation($i: ImportKeyMaterialInput!) { importKeyMaterial(input: $i) { keyMaterialId } }`, {
+      i: { keyId: external, importToken: params.data.getParametersForImport.importToken, encryptedKeyMaterial: b64(encryptedKeyMaterial) },
+    });
+    expect(imported.errors).toBeUndefined();
+    const [parameters] = await t.db.owner.selectFrom('import_parameters').selectAll().where('key_id', '=', external).execute();
+    const wrappingPrivateKey = t.rootKey.unwrap(parameters!.wrapped_private_key, `import-wrapping-key:${external}:${parameters!.import_token_id}`);
+    keep('import wrapping private key (DER)', wrappingPrivateKey);
+    keep('import wrapping private key (PEM)', Buffer.from(createPrivateKey({ key: wrappingPrivateKey, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string, 'utf8'));
+
     // A request whose audit record cannot be written: the service logs the
     // unexpected failure, so the log search below has lines to search.
     const marker = unique('audit-refused');
@@ -301,7 +330,7 @@ describe('secrets at rest', () => {
 
     // Every key's material, unwrapped from the store with the root key.
     const materials = await t.db.owner.selectFrom('key_materials').select(['key_id', 'key_material_id', 'wrapped']).execute();
-    expect(materials.map((m) => m.key_id).sort()).toEqual([k1.keyId, k2.keyId].sort());
+    expect(materials.map((m) => m.key_id).sort()).toEqual([k1.keyId, k2.keyId, external].sort());
     for (const m of materials) {
       keep(`key material ${m.key_material_id}`, unwrapKeyMaterial(t.rootKey, m.key_id, m.key_material_id, m.wrapped));
     }
@@ -310,7 +339,7 @@ describe('secrets at rest', () => {
   it('none of them is anywhere in the database, in any encoding; the context is there in clear', async () => {
     expect(secrets.length).toBeGreaterThanOrEqual(20);
     const { dump, tables } = await dumpWholeDatabase();
-    expect(tables).toEqual(expect.arrayContaining(['public.events', 'public.streams', 'public.keys', 'public.key_materials', 'public.access_keys']));
+    expect(tables).toEqual(expect.arrayContaining(['public.events', 'public.streams', 'public.keys', 'public.key_materials', 'public.access_keys', 'public.import_parameters']));
 
     expect(findSecrets(dump, secrets)).toEqual([]);
 

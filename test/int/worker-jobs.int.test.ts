@@ -145,7 +145,7 @@ describe('automatic rotation by the worker', () => {
     const described = (await t.app.kms.describeKey(ctx(), { keyId: key.keyId })).keyMetadata;
     expect(described.currentKeyMaterialId).not.toBe(key.currentKeyMaterialId);
     const { rotations } = await t.app.rotation.listKeyRotations(ctx(), { keyId: key.keyId });
-    expect(rotations).toEqual([{ keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: rotatedAt, rotationType: 'AUTOMATIC' }]);
+    expect(rotations).toEqual([{ keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: rotatedAt, rotationType: 'AUTOMATIC', keyMaterialState: 'CURRENT' }]);
     const status = await t.app.rotation.getKeyRotationStatus(ctx(), { keyId: key.keyId });
     expect(status.nextRotationDate).toEqual(new Date(rotatedAt.getTime() + 365 * 86_400_000));
 

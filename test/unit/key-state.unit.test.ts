@@ -81,6 +81,9 @@ const AWS_KEY_STATE_TABLE: Record<string, Row> = {
   VerifyMac: USE,
   DeriveSharedSecret: USE,
   GetKeyRotationStatus: MANAGE,
+  GetParametersForImport: MANAGE,
+  ImportKeyMaterial: MANAGE,
+  DeleteImportedKeyMaterial: MANAGE,
   ListKeyRotations: MANAGE,
 };
 

@@ -117,6 +117,7 @@ describe('evolveKey', () => {
       nextRotationDate: null,
       onDemandRotations: 0,
       deleted: false,
+      importedMaterials: [],
       // Sorted by key, so that equal states compare equal whatever the input order.
       tags: tags({ alpha: '2', mid: '', zeta: '1' }),
       version: 1n,
@@ -191,6 +192,11 @@ describe('evolveKey', () => {
       { type: 'KeyRotated', data: { keyMaterialId: 'ef'.repeat(32), rotationType: 'ON_DEMAND', nextRotationDate: null } },
       { type: 'KeyDeleted', data: { destroyedKeyMaterialIds: ['cd'.repeat(32)] } },
       { type: 'KeyPolicyPut', data: { policy: '{}' } },
+      {
+        type: 'KeyMaterialImported',
+        data: { keyMaterialId: '12'.repeat(32), importType: 'NEW_KEY_MATERIAL', expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', validTo: null, keyMaterialDescription: null, importTokenId: 't', wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' },
+      },
+      { type: 'KeyMaterialDeleted', data: { keyMaterialId: '12'.repeat(32), reason: 'DELETED' } },
     ];
     expect(new Set(events.map((e) => e.type))).toEqual(new Set([...KEY_EVENT_TYPES].filter((t) => t !== 'KeyCreated')));
     for (const e of events) expect(() => evolveKey(start, recorded(e, 6)), e.type).not.toThrow();

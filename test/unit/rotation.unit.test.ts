@@ -233,7 +233,9 @@ describe('decideRotateKeyOnDemand', () => {
   });
 
   it('refuses imported or asymmetric keys', () => {
-    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL' }), M1))).toEqual(unsupportedOrigin('EXTERNAL'));
+    // Imported symmetric material rotates on demand only to material imported for it (NEW_KEY_MATERIAL), as AWS now allows.
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL' }), M1))?.code).toBe('KMSInvalidStateException');
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(notSymmetric);
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'RSA_4096' }), M1))).toEqual(notSymmetric);
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'HMAC_512', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(notSymmetric);
   });

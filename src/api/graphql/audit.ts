@@ -224,6 +224,18 @@ const KeyRotationAsOf = builder.objectRef<KeyAsOfView['rotation']>('KeyRotationA
   }),
 });
 
+const ImportedMaterialAsOf = builder.objectRef<KeyAsOfView['importedMaterials'][number]>('ImportedMaterialAsOf').implement({
+  description: 'One version of imported key material, as it was then.',
+  fields: (t) => ({
+    keyMaterialId: t.exposeString('keyMaterialId'),
+    importState: t.exposeString('importState', { description: 'IMPORTED, or PENDING_IMPORT once deleted or expired.' }),
+    expirationModel: t.exposeString('expirationModel', { nullable: true }),
+    validTo: t.field({ type: 'DateTime', nullable: true, resolve: (m) => (m.validTo === null ? null : new Date(m.validTo)) }),
+    description: t.exposeString('description', { nullable: true }),
+    importedAt: t.field({ type: 'DateTime', nullable: true, resolve: (m) => (m.importedAt === null ? null : new Date(m.importedAt)) }),
+  }),
+});
+
 const KeyAsOfRef = builder.objectRef<KeyAsOfView>('KeyAsOf').implement({
   description: "A key as it was at an instant: its stream folded up to then (not today's state).",
   fields: (t) => ({
@@ -234,6 +246,7 @@ const KeyAsOfRef = builder.objectRef<KeyAsOfView>('KeyAsOf').implement({
     policy: t.exposeString('policy'),
     tags: t.expose('tags', { type: [TagRef] }),
     rotation: t.expose('rotation', { type: KeyRotationAsOf }),
+    importedMaterials: t.expose('importedMaterials', { type: [ImportedMaterialAsOf], description: 'Origin EXTERNAL keys: imported material and its expiry then (empty for other keys).' }),
     grants: t.expose('grants', { type: [GrantListEntryRef], description: 'The grants live on the key at that instant.' }),
     version: t.string({ description: "The key stream's version at that instant.", resolve: (k) => k.version.toString() }),
     lastChangedAt: t.expose('lastChangedAt', { type: 'DateTime' }),

@@ -1,6 +1,6 @@
 /** Types and helpers the per-area schema modules share. */
 import type { InputObjectRef, ObjectRef } from '@pothos/core';
-import { KEY_SPECS, KEY_STATES, KEY_USAGES, ORIGINS } from '../../domain/key.ts';
+import { EXPIRATION_MODELS, KEY_SPECS, KEY_STATES, KEY_USAGES, ORIGINS } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
 import type { RequestContext } from '../../service/context.ts';
 import type { AliasListEntry, KeyMetadata } from '../../service/kms-service.ts';
@@ -64,6 +64,8 @@ export function algorithmFields<T extends { encryptionAlgorithms?: string[]; sig
   };
 }
 
+export const ExpirationModelType = builder.enumType('ExpirationModelType', { values: EXPIRATION_MODELS });
+
 export const KeyMetadataRef = builder.objectRef<KeyMetadata>('KeyMetadata').implement({
   description: "A key's metadata, as AWS KMS's KeyMetadata.",
   fields: (t) => ({
@@ -84,6 +86,8 @@ export const KeyMetadataRef = builder.objectRef<KeyMetadata>('KeyMetadata').impl
     multiRegion: t.exposeBoolean('multiRegion'),
     pendingDeletionWindowInDays: t.exposeInt('pendingDeletionWindowInDays', { nullable: true }),
     currentKeyMaterialId: t.exposeString('currentKeyMaterialId', { nullable: true }),
+    expirationModel: t.field({ type: ExpirationModelType, nullable: true, description: 'Keys with imported material: whether the current material expires.', resolve: (k) => (k.expirationModel ?? null) as (typeof EXPIRATION_MODELS)[number] | null }),
+    validTo: t.field({ type: 'DateTime', nullable: true, description: 'When the current imported material expires (KEY_MATERIAL_EXPIRES).', resolve: (k) => k.validTo ?? null }),
   }),
 });
 

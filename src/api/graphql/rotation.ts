@@ -1,6 +1,7 @@
 /** Key rotation. */
 import { builder } from './builder.ts';
-import { KEY_ID, KeyIdInput, emptyKmsMutation, kmsField } from './common.ts';
+import { INCLUDE_KEY_MATERIAL, type RotationListEntry } from '../../service/rotation-service.ts';
+import { ExpirationModelType, KEY_ID, KeyIdInput, emptyKmsMutation, kmsField } from './common.ts';
 
 const EnableKeyRotationInput = builder.inputType('EnableKeyRotationInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), rotationPeriodInDays: t.int({ description: '90-2560, default 365.' }) }),
@@ -31,28 +32,34 @@ kmsField('GetKeyRotationStatus', {
 });
 
 const RotationType = builder.enumType('RotationType', { values: ['AUTOMATIC', 'ON_DEMAND'] as const });
-const RotationsListEntry = builder
-  .objectRef<{ keyId: string; keyMaterialId: string; rotationDate: Date; rotationType: 'AUTOMATIC' | 'ON_DEMAND' }>('RotationsListEntry')
-  .implement({
-    fields: (f) => ({
-      keyId: f.exposeString('keyId'),
-      keyMaterialId: f.exposeString('keyMaterialId'),
-      rotationDate: f.expose('rotationDate', { type: 'DateTime' }),
-      rotationType: f.field({ type: RotationType, resolve: (r) => r.rotationType }),
-    }),
-  });
+const ImportState = builder.enumType('ImportState', { values: ['IMPORTED', 'PENDING_IMPORT'] as const });
+const KeyMaterialState = builder.enumType('KeyMaterialState', { values: ['CURRENT', 'NON_CURRENT', 'PENDING_ROTATION'] as const });
+const IncludeKeyMaterial = builder.enumType('IncludeKeyMaterial', { values: INCLUDE_KEY_MATERIAL });
+const RotationsListEntry = builder.objectRef<RotationListEntry>('RotationsListEntry').implement({
+  fields: (f) => ({
+    keyId: f.exposeString('keyId'),
+    keyMaterialId: f.exposeString('keyMaterialId'),
+    keyMaterialDescription: f.string({ nullable: true, resolve: (r) => r.keyMaterialDescription ?? null }),
+    importState: f.field({ type: ImportState, nullable: true, description: 'Imported material only.', resolve: (r) => r.importState ?? null }),
+    keyMaterialState: f.field({ type: KeyMaterialState, resolve: (r) => r.keyMaterialState }),
+    expirationModel: f.field({ type: ExpirationModelType, nullable: true, resolve: (r) => r.expirationModel ?? null }),
+    validTo: f.field({ type: 'DateTime', nullable: true, resolve: (r) => r.validTo ?? null }),
+    rotationDate: f.field({ type: 'DateTime', nullable: true, description: 'Null for material that no rotation made current (ALL_KEY_MATERIAL).', resolve: (r) => r.rotationDate ?? null }),
+    rotationType: f.field({ type: RotationType, nullable: true, resolve: (r) => r.rotationType ?? null }),
+  }),
+});
 
 const ListKeyRotationsInput = builder.inputType('ListKeyRotationsInput', {
-  fields: (t) => ({ keyId: t.string(KEY_ID), limit: t.int(), marker: t.string() }),
+  fields: (t) => ({ keyId: t.string(KEY_ID), includeKeyMaterial: t.field({ type: IncludeKeyMaterial }), limit: t.int(), marker: t.string() }),
 });
 kmsField('ListKeyRotations', {
-  type: builder.objectRef<{ rotations: { keyId: string; keyMaterialId: string; rotationDate: Date; rotationType: 'AUTOMATIC' | 'ON_DEMAND' }[]; nextMarker: string | null; truncated: boolean }>('ListKeyRotationsResponse').implement({
+  type: builder.objectRef<{ rotations: RotationListEntry[]; nextMarker: string | null; truncated: boolean }>('ListKeyRotationsResponse').implement({
     fields: (f) => ({
       rotations: f.expose('rotations', { type: [RotationsListEntry] }),
       nextMarker: f.exposeString('nextMarker', { nullable: true }),
       truncated: f.exposeBoolean('truncated'),
     }),
   }),
-  description: 'ListKeyRotations: completed rotations, oldest first.',
+  description: 'ListKeyRotations: completed rotations, oldest first; with includeKeyMaterial ALL_KEY_MATERIAL, every key material version.',
   input: ListKeyRotationsInput,
 });

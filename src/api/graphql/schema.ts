@@ -7,6 +7,7 @@ import './authorization.ts';
 import './crypto.ts';
 import './data-key-pair.ts';
 import './key-agreement.ts';
+import './key-import.ts';
 import './keys.ts';
 import './mac.ts';
 import './report.ts';

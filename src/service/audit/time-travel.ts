@@ -10,7 +10,7 @@ import { foldGrant, type GrantEvent, type GrantState } from '../../domain/grant.
 import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../../domain/alias.ts';
 import { aliasArn, keyArn, parseKeyReference } from '../../domain/arn.ts';
 import { KmsError, Validator } from '../../domain/errors.ts';
-import { foldKey, isEnabled, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../../domain/key.ts';
+import { foldKey, isEnabled, keyStreamId, type ImportedMaterial, type KeyEvent, type KeyState, type Recorded } from '../../domain/key.ts';
 import { readAliasStreamsOfKey, readAuditRecordsOfTransactions, type AuditRow, type KeyMatch } from '../../store/audit-queries.ts';
 import type { Database } from '../../store/database.ts';
 import { readStream, type RecordedEvent } from '../../store/event-store.ts';
@@ -63,6 +63,8 @@ export interface KeyAsOfView {
     onDemandRotations: number;
     keyMaterialIds: string[];
   };
+  /** Origin EXTERNAL: every imported material version then, with its import state and expiry. */
+  importedMaterials: ImportedMaterial[];
   version: bigint;
   lastChangedAt: Date;
   /** Grants live on the key then (their tokens are never shown). */
@@ -139,6 +141,7 @@ function keyAsOfView(asOf: Date, state: KeyState, aliases: string[], lastChanged
       onDemandRotations: state.onDemandRotations,
       keyMaterialIds: state.keyMaterialIds,
     },
+    importedMaterials: state.importedMaterials,
     version: state.version,
     grants: grants.map(toListEntry),
     lastChangedAt,
