@@ -25,6 +25,7 @@ export type KmsErrorCode =
   | 'RequestEntityTooLargeException'
   | 'SerializationException'
   | 'TagException'
+  | 'ThrottlingException'
   | 'UnknownOperationException'
   | 'UnrecognizedClientException'
   | 'UnsupportedOperationException'

@@ -181,3 +181,9 @@ export async function readUsableKey(db: Executor, keyId: string): Promise<Usable
     currentKeyMaterialId: row.current_key_material_id,
   };
 }
+
+/** A key's KeySpec, if the key exists. */
+export async function readKeySpec(db: Executor, keyId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('keys').select('key_spec').where('key_id', '=', keyId).executeTakeFirst();
+  return row?.key_spec;
+}
