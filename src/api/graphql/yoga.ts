@@ -249,6 +249,11 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
         setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId: error.requestId, http: { status: 500 } } })] });
         return;
       }
+      if (error.code === 'ThrottlingException') {
+        // Not a credentials problem: no WWW-Authenticate, which would have a browser ask for a password.
+        setResult({ errors: [createGraphQLError(error.message, { extensions: { code: error.code, requestId: error.requestId, http: { status: 429, headers: { 'Retry-After': '1' } } } })] });
+        return;
+      }
       setResult({ errors: [unauthenticated(error.code, error.message, error.requestId!)] });
     },
 
