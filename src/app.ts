@@ -74,6 +74,8 @@ export function createKeyledger(deps: {
   groupCommit?: GroupCommitOptions | false;
   /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
   quotas?: QuotaSettings;
+  /** The account's key quota (LimitExceededException past it); AWS's 100,000 by default. */
+  maxKeysPerAccount?: number;
   /** The monotonic milliseconds the quotas' buckets read (performance.now by default); tests move it by hand. */
   quotaClock?: () => number;
 }): Keyledger {
@@ -81,10 +83,10 @@ export function createKeyledger(deps: {
   const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
   const auditFeed = new AuditFeed(deps.db, deps.logger);
-  const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, ...wired } = deps;
+  const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, maxKeysPerAccount, ...wired } = deps;
   const groupCommit = groupCommitOptions === false ? undefined : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db) };
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region, ...(groupCommit ? { groupCommit } : {}) });
-  const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
+  const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer, ...(maxKeysPerAccount ? { maxKeysPerAccount } : {}) });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const grants = new GrantService({ runner, region: deps.region, resolver, authorizer });

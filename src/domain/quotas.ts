@@ -166,5 +166,12 @@ export function shareOf(ratePerSecond: number, processes: number): { ratePerSeco
   return { ratePerSecond: share, capacity: Math.max(1, share) };
 }
 
+/** AWS's resource quota of customer managed keys per account and Region ("Customer managed keys"). */
+export const MAX_KEYS_PER_ACCOUNT = 100_000;
+
+/** The LimitExceededException of a CreateKey past the account's key quota (the wording is keyledger's guess at AWS's). */
+export const tooManyKeysMessage = (limit: number): string =>
+  `This account already has ${limit} KMS keys in this Region, the most it may have. Schedule unused keys for deletion, or raise the limit.`;
+
 /** AWS's message for a throttled request (ThrottlingException, HTTP 400). */
 export const THROTTLING_MESSAGE = 'You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.';
