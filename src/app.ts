@@ -16,6 +16,7 @@ import { MacService } from './service/mac-service.ts';
 import { OperationRegistry } from './service/operations.ts';
 import { AuthenticationService } from './service/authentication.ts';
 import { ImportService } from './service/import-service.ts';
+import { RequestQuotas, type QuotaSettings } from './service/quotas.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { SigningService } from './service/signing-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
@@ -52,6 +53,8 @@ export interface Keyledger {
   auditFeed: AuditFeed;
   /** Group commit of the cryptographic operations' records, and the key views they decide on; absent when turned off. */
   groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
+  /** AWS request quotas (throttling); absent when off. A serving process calls `start()` and, on shutdown, `close()`. */
+  quotas?: RequestQuotas;
 }
 
 /**
@@ -72,15 +75,21 @@ export function createKeyledger(deps: {
   auditTailRecheckMs?: number;
   /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
   groupCommit?: GroupCommitOptions | false;
+  /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
+  quotas?: QuotaSettings;
+  /** The account's key quota (LimitExceededException past it); AWS's 100,000 by default. */
+  maxKeysPerAccount?: number;
+  /** The monotonic milliseconds the quotas' buckets read (performance.now by default); tests move it by hand. */
+  quotaClock?: () => number;
 }): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
   const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
   const auditFeed = new AuditFeed(deps.db, deps.logger);
-  const { groupCommit: groupCommitOptions, ...wired } = deps;
+  const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, maxKeysPerAccount, ...wired } = deps;
   const groupCommit = groupCommitOptions === false ? undefined : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db) };
   const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region, ...(groupCommit ? { groupCommit } : {}) });
-  const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
+  const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer, ...(maxKeysPerAccount ? { maxKeysPerAccount } : {}) });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const imports = new ImportService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
@@ -89,6 +98,7 @@ export function createKeyledger(deps: {
   const mac = new MacService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const keyAgreement = new KeyAgreementService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer });
+  const quotas = quotaSettings ? new RequestQuotas({ db: deps.db, runner, resolver, clock: deps.clock, logger: deps.logger, settings: quotaSettings, ...(quotaClock ? { monotonicMs: quotaClock } : {}) }) : undefined;
   return {
     ...wired,
     runner,
@@ -104,10 +114,11 @@ export function createKeyledger(deps: {
     identity,
     audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
-    operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner }),
-    authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger }),
+    operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),
+    authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger, ...(quotas ? { quotas } : {}) }),
     auditFeed,
     ...(groupCommit ? { groupCommit } : {}),
+    ...(quotas ? { quotas } : {}),
   };
 }
 

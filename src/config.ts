@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { quotaSettingsFrom, type QuotaSettings } from './service/quotas.ts';
 
 /** Configuration, read from environment variables and validated once at start. */
 export interface Config {
@@ -17,6 +18,8 @@ export interface Config {
   groupCommit: boolean;
   /** PEM files from KEYLEDGER_TLS_CERT and KEYLEDGER_TLS_KEY (both or neither): `serve` speaks HTTPS with them. */
   tls: TlsFiles | undefined;
+  /** AWS request quotas from KEYLEDGER_QUOTAS and KEYLEDGER_QUOTA_* (undefined when KEYLEDGER_QUOTAS=off). */
+  quotas: QuotaSettings | undefined;
 }
 
 /** A certificate (chain) and its private key, as PEM files; `source` names where each path came from, for messages. */
@@ -53,6 +56,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * | KEYLEDGER_LOG_LEVEL | info |
  * | KEYLEDGER_GROUP_COMMIT | on |
  * | KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY | (unset: plain HTTP) |
+ * | KEYLEDGER_QUOTAS | on |
+ * | KEYLEDGER_QUOTA_<NAME>, KEYLEDGER_QUOTA_WINDOW_SECONDS | AWS's request quotas; 60 |
  *
  * @example
  * const config = loadConfig(process.env);
@@ -95,6 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const tls = tlsFilesFrom({ cert: env.KEYLEDGER_TLS_CERT, key: env.KEYLEDGER_TLS_KEY }, { cert: 'KEYLEDGER_TLS_CERT', key: 'KEYLEDGER_TLS_KEY' }, problems);
 
+  const quotas = quotaSettingsFrom(env, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir,
@@ -107,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     groupCommit: groupCommitText !== 'off',
     tls,
+    quotas,
   };
 }
 

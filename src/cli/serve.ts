@@ -107,12 +107,17 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // dev: jobs go to the in-process worker's queue once it has started (before
     // any request can arrive); serve: a send-only queue, run by a worker elsewhere.
     const jobs = lateBoundJobScheduler();
-    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs, groupCommit: config.groupCommit ? {} : false });
+    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs, groupCommit: config.groupCommit ? {} : false, ...(config.quotas ? { quotas: config.quotas } : {}) });
     const fenceFeed = await startFenceFeed(app);
     resources.add('fence feed', async () => {
       await fenceFeed?.close();
       await app.groupCommit?.committer.drained();
     });
+    if (app.quotas) {
+      await app.quotas.start();
+      const quotas = app.quotas;
+      resources.add('request quotas', () => quotas.close());
+    }
 
     const credentialsFile = adminCredentialsFile(config.dataDir);
     const bootstrapped = mode === 'dev' ? await bootstrapAdmin(app, db, credentialsFile, logger) : undefined;

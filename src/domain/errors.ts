@@ -28,6 +28,7 @@ export type KmsErrorCode =
   | 'RequestEntityTooLargeException'
   | 'SerializationException'
   | 'TagException'
+  | 'ThrottlingException'
   | 'UnknownOperationException'
   | 'UnrecognizedClientException'
   | 'UnsupportedOperationException'

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { AuditRecord } from './audit.ts';
 import type { Caller } from './context.ts';
 import type { AuthenticationFailure, IdentityService } from './identity-service.ts';
+import type { RequestQuotas } from './quotas.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 /** A request as it arrived, for its signature to be checked. Header names in lower case. */
@@ -65,17 +66,21 @@ export class AuthenticationService {
   readonly #clock: Clock;
   readonly #region: string;
   readonly #logger: Logger;
+  readonly #quotas: RequestQuotas | undefined;
 
-  constructor(deps: { identity: IdentityService; runner: RequestRunner; clock: Clock; region: string; logger: Logger }) {
+  /** With `quotas`, requests that fail authentication are throttled per source IP address. */
+  constructor(deps: { identity: IdentityService; runner: RequestRunner; clock: Clock; region: string; logger: Logger; quotas?: RequestQuotas }) {
     this.#identity = deps.identity;
     this.#runner = deps.runner;
     this.#clock = deps.clock;
     this.#region = deps.region;
     this.#logger = deps.logger;
+    this.#quotas = deps.quotas;
   }
 
   /** Checks `request`'s signature for `service` (its credential scope must name it and keyledger's region). */
   async sigv4(request: SignedRequest, attempted: AttemptedRequest, service: 'kms' | 'sts'): Promise<AuthenticationOutcome> {
+    if (this.#quotas?.unauthenticatedExhausted(attempted.sourceIp)) return { ok: false, error: await this.#throttled(attempted) };
     let outcome: VerifyOutcome;
     try {
       outcome = await this.#verify(request, service);
@@ -94,6 +99,7 @@ export class AuthenticationService {
    * scheme), given as decoded from the Authorization header or undefined.
    */
   async basic(credentials: { accessKeyId: string; secret: string } | undefined, attempted: AttemptedRequest): Promise<AuthenticationOutcome> {
+    if (this.#quotas?.unauthenticatedExhausted(attempted.sourceIp)) return { ok: false, error: await this.#throttled(attempted) };
     let outcome: Awaited<ReturnType<IdentityService['authenticate']>>;
     try {
       outcome = await this.#identity.authenticate(credentials?.accessKeyId, credentials?.secret);
@@ -106,8 +112,22 @@ export class AuthenticationService {
   }
 
   /** Records a request refused before it could be authenticated (a body too large to read), and returns the error to answer. */
-  refuseUnread(attempted: AttemptedRequest, error: KmsError): Promise<KmsError> {
+  async refuseUnread(attempted: AttemptedRequest, error: KmsError): Promise<KmsError> {
+    if (this.#quotas?.unauthenticatedExhausted(attempted.sourceIp)) return this.#throttled(attempted);
     return this.#record(attempted, error, null, undefined);
+  }
+
+  /**
+   * A request from an address whose requests failed authentication faster
+   * than its quota allows: throttled before its credentials are looked at,
+   * and recorded in aggregate (RequestQuotas). Clients behind one address
+   * (a proxy, a NAT) share its quota: X-Forwarded-For is the client's word.
+   */
+  #throttled(attempted: AttemptedRequest): Promise<KmsError> {
+    return this.#quotas!.throttleUnauthenticated(
+      { requestId: attempted.requestId, accountId: null, userIdentity: { type: 'Unknown', principalArn: null, accountId: null, accessKeyId: null }, sourceIp: attempted.sourceIp, userAgent: attempted.userAgent },
+      { eventName: attempted.eventName, eventSource: attempted.eventSource, readOnly: attempted.readOnly, requestParameters: null },
+    );
   }
 
   /** Authentication itself failed (the database is unreachable ...): logged, and recorded as an internal error if the log can take it. */
@@ -118,6 +138,7 @@ export class AuthenticationService {
 
   async #record(attempted: AttemptedRequest, error: KmsError, accountId: string | null, accessKeyId: string | undefined): Promise<KmsError> {
     error.requestId = attempted.requestId;
+    if (error.code !== 'KMSInternalException') this.#quotas?.failedAuthentication(attempted.sourceIp);
     try {
       await this.#runner.recordRejected(
         {

@@ -37,8 +37,9 @@ import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
 import { readKeyUse } from '../store/compliance-queries.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
-import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import { countAccountKeys, readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import { IMPORTABLE_KEY_SPECS } from '../crypto/import-wrapping.ts';
+import { MAX_KEYS_PER_ACCOUNT, tooManyKeysMessage } from '../domain/quotas.ts';
 import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
@@ -131,7 +132,11 @@ export class KmsService {
 
   readonly #changeDeps: KeyChangeDeps;
 
-  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler; authorizer: Authorizer }) {
+  readonly #maxKeysPerAccount: number;
+
+  /** `maxKeysPerAccount`: the account's key quota (AWS's 100,000 by default). */
+  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler; authorizer: Authorizer; maxKeysPerAccount?: number }) {
+    this.#maxKeysPerAccount = deps.maxKeysPerAccount ?? MAX_KEYS_PER_ACCOUNT;
     this.#changeDeps = deps;
     this.#authorizer = deps.authorizer;
     this.#runner = deps.runner;
@@ -207,6 +212,8 @@ export class KmsService {
           conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },
         });
         const accountId = ctx.caller.accountId;
+        // Counted in the request's transaction: concurrent CreateKeys may pass the quota by as many as run at once.
+        if ((await countAccountKeys(trx, accountId)) >= this.#maxKeysPerAccount) throw new KmsError('LimitExceededException', tooManyKeysMessage(this.#maxKeysPerAccount));
         const policy = input.policy ?? defaultKeyPolicy(accountId);
         const keyId = randomUUID();
         if (input.policy != null) this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);

@@ -8,7 +8,8 @@ import type { ImportService } from './import-service.ts';
 import type { KeyAgreementService } from './key-agreement-service.ts';
 import type { KmsService } from './kms-service.ts';
 import type { MacService } from './mac-service.ts';
-import type { RequestRunner } from './request-runner.ts';
+import type { RequestQuotas } from './quotas.ts';
+import type { OperationSpec, RequestRunner } from './request-runner.ts';
 import type { RotationService } from './rotation-service.ts';
 import type { SigningService } from './signing-service.ts';
 
@@ -143,10 +144,13 @@ export function unsupportedOperationMessage(name: string): string {
 export class OperationRegistry {
   readonly #services: OperationServices;
   readonly #runner: RequestRunner;
+  readonly #quotas: RequestQuotas | undefined;
 
-  constructor(deps: OperationServices & { runner: RequestRunner }) {
+  /** Without `quotas`, requests are not throttled (tests, and `KEYLEDGER_QUOTAS=off`). */
+  constructor(deps: OperationServices & { runner: RequestRunner; quotas?: RequestQuotas }) {
     this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, imports: deps.imports, grants: deps.grants, signing: deps.signing, mac: deps.mac, keyAgreement: deps.keyAgreement };
     this.#runner = deps.runner;
+    this.#quotas = deps.quotas;
   }
 
   /** The operation AWS calls `name`, if keyledger implements it. */
@@ -155,12 +159,16 @@ export class OperationRegistry {
   }
 
   /**
-   * Runs the operation. A request that breaks a constraint of AWS's model
-   * (a required member, a length, an enum, a pattern, a range) is refused
-   * first, with AWS's ValidationException, as AWS checks them before anything
-   * else; the operation then checks what the model cannot say.
+   * Runs the operation. A request over its account's quota is throttled first
+   * (ThrottlingException, recorded in aggregate: see RequestQuotas). A request
+   * that breaks a constraint of AWS's model (a required member, a length, an
+   * enum, a pattern, a range) is refused next, with AWS's ValidationException,
+   * as AWS checks them before anything else; the operation then checks what
+   * the model cannot say.
    */
-  invoke(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>): Promise<object> {
+  async invoke(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>): Promise<object> {
+    const exhausted = await this.#quotas?.admit(ctx, operation.name, input);
+    if (exhausted !== undefined) throw await this.#quotas!.throttle(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: null }, exhausted);
     const violations = modelViolations(operation.name, input);
     if (violations.length > 0) return this.#refuseBefore(operation, ctx, input, validationError(violations));
     if (input['recipient'] != null && !HANDLES_RECIPIENT.has(operation.name)) {
@@ -205,8 +213,11 @@ export class OperationRegistry {
    * offer) as the authenticated caller's request, then throws `error` with
    * the request id. `eventName` is what the caller asked for, bounded.
    */
-  refuse(ctx: RequestContext, eventName: string, readOnly: boolean, error: KmsError, eventSource: 'kms' | 'sts' = 'kms'): Promise<never> {
-    return this.#runner.run(ctx, { eventName: eventName.slice(0, 128), eventSource, readOnly, requestParameters: null }, () => Promise.reject(error));
+  async refuse(ctx: RequestContext, eventName: string, readOnly: boolean, error: KmsError, eventSource: 'kms' | 'sts' = 'kms'): Promise<never> {
+    const spec: OperationSpec = { eventName: eventName.slice(0, 128), eventSource, readOnly, requestParameters: null };
+    const exhausted = this.#quotas?.admitRefused(ctx);
+    if (exhausted !== undefined) throw await this.#quotas!.throttle(ctx, spec, exhausted);
+    return this.#runner.run(ctx, spec, () => Promise.reject(error));
   }
 }
 

@@ -160,14 +160,18 @@ export class RequestRunner {
     return query(this.#deps.db);
   }
 
-  /** Records a request that never reached an operation (e.g. failed authentication). */
+  /**
+   * Records a request that never reached an operation (failed authentication,
+   * a throttled request), with what else the record should say of it.
+   */
   async recordRejected(
     who: Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>,
     spec: OperationSpec,
     error: KmsError,
+    additionalEventData: Record<string, unknown> | null = null,
   ): Promise<void> {
     const now = this.#deps.clock.now();
-    await this.#appendOnItsOwn(this.#record(who, spec, now, newDraft(), error), now);
+    await this.#appendOnItsOwn(this.#record(who, spec, now, { ...newDraft(), additionalEventData }, error), now);
   }
 
   /**

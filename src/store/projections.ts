@@ -183,3 +183,15 @@ export async function readUsableKey(db: Executor, keyId: string): Promise<Usable
     currentKeyMaterialId: row.current_key_material_id,
   };
 }
+
+/** A key's KeySpec, if the key exists. */
+export async function readKeySpec(db: Executor, keyId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('keys').select('key_spec').where('key_id', '=', keyId).executeTakeFirst();
+  return row?.key_spec;
+}
+
+/** How many KMS keys `accountId` has, pending deletion included (they count against the account's key quota until deleted). */
+export async function countAccountKeys(db: Executor, accountId: string): Promise<number> {
+  const row = await db.selectFrom('keys').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}

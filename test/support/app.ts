@@ -7,6 +7,7 @@ import { rootKeyFromBytes, type RootKey } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { OperatorContext, RequestContext, Caller } from '../../src/service/context.ts';
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
+import type { QuotaSettings } from '../../src/service/quotas.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export interface Principal {
@@ -47,9 +48,12 @@ export const operator = (): OperatorContext => ({ requestId: randomUUID(), invok
 export const basicAuth = (p: Pick<Principal, 'accessKeyId' | 'secretAccessKey'>) =>
   `Basic ${Buffer.from(`${p.accessKeyId}:${p.secretAccessKey}`).toString('base64')}`;
 
-/** A keyledger on its own database (one per test file), a manual clock, and the GraphQL handler. */
-export async function createTestApp(): Promise<TestApp> {
-  const db = await createTestDatabase();
+/**
+ * A keyledger on its own database (one per test file), a manual clock, and the
+ * GraphQL handler; request quotas only when given (`quotaClock` moves their buckets).
+ */
+export async function createTestApp(options: { quotas?: QuotaSettings; quotaClock?: () => number; db?: TestDatabase; maxKeysPerAccount?: number } = {}): Promise<TestApp> {
+  const db = options.db ?? (await createTestDatabase());
   const clock = new ManualClock(new Date('2026-03-01T09:00:00.000Z'));
   const logLines: string[] = [];
   const sink = new Writable({
@@ -59,7 +63,7 @@ export async function createTestApp(): Promise<TestApp> {
     },
   });
   const rootKey = rootKeyFromBytes(randomBytes(32));
-  const app = createKeyledger({ db: db.app, rootKey, clock, logger: createLogger('info', sink), region: 'us-east-1' });
+  const app = createKeyledger({ db: db.app, rootKey, clock, logger: createLogger('info', sink), region: 'us-east-1', ...(options.quotas ? { quotas: options.quotas } : {}), ...(options.quotaClock ? { quotaClock: options.quotaClock } : {}), ...(options.maxKeysPerAccount ? { maxKeysPerAccount: options.maxKeysPerAccount } : {}) });
   const yoga = createGraphQLHandler(app);
 
   const newUser = async (accountId: string, name: string, policy?: string): Promise<Principal> => {
@@ -99,8 +103,9 @@ export async function createTestApp(): Promise<TestApp> {
       return { requestId: randomUUID(), caller, sourceIp: '203.0.113.7', userAgent: 'keyledger-test' };
     },
     close: async () => {
+      await app.quotas?.close();
       await app.auditFeed.close();
-      await db.drop();
+      if (!options.db) await db.drop();
     },
   };
 }

@@ -9,7 +9,7 @@ import type { Keyledger } from '../../app.ts';
 import { MAX_BODY_BYTES } from '../aws/endpoint.ts';
 import { renderLocalGraphiQL } from '../graphiql.ts';
 import { KmsError } from '../../domain/errors.ts';
-import { parseJson } from '../../json.ts';
+import { parseJsonStrict } from '../../json.ts';
 import type { Caller } from '../../service/context.ts';
 import type { GraphQLContext } from './builder.ts';
 import { keyledgerSchema, OPERATION_EVENT_NAMES } from './schema.ts';
@@ -161,7 +161,7 @@ async function readBoundedText(request: Request): Promise<string | undefined> {
 
 /**
  * Reads a request's GraphQL parameters as yoga does (GET query string, POST
- * JSON or form body) but decodes their JSON with `parseJson`: `JSON.parse`
+ * JSON or form body) but decodes their JSON with `parseJsonStrict`: `JSON.parse`
  * would decode `{"\t": "x"}` and `{"\n": "x"}` as one encryption context.
  * Multipart bodies are switched off (no uploads); anything else is yoga's own.
  */
@@ -173,11 +173,16 @@ function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext>
       extensions: { http: { spec: true, status: 400 }, code: 'BAD_REQUEST', ...(error instanceof Error ? { originalError: { name: error.name, message: error.message } } : {}) },
     });
   const decode = (text: string, what: string): unknown => {
-    try {
-      return parseJson(text);
-    } catch (error) {
-      throw badRequest(`${what} sent invalid JSON.`, error);
+    const read = parseJsonStrict(text);
+    if (read.ok) return read.value;
+    if (read.duplicate) {
+      // A member named twice has two readings (`{"tenant":"acme","tenant":"evil"}`): refused, never resolved to the last.
+      const message = read.message.replace(/^the document/, 'it');
+      throw createGraphQLError(`${what} is ambiguous: ${message.length > 200 ? `${message.slice(0, 200)}...` : message}.`, {
+        extensions: { http: { status: 400 }, code: 'ValidationException' },
+      });
     }
+    throw badRequest(`${what} sent invalid JSON.`, new SyntaxError(read.message.slice(0, 200)));
   };
   const notAnObject = (body: unknown) =>
     createGraphQLError(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`, { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } });
@@ -247,6 +252,11 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       if (error.code === 'KMSInternalException') {
         // The refusal could not be recorded, so it is not answered as one.
         setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId: error.requestId, http: { status: 500 } } })] });
+        return;
+      }
+      if (error.code === 'ThrottlingException') {
+        // Not a credentials problem: no WWW-Authenticate, which would have a browser ask for a password.
+        setResult({ errors: [createGraphQLError(error.message, { extensions: { code: error.code, requestId: error.requestId, http: { status: 429, headers: { 'Retry-After': '1' } } } })] });
         return;
       }
       setResult({ errors: [unauthenticated(error.code, error.message, error.requestId!)] });
