@@ -292,6 +292,14 @@ export class MerkleFrontier {
     return subtreesNeeded((source) => MerkleFrontier.fromSource(size, source));
   }
 
+  /** An independent copy: grow it, and keep it only if what it grew commits. */
+  clone(): MerkleFrontier {
+    const copy = new MerkleFrontier();
+    copy.#size = this.#size;
+    copy.#edge.push(...this.edge());
+    return copy;
+  }
+
   get size(): number {
     return this.#size;
   }
