@@ -174,16 +174,17 @@ const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
 /** The newest checkpoint, or null before the first. */
 export async function latestCheckpoint(db: Executor): Promise<Checkpoint | null> {
   const { rows } = await sql<CheckpointRow>`
-    SELECT tree_size::text, root_hash, signed_at, previous_hash, key_id, signature FROM log_checkpoints
-     ORDER BY tree_size DESC, signed_at DESC LIMIT 1`.execute(db);
+    SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
+     -- Qualified: the output column tree_size is text, which would order 95 after 100.
+     ORDER BY c.tree_size DESC, c.signed_at DESC LIMIT 1`.execute(db);
   return rows[0] ? toCheckpoint(rows[0]) : null;
 }
 
 /** Every checkpoint, oldest first. */
 export async function listCheckpoints(db: Executor): Promise<Checkpoint[]> {
   const { rows } = await sql<CheckpointRow>`
-    SELECT tree_size::text, root_hash, signed_at, previous_hash, key_id, signature FROM log_checkpoints
-     ORDER BY tree_size, signed_at`.execute(db);
+    SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
+     ORDER BY c.tree_size, c.signed_at`.execute(db);
   return rows.map(toCheckpoint);
 }
 

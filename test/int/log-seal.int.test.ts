@@ -1,14 +1,19 @@
+import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalEvent } from '../../src/domain/canonical-event.ts';
 import { checkpointHash, checkpointSignatureValid } from '../../src/domain/checkpoint.ts';
 import { consistencyProof, inclusionProof, verifyConsistency, verifyInclusion } from '../../src/domain/merkle.ts';
 import { sealKeyFromSeed } from '../../src/crypto/seal-key.ts';
+import { parseJson } from '../../src/json.ts';
 import { appendToStream } from '../../src/store/event-store.ts';
 import { latestCheckpoint, leafIndexOf, listCheckpoints, LogSealer, withSubtrees } from '../../src/store/log-seal.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
+const execFileAsync = promisify(execFile);
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -109,4 +114,30 @@ describe('the log sealer', () => {
     expect(latest.treeSize).toBe(log.length);
     expect(mth(log.map((e) => e.bytes)).equals(latest.rootHash)).toBe(true);
   });
+  it('two processes sealing at once build one tree and one linear chain of checkpoints', async () => {
+    const script = fileURLToPath(new URL('../support/seal-process.ts', import.meta.url));
+    const node = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
+    const run = () => execFileAsync(node, [script, db.url, '4000'], { timeout: 30_000 });
+    const writer = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await appendMany(25);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const [a, b] = await Promise.all([run(), run(), writer]);
+    const counts = [parseJson(a.stdout), parseJson(b.stdout)] as { ran: number; skipped: number }[];
+    expect(counts.every((c) => c.ran > 0)).toBe(true);
+    // Whatever the last pass left: one more, then the tree is the log.
+    let pass;
+    do pass = await new LogSealer(db.app, { privateKey: sealKeyFromSeed(Buffer.alloc(32, 5)).privateKey, now, batchSize: 1000 }).pass({ force: true });
+    while (!pass.ran || !pass.caughtUp);
+    const log = await canonicalLog();
+    expect(pass.treeSize).toBe(log.length);
+    expect(mth(log.map((e) => e.bytes)).equals((await latestCheckpoint(db.app))!.rootHash)).toBe(true);
+    const { rows } = await sql<{ leaves: string; distinct_events: string }>`SELECT count(*)::text AS leaves, count(DISTINCT event_id)::text AS distinct_events FROM log_seal_leaves`.execute(db.owner);
+    expect(rows[0]).toEqual({ leaves: String(log.length), distinct_events: String(log.length) });
+    // The chain: each checkpoint names the one before it, and no two name the same one (sql/0028's UNIQUE).
+    const checkpoints = await listCheckpoints(db.app);
+    for (let i = 1; i < checkpoints.length; i++) expect(checkpoints[i]!.previousHash!.equals(checkpointHash(checkpoints[i - 1]!))).toBe(true);
+  }, 60_000);
 });
