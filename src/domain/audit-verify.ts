@@ -174,5 +174,5 @@ export class ExportVerifier {
 }
 
 function eventIdOf(canonical: string): string | undefined {
-  return /"eventId":"([0-9a-f-]{36})"/.exec(canonical)?.[1];
+  return /"eventId":"([0-9a-f-]{36})","metadata":/.exec(canonical)?.[1];
 }
