@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { quotaSettingsFrom, type QuotaSettings } from './service/quotas.ts';
 
 /** Configuration, read from environment variables and validated once at start. */
@@ -12,6 +12,11 @@ export interface Config {
   /** base64 of 32 bytes, from KEYLEDGER_ROOT_KEY; else the key is read from rootKeyFile. */
   rootKeyBase64: string | undefined;
   rootKeyFile: string;
+  /** base64 of the 32-byte Ed25519 seed that signs checkpoints, from KEYLEDGER_SEAL_KEY; else read from sealKeyFile. */
+  sealKeyBase64: string | undefined;
+  sealKeyFile: string;
+  /** Where the worker publishes the log's signed checkpoints (KEYLEDGER_CHECKPOINT_DIR). */
+  checkpointDir: string;
   region: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** KEYLEDGER_GROUP_COMMIT: cryptographic operations commit their records in batches (on) or one transaction each (off). */
@@ -52,6 +57,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * | DATABASE_URL | (embedded Postgres under the data dir) |
  * | KEYLEDGER_ROOT_KEY | (unset: read KEYLEDGER_ROOT_KEY_FILE) |
  * | KEYLEDGER_ROOT_KEY_FILE | <data dir>/root-key |
+ * | KEYLEDGER_SEAL_KEY | (unset: read <root key's directory>/seal-key) |
+ * | KEYLEDGER_CHECKPOINT_DIR | <data dir>/checkpoints |
  * | KEYLEDGER_REGION | us-east-1 |
  * | KEYLEDGER_LOG_LEVEL | info |
  * | KEYLEDGER_GROUP_COMMIT | on |
@@ -85,6 +92,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!valid) problems.push('KEYLEDGER_ROOT_KEY must be exactly 32 bytes in standard base64 (44 characters)');
   }
 
+  const sealKeyBase64 = env.KEYLEDGER_SEAL_KEY || undefined;
+  if (sealKeyBase64 !== undefined && !(/^[A-Za-z0-9+/]{43}=$/.test(sealKeyBase64) && Buffer.from(sealKeyBase64, 'base64').length === 32)) {
+    problems.push('KEYLEDGER_SEAL_KEY must be a 32-byte Ed25519 seed in standard base64 (44 characters)');
+  }
+
   const region = env.KEYLEDGER_REGION || 'us-east-1';
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
     problems.push(`KEYLEDGER_REGION must look like an AWS region (e.g. us-east-1), got '${region}'`);
@@ -110,6 +122,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     rootKeyBase64,
     rootKeyFile: resolve(env.KEYLEDGER_ROOT_KEY_FILE || `${dataDir}/root-key`),
+    sealKeyBase64,
+    sealKeyFile: resolve(dirname(resolve(env.KEYLEDGER_ROOT_KEY_FILE || `${dataDir}/root-key`)), 'seal-key'),
+    checkpointDir: resolve(env.KEYLEDGER_CHECKPOINT_DIR || `${dataDir}/checkpoints`),
     region,
     logLevel,
     groupCommit: groupCommitText !== 'off',

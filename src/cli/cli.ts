@@ -16,6 +16,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   replay: { summary: 'rebuild the projections from the log, or compare them (--verify)', load: async () => (await import('./replay.ts')).runReplay },
   principal: { summary: 'create a user or role (and its account)', load: async () => (await import('./identity.ts')).runPrincipal },
   'access-key': { summary: 'create an access key for a principal', load: async () => (await import('./identity.ts')).runAccessKey },
+  audit: { summary: 'export the sealed log, or verify an export offline (tamper-evident log)', load: async () => (await import('./audit.ts')).runAudit },
+  checkpoint: { summary: "print the log's latest signed checkpoint, or its public key", load: async () => (await import('./audit.ts')).runCheckpoint },
   report: { summary: 'write an account\'s compliance report (md, html, csv or json)', load: async () => (await import('./report.ts')).runReport },
 };
 

@@ -5,6 +5,7 @@ import { startHttpServer } from '../api/http-server.ts';
 import { createKeyledger, startFenceFeed } from '../app.ts';
 import { systemClock } from '../clock.ts';
 import { loadRootKey, RootKeyError } from '../crypto/root-key.ts';
+import { loadSealKey } from '../crypto/seal-key.ts';
 import { redactUrl } from '../logger.ts';
 import { openDatabase } from '../store/database.ts';
 import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
@@ -124,7 +125,7 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
 
     // Started before the HTTP server so it is stopped after it: requests drain first.
     if (mode === 'dev') {
-      const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation });
+      const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation, seal: { privateKey: (await loadSealKey({ base64: config.sealKeyBase64, file: config.sealKeyFile, createIfMissing: true })).privateKey, checkpointDir: config.checkpointDir } });
       resources.add('worker', () => worker.stop());
       jobs.bind(worker.jobs);
     } else {

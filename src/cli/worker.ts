@@ -1,5 +1,6 @@
 import { systemClock } from '../clock.ts';
 import { createKeyledger } from '../app.ts';
+import { loadSealKey } from '../crypto/seal-key.ts';
 import { loadRootKey } from '../crypto/root-key.ts';
 import { openDatabase } from '../store/database.ts';
 import { lateBoundJobScheduler } from '../worker/jobs.ts';
@@ -39,7 +40,7 @@ export async function runWorker(args: string[], io: CliIo): Promise<number> {
     const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile });
     const jobs = lateBoundJobScheduler();
     const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
-    const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation });
+    const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation, seal: { privateKey: (await loadSealKey({ base64: config.sealKeyBase64, file: config.sealKeyFile, createIfMissing: true })).privateKey, checkpointDir: config.checkpointDir } });
     jobs.bind(worker.jobs);
     resources.add('worker', () => worker.stop());
     io.stdout.write(`keyledger worker: running (${SWEEP_QUEUE}, cron '${SWEEP_CRON}' UTC). Press Ctrl-C to stop.\n`);

@@ -6,6 +6,7 @@ import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
 import { createKeyQueues, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
+import { startSealLoop, type SealLoopOptions } from './seal-loop.ts';
 import { startUsageRollupLoop, USAGE_ROLLUP_INTERVAL_MS } from './usage-rollup-loop.ts';
 import { readUsageRollupStatus } from '../store/usage-rollup.ts';
 
@@ -88,6 +89,8 @@ export interface WorkerDeps {
   pollingIntervalSeconds?: number;
   /** How often new audit records are folded into the usage rollups; USAGE_ROLLUP_INTERVAL_MS when not given. */
   usageRollupIntervalMs?: number;
+  /** Seals the log into signed checkpoints (issue 16), published to a directory; not sealed when not given. */
+  seal?: Omit<SealLoopOptions, 'now'>;
 }
 
 /**
@@ -161,12 +164,13 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     throw error;
   }
   const rollup = startUsageRollupLoop(deps.db, logger, deps.usageRollupIntervalMs ?? USAGE_ROLLUP_INTERVAL_MS);
+  const seal = deps.seal && startSealLoop(deps.db, logger, { ...deps.seal, now: () => deps.clock.now() });
   logger.info({ queue: SWEEP_QUEUE, cron: SWEEP_CRON }, 'worker started');
 
   let stopped: Promise<void> | undefined;
   return {
     stop: () => {
-      stopped ??= Promise.all([rollup.stop(), boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS })]).then(() => logger.info('worker stopped'));
+      stopped ??= Promise.all([rollup.stop(), seal?.stop(), boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS })]).then(() => logger.info('worker stopped'));
       return stopped;
     },
     status: () => statusOf(boss, deps.db),

@@ -5,6 +5,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBlobHeader } from '../../src/crypto/ciphertext.ts';
 import { unwrapKeyMaterial } from '../../src/crypto/key-material.ts';
+import { sealKeyFromSeed } from '../../src/crypto/seal-key.ts';
+import { LogSealer } from '../../src/store/log-seal.ts';
 import { createTestApp, type GqlResult, type Principal, type TestApp } from '../support/app.ts';
 
 /**
@@ -328,6 +330,17 @@ describe('secrets at rest', () => {
 
     for (const blob of [c1, c2, c3, wpBlob, ...pairBlobs]) ciphertextIds.push(parseBlobHeader(blob).ciphertextId);
 
+    // The log sealed and checkpointed: the seal key's seed signs, and stays outside the database.
+    const sealSeed = randomBytes(32);
+    const sealKey = sealKeyFromSeed(sealSeed);
+    keep('seal key seed', sealSeed);
+    keep('seal key (PKCS#8)', sealKey.privateKey.export({ type: 'pkcs8', format: 'der' }));
+    const sealer = new LogSealer(t.db.app, { privateKey: sealKey.privateKey, now: () => new Date() });
+    let pass;
+    do pass = await sealer.pass({ force: true });
+    while (!pass.ran || !pass.caughtUp);
+    expect(pass.treeSize).toBeGreaterThan(0);
+
     // Every key's material, unwrapped from the store with the root key.
     const materials = await t.db.owner.selectFrom('key_materials').select(['key_id', 'key_material_id', 'wrapped']).execute();
     expect(materials.map((m) => m.key_id).sort()).toEqual([k1.keyId, k2.keyId, external].sort());
@@ -339,7 +352,7 @@ describe('secrets at rest', () => {
   it('none of them is anywhere in the database, in any encoding; the context is there in clear', async () => {
     expect(secrets.length).toBeGreaterThanOrEqual(20);
     const { dump, tables } = await dumpWholeDatabase();
-    expect(tables).toEqual(expect.arrayContaining(['public.events', 'public.streams', 'public.keys', 'public.key_materials', 'public.access_keys', 'public.import_parameters']));
+    expect(tables).toEqual(expect.arrayContaining(['public.events', 'public.streams', 'public.keys', 'public.key_materials', 'public.access_keys', 'public.import_parameters', 'public.log_checkpoints', 'public.log_seal_nodes']));
 
     expect(findSecrets(dump, secrets)).toEqual([]);
 

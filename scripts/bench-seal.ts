@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:seal`: the tamper-evident log's figures (issue 16).
+ *
+ * - sealing: events sealed per second by one LogSealer pass loop, over a log
+ *   of SEAL_EVENTS (default 200,000) ~1 KB audit-like events;
+ * - proofs: inclusion and consistency proof latency from the stored subtrees
+ *   (two reads), median and p99;
+ * - verification: an export of VERIFY_EVENTS (default 1,000,000) synthetic
+ *   records checked by ExportVerifier, in events per second.
+ *
+ * DATABASE_URL (a superuser URL) is used if set, else an embedded server.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { ExportVerifier } from '../src/domain/audit-verify.ts';
+import { canonicalEvent } from '../src/domain/canonical-event.ts';
+import { signCheckpoint } from '../src/domain/checkpoint.ts';
+import { consistencyProof, inclusionProof, leafHash, MerkleFrontier } from '../src/domain/merkle.ts';
+import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
+import { openDatabase } from '../src/store/database.ts';
+import { LogSealer, withSubtrees } from '../src/store/log-seal.ts';
+import { migrateToLatest } from '../src/store/migrations.ts';
+import { startPostgresServer } from '../test/support/postgres-server.ts';
+
+const SEAL_EVENTS = Number(process.env.SEAL_EVENTS ?? 200_000);
+const VERIFY_EVENTS = Number(process.env.VERIFY_EVENTS ?? 1_000_000);
+const key = sealKeyFromSeed(Buffer.alloc(32, 3));
+
+function sampleData(i: number): unknown {
+  return {
+    eventVersion: '1.08', eventName: 'Decrypt', eventSource: 'kms.amazonaws.com', awsRegion: 'us-east-1', sourceIp: '10.0.0.7',
+    userIdentity: { type: 'IAMUser', principalArn: 'arn:aws:iam::111122223333:user/app', accessKeyId: 'AKIAEXAMPLE' },
+    requestParameters: { keyId: `arn:aws:kms:us-east-1:111122223333:key/${randomUUID()}`, encryptionContext: { tenant: `t${i % 100}`, purpose: 'bench' } },
+    resources: [{ type: 'AWS::KMS::Key', arn: `arn:aws:kms:us-east-1:111122223333:key/${randomUUID()}` }],
+    outcome: 'success', readOnly: true, requestId: randomUUID(), padding: 'x'.repeat(400), n: i,
+  };
+}
+
+const pct = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+
+async function benchVerify(): Promise<void> {
+  // Build the export in memory as the exporter writes it, then time the verifier alone.
+  const frontier = new MerkleFrontier();
+  const lines: string[] = [`{"keyledgerAuditExport":1,"treeSize":"${VERIFY_EVENTS}"}`];
+  const at = '2026-12-05T03:04:05.123456Z';
+  for (let i = 0; i < VERIFY_EVENTS; i++) {
+    const ev = canonicalEvent({ eventId: randomUUID(), streamId: `request-${i}`, streamVersion: 1n, type: 'AuditRecord', dataJson: JSON.stringify(sampleData(i)), metadataJson: '{}', recordedAt: at });
+    const h = leafHash(ev);
+    frontier.append(h);
+    lines.push(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${ev}}`);
+  }
+  const checkpoint = signCheckpoint({ treeSize: VERIFY_EVENTS, rootHash: frontier.root(), signedAt: new Date(), previousHash: null }, key.privateKey);
+  const bytes = lines.reduce((n, l) => n + l.length + 1, 0);
+  const started = performance.now();
+  const v = new ExportVerifier();
+  for (const l of lines) v.line(l);
+  const result = v.finish([checkpoint], key.publicKey);
+  const seconds = (performance.now() - started) / 1000;
+  if (!result.ok) throw new Error('the synthetic export did not verify');
+  console.log(`verify:   ${VERIFY_EVENTS} events (${(bytes / 1e6).toFixed(0)} MB) in ${seconds.toFixed(2)} s = ${Math.round(VERIFY_EVENTS / seconds)} events/s (one core)`);
+}
+
+async function benchSeal(): Promise<void> {
+  const server = process.env.DATABASE_URL ? undefined : await startPostgresServer();
+  const adminUrl = process.env.DATABASE_URL ?? server!.adminUrl;
+  const name = `keyledger_bench_seal_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const owner = openDatabase(url.toString(), { as: 'owner', max: 4, applicationName: 'bench-seal' });
+  const app = openDatabase(url.toString(), { as: 'app', max: 4, applicationName: 'bench-seal' });
+  try {
+    await migrateToLatest(owner);
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    for (let done = 0; done < SEAL_EVENTS; done += 10_000) {
+      const n = Math.min(10_000, SEAL_EVENTS - done);
+      const datas = Array.from({ length: n }, (_, i) => JSON.stringify(sampleData(done + i)));
+      await client.query(
+        `INSERT INTO events (stream_id, stream_version, event_id, type, data, recorded_at)
+         SELECT 'request-' || gen_random_uuid(), 1, gen_random_uuid(), 'AuditRecord', d::jsonb, now() FROM unnest($1::text[]) AS d`,
+        [datas],
+      );
+    }
+    await client.end();
+    const sealer = new LogSealer(app, { privateKey: key.privateKey, now: () => new Date(), checkpointEvery: 50_000 });
+    const started = performance.now();
+    let pass;
+    do pass = await sealer.pass();
+    while (!pass.caughtUp);
+    await sealer.pass({ force: true });
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`seal:     ${pass.treeSize} events in ${seconds.toFixed(2)} s = ${Math.round(pass.treeSize / seconds)} events/s (one sealer, batches of 5,000)`);
+    const size = pass.treeSize;
+    const inclusion: number[] = [];
+    const consistency: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const leaf = Math.floor(Math.random() * size);
+      let t = performance.now();
+      await withSubtrees(app, (s) => inclusionProof(leaf, size, s));
+      inclusion.push(performance.now() - t);
+      t = performance.now();
+      await withSubtrees(app, (s) => consistencyProof(1 + leaf, size, s));
+      consistency.push(performance.now() - t);
+    }
+    console.log(`proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`);
+  } finally {
+    await Promise.all([owner.destroy(), app.destroy()]);
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+    await server?.stop();
+  }
+}
+
+await benchVerify();
+await benchSeal();

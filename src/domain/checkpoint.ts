@@ -1,0 +1,109 @@
+/**
+ * Signed checkpoints of the log's Merkle tree (src/domain/merkle.ts), in the
+ * spirit of Certificate Transparency's signed tree heads and CloudTrail's
+ * chained digest files: a tree size, its root, the time, and the hash of the
+ * checkpoint before, signed with Ed25519.
+ *
+ * The signed bytes are a short text, one field per line (UTF-8, `\n` after
+ * each), so any verifier rebuilds them from a checkpoint's fields:
+ *
+ * ```
+ * keyledger checkpoint v1
+ * <tree size, decimal>
+ * <root hash, base64>
+ * <time, ISO 8601 UTC with milliseconds>
+ * <previous checkpoint's hash, base64, or - for the first>
+ * <key id>
+ * ```
+ *
+ * A checkpoint's hash is SHA-256 of those bytes followed by the signature, so
+ * the chain also pins which signature was published. The key id is the first
+ * 16 bytes of SHA-256 of the public key's SPKI DER, in hex.
+ */
+import { createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto';
+
+export interface Checkpoint {
+  treeSize: number;
+  rootHash: Buffer;
+  signedAt: Date;
+  previousHash: Buffer | null;
+  keyId: string;
+  signature: Buffer;
+}
+
+const HEADER = 'keyledger checkpoint v1';
+
+/** The bytes a checkpoint's signature covers. */
+export function checkpointBody(c: Omit<Checkpoint, 'signature'>): Buffer {
+  return Buffer.from(
+    `${HEADER}\n${c.treeSize}\n${c.rootHash.toString('base64')}\n${c.signedAt.toISOString()}\n${c.previousHash ? c.previousHash.toString('base64') : '-'}\n${c.keyId}\n`,
+  );
+}
+
+/** The checkpoint's identity in the chain: SHA-256(body || signature). */
+export function checkpointHash(c: Checkpoint): Buffer {
+  return hash('sha256', Buffer.concat([checkpointBody(c), c.signature]), 'buffer');
+}
+
+/** The key id of an Ed25519 public key. */
+export function sealKeyId(publicKey: KeyObject): string {
+  return hash('sha256', publicKey.export({ type: 'spki', format: 'der' }), 'hex').slice(0, 32);
+}
+
+/**
+ * Signs a checkpoint with an Ed25519 private key.
+ *
+ * @example
+ * const cp = signCheckpoint({ treeSize: 9, rootHash, signedAt: clock.now(), previousHash: null }, privateKey);
+ */
+export function signCheckpoint(c: Omit<Checkpoint, 'signature' | 'keyId'>, privateKey: KeyObject): Checkpoint {
+  const unsigned = { ...c, keyId: sealKeyId(createPublicKey(privateKey)) };
+  return { ...unsigned, signature: sign(null, checkpointBody(unsigned), privateKey) };
+}
+
+/** Whether `publicKey` signed this checkpoint (and the key id names that key). */
+export function checkpointSignatureValid(c: Checkpoint, publicKey: KeyObject): boolean {
+  if (c.keyId !== sealKeyId(publicKey)) return false;
+  try {
+    return verify(null, checkpointBody(c), publicKey, c.signature);
+  } catch {
+    return false;
+  }
+}
+
+/** The JSON form of a checkpoint, as published in files, exports and GraphQL. */
+export interface CheckpointJson {
+  treeSize: string;
+  rootHash: string;
+  signedAt: string;
+  previousHash: string | null;
+  keyId: string;
+  signature: string;
+  checkpointHash: string;
+}
+
+export function checkpointToJson(c: Checkpoint): CheckpointJson {
+  return {
+    treeSize: String(c.treeSize),
+    rootHash: c.rootHash.toString('base64'),
+    signedAt: c.signedAt.toISOString(),
+    previousHash: c.previousHash ? c.previousHash.toString('base64') : null,
+    keyId: c.keyId,
+    signature: c.signature.toString('base64'),
+    checkpointHash: checkpointHash(c).toString('base64'),
+  };
+}
+
+/** Reads a checkpoint's JSON form; null when a field is missing or malformed. */
+export function checkpointFromJson(v: unknown): Checkpoint | null {
+  if (v === null || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  const b64 = (x: unknown) => (typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x) ? Buffer.from(x, 'base64') : null);
+  const root = b64(o.rootHash);
+  const signature = b64(o.signature);
+  const previous = o.previousHash === null ? null : b64(o.previousHash);
+  const signedAt = typeof o.signedAt === 'string' ? new Date(o.signedAt) : null;
+  if (typeof o.treeSize !== 'string' || !/^\d{1,15}$/.test(o.treeSize) || !root || root.length !== 32 || !signature) return null;
+  if ((o.previousHash !== null && (!previous || previous.length !== 32)) || !signedAt || Number.isNaN(signedAt.getTime()) || typeof o.keyId !== 'string') return null;
+  return { treeSize: Number(o.treeSize), rootHash: root, signedAt, previousHash: previous, keyId: o.keyId, signature };
+}

@@ -1,0 +1,228 @@
+/**
+ * The sealer's store (sql/0028): follows the log in the followers' order,
+ * below the in-flight horizon (see logHorizon), appends each event's canonical
+ * bytes to the Merkle tree, keeps every perfect subtree, and writes signed,
+ * chained checkpoints. One sealer at a time across processes: a pass takes a
+ * transaction-scoped advisory lock and skips when another holds it.
+ */
+import { sql, type Transaction } from 'kysely';
+import type { KeyObject } from 'node:crypto';
+import { canonicalEvent } from '../domain/canonical-event.ts';
+import { checkpointHash, signCheckpoint, type Checkpoint } from '../domain/checkpoint.ts';
+import { leafHash, MerkleFrontier, subtreesNeeded, type Subtree, type SubtreeRef, type SubtreeSource } from '../domain/merkle.ts';
+import { logHorizon } from './event-store.ts';
+import type { Database, Db } from './database.ts';
+
+type Executor = Db | Transaction<Database>;
+
+/** The advisory lock key of the sealer (one per database). */
+const SEAL_LOCK = sql`hashtext('keyledger.log_seal')`;
+
+/** Events sealed per transaction by default. */
+export const SEAL_BATCH = 5_000;
+
+export interface SealOptions {
+  /** Signs the checkpoints. */
+  privateKey: KeyObject;
+  now: () => Date;
+  batchSize?: number;
+  /** Write a checkpoint once this many events are sealed since the last one... */
+  checkpointEvery?: number;
+  /** ...or this long after the last one, if anything was sealed since. */
+  checkpointIntervalMs?: number;
+}
+
+export interface SealPass {
+  /** False when another sealer holds the lock: nothing was done. */
+  ran: boolean;
+  sealed: number;
+  treeSize: number;
+  /** No event below the horizon is left unsealed. */
+  caughtUp: boolean;
+  /** The checkpoint written by this pass, if any. */
+  checkpoint: Checkpoint | null;
+}
+
+/**
+ * A sealer: keeps the tree's right edge in memory between passes (reloaded
+ * from the stored subtrees when another process sealed meanwhile).
+ *
+ * @example
+ * const sealer = new LogSealer(appDb, { privateKey, now: () => clock.now() });
+ * let pass; do pass = await sealer.pass(); while (pass.ran && !pass.caughtUp);
+ */
+export class LogSealer {
+  readonly #db: Db;
+  readonly #options: SealOptions;
+  #frontier: MerkleFrontier | undefined;
+
+  constructor(db: Db, options: SealOptions) {
+    this.#db = db;
+    this.#options = options;
+  }
+
+  /** Seals the next batch, and writes a checkpoint when one is due (or `force`, if the tree grew since the last). */
+  async pass(options: { force?: boolean } = {}): Promise<SealPass> {
+    const batchSize = this.#options.batchSize ?? SEAL_BATCH;
+    const result = await this.#db.transaction().execute(async (trx): Promise<SealPass & { frontier?: MerkleFrontier }> => {
+      const { rows: locked } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${SEAL_LOCK}) AS locked`.execute(trx);
+      if (!locked[0]!.locked) return { ran: false, sealed: 0, treeSize: 0, caughtUp: false, checkpoint: null };
+      const { rows: states } = await sql<{ tree_size: string; transaction_id: string; global_position: string }>`
+        SELECT tree_size::text, transaction_id::text, global_position::text FROM log_seal_state`.execute(trx);
+      const state = states[0]!;
+      const size = Number(state.tree_size);
+      // Its own statement, before the batch is read (see logHorizon).
+      const horizon = await logHorizon(trx);
+      const { rows } = await sql<EventText>`
+        SELECT event_id::text, stream_id, stream_version::text, type, data::text AS data, metadata::text AS metadata,
+               to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+               transaction_id::text, global_position::text
+          FROM events e
+         WHERE (e.transaction_id, e.global_position) > (${state.transaction_id}::xid8, ${state.global_position}::bigint)
+           AND e.transaction_id < ${horizon.toString()}::xid8
+         -- Qualified: the output columns of these names are text.
+         ORDER BY e.transaction_id, e.global_position
+         LIMIT ${batchSize}`.execute(trx);
+      const frontier = this.#frontier?.size === size ? this.#frontier.clone() : await loadFrontier(trx, size);
+      const leaves: Subtree[] = [];
+      const nodes: Subtree[] = [];
+      for (const row of rows) {
+        const completed = frontier.append(leafHash(canonicalEventOf(row)));
+        leaves.push(completed[0]!);
+        for (let i = 1; i < completed.length; i++) nodes.push(completed[i]!);
+      }
+      if (rows.length > 0) {
+        await sql`INSERT INTO log_seal_leaves (leaf_index, event_id, leaf_hash)
+          SELECT * FROM unnest(${leaves.map((l) => String(l.index))}::bigint[], ${rows.map((r) => r.event_id)}::uuid[], ${leaves.map((l) => l.hash)}::bytea[])`.execute(trx);
+        if (nodes.length > 0) {
+          await sql`INSERT INTO log_seal_nodes (level, idx, hash)
+            SELECT * FROM unnest(${nodes.map((n) => n.level)}::smallint[], ${nodes.map((n) => String(n.index))}::bigint[], ${nodes.map((n) => n.hash)}::bytea[])`.execute(trx);
+        }
+        const last = rows.at(-1)!;
+        await sql`UPDATE log_seal_state SET tree_size = ${String(frontier.size)}, transaction_id = ${last.transaction_id}::xid8,
+                  global_position = ${last.global_position}::bigint, updated_at = now()`.execute(trx);
+      }
+      const checkpoint = await this.#checkpointIfDue(trx, frontier, options.force === true);
+      return { ran: true, sealed: rows.length, treeSize: frontier.size, caughtUp: rows.length < batchSize, checkpoint, frontier };
+    });
+    if (result.frontier) this.#frontier = result.frontier;
+    const { frontier: _, ...pass } = result;
+    return pass;
+  }
+
+  async #checkpointIfDue(trx: Transaction<Database>, frontier: MerkleFrontier, force: boolean): Promise<Checkpoint | null> {
+    const previous = await latestCheckpoint(trx);
+    const grown = frontier.size - (previous?.treeSize ?? 0);
+    const now = this.#options.now();
+    if (previous && grown === 0) return null;
+    if (!previous && frontier.size === 0 && !force) return null;
+    const due =
+      force ||
+      !previous ||
+      grown >= (this.#options.checkpointEvery ?? 10_000) ||
+      now.getTime() - previous.signedAt.getTime() >= (this.#options.checkpointIntervalMs ?? 5_000);
+    if (!due) return null;
+    const checkpoint = signCheckpoint(
+      { treeSize: frontier.size, rootHash: frontier.root(), signedAt: now, previousHash: previous ? checkpointHash(previous) : null },
+      this.#options.privateKey,
+    );
+    await insertCheckpoint(trx, checkpoint);
+    return checkpoint;
+  }
+}
+
+interface EventText {
+  event_id: string;
+  stream_id: string;
+  stream_version: string;
+  type: string;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+  transaction_id: string;
+  global_position: string;
+}
+
+/** The canonical bytes of an event row read as text (jsonb text keeps numbers exact). */
+export function canonicalEventOf(row: Pick<EventText, 'event_id' | 'stream_id' | 'stream_version' | 'type' | 'data' | 'metadata' | 'recorded_at'>): string {
+  return canonicalEvent({
+    eventId: row.event_id,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    type: row.type,
+    dataJson: row.data,
+    metadataJson: row.metadata,
+    recordedAt: row.recorded_at,
+  });
+}
+
+async function insertCheckpoint(trx: Executor, c: Checkpoint): Promise<void> {
+  await sql`INSERT INTO log_checkpoints (checkpoint_hash, tree_size, root_hash, signed_at, previous_hash, key_id, signature)
+    VALUES (${checkpointHash(c)}, ${String(c.treeSize)}, ${c.rootHash}, ${c.signedAt}, ${c.previousHash}, ${c.keyId}, ${c.signature})`.execute(trx);
+}
+
+type CheckpointRow = { tree_size: string; root_hash: Buffer; signed_at: Date; previous_hash: Buffer | null; key_id: string; signature: Buffer };
+const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
+  treeSize: Number(r.tree_size),
+  rootHash: r.root_hash,
+  signedAt: r.signed_at,
+  previousHash: r.previous_hash,
+  keyId: r.key_id,
+  signature: r.signature,
+});
+
+/** The newest checkpoint, or null before the first. */
+export async function latestCheckpoint(db: Executor): Promise<Checkpoint | null> {
+  const { rows } = await sql<CheckpointRow>`
+    SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
+     -- Qualified: the output column tree_size is text, which would order 95 after 100.
+     ORDER BY c.tree_size DESC, c.signed_at DESC LIMIT 1`.execute(db);
+  return rows[0] ? toCheckpoint(rows[0]) : null;
+}
+
+/** Every checkpoint, oldest first. */
+export async function listCheckpoints(db: Executor): Promise<Checkpoint[]> {
+  const { rows } = await sql<CheckpointRow>`
+    SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
+     ORDER BY c.tree_size, c.signed_at`.execute(db);
+  return rows.map(toCheckpoint);
+}
+
+/** The stored hashes of the given perfect subtrees, in one statement. */
+export async function readSubtrees(db: Executor, refs: readonly SubtreeRef[]): Promise<SubtreeSource> {
+  const leaves = refs.filter((r) => r.level === 0).map((r) => String(r.index));
+  const inner = refs.filter((r) => r.level > 0);
+  const { rows } = await sql<{ level: number; idx: string; hash: Buffer }>`
+    SELECT 0 AS level, leaf_index::text AS idx, leaf_hash AS hash FROM log_seal_leaves WHERE leaf_index = ANY(${leaves}::bigint[])
+    UNION ALL
+    SELECT n.level, n.idx::text, n.hash FROM log_seal_nodes n
+      JOIN unnest(${inner.map((r) => r.level)}::smallint[], ${inner.map((r) => String(r.index))}::bigint[]) AS w(level, idx)
+        ON n.level = w.level AND n.idx = w.idx`.execute(db);
+  const found = new Map(rows.map((r) => [`${r.level}/${r.idx}`, r.hash]));
+  return (level, index) => {
+    const h = found.get(`${level}/${index}`);
+    if (!h) throw new Error(`the sealed subtree ${level}/${index} is missing from the database`);
+    return h;
+  };
+}
+
+/**
+ * Runs a computation over stored subtrees (a proof, a root) with two reads at
+ * most: what it needs is known from sizes alone (see subtreesNeeded).
+ *
+ * @example
+ * const proof = await withSubtrees(db, (s) => inclusionProof(leaf, size, s));
+ */
+export async function withSubtrees<T>(db: Executor, compute: (source: SubtreeSource) => T): Promise<T> {
+  return compute(await readSubtrees(db, subtreesNeeded(compute)));
+}
+
+async function loadFrontier(db: Executor, size: number): Promise<MerkleFrontier> {
+  return MerkleFrontier.fromSource(size, await readSubtrees(db, MerkleFrontier.edgeOf(size)));
+}
+
+/** A sealed event's leaf index, by event id; null when it is not (yet) sealed. */
+export async function leafIndexOf(db: Executor, eventId: string): Promise<number | null> {
+  const { rows } = await sql<{ leaf_index: string }>`SELECT leaf_index::text FROM log_seal_leaves WHERE event_id = ${eventId}::uuid`.execute(db);
+  return rows[0] ? Number(rows[0].leaf_index) : null;
+}
