@@ -23,7 +23,9 @@ export const UNAUTHENTICATED_QUOTA = 'Unauthenticated requests per source IP';
  * Developer Guide, "Request quotas"). The symmetric quota is AWS's default
  * (5,500; some Regions have 10,000 to 100,000). Operations AWS publishes no
  * figure for (GetKeyLastUsage, ListKeyRotations, RotateKeyOnDemand) take the
- * figure of their neighbours: the List/Get reads 100, RotateKeyOnDemand 5.
+ * figure of their neighbours: the List/Get reads 100, RotateKeyOnDemand 5; the
+ * import operations (GetParametersForImport, ImportKeyMaterial,
+ * DeleteImportedKeyMaterial) 5, like the other key-management writes.
  */
 export const DEFAULT_REQUEST_QUOTAS: Readonly<Record<QuotaName, number>> = {
   [SYMMETRIC_QUOTA]: 5500,
@@ -41,15 +43,18 @@ export const DEFAULT_REQUEST_QUOTAS: Readonly<Record<QuotaName, number>> = {
   CreateGrant: 50,
   CreateKey: 5,
   DeleteAlias: 15,
+  DeleteImportedKeyMaterial: 5,
   DescribeKey: 2000,
   DisableKey: 5,
   DisableKeyRotation: 5,
   EnableKey: 5,
   EnableKeyRotation: 5,
   GetKeyLastUsage: 100,
+  GetParametersForImport: 5,
   GetKeyPolicy: 1000,
   GetKeyRotationStatus: 1000,
   GetPublicKey: 2000,
+  ImportKeyMaterial: 5,
   ListAliases: 500,
   ListGrants: 100,
   ListKeyPolicies: 100,
