@@ -229,6 +229,16 @@ describe('requests that are authenticated but not right', () => {
     await expectOwnerSees(requestId, 'UnsupportedOperationException', 'CreateCustomKeyStore');
   });
 
+  it.each(['ConnectCustomKeyStore', 'DeleteCustomKeyStore', 'DescribeCustomKeyStores', 'DisconnectCustomKeyStore', 'UpdateCustomKeyStore', 'ReplicateKey', 'UpdatePrimaryRegion'])(
+    'every other operation keyledger does not offer (%s): 400 UnsupportedOperationException, audited once',
+    async (name) => {
+      const answer = await wire(server, name, '{}', admin);
+      const requestId = expectAwsError(answer, 'UnsupportedOperationException', /custom key stores|multi-Region keys/);
+      expect(answer.json.message).toContain(name);
+      await expectOneFailureRecord(requestId, 'UnsupportedOperationException', name);
+    },
+  );
+
   it('a body that is not JSON: 400 SerializationException, audited once', async () => {
     const answer = await wire(server, 'Encrypt', 'this is { not json', admin);
     const requestId = expectAwsError(answer, 'SerializationException', /.+/);
