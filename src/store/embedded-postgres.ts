@@ -75,7 +75,7 @@ export class EmbeddedPostgres {
       );
     } catch (error) {
       const stderr = (error as { stderr?: string }).stderr ?? '';
-      throw new Error(`initdb failed in ${this.#dataDir}: ${stderr.trim() || String(error)}`);
+      throw new Error(`initdb failed in ${this.#dataDir}: ${stderr.trim() || String(error)}`, { cause: error });
     } finally {
       await import('node:fs/promises').then((fs) => fs.rm(pwfile, { force: true }));
     }

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { GrantState } from '../domain/grant.ts';
 import type { Database } from './database.ts';
 
@@ -31,11 +31,7 @@ export async function writeGrantProjection(db: Executor, grant: GrantState): Pro
   await db.insertInto('grants').values(grantRow(grant)).onConflict((oc) => oc.column('grant_id').doNothing()).execute();
 }
 
-type GrantRow = Awaited<ReturnType<typeof selectGrants>>[number];
-
-function selectGrants(db: Executor) {
-  return db.selectFrom('grants').selectAll().execute();
-}
+type GrantRow = Selectable<Database['grants']>;
 
 export function rowToGrant(row: GrantRow, keyArn: string): GrantState {
   return {

@@ -18,7 +18,6 @@ let t: TestApp;
 let a: Principal; // the caller
 let b: Principal; // owns a key A may not use
 let kbId: string;
-let kbArn: string;
 let blobA: Buffer; // A's own blob, the template of the forgeries
 let server: RunningServer;
 
@@ -52,7 +51,7 @@ beforeAll(async () => {
   b = await t.newAccount('forged-b');
   const ka = await t.gql(a, `mutation { createKey { keyMetadata { keyId } } }`);
   const kb = await t.gql(b, `mutation { createKey { keyMetadata { keyId arn } } }`);
-  ({ keyId: kbId, arn: kbArn } = kb.data.createKey.keyMetadata);
+  ({ keyId: kbId } = kb.data.createKey.keyMetadata);
   const e = await t.gql(a, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, {
     i: { keyId: ka.data.createKey.keyMetadata.keyId, plaintext: Buffer.from('x').toString('base64') },
   });

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalEvent } from '../../src/domain/canonical-event.ts';
 import { checkpointHash, checkpointSignatureValid } from '../../src/domain/checkpoint.ts';
-import { consistencyProof, inclusionProof, verifyConsistency, verifyInclusion } from '../../src/domain/merkle.ts';
+import { consistencyProof, inclusionProof, verifyConsistency } from '../../src/domain/merkle.ts';
 import { sealKeyFromSeed } from '../../src/crypto/seal-key.ts';
 import { parseJson } from '../../src/json.ts';
 import { appendToStream } from '../../src/store/event-store.ts';

@@ -236,6 +236,7 @@ const cleanDocumentArb = KINDS.chain((kind) => documentFor(kind, false));
 
 const asList = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : [v as string]);
 const globRegex = (pattern: string, flags = ''): RegExp =>
+    // eslint-disable-next-line no-control-regex -- NUL is the wildcard's stand-in in this reference matcher
   new RegExp(`^${pattern.replace(/\$\{[^}]*\}/g, '\u0000').replace(/[.+^$()|[\]\\{}]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.').replace(/\u0000/g, '.*')}$`, flags);
 
 function couldAllow(statement: Record<string, unknown>, f: RequestFacts, kind: PolicyKind): boolean {

@@ -199,6 +199,8 @@ export function emptyKmsMutation(name: string, description: string, input: Input
   );
 }
 
+// Pothos's own parent type for root fields is `{}`.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 type RootFieldBuilder = PothosSchemaTypes.RootFieldBuilder<BuilderTypes, {}, 'Query' | 'Mutation'>;
 
 /** Adds the field `define` makes for the registry's operation `name`, as a query or a mutation under its graphqlField. */

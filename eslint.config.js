@@ -1,0 +1,41 @@
+// ESLint (flat config): typescript-eslint's recommended rules, and the layer
+// directions of docs/DESIGN "Layers" as import boundaries. test/unit/layers.unit.test.ts
+// checks the same directions from the TypeScript parser (including dynamic import()).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** no-restricted-imports patterns that forbid the given layers of src/ (relative imports from inside src/<layer>/). */
+const forbid = (...layers) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: layers.map((layer) => ({
+        group: layer === 'app' ? ['**/app.ts'] : [`../${layer}/*`, `../../${layer}/*`, `../../../${layer}/*`],
+        message: `this layer may not import src/${layer} (the layers call down only: cli > api/worker > service > store/crypto > domain)`,
+      })),
+    },
+  ],
+});
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', '.keyledger/**', 'graphql/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2024, sourceType: 'module', globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly', queueMicrotask: 'readonly', setImmediate: 'readonly', performance: 'readonly', Response: 'readonly', Request: 'readonly', Headers: 'readonly', crypto: 'readonly', NodeJS: 'readonly' } },
+    rules: {
+      // Tests and the wire decoders handle untyped JSON on purpose; the compiler's strict mode is the type check.
+      '@typescript-eslint/no-explicit-any': 'off',
+      // `_name` marks a binding kept for its position or destructured away on purpose.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+    },
+  },
+  // Tests match the CLI's column-aligned output with literal spaces.
+  { files: ['test/**/*.ts'], rules: { 'no-regex-spaces': 'off' } },
+  { files: ['src/domain/**/*.ts'], rules: forbid('crypto', 'store', 'service', 'api', 'worker', 'cli', 'app') },
+  { files: ['src/crypto/**/*.ts'], rules: forbid('store', 'service', 'api', 'worker', 'cli', 'app') },
+  { files: ['src/store/**/*.ts'], rules: forbid('service', 'api', 'worker', 'cli', 'app') },
+  { files: ['src/service/**/*.ts'], rules: forbid('api', 'worker', 'cli', 'app') },
+  { files: ['src/api/**/*.ts'], rules: forbid('store', 'worker', 'cli') },
+  { files: ['src/worker/**/*.ts'], rules: forbid('api', 'cli') },
+);
