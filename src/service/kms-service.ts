@@ -115,7 +115,15 @@ export interface AliasListEntry {
   lastUpdatedDate: Date;
 }
 
+/** AWS's model allows a Policy member of 131,072 characters; AWS's key policy quota is 32 KB. */
+const MAX_POLICY_MEMBER_LENGTH = 131_072;
 const MAX_POLICY_LENGTH = 32_768;
+
+/** A key policy within the model's limit but over the key policy quota is LimitExceededException, as in AWS. */
+function checkPolicySize(policy: string | null | undefined): void {
+  if (policy === null || policy === undefined || policy.length <= MAX_POLICY_LENGTH) return;
+  if ([...policy].length > MAX_POLICY_LENGTH) throw new KmsError('LimitExceededException', `A key policy can be at most ${MAX_POLICY_LENGTH} characters (32 KB).`);
+}
 
 /**
  * The KMS operations on keys and aliases, one method per AWS operation. Each
@@ -190,10 +198,11 @@ export class KmsService {
           .oneOf('customerMasterKeySpec', input.customerMasterKeySpec, KEY_SPECS)
           .oneOf('origin', input.origin, ORIGINS)
           .minLength('policy', input.policy, 1)
-          .maxLength('policy', input.policy, MAX_POLICY_LENGTH)
+          .maxLength('policy', input.policy, MAX_POLICY_MEMBER_LENGTH)
           .minLength('customKeyStoreId', input.customKeyStoreId, 1)
           .maxLength('customKeyStoreId', input.customKeyStoreId, 64);
         v.throwIfAny();
+        checkPolicySize(input.policy);
         const { keySpec, keyUsage, origin } = keyShape(input);
         if (input.customKeyStoreId != null) {
           throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
@@ -602,7 +611,8 @@ export class KmsService {
     const parameters = { policyName: input.policyName ?? 'default', policy: input.policy, bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined };
     return this.#lifecycle(ctx, 'PutKeyPolicy', input.keyId, parameters, (key, now) => {
       checkPolicyName(input.policyName);
-      new Validator().minLength('policy', input.policy, 1).maxLength('policy', input.policy, MAX_POLICY_LENGTH).throwIfAny();
+      new Validator().minLength('policy', input.policy, 1).maxLength('policy', input.policy, MAX_POLICY_MEMBER_LENGTH).throwIfAny();
+      checkPolicySize(input.policy);
       this.#checkPolicy(input.policy, ctx, now, key.arn, input.bypassPolicyLockoutSafetyCheck ?? false);
       return decidePutKeyPolicy(key, input.policy);
     });
