@@ -5,6 +5,7 @@ import { checkpointToJson, type Checkpoint } from '../domain/checkpoint.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/database.ts';
 import { listCheckpoints, LogSealer } from '../store/log-seal.ts';
+import { startPeriodicPasses, type PeriodicPasses } from './periodic-passes.ts';
 
 /** How often the sealer looks for new events when it has caught up. */
 export const SEAL_INTERVAL_MS = 500;
@@ -19,10 +20,7 @@ export interface SealLoopOptions {
   checkpointIntervalMs?: number;
 }
 
-export interface SealLoop {
-  /** Lets a running pass finish and stops. Idempotent. */
-  stop(): Promise<void>;
-}
+export type SealLoop = PeriodicPasses;
 
 /** The file name of a checkpoint: its tree size, zero-padded so names sort as the chain does, and its hash. */
 export function checkpointFileName(c: Checkpoint): string {
@@ -51,45 +49,24 @@ export async function publishCheckpoint(dir: string, c: Checkpoint): Promise<str
  */
 export function startSealLoop(db: Db, logger: Logger, options: SealLoopOptions): SealLoop {
   const sealer = new LogSealer(db, { privateKey: options.privateKey, now: options.now, checkpointEvery: options.checkpointEvery, checkpointIntervalMs: options.checkpointIntervalMs });
-  let stopping = false;
-  let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
-  const run = (async () => {
-    try {
-      for (const c of await listCheckpoints(db)) await publishCheckpoint(options.checkpointDir, c);
-    } catch (error) {
-      logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'publishing stored checkpoints failed');
-    }
-    while (!stopping) {
-      let again = false;
+  return startPeriodicPasses({
+    logger,
+    what: 'seal',
+    intervalMs: options.intervalMs ?? SEAL_INTERVAL_MS,
+    start: async () => {
       try {
-        const pass = await sealer.pass();
-        if (pass.checkpoint) {
-          const file = await publishCheckpoint(options.checkpointDir, pass.checkpoint);
-          logger.debug({ treeSize: pass.checkpoint.treeSize, file }, 'published a checkpoint');
-        }
-        again = pass.ran && !pass.caughtUp;
+        for (const c of await listCheckpoints(db)) await publishCheckpoint(options.checkpointDir, c);
       } catch (error) {
-        logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'seal pass failed; retrying');
+        logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'publishing stored checkpoints failed');
       }
-      if (stopping) break;
-      if (again) continue;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        timer = setTimeout(resolve, options.intervalMs ?? SEAL_INTERVAL_MS);
-      });
-    }
-  })();
-  let stopped: Promise<void> | undefined;
-  return {
-    stop: () => {
-      stopped ??= (async () => {
-        stopping = true;
-        clearTimeout(timer);
-        wake?.();
-        await run;
-      })();
-      return stopped;
     },
-  };
+    pass: async () => {
+      const pass = await sealer.pass();
+      if (pass.checkpoint) {
+        const file = await publishCheckpoint(options.checkpointDir, pass.checkpoint);
+        logger.debug({ treeSize: pass.checkpoint.treeSize, file }, 'published a checkpoint');
+      }
+      return pass.ran && !pass.caughtUp;
+    },
+  });
 }
