@@ -558,7 +558,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const urls: Record<Transport, string[]> = { graphql: [loopback(http.url)], aws: [loopback(http.awsUrl)] };
   const url = urls.graphql[0]!;
   // The baseline: the same service without group commit, on its own port, for AWS Decrypt.
-  const baselineHttp = s.groupCommit ? await startServer({ graphql: createGraphQLHandler(newApp(false)), aws: createAwsHandler(newApp(false)) }) : null;
+  const baseline = s.groupCommit ? newApp(false) : null;
+  const baselineHttp = baseline ? await startServer({ graphql: createGraphQLHandler(baseline), aws: createAwsHandler(baseline) }) : null;
   if (baselineHttp) cleanup.add('stop baseline HTTP server', () => baselineHttp.close());
   if (s.nodes === 2) {
     const second = await startSecondNode(ownerUrl, rootKeyBytes, s.groupCommit, cleanup);
