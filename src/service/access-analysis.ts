@@ -5,6 +5,7 @@ import { parsePolicy, principalsIn, type StatementAccess } from '../domain/polic
 import type { ConditionBlock } from '../domain/policy/document.ts';
 import { arnMatch, compileGlob } from '../domain/policy/match.ts';
 import { readGrantsAllowing, rowToGrant } from '../store/grant-store.ts';
+import { readAccountIdentityPolicies } from '../store/identity-store.ts';
 import { readKeyProjection } from '../store/projections.ts';
 import type { Database } from '../store/database.ts';
 import type { KeyState } from '../domain/key.ts';
@@ -122,14 +123,7 @@ export async function analyzeKeyAccess(trx: Executor, key: Pick<KeyState, 'keyId
 
 /** The principals of `accountId` whose identity policies have an Allow statement covering the action on this key. */
 async function identityAllows(trx: Executor, accountId: string, action: string, arn: string): Promise<NonNullable<AccessEntry['viaIdentityPolicies']>> {
-  const rows = await trx
-    .selectFrom('principal_policies as pp')
-    .innerJoin('principals as p', 'p.principal_arn', 'pp.principal_arn')
-    .select(['pp.principal_arn', 'pp.policy_name', 'pp.document'])
-    .where('p.account_id', '=', accountId)
-    .orderBy('pp.principal_arn')
-    .orderBy('pp.policy_name')
-    .execute();
+  const rows = await readAccountIdentityPolicies(trx, accountId);
   const found: NonNullable<AccessEntry['viaIdentityPolicies']> = [];
   for (const row of rows) {
     const parsed = parsePolicy(row.document, 'identity');
