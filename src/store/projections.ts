@@ -230,3 +230,8 @@ export async function countKeyAliases(db: Executor, keyId: string): Promise<numb
   const row = await db.selectFrom('aliases').select((eb) => eb.fn.countAll<string>().as('n')).where('target_key_id', '=', keyId).executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** The aliases (in whatever account) that point at `keyId`. */
+export function readKeyAliases(db: Executor, keyId: string): Promise<{ account_id: string; alias_name: string }[]> {
+  return db.selectFrom('aliases').select(['account_id', 'alias_name']).where('target_key_id', '=', keyId).execute();
+}
