@@ -423,6 +423,23 @@ const withState = (operation: KeyOperation, key: KeyState, decide: () => Decisio
   return refused ? { ok: false, error: refused } : decide();
 };
 
+/** CreateKey's command: the new key's identity, shape, policy and tags, all checked by the service (key manager and multi-Region are fixed). */
+export type CreateKeyCommand = Omit<KeyCreatedData, 'keyManager' | 'multiRegion'>;
+
+/**
+ * CreateKey: a new customer managed, single-Region key. `existing` is the fold
+ * of the new key's stream, null for a key id never used.
+ *
+ * @example
+ * decideCreateKey(null, { keyId, accountId, arn, description: '', keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT',
+ *   origin: 'AWS_KMS', policy, tags: [], keyMaterialId }) // accepts one KeyCreated
+ */
+export function decideCreateKey(existing: KeyState | null, command: CreateKeyCommand): Decision<KeyEvent> {
+  if (existing) return reject('AlreadyExistsException', `${command.arn} already exists.`);
+  const { publicKey, ...rest } = command;
+  return accept({ type: 'KeyCreated', data: { ...rest, keyManager: 'CUSTOMER', multiRegion: false, ...(publicKey ? { publicKey } : {}) } });
+}
+
 export const decideUpdateKeyDescription = (key: KeyState, description: string): Decision<KeyEvent> =>
   withState('UpdateKeyDescription', key, () =>
     description === key.description ? accept() : accept({ type: 'KeyDescriptionUpdated', data: { description } }),
