@@ -282,6 +282,13 @@ export function decideCreateGrant(grantsOnKey: number, command: CreateGrantComma
   return accept({ type: 'GrantCreated', data: { ...command, operations: [...command.operations] } });
 }
 
+/**
+ * Retires a live grant (RetireGrant, RevokeGrant, or its key's deletion); a retired or unknown grant is NotFoundException.
+ *
+ * @example
+ * decideRetireGrant(grant, callerArn, 'RetireGrant') // accepts GrantRetired
+ * decideRetireGrant(null, callerArn, 'RevokeGrant') // refuses: NotFoundException
+ */
 export const decideRetireGrant = (grant: GrantState | null, by: string, via: 'RetireGrant' | 'RevokeGrant' | 'KeyDeleted'): Decision<GrantEvent> => {
   if (!grant || grant.retired) return reject('NotFoundException', 'Grant not found.');
   return accept({ type: 'GrantRetired', data: { by, via } });

@@ -170,6 +170,9 @@ export const keyStreamId = (keyId: string): string => `key-${keyId}`;
 /**
  * Applies one recorded event to a key's state. Pure: the same events always fold
  * to the same state, which is what lets replay rebuild the projections.
+ *
+ * @example
+ * const key = evolveKey(null, { type: 'KeyCreated', data, recordedAt: now, streamVersion: 1n }); // Enabled, version 1
  */
 export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): KeyState {
   if (event.type === 'KeyCreated') {
@@ -295,7 +298,12 @@ function currentMaterialImported(state: KeyState): boolean {
   return state.importedMaterials.some((m) => m.keyMaterialId === state.currentKeyMaterialId && m.importState === 'IMPORTED');
 }
 
-/** Folds a key's whole stream. */
+/**
+ * Folds a key's whole stream.
+ *
+ * @example
+ * const key = foldKey((await readStream(trx, keyStreamId(keyId))) as Recorded<KeyEvent>[]); // null for no events
+ */
 export const foldKey = (events: readonly Recorded<KeyEvent>[]): KeyState | null =>
   events.reduce<KeyState | null>(evolveKey, null);
 
@@ -395,7 +403,12 @@ function invalidState(key: Pick<KeyState, 'arn' | 'keyState'>): KmsError {
   return new KmsError('KMSInvalidStateException', `${key.arn} is ${what[key.keyState] ?? key.keyState}.`);
 }
 
-/** AWS's default key policy: delegate every kms action to the account's IAM. */
+/**
+ * AWS's default key policy: delegate every kms action to the account's IAM.
+ *
+ * @example
+ * defaultKeyPolicy('111122223333') // Allow arn:aws:iam::111122223333:root kms:* on *
+ */
 export function defaultKeyPolicy(accountId: string): string {
   return JSON.stringify(
     {
@@ -448,6 +461,14 @@ export const decideUpdateKeyDescription = (key: KeyState, description: string): 
 export const decideEnableKey = (key: KeyState): Decision<KeyEvent> =>
   withState('EnableKey', key, () => (key.keyState === 'Enabled' ? accept() : accept({ type: 'KeyEnabled', data: {} })));
 
+/**
+ * DisableKey: Enabled becomes Disabled; a disabled key stays as it is; PendingDeletion (or PendingImport) is refused.
+ *
+ * @example
+ * decideDisableKey(enabledKey)  // accepts KeyDisabled
+ * decideDisableKey(disabledKey) // accepts nothing: already disabled
+ * decideDisableKey(pendingKey)  // refuses: KMSInvalidStateException
+ */
 export const decideDisableKey = (key: KeyState): Decision<KeyEvent> =>
   withState('DisableKey', key, () => (key.keyState === 'Disabled' ? accept() : accept({ type: 'KeyDisabled', data: {} })));
 
@@ -471,6 +492,12 @@ export const decideUntagResource = (key: KeyState, tagKeys: string[]): Decision<
     return removed.length === 0 ? accept() : accept({ type: 'KeyUntagged', data: { tagKeys: removed } });
   });
 
+/**
+ * ScheduleKeyDeletion: PendingDeletion for `pendingWindowInDays` (checked 7-30 by the service) from `now`.
+ *
+ * @example
+ * decideScheduleKeyDeletion(key, 7, now) // accepts KeyDeletionScheduled, the deletion date 7 days after now
+ */
 export const decideScheduleKeyDeletion = (key: KeyState, pendingWindowInDays: number, now: Date): Decision<KeyEvent> =>
   withState('ScheduleKeyDeletion', key, () =>
     accept({

@@ -25,7 +25,12 @@ export interface DecisionStream<S extends { version: bigint }, E extends { type:
   project: (trx: Trx, state: S) => Promise<void>;
 }
 
-/** A key's stream (`key-<uuid>`), projected into `keys` and `key_tags`. */
+/**
+ * A key's stream (`key-<uuid>`), projected into `keys` and `key_tags`.
+ *
+ * @example
+ * await applyDecision(trx, keyStream(keyId), key, decideEnableKey(key), now);
+ */
 export const keyStream = (keyId: string): DecisionStream<KeyState, KeyEvent> => ({ streamId: keyStreamId(keyId), evolve: evolveKey, project: writeKeyProjection });
 
 /** An alias's stream (`alias-<account>-<name>`), projected into `aliases`. */
