@@ -1,4 +1,5 @@
 import { rootArn } from './arn.ts';
+import { isAwsManagedKeyChange } from './aws-managed-key.ts';
 import { accept, KmsError, reject, type Decision } from './errors.ts';
 import { isAsymmetricKeySpec, KEY_SPECS, KEY_USAGES } from './key-specs.ts';
 import type { Tag } from './tags.ts';
@@ -419,6 +420,7 @@ export function defaultKeyPolicy(accountId: string): string {
 // ---- decisions (commands are already validated for shape by the service) ----
 
 const withState = (operation: KeyOperation, key: KeyState, decide: () => Decision<KeyEvent>): Decision<KeyEvent> => {
+  if (isAwsManagedKeyChange(operation, key)) return reject('UnsupportedOperationException', `${key.arn} is an AWS managed key. Its settings are managed by AWS and cannot be changed.`);
   const refused = checkKeyState(operation, key);
   return refused ? { ok: false, error: refused } : decide();
 };
