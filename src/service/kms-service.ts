@@ -690,7 +690,7 @@ function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyU
   if (!usage.ok) throw usage.error;
   const origin = input.origin ?? 'AWS_KMS';
   if (origin === 'EXTERNAL' && !IMPORTABLE_KEY_SPECS.includes(keySpec)) {
-    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption and HMAC keys only, not for ${keySpec} keys.`);
+    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption, HMAC, RSA, NIST ECC and secp256k1 keys, not for ${keySpec} keys.`);
   }
   if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);
