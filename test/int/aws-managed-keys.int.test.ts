@@ -176,6 +176,42 @@ describe('the first use of alias/aws/<service>', () => {
   });
 });
 
+describe('audit-first', () => {
+  it('a creation whose record cannot be written creates nothing: no key, no alias, no material; the triggering request fails, recorded', async () => {
+    await sql
+      .raw(`
+        CREATE FUNCTION test_refuse_managed_key_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'CreateKey' AND NEW.data->'userIdentity'->>'type' = 'AWSService' THEN
+            RAISE EXCEPTION 'test: the audit append is refused';
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_refuse_managed_key_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_managed_key_audit();`)
+      .execute(t.db.owner);
+    const keysBefore = await managedKeys(admin.accountId);
+    try {
+      const failure = await kms.send(new EncryptCommand({ KeyId: 'alias/aws/glue', Plaintext: Buffer.from('x') })).then(
+        () => undefined,
+        (e: { name: string; $metadata: { requestId?: string } }) => e,
+      );
+      expect(failure?.name).toBe('KMSInternalException');
+      expect(await storedAuditRecords(t, failure!.$metadata.requestId!)).toEqual([expect.objectContaining({ eventName: 'Encrypt', outcome: 'failure', errorCode: 'KMSInternalException' })]);
+    } finally {
+      await sql.raw(`DROP TRIGGER test_refuse_managed_key_audit ON events; DROP FUNCTION test_refuse_managed_key_audit();`).execute(t.db.owner);
+    }
+    expect(await managedKeys(admin.accountId)).toEqual(keysBefore);
+    expect(await t.db.owner.selectFrom('aliases').select('alias_name').where('alias_name', '=', 'alias/aws/glue').execute()).toEqual([]);
+    expect(await t.db.owner.selectFrom('streams').select('stream_id').where('stream_id', 'like', '%alias/aws/glue').execute()).toEqual([]);
+    const keyIds = new Set((await t.db.owner.selectFrom('keys').select('key_id').execute()).map((r) => r.key_id));
+    expect((await t.db.owner.selectFrom('key_materials').select('key_id').execute()).filter((r) => !keyIds.has(r.key_id))).toEqual([]);
+
+    // Once the record can be written, the next first use creates it.
+    const encrypted = await kms.send(new EncryptCommand({ KeyId: 'alias/aws/glue', Plaintext: Buffer.from('x') }));
+    expect(await creationRecords('alias/aws/glue')).toEqual([expect.objectContaining({ resources: expect.arrayContaining([expect.objectContaining({ arn: encrypted.KeyId })]) })]);
+  });
+});
+
 describe('nobody manages an AWS managed key', () => {
   it('answers every change with AWS\'s AccessDeniedException, and its alias with NotAuthorizedException', async () => {
     const keyId = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/aws/lambda' }))).KeyMetadata!.KeyId!;
