@@ -1,12 +1,14 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { parsePolicy } from '../domain/policy/index.ts';
 import type { Database, Db } from '../store/database.ts';
+import { readAccessKeyCredentials } from '../store/identity-store.ts';
 import { accessDenied, type Authorizer } from './authorization.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import { callerOf, type CredentialCache } from './credentials.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 export interface CreatedAccessKey {
@@ -45,12 +47,15 @@ export class IdentityService {
   readonly #rootKey: RootKey;
   readonly #runner: RequestRunner;
   readonly #authorizer: Authorizer;
+  readonly #credentials: CredentialCache | undefined;
 
-  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer }) {
+  /** With `credentials`, access keys are authenticated from the process's cache (src/service/credentials.ts). */
+  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer; credentials?: CredentialCache }) {
     this.#authorizer = deps.authorizer;
     this.#db = deps.db;
     this.#rootKey = deps.rootKey;
     this.#runner = deps.runner;
+    this.#credentials = deps.credentials;
   }
 
   /**
@@ -258,35 +263,16 @@ export class IdentityService {
     accessKeyId: string,
     use: (secret: Buffer, caller: Caller) => Promise<T | { ok: false; failure: AuthenticationFailure }> | T | { ok: false; failure: AuthenticationFailure },
   ): Promise<T | { ok: false; failure: AuthenticationFailure }> {
-    const row = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
-      ? await this.#db
-          .selectFrom('access_keys as k')
-          .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
-          .select(['k.access_key_id', 'k.wrapped_secret', 'k.status', 'p.principal_arn', 'p.account_id', 'p.principal_type', 'p.name', 'p.tags'])
-          // Its identity policies in the same round trip: every request needs them.
-          .select((eb) =>
-            eb
-              .selectFrom('principal_policies as pp')
-              .whereRef('pp.principal_arn', '=', 'p.principal_arn')
-              .select(sql<{ name: string; document: string }[]>`coalesce(json_agg(json_build_object('name', pp.policy_name, 'document', pp.document) ORDER BY pp.policy_name), '[]')`.as('policies'))
-              .as('identity_policies'),
-          )
-          .where('k.access_key_id', '=', accessKeyId)
-          .executeTakeFirst()
+    const credentials = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
+      ? await (this.#credentials ? this.#credentials.get(accessKeyId) : readAccessKeyCredentials(this.#db, accessKeyId))
       : undefined;
-    if (!row || row.status !== 'Active') {
-      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', row?.account_id ?? null);
+    if (!credentials || credentials.status !== 'Active') {
+      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', credentials?.accountId ?? null);
     }
-    const caller: Caller = {
-      accountId: row.account_id,
-      principalArn: row.principal_arn,
-      principalType: row.principal_type,
-      name: row.name,
-      accessKeyId: row.access_key_id,
-      tags: row.tags,
-      identityPolicies: row.identity_policies ?? [],
-    };
-    const secret = this.#rootKey.unwrap(row.wrapped_secret, secretAad(row.access_key_id));
+    const caller = callerOf(credentials);
+    // Only a caller from the cache is checked again before it is answered: one read just now is as fresh as the request.
+    if (!this.#credentials) delete caller.credentialsFence;
+    const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
     try {
       return await use(secret, caller);
     } finally {
