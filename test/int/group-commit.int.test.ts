@@ -140,7 +140,7 @@ describe('a cache made stale by another process costs a retry, never a wrong ans
 describe('a batch goes to Postgres as literals', () => {
   it('stores every record exactly as given, whatever quotes, dollar tags and escapes its values hold', async () => {
     const { keyMetadata } = await t.app.kms.createKey(await request(alice), { description: 'gc-literals' });
-    const contexts = [
+    const contexts: Record<string, string>[] = [
       { a: '$q$', b: 'ends with $q', c: "$q0$ and $q1$ ' \" \\ \n \t ünïcødé 🔑", d: '$$', e: '' },
       { 'x$q': '$q$$q0$$q$', "o'brien": 'E\'\\x41\'' },
     ];
