@@ -40,3 +40,9 @@ export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promis
 export async function lockKeyExclusive(trx: Trx, keyId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${lockId(keyId)})`.execute(trx);
 }
+
+/** Locks a key's projection row FOR UPDATE; false when there is no such row (no such key, or deleted). */
+export async function lockKeyRow(trx: Trx, keyId: string): Promise<boolean> {
+  const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().executeTakeFirst();
+  return row !== undefined;
+}
