@@ -22,6 +22,7 @@ import { RotationService } from './service/rotation-service.ts';
 import { SigningService } from './service/signing-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import { GroupCommitter, type GroupCommitOptions } from './service/group-commit.ts';
+import { CredentialCache } from './service/credentials.ts';
 import { KeyViewCache } from './service/key-reads.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
 import type { Db } from './store/database.ts';
@@ -52,8 +53,8 @@ export interface Keyledger {
   authentication: AuthenticationService;
   /** The shared LISTEN behind live audit tails: close it on shutdown (it ends every tail). */
   auditFeed: AuditFeed;
-  /** Group commit of the cryptographic operations' records, and the key views they decide on; absent when turned off. */
-  groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
+  /** Group commit of the cryptographic operations' records, the key views they decide on, and the cached credentials of callers; absent when turned off. */
+  groupCommit?: { committer: GroupCommitter; cache: KeyViewCache; credentials: CredentialCache };
   /** AWS request quotas (throttling); absent when off. A serving process calls `start()` and, on shutdown, `close()`. */
   quotas?: RequestQuotas;
 }
@@ -88,8 +89,17 @@ export function createKeyledger(deps: {
   const resolver = new KeyResolver(deps.region, new AwsManagedKeys({ db: deps.db, rootKey: deps.rootKey, authorizer, region: deps.region, jobs }));
   const auditFeed = new AuditFeed(deps.db, deps.logger);
   const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, maxKeysPerAccount, ...wired } = deps;
-  const groupCommit = groupCommitOptions === false ? undefined : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db) };
-  const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region, ...(groupCommit ? { groupCommit } : {}) });
+  const groupCommit =
+    groupCommitOptions === false
+      ? undefined
+      : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db), credentials: new CredentialCache(deps.db) };
+  const runner = new RequestRunner({
+    db: deps.db,
+    clock: deps.clock,
+    logger: deps.logger,
+    region: deps.region,
+    ...(groupCommit ? { groupCommit, credentials: groupCommit.credentials } : {}),
+  });
   const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer, ...(maxKeysPerAccount ? { maxKeysPerAccount } : {}) });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const imports = new ImportService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
@@ -98,7 +108,7 @@ export function createKeyledger(deps: {
   const signing = new SigningService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const mac = new MacService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const keyAgreement = new KeyAgreementService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
-  const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer });
+  const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer, ...(groupCommit ? { credentials: groupCommit.credentials } : {}) });
   const quotas = quotaSettings ? new RequestQuotas({ db: deps.db, runner, resolver, clock: deps.clock, logger: deps.logger, settings: quotaSettings, ...(quotaClock ? { monotonicMs: quotaClock } : {}) }) : undefined;
   return {
     ...wired,
@@ -124,19 +134,24 @@ export function createKeyledger(deps: {
 }
 
 /**
- * Keeps the app's key-view cache close to fresh: every fence moved by any
- * process (sql/0025's NOTIFY) drops the views it guarded. Without it the cache
- * is still never wrong (a batch sends a request decided on a moved view back),
- * only slower to notice another process's changes. Close it on shutdown.
+ * Keeps the app's key-view and credential caches close to fresh: every fence
+ * moved by any process (sql/0025's and sql/0033's NOTIFY) drops what it
+ * guarded. Without it the caches are still never wrong (a batch sends a
+ * request decided on a moved view back; a request in its own transaction
+ * rechecks its caller), only slower to notice another process's changes.
+ * Close it on shutdown.
  *
  * @example
  * const feed = await startFenceFeed(app);
  * resources.add('fence feed', () => feed?.close());
  */
 export async function startFenceFeed(app: Keyledger): Promise<FenceFeed | undefined> {
-  const cache = app.groupCommit?.cache;
-  if (!cache) return undefined;
-  const feed = new FenceFeed(app.db, app.logger, (scope) => cache.invalidate(scope));
+  const group = app.groupCommit;
+  if (!group) return undefined;
+  const feed = new FenceFeed(app.db, app.logger, (scope) => {
+    group.cache.invalidate(scope);
+    group.credentials.invalidate(scope);
+  });
   await feed.start();
   return feed;
 }
