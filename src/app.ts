@@ -3,6 +3,7 @@ import type { RootKey } from './crypto/root-key.ts';
 import type { Logger } from './logger.ts';
 import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
+import { AwsManagedKeys } from './service/aws-managed-keys.ts';
 import { AuditService } from './service/audit-service.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
@@ -84,8 +85,8 @@ export function createKeyledger(deps: {
   quotaClock?: () => number;
 }): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
-  const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
+  const resolver = new KeyResolver(deps.region, new AwsManagedKeys({ db: deps.db, rootKey: deps.rootKey, authorizer, region: deps.region, jobs }));
   const auditFeed = new AuditFeed(deps.db, deps.logger);
   const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, maxKeysPerAccount, ...wired } = deps;
   const groupCommit =
