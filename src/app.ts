@@ -5,6 +5,7 @@ import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
 import { AwsManagedKeys } from './service/aws-managed-keys.ts';
 import { AuditService } from './service/audit-service.ts';
+import { CheckpointService } from './service/checkpoints.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
 import { GrantService } from './service/grant-service.ts';
@@ -46,6 +47,8 @@ export interface Keyledger {
   access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
+  /** The tamper-evident log's checkpoints and proofs. */
+  checkpoints: CheckpointService;
   reports: ComplianceReportService;
   /** Every KMS operation by AWS name: what both transports call. */
   operations: OperationRegistry;
@@ -75,6 +78,8 @@ export function createKeyledger(deps: {
   jobs?: JobScheduler;
   auditTailPollMs?: number;
   auditTailRecheckMs?: number;
+  /** How often a checkpoint stream polls for new checkpoints (1 s by default). */
+  checkpointPollMs?: number;
   /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
   groupCommit?: GroupCommitOptions | false;
   /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
@@ -124,6 +129,7 @@ export function createKeyledger(deps: {
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity,
     audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
+    checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),
     authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger, ...(quotas ? { quotas } : {}) }),

@@ -49,7 +49,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         const refuse = (): never => {
           throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
         };
-        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, reports: app.reports, operations: app.operations, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
+        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, checkpoints: app.checkpoints, reports: app.reports, operations: app.operations, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
       }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
@@ -61,6 +61,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         access: app.access,
         identity: app.identity,
         audit: app.audit,
+        checkpoints: app.checkpoints,
         reports: app.reports,
         operations: app.operations,
         caller,
