@@ -3,7 +3,7 @@ import type { RootKey } from './crypto/root-key.ts';
 import type { Logger } from './logger.ts';
 import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
-import { AuditService } from './service/audit-service.ts';
+import { AuditService, type AuditTailLimits } from './service/audit-service.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
 import { GrantService } from './service/grant-service.ts';
@@ -73,6 +73,8 @@ export function createKeyledger(deps: {
   jobs?: JobScheduler;
   auditTailPollMs?: number;
   auditTailRecheckMs?: number;
+  /** Open auditEvents subscriptions per principal and per process (LimitExceededException past them). */
+  auditTailLimits?: AuditTailLimits;
   /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
   groupCommit?: GroupCommitOptions | false;
   /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
@@ -112,7 +114,7 @@ export function createKeyledger(deps: {
     keyAgreement,
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity,
-    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
+    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs, ...(deps.auditTailLimits ? { tailLimits: deps.auditTailLimits } : {}) }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),
     authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger, ...(quotas ? { quotas } : {}) }),
