@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
 import pg from 'pg';
 import { parseJson } from '../json.ts';
+import { serviceLoginUrl } from './service-login.ts';
 import type { ImportedMaterial } from '../domain/key.ts';
 
 // json and jsonb columns, and arrays of them, as every pg client of this process
@@ -193,12 +194,14 @@ export interface OpenDatabaseOptions {
  * await db.destroy();
  */
 export function openDatabase(connectionString: string, options: OpenDatabaseOptions = {}): Db {
+  const app = (options.as ?? 'app') === 'app';
   const pool = new pg.Pool({
-    connectionString,
+    // The app logs in as the service login (service-login.ts), so that RESET ROLE gives back nothing.
+    connectionString: app ? (serviceLoginUrl(connectionString) ?? connectionString) : connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'keyledger',
     // A startup parameter, so the role is in force before the first query runs.
-    ...((options.as ?? 'app') === 'app' ? { options: `-c role=${APP_ROLE}` } : {}),
+    ...(app ? { options: `-c role=${APP_ROLE}` } : {}),
   });
   // An idle client losing its server must not crash the process; the next
   // checkout gets a fresh connection.
@@ -213,6 +216,11 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
 }
 
 const pools = new WeakMap<Db, pg.Pool>();
+
+/** The URL `db`'s pool logs in with (for a database opened with openDatabase), or undefined. */
+export function connectionStringOf(db: Db): string | undefined {
+  return pools.get(db)?.options.connectionString;
+}
 
 /**
  * One of `db`'s own pooled connections, as a raw `pg` client, for what Kysely
