@@ -4,7 +4,7 @@ import type { Logger } from './logger.ts';
 import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
 import { AwsManagedKeys } from './service/aws-managed-keys.ts';
-import { AuditService } from './service/audit-service.ts';
+import { AuditService, type AuditTailLimits } from './service/audit-service.ts';
 import { CheckpointService } from './service/checkpoints.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
@@ -80,6 +80,8 @@ export function createKeyledger(deps: {
   auditTailRecheckMs?: number;
   /** How often a checkpoint stream polls for new checkpoints (1 s by default). */
   checkpointPollMs?: number;
+  /** Open auditEvents subscriptions per principal and per process (LimitExceededException past them). */
+  auditTailLimits?: AuditTailLimits;
   /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
   groupCommit?: GroupCommitOptions | false;
   /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
@@ -128,7 +130,7 @@ export function createKeyledger(deps: {
     keyAgreement,
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity,
-    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
+    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs, ...(deps.auditTailLimits ? { tailLimits: deps.auditTailLimits } : {}) }),
     checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),

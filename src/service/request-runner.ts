@@ -101,13 +101,16 @@ export class RequestRunner {
       const reads = group.cache.reads();
       let value: T | undefined;
       let refusal: KmsError | undefined;
+      let lostConnection = false;
       try {
         value = await body(reads, draft, now);
       } catch (error) {
-        if (!(error instanceof KmsError)) return this.#fail(who, spec, now, draft, error);
-        refusal = error;
+        // A read whose connection Postgres terminated is decided again below, in a transaction on a fresh connection.
+        if (!(error instanceof KmsError) && !isConnectionLoss(error)) return this.#fail(who, spec, now, draft, error);
+        if (error instanceof KmsError) refusal = error;
+        else lostConnection = true;
       }
-      const fences = withCallerFence(reads.fences(), ctx.caller);
+      const fences = lostConnection ? undefined : withCallerFence(reads.fences(), ctx.caller);
       if (fences) {
         const { streamId, event } = auditEvent(this.#record(who, spec, now, draft, refusal));
         let written: boolean;
@@ -115,8 +118,10 @@ export class RequestRunner {
           written = await group.committer.submit({ streamId, event, recordedAt: now, fences });
         } catch (error) {
           zeroBuffers(value);
-          // The batch failed: a refusal is still recorded on its own, a success becomes KMSInternalException.
-          return this.#fail(who, spec, now, draft, refusal ?? error);
+          // The batch failed: a refusal is still recorded on its own; a success whose batch lost its
+          // connection is decided again below, on a fresh one; otherwise it becomes KMSInternalException.
+          if (refusal || !isConnectionLoss(error)) return this.#fail(who, spec, now, draft, refusal ?? error);
+          written = false;
         }
         if (written) {
           this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: refusal ? 'failure' : 'success' }, 'request');
@@ -233,7 +238,11 @@ export class RequestRunner {
         return result;
       } catch (error) {
         failure = error;
-        if (!(error instanceof StreamVersionConflictError)) break;
+        // A lost connection is tried again on a fresh one: nothing of the attempt committed, or if its COMMIT
+        // went through unanswered, its record's own stream (request-<id>) makes the retry fail rather than repeat.
+        if (!(error instanceof StreamVersionConflictError) && !isConnectionLoss(error)) break;
+        // Postgres terminates a process's connections together: let the pool see the others close first.
+        if (isConnectionLoss(error)) await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
       }
     }
 
@@ -319,6 +328,18 @@ export class RequestRunner {
 function withCallerFence(fences: ReadonlyMap<string, bigint> | undefined, caller: Caller): ReadonlyMap<string, bigint> | undefined {
   if (!fences || caller.credentialsFence === undefined) return fences;
   return new Map(fences).set(principalScope(caller.principalArn), caller.credentialsFence);
+}
+
+/**
+ * Whether `error` is the loss of a database connection (terminated by the
+ * server, reset, or a client the pool already knows to be broken) rather than
+ * a failure of the statement: the same work may succeed on another connection.
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === 'ECONNRESET' || code === 'EPIPE')) return true;
+  return /Connection terminated|not queryable|Client was closed/.test(error.message);
 }
 
 /** Zeroes the Buffers directly in a result object (plaintexts, data keys). */
