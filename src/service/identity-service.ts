@@ -12,13 +12,14 @@ import {
   insertAccount,
   insertPrincipal,
   readAccessKeyAccount,
-  readAccessKeyWithPrincipal,
+  readAccessKeyCredentials,
   readPrincipal,
   readPrincipalPolicies,
   upsertPrincipalPolicy,
 } from '../store/identity-store.ts';
 import { accessDenied, type Authorizer } from './authorization.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import { callerOf, type CredentialCache } from './credentials.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 export interface CreatedAccessKey {
@@ -57,12 +58,15 @@ export class IdentityService {
   readonly #rootKey: RootKey;
   readonly #runner: RequestRunner;
   readonly #authorizer: Authorizer;
+  readonly #credentials: CredentialCache | undefined;
 
-  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer }) {
+  /** With `credentials`, access keys are authenticated from the process's cache (src/service/credentials.ts). */
+  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer; credentials?: CredentialCache }) {
     this.#authorizer = deps.authorizer;
     this.#db = deps.db;
     this.#rootKey = deps.rootKey;
     this.#runner = deps.runner;
+    this.#credentials = deps.credentials;
   }
 
   /**
@@ -244,20 +248,16 @@ export class IdentityService {
     accessKeyId: string,
     use: (secret: Buffer, caller: Caller) => Promise<T | { ok: false; failure: AuthenticationFailure }> | T | { ok: false; failure: AuthenticationFailure },
   ): Promise<T | { ok: false; failure: AuthenticationFailure }> {
-    const row = /^[A-Z0-9]{16,128}$/.test(accessKeyId) ? await readAccessKeyWithPrincipal(this.#db, accessKeyId) : undefined;
-    if (!row || row.status !== 'Active') {
-      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', row?.account_id ?? null);
+    const credentials = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
+      ? await (this.#credentials ? this.#credentials.get(accessKeyId) : readAccessKeyCredentials(this.#db, accessKeyId))
+      : undefined;
+    if (!credentials || credentials.status !== 'Active') {
+      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', credentials?.accountId ?? null);
     }
-    const caller: Caller = {
-      accountId: row.account_id,
-      principalArn: row.principal_arn,
-      principalType: row.principal_type,
-      name: row.name,
-      accessKeyId: row.access_key_id,
-      tags: row.tags,
-      identityPolicies: row.identity_policies ?? [],
-    };
-    const secret = this.#rootKey.unwrap(row.wrapped_secret, secretAad(row.access_key_id));
+    const caller = callerOf(credentials);
+    // Only a caller from the cache is checked again before it is answered: one read just now is as fresh as the request.
+    if (!this.#credentials) delete caller.credentialsFence;
+    const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
     try {
       return await use(secret, caller);
     } finally {

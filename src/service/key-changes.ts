@@ -64,7 +64,7 @@ export async function readAuthorizedKey(
   now: Date,
   keyIdText: string,
   action: string,
-  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string } = {},
+  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean } = {},
 ): Promise<KeyState> {
   return (await readAndAuthorize(deps, trx, ctx, draft, now, keyIdText, action, options)).key;
 }
@@ -77,9 +77,10 @@ async function readAndAuthorize(
   now: Date,
   keyIdText: string,
   action: string,
-  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string },
+  { createsAwsManagedKey, ...options }: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean },
 ): Promise<{ key: KeyState; request: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now' | 'key'> }> {
-  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  const managed = createsAwsManagedKey ? { ctx, draft, now, action } : undefined;
+  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText, 'keyId', managed);
   const key = await readKeyProjection(trx, keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
   draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });

@@ -279,10 +279,14 @@ export class KmsService {
     });
   }
 
-  /** DescribeKey: by key id, key ARN, alias name or alias ARN. */
+  /**
+   * DescribeKey: by key id, key ARN, alias name or alias ARN. As in AWS, a
+   * predefined `alias/aws/<service>` alias with no key yet creates the
+   * account's AWS managed key (src/service/aws-managed-keys.ts).
+   */
   describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
     return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
-      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:DescribeKey', 'DescribeKey');
+      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DescribeKey', { grantOperation: 'DescribeKey', createsAwsManagedKey: true });
       return { keyMetadata: toKeyMetadata(key) };
     });
   }
@@ -658,7 +662,7 @@ function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyU
   if (!usage.ok) throw usage.error;
   const origin = input.origin ?? 'AWS_KMS';
   if (origin === 'EXTERNAL' && !IMPORTABLE_KEY_SPECS.includes(keySpec)) {
-    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption and HMAC keys only, not for ${keySpec} keys.`);
+    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption, HMAC, RSA, NIST ECC and secp256k1 keys, not for ${keySpec} keys.`);
   }
   if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
 import pg from 'pg';
+import { serviceLoginUrl } from './service-login.ts';
 import type { ImportedMaterial } from '../domain/key.ts';
 import { assertPgTypeParsersInstalled } from './pg-types.ts';
 
@@ -178,12 +179,14 @@ export interface OpenDatabaseOptions {
  */
 export function openDatabase(connectionString: string, options: OpenDatabaseOptions = {}): Db {
   assertPgTypeParsersInstalled();
+  const app = (options.as ?? 'app') === 'app';
   const pool = new pg.Pool({
-    connectionString,
+    // The app logs in as the service login (service-login.ts), so that RESET ROLE gives back nothing.
+    connectionString: app ? (serviceLoginUrl(connectionString) ?? connectionString) : connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'keyledger',
     // A startup parameter, so the role is in force before the first query runs.
-    ...((options.as ?? 'app') === 'app' ? { options: `-c role=${APP_ROLE}` } : {}),
+    ...(app ? { options: `-c role=${APP_ROLE}` } : {}),
   });
   // An idle client losing its server must not crash the process; the next
   // checkout gets a fresh connection.
@@ -198,6 +201,11 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
 }
 
 const pools = new WeakMap<Db, pg.Pool>();
+
+/** The URL `db`'s pool logs in with (for a database opened with openDatabase), or undefined. */
+export function connectionStringOf(db: Db): string | undefined {
+  return pools.get(db)?.options.connectionString;
+}
 
 /**
  * One of `db`'s own pooled connections, as a raw `pg` client, for what Kysely

@@ -54,39 +54,64 @@ export async function readAccessKeyStatus(db: Executor, accessKeyId: string): Pr
   return row?.status;
 }
 
-/** An access key with its principal and, in the same round trip, the principal's identity policies (every request needs them). */
-export interface AccessKeyWithPrincipal {
-  access_key_id: string;
-  wrapped_secret: Buffer;
-  status: AccessKeysTable['status'];
-  principal_arn: string;
-  account_id: string;
-  principal_type: PrincipalsTable['principal_type'];
+/** What authenticating an access key reads: the key, its principal, the principal's identity policies, and the principal's fence. */
+export interface AccessKeyCredentials {
+  accessKeyId: string;
+  /** The secret wrapped under the root key, as at rest. */
+  wrappedSecret: Buffer;
+  status: 'Active' | 'Inactive';
+  principalArn: string;
+  accountId: string;
+  principalType: 'root' | 'user' | 'role';
   name: string;
   tags: Record<string, string>;
-  identity_policies: { name: string; document: string }[] | null;
+  identityPolicies: { name: string; document: string }[];
+  /**
+   * The version of the principal's fence (sql/0033) these rows were read at:
+   * read in the same statement, so of the same snapshot as the rows.
+   */
+  fenceVersion: bigint;
 }
 
 /**
- * Reads an access key, its principal and the principal's identity policies in one query.
+ * Everything authentication needs of an access key, in one round trip.
  *
  * @example
- * const row = await readAccessKeyWithPrincipal(db, 'AKIAIOSFODNN7EXAMPLE'); // undefined for an unknown key
+ * const credentials = await readAccessKeyCredentials(db, 'AKIA2EXAMPLE7KEY0ID1');
+ * if (credentials?.status === 'Active') ... // unwrap credentials.wrappedSecret and check the signature
  */
-export function readAccessKeyWithPrincipal(db: Executor, accessKeyId: string): Promise<AccessKeyWithPrincipal | undefined> {
-  return db
+export async function readAccessKeyCredentials(db: Executor, accessKeyId: string): Promise<AccessKeyCredentials | undefined> {
+  const row = await db
     .selectFrom('access_keys as k')
     .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
     .select(['k.access_key_id', 'k.wrapped_secret', 'k.status', 'p.principal_arn', 'p.account_id', 'p.principal_type', 'p.name', 'p.tags'])
-    .select((eb) =>
+    .select((eb) => [
       eb
         .selectFrom('principal_policies as pp')
         .whereRef('pp.principal_arn', '=', 'p.principal_arn')
         .select(sql<{ name: string; document: string }[]>`coalesce(json_agg(json_build_object('name', pp.policy_name, 'document', pp.document) ORDER BY pp.policy_name), '[]')`.as('policies'))
         .as('identity_policies'),
-    )
+      eb
+        .selectFrom('fences as f')
+        .whereRef('f.scope', '=', sql<string>`'principal:' || p.principal_arn`)
+        .select('f.version')
+        .as('fence_version'),
+    ])
     .where('k.access_key_id', '=', accessKeyId)
     .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    accessKeyId: row.access_key_id,
+    wrappedSecret: row.wrapped_secret,
+    status: row.status,
+    principalArn: row.principal_arn,
+    accountId: row.account_id,
+    principalType: row.principal_type,
+    name: row.name,
+    tags: row.tags,
+    identityPolicies: row.identity_policies ?? [],
+    fenceVersion: BigInt(row.fence_version ?? 0),
+  };
 }
 
 /** Attaches an identity policy to a principal, or replaces the one of that name. */

@@ -200,9 +200,18 @@ export async function readKeySpec(db: Executor, keyId: string): Promise<string |
   return row?.key_spec;
 }
 
-/** How many KMS keys `accountId` has, pending deletion included (they count against the account's key quota until deleted). */
+/**
+ * How many customer managed KMS keys `accountId` has, pending deletion
+ * included (they count against the account's key quota until deleted). AWS
+ * managed keys do not count, as in AWS.
+ */
 export async function countAccountKeys(db: Executor, accountId: string): Promise<number> {
-  const row = await db.selectFrom('keys').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('keys')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId)
+    .where('key_manager', '=', 'CUSTOMER')
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
