@@ -57,6 +57,11 @@ export default tseslint.config(
           selector: 'CallExpression[callee.property.name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]',
           message: 'SQL lives in src/store/: call (or add) a named store function there',
         },
+        {
+          // A state change is a domain decision written by applyDecision (src/store/apply-decision.ts): append, evolve and project together.
+          selector: 'CallExpression[callee.name=/^(appendToStream|writeKeyProjection|writeAliasProjection|writeGrantProjection)$/]',
+          message: 'write a state change with applyDecision (src/store/apply-decision.ts), from a decide* of src/domain',
+        },
       ],
     },
   },
