@@ -50,14 +50,17 @@ export default tseslint.config(
     // No query built above the store either: a kysely builder call there is a store function waiting to be named.
     // (worker/jobs.ts runs pg-boss's own SQL text through executeQuery: an adapter, not a query of ours.)
     files: ['src/service/**/*.ts', 'src/api/**/*.ts', 'src/worker/**/*.ts', 'src/cli/**/*.ts', 'src/app.ts'],
-    // The live tail's two reads of the caller's access key and policies move once the tail's rework (issue 15) lands.
-    ignores: ['src/service/audit/tail.ts'],
     rules: {
       'no-restricted-syntax': [
         'error',
         {
           selector: 'CallExpression[callee.property.name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]',
           message: 'SQL lives in src/store/: call (or add) a named store function there',
+        },
+        {
+          // A state change is a domain decision written by applyDecision (src/store/apply-decision.ts): append, evolve and project together.
+          selector: 'CallExpression[callee.name=/^(appendToStream|writeKeyProjection|writeAliasProjection|writeGrantProjection)$/]',
+          message: 'write a state change with applyDecision (src/store/apply-decision.ts), from a decide* of src/domain',
         },
       ],
     },

@@ -1,9 +1,11 @@
 -- The one append-only log. Every KMS request and every state change is a row here.
 --
 -- Readers that follow the log read in (transaction_id, global_position) order and
--- only below pg_snapshot_xmin(pg_current_snapshot()): global_position is assigned
--- at INSERT time, so a long transaction can commit a lower position after a reader
--- has passed it; transaction ids below the xmin horizon are all finished.
+-- only below the horizon of transactions still in flight in this database
+-- (logHorizon in src/store/event-store.ts, read from pg_locks; not
+-- pg_snapshot_xmin, which is cluster-wide): global_position is assigned at INSERT
+-- time, so a long transaction can commit a lower position after a reader has
+-- passed it; transaction ids below the horizon are all finished.
 
 -- Roles are cluster-wide; several keyledger databases (one per test file) may run
 -- this concurrently, hence the tolerant DO blocks.

@@ -24,6 +24,12 @@ export const aliasStreamId = (accountId: string, aliasName: string): string => `
 
 export const MAX_ALIASES_PER_KEY = 50;
 
+/**
+ * Applies one recorded event to an alias's state (pure, as evolveKey).
+ *
+ * @example
+ * evolveAlias(null, { type: 'AliasCreated', data, recordedAt: now, streamVersion: 1n }) // the alias, version 1
+ */
 export function evolveAlias(state: AliasState | null, event: Recorded<AliasEvent>): AliasState {
   switch (event.type) {
     case 'AliasCreated':
@@ -76,6 +82,12 @@ export function validateAliasName(aliasName: string): KmsError | undefined {
 
 const exists = (alias: AliasState | null): alias is AliasState => alias !== null && !alias.deleted;
 
+/**
+ * CreateAlias: refused when the name is taken (a deleted alias's name is free again) or the target has MAX_ALIASES_PER_KEY aliases.
+ *
+ * @example
+ * decideCreateAlias(null, { accountId, aliasName: 'alias/orders', aliasArn, targetKeyId, aliasesOnTarget: 0 }) // accepts AliasCreated
+ */
 export function decideCreateAlias(
   current: AliasState | null,
   input: { accountId: string; aliasName: string; aliasArn: string; targetKeyId: string; aliasesOnTarget: number },

@@ -5,9 +5,21 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const isKeyUuid = (s: string): boolean => UUID.test(s);
 
+/**
+ * A key's ARN.
+ *
+ * @example
+ * keyArn('us-east-1', '111122223333', '1234abcd-12ab-34cd-56ef-1234567890ab') // arn:aws:kms:us-east-1:111122223333:key/1234abcd-...
+ */
 export const keyArn = (region: string, accountId: string, keyId: string): string =>
   `arn:aws:kms:${region}:${accountId}:key/${keyId}`;
 
+/**
+ * An alias's ARN (the name keeps its `alias/` prefix).
+ *
+ * @example
+ * aliasArn('us-east-1', '111122223333', 'alias/orders') // arn:aws:kms:us-east-1:111122223333:alias/orders
+ */
 export const aliasArn = (region: string, accountId: string, aliasName: string): string =>
   `arn:aws:kms:${region}:${accountId}:${aliasName}`;
 

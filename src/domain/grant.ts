@@ -266,6 +266,29 @@ export function retireRight(grant: GrantState, caller: { principalArn: string; a
 /** Whether a caller may retire a grant on any of the grounds of retireRight. */
 export const mayRetire = (grant: GrantState, caller: { principalArn: string; accountId: string }): boolean => retireRight(grant, caller) !== undefined;
 
+/** CreateGrant's command: the grant as it is created (its id and token already drawn by the service). */
+export type CreateGrantCommand = Extract<GrantEvent, { type: 'GrantCreated' }>['data'];
+
+/**
+ * CreateGrant, given how many live grants the key has (AWS's quota of
+ * MAX_GRANTS_PER_KEY per key).
+ *
+ * @example
+ * decideCreateGrant(0, { grantId, keyId, keyArn, keyAccountId, name: null, granteePrincipal, retiringPrincipal: null,
+ *   operations: ['Decrypt'], constraints: null, issuingAccount: 'arn:aws:iam::111122223333:root', grantToken }) // accepts one GrantCreated
+ */
+export function decideCreateGrant(grantsOnKey: number, command: CreateGrantCommand): Decision<GrantEvent> {
+  if (grantsOnKey >= MAX_GRANTS_PER_KEY) return reject('LimitExceededException', `A KMS key can have at most ${MAX_GRANTS_PER_KEY} grants.`);
+  return accept({ type: 'GrantCreated', data: { ...command, operations: [...command.operations] } });
+}
+
+/**
+ * Retires a live grant (RetireGrant, RevokeGrant, or its key's deletion); a retired or unknown grant is NotFoundException.
+ *
+ * @example
+ * decideRetireGrant(grant, callerArn, 'RetireGrant') // accepts GrantRetired
+ * decideRetireGrant(null, callerArn, 'RevokeGrant') // refuses: NotFoundException
+ */
 export const decideRetireGrant = (grant: GrantState | null, by: string, via: 'RetireGrant' | 'RevokeGrant' | 'KeyDeleted'): Decision<GrantEvent> => {
   if (!grant || grant.retired) return reject('NotFoundException', 'Grant not found.');
   return accept({ type: 'GrantRetired', data: { by, via } });

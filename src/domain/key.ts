@@ -173,6 +173,9 @@ export const keyStreamId = (keyId: string): string => `key-${keyId}`;
 /**
  * Applies one recorded event to a key's state. Pure: the same events always fold
  * to the same state, which is what lets replay rebuild the projections.
+ *
+ * @example
+ * const key = evolveKey(null, { type: 'KeyCreated', data, recordedAt: now, streamVersion: 1n }); // Enabled, version 1
  */
 export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): KeyState {
   if (event.type === 'KeyCreated') {
@@ -299,7 +302,12 @@ function currentMaterialImported(state: KeyState): boolean {
   return state.importedMaterials.some((m) => m.keyMaterialId === state.currentKeyMaterialId && m.importState === 'IMPORTED');
 }
 
-/** Folds a key's whole stream. */
+/**
+ * Folds a key's whole stream.
+ *
+ * @example
+ * const key = foldKey((await readStream(trx, keyStreamId(keyId))) as Recorded<KeyEvent>[]); // null for no events
+ */
 export const foldKey = (events: readonly Recorded<KeyEvent>[]): KeyState | null =>
   events.reduce<KeyState | null>(evolveKey, null);
 
@@ -399,7 +407,12 @@ function invalidState(key: Pick<KeyState, 'arn' | 'keyState'>): KmsError {
   return new KmsError('KMSInvalidStateException', `${key.arn} is ${what[key.keyState] ?? key.keyState}.`);
 }
 
-/** AWS's default key policy: delegate every kms action to the account's IAM. */
+/**
+ * AWS's default key policy: delegate every kms action to the account's IAM.
+ *
+ * @example
+ * defaultKeyPolicy('111122223333') // Allow arn:aws:iam::111122223333:root kms:* on *
+ */
 export function defaultKeyPolicy(accountId: string): string {
   return JSON.stringify(
     {
@@ -428,6 +441,23 @@ const withState = (operation: KeyOperation, key: KeyState, decide: () => Decisio
   return refused ? { ok: false, error: refused } : decide();
 };
 
+/** CreateKey's command: the new key's identity, shape, policy and tags, all checked by the service (key manager and multi-Region are fixed). */
+export type CreateKeyCommand = Omit<KeyCreatedData, 'keyManager' | 'multiRegion'>;
+
+/**
+ * CreateKey: a new customer managed, single-Region key. `existing` is the fold
+ * of the new key's stream, null for a key id never used.
+ *
+ * @example
+ * decideCreateKey(null, { keyId, accountId, arn, description: '', keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT',
+ *   origin: 'AWS_KMS', policy, tags: [], keyMaterialId }) // accepts one KeyCreated
+ */
+export function decideCreateKey(existing: KeyState | null, command: CreateKeyCommand): Decision<KeyEvent> {
+  if (existing) return reject('AlreadyExistsException', `${command.arn} already exists.`);
+  const { publicKey, ...rest } = command;
+  return accept({ type: 'KeyCreated', data: { ...rest, keyManager: 'CUSTOMER', multiRegion: false, ...(publicKey ? { publicKey } : {}) } });
+}
+
 export const decideUpdateKeyDescription = (key: KeyState, description: string): Decision<KeyEvent> =>
   withState('UpdateKeyDescription', key, () =>
     description === key.description ? accept() : accept({ type: 'KeyDescriptionUpdated', data: { description } }),
@@ -436,6 +466,14 @@ export const decideUpdateKeyDescription = (key: KeyState, description: string): 
 export const decideEnableKey = (key: KeyState): Decision<KeyEvent> =>
   withState('EnableKey', key, () => (key.keyState === 'Enabled' ? accept() : accept({ type: 'KeyEnabled', data: {} })));
 
+/**
+ * DisableKey: Enabled becomes Disabled; a disabled key stays as it is; PendingDeletion (or PendingImport) is refused.
+ *
+ * @example
+ * decideDisableKey(enabledKey)  // accepts KeyDisabled
+ * decideDisableKey(disabledKey) // accepts nothing: already disabled
+ * decideDisableKey(pendingKey)  // refuses: KMSInvalidStateException
+ */
 export const decideDisableKey = (key: KeyState): Decision<KeyEvent> =>
   withState('DisableKey', key, () => (key.keyState === 'Disabled' ? accept() : accept({ type: 'KeyDisabled', data: {} })));
 
@@ -459,6 +497,12 @@ export const decideUntagResource = (key: KeyState, tagKeys: string[]): Decision<
     return removed.length === 0 ? accept() : accept({ type: 'KeyUntagged', data: { tagKeys: removed } });
   });
 
+/**
+ * ScheduleKeyDeletion: PendingDeletion for `pendingWindowInDays` (checked 7-30 by the service) from `now`.
+ *
+ * @example
+ * decideScheduleKeyDeletion(key, 7, now) // accepts KeyDeletionScheduled, the deletion date 7 days after now
+ */
 export const decideScheduleKeyDeletion = (key: KeyState, pendingWindowInDays: number, now: Date): Decision<KeyEvent> =>
   withState('ScheduleKeyDeletion', key, () =>
     accept({

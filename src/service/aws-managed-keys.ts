@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { aliasStreamId, foldAlias, type AliasEvent } from '../domain/alias.ts';
+import { decideCreateAlias } from '../domain/alias.ts';
 import { aliasArn, keyArn } from '../domain/arn.ts';
 import type { AuditRecord } from '../domain/audit-record.ts';
 import { AWS_MANAGED_KEY_SERVICES, awsManagedAliasService, awsManagedKeyEvents, awsManagedKeyPolicy } from '../domain/aws-managed-key.ts';
 import { accept } from '../domain/errors.ts';
-import type { Recorded } from '../domain/key.ts';
 import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import type { Db } from '../store/database.ts';
-import { appendToStream, StreamVersionConflictError } from '../store/event-store.ts';
+import { aliasStream, applyDecision } from '../store/apply-decision.ts';
+import { StreamVersionConflictError } from '../store/event-store.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
-import { readAliasTarget, writeAliasProjection } from '../store/projections.ts';
+import { readAliasTarget } from '../store/projections.ts';
 import { appendAuditRecord } from './audit.ts';
 import { accessDenied, type Authorizer, type GrantSource } from './authorization.ts';
 import { applyKeyDecision, type JobScheduler } from './key-changes.ts';
@@ -94,9 +94,9 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
         if (existing !== undefined) return existing;
         await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(rootKey, keyId, keyMaterialId, material), createdAt: now });
         const key = await applyKeyDecision(trx, null, keyId, accept(...awsManagedKeyEvents({ keyId, accountId, region, service, keyMaterialId, now })), now);
-        const aliasEvent: AliasEvent = { type: 'AliasCreated', data: { accountId, aliasName, targetKeyId: keyId } };
-        const { events } = await appendToStream(trx, aliasStreamId(accountId, aliasName), 'no_stream', [aliasEvent], now);
-        await writeAliasProjection(trx, foldAlias(events as unknown as Recorded<AliasEvent>[])!);
+        // Expecting no stream: a racing first use that created the alias is a version conflict (see provision).
+        const alias = decideCreateAlias(null, { accountId, aliasName, aliasArn: aliasArn(region, accountId, aliasName), targetKeyId: keyId, aliasesOnTarget: 0 });
+        await applyDecision(trx, aliasStream(accountId, aliasName), null, alias, now);
         await jobs.keyRotationScheduled(trx, keyId, key.nextRotationDate!);
         const invokedBy = `${AWS_MANAGED_KEY_SERVICES[service]!.endpoint}.amazonaws.com`;
         const record: AuditRecord = {

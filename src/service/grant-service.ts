@@ -4,10 +4,9 @@ import { keyArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import {
   decideRetireGrant,
-  evolveGrant,
+  decideCreateGrant,
   foldGrant,
   grantStreamId,
-  MAX_GRANTS_PER_KEY,
   retireRight,
   validateCreateGrant,
   grantOperationsRefusal,
@@ -17,7 +16,8 @@ import {
 } from '../domain/grant.ts';
 import { checkKeyState, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
-import { appendToStream, readStream } from '../store/event-store.ts';
+import { applyDecision, grantStream } from '../store/apply-decision.ts';
+import { readStream } from '../store/event-store.ts';
 import {
   countKeyGrants,
   readGrantRow,
@@ -28,7 +28,6 @@ import {
   readNamedGrants,
   readRetirableGrantsPage,
   rowToGrant,
-  writeGrantProjection,
 } from '../store/grant-store.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyProjection } from '../store/projections.ts';
@@ -118,28 +117,23 @@ export class GrantService {
         draft.additionalEventData = { grantId: existing.grantId, existing: true };
         return { grantId: existing.grantId, grantToken: existing.grantToken };
       }
-      if ((await countKeyGrants(trx, key.keyId)) >= MAX_GRANTS_PER_KEY) throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_GRANTS_PER_KEY} grants.`);
-
+      const grantsOnKey = await countKeyGrants(trx, key.keyId);
       const grantId = randomBytes(32).toString('hex');
       const grantToken = randomBytes(32).toString('base64url');
-      const event: GrantEvent = {
-        type: 'GrantCreated',
-        data: {
-          grantId,
-          keyId: key.keyId,
-          keyArn: key.arn,
-          keyAccountId: key.accountId,
-          name: input.name ?? null,
-          granteePrincipal: input.granteePrincipal,
-          retiringPrincipal: input.retiringPrincipal ?? null,
-          operations: [...input.operations],
-          constraints: input.constraints ?? null,
-          issuingAccount: `arn:aws:iam::${ctx.caller.accountId}:root`,
-          grantToken,
-        },
-      };
-      const { events } = await appendToStream(trx, grantStreamId(grantId), 'no_stream', [event], now);
-      await writeGrantProjection(trx, evolveGrant(null, events[0] as Recorded<GrantEvent>));
+      const decision = decideCreateGrant(grantsOnKey, {
+        grantId,
+        keyId: key.keyId,
+        keyArn: key.arn,
+        keyAccountId: key.accountId,
+        name: input.name ?? null,
+        granteePrincipal: input.granteePrincipal,
+        retiringPrincipal: input.retiringPrincipal ?? null,
+        operations: input.operations,
+        constraints: input.constraints ?? null,
+        issuingAccount: `arn:aws:iam::${ctx.caller.accountId}:root`,
+        grantToken,
+      });
+      await applyDecision(trx, grantStream(grantId), null, decision, now);
       draft.additionalEventData = { grantId };
       draft.responseElements = { grantId };
       return { grantId, grantToken };
@@ -248,10 +242,7 @@ export class GrantService {
 
   async #retire(trx: Trx, grant: GrantState, by: string, via: 'RetireGrant' | 'RevokeGrant', now: Date): Promise<void> {
     const current = foldGrant((await readStream(trx, grantStreamId(grant.grantId))) as Recorded<GrantEvent>[]);
-    const decision = decideRetireGrant(current, by, via);
-    if (!decision.ok) throw decision.error;
-    const { events } = await appendToStream(trx, grantStreamId(grant.grantId), current!.version, decision.events, now);
-    await writeGrantProjection(trx, evolveGrant(current, events[0] as Recorded<GrantEvent>));
+    await applyDecision(trx, grantStream(grant.grantId), current, decideRetireGrant(current, by, via), now);
   }
 
   async #grant(trx: Trx, grantId: string, arn: string): Promise<GrantState | null> {
@@ -291,8 +282,7 @@ export async function retireAllGrants(trx: Trx, keyId: string, by: string, now: 
     const current = foldGrant((await readStream(trx, grantStreamId(grantId))) as Recorded<GrantEvent>[]);
     const decision = decideRetireGrant(current, by, 'KeyDeleted');
     if (!decision.ok) continue;
-    const { events } = await appendToStream(trx, grantStreamId(grantId), current!.version, decision.events, now);
-    await writeGrantProjection(trx, evolveGrant(current, events[0] as Recorded<GrantEvent>));
+    await applyDecision(trx, grantStream(grantId), current, decision, now);
   }
   return grantIds;
 }

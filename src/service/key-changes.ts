@@ -1,15 +1,16 @@
 import type { Transaction } from 'kysely';
 import type { Decision } from '../domain/errors.ts';
-import { evolveKey, foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
+import { foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
-import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
+import { applyDecision, keyStream } from '../store/apply-decision.ts';
+import { readStream, type RecordedEvent } from '../store/event-store.ts';
 import { keyArn } from '../domain/arn.ts';
 import { lockKeyExclusive, lockKeyRow } from '../store/key-locks.ts';
 import { enforce, type AuthorizationRequest, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import type { AuditDraft } from './request-runner.ts';
-import { readKeyProjection, writeKeyProjection } from '../store/projections.ts';
+import { readKeyProjection } from '../store/projections.ts';
 
 type Trx = Transaction<Database>;
 
@@ -33,16 +34,13 @@ export async function lockKeyForChange(trx: Trx, keyId: string): Promise<KeyStat
 }
 
 /**
- * Records a decision about a key: appends its events with the version the
- * decision was made on (a concurrent change makes this a conflict, retried by
- * the runner) and writes the projection. Returns the new state.
+ * Records a decision about a key through applyDecision (store/apply-decision.ts):
+ * appended with the version it was made on, folded and projected. Returns the
+ * new state; a decision with no events on no key is a bug.
  */
 export async function applyKeyDecision(trx: Trx, key: KeyState | null, keyId: string, decision: Decision<KeyEvent>, now: Date): Promise<KeyState> {
-  if (!decision.ok) throw decision.error;
-  if (decision.events.length === 0) return key!;
-  const { events } = await appendToStream(trx, keyStreamId(keyId), key ? key.version : 'no_stream', decision.events, now);
-  const next = events.reduce<KeyState | null>((s, e) => evolveKey(s, e as Recorded<KeyEvent>), key)!;
-  await writeKeyProjection(trx, next);
+  const next = await applyDecision(trx, keyStream(keyId), key, decision, now);
+  if (!next) throw new Error(`a decision on key ${keyId} recorded nothing for a key that does not exist`);
   return next;
 }
 

@@ -5,7 +5,6 @@ import {
   decideCreateAlias,
   decideDeleteAlias,
   decideUpdateAlias,
-  evolveAlias,
   foldAlias,
   validateAliasName,
   type AliasEvent,
@@ -16,6 +15,7 @@ import { KmsError, Validator, type Decision } from '../domain/errors.ts';
 import {
   checkKeyState,
   decideCancelKeyDeletion,
+  decideCreateKey,
   decidePutKeyPolicy,
   decideDisableKey,
   decideEnableKey,
@@ -36,8 +36,9 @@ import { KEY_SPECS, KEY_USAGES, keyAlgorithms, resolveKeyUsage, sm2Refused, type
 import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
 import { readKeyUse } from '../store/compliance-queries.ts';
-import { appendToStream, readStream } from '../store/event-store.ts';
-import { countAccountKeys, countKeyAliases, readAccountKeysPage, readAliasesPage, readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import { aliasStream, applyDecision } from '../store/apply-decision.ts';
+import { readStream } from '../store/event-store.ts';
+import { countAccountKeys, countKeyAliases, readAccountKeysPage, readAliasesPage, readKeyProjection } from '../store/projections.ts';
 import { IMPORTABLE_KEY_SPECS } from '../crypto/import-wrapping.ts';
 import { MAX_KEYS_PER_ACCOUNT, tooManyKeysMessage } from '../domain/quotas.ts';
 import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
@@ -232,35 +233,20 @@ export class KmsService {
         const keyMaterialId = fresh?.keyMaterialId ?? null;
         const publicKey = fresh?.publicKey;
         if (fresh) await insertKeyMaterial(trx, { keyId, keyMaterialId: fresh.keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, fresh.keyMaterialId, fresh.material), createdAt: now });
-        const key = await applyKeyDecision(
-          trx,
-          null,
+        const decision = decideCreateKey(null, {
           keyId,
-          {
-            ok: true,
-            events: [
-              {
-                type: 'KeyCreated',
-                data: {
-                  keyId,
-                  accountId,
-                  arn: keyArn(this.#region, accountId, keyId),
-                  description: input.description ?? '',
-                  keyUsage,
-                  keySpec,
-                  origin,
-                  keyManager: 'CUSTOMER',
-                  multiRegion: false,
-                  policy,
-                  tags,
-                  keyMaterialId,
-                  ...(publicKey ? { publicKey: publicKey.toString('base64') } : {}),
-                },
-              },
-            ],
-          },
-          now,
-        );
+          accountId,
+          arn: keyArn(this.#region, accountId, keyId),
+          description: input.description ?? '',
+          keyUsage,
+          keySpec,
+          origin,
+          policy,
+          tags,
+          keyMaterialId,
+          publicKey: publicKey?.toString('base64'),
+        });
+        const key = await applyKeyDecision(trx, null, keyId, decision, now);
         draft.resources.push(keyResource(key));
         const keyMetadata = toKeyMetadata(key);
         draft.responseElements = { keyMetadata };
@@ -546,8 +532,7 @@ export class KmsService {
         aliasesOnTarget = await countKeyAliases(trx, keyId);
       }
 
-      const streamId = aliasStreamId(accountId, input.aliasName);
-      const alias = foldAlias((await readStream(trx, streamId)) as Recorded<AliasEvent>[]);
+      const alias = foldAlias((await readStream(trx, aliasStreamId(accountId, input.aliasName))) as Recorded<AliasEvent>[]);
       // Moving or deleting an alias also needs permission on the key it points at now.
       if (operation !== 'CreateAlias' && alias && !alias.deleted) {
         const current = await readKeyProjection(trx, alias.targetKeyId);
@@ -560,12 +545,7 @@ export class KmsService {
           throw new KmsError('ValidationException', `${arn} can only be associated with keys of the same key spec and key usage.`);
         }
       }
-      const decision = decide(alias, target, arn, aliasesOnTarget);
-      if (!decision.ok) throw decision.error;
-      if (decision.events.length === 0) return {};
-      const { events } = await appendToStream(trx, streamId, alias ? alias.version : 'no_stream', decision.events, now);
-      const next = events.reduce<AliasState | null>((s, e) => evolveAlias(s, e as Recorded<AliasEvent>), alias)!;
-      await writeAliasProjection(trx, next);
+      await applyDecision(trx, aliasStream(accountId, input.aliasName), alias, decide(alias, target, arn, aliasesOnTarget), now);
       return {};
     });
   }

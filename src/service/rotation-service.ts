@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../domain/alias.ts';
+import { aliasStreamId, decideDeleteAlias, foldAlias } from '../domain/alias.ts';
+import { aliasArn } from '../domain/arn.ts';
 import { KmsError, Validator, type Decision } from '../domain/errors.ts';
 import {
   checkKeyState,
@@ -26,9 +27,10 @@ import {
 import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import type { Database } from '../store/database.ts';
-import { appendToStream, readStream } from '../store/event-store.ts';
+import { aliasStream, applyDecision } from '../store/apply-decision.ts';
+import { readStream } from '../store/event-store.ts';
 import { destroyKeyMaterial, dropImportParameters, insertKeyMaterial } from '../store/key-material-store.ts';
-import { readKeyAliases, readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import { readKeyAliases, readKeyProjection } from '../store/projections.ts';
 import type { OperatorContext, RequestContext } from './context.ts';
 import { applyKeyDecision, lockAuthorizedKey, lockKeyForChange, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import type { KeyResolver } from './key-resolver.ts';
@@ -80,9 +82,11 @@ export class RotationService {
   readonly #jobs: JobScheduler;
 
   readonly #changeDeps: KeyChangeDeps;
+  readonly #region: string;
 
   constructor(deps: { runner: RequestRunner; rootKey: RootKey; resolver: KeyResolver; region: string; jobs: JobScheduler; authorizer: Authorizer }) {
     this.#changeDeps = deps;
+    this.#region = deps.region;
     this.#runner = deps.runner;
     this.#rootKey = deps.rootKey;
     this.#jobs = deps.jobs;
@@ -272,13 +276,9 @@ export class RotationService {
   }
 
   async #deleteAlias(trx: Trx, accountId: string, aliasName: string, now: Date): Promise<void> {
-    const streamId = aliasStreamId(accountId, aliasName);
-    const alias = foldAlias((await readStream(trx, streamId)) as never);
+    const alias = foldAlias((await readStream(trx, aliasStreamId(accountId, aliasName))) as never);
     if (!alias || alias.deleted) return;
-    const event: AliasEvent = { type: 'AliasDeleted', data: { targetKeyId: alias.targetKeyId } };
-    const { events } = await appendToStream(trx, streamId, alias.version, [event], now);
-    const next = events.reduce<AliasState | null>((s, e) => evolveAlias(s, e as never), alias)!;
-    await writeAliasProjection(trx, next);
+    await applyDecision(trx, aliasStream(accountId, aliasName), alias, decideDeleteAlias(alias, aliasArn(this.#region, accountId, aliasName)), now);
   }
 
   #asWorker(eventName: 'RotateKey' | 'DeleteKey' | 'DeleteExpiredKeyMaterial', key: KeyState, body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>): Promise<ScheduledOutcome> {

@@ -155,6 +155,10 @@ async function insertEvents(
 /**
  * Reads one stream in version order, optionally only events recorded at or before
  * `asOf` (time travel).
+ *
+ * @example
+ * const events = await readStream(trx, keyStreamId(keyId));
+ * const then = await readStream(trx, keyStreamId(keyId), { asOf: new Date('2026-01-01T00:00:00Z') });
  */
 export async function readStream(
   db: Executor,
@@ -189,6 +193,9 @@ export async function readStream(
  * Must run in its own statement, before the read, in a READ COMMITTED
  * transaction (or none). The caller's own transaction does not count: inside a
  * transaction that has written, its own events are below the horizon.
+ *
+ * @example
+ * const horizon = await logHorizon(db); // then read events with transaction_id < horizon
  */
 export async function logHorizon(db: Executor): Promise<bigint> {
   const { rows } = await sql<{ horizon: string; isolation: string }>`

@@ -52,7 +52,12 @@ export function rowToGrant(row: GrantRow, keyArn: string): GrantState {
   };
 }
 
-/** The live grants on a key whose grantee is `grantee`. */
+/**
+ * The live grants on a key whose grantee is `grantee`.
+ *
+ * @example
+ * const grants = await readGrantsFor(trx, key.keyId, ctx.caller.principalArn);
+ */
 export async function readGrantsFor(db: Executor, keyId: string, grantee: string): Promise<GrantState[]> {
   const rows = await db
     .selectFrom('grants as g')

@@ -24,6 +24,9 @@ export const keyLockName = (keyId: string) => `keyledger:key:${keyId}`;
  * In one round trip and in one global order (byte order, as JavaScript sorts
  * ASCII), so that two takers of overlapping key sets, each queued behind a
  * waiting lifecycle change of the other's key, cannot deadlock.
+ *
+ * @example
+ * await lockKeyShared(trx, [sourceKeyId, destinationKeyId]); // ReEncrypt: both keys, one statement
  */
 export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promise<void> {
   const ordered = [...new Set(keyIds)].sort();
@@ -36,7 +39,12 @@ export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promis
   }
 }
 
-/** Taken by every lifecycle change of the key, until commit. */
+/**
+ * Taken by every lifecycle change of the key, until commit.
+ *
+ * @example
+ * await lockKeyExclusive(trx, keyId); // waits for the crypto operations in flight on the key
+ */
 export async function lockKeyExclusive(trx: Trx, keyId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${lockId(keyId)})`.execute(trx);
 }

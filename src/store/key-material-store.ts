@@ -7,6 +7,9 @@ type Executor = Kysely<Database> | Transaction<Database>;
  * The mutable store of wrapped key material (outside the immutable log).
  * Deleting rows here is crypto-shredding: without the material, ciphertext
  * under it can never be decrypted again, while the events stay intact.
+ *
+ * @example
+ * await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(rootKey, keyId, keyMaterialId, material), createdAt: now });
  */
 export async function insertKeyMaterial(db: Executor, row: { keyId: string; keyMaterialId: string; wrapped: Buffer; createdAt: Date }): Promise<void> {
   await db
@@ -15,7 +18,12 @@ export async function insertKeyMaterial(db: Executor, row: { keyId: string; keyM
     .execute();
 }
 
-/** The wrapped material, or undefined when it never existed or was destroyed. */
+/**
+ * The wrapped material, or undefined when it never existed or was destroyed.
+ *
+ * @example
+ * const wrapped = await readKeyMaterial(trx, key.keyId, key.currentKeyMaterialId); // unwrap with the root key, zero after use
+ */
 export async function readKeyMaterial(db: Executor, keyId: string, keyMaterialId: string): Promise<Buffer | undefined> {
   const row = await db
     .selectFrom('key_materials')
@@ -26,7 +34,12 @@ export async function readKeyMaterial(db: Executor, keyId: string, keyMaterialId
   return row?.wrapped;
 }
 
-/** Destroys one material version, or every version of the key; returns how many rows went. */
+/**
+ * Destroys one material version, or every version of the key; returns how many rows went.
+ *
+ * @example
+ * const destroyed = await destroyKeyMaterial(trx, keyId); // every version: the key's deletion
+ */
 export async function destroyKeyMaterial(db: Executor, keyId: string, keyMaterialId?: string): Promise<number> {
   let query = db.deleteFrom('key_materials').where('key_id', '=', keyId);
   if (keyMaterialId) query = query.where('key_material_id', '=', keyMaterialId);

@@ -50,7 +50,12 @@ export function aliasRow(alias: AliasState) {
   };
 }
 
-/** Writes a key's folded state as its projection rows (key + tags); a deleted key has none. */
+/**
+ * Writes a key's folded state as its projection rows (key + tags); a deleted key has none.
+ *
+ * @example
+ * await writeKeyProjection(trx, next); // after appending the events `next` was folded from
+ */
 export async function writeKeyProjection(db: Executor, key: KeyState): Promise<void> {
   if (key.deleted) {
     await db.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
@@ -85,7 +90,12 @@ export async function writeAliasProjection(db: Executor, alias: AliasState): Pro
     .execute();
 }
 
-/** Reads a key's state from its projection (fast path for reads; lifecycle changes fold the stream). */
+/**
+ * Reads a key's state from its projection (fast path for reads; lifecycle changes fold the stream).
+ *
+ * @example
+ * const key = await readKeyProjection(trx, keyId); // null when there is no such key
+ */
 export async function readKeyProjection(db: Executor, keyId: string): Promise<KeyState | null> {
   const row = await db.selectFrom('keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
   if (!row) return null;

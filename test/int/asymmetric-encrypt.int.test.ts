@@ -22,33 +22,21 @@ import {
   GetPublicKeyCommand,
   ReEncryptCommand,
   type EncryptionAlgorithmSpec,
-  type KMSClient,
   type KeySpec,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/api/http-server.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
-import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { useAwsTestApp } from '../support/aws.ts';
 import { logHolds, recordsOfRequest } from '../support/log-search.ts';
 
-let t: TestApp;
-let server: RunningServer;
-let admin: Principal;
-let kms: KMSClient;
 let dir: string;
 
-beforeAll(async () => {
-  t = await createTestApp();
-  admin = await t.newAccount('rsa-encrypt');
-  server = await serveOverHttp(t);
-  kms = kmsClient(server, admin);
+const aws = useAwsTestApp('rsa-encrypt');
+
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'keyledger-rsa-'));
 });
 
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-  await t?.close();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -68,8 +56,8 @@ const keys = new Map<string, { keyId: string; arn: string; publicKey: Buffer }>(
 async function rsaKey(spec: KeySpec): Promise<{ keyId: string; arn: string; publicKey: Buffer }> {
   const known = keys.get(spec);
   if (known) return known;
-  const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'ENCRYPT_DECRYPT' }));
-  const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+  const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'ENCRYPT_DECRYPT' }));
+  const { PublicKey } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
   const key = { keyId: KeyMetadata!.KeyId!, arn: KeyMetadata!.Arn!, publicKey: Buffer.from(PublicKey!) };
   keys.set(spec, key);
   return key;
@@ -92,14 +80,14 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
   it.each(LIMITS)('%s %s: a round trip at the limit (%i bytes); one byte more is refused', async (spec, algorithm, limit, modulusBytes) => {
     const { keyId, arn } = await rsaKey(spec);
     const plaintext = Buffer.alloc(limit, 0x5a);
-    const encrypted = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext, EncryptionAlgorithm: algorithm }));
+    const encrypted = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext, EncryptionAlgorithm: algorithm }));
     expect(encrypted).toMatchObject({ KeyId: arn, EncryptionAlgorithm: algorithm });
     expect(encrypted.CiphertextBlob).toHaveLength(modulusBytes);
-    const decrypted = await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: encrypted.CiphertextBlob, EncryptionAlgorithm: algorithm }));
+    const decrypted = await aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: encrypted.CiphertextBlob, EncryptionAlgorithm: algorithm }));
     expect(decrypted).toMatchObject({ KeyId: arn, EncryptionAlgorithm: algorithm });
     expect(Buffer.from(decrypted.Plaintext!).equals(plaintext)).toBe(true);
 
-    const tooLarge = await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.alloc(limit + 1), EncryptionAlgorithm: algorithm })));
+    const tooLarge = await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.alloc(limit + 1), EncryptionAlgorithm: algorithm })));
     expect(tooLarge.name).toBe('ValidationException');
     expect(tooLarge.message).toContain(String(limit));
   });
@@ -108,7 +96,7 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
     const { keyId, publicKey } = await rsaKey(spec);
     const plaintext = Buffer.from(`made offline for ${spec} ${algorithm}`);
     const ciphertext = publicEncrypt({ key: createPublicKey({ key: publicKey, format: 'der', type: 'spki' }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashOf(algorithm) }, plaintext);
-    const { Plaintext } = await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: algorithm }));
+    const { Plaintext } = await aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: ciphertext, EncryptionAlgorithm: algorithm }));
     expect(Buffer.from(Plaintext!).toString()).toBe(plaintext.toString());
   });
 
@@ -120,14 +108,14 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
     writeFileSync(der, publicKey);
     writeFileSync(message, `openssl ${md} made this`);
     execFileSync('openssl', ['pkeyutl', '-encrypt', '-pubin', '-inkey', der, '-keyform', 'DER', '-in', message, '-out', out, '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', `rsa_oaep_md:${md}`, '-pkeyopt', `rsa_mgf1_md:${md}`]);
-    const { Plaintext } = await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: readFileSync(out), EncryptionAlgorithm: algorithm }));
+    const { Plaintext } = await aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: readFileSync(out), EncryptionAlgorithm: algorithm }));
     expect(Buffer.from(Plaintext!).toString()).toBe(`openssl ${md} made this`);
   });
 
   it('a bad ciphertext is InvalidCiphertextException: a flipped bit, another algorithm, a wrong length, another key', async () => {
     const { keyId } = await rsaKey('RSA_2048');
     const other = await rsaKey('RSA_3072');
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('intact'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    const { CiphertextBlob } = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('intact'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
     const flipped = Buffer.from(CiphertextBlob!);
     flipped[100]! ^= 0x01;
     const attempts: [string, Buffer, EncryptionAlgorithmSpec][] = [
@@ -138,43 +126,43 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
       [other.keyId, Buffer.from(CiphertextBlob!), 'RSAES_OAEP_SHA_256'],
     ];
     for (const [id, blob, algorithm] of attempts) {
-      const refused = await awsError(kms.send(new DecryptCommand({ KeyId: id, CiphertextBlob: blob, EncryptionAlgorithm: algorithm })));
+      const refused = await awsError(aws.kms.send(new DecryptCommand({ KeyId: id, CiphertextBlob: blob, EncryptionAlgorithm: algorithm })));
       expect(refused.name).toBe('InvalidCiphertextException');
-      expect((await recordsOfRequest(t.db.owner, refused.requestId)).map((r) => [r.eventName, r.errorCode])).toEqual([['Decrypt', 'InvalidCiphertextException']]);
+      expect((await recordsOfRequest(aws.t.db.owner, refused.requestId)).map((r) => [r.eventName, r.errorCode])).toEqual([['Decrypt', 'InvalidCiphertextException']]);
     }
   });
 
   it('Decrypt of an RSA ciphertext needs KeyId and EncryptionAlgorithm', async () => {
     const { keyId } = await rsaKey('RSA_2048');
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('needs both'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }));
-    const noKeyId = await awsError(kms.send(new DecryptCommand({ CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })));
+    const { CiphertextBlob } = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('needs both'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }));
+    const noKeyId = await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })));
     expect(noKeyId.name).toBe('ValidationException');
     expect(noKeyId.message).toContain('KeyId');
-    const noAlgorithm = await awsError(kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob })));
+    const noAlgorithm = await awsError(aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob })));
     expect(noAlgorithm).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' });
     // Neither: the blob names no key, as any unreadable blob.
-    expect((await awsError(kms.send(new DecryptCommand({ CiphertextBlob })))).name).toBe('InvalidCiphertextException');
+    expect((await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob })))).name).toBe('InvalidCiphertextException');
   });
 
   it('an encryption context is refused with asymmetric keys, for Encrypt and Decrypt', async () => {
     const { keyId } = await rsaKey('RSA_2048');
-    const encrypt = await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { tenant: 'acme' } })));
+    const encrypt = await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { tenant: 'acme' } })));
     expect(encrypt).toMatchObject({ name: 'ValidationException', message: 'EncryptionContext is not supported with asymmetric KMS keys.' });
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
-    const decrypt = await awsError(kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { tenant: 'acme' } })));
+    const { CiphertextBlob } = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    const decrypt = await awsError(aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { tenant: 'acme' } })));
     expect(decrypt).toMatchObject({ name: 'ValidationException', message: 'EncryptionContext is not supported with asymmetric KMS keys.' });
   });
 
   it('algorithms and keys that do not fit are InvalidKeyUsageException', async () => {
     const { keyId } = await rsaKey('RSA_2048');
-    expect(await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') })))).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' });
-    expect(await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'SM2PKE' })))).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SM2PKE is incompatible with key spec RSA_2048.' });
-    expect((await awsError(kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })))).name).toBe('InvalidKeyUsageException');
+    expect(await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') })))).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' });
+    expect(await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'SM2PKE' })))).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SM2PKE is incompatible with key spec RSA_2048.' });
+    expect((await awsError(aws.kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' })))).name).toBe('InvalidKeyUsageException');
 
-    const symmetric = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!;
-    expect((await awsError(kms.send(new EncryptCommand({ KeyId: symmetric.KeyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('InvalidKeyUsageException');
-    const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    expect(await awsError(kms.send(new EncryptCommand({ KeyId: signing.KeyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).toMatchObject({
+    const symmetric = (await aws.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+    expect((await awsError(aws.kms.send(new EncryptCommand({ KeyId: symmetric.KeyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('InvalidKeyUsageException');
+    const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    expect(await awsError(aws.kms.send(new EncryptCommand({ KeyId: signing.KeyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).toMatchObject({
       name: 'InvalidKeyUsageException',
       message: `${signing.Arn} key usage is SIGN_VERIFY which is not valid for Encrypt.`,
     });
@@ -183,28 +171,28 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
   it('ReEncrypt from an RSA key to a symmetric key, from a symmetric key to an RSA key, and between RSA keys', async () => {
     const rsa2048 = await rsaKey('RSA_2048');
     const rsa3072 = await rsaKey('RSA_3072');
-    const symmetric = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+    const symmetric = (await aws.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
     const plaintext = Buffer.from('re-encrypted across key types');
 
     // RSA (made offline) -> symmetric, with a context on the symmetric side.
     const offline = publicEncrypt({ key: createPublicKey({ key: rsa2048.publicKey, format: 'der', type: 'spki' }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, plaintext);
-    const toSymmetric = await kms.send(
+    const toSymmetric = await aws.kms.send(
       new ReEncryptCommand({ CiphertextBlob: offline, SourceKeyId: rsa2048.keyId, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId, DestinationEncryptionContext: { tenant: 'acme' } }),
     );
     expect(toSymmetric).toMatchObject({ SourceKeyId: rsa2048.arn, KeyId: symmetric.Arn, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
-    const back = await kms.send(new DecryptCommand({ CiphertextBlob: toSymmetric.CiphertextBlob, EncryptionContext: { tenant: 'acme' } }));
+    const back = await aws.kms.send(new DecryptCommand({ CiphertextBlob: toSymmetric.CiphertextBlob, EncryptionContext: { tenant: 'acme' } }));
     expect(Buffer.from(back.Plaintext!).equals(plaintext)).toBe(true);
 
     // symmetric -> RSA_3072 (SHA-1), then RSA_3072 -> RSA_2048 (SHA-256).
-    const toRsa = await kms.send(new ReEncryptCommand({ CiphertextBlob: toSymmetric.CiphertextBlob, SourceEncryptionContext: { tenant: 'acme' }, DestinationKeyId: rsa3072.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }));
+    const toRsa = await aws.kms.send(new ReEncryptCommand({ CiphertextBlob: toSymmetric.CiphertextBlob, SourceEncryptionContext: { tenant: 'acme' }, DestinationKeyId: rsa3072.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_1' }));
     expect(toRsa).toMatchObject({ SourceKeyId: symmetric.Arn, KeyId: rsa3072.arn, SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT', DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_1' });
     expect(toRsa.CiphertextBlob).toHaveLength(384);
-    const between = await kms.send(
+    const between = await aws.kms.send(
       new ReEncryptCommand({ CiphertextBlob: toRsa.CiphertextBlob, SourceKeyId: rsa3072.arn, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_1', DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }),
     );
-    const last = await kms.send(new DecryptCommand({ KeyId: rsa2048.keyId, CiphertextBlob: between.CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    const last = await aws.kms.send(new DecryptCommand({ KeyId: rsa2048.keyId, CiphertextBlob: between.CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
     expect(Buffer.from(last.Plaintext!).equals(plaintext)).toBe(true);
-    const records = await recordsOfRequest(t.db.owner, between.$metadata.requestId!);
+    const records = await recordsOfRequest(aws.t.db.owner, between.$metadata.requestId!);
     expect(records.map((r) => [r.eventName, r.outcome])).toEqual([['ReEncrypt', 'success']]);
     expect(records[0]!.additionalEventData).toMatchObject({ encryptionAlgorithm: 'RSAES_OAEP_SHA_1', destinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', keyMaterialId: expect.any(String), destinationKeyMaterialId: expect.any(String) });
     expect(records[0]!.resources.map((r: { arn: string }) => r.arn)).toEqual([rsa3072.arn, rsa2048.arn]);
@@ -212,40 +200,40 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
 
   it('ReEncrypt refusals: no SourceKeyId for an RSA ciphertext, a context on an RSA side, a plaintext over the destination limit, a bad ciphertext', async () => {
     const rsa2048 = await rsaKey('RSA_2048');
-    const symmetric = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!;
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: rsa2048.keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
-    const noSource = await awsError(kms.send(new ReEncryptCommand({ CiphertextBlob, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId })));
+    const symmetric = (await aws.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+    const { CiphertextBlob } = await aws.kms.send(new EncryptCommand({ KeyId: rsa2048.keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    const noSource = await awsError(aws.kms.send(new ReEncryptCommand({ CiphertextBlob, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId })));
     expect(noSource.name).toBe('ValidationException');
     expect(noSource.message).toContain('SourceKeyId');
     const sourceContext = await awsError(
-      kms.send(new ReEncryptCommand({ CiphertextBlob, SourceKeyId: rsa2048.keyId, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', SourceEncryptionContext: { a: 'b' }, DestinationKeyId: symmetric.KeyId })),
+      aws.kms.send(new ReEncryptCommand({ CiphertextBlob, SourceKeyId: rsa2048.keyId, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', SourceEncryptionContext: { a: 'b' }, DestinationKeyId: symmetric.KeyId })),
     );
     expect(sourceContext).toMatchObject({ name: 'ValidationException', message: 'EncryptionContext is not supported with asymmetric KMS keys.' });
-    const symmetricBlob = (await kms.send(new EncryptCommand({ KeyId: symmetric.KeyId, Plaintext: Buffer.alloc(191, 1) }))).CiphertextBlob;
+    const symmetricBlob = (await aws.kms.send(new EncryptCommand({ KeyId: symmetric.KeyId, Plaintext: Buffer.alloc(191, 1) }))).CiphertextBlob;
     const destinationContext = await awsError(
-      kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationEncryptionContext: { a: 'b' } })),
+      aws.kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationEncryptionContext: { a: 'b' } })),
     );
     expect(destinationContext.name).toBe('ValidationException');
-    const tooLarge = await awsError(kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })));
+    const tooLarge = await awsError(aws.kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })));
     expect(tooLarge.name).toBe('ValidationException');
     expect(tooLarge.message).toContain('190');
-    const noAlgorithm = await awsError(kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId })));
+    const noAlgorithm = await awsError(aws.kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId })));
     expect(noAlgorithm).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' });
     const tampered = Buffer.from(CiphertextBlob!);
     tampered[5]! ^= 0x80;
-    const bad = await awsError(kms.send(new ReEncryptCommand({ CiphertextBlob: tampered, SourceKeyId: rsa2048.keyId, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId })));
+    const bad = await awsError(aws.kms.send(new ReEncryptCommand({ CiphertextBlob: tampered, SourceKeyId: rsa2048.keyId, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId })));
     expect(bad.name).toBe('InvalidCiphertextException');
   });
 
   it('DryRun stops with DryRunOperationException; a disabled key is DisabledException', async () => {
-    const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }));
+    const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }));
     const keyId = KeyMetadata!.KeyId!;
-    expect((await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DryRun: true })))).name).toBe('DryRunOperationException');
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
-    expect((await awsError(kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DryRun: true })))).name).toBe('DryRunOperationException');
-    await kms.send(new DisableKeyCommand({ KeyId: keyId }));
-    expect((await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('DisabledException');
-    expect((await awsError(kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('DisabledException');
+    expect((await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DryRun: true })))).name).toBe('DryRunOperationException');
+    const { CiphertextBlob } = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    expect((await awsError(aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DryRun: true })))).name).toBe('DryRunOperationException');
+    await aws.kms.send(new DisableKeyCommand({ KeyId: keyId }));
+    expect((await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('DisabledException');
+    expect((await awsError(aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('DisabledException');
   });
 });
 
@@ -254,21 +242,21 @@ describe('GraphQL: encrypt and decrypt with an RSA key', () => {
     const { keyId, arn, publicKey } = await rsaKey('RSA_2048');
     const ENCRYPT = `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob keyId encryptionAlgorithm } }`;
     const DECRYPT = `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext keyId encryptionAlgorithm } }`;
-    const e = await t.gql(admin, ENCRYPT, { i: { keyId, plaintext: Buffer.from('graphql rsa').toString('base64'), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
+    const e = await aws.t.gql(aws.admin, ENCRYPT, { i: { keyId, plaintext: Buffer.from('graphql rsa').toString('base64'), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
     expect(e.errors).toBeUndefined();
     expect(e.data.encrypt).toMatchObject({ keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
-    const d = await t.gql(admin, DECRYPT, { i: { keyId, ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
+    const d = await aws.t.gql(aws.admin, DECRYPT, { i: { keyId, ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
     expect(d.errors).toBeUndefined();
     expect(d.data.decrypt).toEqual({ plaintext: Buffer.from('graphql rsa').toString('base64'), keyId: arn, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
 
     const offline = publicEncrypt({ key: createPublicKey({ key: publicKey, format: 'der', type: 'spki' }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from('offline sha1'));
-    const o = await t.gql(admin, DECRYPT, { i: { keyId, ciphertextBlob: offline.toString('base64'), encryptionAlgorithm: 'RSAES_OAEP_SHA_1' } });
+    const o = await aws.t.gql(aws.admin, DECRYPT, { i: { keyId, ciphertextBlob: offline.toString('base64'), encryptionAlgorithm: 'RSAES_OAEP_SHA_1' } });
     expect(o.data.decrypt.plaintext).toBe(Buffer.from('offline sha1').toString('base64'));
-    const bad = await t.gql(admin, DECRYPT, { i: { keyId, ciphertextBlob: offline.toString('base64'), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
+    const bad = await aws.t.gql(aws.admin, DECRYPT, { i: { keyId, ciphertextBlob: offline.toString('base64'), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
     expect(bad.errors?.[0]?.extensions?.code).toBe('InvalidCiphertextException');
 
-    const symmetric = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!;
-    const re = await t.gql(admin, `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob sourceKeyId keyId sourceEncryptionAlgorithm destinationEncryptionAlgorithm } }`, {
+    const symmetric = (await aws.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+    const re = await aws.t.gql(aws.admin, `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob sourceKeyId keyId sourceEncryptionAlgorithm destinationEncryptionAlgorithm } }`, {
       i: { ciphertextBlob: offline.toString('base64'), sourceKeyId: keyId, sourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_1', destinationKeyId: symmetric.KeyId },
     });
     expect(re.errors).toBeUndefined();
@@ -280,17 +268,17 @@ describe('audit', () => {
   it('one record per request with the algorithm and the key material id; no plaintext or ciphertext in the log', async () => {
     const { keyId, arn } = await rsaKey('RSA_2048');
     const plaintext = Buffer.from(`rsa plaintext ${process.pid} ${Date.now()}`);
-    const encrypted = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
-    const decrypted = await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: encrypted.CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    const encrypted = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
+    const decrypted = await aws.kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: encrypted.CiphertextBlob, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }));
     for (const [response, eventName] of [[encrypted, 'Encrypt'], [decrypted, 'Decrypt']] as const) {
-      const records = await recordsOfRequest(t.db.owner, response.$metadata.requestId!);
+      const records = await recordsOfRequest(aws.t.db.owner, response.$metadata.requestId!);
       expect(records).toHaveLength(1);
       expect(records[0]).toMatchObject({ eventName, outcome: 'success', readOnly: true, requestParameters: { keyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
       expect(records[0]!.additionalEventData).toMatchObject({ encryptionAlgorithm: 'RSAES_OAEP_SHA_256', keyMaterialId: expect.any(String) });
       expect(records[0]!.resources.map((r: { arn: string }) => r.arn)).toEqual([arn]);
     }
-    expect(await logHolds(t.db.owner, Buffer.from(keyId)), 'the search finds what is there').toBe(true);
-    expect(await logHolds(t.db.owner, plaintext)).toBe(false);
-    expect(await logHolds(t.db.owner, Buffer.from(encrypted.CiphertextBlob!))).toBe(false);
+    expect(await logHolds(aws.t.db.owner, Buffer.from(keyId)), 'the search finds what is there').toBe(true);
+    expect(await logHolds(aws.t.db.owner, plaintext)).toBe(false);
+    expect(await logHolds(aws.t.db.owner, Buffer.from(encrypted.CiphertextBlob!))).toBe(false);
   });
 });

@@ -23,32 +23,14 @@ import {
   type KeyMetadata,
   type KeySpec,
   type KeyUsageType,
-  type KMSClient,
 } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/api/http-server.ts';
+import { describe, expect, it } from 'vitest';
 import { replayProjections } from '../../src/store/replay.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
-import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 
-let t: TestApp;
-let server: RunningServer;
-let admin: Principal;
-let kms: KMSClient;
 
-beforeAll(async () => {
-  t = await createTestApp();
-  admin = await t.newAccount('asymmetric');
-  server = await serveOverHttp(t);
-  kms = kmsClient(server, admin);
-});
-
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-  await t?.close();
-});
+const aws = useAwsTestApp('asymmetric');
 
 const RSA_SIGNING = ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512'];
 const RSA_ENCRYPTION = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'];
@@ -105,30 +87,30 @@ const created = new Map<string, KeyMetadata>();
 
 describe('CreateKey and DescribeKey over the AWS endpoint, for every spec and usage AWS allows', () => {
   it.each(MATRIX.map((m) => [`${m.spec} ${m.usage}`, m] as const))('%s', async (label, m) => {
-    const { KeyMetadata: made } = await kms.send(new CreateKeyCommand({ KeySpec: m.spec, KeyUsage: m.usage, Description: label }));
+    const { KeyMetadata: made } = await aws.kms.send(new CreateKeyCommand({ KeySpec: m.spec, KeyUsage: m.usage, Description: label }));
     expect(made).toMatchObject({ KeySpec: m.spec, CustomerMasterKeySpec: m.spec, KeyUsage: m.usage, KeyState: 'Enabled', Enabled: true, Origin: 'AWS_KMS' });
     expect(listsOf(made!)).toEqual(m.lists);
-    const { KeyMetadata: described } = await kms.send(new DescribeKeyCommand({ KeyId: made!.KeyId }));
+    const { KeyMetadata: described } = await aws.kms.send(new DescribeKeyCommand({ KeyId: made!.KeyId }));
     expect(described).toMatchObject({ KeySpec: m.spec, CustomerMasterKeySpec: m.spec, KeyUsage: m.usage });
     expect(listsOf(described!)).toEqual(m.lists);
     created.set(label, made!);
   });
 
   it('a symmetric key without KeySpec and KeyUsage is SYMMETRIC_DEFAULT / ENCRYPT_DECRYPT, as before', async () => {
-    const { KeyMetadata: made } = await kms.send(new CreateKeyCommand({}));
+    const { KeyMetadata: made } = await aws.kms.send(new CreateKeyCommand({}));
     expect(made).toMatchObject({ KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] });
     expect(made!.SigningAlgorithms).toBeUndefined();
   });
 
   it('the deprecated CustomerMasterKeySpec creates the same key', async () => {
-    const { KeyMetadata: made } = await kms.send(new CreateKeyCommand({ CustomerMasterKeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    const { KeyMetadata: made } = await aws.kms.send(new CreateKeyCommand({ CustomerMasterKeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
     expect(made).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: ['ECDSA_SHA_256'] });
   });
 
   it('GraphQL describeKey shows the same lists, null where AWS leaves them out', async () => {
     const made = created.get('HMAC_384 GENERATE_VERIFY_MAC')!;
-    const r = await t.gql<{ describeKey: { keyMetadata: Record<string, unknown> } }>(
-      admin,
+    const r = await aws.t.gql<{ describeKey: { keyMetadata: Record<string, unknown> } }>(
+      aws.admin,
       `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keySpec keyUsage encryptionAlgorithms signingAlgorithms macAlgorithms keyAgreementAlgorithms } } }`,
       { k: made.KeyId },
     );
@@ -155,15 +137,15 @@ describe('CreateKey refuses the pairs AWS refuses', () => {
     ['SM2 (China Regions only)', { KeySpec: 'SM2', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException', 'KeySpec SM2 is not supported in this region.'],
   ];
   it.each(refused)('%s', async (_label, input, name, message) => {
-    expect(await awsError(kms.send(new CreateKeyCommand(input)))).toEqual({ name, message });
+    expect(await awsError(aws.kms.send(new CreateKeyCommand(input)))).toEqual({ name, message });
   });
 
   it('creates no key, and records each refusal', async () => {
     const { rows } = await sql<{ n: string }>`
       select count(*)::text as n from events
-      where type = 'AuditRecord' and data ->> 'eventName' = 'CreateKey' and data ->> 'outcome' = 'failure' and data ->> 'accountId' = ${admin.accountId}`.execute(t.db.owner);
+      where type = 'AuditRecord' and data ->> 'eventName' = 'CreateKey' and data ->> 'outcome' = 'failure' and data ->> 'accountId' = ${aws.admin.accountId}`.execute(aws.t.db.owner);
     expect(Number(rows[0]!.n)).toBe(refused.length);
-    const { rows: keys } = await sql<{ n: string }>`select count(*)::text as n from keys where account_id = ${admin.accountId}`.execute(t.db.owner);
+    const { rows: keys } = await sql<{ n: string }>`select count(*)::text as n from keys where account_id = ${aws.admin.accountId}`.execute(aws.t.db.owner);
     expect(Number(keys[0]!.n)).toBe(MATRIX.length + 2);
   });
 });
@@ -173,7 +155,7 @@ describe('GetPublicKey', () => {
 
   it.each(asymmetric.map((m) => [`${m.spec} ${m.usage}`, m] as const))('%s: DER SubjectPublicKeyInfo of the right type, and the key usage lists', async (label, m) => {
     const made = created.get(label)!;
-    const r = await kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
+    const r = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
     expect(r).toMatchObject({ KeyId: made.Arn, KeySpec: m.spec, CustomerMasterKeySpec: m.spec, KeyUsage: m.usage });
     expect(listsOf(r)).toEqual(m.lists);
     const key = createPublicKey({ key: Buffer.from(r.PublicKey!), format: 'der', type: 'spki' });
@@ -187,12 +169,12 @@ describe('GetPublicKey', () => {
   it('openssl reads an RSA and an EC public key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-pub-'));
     try {
-      const rsa = await kms.send(new GetPublicKeyCommand({ KeyId: created.get('RSA_3072 SIGN_VERIFY')!.KeyId }));
+      const rsa = await aws.kms.send(new GetPublicKeyCommand({ KeyId: created.get('RSA_3072 SIGN_VERIFY')!.KeyId }));
       writeFileSync(join(dir, 'rsa.der'), rsa.PublicKey!);
       const rsaText = execFileSync('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', join(dir, 'rsa.der'), '-noout', '-text'], { encoding: 'utf8' });
       expect(rsaText).toMatch(/Public-Key: \(3072 bit\)/);
       expect(rsaText).toMatch(/Exponent: 65537/);
-      const ec = await kms.send(new GetPublicKeyCommand({ KeyId: created.get('ECC_NIST_P384 KEY_AGREEMENT')!.KeyId }));
+      const ec = await aws.kms.send(new GetPublicKeyCommand({ KeyId: created.get('ECC_NIST_P384 KEY_AGREEMENT')!.KeyId }));
       writeFileSync(join(dir, 'ec.der'), ec.PublicKey!);
       const ecText = execFileSync('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', join(dir, 'ec.der'), '-noout', '-text'], { encoding: 'utf8' });
       expect(ecText).toMatch(/Public-Key: \(384 bit\)/);
@@ -204,9 +186,9 @@ describe('GetPublicKey', () => {
 
   it('GraphQL getPublicKey is a query answering the same key', async () => {
     const made = created.get('ECC_NIST_EDWARDS25519 SIGN_VERIFY')!;
-    const viaSdk = await kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
-    const r = await t.gql<{ getPublicKey: Record<string, unknown> }>(
-      admin,
+    const viaSdk = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
+    const r = await aws.t.gql<{ getPublicKey: Record<string, unknown> }>(
+      aws.admin,
       `query($k: String!) { getPublicKey(input: { keyId: $k }) { keyId publicKey keySpec keyUsage signingAlgorithms encryptionAlgorithms keyAgreementAlgorithms } }`,
       { k: made.Arn },
     );
@@ -225,33 +207,33 @@ describe('GetPublicKey', () => {
   it('symmetric and HMAC keys have no public key: UnsupportedOperationException', async () => {
     for (const label of ['SYMMETRIC_DEFAULT ENCRYPT_DECRYPT', 'HMAC_256 GENERATE_VERIFY_MAC']) {
       const made = created.get(label)!;
-      const e = await awsError(kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId })));
+      const e = await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId })));
       expect(e.name).toBe('UnsupportedOperationException');
       expect(e.message).toContain(made.Arn!);
     }
   });
 
   it('a disabled key is DisabledException, a key pending deletion KMSInvalidStateException', async () => {
-    const { KeyMetadata: a } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
-    await kms.send(new DisableKeyCommand({ KeyId: a!.KeyId }));
-    expect(await awsError(kms.send(new GetPublicKeyCommand({ KeyId: a!.KeyId })))).toEqual({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
-    const { KeyMetadata: b } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
-    await kms.send(new ScheduleKeyDeletionCommand({ KeyId: b!.KeyId, PendingWindowInDays: 7 }));
-    expect(await awsError(kms.send(new GetPublicKeyCommand({ KeyId: b!.KeyId })))).toEqual({ name: 'KMSInvalidStateException', message: `${b!.Arn} is pending deletion.` });
+    const { KeyMetadata: a } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    await aws.kms.send(new DisableKeyCommand({ KeyId: a!.KeyId }));
+    expect(await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: a!.KeyId })))).toEqual({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
+    const { KeyMetadata: b } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    await aws.kms.send(new ScheduleKeyDeletionCommand({ KeyId: b!.KeyId, PendingWindowInDays: 7 }));
+    expect(await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: b!.KeyId })))).toEqual({ name: 'KMSInvalidStateException', message: `${b!.Arn} is pending deletion.` });
   });
 
   it('is authorized by kms:GetPublicKey: refused without it, allowed by a grant of GetPublicKey', async () => {
-    const user = await t.newUser(admin.accountId, `no-rights-${process.pid}`);
+    const user = await aws.t.newUser(aws.admin.accountId, `no-rights-${process.pid}`);
     const made = created.get('ML_DSA_44 SIGN_VERIFY')!;
-    const userKms = kmsClient(server, user);
+    const userKms = kmsClient(aws.server, user);
     try {
       expect((await awsError(userKms.send(new GetPublicKeyCommand({ KeyId: made.Arn })))).name).toBe('AccessDeniedException');
-      await kms.send(new CreateGrantCommand({ KeyId: made.KeyId, GranteePrincipal: user.principalArn, Operations: ['GetPublicKey', 'Sign', 'Verify'] }));
+      await aws.kms.send(new CreateGrantCommand({ KeyId: made.KeyId, GranteePrincipal: user.principalArn, Operations: ['GetPublicKey', 'Sign', 'Verify'] }));
       const r = await userKms.send(new GetPublicKeyCommand({ KeyId: made.Arn }));
       expect(r.KeySpec).toBe('ML_DSA_44');
       const { rows } = await sql<{ data: Record<string, any> }>`
         select data from events where type = 'AuditRecord' and data ->> 'eventName' = 'GetPublicKey'
-          and data -> 'userIdentity' ->> 'principalArn' = ${user.principalArn} order by global_position`.execute(t.db.owner);
+          and data -> 'userIdentity' ->> 'principalArn' = ${user.principalArn} order by global_position`.execute(aws.t.db.owner);
       expect(rows.map((x) => [x.data.outcome, x.data.readOnly])).toEqual([['failure', true], ['success', true]]);
       expect(JSON.stringify(rows[1]!.data.authorization)).toContain('grant');
     } finally {
@@ -260,16 +242,16 @@ describe('GetPublicKey', () => {
   });
 
   it('grants follow the key type: Sign is refused on a symmetric key, Encrypt on a signing key', async () => {
-    const user = await t.newUser(admin.accountId, `grantee-${process.pid}`);
+    const user = await aws.t.newUser(aws.admin.accountId, `grantee-${process.pid}`);
     const symmetric = created.get('SYMMETRIC_DEFAULT ENCRYPT_DECRYPT')!;
-    expect(await awsError(kms.send(new CreateGrantCommand({ KeyId: symmetric.KeyId, GranteePrincipal: user.principalArn, Operations: ['GetPublicKey'] })))).toEqual({
+    expect(await awsError(aws.kms.send(new CreateGrantCommand({ KeyId: symmetric.KeyId, GranteePrincipal: user.principalArn, Operations: ['GetPublicKey'] })))).toEqual({
       name: 'ValidationException',
       message: 'Grant operation GetPublicKey is not valid for a symmetric encryption KMS key.',
     });
     const signing = created.get('RSA_2048 SIGN_VERIFY')!;
-    expect((await awsError(kms.send(new CreateGrantCommand({ KeyId: signing.KeyId, GranteePrincipal: user.principalArn, Operations: ['Encrypt'] })))).name).toBe('ValidationException');
+    expect((await awsError(aws.kms.send(new CreateGrantCommand({ KeyId: signing.KeyId, GranteePrincipal: user.principalArn, Operations: ['Encrypt'] })))).name).toBe('ValidationException');
     const hmac = created.get('HMAC_512 GENERATE_VERIFY_MAC')!;
-    await kms.send(new CreateGrantCommand({ KeyId: hmac.KeyId, GranteePrincipal: user.principalArn, Operations: ['GenerateMac', 'VerifyMac', 'DescribeKey'] }));
+    await aws.kms.send(new CreateGrantCommand({ KeyId: hmac.KeyId, GranteePrincipal: user.principalArn, Operations: ['GenerateMac', 'VerifyMac', 'DescribeKey'] }));
   });
 });
 
@@ -281,11 +263,11 @@ describe('symmetric operations on keys of another spec or usage', () => {
       ['ECC_NIST_P521 KEY_AGREEMENT', 'KEY_AGREEMENT'],
     ] as const) {
       const made = created.get(label)!;
-      expect(await awsError(kms.send(new EncryptCommand({ KeyId: made.KeyId, Plaintext: Buffer.from('x') })))).toEqual({
+      expect(await awsError(aws.kms.send(new EncryptCommand({ KeyId: made.KeyId, Plaintext: Buffer.from('x') })))).toEqual({
         name: 'InvalidKeyUsageException',
         message: `${made.Arn} key usage is ${usage} which is not valid for Encrypt.`,
       });
-      expect(await awsError(kms.send(new GenerateDataKeyCommand({ KeyId: made.KeyId, KeySpec: 'AES_256' })))).toEqual({
+      expect(await awsError(aws.kms.send(new GenerateDataKeyCommand({ KeyId: made.KeyId, KeySpec: 'AES_256' })))).toEqual({
         name: 'InvalidKeyUsageException',
         message: `${made.Arn} key usage is ${usage} which is not valid for GenerateDataKey.`,
       });
@@ -295,18 +277,18 @@ describe('symmetric operations on keys of another spec or usage', () => {
   it('an RSA ENCRYPT_DECRYPT key refuses SYMMETRIC_DEFAULT (Encrypt without an algorithm, GenerateDataKey)', async () => {
     const made = created.get('RSA_2048 ENCRYPT_DECRYPT')!;
     const expected = { name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' };
-    expect(await awsError(kms.send(new EncryptCommand({ KeyId: made.KeyId, Plaintext: Buffer.from('x') })))).toEqual(expected);
-    expect(await awsError(kms.send(new GenerateDataKeyCommand({ KeyId: made.KeyId, NumberOfBytes: 32 })))).toEqual(expected);
+    expect(await awsError(aws.kms.send(new EncryptCommand({ KeyId: made.KeyId, Plaintext: Buffer.from('x') })))).toEqual(expected);
+    expect(await awsError(aws.kms.send(new GenerateDataKeyCommand({ KeyId: made.KeyId, NumberOfBytes: 32 })))).toEqual(expected);
   });
 
   it('rotation is refused for asymmetric and HMAC keys (UnsupportedOperationException); GetKeyRotationStatus answers false', async () => {
     for (const label of ['RSA_2048 ENCRYPT_DECRYPT', 'ECC_NIST_P256 SIGN_VERIFY', 'HMAC_256 GENERATE_VERIFY_MAC', 'ML_DSA_87 SIGN_VERIFY']) {
       const made = created.get(label)!;
-      const ctx = await t.ctx(admin);
-      await expect(t.app.rotation.enableKeyRotation(ctx, { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
-      await expect(t.app.rotation.rotateKeyOnDemand(await t.ctx(admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
-      await expect(t.app.rotation.disableKeyRotation(await t.ctx(admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
-      expect((await t.app.rotation.getKeyRotationStatus(await t.ctx(admin), { keyId: made.KeyId! })).keyRotationEnabled).toBe(false);
+      const ctx = await aws.t.ctx(aws.admin);
+      await expect(aws.t.app.rotation.enableKeyRotation(ctx, { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
+      await expect(aws.t.app.rotation.rotateKeyOnDemand(await aws.t.ctx(aws.admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
+      await expect(aws.t.app.rotation.disableKeyRotation(await aws.t.ctx(aws.admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
+      expect((await aws.t.app.rotation.getKeyRotationStatus(await aws.t.ctx(aws.admin), { keyId: made.KeyId! })).keyRotationEnabled).toBe(false);
     }
   });
 });
@@ -314,24 +296,24 @@ describe('symmetric operations on keys of another spec or usage', () => {
 describe('the log and the projections', () => {
   it('KeyCreated carries the public key in clear, the key material only by id; key_materials holds the private key wrapped', async () => {
     const made = created.get('ECC_NIST_P256 SIGN_VERIFY')!;
-    const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
-    const { rows } = await sql<{ data: Record<string, any> }>`select data from events where stream_id = ${`key-${made.KeyId}`} and type = 'KeyCreated'`.execute(t.db.owner);
+    const { PublicKey } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
+    const { rows } = await sql<{ data: Record<string, any> }>`select data from events where stream_id = ${`key-${made.KeyId}`} and type = 'KeyCreated'`.execute(aws.t.db.owner);
     expect(rows[0]!.data.publicKey).toBe(Buffer.from(PublicKey!).toString('base64'));
     expect(rows[0]!.data.keyMaterialId).toBe(made.CurrentKeyMaterialId);
-    const material = await t.db.owner.selectFrom('key_materials').select('wrapped').where('key_id', '=', made.KeyId!).execute();
+    const material = await aws.t.db.owner.selectFrom('key_materials').select('wrapped').where('key_id', '=', made.KeyId!).execute();
     expect(material).toHaveLength(1);
   });
 
   it('replay --verify finds the projections equal to the log, and repairs a damaged public key', async () => {
-    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
+    expect((await replayProjections(aws.t.db.owner, { verify: true })).differences).toEqual([]);
     const made = created.get('RSA_4096 SIGN_VERIFY')!;
-    await sql`update keys set public_key = '\\x00'::bytea where key_id = ${made.KeyId}`.execute(t.db.owner);
-    const damaged = await replayProjections(t.db.owner, { verify: true });
+    await sql`update keys set public_key = '\\x00'::bytea where key_id = ${made.KeyId}`.execute(aws.t.db.owner);
+    const damaged = await replayProjections(aws.t.db.owner, { verify: true });
     expect(damaged.differences).toHaveLength(2);
     expect(damaged.differences.join('\n')).toContain(made.KeyId);
-    await replayProjections(t.db.owner, { verify: false });
-    expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
-    const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
+    await replayProjections(aws.t.db.owner, { verify: false });
+    expect((await replayProjections(aws.t.db.owner, { verify: true })).differences).toEqual([]);
+    const { PublicKey } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
     expect(createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' }).asymmetricKeyDetails?.modulusLength).toBe(4096);
   });
 });

@@ -24,30 +24,13 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/api/http-server.ts';
+import { describe, expect, it } from 'vitest';
 import { parseBlobHeader } from '../../src/crypto/ciphertext.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
-import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { logHolds as logHoldsIn, recordsOfRequest } from '../support/log-search.ts';
 
-let t: TestApp;
-let server: RunningServer;
-let admin: Principal;
-let kms: KMSClient;
 
-beforeAll(async () => {
-  t = await createTestApp();
-  admin = await t.newAccount('data-key-pair');
-  server = await serveOverHttp(t);
-  kms = kmsClient(server, admin);
-});
-
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-  await t?.close();
-});
+const aws = useAwsTestApp('data-key-pair');
 
 /** Every DataKeyPairSpec of AWS's model but SM2 (China Regions only), with what node:crypto reports of such a key. */
 const SPECS: readonly [DataKeyPairSpec, { type: string; modulusLength?: number; namedCurve?: string }][] = [
@@ -63,7 +46,7 @@ const SPECS: readonly [DataKeyPairSpec, { type: string; modulusLength?: number; 
 
 const CONTEXT = { tenant: 'acme', purpose: 'data-key-pair' };
 
-async function symmetricKey(client: KMSClient = kms): Promise<{ keyId: string; arn: string }> {
+async function symmetricKey(client: KMSClient = aws.kms): Promise<{ keyId: string; arn: string }> {
   const { KeyMetadata } = await client.send(new CreateKeyCommand({}));
   return { keyId: KeyMetadata!.KeyId!, arn: KeyMetadata!.Arn! };
 }
@@ -80,8 +63,8 @@ async function awsError(promise: Promise<unknown>): Promise<{ name: string; mess
   throw new Error('expected the request to fail');
 }
 
-const recordsOf = (requestId: string) => recordsOfRequest(t.db.owner, requestId);
-const logHolds = (bytes: Uint8Array) => logHoldsIn(t.db.owner, Buffer.from(bytes));
+const recordsOf = (requestId: string) => recordsOfRequest(aws.t.db.owner, requestId);
+const logHolds = (bytes: Uint8Array) => logHoldsIn(aws.t.db.owner, Buffer.from(bytes));
 
 /** A signature by the private key verifies under the public key, and not over another message. */
 function expectPair(privateKey: KeyObject, publicKey: KeyObject): void {
@@ -98,7 +81,7 @@ const spki = (der: Uint8Array) => createPublicKey({ key: Buffer.from(der), forma
 describe('GenerateDataKeyPair over the AWS endpoint', () => {
   it.each(SPECS)('%s: a PKCS#8 private key matching the SPKI public key; Decrypt with the context gives it back, another context does not', async (spec, details) => {
     const { keyId, arn } = await symmetricKey();
-    const pair = await kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
+    const pair = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
     expect(pair).toMatchObject({ KeyId: arn, KeyPairSpec: spec });
     expect(pair.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
 
@@ -111,19 +94,19 @@ describe('GenerateDataKeyPair over the AWS endpoint', () => {
     expect(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(pair.PublicKey!));
     expectPair(privateKey, publicKey);
 
-    const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
+    const decrypted = await aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
     expect(decrypted.KeyId).toBe(arn);
     expect(Buffer.from(decrypted.Plaintext!)).toEqual(Buffer.from(pair.PrivateKeyPlaintext!));
     expect(decrypted.KeyMaterialId).toBe(pair.KeyMaterialId);
 
-    expect((await awsError(kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { ...CONTEXT, tenant: 'initech' } })))).name).toBe('InvalidCiphertextException');
-    expect((await awsError(kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob })))).name).toBe('InvalidCiphertextException');
+    expect((await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { ...CONTEXT, tenant: 'initech' } })))).name).toBe('InvalidCiphertextException');
+    expect((await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob })))).name).toBe('InvalidCiphertextException');
   });
 
   it('every pair is new', async () => {
     const { keyId } = await symmetricKey();
-    const a = await kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
-    const b = await kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
+    const a = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
+    const b = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
     expect(Buffer.from(a.PublicKey!)).not.toEqual(Buffer.from(b.PublicKey!));
     expect(parseBlobHeader(Buffer.from(a.PrivateKeyCiphertextBlob!)).ciphertextId).not.toBe(parseBlobHeader(Buffer.from(b.PrivateKeyCiphertextBlob!)).ciphertextId);
   });
@@ -132,11 +115,11 @@ describe('GenerateDataKeyPair over the AWS endpoint', () => {
 describe('GenerateDataKeyPairWithoutPlaintext over the AWS endpoint', () => {
   it.each([['RSA_2048'], ['ECC_NIST_P384'], ['ECC_NIST_EDWARDS25519']] as const)('%s: no PrivateKeyPlaintext; Decrypt gives the private key of the public key', async (spec) => {
     const { keyId, arn } = await symmetricKey();
-    const pair = await kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
+    const pair = await aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
     expect(pair).toMatchObject({ KeyId: arn, KeyPairSpec: spec });
     expect('PrivateKeyPlaintext' in pair).toBe(false);
     expect(pair.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
-    const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
+    const { Plaintext } = await aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
     const privateKey = pkcs8(Plaintext!);
     expect(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(pair.PublicKey!));
     expectPair(privateKey, spki(pair.PublicKey!));
@@ -145,19 +128,19 @@ describe('GenerateDataKeyPairWithoutPlaintext over the AWS endpoint', () => {
 
 describe('refusals', () => {
   it('an asymmetric or HMAC KMS key is InvalidKeyUsageException, as for GenerateDataKey', async () => {
-    const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!;
-    expect(await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: rsa.KeyId, KeyPairSpec: 'RSA_2048' })))).toMatchObject({
+    const rsa = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!;
+    expect(await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: rsa.KeyId, KeyPairSpec: 'RSA_2048' })))).toMatchObject({
       name: 'InvalidKeyUsageException',
       message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.',
     });
-    const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    const hmac = (await kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!;
+    const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    const hmac = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!;
     for (const key of [signing, hmac]) {
-      expect(await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: key.KeyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
+      expect(await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: key.KeyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
         name: 'InvalidKeyUsageException',
         message: `${key.Arn} key usage is ${key.KeyUsage} which is not valid for GenerateDataKeyPair.`,
       });
-      expect(await awsError(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: key.KeyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
+      expect(await awsError(aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: key.KeyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
         name: 'InvalidKeyUsageException',
         message: `${key.Arn} key usage is ${key.KeyUsage} which is not valid for GenerateDataKeyPairWithoutPlaintext.`,
       });
@@ -166,40 +149,40 @@ describe('refusals', () => {
 
   it('key states: DisabledException, KMSInvalidStateException; a missing key is NotFoundException', async () => {
     const disabled = await symmetricKey();
-    await kms.send(new DisableKeyCommand({ KeyId: disabled.keyId }));
-    expect(await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: disabled.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({ name: 'DisabledException', message: `${disabled.arn} is disabled.` });
+    await aws.kms.send(new DisableKeyCommand({ KeyId: disabled.keyId }));
+    expect(await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: disabled.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({ name: 'DisabledException', message: `${disabled.arn} is disabled.` });
     const pending = await symmetricKey();
-    await kms.send(new ScheduleKeyDeletionCommand({ KeyId: pending.keyId, PendingWindowInDays: 7 }));
-    expect(await awsError(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: pending.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
+    await aws.kms.send(new ScheduleKeyDeletionCommand({ KeyId: pending.keyId, PendingWindowInDays: 7 }));
+    expect(await awsError(aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: pending.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
       name: 'KMSInvalidStateException',
       message: `${pending.arn} is pending deletion.`,
     });
-    expect((await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: 'alias/no-such-key', KeyPairSpec: 'ECC_NIST_P256' })))).name).toBe('NotFoundException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: 'alias/no-such-key', KeyPairSpec: 'ECC_NIST_P256' })))).name).toBe('NotFoundException');
   });
 
   it('SM2 (China Regions only) and Recipient (Nitro Enclaves) are UnsupportedOperationException; an unknown spec is ValidationException', async () => {
     const { keyId } = await symmetricKey();
-    expect((await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'SM2' })))).name).toBe('UnsupportedOperationException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'SM2' })))).name).toBe('UnsupportedOperationException');
     const recipient = await awsError(
-      kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('attestation') } })),
+      aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('attestation') } })),
     );
     expect(recipient.name).toBe('UnsupportedOperationException');
     expect(recipient.message).toContain('Recipient');
     const [record] = await recordsOf(recipient.requestId);
     expect(record!.requestParameters.recipient).toEqual({ keyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', attestationDocument: '[given]' });
-    expect((await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_1024' as DataKeyPairSpec })))).name).toBe('ValidationException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_1024' as DataKeyPairSpec })))).name).toBe('ValidationException');
   });
 
   it('DryRun answers DryRunOperationException once every check passed, and does not hide a refusal', async () => {
     const { keyId } = await symmetricKey();
-    const dry = await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_4096', EncryptionContext: CONTEXT, DryRun: true })));
+    const dry = await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_4096', EncryptionContext: CONTEXT, DryRun: true })));
     expect(dry.name).toBe('DryRunOperationException');
     const [record] = await recordsOf(dry.requestId);
     expect(record).toMatchObject({ eventName: 'GenerateDataKeyPair', outcome: 'failure', errorCode: 'DryRunOperationException', requestParameters: { dryRun: true, keyPairSpec: 'RSA_4096' } });
     expect(record!.additionalEventData.dataKeyId).toBeUndefined();
-    expect((await awsError(kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe('DryRunOperationException');
-    const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    expect((await awsError(kms.send(new GenerateDataKeyPairCommand({ KeyId: signing.KeyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe('InvalidKeyUsageException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe('DryRunOperationException');
+    const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: signing.KeyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe('InvalidKeyUsageException');
   });
 });
 
@@ -217,8 +200,8 @@ describe('authorization: kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWith
         },
       ],
     };
-    const user = await t.newUser(admin.accountId, 'pair-maker', JSON.stringify(policy));
-    const asUser = kmsClient(server, user);
+    const user = await aws.t.newUser(aws.admin.accountId, 'pair-maker', JSON.stringify(policy));
+    const asUser = kmsClient(aws.server, user);
     try {
       const pair = await asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'acme' } }));
       expect(pair.KeyId).toBe(arn);
@@ -239,11 +222,11 @@ describe('authorization: kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWith
 
   it('a grant of GenerateDataKeyPairWithoutPlaintext with an encryption context constraint allows only that operation and context', async () => {
     const { keyId, arn } = await symmetricKey();
-    const grantee = await t.newUser(admin.accountId, 'pair-grantee');
-    const asGrantee = kmsClient(server, grantee);
+    const grantee = await aws.t.newUser(aws.admin.accountId, 'pair-grantee');
+    const asGrantee = kmsClient(aws.server, grantee);
     try {
       expect((await awsError(asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT })))).name).toBe('AccessDeniedException');
-      await kms.send(
+      await aws.kms.send(
         new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: grantee.principalArn, Operations: ['GenerateDataKeyPairWithoutPlaintext'], Constraints: { EncryptionContextEquals: CONTEXT } }),
       );
       const pair = await asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT }));
@@ -269,21 +252,21 @@ describe('GraphQL: generateDataKeyPair and generateDataKeyPairWithoutPlaintext',
 
   it('a key pair, its private key decrypting under the context; the dataKey lineage shows the generation and each Decrypt', async () => {
     const { keyId, arn } = await symmetricKey();
-    const g = await t.gql(admin, GENERATE, { i: { keyId, keyPairSpec: 'ECC_SECG_P256K1', encryptionContext: CONTEXT } });
+    const g = await aws.t.gql(aws.admin, GENERATE, { i: { keyId, keyPairSpec: 'ECC_SECG_P256K1', encryptionContext: CONTEXT } });
     expect(g.errors).toBeUndefined();
     const pair = g.data.generateDataKeyPair;
     expect(pair).toMatchObject({ keyId: arn, keyPairSpec: 'ECC_SECG_P256K1' });
     const privateDer = Buffer.from(pair.privateKeyPlaintext, 'base64');
     expect(createPublicKey(pkcs8(privateDer)).export({ format: 'der', type: 'spki' }).toString('base64')).toBe(pair.publicKey);
 
-    const d = await t.gql(admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: CONTEXT } });
+    const d = await aws.t.gql(aws.admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: CONTEXT } });
     expect(d.errors).toBeUndefined();
     expect(d.data.decrypt).toEqual({ plaintext: pair.privateKeyPlaintext, keyId: arn });
-    const wrong = await t.gql(admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: { tenant: 'acme' } } });
+    const wrong = await aws.t.gql(aws.admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: { tenant: 'acme' } } });
     expect(wrong.errors?.[0]?.extensions?.code).toBe('InvalidCiphertextException');
 
     const dataKeyId = parseBlobHeader(Buffer.from(pair.privateKeyCiphertextBlob, 'base64')).ciphertextId;
-    const l = await t.gql(admin, DATA_KEY, { id: dataKeyId });
+    const l = await aws.t.gql(aws.admin, DATA_KEY, { id: dataKeyId });
     expect(l.errors).toBeUndefined();
     expect(l.data.dataKey).toMatchObject({
       dataKeyId,
@@ -302,27 +285,27 @@ describe('GraphQL: generateDataKeyPair and generateDataKeyPairWithoutPlaintext',
 
   it('without plaintext: the encrypted private key and the public key only; its lineage too', async () => {
     const { keyId, arn } = await symmetricKey();
-    const g = await t.gql(admin, GENERATE_WP, { i: { keyId, keyPairSpec: 'RSA_2048', encryptionContext: CONTEXT } });
+    const g = await aws.t.gql(aws.admin, GENERATE_WP, { i: { keyId, keyPairSpec: 'RSA_2048', encryptionContext: CONTEXT } });
     expect(g.errors).toBeUndefined();
     const pair = g.data.generateDataKeyPairWithoutPlaintext;
     expect(pair).toMatchObject({ keyId: arn, keyPairSpec: 'RSA_2048' });
-    const noPlaintext = await t.gql(admin, `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyPlaintext } }`, {
+    const noPlaintext = await aws.t.gql(aws.admin, `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyPlaintext } }`, {
       i: { keyId, keyPairSpec: 'RSA_2048' },
     });
     expect(noPlaintext.errors?.[0]?.message).toContain('privateKeyPlaintext');
-    const d = await t.gql(admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: CONTEXT } });
+    const d = await aws.t.gql(aws.admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: CONTEXT } });
     expectPair(pkcs8(Buffer.from(d.data.decrypt.plaintext, 'base64')), spki(Buffer.from(pair.publicKey, 'base64')));
     const dataKeyId = parseBlobHeader(Buffer.from(pair.privateKeyCiphertextBlob, 'base64')).ciphertextId;
-    const l = (await t.gql(admin, DATA_KEY, { id: dataKeyId })).data.dataKey;
+    const l = (await aws.t.gql(aws.admin, DATA_KEY, { id: dataKeyId })).data.dataKey;
     expect(l.generatedBy.eventName).toBe('GenerateDataKeyPairWithoutPlaintext');
     expect(l.uses.map((u: { eventName: string }) => u.eventName)).toEqual(['Decrypt']);
   });
 
   it('errors carry the AWS error name and the request id', async () => {
-    const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    const r = await t.gql(admin, GENERATE, { i: { keyId: signing.KeyId, keyPairSpec: 'ECC_NIST_P256' } });
+    const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    const r = await aws.t.gql(aws.admin, GENERATE, { i: { keyId: signing.KeyId, keyPairSpec: 'ECC_NIST_P256' } });
     expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'InvalidKeyUsageException', requestId: expect.any(String) });
-    const recipient = await t.gql(admin, GENERATE, { i: { keyId: (await symmetricKey()).keyId, keyPairSpec: 'ECC_NIST_P256', recipient: { attestationDocument: Buffer.from('x').toString('base64') } } });
+    const recipient = await aws.t.gql(aws.admin, GENERATE, { i: { keyId: (await symmetricKey()).keyId, keyPairSpec: 'ECC_NIST_P256', recipient: { attestationDocument: Buffer.from('x').toString('base64') } } });
     expect(recipient.errors?.[0]?.extensions?.code).toBe('UnsupportedOperationException');
   });
 });
@@ -330,9 +313,9 @@ describe('GraphQL: generateDataKeyPair and generateDataKeyPairWithoutPlaintext',
 describe('audit records', () => {
   it('one record per request, readOnly, naming the key, its material, the data key id and the spec; never the private key or the ciphertext', async () => {
     const { keyId, arn } = await symmetricKey();
-    const pair = await kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_3072', EncryptionContext: CONTEXT }));
-    const withoutPlaintext = await kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P521', EncryptionContext: CONTEXT }));
-    const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: withoutPlaintext.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
+    const pair = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_3072', EncryptionContext: CONTEXT }));
+    const withoutPlaintext = await aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P521', EncryptionContext: CONTEXT }));
+    const decrypted = await aws.kms.send(new DecryptCommand({ CiphertextBlob: withoutPlaintext.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
 
     for (const [response, eventName, spec] of [
       [pair, 'GenerateDataKeyPair', 'RSA_3072'],
@@ -367,7 +350,7 @@ describe('audit records', () => {
     }
     // Nor the public key itself (only its SHA-256), nor the application's log lines.
     expect(await logHolds(pair.PublicKey!)).toBe(false);
-    const logText = t.logLines.join('');
+    const logText = aws.t.logLines.join('');
     for (const secret of [pair.PrivateKeyPlaintext!, decrypted.Plaintext!]) {
       expect(logText.includes(Buffer.from(secret).toString('base64'))).toBe(false);
       expect(logText.includes(Buffer.from(secret).toString('hex'))).toBe(false);

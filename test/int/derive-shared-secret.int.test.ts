@@ -18,33 +18,21 @@ import {
   DeriveSharedSecretCommand,
   DisableKeyCommand,
   GetPublicKeyCommand,
-  type KMSClient,
   type KeySpec,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/api/http-server.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
-import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { logHolds, recordsOfRequest } from '../support/log-search.ts';
 
-let t: TestApp;
-let server: RunningServer;
-let admin: Principal;
-let kms: KMSClient;
 let dir: string;
 
-beforeAll(async () => {
-  t = await createTestApp();
-  admin = await t.newAccount('ecdh');
-  server = await serveOverHttp(t);
-  kms = kmsClient(server, admin);
+const aws = useAwsTestApp('ecdh');
+
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'keyledger-ecdh-'));
 });
 
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-  await t?.close();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -55,8 +43,8 @@ const CURVES = [
 ] as const;
 
 async function agreementKey(spec: KeySpec = 'ECC_NIST_P256'): Promise<{ keyId: string; arn: string; publicKey: Buffer }> {
-  const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'KEY_AGREEMENT' }));
-  const { PublicKey, KeyAgreementAlgorithms } = await kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+  const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'KEY_AGREEMENT' }));
+  const { PublicKey, KeyAgreementAlgorithms } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
   expect(KeyAgreementAlgorithms).toEqual(['ECDH']);
   return { keyId: KeyMetadata!.KeyId!, arn: KeyMetadata!.Arn!, publicKey: Buffer.from(PublicKey!) };
 }
@@ -79,7 +67,7 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
   it.each(CURVES)('%s: the secret equals the peer\'s ECDH with the GetPublicKey key (node:crypto and openssl)', async (spec, namedCurve, length) => {
     const { keyId, arn, publicKey } = await agreementKey(spec);
     const peer = peerKeyPair(namedCurve);
-    const r = await kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peer.publicKey) }));
+    const r = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peer.publicKey) }));
     expect(r).toMatchObject({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', KeyOrigin: 'AWS_KMS' });
     expect(r.CiphertextForRecipient).toBeUndefined();
     const secret = Buffer.from(r.SharedSecret!);
@@ -97,9 +85,9 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
     expect(secret.equals(readFileSync(out))).toBe(true);
 
     // Another peer, another secret; the same peer, the same secret.
-    const again = await kms.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peer.publicKey) }));
+    const again = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peer.publicKey) }));
     expect(Buffer.from(again.SharedSecret!).equals(secret)).toBe(true);
-    const other = await kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peerKeyPair(namedCurve).publicKey) }));
+    const other = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peerKeyPair(namedCurve).publicKey) }));
     expect(Buffer.from(other.SharedSecret!).equals(secret)).toBe(false);
   });
 
@@ -113,16 +101,16 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
       Buffer.from('not a public key at all'),
     ];
     for (const PublicKey of attempts) {
-      const refused = await awsError(kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })));
+      const refused = await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })));
       expect(refused.name).toBe('ValidationException');
-      expect((await recordsOfRequest(t.db.owner, refused.requestId)).map((r) => [r.eventName, r.errorCode])).toEqual([['DeriveSharedSecret', 'ValidationException']]);
+      expect((await recordsOfRequest(aws.t.db.owner, refused.requestId)).map((r) => [r.eventName, r.errorCode])).toEqual([['DeriveSharedSecret', 'ValidationException']]);
     }
   });
 
   it('Recipient (Nitro Enclaves attestation) is UnsupportedOperationException', async () => {
     const { keyId } = await agreementKey('ECC_NIST_P384');
     const refused = await awsError(
-      kms.send(
+      aws.kms.send(
         new DeriveSharedSecretCommand({
           KeyId: keyId,
           KeyAgreementAlgorithm: 'ECDH',
@@ -138,8 +126,8 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
   it('keys of another usage are InvalidKeyUsageException', async () => {
     const peer = spki(peerKeyPair('prime256v1').publicKey);
     for (const [spec, usage] of [['ECC_NIST_P256', 'SIGN_VERIFY'], ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'], ['HMAC_256', 'GENERATE_VERIFY_MAC']] as const) {
-      const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: usage }));
-      const refused = await awsError(kms.send(new DeriveSharedSecretCommand({ KeyId: KeyMetadata!.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer })));
+      const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: usage }));
+      const refused = await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: KeyMetadata!.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer })));
       expect(refused).toMatchObject({ name: 'InvalidKeyUsageException', message: `${KeyMetadata!.Arn} key usage is ${usage} which is not valid for DeriveSharedSecret.` });
     }
   });
@@ -147,21 +135,21 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
   it('DryRun stops with DryRunOperationException; a disabled key is DisabledException', async () => {
     const { keyId, arn } = await agreementKey('ECC_NIST_P521');
     const PublicKey = spki(peerKeyPair('secp521r1').publicKey);
-    expect((await awsError(kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey, DryRun: true })))).name).toBe('DryRunOperationException');
-    await kms.send(new DisableKeyCommand({ KeyId: keyId }));
-    expect(await awsError(kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })))).toMatchObject({ name: 'DisabledException', message: `${arn} is disabled.` });
+    expect((await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey, DryRun: true })))).name).toBe('DryRunOperationException');
+    await aws.kms.send(new DisableKeyCommand({ KeyId: keyId }));
+    expect(await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })))).toMatchObject({ name: 'DisabledException', message: `${arn} is disabled.` });
   });
 
   it('kms:DeriveSharedSecret: refused without a policy or grant; allowed by a grant', async () => {
     const { keyId } = await agreementKey('ECC_NIST_P256');
-    const user = await t.newUser(admin.accountId, 'agreer');
-    const asUser = kmsClient(server, user);
+    const user = await aws.t.newUser(aws.admin.accountId, 'agreer');
+    const asUser = kmsClient(aws.server, user);
     try {
       const PublicKey = spki(peerKeyPair('prime256v1').publicKey);
       const denied = await awsError(asUser.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })));
       expect(denied.name).toBe('AccessDeniedException');
       expect(denied.message).toContain('kms:DeriveSharedSecret');
-      await kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: user.principalArn, Operations: ['DeriveSharedSecret'] }));
+      await aws.kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: user.principalArn, Operations: ['DeriveSharedSecret'] }));
       expect((await asUser.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey }))).SharedSecret).toHaveLength(32);
     } finally {
       asUser.destroy();
@@ -173,7 +161,7 @@ describe('GraphQL: deriveSharedSecret', () => {
   it('gives the peer\'s secret', async () => {
     const { keyId, arn, publicKey } = await agreementKey('ECC_NIST_P256');
     const peer = peerKeyPair('prime256v1');
-    const r = await t.gql(admin, `mutation($i: DeriveSharedSecretInput!) { deriveSharedSecret(input: $i) { keyId sharedSecret keyAgreementAlgorithm keyOrigin } }`, {
+    const r = await aws.t.gql(aws.admin, `mutation($i: DeriveSharedSecretInput!) { deriveSharedSecret(input: $i) { keyId sharedSecret keyAgreementAlgorithm keyOrigin } }`, {
       i: { keyId, keyAgreementAlgorithm: 'ECDH', publicKey: spki(peer.publicKey).toString('base64') },
     });
     expect(r.errors).toBeUndefined();
@@ -186,8 +174,8 @@ describe('audit', () => {
   it('one record per request with the algorithm, key material and peer key hash; never the shared secret', async () => {
     const { keyId, arn } = await agreementKey('ECC_NIST_P384');
     const peer = spki(peerKeyPair('secp384r1').publicKey);
-    const r = await kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer }));
-    const records = await recordsOfRequest(t.db.owner, r.$metadata.requestId!);
+    const r = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer }));
+    const records = await recordsOfRequest(aws.t.db.owner, r.$metadata.requestId!);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ eventName: 'DeriveSharedSecret', outcome: 'success', readOnly: true, requestParameters: { keyId, keyAgreementAlgorithm: 'ECDH' } });
     expect(records[0]!.additionalEventData).toEqual({
@@ -196,7 +184,7 @@ describe('audit', () => {
       peerPublicKeySha256: createHash('sha256').update(peer).digest('hex'),
     });
     expect(records[0]!.resources.map((x: { arn: string }) => x.arn)).toEqual([arn]);
-    expect(await logHolds(t.db.owner, Buffer.from(keyId)), 'the search finds what is there').toBe(true);
-    expect(await logHolds(t.db.owner, Buffer.from(r.SharedSecret!))).toBe(false);
+    expect(await logHolds(aws.t.db.owner, Buffer.from(keyId)), 'the search finds what is there').toBe(true);
+    expect(await logHolds(aws.t.db.owner, Buffer.from(r.SharedSecret!))).toBe(false);
   });
 });

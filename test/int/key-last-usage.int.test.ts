@@ -21,34 +21,17 @@ import {
   SignCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/api/http-server.ts';
+import { describe, expect, it } from 'vitest';
 import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
-import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { recordsOfRequest } from '../support/log-search.ts';
 import { sql } from 'kysely';
 
-let t: TestApp;
-let server: RunningServer;
-let admin: Principal;
-let kms: KMSClient;
 
-beforeAll(async () => {
-  t = await createTestApp();
-  admin = await t.newAccount('last-usage');
-  server = await serveOverHttp(t);
-  kms = kmsClient(server, admin);
-});
-
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-  await t?.close();
-});
+const aws = useAwsTestApp('last-usage');
 
 async function symmetricKey(): Promise<{ keyId: string; arn: string; created: Date }> {
-  const { KeyMetadata } = await kms.send(new CreateKeyCommand({}));
+  const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({}));
   return { keyId: KeyMetadata!.KeyId!, arn: KeyMetadata!.Arn!, created: KeyMetadata!.CreationDate! };
 }
 
@@ -67,52 +50,52 @@ async function awsError(promise: Promise<unknown>): Promise<{ name: string; mess
 async function expectedUsage(requestId: string) {
   const { rows } = await sql<{ event_id: string; recorded_at: Date; event_name: string }>`
     select event_id::text as event_id, recorded_at, data ->> 'eventName' as event_name from events
-     where type = 'AuditRecord' and data ->> 'requestId' = ${requestId}`.execute(t.db.owner);
+     where type = 'AuditRecord' and data ->> 'requestId' = ${requestId}`.execute(aws.t.db.owner);
   expect(rows).toHaveLength(1);
   return { Operation: rows[0]!.event_name, Timestamp: rows[0]!.recorded_at, CloudTrailEventId: rows[0]!.event_id, KmsRequestId: requestId };
 }
 
-const lastUsage = async (keyId: string, client: KMSClient = kms) => (await client.send(new GetKeyLastUsageCommand({ KeyId: keyId }))).KeyLastUsage;
-const tick = () => t.clock.advance({ seconds: 1 });
+const lastUsage = async (keyId: string, client: KMSClient = aws.kms) => (await client.send(new GetKeyLastUsageCommand({ KeyId: keyId }))).KeyLastUsage;
+const tick = () => aws.t.clock.advance({ seconds: 1 });
 
 describe('GetKeyLastUsage over the AWS endpoint', () => {
   it('a new key has no KeyLastUsage; TrackingStartDate and KeyCreationDate are its creation', async () => {
     const { keyId, created } = await symmetricKey();
-    const r = await kms.send(new GetKeyLastUsageCommand({ KeyId: keyId }));
+    const r = await aws.kms.send(new GetKeyLastUsageCommand({ KeyId: keyId }));
     expect(r.KeyId).toBe(keyId);
     expect(r.KeyLastUsage).toBeUndefined();
     expect(r.KeyCreationDate).toEqual(created);
     expect(r.TrackingStartDate).toEqual(created);
-    const [record] = await recordsOfRequest(t.db.owner, r.$metadata.requestId!);
+    const [record] = await recordsOfRequest(aws.t.db.owner, r.$metadata.requestId!);
     expect(record).toMatchObject({ eventName: 'GetKeyLastUsage', outcome: 'success', readOnly: true });
   });
 
   it('the last successful cryptographic operation; failures and other requests do not count; before and after the usage fold', async () => {
     const { keyId, arn } = await symmetricKey();
     tick();
-    const encrypted = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('last usage'), EncryptionContext: { a: '1' } }));
+    const encrypted = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('last usage'), EncryptionContext: { a: '1' } }));
     expect(await lastUsage(arn)).toEqual(await expectedUsage(encrypted.$metadata.requestId!));
 
     tick();
-    await awsError(kms.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, EncryptionContext: { a: '2' } })));
-    await kms.send(new DescribeKeyCommand({ KeyId: keyId }));
-    await awsError(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('dry'), DryRun: true })));
+    await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, EncryptionContext: { a: '2' } })));
+    await aws.kms.send(new DescribeKeyCommand({ KeyId: keyId }));
+    await awsError(aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('dry'), DryRun: true })));
     expect(await lastUsage(keyId)).toEqual(await expectedUsage(encrypted.$metadata.requestId!));
 
     // Folded into the rollups, the same answer; a later use (after the checkpoint) is read from the log.
-    await catchUpUsageRollup(t.db.app);
+    await catchUpUsageRollup(aws.t.db.app);
     expect(await lastUsage(keyId)).toEqual(await expectedUsage(encrypted.$metadata.requestId!));
     tick();
-    const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, EncryptionContext: { a: '1' } }));
+    const decrypted = await aws.kms.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob, EncryptionContext: { a: '1' } }));
     expect(await lastUsage(keyId)).toEqual(await expectedUsage(decrypted.$metadata.requestId!));
     tick();
-    const pair = await kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
-    await catchUpUsageRollup(t.db.app);
+    const pair = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
+    await catchUpUsageRollup(aws.t.db.app);
     expect(await lastUsage(keyId)).toEqual(await expectedUsage(pair.$metadata.requestId!));
     expect((await lastUsage(keyId))!.Operation).toBe('GenerateDataKeyPair');
 
     // A disabled key still answers (any key state).
-    await kms.send(new DisableKeyCommand({ KeyId: keyId }));
+    await aws.kms.send(new DisableKeyCommand({ KeyId: keyId }));
     expect((await lastUsage(keyId))!.KmsRequestId).toBe(pair.$metadata.requestId);
   });
 
@@ -120,33 +103,33 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
     const source = await symmetricKey();
     const destination = await symmetricKey();
     tick();
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: source.keyId, Plaintext: Buffer.from('moved') }));
+    const { CiphertextBlob } = await aws.kms.send(new EncryptCommand({ KeyId: source.keyId, Plaintext: Buffer.from('moved') }));
     tick();
-    const moved = await kms.send(new ReEncryptCommand({ CiphertextBlob, DestinationKeyId: destination.keyId }));
+    const moved = await aws.kms.send(new ReEncryptCommand({ CiphertextBlob, DestinationKeyId: destination.keyId }));
     const expected = await expectedUsage(moved.$metadata.requestId!);
     expect(await lastUsage(source.keyId)).toEqual(expected);
     expect(await lastUsage(destination.keyId)).toEqual(expected);
 
-    const signing = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    const signed = await kms.send(new SignCommand({ KeyId: signing.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
+    const signed = await aws.kms.send(new SignCommand({ KeyId: signing.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(await lastUsage(signing.KeyId!)).toEqual(await expectedUsage(signed.$metadata.requestId!));
   });
 
   it('key id or key ARN only: an alias, a missing key and another account\'s key are NotFoundException', async () => {
     const { keyId, arn } = await symmetricKey();
-    await t.app.kms.createAlias(await t.ctx(admin), { aliasName: 'alias/last-usage', targetKeyId: keyId });
-    expect((await awsError(kms.send(new GetKeyLastUsageCommand({ KeyId: 'alias/last-usage' })))).name).toBe('NotFoundException');
-    expect((await awsError(kms.send(new GetKeyLastUsageCommand({ KeyId: arn.replace(/key\/.*/, 'alias/last-usage') })))).name).toBe('NotFoundException');
-    expect((await awsError(kms.send(new GetKeyLastUsageCommand({ KeyId: '0b1e7c3a-1111-4222-8333-944445555666' })))).name).toBe('NotFoundException');
+    await aws.t.app.kms.createAlias(await aws.t.ctx(aws.admin), { aliasName: 'alias/last-usage', targetKeyId: keyId });
+    expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: 'alias/last-usage' })))).name).toBe('NotFoundException');
+    expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: arn.replace(/key\/.*/, 'alias/last-usage') })))).name).toBe('NotFoundException');
+    expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: '0b1e7c3a-1111-4222-8333-944445555666' })))).name).toBe('NotFoundException');
 
     // Another account, even one the key policy lets use the key: no cross-account GetKeyLastUsage.
-    const other = await t.newAccount('last-usage-other');
-    const asOther = kmsClient(server, other);
+    const other = await aws.t.newAccount('last-usage-other');
+    const asOther = kmsClient(aws.server, other);
     try {
-      const { Policy } = await kms.send(new GetKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default' }));
+      const { Policy } = await aws.kms.send(new GetKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default' }));
       const document = JSON.parse(Policy!) as { Statement: unknown[] };
       document.Statement.push({ Sid: 'Other', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${other.accountId}:root` }, Action: ['kms:Encrypt', 'kms:GetKeyLastUsage'], Resource: '*' });
-      await kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(document) }));
+      await aws.kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(document) }));
       const used = await asOther.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('x') }));
       expect((await awsError(asOther.send(new GetKeyLastUsageCommand({ KeyId: arn })))).name).toBe('NotFoundException');
       // The owner sees the other account's use.
@@ -158,10 +141,10 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
 
   it('is authorized by kms:GetKeyLastUsage', async () => {
     const { keyId, arn } = await symmetricKey();
-    const reader = await t.newUser(admin.accountId, 'last-usage-reader', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:GetKeyLastUsage', Resource: arn }] }));
-    const describer = await t.newUser(admin.accountId, 'last-usage-describer', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: arn }] }));
-    const asReader = kmsClient(server, reader);
-    const asDescriber = kmsClient(server, describer);
+    const reader = await aws.t.newUser(aws.admin.accountId, 'last-usage-reader', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:GetKeyLastUsage', Resource: arn }] }));
+    const describer = await aws.t.newUser(aws.admin.accountId, 'last-usage-describer', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: arn }] }));
+    const asReader = kmsClient(aws.server, reader);
+    const asDescriber = kmsClient(aws.server, describer);
     try {
       expect((await asReader.send(new GetKeyLastUsageCommand({ KeyId: keyId }))).KeyId).toBe(keyId);
       const denied = await awsError(asDescriber.send(new GetKeyLastUsageCommand({ KeyId: keyId })));
@@ -179,20 +162,20 @@ describe('GraphQL: getKeyLastUsage', () => {
 
   it('answers as the AWS endpoint does', async () => {
     const { keyId, arn, created } = await symmetricKey();
-    const none = await t.gql(admin, QUERY, { i: { keyId } });
+    const none = await aws.t.gql(aws.admin, QUERY, { i: { keyId } });
     expect(none.errors).toBeUndefined();
     expect(none.data.getKeyLastUsage).toEqual({ keyId, trackingStartDate: created.toISOString(), keyCreationDate: created.toISOString(), keyLastUsage: null });
     tick();
-    const e = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('gql') }));
+    const e = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('gql') }));
     const expected = await expectedUsage(e.$metadata.requestId!);
-    const r = await t.gql(admin, QUERY, { i: { keyId: arn } });
+    const r = await aws.t.gql(aws.admin, QUERY, { i: { keyId: arn } });
     expect(r.data.getKeyLastUsage.keyLastUsage).toEqual({
       operation: 'Encrypt',
       timestamp: expected.Timestamp.toISOString(),
       cloudTrailEventId: expected.CloudTrailEventId,
       kmsRequestId: expected.KmsRequestId,
     });
-    const alias = await t.gql(admin, QUERY, { i: { keyId: 'alias/nothing' } });
+    const alias = await aws.t.gql(aws.admin, QUERY, { i: { keyId: 'alias/nothing' } });
     expect(alias.errors?.[0]?.extensions?.code).toBe('NotFoundException');
   });
 });

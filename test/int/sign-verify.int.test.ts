@@ -25,34 +25,22 @@ import {
   SignCommand,
   VerifyCommand,
   type KeySpec,
-  type KMSClient,
   type MessageType,
   type SigningAlgorithmSpec,
 } from '@aws-sdk/client-kms';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/api/http-server.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
-import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 
-let t: TestApp;
-let server: RunningServer;
-let admin: Principal;
-let kms: KMSClient;
 let dir: string;
 
-beforeAll(async () => {
-  t = await createTestApp();
-  admin = await t.newAccount('signing');
-  server = await serveOverHttp(t);
-  kms = kmsClient(server, admin);
+const aws = useAwsTestApp('signing');
+
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'keyledger-sign-'));
 });
 
-afterAll(async () => {
-  kms?.destroy();
-  await server?.close();
-  await t?.close();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -111,8 +99,8 @@ function signingKey(spec: KeySpec): Promise<SigningKey> {
   let key = keys.get(spec);
   if (!key) {
     key = (async () => {
-      const { KeyMetadata } = await kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY', Description: `sign-verify ${spec}` }));
-      const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
+      const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY', Description: `sign-verify ${spec}` }));
+      const { PublicKey } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
       const publicKeyDer = Buffer.from(PublicKey!);
       return { keyId: KeyMetadata!.KeyId!, arn: KeyMetadata!.Arn!, publicKeyDer, publicKey: createPublicKey({ key: publicKeyDer, format: 'der', type: 'spki' }) };
     })();
@@ -189,7 +177,7 @@ interface StoredRecord {
 async function recordsOf(requestId: string): Promise<StoredRecord[]> {
   const { rows } = await sql<{ data: Record<string, any>; text: string }>`
     select data, data::text || ' ' || coalesce(metadata::text, '') as text from events
-    where type = 'AuditRecord' and data ->> 'requestId' = ${requestId} order by global_position`.execute(t.db.owner);
+    where type = 'AuditRecord' and data ->> 'requestId' = ${requestId} order by global_position`.execute(aws.t.db.owner);
   return rows;
 }
 
@@ -208,7 +196,7 @@ function encodings(bytes: Buffer): string[] {
 /** Whether any stored event, anywhere in the log (every type, data and metadata), contains `needle`. */
 async function logContains(needle: string): Promise<boolean> {
   const { rows } = await sql<{ n: string }>`
-    select count(*)::text as n from events where strpos(data::text || ' ' || coalesce(metadata::text, ''), ${needle}) > 0`.execute(t.db.owner);
+    select count(*)::text as n from events where strpos(data::text || ' ' || coalesce(metadata::text, ''), ${needle}) > 0`.execute(aws.t.db.owner);
   return rows[0]!.n !== '0';
 }
 
@@ -218,7 +206,7 @@ describe('Sign RAW and Verify, for every signing key spec and algorithm', () => 
   it.each(CASES.map((c) => [`${c.spec} ${c.algorithm}`, c] as const))('%s: the signature verifies offline (node:crypto) and with Verify', { timeout: 60_000 }, async (_label, { spec, algorithm }) => {
     const key = await signingKey(spec);
     const message = newMessage(`raw ${spec} ${algorithm}`);
-    const signed = await kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
+    const signed = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
     expect(signed.KeyId).toBe(key.arn);
     expect(signed.SigningAlgorithm).toBe(algorithm);
     const signature = Buffer.from(signed.Signature!);
@@ -228,7 +216,7 @@ describe('Sign RAW and Verify, for every signing key spec and algorithm', () => 
     expect(verifiedByNode(algorithm, key.publicKey, message, signature), 'node:crypto verifies the signature').toBe(true);
     expect(verifiedByNode(algorithm, key.publicKey, flipped(message), signature), 'node:crypto refuses it for another message').toBe(false);
 
-    const verified = await kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
+    const verified = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
     expect([verified.KeyId, verified.SignatureValid, verified.SigningAlgorithm]).toEqual([key.arn, true, algorithm]);
   });
 
@@ -242,7 +230,7 @@ describe('Sign RAW and Verify, for every signing key spec and algorithm', () => 
   ] as const)('openssl verifies a %s signature with the key from GetPublicKey, and refuses a flipped bit', { timeout: 60_000 }, async (_label, spec, algorithm) => {
     const key = await signingKey(spec);
     const message = newMessage(`openssl ${algorithm}`);
-    const { Signature } = await kms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: algorithm }));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: algorithm }));
     const signature = Buffer.from(Signature!);
     expect(verifiedByOpenssl(algorithm, key.publicKeyDer, message, signature)).toBe(true);
     expect(verifiedByOpenssl(algorithm, key.publicKeyDer, message, flipped(signature))).toBe(false);
@@ -256,31 +244,31 @@ describe('DIGEST messages', () => {
     const scheme = SCHEMES[algorithm] as { hash: Hash };
     const message = newMessage(`digest ${spec} ${algorithm}`);
     const digest = createHash(scheme.hash).update(message).digest();
-    const { Signature, SigningAlgorithm } = await kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
+    const { Signature, SigningAlgorithm } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
     expect(SigningAlgorithm).toBe(algorithm);
     const signature = Buffer.from(Signature!);
     expect(verifiedByNode(algorithm, key.publicKey, message, signature), 'node:crypto verifies it as a signature of the message').toBe(true);
 
     for (const [Message, type] of [[digest, 'DIGEST'], [message, 'RAW']] as const) {
-      const r = await kms.send(new VerifyCommand({ KeyId: key.keyId, Message, MessageType: type, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
+      const r = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message, MessageType: type, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
       expect(r.SignatureValid, `Verify as ${type}`).toBe(true);
     }
-    const wrong = await awsError(kms.send(new VerifyCommand({ KeyId: key.keyId, Message: flipped(digest), MessageType: 'DIGEST', Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec })));
+    const wrong = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: flipped(digest), MessageType: 'DIGEST', Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec })));
     expect(wrong.name).toBe('KMSInvalidSignatureException');
   });
 
   it('a RAW signature verifies as DIGEST of the same message (ECDSA P-384)', async () => {
     const key = await signingKey('ECC_NIST_P384');
     const message = newMessage('raw then digest');
-    const { Signature } = await kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_384' }));
-    const r = await kms.send(new VerifyCommand({ KeyId: key.keyId, Message: createHash('sha384').update(message).digest(), MessageType: 'DIGEST', Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_384' }));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_384' }));
+    const r = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: createHash('sha384').update(message).digest(), MessageType: 'DIGEST', Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_384' }));
     expect(r.SignatureValid).toBe(true);
   });
 
   it('openssl verifies a signed DIGEST (RSASSA_PSS_SHA_384) over the message', { timeout: 60_000 }, async () => {
     const key = await signingKey('RSA_2048');
     const message = newMessage('openssl digest');
-    const { Signature } = await kms.send(new SignCommand({ KeyId: key.keyId, Message: createHash('sha384').update(message).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_384' }));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: createHash('sha384').update(message).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_384' }));
     expect(verifiedByOpenssl('RSASSA_PSS_SHA_384', key.publicKeyDer, message, Buffer.from(Signature!))).toBe(true);
   });
 });
@@ -291,14 +279,14 @@ describe('Verify', () => {
   it('an invalid signature is KMSInvalidSignatureException with an empty message, recorded as a failure that says so', async () => {
     const key = await signingKey('ECC_NIST_P256');
     const message = newMessage('invalid');
-    const { Signature } = await kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
     const signature = Buffer.from(Signature!);
     for (const [label, m, s] of [
       ['another message', flipped(message), signature],
       ['a flipped bit in the signature', message, flipped(signature)],
       ['a signature that is not DER', message, Buffer.from('not a signature')],
     ] as const) {
-      const e = await awsError(kms.send(new VerifyCommand({ KeyId: key.keyId, Message: m, Signature: s, SigningAlgorithm: 'ECDSA_SHA_256' })));
+      const e = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: m, Signature: s, SigningAlgorithm: 'ECDSA_SHA_256' })));
       // 'UnknownError' is how the SDK shows an error whose message is empty, as AWS's is.
       expect([e.name, e.message, e.status], label).toEqual(['KMSInvalidSignatureException', 'UnknownError', 400]);
       const { data } = await oneRecordOf(e.requestId);
@@ -312,14 +300,14 @@ describe('Verify', () => {
     const rsa = await signingKey('RSA_2048');
     const other = await signingKey('ECC_NIST_P256');
     const message = newMessage('cross');
-    const { Signature } = await kms.send(new SignCommand({ KeyId: rsa.keyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
-    const asPkcs1 = await awsError(kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' })));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: rsa.keyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
+    const asPkcs1 = await awsError(aws.kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' })));
     expect(asPkcs1.name).toBe('KMSInvalidSignatureException');
-    const asSha384 = await awsError(kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PSS_SHA_384' })));
+    const asSha384 = await awsError(aws.kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PSS_SHA_384' })));
     expect(asSha384.name).toBe('KMSInvalidSignatureException');
-    const { Signature: ecSignature } = await kms.send(new SignCommand({ KeyId: other.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
-    const p256Key2 = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
-    const wrongKey = await awsError(kms.send(new VerifyCommand({ KeyId: p256Key2.KeyMetadata!.KeyId, Message: message, Signature: ecSignature!, SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const { Signature: ecSignature } = await aws.kms.send(new SignCommand({ KeyId: other.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const p256Key2 = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    const wrongKey = await awsError(aws.kms.send(new VerifyCommand({ KeyId: p256Key2.KeyMetadata!.KeyId, Message: message, Signature: ecSignature!, SigningAlgorithm: 'ECDSA_SHA_256' })));
     expect(wrongKey.name).toBe('KMSInvalidSignatureException');
   });
 });
@@ -330,12 +318,12 @@ describe("AWS's limits and errors", () => {
   it('RAW messages: 4096 bytes are signed, 4097 are a ValidationException from the model', async () => {
     const key = await signingKey('ECC_NIST_P256');
     const max = Buffer.alloc(4096, 0x61);
-    const { Signature } = await kms.send(new SignCommand({ KeyId: key.keyId, Message: max, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: max, SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(verifiedByNode('ECDSA_SHA_256', key.publicKey, max, Buffer.from(Signature!))).toBe(true);
     const over = Buffer.alloc(4097, 0x61);
     for (const send of [
-      () => kms.send(new SignCommand({ KeyId: key.keyId, Message: over, SigningAlgorithm: 'ECDSA_SHA_256' })),
-      () => kms.send(new VerifyCommand({ KeyId: key.keyId, Message: over, Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })),
+      () => aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: over, SigningAlgorithm: 'ECDSA_SHA_256' })),
+      () => aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: over, Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })),
     ]) {
       const e = await awsError(send());
       expect([e.name, e.message, e.status]).toEqual([
@@ -356,10 +344,10 @@ describe("AWS's limits and errors", () => {
   ] as const)('a DIGEST for %s %s must be exactly %i bytes: ValidationException otherwise', async (spec, algorithm, length) => {
     const key = await signingKey(spec);
     for (const wrong of [length - 1, length + 1, 1]) {
-      const e = await awsError(kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'DIGEST', SigningAlgorithm: algorithm })));
+      const e = await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'DIGEST', SigningAlgorithm: algorithm })));
       expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual(['ValidationException', `Digest is invalid length for algorithm ${algorithm}.`, 400]);
     }
-    const e = await awsError(kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.alloc(length + 1, 7), MessageType: 'DIGEST', Signature: Buffer.alloc(64, 1), SigningAlgorithm: algorithm })));
+    const e = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.alloc(length + 1, 7), MessageType: 'DIGEST', Signature: Buffer.alloc(64, 1), SigningAlgorithm: algorithm })));
     expect([e.name, e.message]).toEqual(['ValidationException', `Digest is invalid length for algorithm ${algorithm}.`]);
   });
 
@@ -374,8 +362,8 @@ describe("AWS's limits and errors", () => {
     ] as const) {
       const key = await signingKey(spec);
       for (const send of [
-        () => kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('m'), SigningAlgorithm: algorithm })),
-        () => kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('m'), Signature: Buffer.alloc(64, 1), SigningAlgorithm: algorithm })),
+        () => aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('m'), SigningAlgorithm: algorithm })),
+        () => aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('m'), Signature: Buffer.alloc(64, 1), SigningAlgorithm: algorithm })),
       ]) {
         const e = await awsError(send());
         expect([e.name, e.message, e.status], `${spec} ${algorithm}`).toEqual(['InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${spec}.`, 400]);
@@ -384,35 +372,35 @@ describe("AWS's limits and errors", () => {
   });
 
   it('a key of another usage is InvalidKeyUsageException', async () => {
-    const { KeyMetadata: symmetric } = await kms.send(new CreateKeyCommand({}));
-    const { KeyMetadata: rsaEncryption } = await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }));
-    const { KeyMetadata: hmac } = await kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }));
+    const { KeyMetadata: symmetric } = await aws.kms.send(new CreateKeyCommand({}));
+    const { KeyMetadata: rsaEncryption } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }));
+    const { KeyMetadata: hmac } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }));
     for (const made of [symmetric!, rsaEncryption!, hmac!]) {
-      const sign = await awsError(kms.send(new SignCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
+      const sign = await awsError(aws.kms.send(new SignCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
       expect([sign.name, sign.message]).toEqual(['InvalidKeyUsageException', `${made.Arn} key usage is ${made.KeyUsage} which is not valid for Sign.`]);
-      const verify = await awsError(kms.send(new VerifyCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), Signature: Buffer.alloc(256, 1), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
+      const verify = await awsError(aws.kms.send(new VerifyCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), Signature: Buffer.alloc(256, 1), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
       expect([verify.name, verify.message]).toEqual(['InvalidKeyUsageException', `${made.Arn} key usage is ${made.KeyUsage} which is not valid for Verify.`]);
     }
   });
 
   it('a message type the algorithm does not take is a ValidationException', async () => {
     const ed = await signingKey('ECC_NIST_EDWARDS25519');
-    const e = await awsError(kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_SHA_512' })));
+    const e = await awsError(aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_SHA_512' })));
     expect([e.name, e.status]).toEqual(['ValidationException', 400]);
     const mlDsa = await signingKey('ML_DSA_44');
-    const d = await awsError(kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ML_DSA_SHAKE_256' })));
+    const d = await awsError(aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ML_DSA_SHAKE_256' })));
     expect([d.name, d.status]).toEqual(['ValidationException', 400]);
   });
 
   it('Ed25519ph and ML-DSA EXTERNAL_MU, which Node cannot compute, are UnsupportedOperationException, saying so', async () => {
     const ed = await signingKey('ECC_NIST_EDWARDS25519');
-    const ph = await awsError(kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })));
+    const ph = await awsError(aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })));
     expect([ph.name, ph.status]).toEqual(['UnsupportedOperationException', 400]);
     expect(ph.message).toContain('ED25519_PH_SHA_512');
     const mlDsa = await signingKey('ML_DSA_65');
     for (const send of [
-      () => kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
-      () => kms.send(new VerifyCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', Signature: Buffer.alloc(3309, 1), SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
+      () => aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
+      () => aws.kms.send(new VerifyCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', Signature: Buffer.alloc(3309, 1), SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
     ]) {
       const mu = await awsError(send());
       expect([mu.name, mu.status]).toEqual(['UnsupportedOperationException', 400]);
@@ -421,36 +409,36 @@ describe("AWS's limits and errors", () => {
   });
 
   it('a Disabled key is DisabledException, a key pending deletion KMSInvalidStateException', async () => {
-    const { KeyMetadata: a } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
-    const { Signature } = await kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), SigningAlgorithm: 'ECDSA_SHA_256' }));
-    await kms.send(new DisableKeyCommand({ KeyId: a!.KeyId }));
-    expect(await awsError(kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
-    expect(await awsError(kms.send(new VerifyCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
-    const { KeyMetadata: b } = await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
-    await kms.send(new ScheduleKeyDeletionCommand({ KeyId: b!.KeyId, PendingWindowInDays: 7 }));
-    expect(await awsError(kms.send(new SignCommand({ KeyId: b!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'KMSInvalidStateException', message: `${b!.Arn} is pending deletion.` });
+    const { KeyMetadata: a } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), SigningAlgorithm: 'ECDSA_SHA_256' }));
+    await aws.kms.send(new DisableKeyCommand({ KeyId: a!.KeyId }));
+    expect(await awsError(aws.kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
+    expect(await awsError(aws.kms.send(new VerifyCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
+    const { KeyMetadata: b } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
+    await aws.kms.send(new ScheduleKeyDeletionCommand({ KeyId: b!.KeyId, PendingWindowInDays: 7 }));
+    expect(await awsError(aws.kms.send(new SignCommand({ KeyId: b!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'KMSInvalidStateException', message: `${b!.Arn} is pending deletion.` });
   });
 
   it('DryRun: DryRunOperationException after every check, with no signature; a refused DryRun still gets its refusal', async () => {
     const key = await signingKey('ECC_NIST_P256');
-    const e = await awsError(kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), SigningAlgorithm: 'ECDSA_SHA_256', DryRun: true })));
+    const e = await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), SigningAlgorithm: 'ECDSA_SHA_256', DryRun: true })));
     expect([e.name, e.message]).toEqual(['DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.']);
     const { data } = await oneRecordOf(e.requestId);
     expect(data.requestParameters).toMatchObject({ dryRun: true });
-    const v = await awsError(kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), Signature: Buffer.alloc(70, 1), SigningAlgorithm: 'ECDSA_SHA_256', DryRun: true })));
+    const v = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), Signature: Buffer.alloc(70, 1), SigningAlgorithm: 'ECDSA_SHA_256', DryRun: true })));
     expect(v.name).toBe('DryRunOperationException');
-    const refused = await awsError(kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), SigningAlgorithm: 'ECDSA_SHA_384', DryRun: true })));
+    const refused = await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), SigningAlgorithm: 'ECDSA_SHA_384', DryRun: true })));
     expect(refused.name).toBe('InvalidKeyUsageException');
   });
 
   it('a missing key is NotFoundException; a key named by alias signs and answers with its ARN', async () => {
-    const missing = await awsError(kms.send(new SignCommand({ KeyId: '11111111-2222-3333-4444-555555555555', Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const missing = await awsError(aws.kms.send(new SignCommand({ KeyId: '11111111-2222-3333-4444-555555555555', Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })));
     expect(missing.name).toBe('NotFoundException');
     const key = await signingKey('ECC_SECG_P256K1');
     const aliasName = `alias/signing-${process.pid}`;
-    await kms.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: key.keyId }));
+    await aws.kms.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: key.keyId }));
     const message = newMessage('alias');
-    const signed = await kms.send(new SignCommand({ KeyId: aliasName, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const signed = await aws.kms.send(new SignCommand({ KeyId: aliasName, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(signed.KeyId).toBe(key.arn);
     expect(verifiedByNode('ECDSA_SHA_256', key.publicKey, message, Buffer.from(signed.Signature!))).toBe(true);
     const { data } = await oneRecordOf(signed.$metadata.requestId);
@@ -463,8 +451,8 @@ describe("AWS's limits and errors", () => {
 
 describe('authorization', () => {
   it('another principal without rights is refused; a grant of Sign lets it sign (and only sign), recorded with the grant', async () => {
-    const signer = await t.newUser(admin.accountId, `signer-${process.pid}`);
-    const signerKms = kmsClient(server, signer);
+    const signer = await aws.t.newUser(aws.admin.accountId, `signer-${process.pid}`);
+    const signerKms = kmsClient(aws.server, signer);
     try {
       const key = await signingKey('ECC_NIST_P256');
       const message = newMessage('by grant');
@@ -473,7 +461,7 @@ describe('authorization', () => {
         'AccessDeniedException',
         `User: ${signer.principalArn} is not authorized to perform: kms:Sign on resource: ${key.arn} because no identity-based policy allows the kms:Sign action`,
       ]);
-      const { GrantId } = await kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: signer.principalArn, Operations: ['Sign'] }));
+      const { GrantId } = await aws.kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: signer.principalArn, Operations: ['Sign'] }));
       const signed = await signerKms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
       expect(verifiedByNode('ECDSA_SHA_256', key.publicKey, message, Buffer.from(signed.Signature!))).toBe(true);
       const { data } = await oneRecordOf(signed.$metadata.requestId);
@@ -482,7 +470,7 @@ describe('authorization', () => {
 
       const verify = await awsError(signerKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })));
       expect(verify.name).toBe('AccessDeniedException');
-      await kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: signer.principalArn, Operations: ['Verify'] }));
+      await aws.kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: signer.principalArn, Operations: ['Verify'] }));
       const verified = await signerKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }));
       expect(verified.SignatureValid).toBe(true);
     } finally {
@@ -491,19 +479,19 @@ describe('authorization', () => {
   });
 
   it('another account: its key is NotFoundException by ARN until a grant allows; then it signs', async () => {
-    const other = await t.newAccount('other-signer');
-    const otherKms = kmsClient(server, other);
+    const other = await aws.t.newAccount('other-signer');
+    const otherKms = kmsClient(aws.server, other);
     try {
       const key = await signingKey('ECC_NIST_P384');
       const message = newMessage('cross-account');
       const hidden = await awsError(otherKms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: 'ECDSA_SHA_384' })));
       expect([hidden.name, hidden.message]).toEqual(['NotFoundException', `Key '${key.arn}' does not exist`]);
-      await kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: other.principalArn, Operations: ['Sign', 'Verify'] }));
+      await aws.kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: other.principalArn, Operations: ['Sign', 'Verify'] }));
       const signed = await otherKms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: 'ECDSA_SHA_384' }));
       expect(signed.KeyId).toBe(key.arn);
       expect(verifiedByNode('ECDSA_SHA_384', key.publicKey, message, Buffer.from(signed.Signature!))).toBe(true);
       const { data } = await oneRecordOf(signed.$metadata.requestId);
-      expect(data.recipientAccountId).toBe(admin.accountId);
+      expect(data.recipientAccountId).toBe(aws.admin.accountId);
       const verified = await otherKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_384' }));
       expect(verified.SignatureValid).toBe(true);
     } finally {
@@ -512,15 +500,15 @@ describe('authorization', () => {
   });
 
   it('kms:SigningAlgorithm and kms:MessageType condition keys are evaluated', async () => {
-    const user = await t.newUser(
-      admin.accountId,
+    const user = await aws.t.newUser(
+      aws.admin.accountId,
       `conditioned-${process.pid}`,
       JSON.stringify({
         Version: '2012-10-17',
         Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: '*', Condition: { StringEquals: { 'kms:SigningAlgorithm': 'RSASSA_PSS_SHA_256', 'kms:MessageType': 'RAW' } } }],
       }),
     );
-    const userKms = kmsClient(server, user);
+    const userKms = kmsClient(aws.server, user);
     try {
       const key = await signingKey('RSA_2048');
       const ok = await userKms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
@@ -541,20 +529,20 @@ describe('the audit records', () => {
     const key = await signingKey('RSA_2048');
     const message = newMessage('audited secret message');
     const digest = createHash('sha256').update(message).digest();
-    const signed = await kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW' as MessageType, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
+    const signed = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW' as MessageType, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
     const signature = Buffer.from(signed.Signature!);
-    const digestSigned = await kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }));
-    const verified = await kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
-    const invalid = await awsError(kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: flipped(signature), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
+    const digestSigned = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }));
+    const verified = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
+    const invalid = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: flipped(signature), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
 
-    const { rows: material } = await sql<{ id: string }>`select current_key_material_id as id from keys where key_id = ${key.keyId}`.execute(t.db.owner);
+    const { rows: material } = await sql<{ id: string }>`select current_key_material_id as id from keys where key_id = ${key.keyId}`.execute(aws.t.db.owner);
     const keyMaterialId = material[0]!.id;
 
     const sign = (await oneRecordOf(signed.$metadata.requestId)).data;
     expect(sign).toMatchObject({ eventName: 'Sign', eventSource: 'kms', readOnly: true, outcome: 'success', responseElements: null });
     expect(sign.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PSS_SHA_256', messageType: 'RAW' });
     expect(sign.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length });
-    expect(sign.resources).toEqual([{ arn: key.arn, type: 'AWS::KMS::Key', accountId: admin.accountId }]);
+    expect(sign.resources).toEqual([{ arn: key.arn, type: 'AWS::KMS::Key', accountId: aws.admin.accountId }]);
 
     const digestRecord = (await oneRecordOf(digestSigned.$metadata.requestId)).data;
     expect(digestRecord.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256', messageType: 'DIGEST' });
@@ -580,9 +568,9 @@ describe('the audit records', () => {
     const key = await signingKey('ECC_NIST_P256');
     const message = newMessage('refused secret message');
     const refused = [
-      await awsError(kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }))),
-      await awsError(kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.concat([message, Buffer.alloc(4097)]), SigningAlgorithm: 'ECDSA_SHA_256' }))),
-      await awsError(kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))),
+      await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }))),
+      await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.concat([message, Buffer.alloc(4097)]), SigningAlgorithm: 'ECDSA_SHA_256' }))),
+      await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))),
     ];
     expect(refused.map((e) => e.name)).toEqual(['InvalidKeyUsageException', 'ValidationException', 'ValidationException']);
     for (const e of refused) {
@@ -600,8 +588,8 @@ describe('GraphQL', () => {
   it('sign and verify mutations; an invalid signature is KMSInvalidSignatureException in extensions.code', async () => {
     const key = await signingKey('ECC_NIST_EDWARDS25519');
     const message = newMessage('graphql');
-    const signed = await t.gql<{ sign: { keyId: string; signature: string; signingAlgorithm: string } }>(
-      admin,
+    const signed = await aws.t.gql<{ sign: { keyId: string; signature: string; signingAlgorithm: string } }>(
+      aws.admin,
       'mutation($input: SignInput!) { sign(input: $input) { keyId signature signingAlgorithm } }',
       { input: { keyId: key.keyId, message: message.toString('base64'), messageType: 'RAW', signingAlgorithm: 'ED25519_SHA_512' } },
     );
@@ -611,11 +599,11 @@ describe('GraphQL', () => {
     expect(verifiedByNode('ED25519_SHA_512', key.publicKey, message, signature)).toBe(true);
 
     const verifyDocument = 'mutation($input: VerifyInput!) { verify(input: $input) { keyId signatureValid signingAlgorithm } }';
-    const verified = await t.gql(admin, verifyDocument, { input: { keyId: key.keyId, message: message.toString('base64'), signature: signature.toString('base64'), signingAlgorithm: 'ED25519_SHA_512' } });
+    const verified = await aws.t.gql(aws.admin, verifyDocument, { input: { keyId: key.keyId, message: message.toString('base64'), signature: signature.toString('base64'), signingAlgorithm: 'ED25519_SHA_512' } });
     expect(verified.errors).toBeUndefined();
     expect(verified.data).toEqual({ verify: { keyId: key.arn, signatureValid: true, signingAlgorithm: 'ED25519_SHA_512' } });
 
-    const invalid = await t.gql(admin, verifyDocument, { input: { keyId: key.keyId, message: message.toString('base64'), signature: flipped(signature).toString('base64'), signingAlgorithm: 'ED25519_SHA_512' } });
+    const invalid = await aws.t.gql(aws.admin, verifyDocument, { input: { keyId: key.keyId, message: message.toString('base64'), signature: flipped(signature).toString('base64'), signingAlgorithm: 'ED25519_SHA_512' } });
     expect(invalid.errors?.[0]?.extensions?.code).toBe('KMSInvalidSignatureException');
     const { data } = await oneRecordOf(invalid.errors?.[0]?.extensions?.requestId);
     expect([data.eventName, data.outcome, data.additionalEventData.signatureValid]).toEqual(['Verify', 'failure', false]);

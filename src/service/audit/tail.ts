@@ -10,6 +10,7 @@ import { readAuditPage, type AuditPosition, type AuditQueryFilter } from '../../
 import type { AuditFeed, AuditWakeup } from '../../store/audit-notifications.ts';
 import type { Db } from '../../store/database.ts';
 import { logHorizon } from '../../store/event-store.ts';
+import { readAccessKeyStatus, readPrincipalPolicyDocuments } from '../../store/identity-store.ts';
 import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
 import type { RequestRunner } from '../request-runner.ts';
@@ -231,12 +232,12 @@ export class AuditTailService {
    * check reads the caller's key and policies; only a refusal writes a record.
    */
   async #ensureStillAllowed(ctx: RequestContext, requestParameters: Record<string, unknown>): Promise<void> {
-    const key = await this.#db.selectFrom('access_keys').select('status').where('access_key_id', '=', ctx.caller.accessKeyId).executeTakeFirst();
-    const policies = await this.#db.selectFrom('principal_policies').select(['policy_name', 'document']).where('principal_arn', '=', ctx.caller.principalArn).execute();
+    const status = await readAccessKeyStatus(this.#db, ctx.caller.accessKeyId);
+    const identityPolicies = await readPrincipalPolicyDocuments(this.#db, ctx.caller.principalArn);
     // Checked here, as of now: the record is made for this caller, not rechecked against cached credentials' fence.
     const { credentialsFence: _checkedHere, ...caller } = ctx.caller;
-    const current = { ...ctx, caller: { ...caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) } };
-    const active = key?.status === 'Active';
+    const current = { ...ctx, caller: { ...caller, identityPolicies } };
+    const active = status === 'Active';
     if (active) {
       const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
       if (evidence.decision === 'allow') return;
