@@ -6,6 +6,9 @@ export const replayHelp = `Usage: keyledger replay [--verify]
 Rebuilds the projections (keys, tags, aliases, grants) from the event log, as
 the owner login: it folds the log, compares the result with the live tables,
 and rewrites the rows that differ, listing them (up to 50 per table each way).
+The usage rollups (usageStatistics, principalActivity) are checked too: each
+group's counts against the audit records up to the rollups' checkpoint, both
+numbers named; a rebuild rewrites them from the log.
 With --verify it changes nothing: it prints each difference and exits 1 if
 there is any, 0 when they are equal. A progress bar is drawn on stderr when it
 is a terminal.

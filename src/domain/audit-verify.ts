@@ -22,8 +22,8 @@
  * they used to name what changed.
  */
 import { checkpointHash, checkpointSignatureValid, type Checkpoint } from './checkpoint.ts';
-import { HASH_BYTES, leafHash, MerkleFrontier } from './merkle.ts';
-import type { KeyObject } from 'node:crypto';
+import { HASH_BYTES, MerkleFrontier } from './merkle.ts';
+import { hash, type KeyObject } from 'node:crypto';
 
 export type Finding =
   | { kind: 'changed'; leaf: number; line: number; eventId: string | undefined }
@@ -63,11 +63,87 @@ export function describeFinding(f: Finding): string {
   }
 }
 
-const RECORD = /^\{"leaf":(?:"(\d{1,15})"|null),"sealedHash":(?:"([A-Za-z0-9+/]{43}=)"|null),"globalPosition":"\d{1,20}","event":/;
+/** What one record line of an export says, once parsed and its event hashed (see checkRecord). */
+export type RecordCheck =
+  | { kind: 'empty' }
+  | { kind: 'malformed'; why: string }
+  /** A record the tree never sealed ("leaf":null). */
+  | { kind: 'inserted'; eventId: string | undefined }
+  /** A sealed leaf: its event null (gone), hashing to the sealed hash, or not. */
+  | { kind: 'sealed'; leaf: number; sealed: Buffer; event: 'deleted' | 'match' | 'changed'; eventId: string | undefined };
+
+const ascii = (text: string) => Buffer.from(text, 'latin1');
+const LEAF = ascii('{"leaf":');
+const SEALED = ascii(',"sealedHash":');
+const POSITION = ascii(',"globalPosition":"');
+const EVENT = ascii(',"event":');
+const NULL = ascii('null');
+const [QUOTE, DIGIT_0, DIGIT_9, CLOSE] = [0x22, 0x30, 0x39, 0x7d];
+const BASE64 = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') BASE64[c.charCodeAt(0)] = 1;
+
+const startsAt = (line: Buffer, at: number, literal: Buffer) => line.length >= at + literal.length && line.compare(literal, 0, literal.length, at, at + literal.length) === 0;
+
+/** The end of a run of at most `max` (at least one) decimal digits from `at`, or -1. */
+function digitsEnd(line: Buffer, at: number, max: number): number {
+  let i = at;
+  while (i < line.length && i - at < max && line[i]! >= DIGIT_0 && line[i]! <= DIGIT_9) i++;
+  return i === at || (i < line.length && line[i]! >= DIGIT_0 && line[i]! <= DIGIT_9) ? -1 : i;
+}
 
 /**
- * Feeds an export's lines, one by one, then `finish` with the published
- * checkpoints. Memory: 32 bytes per leaf.
+ * Parses one record line of an export (UTF-8 bytes, without its newline) and
+ * hashes its event where it stands: the leaf is SHA-256(0x00 || the event's
+ * bytes as written), so nothing is decoded or re-encoded. It overwrites the
+ * byte before the event (the `:` of `"event":`) with 0x00 to hash in place:
+ * pass a buffer that is not read again.
+ *
+ * @example
+ * const check = checkRecord(Buffer.from(line), treeSize);
+ */
+export function checkRecord(line: Buffer, treeSize: number): RecordCheck {
+  if (line.length === 0) return { kind: 'empty' };
+  const malformed: RecordCheck = { kind: 'malformed', why: 'not a record of the export format' };
+  if (!startsAt(line, 0, LEAF)) return malformed;
+  let at = LEAF.length;
+  let leaf: number | null = null;
+  if (startsAt(line, at, NULL)) at += NULL.length;
+  else {
+    if (line[at] !== QUOTE) return malformed;
+    const end = digitsEnd(line, at + 1, 15);
+    if (end < 0 || line[end] !== QUOTE) return malformed;
+    leaf = Number(line.toString('latin1', at + 1, end));
+    at = end + 1;
+  }
+  if (!startsAt(line, at, SEALED)) return malformed;
+  at += SEALED.length;
+  let sealed: Buffer | null = null;
+  if (startsAt(line, at, NULL)) at += NULL.length;
+  else {
+    if (line[at] !== QUOTE || line[at + 44] !== 0x3d || line[at + 45] !== QUOTE) return malformed;
+    for (let i = at + 1; i < at + 44; i++) if (!BASE64[line[i]!]) return malformed;
+    sealed = Buffer.from(line.toString('latin1', at + 1, at + 45), 'base64');
+    at += 46;
+  }
+  if (!startsAt(line, at, POSITION)) return malformed;
+  const positionEnd = digitsEnd(line, at + POSITION.length, 20);
+  if (positionEnd < 0 || line[positionEnd] !== QUOTE || !startsAt(line, positionEnd + 1, EVENT)) return malformed;
+  const eventStart = positionEnd + 1 + EVENT.length;
+  const eventEnd = line.length - 1;
+  if (line[eventEnd] !== CLOSE || eventEnd <= eventStart) return malformed;
+  if (leaf === null) return { kind: 'inserted', eventId: eventIdOf(line.toString('utf8', eventStart, eventEnd)) };
+  if (leaf >= treeSize || sealed === null) return { kind: 'malformed', why: `leaf ${leaf} is outside the export's ${treeSize} leaves, or has no sealed hash` };
+  if (eventEnd - eventStart === NULL.length && startsAt(line, eventStart, NULL)) return { kind: 'sealed', leaf, sealed, event: 'deleted', eventId: undefined };
+  line[eventStart - 1] = 0;
+  if (hash('sha256', line.subarray(eventStart - 1, eventEnd), 'buffer').equals(sealed)) return { kind: 'sealed', leaf, sealed, event: 'match', eventId: undefined };
+  return { kind: 'sealed', leaf, sealed, event: 'changed', eventId: eventIdOf(line.toString('utf8', eventStart, eventEnd)) };
+}
+
+/**
+ * Feeds an export's lines, one by one (or checked records, see checkRecord,
+ * which worker threads can make), then `finish` with the published
+ * checkpoints. Memory: 33 bytes per leaf. Given the checkpoints' tree sizes
+ * up front, it computes their roots as the records arrive, not at the end.
  *
  * @example
  * const v = new ExportVerifier(); for await (const line of lines) v.line(line); const report = v.finish(checkpoints, publicKey);
@@ -80,48 +156,74 @@ export class ExportVerifier {
   #seen = new Uint8Array(0);
   #lastLeaf = -1;
   #records = 0;
+  /** The tree so far over leaves 0..next-1, as far as they have all arrived. */
+  readonly #frontier = new MerkleFrontier();
+  readonly #rootAt = new Map<number, Buffer>();
+  readonly #wanted: ReadonlySet<number>;
+
+  constructor(options: { checkpointSizes?: readonly number[] } = {}) {
+    this.#wanted = new Set(options.checkpointSizes ?? []);
+  }
+
+  /** The export's tree size, once its header was read (else -1). */
+  get treeSize(): number {
+    return this.#treeSize;
+  }
 
   line(text: string): void {
-    this.#lineNo++;
     if (this.#treeSize < 0) {
+      this.#lineNo++;
       const m = /^\{"keyledgerAuditExport":1,"treeSize":"(\d{1,15})"\}$/.exec(text);
       if (!m) throw new SyntaxError('not a keyledger audit export: the first line is not its header');
       this.#treeSize = Number(m[1]);
       this.#sealed = Buffer.alloc(this.#treeSize * HASH_BYTES);
       this.#seen = new Uint8Array(this.#treeSize);
+      if (this.#wanted.has(0)) this.#rootAt.set(0, this.#frontier.root());
       return;
     }
-    if (text === '') return;
-    const m = RECORD.exec(text);
-    if (!m || !text.endsWith('}')) {
-      this.findings.push({ kind: 'malformed', line: this.#lineNo, why: 'not a record of the export format' });
-      return;
+    this.checked(checkRecord(Buffer.from(text, 'utf8'), this.#treeSize));
+  }
+
+  /** The next line, already parsed and hashed by checkRecord (after the header, given to `line`). */
+  checked(check: RecordCheck): void {
+    if (this.#treeSize < 0) throw new SyntaxError('not a keyledger audit export: the first line is not its header');
+    const lineNo = ++this.#lineNo;
+    switch (check.kind) {
+      case 'empty':
+        return;
+      case 'malformed':
+        this.findings.push({ kind: 'malformed', line: lineNo, why: check.why });
+        return;
+      case 'inserted':
+        this.findings.push({ kind: 'inserted', line: lineNo, eventId: check.eventId });
+        return;
     }
-    const event = text.slice(m[0].length, -1);
-    if (m[1] === undefined) {
-      this.findings.push({ kind: 'inserted', line: this.#lineNo, eventId: eventIdOf(event) });
-      return;
-    }
-    const leaf = Number(m[1]);
-    if (leaf >= this.#treeSize || m[2] === undefined) {
-      this.findings.push({ kind: 'malformed', line: this.#lineNo, why: `leaf ${leaf} is outside the export's ${this.#treeSize} leaves, or has no sealed hash` });
-      return;
-    }
+    const { leaf } = check;
     if (this.#seen[leaf]) {
-      this.findings.push({ kind: 'duplicated', leaf, line: this.#lineNo });
+      this.findings.push({ kind: 'duplicated', leaf, line: lineNo });
       return;
     }
     this.#seen[leaf] = 1;
     this.#records++;
-    const sealed = Buffer.from(m[2], 'base64');
-    sealed.copy(this.#sealed, leaf * HASH_BYTES);
-    if (event === 'null') {
-      this.findings.push({ kind: 'deleted', leaf, line: this.#lineNo });
+    check.sealed.copy(this.#sealed, leaf * HASH_BYTES);
+    this.#grow();
+    if (check.event === 'deleted') {
+      this.findings.push({ kind: 'deleted', leaf, line: lineNo });
       return;
     }
-    if (leaf < this.#lastLeaf) this.findings.push({ kind: 'reordered', leaf, line: this.#lineNo, after: this.#lastLeaf });
+    if (leaf < this.#lastLeaf) this.findings.push({ kind: 'reordered', leaf, line: lineNo, after: this.#lastLeaf });
     else this.#lastLeaf = leaf;
-    if (!leafHash(event).equals(sealed)) this.findings.push({ kind: 'changed', leaf, line: this.#lineNo, eventId: eventIdOf(event) });
+    if (check.event === 'changed') this.findings.push({ kind: 'changed', leaf, line: lineNo, eventId: check.eventId });
+  }
+
+  /** Appends every leaf that has arrived without a gap before it, keeping the roots at the wanted sizes. */
+  #grow(): void {
+    if (this.#wanted.size === 0) return;
+    let next = this.#frontier.size;
+    while (next < this.#treeSize && this.#seen[next]) {
+      this.#frontier.append(this.#sealed.subarray(next * HASH_BYTES, ++next * HASH_BYTES));
+      if (this.#wanted.has(next)) this.#rootAt.set(next, this.#frontier.root());
+    }
   }
 
   /**
@@ -155,11 +257,15 @@ export class ExportVerifier {
     const covered = genuine.filter((c) => c.treeSize <= this.#treeSize);
     let next = 0;
     let previousSize = 0;
-    const rootAt = new Map<number, Buffer>();
+    // The roots computed as the records arrived, where no leaf before them was missing.
+    const rootAt = new Map(this.#rootAt);
     for (const c of covered) {
-      while (frontier.size < c.treeSize) frontier.append(this.#sealed.subarray(next * HASH_BYTES, ++next * HASH_BYTES));
-      const root = rootAt.get(c.treeSize) ?? frontier.root();
-      rootAt.set(c.treeSize, root);
+      let root = rootAt.get(c.treeSize);
+      if (!root) {
+        while (frontier.size < c.treeSize) frontier.append(this.#sealed.subarray(next * HASH_BYTES, ++next * HASH_BYTES));
+        root = frontier.root();
+        rootAt.set(c.treeSize, root);
+      }
       if (root.equals(c.rootHash)) checked.push(c);
       else {
         const other = covered.find((o) => o.treeSize === c.treeSize && o !== c && o.rootHash.equals(root));

@@ -7,6 +7,7 @@ import { StreamVersionConflictError } from '../store/event-store.ts';
 import type { AuthorizationEvidence } from './authorization.ts';
 import { appendAuditRecord, auditEvent, findUnrecordable, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import { principalScope, recheckCaller, type CredentialCache } from './credentials.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { transactionalReads, type KeyReads, type KeyViewCache } from './key-reads.ts';
 
@@ -37,6 +38,8 @@ export interface RequestRunnerDeps {
   region: string;
   /** Group commit for the cryptographic operations (`runKeyUse`); without it they run in a transaction each. */
   groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
+  /** The process's cache of credentials (callers with `credentialsFence`), told when a request finds an entry stale. */
+  credentials?: CredentialCache;
 }
 
 type Who = Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>;
@@ -75,7 +78,7 @@ export class RequestRunner {
     spec: OperationSpec,
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
   ): Promise<T> {
-    return this.#execute(whoCalled(ctx), spec, body);
+    return this.#execute(whoCalled(ctx), spec, body, ctx.caller);
   }
 
   /**
@@ -107,7 +110,7 @@ export class RequestRunner {
         if (error instanceof KmsError) refusal = error;
         else lostConnection = true;
       }
-      const fences = lostConnection ? undefined : reads.fences();
+      const fences = lostConnection ? undefined : withCallerFence(reads.fences(), ctx.caller);
       if (fences) {
         const { streamId, event } = auditEvent(this.#record(who, spec, now, draft, refusal));
         let written: boolean;
@@ -130,11 +133,14 @@ export class RequestRunner {
         }
       }
       zeroBuffers(value);
-      for (const scope of fences?.keys() ?? []) group.cache.invalidate(scope);
+      for (const scope of fences?.keys() ?? []) {
+        group.cache.invalidate(scope);
+        this.#deps.credentials?.invalidate(scope);
+      }
       // A torn or stale read: decide again, in a transaction holding the keys' locks.
       if (!fences) group.cache.invalidate('*');
     }
-    return this.#execute(who, spec, (trx, draft, now) => body(transactionalReads(trx), draft, now));
+    return this.#execute(who, spec, (trx, draft, now) => body(transactionalReads(trx), draft, now), ctx.caller);
   }
 
   /**
@@ -199,10 +205,12 @@ export class RequestRunner {
     }
   }
 
+  /** `caller`, when given, is checked against its credentials' fence in the request's transaction, before `body` decides on it. */
   async #execute<T>(
     who: Who,
     spec: OperationSpec,
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
+    caller?: Caller,
   ): Promise<T> {
     const now = this.#deps.clock.now();
     let draft: AuditDraft = newDraft();
@@ -216,6 +224,7 @@ export class RequestRunner {
       draft = newDraft();
       try {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
+          if (caller) await this.#recheck(trx, caller);
           const value = await body(trx, draft, now);
           try {
             await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
@@ -238,6 +247,18 @@ export class RequestRunner {
     }
 
     return this.#fail(who, spec, now, draft, failure);
+  }
+
+  /**
+   * A caller authenticated from cached credentials whose principal's fence
+   * moved is refreshed (a changed identity policy applies to this request),
+   * or refused as AWS refuses an access key that is no longer active.
+   */
+  async #recheck(trx: Transaction<Database>, caller: Caller): Promise<void> {
+    const before = caller.credentialsFence;
+    const current = await recheckCaller(trx, caller);
+    if (current?.credentialsFence !== before) this.#deps.credentials?.invalidate(principalScope(caller.principalArn));
+    if (!current) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
   }
 
   /**
@@ -298,6 +319,15 @@ export class RequestRunner {
       ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
     };
   }
+}
+
+/**
+ * The fences a group-commit record is checked against: those of the views its
+ * decision read and, for a caller from cached credentials, its principal's.
+ */
+function withCallerFence(fences: ReadonlyMap<string, bigint> | undefined, caller: Caller): ReadonlyMap<string, bigint> | undefined {
+  if (!fences || caller.credentialsFence === undefined) return fences;
+  return new Map(fences).set(principalScope(caller.principalArn), caller.credentialsFence);
 }
 
 /**

@@ -226,3 +226,51 @@ export async function leafIndexOf(db: Executor, eventId: string): Promise<number
   const { rows } = await sql<{ leaf_index: string }>`SELECT leaf_index::text FROM log_seal_leaves WHERE event_id = ${eventId}::uuid`.execute(db);
   return rows[0] ? Number(rows[0].leaf_index) : null;
 }
+
+/**
+ * The checkpoint whose hash (SHA-256 of its body and signature) is `hash`; null
+ * when none in the database has it.
+ */
+export async function checkpointByHash(db: Executor, hash: Buffer): Promise<Checkpoint | null> {
+  const { rows } = await sql<CheckpointRow>`
+    SELECT tree_size::text, root_hash, signed_at, previous_hash, key_id, signature FROM log_checkpoints WHERE checkpoint_hash = ${hash}`.execute(db);
+  return rows[0] ? toCheckpoint(rows[0]) : null;
+}
+
+/** The (newest signed) checkpoint of tree size `treeSize`; null when no checkpoint has that size. */
+export async function checkpointOfSize(db: Executor, treeSize: number): Promise<Checkpoint | null> {
+  const { rows } = await sql<CheckpointRow>`
+    SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
+     WHERE c.tree_size = ${String(treeSize)}::bigint ORDER BY c.signed_at DESC LIMIT 1`.execute(db);
+  return rows[0] ? toCheckpoint(rows[0]) : null;
+}
+
+/** Up to `limit` checkpoints of tree size above `afterTreeSize`, oldest first. */
+export async function checkpointsAfter(db: Executor, afterTreeSize: number, limit: number): Promise<Checkpoint[]> {
+  const { rows } = await sql<CheckpointRow>`
+    SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
+     WHERE c.tree_size > ${String(afterTreeSize)}::bigint ORDER BY c.tree_size, c.signed_at LIMIT ${limit}`.execute(db);
+  return rows.map(toCheckpoint);
+}
+
+/** A sealed event: its leaf index, the hash sealed, and its canonical text as the database holds it now. */
+export interface SealedEvent {
+  leafIndex: number;
+  sealedHash: Buffer;
+  /** Recomputed from the row today: if the row was altered after sealing, it no longer hashes to `sealedHash`. */
+  canonical: string;
+  /** The jsonb text of the event's data, as the database holds it now. */
+  dataJson: string;
+}
+
+/** The sealed leaf of an event (by event id) and its canonical text; null when it is not sealed yet. */
+export async function sealedEvent(db: Executor, eventId: string): Promise<SealedEvent | null> {
+  const { rows } = await sql<Omit<EventText, 'transaction_id' | 'global_position'> & { leaf_index: string; leaf_hash: Buffer }>`
+    SELECT e.event_id::text, e.stream_id, e.stream_version::text, e.type, e.data::text AS data, e.metadata::text AS metadata,
+           to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+           l.leaf_index::text AS leaf_index, l.leaf_hash
+      FROM log_seal_leaves l JOIN events e ON e.event_id = l.event_id
+     WHERE l.event_id = ${eventId}::uuid`.execute(db);
+  const r = rows[0];
+  return r ? { leafIndex: Number(r.leaf_index), sealedHash: r.leaf_hash, canonical: canonicalEventOf(r), dataJson: r.data } : null;
+}

@@ -10,6 +10,7 @@ import { copyRow, postgresTextArray, postgresTimestamp } from './postgres-text.t
 import { withPooledClient, type Db } from './database.ts';
 import { grantRow } from './grant-store.ts';
 import { aliasRow, keyRow, tagRows } from './projections.ts';
+import { repairUsageRollups, verifyUsageRollups } from './usage-rollup-verify.ts';
 
 export interface ReplayOptions {
   /** Compare a rebuild with the live projections instead of replacing them. */
@@ -77,7 +78,8 @@ const table = (name: ProjectionTable) => `public.${pg.escapeIdentifier(name)}`;
  * the beginning (`events.reduce(evolve, initial)` per stream), and compares the
  * fold with the live tables row for row. Both are read in one REPEATABLE READ
  * snapshot, so a request committing meanwhile cannot show up as a false
- * difference.
+ * difference. The usage rollups are checked in the same snapshot against the
+ * fold of the audit records (usage-rollup-verify.ts).
  *
  * With `verify` nothing is written. Without it, the rows that differ are
  * rewritten (see `repair`), so afterwards the live tables equal the fold; the
@@ -98,7 +100,7 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
     // UTC and ISO: how the live timestamps are printed for the comparison (postgresTimestamp).
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'");
     try {
-      const result = await replayIn(client, options, progressEvery);
+      const result = await replayIn(db, client, options, progressEvery);
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -108,10 +110,11 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
   });
 }
 
-async function replayIn(client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
+async function replayIn(db: Db, client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
   const timings: ReplayTimings = { fold: 0, compare: 0, write: 0 };
   let t0 = performance.now();
-  if (!options.verify) await client.query(`LOCK TABLE ${PROJECTION_TABLES.map(table).join(', ')} IN EXCLUSIVE MODE`);
+  // The rollups' checkpoint too: no fold moves them while they are compared and rewritten.
+  if (!options.verify) await client.query(`LOCK TABLE ${PROJECTION_TABLES.map(table).join(', ')}, public.audit_usage_checkpoint IN EXCLUSIVE MODE`);
   // Before the log, in the same snapshot (taken by this first read, after the lock).
   const live = await readLive(client);
   const { keys, aliases, grants, events } = await foldLog(client, options, progressEvery);
@@ -121,11 +124,13 @@ async function replayIn(client: pg.ClientBase, options: ReplayOptions, progressE
   const folded = projectionRows(keys, aliases, grants);
   const jsonText = await canonicalJson(client, live, folded);
   const diffs = PROJECTION_TABLES.map((name, i) => diffTable(name, live[i]!, folded[name], jsonText));
-  const differences = diffs.flatMap(describeDiff);
+  const rollupDifferences = await verifyUsageRollups(db, client);
+  const differences = [...diffs.flatMap(describeDiff), ...rollupDifferences];
   timings.compare += performance.now() - t0;
   if (!options.verify && differences.length > 0) {
     t0 = performance.now();
     await repair(client, diffs, folded.key_tags);
+    if (rollupDifferences.length > 0) await repairUsageRollups(db, client);
     timings.write += performance.now() - t0;
   }
   return { events, keys: keys.length, aliases: aliases.length, differences, timings };

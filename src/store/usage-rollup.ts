@@ -35,6 +35,94 @@ async function declareFold(trx: Transaction<Database>): Promise<void> {
   await sql`SELECT set_config('keyledger.usage_fold', ${USAGE_FOLD_SCHEMA}, true)`.execute(trx);
 }
 
+/*
+ * The fold's parts, shared with the check of the rollups against the log
+ * (usage-rollup-verify.ts): the same definitions, so a difference is drift,
+ * never two readings of a record.
+ *
+ * RECORD_SCOPES reads a relation named `batch` (global_position,
+ * transaction_id, recorded_at, data of audit records) and gives a row per record
+ * and account it counts for: its caller's, and the key owner's when that is
+ * another account. KEYED_RECORDS reads `rec` (RECORD_SCOPES' rows) and gives a
+ * row per record, scope and key it names (key_rank 0 for the first key in arn
+ * order, or for none). Each *_FOLD is one rollup's rows over them, in its
+ * table's column order (see USAGE_ROLLUPS).
+ */
+export const RECORD_SCOPES = sql`
+        SELECT b.global_position, b.recorded_at, s.scope,
+               b.data -> 'userIdentity' ->> 'principalArn' AS principal,
+               b.data ->> 'eventName' AS event_name,
+               CASE b.data -> 'readOnly' WHEN 'true'::jsonb THEN true WHEN 'false'::jsonb THEN false END AS read_only,
+               b.data ->> 'outcome' AS outcome,
+               b.data ->> 'errorCode' AS error_code,
+               b.data ->> 'sourceIp' AS source_ip,
+               b.data -> 'userIdentity' ->> 'accessKeyId' AS access_key_id,
+               CASE WHEN jsonb_typeof(b.data -> 'resources') = 'array' THEN b.data -> 'resources' ELSE '[]'::jsonb END AS res
+          FROM batch b
+          CROSS JOIN LATERAL (
+            SELECT b.data ->> 'accountId' AS scope WHERE (b.data ->> 'accountId') IS NOT NULL
+            UNION ALL
+            SELECT b.data ->> 'recipientAccountId'
+             WHERE b.data ? 'recipientAccountId' AND (b.data ->> 'recipientAccountId') IS DISTINCT FROM (b.data ->> 'accountId')
+          ) s
+`;
+
+export const KEYED_RECORDS = sql`
+        SELECT rec.*, k.arn AS key_arn, coalesce(k.rank, 0) AS key_rank
+          FROM rec
+          LEFT JOIN LATERAL (
+            SELECT d.arn, (row_number() OVER (ORDER BY d.arn) - 1)::smallint AS rank
+              FROM (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(rec.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS d
+          ) AS k ON true
+`;
+
+const HOURLY_FOLD = sql`SELECT scope, date_trunc('hour', recorded_at, 'UTC'), event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+          FROM rec GROUP BY 1, 2, 3, 4, 5, 6`;
+const DAILY_FOLD = sql`SELECT scope, date_trunc('day', recorded_at, 'UTC'), principal, key_arn, key_rank,
+               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+          FROM keyed
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9`;
+const KEY_DAILY_FOLD = sql`SELECT scope, date_trunc('day', recorded_at, 'UTC'), key_arn, key_rank,
+               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+          FROM keyed
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`;
+const PRINCIPAL_DAILY_FOLD = sql`SELECT rec.scope, rec.principal, date_trunc('day', rec.recorded_at, 'UTC'), d.dimension, d.value,
+               rec.outcome, rec.error_code, count(*), min(rec.recorded_at), max(rec.recorded_at)
+          FROM rec CROSS JOIN LATERAL ${activityDimensions(sql`rec.event_name`, sql`rec.source_ip`, sql`rec.access_key_id`, sql`rec.res`)} AS d
+         WHERE rec.principal IS NOT NULL
+         GROUP BY 1, 2, 3, 4, 5, 6, 7`;
+
+/** One rollup table: the columns that name a group, then its measures, in the order its fold gives them. */
+export interface UsageRollupTable {
+  table: 'audit_usage_hourly' | 'audit_usage_daily' | 'audit_usage_key_daily' | 'audit_usage_principal_daily';
+  groupBy: readonly string[];
+  measures: readonly string[];
+  /** Its rows over the CTEs `rec` and `keyed` (see RECORD_SCOPES). */
+  fold: RawBuilder<unknown>;
+}
+
+export const USAGE_ROLLUPS: readonly UsageRollupTable[] = [
+  { table: 'audit_usage_hourly', groupBy: ['scope_account', 'hour', 'event_name', 'read_only', 'outcome', 'error_code'], measures: ['count', 'last_at', 'last_position'], fold: HOURLY_FOLD },
+  {
+    table: 'audit_usage_daily',
+    groupBy: ['scope_account', 'day', 'principal_arn', 'key_arn', 'key_rank', 'event_name', 'read_only', 'outcome', 'error_code'],
+    measures: ['count', 'last_at', 'last_position'],
+    fold: DAILY_FOLD,
+  },
+  {
+    table: 'audit_usage_key_daily',
+    groupBy: ['scope_account', 'day', 'key_arn', 'key_rank', 'event_name', 'read_only', 'outcome', 'error_code'],
+    measures: ['count', 'last_at', 'last_position'],
+    fold: KEY_DAILY_FOLD,
+  },
+  {
+    table: 'audit_usage_principal_daily',
+    groupBy: ['scope_account', 'principal_arn', 'day', 'dimension', 'value', 'outcome', 'error_code'],
+    measures: ['count', 'first_at', 'last_at'],
+    fold: PRINCIPAL_DAILY_FOLD,
+  },
+];
+
 /** Records folded per transaction by default. */
 export const USAGE_ROLLUP_BATCH = 20_000;
 
@@ -68,48 +156,20 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
          ORDER BY transaction_id, global_position
          LIMIT ${batchSize}
       ),
-      rec AS MATERIALIZED (
-        SELECT b.global_position, b.recorded_at, s.scope,
-               b.data -> 'userIdentity' ->> 'principalArn' AS principal,
-               b.data ->> 'eventName' AS event_name,
-               CASE b.data -> 'readOnly' WHEN 'true'::jsonb THEN true WHEN 'false'::jsonb THEN false END AS read_only,
-               b.data ->> 'outcome' AS outcome,
-               b.data ->> 'errorCode' AS error_code,
-               b.data ->> 'sourceIp' AS source_ip,
-               b.data -> 'userIdentity' ->> 'accessKeyId' AS access_key_id,
-               CASE WHEN jsonb_typeof(b.data -> 'resources') = 'array' THEN b.data -> 'resources' ELSE '[]'::jsonb END AS res
-          FROM batch b
-          CROSS JOIN LATERAL (
-            SELECT b.data ->> 'accountId' AS scope WHERE (b.data ->> 'accountId') IS NOT NULL
-            UNION ALL
-            SELECT b.data ->> 'recipientAccountId'
-             WHERE b.data ? 'recipientAccountId' AND (b.data ->> 'recipientAccountId') IS DISTINCT FROM (b.data ->> 'accountId')
-          ) s
-      ),
+      rec AS MATERIALIZED (${RECORD_SCOPES}),
       hourly AS (
         INSERT INTO audit_usage_hourly AS t (scope_account, hour, event_name, read_only, outcome, error_code, count, last_at, last_position)
-        SELECT scope, date_trunc('hour', recorded_at, 'UTC'), event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
-          FROM rec GROUP BY 1, 2, 3, 4, 5, 6
+        ${HOURLY_FOLD}
         ON CONFLICT (scope_account, hour, event_name, read_only, outcome, error_code)
         DO UPDATE SET count = t.count + excluded.count,
                       last_at = greatest(t.last_at, excluded.last_at),
                       last_position = greatest(t.last_position, excluded.last_position)
       ),
-      keyed AS MATERIALIZED (
-        SELECT rec.*, k.arn AS key_arn, coalesce(k.rank, 0) AS key_rank
-          FROM rec
-          LEFT JOIN LATERAL (
-            SELECT d.arn, (row_number() OVER (ORDER BY d.arn) - 1)::smallint AS rank
-              FROM (SELECT DISTINCT e ->> 'arn' AS arn FROM jsonb_array_elements(rec.res) AS e WHERE e ->> 'type' = 'AWS::KMS::Key') AS d
-          ) AS k ON true
-      ),
+      keyed AS MATERIALIZED (${KEYED_RECORDS}),
       daily AS (
         INSERT INTO audit_usage_daily AS t
                (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position)
-        SELECT scope, date_trunc('day', recorded_at, 'UTC'), principal, key_arn, key_rank,
-               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
-          FROM keyed
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+        ${DAILY_FOLD}
         ON CONFLICT (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code)
         DO UPDATE SET count = t.count + excluded.count,
                       last_at = greatest(t.last_at, excluded.last_at),
@@ -118,10 +178,7 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
       key_daily AS (
         INSERT INTO audit_usage_key_daily AS t
                (scope_account, day, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position)
-        SELECT scope, date_trunc('day', recorded_at, 'UTC'), key_arn, key_rank,
-               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
-          FROM keyed
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        ${KEY_DAILY_FOLD}
         ON CONFLICT (scope_account, day, key_arn, key_rank, event_name, read_only, outcome, error_code)
         DO UPDATE SET count = t.count + excluded.count,
                       last_at = greatest(t.last_at, excluded.last_at),
@@ -130,11 +187,7 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
       activity AS (
         INSERT INTO audit_usage_principal_daily AS t
                (scope_account, principal_arn, day, dimension, value, outcome, error_code, count, first_at, last_at)
-        SELECT rec.scope, rec.principal, date_trunc('day', rec.recorded_at, 'UTC'), d.dimension, d.value,
-               rec.outcome, rec.error_code, count(*), min(rec.recorded_at), max(rec.recorded_at)
-          FROM rec CROSS JOIN LATERAL ${activityDimensions(sql`rec.event_name`, sql`rec.source_ip`, sql`rec.access_key_id`, sql`rec.res`)} AS d
-         WHERE rec.principal IS NOT NULL
-         GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ${PRINCIPAL_DAILY_FOLD}
         ON CONFLICT (scope_account, principal_arn, day, dimension, value, outcome, error_code)
         DO UPDATE SET count = t.count + excluded.count,
                       first_at = least(t.first_at, excluded.first_at),

@@ -15,7 +15,7 @@ import { GrantListEntryRef } from './authorization.ts';
 import { builder } from './builder.ts';
 import { KeyMetadataRef, TagRef } from './common.ts';
 
-const AuditEvent = builder.objectRef<AuditEventView>('AuditEvent').implement({
+export const AuditEvent = builder.objectRef<AuditEventView>('AuditEvent').implement({
   description: 'One request, as recorded in the log before it was answered.',
   fields: (t) => ({
     eventId: t.exposeString('eventId'),

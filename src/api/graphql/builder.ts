@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import type { AuditService } from '../../service/audit-service.ts';
+import type { CheckpointService } from '../../service/checkpoints.ts';
 import type { ComplianceReportService } from '../../service/compliance-report.ts';
 import type { Caller, RequestContext } from '../../service/context.ts';
 import type { CryptoService } from '../../service/crypto-service.ts';
@@ -20,6 +21,7 @@ export interface GraphQLContext {
   access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
+  checkpoints: CheckpointService;
   reports: ComplianceReportService;
   /** Every KMS operation by AWS name: what the KMS fields resolve through (see kmsField). */
   operations: OperationRegistry;

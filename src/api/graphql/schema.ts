@@ -4,6 +4,7 @@ import { builder } from './builder.ts';
 // Each module adds its types and fields to the builder when imported.
 import './audit.ts';
 import './authorization.ts';
+import './checkpoints.ts';
 import './crypto.ts';
 import './data-key-pair.ts';
 import './key-agreement.ts';
@@ -27,6 +28,9 @@ export const OPERATION_EVENT_NAMES: Record<string, string> = {
   principalActivity: 'GetPrincipalActivity',
   usageStatistics: 'GetUsageStatistics',
   complianceReport: 'GetComplianceReport',
+  checkpoint: 'GetCheckpoint',
+  checkpoints: 'ListCheckpoints',
+  consistencyProof: 'GetConsistencyProof',
 };
 
 let schema: GraphQLSchema | undefined;

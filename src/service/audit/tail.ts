@@ -233,7 +233,9 @@ export class AuditTailService {
   async #ensureStillAllowed(ctx: RequestContext, requestParameters: Record<string, unknown>): Promise<void> {
     const key = await this.#db.selectFrom('access_keys').select('status').where('access_key_id', '=', ctx.caller.accessKeyId).executeTakeFirst();
     const policies = await this.#db.selectFrom('principal_policies').select(['policy_name', 'document']).where('principal_arn', '=', ctx.caller.principalArn).execute();
-    const current = { ...ctx, caller: { ...ctx.caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) } };
+    // Checked here, as of now: the record is made for this caller, not rechecked against cached credentials' fence.
+    const { credentialsFence: _checkedHere, ...caller } = ctx.caller;
+    const current = { ...ctx, caller: { ...caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) } };
     const active = key?.status === 'Active';
     if (active) {
       const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));

@@ -1,0 +1,112 @@
+/**
+ * replay --verify checks the usage rollups against the log (issue 16, section
+ * 5): the reviewer deleted 299 of 309 Decrypt records with the append-only
+ * trigger disabled, and the rollups (usageStatistics) kept saying 309.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAuditRecord } from '../../src/service/audit.ts';
+import { replayProjections } from '../../src/store/replay.ts';
+import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
+import { probeRecord } from '../support/audit-records.ts';
+import { runKeyledger } from '../support/cli.ts';
+import { adminQuery, createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db?.drop());
+
+const account = '111122223333';
+const other = '444455556666';
+const keyArn = `arn:aws:kms:us-east-1:${account}:key/${randomUUID()}`;
+const onKey = { resources: [{ type: 'AWS::KMS::Key', arn: keyArn, accountId: account }] };
+
+async function record(eventName: string, n: number, at: Date, extra = {}): Promise<void> {
+  await appendAuditRecord(db.app, probeRecord(account, eventName, n, { ...onKey, ...extra }), at);
+}
+
+const decryptTotal = async () =>
+  Number((await sql<{ n: string }>`select coalesce(sum(count), 0)::text as n from audit_usage_hourly where event_name = 'Decrypt'`.execute(db.owner)).rows[0]!.n);
+
+describe('replay --verify and the usage rollups', () => {
+  it('finds the rollups equal to the log after folding in small batches', async () => {
+    const at = new Date('2026-12-01T10:15:00.000Z');
+    await db.app.transaction().execute(async (trx) => {
+      for (let i = 0; i < 309; i++) await appendAuditRecord(trx, probeRecord(account, 'Decrypt', i, onKey), new Date(at.getTime() + i * 1000));
+    });
+    await record('Encrypt', 0, at);
+    await record('Decrypt', 1000, at, { outcome: 'failure', errorCode: 'AccessDeniedException' });
+    // Another account's request on this account's key: counted for both.
+    await appendAuditRecord(db.app, probeRecord(other, 'GenerateDataKey', 2000, { ...onKey, recipientAccountId: account }), at);
+    expect(await catchUpUsageRollup(db.app, { batchSize: 7 })).toBe(312);
+    // Committed after the fold: not in the rollups yet, and no difference.
+    await record('Decrypt', 3000, at);
+
+    const result = await replayProjections(db.owner, { verify: true });
+    expect(result.differences).toEqual([]);
+    expect(await decryptTotal()).toBe(310);
+  });
+
+  it("reports the reviewer's deletion precisely: 309 Decrypts in the rollups, 10 in the log", async () => {
+    const { rows } = await sql<{ event_id: string }>`
+      select event_id::text from events where data->>'eventName' = 'Decrypt' and data->>'outcome' = 'success' and data->>'accountId' = ${account}
+       and (data->'requestParameters'->>'n')::int < 309 order by global_position limit 299`.execute(db.owner);
+    expect(rows).toHaveLength(299);
+    for (const statement of [
+      'ALTER TABLE events DISABLE TRIGGER events_append_only',
+      `DELETE FROM events WHERE event_id IN (${rows.map((r) => `'${r.event_id}'`).join(', ')})`,
+      'ALTER TABLE events ENABLE ALWAYS TRIGGER events_append_only',
+    ]) {
+      await adminQuery(db.url, statement);
+    }
+
+    const result = await replayProjections(db.owner, { verify: true });
+    const hourly = result.differences.filter((d) => d.startsWith('audit_usage_hourly:'));
+    const group = `{"scope_account":"${account}","hour":"2026-12-01T10:00:00+00:00","event_name":"Decrypt","read_only":false,"outcome":"success","error_code":null}`;
+    expect(hourly).toEqual([`audit_usage_hourly: ${group}: count 309 in the rollup, 10 in the log`]);
+    // The same group in every rollup, and the checkpoint's count.
+    for (const rollup of ['audit_usage_daily', 'audit_usage_key_daily']) {
+      expect(result.differences.filter((d) => d.startsWith(`${rollup}:`) && /"event_name":"Decrypt"/.test(d) && /count 309 in the rollup, 10 in the log/.test(d))).toHaveLength(1);
+    }
+    // By principal: its Decrypts, and the source IP and key it used for them and the rest.
+    const activity = result.differences.filter((d) => d.startsWith('audit_usage_principal_daily:'));
+    expect(activity.filter((d) => /"dimension":"operation","value":"Decrypt".*count 309 in the rollup, 10 in the log/.test(d))).toHaveLength(1);
+    expect(activity.filter((d) => /"dimension":"sourceIp","value":"10\.9\.9\.9"/.test(d))).toHaveLength(1);
+    expect(activity.filter((d) => /"dimension":"key"/.test(d))).toHaveLength(1);
+    expect(result.differences).toContain('audit_usage_checkpoint: 312 records folded, 13 in the log up to the checkpoint');
+    // Verifying wrote nothing.
+    expect(await decryptTotal()).toBe(310);
+
+    // The CLI says so and fails.
+    const cli = await runKeyledger(['replay', '--verify'], { env: { ...process.env, DATABASE_URL: db.url } });
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toMatch(/audit_usage_hourly: .*"event_name":"Decrypt".*count 309 in the rollup, 10 in the log/);
+  });
+
+  it('rebuilds the rollups from the log, after which they verify', async () => {
+    const rebuilt = await replayProjections(db.owner, { verify: false });
+    expect(rebuilt.differences.some((d) => /count 309 in the rollup, 10 in the log/.test(d))).toBe(true);
+    expect(await decryptTotal()).toBe(11);
+    expect((await replayProjections(db.owner, { verify: true })).differences).toEqual([]);
+    // The fold goes on from its checkpoint.
+    expect(await catchUpUsageRollup(db.app)).toBe(1);
+    expect((await replayProjections(db.owner, { verify: true })).differences).toEqual([]);
+  });
+
+  it('finds a rollup row edited by hand, and one the log never produced', async () => {
+    await adminQuery(db.url, `UPDATE audit_usage_hourly SET count = count + 5 WHERE event_name = 'Encrypt'`);
+    await adminQuery(
+      db.url,
+      `INSERT INTO audit_usage_hourly (scope_account, hour, event_name, read_only, outcome, error_code, count, last_at, last_position)
+       VALUES ('${account}', '2026-12-02T00:00:00Z', 'GenerateDataKey', false, 'success', NULL, 7, '2026-12-02T00:10:00Z', 1)`,
+    );
+    const { differences } = await replayProjections(db.owner, { verify: true });
+    expect(differences).toEqual([
+      expect.stringMatching(/^audit_usage_hourly: .*"event_name":"Encrypt".*: count 6 in the rollup, 1 in the log$/),
+      expect.stringMatching(/^audit_usage_hourly: .*"event_name":"GenerateDataKey".*: count 7, last_at .*, last_position 1 in the rollup, but the log has no such record$/),
+    ]);
+  });
+});
