@@ -352,6 +352,26 @@ describe('subscription auditEvents (live tail)', () => {
     }
   });
 
+  it("ends with AccessDeniedException, carrying its record's request id, once its caller's policy is deleted", async () => {
+    const reader = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'cloudtrail:LookupEvents', Resource: '*' }] });
+    const watcher = await t.newUser(alice.accountId, `watcher-${randomUUID().slice(0, 8)}`, reader);
+    const probe = newProbe();
+    const tail = await subscribe(watcher, { filter: { eventNames: [probe] } });
+    try {
+      await commit(alice.accountId, probe, 1);
+      expect((await tail.receive(1)).map(nOf)).toEqual([1]);
+      const deleted = await t.gql(alice, `mutation($i: DeletePrincipalPolicyInput!) { deletePrincipalPolicy(input: $i) { __typename } }`, { i: { principalArn: watcher.principalArn, policyName: 'test' } });
+      expect(deleted.errors).toBeUndefined();
+      await waitFor(async () => tail.errors.length > 0 || tail.completed, 'the tail ended', 10_000);
+      const error = tail.errors[0] as { extensions: { code: string; requestId: string } };
+      expect(error.extensions.code).toBe('AccessDeniedException');
+      const records = await t.gql(alice, `query($f: AuditEventFilter) { auditEvents(first: 5, filter: $f) { edges { node { eventName errorCode } } } }`, { f: { requestId: error.extensions.requestId } });
+      expect(records.data.auditEvents.edges).toEqual([{ node: { eventName: 'SubscribeAuditEvents', errorCode: 'AccessDeniedException' } }]);
+    } finally {
+      await tail.disconnect();
+    }
+  });
+
   it('refuses an invalid cursor with ValidationException and no stream', async () => {
     const tail = await subscribe(alice, { after: 'bm90LWEtY3Vyc29y' });
     await tail.pumped;

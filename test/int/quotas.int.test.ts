@@ -145,6 +145,21 @@ describe('unauthenticated requests', () => {
   });
 });
 
+describe('a body too large from an address over its unauthenticated quota', () => {
+  it('is answered 429 ThrottlingException, not a server error', async () => {
+    ms = 700_000;
+    const graphql = new URL('/graphql', server.url).toString();
+    const send = (authorization: string, body: string) => fetch(graphql, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body });
+    const wrong = `Basic ${Buffer.from(`${admin.accessKeyId}:not the secret`).toString('base64')}`;
+    for (let i = 0; i < 3; i++) expect((await send(wrong, '{"query":"{ listKeys { truncated } }"}')).status).toBe(401);
+    const response = await send(wrong, JSON.stringify({ query: '{ listKeys { truncated } }', variables: { pad: 'x'.repeat(300 * 1024) } }));
+    const body = (await response.json()) as { errors: { message: string; extensions: { code: string; requestId: string } }[] };
+    expect({ status: response.status, code: body.errors[0]!.extensions.code }).toEqual({ status: 429, code: 'ThrottlingException' });
+    expect(body.errors[0]!.extensions.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    ms += 1000;
+  });
+});
+
 describe('two processes on one database', () => {
   it('each take half of a quota, and the survivor takes all of it when the other leaves', async () => {
     const other = await createTestApp({ db: t.db, quotas: SETTINGS, quotaClock: tick });

@@ -133,12 +133,13 @@ async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessa
     { requestId: randomUUID(), sourceIp: sourceIpOf(req), userAgent: request.headers.get('user-agent'), eventName: 'GraphQLRequest', eventSource: 'kms', readOnly: false },
     new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_GRAPHQL_BODY_BYTES} bytes.`),
   );
-  const recorded = error.code === 'RequestEntityTooLargeException';
+  // Refused (413), or throttled first when the address is over its unauthenticated quota (429, as other requests throttled before authentication).
+  const status = error.code === 'RequestEntityTooLargeException' ? 413 : error.code === 'ThrottlingException' ? 429 : 500;
   const body = JSON.stringify({
-    errors: [{ message: recorded ? error.message : 'An internal error occurred.', extensions: { code: error.code, requestId: error.requestId } }],
+    errors: [{ message: status === 500 ? 'An internal error occurred.' : error.message, extensions: { code: error.code, requestId: error.requestId } }],
   });
   // The body is never buffered: node:http discards what the client still sends.
-  return new Response(body, { status: recorded ? 413 : 500, headers: { 'content-type': 'application/json; charset=utf-8' } });
+  return new Response(body, { status, headers: { 'content-type': 'application/json; charset=utf-8' } });
 }
 
 /** A request body as text, or undefined once it is larger than MAX_GRAPHQL_BODY_BYTES (the rest is not read). */
