@@ -177,20 +177,26 @@ export async function verifyExportFile(path: string, verifier: ExportVerifier, o
     while (pending.length >= 2 * pool.size) apply(await pending.shift()!);
   };
   // Each chunk is read into an ArrayBuffer of its own, after the partial line
-  // the last one ended with, and handed to a worker whole (transferred, not copied).
-  let carry: Buffer = Buffer.alloc(0);
+  // the last one ended with, and handed to a worker whole (transferred, not
+  // copied); the next read is under way while it is checked.
+  const read = async (carry: Buffer) => {
+    const buffer = new ArrayBuffer(carry.length + chunkBytes);
+    const data = Buffer.from(buffer);
+    carry.copy(data);
+    const { bytesRead } = await file.read(data, carry.length, chunkBytes, null);
+    return { buffer, data, bytesRead, filled: carry.length + bytesRead };
+  };
+  let next = read(Buffer.alloc(0));
   try {
     for (;;) {
-      const buffer = new ArrayBuffer(carry.length + chunkBytes);
-      const data = Buffer.from(buffer);
-      carry.copy(data);
-      const { bytesRead } = await file.read(data, carry.length, chunkBytes, null);
-      let filled = carry.length + bytesRead;
+      const chunk = await next;
+      const { buffer, data, bytesRead } = chunk;
+      let filled = chunk.filled;
       let start = 0;
       if (verifier.treeSize < 0) {
         const end = data.subarray(0, filled).indexOf(10);
         if (end < 0 && bytesRead > 0) {
-          carry = Buffer.from(data.subarray(0, filled));
+          next = read(Buffer.from(data.subarray(0, filled)));
           continue;
         }
         const header = end < 0 ? filled : end;
@@ -202,12 +208,15 @@ export async function verifyExportFile(path: string, verifier: ExportVerifier, o
         break;
       }
       const last = data.subarray(start, filled).lastIndexOf(10);
-      carry = Buffer.from(data.subarray(last < 0 ? start : start + last + 1, filled));
+      const carry = Buffer.from(data.subarray(last < 0 ? start : start + last + 1, filled));
       filled = last < 0 ? start : start + last + 1;
+      next = read(carry);
       if (filled > start) await submit(buffer, start, filled);
     }
     while (pending.length > 0) apply(await pending.shift()!);
   } finally {
+    // A read may still be under way when a check failed.
+    await next.catch(() => undefined);
     await file.close();
     await pool?.close();
   }
