@@ -154,8 +154,8 @@ class CheckPool {
 
 /**
  * Feeds an export file to `verifier`: its header, then every record, checked
- * by `threads` worker threads (default: one per core; 0: none), `chunkBytes`
- * (4 MiB by default) at a time.
+ * by `threads` worker threads (default: one per core for a file over four
+ * chunks, else none), `chunkBytes` (4 MiB by default) at a time.
  *
  * @example
  * const verifier = new ExportVerifier({ checkpointSizes: checkpoints.map((c) => c.treeSize) });
@@ -163,9 +163,10 @@ class CheckPool {
  * const result = verifier.finish(checkpoints, publicKey);
  */
 export async function verifyExportFile(path: string, verifier: ExportVerifier, options: { threads?: number; chunkBytes?: number } = {}): Promise<void> {
-  const threads = options.threads ?? availableParallelism();
   const chunkBytes = options.chunkBytes ?? CHUNK_BYTES;
   const file = await open(path, 'r');
+  // Starting a worker costs more than checking a small file.
+  const threads = options.threads ?? ((await file.stat()).size > 4 * chunkBytes ? availableParallelism() : 0);
   const pool = threads > 0 ? new CheckPool(threads) : null;
   const pending: Promise<EncodedChecks>[] = [];
   const cuts = verifier.checkpointSizes;

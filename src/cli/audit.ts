@@ -24,7 +24,7 @@ verify   checks an export offline (no database, no server): recomputes every
          database first. Checkpoints come from KEYLEDGER_CHECKPOINT_DIR unless
          --checkpoints is given; the public key from --public-key (PEM), else
          from the local seal key. An export is parsed and hashed by N worker
-         threads (default: one per core; 0: none). Exits 0 when verified, 1
+         threads (default: one per core, for an export over 16 MiB; 0: none). Exits 0 when verified, 1
          otherwise.
 `;
 
