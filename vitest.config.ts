@@ -10,6 +10,8 @@ export default defineConfig({
   },
   test: {
     environment: 'node',
+    // What every keyledger process does at start-up (src/cli/main.ts): pg reads json with parseJson.
+    setupFiles: ['test/support/setup.ts'],
     // One project per kind: `npm run test:unit` starts no Postgres; `npm test` runs all three.
     // Each Postgres project's global setup starts its own server and template database.
     projects: [

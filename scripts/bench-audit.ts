@@ -29,6 +29,7 @@ import { createLogger } from '../src/logger.ts';
 import type { RequestContext } from '../src/service/context.ts';
 import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { APP_ROLE, openDatabase, type Database, type Db } from '../src/store/database.ts';
+import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { replayProjections, type ReplayTimings } from '../src/store/replay.ts';
 import { catchUpUsageRollup, resetUsageRollups } from '../src/store/usage-rollup.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
@@ -75,6 +76,7 @@ function rng(seed: number): () => number {
 }
 
 async function main(): Promise<void> {
+  installPgTypeParsers();
   const info = JSON.parse(await readFile(join(settingsDir(), 'seed.json'), 'utf8')) as SeedInfo;
   const runs = Number(process.env['BENCH_RUNS'] ?? 30);
   const only = (process.env['BENCH_ONLY'] ?? '').split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);

@@ -28,6 +28,7 @@ import { consistencyProof, inclusionProof, leafHash, MerkleFrontier } from '../s
 import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { LogSealer, withSubtrees } from '../src/store/log-seal.ts';
+import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 import { startPostgresServer } from '../test/support/postgres-server.ts';
 
@@ -138,5 +139,6 @@ async function benchSeal(): Promise<void> {
   }
 }
 
+installPgTypeParsers();
 await benchVerify();
 await benchSeal();

@@ -57,6 +57,7 @@ import { rootKeyFromBytes } from '../src/crypto/root-key.ts';
 import { createLogger } from '../src/logger.ts';
 import { ADMINISTRATOR_ACCESS } from '../src/service/identity-service.ts';
 import { openDatabase } from '../src/store/database.ts';
+import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { startEmbeddedOnFreePort } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
@@ -1105,6 +1106,7 @@ async function startSecondNode(ownerUrl: string, rootKeyBytes: Buffer, groupComm
 }
 
 if (isMainThread) {
+  installPgTypeParsers();
   instrumentPg();
   await main();
 }

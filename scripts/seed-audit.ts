@@ -55,6 +55,7 @@ import { defaultKeyPolicy, keyStreamId } from '../src/domain/key.ts';
 import { aliasStreamId } from '../src/domain/alias.ts';
 import { copyText } from '../src/store/postgres-text.ts';
 import { openDatabase, type Db } from '../src/store/database.ts';
+import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { EmbeddedPostgres, embeddedServerUser } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
@@ -664,6 +665,7 @@ async function buildIndexes(url: string, indexes: { indexname: string; indexdef:
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  installPgTypeParsers();
   seed().catch((error: unknown) => {
     console.error(`seed:audit FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exit(1);

@@ -3,7 +3,8 @@ import type { RootKey } from './crypto/root-key.ts';
 import type { Logger } from './logger.ts';
 import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
-import { AuditService } from './service/audit-service.ts';
+import { AwsManagedKeys } from './service/aws-managed-keys.ts';
+import { AuditService, type AuditTailLimits } from './service/audit-service.ts';
 import { CheckpointService } from './service/checkpoints.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
 import { CryptoService } from './service/crypto-service.ts';
@@ -22,6 +23,7 @@ import { RotationService } from './service/rotation-service.ts';
 import { SigningService } from './service/signing-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import { GroupCommitter, type GroupCommitOptions } from './service/group-commit.ts';
+import { CredentialCache } from './service/credentials.ts';
 import { KeyViewCache } from './service/key-reads.ts';
 import { AuditFeed } from './store/audit-notifications.ts';
 import type { Db } from './store/database.ts';
@@ -54,8 +56,8 @@ export interface Keyledger {
   authentication: AuthenticationService;
   /** The shared LISTEN behind live audit tails: close it on shutdown (it ends every tail). */
   auditFeed: AuditFeed;
-  /** Group commit of the cryptographic operations' records, and the key views they decide on; absent when turned off. */
-  groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
+  /** Group commit of the cryptographic operations' records, the key views they decide on, and the cached credentials of callers; absent when turned off. */
+  groupCommit?: { committer: GroupCommitter; cache: KeyViewCache; credentials: CredentialCache };
   /** AWS request quotas (throttling); absent when off. A serving process calls `start()` and, on shutdown, `close()`. */
   quotas?: RequestQuotas;
 }
@@ -78,6 +80,8 @@ export function createKeyledger(deps: {
   auditTailRecheckMs?: number;
   /** How often a checkpoint stream polls for new checkpoints (1 s by default). */
   checkpointPollMs?: number;
+  /** Open auditEvents subscriptions per principal and per process (LimitExceededException past them). */
+  auditTailLimits?: AuditTailLimits;
   /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
   groupCommit?: GroupCommitOptions | false;
   /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
@@ -88,12 +92,21 @@ export function createKeyledger(deps: {
   quotaClock?: () => number;
 }): Keyledger {
   const jobs = deps.jobs ?? noJobScheduler;
-  const resolver = new KeyResolver(deps.region);
   const authorizer = new Authorizer();
+  const resolver = new KeyResolver(deps.region, new AwsManagedKeys({ db: deps.db, rootKey: deps.rootKey, authorizer, region: deps.region, jobs }));
   const auditFeed = new AuditFeed(deps.db, deps.logger);
   const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, maxKeysPerAccount, ...wired } = deps;
-  const groupCommit = groupCommitOptions === false ? undefined : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db) };
-  const runner = new RequestRunner({ db: deps.db, clock: deps.clock, logger: deps.logger, region: deps.region, ...(groupCommit ? { groupCommit } : {}) });
+  const groupCommit =
+    groupCommitOptions === false
+      ? undefined
+      : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db), credentials: new CredentialCache(deps.db) };
+  const runner = new RequestRunner({
+    db: deps.db,
+    clock: deps.clock,
+    logger: deps.logger,
+    region: deps.region,
+    ...(groupCommit ? { groupCommit, credentials: groupCommit.credentials } : {}),
+  });
   const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer, ...(maxKeysPerAccount ? { maxKeysPerAccount } : {}) });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const imports = new ImportService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
@@ -102,7 +115,7 @@ export function createKeyledger(deps: {
   const signing = new SigningService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const mac = new MacService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const keyAgreement = new KeyAgreementService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
-  const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer });
+  const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer, ...(groupCommit ? { credentials: groupCommit.credentials } : {}) });
   const quotas = quotaSettings ? new RequestQuotas({ db: deps.db, runner, resolver, clock: deps.clock, logger: deps.logger, settings: quotaSettings, ...(quotaClock ? { monotonicMs: quotaClock } : {}) }) : undefined;
   return {
     ...wired,
@@ -117,7 +130,7 @@ export function createKeyledger(deps: {
     keyAgreement,
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity,
-    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs }),
+    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs, ...(deps.auditTailLimits ? { tailLimits: deps.auditTailLimits } : {}) }),
     checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),
@@ -129,19 +142,24 @@ export function createKeyledger(deps: {
 }
 
 /**
- * Keeps the app's key-view cache close to fresh: every fence moved by any
- * process (sql/0025's NOTIFY) drops the views it guarded. Without it the cache
- * is still never wrong (a batch sends a request decided on a moved view back),
- * only slower to notice another process's changes. Close it on shutdown.
+ * Keeps the app's key-view and credential caches close to fresh: every fence
+ * moved by any process (sql/0025's and sql/0033's NOTIFY) drops what it
+ * guarded. Without it the caches are still never wrong (a batch sends a
+ * request decided on a moved view back; a request in its own transaction
+ * rechecks its caller), only slower to notice another process's changes.
+ * Close it on shutdown.
  *
  * @example
  * const feed = await startFenceFeed(app);
  * resources.add('fence feed', () => feed?.close());
  */
 export async function startFenceFeed(app: Keyledger): Promise<FenceFeed | undefined> {
-  const cache = app.groupCommit?.cache;
-  if (!cache) return undefined;
-  const feed = new FenceFeed(app.db, app.logger, (scope) => cache.invalidate(scope));
+  const group = app.groupCommit;
+  if (!group) return undefined;
+  const feed = new FenceFeed(app.db, app.logger, (scope) => {
+    group.cache.invalidate(scope);
+    group.credentials.invalidate(scope);
+  });
   await feed.start();
   return feed;
 }

@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { DEFAULT_AUDIT_TAIL_LIMITS, type AuditTailLimits } from './service/audit/tail.ts';
 import { quotaSettingsFrom, type QuotaSettings } from './service/quotas.ts';
 
 /** Configuration, read from environment variables and validated once at start. */
@@ -25,6 +26,8 @@ export interface Config {
   tls: TlsFiles | undefined;
   /** AWS request quotas from KEYLEDGER_QUOTAS and KEYLEDGER_QUOTA_* (undefined when KEYLEDGER_QUOTAS=off). */
   quotas: QuotaSettings | undefined;
+  /** Open auditEvents subscriptions per principal and per process (KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL, KEYLEDGER_AUDIT_TAILS). */
+  auditTails: AuditTailLimits;
 }
 
 /** A certificate (chain) and its private key, as PEM files; `source` names where each path came from, for messages. */
@@ -65,6 +68,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * | KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY | (unset: plain HTTP) |
  * | KEYLEDGER_QUOTAS | on |
  * | KEYLEDGER_QUOTA_<NAME>, KEYLEDGER_QUOTA_WINDOW_SECONDS | AWS's request quotas; 60 |
+ * | KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL, KEYLEDGER_AUDIT_TAILS | 10, 500 |
  *
  * @example
  * const config = loadConfig(process.env);
@@ -113,6 +117,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const tls = tlsFilesFrom({ cert: env.KEYLEDGER_TLS_CERT, key: env.KEYLEDGER_TLS_KEY }, { cert: 'KEYLEDGER_TLS_CERT', key: 'KEYLEDGER_TLS_KEY' }, problems);
 
   const quotas = quotaSettingsFrom(env, problems);
+  const auditTails = {
+    perPrincipal: positiveInteger(env, 'KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL', DEFAULT_AUDIT_TAIL_LIMITS.perPrincipal, problems),
+    perProcess: positiveInteger(env, 'KEYLEDGER_AUDIT_TAILS', DEFAULT_AUDIT_TAIL_LIMITS.perProcess, problems),
+  };
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -130,7 +138,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     groupCommit: groupCommitText !== 'off',
     tls,
     quotas,
+    auditTails,
   };
+}
+
+/** A whole number from 1 to 1,000,000 from `env[name]`, or `fallback` when unset; pushes a problem naming it otherwise. */
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!/^\d{1,7}$/.test(text) || n < 1 || n > 1_000_000) {
+    problems.push(`${name} must be a whole number from 1 to 1000000, got '${text.slice(0, 40)}'`);
+    return fallback;
+  }
+  return n;
 }
 
 /**

@@ -14,7 +14,10 @@ if (!(Number(process.versions.node.split('.')[0]) >= REQUIRED_MAJOR)) {
   process.exit(1);
 }
 // Imported after the check: a static import would be evaluated before it.
+const { installPgTypeParsers } = await import('../store/pg-types.ts');
 const { runCli } = await import('./cli.ts');
+
+installPgTypeParsers();
 
 const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
 // Exit explicitly: a pool or timer some library left behind must not keep a

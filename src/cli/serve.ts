@@ -108,7 +108,7 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // dev: jobs go to the in-process worker's queue once it has started (before
     // any request can arrive); serve: a send-only queue, run by a worker elsewhere.
     const jobs = lateBoundJobScheduler();
-    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs, groupCommit: config.groupCommit ? {} : false, ...(config.quotas ? { quotas: config.quotas } : {}) });
+    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs, groupCommit: config.groupCommit ? {} : false, auditTailLimits: config.auditTails, ...(config.quotas ? { quotas: config.quotas } : {}) });
     const fenceFeed = await startFenceFeed(app);
     resources.add('fence feed', async () => {
       await fenceFeed?.close();

@@ -518,6 +518,33 @@ export function derivePublicKey(keySpec: AsymmetricKeySpec, privateKeyDer: Buffe
   }
 }
 
+/**
+ * An imported private key (PKCS#8 DER from outside) in the one encoding
+ * keyledger keeps: checked to be of `keySpec` as derivePublicKey checks it,
+ * then re-encoded as PKCS#8 DER from its components, with its SPKI DER public key. The
+ * same key always comes out as the same bytes, however the importer encoded
+ * it (with or without the optional public key, say), so a re-import of the
+ * same key is recognised by its bytes. The caller zeroes `privateKeyDer`.
+ *
+ * @example
+ * const r = canonicalKeyPair('ECC_NIST_P256', importedPkcs8);
+ * if (r.ok) { wrap(r.privateKeyDer); r.privateKeyDer.fill(0) }
+ */
+export function canonicalKeyPair(keySpec: AsymmetricKeySpec, privateKeyDer: Buffer): ({ ok: true } & KeyPairDer) | Refusal<'INVALID_KEY_MATERIAL'> {
+  try {
+    const { key } = loadPrivateKey(keySpec, privateKeyDer);
+    // Through JWK: OpenSSL keeps a PKCS#8 key's own encoding (an EC key without its optional public key stays
+    // without it), while a key built from its JWK components is always encoded the same way.
+    const canonical = createPrivateKey({ key: key.export({ format: 'jwk' }), format: 'jwk' });
+    return { ok: true, privateKeyDer: canonical.export({ format: 'der', type: 'pkcs8' }), publicKeyDer: createPublicKey(key).export({ format: 'der', type: 'spki' }) };
+  } catch (error) {
+    if (error instanceof InvalidKeyMaterialError || error instanceof UnsupportedKeySpecError) {
+      return refuse('INVALID_KEY_MATERIAL', `The key material is not a valid ${keySpec} private key.`);
+    }
+    throw error;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Sign / Verify
 // ---------------------------------------------------------------------------

@@ -60,8 +60,39 @@ const MATERIAL_BYTES: Readonly<Record<string, { min: number; max: number }>> = O
   HMAC_512: { min: 64, max: 128 },
 });
 
+/**
+ * The asymmetric key specs whose private key keyledger imports (PKCS#8 DER),
+ * as AWS does: RSA, NIST ECC and secp256k1, whatever their key usage.
+ */
+export const IMPORTABLE_KEY_PAIR_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1'] as const;
+
 /** The key specs whose material keyledger imports. */
-export const IMPORTABLE_KEY_SPECS: readonly string[] = Object.keys(MATERIAL_BYTES);
+export const IMPORTABLE_KEY_SPECS: readonly string[] = [...Object.keys(MATERIAL_BYTES), ...IMPORTABLE_KEY_PAIR_SPECS];
+
+export const isImportedKeyPairSpec = (keySpec: string): keySpec is (typeof IMPORTABLE_KEY_PAIR_SPECS)[number] =>
+  (IMPORTABLE_KEY_PAIR_SPECS as readonly string[]).includes(keySpec);
+
+/**
+ * Why a wrapping algorithm and wrapping key spec cannot carry a key's
+ * material, as AWS's table has it; undefined when they can. RSAES_OAEP
+ * encrypts at most the wrapping key's length less twice the hash and two
+ * bytes, so it cannot carry an RSA private key at all, nor an ECC_NIST_P521
+ * one under an RSA_2048 wrapping key: those take an RSA_AES_KEY_WRAP
+ * algorithm.
+ *
+ * @example
+ * wrappingRefusal('RSA_2048', 'RSAES_OAEP_SHA_256', 'RSA_4096') // "... cannot wrap an RSA private key ..."
+ * wrappingRefusal('SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_256', 'RSA_2048') // undefined
+ */
+export function wrappingRefusal(keySpec: string, algorithm: string, wrappingKeySpec: string): string | undefined {
+  if (!algorithm.startsWith('RSAES_OAEP')) return undefined;
+  const instead = 'Use the RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 wrapping algorithm.';
+  if (keySpec.startsWith('RSA_')) return `The ${algorithm} wrapping algorithm cannot wrap an RSA private key. ${instead}`;
+  if (keySpec === 'ECC_NIST_P521' && wrappingKeySpec === 'RSA_2048') {
+    return `An RSA_2048 wrapping key cannot directly wrap an ECC_NIST_P521 private key. ${instead} Or choose a longer wrapping key spec.`;
+  }
+  return undefined;
+}
 
 /** Whether `material` has a length AWS accepts for `keySpec`. */
 export function fitsKeySpec(keySpec: string, material: Buffer): boolean {

@@ -1,4 +1,5 @@
 import { rootArn } from './arn.ts';
+import { isAwsManagedKeyChange } from './aws-managed-key.ts';
 import { accept, KmsError, reject, type Decision } from './errors.ts';
 import { isAsymmetricKeySpec, KEY_SPECS, KEY_USAGES } from './key-specs.ts';
 import type { Tag } from './tags.ts';
@@ -140,6 +141,8 @@ export interface KeyMaterialImportedData {
   importTokenId: string;
   wrappingAlgorithm: string;
   wrappingKeySpec: string;
+  /** An imported private key's public key, DER SubjectPublicKeyInfo in base64 (public, kept in clear as KeyCreated keeps a generated one's). */
+  publicKey?: string;
 }
 
 export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
@@ -278,6 +281,7 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
         next.keyMaterialIds = [d.keyMaterialId];
       }
       if (state.keyState === 'PendingImport' && next.currentKeyMaterialId === d.keyMaterialId) next.keyState = 'Enabled';
+      if (d.publicKey !== undefined) next.publicKey = d.publicKey;
       break;
     }
     case 'KeyMaterialDeleted':
@@ -419,6 +423,7 @@ export function defaultKeyPolicy(accountId: string): string {
 // ---- decisions (commands are already validated for shape by the service) ----
 
 const withState = (operation: KeyOperation, key: KeyState, decide: () => Decision<KeyEvent>): Decision<KeyEvent> => {
+  if (isAwsManagedKeyChange(operation, key)) return reject('UnsupportedOperationException', `${key.arn} is an AWS managed key. Its settings are managed by AWS and cannot be changed.`);
   const refused = checkKeyState(operation, key);
   return refused ? { ok: false, error: refused } : decide();
 };
@@ -568,6 +573,8 @@ export interface ImportRequest {
   importTokenId: string;
   wrappingAlgorithm: string;
   wrappingKeySpec: string;
+  /** An imported private key's public key (DER SPKI, base64); null for symmetric and HMAC material. */
+  publicKey: string | null;
 }
 
 /**
@@ -593,6 +600,9 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
     const notExternal = externalOnly(key);
     if (notExternal) return { ok: false, error: notExternal };
     const expirationModel = request.expirationModel ?? (request.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    if (isAsymmetricKeySpec(key.keySpec) && (expirationModel === 'KEY_MATERIAL_EXPIRES' || request.validTo)) {
+      return reject('ValidationException', `The key material of an asymmetric KMS key cannot expire: ${key.keySpec} key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.`);
+    }
     if (expirationModel === 'KEY_MATERIAL_EXPIRES') {
       if (!request.validTo) return reject('ValidationException', 'A ValidTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES.');
       if (request.validTo <= now) return reject('ValidationException', 'ValidTo must be a date in the future.');
@@ -643,6 +653,7 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
         importTokenId: request.importTokenId,
         wrappingAlgorithm: request.wrappingAlgorithm,
         wrappingKeySpec: request.wrappingKeySpec,
+        ...(request.publicKey === null ? {} : { publicKey: request.publicKey }),
       },
     });
   });

@@ -1,11 +1,11 @@
-import { sql } from 'kysely';
 import { keyArn } from '../domain/arn.ts';
 import { Validator } from '../domain/errors.ts';
 import { grantOperationFor } from '../domain/grant.ts';
 import { parsePolicy, principalsIn, type StatementAccess } from '../domain/policy/index.ts';
 import type { ConditionBlock } from '../domain/policy/document.ts';
 import { arnMatch, compileGlob } from '../domain/policy/match.ts';
-import { rowToGrant } from '../store/grant-store.ts';
+import { readGrantsAllowing, rowToGrant } from '../store/grant-store.ts';
+import { readAccountIdentityPolicies } from '../store/identity-store.ts';
 import { readKeyProjection } from '../store/projections.ts';
 import type { Database } from '../store/database.ts';
 import type { KeyState } from '../domain/key.ts';
@@ -107,7 +107,7 @@ export async function analyzeKeyAccess(trx: Executor, key: Pick<KeyState, 'keyId
   }
   const grantOperation = grantOperationFor(action);
   if (grantOperation) {
-    const rows = await trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId).where(sql<boolean>`${grantOperation} = ANY(operations)`).orderBy('grant_id').execute();
+    const rows = await readGrantsAllowing(trx, key.keyId, grantOperation);
     for (const g of rows.map((r) => rowToGrant(r, key.arn))) {
       const c = g.constraints;
       const conditions = c?.encryptionContextEquals
@@ -123,14 +123,7 @@ export async function analyzeKeyAccess(trx: Executor, key: Pick<KeyState, 'keyId
 
 /** The principals of `accountId` whose identity policies have an Allow statement covering the action on this key. */
 async function identityAllows(trx: Executor, accountId: string, action: string, arn: string): Promise<NonNullable<AccessEntry['viaIdentityPolicies']>> {
-  const rows = await trx
-    .selectFrom('principal_policies as pp')
-    .innerJoin('principals as p', 'p.principal_arn', 'pp.principal_arn')
-    .select(['pp.principal_arn', 'pp.policy_name', 'pp.document'])
-    .where('p.account_id', '=', accountId)
-    .orderBy('pp.principal_arn')
-    .orderBy('pp.policy_name')
-    .execute();
+  const rows = await readAccountIdentityPolicies(trx, accountId);
   const found: NonNullable<AccessEntry['viaIdentityPolicies']> = [];
   for (const row of rows) {
     const parsed = parsePolicy(row.document, 'identity');

@@ -14,7 +14,7 @@ import { AuditEventsService, type AuditEventConnection, type AuditEventsInput } 
 import type { AuditEventFilter } from './audit/filter.ts';
 import { LineageService, type DataKeyLineage } from './audit/lineage.ts';
 import type { AuditEventEdge } from './audit/records.ts';
-import { AuditTailService, type AuditTailInput } from './audit/tail.ts';
+import { AuditTailService, type AuditTailInput, type AuditTailLimits } from './audit/tail.ts';
 import { TimeTravelService, type KeyAsOfView, type KeyHistoryEntry } from './audit/time-travel.ts';
 import { UsageService, type PrincipalActivity, type UsageDimension, type UsageGroup } from './audit/usage.ts';
 
@@ -23,7 +23,7 @@ export type { AuditEventConnection, AuditEventOrder, AuditEventsInput, PageInfo 
 export type { AuditEventFilter } from './audit/filter.ts';
 export type { DataKeyLineage } from './audit/lineage.ts';
 export type { AuditEventEdge, AuditEventView } from './audit/records.ts';
-export type { AuditTailInput } from './audit/tail.ts';
+export type { AuditTailInput, AuditTailLimits } from './audit/tail.ts';
 export type { KeyAsOfView, KeyHistoryEntry } from './audit/time-travel.ts';
 export { USAGE_DIMENSIONS, type ActivityCount, type PrincipalActivity, type UsageDimension, type UsageGroup } from './audit/usage.ts';
 
@@ -43,10 +43,10 @@ export class AuditService {
   readonly #timeTravel: TimeTravelService;
   readonly #usage: UsageService;
 
-  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; tailPollMs?: number; tailRecheckMs?: number }) {
+  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; tailPollMs?: number; tailRecheckMs?: number; tailLimits?: AuditTailLimits }) {
     const { runner, region, authorizer } = deps;
     this.#events = new AuditEventsService({ runner, region, authorizer });
-    this.#tail = new AuditTailService({ runner, region, authorizer, db: deps.db, feed: deps.feed, pollMs: deps.tailPollMs, recheckMs: deps.tailRecheckMs });
+    this.#tail = new AuditTailService({ runner, region, authorizer, db: deps.db, feed: deps.feed, pollMs: deps.tailPollMs, recheckMs: deps.tailRecheckMs, ...(deps.tailLimits ? { limits: deps.tailLimits } : {}) });
     this.#lineage = new LineageService({ runner, authorizer });
     this.#timeTravel = new TimeTravelService({ runner, region, authorizer });
     this.#usage = new UsageService({ runner, region, authorizer });
@@ -55,6 +55,11 @@ export class AuditService {
   /** See AuditEventsService.auditEvents. */
   auditEvents(ctx: RequestContext, input: AuditEventsInput): Promise<AuditEventConnection> {
     return this.#events.auditEvents(ctx, input);
+  }
+
+  /** How many auditEvents subscriptions this process holds open. */
+  get openTails(): number {
+    return this.#tail.openTails;
   }
 
   /** See AuditTailService.followAuditEvents. */

@@ -8,7 +8,7 @@ import type { AuditRecord } from './audit.ts';
 import type { Caller } from './context.ts';
 import type { AuthenticationFailure, IdentityService } from './identity-service.ts';
 import type { RequestQuotas } from './quotas.ts';
-import type { RequestRunner } from './request-runner.ts';
+import { isConnectionLoss, type RequestRunner } from './request-runner.ts';
 
 /** A request as it arrived, for its signature to be checked. Header names in lower case. */
 export interface SignedRequest {
@@ -83,7 +83,7 @@ export class AuthenticationService {
     if (this.#quotas?.unauthenticatedExhausted(attempted.sourceIp)) return { ok: false, error: await this.#throttled(attempted) };
     let outcome: VerifyOutcome;
     try {
-      outcome = await this.#verify(request, service);
+      outcome = await onAFreshConnection(() => this.#verify(request, service));
     } catch (unexpected) {
       return { ok: false, error: await this.#failedUnexpectedly(attempted, unexpected) };
     }
@@ -102,7 +102,7 @@ export class AuthenticationService {
     if (this.#quotas?.unauthenticatedExhausted(attempted.sourceIp)) return { ok: false, error: await this.#throttled(attempted) };
     let outcome: Awaited<ReturnType<IdentityService['authenticate']>>;
     try {
-      outcome = await this.#identity.authenticate(credentials?.accessKeyId, credentials?.secret);
+      outcome = await onAFreshConnection(() => this.#identity.authenticate(credentials?.accessKeyId, credentials?.secret));
     } catch (unexpected) {
       return { ok: false, error: await this.#failedUnexpectedly(attempted, unexpected) };
     }
@@ -306,4 +306,16 @@ const bounded = (text: string, max: number) => (text.length > max ? `${text.slic
 
 function refuse(code: AuthenticationFailure['code'], message: string, accessKeyId?: string) {
   return { ok: false as const, failure: { code, message, accountId: null }, ...(accessKeyId === undefined ? {} : { accessKeyId }) };
+}
+
+/** Authentication reads whose connection Postgres terminated are tried again, twice at most, on whatever connection the pool gives next. */
+async function onAFreshConnection<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= 3 || !isConnectionLoss(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+    }
+  }
 }

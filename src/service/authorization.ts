@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AuthorizationEvidence, EvidenceItem } from '../domain/audit-record.ts';
+import { viaServiceOf } from '../domain/aws-managed-key.ts';
 import { KmsError } from '../domain/errors.ts';
 import { grantAllows, type CreateGrantRequest, type GrantState } from '../domain/grant.ts';
 import { evaluatePolicy, parsePolicy, type Evaluation, type PolicyDocument, type RequestFacts } from '../domain/policy/index.ts';
@@ -93,17 +94,18 @@ export class Authorizer {
     const evidence: AuthorizationEvidence = { action: req.action, decision: 'implicitDeny', allowedBy: [], deniedBy: [] };
 
     const identity = req.caller.identityPolicies.map((p) => ({ name: p.name, evaluation: evaluatePolicy(this.#parse(p.document, 'identity', p.name), facts, p.name, 'identity') }));
-    const keyPolicy: Evaluation | undefined = req.key ? evaluatePolicy(this.#parse(req.key.policy, 'key', 'key-policy'), facts, 'default', 'key') : undefined;
-
-    for (const d of keyPolicy?.denies ?? []) evidence.deniedBy.push({ kind: 'keyPolicy', policy: d.policy, sid: d.sid, index: d.index });
-    for (const { evaluation } of identity) for (const d of evaluation.denies) evidence.deniedBy.push({ kind: 'identityPolicy', policy: d.policy, sid: d.sid, index: d.index });
-    if (evidence.deniedBy.length > 0) return { ...evidence, decision: 'explicitDeny' };
-
     // The account root holds every permission of its own account's IAM.
     const identityAllows: EvidenceItem[] =
       req.caller.principalType === 'root'
         ? [{ kind: 'root' }]
         : identity.flatMap(({ evaluation }) => evaluation.allows.map((a) => ({ kind: 'identityPolicy' as const, policy: a.policy, sid: a.sid, index: a.index })));
+    const keyFacts = req.key ? withViaService(facts, req.key.arn, req.requestAlias, identityAllows.length > 0) : facts;
+    const keyPolicy: Evaluation | undefined = req.key ? evaluatePolicy(this.#parse(req.key.policy, 'key', 'key-policy'), keyFacts, 'default', 'key') : undefined;
+
+    for (const d of keyPolicy?.denies ?? []) evidence.deniedBy.push({ kind: 'keyPolicy', policy: d.policy, sid: d.sid, index: d.index });
+    for (const { evaluation } of identity) for (const d of evaluation.denies) evidence.deniedBy.push({ kind: 'identityPolicy', policy: d.policy, sid: d.sid, index: d.index });
+    if (evidence.deniedBy.length > 0) return { ...evidence, decision: 'explicitDeny' };
+
 
     if (!req.key) {
       if (identityAllows.length > 0) return { ...evidence, decision: 'allow', allowedBy: identityAllows.slice(0, 1) };
@@ -177,6 +179,24 @@ export class Authorizer {
       context,
     };
   }
+}
+
+/**
+ * keyledger has no AWS services, so it stands in for them: a request that
+ * names an AWS managed key by its `alias/aws/<service>` alias (the way a
+ * service names it) is judged as made through that service, with
+ * kms:ViaService `<service endpoint>.<region>.amazonaws.com`, which is what
+ * the key's fixed policy asks for. In AWS the service lets through only
+ * callers its own IAM permissions allow; keyledger's stand-in for that check is
+ * the caller's identity policies allowing the kms action itself. Without it,
+ * or with the key named by id or ARN, there is no kms:ViaService, so only the
+ * policy's metadata statement (Describe*, Get*, List*) can apply, as for a
+ * direct call in AWS.
+ */
+function withViaService(facts: RequestFacts, keyArnText: string, requestAlias: string | undefined, identityAllows: boolean): RequestFacts {
+  if (requestAlias === undefined || !identityAllows) return facts;
+  const via = viaServiceOf(requestAlias, keyArnText.split(':')[3] ?? '');
+  return via === undefined ? facts : { ...facts, context: { ...facts.context, 'kms:ViaService': via } };
 }
 
 /**

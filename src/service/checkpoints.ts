@@ -25,6 +25,7 @@ import { checkpointToJson, type Checkpoint, type CheckpointJson } from '../domai
 import { KmsError, Validator } from '../domain/errors.ts';
 import { consistencyProof, inclusionProof } from '../domain/merkle.ts';
 import type { Database, Db } from '../store/database.ts';
+import { readAccessKeyStatus, readPrincipalPolicyDocuments } from '../store/identity-store.ts';
 import { checkpointByHash, checkpointOfSize, checkpointsAfter, latestCheckpoint, sealedEvent, withSubtrees } from '../store/log-seal.ts';
 import { parseJson } from '../json.ts';
 import type { AuditRecord } from './audit.ts';
@@ -234,10 +235,8 @@ export class CheckpointService {
 
   /** Whether the caller that opened a stream may still read the audit log (access key active, identity policies allowing). */
   async #stillAllowed(ctx: RequestContext): Promise<boolean> {
-    const key = await this.#db.selectFrom('access_keys').select('status').where('access_key_id', '=', ctx.caller.accessKeyId).executeTakeFirst();
-    if (key?.status !== 'Active') return false;
-    const policies = await this.#db.selectFrom('principal_policies').select(['policy_name', 'document']).where('principal_arn', '=', ctx.caller.principalArn).execute();
-    const caller = { ...ctx.caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) };
+    if ((await readAccessKeyStatus(this.#db, ctx.caller.accessKeyId)) !== 'Active') return false;
+    const caller = { ...ctx.caller, identityPolicies: await readPrincipalPolicyDocuments(this.#db, ctx.caller.principalArn) };
     const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
     return evidence.decision === 'allow';
   }

@@ -1,6 +1,7 @@
 import { KmsError, Validator } from '../domain/errors.ts';
 import { readUsageStatistics } from '../store/usage-statistics.ts';
 import {
+  readAccountInventory,
   readDeniedRequests,
   readFailuresByKey,
   readGrantUse,
@@ -9,6 +10,7 @@ import {
   readLatestLifecycleRecords,
 } from '../store/compliance-queries.ts';
 import type { Database } from '../store/database.ts';
+import { accountExists } from '../store/identity-store.ts';
 import type { Transaction } from 'kysely';
 import { analyzeKeyAccess, type AccessEntry } from './access-analysis.ts';
 import { AUDIT_READ_ACTION } from './audit/records.ts';
@@ -92,8 +94,7 @@ export class ComplianceReportService {
   complianceReportAsOperator(op: OperatorContext, accountId: string, input: ComplianceReportInput, options: ReportOptions = {}): Promise<ComplianceReport> {
     return this.#runner.runAsOperator(op, accountId, SPEC(input), async (trx, _draft, now) => {
       new Validator().pattern('accountId', accountId, /^\d{12}$/, '^\\d{12}$').throwIfAny();
-      const account = await trx.selectFrom('accounts').select('account_id').where('account_id', '=', accountId).executeTakeFirst();
-      if (!account) throw new KmsError('NotFoundException', `Account ${accountId} does not exist.`);
+      if (!(await accountExists(trx, accountId))) throw new KmsError('NotFoundException', `Account ${accountId} does not exist.`);
       return this.#build(trx, accountId, input, now, options);
     });
   }
@@ -115,8 +116,7 @@ export class ComplianceReportService {
     let step = 0;
     const progress = (name: string) => options.onProgress?.(++step, steps, name);
 
-    const rows = await trx.selectFrom('keys').selectAll().where('account_id', '=', accountId).orderBy('creation_date').orderBy('key_id').execute();
-    const aliasRows = await trx.selectFrom('aliases').select(['alias_name', 'target_key_id']).where('account_id', '=', accountId).orderBy('alias_name').execute();
+    const { keys: rows, aliases: aliasRows, grants: grantRows } = await readAccountInventory(trx, accountId);
     const lastRotations = await readLastRotations(trx, rows.map((r) => r.key_id), to);
     const lastUse = await readKeyUse(trx, accountId, rows.map((r) => r.arn), { to });
     const lifecycle = await readLatestLifecycleRecords(trx, accountId, to, LIFECYCLE_EVENT_NAMES);
@@ -137,7 +137,6 @@ export class ComplianceReportService {
     const denied = deniedFindings(await readDeniedRequests(trx, accountId, window, EVIDENCE_CAP));
     progress('denied requests');
 
-    const grantRows = await trx.selectFrom('grants').selectAll().where('key_account_id', '=', accountId).orderBy('creation_date').orderBy('grant_id').execute();
     const grants = grantFindings(grantRows, await readGrantUse(trx, accountId, to, EVIDENCE_CAP), keys, lifecycle, to);
     progress('grants');
 

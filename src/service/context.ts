@@ -9,6 +9,12 @@ export interface Caller {
   tags: Record<string, string>;
   /** The identity policies attached to the principal, read with its credentials. */
   identityPolicies: { name: string; document: string }[];
+  /**
+   * The version of the principal's fence the credentials were read at
+   * (src/service/credentials.ts), set when they came from the process's cache:
+   * the request is then checked against it before it is answered.
+   */
+  credentialsFence?: bigint;
 }
 
 /** What the service knows of one request, besides its parameters. */

@@ -206,7 +206,7 @@ export class CryptoService {
         throw new KmsError('ValidationException', 'SourceKeyId is required to re-encrypt a ciphertext that was encrypted under an asymmetric KMS key.');
       }
       // Both keys' locks first, in one order, so that two ReEncrypts and the changes waiting on them cannot deadlock.
-      const { keyId: destinationKeyId } = await this.#resolver.resolve(reads, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId');
+      const { keyId: destinationKeyId, viaAlias: destinationAlias } = await this.#resolver.resolve(reads, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId', { ctx, draft, now, action: 'kms:ReEncryptTo' });
       const namedSource = asymmetricSource ? await this.#resolver.resolve(reads, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
       const sourceKeyId = namedSource?.keyId ?? blobKeyId(input.ciphertextBlob);
       await reads.lockShared(sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
@@ -227,7 +227,7 @@ export class CryptoService {
         ({ key: source, header } = await this.#keyOfBlob(reads, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from));
       }
       const sourceEvidence = draft.authorization;
-      const destination = await this.#lockForUse(reads, ctx, destinationKeyId, draft, now, to);
+      const destination = await this.#lockForUse(reads, ctx, destinationKeyId, draft, now, destinationAlias ? { ...to, viaAlias: destinationAlias } : to);
       // Both sides are authorized and both decisions recorded.
       draft.authorization = { ...draft.authorization!, action: 'kms:ReEncrypt', allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy] };
       if (header) requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
@@ -492,7 +492,7 @@ export class CryptoService {
 
   /** Resolves, share-locks and state-checks a key named by the caller. */
   async #useKey(reads: KeyReads, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: Use): Promise<UsableKey> {
-    const { keyId, viaAlias } = await this.#resolver.resolve(reads, ctx.caller.accountId, keyIdText);
+    const { keyId, viaAlias } = await this.#resolver.resolve(reads, ctx.caller.accountId, keyIdText, 'keyId', { ctx, draft, now, action: use.action });
     return this.#lockForUse(reads, ctx, keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
   }
 
@@ -552,8 +552,9 @@ export class CryptoService {
       ...(header.isDataKey ? { dataKeyId: header.ciphertextId } : {}),
       encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
     };
+    let viaAlias: string | undefined;
     if (keyIdText != null) {
-      let named: { keyId: string; accountId: string } | undefined;
+      let named: { keyId: string; accountId: string; viaAlias?: string } | undefined;
       try {
         named = await this.#resolver.resolve(reads, ctx.caller.accountId, keyIdText, use.operation === 'Decrypt' ? 'keyId' : 'sourceKeyId');
         // Another account's key that the blob does not name: answered as missing, so its existence does not show.
@@ -561,13 +562,15 @@ export class CryptoService {
         if (named.keyId !== header.keyId) {
           throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
         }
+        viaAlias = named.viaAlias;
       } catch (error) {
         if (isRefusedKey(error)) await this.#recordRefusedKeys(reads, ctx, draft, now, use, header.keyId, keyIdText, named);
         throw error;
       }
     }
     try {
-      const key = await this.#lockForUse(reads, ctx, header.keyId, draft, now, use);
+      // Named by an alias (which is the blob's key, checked above): kms:RequestAlias, and for an alias/aws/ alias kms:ViaService.
+      const key = await this.#lockForUse(reads, ctx, header.keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
       return { key, header };
     } catch (error) {
       // The blob names its key by id alone. Without a keyId, a key the caller cannot

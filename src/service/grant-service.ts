@@ -18,7 +18,18 @@ import {
 import { checkKeyState, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
-import { rowToGrant, writeGrantProjection } from '../store/grant-store.ts';
+import {
+  countKeyGrants,
+  readGrantRow,
+  readGrantRowByToken,
+  readGrantsPage,
+  readKeyGrantIds,
+  readKeyGrantRow,
+  readNamedGrants,
+  readRetirableGrantsPage,
+  rowToGrant,
+  writeGrantProjection,
+} from '../store/grant-store.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
 import { readKeyProjection } from '../store/projections.ts';
 import { accessDenied, enforce, type Authorizer } from './authorization.ts';
@@ -107,8 +118,7 @@ export class GrantService {
         draft.additionalEventData = { grantId: existing.grantId, existing: true };
         return { grantId: existing.grantId, grantToken: existing.grantToken };
       }
-      const { n } = await trx.selectFrom('grants').select((eb) => eb.fn.countAll<string>().as('n')).where('key_id', '=', key.keyId).executeTakeFirstOrThrow();
-      if (Number(n) >= MAX_GRANTS_PER_KEY) throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_GRANTS_PER_KEY} grants.`);
+      if ((await countKeyGrants(trx, key.keyId)) >= MAX_GRANTS_PER_KEY) throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_GRANTS_PER_KEY} grants.`);
 
       const grantId = randomBytes(32).toString('hex');
       const grantToken = randomBytes(32).toString('base64url');
@@ -149,11 +159,7 @@ export class GrantService {
       const after = decodeMarker(input.marker);
       const key = await this.#key(trx, ctx, input.keyId, draft);
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListGrants', key });
-      let query = trx.selectFrom('grants').selectAll().where('key_id', '=', key.keyId);
-      if (input.grantId) query = query.where('grant_id', '=', input.grantId);
-      if (input.granteePrincipal) query = query.where('grantee_principal', '=', input.granteePrincipal);
-      if (after !== undefined) query = query.where('grant_id', '>', after);
-      const rows = await query.orderBy('grant_id').limit(size + 1).execute();
+      const rows = await readGrantsPage(trx, key.keyId, { grantId: input.grantId, granteePrincipal: input.granteePrincipal, after, limit: size + 1 });
       const p = page(rows, size, (r) => r.grant_id);
       return { grants: p.items.map((r) => toListEntry(rowToGrant(r, key.arn))), nextMarker: p.nextMarker, truncated: p.truncated };
     });
@@ -177,11 +183,9 @@ export class GrantService {
         throw new KmsError('AccessDeniedException', `User: ${ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${ctx.caller.accountId}.`);
       }
       const after = decodeMarker(input.marker);
-      let query = trx.selectFrom('grants as g').innerJoin('keys as k', 'k.key_id', 'g.key_id').selectAll('g').select('k.arn').where('g.retiring_principal', '=', input.retiringPrincipal);
       // A principal of no account (a service principal) may retire grants of any account: show only the caller's keys'.
-      if (principalAccount === undefined) query = query.where('k.account_id', '=', ctx.caller.accountId);
-      if (after !== undefined) query = query.where('g.grant_id', '>', after);
-      const rows = await query.orderBy('g.grant_id').limit(size + 1).execute();
+      const keyAccountId = principalAccount === undefined ? ctx.caller.accountId : undefined;
+      const rows = await readRetirableGrantsPage(trx, input.retiringPrincipal, { keyAccountId, after, limit: size + 1 });
       const p = page(rows, size, (r) => r.grant_id);
       return { grants: p.items.map((r) => toListEntry(rowToGrant(r, r.arn))), nextMarker: p.nextMarker, truncated: p.truncated };
     });
@@ -199,10 +203,10 @@ export class GrantService {
       let named: KeyState | undefined;
       if (input.grantToken != null) {
         if (!GRANT_TOKEN.test(input.grantToken)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.');
-        row = await trx.selectFrom('grants').selectAll().where('grant_token', '=', input.grantToken).executeTakeFirst();
+        row = await readGrantRowByToken(trx, input.grantToken);
       } else if (input.keyId != null && input.grantId != null) {
         named = await this.#key(trx, ctx, input.keyId, draft);
-        row = await trx.selectFrom('grants').selectAll().where('key_id', '=', named.keyId).where('grant_id', '=', input.grantId).executeTakeFirst();
+        row = await readKeyGrantRow(trx, named.keyId, input.grantId);
       } else {
         throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
       }
@@ -251,13 +255,13 @@ export class GrantService {
   }
 
   async #grant(trx: Trx, grantId: string, arn: string): Promise<GrantState | null> {
-    const row = await trx.selectFrom('grants').selectAll().where('grant_id', '=', grantId).executeTakeFirst();
+    const row = await readGrantRow(trx, grantId);
     return row ? rowToGrant(row, arn) : null;
   }
 
   async #identical(trx: Trx, keyId: string, input: CreateGrantRequest, issuingAccount: string): Promise<GrantState | null> {
     if (!input.name) return null;
-    const rows = await trx.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('name', '=', input.name).execute();
+    const rows = await readNamedGrants(trx, keyId, input.name);
     const same = rows.map((r) => rowToGrant(r, '')).find(
       (g) =>
         g.issuingAccount === issuingAccount &&
@@ -282,15 +286,15 @@ export class GrantService {
 
 /** Retires every live grant of a key (its deletion). */
 export async function retireAllGrants(trx: Trx, keyId: string, by: string, now: Date): Promise<string[]> {
-  const rows = await trx.selectFrom('grants').select('grant_id').where('key_id', '=', keyId).execute();
-  for (const { grant_id } of rows) {
-    const current = foldGrant((await readStream(trx, grantStreamId(grant_id))) as Recorded<GrantEvent>[]);
+  const grantIds = await readKeyGrantIds(trx, keyId);
+  for (const grantId of grantIds) {
+    const current = foldGrant((await readStream(trx, grantStreamId(grantId))) as Recorded<GrantEvent>[]);
     const decision = decideRetireGrant(current, by, 'KeyDeleted');
     if (!decision.ok) continue;
-    const { events } = await appendToStream(trx, grantStreamId(grant_id), current!.version, decision.events, now);
+    const { events } = await appendToStream(trx, grantStreamId(grantId), current!.version, decision.events, now);
     await writeGrantProjection(trx, evolveGrant(current, events[0] as Recorded<GrantEvent>));
   }
-  return rows.map((r) => r.grant_id);
+  return grantIds;
 }
 
 /** A grant as ListGrants shows it (never its token). */

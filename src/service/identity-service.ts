@@ -1,12 +1,25 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { parsePolicy } from '../domain/policy/index.ts';
 import type { Database, Db } from '../store/database.ts';
+import {
+  accountExists,
+  deletePrincipalPolicy,
+  insertAccessKey,
+  insertAccount,
+  insertPrincipal,
+  readAccessKeyAccount,
+  readAccessKeyCredentials,
+  readPrincipal,
+  readPrincipalPolicies,
+  upsertPrincipalPolicy,
+} from '../store/identity-store.ts';
 import { accessDenied, type Authorizer } from './authorization.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import { callerOf, type CredentialCache } from './credentials.ts';
 import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 export interface CreatedAccessKey {
@@ -45,12 +58,15 @@ export class IdentityService {
   readonly #rootKey: RootKey;
   readonly #runner: RequestRunner;
   readonly #authorizer: Authorizer;
+  readonly #credentials: CredentialCache | undefined;
 
-  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer }) {
+  /** With `credentials`, access keys are authenticated from the process's cache (src/service/credentials.ts). */
+  constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer; credentials?: CredentialCache }) {
     this.#authorizer = deps.authorizer;
     this.#db = deps.db;
     this.#rootKey = deps.rootKey;
     this.#runner = deps.runner;
+    this.#credentials = deps.credentials;
   }
 
   /**
@@ -63,17 +79,11 @@ export class IdentityService {
     const accountId = input.accountId ?? randomAccountId();
     return this.#runner.runAsOperator(ctx, accountId, { eventName: 'CreateAccount', eventSource: 'iam', readOnly: false, requestParameters: { accountId, name: input.name } }, async (trx, draft, now) => {
       if (!ACCOUNT_ID.test(accountId)) throw new KmsError('ValidationException', `1 validation error detected: Value '${accountId}' at 'accountId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9]{12}$`);
-      const inserted = await trx
-        .insertInto('accounts')
-        .values({ account_id: accountId, name: input.name, created_at: now })
-        .onConflict((oc) => oc.doNothing())
-        .returning('account_id')
-        .executeTakeFirst();
-      if (!inserted) throw new KmsError('AlreadyExistsException', `Account ${accountId} already exists.`);
-      await trx
-        .insertInto('principals')
-        .values({ principal_arn: rootArn(accountId), account_id: accountId, principal_type: 'root', name: 'root', tags: '{}', created_at: now })
-        .execute();
+      if (!(await insertAccount(trx, { account_id: accountId, name: input.name, created_at: now }))) {
+        throw new KmsError('AlreadyExistsException', `Account ${accountId} already exists.`);
+      }
+      // The account is new in this transaction, so its root principal is too.
+      await insertPrincipal(trx, { principal_arn: rootArn(accountId), account_id: accountId, principal_type: 'root', name: 'root', tags: '{}', created_at: now });
       draft.resources.push({ arn: rootArn(accountId), type: 'AWS::IAM::Root', accountId });
       draft.responseElements = { accountId };
       return { accountId, rootArn: rootArn(accountId) };
@@ -89,14 +99,8 @@ export class IdentityService {
     const requestParameters = { accountId: input.accountId, type: input.type, name: input.name, tags: input.tags ?? {} };
     return this.#runner.runAsOperator(ctx, input.accountId, { eventName: input.type === 'user' ? 'CreateUser' : 'CreateRole', eventSource: 'iam', readOnly: false, requestParameters }, async (trx, draft, now) => {
       new Validator().minLength('name', input.name, 1).maxLength('name', input.name, 64).pattern('name', input.name, NAME_PATTERN, '[\\w+=,.@-]+').throwIfAny();
-      const account = await trx.selectFrom('accounts').select('account_id').where('account_id', '=', input.accountId).executeTakeFirst();
-      if (!account) throw new KmsError('NotFoundException', `Account ${input.accountId} does not exist.`);
-      const inserted = await trx
-        .insertInto('principals')
-        .values({ principal_arn: arn, account_id: input.accountId, principal_type: input.type, name: input.name, tags: JSON.stringify(input.tags ?? {}), created_at: now })
-        .onConflict((oc) => oc.doNothing())
-        .returning('principal_arn')
-        .executeTakeFirst();
+      if (!(await accountExists(trx, input.accountId))) throw new KmsError('NotFoundException', `Account ${input.accountId} does not exist.`);
+      const inserted = await insertPrincipal(trx, { principal_arn: arn, account_id: input.accountId, principal_type: input.type, name: input.name, tags: JSON.stringify(input.tags ?? {}), created_at: now });
       if (!inserted) throw new KmsError('AlreadyExistsException', `${arn} already exists.`);
       draft.resources.push({ arn, type: input.type === 'user' ? 'AWS::IAM::User' : 'AWS::IAM::Role', accountId: input.accountId });
       draft.responseElements = { principalArn: arn };
@@ -111,16 +115,13 @@ export class IdentityService {
   createAccessKey(ctx: OperatorContext, input: { principalArn: string }): Promise<CreatedAccessKey> {
     // The principal's account sees its access keys being made in its audit log.
     return this.#runner.runAsOperator(ctx, parsePrincipalArn(input.principalArn)?.accountId ?? null, { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
-      const principal = await trx.selectFrom('principals').select(['principal_arn', 'account_id']).where('principal_arn', '=', input.principalArn).executeTakeFirst();
+      const principal = await readPrincipal(trx, input.principalArn);
       if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
       const accessKeyId = `AKIA${randomString(16)}`;
       const secret = randomBytes(30).toString('base64');
       const secretBytes = Buffer.from(secret, 'utf8');
       try {
-        await trx
-          .insertInto('access_keys')
-          .values({ access_key_id: accessKeyId, principal_arn: principal.principal_arn, wrapped_secret: this.#rootKey.wrap(secretBytes, secretAad(accessKeyId)), status: 'Active', created_at: now })
-          .execute();
+        await insertAccessKey(trx, { access_key_id: accessKeyId, principal_arn: principal.principal_arn, wrapped_secret: this.#rootKey.wrap(secretBytes, secretAad(accessKeyId)), status: 'Active', created_at: now });
       } finally {
         secretBytes.fill(0);
       }
@@ -156,8 +157,7 @@ export class IdentityService {
   deletePrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string }): Promise<Record<string, never>> {
     return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async (trx, draft, now) => {
       await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Delete');
-      const deleted = await trx.deleteFrom('principal_policies').where('principal_arn', '=', input.principalArn).where('policy_name', '=', input.policyName).executeTakeFirst();
-      if (Number(deleted.numDeletedRows) === 0) throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
+      if (!(await deletePrincipalPolicy(trx, input.principalArn, input.policyName))) throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
       return {};
     });
   }
@@ -165,7 +165,7 @@ export class IdentityService {
   listPrincipalPoliciesAsCaller(ctx: RequestContext, input: { principalArn: string }): Promise<{ policies: { policyName: string; policyDocument: string; updatedAt: Date }[] }> {
     return this.#runner.run(ctx, { eventName: 'ListPrincipalPolicies', eventSource: 'iam', readOnly: true, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
       await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Get');
-      const rows = await trx.selectFrom('principal_policies').selectAll().where('principal_arn', '=', input.principalArn).orderBy('policy_name').execute();
+      const rows = await readPrincipalPolicies(trx, input.principalArn);
       return { policies: rows.map((r) => ({ policyName: r.policy_name, policyDocument: r.document, updatedAt: r.updated_at })) };
     });
   }
@@ -179,13 +179,9 @@ export class IdentityService {
       .throwIfAny();
     const parsed = parsePolicy(input.policyDocument, 'identity');
     if (!parsed.ok) throw parsed.error;
-    const principal = await trx.selectFrom('principals').select(['principal_arn', 'account_id']).where('principal_arn', '=', input.principalArn).executeTakeFirst();
+    const principal = await readPrincipal(trx, input.principalArn);
     if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
-    await trx
-      .insertInto('principal_policies')
-      .values({ principal_arn: input.principalArn, policy_name: input.policyName, document: input.policyDocument, updated_at: now })
-      .onConflict((oc) => oc.columns(['principal_arn', 'policy_name']).doUpdateSet({ document: input.policyDocument, updated_at: now }))
-      .execute();
+    await upsertPrincipalPolicy(trx, { principal_arn: input.principalArn, policy_name: input.policyName, document: input.policyDocument, updated_at: now });
     draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::Principal', accountId: principal.account_id });
     return {};
   }
@@ -239,13 +235,7 @@ export class IdentityService {
   /** The account an access key belongs to (active or not), if it exists. */
   async accountOfAccessKey(accessKeyId: string): Promise<string | null> {
     if (!/^[A-Z0-9]{16,128}$/.test(accessKeyId)) return null;
-    const row = await this.#db
-      .selectFrom('access_keys as k')
-      .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
-      .select('p.account_id')
-      .where('k.access_key_id', '=', accessKeyId)
-      .executeTakeFirst();
-    return row?.account_id ?? null;
+    return (await readAccessKeyAccount(this.#db, accessKeyId)) ?? null;
   }
 
   /**
@@ -258,35 +248,16 @@ export class IdentityService {
     accessKeyId: string,
     use: (secret: Buffer, caller: Caller) => Promise<T | { ok: false; failure: AuthenticationFailure }> | T | { ok: false; failure: AuthenticationFailure },
   ): Promise<T | { ok: false; failure: AuthenticationFailure }> {
-    const row = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
-      ? await this.#db
-          .selectFrom('access_keys as k')
-          .innerJoin('principals as p', 'p.principal_arn', 'k.principal_arn')
-          .select(['k.access_key_id', 'k.wrapped_secret', 'k.status', 'p.principal_arn', 'p.account_id', 'p.principal_type', 'p.name', 'p.tags'])
-          // Its identity policies in the same round trip: every request needs them.
-          .select((eb) =>
-            eb
-              .selectFrom('principal_policies as pp')
-              .whereRef('pp.principal_arn', '=', 'p.principal_arn')
-              .select(sql<{ name: string; document: string }[]>`coalesce(json_agg(json_build_object('name', pp.policy_name, 'document', pp.document) ORDER BY pp.policy_name), '[]')`.as('policies'))
-              .as('identity_policies'),
-          )
-          .where('k.access_key_id', '=', accessKeyId)
-          .executeTakeFirst()
+    const credentials = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
+      ? await (this.#credentials ? this.#credentials.get(accessKeyId) : readAccessKeyCredentials(this.#db, accessKeyId))
       : undefined;
-    if (!row || row.status !== 'Active') {
-      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', row?.account_id ?? null);
+    if (!credentials || credentials.status !== 'Active') {
+      return fail('UnrecognizedClientException', 'The security token included in the request is invalid.', credentials?.accountId ?? null);
     }
-    const caller: Caller = {
-      accountId: row.account_id,
-      principalArn: row.principal_arn,
-      principalType: row.principal_type,
-      name: row.name,
-      accessKeyId: row.access_key_id,
-      tags: row.tags,
-      identityPolicies: row.identity_policies ?? [],
-    };
-    const secret = this.#rootKey.unwrap(row.wrapped_secret, secretAad(row.access_key_id));
+    const caller = callerOf(credentials);
+    // Only a caller from the cache is checked again before it is answered: one read just now is as fresh as the request.
+    if (!this.#credentials) delete caller.credentialsFence;
+    const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
     try {
       return await use(secret, caller);
     } finally {

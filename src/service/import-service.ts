@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { generateKeyPair } from '../crypto/asymmetric.ts';
+import { canonicalKeyPair, generateKeyPair } from '../crypto/asymmetric.ts';
 import {
   fitsKeySpec,
   IMPORT_PARAMETERS_VALIDITY_MS,
   importedKeyMaterialId,
+  isImportedKeyPairSpec,
   unwrapImportedMaterial,
   WRAPPING_ALGORITHMS,
   WRAPPING_KEY_SPECS,
+  wrappingRefusal,
   type WrappingAlgorithm,
 } from '../crypto/import-wrapping.ts';
 import { wrapKeyMaterial } from '../crypto/key-material.ts';
@@ -99,6 +101,8 @@ export class ImportService {
       });
       const refused = checkKeyState('GetParametersForImport', key) ?? externalOnly(key);
       if (refused) throw refused;
+      const cannotWrap = wrappingRefusal(key.keySpec, input.wrappingAlgorithm, input.wrappingKeySpec);
+      if (cannotWrap) throw new KmsError('ValidationException', cannotWrap);
       const { privateKeyDer, publicKeyDer } = await generateKeyPair(input.wrappingKeySpec as (typeof WRAPPING_KEY_SPECS)[number]);
       const importTokenId = randomUUID();
       const parametersValidTo = new Date(now.getTime() + IMPORT_PARAMETERS_VALIDITY_MS);
@@ -128,7 +132,10 @@ export class ImportService {
 
   /**
    * ImportKeyMaterial: unwraps the material with the token's wrapping key,
-   * checks its length for the key spec, derives its key material id, and lets
+   * checks its length for the key spec (for an RSA or ECC key: that it is a
+   * private key of the key's spec in PKCS#8 DER, kept re-encoded from its
+   * components, its public key recorded in the event), derives its key
+   * material id, and lets
    * the domain decide (first import, re-import of the same material, or new
    * material for on-demand rotation). The material is wrapped under the root
    * key and zeroed; a ValidTo schedules its expiry with the worker.
@@ -158,8 +165,16 @@ export class ImportService {
         privateKeyDer.fill(0);
       }
       if (!material) throw new KmsError('InvalidCiphertextException', 'The encrypted key material could not be decrypted with the wrapping key and algorithm of the import token.');
+      let publicKey: Buffer | null = null;
       try {
-        if (!fitsKeySpec(key.keySpec, material)) {
+        if (isImportedKeyPairSpec(key.keySpec)) {
+          // A private key (PKCS#8 DER) is kept in OpenSSL's encoding, so the same key always has the same key material id.
+          const pair = canonicalKeyPair(key.keySpec, material);
+          material.fill(0);
+          if (!pair.ok) throw new KmsError('IncorrectKeyMaterialException', `The key material is not valid for a key of spec ${key.keySpec}: it must be a ${key.keySpec} private key in PKCS#8 DER.`);
+          material = pair.privateKeyDer;
+          publicKey = pair.publicKeyDer;
+        } else if (!fitsKeySpec(key.keySpec, material)) {
           throw new KmsError('IncorrectKeyMaterialException', `The key material is not valid for a key of spec ${key.keySpec}.`);
         }
         const keyMaterialId = importedKeyMaterialId(key.keyId, material);
@@ -175,6 +190,7 @@ export class ImportService {
             importTokenId: parameters.importTokenId,
             wrappingAlgorithm: parameters.wrappingAlgorithm,
             wrappingKeySpec: parameters.wrappingKeySpec,
+            publicKey: publicKey === null ? null : publicKey.toString('base64'),
           },
           now,
         );

@@ -4,7 +4,7 @@ import { evolveKey, foldKey, keyStreamId, type KeyEvent, type KeyState, type Rec
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream, type RecordedEvent } from '../store/event-store.ts';
 import { keyArn } from '../domain/arn.ts';
-import { lockKeyExclusive } from '../store/key-locks.ts';
+import { lockKeyExclusive, lockKeyRow } from '../store/key-locks.ts';
 import { enforce, type AuthorizationRequest, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
@@ -27,8 +27,7 @@ export async function loadKey(trx: Trx, keyId: string): Promise<KeyState | null>
  */
 export async function lockKeyForChange(trx: Trx, keyId: string): Promise<KeyState | null> {
   await lockKeyExclusive(trx, keyId);
-  const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().executeTakeFirst();
-  if (!row) return null;
+  if (!(await lockKeyRow(trx, keyId))) return null;
   const key = await loadKey(trx, keyId);
   return key && !key.deleted ? key : null;
 }
@@ -67,7 +66,7 @@ export async function readAuthorizedKey(
   now: Date,
   keyIdText: string,
   action: string,
-  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string } = {},
+  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean } = {},
 ): Promise<KeyState> {
   return (await readAndAuthorize(deps, trx, ctx, draft, now, keyIdText, action, options)).key;
 }
@@ -80,9 +79,10 @@ async function readAndAuthorize(
   now: Date,
   keyIdText: string,
   action: string,
-  options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string },
+  { createsAwsManagedKey, ...options }: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean },
 ): Promise<{ key: KeyState; request: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now' | 'key'> }> {
-  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  const managed = createsAwsManagedKey ? { ctx, draft, now, action } : undefined;
+  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText, 'keyId', managed);
   const key = await readKeyProjection(trx, keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
   draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });

@@ -2,6 +2,8 @@ import type { Kysely, Transaction } from 'kysely';
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { Database } from '../store/database.ts';
+import type { RequestContext } from './context.ts';
+import type { AuditDraft } from './request-runner.ts';
 import { readAliasTarget, readKeyAccount } from '../store/projections.ts';
 
 /** Where a KeyId parameter is looked up: the request's transaction, or a cryptographic operation's cached reads (src/service/key-reads.ts). */
@@ -11,6 +13,20 @@ export interface KeyLookup {
 }
 
 type Executor = Kysely<Database> | Transaction<Database>;
+
+/** The request a KeyId is resolved for, when naming a predefined `alias/aws/` alias may create its AWS managed key. */
+export interface ManagedKeyRequest {
+  ctx: RequestContext;
+  draft: AuditDraft;
+  now: Date;
+  /** The action the request takes on the key (e.g. kms:Encrypt): only a caller allowed it creates the key. */
+  action: string;
+}
+
+/** Creates an account's AWS managed key on the first use of its alias (src/service/aws-managed-keys.ts). */
+export interface ManagedKeyProvisioner {
+  provision(request: ManagedKeyRequest, accountId: string, aliasName: string): Promise<string | undefined>;
+}
 
 const lookupIn = (source: Executor | KeyLookup): KeyLookup =>
   'aliasTarget' in source
@@ -28,12 +44,19 @@ export const keyNotFound = (arnOrText: string): KmsError => new KmsError('NotFou
  */
 export class KeyResolver {
   readonly #region: string;
+  readonly #managedKeys: ManagedKeyProvisioner | undefined;
 
-  constructor(region: string) {
+  constructor(region: string, managedKeys?: ManagedKeyProvisioner) {
     this.#region = region;
+    this.#managedKeys = managedKeys;
   }
 
-  async resolve(source: Executor | KeyLookup, accountId: string, text: string, field = 'keyId'): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
+  /**
+   * With `request` (the cryptographic operations and DescribeKey), a
+   * predefined `alias/aws/<service>` alias that points at nothing yet creates
+   * the account's AWS managed key, if the caller may take the request's action.
+   */
+  async resolve(source: Executor | KeyLookup, accountId: string, text: string, field = 'keyId', request?: ManagedKeyRequest): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
     new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
     const ref = parseKeyReference(text);
     if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);
@@ -50,7 +73,8 @@ export class KeyResolver {
       case 'aliasArn': {
         const arn = ref.kind === 'aliasArn' ? text : aliasArn(this.#region, accountId, ref.aliasName);
         if (foreign) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
-        const target = await lookupIn(source).aliasTarget(accountId, ref.aliasName);
+        let target = await lookupIn(source).aliasTarget(accountId, ref.aliasName);
+        if (target === undefined && request && this.#managedKeys) target = await this.#managedKeys.provision(request, accountId, ref.aliasName);
         if (target === undefined) throw new KmsError('NotFoundException', `Alias ${arn} is not found.`);
         return { keyId: target, accountId, viaAlias: ref.aliasName };
       }

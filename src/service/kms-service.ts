@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import {
   aliasStreamId,
   decideCreateAlias,
@@ -37,7 +37,7 @@ import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Database } from '../store/database.ts';
 import { readKeyUse } from '../store/compliance-queries.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
-import { countAccountKeys, readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import { countAccountKeys, countKeyAliases, readAccountKeysPage, readAliasesPage, readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import { IMPORTABLE_KEY_SPECS } from '../crypto/import-wrapping.ts';
 import { MAX_KEYS_PER_ACCOUNT, tooManyKeysMessage } from '../domain/quotas.ts';
 import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
@@ -293,10 +293,14 @@ export class KmsService {
     });
   }
 
-  /** DescribeKey: by key id, key ARN, alias name or alias ARN. */
+  /**
+   * DescribeKey: by key id, key ARN, alias name or alias ARN. As in AWS, a
+   * predefined `alias/aws/<service>` alias with no key yet creates the
+   * account's AWS managed key (src/service/aws-managed-keys.ts).
+   */
   describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
     return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
-      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:DescribeKey', 'DescribeKey');
+      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DescribeKey', { grantOperation: 'DescribeKey', createsAwsManagedKey: true });
       return { keyMetadata: toKeyMetadata(key) };
     });
   }
@@ -342,9 +346,7 @@ export class KmsService {
       const size = pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      let query = trx.selectFrom('keys').select(['key_id', 'arn']).where('account_id', '=', ctx.caller.accountId);
-      if (after !== undefined) query = query.where(sql<boolean>`key_id::text > ${after}`);
-      const rows = await query.orderBy(sql`key_id::text`).limit(size + 1).execute();
+      const rows = await readAccountKeysPage(trx, ctx.caller.accountId, after, size + 1);
       const p = page(rows, size, (r) => r.key_id);
       return { keys: p.items.map((r) => ({ keyId: r.key_id, keyArn: r.arn })), nextMarker: p.nextMarker, truncated: p.truncated };
     });
@@ -454,17 +456,16 @@ export class KmsService {
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      let query = trx.selectFrom('aliases').selectAll().where('account_id', '=', ctx.caller.accountId);
+      let targetKeyId: string | undefined;
       if (input.keyId != null) {
         const ref = parseKeyReference(input.keyId);
         if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
           throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
         }
         const key = await this.#readKey(trx, ctx, input.keyId, draft, now);
-        query = query.where('target_key_id', '=', key.keyId);
+        targetKeyId = key.keyId;
       }
-      if (after !== undefined) query = query.where('alias_name', '>', after);
-      const rows = await query.orderBy('alias_name').limit(size + 1).execute();
+      const rows = await readAliasesPage(trx, ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
       const p = page(rows, size, (r) => r.alias_name);
       return {
         aliases: p.items.map((r) => ({
@@ -542,12 +543,7 @@ export class KmsService {
         await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: target });
         const refused = checkKeyState(operation as KeyOperation, target);
         if (refused) throw refused;
-        const count = await trx
-          .selectFrom('aliases')
-          .select((eb) => eb.fn.countAll<string>().as('n'))
-          .where('target_key_id', '=', keyId)
-          .executeTakeFirstOrThrow();
-        aliasesOnTarget = Number(count.n);
+        aliasesOnTarget = await countKeyAliases(trx, keyId);
       }
 
       const streamId = aliasStreamId(accountId, input.aliasName);
@@ -686,7 +682,7 @@ function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyU
   if (!usage.ok) throw usage.error;
   const origin = input.origin ?? 'AWS_KMS';
   if (origin === 'EXTERNAL' && !IMPORTABLE_KEY_SPECS.includes(keySpec)) {
-    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption and HMAC keys only, not for ${keySpec} keys.`);
+    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption, HMAC, RSA, NIST ECC and secp256k1 keys, not for ${keySpec} keys.`);
   }
   if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);

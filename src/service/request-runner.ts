@@ -7,6 +7,7 @@ import { StreamVersionConflictError } from '../store/event-store.ts';
 import type { AuthorizationEvidence } from './authorization.ts';
 import { appendAuditRecord, auditEvent, findUnrecordable, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
+import { principalScope, recheckCaller, type CredentialCache } from './credentials.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { transactionalReads, type KeyReads, type KeyViewCache } from './key-reads.ts';
 
@@ -37,6 +38,8 @@ export interface RequestRunnerDeps {
   region: string;
   /** Group commit for the cryptographic operations (`runKeyUse`); without it they run in a transaction each. */
   groupCommit?: { committer: GroupCommitter; cache: KeyViewCache };
+  /** The process's cache of credentials (callers with `credentialsFence`), told when a request finds an entry stale. */
+  credentials?: CredentialCache;
 }
 
 type Who = Pick<AuditRecord, 'requestId' | 'accountId' | 'userIdentity' | 'sourceIp' | 'userAgent'>;
@@ -75,7 +78,7 @@ export class RequestRunner {
     spec: OperationSpec,
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
   ): Promise<T> {
-    return this.#execute(whoCalled(ctx), spec, body);
+    return this.#execute(whoCalled(ctx), spec, body, ctx.caller);
   }
 
   /**
@@ -98,13 +101,16 @@ export class RequestRunner {
       const reads = group.cache.reads();
       let value: T | undefined;
       let refusal: KmsError | undefined;
+      let lostConnection = false;
       try {
         value = await body(reads, draft, now);
       } catch (error) {
-        if (!(error instanceof KmsError)) return this.#fail(who, spec, now, draft, error);
-        refusal = error;
+        // A read whose connection Postgres terminated is decided again below, in a transaction on a fresh connection.
+        if (!(error instanceof KmsError) && !isConnectionLoss(error)) return this.#fail(who, spec, now, draft, error);
+        if (error instanceof KmsError) refusal = error;
+        else lostConnection = true;
       }
-      const fences = reads.fences();
+      const fences = lostConnection ? undefined : withCallerFence(reads.fences(), ctx.caller);
       if (fences) {
         const { streamId, event } = auditEvent(this.#record(who, spec, now, draft, refusal));
         let written: boolean;
@@ -112,8 +118,10 @@ export class RequestRunner {
           written = await group.committer.submit({ streamId, event, recordedAt: now, fences });
         } catch (error) {
           zeroBuffers(value);
-          // The batch failed: a refusal is still recorded on its own, a success becomes KMSInternalException.
-          return this.#fail(who, spec, now, draft, refusal ?? error);
+          // The batch failed: a refusal is still recorded on its own; a success whose batch lost its
+          // connection is decided again below, on a fresh one; otherwise it becomes KMSInternalException.
+          if (refusal || !isConnectionLoss(error)) return this.#fail(who, spec, now, draft, refusal ?? error);
+          written = false;
         }
         if (written) {
           this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: refusal ? 'failure' : 'success' }, 'request');
@@ -125,11 +133,14 @@ export class RequestRunner {
         }
       }
       zeroBuffers(value);
-      for (const scope of fences?.keys() ?? []) group.cache.invalidate(scope);
+      for (const scope of fences?.keys() ?? []) {
+        group.cache.invalidate(scope);
+        this.#deps.credentials?.invalidate(scope);
+      }
       // A torn or stale read: decide again, in a transaction holding the keys' locks.
       if (!fences) group.cache.invalidate('*');
     }
-    return this.#execute(who, spec, (trx, draft, now) => body(transactionalReads(trx), draft, now));
+    return this.#execute(who, spec, (trx, draft, now) => body(transactionalReads(trx), draft, now), ctx.caller);
   }
 
   /**
@@ -194,10 +205,12 @@ export class RequestRunner {
     }
   }
 
+  /** `caller`, when given, is checked against its credentials' fence in the request's transaction, before `body` decides on it. */
   async #execute<T>(
     who: Who,
     spec: OperationSpec,
     body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
+    caller?: Caller,
   ): Promise<T> {
     const now = this.#deps.clock.now();
     let draft: AuditDraft = newDraft();
@@ -211,6 +224,7 @@ export class RequestRunner {
       draft = newDraft();
       try {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
+          if (caller) await this.#recheck(trx, caller);
           const value = await body(trx, draft, now);
           try {
             await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
@@ -224,11 +238,27 @@ export class RequestRunner {
         return result;
       } catch (error) {
         failure = error;
-        if (!(error instanceof StreamVersionConflictError)) break;
+        // A lost connection is tried again on a fresh one: nothing of the attempt committed, or if its COMMIT
+        // went through unanswered, its record's own stream (request-<id>) makes the retry fail rather than repeat.
+        if (!(error instanceof StreamVersionConflictError) && !isConnectionLoss(error)) break;
+        // Postgres terminates a process's connections together: let the pool see the others close first.
+        if (isConnectionLoss(error)) await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
       }
     }
 
     return this.#fail(who, spec, now, draft, failure);
+  }
+
+  /**
+   * A caller authenticated from cached credentials whose principal's fence
+   * moved is refreshed (a changed identity policy applies to this request),
+   * or refused as AWS refuses an access key that is no longer active.
+   */
+  async #recheck(trx: Transaction<Database>, caller: Caller): Promise<void> {
+    const before = caller.credentialsFence;
+    const current = await recheckCaller(trx, caller);
+    if (current?.credentialsFence !== before) this.#deps.credentials?.invalidate(principalScope(caller.principalArn));
+    if (!current) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
   }
 
   /**
@@ -289,6 +319,27 @@ export class RequestRunner {
       ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
     };
   }
+}
+
+/**
+ * The fences a group-commit record is checked against: those of the views its
+ * decision read and, for a caller from cached credentials, its principal's.
+ */
+function withCallerFence(fences: ReadonlyMap<string, bigint> | undefined, caller: Caller): ReadonlyMap<string, bigint> | undefined {
+  if (!fences || caller.credentialsFence === undefined) return fences;
+  return new Map(fences).set(principalScope(caller.principalArn), caller.credentialsFence);
+}
+
+/**
+ * Whether `error` is the loss of a database connection (terminated by the
+ * server, reset, or a client the pool already knows to be broken) rather than
+ * a failure of the statement: the same work may succeed on another connection.
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === 'ECONNRESET' || code === 'EPIPE')) return true;
+  return /Connection terminated|not queryable|Client was closed/.test(error.message);
 }
 
 /** Zeroes the Buffers directly in a result object (plaintexts, data keys). */

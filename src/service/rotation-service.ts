@@ -28,7 +28,7 @@ import type { RootKey } from '../crypto/root-key.ts';
 import type { Database } from '../store/database.ts';
 import { appendToStream, readStream } from '../store/event-store.ts';
 import { destroyKeyMaterial, dropImportParameters, insertKeyMaterial } from '../store/key-material-store.ts';
-import { readKeyProjection, writeAliasProjection } from '../store/projections.ts';
+import { readKeyAliases, readKeyProjection, writeAliasProjection } from '../store/projections.ts';
 import type { OperatorContext, RequestContext } from './context.ts';
 import { applyKeyDecision, lockAuthorizedKey, lockKeyForChange, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import type { KeyResolver } from './key-resolver.ts';
@@ -216,7 +216,7 @@ export class RotationService {
     return this.#asWorker('DeleteKey', current, async (trx, draft) => {
       const key = await lockKeyForChange(trx, keyId);
       if (!key || !isDeletionDue(key, now)) return 'not-due';
-      const aliases = await trx.selectFrom('aliases').select(['account_id', 'alias_name']).where('target_key_id', '=', keyId).execute();
+      const aliases = await readKeyAliases(trx, keyId);
       for (const alias of aliases) await this.#deleteAlias(trx, alias.account_id, alias.alias_name, now);
       const retiredGrants = await retireAllGrants(trx, keyId, 'keyledger-worker', now);
       const destroyed = await destroyKeyMaterial(trx, keyId);

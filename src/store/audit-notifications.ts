@@ -2,38 +2,91 @@ import type pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { dedicatedClient, type Db } from './database.ts';
 
-/** The channel sql/0011_audit_notify.sql notifies when a transaction commits audit records; the payload is its transaction id. */
+/**
+ * The channel sql/0011_audit_notify.sql notifies when a transaction commits
+ * audit records. The payload (sql/0030) is
+ * `<transaction id>/<accountId>/<recipientAccountId>/<eventName>`, one per
+ * distinct value in a transaction; a bare transaction id (0011's) wakes everyone.
+ */
 export const AUDIT_CHANNEL = 'keyledger_audit';
+
+/** What one notification says a committed transaction holds records about. */
+export interface AuditNotice {
+  transactionId: bigint | null;
+  /** null: unknown (an old-style payload), so anyone may be interested. */
+  accountId: string | null;
+  recipientAccountId: string | null;
+  eventName: string | null;
+}
+
+/**
+ * Reads a notification's payload (see AUDIT_CHANNEL). Anything it cannot read
+ * is a notice about nothing in particular, which wakes every follower.
+ *
+ * @example
+ * parseAuditNotice('7731/111122223333//Encrypt'); // { transactionId: 7731n, accountId: '111122223333', recipientAccountId: null, eventName: 'Encrypt' }
+ */
+export function parseAuditNotice(payload: string | undefined): AuditNotice {
+  const match = /^(\d{1,20})(?:\/([^/]*)\/([^/]*)\/(.*))?$/s.exec(payload ?? '');
+  if (!match) return { transactionId: null, accountId: null, recipientAccountId: null, eventName: null };
+  const [, xid, account, recipient, eventName] = match;
+  if (account === undefined) return { transactionId: BigInt(xid!), accountId: null, recipientAccountId: null, eventName: null };
+  return { transactionId: BigInt(xid!), accountId: account, recipientAccountId: recipient || null, eventName: eventName ?? '' };
+}
+
+/**
+ * Which records wake a follower. A tail reads one account's records (its own
+ * requests and those made on its keys), perhaps only some operations: records
+ * it can never see must not wake it, so an idle tail costs no query per request.
+ */
+export interface FollowInterest {
+  accountId: string;
+  /** Only records of these operations wake it; null or absent: any. */
+  eventNames?: readonly string[] | null;
+  /**
+   * Records of these operations in the account (whatever `eventNames` says)
+   * raise an alert: the follower's next wait answers 'alert' (the tail
+   * re-checks that its caller may still read the log).
+   */
+  alertOn?: readonly string[];
+}
 
 const RECONNECT_DELAY_MS = 1000;
 
-export type WakeReason = 'notified' | 'timeout' | 'closed';
+export type WakeReason = 'notified' | 'alert' | 'timeout' | 'closed';
 
 /** One follower's wake-ups from the shared feed. */
 export interface AuditWakeup {
   /**
-   * Resolves 'notified' at the first notification since the previous wait (at
-   * once if one came meanwhile: none is lost between two waits, several fold
-   * into one), 'timeout' after `timeoutMs`, 'closed' when the feed or this
+   * Resolves 'notified' at the first notification of interest since the
+   * previous wait (at once if one came meanwhile: none is lost between two
+   * waits, several fold into one), 'alert' likewise for an alert (before any
+   * 'notified'), 'timeout' after `timeoutMs`, 'closed' when the feed or this
    * wake-up is closed or `signal` aborts.
    */
   wait(timeoutMs: number, signal?: AbortSignal): Promise<WakeReason>;
-  /** The highest transaction id notified since this process started listening; 0n when none. */
+  /** The highest transaction id notified to this follower (or to everyone); 0n when none. */
   latestNotified(): bigint;
+  /** Whether the feed's LISTEN connection is up: while it is, no notification is lost (a reconnect wakes everyone). */
+  listening(): boolean;
   close(): void;
 }
 
 interface Follower {
+  interest: { accountId: string; eventNames: ReadonlySet<string> | null; alertOn: ReadonlySet<string> } | null;
   pending: boolean;
+  alert: boolean;
+  latest: bigint;
   closed: boolean;
   wake: ((reason: WakeReason) => void) | null;
 }
 
 /**
- * One LISTEN connection per process, fanned out to every live tail. A
- * notification is only a wake-up: followers re-read the log from their own
- * cursor, so a lost one (connection dropped, reconnecting) costs latency, not
- * records; on reconnect every follower is woken in case it missed one.
+ * One LISTEN connection per process, fanned out to the live tails a
+ * notification may concern (see FollowInterest). A notification is only a
+ * wake-up: followers re-read the log from their own cursor, so a lost one
+ * (connection dropped, reconnecting) costs latency, not records; on reconnect
+ * every follower is woken in case it missed one.
  *
  * @example
  * const feed = new AuditFeed(db, logger);
@@ -48,7 +101,9 @@ export class AuditFeed {
   #client: pg.Client | null = null;
   #connecting: Promise<void> | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
-  #latest = 0n;
+  /** The highest transaction id of a notification that woke everyone (an old-style payload). */
+  #latestToAll = 0n;
+  #wakeups = 0;
   #closed = false;
 
   constructor(db: Db, logger: Logger) {
@@ -56,15 +111,27 @@ export class AuditFeed {
     this.#logger = logger;
   }
 
-  /** Starts listening (on first use) and registers a follower. Never fails for want of the connection: followers then poll. */
-  async follow(): Promise<AuditWakeup> {
+  /**
+   * Starts listening (on first use) and registers a follower, woken by the
+   * records `interest` describes (by every record without it). Never fails for
+   * want of the connection: followers then poll.
+   */
+  async follow(interest?: FollowInterest): Promise<AuditWakeup> {
     if (this.#closed) throw new Error('the audit feed is closed');
-    const follower: Follower = { pending: false, closed: false, wake: null };
+    const follower: Follower = {
+      interest: interest ? { accountId: interest.accountId, eventNames: interest.eventNames ? new Set(interest.eventNames) : null, alertOn: new Set(interest.alertOn ?? []) } : null,
+      pending: false,
+      alert: false,
+      latest: 0n,
+      closed: false,
+      wake: null,
+    };
     this.#followers.add(follower);
     await this.#listen();
     return {
       wait: (timeoutMs, signal) => this.#wait(follower, timeoutMs, signal),
-      latestNotified: () => this.#latest,
+      latestNotified: () => (follower.latest > this.#latestToAll ? follower.latest : this.#latestToAll),
+      listening: () => this.#client !== null,
       close: () => {
         follower.closed = true;
         this.#followers.delete(follower);
@@ -76,6 +143,11 @@ export class AuditFeed {
   /** How many follow() wake-ups are open (for tests and metrics). */
   get followers(): number {
     return this.#followers.size;
+  }
+
+  /** How many times a follower was woken by a notification since the feed started (for tests and metrics). */
+  get wakeups(): number {
+    return this.#wakeups;
   }
 
   /** Whether the LISTEN connection is up. */
@@ -101,6 +173,10 @@ export class AuditFeed {
 
   #wait(f: Follower, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> {
     if (f.closed || this.#closed || signal?.aborted) return Promise.resolve('closed');
+    if (f.alert) {
+      f.alert = false;
+      return Promise.resolve('alert');
+    }
     if (f.pending) {
       f.pending = false;
       return Promise.resolve('notified');
@@ -111,6 +187,7 @@ export class AuditFeed {
         signal?.removeEventListener('abort', onAbort);
         f.wake = null;
         if (reason === 'notified') f.pending = false;
+        if (reason === 'alert') f.alert = false;
         resolve(reason);
       };
       const onAbort = () => done('closed');
@@ -123,6 +200,32 @@ export class AuditFeed {
   #notifyAll(): void {
     for (const f of this.#followers) {
       f.pending = true;
+      this.#wakeups++;
+      f.wake?.('notified');
+    }
+  }
+
+  /** Wakes the followers `notice` may concern; the others are not even looked at beyond their interest. */
+  #dispatch(notice: AuditNotice): void {
+    if (notice.accountId === null) {
+      if (notice.transactionId !== null && notice.transactionId > this.#latestToAll) this.#latestToAll = notice.transactionId;
+      this.#notifyAll();
+      return;
+    }
+    for (const f of this.#followers) {
+      const interest = f.interest;
+      if (interest) {
+        const own = notice.accountId === interest.accountId;
+        if (!own && notice.recipientAccountId !== interest.accountId) continue;
+        if (own && notice.eventName !== null && interest.alertOn.has(notice.eventName)) {
+          f.alert = true;
+          f.wake?.('alert');
+        }
+        if (interest.eventNames && !interest.eventNames.has(notice.eventName ?? '')) continue;
+      }
+      if (notice.transactionId !== null && notice.transactionId > f.latest) f.latest = notice.transactionId;
+      f.pending = true;
+      this.#wakeups++;
       f.wake?.('notified');
     }
   }
@@ -149,11 +252,7 @@ export class AuditFeed {
     client.on('end', () => lost());
     client.on('notification', (message) => {
       if (message.channel !== AUDIT_CHANNEL) return;
-      if (message.payload && /^\d{1,20}$/.test(message.payload)) {
-        const xid = BigInt(message.payload);
-        if (xid > this.#latest) this.#latest = xid;
-      }
-      this.#notifyAll();
+      this.#dispatch(parseAuditNotice(message.payload));
     });
     try {
       await client.connect();

@@ -309,6 +309,19 @@ export async function readAliasStreamsOfKey(db: Executor, accountId: string, key
   return rows.map((r) => r.stream_id);
 }
 
+/** The streams of the grants created on `keyId` up to `asOf` (retired or not: fold each to know). */
+export async function readGrantStreamsOfKey(db: Executor, keyId: string, asOf: Date): Promise<string[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select('stream_id')
+    .distinct()
+    .where('type', '=', 'GrantCreated')
+    .where(sql<string>`data ->> 'keyId'`, '=', keyId)
+    .where('recorded_at', '<=', asOf)
+    .execute();
+  return rows.map((r) => r.stream_id);
+}
+
 /** The audit records written in the same transactions as `transactionIds` (the requests behind lifecycle events). */
 export async function readAuditRecordsOfTransactions(db: Executor, transactionIds: readonly bigint[]): Promise<AuditRow[]> {
   if (transactionIds.length === 0) return [];

@@ -9,10 +9,10 @@
  * filter) serve them. Grant use reads every grant-authorized record up to `to`
  * (a grant is "never used" over its whole life, not only in the window).
  */
-import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Selectable, type Transaction } from 'kysely';
 import { scoped, type AuditQueryFilter } from './audit-queries.ts';
 import { readLastUse } from './usage-statistics.ts';
-import type { Database, Db } from './database.ts';
+import type { Database, Db, GrantsTable, KeysTable } from './database.ts';
 
 type Executor = Db | Transaction<Database>;
 
@@ -157,4 +157,21 @@ export async function readLastRotations(db: Executor, keyIds: readonly string[],
      WHERE stream_id = ANY(${keyIds.map((k) => `key-${k}`)}::text[]) AND type = 'KeyRotated' AND recorded_at < ${to}
      GROUP BY stream_id`.execute(db);
   return new Map(rows.map((r) => [r.stream_id.slice('key-'.length), r.last]));
+}
+
+/**
+ * The report's inventory: an account's keys (oldest first), its aliases by name and its live grants (oldest first).
+ *
+ * @example
+ * const { keys, aliases, grants } = await readAccountInventory(trx, '111122223333');
+ */
+export async function readAccountInventory(
+  db: Executor,
+  accountId: string,
+): Promise<{ keys: Selectable<KeysTable>[]; aliases: { alias_name: string; target_key_id: string }[]; grants: Selectable<GrantsTable>[] }> {
+  // One query at a time: in a transaction they share one connection.
+  const keys = await db.selectFrom('keys').selectAll().where('account_id', '=', accountId).orderBy('creation_date').orderBy('key_id').execute();
+  const aliases = await db.selectFrom('aliases').select(['alias_name', 'target_key_id']).where('account_id', '=', accountId).orderBy('alias_name').execute();
+  const grants = await db.selectFrom('grants').selectAll().where('key_account_id', '=', accountId).orderBy('creation_date').orderBy('grant_id').execute();
+  return { keys, aliases, grants };
 }

@@ -1,23 +1,8 @@
 import { Kysely, PostgresDialect, sql, type ColumnType, type Generated } from 'kysely';
 import pg from 'pg';
-import { parseJson } from '../json.ts';
+import { serviceLoginUrl } from './service-login.ts';
 import type { ImportedMaterial } from '../domain/key.ts';
-
-// json and jsonb columns, and arrays of them, as every pg client of this process
-// reads them: without V8's bug with escaped keys (see parseJson).
-pg.types.setTypeParser(pg.types.builtins.JSON, parseJson);
-pg.types.setTypeParser(pg.types.builtins.JSONB, parseJson);
-{
-  // Array types' oids, which pg's TypeId does not list.
-  type TypeId = Parameters<typeof pg.types.getTypeParser>[0];
-  const [TEXT_ARRAY, JSON_ARRAY, JSONB_ARRAY] = [1009, 199, 3807] as unknown as TypeId[];
-  // pg's text[] reading (quoting, NULL, nesting), then parseJson per element.
-  const textArray = pg.types.getTypeParser(TEXT_ARRAY!) as (text: string) => unknown[];
-  const elements = (items: unknown[]): unknown[] => items.map((item) => (item === null ? null : Array.isArray(item) ? elements(item) : parseJson(item as string)));
-  const jsonArray = (text: string) => elements(textArray(text));
-  pg.types.setTypeParser(JSON_ARRAY!, jsonArray);
-  pg.types.setTypeParser(JSONB_ARRAY!, jsonArray);
-}
+import { assertPgTypeParsersInstalled } from './pg-types.ts';
 
 /** `bigint` and `xid8` columns: `pg` returns them as strings and so do we. */
 type Int8 = ColumnType<string, string | bigint, string | bigint>;
@@ -193,12 +178,15 @@ export interface OpenDatabaseOptions {
  * await db.destroy();
  */
 export function openDatabase(connectionString: string, options: OpenDatabaseOptions = {}): Db {
+  assertPgTypeParsersInstalled();
+  const app = (options.as ?? 'app') === 'app';
   const pool = new pg.Pool({
-    connectionString,
+    // The app logs in as the service login (service-login.ts), so that RESET ROLE gives back nothing.
+    connectionString: app ? (serviceLoginUrl(connectionString) ?? connectionString) : connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'keyledger',
     // A startup parameter, so the role is in force before the first query runs.
-    ...((options.as ?? 'app') === 'app' ? { options: `-c role=${APP_ROLE}` } : {}),
+    ...(app ? { options: `-c role=${APP_ROLE}` } : {}),
   });
   // An idle client losing its server must not crash the process; the next
   // checkout gets a fresh connection.
@@ -213,6 +201,11 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
 }
 
 const pools = new WeakMap<Db, pg.Pool>();
+
+/** The URL `db`'s pool logs in with (for a database opened with openDatabase), or undefined. */
+export function connectionStringOf(db: Db): string | undefined {
+  return pools.get(db)?.options.connectionString;
+}
 
 /**
  * One of `db`'s own pooled connections, as a raw `pg` client, for what Kysely
@@ -247,6 +240,7 @@ export async function withPooledClient<T>(db: Db, use: (client: pg.PoolClient) =
  * await client.query('LISTEN keyledger_audit');
  */
 export function dedicatedClient(db: Db, applicationName: string): pg.Client {
+  assertPgTypeParsersInstalled();
   const pool = pools.get(db);
   if (!pool) throw new Error('dedicatedClient needs a database opened with openDatabase');
   const { connectionString, options: startup, ssl } = pool.options;

@@ -117,25 +117,6 @@ export async function appendSingleEventStream(
   return recorded!;
 }
 
-/**
- * Appends many one-event streams in one multi-row INSERT: the audit records of
- * a group-commit batch (see src/store/fences.ts). What the database assigns is
- * not returned: nobody waits on it.
- */
-export async function appendSingleEventStreams(trx: Executor, appends: readonly { streamId: string; event: NewEvent; recordedAt: Date }[]): Promise<void> {
-  if (appends.length === 0) return;
-  const rows = appends.map(({ streamId, event, recordedAt }) => ({
-    stream_id: streamId,
-    stream_version: 1n,
-    event_id: randomUUID(),
-    type: event.type,
-    data: JSON.stringify(event.data),
-    metadata: JSON.stringify(event.metadata ?? {}),
-    recorded_at: recordedAt,
-  }));
-  await trx.insertInto('events').values(rows).execute();
-}
-
 async function insertEvents(
   trx: Executor,
   streamId: string,

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { GrantState } from '../domain/grant.ts';
 import type { Database } from './database.ts';
 
@@ -31,7 +31,7 @@ export async function writeGrantProjection(db: Executor, grant: GrantState): Pro
   await db.insertInto('grants').values(grantRow(grant)).onConflict((oc) => oc.column('grant_id').doNothing()).execute();
 }
 
-type GrantRow = Selectable<Database['grants']>;
+export type GrantRow = Selectable<Database['grants']>;
 
 export function rowToGrant(row: GrantRow, keyArn: string): GrantState {
   return {
@@ -63,4 +63,74 @@ export async function readGrantsFor(db: Executor, keyId: string, grantee: string
     .where('g.grantee_principal', '=', grantee)
     .execute();
   return rows.map((r) => rowToGrant(r, r.arn));
+}
+
+/** How many live grants a key has (AWS's grants-per-key quota). */
+export async function countKeyGrants(db: Executor, keyId: string): Promise<number> {
+  const row = await db.selectFrom('grants').select((eb) => eb.fn.countAll<string>().as('n')).where('key_id', '=', keyId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** The ids of a key's live grants. */
+export async function readKeyGrantIds(db: Executor, keyId: string): Promise<string[]> {
+  const rows = await db.selectFrom('grants').select('grant_id').where('key_id', '=', keyId).execute();
+  return rows.map((r) => r.grant_id);
+}
+
+/** The live grants on a key named `name` (CreateGrant's idempotence by name). */
+export function readNamedGrants(db: Executor, keyId: string, name: string): Promise<GrantRow[]> {
+  return db.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('name', '=', name).execute();
+}
+
+/** A live grant by its id, wherever its key. */
+export function readGrantRow(db: Executor, grantId: string): Promise<GrantRow | undefined> {
+  return db.selectFrom('grants').selectAll().where('grant_id', '=', grantId).executeTakeFirst();
+}
+
+/** A live grant of `keyId` by its id. */
+export function readKeyGrantRow(db: Executor, keyId: string, grantId: string): Promise<GrantRow | undefined> {
+  return db.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('grant_id', '=', grantId).executeTakeFirst();
+}
+
+/** A live grant by its grant token. */
+export function readGrantRowByToken(db: Executor, grantToken: string): Promise<GrantRow | undefined> {
+  return db.selectFrom('grants').selectAll().where('grant_token', '=', grantToken).executeTakeFirst();
+}
+
+/** A key's live grants that allow the grant operation `operation` (e.g. `Decrypt`), in grant-id order. */
+export function readGrantsAllowing(db: Executor, keyId: string, operation: string): Promise<GrantRow[]> {
+  return db.selectFrom('grants').selectAll().where('key_id', '=', keyId).where(sql<boolean>`${operation} = ANY(operations)`).orderBy('grant_id').execute();
+}
+
+/**
+ * One page of ListGrants: a key's live grants after `after` in grant-id order, optionally only one grant id or one grantee.
+ *
+ * @example
+ * const rows = await readGrantsPage(trx, key.keyId, { granteePrincipal: 'arn:aws:iam::111122223333:role/app', after: undefined, limit: 51 });
+ */
+export function readGrantsPage(
+  db: Executor,
+  keyId: string,
+  page: { grantId?: string | null; granteePrincipal?: string | null; after: string | undefined; limit: number },
+): Promise<GrantRow[]> {
+  let query = db.selectFrom('grants').selectAll().where('key_id', '=', keyId);
+  if (page.grantId) query = query.where('grant_id', '=', page.grantId);
+  if (page.granteePrincipal) query = query.where('grantee_principal', '=', page.granteePrincipal);
+  if (page.after !== undefined) query = query.where('grant_id', '>', page.after);
+  return query.orderBy('grant_id').limit(page.limit).execute();
+}
+
+/**
+ * One page of ListRetirableGrants: the live grants whose retiring principal is `retiringPrincipal`, with their key's ARN,
+ * after `after` in grant-id order; only grants on `keyAccountId`'s keys when it is given.
+ */
+export function readRetirableGrantsPage(
+  db: Executor,
+  retiringPrincipal: string,
+  page: { keyAccountId?: string; after: string | undefined; limit: number },
+): Promise<(GrantRow & { arn: string })[]> {
+  let query = db.selectFrom('grants as g').innerJoin('keys as k', 'k.key_id', 'g.key_id').selectAll('g').select('k.arn').where('g.retiring_principal', '=', retiringPrincipal);
+  if (page.keyAccountId !== undefined) query = query.where('k.account_id', '=', page.keyAccountId);
+  if (page.after !== undefined) query = query.where('g.grant_id', '>', page.after);
+  return query.orderBy('g.grant_id').limit(page.limit).execute();
 }

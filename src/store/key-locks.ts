@@ -13,7 +13,10 @@ type Trx = Transaction<Database>;
  * in after the operations already running, and every later one sees it.
  * Crypto operations share the lock and so never wait for each other.
  */
-const lockId = (keyId: string) => sql`hashtextextended(${`keyledger:key:${keyId}`}, 0)`;
+const lockId = (keyId: string) => sql`hashtextextended(${keyLockName(keyId)}, 0)`;
+
+/** The name a key's advisory lock is hashed from (for a query that cannot bind it as a parameter). */
+export const keyLockName = (keyId: string) => `keyledger:key:${keyId}`;
 
 /**
  * Taken by every crypto operation (and alias retargeting) on the key, until
@@ -27,7 +30,7 @@ export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promis
   if (ordered.length === 1) {
     await sql`SELECT pg_advisory_xact_lock_shared(${lockId(ordered[0]!)})`.execute(trx);
   } else if (ordered.length > 1) {
-    const names = ordered.map((keyId) => `keyledger:key:${keyId}`);
+    const names = ordered.map(keyLockName);
     await sql`SELECT count(pg_advisory_xact_lock_shared(hashtextextended(name, 0)))
                 FROM (SELECT name FROM unnest(${names}::text[]) AS name ORDER BY name COLLATE "C") AS ordered`.execute(trx);
   }
@@ -36,4 +39,10 @@ export async function lockKeyShared(trx: Trx, keyIds: readonly string[]): Promis
 /** Taken by every lifecycle change of the key, until commit. */
 export async function lockKeyExclusive(trx: Trx, keyId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${lockId(keyId)})`.execute(trx);
+}
+
+/** Locks a key's projection row FOR UPDATE; false when there is no such row (no such key, or deleted). */
+export async function lockKeyRow(trx: Trx, keyId: string): Promise<boolean> {
+  const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().executeTakeFirst();
+  return row !== undefined;
 }

@@ -2,7 +2,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
-import type { Db } from './database.ts';
+import pg from 'pg';
+import { connectionStringOf, type Db } from './database.ts';
+import { SERVICE_LOGIN, serviceLoginPassword, serviceLoginUrl } from './service-login.ts';
 
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 
@@ -73,5 +75,49 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
       cause: error,
     });
   }
+  await ensureServiceLogin(db);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Creates the service's login role (see service-login.ts) when missing, and
+ * sets its password when a login with the derived one fails. Idempotent, and
+ * safe when several processes migrate the same cluster at once.
+ */
+async function ensureServiceLogin(db: Db): Promise<void> {
+  const ownerUrl = connectionStringOf(db);
+  const password = ownerUrl ? serviceLoginPassword(ownerUrl) : null;
+  if (!ownerUrl || password === null) return;
+  const role = sql.id(SERVICE_LOGIN);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ${SERVICE_LOGIN}`.execute(db);
+      if (rows[0]!.n === 0) {
+        await sql`CREATE ROLE ${role} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${sql.lit(password)}`.execute(db);
+      } else if (!(await canLogIn(serviceLoginUrl(ownerUrl)!))) {
+        await sql`ALTER ROLE ${role} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${sql.lit(password)}`.execute(db);
+      }
+      // Only this: it may become keyledger_app (the app's grants), and nothing of its own.
+      await sql`GRANT keyledger_app TO ${role}`.execute(db);
+      return;
+    } catch (error) {
+      // Another process creating or altering it at the same moment (duplicate role, tuple concurrently updated).
+      const code = (error as { code?: string }).code;
+      if (attempt >= 5 || (code !== '42710' && code !== '23505' && code !== 'XX000')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+}
+
+async function canLogIn(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }

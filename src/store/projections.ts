@@ -1,7 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { AliasState } from '../domain/alias.ts';
 import type { KeyState, KeyStateName } from '../domain/key.ts';
-import type { Database } from './database.ts';
+import type { AliasesTable, Database } from './database.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -190,8 +190,57 @@ export async function readKeySpec(db: Executor, keyId: string): Promise<string |
   return row?.key_spec;
 }
 
-/** How many KMS keys `accountId` has, pending deletion included (they count against the account's key quota until deleted). */
+/**
+ * How many customer managed KMS keys `accountId` has, pending deletion
+ * included (they count against the account's key quota until deleted). AWS
+ * managed keys do not count, as in AWS.
+ */
 export async function countAccountKeys(db: Executor, accountId: string): Promise<number> {
-  const row = await db.selectFrom('keys').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('keys')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId)
+    .where('key_manager', '=', 'CUSTOMER')
+    .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/**
+ * One page of ListKeys: `accountId`'s keys after `after` in key-id text order, `limit` of them at most.
+ *
+ * @example
+ * const rows = await readAccountKeysPage(trx, accountId, undefined, 101); // ask one more than the page to know it is truncated
+ */
+export function readAccountKeysPage(db: Executor, accountId: string, after: string | undefined, limit: number): Promise<{ key_id: string; arn: string }[]> {
+  let query = db.selectFrom('keys').select(['key_id', 'arn']).where('account_id', '=', accountId);
+  if (after !== undefined) query = query.where(sql<boolean>`key_id::text > ${after}`);
+  return query.orderBy(sql`key_id::text`).limit(limit).execute();
+}
+
+/**
+ * One page of ListAliases: `accountId`'s aliases (only those on `targetKeyId` when given) after `after` in name order, `limit` at most.
+ *
+ * @example
+ * const rows = await readAliasesPage(trx, accountId, { targetKeyId: key.keyId, after: undefined, limit: 51 });
+ */
+export function readAliasesPage(
+  db: Executor,
+  accountId: string,
+  page: { targetKeyId?: string; after: string | undefined; limit: number },
+): Promise<Selectable<AliasesTable>[]> {
+  let query = db.selectFrom('aliases').selectAll().where('account_id', '=', accountId);
+  if (page.targetKeyId !== undefined) query = query.where('target_key_id', '=', page.targetKeyId);
+  if (page.after !== undefined) query = query.where('alias_name', '>', page.after);
+  return query.orderBy('alias_name').limit(page.limit).execute();
+}
+
+/** How many aliases point at `keyId` (AWS's aliases-per-key quota). */
+export async function countKeyAliases(db: Executor, keyId: string): Promise<number> {
+  const row = await db.selectFrom('aliases').select((eb) => eb.fn.countAll<string>().as('n')).where('target_key_id', '=', keyId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** The aliases (in whatever account) that point at `keyId`. */
+export function readKeyAliases(db: Executor, keyId: string): Promise<{ account_id: string; alias_name: string }[]> {
+  return db.selectFrom('aliases').select(['account_id', 'alias_name']).where('target_key_id', '=', keyId).execute();
 }

@@ -242,4 +242,35 @@ describe.skipIf(!cli)(cli ? `AWS CLI (${cli.version.split(' ')[0]} at ${cli.path
     const record = await auditedOnce(r, 'GetCallerIdentity');
     expect(record).toMatchObject({ outcome: 'success', eventSource: 'sts' });
   }, CLI_TEST_TIMEOUT_MS);
+
+  it("issue 13's walkthrough: kms sign --message-type RAW, openssl verifies the signature with get-public-key's key, and the Sign record is in auditEvents", async () => {
+    const created = await aws(['kms', 'create-key', '--key-spec', 'ECC_NIST_P256', '--key-usage', 'SIGN_VERIFY']);
+    const signer = created.json.KeyMetadata.KeyId as string;
+    const publicKey = await aws(['kms', 'get-public-key', '--key-id', signer]);
+    await writeFile(join(dir, 'signer.der'), fromB64(publicKey.json.PublicKey));
+    const pem = await run('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', 'signer.der', '-out', 'signer.pem'], process.env, { cwd: dir });
+    expect(pem.code, pem.stderr).toBe(0);
+
+    await writeFile(join(dir, 'release.txt'), 'release v1.2.3');
+    const signed = await aws(['kms', 'sign', '--key-id', signer, '--message', `fileb://${join(dir, 'release.txt')}`, '--message-type', 'RAW', '--signing-algorithm', 'ECDSA_SHA_256']);
+    await writeFile(join(dir, 'release.sig'), fromB64(signed.json.Signature));
+    const verified = await run('openssl', ['dgst', '-sha256', '-verify', 'signer.pem', '-signature', 'release.sig', 'release.txt'], process.env, { cwd: dir });
+    expect({ code: verified.code, out: verified.stdout.trim() }).toEqual({ code: 0, out: 'Verified OK' });
+    await writeFile(join(dir, 'release.txt'), 'release v1.2.4');
+    expect((await run('openssl', ['dgst', '-sha256', '-verify', 'signer.pem', '-signature', 'release.sig', 'release.txt'], process.env, { cwd: dir })).code).not.toBe(0);
+
+    const record = await auditedOnce(signed, 'Sign');
+    expect(record).toMatchObject({ outcome: 'success', keyArn: created.json.KeyMetadata.Arn });
+    expect((await auditEvents(t, admin, { eventNames: ['Sign'] })).map((r) => r.requestId)).toContain(record.requestId);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  it('kms encrypt --key-id alias/aws/s3 creates the AWS managed key, which disable-key may not touch', async () => {
+    const enc = await aws(['kms', 'encrypt', '--key-id', 'alias/aws/s3', '--plaintext', inlinePlaintext('object key')]);
+    expect((await auditedOnce(enc, 'Encrypt')).outcome).toBe('success');
+    const described = await aws(['kms', 'describe-key', '--key-id', 'alias/aws/s3']);
+    expect(described.json.KeyMetadata).toMatchObject({ KeyManager: 'AWS', Arn: enc.json.KeyId });
+    const disabled = await aws(['kms', 'disable-key', '--key-id', described.json.KeyMetadata.KeyId], { expectFailure: true });
+    expect(disabled.stderr).toContain('AccessDeniedException');
+    expect((await auditedOnce(disabled, 'DisableKey')).errorCode).toBe('AccessDeniedException');
+  }, CLI_TEST_TIMEOUT_MS);
 });

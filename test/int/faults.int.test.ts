@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
+import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
 import { storedAuditRecords, wire } from '../support/aws-clients.ts';
@@ -50,6 +51,8 @@ describe('a failure record whose first insert fails', () => {
 
 describe('an authentication that fails unexpectedly', () => {
   it('is answered with KMSInternalException and a request id whose record exists, on both transports', async () => {
+    // Credentials already in the process's cache are not read again: the key must be one never used before.
+    const me = await t.newUser((await t.newAccount('faults-auth')).accountId, 'uncached', ADMINISTRATOR_ACCESS);
     await sql`revoke select on access_keys from keyledger_app`.execute(t.db.owner);
     try {
       const response = await t.yoga.fetch('http://keyledger.test/graphql', {

@@ -137,6 +137,27 @@ describe('a cache made stale by another process costs a retry, never a wrong ans
   });
 });
 
+describe('a batch goes to Postgres as literals', () => {
+  it('stores every record exactly as given, whatever quotes, dollar tags and escapes its values hold', async () => {
+    const { keyMetadata } = await t.app.kms.createKey(await request(alice), { description: 'gc-literals' });
+    const contexts: Record<string, string>[] = [
+      { a: '$q$', b: 'ends with $q', c: "$q0$ and $q1$ ' \" \\ \n \t ünïcødé 🔑", d: '$$', e: '' },
+      { 'x$q': '$q$$q0$$q$', "o'brien": 'E\'\\x41\'' },
+    ];
+    const ids = await Promise.all(
+      contexts.map(async (encryptionContext) => {
+        const ctx = await request(alice);
+        await t.app.crypto.encrypt(ctx, { keyId: keyMetadata.keyId, plaintext: randomBytes(4), encryptionContext });
+        return ctx.requestId;
+      }),
+    );
+    for (const [i, requestId] of ids.entries()) {
+      const [record] = (await recordsOf(requestId)) as unknown as { requestParameters: { encryptionContext: unknown } }[];
+      expect(record!.requestParameters.encryptionContext).toEqual(contexts[i]);
+    }
+  });
+});
+
 describe('a batch whose write fails fails every request in it', () => {
   let slowDb: Db;
   let serial: Keyledger;

@@ -497,6 +497,39 @@ describe('secrets at rest: private keys and HMAC keys', () => {
     expect(decrypted.plaintext.equals(plaintext)).toBe(true);
   });
 
+  it('imported private keys (RSA, ECC) are collected as the importer had them (PKCS#8 DER, PEM lines, components) and as keyledger keeps them', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const ctx = async () => t.ctx(alice);
+    for (const [keySpec, keyUsage, pair] of [
+      ['RSA_2048', 'SIGN_VERIFY', generateKeyPairSync('rsa', { modulusLength: 2048 })],
+      ['ECC_NIST_P256', 'SIGN_VERIFY', generateKeyPairSync('ec', { namedCurve: 'prime256v1' })],
+    ] as const) {
+      const { keyMetadata } = await t.app.kms.createKey(await ctx(), { description: `secrets imported ${keySpec}`, keySpec, keyUsage, origin: 'EXTERNAL' });
+      const params = await t.app.imports.getParametersForImport(await ctx(), { keyId: keyMetadata.keyId, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_3072' });
+      const der = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
+      keep(`imported ${keySpec} private key (PKCS#8 DER)`, der);
+      const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+      pem.split('\n').filter((line) => line.length >= 32 && !line.startsWith('-----')).forEach((line, i) => keep(`imported ${keySpec} private key PEM line ${i + 1}`, Buffer.from(line)));
+      const jwk = pair.privateKey.export({ format: 'jwk' }) as Record<string, string>;
+      for (const component of ['d', 'p', 'q', 'dp', 'dq', 'qi']) {
+        if (jwk[component]) keep(`imported ${keySpec} private component ${component}`, Buffer.from(jwk[component]!, 'base64url'));
+      }
+      const ephemeral = randomBytes(32);
+      keep(`imported ${keySpec} ephemeral AES key`, ephemeral);
+      const kwp = createCipheriv('id-aes256-wrap-pad', ephemeral, Buffer.from('A65959A6', 'hex'));
+      const wrappingKey = createPublicKey({ key: params.publicKey, format: 'der', type: 'spki' });
+      const encryptedKeyMaterial = Buffer.concat([publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ephemeral), kwp.update(der), kwp.final()]);
+      keep(`imported ${keySpec} encrypted key material`, encryptedKeyMaterial);
+      await t.app.imports.importKeyMaterial(await ctx(), { keyId: keyMetadata.keyId, importToken: params.importToken, encryptedKeyMaterial, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+      // What keyledger keeps (re-encoded from the key's components), unwrapped from the store.
+      const [row] = await t.db.owner.selectFrom('key_materials').select(['key_material_id', 'wrapped']).where('key_id', '=', keyMetadata.keyId).execute();
+      keep(`imported ${keySpec} private key as kept (PKCS#8 DER)`, unwrapKeyMaterial(t.rootKey, keyMetadata.keyId, row!.key_material_id, row!.wrapped));
+      const { publicKey } = await t.app.kms.getPublicKey(await ctx(), { keyId: keyMetadata.keyId });
+      expect(Buffer.from(publicKey).equals(pair.publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);
+      publicKeys.push(Buffer.from(publicKey));
+    }
+  });
+
   function keep(what: string, bytes: Buffer): void {
     expect(bytes.length, what).toBeGreaterThanOrEqual(16);
     secrets.push({ what, bytes: Buffer.from(bytes) });

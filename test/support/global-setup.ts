@@ -1,6 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrations.ts';
+import { installPgTypeParsers } from '../../src/store/pg-types.ts';
 import { adminQuery, databaseUrl } from './database.ts';
 import { startPostgresServer } from './postgres-server.ts';
 
@@ -20,6 +21,7 @@ declare module 'vitest' {
  * each; a database per file is cheap and still lets files run in parallel.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  installPgTypeParsers();
   const fromEnv = process.env.DATABASE_URL;
   if (fromEnv) {
     project.provide('adminDatabaseUrl', fromEnv);

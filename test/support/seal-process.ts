@@ -6,8 +6,10 @@
 import { sealKeyFromSeed } from '../../src/crypto/seal-key.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { LogSealer } from '../../src/store/log-seal.ts';
+import { installPgTypeParsers } from '../../src/store/pg-types.ts';
 
 const [url, durationMs] = [process.argv[2]!, Number(process.argv[3])];
+installPgTypeParsers();
 const db = openDatabase(url, { as: 'app', max: 2, applicationName: 'seal-process' });
 const sealer = new LogSealer(db, { privateKey: sealKeyFromSeed(Buffer.alloc(32, 5)).privateKey, now: () => new Date(), batchSize: 50, checkpointEvery: 40 });
 const until = Date.now() + durationMs;

@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { parseJson } from '../../src/json.ts';
-import '../../src/store/database.ts';
 
 /** Every one-character key that JSON may write as an escape, as text and as meant (computed without JSON.parse). */
 const ESCAPED: [text: string, meant: string][] = [

@@ -163,7 +163,9 @@ builder.subscriptionField('auditEvents', (t) =>
     description:
       'A live tail of auditEvents over SSE: the records matching the filter, oldest first, as they commit, each with its cursor. ' +
       'Reconnect with after: the last cursor received to get every later record exactly once (after a disconnect or a server restart). ' +
-      'Without after, it starts where auditEvents ends now. Starting it is one recorded request.',
+      'Without after, it starts where auditEvents ends now. Starting it is one recorded request. ' +
+      'It ends with AccessDeniedException (recorded) once its caller may no longer read the audit log; ' +
+      'a principal, and a server, hold a limited number open (LimitExceededException past it).',
     args: {
       filter: t.arg({ type: AuditEventFilterInput }),
       after: t.arg.string({ description: 'Resume after this cursor (from this subscription or from auditEvents).' }),

@@ -344,8 +344,37 @@ function basicCredentials(header: string | null): { accessKeyId: string; secret:
  * credentials). Fragments anywhere at the top make it not pure introspection:
  * they can select operations the field list would not show.
  */
-function attemptedOperation(query: string | undefined, operationName: string | undefined): { fields: string[]; readOnly: boolean; introspectionOnly: boolean } {
+function attemptedOperation(query: string | undefined, operationName: string | undefined): AttemptedOperation {
   if (!query) return { fields: [], readOnly: false, introspectionOnly: false };
+  const cacheable = query.length <= ATTEMPTED_CACHE_MAX_QUERY;
+  const cacheKey = `${operationName ?? ''}\u0000${query}`;
+  const cached = cacheable ? attemptedCache.get(cacheKey) : undefined;
+  if (cached) return cached;
+  const attempted = readAttemptedOperation(query, operationName);
+  if (cacheable) {
+    if (attemptedCache.size >= ATTEMPTED_CACHE_ENTRIES) attemptedCache.delete(attemptedCache.keys().next().value!);
+    attemptedCache.set(cacheKey, attempted);
+  }
+  return attempted;
+}
+
+interface AttemptedOperation {
+  readonly fields: readonly string[];
+  readonly readOnly: boolean;
+  readonly introspectionOnly: boolean;
+}
+
+/**
+ * What `attemptedOperation` made of recent documents: clients send the same
+ * few documents again and again, and authentication then need not parse them
+ * before yoga does (yoga caches its own parse and validation). Bounded in
+ * entries and in the size of a document it keeps.
+ */
+const attemptedCache = new Map<string, AttemptedOperation>();
+const ATTEMPTED_CACHE_ENTRIES = 1000;
+const ATTEMPTED_CACHE_MAX_QUERY = 4096;
+
+function readAttemptedOperation(query: string, operationName: string | undefined): AttemptedOperation {
   try {
     const definitions = parse(query, { maxTokens: GRAPHQL_LIMITS.tokens }).definitions;
     const operations = definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
@@ -363,7 +392,7 @@ function attemptedOperation(query: string | undefined, operationName: string | u
   }
 }
 
-function eventNameOf(fields: string[]): string {
+function eventNameOf(fields: readonly string[]): string {
   const first = fields[0];
   if (!first) return 'GraphQLRequest';
   return OPERATION_EVENT_NAMES[first] ?? first.charAt(0).toUpperCase() + first.slice(1);

@@ -1,9 +1,11 @@
 /**
  * The live tail of auditEvents (the GraphQL subscription): records as they
- * commit, woken by the shared LISTEN, resumable from any cursor, ended when
- * its caller may no longer read the audit log.
+ * commit, woken by the shared LISTEN only for records it may deliver,
+ * resumable from any cursor, ended with AccessDeniedException when its caller
+ * may no longer read the audit log, and capped per principal and per process.
  */
-import { Validator } from '../../domain/errors.ts';
+import { randomUUID } from 'node:crypto';
+import { KmsError, Validator } from '../../domain/errors.ts';
 import { readAuditPage, type AuditPosition, type AuditQueryFilter } from '../../store/audit-queries.ts';
 import type { AuditFeed, AuditWakeup } from '../../store/audit-notifications.ts';
 import type { Db } from '../../store/database.ts';
@@ -12,7 +14,7 @@ import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
 import type { RequestRunner } from '../request-runner.ts';
 import { resolveAuditFilter, type AuditEventFilter } from './filter.ts';
-import { AUDIT_READ_ACTION, decodeCursor, recordEdge, type AuditEventEdge } from './records.ts';
+import { AUDIT_READ_ACTION, decodeCursor, encodeCursor, recordEdge, type AuditEventEdge } from './records.ts';
 
 /** The live tail's input: an auditEvents filter and, to resume, the cursor of the last record received. */
 export interface AuditTailInput {
@@ -20,12 +22,26 @@ export interface AuditTailInput {
   after?: string | null;
 }
 
-/** How often a running tail re-checks that its caller may still read the audit log. */
+/**
+ * How often a running tail re-checks that its caller may still read the audit
+ * log, whatever the log says: the backstop for changes made outside it (an
+ * operator's SQL). Changes through the service re-check at once (ACCESS_CHANGES).
+ */
 const TAIL_RECHECK_MS = 30_000;
+/**
+ * The operations whose records, in a tail's account, make it re-check its
+ * caller at once: reading the audit log is allowed by identity policies only.
+ */
+const ACCESS_CHANGES = ['PutPrincipalPolicy', 'DeletePrincipalPolicy'] as const;
 /** The live tail reads at most this many records per query. */
 const TAIL_BATCH = 200;
-/** Fallback poll of the live tail, in case a notification was lost. */
+/** Fallback poll of the live tail while the feed cannot LISTEN, in case a notification was lost. */
 const TAIL_POLL_MS = 2000;
+/**
+ * While the feed LISTENs, a notification is lost only if the trigger is off
+ * (a reconnect wakes every tail): an idle tail then reads only this rarely.
+ */
+const TAIL_LISTENING_POLL_MS = 30_000;
 /** Re-read delay when a committed record waits behind an older transaction still in flight. */
 const TAIL_BEHIND_HORIZON_MS = 100;
 
@@ -43,17 +59,28 @@ export class AuditTailService {
   readonly #authorizer: Authorizer;
   readonly #db: Db;
   readonly #feed: AuditFeed;
-  readonly #pollMs: number;
+  /** A fixed fallback poll; by default TAIL_POLL_MS while the feed cannot LISTEN, TAIL_LISTENING_POLL_MS while it can. */
+  readonly #pollMs: number | undefined;
   readonly #recheckMs: number;
+  readonly #limits: AuditTailLimits;
+  /** Open tails per principal ARN, and in all. */
+  readonly #open = new Map<string, number>();
+  #openTotal = 0;
 
-  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; pollMs?: number; recheckMs?: number }) {
+  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; pollMs?: number; recheckMs?: number; limits?: AuditTailLimits }) {
     this.#runner = deps.runner;
     this.#region = deps.region;
     this.#authorizer = deps.authorizer;
     this.#db = deps.db;
     this.#feed = deps.feed;
-    this.#pollMs = deps.pollMs ?? TAIL_POLL_MS;
+    this.#pollMs = deps.pollMs;
     this.#recheckMs = deps.recheckMs ?? TAIL_RECHECK_MS;
+    this.#limits = deps.limits ?? DEFAULT_AUDIT_TAIL_LIMITS;
+  }
+
+  /** How many tails this process holds open. */
+  get openTails(): number {
+    return this.#openTotal;
   }
 
   /**
@@ -68,7 +95,15 @@ export class AuditTailService {
    * misses nothing and receives nothing twice. Without it, it starts where
    * auditEvents ends at that moment (the horizon). Each read is auditEvents'
    * horizon-safe query, woken by the shared LISTEN (sql/0011_audit_notify.sql)
-   * and by a fallback poll. The key filter is resolved once, when it starts.
+   * only for records of its account and operations (sql/0030), and by a
+   * fallback poll. The key filter is resolved once, when it starts.
+   *
+   * A principal holds at most `limits.perPrincipal` tails and the process
+   * `limits.perProcess`; past either, starting is LimitExceededException. A
+   * running tail re-checks its caller when the log records a change of its
+   * account's identity policies (and every `recheckMs`): once the caller may
+   * no longer read the log, the tail ends with that AccessDeniedException,
+   * recorded as a SubscribeAuditEvents request of its own.
    *
    * @example
    * const tail = await audit.followAuditEvents(ctx, { filter: { eventNames: ['Decrypt'] }, after: lastCursor });
@@ -84,19 +119,39 @@ export class AuditTailService {
       const filter = await resolveAuditFilter(trx, this.#region, account, input.filter ?? {});
       // (horizon, 0) as an exclusive lower bound: every record of a transaction at or above the horizon.
       const from: AuditPosition = after ?? { transactionId: await logHorizon(trx), globalPosition: 0n };
+      // Last, so that nothing after it can fail with the slot taken.
+      this.#reserve(ctx.caller.principalArn);
       return { filter, from };
     });
-    const wakeup = await this.#feed.follow();
+    let wakeup: AuditWakeup;
+    try {
+      wakeup = await this.#feed.follow({ accountId: account, eventNames: start.filter.eventNames ?? null, alertOn: ACCESS_CHANGES });
+    } catch (error) {
+      this.#release(ctx.caller.principalArn);
+      throw error;
+    }
     const controller = new AbortController();
-    const records = this.#follow(ctx, start.filter, start.from, wakeup, controller.signal);
+    const records = this.#follow(ctx, requestParameters, start.filter, start.from, wakeup, controller.signal);
+    let released = false;
     const stop = () => {
       controller.abort();
       wakeup.close();
+      if (!released) this.#release(ctx.caller.principalArn);
+      released = true;
     };
     // A generator suspended in a read or a wait only sees return() once it
     // yields again: abort first so that ending a tail is prompt.
     const tail: AsyncIterableIterator<AuditEventEdge> = {
-      next: () => records.next(),
+      next: async () => {
+        try {
+          const result = await records.next();
+          if (result.done) stop();
+          return result;
+        } catch (error) {
+          stop();
+          throw error;
+        }
+      },
       return: (value?: unknown) => {
         stop();
         return records.return(value as undefined);
@@ -110,17 +165,45 @@ export class AuditTailService {
     return tail;
   }
 
-  async *#follow(ctx: RequestContext, filter: AuditQueryFilter, from: AuditPosition, wakeup: AuditWakeup, signal: AbortSignal): AsyncGenerator<AuditEventEdge, undefined> {
+  #reserve(principalArn: string): void {
+    const held = this.#open.get(principalArn) ?? 0;
+    if (held >= this.#limits.perPrincipal) {
+      throw new KmsError('LimitExceededException', `A principal can hold at most ${this.#limits.perPrincipal} open auditEvents subscriptions. End one before starting another.`);
+    }
+    if (this.#openTotal >= this.#limits.perProcess) {
+      throw new KmsError('LimitExceededException', `This server holds its maximum of ${this.#limits.perProcess} open auditEvents subscriptions. Try again later.`);
+    }
+    this.#open.set(principalArn, held + 1);
+    this.#openTotal++;
+  }
+
+  #release(principalArn: string): void {
+    const held = this.#open.get(principalArn) ?? 0;
+    if (held <= 1) this.#open.delete(principalArn);
+    else this.#open.set(principalArn, held - 1);
+    this.#openTotal--;
+  }
+
+  async *#follow(
+    ctx: RequestContext,
+    requestParameters: Record<string, unknown>,
+    filter: AuditQueryFilter,
+    from: AuditPosition,
+    wakeup: AuditWakeup,
+    signal: AbortSignal,
+  ): AsyncGenerator<AuditEventEdge, undefined> {
     const account = ctx.caller.accountId;
     let cursor = from;
     let checkedAt = Date.now();
+    let recheck = false;
     try {
       while (!signal.aborted) {
         // A tail outlives the request that opened it: it ends once its access key is no longer active or the
         // caller's identity policies no longer allow reading the audit log.
-        if (Date.now() - checkedAt >= this.#recheckMs) {
-          if (!(await this.#stillAllowed(ctx))) break;
+        if (recheck || Date.now() - checkedAt >= this.#recheckMs) {
+          await this.#ensureStillAllowed(ctx, { ...requestParameters, after: encodeCursor(cursor) });
           checkedAt = Date.now();
+          recheck = false;
         }
         const horizon = await logHorizon(this.#db);
         const rows = await readAuditPage(this.#db, account, { filter, direction: 'asc', after: cursor, before: null, limit: TAIL_BATCH, fromEnd: false, horizon });
@@ -131,8 +214,10 @@ export class AuditTailService {
         if (rows.length === TAIL_BATCH) continue;
         // A transaction that committed at or above the horizon waits behind an
         // older one still in flight, whose commit may notify nobody (rolled back).
-        const delay = wakeup.latestNotified() >= horizon ? TAIL_BEHIND_HORIZON_MS : this.#pollMs;
-        if ((await wakeup.wait(delay, signal)) === 'closed') break;
+        const delay = wakeup.latestNotified() >= horizon ? TAIL_BEHIND_HORIZON_MS : (this.#pollMs ?? (wakeup.listening() ? TAIL_LISTENING_POLL_MS : TAIL_POLL_MS));
+        const woken = await wakeup.wait(Math.min(delay, Math.max(this.#recheckMs, TAIL_BEHIND_HORIZON_MS)), signal);
+        if (woken === 'closed') break;
+        if (woken === 'alert') recheck = true;
       }
     } finally {
       wakeup.close();
@@ -140,13 +225,35 @@ export class AuditTailService {
     return undefined;
   }
 
-  /** Whether the caller that opened a tail may still read the audit log (access key active, policies allowing). */
-  async #stillAllowed(ctx: RequestContext): Promise<boolean> {
+  /**
+   * Throws, recorded, once the caller that opened a tail may no longer read
+   * the audit log (access key inactive, policies no longer allowing): the
+   * check reads the caller's key and policies; only a refusal writes a record.
+   */
+  async #ensureStillAllowed(ctx: RequestContext, requestParameters: Record<string, unknown>): Promise<void> {
     const key = await this.#db.selectFrom('access_keys').select('status').where('access_key_id', '=', ctx.caller.accessKeyId).executeTakeFirst();
-    if (key?.status !== 'Active') return false;
     const policies = await this.#db.selectFrom('principal_policies').select(['policy_name', 'document']).where('principal_arn', '=', ctx.caller.principalArn).execute();
-    const caller = { ...ctx.caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) };
-    const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
-    return evidence.decision === 'allow';
+    // Checked here, as of now: the record is made for this caller, not rechecked against cached credentials' fence.
+    const { credentialsFence: _checkedHere, ...caller } = ctx.caller;
+    const current = { ...ctx, caller: { ...caller, identityPolicies: policies.map((p) => ({ name: p.policy_name, document: p.document })) } };
+    const active = key?.status === 'Active';
+    if (active) {
+      const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
+      if (evidence.decision === 'allow') return;
+    }
+    await this.#runner.run({ ...current, requestId: randomUUID() }, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (trx, draft, at) => {
+      if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
+      // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
+      await enforce(this.#authorizer, trx, current, draft, at, { action: AUDIT_READ_ACTION });
+    });
   }
 }
+
+/** Open auditEvents subscriptions a principal, and a process, may hold. */
+export interface AuditTailLimits {
+  perPrincipal: number;
+  perProcess: number;
+}
+
+/** The defaults of KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL and KEYLEDGER_AUDIT_TAILS. */
+export const DEFAULT_AUDIT_TAIL_LIMITS: AuditTailLimits = { perPrincipal: 10, perProcess: 500 };

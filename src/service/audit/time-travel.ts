@@ -5,13 +5,13 @@
  * deleted keys too: deletion destroys material, never history. keyAsOf and
  * keyHistory are the audited requests over them (TimeTravelService).
  */
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { foldGrant, type GrantEvent, type GrantState } from '../../domain/grant.ts';
 import { aliasStreamId, evolveAlias, foldAlias, type AliasEvent, type AliasState } from '../../domain/alias.ts';
 import { aliasArn, keyArn, parseKeyReference } from '../../domain/arn.ts';
 import { KmsError, Validator } from '../../domain/errors.ts';
 import { foldKey, isEnabled, keyStreamId, type ImportedMaterial, type KeyEvent, type KeyState, type Recorded } from '../../domain/key.ts';
-import { readAliasStreamsOfKey, readAuditRecordsOfTransactions, type AuditRow, type KeyMatch } from '../../store/audit-queries.ts';
+import { readAliasStreamsOfKey, readAuditRecordsOfTransactions, readGrantStreamsOfKey, type AuditRow, type KeyMatch } from '../../store/audit-queries.ts';
 import type { Database } from '../../store/database.ts';
 import { readStream, type RecordedEvent } from '../../store/event-store.ts';
 import { enforce, type Authorizer } from '../authorization.ts';
@@ -198,17 +198,9 @@ export async function keyAsOf(trx: Trx, region: string, accountId: string, keyTe
     if (alias && !alias.deleted && alias.targetKeyId === keyId) aliases.push(alias.aliasName);
   }
   aliases.sort();
-  const grantStreams = await trx
-    .selectFrom('events')
-    .select('stream_id')
-    .distinct()
-    .where('type', '=', 'GrantCreated')
-    .where(sql<string>`data ->> 'keyId'`, '=', keyId)
-    .where('recorded_at', '<=', asOf)
-    .execute();
   const grants: GrantState[] = [];
-  for (const { stream_id } of grantStreams) {
-    const grant = foldGrant((await readStream(trx, stream_id, { asOf })) as Recorded<GrantEvent>[]);
+  for (const streamId of await readGrantStreamsOfKey(trx, keyId, asOf)) {
+    const grant = foldGrant((await readStream(trx, streamId, { asOf })) as Recorded<GrantEvent>[]);
     if (grant && !grant.retired) grants.push(grant);
   }
   grants.sort((a, b) => a.creationDate.getTime() - b.creationDate.getTime() || (a.grantId < b.grantId ? -1 : 1));
