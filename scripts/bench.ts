@@ -35,6 +35,14 @@
  * | BENCH_BATCH_ROWS | 32 | rows per COMMIT in the batched ceiling |
  * | BENCH_NODES | 1 | keyledger processes: with 2, a second one (`keyledger serve`, a child process on the same database) takes every other client |
  * | BENCH_GROUP_COMMIT | on | off: the service commits one transaction per request |
+ * | BENCH_OPERATIONS | encrypt,decrypt,generateDataKey | the service operations measured |
+ * | BENCH_TRANSPORTS | graphql,aws | the transports measured |
+ * | BENCH_CEILINGS | on | off: skip the three Postgres ceilings (ratios then print '-') |
+ * | BENCH_BASELINE | on | off: skip the no-group-commit AWS Decrypt baseline |
+ *
+ * Every phase also reports this process's resident set size (RSS) at the
+ * start and end of its measured window: under sustained load (BENCH_SECONDS=60)
+ * it must stay flat.
  *
  * Exits 1 when any request fails (the first error is shown), 130 on Ctrl-C.
  */
@@ -344,6 +352,10 @@ interface Settings {
   batchRows: number;
   nodes: 1 | 2;
   groupCommit: boolean;
+  operations: readonly Operation[];
+  transports: readonly Transport[];
+  ceilings: boolean;
+  baseline: boolean;
 }
 
 function settings(): Settings {
@@ -365,7 +377,21 @@ function settings(): Settings {
     batchRows: Math.floor(number('BENCH_BATCH_ROWS', 32, 1)),
     nodes: nodes(process.env['BENCH_NODES'] || '1'),
     groupCommit: onOff('BENCH_GROUP_COMMIT', process.env['BENCH_GROUP_COMMIT'] || 'on'),
+    operations: subset('BENCH_OPERATIONS', OPERATIONS),
+    transports: subset('BENCH_TRANSPORTS', TRANSPORTS),
+    ceilings: onOff('BENCH_CEILINGS', process.env['BENCH_CEILINGS'] || 'on'),
+    baseline: onOff('BENCH_BASELINE', process.env['BENCH_BASELINE'] || 'on'),
   };
+}
+
+/** A comma-separated choice among `all` (all of them when unset), in `all`'s order. */
+function subset<T extends string>(name: string, all: readonly T[]): readonly T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return all;
+  const chosen = raw.split(',').map((v) => v.trim());
+  const unknown = chosen.filter((v) => !all.includes(v as T));
+  if (unknown.length > 0 || chosen.length === 0) throw new Error(`${name} must be a comma-separated subset of ${all.join(',')}, not '${raw}'`);
+  return all.filter((v) => chosen.includes(v));
 }
 
 function nodes(raw: string): 1 | 2 {
@@ -406,6 +432,9 @@ interface Row {
   /** Mean records per committed batch (this process's committer), when it batched. */
   batch: number | null;
   clients: number;
+  /** This process's resident set size (MiB) at the start and end of the measured window. */
+  rssStartMb: number | null;
+  rssEndMb: number | null;
   opsPerSecond: number;
   mean: number;
   p50: number;
@@ -559,7 +588,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const urls: Record<Transport, string[]> = { graphql: [loopback(http.url)], aws: [loopback(http.awsUrl)] };
   const url = urls.graphql[0]!;
   // The baseline: the same service without group commit, on its own port, for AWS Decrypt.
-  const baseline = s.groupCommit ? newApp(false) : null;
+  const baseline = s.groupCommit && s.baseline && s.operations.includes('decrypt') && s.transports.includes('aws') ? newApp(false) : null;
   const baselineHttp = baseline ? await startServer({ graphql: createGraphQLHandler(baseline), aws: createAwsHandler(baseline) }) : null;
   if (baselineHttp) cleanup.add('stop baseline HTTP server', () => baselineHttp.close());
   if (s.nodes === 2) {
@@ -671,7 +700,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     { kind: 'batched ceiling', table: scratch, rows: s.batchRows },
     { kind: 'bare ceiling', table: bare, rows: 1 },
   ];
-  for (const ceiling of ceilings) {
+  for (const ceiling of s.ceilings ? ceilings : []) {
     const insert = insertRows(ceiling.table, ceiling.rows);
     for (const clients of s.clients) {
       signal.throwIfAborted();
@@ -698,8 +727,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   }
 
   // 9. The service over HTTP: per operation, GraphQL then the AWS endpoint (close in time, as the log grows).
-  for (const operation of OPERATIONS) {
-    for (const transport of TRANSPORTS) {
+  for (const operation of s.operations) {
+    for (const transport of s.transports) {
       for (const clients of s.clients) {
         signal.throwIfAborted();
         const phase: HttpPhase = {
@@ -800,8 +829,10 @@ async function measure(
   const rowsPerOp = options.rowsPerOp ?? 1;
   progress(`${label.padEnd(26)} running ${s.warmupSeconds + s.seconds} s`);
   const marks: Partial<Record<'start' | 'end', Promise<Snapshot>>> = {};
+  const rss: Partial<Record<'start' | 'end', number>> = {};
   const result = await withTimeout(
     load((mark) => {
+      rss[mark] = process.memoryUsage().rss / 2 ** 20;
       marks[mark] = snapshot();
       marks[mark].catch(() => {});
     }),
@@ -833,6 +864,8 @@ async function measure(
     groupCommit: options.groupCommit ?? null,
     batch: options.groupCommit && batches ? (batched ?? 0) / batches : null,
     clients,
+    rssStartMb: rss.start ?? null,
+    rssEndMb: rss.end ?? null,
     opsPerSecond: (count * rowsPerOp) / s.seconds,
     mean: count === 0 ? Number.NaN : sorted.reduce((t, v) => t + v, 0) / count,
     p50: percentile(sorted, 0.5),
@@ -856,7 +889,8 @@ async function measure(
     `${label.padEnd(26)} ${row.opsPerSecond.toFixed(0)} ops/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms` +
       (row.batch === null ? '' : `, ${row.batch.toFixed(1)} records per batch`) +
       (row.clientCpu === null ? '' : `; load thread ${row.clientCpu.toFixed(0)}% of a core`) +
-      (row.signMs === null ? '' : `, signing ${row.signMs.toFixed(3)} ms/request`),
+      (row.signMs === null ? '' : `, signing ${row.signMs.toFixed(3)} ms/request`) +
+      (row.rssStartMb === null || row.rssEndMb === null ? '' : `; RSS ${row.rssStartMb.toFixed(0)} -> ${row.rssEndMb.toFixed(0)} MiB`),
   );
   return row;
 }
@@ -1015,7 +1049,7 @@ function printTable(rows: Row[]): void {
   };
   const fmt = (v: number | null, digits: number, suffix = ''): string => (v === null || !Number.isFinite(v) ? '-' : `${v.toFixed(digits)}${suffix}`);
   table(
-    ['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'batch', 'vs PG ceiling', 'vs batched'],
+    ['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'batch', 'vs PG ceiling', 'vs batched', 'RSS MiB'],
     rows.map((r) => [
       name(r),
       String(r.clients),
@@ -1026,6 +1060,7 @@ function printTable(rows: Row[]): void {
       fmt(r.batch, 1),
       ratio(r, ceiling),
       ratio(r, batchedCeiling),
+      r.rssStartMb === null || r.rssEndMb === null ? '-' : `${r.rssStartMb.toFixed(0)}->${r.rssEndMb.toFixed(0)}`,
     ]),
   );
   console.log('');

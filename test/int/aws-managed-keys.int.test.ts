@@ -293,3 +293,18 @@ describe('rotation, time travel, report and replay', () => {
     expect(replay.differences).toEqual([]);
   });
 });
+
+describe('the key quota', () => {
+  it('counts customer managed keys only, as AWS does', async () => {
+    const small = await createTestApp({ maxKeysPerAccount: 1 });
+    try {
+      const owner = await small.newAccount('quota');
+      await small.app.kms.describeKey(await small.ctx(owner), { keyId: 'alias/aws/s3' });
+      await small.app.kms.describeKey(await small.ctx(owner), { keyId: 'alias/aws/ebs' });
+      await small.app.kms.createKey(await small.ctx(owner), {});
+      await expect(small.app.kms.createKey(await small.ctx(owner), {})).rejects.toMatchObject({ code: 'LimitExceededException' });
+    } finally {
+      await small.close();
+    }
+  });
+});

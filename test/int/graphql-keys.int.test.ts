@@ -60,14 +60,18 @@ describe('createKey and describeKey', () => {
     expect(e?.extensions?.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('creates asymmetric keys (issue 13), and refuses what AWS refuses outside China (SM2) and what keyledger does not offer (EXTERNAL origin for a key pair)', async () => {
+  it('creates asymmetric keys (issue 13), and refuses what AWS refuses outside China (SM2) and what keyledger does not offer (EXTERNAL origin for an Ed25519 or ML-DSA key)', async () => {
     const rsa = await t.gql(alice, CREATE, { input: { keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY' } });
     expect(rsa.errors).toBeUndefined();
     expect((rsa.data as any).createKey.keyMetadata).toMatchObject({ keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY', encryptionAlgorithms: null });
     const sm2 = await t.gql(alice, CREATE, { input: { keySpec: 'SM2', keyUsage: 'SIGN_VERIFY' } });
     expect(errorOf(sm2)?.extensions?.code).toBe('UnsupportedOperationException');
-    const external = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' } });
-    expect(errorOf(external)?.extensions?.code).toBe('UnsupportedOperationException');
+    for (const keySpec of ['ECC_NIST_EDWARDS25519', 'ML_DSA_65']) {
+      const external = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec, keyUsage: 'SIGN_VERIFY' } });
+      expect(errorOf(external)?.extensions?.code).toBe('UnsupportedOperationException');
+    }
+    const importedPair = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' } });
+    expect((importedPair.data as any).createKey.keyMetadata).toMatchObject({ keySpec: 'ECC_NIST_P256', keyState: 'PendingImport' });
     const pendingImport = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL' } });
     expect((pendingImport.data as any).createKey.keyMetadata).toMatchObject({ keyState: 'PendingImport', enabled: false });
   });
