@@ -5,14 +5,22 @@
  *   of SEAL_EVENTS (default 200,000) ~1 KB audit-like events;
  * - proofs: inclusion and consistency proof latency from the stored subtrees
  *   (two reads), median and p99;
- * - verification: an export of VERIFY_EVENTS (default 1,000,000) synthetic
- *   records checked by ExportVerifier, in events per second.
+ * - verification: an export file of VERIFY_EVENTS (default 1,000,000)
+ *   synthetic records checked as `audit verify --export` does, in the main
+ *   thread alone and with a worker thread per core, in events per second
+ *   (with the CPU time and the load average: the figure is the machine's).
  *
  * DATABASE_URL (a superuser URL) is used if set, else an embedded server.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { verifyExportFile } from '../src/cli/audit-verify-file.ts';
 import { ExportVerifier } from '../src/domain/audit-verify.ts';
 import { canonicalEvent } from '../src/domain/canonical-event.ts';
 import { signCheckpoint } from '../src/domain/checkpoint.ts';
@@ -41,25 +49,40 @@ function sampleData(i: number): unknown {
 const pct = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 async function benchVerify(): Promise<void> {
-  // Build the export in memory as the exporter writes it, then time the verifier alone.
-  const frontier = new MerkleFrontier();
-  const lines: string[] = [`{"keyledgerAuditExport":1,"treeSize":"${VERIFY_EVENTS}"}`];
-  const at = '2026-12-05T03:04:05.123456Z';
-  for (let i = 0; i < VERIFY_EVENTS; i++) {
-    const ev = canonicalEvent({ eventId: randomUUID(), streamId: `request-${i}`, streamVersion: 1n, type: 'AuditRecord', dataJson: JSON.stringify(sampleData(i)), metadataJson: '{}', recordedAt: at });
-    const h = leafHash(ev);
-    frontier.append(h);
-    lines.push(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${ev}}`);
+  // Write the export as the exporter does, then time `audit verify --export` alone.
+  const dir = await mkdtemp(join(tmpdir(), 'keyledger-bench-verify-'));
+  const file = join(dir, 'export.jsonl');
+  try {
+    const frontier = new MerkleFrontier();
+    const out = createWriteStream(file);
+    out.write(`{"keyledgerAuditExport":1,"treeSize":"${VERIFY_EVENTS}"}\n`);
+    const at = '2026-12-05T03:04:05.123456Z';
+    for (let i = 0; i < VERIFY_EVENTS; i++) {
+      const ev = canonicalEvent({ eventId: randomUUID(), streamId: `request-${i}`, streamVersion: 1n, type: 'AuditRecord', dataJson: JSON.stringify(sampleData(i)), metadataJson: '{}', recordedAt: at });
+      const h = leafHash(ev);
+      frontier.append(h);
+      if (!out.write(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${ev}}\n`)) await once(out, 'drain');
+    }
+    await new Promise<void>((resolve) => out.end(resolve));
+    const checkpoint = signCheckpoint({ treeSize: VERIFY_EVENTS, rootHash: frontier.root(), signedAt: new Date(), previousHash: null }, key.privateKey);
+    const bytes = (await stat(file)).size;
+    for (const threads of [0, availableParallelism()]) {
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      const v = new ExportVerifier({ checkpointSizes: [checkpoint.treeSize] });
+      await verifyExportFile(file, v, { threads });
+      const result = v.finish([checkpoint], key.publicKey);
+      const seconds = (performance.now() - started) / 1000;
+      const used = process.cpuUsage(cpu);
+      if (!result.ok) throw new Error('the synthetic export did not verify');
+      console.log(
+        `verify:   ${VERIFY_EVENTS} events (${(bytes / 1e6).toFixed(0)} MB) from a file, ${threads} worker thread(s): ${seconds.toFixed(2)} s = ${Math.round(VERIFY_EVENTS / seconds)} events/s ` +
+          `(${((used.user + used.system) / 1e6).toFixed(1)} CPU s, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)`,
+      );
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  const checkpoint = signCheckpoint({ treeSize: VERIFY_EVENTS, rootHash: frontier.root(), signedAt: new Date(), previousHash: null }, key.privateKey);
-  const bytes = lines.reduce((n, l) => n + l.length + 1, 0);
-  const started = performance.now();
-  const v = new ExportVerifier();
-  for (const l of lines) v.line(l);
-  const result = v.finish([checkpoint], key.publicKey);
-  const seconds = (performance.now() - started) / 1000;
-  if (!result.ok) throw new Error('the synthetic export did not verify');
-  console.log(`verify:   ${VERIFY_EVENTS} events (${(bytes / 1e6).toFixed(0)} MB) in ${seconds.toFixed(2)} s = ${Math.round(VERIFY_EVENTS / seconds)} events/s (one core)`);
 }
 
 async function benchSeal(): Promise<void> {

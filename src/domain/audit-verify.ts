@@ -82,7 +82,12 @@ const [QUOTE, DIGIT_0, DIGIT_9, CLOSE] = [0x22, 0x30, 0x39, 0x7d];
 const BASE64 = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') BASE64[c.charCodeAt(0)] = 1;
 
-const startsAt = (line: Buffer, at: number, literal: Buffer) => line.length >= at + literal.length && line.compare(literal, 0, literal.length, at, at + literal.length) === 0;
+function startsAt(line: Buffer, at: number, literal: Buffer): boolean {
+  if (line.length < at + literal.length) return false;
+  // A loop, not Buffer.compare: for a few bytes the call costs more than the comparison.
+  for (let i = 0; i < literal.length; i++) if (line[at + i] !== literal[i]) return false;
+  return true;
+}
 
 /** The end of a run of at most `max` (at least one) decimal digits from `at`, or -1. */
 function digitsEnd(line: Buffer, at: number, max: number): number {
@@ -216,6 +221,42 @@ export class ExportVerifier {
     if (check.event === 'changed') this.findings.push({ kind: 'changed', leaf, line: lineNo, eventId: check.eventId });
   }
 
+  /** The checkpoint sizes whose roots it computes as records arrive (sorted). */
+  get checkpointSizes(): number[] {
+    return [...this.#wanted].sort((a, b) => a - b);
+  }
+
+  /**
+   * The next `count` lines at once, when they are records of the consecutive
+   * leaves `firstLeaf`.. whose events all hash to their sealed hashes
+   * (`sealed`: their hashes, 32 bytes each), with the tree over them as
+   * aligned perfect subtrees (`subtrees`, in order, split at every checkpoint
+   * size: see perfectSubtrees). The same as giving each to `checked`, which
+   * it does when they do not follow the leaves so far.
+   */
+  checkedRun(run: { firstLeaf: number; count: number; sealed: Uint8Array; subtrees: readonly { level: number; hash: Buffer }[] }): void {
+    const { firstLeaf, count, sealed } = run;
+    const end = firstLeaf + count;
+    const follows = this.#treeSize >= 0 && firstLeaf === this.#frontier.size && this.#lastLeaf === firstLeaf - 1 && end <= this.#treeSize && this.#seen.subarray(firstLeaf, end).indexOf(1) === -1;
+    if (!follows || this.#wanted.size === 0) {
+      for (let i = 0; i < count; i++) {
+        this.checked({ kind: 'sealed', leaf: firstLeaf + i, sealed: Buffer.from(sealed.buffer, sealed.byteOffset + i * HASH_BYTES, HASH_BYTES), event: 'match', eventId: undefined });
+      }
+      return;
+    }
+    this.#lineNo += count;
+    this.#records += count;
+    this.#seen.fill(1, firstLeaf, end);
+    this.#sealed.set(sealed.subarray(0, count * HASH_BYTES), firstLeaf * HASH_BYTES);
+    this.#lastLeaf = end - 1;
+    for (const s of run.subtrees) {
+      this.#frontier.appendSubtree(s.level, s.hash);
+      if (this.#wanted.has(this.#frontier.size)) this.#rootAt.set(this.#frontier.size, this.#frontier.root());
+    }
+    if (this.#frontier.size !== end) throw new RangeError(`the subtrees of leaves ${firstLeaf}..${end - 1} end at ${this.#frontier.size}`);
+    this.#grow();
+  }
+
   /** Appends every leaf that has arrived without a gap before it, keeping the roots at the wanted sizes. */
   #grow(): void {
     if (this.#wanted.size === 0) return;
@@ -277,6 +318,32 @@ export class ExportVerifier {
     if (covered.length === 0) this.findings.push({ kind: 'forged-checkpoint', checkpoint: this.#treeSize, why: 'no genuine checkpoint covers the export' });
     return { ok: this.findings.length === 0, records: this.#records, treeSize: this.#treeSize, checked, findings: this.findings };
   }
+}
+
+/**
+ * The tree over leaves `first`.. (their hashes, 32 bytes each) as aligned
+ * perfect subtrees, largest possible first, split at each of `cuts` (tree
+ * sizes): what ExportVerifier.checkedRun appends. A worker thread computes
+ * them, so the verifier's thread hashes no inner node of a clean run.
+ *
+ * @example
+ * perfectSubtrees(5, hashes, [8]) // leaves 5..: [5], [6,7], then from 8 on
+ */
+export function perfectSubtrees(first: number, hashes: Uint8Array, cuts: readonly number[]): { level: number; hash: Buffer }[] {
+  const end = first + hashes.length / HASH_BYTES;
+  const leaf = (i: number) => Buffer.from(hashes.buffer, hashes.byteOffset + (i - first) * HASH_BYTES, HASH_BYTES);
+  const out: { level: number; hash: Buffer }[] = [];
+  let at = first;
+  while (at < end) {
+    const cut = cuts.reduce((nearest, c) => (c > at && c < nearest ? c : nearest), end);
+    let level = 0;
+    while ((at % 2 ** (level + 1)) === 0 && at + 2 ** (level + 1) <= cut) level++;
+    const frontier = new MerkleFrontier();
+    for (let i = at; i < at + 2 ** level; i++) frontier.append(leaf(i));
+    out.push({ level, hash: frontier.root() });
+    at += 2 ** level;
+  }
+  return out;
 }
 
 function eventIdOf(canonical: string): string | undefined {

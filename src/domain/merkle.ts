@@ -320,6 +320,28 @@ export class MerkleFrontier {
     return completed;
   }
 
+  /**
+   * Appends a whole perfect subtree of 2^level leaves, by its hash: the same
+   * tree as appending its leaves one by one. The tree's size must be a
+   * multiple of 2^level (the subtree is aligned).
+   *
+   * @example
+   * frontier.appendSubtree(10, rootOf1024Leaves);
+   */
+  appendSubtree(level: number, hash: Buffer): void {
+    const width = 2 ** level;
+    if (!(Number.isInteger(level) && level >= 0 && this.#size % width === 0)) throw new RangeError(`a subtree of 2^${level} leaves is not aligned at ${this.#size}`);
+    let top: Subtree = { level, index: this.#size / width, hash };
+    for (;;) {
+      const left = this.#edge.at(-1);
+      if (!left || left.level !== top.level) break;
+      this.#edge.pop();
+      top = { level: top.level + 1, index: left.index / 2, hash: nodeHash(left.hash, top.hash) };
+    }
+    this.#edge.push(top);
+    this.#size += width;
+  }
+
   /** The root of the tree so far (RFC 9162 MTH). */
   root(): Buffer {
     if (this.#edge.length === 0) return EMPTY_ROOT;

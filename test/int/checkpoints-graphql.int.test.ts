@@ -214,6 +214,25 @@ describe('checkpoints and proofs over GraphQL', () => {
     expect(verifyInclusion(Number(p.leafIndex), Number(p.treeSize), b64(p.leafHash), p.auditPath.map(b64), b64(p.checkpoint.rootHash))).toBe(true);
   });
 
+  it("withholds the canonical text where the caller's view hides part of the record", async () => {
+    const mallory = await t.newAccount('mallory');
+    const created = await t.gql(admin, `mutation { createKey(input: { description: "alice's" }) { keyMetadata { arn } } }`);
+    const probe = await t.gql(mallory, `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId } } }`, { k: created.data.createKey.keyMetadata.arn });
+    expect(probe.errors?.[0]?.extensions?.code).toBe('NotFoundException');
+    const requestId = probe.errors![0]!.extensions!.requestId!;
+    await seal();
+    const proofOf = async (as: Principal) => {
+      const r = await t.gql(as, `query($f: AuditEventFilter) { auditEvents(filter: $f) { edges { node { proof { leafHash canonicalEvent } } } } }`, { f: { requestId } });
+      expect(r.errors).toBeUndefined();
+      return r.data.auditEvents.edges[0].node.proof as { leafHash: string; canonicalEvent: string | null };
+    };
+    const [asMallory, asOwner] = [await proofOf(mallory), await proofOf(admin)];
+    // Mallory's copy hides the key's account: its canonical text would show it.
+    expect(asMallory.canonicalEvent).toBeNull();
+    expect(asMallory.leafHash).toBe(asOwner.leafHash);
+    expect(JSON.parse(asOwner.canonicalEvent!).data).toMatchObject({ requestId, recipientAccountId: admin.accountId, outcome: 'failure' });
+  });
+
   it('needs cloudtrail:LookupEvents', async () => {
     const bob = await t.newUser(admin.accountId, 'bob', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }));
     for (const query of [`{ checkpoint { treeSize } }`, `{ checkpoints { treeSize } }`, `{ consistencyProof(from: { treeSize: "1" }, to: { treeSize: "1" }) { proof } }`]) {
