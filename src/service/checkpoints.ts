@@ -25,13 +25,13 @@ import { checkpointToJson, type Checkpoint, type CheckpointJson } from '../domai
 import { KmsError, Validator } from '../domain/errors.ts';
 import { consistencyProof, inclusionProof } from '../domain/merkle.ts';
 import type { Database, Db } from '../store/database.ts';
-import { readAccessKeyStatus, readPrincipalPolicyDocuments } from '../store/identity-store.ts';
 import { checkpointByHash, checkpointOfSize, checkpointsAfter, latestCheckpoint, sealedEvent, withSubtrees } from '../store/log-seal.ts';
 import { parseJson } from '../json.ts';
 import type { AuditRecord } from './audit.ts';
 import { AUDIT_READ_ACTION, viewRecord } from './audit/records.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
+import { callerNow } from './credentials.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 /** An inclusion proof (RFC 9162 2.1.3) of one record against a signed checkpoint. */
@@ -235,8 +235,8 @@ export class CheckpointService {
 
   /** Whether the caller that opened a stream may still read the audit log (access key active, identity policies allowing). */
   async #stillAllowed(ctx: RequestContext): Promise<boolean> {
-    if ((await readAccessKeyStatus(this.#db, ctx.caller.accessKeyId)) !== 'Active') return false;
-    const caller = { ...ctx.caller, identityPolicies: await readPrincipalPolicyDocuments(this.#db, ctx.caller.principalArn) };
+    const { active, caller } = await callerNow(this.#db, ctx.caller);
+    if (!active) return false;
     const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
     return evidence.decision === 'allow';
   }

@@ -39,6 +39,19 @@ export async function recheckCaller(db: Db, caller: Caller): Promise<Caller | un
 }
 
 /**
+ * The caller as its credentials stand now, read afresh (never from the
+ * cache): whether its access key is still active, and the caller with its
+ * current identity policies, for a stream that outlives the request that
+ * opened it (an audit tail, a checkpoint stream) to check it may go on.
+ */
+export async function callerNow(db: Db, caller: Caller): Promise<{ active: boolean; caller: Caller }> {
+  const fresh = await readAccessKeyCredentials(db, caller.accessKeyId);
+  // Read just now: nothing for a request made with it to check again.
+  const { credentialsFence: _readNow, ...rest } = caller;
+  return { active: fresh?.status === 'Active', caller: { ...rest, identityPolicies: fresh?.identityPolicies ?? [] } };
+}
+
+/**
  * The process's cache of active access keys' credentials (wrapped, as at
  * rest), so that authenticating a request reads nothing. Each entry carries
  * the principal fence version it was read at (in the same statement as the

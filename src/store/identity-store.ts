@@ -48,12 +48,6 @@ export async function readAccessKeyAccount(db: Executor, accessKeyId: string): P
   return row?.account_id;
 }
 
-/** An access key's status, if it exists. */
-export async function readAccessKeyStatus(db: Executor, accessKeyId: string): Promise<AccessKeysTable['status'] | undefined> {
-  const row = await db.selectFrom('access_keys').select('status').where('access_key_id', '=', accessKeyId).executeTakeFirst();
-  return row?.status;
-}
-
 /** What authenticating an access key reads: the key, its principal, the principal's identity policies, and the principal's fence. */
 export interface AccessKeyCredentials {
   accessKeyId: string;
@@ -132,12 +126,6 @@ export async function deletePrincipalPolicy(db: Executor, principalArn: string, 
 /** A principal's identity policies, by name. */
 export function readPrincipalPolicies(db: Executor, principalArn: string): Promise<Selectable<PrincipalPoliciesTable>[]> {
   return db.selectFrom('principal_policies').selectAll().where('principal_arn', '=', principalArn).orderBy('policy_name').execute();
-}
-
-/** A principal's identity policies as the authorizer reads them: name and document, by name. */
-export async function readPrincipalPolicyDocuments(db: Executor, principalArn: string): Promise<{ name: string; document: string }[]> {
-  const rows = await db.selectFrom('principal_policies').select(['policy_name', 'document']).where('principal_arn', '=', principalArn).execute();
-  return rows.map((r) => ({ name: r.policy_name, document: r.document }));
 }
 
 /** Every identity policy of every principal of `accountId`, by principal then name (access analysis). */

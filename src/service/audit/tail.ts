@@ -10,9 +10,9 @@ import { readAuditPage, type AuditPosition, type AuditQueryFilter } from '../../
 import type { AuditFeed, AuditWakeup } from '../../store/audit-notifications.ts';
 import type { Db } from '../../store/database.ts';
 import { logHorizon } from '../../store/event-store.ts';
-import { readAccessKeyStatus, readPrincipalPolicyDocuments } from '../../store/identity-store.ts';
 import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
+import { callerNow } from '../credentials.ts';
 import type { RequestRunner } from '../request-runner.ts';
 import { resolveAuditFilter, type AuditEventFilter } from './filter.ts';
 import { AUDIT_READ_ACTION, decodeCursor, encodeCursor, recordEdge, type AuditEventEdge } from './records.ts';
@@ -232,12 +232,8 @@ export class AuditTailService {
    * check reads the caller's key and policies; only a refusal writes a record.
    */
   async #ensureStillAllowed(ctx: RequestContext, requestParameters: Record<string, unknown>): Promise<void> {
-    const status = await readAccessKeyStatus(this.#db, ctx.caller.accessKeyId);
-    const identityPolicies = await readPrincipalPolicyDocuments(this.#db, ctx.caller.principalArn);
-    // Checked here, as of now: the record is made for this caller, not rechecked against cached credentials' fence.
-    const { credentialsFence: _checkedHere, ...caller } = ctx.caller;
-    const current = { ...ctx, caller: { ...caller, identityPolicies } };
-    const active = status === 'Active';
+    const { active, caller } = await callerNow(this.#db, ctx.caller);
+    const current = { ...ctx, caller };
     if (active) {
       const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
       if (evidence.decision === 'allow') return;
