@@ -79,7 +79,10 @@ async function main(): Promise<void> {
   installPgTypeParsers();
   const info = JSON.parse(await readFile(join(settingsDir(), 'seed.json'), 'utf8')) as SeedInfo;
   const runs = Number(process.env['BENCH_RUNS'] ?? 30);
-  const only = (process.env['BENCH_ONLY'] ?? '').split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+  const only = (process.env['BENCH_ONLY'] ?? '')
+    .split(',')
+    .map((w) => w.trim().toLowerCase())
+    .filter(Boolean);
   const wantedQuery = (name: string) => only.length === 0 || only.some((w) => w !== 'replay' && name.toLowerCase().includes(w));
   const anyQuery = only.length === 0 || only.some((w) => w !== 'replay');
   const wantReplay = only.length === 0 || only.includes('replay');
@@ -105,7 +108,9 @@ async function main(): Promise<void> {
     const { rows: sizes } = await sql<{ records: string; size: string; indexes: string }>`
       SELECT (SELECT count(*) FROM events WHERE type = 'AuditRecord') AS records,
              pg_size_pretty(pg_table_size('events')) AS size, pg_size_pretty(pg_indexes_size('events')) AS indexes`.execute(owner);
-    log(`log: ${Number(sizes[0]!.records).toLocaleString('en')} audit records (seeded ${info.events.toLocaleString('en')} over ${info.days} days, ${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`);
+    log(
+      `log: ${Number(sizes[0]!.records).toLocaleString('en')} audit records (seeded ${info.events.toLocaleString('en')} over ${info.days} days, ${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`,
+    );
     log(`machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
     if (anyQuery) {
       // What the worker does continuously: fold the records not yet in the usage rollups (all of
@@ -114,7 +119,9 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const folded = await catchUpUsageRollup(appDb, { batchSize: 200_000 });
       const seconds = (performance.now() - t0) / 1000;
-      log(`usage rollups: folded ${folded.toLocaleString('en')} audit records in ${seconds.toFixed(1)} s${folded ? ` (${Math.round(folded / seconds).toLocaleString('en')} records/s)` : ''}`);
+      log(
+        `usage rollups: folded ${folded.toLocaleString('en')} audit records in ${seconds.toFixed(1)} s${folded ? ` (${Math.round(folded / seconds).toLocaleString('en')} records/s)` : ''}`,
+      );
     }
 
     const make = (db: Db): Keyledger =>
@@ -243,22 +250,31 @@ async function main(): Promise<void> {
       for (const { mode, verify, empty } of modes) {
         let replayed = 0;
         const splits: { ms: number; timings: ReplayTimings }[] = [];
-        const replay = await measure(`replay (${mode})`, Math.max(3, Math.floor(runs / 10)), () => `${replayed.toLocaleString('en')} events`, async () => {
-          if (empty) await sql`DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants`.execute(owner);
-          const t0 = performance.now();
-          const r = await replayProjections(owner, { verify });
-          splits.push({ ms: performance.now() - t0, timings: r.timings });
-          if (r.differences.length > 0 && !empty) throw new Error(`replay differs: ${r.differences[0]}`);
-          replayed = r.events;
-          return r;
-        });
+        const replay = await measure(
+          `replay (${mode})`,
+          Math.max(3, Math.floor(runs / 10)),
+          () => `${replayed.toLocaleString('en')} events`,
+          async () => {
+            if (empty) await sql`DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants`.execute(owner);
+            const t0 = performance.now();
+            const r = await replayProjections(owner, { verify });
+            splits.push({ ms: performance.now() - t0, timings: r.timings });
+            if (r.differences.length > 0 && !empty) throw new Error(`replay differs: ${r.differences[0]}`);
+            replayed = r.events;
+            return r;
+          },
+        );
         figures.push(replay);
         const measured = splits.slice(2).sort((a, b) => a.ms - b.ms);
         const p50 = measured[Math.ceil(measured.length / 2) - 1]!;
         const { fold, write, compare } = p50.timings;
         const other = p50.ms - fold - write - compare;
-        log(`replay (${mode}) throughput: ${Math.round(replayed / (p50.ms / 1000)).toLocaleString('en')} key events folded/s at p50, ${p50.ms.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`);
-        log(`replay (${mode}) split (p50 run): read and fold ${fold.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, write ${write.toFixed(1)} ms, other (connection, begin, commit) ${other.toFixed(1)} ms`);
+        log(
+          `replay (${mode}) throughput: ${Math.round(replayed / (p50.ms / 1000)).toLocaleString('en')} key events folded/s at p50, ${p50.ms.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`,
+        );
+        log(
+          `replay (${mode}) split (p50 run): read and fold ${fold.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, write ${write.toFixed(1)} ms, other (connection, begin, commit) ${other.toFixed(1)} ms`,
+        );
       }
     }
 
@@ -268,7 +284,9 @@ async function main(): Promise<void> {
       for (const q of queries) {
         plans.length = 0;
         await q.run(explained);
-        sections.push(`==== ${q.name}\n${plans.filter((p) => !/pg_locks|INSERT INTO "?events|insert into "events"|"streams"|select "principal|from "access_keys"|from "principal_policies"/i.test(p)).join('\n\n')}`);
+        sections.push(
+          `==== ${q.name}\n${plans.filter((p) => !/pg_locks|INSERT INTO "?events|insert into "events"|"streams"|select "principal|from "access_keys"|from "principal_policies"/i.test(p)).join('\n\n')}`,
+        );
       }
       const file = join(settingsDir(), 'explain.txt');
       await writeFile(file, sections.join('\n\n'));

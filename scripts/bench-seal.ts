@@ -38,11 +38,19 @@ const key = sealKeyFromSeed(Buffer.alloc(32, 3));
 
 function sampleData(i: number): unknown {
   return {
-    eventVersion: '1.08', eventName: 'Decrypt', eventSource: 'kms.amazonaws.com', awsRegion: 'us-east-1', sourceIp: '10.0.0.7',
+    eventVersion: '1.08',
+    eventName: 'Decrypt',
+    eventSource: 'kms.amazonaws.com',
+    awsRegion: 'us-east-1',
+    sourceIp: '10.0.0.7',
     userIdentity: { type: 'IAMUser', principalArn: 'arn:aws:iam::111122223333:user/app', accessKeyId: 'AKIAEXAMPLE' },
     requestParameters: { keyId: `arn:aws:kms:us-east-1:111122223333:key/${randomUUID()}`, encryptionContext: { tenant: `t${i % 100}`, purpose: 'bench' } },
     resources: [{ type: 'AWS::KMS::Key', arn: `arn:aws:kms:us-east-1:111122223333:key/${randomUUID()}` }],
-    outcome: 'success', readOnly: true, requestId: randomUUID(), padding: 'x'.repeat(400), n: i,
+    outcome: 'success',
+    readOnly: true,
+    requestId: randomUUID(),
+    padding: 'x'.repeat(400),
+    n: i,
   };
 }
 
@@ -58,7 +66,15 @@ async function benchVerify(): Promise<void> {
     out.write(`{"keyledgerAuditExport":1,"treeSize":"${VERIFY_EVENTS}"}\n`);
     const at = '2026-12-05T03:04:05.123456Z';
     for (let i = 0; i < VERIFY_EVENTS; i++) {
-      const ev = canonicalEvent({ eventId: randomUUID(), streamId: `request-${i}`, streamVersion: 1n, type: 'AuditRecord', dataJson: JSON.stringify(sampleData(i)), metadataJson: '{}', recordedAt: at });
+      const ev = canonicalEvent({
+        eventId: randomUUID(),
+        streamId: `request-${i}`,
+        streamVersion: 1n,
+        type: 'AuditRecord',
+        dataJson: JSON.stringify(sampleData(i)),
+        metadataJson: '{}',
+        recordedAt: at,
+      });
       const h = leafHash(ev);
       frontier.append(h);
       if (!out.write(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${ev}}\n`)) await once(out, 'drain');
@@ -117,7 +133,9 @@ async function benchSeal(): Promise<void> {
     while (!pass.caughtUp);
     await sealer.pass({ force: true });
     const seconds = (performance.now() - started) / 1000;
-    console.log(`seal:     ${pass.treeSize} events in ${seconds.toFixed(2)} s = ${Math.round(pass.treeSize / seconds)} events/s (one sealer, batches of 5,000)`);
+    console.log(
+      `seal:     ${pass.treeSize} events in ${seconds.toFixed(2)} s = ${Math.round(pass.treeSize / seconds)} events/s (one sealer, batches of 5,000)`,
+    );
     const size = pass.treeSize;
     const inclusion: number[] = [];
     const consistency: number[] = [];
@@ -130,7 +148,9 @@ async function benchSeal(): Promise<void> {
       await withSubtrees(app, (s) => consistencyProof(1 + leaf, size, s));
       consistency.push(performance.now() - t);
     }
-    console.log(`proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`);
+    console.log(
+      `proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`,
+    );
   } finally {
     await Promise.all([owner.destroy(), app.destroy()]);
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -244,7 +244,8 @@ async function workerMain(): Promise<void> {
   const cpu0 = process.threadCpuUsage();
   const wall0 = performance.now();
   const auth = phase.auth;
-  const graphqlHeaders = auth.transport === 'graphql' ? { 'content-type': 'application/json', authorization: auth.authorization, 'user-agent': 'keyledger-bench' } : null;
+  const graphqlHeaders =
+    auth.transport === 'graphql' ? { 'content-type': 'application/json', authorization: auth.authorization, 'user-agent': 'keyledger-bench' } : null;
   // AWS: each client's next request is signed by `prepare`, at the current time, just before `one` sends it.
   const signers = auth.transport === 'aws' ? phase.urls.map((url) => awsSigner(url, auth)) : null;
   const urlOf = (client: number) => phase.urls[client % phase.urls.length]!;
@@ -273,7 +274,8 @@ async function workerMain(): Promise<void> {
         if (result.plaintext !== phase.expectedPlaintexts![client]) throw new Error('decrypt returned a different plaintext');
         break;
       case 'generateDataKey':
-        if (typeof result.plaintext !== 'string' || Buffer.from(result.plaintext, 'base64').length !== 32) throw new Error('generateDataKey returned no 32-byte plaintext');
+        if (typeof result.plaintext !== 'string' || Buffer.from(result.plaintext, 'base64').length !== 32)
+          throw new Error('generateDataKey returned no 32-byte plaintext');
         if (typeof result.ciphertextBlob !== 'string') throw new Error('generateDataKey returned no ciphertextBlob');
         break;
     }
@@ -319,7 +321,10 @@ function awsResult(text: string, response: Response): OperationResult {
  * x-amz-content-sha256), each at the time it is called. Returns the headers
  * to send; `host` is left to fetch, which sends the same value.
  */
-function awsSigner(url: string, credentials: { accessKeyId: string; secretAccessKey: string; region: string }): (operation: string, body: string) => Promise<Record<string, string>> {
+function awsSigner(
+  url: string,
+  credentials: { accessKeyId: string; secretAccessKey: string; region: string },
+): (operation: string, body: string) => Promise<Record<string, string>> {
   const { host, hostname, pathname } = new URL(url);
   const signer = new SignatureV4({
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
@@ -533,7 +538,11 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
     // As root, Postgres runs as `postgres`, which must traverse the 0700 mkdtemp dir.
     await chmod(dir, 0o755);
-    const server = await startEmbeddedOnFreePort({ dataDir: join(dir, 'data'), logFile: join(dir, 'postgres.log'), password: randomBytes(18).toString('base64url') });
+    const server = await startEmbeddedOnFreePort({
+      dataDir: join(dir, 'data'),
+      logFile: join(dir, 'postgres.log'),
+      password: randomBytes(18).toString('base64url'),
+    });
     cleanup.add('stop embedded Postgres', () => server.stop());
     const admin = new pg.Client({ connectionString: server.url('postgres') });
     await admin.connect();
@@ -563,7 +572,14 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   cleanup.add('close app pool', () => appDb.destroy());
   const rootKeyBytes = randomBytes(32);
   const newApp = (groupCommit: boolean): Keyledger =>
-    createKeyledger({ db: appDb, rootKey: rootKeyFromBytes(rootKeyBytes), clock: systemClock, logger: createLogger('silent'), region: REGION, groupCommit: groupCommit ? {} : false });
+    createKeyledger({
+      db: appDb,
+      rootKey: rootKeyFromBytes(rootKeyBytes),
+      clock: systemClock,
+      logger: createLogger('silent'),
+      region: REGION,
+      groupCommit: groupCommit ? {} : false,
+    });
   const app = newApp(s.groupCommit);
 
   // 3. A caller: account, user, access key.
@@ -629,8 +645,12 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const bodies: Record<Transport, Record<Operation, string[]>> = {
     graphql: {
       encrypt: contexts.map((c, i) => JSON.stringify({ query: ENCRYPT, variables: { input: { keyId, plaintext: plaintexts[i], encryptionContext: c } } })),
-      decrypt: contexts.map((c, i) => JSON.stringify({ query: DECRYPT, variables: { input: { keyId, ciphertextBlob: ciphertexts[i], encryptionContext: c } } })),
-      generateDataKey: contexts.map((c) => JSON.stringify({ query: GENERATE_DATA_KEY, variables: { input: { keyId, keySpec: 'AES_256', encryptionContext: c } } })),
+      decrypt: contexts.map((c, i) =>
+        JSON.stringify({ query: DECRYPT, variables: { input: { keyId, ciphertextBlob: ciphertexts[i], encryptionContext: c } } }),
+      ),
+      generateDataKey: contexts.map((c) =>
+        JSON.stringify({ query: GENERATE_DATA_KEY, variables: { input: { keyId, keySpec: 'AES_256', encryptionContext: c } } }),
+      ),
     },
     aws: {
       encrypt: contexts.map((c, i) => JSON.stringify({ KeyId: keyId, Plaintext: plaintexts[i], EncryptionContext: c })),
@@ -640,7 +660,12 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   };
   // The AWS endpoint answers a signed Decrypt of a GraphQL ciphertext with its plaintext.
   const awsHeaders = await awsSigner(urls.aws[0]!, awsAuth)('Decrypt', bodies.aws.decrypt[0]!);
-  const awsCheck = await fetch(urls.aws[0]!, { method: 'POST', headers: awsHeaders, body: bodies.aws.decrypt[0]!, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const awsCheck = await fetch(urls.aws[0]!, {
+    method: 'POST',
+    headers: awsHeaders,
+    body: bodies.aws.decrypt[0]!,
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
   const awsCheckText = await awsCheck.text();
   if (awsCheck.status !== 200) throw new Error(`setup: AWS Decrypt failed: HTTP ${awsCheck.status}: ${awsCheckText.slice(0, 600)}`);
   if ((JSON.parse(awsCheckText) as { Plaintext?: unknown }).Plaintext !== plaintexts[0]) throw new Error('setup: AWS Decrypt did not round-trip');
@@ -694,7 +719,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   cleanup.add(`drop ${bare}`, () => monitor.query(`DROP TABLE IF EXISTS ${bare}`));
   const columns = '(stream_id, stream_version, event_id, type, data, metadata, recorded_at)';
   const insertRows = (table: string, n: number) =>
-    `INSERT INTO ${table} ${columns} VALUES ` + Array.from({ length: n }, (_, i) => `($${i * 4 + 1}, 1, $${i * 4 + 2}, 'AuditRecord', $${i * 4 + 3}, $${i * 4 + 4}, now())`).join(', ');
+    `INSERT INTO ${table} ${columns} VALUES ` +
+    Array.from({ length: n }, (_, i) => `($${i * 4 + 1}, 1, $${i * 4 + 2}, 'AuditRecord', $${i * 4 + 3}, $${i * 4 + 4}, now())`).join(', ');
   const ceilings: { kind: Ceiling; table: string; rows: number }[] = [
     { kind: 'ceiling', table: scratch, rows: 1 },
     { kind: 'batched ceiling', table: scratch, rows: s.batchRows },
@@ -711,14 +737,29 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
           const parameters: unknown[] = [];
           for (let i = 0; i < ceiling.rows; i++) {
             const requestId = randomUUID();
-            parameters.push(`request-${requestId}`, randomUUID(), JSON.stringify({ ...auditRecord, requestId, eventTime: new Date().toISOString() }), auditRow.metadata);
+            parameters.push(
+              `request-${requestId}`,
+              randomUUID(),
+              JSON.stringify({ ...auditRecord, requestId, eventTime: new Date().toISOString() }),
+              auditRow.metadata,
+            );
           }
           await pool.query(insert, parameters);
         };
-        const row = await measure(`${ceiling.kind} ${clients}`, ceiling.kind, null, clients, s, snapshot, signal, async (onMark) => {
-          const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, { signal });
-          return { ...r, clientCpuMicros: null, wallMs: null, signMs: null };
-        }, { rowsPerOp: ceiling.rows });
+        const row = await measure(
+          `${ceiling.kind} ${clients}`,
+          ceiling.kind,
+          null,
+          clients,
+          s,
+          snapshot,
+          signal,
+          async (onMark) => {
+            const r = await drive(clients, s.warmupSeconds * 1000, s.seconds * 1000, one, onMark, { signal });
+            return { ...r, clientCpuMicros: null, wallMs: null, signMs: null };
+          },
+          { rowsPerOp: ceiling.rows },
+        );
         rows.push(row);
       } finally {
         await withTimeout(pool.end(), 10_000, 'closing the ceiling pool').catch(() => {});
@@ -742,7 +783,11 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
           expectedPlaintexts: operation === 'decrypt' ? plaintexts.slice(0, clients) : null,
         };
         const label = `${transport} ${transport === 'aws' ? AWS_OPERATION[operation] : operation} ${clients}`;
-        rows.push(await measure(label, operation, transport, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal), { groupCommit: s.groupCommit }));
+        rows.push(
+          await measure(label, operation, transport, clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal), {
+            groupCommit: s.groupCommit,
+          }),
+        );
       }
     }
   }
@@ -760,7 +805,19 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
         bodies: bodies.aws.decrypt.slice(0, clients),
         expectedPlaintexts: plaintexts.slice(0, clients),
       };
-      rows.push(await measure(`aws Decrypt ${clients} (no group commit)`, 'decrypt', 'aws', clients, s, snapshot, signal, (onMark) => runWorker(phase, onMark, signal), { groupCommit: false }));
+      rows.push(
+        await measure(
+          `aws Decrypt ${clients} (no group commit)`,
+          'decrypt',
+          'aws',
+          clients,
+          s,
+          snapshot,
+          signal,
+          (onMark) => runWorker(phase, onMark, signal),
+          { groupCommit: false },
+        ),
+      );
     }
   }
 
@@ -776,7 +833,9 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   console.log(
     `service: group commit ${s.groupCommit ? 'on' : 'off'}; ${s.nodes === 2 ? 'two keyledger processes (this one and a `keyledger serve` child), clients alternating between them; the batch column and the CPU columns are this process only' : 'one keyledger process'}`,
   );
-  console.log(`phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, generateDataKey = AES_256; every request with a 2-key encryption context`);
+  console.log(
+    `phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, generateDataKey = AES_256; every request with a 2-key encryption context`,
+  );
   console.log(
     `transports: GraphQL at /graphql (Basic access-key header); AWS = the KMS JSON 1.1 protocol at POST / (X-Amz-Target: TrentService.<Op>), ` +
       `each request SigV4-signed (kms, ${REGION}) by @smithy/signature-v4 in the load thread just before it is sent and verified by the server. ` +
@@ -801,7 +860,6 @@ const ENCRYPT = `mutation Encrypt($input: EncryptInput!) { encrypt(input: $input
 const DECRYPT = `mutation Decrypt($input: DecryptInput!) { decrypt(input: $input) { plaintext keyId } }`;
 const GENERATE_DATA_KEY = `mutation GenerateDataKey($input: GenerateDataKeyInput!) { generateDataKey(input: $input) { plaintext ciphertextBlob keyId } }`;
 
-
 async function startServer(handlers: Parameters<typeof startHttpServer>[0]): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -812,7 +870,9 @@ async function startServer(handlers: Parameters<typeof startHttpServer>[0]): Pro
   }
 }
 
-type Load = (onMark: (mark: 'start' | 'end') => void) => Promise<DriveResult & { clientCpuMicros: number | null; wallMs: number | null; signMs: number | null }>;
+type Load = (
+  onMark: (mark: 'start' | 'end') => void,
+) => Promise<DriveResult & { clientCpuMicros: number | null; wallMs: number | null; signMs: number | null }>;
 
 /** Runs one phase, snapshotting the resource counters at the edges of its measured window. */
 async function measure(
@@ -916,7 +976,13 @@ function runWorker(phase: HttpPhase, onMark: (mark: 'start' | 'end') => void, si
         // Its keep-alive sockets would hold it open a few seconds more.
         void worker.terminate();
         finish(() =>
-          resolve({ latencies: message.latencies, firstError: message.firstError, clientCpuMicros: message.cpuMicros, wallMs: message.wallMs, signMs: message.signMs }),
+          resolve({
+            latencies: message.latencies,
+            firstError: message.firstError,
+            clientCpuMicros: message.cpuMicros,
+            wallMs: message.wallMs,
+            signMs: message.signMs,
+          }),
         );
       }
     });
@@ -954,7 +1020,18 @@ async function takeSnapshot(monitor: pg.Client, postmaster: number | null, app: 
   } catch {
     // pg_stat_io has no WAL rows before PostgreSQL 18
   }
-  return { at, serverCpuMicros: serverCpu.user + serverCpu.system, processCpuMicros: processCpu.user + processCpu.system, host, pg: pgNow, pgCpuTicks, xacts, walLsn, walFsyncs, batches };
+  return {
+    at,
+    serverCpuMicros: serverCpu.user + serverCpu.system,
+    processCpuMicros: processCpu.user + processCpu.system,
+    host,
+    pg: pgNow,
+    pgCpuTicks,
+    xacts,
+    walLsn,
+    walFsyncs,
+    batches,
+  };
 }
 
 /**
@@ -1066,7 +1143,26 @@ function printTable(rows: Row[]): void {
   console.log('');
   console.log('where the time goes (per operation, except CPU % = share of one core over the measured window):');
   table(
-    ['operation', 'clients', 'mean ms', 'pool wait', 'queries', 'query ms', 'commit ms', 'rest ms', 'sign ms', 'srv CPU ms', 'pg CPU ms', 'srv CPU', 'node CPU', 'pg CPU', 'other CPU', 'xacts', 'WAL B', 'WAL fsyncs'],
+    [
+      'operation',
+      'clients',
+      'mean ms',
+      'pool wait',
+      'queries',
+      'query ms',
+      'commit ms',
+      'rest ms',
+      'sign ms',
+      'srv CPU ms',
+      'pg CPU ms',
+      'srv CPU',
+      'node CPU',
+      'pg CPU',
+      'other CPU',
+      'xacts',
+      'WAL B',
+      'WAL fsyncs',
+    ],
     rows.map((r) => {
       const db = isCeiling(r) || r.queryMs === null ? null : (r.checkoutMs ?? 0) + r.queryMs + (r.commitMs ?? 0);
       return [
@@ -1133,7 +1229,10 @@ async function startSecondNode(ownerUrl: string, rootKeyBytes: Buffer, groupComm
   const deadline = performance.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the second keyledger exited with code ${child.exitCode}`);
-    const healthy = await fetch(`${base}healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const healthy = await fetch(`${base}healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (healthy) return base;
     if (performance.now() > deadline) throw new Error('the second keyledger did not become healthy in 60 s');
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -1144,5 +1243,4 @@ if (isMainThread) {
   installPgTypeParsers();
   instrumentPg();
   await main();
-}
-else await workerMain();
+} else await workerMain();

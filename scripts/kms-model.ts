@@ -15,20 +15,33 @@ import { parseJson } from '../src/json.ts';
 
 const source =
   process.argv[2] ??
-  join(execFileSync('python3', ['-c', 'import botocore, os; print(os.path.dirname(botocore.__file__))'], { encoding: 'utf8' }).trim(), 'data/kms/2014-11-01/service-2.json.gz');
-const model = parseJson(gunzipSync(readFileSync(source)).toString('utf8')) as { metadata: Record<string, unknown>; operations: Record<string, Record<string, unknown>>; shapes: Record<string, Record<string, unknown>> };
+  join(
+    execFileSync('python3', ['-c', 'import botocore, os; print(os.path.dirname(botocore.__file__))'], { encoding: 'utf8' }).trim(),
+    'data/kms/2014-11-01/service-2.json.gz',
+  );
+const model = parseJson(gunzipSync(readFileSync(source)).toString('utf8')) as {
+  metadata: Record<string, unknown>;
+  operations: Record<string, Record<string, unknown>>;
+  shapes: Record<string, Record<string, unknown>>;
+};
 
 const withoutDocs = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(withoutDocs);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'documentation' && k !== 'documentationUrl').map(([k, v]) => [k, withoutDocs(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== 'documentation' && k !== 'documentationUrl')
+        .map(([k, v]) => [k, withoutDocs(v)]),
+    );
   }
   return value;
 };
 
 const trimmed = {
   metadata: model.metadata,
-  operations: Object.fromEntries(Object.entries(model.operations).map(([name, op]) => [name, { input: op['input'], output: op['output'], errors: op['errors'] }])),
+  operations: Object.fromEntries(
+    Object.entries(model.operations).map(([name, op]) => [name, { input: op['input'], output: op['output'], errors: op['errors'] }]),
+  ),
   shapes: withoutDocs(model.shapes),
 };
 const out = new URL('../src/service/model/kms-model.json', import.meta.url);

@@ -209,7 +209,10 @@ const count = (n: number) => Math.round(n).toLocaleString('en');
 
 /** The deterministic ids the generator gives things, shared with the bench. */
 export const seedKeyId = (i: number): string => {
-  const h = Buffer.from(`${String(i).padStart(12, '0')}`).toString('hex').padStart(32, '0').slice(-32);
+  const h = Buffer.from(`${String(i).padStart(12, '0')}`)
+    .toString('hex')
+    .padStart(32, '0')
+    .slice(-32);
   return `5eed0000-0000-4000-8000-${h.slice(-12)}`;
 };
 export const seedPrincipalArn = (p: number, mainPrincipals: number): string =>
@@ -298,7 +301,14 @@ async function seed(): Promise<void> {
       start: start.toISOString(),
       end: end.toISOString(),
       lifecycleEvents: materials.events,
-      seconds: { lifecycle: lifecycleSeconds, usage: usageSeconds, indexes: indexesSeconds, vacuum: vacuumSeconds, replay: replaySeconds, rollup: rollupSeconds },
+      seconds: {
+        lifecycle: lifecycleSeconds,
+        usage: usageSeconds,
+        indexes: indexesSeconds,
+        vacuum: vacuumSeconds,
+        replay: replaySeconds,
+        rollup: rollupSeconds,
+      },
       usageRowsPerSecond: Math.round(usageRate),
       indexSeconds,
     };
@@ -344,21 +354,51 @@ async function seedKeys(
     let at = start.getTime() - 86_400_000 + i * 1000;
     const push = (type: string, data: unknown) => {
       version += 1n;
-      rows.push({ stream_id: streamId, stream_version: version, event_id: randomUUID(), type, data: JSON.stringify(data), metadata: '{}', recorded_at: new Date(at) });
+      rows.push({
+        stream_id: streamId,
+        stream_version: version,
+        event_id: randomUUID(),
+        type,
+        data: JSON.stringify(data),
+        metadata: '{}',
+        recorded_at: new Date(at),
+      });
     };
     push('KeyCreated', {
-      keyId, accountId, arn, description: `seed key ${i}`, keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT', origin: 'AWS_KMS',
-      keyManager: 'CUSTOMER', multiRegion: false, policy: defaultKeyPolicy(accountId), tags: [{ tagKey: 'owner', tagValue: `team-${i % 17}` }], keyMaterialId,
+      keyId,
+      accountId,
+      arn,
+      description: `seed key ${i}`,
+      keyUsage: 'ENCRYPT_DECRYPT',
+      keySpec: 'SYMMETRIC_DEFAULT',
+      origin: 'AWS_KMS',
+      keyManager: 'CUSTOMER',
+      multiRegion: false,
+      policy: defaultKeyPolicy(accountId),
+      tags: [{ tagKey: 'owner', tagValue: `team-${i % 17}` }],
+      keyMaterialId,
     });
     for (let j = 1; j < s.lifecyclePerKey; j++) {
       at += Math.floor(span / s.lifecyclePerKey);
       switch (j % 6) {
-        case 0: push('KeyDescriptionUpdated', { description: `seed key ${i} rev ${j}` }); break;
-        case 1: push('KeyTagged', { tags: [{ tagKey: `t${j % 5}`, tagValue: `v${j}` }] }); break;
-        case 2: push('KeyUntagged', { tagKeys: [`t${(j + 3) % 5}`] }); break;
-        case 3: push('KeyRotationEnabled', { rotationPeriodInDays: 90 + (j % 5), nextRotationDate: new Date(at + 90 * 86_400_000).toISOString() }); break;
-        case 4: push('KeyRotated', { keyMaterialId: hex(32), rotationType: 'ON_DEMAND', nextRotationDate: new Date(at + 90 * 86_400_000).toISOString() }); break;
-        case 5: push(j % 12 === 5 ? 'KeyDisabled' : 'KeyEnabled', {}); break;
+        case 0:
+          push('KeyDescriptionUpdated', { description: `seed key ${i} rev ${j}` });
+          break;
+        case 1:
+          push('KeyTagged', { tags: [{ tagKey: `t${j % 5}`, tagValue: `v${j}` }] });
+          break;
+        case 2:
+          push('KeyUntagged', { tagKeys: [`t${(j + 3) % 5}`] });
+          break;
+        case 3:
+          push('KeyRotationEnabled', { rotationPeriodInDays: 90 + (j % 5), nextRotationDate: new Date(at + 90 * 86_400_000).toISOString() });
+          break;
+        case 4:
+          push('KeyRotated', { keyMaterialId: hex(32), rotationType: 'ON_DEMAND', nextRotationDate: new Date(at + 90 * 86_400_000).toISOString() });
+          break;
+        case 5:
+          push(j % 12 === 5 ? 'KeyDisabled' : 'KeyEnabled', {});
+          break;
       }
     }
     // Leave every key Enabled at the end, whatever the churn did.
@@ -372,22 +412,44 @@ async function seedKeys(
     const streamId = aliasStreamId(MAIN_ACCOUNT, aliasName);
     const target = seedKeyId(a % mainKeys);
     const created = start.getTime() - 3_600_000 + a * 1000;
-    rows.push({ stream_id: streamId, stream_version: 1n, event_id: randomUUID(), type: 'AliasCreated', data: JSON.stringify({ accountId: MAIN_ACCOUNT, aliasName, targetKeyId: target }), metadata: '{}', recorded_at: new Date(created) });
+    rows.push({
+      stream_id: streamId,
+      stream_version: 1n,
+      event_id: randomUUID(),
+      type: 'AliasCreated',
+      data: JSON.stringify({ accountId: MAIN_ACCOUNT, aliasName, targetKeyId: target }),
+      metadata: '{}',
+      recorded_at: new Date(created),
+    });
     let version = 1n;
     if (a % 3 === 0) {
       const moved = seedKeyId((a + 7) % mainKeys);
       version = 2n;
-      rows.push({ stream_id: streamId, stream_version: 2n, event_id: randomUUID(), type: 'AliasUpdated', data: JSON.stringify({ targetKeyId: moved, previousTargetKeyId: target }), metadata: '{}', recorded_at: new Date(start.getTime() + span / 2 + a * 1000) });
+      rows.push({
+        stream_id: streamId,
+        stream_version: 2n,
+        event_id: randomUUID(),
+        type: 'AliasUpdated',
+        data: JSON.stringify({ targetKeyId: moved, previousTargetKeyId: target }),
+        metadata: '{}',
+        recorded_at: new Date(start.getTime() + span / 2 + a * 1000),
+      });
     }
     streams.push({ stream_id: streamId, version });
   }
   // In recorded order, so that global_position follows time as it does live.
   rows.sort((x, y) => x.recorded_at.getTime() - y.recorded_at.getTime());
   for (let i = 0; i < rows.length; i += 2000) {
-    await db.insertInto('events').values(rows.slice(i, i + 2000)).execute();
+    await db
+      .insertInto('events')
+      .values(rows.slice(i, i + 2000))
+      .execute();
   }
   for (let i = 0; i < streams.length; i += 2000) {
-    await db.insertInto('streams').values(streams.slice(i, i + 2000)).execute();
+    await db
+      .insertInto('streams')
+      .values(streams.slice(i, i + 2000))
+      .execute();
   }
   return { arns, ids, events: rows.length };
 }
@@ -439,7 +501,7 @@ async function loadUsage(url: string, plan: UsagePlan, batch: number): Promise<n
         try {
           const rows = function* (): Generator<string> {
             // ~1 MB chunks; pipeline() waits whenever the socket is full.
-            for (let i = from, to = from + n; i < to; ) {
+            for (let i = from, to = from + n; i < to;) {
               let chunk = '';
               const stop = Math.min(to, i + 1000);
               generated += stop - i;
@@ -477,7 +539,7 @@ async function loadUsage(url: string, plan: UsagePlan, batch: number): Promise<n
  * the same functions, so a seed made with either generator has the same shape.
  */
 export function pgHashInt8(v: number, seed = 0): number {
-  const lo = v % 0x1_0000_0000 >>> 0;
+  const lo = (v % 0x1_0000_0000) >>> 0;
   const hi = Math.floor(v / 0x1_0000_0000) >>> 0;
   const k = (lo ^ hi) >>> 0;
   let a = (0x9e3779b9 + 4 + 3923095) | 0;
@@ -488,22 +550,41 @@ export function pgHashInt8(v: number, seed = 0): number {
     a = (a + Math.floor(seed / 0x1_0000_0000)) | 0;
     b = (b + (seed >>> 0)) | 0;
     // mix(a, b, c)
-    a = (a - c) | 0; a ^= rot(c, 4); c = (c + b) | 0;
-    b = (b - a) | 0; b ^= rot(a, 6); a = (a + c) | 0;
-    c = (c - b) | 0; c ^= rot(b, 8); b = (b + a) | 0;
-    a = (a - c) | 0; a ^= rot(c, 16); c = (c + b) | 0;
-    b = (b - a) | 0; b ^= rot(a, 19); a = (a + c) | 0;
-    c = (c - b) | 0; c ^= rot(b, 4); b = (b + a) | 0;
+    a = (a - c) | 0;
+    a ^= rot(c, 4);
+    c = (c + b) | 0;
+    b = (b - a) | 0;
+    b ^= rot(a, 6);
+    a = (a + c) | 0;
+    c = (c - b) | 0;
+    c ^= rot(b, 8);
+    b = (b + a) | 0;
+    a = (a - c) | 0;
+    a ^= rot(c, 16);
+    c = (c + b) | 0;
+    b = (b - a) | 0;
+    b ^= rot(a, 19);
+    a = (a + c) | 0;
+    c = (c - b) | 0;
+    c ^= rot(b, 4);
+    b = (b + a) | 0;
   }
   a = (a + k) | 0;
   // final(a, b, c)
-  c ^= b; c = (c - rot(b, 14)) | 0;
-  a ^= c; a = (a - rot(c, 11)) | 0;
-  b ^= a; b = (b - rot(a, 25)) | 0;
-  c ^= b; c = (c - rot(b, 16)) | 0;
-  a ^= c; a = (a - rot(c, 4)) | 0;
-  b ^= a; b = (b - rot(a, 14)) | 0;
-  c ^= b; c = (c - rot(b, 24)) | 0;
+  c ^= b;
+  c = (c - rot(b, 14)) | 0;
+  a ^= c;
+  a = (a - rot(c, 11)) | 0;
+  b ^= a;
+  b = (b - rot(a, 25)) | 0;
+  c ^= b;
+  c = (c - rot(b, 16)) | 0;
+  a ^= c;
+  a = (a - rot(c, 4)) | 0;
+  b ^= a;
+  b = (b - rot(a, 14)) | 0;
+  c ^= b;
+  c = (c - rot(b, 24)) | 0;
   return c;
 }
 

@@ -107,7 +107,15 @@ export function createKeyledger(deps: {
     region: deps.region,
     ...(groupCommit ? { groupCommit, credentials: groupCommit.credentials } : {}),
   });
-  const kms = new KmsService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer, ...(maxKeysPerAccount ? { maxKeysPerAccount } : {}) });
+  const kms = new KmsService({
+    runner,
+    region: deps.region,
+    rootKey: deps.rootKey,
+    resolver,
+    jobs,
+    authorizer,
+    ...(maxKeysPerAccount ? { maxKeysPerAccount } : {}),
+  });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const imports = new ImportService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
@@ -115,8 +123,24 @@ export function createKeyledger(deps: {
   const signing = new SigningService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const mac = new MacService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const keyAgreement = new KeyAgreementService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
-  const identity = new IdentityService({ db: deps.db, rootKey: deps.rootKey, runner, authorizer, ...(groupCommit ? { credentials: groupCommit.credentials } : {}) });
-  const quotas = quotaSettings ? new RequestQuotas({ db: deps.db, runner, resolver, clock: deps.clock, logger: deps.logger, settings: quotaSettings, ...(quotaClock ? { monotonicMs: quotaClock } : {}) }) : undefined;
+  const identity = new IdentityService({
+    db: deps.db,
+    rootKey: deps.rootKey,
+    runner,
+    authorizer,
+    ...(groupCommit ? { credentials: groupCommit.credentials } : {}),
+  });
+  const quotas = quotaSettings
+    ? new RequestQuotas({
+        db: deps.db,
+        runner,
+        resolver,
+        clock: deps.clock,
+        logger: deps.logger,
+        settings: quotaSettings,
+        ...(quotaClock ? { monotonicMs: quotaClock } : {}),
+      })
+    : undefined;
   return {
     ...wired,
     runner,
@@ -130,7 +154,16 @@ export function createKeyledger(deps: {
     keyAgreement,
     access: new AccessAnalysis({ runner, region: deps.region, resolver, authorizer }),
     identity,
-    audit: new AuditService({ runner, region: deps.region, authorizer, db: deps.db, feed: auditFeed, tailPollMs: deps.auditTailPollMs, tailRecheckMs: deps.auditTailRecheckMs, ...(deps.auditTailLimits ? { tailLimits: deps.auditTailLimits } : {}) }),
+    audit: new AuditService({
+      runner,
+      region: deps.region,
+      authorizer,
+      db: deps.db,
+      feed: auditFeed,
+      tailPollMs: deps.auditTailPollMs,
+      tailRecheckMs: deps.auditTailRecheckMs,
+      ...(deps.auditTailLimits ? { tailLimits: deps.auditTailLimits } : {}),
+    }),
     checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),

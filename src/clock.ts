@@ -28,11 +28,6 @@ export class ManualClock implements Clock {
   }
 
   advance(by: { days?: number; hours?: number; minutes?: number; seconds?: number; ms?: number }): void {
-    this.#now +=
-      (by.days ?? 0) * 86_400_000 +
-      (by.hours ?? 0) * 3_600_000 +
-      (by.minutes ?? 0) * 60_000 +
-      (by.seconds ?? 0) * 1000 +
-      (by.ms ?? 0);
+    this.#now += (by.days ?? 0) * 86_400_000 + (by.hours ?? 0) * 3_600_000 + (by.minutes ?? 0) * 60_000 + (by.seconds ?? 0) * 1000 + (by.ms ?? 0);
   }
 }

@@ -170,7 +170,9 @@ export function tlsFilesFrom(
   const key = paths.key || undefined;
   if (!cert && !key) return undefined;
   if (!cert || !key) {
-    problems.push(`${cert ? names.cert : names.key} is set but ${cert ? names.key : names.cert} is not: give both the certificate and its private key (PEM files)`);
+    problems.push(
+      `${cert ? names.cert : names.key} is set but ${cert ? names.key : names.cert} is not: give both the certificate and its private key (PEM files)`,
+    );
     return undefined;
   }
   return { certFile: resolve(cert), keyFile: resolve(key), source: names };

@@ -46,7 +46,7 @@ export function parseJsonStrict(text: string): { ok: true; value: unknown } | { 
  */
 function hasEscapedKey(text: string): boolean {
   if (!text.includes('\\')) return false;
-  for (let open = text.indexOf('"'); open !== -1; ) {
+  for (let open = text.indexOf('"'); open !== -1;) {
     let at = open + 1;
     let escaped = false;
     for (;;) {
@@ -55,7 +55,8 @@ function hasEscapedKey(text: string): boolean {
         escaped = true;
         at += 2;
       } else if (c === QUOTE) break;
-      else if (Number.isNaN(c)) return false; // unterminated: JSON.parse says why
+      else if (Number.isNaN(c))
+        return false; // unterminated: JSON.parse says why
       else at++;
     }
     if (escaped) {

@@ -18,10 +18,7 @@ export const REDACT_PATHS = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}
  * logger.info({ port }, 'listening');
  */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino(
-    { level, base: { service: 'keyledger' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    destination ?? pino.destination(2),
-  );
+  return pino({ level, base: { service: 'keyledger' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination ?? pino.destination(2));
 }
 
 /** Removes the password from a connection URL before it is logged or printed. */

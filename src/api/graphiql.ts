@@ -32,7 +32,11 @@ const WORKERS = { editorWorkerService: 'editor.worker.js', json: 'json.worker.js
 const asset = (name: string) => `${GRAPHIQL_ASSET_PREFIX}${name}`;
 
 /** JSON that may sit inside a <script> element: `<` escaped, so `</script>` in a title cannot end it. */
-const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+const scriptJson = (value: unknown) =>
+  JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

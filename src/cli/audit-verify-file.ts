@@ -43,7 +43,7 @@ const KIND = { empty: 0, malformed: 1, inserted: 2, deleted: 3, match: 4, change
  */
 export function encodeChecks(chunk: Buffer, treeSize: number, cuts: readonly number[], check: typeof checkRecord): EncodedChecks {
   const lines: [number, number][] = [];
-  for (let start = 0; start < chunk.length; ) {
+  for (let start = 0; start < chunk.length;) {
     let end = chunk.indexOf(10, start);
     const next = end < 0 ? chunk.length : end + 1;
     if (end < 0) end = chunk.length;

@@ -9,6 +9,11 @@ import { encodeChecks, type ChunkRequest } from './audit-verify-file.ts';
 
 parentPort!.on('message', (request: ChunkRequest) => {
   const checked = encodeChecks(Buffer.from(request.buffer, request.start, request.end - request.start), request.treeSize, request.cuts, checkRecord);
-  const transfer = [checked.kinds.buffer, checked.leaves.buffer, checked.sealed.buffer, ...(checked.run ? [checked.run.levels.buffer, checked.run.hashes.buffer] : [])];
+  const transfer = [
+    checked.kinds.buffer,
+    checked.leaves.buffer,
+    checked.sealed.buffer,
+    ...(checked.run ? [checked.run.levels.buffer, checked.run.hashes.buffer] : []),
+  ];
   parentPort!.postMessage({ id: request.id, ...checked }, transfer as ArrayBuffer[]);
 });

@@ -69,7 +69,8 @@ export async function runAudit(args: string[], io: CliIo): Promise<number> {
     });
     if (values.help) return help(io, auditHelp);
     const threads = values.threads === undefined ? undefined : Number(values.threads);
-    if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= 64)) throw new UsageError('audit', '--threads must be a whole number from 0 to 64');
+    if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= 64))
+      throw new UsageError('audit', '--threads must be a whole number from 0 to 64');
     if (!values.export === !values.database) throw new UsageError('audit', 'give --export FILE or --database');
     const { config, logger } = setUp(io, { longRunning: false });
     const publicKey = values['public-key']

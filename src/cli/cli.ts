@@ -10,7 +10,10 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   dev: { summary: 'run everything locally: embedded Postgres, API, worker; bootstraps an admin', load: async () => (await import('./serve.ts')).runDev },
-  serve: { summary: 'run the API: AWS KMS (SigV4) at / and GraphQL at /graphql (no bootstrap, no worker)', load: async () => (await import('./serve.ts')).runServe },
+  serve: {
+    summary: 'run the API: AWS KMS (SigV4) at / and GraphQL at /graphql (no bootstrap, no worker)',
+    load: async () => (await import('./serve.ts')).runServe,
+  },
   worker: { summary: 'run the background worker, or print its status (--status)', load: async () => (await import('./worker.ts')).runWorker },
   migrate: { summary: 'apply pending database migrations', load: async () => (await import('./migrate.ts')).runMigrate },
   replay: { summary: 'rebuild the projections from the log, or compare them (--verify)', load: async () => (await import('./replay.ts')).runReplay },
@@ -18,7 +21,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   'access-key': { summary: 'create an access key for a principal', load: async () => (await import('./identity.ts')).runAccessKey },
   audit: { summary: 'export the sealed log, or verify an export offline (tamper-evident log)', load: async () => (await import('./audit.ts')).runAudit },
   checkpoint: { summary: "print the log's latest signed checkpoint, or its public key", load: async () => (await import('./audit.ts')).runCheckpoint },
-  report: { summary: 'write an account\'s compliance report (md, html, csv or json)', load: async () => (await import('./report.ts')).runReport },
+  report: { summary: "write an account's compliance report (md, html, csv or json)", load: async () => (await import('./report.ts')).runReport },
 };
 
 export const usage = `Usage: keyledger <command> [options]
@@ -57,7 +60,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   try {
-    return await (await command.load())(args, io);
+    return await (
+      await command.load()
+    )(args, io);
   } catch (error) {
     return reportError(error, name, io);
   }

@@ -30,7 +30,8 @@ Prints {file, format, findings, keys} as JSON; a progress bar on a terminal.
 function parseInstant(option: string, text: string | undefined): Date {
   if (!text) throw new UsageError('report', `--${option} is required`);
   const date = new Date(text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(date.getTime())) throw new UsageError('report', `--${option} must be an ISO 8601 date or instant, got '${text}'`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(date.getTime()))
+    throw new UsageError('report', `--${option} must be an ISO 8601 date or instant, got '${text}'`);
   return date;
 }
 
@@ -56,12 +57,16 @@ export async function runReport(args: string[], io: CliIo): Promise<number> {
   if (!out) throw new UsageError('report', '--out is required');
   const format = (values.format ?? out.split('.').pop() ?? '').toLowerCase();
   if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError('report', `--format must be one of ${REPORT_FORMATS.join(', ')}${values.format ? `, got '${values.format}'` : ' (or give FILE one of those extensions)'}`);
+    throw new UsageError(
+      'report',
+      `--format must be one of ${REPORT_FORMATS.join(', ')}${values.format ? `, got '${values.format}'` : ' (or give FILE one of those extensions)'}`,
+    );
   }
   let unusedDays: number | undefined;
   if (values['unused-days'] !== undefined) {
     unusedDays = Number(values['unused-days']);
-    if (!Number.isInteger(unusedDays) || unusedDays < 1) throw new UsageError('report', `--unused-days must be a positive integer, got '${values['unused-days']}'`);
+    if (!Number.isInteger(unusedDays) || unusedDays < 1)
+      throw new UsageError('report', `--unused-days must be a positive integer, got '${values['unused-days']}'`);
   }
 
   const { config, logger } = setUp(io, { longRunning: false });

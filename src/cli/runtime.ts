@@ -124,7 +124,8 @@ export async function assertMigrated(url: string): Promise<void> {
   const pending = await withPool(
     url,
     'owner',
-    async (owner) => (await new Migrator({ db: owner, provider: new SqlFileMigrationProvider() }).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name),
+    async (owner) =>
+      (await new Migrator({ db: owner, provider: new SqlFileMigrationProvider() }).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name),
     1,
   );
   if (pending.length > 0) {

@@ -75,7 +75,8 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
   // Before anything starts: a bad certificate, or plain HTTP beyond loopback, stops here.
   const tls = await resolveServerTls(mode, values, config);
   assertBindAllowed(mode, config.host, tls, values['insecure-http'] === true);
-  if (!tls && values['insecure-http']) logger.warn({ host: config.host }, 'serving plain HTTP (--insecure-http): credentials and data keys travel unencrypted to this port');
+  if (!tls && values['insecure-http'])
+    logger.warn({ host: config.host }, 'serving plain HTTP (--insecure-http): credentials and data keys travel unencrypted to this port');
   const signalled = shutdownSignal(io);
   const resources = new Resources();
   try {
@@ -108,7 +109,17 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // dev: jobs go to the in-process worker's queue once it has started (before
     // any request can arrive); serve: a send-only queue, run by a worker elsewhere.
     const jobs = lateBoundJobScheduler();
-    const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs, groupCommit: config.groupCommit ? {} : false, auditTailLimits: config.auditTails, ...(config.quotas ? { quotas: config.quotas } : {}) });
+    const app = createKeyledger({
+      db,
+      rootKey,
+      clock: systemClock,
+      logger,
+      region: config.region,
+      jobs,
+      groupCommit: config.groupCommit ? {} : false,
+      auditTailLimits: config.auditTails,
+      ...(config.quotas ? { quotas: config.quotas } : {}),
+    });
     const fenceFeed = await startFenceFeed(app);
     resources.add('fence feed', async () => {
       await fenceFeed?.close();
@@ -125,7 +136,17 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
 
     // Started before the HTTP server so it is stopped after it: requests drain first.
     if (mode === 'dev') {
-      const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation, seal: { privateKey: (await loadSealKey({ base64: config.sealKeyBase64, file: config.sealKeyFile, createIfMissing: true })).privateKey, checkpointDir: config.checkpointDir } });
+      const worker = await startWorker({
+        connectionString: database.url,
+        logger,
+        clock: systemClock,
+        db,
+        work: app.rotation,
+        seal: {
+          privateKey: (await loadSealKey({ base64: config.sealKeyBase64, file: config.sealKeyFile, createIfMissing: true })).privateKey,
+          checkpointDir: config.checkpointDir,
+        },
+      });
       resources.add('worker', () => worker.stop());
       jobs.bind(worker.jobs);
     } else {
@@ -133,7 +154,10 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       resources.add('job queue', () => queue.close());
       jobs.bind(queue.jobs);
     }
-    const http = await startHttpServer({ graphql: createGraphQLHandler(app), aws: createAwsHandler(app) }, { host: config.host, port: config.port, tls: tls?.credentials });
+    const http = await startHttpServer(
+      { graphql: createGraphQLHandler(app), aws: createAwsHandler(app) },
+      { host: config.host, port: config.port, tls: tls?.credentials },
+    );
     resources.add('HTTP server', () => http.close());
     // Closed first: live audit tails end (their SSE streams complete) and the LISTEN connection closes.
     resources.add('audit live tails', () => app.auditFeed.close());

@@ -126,7 +126,9 @@ export async function ensureDevCertificate(dataDir: string, now = new Date()): P
       return { files, credentials: readTlsFiles(files, now), created: false };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      throw new CliError(`the dev TLS certificate is unusable (${error.problems.join('; ')}): delete ${files.certFile} and ${files.keyFile} to have new ones made`);
+      throw new CliError(
+        `the dev TLS certificate is unusable (${error.problems.join('; ')}): delete ${files.certFile} and ${files.keyFile} to have new ones made`,
+      );
     }
   }
   await generateSelfSigned(files);
@@ -180,7 +182,24 @@ async function generateSelfSigned(files: TlsFiles): Promise<void> {
     await writeFile(keyTemporary, '', { mode: 0o600 });
     await run(
       'openssl',
-      ['req', '-x509', '-config', configFile, '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-sha256', '-days', String(VALID_DAYS), '-nodes', '-keyout', keyTemporary, '-out', certTemporary],
+      [
+        'req',
+        '-x509',
+        '-config',
+        configFile,
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-sha256',
+        '-days',
+        String(VALID_DAYS),
+        '-nodes',
+        '-keyout',
+        keyTemporary,
+        '-out',
+        certTemporary,
+      ],
       { timeout: 30_000 },
     );
     await chmod(keyTemporary, 0o600);

@@ -40,7 +40,17 @@ export async function runWorker(args: string[], io: CliIo): Promise<number> {
     const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile });
     const jobs = lateBoundJobScheduler();
     const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
-    const worker = await startWorker({ connectionString: database.url, logger, clock: systemClock, db, work: app.rotation, seal: { privateKey: (await loadSealKey({ base64: config.sealKeyBase64, file: config.sealKeyFile, createIfMissing: true })).privateKey, checkpointDir: config.checkpointDir } });
+    const worker = await startWorker({
+      connectionString: database.url,
+      logger,
+      clock: systemClock,
+      db,
+      work: app.rotation,
+      seal: {
+        privateKey: (await loadSealKey({ base64: config.sealKeyBase64, file: config.sealKeyFile, createIfMissing: true })).privateKey,
+        checkpointDir: config.checkpointDir,
+      },
+    });
     jobs.bind(worker.jobs);
     resources.add('worker', () => worker.stop());
     io.stdout.write(`keyledger worker: running (${SWEEP_QUEUE}, cron '${SWEEP_CRON}' UTC). Press Ctrl-C to stop.\n`);

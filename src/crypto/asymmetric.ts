@@ -66,11 +66,23 @@ import {
  * const spec: KeySpec = row.keySpec as KeySpec;  // e.g. 'ECC_NIST_P256'
  */
 export type KeySpec =
-  | 'RSA_2048' | 'RSA_3072' | 'RSA_4096'
-  | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1'
+  | 'RSA_2048'
+  | 'RSA_3072'
+  | 'RSA_4096'
+  | 'ECC_NIST_P256'
+  | 'ECC_NIST_P384'
+  | 'ECC_NIST_P521'
+  | 'ECC_SECG_P256K1'
   | 'SYMMETRIC_DEFAULT'
-  | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512'
-  | 'SM2' | 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87' | 'ECC_NIST_EDWARDS25519';
+  | 'HMAC_224'
+  | 'HMAC_256'
+  | 'HMAC_384'
+  | 'HMAC_512'
+  | 'SM2'
+  | 'ML_DSA_44'
+  | 'ML_DSA_65'
+  | 'ML_DSA_87'
+  | 'ECC_NIST_EDWARDS25519';
 
 /**
  * The RSA key specs.
@@ -92,12 +104,7 @@ export type NistEccKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521'
  * @example
  * const { publicKeyDer } = await generateKeyPair('ML_DSA_65' satisfies AsymmetricKeySpec);
  */
-export type AsymmetricKeySpec =
-  | RsaKeySpec
-  | NistEccKeySpec
-  | 'ECC_SECG_P256K1'
-  | 'ECC_NIST_EDWARDS25519'
-  | 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87';
+export type AsymmetricKeySpec = RsaKeySpec | NistEccKeySpec | 'ECC_SECG_P256K1' | 'ECC_NIST_EDWARDS25519' | 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87';
 
 /**
  * AWS's SigningAlgorithmSpec enum (SM2DSA included: it is refused as no key spec here allows it).
@@ -106,10 +113,19 @@ export type AsymmetricKeySpec =
  * const algorithm: SigningAlgorithmSpec = 'RSASSA_PSS_SHA_256';
  */
 export type SigningAlgorithmSpec =
-  | 'RSASSA_PSS_SHA_256' | 'RSASSA_PSS_SHA_384' | 'RSASSA_PSS_SHA_512'
-  | 'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_512'
-  | 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'ECDSA_SHA_512'
-  | 'SM2DSA' | 'ML_DSA_SHAKE_256' | 'ED25519_SHA_512' | 'ED25519_PH_SHA_512';
+  | 'RSASSA_PSS_SHA_256'
+  | 'RSASSA_PSS_SHA_384'
+  | 'RSASSA_PSS_SHA_512'
+  | 'RSASSA_PKCS1_V1_5_SHA_256'
+  | 'RSASSA_PKCS1_V1_5_SHA_384'
+  | 'RSASSA_PKCS1_V1_5_SHA_512'
+  | 'ECDSA_SHA_256'
+  | 'ECDSA_SHA_384'
+  | 'ECDSA_SHA_512'
+  | 'SM2DSA'
+  | 'ML_DSA_SHAKE_256'
+  | 'ED25519_SHA_512'
+  | 'ED25519_PH_SHA_512';
 
 /**
  * AWS's EncryptionAlgorithmSpec enum. Only the two RSAES_OAEP values are asymmetric encryption.
@@ -147,8 +163,12 @@ export type MessageType = 'RAW' | 'DIGEST' | 'EXTERNAL_MU';
 // ---------------------------------------------------------------------------
 
 const RSA_SIGNING = Object.freeze([
-  'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512',
-  'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512',
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+  'RSASSA_PSS_SHA_256',
+  'RSASSA_PSS_SHA_384',
+  'RSASSA_PSS_SHA_512',
 ] as const satisfies readonly SigningAlgorithmSpec[]);
 
 /**
@@ -230,9 +250,15 @@ export const MESSAGE_BYTES_BY_TYPE: Readonly<{
   EXTERNAL_MU: Readonly<Partial<Record<SigningAlgorithmSpec, number>>>;
 }> = Object.freeze({
   DIGEST: Object.freeze({
-    RSASSA_PSS_SHA_256: 32, RSASSA_PSS_SHA_384: 48, RSASSA_PSS_SHA_512: 64,
-    RSASSA_PKCS1_V1_5_SHA_256: 32, RSASSA_PKCS1_V1_5_SHA_384: 48, RSASSA_PKCS1_V1_5_SHA_512: 64,
-    ECDSA_SHA_256: 32, ECDSA_SHA_384: 48, ECDSA_SHA_512: 64,
+    RSASSA_PSS_SHA_256: 32,
+    RSASSA_PSS_SHA_384: 48,
+    RSASSA_PSS_SHA_512: 64,
+    RSASSA_PKCS1_V1_5_SHA_256: 32,
+    RSASSA_PKCS1_V1_5_SHA_384: 48,
+    RSASSA_PKCS1_V1_5_SHA_512: 64,
+    ECDSA_SHA_256: 32,
+    ECDSA_SHA_384: 48,
+    ECDSA_SHA_512: 64,
     ED25519_PH_SHA_512: 64,
   }),
   EXTERNAL_MU: Object.freeze({ ML_DSA_SHAKE_256: 64 }),
@@ -353,7 +379,9 @@ const P521_P = 2n ** 521n - 1n;
 /** Curve parameters (SEC 2 / FIPS 186-5), checked against `openssl ecparam -param_enc explicit` in the tests. */
 const CURVES = {
   ECC_NIST_P256: {
-    name: 'prime256v1', p: P256_P, a: P256_P - 3n,
+    name: 'prime256v1',
+    p: P256_P,
+    a: P256_P - 3n,
     b: hex('5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b'),
     gx: hex('6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296'),
     gy: hex('4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5'),
@@ -361,7 +389,9 @@ const CURVES = {
     bytes: 32,
   },
   ECC_NIST_P384: {
-    name: 'secp384r1', p: P384_P, a: P384_P - 3n,
+    name: 'secp384r1',
+    p: P384_P,
+    a: P384_P - 3n,
     b: hex('b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef'),
     gx: hex('aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7'),
     gy: hex('3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f'),
@@ -369,7 +399,9 @@ const CURVES = {
     bytes: 48,
   },
   ECC_NIST_P521: {
-    name: 'secp521r1', p: P521_P, a: P521_P - 3n,
+    name: 'secp521r1',
+    p: P521_P,
+    a: P521_P - 3n,
     b: hex('0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00'),
     gx: hex('00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66'),
     gy: hex('011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650'),
@@ -377,7 +409,10 @@ const CURVES = {
     bytes: 66,
   },
   ECC_SECG_P256K1: {
-    name: 'secp256k1', p: hex('fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f'), a: 0n, b: 7n,
+    name: 'secp256k1',
+    p: hex('fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f'),
+    a: 0n,
+    b: 7n,
     gx: hex('79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798'),
     gy: hex('483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8'),
     n: hex('fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141'),
@@ -461,11 +496,7 @@ export interface KeyPairDer {
   publicKeyDer: Buffer;
 }
 
-type GenerateDer = (
-  type: string,
-  options: object,
-  callback: (error: Error | null, publicKey: Buffer, privateKey: Buffer) => void,
-) => void;
+type GenerateDer = (type: string, options: object, callback: (error: Error | null, publicKey: Buffer, privateKey: Buffer) => void) => void;
 
 /**
  * A new key pair for an asymmetric key spec, generated off the event loop
@@ -482,9 +513,11 @@ export async function generateKeyPair(keySpec: AsymmetricKeySpec): Promise<KeyPa
   const parameters = keyParameters(keySpec);
   if (parameters === undefined) throw new UnsupportedKeySpecError(keySpec);
   const options =
-    parameters.type === 'rsa' ? { modulusLength: parameters.modulusLength, publicExponent: 65537 }
-    : parameters.type === 'ec' ? { namedCurve: parameters.curve.name }
-    : {};
+    parameters.type === 'rsa'
+      ? { modulusLength: parameters.modulusLength, publicExponent: 65537 }
+      : parameters.type === 'ec'
+        ? { namedCurve: parameters.curve.name }
+        : {};
   const generate = nodeGenerateKeyPair as unknown as GenerateDer;
   return new Promise((resolve, reject) => {
     generate(
@@ -536,7 +569,11 @@ export function canonicalKeyPair(keySpec: AsymmetricKeySpec, privateKeyDer: Buff
     // Through JWK: OpenSSL keeps a PKCS#8 key's own encoding (an EC key without its optional public key stays
     // without it), while a key built from its JWK components is always encoded the same way.
     const canonical = createPrivateKey({ key: key.export({ format: 'jwk' }), format: 'jwk' });
-    return { ok: true, privateKeyDer: canonical.export({ format: 'der', type: 'pkcs8' }), publicKeyDer: createPublicKey(key).export({ format: 'der', type: 'spki' }) };
+    return {
+      ok: true,
+      privateKeyDer: canonical.export({ format: 'der', type: 'pkcs8' }),
+      publicKeyDer: createPublicKey(key).export({ format: 'der', type: 'spki' }),
+    };
   } catch (error) {
     if (error instanceof InvalidKeyMaterialError || error instanceof UnsupportedKeySpecError) {
       return refuse('INVALID_KEY_MATERIAL', `The key material is not a valid ${keySpec} private key.`);
@@ -550,8 +587,7 @@ export function canonicalKeyPair(keySpec: AsymmetricKeySpec, privateKeyDer: Buff
 // ---------------------------------------------------------------------------
 
 type SigningScheme =
-  | { readonly kind: 'rsa-pkcs1' | 'rsa-pss' | 'ecdsa'; readonly hash: 'sha256' | 'sha384' | 'sha512' }
-  | { readonly kind: 'ed25519' | 'ed25519ph' | 'ml-dsa' };
+  { readonly kind: 'rsa-pkcs1' | 'rsa-pss' | 'ecdsa'; readonly hash: 'sha256' | 'sha384' | 'sha512' } | { readonly kind: 'ed25519' | 'ed25519ph' | 'ml-dsa' };
 
 const SCHEMES: Readonly<Record<Exclude<SigningAlgorithmSpec, 'SM2DSA'>, SigningScheme>> = {
   RSASSA_PSS_SHA_256: { kind: 'rsa-pss', hash: 'sha256' },
@@ -580,9 +616,15 @@ const SCHEMES: Readonly<Record<Exclude<SigningAlgorithmSpec, 'SM2DSA'>, SigningS
 export const MESSAGE_TYPES_BY_ALGORITHM: Readonly<Record<Exclude<SigningAlgorithmSpec, 'SM2DSA'>, readonly MessageType[]>> = (() => {
   const rawOrDigest = Object.freeze(['RAW', 'DIGEST'] as const);
   return Object.freeze({
-    RSASSA_PSS_SHA_256: rawOrDigest, RSASSA_PSS_SHA_384: rawOrDigest, RSASSA_PSS_SHA_512: rawOrDigest,
-    RSASSA_PKCS1_V1_5_SHA_256: rawOrDigest, RSASSA_PKCS1_V1_5_SHA_384: rawOrDigest, RSASSA_PKCS1_V1_5_SHA_512: rawOrDigest,
-    ECDSA_SHA_256: rawOrDigest, ECDSA_SHA_384: rawOrDigest, ECDSA_SHA_512: rawOrDigest,
+    RSASSA_PSS_SHA_256: rawOrDigest,
+    RSASSA_PSS_SHA_384: rawOrDigest,
+    RSASSA_PSS_SHA_512: rawOrDigest,
+    RSASSA_PKCS1_V1_5_SHA_256: rawOrDigest,
+    RSASSA_PKCS1_V1_5_SHA_384: rawOrDigest,
+    RSASSA_PKCS1_V1_5_SHA_512: rawOrDigest,
+    ECDSA_SHA_256: rawOrDigest,
+    ECDSA_SHA_384: rawOrDigest,
+    ECDSA_SHA_512: rawOrDigest,
     ED25519_SHA_512: Object.freeze(['RAW'] as const),
     ED25519_PH_SHA_512: Object.freeze(['DIGEST'] as const),
     ML_DSA_SHAKE_256: Object.freeze(['RAW', 'EXTERNAL_MU'] as const),
@@ -765,9 +807,10 @@ export function verify(input: VerifyInput): { ok: true; valid: boolean } | Signi
       const bits = modulusBits(key);
       if (signature.length !== Math.ceil(bits / 8)) return { ok: true, valid: false };
       if (!digest) {
-        const options = scheme.kind === 'rsa-pss'
-          ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[scheme.hash] }
-          : { key, padding: constants.RSA_PKCS1_PADDING };
+        const options =
+          scheme.kind === 'rsa-pss'
+            ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_BYTES[scheme.hash] }
+            : { key, padding: constants.RSA_PKCS1_PADDING };
         return valid(() => nodeVerify(scheme.hash, message, options, signature));
       }
       if (scheme.kind === 'rsa-pkcs1') {
@@ -1107,9 +1150,8 @@ function parseDerSignature(signature: Buffer): { r: bigint; s: bigint } | undefi
 const OAEP_HASH: Readonly<Record<RsaOaepAlgorithm, NodeHash>> = { RSAES_OAEP_SHA_1: 'sha1', RSAES_OAEP_SHA_256: 'sha256' };
 
 function oaepRefusal(keySpec: string, algorithm: string): Refusal<'ALGORITHM_NOT_ALLOWED'> | null {
-  const allowed: readonly string[] = keySpec.startsWith('RSA_') && Object.hasOwn(ENCRYPTION_ALGORITHMS_BY_SPEC, keySpec)
-    ? ENCRYPTION_ALGORITHMS_BY_SPEC[keySpec as RsaKeySpec]
-    : [];
+  const allowed: readonly string[] =
+    keySpec.startsWith('RSA_') && Object.hasOwn(ENCRYPTION_ALGORITHMS_BY_SPEC, keySpec) ? ENCRYPTION_ALGORITHMS_BY_SPEC[keySpec as RsaKeySpec] : [];
   return allowed.includes(algorithm) ? null : refuse('ALGORITHM_NOT_ALLOWED', `Encryption algorithm ${algorithm} is not compatible with key spec ${keySpec}.`);
 }
 
@@ -1186,7 +1228,10 @@ export function rsaOaepDecrypt(input: RsaOaepDecryptInput): { ok: true; plaintex
   const failed = refuse('DECRYPTION_FAILED', 'The ciphertext could not be decrypted with this key and encryption algorithm.');
   if (ciphertext.length !== Math.ceil(modulusBits(key) / 8)) return failed;
   try {
-    return { ok: true, plaintext: privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm as RsaOaepAlgorithm] }, ciphertext) };
+    return {
+      ok: true,
+      plaintext: privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH[algorithm as RsaOaepAlgorithm] }, ciphertext),
+    };
   } catch {
     return failed;
   }
@@ -1230,7 +1275,9 @@ export function deriveSharedSecret(
 ): { ok: true; sharedSecret: Buffer } | Refusal<'ALGORITHM_NOT_ALLOWED' | 'INVALID_PEER_PUBLIC_KEY' | 'CURVE_MISMATCH'> {
   const { keySpec, privateKeyDer, peerPublicKeyDer } = input;
   const algorithm = input.algorithm ?? 'ECDH';
-  const allowed: readonly string[] = Object.hasOwn(KEY_AGREEMENT_ALGORITHMS_BY_SPEC, keySpec) ? KEY_AGREEMENT_ALGORITHMS_BY_SPEC[keySpec as NistEccKeySpec] : [];
+  const allowed: readonly string[] = Object.hasOwn(KEY_AGREEMENT_ALGORITHMS_BY_SPEC, keySpec)
+    ? KEY_AGREEMENT_ALGORITHMS_BY_SPEC[keySpec as NistEccKeySpec]
+    : [];
   if (!allowed.includes(algorithm)) {
     return refuse('ALGORITHM_NOT_ALLOWED', `Key agreement algorithm ${algorithm} is not compatible with key spec ${keySpec}.`);
   }

@@ -51,8 +51,7 @@ export function evolveAlias(state: AliasState | null, event: Recorded<AliasEvent
   }
 }
 
-export const foldAlias = (events: readonly Recorded<AliasEvent>[]): AliasState | null =>
-  events.reduce<AliasState | null>(evolveAlias, null);
+export const foldAlias = (events: readonly Recorded<AliasEvent>[]): AliasState | null => events.reduce<AliasState | null>(evolveAlias, null);
 
 const ALIAS_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
 
@@ -102,10 +101,7 @@ export function decideCreateAlias(
   });
 }
 
-export function decideUpdateAlias(
-  current: AliasState | null,
-  input: { aliasArn: string; targetKeyId: string; aliasesOnTarget: number },
-): Decision<AliasEvent> {
+export function decideUpdateAlias(current: AliasState | null, input: { aliasArn: string; targetKeyId: string; aliasesOnTarget: number }): Decision<AliasEvent> {
   if (!exists(current)) return reject('NotFoundException', `Alias ${input.aliasArn} is not found.`);
   if (current.targetKeyId === input.targetKeyId) return accept();
   if (input.aliasesOnTarget >= MAX_ALIASES_PER_KEY) {

@@ -11,8 +11,7 @@ export const isKeyUuid = (s: string): boolean => UUID.test(s);
  * @example
  * keyArn('us-east-1', '111122223333', '1234abcd-12ab-34cd-56ef-1234567890ab') // arn:aws:kms:us-east-1:111122223333:key/1234abcd-...
  */
-export const keyArn = (region: string, accountId: string, keyId: string): string =>
-  `arn:aws:kms:${region}:${accountId}:key/${keyId}`;
+export const keyArn = (region: string, accountId: string, keyId: string): string => `arn:aws:kms:${region}:${accountId}:key/${keyId}`;
 
 /**
  * An alias's ARN (the name keeps its `alias/` prefix).
@@ -20,13 +19,11 @@ export const keyArn = (region: string, accountId: string, keyId: string): string
  * @example
  * aliasArn('us-east-1', '111122223333', 'alias/orders') // arn:aws:kms:us-east-1:111122223333:alias/orders
  */
-export const aliasArn = (region: string, accountId: string, aliasName: string): string =>
-  `arn:aws:kms:${region}:${accountId}:${aliasName}`;
+export const aliasArn = (region: string, accountId: string, aliasName: string): string => `arn:aws:kms:${region}:${accountId}:${aliasName}`;
 
 export const rootArn = (accountId: string): string => `arn:aws:iam::${accountId}:root`;
 
-export const principalArn = (accountId: string, type: 'user' | 'role', name: string): string =>
-  `arn:aws:iam::${accountId}:${type}/${name}`;
+export const principalArn = (accountId: string, type: 'user' | 'role', name: string): string => `arn:aws:iam::${accountId}:${type}/${name}`;
 
 /** How a caller named a key: the four forms AWS accepts for `KeyId`. */
 export type KeyReference =
@@ -55,9 +52,7 @@ export function parseKeyReference(text: string): KeyReference | undefined {
 }
 
 /** Parses an IAM principal ARN (`...:root`, `...:user/name`, `...:role/name`). */
-export function parsePrincipalArn(
-  text: string,
-): { accountId: string; type: 'root' | 'user' | 'role'; name: string } | undefined {
+export function parsePrincipalArn(text: string): { accountId: string; type: 'root' | 'user' | 'role'; name: string } | undefined {
   const m = /^arn:aws:iam::(\d{12}):(root|user\/(.+)|role\/(.+))$/.exec(text);
   if (!m) return undefined;
   const accountId = m[1]!;

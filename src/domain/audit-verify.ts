@@ -140,7 +140,8 @@ export function checkRecord(line: Buffer, treeSize: number): RecordCheck {
   if (leaf >= treeSize || sealed === null) return { kind: 'malformed', why: `leaf ${leaf} is outside the export's ${treeSize} leaves, or has no sealed hash` };
   if (eventEnd - eventStart === NULL.length && startsAt(line, eventStart, NULL)) return { kind: 'sealed', leaf, sealed, event: 'deleted', eventId: undefined };
   line[eventStart - 1] = 0;
-  if (hash('sha256', line.subarray(eventStart - 1, eventEnd), 'buffer').equals(sealed)) return { kind: 'sealed', leaf, sealed, event: 'match', eventId: undefined };
+  if (hash('sha256', line.subarray(eventStart - 1, eventEnd), 'buffer').equals(sealed))
+    return { kind: 'sealed', leaf, sealed, event: 'match', eventId: undefined };
   return { kind: 'sealed', leaf, sealed, event: 'changed', eventId: eventIdOf(line.toString('utf8', eventStart, eventEnd)) };
 }
 
@@ -237,10 +238,21 @@ export class ExportVerifier {
   checkedRun(run: { firstLeaf: number; count: number; sealed: Uint8Array; subtrees: readonly { level: number; hash: Buffer }[] }): void {
     const { firstLeaf, count, sealed } = run;
     const end = firstLeaf + count;
-    const follows = this.#treeSize >= 0 && firstLeaf === this.#frontier.size && this.#lastLeaf === firstLeaf - 1 && end <= this.#treeSize && this.#seen.subarray(firstLeaf, end).indexOf(1) === -1;
+    const follows =
+      this.#treeSize >= 0 &&
+      firstLeaf === this.#frontier.size &&
+      this.#lastLeaf === firstLeaf - 1 &&
+      end <= this.#treeSize &&
+      this.#seen.subarray(firstLeaf, end).indexOf(1) === -1;
     if (!follows || this.#wanted.size === 0) {
       for (let i = 0; i < count; i++) {
-        this.checked({ kind: 'sealed', leaf: firstLeaf + i, sealed: Buffer.from(sealed.buffer, sealed.byteOffset + i * HASH_BYTES, HASH_BYTES), event: 'match', eventId: undefined });
+        this.checked({
+          kind: 'sealed',
+          leaf: firstLeaf + i,
+          sealed: Buffer.from(sealed.buffer, sealed.byteOffset + i * HASH_BYTES, HASH_BYTES),
+          event: 'match',
+          eventId: undefined,
+        });
       }
       return;
     }
@@ -271,7 +283,10 @@ export class ExportVerifier {
    * Checks the checkpoints (signature, chain, consistency with each other and
    * with the export's leaves) and returns every finding.
    */
-  finish(checkpoints: readonly Checkpoint[], publicKey: KeyObject): { ok: boolean; records: number; treeSize: number; checked: Checkpoint[]; findings: Finding[] } {
+  finish(
+    checkpoints: readonly Checkpoint[],
+    publicKey: KeyObject,
+  ): { ok: boolean; records: number; treeSize: number; checked: Checkpoint[]; findings: Finding[] } {
     if (this.#treeSize < 0) throw new SyntaxError('an empty export');
     for (let leaf = 0; leaf < this.#treeSize; leaf++) if (!this.#seen[leaf]) this.findings.push({ kind: 'deleted', leaf, line: undefined });
 
@@ -337,7 +352,7 @@ export function perfectSubtrees(first: number, hashes: Uint8Array, cuts: readonl
   while (at < end) {
     const cut = cuts.reduce((nearest, c) => (c > at && c < nearest ? c : nearest), end);
     let level = 0;
-    while ((at % 2 ** (level + 1)) === 0 && at + 2 ** (level + 1) <= cut) level++;
+    while (at % 2 ** (level + 1) === 0 && at + 2 ** (level + 1) <= cut) level++;
     const frontier = new MerkleFrontier();
     for (let i = at; i < at + 2 ** level; i++) frontier.append(leaf(i));
     out.push({ level, hash: frontier.root() });

@@ -53,7 +53,8 @@ const MAX_EXPONENT = 1000;
  */
 export function canonicalEvent(e: CanonicalEventFields): string {
   const recordedAt = typeof e.recordedAt === 'string' ? e.recordedAt : `${e.recordedAt.toISOString().slice(0, -1)}000Z`;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(recordedAt)) throw new CanonicalJsonError(`recordedAt must be UTC to the microsecond, got ${recordedAt}`);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(recordedAt))
+    throw new CanonicalJsonError(`recordedAt must be UTC to the microsecond, got ${recordedAt}`);
   return (
     `{"data":${canonicalJson(e.dataJson)},"eventId":${JSON.stringify(e.eventId)},"metadata":${canonicalJson(e.metadataJson)},` +
     `"recordedAt":"${recordedAt}","streamId":${JSON.stringify(e.streamId)},"streamVersion":"${String(e.streamVersion)}","type":${JSON.stringify(e.type)}}`

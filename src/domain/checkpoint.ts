@@ -104,6 +104,7 @@ export function checkpointFromJson(v: unknown): Checkpoint | null {
   const previous = o.previousHash === null ? null : b64(o.previousHash);
   const signedAt = typeof o.signedAt === 'string' ? new Date(o.signedAt) : null;
   if (typeof o.treeSize !== 'string' || !/^\d{1,15}$/.test(o.treeSize) || !root || root.length !== 32 || !signature) return null;
-  if ((o.previousHash !== null && (!previous || previous.length !== 32)) || !signedAt || Number.isNaN(signedAt.getTime()) || typeof o.keyId !== 'string') return null;
+  if ((o.previousHash !== null && (!previous || previous.length !== 32)) || !signedAt || Number.isNaN(signedAt.getTime()) || typeof o.keyId !== 'string')
+    return null;
   return { treeSize: Number(o.treeSize), rootHash: root, signedAt, previousHash: previous, keyId: o.keyId, signature };
 }

@@ -17,22 +17,23 @@ export const SYMMETRIC_GRANT_OPERATIONS = [
 ] as const;
 
 /** Every GrantOperation AWS defines (others are refused for symmetric keys as ValidationException). */
-export const GRANT_OPERATIONS = [
-  ...SYMMETRIC_GRANT_OPERATIONS,
-  'Sign',
-  'Verify',
-  'GetPublicKey',
-  'GenerateMac',
-  'VerifyMac',
-  'DeriveSharedSecret',
-] as const;
+export const GRANT_OPERATIONS = [...SYMMETRIC_GRANT_OPERATIONS, 'Sign', 'Verify', 'GetPublicKey', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret'] as const;
 
 /**
  * Grant operations whose requests take an encryption context (an EncryptionContext
  * parameter in AWS's model; ReEncrypt's source and destination contexts): the
  * ones an encryption context constraint applies to.
  */
-const CONTEXT_OPERATIONS: ReadonlySet<string> = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+const CONTEXT_OPERATIONS: ReadonlySet<string> = new Set([
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+]);
 
 /**
  * Operations AWS lets a constrained grant include although they take no
@@ -125,7 +126,8 @@ export function validateCreateGrant(input: CreateGrantRequest, key: GrantKeyType
     return new KmsError('ValidationException', 'A grant constraint can have EncryptionContextEquals or EncryptionContextSubset, not both.');
   }
   const pairs = Object.keys(c?.encryptionContextEquals ?? c?.encryptionContextSubset ?? {}).length;
-  if (pairs > MAX_CONSTRAINT_PAIRS) return new KmsError('ValidationException', `A grant constraint can have at most ${MAX_CONSTRAINT_PAIRS} encryption context pairs.`);
+  if (pairs > MAX_CONSTRAINT_PAIRS)
+    return new KmsError('ValidationException', `A grant constraint can have at most ${MAX_CONSTRAINT_PAIRS} encryption context pairs.`);
   const unconstrainable = isConstrained(c) ? input.operations.find((op) => !CONTEXT_OPERATIONS.has(op) && !CONSTRAINT_EXEMPT_OPERATIONS.has(op)) : undefined;
   if (unconstrainable) {
     return new KmsError(
@@ -243,7 +245,11 @@ export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): 
   const c = child.constraints ?? {};
   if (p.encryptionContextEquals) {
     const mine = c.encryptionContextEquals;
-    return !!mine && Object.keys(mine).length === Object.keys(p.encryptionContextEquals).length && Object.entries(p.encryptionContextEquals).every(([k, v]) => mine[k] === v);
+    return (
+      !!mine &&
+      Object.keys(mine).length === Object.keys(p.encryptionContextEquals).length &&
+      Object.entries(p.encryptionContextEquals).every(([k, v]) => mine[k] === v)
+    );
   }
   const required = Object.entries(p.encryptionContextSubset!);
   const mine = c.encryptionContextEquals ?? c.encryptionContextSubset;
@@ -256,7 +262,10 @@ export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): 
  * the issuing account (who also needs kms:RetireGrant from an identity policy,
  * checked by the service). Undefined when on none.
  */
-export function retireRight(grant: GrantState, caller: { principalArn: string; accountId: string }): 'retiringPrincipal' | 'grantee' | 'issuingAccount' | undefined {
+export function retireRight(
+  grant: GrantState,
+  caller: { principalArn: string; accountId: string },
+): 'retiringPrincipal' | 'grantee' | 'issuingAccount' | undefined {
   if (grant.retiringPrincipal === caller.principalArn) return 'retiringPrincipal';
   if (grant.granteePrincipal === caller.principalArn && grant.operations.includes('RetireGrant')) return 'grantee';
   if (grant.issuingAccount === `arn:aws:iam::${caller.accountId}:root`) return 'issuingAccount';

@@ -11,11 +11,23 @@ export type KeyUsage = (typeof KEY_USAGES)[number];
 
 /** AWS's KeySpec enum, in the model's order. */
 export const KEY_SPECS = [
-  'RSA_2048', 'RSA_3072', 'RSA_4096',
-  'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1',
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
   'SYMMETRIC_DEFAULT',
-  'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512',
-  'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87', 'ECC_NIST_EDWARDS25519',
+  'HMAC_224',
+  'HMAC_256',
+  'HMAC_384',
+  'HMAC_512',
+  'SM2',
+  'ML_DSA_44',
+  'ML_DSA_65',
+  'ML_DSA_87',
+  'ECC_NIST_EDWARDS25519',
 ] as const;
 export type KeySpecName = (typeof KEY_SPECS)[number];
 
@@ -85,7 +97,14 @@ export interface KeyAlgorithms {
 }
 
 /** RSA signing algorithms in the order AWS lists them (DescribeKey, GetPublicKey). */
-const RSA_SIGNING = ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512'];
+const RSA_SIGNING = [
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+  'RSASSA_PSS_SHA_256',
+  'RSASSA_PSS_SHA_384',
+  'RSASSA_PSS_SHA_512',
+];
 
 /** The signing algorithms per SIGN_VERIFY key spec. */
 export const SIGNING_ALGORITHMS_BY_KEY_SPEC: Readonly<Partial<Record<KeySpecName, readonly string[]>>> = {
@@ -112,7 +131,10 @@ export const SIGNING_ALGORITHMS_BY_KEY_SPEC: Readonly<Partial<Record<KeySpecName
 export function keyAlgorithms(keySpec: string, keyUsage: string): KeyAlgorithms {
   switch (keyUsage) {
     case 'ENCRYPT_DECRYPT':
-      return { encryptionAlgorithms: keySpec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : keySpec === 'SM2' ? ['SM2PKE'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] };
+      return {
+        encryptionAlgorithms:
+          keySpec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : keySpec === 'SM2' ? ['SM2PKE'] : ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'],
+      };
     case 'SIGN_VERIFY':
       return { signingAlgorithms: [...(SIGNING_ALGORITHMS_BY_KEY_SPEC[keySpec as KeySpecName] ?? (keySpec === 'SM2' ? ['SM2DSA'] : []))] };
     case 'GENERATE_VERIFY_MAC':

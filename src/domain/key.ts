@@ -7,16 +7,7 @@ import type { Tag } from './tags.ts';
 export { KEY_SPECS, KEY_USAGES };
 
 /** AWS KeyState values. keyledger produces Enabled, Disabled, PendingDeletion and PendingImport (a key with Origin EXTERNAL whose current material is not imported). */
-export const KEY_STATES = [
-  'Creating',
-  'Enabled',
-  'Disabled',
-  'PendingDeletion',
-  'PendingImport',
-  'PendingReplicaDeletion',
-  'Unavailable',
-  'Updating',
-] as const;
+export const KEY_STATES = ['Creating', 'Enabled', 'Disabled', 'PendingDeletion', 'PendingImport', 'PendingReplicaDeletion', 'Unavailable', 'Updating'] as const;
 export type KeyStateName = (typeof KEY_STATES)[number];
 
 export const ORIGINS = ['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE'] as const;
@@ -308,8 +299,7 @@ function currentMaterialImported(state: KeyState): boolean {
  * @example
  * const key = foldKey((await readStream(trx, keyStreamId(keyId))) as Recorded<KeyEvent>[]); // null for no events
  */
-export const foldKey = (events: readonly Recorded<KeyEvent>[]): KeyState | null =>
-  events.reduce<KeyState | null>(evolveKey, null);
+export const foldKey = (events: readonly Recorded<KeyEvent>[]): KeyState | null => events.reduce<KeyState | null>(evolveKey, null);
 
 function sortTags(tags: readonly Tag[]): Tag[] {
   return [...tags].sort((a, b) => (a.tagKey < b.tagKey ? -1 : a.tagKey > b.tagKey ? 1 : 0));
@@ -436,7 +426,8 @@ export function defaultKeyPolicy(accountId: string): string {
 // ---- decisions (commands are already validated for shape by the service) ----
 
 const withState = (operation: KeyOperation, key: KeyState, decide: () => Decision<KeyEvent>): Decision<KeyEvent> => {
-  if (isAwsManagedKeyChange(operation, key)) return reject('UnsupportedOperationException', `${key.arn} is an AWS managed key. Its settings are managed by AWS and cannot be changed.`);
+  if (isAwsManagedKeyChange(operation, key))
+    return reject('UnsupportedOperationException', `${key.arn} is an AWS managed key. Its settings are managed by AWS and cannot be changed.`);
   const refused = checkKeyState(operation, key);
   return refused ? { ok: false, error: refused } : decide();
 };
@@ -459,9 +450,7 @@ export function decideCreateKey(existing: KeyState | null, command: CreateKeyCom
 }
 
 export const decideUpdateKeyDescription = (key: KeyState, description: string): Decision<KeyEvent> =>
-  withState('UpdateKeyDescription', key, () =>
-    description === key.description ? accept() : accept({ type: 'KeyDescriptionUpdated', data: { description } }),
-  );
+  withState('UpdateKeyDescription', key, () => (description === key.description ? accept() : accept({ type: 'KeyDescriptionUpdated', data: { description } })));
 
 export const decideEnableKey = (key: KeyState): Decision<KeyEvent> =>
   withState('EnableKey', key, () => (key.keyState === 'Enabled' ? accept() : accept({ type: 'KeyEnabled', data: {} })));
@@ -569,13 +558,19 @@ export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string)
     const unsupported = external ? undefined : rotationUnsupported(key);
     if (unsupported) return unsupported;
     if (key.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
-      return reject('LimitExceededException', `The on-demand rotations limit has been reached for the given KMS key: ${key.arn}. You can rotate a KMS key on demand at most ${MAX_ON_DEMAND_ROTATIONS} times.`);
+      return reject(
+        'LimitExceededException',
+        `The on-demand rotations limit has been reached for the given KMS key: ${key.arn}. You can rotate a KMS key on demand at most ${MAX_ON_DEMAND_ROTATIONS} times.`,
+      );
     }
     let keyMaterialId = newKeyMaterialId;
     if (external) {
       const pending = pendingRotationMaterial(key);
       if (!pending) {
-        return reject('KMSInvalidStateException', `${key.arn} has no key material pending rotation. Import new key material with ImportType NEW_KEY_MATERIAL first.`);
+        return reject(
+          'KMSInvalidStateException',
+          `${key.arn} has no key material pending rotation. Import new key material with ImportType NEW_KEY_MATERIAL first.`,
+        );
       }
       keyMaterialId = pending.keyMaterialId;
     }
@@ -602,7 +597,9 @@ export function keyMaterialState(key: KeyState, keyMaterialId: string): 'CURRENT
 
 /** The imported-material operations apply to keys of Origin EXTERNAL only (AWS: UnsupportedOperationException). */
 export function externalOnly(key: Pick<KeyState, 'arn' | 'origin'>): KmsError | undefined {
-  return key.origin === 'EXTERNAL' ? undefined : new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
+  return key.origin === 'EXTERNAL'
+    ? undefined
+    : new KmsError('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
 }
 
 export interface ImportRequest {
@@ -645,7 +642,10 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
     if (notExternal) return { ok: false, error: notExternal };
     const expirationModel = request.expirationModel ?? (request.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
     if (isAsymmetricKeySpec(key.keySpec) && (expirationModel === 'KEY_MATERIAL_EXPIRES' || request.validTo)) {
-      return reject('ValidationException', `The key material of an asymmetric KMS key cannot expire: ${key.keySpec} key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.`);
+      return reject(
+        'ValidationException',
+        `The key material of an asymmetric KMS key cannot expire: ${key.keySpec} key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.`,
+      );
     }
     if (expirationModel === 'KEY_MATERIAL_EXPIRES') {
       if (!request.validTo) return reject('ValidationException', 'A ValidTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES.');
@@ -660,26 +660,42 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
     const importType = request.importType ?? (key.importedMaterials.length === 0 ? 'NEW_KEY_MATERIAL' : 'EXISTING_KEY_MATERIAL');
     if (importType === 'EXISTING_KEY_MATERIAL') {
       if (key.importedMaterials.length === 0) {
-        return reject('ValidationException', 'ImportType EXISTING_KEY_MATERIAL is valid only for a key that has had key material imported. Use NEW_KEY_MATERIAL.');
+        return reject(
+          'ValidationException',
+          'ImportType EXISTING_KEY_MATERIAL is valid only for a key that has had key material imported. Use NEW_KEY_MATERIAL.',
+        );
       }
       const named = request.requestedKeyMaterialId;
       if (named !== null && !key.importedMaterials.some((m) => m.keyMaterialId === named)) {
         return reject('NotFoundException', `Key material ${named} does not exist for ${key.arn}.`);
       }
       if (!known || (named !== null && named !== request.keyMaterialId)) {
-        return reject('IncorrectKeyMaterialException', 'The key material in the request is different from the key material previously imported into this KMS key.');
+        return reject(
+          'IncorrectKeyMaterialException',
+          'The key material in the request is different from the key material previously imported into this KMS key.',
+        );
       }
     } else {
       if (request.requestedKeyMaterialId !== null) {
         return reject('ValidationException', 'KeyMaterialId is valid only with ImportType EXISTING_KEY_MATERIAL.');
       }
-      if (known) return reject('IncorrectKeyMaterialException', 'This key material was already imported into this KMS key. Use ImportType EXISTING_KEY_MATERIAL to import it again.');
+      if (known)
+        return reject(
+          'IncorrectKeyMaterialException',
+          'This key material was already imported into this KMS key. Use ImportType EXISTING_KEY_MATERIAL to import it again.',
+        );
       if (key.importedMaterials.length > 0) {
         if (key.keySpec !== 'SYMMETRIC_DEFAULT') {
-          return reject('UnsupportedOperationException', `${key.arn} already has key material. Only symmetric encryption keys can have new key material imported for on-demand rotation.`);
+          return reject(
+            'UnsupportedOperationException',
+            `${key.arn} already has key material. Only symmetric encryption keys can have new key material imported for on-demand rotation.`,
+          );
         }
         if (pendingRotationMaterial(key)) {
-          return reject('KMSInvalidStateException', `${key.arn} already has key material pending rotation. Rotate the key (RotateKeyOnDemand) or delete that material first.`);
+          return reject(
+            'KMSInvalidStateException',
+            `${key.arn} already has key material pending rotation. Rotate the key (RotateKeyOnDemand) or delete that material first.`,
+          );
         }
         if (!currentMaterialImported(key)) {
           return reject('KMSInvalidStateException', `${key.arn} is pending import: import its current key material again before importing new key material.`);
@@ -718,7 +734,8 @@ export function decideDeleteImportedKeyMaterial(key: KeyState, keyMaterialId: st
       if (id === null) return reject('KMSInvalidStateException', `${key.arn} is pending import.`);
       return reject('NotFoundException', `Key material ${id} does not exist for ${key.arn}.`);
     }
-    if (material.importState !== 'IMPORTED') return reject('KMSInvalidStateException', `Key material ${material.keyMaterialId} of ${key.arn} is pending import.`);
+    if (material.importState !== 'IMPORTED')
+      return reject('KMSInvalidStateException', `Key material ${material.keyMaterialId} of ${key.arn} is pending import.`);
     return accept({ type: 'KeyMaterialDeleted', data: { keyMaterialId: material.keyMaterialId, reason: 'DELETED' } });
   });
 }
@@ -778,5 +795,8 @@ export function decideDeleteKey(key: KeyState, now: Date): Decision<KeyEvent> {
  */
 export function publicKeyRefusal(key: Pick<KeyState, 'arn' | 'keySpec' | 'publicKey'>): KmsError | undefined {
   if (isAsymmetricKeySpec(key.keySpec) && key.publicKey !== null) return undefined;
-  return new KmsError('UnsupportedOperationException', `${key.arn} is not an asymmetric KMS key. GetPublicKey is valid only for asymmetric KMS keys; this key's KeySpec is ${key.keySpec}.`);
+  return new KmsError(
+    'UnsupportedOperationException',
+    `${key.arn} is not an asymmetric KMS key. GetPublicKey is valid only for asymmetric KMS keys; this key's KeySpec is ${key.keySpec}.`,
+  );
 }

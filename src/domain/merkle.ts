@@ -330,7 +330,8 @@ export class MerkleFrontier {
    */
   appendSubtree(level: number, hash: Buffer): void {
     const width = 2 ** level;
-    if (!(Number.isInteger(level) && level >= 0 && this.#size % width === 0)) throw new RangeError(`a subtree of 2^${level} leaves is not aligned at ${this.#size}`);
+    if (!(Number.isInteger(level) && level >= 0 && this.#size % width === 0))
+      throw new RangeError(`a subtree of 2^${level} leaves is not aligned at ${this.#size}`);
     let top: Subtree = { level, index: this.#size / width, hash };
     for (;;) {
       const left = this.#edge.at(-1);

@@ -56,19 +56,27 @@ export class AccessAnalysis {
   }
 
   keyAccess(ctx: RequestContext, input: { keyId: string; operation: string }): Promise<{ keyId: string; action: string; entries: AccessEntry[] }> {
-    return this.#runner.run(ctx, { eventName: 'KeyAccess', readOnly: true, requestParameters: { keyId: input.keyId, operation: input.operation } }, async (trx, draft, now) => {
-      new Validator().minLength('operation', input.operation, 1).maxLength('operation', input.operation, 64).pattern('operation', input.operation, /^[A-Za-z]+$/, '^[A-Za-z]+$').throwIfAny();
-      const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.keyId);
-      const key = await readKeyProjection(trx, keyId);
-      if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-      draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-      // Reading who may use a key is reading its policy.
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:GetKeyPolicy', key });
+    return this.#runner.run(
+      ctx,
+      { eventName: 'KeyAccess', readOnly: true, requestParameters: { keyId: input.keyId, operation: input.operation } },
+      async (trx, draft, now) => {
+        new Validator()
+          .minLength('operation', input.operation, 1)
+          .maxLength('operation', input.operation, 64)
+          .pattern('operation', input.operation, /^[A-Za-z]+$/, '^[A-Za-z]+$')
+          .throwIfAny();
+        const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.keyId);
+        const key = await readKeyProjection(trx, keyId);
+        if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
+        draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+        // Reading who may use a key is reading its policy.
+        await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:GetKeyPolicy', key });
 
-      const action = `kms:${input.operation}`;
-      const entries = await analyzeKeyAccess(trx, key, action);
-      return { keyId: key.arn, action, entries };
-    });
+        const action = `kms:${input.operation}`;
+        const entries = await analyzeKeyAccess(trx, key, action);
+        return { keyId: key.arn, action, entries };
+      },
+    );
   }
 }
 
@@ -111,11 +119,30 @@ export async function analyzeKeyAccess(trx: Executor, key: Pick<KeyState, 'keyId
     for (const g of rows.map((r) => rowToGrant(r, key.arn))) {
       const c = g.constraints;
       const conditions = c?.encryptionContextEquals
-        ? [{ operator: 'EncryptionContextEquals', key: 'kms:EncryptionContext', values: Object.entries(c.encryptionContextEquals).map(([k, v]) => `${k}=${v}`) }]
+        ? [
+            {
+              operator: 'EncryptionContextEquals',
+              key: 'kms:EncryptionContext',
+              values: Object.entries(c.encryptionContextEquals).map(([k, v]) => `${k}=${v}`),
+            },
+          ]
         : c?.encryptionContextSubset
-          ? [{ operator: 'EncryptionContextSubset', key: 'kms:EncryptionContext', values: Object.entries(c.encryptionContextSubset).map(([k, v]) => `${k}=${v}`) }]
+          ? [
+              {
+                operator: 'EncryptionContextSubset',
+                key: 'kms:EncryptionContext',
+                values: Object.entries(c.encryptionContextSubset).map(([k, v]) => `${k}=${v}`),
+              },
+            ]
           : [];
-      entries.push({ effect: 'Allow', kind: 'grant', principal: g.granteePrincipal, accountId: g.granteePrincipal.split(':')[4] ?? null, conditions, source: { grantId: g.grantId } });
+      entries.push({
+        effect: 'Allow',
+        kind: 'grant',
+        principal: g.granteePrincipal,
+        accountId: g.granteePrincipal.split(':')[4] ?? null,
+        conditions,
+        source: { grantId: g.grantId },
+      });
     }
   }
   return entries;

@@ -43,10 +43,28 @@ export class AuditService {
   readonly #timeTravel: TimeTravelService;
   readonly #usage: UsageService;
 
-  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; tailPollMs?: number; tailRecheckMs?: number; tailLimits?: AuditTailLimits }) {
+  constructor(deps: {
+    runner: RequestRunner;
+    region: string;
+    authorizer: Authorizer;
+    db: Db;
+    feed: AuditFeed;
+    tailPollMs?: number;
+    tailRecheckMs?: number;
+    tailLimits?: AuditTailLimits;
+  }) {
     const { runner, region, authorizer } = deps;
     this.#events = new AuditEventsService({ runner, region, authorizer });
-    this.#tail = new AuditTailService({ runner, region, authorizer, db: deps.db, feed: deps.feed, pollMs: deps.tailPollMs, recheckMs: deps.tailRecheckMs, ...(deps.tailLimits ? { limits: deps.tailLimits } : {}) });
+    this.#tail = new AuditTailService({
+      runner,
+      region,
+      authorizer,
+      db: deps.db,
+      feed: deps.feed,
+      pollMs: deps.tailPollMs,
+      recheckMs: deps.tailRecheckMs,
+      ...(deps.tailLimits ? { limits: deps.tailLimits } : {}),
+    });
     this.#lineage = new LineageService({ runner, authorizer });
     this.#timeTravel = new TimeTravelService({ runner, region, authorizer });
     this.#usage = new UsageService({ runner, region, authorizer });

@@ -17,7 +17,11 @@ export async function appendAuditRecord(db: Db | Transaction<Database>, record: 
 
 /** The event a record is stored as, bounded and recordable: its request's one-event stream. */
 export function auditEvent(record: AuditRecord): { streamId: string; event: { type: typeof AUDIT_RECORD_TYPE; data: unknown } } {
-  const data = recordable({ ...record, requestParameters: boundedParameters(record.requestParameters), ...(record.errorMessage === undefined ? {} : { errorMessage: boundedText(record.errorMessage, MAX_ERROR_MESSAGE) }) });
+  const data = recordable({
+    ...record,
+    requestParameters: boundedParameters(record.requestParameters),
+    ...(record.errorMessage === undefined ? {} : { errorMessage: boundedText(record.errorMessage, MAX_ERROR_MESSAGE) }),
+  });
   return { streamId: requestStreamId(record.requestId), event: { type: AUDIT_RECORD_TYPE, data } };
 }
 
@@ -38,7 +42,9 @@ function boundedParameters(value: unknown): any {
   }
   if (Array.isArray(value)) return value.map(boundedParameters);
   if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.length > MAX_RECORDED_VALUE ? `${k.slice(0, RECORDED_PREFIX)}...` : k, boundedParameters(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k.length > MAX_RECORDED_VALUE ? `${k.slice(0, RECORDED_PREFIX)}...` : k, boundedParameters(v)]),
+    );
   }
   return value;
 }

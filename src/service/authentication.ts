@@ -125,14 +125,23 @@ export class AuthenticationService {
    */
   #throttled(attempted: AttemptedRequest): Promise<KmsError> {
     return this.#quotas!.throttleUnauthenticated(
-      { requestId: attempted.requestId, accountId: null, userIdentity: { type: 'Unknown', principalArn: null, accountId: null, accessKeyId: null }, sourceIp: attempted.sourceIp, userAgent: attempted.userAgent },
+      {
+        requestId: attempted.requestId,
+        accountId: null,
+        userIdentity: { type: 'Unknown', principalArn: null, accountId: null, accessKeyId: null },
+        sourceIp: attempted.sourceIp,
+        userAgent: attempted.userAgent,
+      },
       { eventName: attempted.eventName, eventSource: attempted.eventSource, readOnly: attempted.readOnly, requestParameters: null },
     );
   }
 
   /** Authentication itself failed (the database is unreachable ...): logged, and recorded as an internal error if the log can take it. */
   async #failedUnexpectedly(attempted: AttemptedRequest, unexpected: unknown): Promise<KmsError> {
-    this.#logger.error({ requestId: attempted.requestId, error: unexpected instanceof Error ? { type: unexpected.name, message: unexpected.message } : String(unexpected) }, 'authentication failed unexpectedly');
+    this.#logger.error(
+      { requestId: attempted.requestId, error: unexpected instanceof Error ? { type: unexpected.name, message: unexpected.message } : String(unexpected) },
+      'authentication failed unexpectedly',
+    );
     return this.#record(attempted, new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.'), null, undefined);
   }
 
@@ -148,12 +157,20 @@ export class AuthenticationService {
           sourceIp: attempted.sourceIp,
           userAgent: attempted.userAgent,
         },
-        { eventName: attempted.eventName, eventSource: attempted.eventSource, readOnly: attempted.readOnly, requestParameters: attempted.requestParameters ?? null },
+        {
+          eventName: attempted.eventName,
+          eventSource: attempted.eventSource,
+          readOnly: attempted.readOnly,
+          requestParameters: attempted.requestParameters ?? null,
+        },
         error,
       );
       return error;
     } catch (auditFailure) {
-      this.#logger.error({ requestId: attempted.requestId, error: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) }, 'could not record a rejected request');
+      this.#logger.error(
+        { requestId: attempted.requestId, error: auditFailure instanceof Error ? auditFailure.message : String(auditFailure) },
+        'could not record a rejected request',
+      );
       const internal = new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
       internal.requestId = attempted.requestId;
       return internal;
@@ -172,7 +189,11 @@ export class AuthenticationService {
     const scope = credential.split('/');
     const accessKeyId = scope[0] ?? '';
     if (scope.length !== 5 || scope[4] !== 'aws4_request' || accessKeyId === '') {
-      return refuse('IncompleteSignatureException', `Credential should be scoped with a valid terminator: 'aws4_request', and of the form <AccessKeyId>/<date>/<region>/<service>/aws4_request. Authorization=${bounded(header, MAX_QUOTED)}`, accessKeyId);
+      return refuse(
+        'IncompleteSignatureException',
+        `Credential should be scoped with a valid terminator: 'aws4_request', and of the form <AccessKeyId>/<date>/<region>/<service>/aws4_request. Authorization=${bounded(header, MAX_QUOTED)}`,
+        accessKeyId,
+      );
     }
     const [, scopeDate, scopeRegion, scopeService] = scope as [string, string, string, string, string];
     if (!signedHeaders.includes('host')) {
@@ -180,11 +201,19 @@ export class AuthenticationService {
     }
     const amzDate = request.headers['x-amz-date'];
     if (amzDate === undefined) {
-      return refuse('IncompleteSignatureException', `Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=${bounded(header, MAX_QUOTED)}`, accessKeyId);
+      return refuse(
+        'IncompleteSignatureException',
+        `Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=${bounded(header, MAX_QUOTED)}`,
+        accessKeyId,
+      );
     }
     const signedAt = parseAmzDate(amzDate);
     if (!signedAt) {
-      return refuse('IncompleteSignatureException', `Date must be in ISO-8601 'basic format'. Got '${bounded(amzDate, 64)}'. See http://en.wikipedia.org/wiki/ISO_8601`, accessKeyId);
+      return refuse(
+        'IncompleteSignatureException',
+        `Date must be in ISO-8601 'basic format'. Got '${bounded(amzDate, 64)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
+        accessKeyId,
+      );
     }
     if (scopeDate !== amzDate.slice(0, 8)) {
       return refuse(
@@ -225,7 +254,8 @@ export class AuthenticationService {
       const expected = await computeSignature(request, { accessKeyId, secret, signedHeaders, signedAt, region: scopeRegion, service });
       const given = Buffer.from(signature, 'utf8');
       const match = expected.length === given.length && timingSafeEqual(expected, given);
-      if (!match) return { ok: false as const, failure: { code: 'InvalidSignatureException' as const, message: SIGNATURE_MISMATCH, accountId: caller.accountId } };
+      if (!match)
+        return { ok: false as const, failure: { code: 'InvalidSignatureException' as const, message: SIGNATURE_MISMATCH, accountId: caller.accountId } };
       return { ok: true as const, caller };
     });
     return result.ok ? result : { ...result, accessKeyId };
@@ -244,14 +274,26 @@ async function computeSignature(
   }
   const sessionToken = request.headers['x-amz-security-token'];
   const signer = new SignatureV4({
-    credentials: { accessKeyId: p.accessKeyId, secretAccessKey: p.secret.toString('utf8'), ...(sessionToken !== undefined && p.signedHeaders.includes('x-amz-security-token') ? { sessionToken } : {}) },
+    credentials: {
+      accessKeyId: p.accessKeyId,
+      secretAccessKey: p.secret.toString('utf8'),
+      ...(sessionToken !== undefined && p.signedHeaders.includes('x-amz-security-token') ? { sessionToken } : {}),
+    },
     region: p.region,
     service: p.service,
     sha256: Hash.bind(null, 'sha256'),
     applyChecksum: false,
   });
   const signed = await signer.sign(
-    { method: request.method, protocol: 'http:', hostname: headers['host'] ?? '', path: request.path, query: parseQuery(request.query), headers, body: request.body },
+    {
+      method: request.method,
+      protocol: 'http:',
+      hostname: headers['host'] ?? '',
+      path: request.path,
+      query: parseQuery(request.query),
+      headers,
+      body: request.body,
+    },
     { signingDate: p.signedAt, signingRegion: p.region, signingService: p.service, signableHeaders: new Set(p.signedHeaders) },
   );
   const authorization = String(signed.headers['authorization'] ?? '');
@@ -283,13 +325,27 @@ export function parseAuthorization(header: string): ParsedAuthorization {
   }
   const missing = ['Credential', 'Signature', 'SignedHeaders'].filter((name) => !params.get(name));
   if (missing.length > 0) {
-    return { ok: false, message: `${missing.map((name) => `Authorization header requires '${name}' parameter.`).join(' ')} Authorization=${bounded(header, MAX_QUOTED)}` };
+    return {
+      ok: false,
+      message: `${missing.map((name) => `Authorization header requires '${name}' parameter.`).join(' ')} Authorization=${bounded(header, MAX_QUOTED)}`,
+    };
   }
   const signature = params.get('Signature')!;
   if (!/^[0-9a-f]{64}$/.test(signature)) {
-    return { ok: false, message: `Authorization header requires 'Signature' parameter to be a 64-character hexadecimal string. Authorization=${bounded(header, MAX_QUOTED)}` };
+    return {
+      ok: false,
+      message: `Authorization header requires 'Signature' parameter to be a 64-character hexadecimal string. Authorization=${bounded(header, MAX_QUOTED)}`,
+    };
   }
-  return { ok: true, credential: params.get('Credential')!, signedHeaders: params.get('SignedHeaders')!.split(';').map((h) => h.trim().toLowerCase()), signature };
+  return {
+    ok: true,
+    credential: params.get('Credential')!,
+    signedHeaders: params
+      .get('SignedHeaders')!
+      .split(';')
+      .map((h) => h.trim().toLowerCase()),
+    signature,
+  };
 }
 
 /** `20261204T120000Z` (ISO 8601 basic format, UTC). */
@@ -300,7 +356,11 @@ function parseAmzDate(text: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-const amzFormat = (date: Date) => date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const amzFormat = (date: Date) =>
+  date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 
 const bounded = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);
 

@@ -93,19 +93,26 @@ export class Authorizer {
     const facts = this.#facts(req);
     const evidence: AuthorizationEvidence = { action: req.action, decision: 'implicitDeny', allowedBy: [], deniedBy: [] };
 
-    const identity = req.caller.identityPolicies.map((p) => ({ name: p.name, evaluation: evaluatePolicy(this.#parse(p.document, 'identity', p.name), facts, p.name, 'identity') }));
+    const identity = req.caller.identityPolicies.map((p) => ({
+      name: p.name,
+      evaluation: evaluatePolicy(this.#parse(p.document, 'identity', p.name), facts, p.name, 'identity'),
+    }));
     // The account root holds every permission of its own account's IAM.
     const identityAllows: EvidenceItem[] =
       req.caller.principalType === 'root'
         ? [{ kind: 'root' }]
-        : identity.flatMap(({ evaluation }) => evaluation.allows.map((a) => ({ kind: 'identityPolicy' as const, policy: a.policy, sid: a.sid, index: a.index })));
+        : identity.flatMap(({ evaluation }) =>
+            evaluation.allows.map((a) => ({ kind: 'identityPolicy' as const, policy: a.policy, sid: a.sid, index: a.index })),
+          );
     const keyFacts = req.key ? withViaService(facts, req.key.arn, req.requestAlias, identityAllows.length > 0) : facts;
-    const keyPolicy: Evaluation | undefined = req.key ? evaluatePolicy(this.#parse(req.key.policy, 'key', 'key-policy'), keyFacts, 'default', 'key') : undefined;
+    const keyPolicy: Evaluation | undefined = req.key
+      ? evaluatePolicy(this.#parse(req.key.policy, 'key', 'key-policy'), keyFacts, 'default', 'key')
+      : undefined;
 
     for (const d of keyPolicy?.denies ?? []) evidence.deniedBy.push({ kind: 'keyPolicy', policy: d.policy, sid: d.sid, index: d.index });
-    for (const { evaluation } of identity) for (const d of evaluation.denies) evidence.deniedBy.push({ kind: 'identityPolicy', policy: d.policy, sid: d.sid, index: d.index });
+    for (const { evaluation } of identity)
+      for (const d of evaluation.denies) evidence.deniedBy.push({ kind: 'identityPolicy', policy: d.policy, sid: d.sid, index: d.index });
     if (evidence.deniedBy.length > 0) return { ...evidence, decision: 'explicitDeny' };
-
 
     if (!req.key) {
       if (identityAllows.length > 0) return { ...evidence, decision: 'allow', allowedBy: identityAllows.slice(0, 1) };
@@ -114,7 +121,7 @@ export class Authorizer {
 
     const sameAccount = req.caller.accountId === req.key.accountId;
     if (!sameAccount && !CROSS_ACCOUNT_ACTIONS.has(req.action)) {
-      return { ...evidence, reason: 'the action cannot be performed on another account\'s key' };
+      return { ...evidence, reason: "the action cannot be performed on another account's key" };
     }
     const direct = keyPolicy!.allows.filter((a) => a.via === 'principal' || a.via === 'anyone');
     const delegated = keyPolicy!.allows.filter((a) => a.via === 'account');
@@ -125,7 +132,10 @@ export class Authorizer {
     }
 
     if (req.grantOperation) {
-      const grants: GrantState[] = 'grantsFor' in source ? await source.grantsFor(req.key.keyId, req.caller.principalArn) : await readGrantsFor(source, req.key.keyId, req.caller.principalArn);
+      const grants: GrantState[] =
+        'grantsFor' in source
+          ? await source.grantsFor(req.key.keyId, req.caller.principalArn)
+          : await readGrantsFor(source, req.key.keyId, req.caller.principalArn);
       const grant = grants.find((g) => grantAllows(g, req.caller.principalArn, req.grantOperation!, req.encryptionContext, req.requestedGrant));
       if (grant) return { ...evidence, decision: 'allow', allowedBy: [{ kind: 'grant', grantId: grant.grantId }] };
       if (req.grantOperation === 'CreateGrant' && grants.some((g) => !g.retired && g.operations.includes('CreateGrant'))) {
@@ -151,7 +161,13 @@ export class Authorizer {
 
   /** The facts of `caller` calling kms:PutKeyPolicy, for the lockout safety check of a new key policy. */
   factsFor(caller: Caller, sourceIp: string | null, now: Date, keyArn = '*'): RequestFacts {
-    return this.#facts({ caller, sourceIp, now, action: 'kms:PutKeyPolicy', key: { keyId: '', arn: keyArn, accountId: caller.accountId, policy: '', keySpec: '', keyUsage: '', origin: '' } });
+    return this.#facts({
+      caller,
+      sourceIp,
+      now,
+      action: 'kms:PutKeyPolicy',
+      key: { keyId: '', arn: keyArn, accountId: caller.accountId, policy: '', keySpec: '', keyUsage: '', origin: '' },
+    });
   }
 
   #facts(req: AuthorizationRequest): RequestFacts {

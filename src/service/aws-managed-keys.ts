@@ -69,7 +69,14 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
       origin: 'AWS_KMS',
     };
     const { ctx, draft, now } = request;
-    const evidence = await authorizer.authorize(NO_GRANTS, { caller: ctx.caller, sourceIp: ctx.sourceIp, now, action: request.action, key: prospective, requestAlias: aliasName });
+    const evidence = await authorizer.authorize(NO_GRANTS, {
+      caller: ctx.caller,
+      sourceIp: ctx.sourceIp,
+      now,
+      action: request.action,
+      key: prospective,
+      requestAlias: aliasName,
+    });
     draft.authorization = evidence;
     // The key does not exist: the refusal names the alias the caller used.
     if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, aliasArn(region, accountId, aliasName));
@@ -95,7 +102,13 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
         await insertKeyMaterial(trx, { keyId, keyMaterialId, wrapped: wrapKeyMaterial(rootKey, keyId, keyMaterialId, material), createdAt: now });
         const key = await applyKeyDecision(trx, null, keyId, accept(...awsManagedKeyEvents({ keyId, accountId, region, service, keyMaterialId, now })), now);
         // Expecting no stream: a racing first use that created the alias is a version conflict (see provision).
-        const alias = decideCreateAlias(null, { accountId, aliasName, aliasArn: aliasArn(region, accountId, aliasName), targetKeyId: keyId, aliasesOnTarget: 0 });
+        const alias = decideCreateAlias(null, {
+          accountId,
+          aliasName,
+          aliasArn: aliasArn(region, accountId, aliasName),
+          targetKeyId: keyId,
+          aliasesOnTarget: 0,
+        });
         await applyDecision(trx, aliasStream(accountId, aliasName), null, alias, now);
         await jobs.keyRotationScheduled(trx, keyId, key.nextRotationDate!);
         const invokedBy = `${AWS_MANAGED_KEY_SERVICES[service]!.endpoint}.amazonaws.com`;
@@ -112,7 +125,14 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
           userAgent: invokedBy,
           requestParameters: { keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, aliasName },
           responseElements: { keyMetadata: toKeyMetadata(key) },
-          additionalEventData: { awsManagedKey: { aliasName, firstUseRequestId: request.ctx.requestId, firstUsePrincipalArn: request.ctx.caller.principalArn, firstUseAction: request.action } },
+          additionalEventData: {
+            awsManagedKey: {
+              aliasName,
+              firstUseRequestId: request.ctx.requestId,
+              firstUsePrincipalArn: request.ctx.caller.principalArn,
+              firstUseAction: request.action,
+            },
+          },
           resources: [
             { arn: key.arn, type: 'AWS::KMS::Key', accountId },
             { arn: aliasArn(region, accountId, aliasName), type: 'AWS::KMS::Alias', accountId },

@@ -161,7 +161,10 @@ export class CheckpointService {
     const requestParameters = { eventId: input.eventId, checkpoint: input.checkpoint };
     return this.#runner.run(ctx, { eventName: 'GetInclusionProof', readOnly: true, requestParameters }, async (trx, draft, now) => {
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
-      const selected = input.checkpoint.hash == null && input.checkpoint.treeSize == null ? await latestCheckpoint(trx) : await selectCheckpoint(trx, input.checkpoint, 'checkpoint');
+      const selected =
+        input.checkpoint.hash == null && input.checkpoint.treeSize == null
+          ? await latestCheckpoint(trx)
+          : await selectCheckpoint(trx, input.checkpoint, 'checkpoint');
       const sealed = await sealedEvent(trx, input.eventId);
       if (!selected || !sealed || sealed.leafIndex >= selected.treeSize) return null;
       const path = await withSubtrees(trx, (source) => inclusionProof(sealed.leafIndex, selected.treeSize, source));
@@ -237,7 +240,9 @@ export class CheckpointService {
   async #stillAllowed(ctx: RequestContext): Promise<boolean> {
     const { active, caller } = await callerNow(this.#db, ctx.caller);
     if (!active) return false;
-    const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
+    const evidence = await this.#db
+      .transaction()
+      .execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
     return evidence.decision === 'allow';
   }
 }

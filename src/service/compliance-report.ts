@@ -47,7 +47,17 @@ export interface ReportOptions {
 
 const DEFAULT_UNUSED_DAYS = 90;
 /** The lifecycle requests whose records are the evidence of findings about key state and grants. */
-const LIFECYCLE_EVENT_NAMES = ['CreateKey', 'PutKeyPolicy', 'EnableKeyRotation', 'DisableKeyRotation', 'RotateKey', 'RotateKeyOnDemand', 'ScheduleKeyDeletion', 'DisableKey', 'CreateGrant'];
+const LIFECYCLE_EVENT_NAMES = [
+  'CreateKey',
+  'PutKeyPolicy',
+  'EnableKeyRotation',
+  'DisableKeyRotation',
+  'RotateKey',
+  'RotateKeyOnDemand',
+  'ScheduleKeyDeletion',
+  'DisableKey',
+  'CreateGrant',
+];
 
 const SPEC = (input: ComplianceReportInput): OperationSpec => ({
   eventName: 'GetComplianceReport',
@@ -117,8 +127,17 @@ export class ComplianceReportService {
     const progress = (name: string) => options.onProgress?.(++step, steps, name);
 
     const { keys: rows, aliases: aliasRows, grants: grantRows } = await readAccountInventory(trx, accountId);
-    const lastRotations = await readLastRotations(trx, rows.map((r) => r.key_id), to);
-    const lastUse = await readKeyUse(trx, accountId, rows.map((r) => r.arn), { to });
+    const lastRotations = await readLastRotations(
+      trx,
+      rows.map((r) => r.key_id),
+      to,
+    );
+    const lastUse = await readKeyUse(
+      trx,
+      accountId,
+      rows.map((r) => r.arn),
+      { to },
+    );
     const lifecycle = await readLatestLifecycleRecords(trx, accountId, to, LIFECYCLE_EVENT_NAMES);
     const keys = reportKeys(rows, aliasRows, lastRotations, lastUse);
     const inventory = keyInventory(keys);

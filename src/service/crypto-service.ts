@@ -92,7 +92,16 @@ export interface GenerateDataKeyPairResult {
 }
 
 /** AWS's DataKeyPairSpec values keyledger generates: SM2 exists only in AWS's China Regions. */
-const DATA_KEY_PAIR_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519'] as const;
+const DATA_KEY_PAIR_SPECS = [
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+  'ECC_NIST_EDWARDS25519',
+] as const;
 
 /** The key row a crypto operation works with, read under a share lock. */
 /** What authorizing one use of a key needs besides the key. */
@@ -139,27 +148,31 @@ export class CryptoService {
     const context = input.encryptionContext ?? {};
     const requestParameters = { keyId: input.keyId, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
     // The body may run twice (runKeyUse): the plaintext is zeroed once the request is over.
-    return this.#runner.runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
-      const v = new Validator().minLength('plaintext', text(input.plaintext), 1, true).maxLength('plaintext', text(input.plaintext), 4096, true);
-      validateCommon(v, input, context, 'encryptionContext');
-      v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
-      const key = await this.#useKey(reads, ctx, input.keyId, draft, now, use('Encrypt', context, input.encryptionAlgorithm));
-      if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(reads, key, input, context, draft);
-      requireSymmetricAlgorithm(input.encryptionAlgorithm);
-      dryRunStop(input.dryRun);
-      const { blob, header } = await this.#encryptUnder(reads, key, input.plaintext, context, false);
-      draft.additionalEventData = { keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
-      return { ciphertextBlob: blob, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
-    }).finally(() => input.plaintext.fill(0));
+    return this.#runner
+      .runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
+        const v = new Validator().minLength('plaintext', text(input.plaintext), 1, true).maxLength('plaintext', text(input.plaintext), 4096, true);
+        validateCommon(v, input, context, 'encryptionContext');
+        v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
+        const key = await this.#useKey(reads, ctx, input.keyId, draft, now, use('Encrypt', context, input.encryptionAlgorithm));
+        if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(reads, key, input, context, draft);
+        requireSymmetricAlgorithm(input.encryptionAlgorithm);
+        dryRunStop(input.dryRun);
+        const { blob, header } = await this.#encryptUnder(reads, key, input.plaintext, context, false);
+        draft.additionalEventData = { keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        return { ciphertextBlob: blob, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      })
+      .finally(() => input.plaintext.fill(0));
   }
 
   /** Decrypt: the key comes from the blob; `keyId`, when given, must name the same key. */
-  decrypt(
-    ctx: RequestContext,
-    input: DecryptInput,
-  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+  decrypt(ctx: RequestContext, input: DecryptInput): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
-    const requestParameters = { keyId: input.keyId ?? undefined, encryptionContext: context, encryptionAlgorithm: input.encryptionAlgorithm ?? undefined, ...common(input) };
+    const requestParameters = {
+      keyId: input.keyId ?? undefined,
+      encryptionContext: context,
+      encryptionAlgorithm: input.encryptionAlgorithm ?? undefined,
+      ...common(input),
+    };
     return this.#runner.runKeyUse(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
@@ -169,7 +182,15 @@ export class CryptoService {
       if (!isSymmetricAlgorithm(input.encryptionAlgorithm) || (input.keyId != null && blobKeyId(input.ciphertextBlob) === undefined)) {
         return this.#decryptAsymmetric(reads, ctx, input, context, draft, now);
       }
-      const { key, header } = await this.#keyOfBlob(reads, ctx, input.ciphertextBlob, input.keyId, draft, now, use('Decrypt', context, input.encryptionAlgorithm));
+      const { key, header } = await this.#keyOfBlob(
+        reads,
+        ctx,
+        input.ciphertextBlob,
+        input.keyId,
+        draft,
+        now,
+        use('Decrypt', context, input.encryptionAlgorithm),
+      );
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       dryRunStop(input.dryRun);
       const plaintext = await this.#decryptWith(reads, key, header, input.ciphertextBlob, context);
@@ -181,7 +202,15 @@ export class CryptoService {
   reEncrypt(
     ctx: RequestContext,
     input: ReEncryptInput,
-  ): Promise<{ ciphertextBlob: Buffer; sourceKeyId: string; keyId: string; sourceEncryptionAlgorithm: string; destinationEncryptionAlgorithm: string; sourceKeyMaterialId: string; destinationKeyMaterialId: string }> {
+  ): Promise<{
+    ciphertextBlob: Buffer;
+    sourceKeyId: string;
+    keyId: string;
+    sourceEncryptionAlgorithm: string;
+    destinationEncryptionAlgorithm: string;
+    sourceKeyMaterialId: string;
+    destinationKeyMaterialId: string;
+  }> {
     const sourceContext = input.sourceEncryptionContext ?? {};
     const destinationContext = input.destinationEncryptionContext ?? {};
     const requestParameters = {
@@ -201,18 +230,33 @@ export class CryptoService {
       v.oneOf('sourceEncryptionAlgorithm', input.sourceEncryptionAlgorithm, ENCRYPTION_ALGORITHMS);
       v.oneOf('destinationEncryptionAlgorithm', input.destinationEncryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
       // A source ciphertext made under an RSA key names no key: SourceKeyId and SourceEncryptionAlgorithm say which, as for Decrypt.
-      const asymmetricSource = !isSymmetricAlgorithm(input.sourceEncryptionAlgorithm) || (input.sourceKeyId != null && blobKeyId(input.ciphertextBlob) === undefined);
+      const asymmetricSource =
+        !isSymmetricAlgorithm(input.sourceEncryptionAlgorithm) || (input.sourceKeyId != null && blobKeyId(input.ciphertextBlob) === undefined);
       if (asymmetricSource && input.sourceKeyId == null) {
         throw new KmsError('ValidationException', 'SourceKeyId is required to re-encrypt a ciphertext that was encrypted under an asymmetric KMS key.');
       }
       // Both keys' locks first, in one order, so that two ReEncrypts and the changes waiting on them cannot deadlock.
-      const { keyId: destinationKeyId, viaAlias: destinationAlias } = await this.#resolver.resolve(reads, ctx.caller.accountId, input.destinationKeyId, 'destinationKeyId', { ctx, draft, now, action: 'kms:ReEncryptTo' });
+      const { keyId: destinationKeyId, viaAlias: destinationAlias } = await this.#resolver.resolve(
+        reads,
+        ctx.caller.accountId,
+        input.destinationKeyId,
+        'destinationKeyId',
+        { ctx, draft, now, action: 'kms:ReEncryptTo' },
+      );
       const namedSource = asymmetricSource ? await this.#resolver.resolve(reads, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
       const sourceKeyId = namedSource?.keyId ?? blobKeyId(input.ciphertextBlob);
       await reads.lockShared(sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
       const sameKey = { 'kms:ReEncryptOnSameKey': sourceKeyId === destinationKeyId };
-      const from: Use = { ...use('ReEncrypt', sourceContext, input.sourceEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptFrom', grantOperation: 'ReEncryptFrom' };
-      const to: Use = { ...use('ReEncrypt', destinationContext, input.destinationEncryptionAlgorithm, sameKey), action: 'kms:ReEncryptTo', grantOperation: 'ReEncryptTo' };
+      const from: Use = {
+        ...use('ReEncrypt', sourceContext, input.sourceEncryptionAlgorithm, sameKey),
+        action: 'kms:ReEncryptFrom',
+        grantOperation: 'ReEncryptFrom',
+      };
+      const to: Use = {
+        ...use('ReEncrypt', destinationContext, input.destinationEncryptionAlgorithm, sameKey),
+        action: 'kms:ReEncryptTo',
+        grantOperation: 'ReEncryptTo',
+      };
       let source: UsableKey;
       let header: CiphertextHeader | undefined;
       if (namedSource) {
@@ -229,7 +273,11 @@ export class CryptoService {
       const sourceEvidence = draft.authorization;
       const destination = await this.#lockForUse(reads, ctx, destinationKeyId, draft, now, destinationAlias ? { ...to, viaAlias: destinationAlias } : to);
       // Both sides are authorized and both decisions recorded.
-      draft.authorization = { ...draft.authorization!, action: 'kms:ReEncrypt', allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy] };
+      draft.authorization = {
+        ...draft.authorization!,
+        action: 'kms:ReEncrypt',
+        allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy],
+      };
       if (header) requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
       else refuseAsymmetricContext(sourceContext);
       const asymmetricDestination = destination.keySpec !== 'SYMMETRIC_DEFAULT';
@@ -254,7 +302,13 @@ export class CryptoService {
             destinationEncryptionAlgorithm: algorithm,
             reEncryptOnSameKey: source.keyId === destination.keyId,
           };
-          return { ciphertextBlob: ciphertext, keyId: destination.arn, destinationEncryptionAlgorithm: algorithm, destinationKeyMaterialId: destination.currentKeyMaterialId!, ...sourceResult };
+          return {
+            ciphertextBlob: ciphertext,
+            keyId: destination.arn,
+            destinationEncryptionAlgorithm: algorithm,
+            destinationKeyMaterialId: destination.currentKeyMaterialId!,
+            ...sourceResult,
+          };
         }
         const { blob, header: out } = await this.#encryptUnder(reads, destination, plaintext, destinationContext, header?.isDataKey ?? false);
         draft.additionalEventData = {
@@ -264,7 +318,13 @@ export class CryptoService {
           ...(header ? {} : { destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }),
           reEncryptOnSameKey: source.keyId === destination.keyId,
         };
-        return { ciphertextBlob: blob, keyId: destination.arn, destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT', destinationKeyMaterialId: out.keyMaterialId, ...sourceResult };
+        return {
+          ciphertextBlob: blob,
+          keyId: destination.arn,
+          destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          destinationKeyMaterialId: out.keyMaterialId,
+          ...sourceResult,
+        };
       } finally {
         plaintext.fill(0);
       }
@@ -305,7 +365,10 @@ export class CryptoService {
   }
 
   /** GenerateDataKeyPairWithoutPlaintext: the encrypted private key and the public key; the private key's plaintext is zeroed, never returned. */
-  async generateDataKeyPairWithoutPlaintext(ctx: RequestContext, input: GenerateDataKeyPairInput): Promise<Omit<GenerateDataKeyPairResult, 'privateKeyPlaintext'>> {
+  async generateDataKeyPairWithoutPlaintext(
+    ctx: RequestContext,
+    input: GenerateDataKeyPairInput,
+  ): Promise<Omit<GenerateDataKeyPairResult, 'privateKeyPlaintext'>> {
     const { privateKeyPlaintext, ...rest } = await this.#generateDataKeyPair(ctx, input, 'GenerateDataKeyPairWithoutPlaintext');
     privateKeyPlaintext.fill(0);
     return rest;
@@ -332,7 +395,13 @@ export class CryptoService {
     eventName: 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext',
   ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyMaterialId: string }> {
     const context = input.encryptionContext ?? {};
-    const requestParameters = { keyId: input.keyId, encryptionContext: context, keySpec: input.keySpec ?? undefined, numberOfBytes: input.numberOfBytes ?? undefined, ...common(input) };
+    const requestParameters = {
+      keyId: input.keyId,
+      encryptionContext: context,
+      keySpec: input.keySpec ?? undefined,
+      numberOfBytes: input.numberOfBytes ?? undefined,
+      ...common(input),
+    };
     return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
       validateCommon(v, input, context, 'encryptionContext');
@@ -366,14 +435,20 @@ export class CryptoService {
    * pair signed something can be asked of the log); never the private key,
    * the blob or the public key itself.
    */
-  #generateDataKeyPair(ctx: RequestContext, input: GenerateDataKeyPairInput, eventName: 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext'): Promise<GenerateDataKeyPairResult> {
+  #generateDataKeyPair(
+    ctx: RequestContext,
+    input: GenerateDataKeyPairInput,
+    eventName: 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext',
+  ): Promise<GenerateDataKeyPairResult> {
     const context = input.encryptionContext ?? {};
     const requestParameters = {
       keyId: input.keyId,
       encryptionContext: context,
       keyPairSpec: input.keyPairSpec,
       ...common(input),
-      ...(input.recipient ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } } : {}),
+      ...(input.recipient
+        ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } }
+        : {}),
     };
     return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (reads, draft, now) => {
       const v = new Validator();
@@ -400,7 +475,14 @@ export class CryptoService {
           keyPairSpec: input.keyPairSpec,
           publicKeySha256: createHash('sha256').update(publicKeyDer).digest('hex'),
         };
-        return { privateKeyCiphertextBlob: blob, privateKeyPlaintext: privateKeyDer, publicKey: publicKeyDer, keyId: key.arn, keyPairSpec: input.keyPairSpec, keyMaterialId: header.keyMaterialId };
+        return {
+          privateKeyCiphertextBlob: blob,
+          privateKeyPlaintext: privateKeyDer,
+          publicKey: publicKeyDer,
+          keyId: key.arn,
+          keyPairSpec: input.keyPairSpec,
+          keyMaterialId: header.keyMaterialId,
+        };
       } catch (error) {
         privateKeyDer.fill(0);
         throw error;
@@ -628,7 +710,8 @@ export class CryptoService {
       }
       if (visible) addResource(draft, { arn: row.arn, accountId: row.accountId });
     }
-    if (named && named.accountId === ctx.caller.accountId) addResource(draft, { arn: keyArn(this.#region, named.accountId, named.keyId), accountId: named.accountId });
+    if (named && named.accountId === ctx.caller.accountId)
+      addResource(draft, { arn: keyArn(this.#region, named.accountId, named.keyId), accountId: named.accountId });
     else addResource(draft, namedKeyArn(keyIdText));
   }
 
@@ -689,7 +772,12 @@ function addResource(draft: AuditDraft, key: { arn: string; accountId: string } 
 const invalidCiphertext = () => new KmsError('InvalidCiphertextException', '');
 
 /** A use of a key by a crypto operation, with its IAM action, grant operation and condition keys. */
-function use(operation: KeyOperation, context: EncryptionContext, algorithm: string | null | undefined, conditions: Record<string, string | boolean> = {}): Use {
+function use(
+  operation: KeyOperation,
+  context: EncryptionContext,
+  algorithm: string | null | undefined,
+  conditions: Record<string, string | boolean> = {},
+): Use {
   return {
     operation,
     action: `kms:${operation}`,
@@ -722,7 +810,8 @@ function symmetricUseRefusal(key: UsableKey, operation: KeyOperation, algorithm:
 }
 
 /** AWS's InvalidKeyUsageException for an algorithm the key spec does not allow. */
-const algorithmIncompatible = (algorithm: string, keySpec: string) => new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${keySpec}.`);
+const algorithmIncompatible = (algorithm: string, keySpec: string) =>
+  new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${keySpec}.`);
 
 const isSymmetricAlgorithm = (algorithm: string | null | undefined): boolean => algorithm == null || algorithm === 'SYMMETRIC_DEFAULT';
 

@@ -145,7 +145,13 @@ export class GrantService {
     ctx: RequestContext,
     input: { keyId: string; limit?: number | null; marker?: string | null; grantId?: string | null; granteePrincipal?: string | null },
   ): Promise<{ grants: GrantListEntry[]; nextMarker: string | null; truncated: boolean }> {
-    const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined, grantId: input.grantId ?? undefined, granteePrincipal: input.granteePrincipal ?? undefined };
+    const requestParameters = {
+      keyId: input.keyId,
+      limit: input.limit ?? undefined,
+      marker: input.marker ?? undefined,
+      grantId: input.grantId ?? undefined,
+      granteePrincipal: input.granteePrincipal ?? undefined,
+    };
     return this.#runner.run(ctx, { eventName: 'ListGrants', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = new Validator();
       const size = pageSize(v, input.limit, 100, 50);
@@ -174,7 +180,10 @@ export class GrantService {
       // account's grants are not the caller's to read.
       const principalAccount = accountOfPrincipal(input.retiringPrincipal);
       if (principalAccount !== undefined && principalAccount !== ctx.caller.accountId) {
-        throw new KmsError('AccessDeniedException', `User: ${ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${ctx.caller.accountId}.`);
+        throw new KmsError(
+          'AccessDeniedException',
+          `User: ${ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${ctx.caller.accountId}.`,
+        );
       }
       const after = decodeMarker(input.marker);
       // A principal of no account (a service principal) may retire grants of any account: show only the caller's keys'.
@@ -217,7 +226,13 @@ export class GrantService {
       }
       if (right === 'issuingAccount' && ctx.caller.principalType !== 'root') {
         // A principal of the issuing account retires only with kms:RetireGrant from its identity policies.
-        const evidence = await this.#authorizer.authorize(trx, { caller: ctx.caller, sourceIp: ctx.sourceIp, now, action: 'kms:RetireGrant', resourceArn: grant.keyArn });
+        const evidence = await this.#authorizer.authorize(trx, {
+          caller: ctx.caller,
+          sourceIp: ctx.sourceIp,
+          now,
+          action: 'kms:RetireGrant',
+          resourceArn: grant.keyArn,
+        });
         draft.authorization = evidence;
         if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, grant.keyArn);
       }
@@ -229,15 +244,19 @@ export class GrantService {
 
   /** RevokeGrant: governed by kms:RevokeGrant on the key. */
   revokeGrant(ctx: RequestContext, input: { keyId: string; grantId: string }): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } }, async (trx, draft, now) => {
-      const key = await this.#key(trx, ctx, input.keyId, draft);
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:RevokeGrant', key });
-      const grant = await this.#grant(trx, input.grantId, key.arn);
-      if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
-      draft.additionalEventData = { grantId: grant.grantId };
-      await this.#retire(trx, grant, ctx.caller.principalArn, 'RevokeGrant', now);
-      return {};
-    });
+    return this.#runner.run(
+      ctx,
+      { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } },
+      async (trx, draft, now) => {
+        const key = await this.#key(trx, ctx, input.keyId, draft);
+        await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:RevokeGrant', key });
+        const grant = await this.#grant(trx, input.grantId, key.arn);
+        if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
+        draft.additionalEventData = { grantId: grant.grantId };
+        await this.#retire(trx, grant, ctx.caller.principalArn, 'RevokeGrant', now);
+        return {};
+      },
+    );
   }
 
   async #retire(trx: Trx, grant: GrantState, by: string, via: 'RetireGrant' | 'RevokeGrant', now: Date): Promise<void> {
@@ -253,14 +272,16 @@ export class GrantService {
   async #identical(trx: Trx, keyId: string, input: CreateGrantRequest, issuingAccount: string): Promise<GrantState | null> {
     if (!input.name) return null;
     const rows = await readNamedGrants(trx, keyId, input.name);
-    const same = rows.map((r) => rowToGrant(r, '')).find(
-      (g) =>
-        g.issuingAccount === issuingAccount &&
-        g.granteePrincipal === input.granteePrincipal &&
-        g.retiringPrincipal === (input.retiringPrincipal ?? null) &&
-        JSON.stringify([...g.operations].sort()) === JSON.stringify([...input.operations].sort()) &&
-        JSON.stringify(g.constraints) === JSON.stringify(input.constraints ?? null),
-    );
+    const same = rows
+      .map((r) => rowToGrant(r, ''))
+      .find(
+        (g) =>
+          g.issuingAccount === issuingAccount &&
+          g.granteePrincipal === input.granteePrincipal &&
+          g.retiringPrincipal === (input.retiringPrincipal ?? null) &&
+          JSON.stringify([...g.operations].sort()) === JSON.stringify([...input.operations].sort()) &&
+          JSON.stringify(g.constraints) === JSON.stringify(input.constraints ?? null),
+      );
     return same ?? null;
   }
 

@@ -77,17 +77,33 @@ export class IdentityService {
    */
   createAccount(ctx: OperatorContext, input: { accountId?: string; name: string }): Promise<{ accountId: string; rootArn: string }> {
     const accountId = input.accountId ?? randomAccountId();
-    return this.#runner.runAsOperator(ctx, accountId, { eventName: 'CreateAccount', eventSource: 'iam', readOnly: false, requestParameters: { accountId, name: input.name } }, async (trx, draft, now) => {
-      if (!ACCOUNT_ID.test(accountId)) throw new KmsError('ValidationException', `1 validation error detected: Value '${accountId}' at 'accountId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9]{12}$`);
-      if (!(await insertAccount(trx, { account_id: accountId, name: input.name, created_at: now }))) {
-        throw new KmsError('AlreadyExistsException', `Account ${accountId} already exists.`);
-      }
-      // The account is new in this transaction, so its root principal is too.
-      await insertPrincipal(trx, { principal_arn: rootArn(accountId), account_id: accountId, principal_type: 'root', name: 'root', tags: '{}', created_at: now });
-      draft.resources.push({ arn: rootArn(accountId), type: 'AWS::IAM::Root', accountId });
-      draft.responseElements = { accountId };
-      return { accountId, rootArn: rootArn(accountId) };
-    });
+    return this.#runner.runAsOperator(
+      ctx,
+      accountId,
+      { eventName: 'CreateAccount', eventSource: 'iam', readOnly: false, requestParameters: { accountId, name: input.name } },
+      async (trx, draft, now) => {
+        if (!ACCOUNT_ID.test(accountId))
+          throw new KmsError(
+            'ValidationException',
+            `1 validation error detected: Value '${accountId}' at 'accountId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9]{12}$`,
+          );
+        if (!(await insertAccount(trx, { account_id: accountId, name: input.name, created_at: now }))) {
+          throw new KmsError('AlreadyExistsException', `Account ${accountId} already exists.`);
+        }
+        // The account is new in this transaction, so its root principal is too.
+        await insertPrincipal(trx, {
+          principal_arn: rootArn(accountId),
+          account_id: accountId,
+          principal_type: 'root',
+          name: 'root',
+          tags: '{}',
+          created_at: now,
+        });
+        draft.resources.push({ arn: rootArn(accountId), type: 'AWS::IAM::Root', accountId });
+        draft.responseElements = { accountId };
+        return { accountId, rootArn: rootArn(accountId) };
+      },
+    );
   }
 
   /** Creates a user or role in an existing account. */
@@ -97,15 +113,31 @@ export class IdentityService {
   ): Promise<{ principalArn: string }> {
     const arn = principalArn(input.accountId, input.type, input.name);
     const requestParameters = { accountId: input.accountId, type: input.type, name: input.name, tags: input.tags ?? {} };
-    return this.#runner.runAsOperator(ctx, input.accountId, { eventName: input.type === 'user' ? 'CreateUser' : 'CreateRole', eventSource: 'iam', readOnly: false, requestParameters }, async (trx, draft, now) => {
-      new Validator().minLength('name', input.name, 1).maxLength('name', input.name, 64).pattern('name', input.name, NAME_PATTERN, '[\\w+=,.@-]+').throwIfAny();
-      if (!(await accountExists(trx, input.accountId))) throw new KmsError('NotFoundException', `Account ${input.accountId} does not exist.`);
-      const inserted = await insertPrincipal(trx, { principal_arn: arn, account_id: input.accountId, principal_type: input.type, name: input.name, tags: JSON.stringify(input.tags ?? {}), created_at: now });
-      if (!inserted) throw new KmsError('AlreadyExistsException', `${arn} already exists.`);
-      draft.resources.push({ arn, type: input.type === 'user' ? 'AWS::IAM::User' : 'AWS::IAM::Role', accountId: input.accountId });
-      draft.responseElements = { principalArn: arn };
-      return { principalArn: arn };
-    });
+    return this.#runner.runAsOperator(
+      ctx,
+      input.accountId,
+      { eventName: input.type === 'user' ? 'CreateUser' : 'CreateRole', eventSource: 'iam', readOnly: false, requestParameters },
+      async (trx, draft, now) => {
+        new Validator()
+          .minLength('name', input.name, 1)
+          .maxLength('name', input.name, 64)
+          .pattern('name', input.name, NAME_PATTERN, '[\\w+=,.@-]+')
+          .throwIfAny();
+        if (!(await accountExists(trx, input.accountId))) throw new KmsError('NotFoundException', `Account ${input.accountId} does not exist.`);
+        const inserted = await insertPrincipal(trx, {
+          principal_arn: arn,
+          account_id: input.accountId,
+          principal_type: input.type,
+          name: input.name,
+          tags: JSON.stringify(input.tags ?? {}),
+          created_at: now,
+        });
+        if (!inserted) throw new KmsError('AlreadyExistsException', `${arn} already exists.`);
+        draft.resources.push({ arn, type: input.type === 'user' ? 'AWS::IAM::User' : 'AWS::IAM::Role', accountId: input.accountId });
+        draft.responseElements = { principalArn: arn };
+        return { principalArn: arn };
+      },
+    );
   }
 
   /**
@@ -114,22 +146,33 @@ export class IdentityService {
    */
   createAccessKey(ctx: OperatorContext, input: { principalArn: string }): Promise<CreatedAccessKey> {
     // The principal's account sees its access keys being made in its audit log.
-    return this.#runner.runAsOperator(ctx, parsePrincipalArn(input.principalArn)?.accountId ?? null, { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
-      const principal = await readPrincipal(trx, input.principalArn);
-      if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
-      const accessKeyId = `AKIA${randomString(16)}`;
-      const secret = randomBytes(30).toString('base64');
-      const secretBytes = Buffer.from(secret, 'utf8');
-      try {
-        await insertAccessKey(trx, { access_key_id: accessKeyId, principal_arn: principal.principal_arn, wrapped_secret: this.#rootKey.wrap(secretBytes, secretAad(accessKeyId)), status: 'Active', created_at: now });
-      } finally {
-        secretBytes.fill(0);
-      }
-      draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::AccessKey', accountId: principal.account_id });
-      // The audit record names the key id; the secret is never recorded.
-      draft.responseElements = { accessKeyId };
-      return { accessKeyId, secretAccessKey: secret, principalArn: principal.principal_arn, accountId: principal.account_id };
-    });
+    return this.#runner.runAsOperator(
+      ctx,
+      parsePrincipalArn(input.principalArn)?.accountId ?? null,
+      { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } },
+      async (trx, draft, now) => {
+        const principal = await readPrincipal(trx, input.principalArn);
+        if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
+        const accessKeyId = `AKIA${randomString(16)}`;
+        const secret = randomBytes(30).toString('base64');
+        const secretBytes = Buffer.from(secret, 'utf8');
+        try {
+          await insertAccessKey(trx, {
+            access_key_id: accessKeyId,
+            principal_arn: principal.principal_arn,
+            wrapped_secret: this.#rootKey.wrap(secretBytes, secretAad(accessKeyId)),
+            status: 'Active',
+            created_at: now,
+          });
+        } finally {
+          secretBytes.fill(0);
+        }
+        draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::AccessKey', accountId: principal.account_id });
+        // The audit record names the key id; the secret is never recorded.
+        draft.responseElements = { accessKeyId };
+        return { accessKeyId, secretAccessKey: secret, principalArn: principal.principal_arn, accountId: principal.account_id };
+      },
+    );
   }
 
   /**
@@ -139,7 +182,12 @@ export class IdentityService {
    * await identity.putPrincipalPolicy(op, { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
    */
   putPrincipalPolicy(ctx: OperatorContext, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
-    return this.#runner.runAsOperator(ctx, parsePrincipalArn(input.principalArn)?.accountId ?? null, policySpec('PutPrincipalPolicy', input), (trx, draft, now) => this.#putPolicy(trx, draft, now, input));
+    return this.#runner.runAsOperator(
+      ctx,
+      parsePrincipalArn(input.principalArn)?.accountId ?? null,
+      policySpec('PutPrincipalPolicy', input),
+      (trx, draft, now) => this.#putPolicy(trx, draft, now, input),
+    );
   }
 
   /**
@@ -157,20 +205,33 @@ export class IdentityService {
   deletePrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string }): Promise<Record<string, never>> {
     return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async (trx, draft, now) => {
       await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Delete');
-      if (!(await deletePrincipalPolicy(trx, input.principalArn, input.policyName))) throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
+      if (!(await deletePrincipalPolicy(trx, input.principalArn, input.policyName)))
+        throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
       return {};
     });
   }
 
-  listPrincipalPoliciesAsCaller(ctx: RequestContext, input: { principalArn: string }): Promise<{ policies: { policyName: string; policyDocument: string; updatedAt: Date }[] }> {
-    return this.#runner.run(ctx, { eventName: 'ListPrincipalPolicies', eventSource: 'iam', readOnly: true, requestParameters: { principalArn: input.principalArn } }, async (trx, draft, now) => {
-      await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Get');
-      const rows = await readPrincipalPolicies(trx, input.principalArn);
-      return { policies: rows.map((r) => ({ policyName: r.policy_name, policyDocument: r.document, updatedAt: r.updated_at })) };
-    });
+  listPrincipalPoliciesAsCaller(
+    ctx: RequestContext,
+    input: { principalArn: string },
+  ): Promise<{ policies: { policyName: string; policyDocument: string; updatedAt: Date }[] }> {
+    return this.#runner.run(
+      ctx,
+      { eventName: 'ListPrincipalPolicies', eventSource: 'iam', readOnly: true, requestParameters: { principalArn: input.principalArn } },
+      async (trx, draft, now) => {
+        await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Get');
+        const rows = await readPrincipalPolicies(trx, input.principalArn);
+        return { policies: rows.map((r) => ({ policyName: r.policy_name, policyDocument: r.document, updatedAt: r.updated_at })) };
+      },
+    );
   }
 
-  async #putPolicy(trx: Transaction<Database>, draft: AuditDraft, now: Date, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
+  async #putPolicy(
+    trx: Transaction<Database>,
+    draft: AuditDraft,
+    now: Date,
+    input: { principalArn: string; policyName: string; policyDocument: string },
+  ): Promise<Record<string, never>> {
     new Validator()
       .minLength('policyName', input.policyName, 1)
       .maxLength('policyName', input.policyName, 128)
@@ -187,7 +248,14 @@ export class IdentityService {
   }
 
   /** Managing a principal's policies: same account only, and allowed by the caller's identity policies. */
-  async #authorizeAdmin(trx: Transaction<Database>, ctx: RequestContext, draft: AuditDraft, now: Date, target: string, verb: 'Put' | 'Delete' | 'Get'): Promise<void> {
+  async #authorizeAdmin(
+    trx: Transaction<Database>,
+    ctx: RequestContext,
+    draft: AuditDraft,
+    now: Date,
+    target: string,
+    verb: 'Put' | 'Delete' | 'Get',
+  ): Promise<void> {
     const parsed = parsePrincipalArn(target);
     if (!parsed || parsed.accountId !== ctx.caller.accountId || parsed.type === 'root') {
       throw new KmsError('NotFoundException', `Principal ${target} does not exist.`);
@@ -217,7 +285,10 @@ export class IdentityService {
    * Authenticates an access key id + secret. Constant-time comparison; the
    * failure says which AWS error applies, and whose account the key belongs to.
    */
-  async authenticate(accessKeyId: string | undefined, secret: string | undefined): Promise<{ ok: true; caller: Caller } | { ok: false; failure: AuthenticationFailure }> {
+  async authenticate(
+    accessKeyId: string | undefined,
+    secret: string | undefined,
+  ): Promise<{ ok: true; caller: Caller } | { ok: false; failure: AuthenticationFailure }> {
     if (!accessKeyId || secret === undefined) {
       return fail('MissingAuthenticationTokenException', 'Request is missing Authentication Token', null);
     }

@@ -90,12 +90,21 @@ export class ImportService {
     const requestParameters = { keyId: input.keyId, wrappingAlgorithm: input.wrappingAlgorithm, wrappingKeySpec: input.wrappingKeySpec };
     return this.#runner.run(ctx, { eventName: 'GetParametersForImport', readOnly: true, requestParameters }, async (trx, draft, now) => {
       if (input.wrappingKeySpec === 'SM2' || input.wrappingAlgorithm === 'SM2PKE') {
-        throw new KmsError('UnsupportedOperationException', 'The SM2 wrapping key spec and the SM2PKE wrapping algorithm are supported only in the China Regions.');
+        throw new KmsError(
+          'UnsupportedOperationException',
+          'The SM2 wrapping key spec and the SM2PKE wrapping algorithm are supported only in the China Regions.',
+        );
       }
       if (input.wrappingAlgorithm === 'RSAES_PKCS1_V1_5') {
-        throw new KmsError('ValidationException', 'The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.');
+        throw new KmsError(
+          'ValidationException',
+          'The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.',
+        );
       }
-      new Validator().oneOf('wrappingAlgorithm', input.wrappingAlgorithm, WRAPPING_ALGORITHMS).oneOf('wrappingKeySpec', input.wrappingKeySpec, WRAPPING_KEY_SPECS).throwIfAny();
+      new Validator()
+        .oneOf('wrappingAlgorithm', input.wrappingAlgorithm, WRAPPING_ALGORITHMS)
+        .oneOf('wrappingKeySpec', input.wrappingKeySpec, WRAPPING_KEY_SPECS)
+        .throwIfAny();
       const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetParametersForImport', {
         conditions: { 'kms:WrappingAlgorithm': input.wrappingAlgorithm, 'kms:WrappingKeySpec': input.wrappingKeySpec },
       });
@@ -164,14 +173,22 @@ export class ImportService {
       } finally {
         privateKeyDer.fill(0);
       }
-      if (!material) throw new KmsError('InvalidCiphertextException', 'The encrypted key material could not be decrypted with the wrapping key and algorithm of the import token.');
+      if (!material)
+        throw new KmsError(
+          'InvalidCiphertextException',
+          'The encrypted key material could not be decrypted with the wrapping key and algorithm of the import token.',
+        );
       let publicKey: Buffer | null = null;
       try {
         if (isImportedKeyPairSpec(key.keySpec)) {
           // A private key (PKCS#8 DER) is kept in OpenSSL's encoding, so the same key always has the same key material id.
           const pair = canonicalKeyPair(key.keySpec, material);
           material.fill(0);
-          if (!pair.ok) throw new KmsError('IncorrectKeyMaterialException', `The key material is not valid for a key of spec ${key.keySpec}: it must be a ${key.keySpec} private key in PKCS#8 DER.`);
+          if (!pair.ok)
+            throw new KmsError(
+              'IncorrectKeyMaterialException',
+              `The key material is not valid for a key of spec ${key.keySpec}: it must be a ${key.keySpec} private key in PKCS#8 DER.`,
+            );
           material = pair.privateKeyDer;
           publicKey = pair.publicKeyDer;
         } else if (!fitsKeySpec(key.keySpec, material)) {
@@ -197,7 +214,12 @@ export class ImportService {
         if (!decision.ok) throw decision.error;
         // Re-imported material replaces the row it had (gone, unless it is imported again while still held).
         await destroyKeyMaterial(trx, key.keyId, keyMaterialId);
-        await insertKeyMaterial(trx, { keyId: key.keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, material), createdAt: now });
+        await insertKeyMaterial(trx, {
+          keyId: key.keyId,
+          keyMaterialId,
+          wrapped: wrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, material),
+          createdAt: now,
+        });
         const next = await applyKeyDecision(trx, key, key.keyId, decision, now);
         const imported = next.importedMaterials.find((m) => m.keyMaterialId === keyMaterialId)!;
         draft.additionalEventData = {

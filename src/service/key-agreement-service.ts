@@ -53,7 +53,9 @@ export class KeyAgreementService {
       keyAgreementAlgorithm: input.keyAgreementAlgorithm,
       grantTokens: input.grantTokens ?? undefined,
       dryRun: input.dryRun ?? undefined,
-      ...(input.recipient ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } } : {}),
+      ...(input.recipient
+        ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } }
+        : {}),
     };
     return this.#runner.runKeyUse(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async (reads, draft, now) => {
       const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
@@ -80,7 +82,8 @@ export class KeyAgreementService {
       try {
         const r = deriveSharedSecret({ keySpec: key.keySpec as KeySpec, privateKeyDer, peerPublicKeyDer: input.publicKey, algorithm: 'ECDH' });
         if (!r.ok) {
-          if (r.reason === 'ALGORITHM_NOT_ALLOWED') throw new KmsError('InvalidKeyUsageException', `Algorithm ECDH is incompatible with key spec ${key.keySpec}.`);
+          if (r.reason === 'ALGORITHM_NOT_ALLOWED')
+            throw new KmsError('InvalidKeyUsageException', `Algorithm ECDH is incompatible with key spec ${key.keySpec}.`);
           throw new KmsError('ValidationException', r.message);
         }
         return { keyId: key.arn, sharedSecret: r.sharedSecret, keyAgreementAlgorithm: 'ECDH', keyOrigin: key.origin };

@@ -77,7 +77,10 @@ async function readAndAuthorize(
   now: Date,
   keyIdText: string,
   action: string,
-  { createsAwsManagedKey, ...options }: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean },
+  {
+    createsAwsManagedKey,
+    ...options
+  }: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean },
 ): Promise<{ key: KeyState; request: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now' | 'key'> }> {
   const managed = createsAwsManagedKey ? { ctx, draft, now, action } : undefined;
   const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText, 'keyId', managed);

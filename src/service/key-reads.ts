@@ -111,7 +111,8 @@ export class KeyViewCache {
       usableKey: (keyId) => withKey(keyId, async (e) => (await this.#view(keyId, e)).key),
       publicKey: (keyId) => withKey(keyId, async (e) => (await this.#view(keyId, e)).publicKey),
       grantsFor: (keyId, grantee) => withKey(keyId, (e) => this.#cached(e, e.grants, grantee, () => readGrantsFor(this.#db, keyId, grantee))),
-      material: (keyId, keyMaterialId) => withKey(keyId, (e) => this.#cached(e, e.materials, keyMaterialId, () => readKeyMaterial(this.#db, keyId, keyMaterialId))),
+      material: (keyId, keyMaterialId) =>
+        withKey(keyId, (e) => this.#cached(e, e.materials, keyMaterialId, () => readKeyMaterial(this.#db, keyId, keyMaterialId))),
       aliasTarget: async (accountId, aliasName) => {
         const scope = aliasScope(accountId, aliasName);
         let entry = this.#aliases.get(scope);

@@ -56,7 +56,13 @@ export class KeyResolver {
    * predefined `alias/aws/<service>` alias that points at nothing yet creates
    * the account's AWS managed key, if the caller may take the request's action.
    */
-  async resolve(source: Executor | KeyLookup, accountId: string, text: string, field = 'keyId', request?: ManagedKeyRequest): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
+  async resolve(
+    source: Executor | KeyLookup,
+    accountId: string,
+    text: string,
+    field = 'keyId',
+    request?: ManagedKeyRequest,
+  ): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
     new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
     const ref = parseKeyReference(text);
     if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);

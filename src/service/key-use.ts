@@ -39,7 +39,15 @@ export interface KeyUse {
  * @example
  * const key = await lockKeyForUse(deps, reads, ctx, input.keyId, draft, now, { operation: 'GenerateMac', keyUsage: 'GENERATE_VERIFY_MAC' });
  */
-export async function lockKeyForUse(deps: KeyUseDeps, reads: KeyReads, ctx: RequestContext, keyIdText: string, draft: AuditDraft, now: Date, use: KeyUse): Promise<UsedKey> {
+export async function lockKeyForUse(
+  deps: KeyUseDeps,
+  reads: KeyReads,
+  ctx: RequestContext,
+  keyIdText: string,
+  draft: AuditDraft,
+  now: Date,
+  use: KeyUse,
+): Promise<UsedKey> {
   const { keyId, viaAlias } = await deps.resolver.resolve(reads, ctx.caller.accountId, keyIdText, 'keyId', { ctx, draft, now, action: `kms:${use.operation}` });
   await reads.lockShared([keyId]);
   // Read after the lock: under READ COMMITTED this sees every change committed before it.

@@ -123,7 +123,8 @@ const MAX_POLICY_LENGTH = 32_768;
 /** A key policy within the model's limit but over the key policy quota is LimitExceededException, as in AWS. */
 function checkPolicySize(policy: string | null | undefined): void {
   if (policy === null || policy === undefined || policy.length <= MAX_POLICY_LENGTH) return;
-  if ([...policy].length > MAX_POLICY_LENGTH) throw new KmsError('LimitExceededException', `A key policy can be at most ${MAX_POLICY_LENGTH} characters (32 KB).`);
+  if ([...policy].length > MAX_POLICY_LENGTH)
+    throw new KmsError('LimitExceededException', `A key policy can be at most ${MAX_POLICY_LENGTH} characters (32 KB).`);
 }
 
 /**
@@ -144,7 +145,15 @@ export class KmsService {
   readonly #maxKeysPerAccount: number;
 
   /** `maxKeysPerAccount`: the account's key quota (AWS's 100,000 by default). */
-  constructor(deps: { runner: RequestRunner; region: string; rootKey: RootKey; resolver: KeyResolver; jobs: JobScheduler; authorizer: Authorizer; maxKeysPerAccount?: number }) {
+  constructor(deps: {
+    runner: RequestRunner;
+    region: string;
+    rootKey: RootKey;
+    resolver: KeyResolver;
+    jobs: JobScheduler;
+    authorizer: Authorizer;
+    maxKeysPerAccount?: number;
+  }) {
     this.#maxKeysPerAccount = deps.maxKeysPerAccount ?? MAX_KEYS_PER_ACCOUNT;
     this.#changeDeps = deps;
     this.#authorizer = deps.authorizer;
@@ -223,16 +232,24 @@ export class KmsService {
         });
         const accountId = ctx.caller.accountId;
         // Counted in the request's transaction: concurrent CreateKeys may pass the quota by as many as run at once.
-        if ((await countAccountKeys(trx, accountId)) >= this.#maxKeysPerAccount) throw new KmsError('LimitExceededException', tooManyKeysMessage(this.#maxKeysPerAccount));
+        if ((await countAccountKeys(trx, accountId)) >= this.#maxKeysPerAccount)
+          throw new KmsError('LimitExceededException', tooManyKeysMessage(this.#maxKeysPerAccount));
         const policy = input.policy ?? defaultKeyPolicy(accountId);
         const keyId = randomUUID();
-        if (input.policy != null) this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
+        if (input.policy != null)
+          this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
 
         // Made above for this spec; the checks it was made after are the ones just passed.
         if (!fresh && origin === 'AWS_KMS') throw generationFailure ?? new Error(`CreateKey: no key material was generated for ${keySpec}`);
         const keyMaterialId = fresh?.keyMaterialId ?? null;
         const publicKey = fresh?.publicKey;
-        if (fresh) await insertKeyMaterial(trx, { keyId, keyMaterialId: fresh.keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, keyId, fresh.keyMaterialId, fresh.material), createdAt: now });
+        if (fresh)
+          await insertKeyMaterial(trx, {
+            keyId,
+            keyMaterialId: fresh.keyMaterialId,
+            wrapped: wrapKeyMaterial(this.#rootKey, keyId, fresh.keyMaterialId, fresh.material),
+            createdAt: now,
+          });
         const decision = decideCreateKey(null, {
           keyId,
           accountId,
@@ -286,7 +303,10 @@ export class KmsService {
    */
   describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
     return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DescribeKey', { grantOperation: 'DescribeKey', createsAwsManagedKey: true });
+      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DescribeKey', {
+        grantOperation: 'DescribeKey',
+        createsAwsManagedKey: true,
+      });
       return { keyMetadata: toKeyMetadata(key) };
     });
   }
@@ -314,7 +334,9 @@ export class KmsService {
       const last = (await readKeyUse(trx, key.accountId, [key.arn], { to: null })).get(key.arn);
       return {
         keyId: key.keyId,
-        keyLastUsage: last ? { operation: last.lastEventName, timestamp: last.lastUsed, cloudTrailEventId: last.lastEventId, kmsRequestId: last.lastRequestId } : null,
+        keyLastUsage: last
+          ? { operation: last.lastEventName, timestamp: last.lastUsed, cloudTrailEventId: last.lastEventId, kmsRequestId: last.lastRequestId }
+          : null,
         trackingStartDate: key.creationDate,
         keyCreationDate: key.creationDate,
       };
@@ -326,16 +348,20 @@ export class KmsService {
     ctx: RequestContext,
     input: { limit?: number | null; marker?: string | null },
   ): Promise<{ keys: { keyId: string; keyArn: string }[]; nextMarker: string | null; truncated: boolean }> {
-    return this.#runner.run(ctx, { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } }, async (trx, draft, now) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListKeys' });
-      const v = new Validator().minLength('marker', input.marker, 1).maxLength('marker', input.marker, 1024);
-      const size = pageSize(v, input.limit, 1000, 100);
-      v.throwIfAny();
-      const after = decodeMarker(input.marker);
-      const rows = await readAccountKeysPage(trx, ctx.caller.accountId, after, size + 1);
-      const p = page(rows, size, (r) => r.key_id);
-      return { keys: p.items.map((r) => ({ keyId: r.key_id, keyArn: r.arn })), nextMarker: p.nextMarker, truncated: p.truncated };
-    });
+    return this.#runner.run(
+      ctx,
+      { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } },
+      async (trx, draft, now) => {
+        await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListKeys' });
+        const v = new Validator().minLength('marker', input.marker, 1).maxLength('marker', input.marker, 1024);
+        const size = pageSize(v, input.limit, 1000, 100);
+        v.throwIfAny();
+        const after = decodeMarker(input.marker);
+        const rows = await readAccountKeysPage(trx, ctx.caller.accountId, after, size + 1);
+        const p = page(rows, size, (r) => r.key_id);
+        return { keys: p.items.map((r) => ({ keyId: r.key_id, keyArn: r.arn })), nextMarker: p.nextMarker, truncated: p.truncated };
+      },
+    );
   }
 
   updateKeyDescription(ctx: RequestContext, input: { keyId: string; description: string }): Promise<Record<string, never>> {
@@ -359,24 +385,44 @@ export class KmsService {
     input: { keyId: string; pendingWindowInDays?: number | null },
   ): Promise<{ keyId: string; deletionDate: Date; keyState: string; pendingWindowInDays: number }> {
     let result: KeyState | undefined;
-    await this.#lifecycle(ctx, 'ScheduleKeyDeletion', input.keyId, { pendingWindowInDays: input.pendingWindowInDays ?? undefined }, (key, now) => {
-      new Validator().range('pendingWindowInDays', input.pendingWindowInDays, 7, 30).throwIfAny();
-      return decideScheduleKeyDeletion(key, input.pendingWindowInDays ?? 30, now);
-    }, async (trx, key, draft) => {
-      result = key;
-      draft.responseElements = { keyId: key.arn, deletionDate: key.deletionDate?.toISOString(), keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays };
-      await this.#jobs.keyDeletionScheduled(trx, key.keyId, key.deletionDate!);
-    }, { 'kms:ScheduleKeyDeletionPendingWindowInDays': input.pendingWindowInDays ?? 30 });
+    await this.#lifecycle(
+      ctx,
+      'ScheduleKeyDeletion',
+      input.keyId,
+      { pendingWindowInDays: input.pendingWindowInDays ?? undefined },
+      (key, now) => {
+        new Validator().range('pendingWindowInDays', input.pendingWindowInDays, 7, 30).throwIfAny();
+        return decideScheduleKeyDeletion(key, input.pendingWindowInDays ?? 30, now);
+      },
+      async (trx, key, draft) => {
+        result = key;
+        draft.responseElements = {
+          keyId: key.arn,
+          deletionDate: key.deletionDate?.toISOString(),
+          keyState: key.keyState,
+          pendingWindowInDays: key.pendingDeletionWindowInDays,
+        };
+        await this.#jobs.keyDeletionScheduled(trx, key.keyId, key.deletionDate!);
+      },
+      { 'kms:ScheduleKeyDeletionPendingWindowInDays': input.pendingWindowInDays ?? 30 },
+    );
     const key = result!;
     return { keyId: key.arn, deletionDate: key.deletionDate!, keyState: key.keyState, pendingWindowInDays: key.pendingDeletionWindowInDays! };
   }
 
   async cancelKeyDeletion(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let arn = '';
-    await this.#lifecycle(ctx, 'CancelKeyDeletion', input.keyId, {}, (key) => decideCancelKeyDeletion(key), (_trx, key, draft) => {
-      arn = key.arn;
-      draft.responseElements = { keyId: key.arn };
-    });
+    await this.#lifecycle(
+      ctx,
+      'CancelKeyDeletion',
+      input.keyId,
+      {},
+      (key) => decideCancelKeyDeletion(key),
+      (_trx, key, draft) => {
+        arn = key.arn;
+        draft.responseElements = { keyId: key.arn };
+      },
+    );
     return { keyId: arn };
   }
 
@@ -570,10 +616,7 @@ export class KmsService {
     const parsed = parsePolicy(text, 'key');
     if (!parsed.ok) throw parsed.error;
     if (!bypass && wouldLockOut(parsed.policy, this.#authorizer.factsFor(ctx.caller, ctx.sourceIp, now, arn))) {
-      throw new KmsError(
-        'MalformedPolicyDocumentException',
-        'The new key policy will not allow you to update the key policy in the future.',
-      );
+      throw new KmsError('MalformedPolicyDocumentException', 'The new key policy will not allow you to update the key policy in the future.');
     }
   }
 
@@ -584,7 +627,11 @@ export class KmsService {
     ctx: RequestContext,
     input: { keyId: string; policyName?: string | null; policy: string; bypassPolicyLockoutSafetyCheck?: boolean | null },
   ): Promise<Record<string, never>> {
-    const parameters = { policyName: input.policyName ?? 'default', policy: input.policy, bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined };
+    const parameters = {
+      policyName: input.policyName ?? 'default',
+      policy: input.policy,
+      bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined,
+    };
     return this.#lifecycle(ctx, 'PutKeyPolicy', input.keyId, parameters, (key, now) => {
       checkPolicyName(input.policyName);
       new Validator().minLength('policy', input.policy, 1).maxLength('policy', input.policy, MAX_POLICY_MEMBER_LENGTH).throwIfAny();
@@ -605,7 +652,10 @@ export class KmsService {
   }
 
   /** ListKeyPolicies: always just `default`, as in AWS. */
-  listKeyPolicies(ctx: RequestContext, input: { keyId: string; limit?: number | null; marker?: string | null }): Promise<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }> {
+  listKeyPolicies(
+    ctx: RequestContext,
+    input: { keyId: string; limit?: number | null; marker?: string | null },
+  ): Promise<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }> {
     return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
       const v = new Validator();
       pageSize(v, input.limit, 1000, 100);
@@ -654,7 +704,10 @@ function importedMetadata(key: KeyState): { expirationModel?: string; validTo?: 
  */
 function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyUsage; origin: string } {
   if (input.keySpec && input.customerMasterKeySpec && input.keySpec !== input.customerMasterKeySpec) {
-    throw new KmsError('ValidationException', 'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.');
+    throw new KmsError(
+      'ValidationException',
+      'You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.',
+    );
   }
   const keySpec = (input.keySpec ?? input.customerMasterKeySpec ?? 'SYMMETRIC_DEFAULT') as KeySpecName;
   if (keySpec === 'SM2') throw sm2Refused();
@@ -662,7 +715,10 @@ function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyU
   if (!usage.ok) throw usage.error;
   const origin = input.origin ?? 'AWS_KMS';
   if (origin === 'EXTERNAL' && !IMPORTABLE_KEY_SPECS.includes(keySpec)) {
-    throw new KmsError('UnsupportedOperationException', `keyledger imports key material for symmetric encryption, HMAC, RSA, NIST ECC and secp256k1 keys, not for ${keySpec} keys.`);
+    throw new KmsError(
+      'UnsupportedOperationException',
+      `keyledger imports key material for symmetric encryption, HMAC, RSA, NIST ECC and secp256k1 keys, not for ${keySpec} keys.`,
+    );
   }
   if (origin !== 'AWS_KMS' && origin !== 'EXTERNAL') {
     throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);

@@ -71,7 +71,13 @@ export class MacService {
    */
   verifyMac(ctx: RequestContext, input: VerifyMacInput): Promise<VerifyMacResult> {
     return this.#withMacKey(ctx, 'VerifyMac', input, (key, material) => {
-      const r = verifyMac({ keySpec: key.keySpec as KeySpec, key: material, algorithm: input.macAlgorithm as MacAlgorithmSpec, message: input.message, mac: input.mac });
+      const r = verifyMac({
+        keySpec: key.keySpec as KeySpec,
+        key: material,
+        algorithm: input.macAlgorithm as MacAlgorithmSpec,
+        message: input.message,
+        mac: input.mac,
+      });
       if (!r.ok) throw macRefusal(r, input.macAlgorithm, key.keySpec);
       if (!r.valid) throw new KmsError('KMSInvalidMacException', 'The MAC is not valid for the message, key and MAC algorithm.');
       return { keyId: key.arn, macValid: true, macAlgorithm: input.macAlgorithm };
@@ -83,13 +89,13 @@ export class MacService {
    * check the key, the algorithm and DryRun, then hand `use` the unwrapped
    * HMAC key, zeroed once it returns.
    */
-  #withMacKey<T>(
-    ctx: RequestContext,
-    operation: 'GenerateMac' | 'VerifyMac',
-    input: GenerateMacInput,
-    use: (key: UsedKey, material: Buffer) => T,
-  ): Promise<T> {
-    const requestParameters = { keyId: input.keyId, macAlgorithm: input.macAlgorithm, grantTokens: input.grantTokens ?? undefined, dryRun: input.dryRun ?? undefined };
+  #withMacKey<T>(ctx: RequestContext, operation: 'GenerateMac' | 'VerifyMac', input: GenerateMacInput, use: (key: UsedKey, material: Buffer) => T): Promise<T> {
+    const requestParameters = {
+      keyId: input.keyId,
+      macAlgorithm: input.macAlgorithm,
+      grantTokens: input.grantTokens ?? undefined,
+      dryRun: input.dryRun ?? undefined,
+    };
     return this.#runner.runKeyUse(ctx, { eventName: operation, readOnly: true, requestParameters }, async (reads, draft, now) => {
       const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
         operation,
@@ -115,7 +121,8 @@ function requireMacAlgorithm(keySpec: string, algorithm: string): void {
   if (!allowed.includes(algorithm)) throw algorithmRefusal(algorithm, keySpec);
 }
 
-const algorithmRefusal = (algorithm: string, keySpec: string) => new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${keySpec}.`);
+const algorithmRefusal = (algorithm: string, keySpec: string) =>
+  new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${keySpec}.`);
 
 /**
  * AWS's errors for a refused MAC request: an algorithm the key spec does not

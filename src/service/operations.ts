@@ -148,7 +148,16 @@ export class OperationRegistry {
 
   /** Without `quotas`, requests are not throttled (tests, and `KEYLEDGER_QUOTAS=off`). */
   constructor(deps: OperationServices & { runner: RequestRunner; quotas?: RequestQuotas }) {
-    this.#services = { kms: deps.kms, crypto: deps.crypto, rotation: deps.rotation, imports: deps.imports, grants: deps.grants, signing: deps.signing, mac: deps.mac, keyAgreement: deps.keyAgreement };
+    this.#services = {
+      kms: deps.kms,
+      crypto: deps.crypto,
+      rotation: deps.rotation,
+      imports: deps.imports,
+      grants: deps.grants,
+      signing: deps.signing,
+      mac: deps.mac,
+      keyAgreement: deps.keyAgreement,
+    };
     this.#runner = deps.runner;
     this.#quotas = deps.quotas;
   }
@@ -168,7 +177,8 @@ export class OperationRegistry {
    */
   async invoke(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>): Promise<object> {
     const exhausted = await this.#quotas?.admit(ctx, operation.name, input);
-    if (exhausted !== undefined) throw await this.#quotas!.throttle(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: null }, exhausted);
+    if (exhausted !== undefined)
+      throw await this.#quotas!.throttle(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: null }, exhausted);
     const violations = modelViolations(operation.name, input);
     if (violations.length > 0) return this.#refuseBefore(operation, ctx, input, validationError(violations));
     if (input['recipient'] != null && !HANDLES_RECIPIENT.has(operation.name)) {
@@ -188,7 +198,11 @@ export class OperationRegistry {
 
   /** Records `operation` refused before its handler ran, with the parameters a record may keep, and throws `error`. */
   #refuseBefore(operation: KmsOperation, ctx: RequestContext, input: Record<string, unknown>, error: KmsError): Promise<never> {
-    return this.#runner.run(ctx, { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) }, () => Promise.reject(error));
+    return this.#runner.run(
+      ctx,
+      { eventName: operation.name, readOnly: operation.readOnly, requestParameters: recordableParameters(operation.name, input) },
+      () => Promise.reject(error),
+    );
   }
 
   /**

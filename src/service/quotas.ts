@@ -98,7 +98,15 @@ export class RequestQuotas {
   readonly #tallies = new Set<Promise<void>>();
   #timers: NodeJS.Timeout[] = [];
 
-  constructor(deps: { db: Db; runner: RequestRunner; resolver: KeyResolver; clock: Clock; logger: Logger; settings?: QuotaSettings; monotonicMs?: () => number }) {
+  constructor(deps: {
+    db: Db;
+    runner: RequestRunner;
+    resolver: KeyResolver;
+    clock: Clock;
+    logger: Logger;
+    settings?: QuotaSettings;
+    monotonicMs?: () => number;
+  }) {
     this.#db = deps.db;
     this.#runner = deps.runner;
     this.#resolver = deps.resolver;
@@ -182,7 +190,13 @@ export class RequestQuotas {
    * recorded in aggregate (see the class).
    */
   throttle(ctx: RequestContext, spec: OperationSpec, quota: QuotaName): Promise<KmsError> {
-    const who: Who = { requestId: ctx.requestId, accountId: ctx.caller.accountId, userIdentity: identityOf(ctx.caller), sourceIp: ctx.sourceIp, userAgent: ctx.userAgent };
+    const who: Who = {
+      requestId: ctx.requestId,
+      accountId: ctx.caller.accountId,
+      userIdentity: identityOf(ctx.caller),
+      sourceIp: ctx.sourceIp,
+      userAgent: ctx.userAgent,
+    };
     return this.#throttled(`principal:${ctx.caller.principalArn}`, who, spec, quota);
   }
 
@@ -200,7 +214,15 @@ export class RequestQuotas {
       window = undefined;
     }
     if (!window) {
-      const opened: Window = { endsAtMs: nowMs + this.#settings.windowSeconds * 1000, recorded: this.#recordOpening(who, spec, quota), count: 0, who, spec, quota, openedAt: this.#clock.now() };
+      const opened: Window = {
+        endsAtMs: nowMs + this.#settings.windowSeconds * 1000,
+        recorded: this.#recordOpening(who, spec, quota),
+        count: 0,
+        who,
+        spec,
+        quota,
+        openedAt: this.#clock.now(),
+      };
       this.#windows.set(key, opened);
       window = opened;
     }
@@ -220,10 +242,19 @@ export class RequestQuotas {
     const error = new KmsError('ThrottlingException', THROTTLING_MESSAGE);
     error.requestId = who.requestId;
     try {
-      await this.#runner.recordRejected(who, spec, error, { throttling: { quota, windowSeconds: this.#settings.windowSeconds, aggregated: 'this record stands for every throttled request of its source and quota in the window; a tally record follows when more were' } });
+      await this.#runner.recordRejected(who, spec, error, {
+        throttling: {
+          quota,
+          windowSeconds: this.#settings.windowSeconds,
+          aggregated: 'this record stands for every throttled request of its source and quota in the window; a tally record follows when more were',
+        },
+      });
       return error;
     } catch (failure) {
-      this.#logger.error({ requestId: who.requestId, error: failure instanceof Error ? failure.message : String(failure) }, 'could not record a throttled request');
+      this.#logger.error(
+        { requestId: who.requestId, error: failure instanceof Error ? failure.message : String(failure) },
+        'could not record a throttled request',
+      );
       const internal = new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
       internal.requestId = who.requestId;
       return internal;
@@ -239,10 +270,18 @@ export class RequestQuotas {
       if (recorded.code !== 'ThrottlingException') return;
       const error = new KmsError('ThrottlingException', THROTTLING_MESSAGE);
       await this.#runner.recordRejected({ ...window.who, requestId: randomUUID() }, window.spec, error, {
-        throttling: { quota: window.quota, windowSeconds: this.#settings.windowSeconds, windowStart: window.openedAt.toISOString(), windowRequestId: recorded.requestId, throttledRequests: window.count },
+        throttling: {
+          quota: window.quota,
+          windowSeconds: this.#settings.windowSeconds,
+          windowStart: window.openedAt.toISOString(),
+          windowRequestId: recorded.requestId,
+          throttledRequests: window.count,
+        },
       });
     })()
-      .catch((failure: unknown) => this.#logger.error({ error: failure instanceof Error ? failure.message : String(failure) }, 'could not record a throttling tally'))
+      .catch((failure: unknown) =>
+        this.#logger.error({ error: failure instanceof Error ? failure.message : String(failure) }, 'could not record a throttling tally'),
+      )
       .finally(() => this.#tallies.delete(tally));
     this.#tallies.add(tally);
   }

@@ -33,7 +33,18 @@ export function renderJson(report: ComplianceReport): string {
 
 // ------------------------------------------------------------------ CSV
 
-export const CSV_COLUMNS = ['section', 'kind', 'severity', 'keyArn', 'principal', 'grantId', 'summary', 'evidenceCount', 'evidenceEventIds', 'details'] as const;
+export const CSV_COLUMNS = [
+  'section',
+  'kind',
+  'severity',
+  'keyArn',
+  'principal',
+  'grantId',
+  'summary',
+  'evidenceCount',
+  'evidenceEventIds',
+  'details',
+] as const;
 
 function csvCell(value: unknown): string {
   let text = value === null || value === undefined ? '' : typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value);
@@ -46,7 +57,9 @@ export function renderCsv(report: ComplianceReport): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const f of report.findings) {
     lines.push(
-      [f.section, f.kind, f.severity, f.keyArn, f.principal, f.grantId, f.summary, f.evidence.count, f.evidence.eventIds.join(' '), f.details].map(csvCell).join(','),
+      [f.section, f.kind, f.severity, f.keyArn, f.principal, f.grantId, f.summary, f.evidence.count, f.evidence.eventIds.join(' '), f.details]
+        .map(csvCell)
+        .join(','),
     );
   }
   return `${lines.join('\r\n')}\r\n`;
@@ -70,17 +83,25 @@ const mdCell = (value: unknown): string =>
 
 function mdTable(headers: string[], rows: unknown[][]): string {
   if (rows.length === 0) return '_None._\n';
-  return [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)].join('\n') + '\n';
+  return (
+    [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`)].join('\n') + '\n'
+  );
 }
 
-const evidenceText = (f: ReportFinding) => (f.evidence.count === 0 ? '' : `${f.evidence.eventIds.join(', ')}${f.evidence.truncated ? ` … (${f.evidence.count} in all)` : ''}`);
+const evidenceText = (f: ReportFinding) =>
+  f.evidence.count === 0 ? '' : `${f.evidence.eventIds.join(', ')}${f.evidence.truncated ? ` … (${f.evidence.count} in all)` : ''}`;
 
 export function renderMarkdown(r: ComplianceReport): string {
   const out: string[] = [];
   out.push(`# Compliance report — account ${mdCell(r.accountId)}\n`);
   out.push(`Period: ${r.from.toISOString()} to ${r.to.toISOString()} (exclusive) · Region ${mdCell(r.region)} · Generated ${r.generatedAt.toISOString()}\n`);
   out.push('## Summary\n');
-  out.push(mdTable(['Section', 'Findings'], REPORT_SECTIONS.map((s) => [s.title, r.summary[s.id]])));
+  out.push(
+    mdTable(
+      ['Section', 'Findings'],
+      REPORT_SECTIONS.map((s) => [s.title, r.summary[s.id]]),
+    ),
+  );
   out.push('## Key inventory\n');
   out.push(`${r.inventory.total} key(s).\n`);
   out.push(mdTable(['By state', 'Keys'], Object.entries(r.inventory.byState)));
@@ -89,15 +110,34 @@ export function renderMarkdown(r: ComplianceReport): string {
   out.push(
     mdTable(
       ['Key', 'Aliases', 'Description', 'State', 'Spec', 'Manager', 'Rotation', 'Last used'],
-      r.keys.map((k) => [k.keyId, k.aliases.join(', '), k.description, k.keyState, k.keySpec, k.keyManager, k.rotationEnabled ? `every ${k.rotationPeriodInDays} days` : 'off', k.lastUsed?.toISOString() ?? 'never']),
+      r.keys.map((k) => [
+        k.keyId,
+        k.aliases.join(', '),
+        k.description,
+        k.keyState,
+        k.keySpec,
+        k.keyManager,
+        k.rotationEnabled ? `every ${k.rotationPeriodInDays} days` : 'off',
+        k.lastUsed?.toISOString() ?? 'never',
+      ]),
     ),
   );
   out.push('## Usage per day\n');
-  out.push(mdTable(['Day', 'Requests', 'Failures', 'Denied'], r.usagePerDay.filter((d) => d.count > 0).map((d) => [d.day, d.count, d.failures, d.denied])));
+  out.push(
+    mdTable(
+      ['Day', 'Requests', 'Failures', 'Denied'],
+      r.usagePerDay.filter((d) => d.count > 0).map((d) => [d.day, d.count, d.failures, d.denied]),
+    ),
+  );
   for (const s of REPORT_SECTIONS) {
     out.push(`## ${s.title}\n`);
     const findings = r.findings.filter((f) => f.section === s.id);
-    out.push(mdTable(['Severity', 'Finding', 'Key', 'Principal', 'Evidence (audit event ids)'], findings.map((f) => [f.severity, f.summary, f.keyArn ?? '', f.principal ?? '', evidenceText(f)])));
+    out.push(
+      mdTable(
+        ['Severity', 'Finding', 'Key', 'Principal', 'Evidence (audit event ids)'],
+        findings.map((f) => [f.severity, f.summary, f.keyArn ?? '', f.principal ?? '', evidenceText(f)]),
+      ),
+    );
   }
   return out.join('\n');
 }
@@ -165,37 +205,67 @@ export function usageChartSvg(days: readonly UsageDay[]): string {
       const h = (d.count / max) * plotH;
       const fh = (d.failures / max) * plotH;
       const title = `<title>${escapeHtml(`${d.day}: ${d.count} requests, ${d.failures} failed, ${d.denied} denied`)}</title>`;
-      return `<g>${title}<rect x="${x.toFixed(1)}" y="${(10 + plotH - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" fill="#2f5fb3"/>` +
-        (fh > 0 ? `<rect x="${x.toFixed(1)}" y="${(10 + plotH - fh).toFixed(1)}" width="${bar.toFixed(1)}" height="${fh.toFixed(1)}" fill="#c0392b"/>` : '') + '</g>';
+      return (
+        `<g>${title}<rect x="${x.toFixed(1)}" y="${(10 + plotH - h).toFixed(1)}" width="${bar.toFixed(1)}" height="${h.toFixed(1)}" fill="#2f5fb3"/>` +
+        (fh > 0 ? `<rect x="${x.toFixed(1)}" y="${(10 + plotH - fh).toFixed(1)}" width="${bar.toFixed(1)}" height="${fh.toFixed(1)}" fill="#c0392b"/>` : '') +
+        '</g>'
+      );
     })
     .join('');
   const labelEvery = Math.max(1, Math.ceil(days.length / 12));
   const labels = days
-    .map((d, i) => (i % labelEvery === 0 ? `<text x="${(left + i * slot + slot / 2).toFixed(1)}" y="${height - 6}" text-anchor="middle">${escapeHtml(d.day.slice(5))}</text>` : ''))
+    .map((d, i) =>
+      i % labelEvery === 0
+        ? `<text x="${(left + i * slot + slot / 2).toFixed(1)}" y="${height - 6}" text-anchor="middle">${escapeHtml(d.day.slice(5))}</text>`
+        : '',
+    )
     .join('');
-  const axis = `<line x1="${left}" y1="${10 + plotH}" x2="${width}" y2="${10 + plotH}" stroke="#d9dee7"/>` +
+  const axis =
+    `<line x1="${left}" y1="${10 + plotH}" x2="${width}" y2="${10 + plotH}" stroke="#d9dee7"/>` +
     `<text x="${left - 4}" y="14" text-anchor="end">${max}</text><text x="${left - 4}" y="${10 + plotH}" text-anchor="end">0</text>`;
-  return `<svg role="img" aria-label="Requests per day" viewBox="0 0 ${width} ${height}" width="100%" height="${height}">${axis}${bars}${labels}</svg>` +
-    '<p class="meta">Requests per day (UTC); failures in red.</p>';
+  return (
+    `<svg role="img" aria-label="Requests per day" viewBox="0 0 ${width} ${height}" width="100%" height="${height}">${axis}${bars}${labels}</svg>` +
+    '<p class="meta">Requests per day (UTC); failures in red.</p>'
+  );
 }
 
 export function renderHtml(r: ComplianceReport): string {
   const parts: string[] = [];
   const title = `Compliance report — account ${r.accountId}`;
   parts.push(`<h1>${escapeHtml(title)}</h1>`);
-  parts.push(`<p class="meta">Period ${escapeHtml(r.from.toISOString())} to ${escapeHtml(r.to.toISOString())} (exclusive) · Region ${escapeHtml(r.region)} · Generated ${escapeHtml(r.generatedAt.toISOString())} · Keys unused for ${escapeHtml(r.unusedDays)} days are flagged · Evidence lists at most ${escapeHtml(r.evidenceCap)} audit event ids per finding.</p>`);
+  parts.push(
+    `<p class="meta">Period ${escapeHtml(r.from.toISOString())} to ${escapeHtml(r.to.toISOString())} (exclusive) · Region ${escapeHtml(r.region)} · Generated ${escapeHtml(r.generatedAt.toISOString())} · Keys unused for ${escapeHtml(r.unusedDays)} days are flagged · Evidence lists at most ${escapeHtml(r.evidenceCap)} audit event ids per finding.</p>`,
+  );
   parts.push('<h2>Summary</h2><div class="cards">');
   parts.push(`<div class="card"><b>${escapeHtml(r.inventory.total)}</b>keys</div>`);
   for (const s of REPORT_SECTIONS) parts.push(`<div class="card"><b>${escapeHtml(r.summary[s.id])}</b>${escapeHtml(s.title)}</div>`);
   parts.push('</div>');
   parts.push('<h2>Usage per day</h2>', usageChartSvg(r.usagePerDay));
   parts.push('<h2>Key inventory</h2>');
-  for (const [label, counts] of [['State', r.inventory.byState], ['Key spec', r.inventory.byKeySpec], ['Key manager', r.inventory.byKeyManager]] as const) {
-    parts.push(htmlTable([{ label }, { label: 'Keys', num: true }], Object.entries(counts).map(([k, n]) => [text(k), num(n)])));
+  for (const [label, counts] of [
+    ['State', r.inventory.byState],
+    ['Key spec', r.inventory.byKeySpec],
+    ['Key manager', r.inventory.byKeyManager],
+  ] as const) {
+    parts.push(
+      htmlTable(
+        [{ label }, { label: 'Keys', num: true }],
+        Object.entries(counts).map(([k, n]) => [text(k), num(n)]),
+      ),
+    );
   }
   parts.push(
     htmlTable(
-      [{ label: 'Key' }, { label: 'Aliases' }, { label: 'Description' }, { label: 'State' }, { label: 'Spec' }, { label: 'Manager' }, { label: 'Rotation' }, { label: 'Last used' }],
+      [
+        { label: 'Key' },
+        { label: 'Aliases' },
+        { label: 'Description' },
+        { label: 'State' },
+        { label: 'Spec' },
+        { label: 'Manager' },
+        { label: 'Rotation' },
+        { label: 'Last used' },
+      ],
       r.keys.map((k) => [
         codeCell(k.keyId),
         text(k.aliases.join(', ')),
@@ -219,7 +289,9 @@ export function renderHtml(r: ComplianceReport): string {
           text(f.summary),
           codeCell(f.keyArn ?? ''),
           codeCell(f.principal ?? ''),
-          { html: `<span class="ids">${f.evidence.eventIds.map(escapeHtml).join('<br>')}${f.evidence.truncated ? `<br>… ${escapeHtml(f.evidence.count)} in all` : ''}</span>` },
+          {
+            html: `<span class="ids">${f.evidence.eventIds.map(escapeHtml).join('<br>')}${f.evidence.truncated ? `<br>… ${escapeHtml(f.evidence.count)} in all` : ''}</span>`,
+          },
         ]),
       ),
     );

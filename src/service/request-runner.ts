@@ -73,11 +73,7 @@ export class RequestRunner {
   }
 
   /** For requests made by an authenticated principal. */
-  run<T>(
-    ctx: RequestContext,
-    spec: OperationSpec,
-    body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
-  ): Promise<T> {
+  run<T>(ctx: RequestContext, spec: OperationSpec, body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>): Promise<T> {
     return this.#execute(whoCalled(ctx), spec, body, ctx.caller);
   }
 
@@ -267,13 +263,11 @@ export class RequestRunner {
    */
   async #fail(who: Who, spec: OperationSpec, now: Date, draft: AuditDraft, failure: unknown): Promise<never> {
     const expected = failure instanceof KmsError;
-    const error: KmsError = failure instanceof KmsError ? failure : new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
+    const error: KmsError =
+      failure instanceof KmsError ? failure : new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.');
     error.requestId = who.requestId;
     if (!expected) {
-      this.#deps.logger.error(
-        { requestId: who.requestId, eventName: spec.eventName, error: describeUnexpected(failure) },
-        'request failed unexpectedly',
-      );
+      this.#deps.logger.error({ requestId: who.requestId, eventName: spec.eventName, error: describeUnexpected(failure) }, 'request failed unexpectedly');
     }
     this.#deps.logger.debug({ requestId: who.requestId, eventName: spec.eventName, outcome: 'failure', errorCode: error.code }, 'request');
     try {
@@ -290,13 +284,7 @@ export class RequestRunner {
     throw error;
   }
 
-  #record(
-    who: Who,
-    spec: OperationSpec,
-    now: Date,
-    draft: AuditDraft,
-    error?: KmsError,
-  ): AuditRecord {
+  #record(who: Who, spec: OperationSpec, now: Date, draft: AuditDraft, error?: KmsError): AuditRecord {
     return {
       eventVersion: '1.0',
       eventSource: spec.eventSource ?? 'kms',
@@ -338,7 +326,8 @@ function withCallerFence(fences: ReadonlyMap<string, bigint> | undefined, caller
 export function isConnectionLoss(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === 'ECONNRESET' || code === 'EPIPE')) return true;
+  if (typeof code === 'string' && (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === 'ECONNRESET' || code === 'EPIPE'))
+    return true;
   return /Connection terminated|not queryable|Client was closed/.test(error.message);
 }
 

@@ -147,7 +147,12 @@ export class RotationService {
     ctx: RequestContext,
     input: { keyId: string; includeKeyMaterial?: string | null; limit?: number | null; marker?: string | null },
   ): Promise<{ rotations: RotationListEntry[]; nextMarker: string | null; truncated: boolean }> {
-    const requestParameters = { keyId: input.keyId, includeKeyMaterial: input.includeKeyMaterial ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
+    const requestParameters = {
+      keyId: input.keyId,
+      includeKeyMaterial: input.includeKeyMaterial ?? undefined,
+      limit: input.limit ?? undefined,
+      marker: input.marker ?? undefined,
+    };
     return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (trx, draft, now) => {
       const v = new Validator().oneOf('includeKeyMaterial', input.includeKeyMaterial, INCLUDE_KEY_MATERIAL);
       const size = pageSize(v, input.limit, 1000, 100);
@@ -173,7 +178,9 @@ export class RotationService {
           ...(rotation ?? {}),
         };
       };
-      const rotated = events.flatMap((e) => (e.type === 'KeyRotated' ? [entry(e.data.keyMaterialId, { rotationDate: e.recordedAt, rotationType: e.data.rotationType })] : []));
+      const rotated = events.flatMap((e) =>
+        e.type === 'KeyRotated' ? [entry(e.data.keyMaterialId, { rotationDate: e.recordedAt, rotationType: e.data.rotationType })] : [],
+      );
       const all =
         input.includeKeyMaterial === 'ALL_KEY_MATERIAL'
           ? [
@@ -183,7 +190,11 @@ export class RotationService {
             ]
           : rotated;
       const start = after === undefined ? 0 : Number(after);
-      if (!Number.isSafeInteger(start) || start < 0) throw new KmsError('InvalidMarkerException', 'The request was rejected because the marker that specifies where pagination should next begin is not valid.');
+      if (!Number.isSafeInteger(start) || start < 0)
+        throw new KmsError(
+          'InvalidMarkerException',
+          'The request was rejected because the marker that specifies where pagination should next begin is not valid.',
+        );
       const numbered = all.map((r, i) => ({ n: i + 1, r })).slice(start);
       const p = page(numbered.slice(0, size + 1), size, (x) => String(x.n));
       return { rotations: p.items.map((x) => x.r), nextMarker: p.nextMarker, truncated: p.truncated };
@@ -226,7 +237,12 @@ export class RotationService {
       const destroyed = await destroyKeyMaterial(trx, keyId);
       await dropImportParameters(trx, keyId);
       await applyKeyDecision(trx, key, keyId, decideDeleteKey(key, now), now);
-      draft.additionalEventData = { destroyedKeyMaterialIds: key.keyMaterialIds, destroyedMaterialRows: destroyed, deletedAliases: aliases.map((a) => a.alias_name), retiredGrants };
+      draft.additionalEventData = {
+        destroyedKeyMaterialIds: key.keyMaterialIds,
+        destroyedMaterialRows: destroyed,
+        deletedAliases: aliases.map((a) => a.alias_name),
+        retiredGrants,
+      };
       return 'done';
     });
   }
@@ -265,7 +281,12 @@ export class RotationService {
     const decision = decide(keyMaterialId);
     if (decision.ok && decision.events.length > 0) {
       try {
-        await insertKeyMaterial(trx, { keyId: key.keyId, keyMaterialId, wrapped: wrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, material), createdAt: now });
+        await insertKeyMaterial(trx, {
+          keyId: key.keyId,
+          keyMaterialId,
+          wrapped: wrapKeyMaterial(this.#rootKey, key.keyId, keyMaterialId, material),
+          createdAt: now,
+        });
       } finally {
         material.fill(0);
       }
@@ -281,13 +302,22 @@ export class RotationService {
     await applyDecision(trx, aliasStream(accountId, aliasName), alias, decideDeleteAlias(alias, aliasArn(this.#region, accountId, aliasName)), now);
   }
 
-  #asWorker(eventName: 'RotateKey' | 'DeleteKey' | 'DeleteExpiredKeyMaterial', key: KeyState, body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>): Promise<ScheduledOutcome> {
-    return this.#runner.runAsOperator({ requestId: randomUUID(), ...WORKER }, key.accountId, { eventName, readOnly: false, requestParameters: { keyId: key.keyId } }, async (trx, draft) => {
-      draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-      const outcome = await body(trx, draft);
-      draft.responseElements = { outcome };
-      return outcome;
-    });
+  #asWorker(
+    eventName: 'RotateKey' | 'DeleteKey' | 'DeleteExpiredKeyMaterial',
+    key: KeyState,
+    body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>,
+  ): Promise<ScheduledOutcome> {
+    return this.#runner.runAsOperator(
+      { requestId: randomUUID(), ...WORKER },
+      key.accountId,
+      { eventName, readOnly: false, requestParameters: { keyId: key.keyId } },
+      async (trx, draft) => {
+        draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+        const outcome = await body(trx, draft);
+        draft.responseElements = { outcome };
+        return outcome;
+      },
+    );
   }
 
   /** A lifecycle change on a key named by the caller: resolve, lock, fold, then `body`. */
@@ -313,4 +343,3 @@ export class RotationService {
     return key;
   }
 }
-

@@ -1,12 +1,4 @@
-import {
-  checkSigningRequest,
-  sign,
-  verify,
-  type KeySpec,
-  type MessageType,
-  type SigningAlgorithmSpec,
-  type SigningRefusal,
-} from '../crypto/asymmetric.ts';
+import { checkSigningRequest, sign, verify, type KeySpec, type MessageType, type SigningAlgorithmSpec, type SigningRefusal } from '../crypto/asymmetric.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
@@ -15,10 +7,19 @@ import type { AuditDraft, RequestRunner } from './request-runner.ts';
 
 /** AWS's SigningAlgorithmSpec and MessageType enums (kms-model.json), for callers that bypass the model's checks. */
 const SIGNING_ALGORITHMS = [
-  'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512',
-  'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512',
-  'ECDSA_SHA_256', 'ECDSA_SHA_384', 'ECDSA_SHA_512',
-  'SM2DSA', 'ML_DSA_SHAKE_256', 'ED25519_SHA_512', 'ED25519_PH_SHA_512',
+  'RSASSA_PSS_SHA_256',
+  'RSASSA_PSS_SHA_384',
+  'RSASSA_PSS_SHA_512',
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+  'ECDSA_SHA_256',
+  'ECDSA_SHA_384',
+  'ECDSA_SHA_512',
+  'SM2DSA',
+  'ML_DSA_SHAKE_256',
+  'ED25519_SHA_512',
+  'ED25519_PH_SHA_512',
 ] as const;
 const MESSAGE_TYPES = ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const;
 

@@ -31,7 +31,11 @@ export interface DecisionStream<S extends { version: bigint }, E extends { type:
  * @example
  * await applyDecision(trx, keyStream(keyId), key, decideEnableKey(key), now);
  */
-export const keyStream = (keyId: string): DecisionStream<KeyState, KeyEvent> => ({ streamId: keyStreamId(keyId), evolve: evolveKey, project: writeKeyProjection });
+export const keyStream = (keyId: string): DecisionStream<KeyState, KeyEvent> => ({
+  streamId: keyStreamId(keyId),
+  evolve: evolveKey,
+  project: writeKeyProjection,
+});
 
 /** An alias's stream (`alias-<account>-<name>`), projected into `aliases`. */
 export const aliasStream = (accountId: string, aliasName: string): DecisionStream<AliasState, AliasEvent> => ({
@@ -41,7 +45,11 @@ export const aliasStream = (accountId: string, aliasName: string): DecisionStrea
 });
 
 /** A grant's stream (`grant-<id>`), projected into `grants` while the grant lives. */
-export const grantStream = (grantId: string): DecisionStream<GrantState, GrantEvent> => ({ streamId: grantStreamId(grantId), evolve: evolveGrant, project: writeGrantProjection });
+export const grantStream = (grantId: string): DecisionStream<GrantState, GrantEvent> => ({
+  streamId: grantStreamId(grantId),
+  evolve: evolveGrant,
+  project: writeGrantProjection,
+});
 
 /**
  * Records a decision taken on `state` (the fold of `stream`, null for a new

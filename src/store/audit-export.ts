@@ -26,8 +26,17 @@ export async function* exportAuditLog(db: Db, options: { treeSize?: number } = {
   let after = { transactionId: '0', globalPosition: '0' };
   for (;;) {
     const { rows } = await sql<{
-      event_id: string; stream_id: string; stream_version: string; type: string; data: string; metadata: string; recorded_at: string;
-      xid: string; position: string; leaf_index: string | null; leaf_hash: Buffer | null;
+      event_id: string;
+      stream_id: string;
+      stream_version: string;
+      type: string;
+      data: string;
+      metadata: string;
+      recorded_at: string;
+      xid: string;
+      position: string;
+      leaf_index: string | null;
+      leaf_hash: Buffer | null;
     }>`
       SELECT e.event_id::text, e.stream_id, e.stream_version::text, e.type, e.data::text AS data, e.metadata::text AS metadata,
              to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,

@@ -119,7 +119,9 @@ export class AuditFeed {
   async follow(interest?: FollowInterest): Promise<AuditWakeup> {
     if (this.#closed) throw new Error('the audit feed is closed');
     const follower: Follower = {
-      interest: interest ? { accountId: interest.accountId, eventNames: interest.eventNames ? new Set(interest.eventNames) : null, alertOn: new Set(interest.alertOn ?? []) } : null,
+      interest: interest
+        ? { accountId: interest.accountId, eventNames: interest.eventNames ? new Set(interest.eventNames) : null, alertOn: new Set(interest.alertOn ?? []) }
+        : null,
       pending: false,
       alert: false,
       latest: 0n,

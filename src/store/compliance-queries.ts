@@ -73,7 +73,13 @@ async function grouped(
 }
 
 /** Records with one of `errorCodes` in the window, by the key they named. */
-export function readFailuresByKey(db: Executor, accountId: string, window: { from: Date; to: Date }, errorCodes: string[], cap: number): Promise<EvidenceGroup[]> {
+export function readFailuresByKey(
+  db: Executor,
+  accountId: string,
+  window: { from: Date; to: Date },
+  errorCodes: string[],
+  cap: number,
+): Promise<EvidenceGroup[]> {
   return grouped(db, accountId, { ...window, outcome: 'failure', errorCodes }, [], { key: KEY_OF }, cap);
 }
 

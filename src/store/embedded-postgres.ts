@@ -61,18 +61,10 @@ export class EmbeddedPostgres {
     await writeFile(pwfile, `${this.#password}\n`, { mode: 0o600 });
     if (owner) await chown(pwfile, owner.uid, owner.gid);
     try {
-      await run(
-        initdb,
-        [
-          `--pgdata=${this.#dataDir}`,
-          '--auth=scram-sha-256',
-          '--username=postgres',
-          `--pwfile=${pwfile}`,
-          '--encoding=UTF8',
-          '--no-locale',
-        ],
-        { ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } },
-      );
+      await run(initdb, [`--pgdata=${this.#dataDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale'], {
+        ...(owner ?? {}),
+        env: { ...process.env, LC_ALL: 'C' },
+      });
     } catch (error) {
       const stderr = (error as { stderr?: string }).stderr ?? '';
       throw new Error(`initdb failed in ${this.#dataDir}: ${stderr.trim() || String(error)}`, { cause: error });
@@ -88,13 +80,7 @@ export class EmbeddedPostgres {
     const log = await open(this.#logFile, 'a', 0o600);
     const child = spawn(
       postgres,
-      [
-        '-D', this.#dataDir,
-        '-p', String(this.#port),
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'unix_socket_directories=',
-        '-c', 'max_connections=200',
-      ],
+      ['-D', this.#dataDir, '-p', String(this.#port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
       { ...(owner ?? {}), detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, LC_ALL: 'C' } },
     );
     await log.close();

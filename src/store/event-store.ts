@@ -107,23 +107,12 @@ export async function appendToStream(
  * fail, and not touching a shared row is what lets concurrent requests on one
  * key commit without serializing on each other.
  */
-export async function appendSingleEventStream(
-  trx: Executor,
-  streamId: string,
-  event: NewEvent,
-  recordedAt: Date,
-): Promise<RecordedEvent> {
+export async function appendSingleEventStream(trx: Executor, streamId: string, event: NewEvent, recordedAt: Date): Promise<RecordedEvent> {
   const [recorded] = await insertEvents(trx, streamId, 1n, [event], recordedAt);
   return recorded!;
 }
 
-async function insertEvents(
-  trx: Executor,
-  streamId: string,
-  firstVersion: bigint,
-  events: readonly NewEvent[],
-  recordedAt: Date,
-): Promise<RecordedEvent[]> {
+async function insertEvents(trx: Executor, streamId: string, firstVersion: bigint, events: readonly NewEvent[], recordedAt: Date): Promise<RecordedEvent[]> {
   const rows = events.map((e, i) => ({
     stream_id: streamId,
     stream_version: firstVersion + BigInt(i),
@@ -160,11 +149,7 @@ async function insertEvents(
  * const events = await readStream(trx, keyStreamId(keyId));
  * const then = await readStream(trx, keyStreamId(keyId), { asOf: new Date('2026-01-01T00:00:00Z') });
  */
-export async function readStream(
-  db: Executor,
-  streamId: string,
-  options: { asOf?: Date } = {},
-): Promise<RecordedEvent[]> {
+export async function readStream(db: Executor, streamId: string, options: { asOf?: Date } = {}): Promise<RecordedEvent[]> {
   let query = db.selectFrom('events').selectAll().where('stream_id', '=', streamId);
   if (options.asOf) query = query.where('recorded_at', '<=', options.asOf);
   const rows = await query.orderBy('stream_version').execute();
@@ -255,9 +240,7 @@ export async function readAllForward(
   let query = db
     .selectFrom('events')
     .selectAll()
-    .where(
-      sql<boolean>`(transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)`,
-    )
+    .where(sql<boolean>`(transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)`)
     .where(sql<boolean>`transaction_id < ${horizon.toString()}::xid8`);
   if (options.types) query = query.where('type', 'in', options.types);
   if (options.streamPrefixes) {

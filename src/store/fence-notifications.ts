@@ -54,7 +54,10 @@ export class FenceFeed {
     } catch (error) {
       await client.end().catch(() => {});
       if (!this.#closed) {
-        this.#logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'cannot LISTEN for fences; caches go stale until a batch finds them so');
+        this.#logger.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'cannot LISTEN for fences; caches go stale until a batch finds them so',
+        );
         this.#retry();
       }
       return;

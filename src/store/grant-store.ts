@@ -28,7 +28,11 @@ export async function writeGrantProjection(db: Executor, grant: GrantState): Pro
     await db.deleteFrom('grants').where('grant_id', '=', grant.grantId).execute();
     return;
   }
-  await db.insertInto('grants').values(grantRow(grant)).onConflict((oc) => oc.column('grant_id').doNothing()).execute();
+  await db
+    .insertInto('grants')
+    .values(grantRow(grant))
+    .onConflict((oc) => oc.column('grant_id').doNothing())
+    .execute();
 }
 
 export type GrantRow = Selectable<Database['grants']>;
@@ -72,7 +76,11 @@ export async function readGrantsFor(db: Executor, keyId: string, grantee: string
 
 /** How many live grants a key has (AWS's grants-per-key quota). */
 export async function countKeyGrants(db: Executor, keyId: string): Promise<number> {
-  const row = await db.selectFrom('grants').select((eb) => eb.fn.countAll<string>().as('n')).where('key_id', '=', keyId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('grants')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('key_id', '=', keyId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -104,7 +112,13 @@ export function readGrantRowByToken(db: Executor, grantToken: string): Promise<G
 
 /** A key's live grants that allow the grant operation `operation` (e.g. `Decrypt`), in grant-id order. */
 export function readGrantsAllowing(db: Executor, keyId: string, operation: string): Promise<GrantRow[]> {
-  return db.selectFrom('grants').selectAll().where('key_id', '=', keyId).where(sql<boolean>`${operation} = ANY(operations)`).orderBy('grant_id').execute();
+  return db
+    .selectFrom('grants')
+    .selectAll()
+    .where('key_id', '=', keyId)
+    .where(sql<boolean>`${operation} = ANY(operations)`)
+    .orderBy('grant_id')
+    .execute();
 }
 
 /**
@@ -134,7 +148,12 @@ export function readRetirableGrantsPage(
   retiringPrincipal: string,
   page: { keyAccountId?: string; after: string | undefined; limit: number },
 ): Promise<(GrantRow & { arn: string })[]> {
-  let query = db.selectFrom('grants as g').innerJoin('keys as k', 'k.key_id', 'g.key_id').selectAll('g').select('k.arn').where('g.retiring_principal', '=', retiringPrincipal);
+  let query = db
+    .selectFrom('grants as g')
+    .innerJoin('keys as k', 'k.key_id', 'g.key_id')
+    .selectAll('g')
+    .select('k.arn')
+    .where('g.retiring_principal', '=', retiringPrincipal);
   if (page.keyAccountId !== undefined) query = query.where('k.account_id', '=', page.keyAccountId);
   if (page.after !== undefined) query = query.where('g.grant_id', '>', page.after);
   return query.orderBy('g.grant_id').limit(page.limit).execute();

@@ -17,13 +17,23 @@ export async function accountExists(db: Executor, accountId: string): Promise<bo
  * if (!(await insertAccount(trx, { account_id: '111122223333', name: 'payments', created_at: now }))) throw alreadyExists;
  */
 export async function insertAccount(db: Executor, account: { account_id: string; name: string; created_at: Date }): Promise<boolean> {
-  const inserted = await db.insertInto('accounts').values(account).onConflict((oc) => oc.doNothing()).returning('account_id').executeTakeFirst();
+  const inserted = await db
+    .insertInto('accounts')
+    .values(account)
+    .onConflict((oc) => oc.doNothing())
+    .returning('account_id')
+    .executeTakeFirst();
   return inserted !== undefined;
 }
 
 /** Inserts a principal; false when one with that ARN exists already. */
 export async function insertPrincipal(db: Executor, principal: Insertable<PrincipalsTable>): Promise<boolean> {
-  const inserted = await db.insertInto('principals').values(principal).onConflict((oc) => oc.doNothing()).returning('principal_arn').executeTakeFirst();
+  const inserted = await db
+    .insertInto('principals')
+    .values(principal)
+    .onConflict((oc) => oc.doNothing())
+    .returning('principal_arn')
+    .executeTakeFirst();
   return inserted !== undefined;
 }
 
@@ -83,7 +93,11 @@ export async function readAccessKeyCredentials(db: Executor, accessKeyId: string
       eb
         .selectFrom('principal_policies as pp')
         .whereRef('pp.principal_arn', '=', 'p.principal_arn')
-        .select(sql<{ name: string; document: string }[]>`coalesce(json_agg(json_build_object('name', pp.policy_name, 'document', pp.document) ORDER BY pp.policy_name), '[]')`.as('policies'))
+        .select(
+          sql<
+            { name: string; document: string }[]
+          >`coalesce(json_agg(json_build_object('name', pp.policy_name, 'document', pp.document) ORDER BY pp.policy_name), '[]')`.as('policies'),
+        )
         .as('identity_policies'),
       eb
         .selectFrom('fences as f')

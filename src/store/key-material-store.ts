@@ -98,6 +98,8 @@ export async function dropImportParameters(db: Executor, keyId: string, before?:
 
 /** Whether anything in the database is wrapped under a root key (access-key secrets, key material, import wrapping keys). */
 export async function holdsWrappedSecrets(db: Executor): Promise<boolean> {
-  const { rows } = await sql<{ n: string }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) + (SELECT count(*) FROM import_parameters) AS n`.execute(db);
+  const { rows } = await sql<{
+    n: string;
+  }>`SELECT (SELECT count(*) FROM access_keys) + (SELECT count(*) FROM key_materials) + (SELECT count(*) FROM import_parameters) AS n`.execute(db);
   return Number(rows[0]?.n ?? 0) > 0;
 }

@@ -18,7 +18,8 @@ const [TEXT_ARRAY, JSON_ARRAY, JSONB_ARRAY] = [1009, 199, 3807] as unknown as Ty
 /** parseJson per element of a json[] or jsonb[] value, after pg's own text[] reading (quoting, NULL, nesting). */
 function jsonArrayParser(): (text: string) => unknown[] {
   const textArray = pg.types.getTypeParser(TEXT_ARRAY!) as (text: string) => unknown[];
-  const elements = (items: unknown[]): unknown[] => items.map((item) => (item === null ? null : Array.isArray(item) ? elements(item) : parseJson(item as string)));
+  const elements = (items: unknown[]): unknown[] =>
+    items.map((item) => (item === null ? null : Array.isArray(item) ? elements(item) : parseJson(item as string)));
   return (text) => elements(textArray(text));
 }
 
@@ -49,5 +50,6 @@ export function pgTypeParsersInstalled(): boolean {
 
 /** Throws unless the parsers are installed: the database is not opened on pg's JSON.parse. */
 export function assertPgTypeParsersInstalled(): void {
-  if (!installed) throw new Error('pg type parsers not installed: call installPgTypeParsers() (src/store/pg-types.ts) at start-up, before opening the database');
+  if (!installed)
+    throw new Error('pg type parsers not installed: call installPgTypeParsers() (src/store/pg-types.ts) at start-up, before opening the database');
 }

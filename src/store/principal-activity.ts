@@ -63,17 +63,15 @@ export async function readPrincipalActivity(
       : await atStableCheckpoint(db, filter, DAY_MS, (range, checkpoint) =>
           sumParts(db, [rollupPart(accountId, filter, range), ...logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, after))]),
         )) ?? (await sumParts(db, [logPart(accountId, filter)]));
-  const buckets = rows.map(
-    (r): ActivityBucket => ({
-      dimension: r.dimension,
-      value: r.value,
-      count: Number(r.count),
-      failures: Number(r.failures),
-      denied: Number(r.denied),
-      first: r.first,
-      last: r.last,
-    }),
-  );
+  const buckets = rows.map((r): ActivityBucket => ({
+    dimension: r.dimension,
+    value: r.value,
+    count: Number(r.count),
+    failures: Number(r.failures),
+    denied: Number(r.denied),
+    first: r.first,
+    last: r.last,
+  }));
   // Every record has exactly one operation (null included): the total is their sum.
   const operations = buckets.filter((b) => b.dimension === 'operation');
   if (operations.length === 0) return buckets;

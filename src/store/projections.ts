@@ -64,7 +64,11 @@ export async function writeKeyProjection(db: Executor, key: KeyState): Promise<v
   }
   const row = keyRow(key);
   const { key_id: _, ...changes } = row;
-  await db.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
+  await db
+    .insertInto('keys')
+    .values(row)
+    .onConflict((oc) => oc.column('key_id').doUpdateSet(changes))
+    .execute();
   await db.deleteFrom('key_tags').where('key_id', '=', key.keyId).execute();
   if (key.tags.length > 0) await db.insertInto('key_tags').values(tagRows(key)).execute();
 }
@@ -99,12 +103,7 @@ export async function writeAliasProjection(db: Executor, alias: AliasState): Pro
 export async function readKeyProjection(db: Executor, keyId: string): Promise<KeyState | null> {
   const row = await db.selectFrom('keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
   if (!row) return null;
-  const tags = await db
-    .selectFrom('key_tags')
-    .select(['tag_key', 'tag_value'])
-    .where('key_id', '=', keyId)
-    .orderBy('tag_key')
-    .execute();
+  const tags = await db.selectFrom('key_tags').select(['tag_key', 'tag_value']).where('key_id', '=', keyId).orderBy('tag_key').execute();
   return {
     keyId: row.key_id,
     accountId: row.account_id,
@@ -224,7 +223,10 @@ export async function countAccountKeys(db: Executor, accountId: string): Promise
 export function readAccountKeysPage(db: Executor, accountId: string, after: string | undefined, limit: number): Promise<{ key_id: string; arn: string }[]> {
   let query = db.selectFrom('keys').select(['key_id', 'arn']).where('account_id', '=', accountId);
   if (after !== undefined) query = query.where(sql<boolean>`key_id::text > ${after}`);
-  return query.orderBy(sql`key_id::text`).limit(limit).execute();
+  return query
+    .orderBy(sql`key_id::text`)
+    .limit(limit)
+    .execute();
 }
 
 /**
@@ -246,7 +248,11 @@ export function readAliasesPage(
 
 /** How many aliases point at `keyId` (AWS's aliases-per-key quota). */
 export async function countKeyAliases(db: Executor, keyId: string): Promise<number> {
-  const row = await db.selectFrom('aliases').select((eb) => eb.fn.countAll<string>().as('n')).where('target_key_id', '=', keyId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('aliases')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('target_key_id', '=', keyId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

@@ -224,7 +224,8 @@ async function copyRows(client: pg.ClientBase, name: ProjectionTable, rows: Row[
     for (let i = 0; i < rows.length; i += COPY_CHUNK) {
       let text = '';
       // A JSON array (keys.imported_materials) goes as JSON text: COPY would read a JavaScript array as a Postgres array.
-      for (const row of rows.slice(i, i + COPY_CHUNK)) text += copyRow(columns.map((c) => (JSON_ARRAY_COLUMNS.has(`${name}.${c}`) ? JSON.stringify(row[c]) : row[c])));
+      for (const row of rows.slice(i, i + COPY_CHUNK))
+        text += copyRow(columns.map((c) => (JSON_ARRAY_COLUMNS.has(`${name}.${c}`) ? JSON.stringify(row[c]) : row[c])));
       yield text;
     }
   };
@@ -348,11 +349,17 @@ async function repair(client: pg.ClientBase, diffs: TableDiff[], foldedTags: Row
     const at = primaryKey.map((column) => columns.findIndex((c) => c.name === column));
     const gone = extra.map((values) => Object.fromEntries(primaryKey.map((column, i) => [column, values[at[i]!]])));
     const matches = primaryKey.map((column) => `live.${pg.escapeIdentifier(column)} = gone.${pg.escapeIdentifier(column)}`).join(' AND ');
-    await client.query(`DELETE FROM ${table(name)} AS live USING jsonb_populate_recordset(NULL::${table(name)}, $1::jsonb) AS gone WHERE ${matches}`, [JSON.stringify(gone)]);
+    await client.query(`DELETE FROM ${table(name)} AS live USING jsonb_populate_recordset(NULL::${table(name)}, $1::jsonb) AS gone WHERE ${matches}`, [
+      JSON.stringify(gone),
+    ]);
   }
   for (const { name, missing } of diffs) {
     if (missing.length === 0) continue;
-    await copyRows(client, name, missing.map(({ row }) => row));
+    await copyRows(
+      client,
+      name,
+      missing.map(({ row }) => row),
+    );
   }
 }
 
@@ -401,7 +408,9 @@ async function canonicalJson(client: pg.ClientBase, live: LiveTable[], folded: R
   const printed = new Map<string, string>();
   if (texts.size > 0) {
     const asked = [...texts];
-    const { rows } = await client.query<{ printed: string }>('SELECT t::jsonb::text AS printed FROM unnest($1::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n', [asked]);
+    const { rows } = await client.query<{ printed: string }>('SELECT t::jsonb::text AS printed FROM unnest($1::text[]) WITH ORDINALITY AS x(t, n) ORDER BY n', [
+      asked,
+    ]);
     rows.forEach(({ printed: text }, i) => printed.set(asked[i]!, text));
   }
   return (value) => printed.get(JSON.stringify(value))!;

@@ -32,7 +32,9 @@ export function serviceLoginPassword(ownerUrl: string): string | null {
   const url = new URL(ownerUrl);
   const ownerPassword = decodeURIComponent(url.password);
   if (ownerPassword === '') return null;
-  return createHmac('sha256', ownerPassword).update(`keyledger service login for ${decodeURIComponent(url.username)}`).digest('base64url');
+  return createHmac('sha256', ownerPassword)
+    .update(`keyledger service login for ${decodeURIComponent(url.username)}`)
+    .digest('base64url');
 }
 
 /**

@@ -63,9 +63,19 @@ export async function verifyUsageRollups(db: Db, client: pg.ClientBase): Promise
     UNION ALL
     SELECT 'audit_usage_checkpoint', 'live', jsonb_build_object('records', c.records, 'newest_recorded_at', c.newest_recorded_at) FROM audit_usage_checkpoint c
     UNION ALL
-    SELECT 'audit_usage_checkpoint', 'log', jsonb_build_object('records', (SELECT count(*) FROM batch), 'newest_recorded_at', (SELECT max(recorded_at) FROM batch))`.compile(db);
+    SELECT 'audit_usage_checkpoint', 'log', jsonb_build_object('records', (SELECT count(*) FROM batch), 'newest_recorded_at', (SELECT max(recorded_at) FROM batch))`.compile(
+    db,
+  );
   const { rows } = await client.query<DiffRow>(query.sql, [...query.parameters]);
-  return [...USAGE_ROLLUPS.flatMap((r) => describeRollup(r, rows.filter((d) => d.rollup === r.table))), ...describeCheckpoint(rows.filter((d) => d.rollup === 'audit_usage_checkpoint'))];
+  return [
+    ...USAGE_ROLLUPS.flatMap((r) =>
+      describeRollup(
+        r,
+        rows.filter((d) => d.rollup === r.table),
+      ),
+    ),
+    ...describeCheckpoint(rows.filter((d) => d.rollup === 'audit_usage_checkpoint')),
+  ];
 }
 
 /** One rollup's differences, a group's two sides paired: what the rollup says, and what the log folds to. */
@@ -95,7 +105,8 @@ function describeCheckpoint(rows: DiffRow[]): string[] {
   const live = rows.find((d) => d.side === 'live')?.row ?? {};
   const log = rows.find((d) => d.side === 'log')?.row ?? {};
   const lines: string[] = [];
-  if (String(live['records']) !== String(log['records'])) lines.push(`audit_usage_checkpoint: ${String(live['records'])} records folded, ${String(log['records'])} in the log up to the checkpoint`);
+  if (String(live['records']) !== String(log['records']))
+    lines.push(`audit_usage_checkpoint: ${String(live['records'])} records folded, ${String(log['records'])} in the log up to the checkpoint`);
   const [a, b] = [live['newest_recorded_at'], log['newest_recorded_at']];
   if ((a == null ? null : Date.parse(String(a))) !== (b == null ? null : Date.parse(String(b)))) {
     lines.push(`audit_usage_checkpoint: newest folded record at ${String(a)}, the log's newest up to the checkpoint at ${String(b)}`);
@@ -119,6 +130,8 @@ export async function repairUsageRollups(db: Db, client: pg.ClientBase): Promise
     await client.query(insert.sql, [...insert.parameters]);
   }
   const checkpoint = sql`WITH ${FOLDED_LOG}
-    UPDATE audit_usage_checkpoint SET records = (SELECT count(*) FROM batch), newest_recorded_at = (SELECT max(recorded_at) FROM batch), updated_at = now()`.compile(db);
+    UPDATE audit_usage_checkpoint SET records = (SELECT count(*) FROM batch), newest_recorded_at = (SELECT max(recorded_at) FROM batch), updated_at = now()`.compile(
+    db,
+  );
   await client.query(checkpoint.sql, [...checkpoint.parameters]);
 }

@@ -102,7 +102,12 @@ export interface UsageRollupTable {
 }
 
 export const USAGE_ROLLUPS: readonly UsageRollupTable[] = [
-  { table: 'audit_usage_hourly', groupBy: ['scope_account', 'hour', 'event_name', 'read_only', 'outcome', 'error_code'], measures: ['count', 'last_at', 'last_position'], fold: HOURLY_FOLD },
+  {
+    table: 'audit_usage_hourly',
+    groupBy: ['scope_account', 'hour', 'event_name', 'read_only', 'outcome', 'error_code'],
+    measures: ['count', 'last_at', 'last_position'],
+    fold: HOURLY_FOLD,
+  },
   {
     table: 'audit_usage_daily',
     groupBy: ['scope_account', 'day', 'principal_arn', 'key_arn', 'key_rank', 'event_name', 'read_only', 'outcome', 'error_code'],
@@ -279,7 +284,14 @@ export interface UsageRollupCheckpoint {
 
 /** How far the fold has got: the checkpoint and the records folded so far. */
 export async function readUsageRollupCheckpoint(db: Db | Transaction<Database>): Promise<UsageRollupCheckpoint> {
-  const { rows } = await sql<{ transaction_id: string; global_position: string; records: string; updated_at: Date; newest_recorded_at: Date | null; row_version: string }>`
+  const { rows } = await sql<{
+    transaction_id: string;
+    global_position: string;
+    records: string;
+    updated_at: Date;
+    newest_recorded_at: Date | null;
+    row_version: string;
+  }>`
     SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records, updated_at, newest_recorded_at,
            xmin::text AS row_version
       FROM audit_usage_checkpoint`.execute(db);
@@ -310,5 +322,10 @@ export async function readUsageRollupStatus(db: Db): Promise<{ folded: number; u
          AND (transaction_id, global_position) > (${checkpoint.transactionId.toString()}::xid8, ${checkpoint.globalPosition.toString()}::bigint)
        LIMIT ${USAGE_ROLLUP_WAITING_CAP + 1}) AS w`.execute(db);
   const waiting = Number(rows[0]!.waiting);
-  return { folded: checkpoint.records, updatedAt: checkpoint.updatedAt, waiting: Math.min(waiting, USAGE_ROLLUP_WAITING_CAP), waitingCapped: waiting > USAGE_ROLLUP_WAITING_CAP };
+  return {
+    folded: checkpoint.records,
+    updatedAt: checkpoint.updatedAt,
+    waiting: Math.min(waiting, USAGE_ROLLUP_WAITING_CAP),
+    waitingCapped: waiting > USAGE_ROLLUP_WAITING_CAP,
+  };
 }

@@ -107,7 +107,12 @@ export async function readUsageStatistics(
   if (source === null) return fromLogOnly();
   const grain = source === 'hourly' ? HOUR_MS : DAY_MS;
   const rows = await atStableCheckpoint(db, filter, grain, (range, checkpoint) =>
-    runParts(db, [rollupPart(source, accountId, filter, dims, range), ...logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, dims, after))], dims, limit),
+    runParts(
+      db,
+      [rollupPart(source, accountId, filter, dims, range), ...logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, dims, after))],
+      dims,
+      limit,
+    ),
   );
   return rows ? toGroups(rows) : fromLogOnly();
 }
@@ -197,7 +202,12 @@ export async function readLastUse(
     return result;
   }
   const found = await atStableCheckpoint(db, filter, DAY_MS, async (range, checkpoint) => {
-    const logRows = await runParts(db, logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, ['KEY'], after)), ['KEY'], Number.MAX_SAFE_INTEGER);
+    const logRows = await runParts(
+      db,
+      logParts(filter, range, checkpoint, (f, after) => logPart(accountId, f, ['KEY'], after)),
+      ['KEY'],
+      Number.MAX_SAFE_INTEGER,
+    );
     const { rows: rolled } = await sql<{ key: string; last_seen: Date | null; last_position: string | null }>`
       SELECT k.arn AS key, n.last_seen, n.last_position::text AS last_position
         FROM unnest(${[...keyArns]}::text[]) AS k(arn)
@@ -311,7 +321,14 @@ export function logParts(
  * The WHERE of a rollup table aliased `r` (bucket column hour or day) for the
  * rollup's part of `range`: scope, buckets, and the filters every rollup keeps.
  */
-export function rollupConditions(r: string, accountId: string, filter: AuditQueryFilter, range: RollupRange, extra: RawBuilder<unknown>[] = [], bucket = 'day'): RawBuilder<unknown> {
+export function rollupConditions(
+  r: string,
+  accountId: string,
+  filter: AuditQueryFilter,
+  range: RollupRange,
+  extra: RawBuilder<unknown>[] = [],
+  bucket = 'day',
+): RawBuilder<unknown> {
   const col = (name: string) => sql.ref(`${r}.${name}`);
   const c: RawBuilder<unknown>[] = [sql`${col('scope_account')} = ${accountId}`, ...extra];
   if (range.innerFrom) c.push(sql`${col(bucket)} >= ${range.innerFrom}`);

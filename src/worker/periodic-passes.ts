@@ -16,7 +16,13 @@ export interface PeriodicPasses {
  * const loop = startPeriodicPasses({ logger, what: 'usage rollup', intervalMs: 2000, pass: async () => false });
  * await loop.stop();
  */
-export function startPeriodicPasses(options: { logger: Logger; what: string; intervalMs: number; start?: () => Promise<void>; pass: () => Promise<boolean> }): PeriodicPasses {
+export function startPeriodicPasses(options: {
+  logger: Logger;
+  what: string;
+  intervalMs: number;
+  start?: () => Promise<void>;
+  pass: () => Promise<boolean>;
+}): PeriodicPasses {
   const { logger, what, intervalMs } = options;
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;

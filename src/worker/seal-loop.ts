@@ -48,7 +48,12 @@ export async function publishCheckpoint(dir: string, c: Checkpoint): Promise<str
  * const loop = startSealLoop(appDb, logger, { privateKey, checkpointDir, now: () => clock.now() });
  */
 export function startSealLoop(db: Db, logger: Logger, options: SealLoopOptions): SealLoop {
-  const sealer = new LogSealer(db, { privateKey: options.privateKey, now: options.now, checkpointEvery: options.checkpointEvery, checkpointIntervalMs: options.checkpointIntervalMs });
+  const sealer = new LogSealer(db, {
+    privateKey: options.privateKey,
+    now: options.now,
+    checkpointEvery: options.checkpointEvery,
+    checkpointIntervalMs: options.checkpointIntervalMs,
+  });
   return startPeriodicPasses({
     logger,
     what: 'seal',

@@ -4,7 +4,16 @@ import type { Logger } from '../logger.ts';
 import { schemaExists, type Db } from '../store/database.ts';
 import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
-import { createKeyQueues, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, grantJobAccess, pgBossJobScheduler, ROTATE_KEY_QUEUE, scheduleKeyJob, type KeyJob } from './jobs.ts';
+import {
+  createKeyQueues,
+  DELETE_KEY_QUEUE,
+  EXPIRE_KEY_MATERIAL_QUEUE,
+  grantJobAccess,
+  pgBossJobScheduler,
+  ROTATE_KEY_QUEUE,
+  scheduleKeyJob,
+  type KeyJob,
+} from './jobs.ts';
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
 import { startSealLoop, type SealLoopOptions } from './seal-loop.ts';
 import { startUsageRollupLoop, USAGE_ROLLUP_INTERVAL_MS } from './usage-rollup-loop.ts';
@@ -243,12 +252,18 @@ async function statusOf(boss: PgBoss, db: Db): Promise<WorkerStatus> {
     if (!(await boss.getQueue(name))) continue;
     // force: a fresh count rather than the monitor's (pg-boss still reuses one under a minute old).
     const [stats] = await boss.getQueueStats(name, { force: true });
-    if (stats) queues.push({ name, queued: stats.queuedCount, active: stats.activeCount, failed: stats.failedCount, total: stats.totalCount, countedAt: new Date(stats.capturedOn) });
+    if (stats)
+      queues.push({
+        name,
+        queued: stats.queuedCount,
+        active: stats.activeCount,
+        failed: stats.failedCount,
+        total: stats.totalCount,
+        countedAt: new Date(stats.capturedOn),
+      });
   }
   const schedule = await boss.getSchedule(SWEEP_QUEUE);
-  const dead = queues.some((q) => q.name === SWEEP_DEAD_LETTER_QUEUE)
-    ? await boss.findJobs<object>(SWEEP_DEAD_LETTER_QUEUE, { limit: 100_000 })
-    : [];
+  const dead = queues.some((q) => q.name === SWEEP_DEAD_LETTER_QUEUE) ? await boss.findJobs<object>(SWEEP_DEAD_LETTER_QUEUE, { limit: 100_000 }) : [];
   const newest = dead
     .slice(-FAILED_JOBS_SHOWN)
     .reverse()

@@ -72,7 +72,9 @@ describe.skipIf(!found.python)('version' in found ? `boto3 (${found.version})` :
     });
     // botocore parsed the epoch-seconds timestamp into a datetime.
     expect(out.describeKey.creationDateIsDatetime).toBe(true);
-    expect(out.listAliases.aliases).toEqual([{ AliasName: 'alias/boto3-e2e', AliasArn: `arn:aws:kms:us-east-1:${admin.accountId}:alias/boto3-e2e`, TargetKeyId: out.createKey.keyId }]);
+    expect(out.listAliases.aliases).toEqual([
+      { AliasName: 'alias/boto3-e2e', AliasArn: `arn:aws:kms:us-east-1:${admin.accountId}:alias/boto3-e2e`, TargetKeyId: out.createKey.keyId },
+    ]);
 
     expect(out.decryptWrongContext).toMatchObject({ error: { code: 'InvalidCiphertextException' }, httpStatus: 400 });
     const missingArn = `arn:aws:kms:us-east-1:${admin.accountId}:key/${out.describeMissingKey.keyId}`;
@@ -97,7 +99,15 @@ describe.skipIf(!found.python)('version' in found ? `boto3 (${found.version})` :
     expect(await audited(out.describeKey, 'DescribeKey')).toMatchObject({ outcome: 'success', keyArn, readOnly: true });
     expect(await audited(out.createAlias, 'CreateAlias')).toMatchObject({ outcome: 'success' });
     expect(await audited(out.listAliases, 'ListAliases')).toMatchObject({ outcome: 'success', readOnly: true });
-    expect(await audited(out.decryptWrongContext, 'Decrypt')).toMatchObject({ outcome: 'failure', errorCode: 'InvalidCiphertextException', encryptionContext: { tenant: 'evil', app: 'boto3' } });
-    expect(await audited(out.describeMissingKey, 'DescribeKey')).toMatchObject({ outcome: 'failure', errorCode: 'NotFoundException', errorMessage: `Key '${missingArn}' does not exist` });
+    expect(await audited(out.decryptWrongContext, 'Decrypt')).toMatchObject({
+      outcome: 'failure',
+      errorCode: 'InvalidCiphertextException',
+      encryptionContext: { tenant: 'evil', app: 'boto3' },
+    });
+    expect(await audited(out.describeMissingKey, 'DescribeKey')).toMatchObject({
+      outcome: 'failure',
+      errorCode: 'NotFoundException',
+      errorMessage: `Key '${missingArn}' does not exist`,
+    });
   }, 120_000);
 });

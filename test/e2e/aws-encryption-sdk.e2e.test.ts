@@ -88,7 +88,6 @@ describe('AWS Encryption SDK (KmsKeyringNode, REQUIRE_ENCRYPT_REQUIRE_DECRYPT)',
     // The Decrypt opened the very data key that GenerateDataKey made.
     expect(records[1]!.dataKeyId).toBe(records[0]!.dataKeyId);
     expect(records[0]!.dataKeyId).toBeTruthy();
-
   });
 
   const N = 10;

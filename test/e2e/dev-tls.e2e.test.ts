@@ -47,7 +47,16 @@ afterAll(async () => {
 
 async function startDevTls(): Promise<{ child: ChildProcess; stdout: () => string; url: string; exited: Promise<number | null> }> {
   const env: NodeJS.ProcessEnv = { ...process.env, KEYLEDGER_DATA_DIR: dataDir, KEYLEDGER_PORT: String(await freePort()), KEYLEDGER_LOG_LEVEL: 'warn' };
-  for (const name of ['DATABASE_URL', 'KEYLEDGER_ROOT_KEY', 'KEYLEDGER_ROOT_KEY_FILE', 'KEYLEDGER_PG_PORT', 'KEYLEDGER_HOST', 'KEYLEDGER_TLS_CERT', 'KEYLEDGER_TLS_KEY']) delete env[name];
+  for (const name of [
+    'DATABASE_URL',
+    'KEYLEDGER_ROOT_KEY',
+    'KEYLEDGER_ROOT_KEY_FILE',
+    'KEYLEDGER_PG_PORT',
+    'KEYLEDGER_HOST',
+    'KEYLEDGER_TLS_CERT',
+    'KEYLEDGER_TLS_KEY',
+  ])
+    delete env[name];
   const child = spawn(process.execPath, [MAIN, 'dev', '--tls'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
@@ -69,7 +78,11 @@ async function startDevTls(): Promise<{ child: ChildProcess; stdout: () => strin
   }
 }
 
-function https(url: string, ca: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
+function https(
+  url: string,
+  ca: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers, ca, agent: false }, (res) => {
       let body = '';
@@ -128,7 +141,7 @@ describe('keyledger dev --tls', () => {
       const { stdout } = await run(python, ['-c', script, certFile, `${base}/healthz`]);
       expect(stdout).toBe('ok\n');
     } else {
-      console.warn('python3 not found: the check with Python\'s ssl is skipped');
+      console.warn("python3 not found: the check with Python's ssl is skipped");
     }
 
     dev.child.kill('SIGINT');

@@ -58,7 +58,9 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Cli {
   child.stderr!.on('data', (chunk: Buffer) => {
     all += chunk.toString();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   transcripts.push(() => all);
   return {
     child,
@@ -185,7 +187,10 @@ describe('keyledger dev', () => {
 
     const disabled = await gql(url, auth, `mutation($k: String!) { disableKey(input: { keyId: $k }) { requestId } }`, { k: keyId });
     expect(disabled.errors).toBeUndefined();
-    const aliased = await gql(url, auth, `mutation($a: String!, $k: String!) { createAlias(input: { aliasName: $a, targetKeyId: $k }) { requestId } }`, { a: alias, k: keyId });
+    const aliased = await gql(url, auth, `mutation($a: String!, $k: String!) { createAlias(input: { aliasName: $a, targetKeyId: $k }) { requestId } }`, {
+      a: alias,
+      k: keyId,
+    });
     expect(aliased.errors).toBeUndefined();
 
     const missing = await gql(url, auth, `query { describeKey(input: { keyId: "alias/no-such-alias" }) { keyMetadata { keyId } } }`);
@@ -195,14 +200,22 @@ describe('keyledger dev', () => {
     expect(failedRequestId).toMatch(/^[0-9a-f-]{36}$/);
 
     // Wrong secret: HTTP 401, no data, and (being audit-first) a record of the attempt.
-    const rejected = await gql(url, basic({ accessKeyId: credentials.accessKeyId, secretAccessKey: 'not-the-secret' }), `query { listKeys { keys { keyId } } }`);
+    const rejected = await gql(
+      url,
+      basic({ accessKeyId: credentials.accessKeyId, secretAccessKey: 'not-the-secret' }),
+      `query { listKeys { keys { keyId } } }`,
+    );
     expect(rejected.status).toBe(401);
     expect(rejected.data ?? null).toBeNull();
     expect(rejected.errors?.[0]?.extensions?.code).toBe('InvalidSignatureException');
 
     const audit = await gql(url, auth, `query { auditEvents(first: 50) { edges { node { eventName outcome errorCode requestId accessKeyId } } } }`);
     expect(audit.errors).toBeUndefined();
-    const events = (audit.data.auditEvents.edges as { node: { eventName: string; outcome: string; errorCode: string | null; requestId: string; accessKeyId: string | null } }[]).map((e) => e.node);
+    const events = (
+      audit.data.auditEvents.edges as {
+        node: { eventName: string; outcome: string; errorCode: string | null; requestId: string; accessKeyId: string | null };
+      }[]
+    ).map((e) => e.node);
     const named = (name: string) => events.filter((e) => e.eventName === name);
     expect(named('CreateKey')).toEqual([expect.objectContaining({ errorCode: null, accessKeyId: credentials.accessKeyId })]);
     expect(named('DisableKey')).toEqual([expect.objectContaining({ errorCode: null, requestId: disabled.data.disableKey.requestId })]);
@@ -229,7 +242,9 @@ describe('keyledger dev', () => {
     expect(cli.stdout()).not.toContain('created account');
     expect(await readFile(join(dataDir, 'admin-credentials.json'), 'utf8')).toBe(before);
 
-    const described = await gql(url, basic(credentials), `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId keyState } } }`, { k: alias });
+    const described = await gql(url, basic(credentials), `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId keyState } } }`, {
+      k: alias,
+    });
     expect(described.errors).toBeUndefined();
     expect(described.data.describeKey.keyMetadata).toEqual({ keyId, keyState: 'Disabled' });
 

@@ -10,9 +10,18 @@ const stream = `key-${randomUUID()}`;
 beforeAll(async () => {
   db = await createTestDatabase();
   // Rows for the refused statements to hit: the refusal must not depend on an empty table.
-  await db.app
-    .transaction()
-    .execute((trx) => appendToStream(trx, stream, 'no_stream', [{ type: 'KeyCreated', data: { a: 1 } }, { type: 'KeyDisabled', data: {} }], new Date()));
+  await db.app.transaction().execute((trx) =>
+    appendToStream(
+      trx,
+      stream,
+      'no_stream',
+      [
+        { type: 'KeyCreated', data: { a: 1 } },
+        { type: 'KeyDisabled', data: {} },
+      ],
+      new Date(),
+    ),
+  );
 });
 afterAll(() => db?.drop());
 

@@ -51,9 +51,9 @@ describe('applyDecision', () => {
     const created = await createKey();
     const disabled = await db.app.transaction().execute((trx) => applyDecision(trx, keyStream(created.keyId), created, decideDisableKey(created), T1));
     expect(disabled).toMatchObject({ keyState: 'Disabled', version: 2n });
-    await expect(db.app.transaction().execute((trx) => applyDecision(trx, keyStream(created.keyId), created, decideDisableKey(created), T1))).rejects.toBeInstanceOf(
-      StreamVersionConflictError,
-    );
+    await expect(
+      db.app.transaction().execute((trx) => applyDecision(trx, keyStream(created.keyId), created, decideDisableKey(created), T1)),
+    ).rejects.toBeInstanceOf(StreamVersionConflictError);
     expect(await readKeyProjection(db.app, created.keyId)).toEqual(disabled);
     expect(await readStream(db.app, keyStreamId(created.keyId))).toHaveLength(2);
   });

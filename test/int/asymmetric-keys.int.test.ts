@@ -29,10 +29,16 @@ import { describe, expect, it } from 'vitest';
 import { replayProjections } from '../../src/store/replay.ts';
 import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 
-
 const aws = useAwsTestApp('asymmetric');
 
-const RSA_SIGNING = ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512'];
+const RSA_SIGNING = [
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+  'RSASSA_PSS_SHA_256',
+  'RSASSA_PSS_SHA_384',
+  'RSASSA_PSS_SHA_512',
+];
 const RSA_ENCRYPTION = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'];
 
 /** What the public key must be, offline: node's key type and details. */
@@ -43,25 +49,65 @@ type PublicKeyShape = { type: string; modulusLength?: number; namedCurve?: strin
  * agree with the implementation by construction: spec, usage, the algorithm
  * lists AWS reports (only those present), and the public key's shape.
  */
-const MATRIX: { spec: KeySpec; usage: KeyUsageType; lists: Partial<Record<'EncryptionAlgorithms' | 'SigningAlgorithms' | 'MacAlgorithms' | 'KeyAgreementAlgorithms', string[]>>; publicKey?: PublicKeyShape }[] = [
+const MATRIX: {
+  spec: KeySpec;
+  usage: KeyUsageType;
+  lists: Partial<Record<'EncryptionAlgorithms' | 'SigningAlgorithms' | 'MacAlgorithms' | 'KeyAgreementAlgorithms', string[]>>;
+  publicKey?: PublicKeyShape;
+}[] = [
   { spec: 'SYMMETRIC_DEFAULT', usage: 'ENCRYPT_DECRYPT', lists: { EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] } },
   ...(['2048', '3072', '4096'] as const).flatMap((bits) => [
-    { spec: `RSA_${bits}` as KeySpec, usage: 'ENCRYPT_DECRYPT' as const, lists: { EncryptionAlgorithms: RSA_ENCRYPTION }, publicKey: { type: 'rsa', modulusLength: Number(bits) } },
-    { spec: `RSA_${bits}` as KeySpec, usage: 'SIGN_VERIFY' as const, lists: { SigningAlgorithms: RSA_SIGNING }, publicKey: { type: 'rsa', modulusLength: Number(bits) } },
+    {
+      spec: `RSA_${bits}` as KeySpec,
+      usage: 'ENCRYPT_DECRYPT' as const,
+      lists: { EncryptionAlgorithms: RSA_ENCRYPTION },
+      publicKey: { type: 'rsa', modulusLength: Number(bits) },
+    },
+    {
+      spec: `RSA_${bits}` as KeySpec,
+      usage: 'SIGN_VERIFY' as const,
+      lists: { SigningAlgorithms: RSA_SIGNING },
+      publicKey: { type: 'rsa', modulusLength: Number(bits) },
+    },
   ]),
-  ...([['P256', 'prime256v1', '256'], ['P384', 'secp384r1', '384'], ['P521', 'secp521r1', '512']] as const).flatMap(([curve, named, sha]) => [
-    { spec: `ECC_NIST_${curve}` as KeySpec, usage: 'SIGN_VERIFY' as const, lists: { SigningAlgorithms: [`ECDSA_SHA_${sha}`] }, publicKey: { type: 'ec', namedCurve: named } },
-    { spec: `ECC_NIST_${curve}` as KeySpec, usage: 'KEY_AGREEMENT' as const, lists: { KeyAgreementAlgorithms: ['ECDH'] }, publicKey: { type: 'ec', namedCurve: named } },
+  ...(
+    [
+      ['P256', 'prime256v1', '256'],
+      ['P384', 'secp384r1', '384'],
+      ['P521', 'secp521r1', '512'],
+    ] as const
+  ).flatMap(([curve, named, sha]) => [
+    {
+      spec: `ECC_NIST_${curve}` as KeySpec,
+      usage: 'SIGN_VERIFY' as const,
+      lists: { SigningAlgorithms: [`ECDSA_SHA_${sha}`] },
+      publicKey: { type: 'ec', namedCurve: named },
+    },
+    {
+      spec: `ECC_NIST_${curve}` as KeySpec,
+      usage: 'KEY_AGREEMENT' as const,
+      lists: { KeyAgreementAlgorithms: ['ECDH'] },
+      publicKey: { type: 'ec', namedCurve: named },
+    },
   ]),
   { spec: 'ECC_SECG_P256K1', usage: 'SIGN_VERIFY', lists: { SigningAlgorithms: ['ECDSA_SHA_256'] }, publicKey: { type: 'ec', namedCurve: 'secp256k1' } },
-  { spec: 'ECC_NIST_EDWARDS25519', usage: 'SIGN_VERIFY', lists: { SigningAlgorithms: ['ED25519_SHA_512', 'ED25519_PH_SHA_512'] }, publicKey: { type: 'ed25519' } },
+  {
+    spec: 'ECC_NIST_EDWARDS25519',
+    usage: 'SIGN_VERIFY',
+    lists: { SigningAlgorithms: ['ED25519_SHA_512', 'ED25519_PH_SHA_512'] },
+    publicKey: { type: 'ed25519' },
+  },
   ...(['44', '65', '87'] as const).map((level) => ({
     spec: `ML_DSA_${level}` as KeySpec,
     usage: 'SIGN_VERIFY' as const,
     lists: { SigningAlgorithms: ['ML_DSA_SHAKE_256'] },
     publicKey: { type: `ml-dsa-${level}` },
   })),
-  ...(['224', '256', '384', '512'] as const).map((bits) => ({ spec: `HMAC_${bits}` as KeySpec, usage: 'GENERATE_VERIFY_MAC' as const, lists: { MacAlgorithms: [`HMAC_SHA_${bits}`] } })),
+  ...(['224', '256', '384', '512'] as const).map((bits) => ({
+    spec: `HMAC_${bits}` as KeySpec,
+    usage: 'GENERATE_VERIFY_MAC' as const,
+    lists: { MacAlgorithms: [`HMAC_SHA_${bits}`] },
+  })),
 ];
 
 const ALGORITHM_LISTS = ['EncryptionAlgorithms', 'SigningAlgorithms', 'MacAlgorithms', 'KeyAgreementAlgorithms'] as const;
@@ -115,7 +161,14 @@ describe('CreateKey and DescribeKey over the AWS endpoint, for every spec and us
       { k: made.KeyId },
     );
     expect(r.errors).toBeUndefined();
-    expect(r.data!.describeKey.keyMetadata).toEqual({ keySpec: 'HMAC_384', keyUsage: 'GENERATE_VERIFY_MAC', encryptionAlgorithms: null, signingAlgorithms: null, macAlgorithms: ['HMAC_SHA_384'], keyAgreementAlgorithms: null });
+    expect(r.data!.describeKey.keyMetadata).toEqual({
+      keySpec: 'HMAC_384',
+      keyUsage: 'GENERATE_VERIFY_MAC',
+      encryptionAlgorithms: null,
+      signingAlgorithms: null,
+      macAlgorithms: ['HMAC_SHA_384'],
+      keyAgreementAlgorithms: null,
+    });
   });
 });
 
@@ -125,15 +178,60 @@ describe('CreateKey refuses the pairs AWS refuses', () => {
     ['ECC without KeyUsage', { KeySpec: 'ECC_NIST_P384' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is ECC_NIST_P384'],
     ['HMAC without KeyUsage', { KeySpec: 'HMAC_256' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is HMAC_256'],
     ['ML-DSA without KeyUsage', { KeySpec: 'ML_DSA_65' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is ML_DSA_65'],
-    ['HMAC for encryption', { KeySpec: 'HMAC_256', KeyUsage: 'ENCRYPT_DECRYPT' }, 'ValidationException', 'KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256'],
-    ['symmetric for MACs', { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'GENERATE_VERIFY_MAC' }, 'ValidationException', 'KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec SYMMETRIC_DEFAULT'],
-    ['symmetric for signing (KeySpec left out)', { KeyUsage: 'SIGN_VERIFY' }, 'ValidationException', 'KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT'],
-    ['RSA for key agreement', { KeySpec: 'RSA_3072', KeyUsage: 'KEY_AGREEMENT' }, 'ValidationException', 'KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_3072'],
-    ['RSA for MACs', { KeySpec: 'RSA_4096', KeyUsage: 'GENERATE_VERIFY_MAC' }, 'ValidationException', 'KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec RSA_4096'],
-    ['NIST ECC for encryption', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'ENCRYPT_DECRYPT' }, 'ValidationException', 'KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ECC_NIST_P256'],
-    ['secp256k1 for key agreement', { KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'KEY_AGREEMENT' }, 'ValidationException', 'KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_SECG_P256K1'],
-    ['Ed25519 for key agreement', { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'KEY_AGREEMENT' }, 'ValidationException', 'KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_NIST_EDWARDS25519'],
-    ['ML-DSA for encryption', { KeySpec: 'ML_DSA_44', KeyUsage: 'ENCRYPT_DECRYPT' }, 'ValidationException', 'KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ML_DSA_44'],
+    [
+      'HMAC for encryption',
+      { KeySpec: 'HMAC_256', KeyUsage: 'ENCRYPT_DECRYPT' },
+      'ValidationException',
+      'KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256',
+    ],
+    [
+      'symmetric for MACs',
+      { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'GENERATE_VERIFY_MAC' },
+      'ValidationException',
+      'KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec SYMMETRIC_DEFAULT',
+    ],
+    [
+      'symmetric for signing (KeySpec left out)',
+      { KeyUsage: 'SIGN_VERIFY' },
+      'ValidationException',
+      'KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT',
+    ],
+    [
+      'RSA for key agreement',
+      { KeySpec: 'RSA_3072', KeyUsage: 'KEY_AGREEMENT' },
+      'ValidationException',
+      'KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_3072',
+    ],
+    [
+      'RSA for MACs',
+      { KeySpec: 'RSA_4096', KeyUsage: 'GENERATE_VERIFY_MAC' },
+      'ValidationException',
+      'KeyUsage GENERATE_VERIFY_MAC is not compatible with KeySpec RSA_4096',
+    ],
+    [
+      'NIST ECC for encryption',
+      { KeySpec: 'ECC_NIST_P256', KeyUsage: 'ENCRYPT_DECRYPT' },
+      'ValidationException',
+      'KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ECC_NIST_P256',
+    ],
+    [
+      'secp256k1 for key agreement',
+      { KeySpec: 'ECC_SECG_P256K1', KeyUsage: 'KEY_AGREEMENT' },
+      'ValidationException',
+      'KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_SECG_P256K1',
+    ],
+    [
+      'Ed25519 for key agreement',
+      { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'KEY_AGREEMENT' },
+      'ValidationException',
+      'KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_NIST_EDWARDS25519',
+    ],
+    [
+      'ML-DSA for encryption',
+      { KeySpec: 'ML_DSA_44', KeyUsage: 'ENCRYPT_DECRYPT' },
+      'ValidationException',
+      'KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ML_DSA_44',
+    ],
     ['SM2 (China Regions only)', { KeySpec: 'SM2', KeyUsage: 'SIGN_VERIFY' }, 'UnsupportedOperationException', 'KeySpec SM2 is not supported in this region.'],
   ];
   it.each(refused)('%s', async (_label, input, name, message) => {
@@ -143,7 +241,9 @@ describe('CreateKey refuses the pairs AWS refuses', () => {
   it('creates no key, and records each refusal', async () => {
     const { rows } = await sql<{ n: string }>`
       select count(*)::text as n from events
-      where type = 'AuditRecord' and data ->> 'eventName' = 'CreateKey' and data ->> 'outcome' = 'failure' and data ->> 'accountId' = ${aws.admin.accountId}`.execute(aws.t.db.owner);
+      where type = 'AuditRecord' and data ->> 'eventName' = 'CreateKey' and data ->> 'outcome' = 'failure' and data ->> 'accountId' = ${aws.admin.accountId}`.execute(
+      aws.t.db.owner,
+    );
     expect(Number(rows[0]!.n)).toBe(refused.length);
     const { rows: keys } = await sql<{ n: string }>`select count(*)::text as n from keys where account_id = ${aws.admin.accountId}`.execute(aws.t.db.owner);
     expect(Number(keys[0]!.n)).toBe(MATRIX.length + 2);
@@ -153,18 +253,21 @@ describe('CreateKey refuses the pairs AWS refuses', () => {
 describe('GetPublicKey', () => {
   const asymmetric = MATRIX.filter((m) => m.publicKey);
 
-  it.each(asymmetric.map((m) => [`${m.spec} ${m.usage}`, m] as const))('%s: DER SubjectPublicKeyInfo of the right type, and the key usage lists', async (label, m) => {
-    const made = created.get(label)!;
-    const r = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
-    expect(r).toMatchObject({ KeyId: made.Arn, KeySpec: m.spec, CustomerMasterKeySpec: m.spec, KeyUsage: m.usage });
-    expect(listsOf(r)).toEqual(m.lists);
-    const key = createPublicKey({ key: Buffer.from(r.PublicKey!), format: 'der', type: 'spki' });
-    expect(key.asymmetricKeyType).toBe(m.publicKey!.type);
-    if (m.publicKey!.modulusLength) expect(key.asymmetricKeyDetails?.modulusLength).toBe(m.publicKey!.modulusLength);
-    if (m.publicKey!.namedCurve) expect(key.asymmetricKeyDetails?.namedCurve).toBe(m.publicKey!.namedCurve);
-    // DER exactly as node exports it again: a canonical SubjectPublicKeyInfo.
-    expect(key.export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(r.PublicKey!));
-  });
+  it.each(asymmetric.map((m) => [`${m.spec} ${m.usage}`, m] as const))(
+    '%s: DER SubjectPublicKeyInfo of the right type, and the key usage lists',
+    async (label, m) => {
+      const made = created.get(label)!;
+      const r = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
+      expect(r).toMatchObject({ KeyId: made.Arn, KeySpec: m.spec, CustomerMasterKeySpec: m.spec, KeyUsage: m.usage });
+      expect(listsOf(r)).toEqual(m.lists);
+      const key = createPublicKey({ key: Buffer.from(r.PublicKey!), format: 'der', type: 'spki' });
+      expect(key.asymmetricKeyType).toBe(m.publicKey!.type);
+      if (m.publicKey!.modulusLength) expect(key.asymmetricKeyDetails?.modulusLength).toBe(m.publicKey!.modulusLength);
+      if (m.publicKey!.namedCurve) expect(key.asymmetricKeyDetails?.namedCurve).toBe(m.publicKey!.namedCurve);
+      // DER exactly as node exports it again: a canonical SubjectPublicKeyInfo.
+      expect(key.export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(r.PublicKey!));
+    },
+  );
 
   it('openssl reads an RSA and an EC public key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-pub-'));
@@ -216,10 +319,16 @@ describe('GetPublicKey', () => {
   it('a disabled key is DisabledException, a key pending deletion KMSInvalidStateException', async () => {
     const { KeyMetadata: a } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
     await aws.kms.send(new DisableKeyCommand({ KeyId: a!.KeyId }));
-    expect(await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: a!.KeyId })))).toEqual({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
+    expect(await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: a!.KeyId })))).toEqual({
+      name: 'DisabledException',
+      message: `${a!.Arn} is disabled.`,
+    });
     const { KeyMetadata: b } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
     await aws.kms.send(new ScheduleKeyDeletionCommand({ KeyId: b!.KeyId, PendingWindowInDays: 7 }));
-    expect(await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: b!.KeyId })))).toEqual({ name: 'KMSInvalidStateException', message: `${b!.Arn} is pending deletion.` });
+    expect(await awsError(aws.kms.send(new GetPublicKeyCommand({ KeyId: b!.KeyId })))).toEqual({
+      name: 'KMSInvalidStateException',
+      message: `${b!.Arn} is pending deletion.`,
+    });
   });
 
   it('is authorized by kms:GetPublicKey: refused without it, allowed by a grant of GetPublicKey', async () => {
@@ -234,7 +343,10 @@ describe('GetPublicKey', () => {
       const { rows } = await sql<{ data: Record<string, any> }>`
         select data from events where type = 'AuditRecord' and data ->> 'eventName' = 'GetPublicKey'
           and data -> 'userIdentity' ->> 'principalArn' = ${user.principalArn} order by global_position`.execute(aws.t.db.owner);
-      expect(rows.map((x) => [x.data.outcome, x.data.readOnly])).toEqual([['failure', true], ['success', true]]);
+      expect(rows.map((x) => [x.data.outcome, x.data.readOnly])).toEqual([
+        ['failure', true],
+        ['success', true],
+      ]);
       expect(JSON.stringify(rows[1]!.data.authorization)).toContain('grant');
     } finally {
       userKms.destroy();
@@ -244,14 +356,20 @@ describe('GetPublicKey', () => {
   it('grants follow the key type: Sign is refused on a symmetric key, Encrypt on a signing key', async () => {
     const user = await aws.t.newUser(aws.admin.accountId, `grantee-${process.pid}`);
     const symmetric = created.get('SYMMETRIC_DEFAULT ENCRYPT_DECRYPT')!;
-    expect(await awsError(aws.kms.send(new CreateGrantCommand({ KeyId: symmetric.KeyId, GranteePrincipal: user.principalArn, Operations: ['GetPublicKey'] })))).toEqual({
+    expect(
+      await awsError(aws.kms.send(new CreateGrantCommand({ KeyId: symmetric.KeyId, GranteePrincipal: user.principalArn, Operations: ['GetPublicKey'] }))),
+    ).toEqual({
       name: 'ValidationException',
       message: 'Grant operation GetPublicKey is not valid for a symmetric encryption KMS key.',
     });
     const signing = created.get('RSA_2048 SIGN_VERIFY')!;
-    expect((await awsError(aws.kms.send(new CreateGrantCommand({ KeyId: signing.KeyId, GranteePrincipal: user.principalArn, Operations: ['Encrypt'] })))).name).toBe('ValidationException');
+    expect(
+      (await awsError(aws.kms.send(new CreateGrantCommand({ KeyId: signing.KeyId, GranteePrincipal: user.principalArn, Operations: ['Encrypt'] })))).name,
+    ).toBe('ValidationException');
     const hmac = created.get('HMAC_512 GENERATE_VERIFY_MAC')!;
-    await aws.kms.send(new CreateGrantCommand({ KeyId: hmac.KeyId, GranteePrincipal: user.principalArn, Operations: ['GenerateMac', 'VerifyMac', 'DescribeKey'] }));
+    await aws.kms.send(
+      new CreateGrantCommand({ KeyId: hmac.KeyId, GranteePrincipal: user.principalArn, Operations: ['GenerateMac', 'VerifyMac', 'DescribeKey'] }),
+    );
   });
 });
 
@@ -286,8 +404,12 @@ describe('symmetric operations on keys of another spec or usage', () => {
       const made = created.get(label)!;
       const ctx = await aws.t.ctx(aws.admin);
       await expect(aws.t.app.rotation.enableKeyRotation(ctx, { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
-      await expect(aws.t.app.rotation.rotateKeyOnDemand(await aws.t.ctx(aws.admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
-      await expect(aws.t.app.rotation.disableKeyRotation(await aws.t.ctx(aws.admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({ code: 'UnsupportedOperationException' });
+      await expect(aws.t.app.rotation.rotateKeyOnDemand(await aws.t.ctx(aws.admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({
+        code: 'UnsupportedOperationException',
+      });
+      await expect(aws.t.app.rotation.disableKeyRotation(await aws.t.ctx(aws.admin), { keyId: made.KeyId! }), label).rejects.toMatchObject({
+        code: 'UnsupportedOperationException',
+      });
       expect((await aws.t.app.rotation.getKeyRotationStatus(await aws.t.ctx(aws.admin), { keyId: made.KeyId! })).keyRotationEnabled).toBe(false);
     }
   });
@@ -297,7 +419,9 @@ describe('the log and the projections', () => {
   it('KeyCreated carries the public key in clear, the key material only by id; key_materials holds the private key wrapped', async () => {
     const made = created.get('ECC_NIST_P256 SIGN_VERIFY')!;
     const { PublicKey } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
-    const { rows } = await sql<{ data: Record<string, any> }>`select data from events where stream_id = ${`key-${made.KeyId}`} and type = 'KeyCreated'`.execute(aws.t.db.owner);
+    const { rows } = await sql<{ data: Record<string, any> }>`select data from events where stream_id = ${`key-${made.KeyId}`} and type = 'KeyCreated'`.execute(
+      aws.t.db.owner,
+    );
     expect(rows[0]!.data.publicKey).toBe(Buffer.from(PublicKey!).toString('base64'));
     expect(rows[0]!.data.keyMaterialId).toBe(made.CurrentKeyMaterialId);
     const material = await aws.t.db.owner.selectFrom('key_materials').select('wrapped').where('key_id', '=', made.KeyId!).execute();

@@ -14,8 +14,23 @@ let capped: Keyledger;
 
 beforeAll(async () => {
   t = await createTestApp();
-  eager = createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('silent'), region: 'us-east-1', auditTailPollMs: 50, auditTailRecheckMs: 0 });
-  capped = createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('silent'), region: 'us-east-1', auditTailLimits: { perPrincipal: 2, perProcess: 3 } });
+  eager = createKeyledger({
+    db: t.db.app,
+    rootKey: t.rootKey,
+    clock: t.clock,
+    logger: createLogger('silent'),
+    region: 'us-east-1',
+    auditTailPollMs: 50,
+    auditTailRecheckMs: 0,
+  });
+  capped = createKeyledger({
+    db: t.db.app,
+    rootKey: t.rootKey,
+    clock: t.clock,
+    logger: createLogger('silent'),
+    region: 'us-east-1',
+    auditTailLimits: { perPrincipal: 2, perProcess: 3 },
+  });
 });
 afterAll(async () => {
   await eager?.auditFeed.close();
@@ -26,10 +41,7 @@ afterAll(async () => {
 const reader = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['cloudtrail:LookupEvents', 'kms:ListKeys'], Resource: '*' }] });
 
 async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<IteratorResult<T> | 'timeout' | { error: unknown }> {
-  return Promise.race([
-    iterator.next().catch((error: unknown) => ({ error })),
-    new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms)),
-  ]);
+  return Promise.race([iterator.next().catch((error: unknown) => ({ error })), new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms))]);
 }
 
 async function listKeys(app: Keyledger, p: Principal): Promise<void> {
@@ -62,7 +74,10 @@ describe('a running audit tail', () => {
     const first = await nextWithin(tail, 10_000);
     expect((first as IteratorResult<{ node: { eventName: string } }>).value.node.eventName).toBe('ListKeys');
 
-    await capped.identity.deletePrincipalPolicyAsCaller({ ...(await t.ctx(admin)), requestId: randomUUID() }, { principalArn: watcher.principalArn, policyName: 'test' });
+    await capped.identity.deletePrincipalPolicyAsCaller(
+      { ...(await t.ctx(admin)), requestId: randomUUID() },
+      { principalArn: watcher.principalArn, policyName: 'test' },
+    );
     const started = Date.now();
     expectAccessDenied(await nextWithin(tail, 10_000));
     expect(Date.now() - started).toBeLessThan(5000);
@@ -101,7 +116,11 @@ describe('open audit tails', () => {
     const watcher = await t.newUser(admin.accountId, 'watcher', reader);
     const other = await t.newUser(admin.accountId, 'other', reader);
     const open = async (p: Principal) => capped.audit.followAuditEvents(await t.ctx(p), {});
-    const code = (promise: Promise<unknown>) => promise.then(() => 'started', (error: unknown) => (error instanceof KmsError ? error.code : String(error)));
+    const code = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'started',
+        (error: unknown) => (error instanceof KmsError ? error.code : String(error)),
+      );
 
     const a = await open(watcher);
     const b = await open(watcher);
@@ -124,7 +143,10 @@ describe('open audit tails', () => {
     const app = createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('silent'), region: 'us-east-1' });
     try {
       // Idle: another account's tail, and one of the busy account waiting for an operation nobody calls.
-      const idle = [await app.audit.followAuditEvents(await t.ctx(quiet), {}), await app.audit.followAuditEvents(await t.ctx(busy), { filter: { eventNames: ['ScheduleKeyDeletion'] } })];
+      const idle = [
+        await app.audit.followAuditEvents(await t.ctx(quiet), {}),
+        await app.audit.followAuditEvents(await t.ctx(busy), { filter: { eventNames: ['ScheduleKeyDeletion'] } }),
+      ];
       const before = app.auditFeed.wakeups;
       for (let i = 0; i < 20; i++) await listKeys(app, busy);
       // The records were committed and notified: a tail that wants them is woken at once.

@@ -39,7 +39,16 @@ const SUBSCRIBE = `subscription($filter: AuditEventFilter, $after: String) {
 
 interface TailItem {
   cursor: string;
-  node: { eventId: string; eventName: string; requestId: string; accountId: string | null; recipientAccountId: string | null; outcome: string; encryptionContext: Record<string, string> | null; requestParameters: { n?: number; marker?: string } | null };
+  node: {
+    eventId: string;
+    eventName: string;
+    requestId: string;
+    accountId: string | null;
+    recipientAccountId: string | null;
+    outcome: string;
+    encryptionContext: Record<string, string> | null;
+    requestParameters: { n?: number; marker?: string } | null;
+  };
 }
 
 /**
@@ -71,7 +80,11 @@ class Tail {
           const message = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(message)?.[1];
-          const data = message.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+          const data = message
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trimStart())
+            .join('\n');
           if (event === 'complete') this.completed = true;
           if (event !== 'next' || !data) continue;
           const payload = JSON.parse(data) as { data?: { auditEvents: TailItem } | null; errors?: unknown[] };
@@ -88,7 +101,11 @@ class Tail {
 
   /** Waits (bounded) until `count` items have arrived; returns them all. */
   async receive(count: number, timeoutMs = 10_000): Promise<TailItem[]> {
-    await waitFor(async () => this.items.length >= count || this.completed || this.errors.length > 0, `${count} items arrived (have ${this.items.length})`, timeoutMs);
+    await waitFor(
+      async () => this.items.length >= count || this.completed || this.errors.length > 0,
+      `${count} items arrived (have ${this.items.length})`,
+      timeoutMs,
+    );
     if (this.errors.length > 0) throw new Error(`subscription errors: ${JSON.stringify(this.errors)}`);
     return this.items.slice();
   }
@@ -137,8 +154,17 @@ async function listing(as: Principal, filter: Record<string, unknown>): Promise<
   const out: { cursor: string; n: number }[] = [];
   let after: string | null = null;
   for (;;) {
-    const r: GqlResult<{ auditEvents: { edges: { cursor: string; node: { requestParameters: { n?: number; marker?: string } | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }> = await t.gql(as, `query($f: AuditEventFilter, $a: String) { auditEvents(filter: $f, order: OLDEST_FIRST, first: 100, after: $a) {
-      edges { cursor node { requestParameters } } pageInfo { hasNextPage endCursor } } }`, { f: filter, a: after });
+    const r: GqlResult<{
+      auditEvents: {
+        edges: { cursor: string; node: { requestParameters: { n?: number; marker?: string } | null } }[];
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      };
+    }> = await t.gql(
+      as,
+      `query($f: AuditEventFilter, $a: String) { auditEvents(filter: $f, order: OLDEST_FIRST, first: 100, after: $a) {
+      edges { cursor node { requestParameters } } pageInfo { hasNextPage endCursor } } }`,
+      { f: filter, a: after },
+    );
     expect(r.errors).toBeUndefined();
     const page = r.data!.auditEvents;
     const records = page.edges.filter((e) => !e.node.requestParameters?.marker);
@@ -167,7 +193,10 @@ describe('subscription auditEvents (live tail)', () => {
       }
       expect((await byName.receive(2)).map(nOf)).toEqual([1, 2]);
       const encrypts = await acme.receive(2);
-      expect(encrypts.map((i) => [i.node.eventName, i.node.encryptionContext?.['tenant']])).toEqual([['Encrypt', 'acme'], ['Encrypt', 'acme']]);
+      expect(encrypts.map((i) => [i.node.eventName, i.node.encryptionContext?.['tenant']])).toEqual([
+        ['Encrypt', 'acme'],
+        ['Encrypt', 'acme'],
+      ]);
       await untilMarker(byName, alice.accountId, probe);
       await untilMarker(acme, alice.accountId, 'Encrypt', { requestParameters: { encryptionContext: { tenant: 'acme' } } });
       expect(byName.items).toHaveLength(2);
@@ -223,7 +252,11 @@ describe('subscription auditEvents (live tail)', () => {
       return { app, yoga: createGraphQLHandler(app) };
     };
     const listeners = async () => {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'keyledger-audit-listen' AND datname = current_database()`.execute(t.db.owner);
+      const { rows } = await sql<{
+        n: number;
+      }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'keyledger-audit-listen' AND datname = current_database()`.execute(
+        t.db.owner,
+      );
       return rows[0]!.n;
     };
     const before = await listeners();
@@ -260,7 +293,14 @@ describe('subscription auditEvents (live tail)', () => {
   it('is woken by NOTIFY (no poll needed) and falls back to polling when a notification is lost', async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
     const withPoll = (auditTailPollMs: number) => {
-      const app = createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('info', sink), region: 'us-east-1', auditTailPollMs });
+      const app = createKeyledger({
+        db: t.db.app,
+        rootKey: t.rootKey,
+        clock: t.clock,
+        logger: createLogger('info', sink),
+        region: 'us-east-1',
+        auditTailPollMs,
+      });
       return { app, yoga: createGraphQLHandler(app) };
     };
     const probe = newProbe();
@@ -360,12 +400,16 @@ describe('subscription auditEvents (live tail)', () => {
     try {
       await commit(alice.accountId, probe, 1);
       expect((await tail.receive(1)).map(nOf)).toEqual([1]);
-      const deleted = await t.gql(alice, `mutation($i: DeletePrincipalPolicyInput!) { deletePrincipalPolicy(input: $i) { __typename } }`, { i: { principalArn: watcher.principalArn, policyName: 'test' } });
+      const deleted = await t.gql(alice, `mutation($i: DeletePrincipalPolicyInput!) { deletePrincipalPolicy(input: $i) { __typename } }`, {
+        i: { principalArn: watcher.principalArn, policyName: 'test' },
+      });
       expect(deleted.errors).toBeUndefined();
       await waitFor(async () => tail.errors.length > 0 || tail.completed, 'the tail ended', 10_000);
       const error = tail.errors[0] as { extensions: { code: string; requestId: string } };
       expect(error.extensions.code).toBe('AccessDeniedException');
-      const records = await t.gql(alice, `query($f: AuditEventFilter) { auditEvents(first: 5, filter: $f) { edges { node { eventName errorCode } } } }`, { f: { requestId: error.extensions.requestId } });
+      const records = await t.gql(alice, `query($f: AuditEventFilter) { auditEvents(first: 5, filter: $f) { edges { node { eventName errorCode } } } }`, {
+        f: { requestId: error.extensions.requestId },
+      });
       expect(records.data.auditEvents.edges).toEqual([{ node: { eventName: 'SubscribeAuditEvents', errorCode: 'AccessDeniedException' } }]);
     } finally {
       await tail.disconnect();

@@ -30,7 +30,13 @@ let clock = new Date('2026-12-05T00:00:00.000Z');
 async function appendTxn(n: number): Promise<void> {
   await db.app.transaction().execute(async (trx) => {
     for (let i = 0; i < n; i++) {
-      await appendToStream(trx, `key-${randomUUID()}`, 'no_stream', [{ type: 'KeyCreated', data: { policy: { Statement: [{ Principal: 'arn:aws:iam::111122223333:root' }] }, n: i, big: 1.10 } }], new Date());
+      await appendToStream(
+        trx,
+        `key-${randomUUID()}`,
+        'no_stream',
+        [{ type: 'KeyCreated', data: { policy: { Statement: [{ Principal: 'arn:aws:iam::111122223333:root' }] }, n: i, big: 1.1 } }],
+        new Date(),
+      );
     }
   });
 }
@@ -97,7 +103,10 @@ describe('audit export and offline verification', () => {
     expect(kinds((await verify(truncated)).findings)).toEqual(['truncated']);
 
     // A second history signed with the genuine key: same size, another root.
-    const fork = signCheckpoint({ treeSize: latest.treeSize, rootHash: Buffer.alloc(32, 2), signedAt: new Date(latest.signedAt.getTime() + 1), previousHash: latest.previousHash }, key.privateKey);
+    const fork = signCheckpoint(
+      { treeSize: latest.treeSize, rootHash: Buffer.alloc(32, 2), signedAt: new Date(latest.signedAt.getTime() + 1), previousHash: latest.previousHash },
+      key.privateKey,
+    );
     const found = (await verify(lines, [...checkpoints, fork])).findings;
     expect(kinds(found)).toContain('fork');
   });
@@ -106,7 +115,9 @@ describe('audit export and offline verification', () => {
     const before = await exported();
     const leafOf = (i: number) => parseJson(before[i]!) as { leaf: string; event: { eventId: string } };
     const [upd, del, keyEvent] = [leafOf(2), leafOf(9), leafOf(20)];
-    const xids = (await db.owner.selectFrom('events').select(['transaction_id']).distinct().orderBy('transaction_id').execute()).map((r) => String(r.transaction_id));
+    const xids = (await db.owner.selectFrom('events').select(['transaction_id']).distinct().orderBy('transaction_id').execute()).map((r) =>
+      String(r.transaction_id),
+    );
     const script = [
       'ALTER TABLE events DISABLE TRIGGER events_append_only',
       `UPDATE events SET data = jsonb_set(data, '{n}', '99') WHERE event_id = '${upd.event.eventId}'`,
@@ -133,7 +144,9 @@ describe('audit export and offline verification', () => {
     const pem = join(dir, 'public.pem');
     const pub = await runKeyledger(['checkpoint', 'public-key'], { env });
     await writeFile(pem, pub.stdout);
-    const offline = await runKeyledger(['audit', 'verify', '--export', file, '--checkpoints', dir, '--public-key', pem], { env: { PATH: process.env.PATH, KEYLEDGER_LOG_LEVEL: 'silent' } });
+    const offline = await runKeyledger(['audit', 'verify', '--export', file, '--checkpoints', dir, '--public-key', pem], {
+      env: { PATH: process.env.PATH, KEYLEDGER_LOG_LEVEL: 'silent' },
+    });
     expect(offline.code).toBe(1);
     expect(offline.stdout).toMatch(/record changed: leaf \d+/);
     expect(offline.stdout).toMatch(/record deleted: leaf \d+/);

@@ -255,7 +255,10 @@ describe('every request is recorded exactly once', () => {
         expect(record, s.eventName).toMatchObject({ errorCode: s.error.code, errorMessage: s.error.message, responseElements: null });
       } else {
         expect(record.errorCode, s.eventName).toBeUndefined();
-        expect(record.resources.map((r: { arn: string }) => r.arn), s.eventName).toEqual(s.resources);
+        expect(
+          record.resources.map((r: { arn: string }) => r.arn),
+          s.eventName,
+        ).toEqual(s.resources);
       }
     }
     expect(seen.filter((s) => s.error).map((s) => s.error!.code)).toEqual([
@@ -289,7 +292,12 @@ describe('every request is recorded exactly once', () => {
       responseElements: null,
       resources: [],
     });
-    expect(visible.find((n) => n.requestId === seen[1]!.requestId)).toMatchObject({ eventName: 'DisableKey', outcome: 'success', resources: [key.arn], errorCode: null });
+    expect(visible.find((n) => n.requestId === seen[1]!.requestId)).toMatchObject({
+      eventName: 'DisableKey',
+      outcome: 'success',
+      resources: [key.arn],
+      errorCode: null,
+    });
   });
 
   it('records each field of a multi-operation document as its own request', async () => {
@@ -370,7 +378,12 @@ describe('auditEvents', () => {
 
     // Reading the log is itself recorded: the newest record now is our last page read.
     const newest = (await auditPage(me, 1)).edges[0]!.node;
-    expect(newest).toMatchObject({ eventName: 'ListAuditEvents', readOnly: true, outcome: 'success', requestParameters: { first: 3, after: pages.at(-2)!.pageInfo.endCursor } });
+    expect(newest).toMatchObject({
+      eventName: 'ListAuditEvents',
+      readOnly: true,
+      outcome: 'success',
+      requestParameters: { first: 3, after: pages.at(-2)!.pageInfo.endCursor },
+    });
   });
 
   it('defaults to 50 per page and validates first and after in AWS wording', async () => {
@@ -411,7 +424,11 @@ describe('auditEvents', () => {
     // Mallory's probe is in Mallory's log, and in Alice's as a denied attempt on her key.
     expect(mallorySees.some((n) => n.requestId === probe.extensions!.requestId)).toBe(true);
     expect(aliceSees.filter((n) => n.accessKeyId === mallory.accessKeyId).map((n) => n.requestId)).toEqual([probe.extensions!.requestId]);
-    expect(aliceSees.find((n) => n.requestId === probe.extensions!.requestId)).toMatchObject({ accountId: mallory.accountId, recipientAccountId: alice.accountId, outcome: 'failure' });
+    expect(aliceSees.find((n) => n.requestId === probe.extensions!.requestId)).toMatchObject({
+      accountId: mallory.accountId,
+      recipientAccountId: alice.accountId,
+      outcome: 'failure',
+    });
     expect(mallorySees.some((n) => n.accessKeyId === alice.accessKeyId || n.principalArn === alice.principalArn)).toBe(false);
     // Mallory's probe named Alice's key (that is Mallory's own input), but nothing about the key came back.
     const probeRecord = mallorySees.find((n) => n.requestId === probe.extensions!.requestId)!;
@@ -430,7 +447,12 @@ describe('auditEvents', () => {
 
 describe('authentication', () => {
   it('no Authorization header: HTTP 401, no data, MissingAuthenticationTokenException, recorded', async () => {
-    const before = (await t.db.owner.selectFrom('keys').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+    const before = (
+      await t.db.owner
+        .selectFrom('keys')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n;
     const r = await rawRequest(t, {}, CREATE_KEY, { input: {} });
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toMatch(/^Basic /);
@@ -446,7 +468,12 @@ describe('authentication', () => {
       errorCode: 'MissingAuthenticationTokenException',
       responseElements: null,
     });
-    const after = (await t.db.owner.selectFrom('keys').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+    const after = (
+      await t.db.owner
+        .selectFrom('keys')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n;
     expect(after).toBe(before);
   });
 
@@ -469,7 +496,10 @@ describe('authentication', () => {
     const r = await rawRequest(t, { authorization: basicAuth({ accessKeyId: unknown, secretAccessKey: secret }) }, `{ listKeys { truncated } }`);
     expect(r.status).toBe(401);
     expect('data' in r.body).toBe(false);
-    expect(r.body.errors[0]).toMatchObject({ message: 'The security token included in the request is invalid.', extensions: { code: 'UnrecognizedClientException' } });
+    expect(r.body.errors[0]).toMatchObject({
+      message: 'The security token included in the request is invalid.',
+      extensions: { code: 'UnrecognizedClientException' },
+    });
     expect(await onlyRecord(r.body.errors[0].extensions.requestId)).toMatchObject({
       eventName: 'ListKeys',
       accountId: null,
@@ -483,7 +513,12 @@ describe('authentication', () => {
     const keysBefore = await allKeyIds(owner);
     const wrong = randomBytes(30).toString('base64');
     presentedSecrets.push(wrong);
-    const r = await rawRequest(t, { authorization: basicAuth({ accessKeyId: owner.accessKeyId, secretAccessKey: wrong }), 'user-agent': 'intruder/0.1' }, CREATE_KEY, { input: { description: 'sneaky' } });
+    const r = await rawRequest(
+      t,
+      { authorization: basicAuth({ accessKeyId: owner.accessKeyId, secretAccessKey: wrong }), 'user-agent': 'intruder/0.1' },
+      CREATE_KEY,
+      { input: { description: 'sneaky' } },
+    );
     expect(r.status).toBe(401);
     expect('data' in r.body).toBe(false);
     expect(r.body.errors[0]).toMatchObject({
@@ -702,7 +737,9 @@ describe('audit-first: no result leaves unless its record is committed', () => {
       results.push(await f.gql(me, CREATE_KEY, { input: { description: 'rolled back' } }));
       results.push(await f.gql(me, DISABLE_KEY, { k: existing.keyId }));
       results.push(await f.gql(me, `mutation($k: String!) { scheduleKeyDeletion(input: { keyId: $k }) { keyId deletionDate } }`, { k: existing.keyId }));
-      results.push(await f.gql(me, `mutation($k: String!) { createAlias(input: { aliasName: "alias/ghost", targetKeyId: $k }) { requestId } }`, { k: existing.keyId }));
+      results.push(
+        await f.gql(me, `mutation($k: String!) { createAlias(input: { aliasName: "alias/ghost", targetKeyId: $k }) { requestId } }`, { k: existing.keyId }),
+      );
       // Reads give nothing away either.
       results.push(await f.gql(me, DESCRIBE_KEY, { k: existing.keyId }));
       results.push(await f.gql(me, `{ listKeys { keys { keyId } } }`));

@@ -25,15 +25,28 @@ const DESCRIBE = `query($k: String!) { describeKey(input: { keyId: $k }) { keyMe
 const LIST_KEYS = `{ listKeys(input: { limit: 1000 }) { keys { keyId keyArn } } }`;
 const CREATE_GRANT = `mutation($i: CreateGrantInput!) { createGrant(input: $i) { grantId } }`;
 
-type CallerName = 'A admin' | 'A user, no policy' | 'A user, Decrypt policy' | 'B admin' | 'B user, no policy' | 'B user, Decrypt policy' | 'B grantee (grant only)';
+type CallerName =
+  'A admin' | 'A user, no policy' | 'A user, Decrypt policy' | 'B admin' | 'B user, no policy' | 'B user, Decrypt policy' | 'B grantee (grant only)';
 type PolicyName = 'default' | 'A + B account (Decrypt)' | 'A + B user ARNs (Decrypt)' | 'A + B account, explicit Deny for B';
 type Op = 'Decrypt' | 'DescribeKey';
 type Outcome =
   | { kind: 'allow'; by: 'keyPolicy' | 'grant' }
-  | { kind: 'AccessDeniedException' | 'NotFoundException'; decision: 'implicitDeny'; reason: 'no identity-based policy allows the action' | 'no resource-based policy allows the action' }
+  | {
+      kind: 'AccessDeniedException' | 'NotFoundException';
+      decision: 'implicitDeny';
+      reason: 'no identity-based policy allows the action' | 'no resource-based policy allows the action';
+    }
   | { kind: 'NotFoundException'; decision: 'explicitDeny'; sid: string };
 
-const CALLERS: CallerName[] = ['A admin', 'A user, no policy', 'A user, Decrypt policy', 'B admin', 'B user, no policy', 'B user, Decrypt policy', 'B grantee (grant only)'];
+const CALLERS: CallerName[] = [
+  'A admin',
+  'A user, no policy',
+  'A user, Decrypt policy',
+  'B admin',
+  'B user, no policy',
+  'B user, Decrypt policy',
+  'B grantee (grant only)',
+];
 const POLICIES: PolicyName[] = ['default', 'A + B account (Decrypt)', 'A + B user ARNs (Decrypt)', 'A + B account, explicit Deny for B'];
 
 const callers = {} as Record<CallerName, Principal>;
@@ -57,7 +70,8 @@ function expected(caller: CallerName, policyName: PolicyName, op: Op): Outcome {
   if (op === 'DescribeKey') return refused(RESOURCE_MISSING); // no key policy gives B DescribeKey
   const identityAllows = caller === 'B admin' || caller === 'B user, Decrypt policy';
   const keyPolicyAllows =
-    policyName === 'A + B account (Decrypt)' || (policyName === 'A + B user ARNs (Decrypt)' && (caller === 'B user, no policy' || caller === 'B user, Decrypt policy'));
+    policyName === 'A + B account (Decrypt)' ||
+    (policyName === 'A + B user ARNs (Decrypt)' && (caller === 'B user, no policy' || caller === 'B user, Decrypt policy'));
   if (!keyPolicyAllows) return refused(RESOURCE_MISSING);
   return identityAllows ? allow() : refused(IDENTITY_MISSING);
 }
@@ -99,7 +113,9 @@ beforeAll(async () => {
     const { keyId, arn } = created.data.createKey.keyMetadata;
     const enc = await t.gql(callers['A admin'], ENCRYPT, { i: { keyId, plaintext: b64(`secret under ${name}`) } });
     expect(enc.errors, name).toBeUndefined();
-    const grant = await t.gql(callers['A admin'], CREATE_GRANT, { i: { keyId, granteePrincipal: callers['B grantee (grant only)'].principalArn, operations: ['Decrypt', 'DescribeKey'] } });
+    const grant = await t.gql(callers['A admin'], CREATE_GRANT, {
+      i: { keyId, granteePrincipal: callers['B grantee (grant only)'].principalArn, operations: ['Decrypt', 'DescribeKey'] },
+    });
     expect(grant.errors, name).toBeUndefined();
     keys[name] = { keyId, arn, blob: enc.data.encrypt.ciphertextBlob, grantId: grant.data.createGrant.grantId };
   }
@@ -146,7 +162,9 @@ describe.each(POLICIES)('key policy: %s', (policyName) => {
       expect(error.message, cell).toBe(`Key '${key.arn}' does not exist`);
     } else {
       // AWS's message names the action; the recorded reason stays generic.
-      expect(error.message, cell).toBe(`User: ${caller.principalArn} is not authorized to perform: ${action} on resource: ${key.arn} because ${want.reason.replace(/the action$/, `the ${action} action`)}`);
+      expect(error.message, cell).toBe(
+        `User: ${caller.principalArn} is not authorized to perform: ${action} on resource: ${key.arn} because ${want.reason.replace(/the action$/, `the ${action} action`)}`,
+      );
     }
 
     // Every refusal is in the audit log, with the decision and why.
@@ -185,7 +203,7 @@ describe.each(POLICIES)('key policy: %s', (policyName) => {
 });
 
 describe('the matrix as a whole', () => {
-  it('covers every cell, and A\'s own listKeys shows all four keys', async () => {
+  it("covers every cell, and A's own listKeys shows all four keys", async () => {
     expect(cells).toHaveLength(POLICIES.length * CALLERS.length * 2);
     const r = await t.gql(callers['A admin'], LIST_KEYS);
     expect(r.data.listKeys.keys.map((k: { keyId: string }) => k.keyId)).toEqual(expect.arrayContaining(POLICIES.map((p) => keys[p].keyId)));

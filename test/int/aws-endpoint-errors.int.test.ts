@@ -92,7 +92,10 @@ async function expectOwnerSees(requestId: string, errorCode: string, eventName: 
 
 describe('authentication failures', () => {
   it('a wrong secret: InvalidSignatureException (SDK and wire), audited once, visible to the key owner', async () => {
-    const wrong = { accessKeyId: admin.accessKeyId, secretAccessKey: `${admin.secretAccessKey.slice(0, -1)}${admin.secretAccessKey.endsWith('A') ? 'B' : 'A'}` };
+    const wrong = {
+      accessKeyId: admin.accessKeyId,
+      secretAccessKey: `${admin.secretAccessKey.slice(0, -1)}${admin.secretAccessKey.endsWith('A') ? 'B' : 'A'}`,
+    };
     const error = await sdkError(sdk(wrong).send(new ListKeysCommand({})));
     expect(error.name).toBe('InvalidSignatureException');
     expect(error.message.startsWith(SIGNATURE_MISMATCH)).toBe(true);
@@ -114,12 +117,27 @@ describe('authentication failures', () => {
     const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' };
     for (const applyChecksum of [false, true]) {
       const signer = new SignatureV4({ credentials: admin, region: 'us-east-1', service: 'kms', sha256: Hash.bind(null, 'sha256'), applyChecksum });
-      const signed = await signer.sign({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', query: {}, headers, body: '{"Limit":1}' });
+      const signed = await signer.sign({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: '/',
+        query: {},
+        headers,
+        body: '{"Limit":1}',
+      });
       const { host: _host, ...sent } = signed.headers as Record<string, string>;
       expect('x-amz-content-sha256' in sent).toBe(applyChecksum);
       const response = await fetch(url, { method: 'POST', headers: sent, body: '{"Limit":100}' });
       const text = await response.text();
-      const answer = { status: response.status, requestId: response.headers.get('x-amzn-requestid'), contentType: response.headers.get('content-type'), json: JSON.parse(text), text };
+      const answer = {
+        status: response.status,
+        requestId: response.headers.get('x-amzn-requestid'),
+        contentType: response.headers.get('content-type'),
+        json: JSON.parse(text),
+        text,
+      };
       // Without a payload hash header the body only shows in the signature; with one, the header's hash gives it away first.
       const requestId = expectAwsError(answer, 'InvalidSignatureException', applyChecksum ? /.+/ : MISMATCH_PREFIX);
       const record = await expectOneFailureRecord(requestId, 'InvalidSignatureException', 'ListKeys');
@@ -175,8 +193,16 @@ describe('authentication failures', () => {
     const now = t.clock.now().getTime();
     const refused = {
       expired: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(now - 10 * 60_000) }), 'InvalidSignatureException', EXPIRED),
-      notYetCurrent: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(now + 10 * 60_000) }), 'InvalidSignatureException', NOT_YET_CURRENT),
-      payloadHash: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { payloadHash: '0'.repeat(64) }), 'InvalidSignatureException', /x-amz-content-sha256/),
+      notYetCurrent: expectAwsError(
+        await wire(server, 'ListKeys', '{}', admin, { signingDate: new Date(now + 10 * 60_000) }),
+        'InvalidSignatureException',
+        NOT_YET_CURRENT,
+      ),
+      payloadHash: expectAwsError(
+        await wire(server, 'ListKeys', '{}', admin, { payloadHash: '0'.repeat(64) }),
+        'InvalidSignatureException',
+        /x-amz-content-sha256/,
+      ),
       otherRegion: expectAwsError(await wire(server, 'ListKeys', '{}', admin, { region: 'eu-west-1' }), 'InvalidSignatureException', /region/),
     };
     const invisible: Record<string, string> = {};
@@ -229,19 +255,28 @@ describe('requests that are authenticated but not right', () => {
     await expectOwnerSees(requestId, 'UnsupportedOperationException', 'CreateCustomKeyStore');
   });
 
-  it.each(['ConnectCustomKeyStore', 'DeleteCustomKeyStore', 'DescribeCustomKeyStores', 'DisconnectCustomKeyStore', 'UpdateCustomKeyStore', 'ReplicateKey', 'UpdatePrimaryRegion'])(
-    'every other operation keyledger does not offer (%s): 400 UnsupportedOperationException, audited once',
-    async (name) => {
-      const answer = await wire(server, name, '{}', admin);
-      const requestId = expectAwsError(answer, 'UnsupportedOperationException', /custom key stores|multi-Region keys/);
-      expect(answer.json.message).toContain(name);
-      await expectOneFailureRecord(requestId, 'UnsupportedOperationException', name);
-    },
-  );
+  it.each([
+    'ConnectCustomKeyStore',
+    'DeleteCustomKeyStore',
+    'DescribeCustomKeyStores',
+    'DisconnectCustomKeyStore',
+    'UpdateCustomKeyStore',
+    'ReplicateKey',
+    'UpdatePrimaryRegion',
+  ])('every other operation keyledger does not offer (%s): 400 UnsupportedOperationException, audited once', async (name) => {
+    const answer = await wire(server, name, '{}', admin);
+    const requestId = expectAwsError(answer, 'UnsupportedOperationException', /custom key stores|multi-Region keys/);
+    expect(answer.json.message).toContain(name);
+    await expectOneFailureRecord(requestId, 'UnsupportedOperationException', name);
+  });
 
   it('a key policy over the 32 KB key policy quota (within the model’s 131,072): LimitExceededException, audited once; 32,768 characters are accepted', async () => {
     const policy = (length: number) => {
-      const base = JSON.stringify({ Version: '2012-10-17', Id: '', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${admin.accountId}:root` }, Action: 'kms:*', Resource: '*' }] });
+      const base = JSON.stringify({
+        Version: '2012-10-17',
+        Id: '',
+        Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${admin.accountId}:root` }, Action: 'kms:*', Resource: '*' }],
+      });
       return base.replace('"Id":""', `"Id":"${'x'.repeat(length - base.length)}"`);
     };
     expect(policy(32_768)).toHaveLength(32_768);
@@ -262,9 +297,13 @@ describe('requests that are authenticated but not right', () => {
     await expectOwnerSees(requestId, 'SerializationException', 'Encrypt');
   });
 
-  it("Encrypt without KeyId: 400 ValidationException \"1 validation error detected: Value null at 'keyId' ...\", audited once", async () => {
+  it('Encrypt without KeyId: 400 ValidationException "1 validation error detected: Value null at \'keyId\' ...", audited once', async () => {
     const answer = await wire(server, 'Encrypt', JSON.stringify({ Plaintext: Buffer.from('hi').toString('base64') }), admin);
-    const requestId = expectAwsError(answer, 'ValidationException', "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null");
+    const requestId = expectAwsError(
+      answer,
+      'ValidationException',
+      "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null",
+    );
     await expectOneFailureRecord(requestId, 'ValidationException', 'Encrypt');
     await expectOwnerSees(requestId, 'ValidationException', 'Encrypt');
   });

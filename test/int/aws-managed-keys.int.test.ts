@@ -58,7 +58,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: { name: string; message: string }) => ({ name: e.name, message: e.message }));
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: { name: string; message: string }) => ({ name: e.name, message: e.message }),
+  );
 
 async function managedKeys(accountId: string): Promise<{ key_id: string; arn: string }[]> {
   return t.db.owner.selectFrom('keys').select(['key_id', 'arn']).where('account_id', '=', accountId).where('key_manager', '=', 'AWS').execute();
@@ -83,18 +87,30 @@ describe('the first use of alias/aws/<service>', () => {
     expect(encrypted.KeyId).toBe(key!.arn);
 
     const described = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/aws/s3' }))).KeyMetadata!;
-    expect(described).toMatchObject({ KeyId: key!.key_id, KeyManager: 'AWS', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT', Origin: 'AWS_KMS', KeyState: 'Enabled' });
+    expect(described).toMatchObject({
+      KeyId: key!.key_id,
+      KeyManager: 'AWS',
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Origin: 'AWS_KMS',
+      KeyState: 'Enabled',
+    });
     expect(described.Description).toBe('Default key that protects my S3 data when no other key is defined');
 
     const aliases = (await kms.send(new ListAliasesCommand({ KeyId: key!.key_id }))).Aliases!;
-    expect(aliases).toEqual([expect.objectContaining({ AliasName: 'alias/aws/s3', TargetKeyId: key!.key_id, AliasArn: `arn:aws:kms:us-east-1:${admin.accountId}:alias/aws/s3` })]);
+    expect(aliases).toEqual([
+      expect.objectContaining({ AliasName: 'alias/aws/s3', TargetKeyId: key!.key_id, AliasArn: `arn:aws:kms:us-east-1:${admin.accountId}:alias/aws/s3` }),
+    ]);
 
     const policy = parseJson((await kms.send(new GetKeyPolicyCommand({ KeyId: key!.key_id }))).Policy!) as any;
     expect(policy.Statement[0]).toMatchObject({
       Principal: { AWS: '*' },
       Condition: { StringEquals: { 'kms:CallerAccount': admin.accountId, 'kms:ViaService': 's3.us-east-1.amazonaws.com' } },
     });
-    expect(policy.Statement[1]).toMatchObject({ Principal: { AWS: `arn:aws:iam::${admin.accountId}:root` }, Action: ['kms:Describe*', 'kms:Get*', 'kms:List*', 'kms:RevokeGrant'] });
+    expect(policy.Statement[1]).toMatchObject({
+      Principal: { AWS: `arn:aws:iam::${admin.accountId}:root` },
+      Action: ['kms:Describe*', 'kms:Get*', 'kms:List*', 'kms:RevokeGrant'],
+    });
 
     const rotation = await kms.send(new GetKeyRotationStatusCommand({ KeyId: key!.key_id }));
     expect(rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 365 });
@@ -120,7 +136,14 @@ describe('the first use of alias/aws/<service>', () => {
       accountId: admin.accountId,
       outcome: 'success',
       userIdentity: { type: 'AWSService', invokedBy: 's3.amazonaws.com' },
-      additionalEventData: { awsManagedKey: { aliasName: 'alias/aws/s3', firstUseRequestId: encrypted.$metadata.requestId, firstUsePrincipalArn: admin.principalArn, firstUseAction: 'kms:Encrypt' } },
+      additionalEventData: {
+        awsManagedKey: {
+          aliasName: 'alias/aws/s3',
+          firstUseRequestId: encrypted.$metadata.requestId,
+          firstUsePrincipalArn: admin.principalArn,
+          firstUseAction: 'kms:Encrypt',
+        },
+      },
       responseElements: { keyMetadata: { keyManager: 'AWS', keyId: key!.key_id } },
     });
     expect(await storedAuditRecords(t, encrypted.$metadata.requestId!)).toEqual([expect.objectContaining({ eventName: 'Encrypt', outcome: 'success' })]);
@@ -147,7 +170,13 @@ describe('the first use of alias/aws/<service>', () => {
     const denied = await t.newUser(
       admin.accountId,
       'denied',
-      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }, { Effect: 'Deny', Action: 'kms:Encrypt', Resource: '*' }] }),
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: 'kms:*', Resource: '*' },
+          { Effect: 'Deny', Action: 'kms:Encrypt', Resource: '*' },
+        ],
+      }),
     );
     for (const p of [nobody, denied]) {
       const answer = await errorOf(kmsClient(server, p).send(new EncryptCommand({ KeyId: 'alias/aws/secretsmanager', Plaintext: Buffer.from('x') })));
@@ -166,7 +195,9 @@ describe('the first use of alias/aws/<service>', () => {
   });
 
   it('two racing first uses create one key', async () => {
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => kms.send(new EncryptCommand({ KeyId: 'alias/aws/sqs', Plaintext: Buffer.from(`message ${i}`) }))));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => kms.send(new EncryptCommand({ KeyId: 'alias/aws/sqs', Plaintext: Buffer.from(`message ${i}`) }))),
+    );
     const keyIds = new Set(answers.map((a) => a.KeyId));
     expect(keyIds.size).toBe(1);
     expect(await creationRecords('alias/aws/sqs')).toHaveLength(1);
@@ -179,7 +210,8 @@ describe('the first use of alias/aws/<service>', () => {
 describe('audit-first', () => {
   it('a creation whose record cannot be written creates nothing: no key, no alias, no material; the triggering request fails, recorded', async () => {
     await sql
-      .raw(`
+      .raw(
+        `
         CREATE FUNCTION test_refuse_managed_key_audit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'CreateKey' AND NEW.data->'userIdentity'->>'type' = 'AWSService' THEN
@@ -187,7 +219,8 @@ describe('audit-first', () => {
           END IF;
           RETURN NEW;
         END $$;
-        CREATE TRIGGER test_refuse_managed_key_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_managed_key_audit();`)
+        CREATE TRIGGER test_refuse_managed_key_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_managed_key_audit();`,
+      )
       .execute(t.db.owner);
     const keysBefore = await managedKeys(admin.accountId);
     try {
@@ -196,7 +229,9 @@ describe('audit-first', () => {
         (e: { name: string; $metadata: { requestId?: string } }) => e,
       );
       expect(failure?.name).toBe('KMSInternalException');
-      expect(await storedAuditRecords(t, failure!.$metadata.requestId!)).toEqual([expect.objectContaining({ eventName: 'Encrypt', outcome: 'failure', errorCode: 'KMSInternalException' })]);
+      expect(await storedAuditRecords(t, failure!.$metadata.requestId!)).toEqual([
+        expect.objectContaining({ eventName: 'Encrypt', outcome: 'failure', errorCode: 'KMSInternalException' }),
+      ]);
     } finally {
       await sql.raw(`DROP TRIGGER test_refuse_managed_key_audit ON events; DROP FUNCTION test_refuse_managed_key_audit();`).execute(t.db.owner);
     }
@@ -208,21 +243,37 @@ describe('audit-first', () => {
 
     // Once the record can be written, the next first use creates it.
     const encrypted = await kms.send(new EncryptCommand({ KeyId: 'alias/aws/glue', Plaintext: Buffer.from('x') }));
-    expect(await creationRecords('alias/aws/glue')).toEqual([expect.objectContaining({ resources: expect.arrayContaining([expect.objectContaining({ arn: encrypted.KeyId })]) })]);
+    expect(await creationRecords('alias/aws/glue')).toEqual([
+      expect.objectContaining({ resources: expect.arrayContaining([expect.objectContaining({ arn: encrypted.KeyId })]) }),
+    ]);
   });
 });
 
 describe('nobody manages an AWS managed key', () => {
-  it('answers every change with AWS\'s AccessDeniedException, and its alias with NotAuthorizedException', async () => {
+  it("answers every change with AWS's AccessDeniedException, and its alias with NotAuthorizedException", async () => {
     const keyId = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/aws/lambda' }))).KeyMetadata!.KeyId!;
     const arn = `arn:aws:kms:us-east-1:${admin.accountId}:key/${keyId}`;
-    const denied = (action: string) => ({ name: 'AccessDeniedException', message: `User: ${admin.principalArn} is not authorized to perform: kms:${action} on resource: ${arn} because no resource-based policy allows the kms:${action} action` });
+    const denied = (action: string) => ({
+      name: 'AccessDeniedException',
+      message: `User: ${admin.principalArn} is not authorized to perform: kms:${action} on resource: ${arn} because no resource-based policy allows the kms:${action} action`,
+    });
     const changes: [string, () => Promise<unknown>][] = [
       ['DisableKey', () => kms.send(new DisableKeyCommand({ KeyId: keyId }))],
       ['EnableKey', () => kms.send(new EnableKeyCommand({ KeyId: keyId }))],
       ['ScheduleKeyDeletion', () => kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }))],
       ['CancelKeyDeletion', () => kms.send(new CancelKeyDeletionCommand({ KeyId: keyId }))],
-      ['PutKeyPolicy', () => kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}', BypassPolicyLockoutSafetyCheck: true }))],
+      [
+        'PutKeyPolicy',
+        () =>
+          kms.send(
+            new PutKeyPolicyCommand({
+              KeyId: keyId,
+              PolicyName: 'default',
+              Policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}',
+              BypassPolicyLockoutSafetyCheck: true,
+            }),
+          ),
+      ],
       ['EnableKeyRotation', () => kms.send(new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: 90 }))],
       ['DisableKeyRotation', () => kms.send(new DisableKeyRotationCommand({ KeyId: keyId }))],
       ['RotateKeyOnDemand', () => kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }))],
@@ -244,7 +295,10 @@ describe('nobody manages an AWS managed key', () => {
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyState: 'Enabled', KeyManager: 'AWS' });
     expect((await kms.send(new ListResourceTagsCommand({ KeyId: keyId }))).Tags).toEqual([]);
     expect((await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }))).Rotations).toEqual([]);
-    expect(await t.db.owner.selectFrom('events').select('type').where('stream_id', '=', `key-${keyId}`).orderBy('stream_version').execute()).toEqual([{ type: 'KeyCreated' }, { type: 'KeyRotationEnabled' }]);
+    expect(await t.db.owner.selectFrom('events').select('type').where('stream_id', '=', `key-${keyId}`).orderBy('stream_version').execute()).toEqual([
+      { type: 'KeyCreated' },
+      { type: 'KeyRotationEnabled' },
+    ]);
   });
 });
 
@@ -265,27 +319,45 @@ describe('rotation, time travel, report and replay', () => {
     expect(after).not.toBe(before);
     const rotations = (await t.app.rotation.listKeyRotations(await t.ctx(admin), { keyId })).rotations;
     expect(rotations).toEqual([expect.objectContaining({ keyMaterialId: after, rotationType: 'AUTOMATIC' })]);
-    expect((await t.app.rotation.getKeyRotationStatus(await t.ctx(admin), { keyId })).nextRotationDate!.getTime()).toBe(t.clock.now().getTime() + 365 * 86_400_000);
+    expect((await t.app.rotation.getKeyRotationStatus(await t.ctx(admin), { keyId })).nextRotationDate!.getTime()).toBe(
+      t.clock.now().getTime() + 365 * 86_400_000,
+    );
     const decrypted = await t.app.crypto.decrypt(await t.ctx(admin), { keyId: 'alias/aws/dynamodb', ciphertextBlob: Buffer.from(first.CiphertextBlob!) });
     expect(decrypted.plaintext.toString()).toBe('row');
     t.clock.advance({ days: -365 });
 
     // Over GraphQL: keyAsOf just after creation, and a first use of another alias.
-    const asOf = await t.gql(admin, 'query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { aliases keyMetadata { keyManager keyState currentKeyMaterialId } rotation { enabled periodInDays } } }', { k: keyId, at: created.toISOString() });
+    const asOf = await t.gql(
+      admin,
+      'query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { aliases keyMetadata { keyManager keyState currentKeyMaterialId } rotation { enabled periodInDays } } }',
+      { k: keyId, at: created.toISOString() },
+    );
     expect(asOf.errors).toBeUndefined();
-    expect(asOf.data.keyAsOf).toEqual({ aliases: ['alias/aws/dynamodb'], keyMetadata: { keyManager: 'AWS', keyState: 'Enabled', currentKeyMaterialId: before }, rotation: { enabled: true, periodInDays: 365 } });
+    expect(asOf.data.keyAsOf).toEqual({
+      aliases: ['alias/aws/dynamodb'],
+      keyMetadata: { keyManager: 'AWS', keyState: 'Enabled', currentKeyMaterialId: before },
+      rotation: { enabled: true, periodInDays: 365 },
+    });
 
     const viaGraphql = await t.gql(admin, 'query { describeKey(input: {keyId: "alias/aws/kinesis"}) { keyMetadata { keyId keyManager description } } }');
     expect(viaGraphql.errors).toBeUndefined();
-    expect(viaGraphql.data.describeKey.keyMetadata).toMatchObject({ keyManager: 'AWS', description: 'Default key that protects my Amazon Kinesis data when no other key is defined' });
-    const disabled = await t.gql(admin, 'mutation($k: String!) { disableKey(input: {keyId: $k}) { __typename } }', { k: viaGraphql.data.describeKey.keyMetadata.keyId });
+    expect(viaGraphql.data.describeKey.keyMetadata).toMatchObject({
+      keyManager: 'AWS',
+      description: 'Default key that protects my Amazon Kinesis data when no other key is defined',
+    });
+    const disabled = await t.gql(admin, 'mutation($k: String!) { disableKey(input: {keyId: $k}) { __typename } }', {
+      k: viaGraphql.data.describeKey.keyMetadata.keyId,
+    });
     expect(disabled.errors?.[0]?.extensions?.code).toBe('AccessDeniedException');
     const listed = await t.gql(admin, 'query { listAliases(input: {limit: 100}) { aliases { aliasName targetKeyId } } }');
     expect(listed.data.listAliases.aliases).toContainEqual({ aliasName: 'alias/aws/kinesis', targetKeyId: viaGraphql.data.describeKey.keyMetadata.keyId });
 
     // The compliance report counts AWS managed keys apart from customer managed ones.
     await kms.send(new EncryptCommand({ KeyId: (await t.app.kms.createKey(await t.ctx(admin), {})).keyMetadata.keyId, Plaintext: Buffer.from('x') }));
-    const report = await t.app.reports.complianceReport(await t.ctx(admin), { from: new Date(created.getTime() - 86_400_000), to: new Date(t.clock.now().getTime() + 1000) });
+    const report = await t.app.reports.complianceReport(await t.ctx(admin), {
+      from: new Date(created.getTime() - 86_400_000),
+      to: new Date(t.clock.now().getTime() + 1000),
+    });
     const managed = (await managedKeys(admin.accountId)).length;
     expect(report.inventory.byKeyManager).toEqual({ AWS: managed, CUSTOMER: 1 });
 

@@ -101,8 +101,11 @@ describe('checkpoints and proofs over GraphQL', () => {
   it('proves each audit record against a signed checkpoint, and the proofs verify independently', async () => {
     await someRequests(5);
     await seal();
-    const r = await t.gql(admin, `{ auditEvents(first: 20, order: OLDEST_FIRST) { edges { node { eventId eventName requestId
-      proof { leafIndex treeSize leafHash canonicalEvent auditPath checkpoint { ${CHECKPOINT} } } } } } }`);
+    const r = await t.gql(
+      admin,
+      `{ auditEvents(first: 20, order: OLDEST_FIRST) { edges { node { eventId eventName requestId
+      proof { leafIndex treeSize leafHash canonicalEvent auditPath checkpoint { ${CHECKPOINT} } } } } } }`,
+    );
     expect(r.errors).toBeUndefined();
     const nodes = r.data.auditEvents.edges.map((e: any) => e.node);
     expect(nodes.filter((n: any) => n.eventName === 'CreateKey')).toHaveLength(5);
@@ -132,8 +135,12 @@ describe('checkpoints and proofs over GraphQL', () => {
     const latest = (await t.gql(admin, `{ checkpoint { ${CHECKPOINT} } }`)).data.checkpoint as CheckpointOut;
     expect(Number(latest.treeSize)).toBeGreaterThan(Number(first.treeSize));
     for (const selector of [{ hash: first.checkpointHash }, { hash: b64(first.checkpointHash).toString('hex') }, { treeSize: first.treeSize }]) {
-      const r = await t.gql(admin, `query($c: CheckpointSelector) { auditEvents(first: 50, order: OLDEST_FIRST) { edges { node { eventId proof(checkpoint: $c) {
-        leafIndex treeSize leafHash auditPath checkpoint { checkpointHash rootHash } } } } } }`, { c: selector });
+      const r = await t.gql(
+        admin,
+        `query($c: CheckpointSelector) { auditEvents(first: 50, order: OLDEST_FIRST) { edges { node { eventId proof(checkpoint: $c) {
+        leafIndex treeSize leafHash auditPath checkpoint { checkpointHash rootHash } } } } } }`,
+        { c: selector },
+      );
       expect(r.errors).toBeUndefined();
       const proofs = r.data.auditEvents.edges.map((e: any) => e.node.proof);
       // Records sealed after the first checkpoint have no proof against it.
@@ -154,8 +161,12 @@ describe('checkpoints and proofs over GraphQL', () => {
     // The chain: each names the one before.
     for (let i = 1; i < all.length; i++) expect(all[i]!.previousHash).toBe(all[i - 1]!.checkpointHash);
     const [from, to] = [all[0]!, all.at(-1)!];
-    const r = await t.gql(admin, `query($f: CheckpointSelector!, $t: CheckpointSelector!) { consistencyProof(from: $f, to: $t) {
-      proof from { ${CHECKPOINT} } to { ${CHECKPOINT} } } }`, { f: { hash: from.checkpointHash }, t: { treeSize: to.treeSize } });
+    const r = await t.gql(
+      admin,
+      `query($f: CheckpointSelector!, $t: CheckpointSelector!) { consistencyProof(from: $f, to: $t) {
+      proof from { ${CHECKPOINT} } to { ${CHECKPOINT} } } }`,
+      { f: { hash: from.checkpointHash }, t: { treeSize: to.treeSize } },
+    );
     expect(r.errors).toBeUndefined();
     const c = r.data.consistencyProof;
     expect(c.from).toEqual(from);
@@ -173,9 +184,13 @@ describe('checkpoints and proofs over GraphQL', () => {
   it('refuses a forged or unknown checkpoint with a clear, recorded error', async () => {
     const latest = (await t.gql(admin, `{ checkpoint { ${CHECKPOINT} } }`)).data.checkpoint as CheckpointOut;
     // A checkpoint with another root, its hash computed as a forger would.
-    const forgedBody = Buffer.from(`keyledger checkpoint v1\n${latest.treeSize}\n${Buffer.alloc(32, 3).toString('base64')}\n${latest.signedAt}\n${latest.previousHash ?? '-'}\n${latest.keyId}\n`);
+    const forgedBody = Buffer.from(
+      `keyledger checkpoint v1\n${latest.treeSize}\n${Buffer.alloc(32, 3).toString('base64')}\n${latest.signedAt}\n${latest.previousHash ?? '-'}\n${latest.keyId}\n`,
+    );
     const forgedHash = sha(forgedBody, b64(latest.signature)).toString('base64');
-    const proof = await t.gql(admin, `query($c: CheckpointSelector) { auditEvents(first: 1) { edges { node { proof(checkpoint: $c) { leafIndex } } } } }`, { c: { hash: forgedHash } });
+    const proof = await t.gql(admin, `query($c: CheckpointSelector) { auditEvents(first: 1) { edges { node { proof(checkpoint: $c) { leafIndex } } } } }`, {
+      c: { hash: forgedHash },
+    });
     expect(proof.errors?.[0]?.extensions?.code).toBe('NotFoundException');
     expect(proof.errors?.[0]?.message).toBe(`No checkpoint of this log has the hash ${forgedHash}: it is forged, altered, or from another log.`);
     const consistency = await t.gql(admin, `query($f: CheckpointSelector!, $t: CheckpointSelector!) { consistencyProof(from: $f, to: $t) { proof } }`, {
@@ -187,8 +202,18 @@ describe('checkpoints and proofs over GraphQL', () => {
     expect(bySize.errors?.[0]).toMatchObject({ message: 'No checkpoint of this log has the tree size 999999999.', extensions: { code: 'NotFoundException' } });
     const malformed = await t.gql(admin, `{ checkpoint(hash: "not-a-hash") { treeSize } }`);
     expect(malformed.errors?.[0]?.extensions?.code).toBe('ValidationException');
-    const { rows } = await sql<{ code: string }>`select data->>'errorCode' as code from events where data->>'eventName' in ('GetInclusionProof', 'GetConsistencyProof', 'GetCheckpoint') and data->>'outcome' = 'failure'`.execute(t.db.owner);
-    expect(rows.map((r) => r.code).sort()).toEqual(['NotFoundException', 'NotFoundException', 'NotFoundException', 'ValidationException', 'ValidationException']);
+    const { rows } = await sql<{
+      code: string;
+    }>`select data->>'errorCode' as code from events where data->>'eventName' in ('GetInclusionProof', 'GetConsistencyProof', 'GetCheckpoint') and data->>'outcome' = 'failure'`.execute(
+      t.db.owner,
+    );
+    expect(rows.map((r) => r.code).sort()).toEqual([
+      'NotFoundException',
+      'NotFoundException',
+      'NotFoundException',
+      'ValidationException',
+      'ValidationException',
+    ]);
   });
 
   it('gives a proof that no longer verifies once the record was rewritten in the database', async () => {
@@ -201,9 +226,13 @@ describe('checkpoints and proofs over GraphQL', () => {
     ]) {
       await adminQuery(t.db.url, statement);
     }
-    const after = await t.gql(admin, `query($f: AuditEventFilter) { auditEvents(first: 1, filter: $f) { edges { node { eventId sourceIp proof { leafIndex treeSize leafHash canonicalEvent auditPath checkpoint { rootHash } } } } } }`, {
-      f: { eventNames: ['CreateKey'], sourceIp: '198.51.100.66' },
-    });
+    const after = await t.gql(
+      admin,
+      `query($f: AuditEventFilter) { auditEvents(first: 1, filter: $f) { edges { node { eventId sourceIp proof { leafIndex treeSize leafHash canonicalEvent auditPath checkpoint { rootHash } } } } } }`,
+      {
+        f: { eventNames: ['CreateKey'], sourceIp: '198.51.100.66' },
+      },
+    );
     const node = after.data.auditEvents.edges[0].node;
     expect(node).toMatchObject({ eventId, sourceIp: '198.51.100.66' });
     const p = node.proof;
@@ -217,12 +246,16 @@ describe('checkpoints and proofs over GraphQL', () => {
   it("withholds the canonical text where the caller's view hides part of the record", async () => {
     const mallory = await t.newAccount('mallory');
     const created = await t.gql(admin, `mutation { createKey(input: { description: "alice's" }) { keyMetadata { arn } } }`);
-    const probe = await t.gql(mallory, `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId } } }`, { k: created.data.createKey.keyMetadata.arn });
+    const probe = await t.gql(mallory, `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId } } }`, {
+      k: created.data.createKey.keyMetadata.arn,
+    });
     expect(probe.errors?.[0]?.extensions?.code).toBe('NotFoundException');
     const requestId = probe.errors![0]!.extensions!.requestId!;
     await seal();
     const proofOf = async (as: Principal) => {
-      const r = await t.gql(as, `query($f: AuditEventFilter) { auditEvents(filter: $f) { edges { node { proof { leafHash canonicalEvent } } } } }`, { f: { requestId } });
+      const r = await t.gql(as, `query($f: AuditEventFilter) { auditEvents(filter: $f) { edges { node { proof { leafHash canonicalEvent } } } } }`, {
+        f: { requestId },
+      });
       expect(r.errors).toBeUndefined();
       return r.data.auditEvents.edges[0].node.proof as { leafHash: string; canonicalEvent: string | null };
     };
@@ -234,8 +267,16 @@ describe('checkpoints and proofs over GraphQL', () => {
   });
 
   it('needs cloudtrail:LookupEvents', async () => {
-    const bob = await t.newUser(admin.accountId, 'bob', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }));
-    for (const query of [`{ checkpoint { treeSize } }`, `{ checkpoints { treeSize } }`, `{ consistencyProof(from: { treeSize: "1" }, to: { treeSize: "1" }) { proof } }`]) {
+    const bob = await t.newUser(
+      admin.accountId,
+      'bob',
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }] }),
+    );
+    for (const query of [
+      `{ checkpoint { treeSize } }`,
+      `{ checkpoints { treeSize } }`,
+      `{ consistencyProof(from: { treeSize: "1" }, to: { treeSize: "1" }) { proof } }`,
+    ]) {
       const r = await t.gql(bob, query);
       expect(r.errors?.[0]?.extensions?.code).toBe('AccessDeniedException');
     }
@@ -263,7 +304,11 @@ describe('checkpoints and proofs over GraphQL', () => {
           for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
             const message = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            const data = message.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+            const data = message
+              .split('\n')
+              .filter((l) => l.startsWith('data:'))
+              .map((l) => l.slice(5).trimStart())
+              .join('\n');
             if (!/^event: next$/m.test(message) || !data) continue;
             const payload = JSON.parse(data) as { data?: { checkpoints: CheckpointOut }; errors?: unknown[] };
             if (payload.errors) errors.push(...payload.errors);

@@ -94,12 +94,19 @@ describe('the entry points on a Node older than 24', () => {
     .map((path) => ({ path, version: existsSync(path) ? spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout.trim() : '' }))
     .find((n) => /^v(\d+)/.test(n.version) && Number(/^v(\d+)/.exec(n.version)![1]) < 24);
 
-  it.skipIf(!old)(`bin/keyledger.js names the version it needs and how to run it (${old ? `${old.path} ${old.version}` : 'no Node older than 24 installed'})`, () => {
-    const r = spawnSync(old!.path, [BIN, 'replay', '--verify'], { cwd: root, encoding: 'utf8', env: { ...process.env, DATABASE_URL: undefined, KEYLEDGER_DATA_DIR: undefined } });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`keyledger needs Node.js 24 or later, but this is Node ${old!.version}`);
-    expect(r.stderr).toContain('npm run keyledger -- <command>');
-    expect(r.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION');
-    expect(r.stdout).toBe('');
-  });
+  it.skipIf(!old)(
+    `bin/keyledger.js names the version it needs and how to run it (${old ? `${old.path} ${old.version}` : 'no Node older than 24 installed'})`,
+    () => {
+      const r = spawnSync(old!.path, [BIN, 'replay', '--verify'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, DATABASE_URL: undefined, KEYLEDGER_DATA_DIR: undefined },
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`keyledger needs Node.js 24 or later, but this is Node ${old!.version}`);
+      expect(r.stderr).toContain('npm run keyledger -- <command>');
+      expect(r.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION');
+      expect(r.stdout).toBe('');
+    },
+  );
 });

@@ -9,7 +9,15 @@ import { ManualClock } from '../../src/clock.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';
 import { DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
-import { readWorkerStatus, startWorker, SWEEP_CRON, SWEEP_DEAD_LETTER_QUEUE, SWEEP_QUEUE, type RunningWorker, type WorkerStatus } from '../../src/worker/worker.ts';
+import {
+  readWorkerStatus,
+  startWorker,
+  SWEEP_CRON,
+  SWEEP_DEAD_LETTER_QUEUE,
+  SWEEP_QUEUE,
+  type RunningWorker,
+  type WorkerStatus,
+} from '../../src/worker/worker.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { waitFor } from '../support/concurrency.ts';
 
@@ -38,7 +46,9 @@ describe('startWorker', () => {
       failedJobs: { count: 0, newest: [] },
       usageRollup: { folded: 0, updatedAt: expect.any(Date), waiting: 0, waitingCapped: false },
     });
-    expect(formatStatus(status)).toMatch(/no worker has run[\s\S]*last sweep {3}never[\s\S]*usage rollup 0 audit records folded .*, 0 waiting[\s\S]*failed jobs  none/);
+    expect(formatStatus(status)).toMatch(
+      /no worker has run[\s\S]*last sweep {3}never[\s\S]*usage rollup 0 audit records folded .*, 0 waiting[\s\S]*failed jobs  none/,
+    );
   });
 
   it('sweeps at start, counting keys whose deletion is due by the injected clock', { timeout: 30_000 }, async () => {
@@ -61,19 +71,27 @@ describe('startWorker', () => {
     const workerClock = new ManualClock(new Date('2030-01-01T00:00:00Z'));
     worker = await startWorker({ connectionString: db.url, logger, clock: workerClock, db: db.app });
     let status: WorkerStatus | undefined;
-    await waitFor(async () => {
-      status = await worker!.status();
-      return status.lastSweep !== null;
-    }, 'the start-up sweep ran', 20_000);
+    await waitFor(
+      async () => {
+        status = await worker!.status();
+        return status.lastSweep !== null;
+      },
+      'the start-up sweep ran',
+      20_000,
+    );
     expect(status!.lastSweep).toEqual({ sweptAt: new Date('2030-01-01T00:00:00Z'), dueKeyDeletions: 1, sweeps: '1' });
     expect(status!.schedule).toEqual({ cron: SWEEP_CRON, timezone: 'UTC' });
     expect(status!.queues.map((q) => q.name)).toEqual([SWEEP_QUEUE, SWEEP_DEAD_LETTER_QUEUE, ROTATE_KEY_QUEUE, DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE]);
     expect(status!.failedJobs).toEqual({ count: 0, newest: [] });
     // The worker folds the audit records (the requests above) into the usage rollups.
-    await waitFor(async () => {
-      status = await worker!.status();
-      return status.usageRollup.waiting === 0 && status.usageRollup.folded > 0;
-    }, 'the usage rollups caught up', 20_000);
+    await waitFor(
+      async () => {
+        status = await worker!.status();
+        return status.usageRollup.waiting === 0 && status.usageRollup.folded > 0;
+      },
+      'the usage rollups caught up',
+      20_000,
+    );
 
     // Read from outside, as `worker --status` does.
     const outside = await readWorkerStatus({ connectionString: db.url, db: db.app, logger });
@@ -94,7 +112,9 @@ describe('formatStatus', () => {
       lastSweep: null,
       failedJobs: {
         count: 2,
-        newest: [{ id: 'j2', createdOn: new Date('2026-05-01T09:59:00Z'), failedOn: new Date('2026-05-01T10:00:00Z'), retries: 2, error: 'connection refused' }],
+        newest: [
+          { id: 'j2', createdOn: new Date('2026-05-01T09:59:00Z'), failedOn: new Date('2026-05-01T10:00:00Z'), retries: 2, error: 'connection refused' },
+        ],
       },
       usageRollup: { folded: 1200, updatedAt: new Date('2026-05-01T09:58:00Z'), waiting: 100_000, waitingCapped: true },
     });

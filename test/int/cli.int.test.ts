@@ -54,13 +54,22 @@ describe('operator commands on DATABASE_URL', () => {
   it('principal create makes the account on first use, then reuses it; tags are kept', async () => {
     const first = await keyledger(['principal', 'create', '--account', '111122223333', '--name', 'alice', '--tag', 'team=payments', '--tag', 'note=a=b']);
     expect(first.code, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toEqual({ principalArn: 'arn:aws:iam::111122223333:user/alice', accountId: '111122223333', type: 'user', accountCreated: true });
+    expect(JSON.parse(first.stdout)).toEqual({
+      principalArn: 'arn:aws:iam::111122223333:user/alice',
+      accountId: '111122223333',
+      type: 'user',
+      accountCreated: true,
+    });
 
     const second = await keyledger(['principal', 'create', '--account', '111122223333', '--name', 'deployer', '--type', 'role']);
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ principalArn: 'arn:aws:iam::111122223333:role/deployer', accountCreated: false });
 
-    const row = await db.owner.selectFrom('principals').select(['tags', 'principal_type']).where('principal_arn', '=', 'arn:aws:iam::111122223333:user/alice').executeTakeFirstOrThrow();
+    const row = await db.owner
+      .selectFrom('principals')
+      .select(['tags', 'principal_type'])
+      .where('principal_arn', '=', 'arn:aws:iam::111122223333:user/alice')
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ tags: { team: 'payments', note: 'a=b' }, principal_type: 'user' });
 
     const again = await keyledger(['principal', 'create', '--account', '111122223333', '--name', 'alice']);
@@ -75,7 +84,13 @@ describe('operator commands on DATABASE_URL', () => {
     expect(Object.keys(key)).toEqual(['accessKeyId', 'secretAccessKey', 'principalArn']);
     expect(r.stderr).not.toContain(key.secretAccessKey);
 
-    const app = createKeyledger({ db: db.app, rootKey: rootKeyFromBytes(rootKeyBytes), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+    const app = createKeyledger({
+      db: db.app,
+      rootKey: rootKeyFromBytes(rootKeyBytes),
+      clock: systemClock,
+      logger: createLogger('silent'),
+      region: 'us-east-1',
+    });
     const auth = await app.identity.authenticate(key.accessKeyId, key.secretAccessKey);
     expect(auth.ok && auth.caller.principalArn).toBe('arn:aws:iam::111122223333:user/alice');
 
@@ -88,7 +103,13 @@ describe('operator commands on DATABASE_URL', () => {
   });
 
   it('replay --verify finds a tampered row and exits 1; replay rewrites it and lists it', async () => {
-    const app = createKeyledger({ db: db.app, rootKey: rootKeyFromBytes(rootKeyBytes), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+    const app = createKeyledger({
+      db: db.app,
+      rootKey: rootKeyFromBytes(rootKeyBytes),
+      clock: systemClock,
+      logger: createLogger('silent'),
+      region: 'us-east-1',
+    });
     const op = () => ({ requestId: crypto.randomUUID(), invokedBy: 'keyledger-test' });
     const { accountId } = await app.identity.createAccount(op(), { name: 'replay-cli' });
     const { principalArn } = await app.identity.createPrincipal(op(), { accountId, type: 'user', name: 'admin' });
@@ -154,7 +175,16 @@ describe('argument and configuration errors', () => {
   });
 
   it('has --help for every command', async () => {
-    const all = [['--help'], ['dev', '--help'], ['serve', '--help'], ['worker', '--help'], ['migrate', '--help'], ['replay', '--help'], ['principal', 'create', '--help'], ['access-key', 'create', '--help']];
+    const all = [
+      ['--help'],
+      ['dev', '--help'],
+      ['serve', '--help'],
+      ['worker', '--help'],
+      ['migrate', '--help'],
+      ['replay', '--help'],
+      ['principal', 'create', '--help'],
+      ['access-key', 'create', '--help'],
+    ];
     const results = await Promise.all(all.map((args) => keyledger(args)));
     for (const [i, r] of results.entries()) {
       expect(r.code, all[i]!.join(' ')).toBe(0);

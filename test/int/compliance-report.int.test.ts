@@ -96,7 +96,12 @@ beforeAll(async () => {
     t.app.grants.createGrant(ctx, { keyId: keys.granted.keyId, granteePrincipal: bob.principalArn, operations: ['Encrypt', 'Decrypt'] }),
   );
   const g2 = await call('createGrant:unused', admin, (ctx) =>
-    t.app.grants.createGrant(ctx, { keyId: keys.granted.keyId, granteePrincipal: carol.principalArn, operations: ['Decrypt'], constraints: { encryptionContextSubset: { tenant: 'acme' } } }),
+    t.app.grants.createGrant(ctx, {
+      keyId: keys.granted.keyId,
+      granteePrincipal: carol.principalArn,
+      operations: ['Decrypt'],
+      constraints: { encryptionContextSubset: { tenant: 'acme' } },
+    }),
   );
   if (g1 instanceof KmsError || g2 instanceof KmsError) throw g1;
   grantIds.used = g1.grantId;
@@ -131,7 +136,10 @@ describe('complianceReport findings', () => {
   });
 
   it('lists keys without rotation and the one whose rotation is overdue', () => {
-    const disabled = findings('rotation').filter((f) => f.kind === 'rotationDisabled').map((f) => f.keyArn).sort();
+    const disabled = findings('rotation')
+      .filter((f) => f.kind === 'rotationDisabled')
+      .map((f) => f.keyArn)
+      .sort();
     expect(disabled).toEqual([keys.old.arn, keys.disabled.arn, keys.granted.arn, keys.xss.arn].sort());
     expect(findings('rotation', 'old')[0]!.evidence.eventIds).toEqual(ev['create:old']);
     const overdue = findings('rotation').filter((f) => f.kind === 'rotationOverdue');
@@ -146,7 +154,12 @@ describe('complianceReport findings', () => {
   it('shows the key pending deletion with every use attempted on it', () => {
     const [f, ...rest] = findings('pendingDeletion');
     expect(rest).toEqual([]);
-    expect(f).toMatchObject({ kind: 'pendingDeletionUsed', severity: 'high', keyArn: keys.pending.arn, details: { attemptedUses: 1, deletionDate: '2026-06-16T10:00:00.000Z', scheduledBy: ev['schedule:pending']![0] } });
+    expect(f).toMatchObject({
+      kind: 'pendingDeletionUsed',
+      severity: 'high',
+      keyArn: keys.pending.arn,
+      details: { attemptedUses: 1, deletionDate: '2026-06-16T10:00:00.000Z', scheduledBy: ev['schedule:pending']![0] },
+    });
     expect(f!.evidence).toEqual({ eventIds: ev['pendingUse'], count: 1, truncated: false });
   });
 
@@ -170,10 +183,19 @@ describe('complianceReport findings', () => {
 
   it('inventories grants: age, operations, constraints, used or never used', () => {
     const used = findings('grants').find((f) => f.grantId === grantIds.used)!;
-    expect(used).toMatchObject({ kind: 'grant', principal: bob.principalArn, keyArn: keys.granted.arn, details: { operations: ['Encrypt', 'Decrypt'], ageDays: 121, useCount: 2 } });
+    expect(used).toMatchObject({
+      kind: 'grant',
+      principal: bob.principalArn,
+      keyArn: keys.granted.arn,
+      details: { operations: ['Encrypt', 'Decrypt'], ageDays: 121, useCount: 2 },
+    });
     expect(used.evidence.eventIds).toEqual(ev['grantUse']);
     const unused = findings('grants').find((f) => f.grantId === grantIds.unused)!;
-    expect(unused).toMatchObject({ kind: 'grantNeverUsed', principal: carol.principalArn, details: { constraints: { encryptionContextSubset: { tenant: 'acme' } }, useCount: 0 } });
+    expect(unused).toMatchObject({
+      kind: 'grantNeverUsed',
+      principal: carol.principalArn,
+      details: { constraints: { encryptionContextSubset: { tenant: 'acme' } }, useCount: 0 },
+    });
     expect(unused.evidence.eventIds).toEqual(ev['createGrant:unused']);
     expect(findings('grants')).toHaveLength(2);
   });
@@ -191,7 +213,12 @@ describe('complianceReport findings', () => {
     expect(findings('decryptAccess')).toHaveLength(7);
     const granted = findings('decryptAccess', 'granted')[0]!;
     const entries = granted.details['entries'] as { kind: string; principal: string; viaIdentityPolicies?: { principal: string }[] }[];
-    expect(entries.filter((e) => e.kind === 'grant').map((e) => e.principal).sort()).toEqual([bob.principalArn, carol.principalArn].sort());
+    expect(
+      entries
+        .filter((e) => e.kind === 'grant')
+        .map((e) => e.principal)
+        .sort(),
+    ).toEqual([bob.principalArn, carol.principalArn].sort());
     const account = entries.find((e) => e.kind === 'account')!;
     expect(account.viaIdentityPolicies?.map((p) => p.principal)).toEqual([admin.principalArn]);
     expect(granted.evidence.eventIds).toEqual([...ev['create:granted']!, ...ev['createGrant:used']!, ...ev['createGrant:unused']!]);
@@ -244,17 +271,23 @@ describe('complianceReport findings', () => {
 
 describe('GraphQL complianceReport', () => {
   it('returns the report with findings and evidence', async () => {
-    const r = await t.gql(admin, `query($from: DateTime!, $to: DateTime!) {
+    const r = await t.gql(
+      admin,
+      `query($from: DateTime!, $to: DateTime!) {
       complianceReport(from: $from, to: $to, unusedDays: 30) {
         accountId inventory summary usagePerDay { day count }
         findings(section: "pendingDeletion") { section kind keyArn evidenceEventIds evidenceCount details }
       }
-    }`, { from: FROM.toISOString(), to: TO.toISOString() });
+    }`,
+      { from: FROM.toISOString(), to: TO.toISOString() },
+    );
     expect(r.errors).toBeUndefined();
     const data = r.data.complianceReport;
     expect(data.accountId).toBe(admin.accountId);
     expect(data.inventory.total).toBe(7);
-    expect(data.findings).toEqual([expect.objectContaining({ kind: 'pendingDeletionUsed', keyArn: keys.pending.arn, evidenceEventIds: ev['pendingUse'], evidenceCount: 1 })]);
+    expect(data.findings).toEqual([
+      expect.objectContaining({ kind: 'pendingDeletionUsed', keyArn: keys.pending.arn, evidenceEventIds: ev['pendingUse'], evidenceCount: 1 }),
+    ]);
   });
 
   it('refuses a caller without cloudtrail:LookupEvents', async () => {
@@ -312,7 +345,11 @@ describe('renderers', () => {
       const file = join(dir, 'report.html');
       const { writeFile } = await import('node:fs/promises');
       await writeFile(file, renderReport(report, 'html'));
-      const r = await run('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${file}`], {});
+      const r = await run(
+        '/usr/bin/chromium',
+        ['--headless', '--no-sandbox', '--disable-gpu', '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${file}`],
+        {},
+      );
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('Who can decrypt each key');
       expect(r.stderr).not.toMatch(/CONSOLE\(\d+\)|Uncaught/);
@@ -328,12 +365,16 @@ describe('keyledger report', () => {
     try {
       for (const format of ['html', 'csv', 'md', 'json'] as const) {
         const out = join(dir, `report.${format}`);
-        const r = await run(process.execPath, [MAIN, 'report', '--account', admin.accountId, '--from', '2026-03-01', '--to', '2026-07-01', '--out', out, '--unused-days', '30'], {
-          DATABASE_URL: t.db.url,
-          KEYLEDGER_ROOT_KEY: randomBytes(32).toString('base64'),
-          KEYLEDGER_DATA_DIR: dir,
-          KEYLEDGER_LOG_LEVEL: undefined,
-        });
+        const r = await run(
+          process.execPath,
+          [MAIN, 'report', '--account', admin.accountId, '--from', '2026-03-01', '--to', '2026-07-01', '--out', out, '--unused-days', '30'],
+          {
+            DATABASE_URL: t.db.url,
+            KEYLEDGER_ROOT_KEY: randomBytes(32).toString('base64'),
+            KEYLEDGER_DATA_DIR: dir,
+            KEYLEDGER_LOG_LEVEL: undefined,
+          },
+        );
         expect(r.code, r.stderr).toBe(0);
         expect(JSON.parse(r.stdout)).toMatchObject({ file: out, format, accountId: admin.accountId, keys: 7 });
         const body = await readFile(out, 'utf8');
@@ -342,7 +383,9 @@ describe('keyledger report', () => {
       }
       const { rows } = await sql<{ n: string }>`
         select count(*) as n from events where type = 'AuditRecord' and data ->> 'eventName' = 'GetComplianceReport'
-           and data -> 'userIdentity' ->> 'type' = 'Operator' and data ->> 'accountId' = ${admin.accountId} and data ->> 'outcome' = 'success'`.execute(t.db.owner);
+           and data -> 'userIdentity' ->> 'type' = 'Operator' and data ->> 'accountId' = ${admin.accountId} and data ->> 'outcome' = 'success'`.execute(
+        t.db.owner,
+      );
       expect(Number(rows[0]!.n)).toBe(4);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -350,16 +393,24 @@ describe('keyledger report', () => {
   });
 
   it('refuses bad arguments with a usage error and an unknown account with NotFound', async () => {
-    const bad = await run(process.execPath, [MAIN, 'report', '--account', admin.accountId, '--from', 'yesterday', '--to', '2026-07-01', '--out', '/tmp/x.md'], {});
+    const bad = await run(
+      process.execPath,
+      [MAIN, 'report', '--account', admin.accountId, '--from', 'yesterday', '--to', '2026-07-01', '--out', '/tmp/x.md'],
+      {},
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--from must be an ISO 8601');
     const dir = await mkdtemp(join(tmpdir(), 'keyledger-report-'));
     try {
-      const missing = await run(process.execPath, [MAIN, 'report', '--account', '999999999999', '--from', '2026-03-01', '--to', '2026-07-01', '--out', join(dir, 'r.md')], {
-        DATABASE_URL: t.db.url,
-        KEYLEDGER_ROOT_KEY: randomBytes(32).toString('base64'),
-        KEYLEDGER_DATA_DIR: dir,
-      });
+      const missing = await run(
+        process.execPath,
+        [MAIN, 'report', '--account', '999999999999', '--from', '2026-03-01', '--to', '2026-07-01', '--out', join(dir, 'r.md')],
+        {
+          DATABASE_URL: t.db.url,
+          KEYLEDGER_ROOT_KEY: randomBytes(32).toString('base64'),
+          KEYLEDGER_DATA_DIR: dir,
+        },
+      );
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('NotFoundException');
       expect(existsSync(join(dir, 'r.md'))).toBe(false);
@@ -396,14 +447,14 @@ function parseCsv(text: string): string[][] {
   while (i < text.length) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), (i += 2);
-      else if (c === '"') (quoted = false), i++;
-      else (field += c), i++;
-    } else if (c === '"' && field === '') (quoted = true), i++;
-    else if (c === ',') row.push(field), (field = ''), i++;
-    else if (c === '\r' && text[i + 1] === '\n') row.push(field), rows.push(row), (row = []), (field = ''), (i += 2);
+      if (c === '"' && text[i + 1] === '"') ((field += '"'), (i += 2));
+      else if (c === '"') ((quoted = false), i++);
+      else ((field += c), i++);
+    } else if (c === '"' && field === '') ((quoted = true), i++);
+    else if (c === ',') (row.push(field), (field = ''), i++);
+    else if (c === '\r' && text[i + 1] === '\n') (row.push(field), rows.push(row), (row = []), (field = ''), (i += 2));
     else if (c === '"') throw new Error(`stray quote at ${i}`);
-    else (field += c), i++;
+    else ((field += c), i++);
   }
   if (field !== '' || row.length > 0) throw new Error('missing final CRLF');
   return rows;

@@ -51,7 +51,12 @@ async function outcome(run: (ctx: RequestContext) => Promise<unknown>, ctx: Requ
 }
 
 async function recordsOf(requestId: string) {
-  const rows = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').where(sql<string>`data->>'requestId'`, '=', requestId).execute();
+  const rows = await t.db.owner
+    .selectFrom('events')
+    .select('data')
+    .where('type', '=', 'AuditRecord')
+    .where(sql<string>`data->>'requestId'`, '=', requestId)
+    .execute();
   return rows.map((r) => {
     const data = r.data as { outcome: string; errorCode?: string };
     return [data.outcome, data.errorCode ?? null];
@@ -113,7 +118,10 @@ describe('credentials from the cache are checked against the principal fence', (
     const { keyMetadata } = await app.kms.createKey(await t.ctx(alice), { description: 'policy-added' });
     const describe = (ctx: RequestContext) => app.kms.describeKey(ctx, { keyId: keyMetadata.keyId });
     expect(await outcome(describe, await request(user))).toBe('AccessDeniedException');
-    await app.identity.putPrincipalPolicy({ requestId: randomUUID(), invokedBy: 'credential-cache-test' }, { principalArn: user.principalArn, policyName: 'grant', policyDocument: decryptAllowed });
+    await app.identity.putPrincipalPolicy(
+      { requestId: randomUUID(), invokedBy: 'credential-cache-test' },
+      { principalArn: user.principalArn, policyName: 'grant', policyDocument: decryptAllowed },
+    );
     const stale = await request(user);
     expect(await outcome(describe, stale)).toBe('ok');
     expect(stale.caller.identityPolicies.map((p) => p.name)).toEqual(['grant']);
@@ -131,11 +139,14 @@ describe('credentials from the cache are checked against the principal fence', (
     };
     expect(await viaOther()).toBe('ok');
     // The change is made through this process; the other one's cache is stale until its batch finds the fence moved.
-    await app.identity.putPrincipalPolicy({ requestId: randomUUID(), invokedBy: 'credential-cache-test' }, {
-      principalArn: user.principalArn,
-      policyName: 'test',
-      policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kms:Decrypt', Resource: '*' }] }),
-    });
+    await app.identity.putPrincipalPolicy(
+      { requestId: randomUUID(), invokedBy: 'credential-cache-test' },
+      {
+        principalArn: user.principalArn,
+        policyName: 'test',
+        policyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'kms:Decrypt', Resource: '*' }] }),
+      },
+    );
     expect(await viaOther()).toBe('AccessDeniedException');
   });
 

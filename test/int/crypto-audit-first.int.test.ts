@@ -34,7 +34,9 @@ beforeAll(async () => {
   const create = `mutation { createKey(input: { description: "audit-first" }) { keyMetadata { keyId } } }`;
   keyId = (await t.gql(alice, create)).data.createKey.keyMetadata.keyId;
   otherKeyId = (await t.gql(alice, create)).data.createKey.keyMetadata.keyId;
-  const e = await t.gql(alice, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, { i: { keyId, plaintext: b64(plaintext), encryptionContext: context } });
+  const e = await t.gql(alice, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, {
+    i: { keyId, plaintext: b64(plaintext), encryptionContext: context },
+  });
   blob = Buffer.from(e.data.encrypt.ciphertextBlob, 'base64');
 });
 let signingKeyId: string;
@@ -43,7 +45,9 @@ let signature: Buffer;
 beforeAll(async () => {
   const create = `mutation { createKey(input: { description: "audit-first signing", keySpec: ECC_NIST_P256, keyUsage: SIGN_VERIFY }) { keyMetadata { keyId } } }`;
   signingKeyId = (await t.gql(alice, create)).data.createKey.keyMetadata.keyId;
-  const s = await t.gql(alice, `mutation($i: SignInput!) { sign(input: $i) { signature } }`, { i: { keyId: signingKeyId, message: b64(plaintext), signingAlgorithm: 'ECDSA_SHA_256' } });
+  const s = await t.gql(alice, `mutation($i: SignInput!) { sign(input: $i) { signature } }`, {
+    i: { keyId: signingKeyId, message: b64(plaintext), signingAlgorithm: 'ECDSA_SHA_256' },
+  });
   signature = Buffer.from(s.data.sign.signature, 'base64');
 });
 let macKeyId: string;
@@ -54,13 +58,18 @@ let rsaKeyId: string;
 let rsaCiphertext: Buffer;
 
 beforeAll(async () => {
-  const create = (spec: string, usage: string) => `mutation { createKey(input: { description: "audit-first ${spec}", keySpec: ${spec}, keyUsage: ${usage} }) { keyMetadata { keyId } } }`;
+  const create = (spec: string, usage: string) =>
+    `mutation { createKey(input: { description: "audit-first ${spec}", keySpec: ${spec}, keyUsage: ${usage} }) { keyMetadata { keyId } } }`;
   macKeyId = (await t.gql(alice, create('HMAC_256', 'GENERATE_VERIFY_MAC'))).data.createKey.keyMetadata.keyId;
-  const m = await t.gql(alice, `mutation($i: GenerateMacInput!) { generateMac(input: $i) { mac } }`, { i: { keyId: macKeyId, message: b64(plaintext), macAlgorithm: 'HMAC_SHA_256' } });
+  const m = await t.gql(alice, `mutation($i: GenerateMacInput!) { generateMac(input: $i) { mac } }`, {
+    i: { keyId: macKeyId, message: b64(plaintext), macAlgorithm: 'HMAC_SHA_256' },
+  });
   mac = Buffer.from(m.data.generateMac.mac, 'base64');
   agreementKeyId = (await t.gql(alice, create('ECC_NIST_P256', 'KEY_AGREEMENT'))).data.createKey.keyMetadata.keyId;
   rsaKeyId = (await t.gql(alice, create('RSA_2048', 'ENCRYPT_DECRYPT'))).data.createKey.keyMetadata.keyId;
-  const e = await t.gql(alice, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, { i: { keyId: rsaKeyId, plaintext: b64(plaintext), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
+  const e = await t.gql(alice, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, {
+    i: { keyId: rsaKeyId, plaintext: b64(plaintext), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+  });
   rsaCiphertext = Buffer.from(e.data.encrypt.ciphertextBlob, 'base64');
 });
 afterAll(() => t?.close());
@@ -86,7 +95,9 @@ const OPERATIONS: Operation[] = [
   {
     eventName: 'ReEncrypt',
     document: `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob keyId } }`,
-    variables: () => ({ i: { ciphertextBlob: b64(blob), sourceEncryptionContext: context, destinationKeyId: otherKeyId, destinationEncryptionContext: context } }),
+    variables: () => ({
+      i: { ciphertextBlob: b64(blob), sourceEncryptionContext: context, destinationKeyId: otherKeyId, destinationEncryptionContext: context },
+    }),
   },
   {
     eventName: 'GenerateDataKey',
@@ -151,7 +162,9 @@ const OPERATIONS: Operation[] = [
 const EVENT_NAMES = OPERATIONS.map((o) => o.eventName);
 
 /** The raw response: the body text is searched as sent. */
-async function call(op: Operation): Promise<{ status: number; text: string; body: { data?: unknown; errors?: { message: string; extensions?: { code?: string; requestId?: string } }[] } }> {
+async function call(
+  op: Operation,
+): Promise<{ status: number; text: string; body: { data?: unknown; errors?: { message: string; extensions?: { code?: string; requestId?: string } }[] } }> {
   const response = await t.yoga.fetch('http://keyledger.test/graphql', {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: basicAuth(alice) },
@@ -173,12 +186,18 @@ function secretsIn(text: string): string[] {
 
 /** The plaintext in any encoding (a record legitimately holds long hex ids, so only this applies to it). */
 function plaintextIn(text: string): string[] {
-  return [plaintext.toString('base64').replace(/=+$/, ''), plaintext.toString('base64url'), plaintext.toString('hex'), plaintext.toString('hex').toUpperCase()].filter((s) => text.includes(s));
+  return [
+    plaintext.toString('base64').replace(/=+$/, ''),
+    plaintext.toString('base64url'),
+    plaintext.toString('hex'),
+    plaintext.toString('hex').toUpperCase(),
+  ].filter((s) => text.includes(s));
 }
 
 async function installRefusal(condition: string): Promise<void> {
   await sql
-    .raw(`
+    .raw(
+      `
       CREATE FUNCTION test_refuse_crypto_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' IN (${EVENT_NAMES.map((n) => `'${n}'`).join(', ')}) AND (${condition}) THEN
@@ -186,7 +205,8 @@ async function installRefusal(condition: string): Promise<void> {
         END IF;
         RETURN NEW;
       END $$;
-      CREATE TRIGGER test_refuse_crypto_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_crypto_audit();`)
+      CREATE TRIGGER test_refuse_crypto_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_crypto_audit();`,
+    )
     .execute(t.db.owner);
 }
 
@@ -195,17 +215,36 @@ async function dropRefusal(): Promise<void> {
 }
 
 async function recordsOf(requestId: string) {
-  const rows = await t.db.owner.selectFrom('events').select(['type', 'stream_id', 'data']).where(sql<string>`data->>'requestId'`, '=', requestId).execute();
-  return rows.map((r) => ({ type: r.type, streamId: r.stream_id, ...(r.data as { eventName: string; outcome: string; errorCode?: string; errorMessage?: string }) }));
+  const rows = await t.db.owner
+    .selectFrom('events')
+    .select(['type', 'stream_id', 'data'])
+    .where(sql<string>`data->>'requestId'`, '=', requestId)
+    .execute();
+  return rows.map((r) => ({
+    type: r.type,
+    streamId: r.stream_id,
+    ...(r.data as { eventName: string; outcome: string; errorCode?: string; errorMessage?: string }),
+  }));
 }
 
-const eventCount = async () => Number((await t.db.owner.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+const eventCount = async () =>
+  Number(
+    (
+      await t.db.owner
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 /** The answer every refused operation gets: the internal error, its request id, and nothing else. */
 function expectRefused(r: Awaited<ReturnType<typeof call>>): string {
   expect(r.body.data).toBeNull();
   expect(r.body.errors).toHaveLength(1);
-  expect(r.body.errors![0]).toMatchObject({ message: 'An internal error occurred. The request was not completed.', extensions: { code: 'KMSInternalException' } });
+  expect(r.body.errors![0]).toMatchObject({
+    message: 'An internal error occurred. The request was not completed.',
+    extensions: { code: 'KMSInternalException' },
+  });
   expect(secretsIn(r.text)).toEqual([]);
   const requestId = r.body.errors![0]!.extensions!.requestId!;
   expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
@@ -216,44 +255,50 @@ describe('when no audit record can be written at all', () => {
   beforeAll(() => installRefusal('true'));
   afterAll(dropRefusal);
 
-  it.each(OPERATIONS.map((o) => [o.eventName, o] as const))('%s answers KMSInternalException with nothing secret, and the log holds nothing for it', async (_name, op) => {
-    const before = await eventCount();
-    const requestId = expectRefused(await call(op));
-    // Neither the request's state changes nor any record of it: the runner's promise when even the failure record fails.
-    expect(await recordsOf(requestId)).toEqual([]);
-    expect(await eventCount()).toBe(before);
-    // The operator is told, without the secret.
-    const lines = t.logLines.filter((l) => l.includes(requestId));
-    expect(lines.some((l) => l.includes('could not record the failed request'))).toBe(true);
-    expect(secretsIn(lines.join(''))).toEqual([]);
-  });
+  it.each(OPERATIONS.map((o) => [o.eventName, o] as const))(
+    '%s answers KMSInternalException with nothing secret, and the log holds nothing for it',
+    async (_name, op) => {
+      const before = await eventCount();
+      const requestId = expectRefused(await call(op));
+      // Neither the request's state changes nor any record of it: the runner's promise when even the failure record fails.
+      expect(await recordsOf(requestId)).toEqual([]);
+      expect(await eventCount()).toBe(before);
+      // The operator is told, without the secret.
+      const lines = t.logLines.filter((l) => l.includes(requestId));
+      expect(lines.some((l) => l.includes('could not record the failed request'))).toBe(true);
+      expect(secretsIn(lines.join(''))).toEqual([]);
+    },
+  );
 });
 
 describe('when only the success record cannot be written', () => {
   beforeAll(() => installRefusal(`NEW.data->>'outcome' = 'success'`));
   afterAll(dropRefusal);
 
-  it.each(OPERATIONS.map((o) => [o.eventName, o] as const))('%s answers KMSInternalException with nothing secret; exactly one failure record holds KMSInternalException', async (_name, op) => {
-    const before = await eventCount();
-    const requestId = expectRefused(await call(op));
-    const records = await recordsOf(requestId);
-    expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({
-      type: 'AuditRecord',
-      streamId: `request-${requestId}`,
-      eventName: op.eventName,
-      outcome: 'failure',
-      errorCode: 'KMSInternalException',
-      errorMessage: 'An internal error occurred. The request was not completed.',
-    });
-    // Only the failure record was added: the operation's own transaction rolled back whole.
-    expect(await eventCount()).toBe(before + 1);
-    expect(plaintextIn(JSON.stringify(records))).toEqual([]);
-    const lines = t.logLines.filter((l) => l.includes(requestId));
-    expect(lines.some((l) => l.includes('request failed unexpectedly'))).toBe(true);
-    expect(lines.some((l) => l.includes('could not record the failed request'))).toBe(false);
-    expect(secretsIn(lines.join(''))).toEqual([]);
-  });
+  it.each(OPERATIONS.map((o) => [o.eventName, o] as const))(
+    '%s answers KMSInternalException with nothing secret; exactly one failure record holds KMSInternalException',
+    async (_name, op) => {
+      const before = await eventCount();
+      const requestId = expectRefused(await call(op));
+      const records = await recordsOf(requestId);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({
+        type: 'AuditRecord',
+        streamId: `request-${requestId}`,
+        eventName: op.eventName,
+        outcome: 'failure',
+        errorCode: 'KMSInternalException',
+        errorMessage: 'An internal error occurred. The request was not completed.',
+      });
+      // Only the failure record was added: the operation's own transaction rolled back whole.
+      expect(await eventCount()).toBe(before + 1);
+      expect(plaintextIn(JSON.stringify(records))).toEqual([]);
+      const lines = t.logLines.filter((l) => l.includes(requestId));
+      expect(lines.some((l) => l.includes('request failed unexpectedly'))).toBe(true);
+      expect(lines.some((l) => l.includes('could not record the failed request'))).toBe(false);
+      expect(secretsIn(lines.join(''))).toEqual([]);
+    },
+  );
 });
 
 describe('with the audit log writable again', () => {

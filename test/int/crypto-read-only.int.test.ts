@@ -31,14 +31,20 @@ beforeAll(async () => {
   await ok(`mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext } }`, { ciphertextBlob: blob });
   await ok(`mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob } }`, { ciphertextBlob: blob, destinationKeyId: key });
   await ok(`mutation($i: GenerateDataKeyInput!) { generateDataKey(input: $i) { ciphertextBlob } }`, { keyId: key, keySpec: 'AES_256' });
-  await ok(`mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob } }`, { keyId: key, numberOfBytes: 16 });
+  await ok(`mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob } }`, {
+    keyId: key,
+    numberOfBytes: 16,
+  });
   await ok(`mutation($i: GenerateRandomInput!) { generateRandom(input: $i) { plaintext } }`, { numberOfBytes: 8 });
-  const signingKey = (await t.gql(me, `mutation { createKey(input: { keySpec: ECC_NIST_P256, keyUsage: SIGN_VERIFY }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata.keyId as string;
+  const signingKey = (await t.gql(me, `mutation { createKey(input: { keySpec: ECC_NIST_P256, keyUsage: SIGN_VERIFY }) { keyMetadata { keyId } } }`)).data
+    .createKey.keyMetadata.keyId as string;
   const signed = { keyId: signingKey, message: b64('x'), signingAlgorithm: 'ECDSA_SHA_256' };
   const { signature } = (await ok(`mutation($i: SignInput!) { sign(input: $i) { signature } }`, signed)).sign;
   await ok(`mutation($i: VerifyInput!) { verify(input: $i) { signatureValid } }`, { ...signed, signature });
   // Failures are read-only too.
-  const wrong = await t.gql(me, `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext } }`, { i: { ciphertextBlob: blob, encryptionContext: { not: 'it' } } });
+  const wrong = await t.gql(me, `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext } }`, {
+    i: { ciphertextBlob: blob, encryptionContext: { not: 'it' } },
+  });
   expect(wrong.errors?.[0]?.extensions?.code).toBe('InvalidCiphertextException');
   const missing = await t.gql(me, `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob } }`, { i: { keyId: 'alias/none', plaintext: b64('x') } });
   expect(missing.errors?.[0]?.extensions?.code).toBe('NotFoundException');
@@ -57,7 +63,12 @@ describe('cryptographic operations are read-only requests', () => {
   it('every crypto record, success or failure, says readOnly: true', async () => {
     const records = await events({ eventNames: CRYPTO });
     expect(new Set(records.map((r) => r.eventName))).toEqual(new Set(CRYPTO));
-    expect(records.filter((r) => r.outcome === 'failure').map((r) => [r.eventName, r.errorCode]).sort()).toEqual([
+    expect(
+      records
+        .filter((r) => r.outcome === 'failure')
+        .map((r) => [r.eventName, r.errorCode])
+        .sort(),
+    ).toEqual([
       ['Decrypt', 'InvalidCiphertextException'],
       ['Encrypt', 'NotFoundException'],
       ['Verify', 'KMSInvalidSignatureException'],

@@ -26,7 +26,10 @@ const DECRYPT = `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext ke
 const GDK = `mutation($i: GenerateDataKeyInput!) { generateDataKey(input: $i) { plaintext ciphertextBlob keyId keyMaterialId } }`;
 
 async function auditFor(requestWhere: (e: any) => boolean, as: Principal = alice) {
-  const r = await t.gql(as, `{ auditEvents(first: 200) { edges { node { eventName requestId outcome errorCode dataKeyId ciphertextId keyMaterialId encryptionContext principalArn resources requestParameters additionalEventData } } } }`);
+  const r = await t.gql(
+    as,
+    `{ auditEvents(first: 200) { edges { node { eventName requestId outcome errorCode dataKeyId ciphertextId keyMaterialId encryptionContext principalArn resources requestParameters additionalEventData } } } }`,
+  );
   return r.data.auditEvents.edges.map((e: any) => e.node).filter(requestWhere);
 }
 
@@ -65,7 +68,10 @@ describe('encrypt and decrypt', () => {
     const form = await t.yoga.fetch('http://keyledger.test/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(alice) },
-      body: new URLSearchParams({ query: DECRYPT, variables: JSON.stringify({ i: { ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionContext: context('\n') } }) }).toString(),
+      body: new URLSearchParams({
+        query: DECRYPT,
+        variables: JSON.stringify({ i: { ciphertextBlob: e.data.encrypt.ciphertextBlob, encryptionContext: context('\n') } }),
+      }).toString(),
     });
     expect(((await form.json()) as GqlResult<unknown>).errors?.[0]?.extensions?.code).toBe('InvalidCiphertextException');
     const records = await auditFor((r) => r.eventName === 'Encrypt' && r.encryptionContext?.[first] === '1');
@@ -80,14 +86,25 @@ describe('encrypt and decrypt', () => {
       headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ query: '{ __typename }', extensions: '{"\\n": }' }).toString(),
     });
-    const notObject = await t.yoga.fetch('http://keyledger.test/graphql', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '"x"' });
-    for (const [response, message] of [[get, 'variables sent invalid JSON.'], [form, 'extensions sent invalid JSON.'], [notObject, 'POST body is expected to be object but received string']] as const) {
+    const notObject = await t.yoga.fetch('http://keyledger.test/graphql', {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: '"x"',
+    });
+    for (const [response, message] of [
+      [get, 'variables sent invalid JSON.'],
+      [form, 'extensions sent invalid JSON.'],
+      [notObject, 'POST body is expected to be object but received string'],
+    ] as const) {
       expect(response.status, message).toBe(400);
       const body = (await response.json()) as GqlResult<unknown>;
       expect(body.errors?.[0]).toMatchObject({ message, extensions: { code: 'BAD_REQUEST' } });
     }
     // And well-formed ones still work.
-    const ok = await t.yoga.fetch(`http://keyledger.test/graphql?${new URLSearchParams({ query: 'query($t: String!) { __type(name: $t) { name } }', variables: '{"t": "Query"}' })}`, { headers });
+    const ok = await t.yoga.fetch(
+      `http://keyledger.test/graphql?${new URLSearchParams({ query: 'query($t: String!) { __type(name: $t) { name } }', variables: '{"t": "Query"}' })}`,
+      { headers },
+    );
     const okBody = (await ok.json()) as GqlResult<{ __type: { name: string } }>;
     expect(okBody.errors, JSON.stringify(okBody.errors)).toBeUndefined();
     expect(okBody.data).toEqual({ __type: { name: 'Query' } });
@@ -103,7 +120,11 @@ describe('encrypt and decrypt', () => {
 
   it('refuses a body whose keys hold escapes and repeat a name, as the strict reader does', async () => {
     const body = `{"query": "{ __typename }", "variables": {"a\\n": 1, "a\\n": 2}}`;
-    const response = await t.yoga.fetch('http://keyledger.test/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: basicAuth(alice) }, body });
+    const response = await t.yoga.fetch('http://keyledger.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: basicAuth(alice) },
+      body,
+    });
     expect(response.status).toBe(400);
     const error = ((await response.json()) as GqlResult<unknown>).errors?.[0];
     expect(error?.extensions?.code).toBe('ValidationException');
@@ -137,7 +158,7 @@ describe('encrypt and decrypt', () => {
     expect(ok.errors).toBeUndefined();
   });
 
-  it("does not let another account use or decrypt with the key", async () => {
+  it('does not let another account use or decrypt with the key', async () => {
     const e = await t.gql(alice, ENCRYPT, { i: { keyId, plaintext: b64('secret') } });
     expect(code(await t.gql(bob, ENCRYPT, { i: { keyId: keyArn, plaintext: b64('x') } }))).toBe('NotFoundException');
     const d = await t.gql(bob, DECRYPT, { i: { ciphertextBlob: e.data.encrypt.ciphertextBlob } });
@@ -148,7 +169,9 @@ describe('encrypt and decrypt', () => {
 
   it('validates sizes with AWS wording, never echoing the plaintext', async () => {
     const big = await t.gql(alice, ENCRYPT, { i: { keyId, plaintext: b64(Buffer.alloc(4097, 7)) } });
-    expect(big.errors?.[0]?.message).toBe("1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096");
+    expect(big.errors?.[0]?.message).toBe(
+      "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096",
+    );
     const empty = await t.gql(alice, ENCRYPT, { i: { keyId, plaintext: '' } });
     expect(code(empty)).toBe('ValidationException');
     const blob = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: b64(Buffer.alloc(6145)) } });
@@ -190,7 +213,12 @@ describe('envelope encryption', () => {
     const records = await auditFor((e) => e.dataKeyId !== null);
     const byName = (n: string) => records.filter((e: any) => e.eventName === n);
     const generated = byName('GenerateDataKey').at(0);
-    expect(generated).toMatchObject({ outcome: 'success', encryptionContext: { tenant: 'acme' }, principalArn: alice.principalArn, keyMaterialId: g.data.generateDataKey.keyMaterialId });
+    expect(generated).toMatchObject({
+      outcome: 'success',
+      encryptionContext: { tenant: 'acme' },
+      principalArn: alice.principalArn,
+      keyMaterialId: g.data.generateDataKey.keyMaterialId,
+    });
     expect(generated.dataKeyId).toMatch(/^[0-9a-f]{32}$/);
     const decrypted = records.filter((e: any) => e.eventName === 'Decrypt' && e.dataKeyId === generated.dataKeyId);
     expect(decrypted).toHaveLength(1);
@@ -208,7 +236,11 @@ describe('envelope encryption', () => {
   });
 
   it('generateDataKeyWithoutPlaintext returns only the blob, which decrypts to a data key', async () => {
-    const g = await t.gql(alice, `mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob keyId } }`, { i: { keyId, keySpec: 'AES_256' } });
+    const g = await t.gql(
+      alice,
+      `mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob keyId } }`,
+      { i: { keyId, keySpec: 'AES_256' } },
+    );
     expect(g.errors).toBeUndefined();
     const d = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: g.data.generateDataKeyWithoutPlaintext.ciphertextBlob } });
     expect(Buffer.from(d.data.decrypt.plaintext, 'base64')).toHaveLength(32);
@@ -217,9 +249,18 @@ describe('envelope encryption', () => {
   it('reEncrypt moves a data key to another key and context; the record names both sides', async () => {
     const dest = (await t.gql(alice, `mutation { createKey { keyMetadata { keyId arn } } }`)).data.createKey.keyMetadata;
     const g = await t.gql(alice, GDK, { i: { keyId, keySpec: 'AES_256', encryptionContext: { v: '1' } } });
-    const r = await t.gql(alice, `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob sourceKeyId keyId sourceKeyMaterialId destinationKeyMaterialId } }`, {
-      i: { ciphertextBlob: g.data.generateDataKey.ciphertextBlob, sourceEncryptionContext: { v: '1' }, destinationKeyId: dest.keyId, destinationEncryptionContext: { v: '2' } },
-    });
+    const r = await t.gql(
+      alice,
+      `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphertextBlob sourceKeyId keyId sourceKeyMaterialId destinationKeyMaterialId } }`,
+      {
+        i: {
+          ciphertextBlob: g.data.generateDataKey.ciphertextBlob,
+          sourceEncryptionContext: { v: '1' },
+          destinationKeyId: dest.keyId,
+          destinationEncryptionContext: { v: '2' },
+        },
+      },
+    );
     expect(r.errors).toBeUndefined();
     expect(r.data.reEncrypt).toMatchObject({ sourceKeyId: keyArn, keyId: dest.arn });
     const d = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: r.data.reEncrypt.ciphertextBlob, encryptionContext: { v: '2' } } });

@@ -29,7 +29,6 @@ import { parseBlobHeader } from '../../src/crypto/ciphertext.ts';
 import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { logHolds as logHoldsIn, recordsOfRequest } from '../support/log-search.ts';
 
-
 const aws = useAwsTestApp('data-key-pair');
 
 /** Every DataKeyPairSpec of AWS's model but SM2 (China Regions only), with what node:crypto reports of such a key. */
@@ -79,51 +78,65 @@ const pkcs8 = (der: Uint8Array) => createPrivateKey({ key: Buffer.from(der), for
 const spki = (der: Uint8Array) => createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
 
 describe('GenerateDataKeyPair over the AWS endpoint', () => {
-  it.each(SPECS)('%s: a PKCS#8 private key matching the SPKI public key; Decrypt with the context gives it back, another context does not', async (spec, details) => {
-    const { keyId, arn } = await symmetricKey();
-    const pair = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
-    expect(pair).toMatchObject({ KeyId: arn, KeyPairSpec: spec });
-    expect(pair.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
+  it.each(SPECS)(
+    '%s: a PKCS#8 private key matching the SPKI public key; Decrypt with the context gives it back, another context does not',
+    async (spec, details) => {
+      const { keyId, arn } = await symmetricKey();
+      const pair = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
+      expect(pair).toMatchObject({ KeyId: arn, KeyPairSpec: spec });
+      expect(pair.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
 
-    const privateKey = pkcs8(pair.PrivateKeyPlaintext!);
-    const publicKey = spki(pair.PublicKey!);
-    expect(privateKey.asymmetricKeyType).toBe(details.type);
-    if (details.modulusLength) expect(privateKey.asymmetricKeyDetails).toMatchObject({ modulusLength: details.modulusLength, publicExponent: 65537n });
-    if (details.namedCurve) expect(privateKey.asymmetricKeyDetails?.namedCurve).toBe(details.namedCurve);
-    // The public key is the private key's.
-    expect(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(pair.PublicKey!));
-    expectPair(privateKey, publicKey);
+      const privateKey = pkcs8(pair.PrivateKeyPlaintext!);
+      const publicKey = spki(pair.PublicKey!);
+      expect(privateKey.asymmetricKeyType).toBe(details.type);
+      if (details.modulusLength) expect(privateKey.asymmetricKeyDetails).toMatchObject({ modulusLength: details.modulusLength, publicExponent: 65537n });
+      if (details.namedCurve) expect(privateKey.asymmetricKeyDetails?.namedCurve).toBe(details.namedCurve);
+      // The public key is the private key's.
+      expect(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(pair.PublicKey!));
+      expectPair(privateKey, publicKey);
 
-    const decrypted = await aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
-    expect(decrypted.KeyId).toBe(arn);
-    expect(Buffer.from(decrypted.Plaintext!)).toEqual(Buffer.from(pair.PrivateKeyPlaintext!));
-    expect(decrypted.KeyMaterialId).toBe(pair.KeyMaterialId);
+      const decrypted = await aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
+      expect(decrypted.KeyId).toBe(arn);
+      expect(Buffer.from(decrypted.Plaintext!)).toEqual(Buffer.from(pair.PrivateKeyPlaintext!));
+      expect(decrypted.KeyMaterialId).toBe(pair.KeyMaterialId);
 
-    expect((await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { ...CONTEXT, tenant: 'initech' } })))).name).toBe('InvalidCiphertextException');
-    expect((await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob })))).name).toBe('InvalidCiphertextException');
-  });
+      expect(
+        (
+          await awsError(
+            aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { ...CONTEXT, tenant: 'initech' } })),
+          )
+        ).name,
+      ).toBe('InvalidCiphertextException');
+      expect((await awsError(aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob })))).name).toBe('InvalidCiphertextException');
+    },
+  );
 
   it('every pair is new', async () => {
     const { keyId } = await symmetricKey();
     const a = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
     const b = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }));
     expect(Buffer.from(a.PublicKey!)).not.toEqual(Buffer.from(b.PublicKey!));
-    expect(parseBlobHeader(Buffer.from(a.PrivateKeyCiphertextBlob!)).ciphertextId).not.toBe(parseBlobHeader(Buffer.from(b.PrivateKeyCiphertextBlob!)).ciphertextId);
+    expect(parseBlobHeader(Buffer.from(a.PrivateKeyCiphertextBlob!)).ciphertextId).not.toBe(
+      parseBlobHeader(Buffer.from(b.PrivateKeyCiphertextBlob!)).ciphertextId,
+    );
   });
 });
 
 describe('GenerateDataKeyPairWithoutPlaintext over the AWS endpoint', () => {
-  it.each([['RSA_2048'], ['ECC_NIST_P384'], ['ECC_NIST_EDWARDS25519']] as const)('%s: no PrivateKeyPlaintext; Decrypt gives the private key of the public key', async (spec) => {
-    const { keyId, arn } = await symmetricKey();
-    const pair = await aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
-    expect(pair).toMatchObject({ KeyId: arn, KeyPairSpec: spec });
-    expect('PrivateKeyPlaintext' in pair).toBe(false);
-    expect(pair.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
-    const { Plaintext } = await aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
-    const privateKey = pkcs8(Plaintext!);
-    expect(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(pair.PublicKey!));
-    expectPair(privateKey, spki(pair.PublicKey!));
-  });
+  it.each([['RSA_2048'], ['ECC_NIST_P384'], ['ECC_NIST_EDWARDS25519']] as const)(
+    '%s: no PrivateKeyPlaintext; Decrypt gives the private key of the public key',
+    async (spec) => {
+      const { keyId, arn } = await symmetricKey();
+      const pair = await aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: spec, EncryptionContext: CONTEXT }));
+      expect(pair).toMatchObject({ KeyId: arn, KeyPairSpec: spec });
+      expect('PrivateKeyPlaintext' in pair).toBe(false);
+      expect(pair.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
+      const { Plaintext } = await aws.kms.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
+      const privateKey = pkcs8(Plaintext!);
+      expect(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).toEqual(Buffer.from(pair.PublicKey!));
+      expectPair(privateKey, spki(pair.PublicKey!));
+    },
+  );
 });
 
 describe('refusals', () => {
@@ -150,39 +163,63 @@ describe('refusals', () => {
   it('key states: DisabledException, KMSInvalidStateException; a missing key is NotFoundException', async () => {
     const disabled = await symmetricKey();
     await aws.kms.send(new DisableKeyCommand({ KeyId: disabled.keyId }));
-    expect(await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: disabled.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({ name: 'DisabledException', message: `${disabled.arn} is disabled.` });
+    expect(await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: disabled.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
+      name: 'DisabledException',
+      message: `${disabled.arn} is disabled.`,
+    });
     const pending = await symmetricKey();
     await aws.kms.send(new ScheduleKeyDeletionCommand({ KeyId: pending.keyId, PendingWindowInDays: 7 }));
     expect(await awsError(aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: pending.keyId, KeyPairSpec: 'ECC_NIST_P256' })))).toMatchObject({
       name: 'KMSInvalidStateException',
       message: `${pending.arn} is pending deletion.`,
     });
-    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: 'alias/no-such-key', KeyPairSpec: 'ECC_NIST_P256' })))).name).toBe('NotFoundException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: 'alias/no-such-key', KeyPairSpec: 'ECC_NIST_P256' })))).name).toBe(
+      'NotFoundException',
+    );
   });
 
   it('SM2 (China Regions only) and Recipient (Nitro Enclaves) are UnsupportedOperationException; an unknown spec is ValidationException', async () => {
     const { keyId } = await symmetricKey();
     expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'SM2' })))).name).toBe('UnsupportedOperationException');
     const recipient = await awsError(
-      aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('attestation') } })),
+      aws.kms.send(
+        new GenerateDataKeyPairCommand({
+          KeyId: keyId,
+          KeyPairSpec: 'ECC_NIST_P256',
+          Recipient: { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('attestation') },
+        }),
+      ),
     );
     expect(recipient.name).toBe('UnsupportedOperationException');
     expect(recipient.message).toContain('Recipient');
     const [record] = await recordsOf(recipient.requestId);
     expect(record!.requestParameters.recipient).toEqual({ keyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', attestationDocument: '[given]' });
-    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_1024' as DataKeyPairSpec })))).name).toBe('ValidationException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_1024' as DataKeyPairSpec })))).name).toBe(
+      'ValidationException',
+    );
   });
 
   it('DryRun answers DryRunOperationException once every check passed, and does not hide a refusal', async () => {
     const { keyId } = await symmetricKey();
-    const dry = await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_4096', EncryptionContext: CONTEXT, DryRun: true })));
+    const dry = await awsError(
+      aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_4096', EncryptionContext: CONTEXT, DryRun: true })),
+    );
     expect(dry.name).toBe('DryRunOperationException');
     const [record] = await recordsOf(dry.requestId);
-    expect(record).toMatchObject({ eventName: 'GenerateDataKeyPair', outcome: 'failure', errorCode: 'DryRunOperationException', requestParameters: { dryRun: true, keyPairSpec: 'RSA_4096' } });
+    expect(record).toMatchObject({
+      eventName: 'GenerateDataKeyPair',
+      outcome: 'failure',
+      errorCode: 'DryRunOperationException',
+      requestParameters: { dryRun: true, keyPairSpec: 'RSA_4096' },
+    });
     expect(record!.additionalEventData.dataKeyId).toBeUndefined();
-    expect((await awsError(aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe('DryRunOperationException');
+    expect(
+      (await awsError(aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name,
+    ).toBe('DryRunOperationException');
     const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
-    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: signing.KeyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe('InvalidKeyUsageException');
+    expect((await awsError(aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: signing.KeyId, KeyPairSpec: 'ECC_NIST_P256', DryRun: true })))).name).toBe(
+      'InvalidKeyUsageException',
+    );
   });
 });
 
@@ -205,16 +242,25 @@ describe('authorization: kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWith
     try {
       const pair = await asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'acme' } }));
       expect(pair.KeyId).toBe(arn);
-      const otherSpec = await awsError(asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_2048', EncryptionContext: { tenant: 'acme' } })));
+      const otherSpec = await awsError(
+        asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_2048', EncryptionContext: { tenant: 'acme' } })),
+      );
       expect(otherSpec).toMatchObject({ name: 'AccessDeniedException' });
       expect(otherSpec.message).toContain('kms:GenerateDataKeyPair');
-      expect((await awsError(asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'initech' } })))).name).toBe('AccessDeniedException');
+      expect(
+        (await awsError(asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'initech' } }))))
+          .name,
+      ).toBe('AccessDeniedException');
       expect((await awsError(asUser.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' })))).name).toBe('AccessDeniedException');
-      const other = await awsError(asUser.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'acme' } })));
+      const other = await awsError(
+        asUser.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'acme' } })),
+      );
       expect(other.name).toBe('AccessDeniedException');
       expect(other.message).toContain('kms:GenerateDataKeyPairWithoutPlaintext');
       // The private key's ciphertext is still the caller's to decrypt only with kms:Decrypt.
-      expect((await awsError(asUser.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { tenant: 'acme' } })))).name).toBe('AccessDeniedException');
+      expect(
+        (await awsError(asUser.send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { tenant: 'acme' } })))).name,
+      ).toBe('AccessDeniedException');
     } finally {
       asUser.destroy();
     }
@@ -225,16 +271,37 @@ describe('authorization: kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWith
     const grantee = await aws.t.newUser(aws.admin.accountId, 'pair-grantee');
     const asGrantee = kmsClient(aws.server, grantee);
     try {
-      expect((await awsError(asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT })))).name).toBe('AccessDeniedException');
+      expect(
+        (
+          await awsError(
+            asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT })),
+          )
+        ).name,
+      ).toBe('AccessDeniedException');
       await aws.kms.send(
-        new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: grantee.principalArn, Operations: ['GenerateDataKeyPairWithoutPlaintext'], Constraints: { EncryptionContextEquals: CONTEXT } }),
+        new CreateGrantCommand({
+          KeyId: keyId,
+          GranteePrincipal: grantee.principalArn,
+          Operations: ['GenerateDataKeyPairWithoutPlaintext'],
+          Constraints: { EncryptionContextEquals: CONTEXT },
+        }),
       );
-      const pair = await asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT }));
+      const pair = await asGrantee.send(
+        new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT }),
+      );
       expect(pair.KeyId).toBe(arn);
       const [record] = await recordsOf(pair.$metadata.requestId!);
       expect(record!.authorization.allowedBy).toEqual([expect.objectContaining({ kind: 'grant' })]);
-      expect((await awsError(asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'acme' } })))).name).toBe('AccessDeniedException');
-      expect((await awsError(asGrantee.send(new GenerateDataKeyPairCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT })))).name).toBe('AccessDeniedException');
+      expect(
+        (
+          await awsError(
+            asGrantee.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { tenant: 'acme' } })),
+          )
+        ).name,
+      ).toBe('AccessDeniedException');
+      expect(
+        (await awsError(asGrantee.send(new GenerateDataKeyPairCommand({ KeyId: arn, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: CONTEXT })))).name,
+      ).toBe('AccessDeniedException');
     } finally {
       asGrantee.destroy();
     }
@@ -289,9 +356,13 @@ describe('GraphQL: generateDataKeyPair and generateDataKeyPairWithoutPlaintext',
     expect(g.errors).toBeUndefined();
     const pair = g.data.generateDataKeyPairWithoutPlaintext;
     expect(pair).toMatchObject({ keyId: arn, keyPairSpec: 'RSA_2048' });
-    const noPlaintext = await aws.t.gql(aws.admin, `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyPlaintext } }`, {
-      i: { keyId, keyPairSpec: 'RSA_2048' },
-    });
+    const noPlaintext = await aws.t.gql(
+      aws.admin,
+      `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyPlaintext } }`,
+      {
+        i: { keyId, keyPairSpec: 'RSA_2048' },
+      },
+    );
     expect(noPlaintext.errors?.[0]?.message).toContain('privateKeyPlaintext');
     const d = await aws.t.gql(aws.admin, DECRYPT, { i: { ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: CONTEXT } });
     expectPair(pkcs8(Buffer.from(d.data.decrypt.plaintext, 'base64')), spki(Buffer.from(pair.publicKey, 'base64')));
@@ -305,7 +376,9 @@ describe('GraphQL: generateDataKeyPair and generateDataKeyPairWithoutPlaintext',
     const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
     const r = await aws.t.gql(aws.admin, GENERATE, { i: { keyId: signing.KeyId, keyPairSpec: 'ECC_NIST_P256' } });
     expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'InvalidKeyUsageException', requestId: expect.any(String) });
-    const recipient = await aws.t.gql(aws.admin, GENERATE, { i: { keyId: (await symmetricKey()).keyId, keyPairSpec: 'ECC_NIST_P256', recipient: { attestationDocument: Buffer.from('x').toString('base64') } } });
+    const recipient = await aws.t.gql(aws.admin, GENERATE, {
+      i: { keyId: (await symmetricKey()).keyId, keyPairSpec: 'ECC_NIST_P256', recipient: { attestationDocument: Buffer.from('x').toString('base64') } },
+    });
     expect(recipient.errors?.[0]?.extensions?.code).toBe('UnsupportedOperationException');
   });
 });
@@ -314,7 +387,9 @@ describe('audit records', () => {
   it('one record per request, readOnly, naming the key, its material, the data key id and the spec; never the private key or the ciphertext', async () => {
     const { keyId, arn } = await symmetricKey();
     const pair = await aws.kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'RSA_3072', EncryptionContext: CONTEXT }));
-    const withoutPlaintext = await aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P521', EncryptionContext: CONTEXT }));
+    const withoutPlaintext = await aws.kms.send(
+      new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P521', EncryptionContext: CONTEXT }),
+    );
     const decrypted = await aws.kms.send(new DecryptCommand({ CiphertextBlob: withoutPlaintext.PrivateKeyCiphertextBlob, EncryptionContext: CONTEXT }));
 
     for (const [response, eventName, spec] of [

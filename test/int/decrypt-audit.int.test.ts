@@ -103,9 +103,17 @@ describe('IncorrectKeyException', () => {
   it("records the blob's key and the named key; auditEvents finds the attempt by either, by ARN, key id or alias", async () => {
     const id = await refused(a, DECRYPT, { ciphertextBlob: blobA, keyId: ka2.keyId, ...decryptIn }, 'IncorrectKeyException');
     const node = await seenBy(a, id);
-    expect(node).toMatchObject({ eventName: 'Decrypt', outcome: 'failure', errorCode: 'IncorrectKeyException', keyArn: ka1.arn, resources: [ka1.arn, ka2.arn] });
+    expect(node).toMatchObject({
+      eventName: 'Decrypt',
+      outcome: 'failure',
+      errorCode: 'IncorrectKeyException',
+      keyArn: ka1.arn,
+      resources: [ka1.arn, ka2.arn],
+    });
     for (const key of [ka1.keyId, ka1.arn, ka2.keyId, ka2.arn, 'alias/decrypt-audit-ka2']) expect(await foundByKey(a, key), key).toContain(id);
-    expect(await events(a, { key: ka2.keyId, eventNames: ['Decrypt'], outcome: 'FAILURE', errorCodes: ['IncorrectKeyException'] })).toEqual([expect.objectContaining({ requestId: id })]);
+    expect(await events(a, { key: ka2.keyId, eventNames: ['Decrypt'], outcome: 'FAILURE', errorCodes: ['IncorrectKeyException'] })).toEqual([
+      expect.objectContaining({ requestId: id }),
+    ]);
   });
 
   it('names the key the caller gave by alias as the key it resolved to', async () => {
@@ -136,7 +144,12 @@ describe('IncorrectKeyException', () => {
   });
 
   it('ReEncrypt with the wrong sourceKeyId records both keys too', async () => {
-    const id = await refused(a, RE_ENCRYPT, { ciphertextBlob: blobA, sourceKeyId: ka2.arn, sourceEncryptionContext: { case: 'decrypt-audit' }, destinationKeyId: ka1.keyId }, 'IncorrectKeyException');
+    const id = await refused(
+      a,
+      RE_ENCRYPT,
+      { ciphertextBlob: blobA, sourceKeyId: ka2.arn, sourceEncryptionContext: { case: 'decrypt-audit' }, destinationKeyId: ka1.keyId },
+      'IncorrectKeyException',
+    );
     expect(await seenBy(a, id)).toMatchObject({ eventName: 'ReEncrypt', keyArn: ka1.arn, resources: [ka1.arn, ka2.arn] });
     expect(await foundByKey(a, ka2.keyId)).toContain(id);
   });
@@ -172,8 +185,20 @@ describe('NotFoundException with a keyId', () => {
     const existing = await refused(a, DECRYPT, { ciphertextBlob: blobA, keyId: kb.arn, ...decryptIn }, 'NotFoundException');
     const missing = await refused(a, DECRYPT, { ciphertextBlob: blobA, keyId: missingThere, ...decryptIn }, 'NotFoundException');
     const [e, m] = [await seenBy(a, existing), await seenBy(a, missing)];
-    expect(e).toMatchObject({ keyArn: ka1.arn, resources: [ka1.arn, kb.arn], errorMessage: `Key '${kb.arn}' does not exist`, recipientAccountId: null, authorization: null });
-    expect(m).toMatchObject({ keyArn: ka1.arn, resources: [ka1.arn, missingThere], errorMessage: `Key '${missingThere}' does not exist`, recipientAccountId: null, authorization: null });
+    expect(e).toMatchObject({
+      keyArn: ka1.arn,
+      resources: [ka1.arn, kb.arn],
+      errorMessage: `Key '${kb.arn}' does not exist`,
+      recipientAccountId: null,
+      authorization: null,
+    });
+    expect(m).toMatchObject({
+      keyArn: ka1.arn,
+      resources: [ka1.arn, missingThere],
+      errorMessage: `Key '${missingThere}' does not exist`,
+      recipientAccountId: null,
+      authorization: null,
+    });
     // The two records differ only where the caller's own input did.
     const shape = (n: any, arn: string) => JSON.parse(JSON.stringify({ ...n, requestId: null }).replaceAll(arn, '<named>'));
     expect(shape(e, kb.arn)).toEqual(shape(m, missingThere));
@@ -186,8 +211,20 @@ describe('NotFoundException with a keyId', () => {
     const missingThere = `arn:aws:kms:us-east-1:${b.accountId}:key/${MISSING}`;
     const missing = await refused(a, DECRYPT, { ciphertextBlob: blobB, keyId: missingThere, ...decryptIn }, 'NotFoundException');
     const [e, m] = [await seenBy(a, existing), await seenBy(a, missing)];
-    expect(e).toMatchObject({ keyArn: kb.arn, resources: [kb.arn], recipientAccountId: null, authorization: null, errorMessage: `Key '${kb.arn}' does not exist` });
-    expect(m).toMatchObject({ keyArn: missingThere, resources: [missingThere], recipientAccountId: null, authorization: null, errorMessage: `Key '${missingThere}' does not exist` });
+    expect(e).toMatchObject({
+      keyArn: kb.arn,
+      resources: [kb.arn],
+      recipientAccountId: null,
+      authorization: null,
+      errorMessage: `Key '${kb.arn}' does not exist`,
+    });
+    expect(m).toMatchObject({
+      keyArn: missingThere,
+      resources: [missingThere],
+      recipientAccountId: null,
+      authorization: null,
+      errorMessage: `Key '${missingThere}' does not exist`,
+    });
     expect(await foundByKey(a, kb.arn)).toContain(existing);
     // The owner sees the refused use of its key, with the evidence.
     const owner = await seenBy(b, existing);

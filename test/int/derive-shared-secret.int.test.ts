@@ -12,14 +12,7 @@ import { createHash, createPublicKey, diffieHellman, generateKeyPairSync } from 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CreateGrantCommand,
-  CreateKeyCommand,
-  DeriveSharedSecretCommand,
-  DisableKeyCommand,
-  GetPublicKeyCommand,
-  type KeySpec,
-} from '@aws-sdk/client-kms';
+import { CreateGrantCommand, CreateKeyCommand, DeriveSharedSecretCommand, DisableKeyCommand, GetPublicKeyCommand, type KeySpec } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { logHolds, recordsOfRequest } from '../support/log-search.ts';
@@ -64,7 +57,7 @@ async function awsError(promise: Promise<unknown>): Promise<{ name: string; mess
 }
 
 describe('DeriveSharedSecret over the AWS endpoint', () => {
-  it.each(CURVES)('%s: the secret equals the peer\'s ECDH with the GetPublicKey key (node:crypto and openssl)', async (spec, namedCurve, length) => {
+  it.each(CURVES)("%s: the secret equals the peer's ECDH with the GetPublicKey key (node:crypto and openssl)", async (spec, namedCurve, length) => {
     const { keyId, arn, publicKey } = await agreementKey(spec);
     const peer = peerKeyPair(namedCurve);
     const r = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peer.publicKey) }));
@@ -87,7 +80,9 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
     // Another peer, another secret; the same peer, the same secret.
     const again = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: arn, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peer.publicKey) }));
     expect(Buffer.from(again.SharedSecret!).equals(secret)).toBe(true);
-    const other = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peerKeyPair(namedCurve).publicKey) }));
+    const other = await aws.kms.send(
+      new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: spki(peerKeyPair(namedCurve).publicKey) }),
+    );
     expect(Buffer.from(other.SharedSecret!).equals(secret)).toBe(false);
   });
 
@@ -103,7 +98,9 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
     for (const PublicKey of attempts) {
       const refused = await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })));
       expect(refused.name).toBe('ValidationException');
-      expect((await recordsOfRequest(aws.t.db.owner, refused.requestId)).map((r) => [r.eventName, r.errorCode])).toEqual([['DeriveSharedSecret', 'ValidationException']]);
+      expect((await recordsOfRequest(aws.t.db.owner, refused.requestId)).map((r) => [r.eventName, r.errorCode])).toEqual([
+        ['DeriveSharedSecret', 'ValidationException'],
+      ]);
     }
   });
 
@@ -125,19 +122,33 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
 
   it('keys of another usage are InvalidKeyUsageException', async () => {
     const peer = spki(peerKeyPair('prime256v1').publicKey);
-    for (const [spec, usage] of [['ECC_NIST_P256', 'SIGN_VERIFY'], ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'], ['HMAC_256', 'GENERATE_VERIFY_MAC']] as const) {
+    for (const [spec, usage] of [
+      ['ECC_NIST_P256', 'SIGN_VERIFY'],
+      ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'],
+      ['HMAC_256', 'GENERATE_VERIFY_MAC'],
+    ] as const) {
       const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: usage }));
-      const refused = await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: KeyMetadata!.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer })));
-      expect(refused).toMatchObject({ name: 'InvalidKeyUsageException', message: `${KeyMetadata!.Arn} key usage is ${usage} which is not valid for DeriveSharedSecret.` });
+      const refused = await awsError(
+        aws.kms.send(new DeriveSharedSecretCommand({ KeyId: KeyMetadata!.KeyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer })),
+      );
+      expect(refused).toMatchObject({
+        name: 'InvalidKeyUsageException',
+        message: `${KeyMetadata!.Arn} key usage is ${usage} which is not valid for DeriveSharedSecret.`,
+      });
     }
   });
 
   it('DryRun stops with DryRunOperationException; a disabled key is DisabledException', async () => {
     const { keyId, arn } = await agreementKey('ECC_NIST_P521');
     const PublicKey = spki(peerKeyPair('secp521r1').publicKey);
-    expect((await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey, DryRun: true })))).name).toBe('DryRunOperationException');
+    expect((await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey, DryRun: true })))).name).toBe(
+      'DryRunOperationException',
+    );
     await aws.kms.send(new DisableKeyCommand({ KeyId: keyId }));
-    expect(await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })))).toMatchObject({ name: 'DisabledException', message: `${arn} is disabled.` });
+    expect(await awsError(aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey })))).toMatchObject({
+      name: 'DisabledException',
+      message: `${arn} is disabled.`,
+    });
   });
 
   it('kms:DeriveSharedSecret: refused without a policy or grant; allowed by a grant', async () => {
@@ -158,12 +169,16 @@ describe('DeriveSharedSecret over the AWS endpoint', () => {
 });
 
 describe('GraphQL: deriveSharedSecret', () => {
-  it('gives the peer\'s secret', async () => {
+  it("gives the peer's secret", async () => {
     const { keyId, arn, publicKey } = await agreementKey('ECC_NIST_P256');
     const peer = peerKeyPair('prime256v1');
-    const r = await aws.t.gql(aws.admin, `mutation($i: DeriveSharedSecretInput!) { deriveSharedSecret(input: $i) { keyId sharedSecret keyAgreementAlgorithm keyOrigin } }`, {
-      i: { keyId, keyAgreementAlgorithm: 'ECDH', publicKey: spki(peer.publicKey).toString('base64') },
-    });
+    const r = await aws.t.gql(
+      aws.admin,
+      `mutation($i: DeriveSharedSecretInput!) { deriveSharedSecret(input: $i) { keyId sharedSecret keyAgreementAlgorithm keyOrigin } }`,
+      {
+        i: { keyId, keyAgreementAlgorithm: 'ECDH', publicKey: spki(peer.publicKey).toString('base64') },
+      },
+    );
     expect(r.errors).toBeUndefined();
     const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: createPublicKey({ key: publicKey, format: 'der', type: 'spki' }) });
     expect(r.data.deriveSharedSecret).toEqual({ keyId: arn, sharedSecret: expected.toString('base64'), keyAgreementAlgorithm: 'ECDH', keyOrigin: 'AWS_KMS' });
@@ -177,7 +192,12 @@ describe('audit', () => {
     const r = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer }));
     const records = await recordsOfRequest(aws.t.db.owner, r.$metadata.requestId!);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ eventName: 'DeriveSharedSecret', outcome: 'success', readOnly: true, requestParameters: { keyId, keyAgreementAlgorithm: 'ECDH' } });
+    expect(records[0]).toMatchObject({
+      eventName: 'DeriveSharedSecret',
+      outcome: 'success',
+      readOnly: true,
+      requestParameters: { keyId, keyAgreementAlgorithm: 'ECDH' },
+    });
     expect(records[0]!.additionalEventData).toEqual({
       keyMaterialId: expect.any(String),
       keyAgreementAlgorithm: 'ECDH',

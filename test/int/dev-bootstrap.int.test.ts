@@ -25,7 +25,9 @@ afterAll(async () => {
 
 const logger = createLogger('silent');
 const defaultAccounts = async () =>
-  (await sql<{ account_id: string }>`SELECT account_id FROM accounts WHERE name = 'default' ORDER BY account_id`.execute(t.db.owner)).rows.map((r) => r.account_id);
+  (await sql<{ account_id: string }>`SELECT account_id FROM accounts WHERE name = 'default' ORDER BY account_id`.execute(t.db.owner)).rows.map(
+    (r) => r.account_id,
+  );
 
 async function expectWorkingCredentials(file: string): Promise<AdminCredentials> {
   const credentials = JSON.parse(await readFile(file, 'utf8')) as AdminCredentials;

@@ -51,11 +51,11 @@ describe('appendToStream', () => {
 
   it('returns what it recorded, with bigint positions and the JSON round-tripped', async () => {
     const stream = newStream();
-    const { events: [recorded] } = await db.app
+    const {
+      events: [recorded],
+    } = await db.app
       .transaction()
-      .execute((trx) =>
-        appendToStream(trx, stream, 'no_stream', [{ type: 'KeyCreated', data: { n: 1, s: 'x' }, metadata: { requestId: 'r1' } }], at),
-      );
+      .execute((trx) => appendToStream(trx, stream, 'no_stream', [{ type: 'KeyCreated', data: { n: 1, s: 'x' }, metadata: { requestId: 'r1' } }], at));
 
     expect(recorded).toMatchObject({
       streamId: stream,
@@ -153,11 +153,7 @@ describe('appendToStream under concurrency', () => {
    * the first's row lock; then the first ends (`outcome`). Returns how the
    * second append settled.
    */
-  async function race(
-    stream: string,
-    expected: ExpectedVersion,
-    outcome: 'commit' | 'rollback',
-  ): Promise<PromiseSettledResult<unknown>> {
+  async function race(stream: string, expected: ExpectedVersion, outcome: 'commit' | 'rollback'): Promise<PromiseSettledResult<unknown>> {
     const first = await db.app.startTransaction().execute();
     const second = await db.app.startTransaction().execute();
     try {
@@ -268,9 +264,7 @@ describe('appendSingleEventStream', () => {
     try {
       await appendSingleEventStream(open, `request-${randomUUID()}`, { type: 'Decrypt', data: {} }, at);
       // Would hang (and time out) if single-event streams contended on a shared row.
-      await db.app.transaction().execute((trx) =>
-        appendSingleEventStream(trx, `request-${randomUUID()}`, { type: 'Decrypt', data: {} }, at),
-      );
+      await db.app.transaction().execute((trx) => appendSingleEventStream(trx, `request-${randomUUID()}`, { type: 'Decrypt', data: {} }, at));
     } finally {
       await finish(open);
     }

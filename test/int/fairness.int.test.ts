@@ -73,7 +73,14 @@ it('8 good clients keep their p99 within 2x while a hostile client floods; the l
   const hostile = await account('hostile');
   const port = await freePort();
   child = spawn(process.execPath, [CLI_MAIN, 'serve'], {
-    env: { ...process.env, DATABASE_URL: db.url, KEYLEDGER_ROOT_KEY: rootKeyBytes.toString('base64'), KEYLEDGER_DATA_DIR: dataDir, KEYLEDGER_HOST: '127.0.0.1', KEYLEDGER_PORT: String(port), KEYLEDGER_LOG_LEVEL: 'fatal',
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      KEYLEDGER_ROOT_KEY: rootKeyBytes.toString('base64'),
+      KEYLEDGER_DATA_DIR: dataDir,
+      KEYLEDGER_HOST: '127.0.0.1',
+      KEYLEDGER_PORT: String(port),
+      KEYLEDGER_LOG_LEVEL: 'fatal',
       // Quotas low enough that one client on a slow machine breaks them: the throttled requests must stay cheap and aggregated.
       KEYLEDGER_QUOTA_CREATE_ALIAS: '1',
       KEYLEDGER_QUOTA_UNAUTHENTICATED_REQUESTS_PER_SOURCE_IP: '1',
@@ -90,9 +97,17 @@ it('8 good clients keep their p99 within 2x while a hostile client floods; the l
   const goodAgent = new http.Agent({ keepAlive: true, localAddress: '127.0.0.1', maxSockets: GOOD_CLIENTS });
   const hostileAgent = new http.Agent({ keepAlive: true, localAddress: '127.0.0.2', maxSockets: 1 });
   const auth = basic(good.accessKeyId, good.secretAccessKey);
-  const created = await post(goodAgent, `${base}/graphql`, { 'content-type': 'application/json', authorization: auth }, JSON.stringify({ query: 'mutation { createKey(input: {}) { keyMetadata { keyId } } }' }));
+  const created = await post(
+    goodAgent,
+    `${base}/graphql`,
+    { 'content-type': 'application/json', authorization: auth },
+    JSON.stringify({ query: 'mutation { createKey(input: {}) { keyMetadata { keyId } } }' }),
+  );
   const keyId = (JSON.parse(created.body) as { data: { createKey: { keyMetadata: { keyId: string } } } }).data.createKey.keyMetadata.keyId;
-  const encrypt = JSON.stringify({ query: 'mutation($i: EncryptInput!) { encrypt(input: $i) { keyId } }', variables: { i: { keyId, plaintext: randomBytes(32).toString('base64') } } });
+  const encrypt = JSON.stringify({
+    query: 'mutation($i: EncryptInput!) { encrypt(input: $i) { keyId } }',
+    variables: { i: { keyId, plaintext: randomBytes(32).toString('base64') } },
+  });
 
   let answered = 0;
   const failed: string[] = [];
@@ -157,7 +172,9 @@ it('8 good clients keep their p99 within 2x while a hostile client floods; the l
   expect(failed, JSON.stringify(figures)).toEqual([]);
   const { rows: recorded } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM events
-    WHERE type = 'AuditRecord' AND data ->> 'accountId' = ${good.accountId} AND data ->> 'eventName' = 'Encrypt' AND data ->> 'outcome' = 'success'`.execute(db.owner);
+    WHERE type = 'AuditRecord' AND data ->> 'accountId' = ${good.accountId} AND data ->> 'eventName' = 'Encrypt' AND data ->> 'outcome' = 'success'`.execute(
+    db.owner,
+  );
   expect(recorded[0]!.n).toBe(answered);
 
   // The log: what the hostile client's requests added, per second of flood (its account's records and the unauthenticated ones).
@@ -178,7 +195,10 @@ it('8 good clients keep their p99 within 2x while a hostile client floods; the l
   expect(throttled.rows[0]!.n, JSON.stringify(report)).toBeGreaterThan(0);
   // The hostile client was answered, and refused: no attack went through unanswered or as a server error.
   for (const [name, statuses] of tally) {
-    expect([...statuses.keys()].filter((s) => s === 0 || s >= 500), `${name}: ${JSON.stringify(report)}`).toEqual([]);
+    expect(
+      [...statuses.keys()].filter((s) => s === 0 || s >= 500),
+      `${name}: ${JSON.stringify(report)}`,
+    ).toEqual([]);
   }
   console.info(`fairness: ${JSON.stringify(report)}`);
 }, 120_000);

@@ -65,7 +65,11 @@ async function serve(port: number): Promise<ChildProcess> {
   children.add(child);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok === true, `keyledger serve answers (stderr: ${stderr})`, 60_000);
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok === true,
+    `keyledger serve answers (stderr: ${stderr})`,
+    60_000,
+  );
   return child;
 }
 
@@ -157,7 +161,10 @@ it('every answer under connection kills and a kill -9 has a request id and a rec
   expect(answers.length, JSON.stringify(summary)).toBeGreaterThan(200);
   // The faults landed: some requests failed or went unanswered.
   expect(failures.length + unanswered, JSON.stringify(summary)).toBeGreaterThan(0);
-  expect(answers.filter((a) => a.requestId === undefined), JSON.stringify(summary)).toEqual([]);
+  expect(
+    answers.filter((a) => a.requestId === undefined),
+    JSON.stringify(summary),
+  ).toEqual([]);
 
   const ids = answers.map((a) => a.requestId!);
   const { rows } = await sql<{ requestId: string; eventName: string; outcome: string; resources: { arn: string }[] | null }>`

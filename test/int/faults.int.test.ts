@@ -33,7 +33,9 @@ describe('a failure record whose first insert fails', () => {
     await sql`create sequence failpoint_once`.execute(t.db.owner);
     await sql`create function failpoint_once() returns trigger language plpgsql security definer as $$
       begin if nextval('failpoint_once') = 1 then raise exception 'failpoint'; end if; return new; end $$`.execute(t.db.owner);
-    await sql`create trigger failpoint_once before insert on events for each row when (new.type = 'AuditRecord') execute function failpoint_once()`.execute(t.db.owner);
+    await sql`create trigger failpoint_once before insert on events for each row when (new.type = 'AuditRecord') execute function failpoint_once()`.execute(
+      t.db.owner,
+    );
     try {
       const r = await t.gql(me, `{ describeKey(input: { keyId: "alias/nowhere" }) { keyMetadata { keyId } } }`);
       expect(r.errors![0]!.extensions!.code).toBe('NotFoundException');

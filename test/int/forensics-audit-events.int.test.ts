@@ -38,7 +38,13 @@ const WINDOW = { from: DAY1.toISOString(), to: DAY4.toISOString() };
 const at = (day: Date, hhmm: string) => new Date(day.getTime() + Number(hhmm.slice(0, 2)) * 3_600_000 + Number(hhmm.slice(3)) * 60_000);
 
 /** Runs one labelled request as `p` from `ip` at `when`; a failure is kept as its error code. */
-async function step<T>(label: string, p: Principal, ip: string, when: Date, run: (ctx: Awaited<ReturnType<TestApp['ctx']>>) => Promise<T>): Promise<T | string> {
+async function step<T>(
+  label: string,
+  p: Principal,
+  ip: string,
+  when: Date,
+  run: (ctx: Awaited<ReturnType<TestApp['ctx']>>) => Promise<T>,
+): Promise<T | string> {
   t.clock.set(when);
   const ctx = { ...(await t.ctx(p)), sourceIp: ip };
   req.set(label, ctx.requestId);
@@ -66,28 +72,51 @@ beforeAll(async () => {
   await t.app.kms.createAlias(await t.ctx(admin), { aliasName: 'alias/app', targetKeyId: k1.keyId });
 
   const crypto = t.app.crypto;
-  await step('s1', alice, '10.0.0.5', at(DAY1, '10:00'), (c) => crypto.encrypt(c, { keyId: k1.keyId, plaintext: Buffer.from('one'), encryptionContext: { tenant: 'acme', purpose: 'billing' } }));
-  const gdk = await step('s2', alice, '10.0.0.5', at(DAY1, '10:05'), (c) => crypto.generateDataKey(c, { keyId: k1.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } }));
+  await step('s1', alice, '10.0.0.5', at(DAY1, '10:00'), (c) =>
+    crypto.encrypt(c, { keyId: k1.keyId, plaintext: Buffer.from('one'), encryptionContext: { tenant: 'acme', purpose: 'billing' } }),
+  );
+  const gdk = await step('s2', alice, '10.0.0.5', at(DAY1, '10:05'), (c) =>
+    crypto.generateDataKey(c, { keyId: k1.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } }),
+  );
   if (typeof gdk === 'string') throw new Error(`GenerateDataKey failed: ${gdk}`);
   const blob = gdk.ciphertextBlob;
   await step('s3', bob, '192.168.1.20', at(DAY1, '11:00'), (c) => crypto.decrypt(c, { ciphertextBlob: blob, encryptionContext: { tenant: 'acme' } }));
-  const wrongContext = await step('s4', bob, '192.168.1.20', at(DAY1, '11:05'), (c) => crypto.decrypt(c, { ciphertextBlob: blob, encryptionContext: { tenant: 'globex' } }));
+  const wrongContext = await step('s4', bob, '192.168.1.20', at(DAY1, '11:05'), (c) =>
+    crypto.decrypt(c, { ciphertextBlob: blob, encryptionContext: { tenant: 'globex' } }),
+  );
   expect(wrongContext).toBe('InvalidCiphertextException');
   // Account B, same context and address: never visible to A.
   t.clock.set(at(DAY1, '10:30'));
-  await t.app.crypto.encrypt({ ...(await t.ctx(other)), sourceIp: '10.0.0.5' }, { keyId: kb.keyId, plaintext: Buffer.from('b'), encryptionContext: { tenant: 'acme' } });
-  const bGdk = await t.app.crypto.generateDataKey({ ...(await t.ctx(other)), sourceIp: '10.0.0.5' }, { keyId: kb.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } });
+  await t.app.crypto.encrypt(
+    { ...(await t.ctx(other)), sourceIp: '10.0.0.5' },
+    { keyId: kb.keyId, plaintext: Buffer.from('b'), encryptionContext: { tenant: 'acme' } },
+  );
+  const bGdk = await t.app.crypto.generateDataKey(
+    { ...(await t.ctx(other)), sourceIp: '10.0.0.5' },
+    { keyId: kb.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } },
+  );
 
   await step('s5', admin, '203.0.113.7', at(DAY2, '09:00'), (c) => t.app.kms.updateAlias(c, { aliasName: 'alias/app', targetKeyId: k2.keyId }));
-  await step('s6', alice, '10.0.0.6', at(DAY2, '10:00'), (c) => crypto.encrypt(c, { keyId: 'alias/app', plaintext: Buffer.from('six'), encryptionContext: { tenant: 'globex' } }));
+  await step('s6', alice, '10.0.0.6', at(DAY2, '10:00'), (c) =>
+    crypto.encrypt(c, { keyId: 'alias/app', plaintext: Buffer.from('six'), encryptionContext: { tenant: 'globex' } }),
+  );
   const re = await step('s7', bob, '10.0.1.1', at(DAY2, '11:00'), (c) =>
-    crypto.reEncrypt(c, { ciphertextBlob: blob, sourceEncryptionContext: { tenant: 'acme' }, destinationKeyId: k2.keyId, destinationEncryptionContext: { tenant: 'initech' } }),
+    crypto.reEncrypt(c, {
+      ciphertextBlob: blob,
+      sourceEncryptionContext: { tenant: 'acme' },
+      destinationKeyId: k2.keyId,
+      destinationEncryptionContext: { tenant: 'initech' },
+    }),
   );
   if (typeof re === 'string') throw new Error(`ReEncrypt failed: ${re}`);
-  const denied = await step('s8', mallory, '198.51.100.9', at(DAY2, '12:00'), (c) => crypto.decrypt(c, { ciphertextBlob: blob, encryptionContext: { tenant: 'acme' } }));
+  const denied = await step('s8', mallory, '198.51.100.9', at(DAY2, '12:00'), (c) =>
+    crypto.decrypt(c, { ciphertextBlob: blob, encryptionContext: { tenant: 'acme' } }),
+  );
   expect(denied).toBe('AccessDeniedException');
   await step('s9', admin, '203.0.113.7', at(DAY3, '09:00'), (c) => t.app.kms.describeKey(c, { keyId: k1.keyId }));
-  await step('s10', alice, '10.0.0.5', at(DAY3, '09:30'), (c) => crypto.decrypt(c, { ciphertextBlob: re.ciphertextBlob, encryptionContext: { tenant: 'initech' } }));
+  await step('s10', alice, '10.0.0.5', at(DAY3, '09:30'), (c) =>
+    crypto.decrypt(c, { ciphertextBlob: re.ciphertextBlob, encryptionContext: { tenant: 'initech' } }),
+  );
 
   const rows = await t.db.owner
     .selectFrom('events')
@@ -100,7 +129,8 @@ beforeAll(async () => {
     else c2 = d.additionalEventData!['destinationCiphertextId'] as string;
   }
   const bRows = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').execute();
-  otherDataKey = bRows.map((r) => r.data as AuditRecord).find((d) => d.accountId === other.accountId && d.eventName === 'GenerateDataKey')!.additionalEventData!['dataKeyId'] as string;
+  otherDataKey = bRows.map((r) => r.data as AuditRecord).find((d) => d.accountId === other.accountId && d.eventName === 'GenerateDataKey')!
+    .additionalEventData!['dataKeyId'] as string;
   expect(bGdk.keyId).toBe(kb.arn);
   expect(dk1).toMatch(/./);
   expect(c2).toMatch(/./);
@@ -128,7 +158,12 @@ async function page(as: Principal, vars: Record<string, unknown>): Promise<Page>
 }
 
 /** Every record matching `filter`, paging forward. */
-async function all(filter: Record<string, unknown>, order: 'NEWEST_FIRST' | 'OLDEST_FIRST' = 'OLDEST_FIRST', as: Principal = investigator, size = 1000): Promise<Page['edges'][number]['node'][]> {
+async function all(
+  filter: Record<string, unknown>,
+  order: 'NEWEST_FIRST' | 'OLDEST_FIRST' = 'OLDEST_FIRST',
+  as: Principal = investigator,
+  size = 1000,
+): Promise<Page['edges'][number]['node'][]> {
   const nodes: Page['edges'][number]['node'][] = [];
   let after: string | null = null;
   for (;;) {
@@ -262,12 +297,20 @@ describe('auditEvents filters, combined', () => {
     expect(await labels({ dataKeyId: dk1, outcome: 'FAILURE' })).toEqual(['s4', 's8']);
     expect(await labels({ readOnly: false, key: k2.keyId, from: DAY2.toISOString(), to: DAY3.toISOString() })).toEqual(['s5']);
     expect(await labels({ readOnly: true, key: k2.keyId, from: DAY2.toISOString(), to: DAY3.toISOString() })).toEqual(['s6', 's7']);
-    expect(await labels({ accessKeyId: alice.accessKeyId, encryptionContextKeys: ['tenant'], sourceIp: '10.0.0.5', eventNames: ['Decrypt', 'Encrypt'] })).toEqual(['s1', 's10']);
+    expect(
+      await labels({ accessKeyId: alice.accessKeyId, encryptionContextKeys: ['tenant'], sourceIp: '10.0.0.5', eventNames: ['Decrypt', 'Encrypt'] }),
+    ).toEqual(['s1', 's10']);
     expect(await labels({ requestId: req.get('s3'), principalArn: alice.principalArn })).toEqual([]);
   });
 
   it('refuses invalid filters with ValidationException', async () => {
-    for (const filter of [{ sourceIp: 'not-an-ip' }, { sourceIp: '10.0.0.0/33' }, { from: DAY2.toISOString(), to: DAY1.toISOString() }, { key: 'nonsense' }, { principalArnPrefix: '' }]) {
+    for (const filter of [
+      { sourceIp: 'not-an-ip' },
+      { sourceIp: '10.0.0.0/33' },
+      { from: DAY2.toISOString(), to: DAY1.toISOString() },
+      { key: 'nonsense' },
+      { principalArnPrefix: '' },
+    ]) {
       const r = await t.gql(investigator, EVENTS, { filter });
       expect(r.errors?.[0]?.extensions?.code, JSON.stringify(filter)).toBe('ValidationException');
     }
@@ -467,8 +510,22 @@ describe('dataKey lineage', () => {
     expect(r.errors).toBeUndefined();
     const l = r.data.dataKey;
     expect(label(l.generatedBy.requestId)).toBe('s2');
-    expect(l.generatedBy).toMatchObject({ principalArn: alice.principalArn, sourceIp: '10.0.0.5', eventName: 'GenerateDataKey', keyArn: k1.arn, eventTime: at(DAY1, '10:05').toISOString() });
-    expect(l).toMatchObject({ keyArn: k1.arn, encryptionContext: { tenant: 'acme' }, derivedFrom: null, usesTruncated: false, useCount: 4, failedUseCount: 2, deniedUseCount: 1 });
+    expect(l.generatedBy).toMatchObject({
+      principalArn: alice.principalArn,
+      sourceIp: '10.0.0.5',
+      eventName: 'GenerateDataKey',
+      keyArn: k1.arn,
+      eventTime: at(DAY1, '10:05').toISOString(),
+    });
+    expect(l).toMatchObject({
+      keyArn: k1.arn,
+      encryptionContext: { tenant: 'acme' },
+      derivedFrom: null,
+      usesTruncated: false,
+      useCount: 4,
+      failedUseCount: 2,
+      deniedUseCount: 1,
+    });
     expect(l.keyMaterialId).toMatch(/^[0-9a-f]{64}$/);
     expect(l.uses.map((u: { requestId: string }) => label(u.requestId))).toEqual(['s3', 's4', 's7', 's8']);
     expect(l.uses.map((u: { outcome: string; errorCode: string | null }) => [u.outcome, u.errorCode])).toEqual([
@@ -479,7 +536,9 @@ describe('dataKey lineage', () => {
     ]);
     expect(l.uses.map((u: { principalArn: string }) => u.principalArn)).toEqual([bob.principalArn, bob.principalArn, bob.principalArn, mallory.principalArn]);
     expect(l.uses.map((u: { sourceIp: string }) => u.sourceIp)).toEqual(['192.168.1.20', '192.168.1.20', '10.0.1.1', '198.51.100.9']);
-    expect(l.reEncryptedInto).toEqual([{ ciphertextId: c2, keyArn: k2.arn, keyMaterialId: expect.stringMatching(/^[0-9a-f]{64}$/), event: { requestId: req.get('s7') } }]);
+    expect(l.reEncryptedInto).toEqual([
+      { ciphertextId: c2, keyArn: k2.arn, keyMaterialId: expect.stringMatching(/^[0-9a-f]{64}$/), event: { requestId: req.get('s7') } },
+    ]);
   });
 
   it('a re-encrypted copy leads back to the ReEncrypt that made it', async () => {
@@ -595,7 +654,9 @@ describe('usageStatistics', () => {
       { day: DAY3.toISOString(), count: 2, failures: 0, denied: 0 },
     ]);
     const hours = await usage(['HOUR'], { ...WINDOW, key: k2.keyId });
-    expect(hours.groups.map((g) => g['hour'])).toEqual([at(DAY2, '09:00'), at(DAY2, '10:00'), at(DAY2, '11:00'), at(DAY3, '09:00')].map((d) => d.toISOString()));
+    expect(hours.groups.map((g) => g['hour'])).toEqual(
+      [at(DAY2, '09:00'), at(DAY2, '10:00'), at(DAY2, '11:00'), at(DAY3, '09:00')].map((d) => d.toISOString()),
+    );
     expect(hours.groups.every((g) => g['count'] === 1 && g['day'] === null && g['key'] === null)).toBe(true);
     const pXo = only((await usage(['PRINCIPAL', 'OPERATION'], { ...WINDOW, eventNames: ['Decrypt'] })).groups, ['principal', 'operation']);
     expect(pXo).toEqual(

@@ -23,15 +23,28 @@ describe('keyAsOf and grants', () => {
     });
     const whileLive = t.clock.now();
     t.clock.advance({ hours: 1 });
-    await t.gql(alice, `mutation($k: String!, $g: String!) { revokeGrant(input: { keyId: $k, grantId: $g }) { requestId } }`, { k: key.keyId, g: g.data.createGrant.grantId });
+    await t.gql(alice, `mutation($k: String!, $g: String!) { revokeGrant(input: { keyId: $k, grantId: $g }) { requestId } }`, {
+      k: key.keyId,
+      g: g.data.createGrant.grantId,
+    });
     const afterRevoke = t.clock.now();
 
     const at = async (instant: Date) => (await t.gql(alice, KEY_AS_OF, { k: key.keyId, at: instant.toISOString() })).data.keyAsOf.grants;
     expect(await at(beforeGrant)).toEqual([]);
-    expect(await at(whileLive)).toEqual([{ grantId: g.data.createGrant.grantId, granteePrincipal: grantee.principalArn, operations: ['Decrypt'], constraints: { encryptionContextSubset: { tenant: 'acme' } } }]);
+    expect(await at(whileLive)).toEqual([
+      {
+        grantId: g.data.createGrant.grantId,
+        granteePrincipal: grantee.principalArn,
+        operations: ['Decrypt'],
+        constraints: { encryptionContextSubset: { tenant: 'acme' } },
+      },
+    ]);
     expect(await at(afterRevoke)).toEqual([]);
     // The token is a grant's handle, never part of what time travel shows.
-    const raw = await t.gql(alice, `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { grants { grantId } } }`, { k: key.keyId, at: whileLive.toISOString() });
+    const raw = await t.gql(alice, `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { grants { grantId } } }`, {
+      k: key.keyId,
+      at: whileLive.toISOString(),
+    });
     expect(JSON.stringify(raw)).not.toContain(g.data.createGrant.grantToken);
   });
 });

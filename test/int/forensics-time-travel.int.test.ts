@@ -164,7 +164,11 @@ describe('keyAsOf', () => {
     expect((await at(7.5)).policy).not.toContain('Auditors');
     expect((await at(8)).policy).toContain('Auditors');
     expect((await at(9)).tags).toEqual([{ tagKey: 'team', tagValue: 'payments' }]);
-    expect((await at(10)).keyMetadata).toMatchObject({ keyState: 'PendingDeletion', pendingDeletionWindowInDays: 7, deletionDate: hour(10 + 7 * 24).toISOString() });
+    expect((await at(10)).keyMetadata).toMatchObject({
+      keyState: 'PendingDeletion',
+      pendingDeletionWindowInDays: 7,
+      deletionDate: hour(10 + 7 * 24).toISOString(),
+    });
   });
 
   it('works for a deleted key: its history remains', async () => {
@@ -190,7 +194,7 @@ describe('keyAsOf', () => {
     expect((await keyAsOf(arn, hour(2))).data.keyAsOf.keyMetadata.description).toBe('v2');
   });
 
-  it("another account cannot look at the key, by id, ARN or alias", async () => {
+  it('another account cannot look at the key, by id, ARN or alias', async () => {
     for (const k of [keyId, `arn:aws:kms:us-east-1:${admin.accountId}:key/${keyId}`, `arn:aws:kms:us-east-1:${admin.accountId}:alias/tt`, 'alias/tt']) {
       const r = await keyAsOf(k, hour(5), other);
       expect(r.errors?.[0]?.extensions?.code, k).toBe('NotFoundException');
@@ -207,7 +211,12 @@ describe('keyHistory', () => {
     expect(r.errors).toBeUndefined();
     const h = r.data.keyHistory;
     expect(h.keyId).toBe(keyId);
-    const entries = h.entries as { type: string; recordedAt: string; data: Record<string, unknown>; request: { eventName: string; principalArn: string | null } | null }[];
+    const entries = h.entries as {
+      type: string;
+      recordedAt: string;
+      data: Record<string, unknown>;
+      request: { eventName: string; principalArn: string | null } | null;
+    }[];
     expect(entries.map((e) => [e.type, e.request?.eventName])).toEqual([
       ['KeyCreated', 'CreateKey'],
       ['AliasCreated', 'CreateAlias'],

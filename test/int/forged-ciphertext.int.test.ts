@@ -71,7 +71,11 @@ describe("a blob naming another account's key", () => {
   });
 
   it('Decrypt over GraphQL: the three answers are byte-identical but for the request id', async () => {
-    const answers = Object.fromEntries(await Promise.all(Object.entries(cases()).map(async ([name, blob]) => [name, await rawAnswer(a, DECRYPT, { ciphertextBlob: blob.toString('base64') })] as const)));
+    const answers = Object.fromEntries(
+      await Promise.all(
+        Object.entries(cases()).map(async ([name, blob]) => [name, await rawAnswer(a, DECRYPT, { ciphertextBlob: blob.toString('base64') })] as const),
+      ),
+    );
     expect(JSON.parse(answers.foreign!.body).errors[0].extensions.code).toBe('InvalidCiphertextException');
     expect({ status: answers.foreign!.status, body: answers.foreign!.body }).toEqual({ status: answers.missing!.status, body: answers.missing!.body });
     expect({ status: answers.foreign!.status, body: answers.foreign!.body }).toEqual({ status: answers.garbage!.status, body: answers.garbage!.body });
@@ -88,16 +92,24 @@ describe("a blob naming another account's key", () => {
     }
     expect(views.foreign).toEqual(views.missing);
     expect(views.foreign).toEqual(views.garbage);
-    expect(views.foreign).toEqual([expect.objectContaining({ keyArn: null, resources: [], errorCode: 'InvalidCiphertextException', recipientAccountId: null, authorization: null })]);
+    expect(views.foreign).toEqual([
+      expect.objectContaining({ keyArn: null, resources: [], errorCode: 'InvalidCiphertextException', recipientAccountId: null, authorization: null }),
+    ]);
     expect(JSON.stringify(views.foreign)).not.toContain(b.accountId);
     // The key's owner still finds the refused use of its key, with the evidence.
     const owner = await t.gql(b, EVENTS, { f: { requestId: answers.foreign!.requestId } });
-    expect(owner.data.auditEvents.edges).toEqual([{ node: expect.objectContaining({ recipientAccountId: b.accountId, authorization: expect.objectContaining({ decision: 'implicitDeny' }) }) }]);
+    expect(owner.data.auditEvents.edges).toEqual([
+      { node: expect.objectContaining({ recipientAccountId: b.accountId, authorization: expect.objectContaining({ decision: 'implicitDeny' }) }) },
+    ]);
     expect(JSON.stringify(owner.data)).not.toContain(`does not exist`);
   });
 
   it('ReEncrypt as source over GraphQL: the same', async () => {
-    const sourceOnly = await Promise.all(Object.values(cases()).map(async (blob) => (await rawAnswer(a, RE_ENCRYPT, { ciphertextBlob: blob.toString('base64'), destinationKeyId: blobKeyOfA() })).body));
+    const sourceOnly = await Promise.all(
+      Object.values(cases()).map(
+        async (blob) => (await rawAnswer(a, RE_ENCRYPT, { ciphertextBlob: blob.toString('base64'), destinationKeyId: blobKeyOfA() })).body,
+      ),
+    );
     expect(JSON.parse(sourceOnly[0]!).errors[0].extensions.code).toBe('InvalidCiphertextException');
     expect(new Set(sourceOnly).size).toBe(1);
   });

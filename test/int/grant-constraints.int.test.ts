@@ -70,10 +70,18 @@ describe('a constrained grant may include DescribeKey, RetireGrant and CreateGra
     const described = await t.gql(grantee, DESCRIBE_KEY, { k: key.keyId });
     expect(described.errors).toBeUndefined();
     expect(described.data.describeKey.keyMetadata).toEqual({ keyId: key.keyId, arn: key.arn });
-    expect((await lastRecord(grantee, 'DescribeKey')).authorization).toMatchObject({ action: 'kms:DescribeKey', decision: 'allow', allowedBy: [{ kind: 'grant', grantId: g.grantId }] });
+    expect((await lastRecord(grantee, 'DescribeKey')).authorization).toMatchObject({
+      action: 'kms:DescribeKey',
+      decision: 'allow',
+      allowedBy: [{ kind: 'grant', grantId: g.grantId }],
+    });
 
-    expect((await t.gql(grantee, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x'), encryptionContext: { tenant: 'acme', extra: '1' } } })).errors).toBeUndefined();
-    expect(code(await t.gql(grantee, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x'), encryptionContext: { tenant: 'globex' } } }))).toBe('AccessDeniedException');
+    expect(
+      (await t.gql(grantee, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x'), encryptionContext: { tenant: 'acme', extra: '1' } } })).errors,
+    ).toBeUndefined();
+    expect(code(await t.gql(grantee, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x'), encryptionContext: { tenant: 'globex' } } }))).toBe(
+      'AccessDeniedException',
+    );
     expect(code(await t.gql(grantee, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x') } }))).toBe('AccessDeniedException');
 
     // Another principal gets nothing from the grant.
@@ -84,15 +92,28 @@ describe('a constrained grant may include DescribeKey, RetireGrant and CreateGra
   it('an Equals constraint with DescribeKey alone is accepted, and allows DescribeKey', async () => {
     const key = await createKey(admin);
     const grantee = await t.newUser(admin.accountId, 'equals-describer');
-    await grant(admin, { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['DescribeKey'], constraints: { encryptionContextEquals: { tenant: 'acme' } } });
+    await grant(admin, {
+      keyId: key.keyId,
+      granteePrincipal: grantee.principalArn,
+      operations: ['DescribeKey'],
+      constraints: { encryptionContextEquals: { tenant: 'acme' } },
+    });
     expect((await t.gql(grantee, DESCRIBE_KEY, { k: key.arn })).errors).toBeUndefined();
   });
 
   it('operations that take no encryption context and are not DescribeKey, RetireGrant or CreateGrant still refuse a constraint', async () => {
     const key = await createKey(admin);
-    const r = await t.gql(admin, CREATE_GRANT, { i: { keyId: key.keyId, granteePrincipal: admin.principalArn, operations: ['Decrypt', 'Sign'], constraints: { encryptionContextSubset: { tenant: 'acme' } } } });
+    const r = await t.gql(admin, CREATE_GRANT, {
+      i: {
+        keyId: key.keyId,
+        granteePrincipal: admin.principalArn,
+        operations: ['Decrypt', 'Sign'],
+        constraints: { encryptionContextSubset: { tenant: 'acme' } },
+      },
+    });
     expect(r.errors?.[0]).toMatchObject({
-      message: 'Grant constraints cannot be used with the Sign operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
+      message:
+        'Grant constraints cannot be used with the Sign operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
       extensions: { code: 'ValidationException' },
     });
   });
@@ -100,8 +121,18 @@ describe('a constrained grant may include DescribeKey, RetireGrant and CreateGra
   it('the grantee retires its constrained grant (by key and grant id, and by token); then DescribeKey is refused', async () => {
     const key = await createKey(admin);
     const grantee = await t.newUser(admin.accountId, 'retiring-grantee');
-    const byId = await grant(admin, { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Decrypt', 'DescribeKey', 'RetireGrant'], constraints: { encryptionContextEquals: { tenant: 'acme' } } });
-    const byToken = await grant(admin, { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Encrypt', 'RetireGrant'], constraints: { encryptionContextSubset: { tenant: 'acme' } } });
+    const byId = await grant(admin, {
+      keyId: key.keyId,
+      granteePrincipal: grantee.principalArn,
+      operations: ['Decrypt', 'DescribeKey', 'RetireGrant'],
+      constraints: { encryptionContextEquals: { tenant: 'acme' } },
+    });
+    const byToken = await grant(admin, {
+      keyId: key.keyId,
+      granteePrincipal: grantee.principalArn,
+      operations: ['Encrypt', 'RetireGrant'],
+      constraints: { encryptionContextSubset: { tenant: 'acme' } },
+    });
     expect((await t.gql(grantee, DESCRIBE_KEY, { k: key.keyId })).errors).toBeUndefined();
 
     const retired = await t.gql(grantee, RETIRE, { i: { keyId: key.keyId, grantId: byId.grantId } });
@@ -152,7 +183,11 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
     const equals = await ask(['Decrypt'], { encryptionContextEquals: { tenant: 'acme', purpose: 'exact' } });
     expect(equals.errors).toBeUndefined();
     for (const r of [same, more, equals]) {
-      expect((await creationOf(r.data.createGrant.grantId)).authorization).toMatchObject({ action: 'kms:CreateGrant', decision: 'allow', allowedBy: [{ kind: 'grant', grantId: parent.grantId }] });
+      expect((await creationOf(r.data.createGrant.grantId)).authorization).toMatchObject({
+        action: 'kms:CreateGrant',
+        decision: 'allow',
+        allowedBy: [{ kind: 'grant', grantId: parent.grantId }],
+      });
     }
 
     // The child grants work as created: DescribeKey regardless, Decrypt only in their context.
@@ -173,7 +208,12 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
     const key = await createKey(admin);
     const delegate = await t.newUser(admin.accountId, 'equals-delegate');
     const child = await t.newUser(admin.accountId, 'equals-child');
-    await grant(admin, { keyId: key.keyId, granteePrincipal: delegate.principalArn, operations: ['Decrypt', 'DescribeKey', 'CreateGrant'], constraints: { encryptionContextEquals: { tenant: 'acme' } } });
+    await grant(admin, {
+      keyId: key.keyId,
+      granteePrincipal: delegate.principalArn,
+      operations: ['Decrypt', 'DescribeKey', 'CreateGrant'],
+      constraints: { encryptionContextEquals: { tenant: 'acme' } },
+    });
     const ask = (operations: string[], constraints?: Record<string, unknown>) =>
       t.gql(delegate, CREATE_GRANT, { i: { keyId: key.keyId, granteePrincipal: child.principalArn, operations, ...(constraints ? { constraints } : {}) } });
     expect(code(await ask(['Decrypt'], { encryptionContextSubset: { tenant: 'acme' } }))).toBe('AccessDeniedException');
@@ -183,7 +223,9 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
     // The grandchild level: the child, now holding CreateGrant under the same Equals, is bound the same way.
     const grandchild = await t.newUser(admin.accountId, 'equals-grandchild');
     const deeper = (constraints?: Record<string, unknown>) =>
-      t.gql(child, CREATE_GRANT, { i: { keyId: key.keyId, granteePrincipal: grandchild.principalArn, operations: ['Decrypt'], ...(constraints ? { constraints } : {}) } });
+      t.gql(child, CREATE_GRANT, {
+        i: { keyId: key.keyId, granteePrincipal: grandchild.principalArn, operations: ['Decrypt'], ...(constraints ? { constraints } : {}) },
+      });
     expect(code(await deeper())).toBe('AccessDeniedException');
     expect((await deeper({ encryptionContextEquals: { tenant: 'acme' } })).errors).toBeUndefined();
   });
@@ -192,7 +234,12 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
     const key = await createKey(admin);
     const delegate = await t.newUser(admin.accountId, 'multi-delegate');
     const child = await t.newUser(admin.accountId, 'multi-child');
-    await grant(admin, { keyId: key.keyId, granteePrincipal: delegate.principalArn, operations: ['Decrypt', 'CreateGrant'], constraints: { encryptionContextSubset: { tenant: 'acme' } } });
+    await grant(admin, {
+      keyId: key.keyId,
+      granteePrincipal: delegate.principalArn,
+      operations: ['Decrypt', 'CreateGrant'],
+      constraints: { encryptionContextSubset: { tenant: 'acme' } },
+    });
     const open = await grant(admin, { keyId: key.keyId, granteePrincipal: delegate.principalArn, operations: ['Encrypt', 'CreateGrant'] });
     const ask = (operations: string[], constraints?: Record<string, unknown>) =>
       t.gql(delegate, CREATE_GRANT, { i: { keyId: key.keyId, granteePrincipal: child.principalArn, operations, ...(constraints ? { constraints } : {}) } });
@@ -206,7 +253,7 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
     expect((await ask(['Decrypt'], { encryptionContextSubset: { tenant: 'acme' } })).errors).toBeUndefined();
   });
 
-  it('across accounts: a constrained grant on another account\'s key allows DescribeKey and a stricter CreateGrant by key ARN', async () => {
+  it("across accounts: a constrained grant on another account's key allows DescribeKey and a stricter CreateGrant by key ARN", async () => {
     const key = await createKey(admin);
     const other = await t.newAccount('grant-constraints-other');
     const foreignUser = await t.newUser(other.accountId, 'foreign-grantee');
@@ -219,7 +266,14 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
     const described = await t.gql(foreignUser, DESCRIBE_KEY, { k: key.arn });
     expect(described.errors).toBeUndefined();
     expect(described.data.describeKey.keyMetadata.arn).toBe(key.arn);
-    const stricter = await t.gql(foreignUser, CREATE_GRANT, { i: { keyId: key.arn, granteePrincipal: other.principalArn, operations: ['Decrypt'], constraints: { encryptionContextSubset: { tenant: 'acme', team: 'ops' } } } });
+    const stricter = await t.gql(foreignUser, CREATE_GRANT, {
+      i: {
+        keyId: key.arn,
+        granteePrincipal: other.principalArn,
+        operations: ['Decrypt'],
+        constraints: { encryptionContextSubset: { tenant: 'acme', team: 'ops' } },
+      },
+    });
     expect(stricter.errors).toBeUndefined();
     // Broader: refused, as another account's key refuses anything (NotFoundException, nothing about the key shown).
     const broader = await t.gql(foreignUser, CREATE_GRANT, { i: { keyId: key.arn, granteePrincipal: other.principalArn, operations: ['Decrypt'] } });

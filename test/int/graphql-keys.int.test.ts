@@ -43,7 +43,10 @@ describe('createKey and describeKey', () => {
     expect(meta.arn).toBe(`arn:aws:kms:us-east-1:${alice.accountId}:key/${meta.keyId}`);
 
     const alias = `alias/orders-${meta.keyId.slice(0, 8)}`;
-    const created = await t.gql(alice, `mutation($a: String!, $k: String!) { createAlias(input: { aliasName: $a, targetKeyId: $k }) { requestId } }`, { a: alias, k: meta.keyId });
+    const created = await t.gql(alice, `mutation($a: String!, $k: String!) { createAlias(input: { aliasName: $a, targetKeyId: $k }) { requestId } }`, {
+      a: alias,
+      k: meta.keyId,
+    });
     expect(created.errors).toBeUndefined();
     for (const ref of [meta.keyId, meta.arn, alias, `arn:aws:kms:us-east-1:${alice.accountId}:${alias}`]) {
       const d = await t.gql(alice, DESCRIBE, { keyId: ref });
@@ -56,7 +59,9 @@ describe('createKey and describeKey', () => {
     const r = await t.gql(alice, CREATE, { input: { description: 'x'.repeat(8193) } });
     const e = errorOf(r);
     expect(e?.extensions?.code).toBe('ValidationException');
-    expect(e?.message).toMatch(/^1 validation error detected: Value 'x+' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192$/);
+    expect(e?.message).toMatch(
+      /^1 validation error detected: Value 'x+' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192$/,
+    );
     expect(e?.extensions?.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -79,7 +84,10 @@ describe('createKey and describeKey', () => {
   it('answers NotFoundException for a missing key, a malformed id, and an unknown alias', async () => {
     const missing = '11111111-2222-3333-4444-555555555555';
     const r1 = await t.gql(alice, DESCRIBE, { keyId: missing });
-    expect(errorOf(r1)).toMatchObject({ message: `Key 'arn:aws:kms:us-east-1:${alice.accountId}:key/${missing}' does not exist`, extensions: { code: 'NotFoundException' } });
+    expect(errorOf(r1)).toMatchObject({
+      message: `Key 'arn:aws:kms:us-east-1:${alice.accountId}:key/${missing}' does not exist`,
+      extensions: { code: 'NotFoundException' },
+    });
     expect(errorOf(await t.gql(alice, DESCRIBE, { keyId: 'not-a-key' }))?.extensions?.code).toBe('NotFoundException');
     const r3 = await t.gql(alice, DESCRIBE, { keyId: 'alias/nope' });
     expect(errorOf(r3)?.message).toBe(`Alias arn:aws:kms:us-east-1:${alice.accountId}:alias/nope is not found.`);
@@ -94,7 +102,9 @@ describe('account isolation', () => {
     }
     const disable = await t.gql(mallory, `mutation($k: String!) { disableKey(input: { keyId: $k }) { requestId } }`, { k: key.arn });
     expect(errorOf(disable)?.extensions?.code).toBe('NotFoundException');
-    const alias = await t.gql(mallory, `mutation($k: String!) { createAlias(input: { aliasName: "alias/steal", targetKeyId: $k }) { requestId } }`, { k: key.keyId });
+    const alias = await t.gql(mallory, `mutation($k: String!) { createAlias(input: { aliasName: "alias/steal", targetKeyId: $k }) { requestId } }`, {
+      k: key.keyId,
+    });
     expect(errorOf(alias)?.extensions?.code).toBe('NotFoundException');
     const list = await t.gql(mallory, `{ listKeys(input: { limit: 1000 }) { keys { keyId } } }`);
     expect(list.data.listKeys.keys.map((k: { keyId: string }) => k.keyId)).not.toContain(key.keyId);
@@ -120,16 +130,34 @@ describe('lifecycle', () => {
     expect(errorOf(cancelEarly)).toMatchObject({ message: `${key.arn} is not pending deletion.`, extensions: { code: 'KMSInvalidStateException' } });
 
     const tooShort = await run('scheduleKeyDeletion', 'pendingWindowInDays: 6');
-    expect(errorOf(tooShort)?.message).toBe("1 validation error detected: Value '6' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7");
+    expect(errorOf(tooShort)?.message).toBe(
+      "1 validation error detected: Value '6' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7",
+    );
 
-    const scheduled = await t.gql(alice, `mutation($k: String!) { scheduleKeyDeletion(input: { keyId: $k, pendingWindowInDays: 7 }) { keyId deletionDate keyState pendingWindowInDays } }`, { k: key.keyId });
-    expect(scheduled.data.scheduleKeyDeletion).toEqual({ keyId: key.arn, deletionDate: '2026-03-08T09:00:00.000Z', keyState: 'PendingDeletion', pendingWindowInDays: 7 });
-    expect(await state()).toMatchObject({ keyState: 'PendingDeletion', enabled: false, deletionDate: '2026-03-08T09:00:00.000Z', pendingDeletionWindowInDays: 7 });
+    const scheduled = await t.gql(
+      alice,
+      `mutation($k: String!) { scheduleKeyDeletion(input: { keyId: $k, pendingWindowInDays: 7 }) { keyId deletionDate keyState pendingWindowInDays } }`,
+      { k: key.keyId },
+    );
+    expect(scheduled.data.scheduleKeyDeletion).toEqual({
+      keyId: key.arn,
+      deletionDate: '2026-03-08T09:00:00.000Z',
+      keyState: 'PendingDeletion',
+      pendingWindowInDays: 7,
+    });
+    expect(await state()).toMatchObject({
+      keyState: 'PendingDeletion',
+      enabled: false,
+      deletionDate: '2026-03-08T09:00:00.000Z',
+      pendingDeletionWindowInDays: 7,
+    });
 
     for (const op of ['enableKey', 'disableKey']) {
       expect(errorOf(await run(op))).toMatchObject({ message: `${key.arn} is pending deletion.`, extensions: { code: 'KMSInvalidStateException' } });
     }
-    const describeWhilePending = await t.gql(alice, `mutation($k: String!) { updateKeyDescription(input: { keyId: $k, description: "x" }) { requestId } }`, { k: key.keyId });
+    const describeWhilePending = await t.gql(alice, `mutation($k: String!) { updateKeyDescription(input: { keyId: $k, description: "x" }) { requestId } }`, {
+      k: key.keyId,
+    });
     expect(errorOf(describeWhilePending)?.extensions?.code).toBe('KMSInvalidStateException');
 
     const cancelled = await t.gql(alice, `mutation($k: String!) { cancelKeyDeletion(input: { keyId: $k }) { keyId } }`, { k: key.keyId });
@@ -151,9 +179,26 @@ describe('tags', () => {
 
   it('adds, overwrites, removes and pages tags', async () => {
     const key = await createKey(alice, { tags: [{ tagKey: 'a', tagValue: '1' }] });
-    expect((await t.gql(alice, TAG, { k: key.keyId, tags: [{ tagKey: 'b', tagValue: '2' }, { tagKey: 'a', tagValue: '9' }, { tagKey: 'c', tagValue: '' }] })).errors).toBeUndefined();
+    expect(
+      (
+        await t.gql(alice, TAG, {
+          k: key.keyId,
+          tags: [
+            { tagKey: 'b', tagValue: '2' },
+            { tagKey: 'a', tagValue: '9' },
+            { tagKey: 'c', tagValue: '' },
+          ],
+        })
+      ).errors,
+    ).toBeUndefined();
     const page1 = await t.gql(alice, LIST, { k: key.keyId, limit: 2 });
-    expect(page1.data.listResourceTags).toMatchObject({ tags: [{ tagKey: 'a', tagValue: '9' }, { tagKey: 'b', tagValue: '2' }], truncated: true });
+    expect(page1.data.listResourceTags).toMatchObject({
+      tags: [
+        { tagKey: 'a', tagValue: '9' },
+        { tagKey: 'b', tagValue: '2' },
+      ],
+      truncated: true,
+    });
     const page2 = await t.gql(alice, LIST, { k: key.keyId, limit: 2, marker: page1.data.listResourceTags.nextMarker });
     expect(page2.data.listResourceTags).toEqual({ tags: [{ tagKey: 'c', tagValue: '' }], nextMarker: null, truncated: false });
     const untag = await t.gql(alice, `mutation($k: String!) { untagResource(input: { keyId: $k, tagKeys: ["a", "zzz"] }) { requestId } }`, { k: key.keyId });
@@ -165,10 +210,18 @@ describe('tags', () => {
     const key = await createKey(alice);
     const reserved = await t.gql(alice, TAG, { k: key.keyId, tags: [{ tagKey: 'aws:owner', tagValue: 'x' }] });
     expect(errorOf(reserved)?.extensions?.code).toBe('TagException');
-    const dup = await t.gql(alice, TAG, { k: key.keyId, tags: [{ tagKey: 'k', tagValue: '1' }, { tagKey: 'k', tagValue: '2' }] });
+    const dup = await t.gql(alice, TAG, {
+      k: key.keyId,
+      tags: [
+        { tagKey: 'k', tagValue: '1' },
+        { tagKey: 'k', tagValue: '2' },
+      ],
+    });
     expect(errorOf(dup)?.extensions?.code).toBe('TagException');
     const long = await t.gql(alice, TAG, { k: key.keyId, tags: [{ tagKey: 'k'.repeat(129), tagValue: 'v' }] });
-    expect(errorOf(long)?.message).toMatch(/^1 validation error detected: Value 'k+' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128$/);
+    expect(errorOf(long)?.message).toMatch(
+      /^1 validation error detected: Value 'k+' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128$/,
+    );
     const many = Array.from({ length: 51 }, (_, i) => ({ tagKey: `t${i}`, tagValue: 'v' }));
     expect(errorOf(await t.gql(alice, TAG, { k: key.keyId, tags: many }))?.extensions?.code).toBe('LimitExceededException');
   });
@@ -185,7 +238,10 @@ describe('aliases', () => {
     const k2 = await createKey(alice);
     expect((await t.gql(alice, CREATE_ALIAS, { a: 'alias/app', k: k1.keyId })).errors).toBeUndefined();
     const again = await t.gql(alice, CREATE_ALIAS, { a: 'alias/app', k: k2.keyId });
-    expect(errorOf(again)).toMatchObject({ message: `An alias with the name arn:aws:kms:us-east-1:${alice.accountId}:alias/app already exists`, extensions: { code: 'AlreadyExistsException' } });
+    expect(errorOf(again)).toMatchObject({
+      message: `An alias with the name arn:aws:kms:us-east-1:${alice.accountId}:alias/app already exists`,
+      extensions: { code: 'AlreadyExistsException' },
+    });
     // Another account may use the same name for its own key.
     const mk = await createKey(mallory);
     expect((await t.gql(mallory, CREATE_ALIAS, { a: 'alias/app', k: mk.keyId })).errors).toBeUndefined();
@@ -193,7 +249,9 @@ describe('aliases', () => {
     expect((await t.gql(alice, UPDATE_ALIAS, { a: 'alias/app', k: k2.arn })).errors).toBeUndefined();
     expect((await t.gql(alice, DESCRIBE, { keyId: 'alias/app' })).data.describeKey.keyMetadata.keyId).toBe(k2.keyId);
     const listed = await t.gql(alice, LIST_ALIASES, { k: k2.keyId });
-    expect(listed.data.listAliases.aliases).toEqual([{ aliasName: 'alias/app', aliasArn: `arn:aws:kms:us-east-1:${alice.accountId}:alias/app`, targetKeyId: k2.keyId }]);
+    expect(listed.data.listAliases.aliases).toEqual([
+      { aliasName: 'alias/app', aliasArn: `arn:aws:kms:us-east-1:${alice.accountId}:alias/app`, targetKeyId: k2.keyId },
+    ]);
     expect((await t.gql(alice, LIST_ALIASES, { k: k1.keyId })).data.listAliases.aliases).toEqual([]);
 
     expect((await t.gql(alice, DELETE_ALIAS, { a: 'alias/app' })).errors).toBeUndefined();
@@ -206,10 +264,17 @@ describe('aliases', () => {
     const k = await createKey(alice);
     expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: 'noprefix', k: k.keyId }))?.extensions?.code).toBe('ValidationException');
     expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: 'alias/aws/s3', k: k.keyId }))?.extensions?.code).toBe('NotAuthorizedException');
-    expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: 'alias/has space', k: k.keyId }))?.message).toMatch(/at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern/);
-    expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: `alias/${'a'.repeat(251)}`, k: k.keyId }))?.message).toMatch(/Member must have length less than or equal to 256/);
+    expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: 'alias/has space', k: k.keyId }))?.message).toMatch(
+      /at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern/,
+    );
+    expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: `alias/${'a'.repeat(251)}`, k: k.keyId }))?.message).toMatch(
+      /Member must have length less than or equal to 256/,
+    );
     await t.gql(alice, CREATE_ALIAS, { a: 'alias/first', k: k.keyId });
-    expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: 'alias/second', k: 'alias/first' }))).toMatchObject({ message: 'Aliases must refer to keys. Not aliases', extensions: { code: 'ValidationException' } });
+    expect(errorOf(await t.gql(alice, CREATE_ALIAS, { a: 'alias/second', k: 'alias/first' }))).toMatchObject({
+      message: 'Aliases must refer to keys. Not aliases',
+      extensions: { code: 'ValidationException' },
+    });
     expect(errorOf(await t.gql(alice, UPDATE_ALIAS, { a: 'alias/never-made', k: k.keyId }))?.extensions?.code).toBe('NotFoundException');
   });
 
@@ -230,7 +295,11 @@ describe('listKeys', () => {
     const seen: string[] = [];
     let marker: string | null = null;
     do {
-      const r: GqlResult<any> = await t.gql(account, `query($m: String) { listKeys(input: { limit: 2, marker: $m }) { keys { keyId keyArn } nextMarker truncated } }`, { m: marker });
+      const r: GqlResult<any> = await t.gql(
+        account,
+        `query($m: String) { listKeys(input: { limit: 2, marker: $m }) { keys { keyId keyArn } nextMarker truncated } }`,
+        { m: marker },
+      );
       expect(r.errors).toBeUndefined();
       seen.push(...r.data.listKeys.keys.map((k: { keyId: string }) => k.keyId));
       marker = r.data.listKeys.nextMarker;
@@ -240,6 +309,8 @@ describe('listKeys', () => {
     const bad = await t.gql(account, `{ listKeys(input: { marker: "garbage" }) { truncated } }`);
     expect(errorOf(bad)?.extensions?.code).toBe('InvalidMarkerException');
     const limit = await t.gql(account, `{ listKeys(input: { limit: 1001 }) { truncated } }`);
-    expect(errorOf(limit)?.message).toBe("1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000");
+    expect(errorOf(limit)?.message).toBe(
+      "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000",
+    );
   });
 });

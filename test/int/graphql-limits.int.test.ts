@@ -28,7 +28,13 @@ async function post(query: string, authorization?: string): Promise<{ status: nu
   return { status: response.status, json: await response.json() };
 }
 
-const auditCount = async () => (await t.db.owner.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+const auditCount = async () =>
+  (
+    await t.db.owner
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow()
+  ).n;
 
 describe('GraphQL document limits', () => {
   it("GraphiQL's introspection query still works (it has fragments, so it needs credentials)", async () => {

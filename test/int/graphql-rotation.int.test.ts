@@ -97,7 +97,12 @@ describe('enableKeyRotation, getKeyRotationStatus, disableKeyRotation', () => {
 
   it('accepts the bounds 90 and 2560, through an alias too', async () => {
     const key = await createKey();
-    ok(await t.gql(alice, `mutation($a: String!, $k: String!) { createAlias(input: { aliasName: $a, targetKeyId: $k }) { requestId } }`, { a: `alias/rot-${key.keyId}`, k: key.keyId }));
+    ok(
+      await t.gql(alice, `mutation($a: String!, $k: String!) { createAlias(input: { aliasName: $a, targetKeyId: $k }) { requestId } }`, {
+        a: `alias/rot-${key.keyId}`,
+        k: key.keyId,
+      }),
+    );
     for (const days of [90, 2560]) {
       ok(await t.gql(alice, ENABLE, { keyId: `alias/rot-${key.keyId}`, days }));
       const status = ok(await t.gql(alice, STATUS, { keyId: key.keyId })) as any;
@@ -111,11 +116,13 @@ describe('enableKeyRotation, getKeyRotationStatus, disableKeyRotation', () => {
     const low = await t.gql(alice, ENABLE, { keyId: key.keyId, days: 89 });
     expect(failure(low)).toEqual({
       code: 'ValidationException',
-      message: "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90",
+      message:
+        "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90",
     });
     expect(failure(await t.gql(alice, ENABLE, { keyId: key.keyId, days: 2561 }))).toEqual({
       code: 'ValidationException',
-      message: "1 validation error detected: Value '2561' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to 2560",
+      message:
+        "1 validation error detected: Value '2561' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to 2560",
     });
     expect(await auditRecordOf(low.errors![0]!.extensions!.requestId!)).toMatchObject({
       eventName: 'EnableKeyRotation',
@@ -213,7 +220,11 @@ describe('rotateKeyOnDemand and listKeyRotations', () => {
       code: 'LimitExceededException',
       message: `The on-demand rotations limit has been reached for the given KMS key: ${key.arn}. You can rotate a KMS key on demand at most 25 times.`,
     });
-    expect(await auditRecordOf(refused.errors![0]!.extensions!.requestId!)).toMatchObject({ eventName: 'RotateKeyOnDemand', outcome: 'failure', errorCode: 'LimitExceededException' });
+    expect(await auditRecordOf(refused.errors![0]!.extensions!.requestId!)).toMatchObject({
+      eventName: 'RotateKeyOnDemand',
+      outcome: 'failure',
+      errorCode: 'LimitExceededException',
+    });
     expect((ok(await t.gql(alice, DESCRIBE, { keyId: key.keyId })) as any).describeKey.keyMetadata.currentKeyMaterialId).toBe(current);
     // automatic rotation is still allowed
     ok(await t.gql(alice, ENABLE, { keyId: key.keyId, days: 90 }));

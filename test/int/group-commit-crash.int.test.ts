@@ -66,7 +66,12 @@ it('after kill -9 under load, every request answered with success has its record
   const base = `http://127.0.0.1:${port}/`;
   await waitFor(async () => (await fetch(`${base}healthz`).catch(() => null))?.ok === true, `keyledger serve answers (stderr: ${stderr})`, 60_000);
 
-  const kms = new KMSClient({ endpoint: base, region: 'us-east-1', credentials: { accessKeyId: accessKey.accessKeyId, secretAccessKey: accessKey.secretAccessKey }, maxAttempts: 1 });
+  const kms = new KMSClient({
+    endpoint: base,
+    region: 'us-east-1',
+    credentials: { accessKeyId: accessKey.accessKeyId, secretAccessKey: accessKey.secretAccessKey },
+    maxAttempts: 1,
+  });
   const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Description: 'crash' }));
   const keyId = KeyMetadata!.KeyId!;
   const context = { run: randomUUID() };

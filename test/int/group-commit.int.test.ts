@@ -42,7 +42,11 @@ async function keyWithBlob(description: string, policy?: string) {
   const { keyMetadata } = await t.app.kms.createKey(await request(alice), { description, ...(policy ? { policy } : {}) });
   const context = { purpose: description };
   const plaintext = randomBytes(32);
-  const { ciphertextBlob } = await t.app.crypto.encrypt(await request(alice), { keyId: keyMetadata.keyId, plaintext: Buffer.from(plaintext), encryptionContext: context });
+  const { ciphertextBlob } = await t.app.crypto.encrypt(await request(alice), {
+    keyId: keyMetadata.keyId,
+    plaintext: Buffer.from(plaintext),
+    encryptionContext: context,
+  });
   const decrypt = async (app: Keyledger, as: Principal) => {
     const ctx = await request(as);
     try {
@@ -58,7 +62,12 @@ async function keyWithBlob(description: string, policy?: string) {
 }
 
 async function recordsOf(requestId: string) {
-  const rows = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').where(sql<string>`data->>'requestId'`, '=', requestId).execute();
+  const rows = await t.db.owner
+    .selectFrom('events')
+    .select('data')
+    .where('type', '=', 'AuditRecord')
+    .where(sql<string>`data->>'requestId'`, '=', requestId)
+    .execute();
   return rows.map((r) => r.data as { outcome: string; errorCode?: string; responseElements: unknown });
 }
 
@@ -141,8 +150,8 @@ describe('a batch goes to Postgres as literals', () => {
   it('stores every record exactly as given, whatever quotes, dollar tags and escapes its values hold', async () => {
     const { keyMetadata } = await t.app.kms.createKey(await request(alice), { description: 'gc-literals' });
     const contexts: Record<string, string>[] = [
-      { a: '$q$', b: 'ends with $q', c: "$q0$ and $q1$ ' \" \\ \n \t ünïcødé 🔑", d: '$$', e: '' },
-      { 'x$q': '$q$$q0$$q$', "o'brien": 'E\'\\x41\'' },
+      { a: '$q$', b: 'ends with $q', c: '$q0$ and $q1$ \' " \\ \n \t ünïcødé 🔑', d: '$$', e: '' },
+      { x$q: '$q$$q0$$q$', "o'brien": "E'\\x41'" },
     ];
     const ids = await Promise.all(
       contexts.map(async (encryptionContext) => {
@@ -166,7 +175,8 @@ describe('a batch whose write fails fails every request in it', () => {
     slowDb = openDatabase(t.db.url, { as: 'app', max: 4, applicationName: 'keyledger-test-serial' });
     serial = createKeyledger({ db: slowDb, rootKey: t.rootKey, clock: t.clock, logger: t.app.logger, region: t.app.region, groupCommit: { maxInFlight: 1 } });
     await sql
-      .raw(`
+      .raw(
+        `
         CREATE FUNCTION test_batch_faults() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF NEW.type = 'AuditRecord' AND NEW.data->>'outcome' = 'success' THEN
@@ -175,7 +185,8 @@ describe('a batch whose write fails fails every request in it', () => {
           END IF;
           RETURN NEW;
         END $$;
-        CREATE TRIGGER test_batch_faults BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_batch_faults();`)
+        CREATE TRIGGER test_batch_faults BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_batch_faults();`,
+      )
       .execute(t.db.owner);
   });
   afterAll(async () => {
@@ -198,7 +209,12 @@ describe('a batch whose write fails fails every request in it', () => {
     await generate('warm'); // the key's view is cached: the ten below decide without a query
     const slow = generate('slow');
     await waitFor(
-      async () => (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'keyledger-test-serial' and wait_event = 'PgSleep'`.execute(t.db.owner)).rows[0]!.n > 0,
+      async () =>
+        (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from pg_stat_activity where application_name = 'keyledger-test-serial' and wait_event = 'PgSleep'`.execute(t.db.owner)
+        ).rows[0]!.n > 0,
       'the slow batch is committing',
       10_000,
     );
@@ -256,7 +272,9 @@ describe('DisableKey racing batches of two processes', () => {
     const rows = await t.db.owner
       .selectFrom('events')
       .select(['global_position', 'stream_id', 'type', 'data'])
-      .where((eb) => eb.or([eb('stream_id', '=', `key-${key.keyId}`), eb.and([eb('type', '=', 'AuditRecord'), eb(sql<string>`data->>'eventName'`, '=', 'Decrypt')])]))
+      .where((eb) =>
+        eb.or([eb('stream_id', '=', `key-${key.keyId}`), eb.and([eb('type', '=', 'AuditRecord'), eb(sql<string>`data->>'eventName'`, '=', 'Decrypt')])]),
+      )
       .orderBy('global_position')
       .execute();
     const disabledAt = BigInt(rows.find((e) => e.type === 'KeyDisabled')!.global_position);

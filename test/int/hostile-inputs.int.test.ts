@@ -86,17 +86,24 @@ describe('an unpaired UTF-16 surrogate is refused with a ValidationException and
   });
 });
 
-describe('ListRetirableGrants names only principals of the caller\'s account', () => {
+describe("ListRetirableGrants names only principals of the caller's account", () => {
   it("refuses another account's principal, and shows nothing of its grants", async () => {
     const ctx = await t.ctx(victim);
     const { keyMetadata } = await t.app.kms.createKey(ctx, {});
     const carol = `arn:aws:iam::${victim.accountId}:user/carol`;
-    await t.app.grants.createGrant(await t.ctx(victim), { keyId: keyMetadata.keyId, granteePrincipal: carol, retiringPrincipal: carol, operations: ['Decrypt'] });
+    await t.app.grants.createGrant(await t.ctx(victim), {
+      keyId: keyMetadata.keyId,
+      granteePrincipal: carol,
+      retiringPrincipal: carol,
+      operations: ['Decrypt'],
+    });
 
     const mine = await t.gql(victim, `query($p: String!) { listRetirableGrants(input: { retiringPrincipal: $p }) { grants { grantId keyId } } }`, { p: carol });
     expect(mine.data.listRetirableGrants.grants).toHaveLength(1);
 
-    const theirs = await t.gql(intruder, `query($p: String!) { listRetirableGrants(input: { retiringPrincipal: $p }) { grants { grantId keyId } } }`, { p: carol });
+    const theirs = await t.gql(intruder, `query($p: String!) { listRetirableGrants(input: { retiringPrincipal: $p }) { grants { grantId keyId } } }`, {
+      p: carol,
+    });
     expect(theirs.data).toBeNull();
     expect(theirs.errors![0]!.extensions!.code).toBe('AccessDeniedException');
     expect(JSON.stringify(theirs)).not.toContain(keyMetadata.keyId);
@@ -142,7 +149,12 @@ describe('a huge parameter is recorded bounded', () => {
     expect(answer.json.__type).toBe('ValidationException');
     expect(answer.json.message.length).toBeLessThan(MAX_QUOTED_VALUE + 200);
     const [record] = await storedAuditRecords(t, answer.requestId!);
-    expect(record!.requestParameters.keyId).toEqual({ truncated: true, length: 200_000, sha256: createHash('sha256').update(huge).digest('hex'), prefix: 'k'.repeat(1000) });
+    expect(record!.requestParameters.keyId).toEqual({
+      truncated: true,
+      length: 200_000,
+      sha256: createHash('sha256').update(huge).digest('hex'),
+      prefix: 'k'.repeat(1000),
+    });
     expect(JSON.stringify(record).length).toBeLessThan(MAX_RECORDED_VALUE + MAX_QUOTED_VALUE + 4_000);
   });
 });
@@ -151,7 +163,9 @@ describe('Recipient (Nitro Enclaves attestation)', () => {
   it('is refused, recorded, and never answered with a plaintext, by every operation that takes it', async () => {
     const ctx = await t.ctx(victim);
     const { keyMetadata } = await t.app.kms.createKey(ctx, {});
-    const blob = (await t.app.crypto.encrypt(await t.ctx(victim), { keyId: keyMetadata.keyId, plaintext: Buffer.from('secret') })).ciphertextBlob.toString('base64');
+    const blob = (await t.app.crypto.encrypt(await t.ctx(victim), { keyId: keyMetadata.keyId, plaintext: Buffer.from('secret') })).ciphertextBlob.toString(
+      'base64',
+    );
     const recipient = { KeyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', AttestationDocument: Buffer.from('not an attestation').toString('base64') };
     for (const [operation, body] of [
       ['Decrypt', { CiphertextBlob: blob, Recipient: recipient }],

@@ -84,9 +84,14 @@ describe(`GraphQL reads at most ${MAX_GRAPHQL_BODY_BYTES} bytes of a body`, () =
       const answer = await post(body, how);
       expect(answer.status, answer.text).toBe(413);
       const error = JSON.parse(answer.text).errors[0];
-      expect(error).toMatchObject({ message: `Request body must be at most ${MAX_GRAPHQL_BODY_BYTES} bytes.`, extensions: { code: 'RequestEntityTooLargeException' } });
+      expect(error).toMatchObject({
+        message: `Request body must be at most ${MAX_GRAPHQL_BODY_BYTES} bytes.`,
+        extensions: { code: 'RequestEntityTooLargeException' },
+      });
       const records = await storedAuditRecords(t, error.extensions.requestId);
-      expect(records).toEqual([expect.objectContaining({ eventName: 'GraphQLRequest', outcome: 'failure', errorCode: 'RequestEntityTooLargeException', requestParameters: null })]);
+      expect(records).toEqual([
+        expect.objectContaining({ eventName: 'GraphQLRequest', outcome: 'failure', errorCode: 'RequestEntityTooLargeException', requestParameters: null }),
+      ]);
       expect(JSON.stringify(records[0]).length).toBeLessThan(2000);
       expect(await auditRecordCount()).toBe(before + 1);
 

@@ -57,12 +57,28 @@ function wrap(publicKeyDer: Uint8Array, algorithm: Algorithm, material: Buffer):
   return Buffer.concat([oaep(aesKey), kwp.update(material), kwp.final()]);
 }
 
-async function importInto(keyId: string, material: Buffer, algorithm: Algorithm, extra: Partial<ConstructorParameters<typeof ImportKeyMaterialCommand>[0]> = {}) {
+async function importInto(
+  keyId: string,
+  material: Buffer,
+  algorithm: Algorithm,
+  extra: Partial<ConstructorParameters<typeof ImportKeyMaterialCommand>[0]> = {},
+) {
   const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: 'RSA_2048' }));
-  return kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: params.ImportToken!, EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, material), ...extra }));
+  return kms.send(
+    new ImportKeyMaterialCommand({
+      KeyId: keyId,
+      ImportToken: params.ImportToken!,
+      EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, material),
+      ...extra,
+    }),
+  );
 }
 
-const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: { name: string; message: string }) => ({ name: e.name, message: e.message }));
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: { name: string; message: string }) => ({ name: e.name, message: e.message }),
+  );
 
 describe('imported key material over the AWS SDK', () => {
   it('PendingImport -> Enabled -> deleted (crypto-erased) -> re-imported with the same material only', async () => {
@@ -71,12 +87,21 @@ describe('imported key material over the AWS SDK', () => {
     expect(created.KeyMetadata).toMatchObject({ KeyState: 'PendingImport', Origin: 'EXTERNAL', Enabled: false });
     expect(await errorOf(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x') })))).toMatchObject({ name: 'KMSInvalidStateException' });
 
-    expect(await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_PKCS1_V1_5', WrappingKeySpec: 'RSA_2048' })))).toMatchObject({ name: 'ValidationException' });
+    expect(
+      await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_PKCS1_V1_5', WrappingKeySpec: 'RSA_2048' }))),
+    ).toMatchObject({ name: 'ValidationException' });
 
     const material = randomBytes(32);
-    const imported = await importInto(keyId, material, 'RSA_AES_KEY_WRAP_SHA_256', { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', KeyMaterialDescription: 'from the HSM' });
+    const imported = await importInto(keyId, material, 'RSA_AES_KEY_WRAP_SHA_256', {
+      ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      KeyMaterialDescription: 'from the HSM',
+    });
     expect(imported.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
-    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', CurrentKeyMaterialId: imported.KeyMaterialId });
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      CurrentKeyMaterialId: imported.KeyMaterialId,
+    });
 
     const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('bring your own key') }));
     expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('bring your own key');
@@ -114,7 +139,9 @@ describe('imported key material over the AWS SDK', () => {
     await kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }));
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.CurrentKeyMaterialId).toBe(second.KeyMaterialId);
     const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }));
-    expect(rotations.Rotations).toEqual([expect.objectContaining({ KeyMaterialId: second.KeyMaterialId, KeyMaterialState: 'CURRENT', RotationType: 'ON_DEMAND' })]);
+    expect(rotations.Rotations).toEqual([
+      expect.objectContaining({ KeyMaterialId: second.KeyMaterialId, KeyMaterialState: 'CURRENT', RotationType: 'ON_DEMAND' }),
+    ]);
     // Old material still decrypts; new encryptions use the new material.
     expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('old');
   });
@@ -122,18 +149,26 @@ describe('imported key material over the AWS SDK', () => {
   it('expires material at ValidTo (DeleteExpiredKeyMaterial by the worker, on the injected clock)', async () => {
     const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
     const validTo = new Date(t.clock.now().getTime() + 3 * 86_400_000);
-    expect(await errorOf(importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ExpirationModel: 'KEY_MATERIAL_EXPIRES' }))).toMatchObject({ name: 'ValidationException' });
+    expect(await errorOf(importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ExpirationModel: 'KEY_MATERIAL_EXPIRES' }))).toMatchObject({
+      name: 'ValidationException',
+    });
     const imported = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ValidTo: validTo, ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo });
     expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, t.clock.now())).toBe('not-due');
     expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, validTo)).toBe('done');
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
     const records = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').execute();
-    const expiry = records.map((r) => r.data as Record<string, any>).find((d) => d['eventName'] === 'DeleteExpiredKeyMaterial' && d['resources'][0].arn.endsWith(keyId));
+    const expiry = records
+      .map((r) => r.data as Record<string, any>)
+      .find((d) => d['eventName'] === 'DeleteExpiredKeyMaterial' && d['resources'][0].arn.endsWith(keyId));
     expect(expiry).toMatchObject({ outcome: 'success', additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] } });
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
     // keyAsOf shows the imported material and what became of it (every event here shares the clock's instant, so which side of the expiry it shows is not asserted).
-    const asOf = await t.gql(admin, `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState } importedMaterials { keyMaterialId importState validTo } } }`, { k: keyId, at: t.clock.now().toISOString() });
+    const asOf = await t.gql(
+      admin,
+      `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState } importedMaterials { keyMaterialId importState validTo } } }`,
+      { k: keyId, at: t.clock.now().toISOString() },
+    );
     expect(asOf.errors).toBeUndefined();
     expect(asOf.data.keyAsOf.importedMaterials).toEqual([expect.objectContaining({ keyMaterialId: imported.KeyMaterialId })]);
   });
@@ -147,16 +182,24 @@ describe('imported key material over the AWS SDK', () => {
     expect(row!.wrapped_private_key.subarray(0, 2).equals(Buffer.from([0x30, 0x82]))).toBe(false);
     expect(() => unwrapKeyMaterial(t.rootKey, keyId, row!.import_token_id, row!.wrapped_private_key)).toThrow();
     const wrongKey = await errorOf(
-      kms.send(new ImportKeyMaterialCommand({ KeyId: otherKeyId, ImportToken: params.ImportToken!, EncryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)) })),
+      kms.send(
+        new ImportKeyMaterialCommand({
+          KeyId: otherKeyId,
+          ImportToken: params.ImportToken!,
+          EncryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)),
+        }),
+      ),
     );
     expect(wrongKey).toMatchObject({ name: 'InvalidImportTokenException' });
     // Over GraphQL (the other transport), 24 hours later.
     t.clock.advance({ hours: 24, seconds: 1 });
-    const expired = await t.gql(
-      admin,
-      'mutation($input: ImportKeyMaterialInput!) { importKeyMaterial(input: $input) { keyMaterialId } }',
-      { input: { keyId, importToken: Buffer.from(params.ImportToken!).toString('base64'), encryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)).toString('base64') } },
-    );
+    const expired = await t.gql(admin, 'mutation($input: ImportKeyMaterialInput!) { importKeyMaterial(input: $input) { keyMaterialId } }', {
+      input: {
+        keyId,
+        importToken: Buffer.from(params.ImportToken!).toString('base64'),
+        encryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)).toString('base64'),
+      },
+    });
     t.clock.advance({ hours: -24, seconds: -1 });
     expect(expired.errors?.[0]?.extensions).toMatchObject({ code: 'ExpiredImportTokenException' });
     expect(await storedAuditRecords(t, (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).$metadata.requestId!)).toHaveLength(1);
@@ -171,7 +214,8 @@ describe('audit-first', () => {
     const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
     const paramsBefore = await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute();
     await sql
-      .raw(`
+      .raw(
+        `
         CREATE FUNCTION test_refuse_import_audit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF NEW.type = 'AuditRecord' AND NEW.data->>'outcome' = 'success'
@@ -180,12 +224,20 @@ describe('audit-first', () => {
           END IF;
           RETURN NEW;
         END $$;
-        CREATE TRIGGER test_refuse_import_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_import_audit();`)
+        CREATE TRIGGER test_refuse_import_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_import_audit();`,
+      )
       .execute(t.db.owner);
     try {
       for (const attempt of [
         () => kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })),
-        () => kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: params.ImportToken!, EncryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)) })),
+        () =>
+          kms.send(
+            new ImportKeyMaterialCommand({
+              KeyId: keyId,
+              ImportToken: params.ImportToken!,
+              EncryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)),
+            }),
+          ),
       ]) {
         const failure = await attempt().then(
           () => undefined,

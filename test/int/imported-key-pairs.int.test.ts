@@ -68,12 +68,30 @@ function wrap(publicKeyDer: Uint8Array, algorithm: Algorithm, material: Buffer):
   return Buffer.concat([oaep(aesKey), kwp.update(material), kwp.final()]);
 }
 
-async function importPair(keyId: string, privateKeyDer: Buffer, algorithm: Algorithm = 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: WrappingKeySpec = 'RSA_2048', extra: Partial<ConstructorParameters<typeof ImportKeyMaterialCommand>[0]> = {}) {
+async function importPair(
+  keyId: string,
+  privateKeyDer: Buffer,
+  algorithm: Algorithm = 'RSA_AES_KEY_WRAP_SHA_256',
+  wrappingKeySpec: WrappingKeySpec = 'RSA_2048',
+  extra: Partial<ConstructorParameters<typeof ImportKeyMaterialCommand>[0]> = {},
+) {
   const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: algorithm, WrappingKeySpec: wrappingKeySpec }));
-  return kms.send(new ImportKeyMaterialCommand({ KeyId: keyId, ImportToken: params.ImportToken!, EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, privateKeyDer), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', ...extra }));
+  return kms.send(
+    new ImportKeyMaterialCommand({
+      KeyId: keyId,
+      ImportToken: params.ImportToken!,
+      EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, privateKeyDer),
+      ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      ...extra,
+    }),
+  );
 }
 
-const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: { name: string; message: string }) => ({ name: e.name, message: e.message }));
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: { name: string; message: string }) => ({ name: e.name, message: e.message }),
+  );
 
 const pkcs8 = (k: KeyObject) => k.export({ format: 'der', type: 'pkcs8' });
 const spki = (k: KeyObject) => k.export({ format: 'der', type: 'spki' });
@@ -106,16 +124,29 @@ describe('importing a private key', () => {
       const pair = offlinePair(spec);
       const imported = await importPair(keyId, pkcs8(pair.privateKey));
       expect(imported.KeyMaterialId).toMatch(/^[0-9a-f]{64}$/);
-      expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', CurrentKeyMaterialId: imported.KeyMaterialId });
+      expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+        KeyState: 'Enabled',
+        ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+        CurrentKeyMaterialId: imported.KeyMaterialId,
+      });
       const publicKey = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
       expect(Buffer.from(publicKey.PublicKey!).equals(spki(pair.publicKey))).toBe(true);
 
       const message = Buffer.from(`release signed by an imported ${spec} key`);
       const { Signature } = await kms.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
       const padding = algorithm.startsWith('RSASSA_PSS') ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : {};
-      expect(nodeVerify(hash, message, { key: pair.publicKey, ...padding, ...(spec.startsWith('ECC') ? { dsaEncoding: 'der' as const } : {}) }, Buffer.from(Signature!))).toBe(true);
+      expect(
+        nodeVerify(
+          hash,
+          message,
+          { key: pair.publicKey, ...padding, ...(spec.startsWith('ECC') ? { dsaEncoding: 'der' as const } : {}) },
+          Buffer.from(Signature!),
+        ),
+      ).toBe(true);
       expect(nodeVerify(hash, Buffer.from('another message'), { key: pair.publicKey, ...padding }, Buffer.from(Signature!))).toBe(false);
-      expect((await kms.send(new VerifyCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm, Signature }))).SignatureValid).toBe(true);
+      expect(
+        (await kms.send(new VerifyCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm, Signature }))).SignatureValid,
+      ).toBe(true);
     });
   }
 
@@ -145,7 +176,9 @@ describe('importing a private key', () => {
     expect(await errorOf(importPair(keyId, pkcs8(offlinePair('ECC_NIST_P256').privateKey)))).toMatchObject({ name: 'IncorrectKeyMaterialException' });
     await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId }));
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
-    expect(await errorOf(kms.send(new SignCommand({ KeyId: keyId, Message: Buffer.from('x'), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'KMSInvalidStateException' });
+    expect(
+      await errorOf(kms.send(new SignCommand({ KeyId: keyId, Message: Buffer.from('x'), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' }))),
+    ).toMatchObject({ name: 'KMSInvalidStateException' });
     expect(await errorOf(importPair(keyId, pkcs8(offlinePair('ECC_NIST_P256').privateKey)))).toMatchObject({ name: 'IncorrectKeyMaterialException' });
 
     // The same key, encoded as SEC1 inside PKCS#8 without its optional public key, is the same material.
@@ -156,18 +189,29 @@ describe('importing a private key', () => {
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
 
     const validTo = new Date(t.clock.now().getTime() + 86_400_000);
-    const expiring = await errorOf(importPair(keyId, pkcs8(pair.privateKey), 'RSA_AES_KEY_WRAP_SHA_256', 'RSA_2048', { ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo }));
-    expect(expiring).toEqual({ name: 'ValidationException', message: 'The key material of an asymmetric KMS key cannot expire: ECC_NIST_P256 key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.' });
+    const expiring = await errorOf(
+      importPair(keyId, pkcs8(pair.privateKey), 'RSA_AES_KEY_WRAP_SHA_256', 'RSA_2048', { ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo }),
+    );
+    expect(expiring).toEqual({
+      name: 'ValidationException',
+      message:
+        'The key material of an asymmetric KMS key cannot expire: ECC_NIST_P256 key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.',
+    });
   });
 
   it("refuses what AWS's wrapping table refuses, and material of another spec", async () => {
     const rsaKey = await externalKey('RSA_2048', 'SIGN_VERIFY');
-    expect(await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: rsaKey, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_4096' })))).toEqual({
+    expect(
+      await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: rsaKey, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_4096' }))),
+    ).toEqual({
       name: 'ValidationException',
-      message: 'The RSAES_OAEP_SHA_256 wrapping algorithm cannot wrap an RSA private key. Use the RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 wrapping algorithm.',
+      message:
+        'The RSAES_OAEP_SHA_256 wrapping algorithm cannot wrap an RSA private key. Use the RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 wrapping algorithm.',
     });
     const p521 = await externalKey('ECC_NIST_P521', 'SIGN_VERIFY');
-    expect(await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: p521, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' })))).toMatchObject({ name: 'ValidationException' });
+    expect(
+      await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: p521, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }))),
+    ).toMatchObject({ name: 'ValidationException' });
     await importPair(p521, pkcs8(offlinePair('ECC_NIST_P521').privateKey), 'RSAES_OAEP_SHA_256', 'RSA_3072');
 
     expect(await errorOf(importPair(rsaKey, pkcs8(offlinePair('RSA_3072').privateKey)))).toEqual({
@@ -175,7 +219,9 @@ describe('importing a private key', () => {
       message: 'The key material is not valid for a key of spec RSA_2048: it must be a RSA_2048 private key in PKCS#8 DER.',
     });
     expect(await errorOf(importPair(rsaKey, randomBytes(32)))).toMatchObject({ name: 'IncorrectKeyMaterialException' });
-    expect(await errorOf(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' })))).toMatchObject({ name: 'UnsupportedOperationException' });
+    expect(await errorOf(kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' })))).toMatchObject({
+      name: 'UnsupportedOperationException',
+    });
 
     const replay = await replayProjections(t.db.owner, { verify: true });
     expect(replay.differences).toEqual([]);
@@ -185,7 +231,8 @@ describe('importing a private key', () => {
 /** An EC private key in SEC1 DER without its optional [1] publicKey field (a valid, shorter encoding of the same key). */
 function stripEcPublicKey(sec1: Buffer): Buffer {
   // SEQUENCE { INTEGER 1, OCTET STRING d, [0] curve OID, [1] BIT STRING Q }: keep the first three.
-  const readLength = (at: number): [number, number] => (sec1[at]! < 0x80 ? [sec1[at]!, 1] : [sec1.readUIntBE(at + 1, sec1[at]! & 0x7f), 1 + (sec1[at]! & 0x7f)]);
+  const readLength = (at: number): [number, number] =>
+    sec1[at]! < 0x80 ? [sec1[at]!, 1] : [sec1.readUIntBE(at + 1, sec1[at]! & 0x7f), 1 + (sec1[at]! & 0x7f)];
   const [, outerLen] = readLength(1);
   let at = 1 + outerLen;
   const fields: Buffer[] = [];

@@ -27,7 +27,6 @@ import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { recordsOfRequest } from '../support/log-search.ts';
 import { sql } from 'kysely';
 
-
 const aws = useAwsTestApp('last-usage');
 
 async function symmetricKey(): Promise<{ keyId: string; arn: string; created: Date }> {
@@ -115,7 +114,7 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
     expect(await lastUsage(signing.KeyId!)).toEqual(await expectedUsage(signed.$metadata.requestId!));
   });
 
-  it('key id or key ARN only: an alias, a missing key and another account\'s key are NotFoundException', async () => {
+  it("key id or key ARN only: an alias, a missing key and another account's key are NotFoundException", async () => {
     const { keyId, arn } = await symmetricKey();
     await aws.t.app.kms.createAlias(await aws.t.ctx(aws.admin), { aliasName: 'alias/last-usage', targetKeyId: keyId });
     expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: 'alias/last-usage' })))).name).toBe('NotFoundException');
@@ -128,7 +127,13 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
     try {
       const { Policy } = await aws.kms.send(new GetKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default' }));
       const document = JSON.parse(Policy!) as { Statement: unknown[] };
-      document.Statement.push({ Sid: 'Other', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${other.accountId}:root` }, Action: ['kms:Encrypt', 'kms:GetKeyLastUsage'], Resource: '*' });
+      document.Statement.push({
+        Sid: 'Other',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${other.accountId}:root` },
+        Action: ['kms:Encrypt', 'kms:GetKeyLastUsage'],
+        Resource: '*',
+      });
       await aws.kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(document) }));
       const used = await asOther.send(new EncryptCommand({ KeyId: arn, Plaintext: Buffer.from('x') }));
       expect((await awsError(asOther.send(new GetKeyLastUsageCommand({ KeyId: arn })))).name).toBe('NotFoundException');
@@ -141,8 +146,16 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
 
   it('is authorized by kms:GetKeyLastUsage', async () => {
     const { keyId, arn } = await symmetricKey();
-    const reader = await aws.t.newUser(aws.admin.accountId, 'last-usage-reader', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:GetKeyLastUsage', Resource: arn }] }));
-    const describer = await aws.t.newUser(aws.admin.accountId, 'last-usage-describer', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: arn }] }));
+    const reader = await aws.t.newUser(
+      aws.admin.accountId,
+      'last-usage-reader',
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:GetKeyLastUsage', Resource: arn }] }),
+    );
+    const describer = await aws.t.newUser(
+      aws.admin.accountId,
+      'last-usage-describer',
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: arn }] }),
+    );
     const asReader = kmsClient(aws.server, reader);
     const asDescriber = kmsClient(aws.server, describer);
     try {

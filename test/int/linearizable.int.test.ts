@@ -47,7 +47,8 @@ beforeAll(async () => {
   lifecycleDb = openDatabase(t.db.url, { as: 'app', max: 1, applicationName: LIFECYCLE_APP });
   lifecycle = createKeyledger({ db: lifecycleDb, rootKey: t.rootKey, clock: t.clock, logger: t.app.logger, region: t.app.region });
   await sql
-    .raw(`
+    .raw(
+      `
       CREATE FUNCTION test_slow_decrypt_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'Decrypt' AND NEW.data->>'outcome' = 'success' THEN
@@ -55,7 +56,8 @@ beforeAll(async () => {
         END IF;
         RETURN NEW;
       END $$;
-      CREATE TRIGGER test_slow_decrypt_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_slow_decrypt_audit();`)
+      CREATE TRIGGER test_slow_decrypt_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_slow_decrypt_audit();`,
+    )
     .execute(t.db.owner);
 });
 afterAll(async () => {
@@ -100,7 +102,8 @@ async function sample(): Promise<{ inFlight: number; disableWaiting: boolean }> 
  * waits for it to return and makes REFUSED_AFTER more attempts.
  */
 async function race(attemptsWhilePending: number): Promise<RaceResult> {
-  const keyId = (await t.gql(alice, `mutation { createKey(input: { description: "linearizable" }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata.keyId as string;
+  const keyId = (await t.gql(alice, `mutation { createKey(input: { description: "linearizable" }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata
+    .keyId as string;
   const plaintext = randomBytes(32);
   const base: RequestContext = await t.ctx(alice);
   const request = (): RequestContext => ({ ...base, requestId: randomUUID() });
@@ -179,9 +182,12 @@ async function logOf(keyId: string, attempts: readonly Attempt[]) {
     .orderBy('global_position')
     .execute();
   const position = (e: { global_position: string }) => BigInt(e.global_position);
-  const record = (e: { data: unknown }) => e.data as { eventName: string; requestId: string; outcome: string; errorCode?: string; resources: { arn: string }[] };
+  const record = (e: { data: unknown }) =>
+    e.data as { eventName: string; requestId: string; outcome: string; errorCode?: string; resources: { arn: string }[] };
   const keyDisabled = rows.filter((e) => e.stream_id === `key-${keyId}` && e.type === 'KeyDisabled');
-  const disableRecords = rows.filter((e) => e.type === 'AuditRecord' && record(e).eventName === 'DisableKey' && record(e).resources.some((r) => r.arn.endsWith(keyId)));
+  const disableRecords = rows.filter(
+    (e) => e.type === 'AuditRecord' && record(e).eventName === 'DisableKey' && record(e).resources.some((r) => r.arn.endsWith(keyId)),
+  );
   const decrypts = rows.filter((e) => e.type === 'AuditRecord' && record(e).eventName === 'Decrypt' && ids.has(record(e).requestId));
   return { keyDisabled, disableRecords, decrypts, position, record };
 }
@@ -204,7 +210,10 @@ describe('DisableKey against 32 concurrent decrypting clients', () => {
       const mine = attempts.filter((a) => a.client === n);
       const firstRefused = mine.findIndex((a) => !a.ok);
       expect(firstRefused, `client ${n} was refused`).toBeGreaterThanOrEqual(0);
-      expect(mine.slice(firstRefused).filter((a) => a.ok), `client ${n} was served after a refusal`).toEqual([]);
+      expect(
+        mine.slice(firstRefused).filter((a) => a.ok),
+        `client ${n} was served after a refusal`,
+      ).toEqual([]);
     }
 
     // The log, in global_position order.

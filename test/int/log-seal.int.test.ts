@@ -54,13 +54,31 @@ function minimalVerifyInclusion(index: number, size: number, leaf: Buffer, proof
 
 /** Every event's canonical bytes in log order, recomputed from the table without the sealer. */
 async function canonicalLog(): Promise<{ eventId: string; bytes: Buffer }[]> {
-  const { rows } = await sql<{ event_id: string; stream_id: string; stream_version: string; type: string; data: string; metadata: string; recorded_at: string }>`
+  const { rows } = await sql<{
+    event_id: string;
+    stream_id: string;
+    stream_version: string;
+    type: string;
+    data: string;
+    metadata: string;
+    recorded_at: string;
+  }>`
     SELECT event_id::text, stream_id, stream_version::text, type, data::text AS data, metadata::text AS metadata,
            to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at
       FROM events ORDER BY transaction_id, global_position`.execute(db.owner);
   return rows.map((r) => ({
     eventId: r.event_id,
-    bytes: Buffer.from(canonicalEvent({ eventId: r.event_id, streamId: r.stream_id, streamVersion: r.stream_version, type: r.type, dataJson: r.data, metadataJson: r.metadata, recordedAt: r.recorded_at })),
+    bytes: Buffer.from(
+      canonicalEvent({
+        eventId: r.event_id,
+        streamId: r.stream_id,
+        streamVersion: r.stream_version,
+        type: r.type,
+        dataJson: r.data,
+        metadataJson: r.metadata,
+        recordedAt: r.recorded_at,
+      }),
+    ),
   }));
 }
 
@@ -134,7 +152,10 @@ describe('the log sealer', () => {
     const log = await canonicalLog();
     expect(pass.treeSize).toBe(log.length);
     expect(mth(log.map((e) => e.bytes)).equals((await latestCheckpoint(db.app))!.rootHash)).toBe(true);
-    const { rows } = await sql<{ leaves: string; distinct_events: string }>`SELECT count(*)::text AS leaves, count(DISTINCT event_id)::text AS distinct_events FROM log_seal_leaves`.execute(db.owner);
+    const { rows } = await sql<{
+      leaves: string;
+      distinct_events: string;
+    }>`SELECT count(*)::text AS leaves, count(DISTINCT event_id)::text AS distinct_events FROM log_seal_leaves`.execute(db.owner);
     expect(rows[0]).toEqual({ leaves: String(log.length), distinct_events: String(log.length) });
     // The chain: each checkpoint names the one before it, and no two name the same one (sql/0028's UNIQUE).
     const checkpoints = await listCheckpoints(db.app);

@@ -23,7 +23,6 @@ import { describe, expect, it } from 'vitest';
 import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { logHolds as logHoldsIn, recordsOfRequest } from '../support/log-search.ts';
 
-
 const aws = useAwsTestApp('mac');
 
 const SPECS = [
@@ -76,14 +75,21 @@ describe('GenerateMac and VerifyMac over the AWS endpoint', () => {
     expect(verified).toMatchObject({ KeyId: arn, MacValid: true, MacAlgorithm: algorithm });
 
     for (const bit of [0, 7, length * 8 - 1]) {
-      const refused = await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: flipBit(first.Mac!, bit), MacAlgorithm: algorithm })));
+      const refused = await awsError(
+        aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: flipBit(first.Mac!, bit), MacAlgorithm: algorithm })),
+      );
       expect(refused.name).toBe('KMSInvalidMacException');
       const records = await recordsOf(refused.requestId);
       expect(records.map((r) => [r.eventName, r.outcome, r.errorCode])).toEqual([['VerifyMac', 'failure', 'KMSInvalidMacException']]);
     }
     // The message changed, or the MAC truncated: invalid too.
-    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: flipBit(message), Mac: first.Mac, MacAlgorithm: algorithm })))).name).toBe('KMSInvalidMacException');
-    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: first.Mac!.subarray(0, length - 1), MacAlgorithm: algorithm })))).name).toBe('KMSInvalidMacException');
+    expect(
+      (await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: flipBit(message), Mac: first.Mac, MacAlgorithm: algorithm })))).name,
+    ).toBe('KMSInvalidMacException');
+    expect(
+      (await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: first.Mac!.subarray(0, length - 1), MacAlgorithm: algorithm }))))
+        .name,
+    ).toBe('KMSInvalidMacException');
   });
 
   it('two HMAC keys give different MACs for one message; a MAC of one key does not verify under another', async () => {
@@ -93,7 +99,9 @@ describe('GenerateMac and VerifyMac over the AWS endpoint', () => {
     const macA = (await aws.kms.send(new GenerateMacCommand({ KeyId: a.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' }))).Mac!;
     const macB = (await aws.kms.send(new GenerateMacCommand({ KeyId: b.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' }))).Mac!;
     expect(Buffer.from(macA).equals(Buffer.from(macB))).toBe(false);
-    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: b.keyId, Message: message, Mac: macA, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe('KMSInvalidMacException');
+    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: b.keyId, Message: message, Mac: macA, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe(
+      'KMSInvalidMacException',
+    );
   });
 
   it('the message is 1 to 4096 bytes (ValidationException outside)', async () => {
@@ -113,7 +121,7 @@ describe('GenerateMac and VerifyMac over the AWS endpoint', () => {
     expect(empty.name).toBe('ValidationException');
   });
 
-  it('a MacAlgorithm that is not the key spec\'s is InvalidKeyUsageException', async () => {
+  it("a MacAlgorithm that is not the key spec's is InvalidKeyUsageException", async () => {
     const { keyId } = await hmacKey('HMAC_256');
     for (const algorithm of ['HMAC_SHA_224', 'HMAC_SHA_384', 'HMAC_SHA_512'] as MacAlgorithmSpec[]) {
       const refused = await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: Buffer.from('x'), MacAlgorithm: algorithm })));
@@ -129,8 +137,13 @@ describe('GenerateMac and VerifyMac over the AWS endpoint', () => {
     const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
     for (const key of [symmetric, signing]) {
       const refused = await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: key.KeyId, Message: Buffer.from('x'), MacAlgorithm: 'HMAC_SHA_256' })));
-      expect(refused).toMatchObject({ name: 'InvalidKeyUsageException', message: `${key.Arn} key usage is ${key.KeyUsage} which is not valid for GenerateMac.` });
-      const verify = await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: key.KeyId, Message: Buffer.from('x'), Mac: Buffer.alloc(32), MacAlgorithm: 'HMAC_SHA_256' })));
+      expect(refused).toMatchObject({
+        name: 'InvalidKeyUsageException',
+        message: `${key.Arn} key usage is ${key.KeyUsage} which is not valid for GenerateMac.`,
+      });
+      const verify = await awsError(
+        aws.kms.send(new VerifyMacCommand({ KeyId: key.KeyId, Message: Buffer.from('x'), Mac: Buffer.alloc(32), MacAlgorithm: 'HMAC_SHA_256' })),
+      );
       expect(verify).toMatchObject({ name: 'InvalidKeyUsageException', message: `${key.Arn} key usage is ${key.KeyUsage} which is not valid for VerifyMac.` });
     }
   });
@@ -141,20 +154,33 @@ describe('GenerateMac and VerifyMac over the AWS endpoint', () => {
     const dry = await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_512', DryRun: true })));
     expect(dry.name).toBe('DryRunOperationException');
     // DryRun does not hide a wrong algorithm.
-    expect((await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256', DryRun: true })))).name).toBe('InvalidKeyUsageException');
+    expect((await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256', DryRun: true })))).name).toBe(
+      'InvalidKeyUsageException',
+    );
     const { Mac } = await aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_512' }));
-    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_512', DryRun: true })))).name).toBe('DryRunOperationException');
+    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_512', DryRun: true })))).name).toBe(
+      'DryRunOperationException',
+    );
 
     await aws.kms.send(new DisableKeyCommand({ KeyId: keyId }));
-    expect(await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_512' })))).toMatchObject({ name: 'DisabledException', message: `${arn} is disabled.` });
-    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_512' })))).name).toBe('DisabledException');
+    expect(await awsError(aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_512' })))).toMatchObject({
+      name: 'DisabledException',
+      message: `${arn} is disabled.`,
+    });
+    expect((await awsError(aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_512' })))).name).toBe(
+      'DisabledException',
+    );
   });
 });
 
 describe('authorization: kms:GenerateMac and kms:VerifyMac', () => {
   it('an identity policy allows each action on its own; a grant allows VerifyMac', async () => {
     const { keyId, arn } = await hmacKey('HMAC_256');
-    const macer = await aws.t.newUser(aws.admin.accountId, 'macer', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:GenerateMac', Resource: arn }] }));
+    const macer = await aws.t.newUser(
+      aws.admin.accountId,
+      'macer',
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:GenerateMac', Resource: arn }] }),
+    );
     const verifier = await aws.t.newUser(aws.admin.accountId, 'verifier');
     const asMacer = kmsClient(aws.server, macer);
     const asVerifier = kmsClient(aws.server, verifier);
@@ -164,11 +190,15 @@ describe('authorization: kms:GenerateMac and kms:VerifyMac', () => {
       const denied = await awsError(asMacer.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_256' })));
       expect(denied.name).toBe('AccessDeniedException');
       expect(denied.message).toContain('kms:VerifyMac');
-      expect((await awsError(asVerifier.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe('AccessDeniedException');
+      expect((await awsError(asVerifier.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe(
+        'AccessDeniedException',
+      );
 
       await aws.kms.send(new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: verifier.principalArn, Operations: ['VerifyMac'] }));
       expect((await asVerifier.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac, MacAlgorithm: 'HMAC_SHA_256' }))).MacValid).toBe(true);
-      expect((await awsError(asVerifier.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe('AccessDeniedException');
+      expect((await awsError(asVerifier.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe(
+        'AccessDeniedException',
+      );
     } finally {
       asMacer.destroy();
       asVerifier.destroy();
@@ -183,10 +213,18 @@ describe('cross-account use', () => {
     const asOther = kmsClient(aws.server, other);
     try {
       const message = Buffer.from('across accounts');
-      expect((await awsError(asOther.send(new GenerateMacCommand({ KeyId: arn, Message: message, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe('NotFoundException');
+      expect((await awsError(asOther.send(new GenerateMacCommand({ KeyId: arn, Message: message, MacAlgorithm: 'HMAC_SHA_256' })))).name).toBe(
+        'NotFoundException',
+      );
       const { Policy } = await aws.kms.send(new GetKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default' }));
       const document = JSON.parse(Policy!) as { Statement: unknown[] };
-      document.Statement.push({ Sid: 'OtherAccountMacs', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${other.accountId}:root` }, Action: ['kms:GenerateMac', 'kms:VerifyMac'], Resource: '*' });
+      document.Statement.push({
+        Sid: 'OtherAccountMacs',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${other.accountId}:root` },
+        Action: ['kms:GenerateMac', 'kms:VerifyMac'],
+        Resource: '*',
+      });
       await aws.kms.send(new PutKeyPolicyCommand({ KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(document) }));
       const { Mac, KeyId } = await asOther.send(new GenerateMacCommand({ KeyId: arn, Message: message, MacAlgorithm: 'HMAC_SHA_256' }));
       expect(KeyId).toBe(arn);
@@ -209,11 +247,15 @@ describe('GraphQL: generateMac and verifyMac', () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.generateMac).toEqual({ mac: Buffer.from(sdk.Mac!).toString('base64'), macAlgorithm: 'HMAC_SHA_224', keyId: arn });
 
-    const v = await aws.t.gql(aws.admin, VERIFY, { i: { keyId, message: message.toString('base64'), mac: r.data.generateMac.mac, macAlgorithm: 'HMAC_SHA_224' } });
+    const v = await aws.t.gql(aws.admin, VERIFY, {
+      i: { keyId, message: message.toString('base64'), mac: r.data.generateMac.mac, macAlgorithm: 'HMAC_SHA_224' },
+    });
     expect(v.errors).toBeUndefined();
     expect(v.data.verifyMac).toEqual({ keyId: arn, macValid: true, macAlgorithm: 'HMAC_SHA_224' });
 
-    const bad = await aws.t.gql(aws.admin, VERIFY, { i: { keyId, message: message.toString('base64'), mac: Buffer.from(flipBit(sdk.Mac!, 3)).toString('base64'), macAlgorithm: 'HMAC_SHA_224' } });
+    const bad = await aws.t.gql(aws.admin, VERIFY, {
+      i: { keyId, message: message.toString('base64'), mac: Buffer.from(flipBit(sdk.Mac!, 3)).toString('base64'), macAlgorithm: 'HMAC_SHA_224' },
+    });
     expect(bad.errors?.[0]?.extensions?.code).toBe('KMSInvalidMacException');
     const records = await recordsOf(bad.errors![0]!.extensions!.requestId!);
     expect(records.map((x) => [x.eventName, x.errorCode])).toEqual([['VerifyMac', 'KMSInvalidMacException']]);
@@ -226,7 +268,10 @@ describe('audit', () => {
     const message = Buffer.from(`secret-ish message ${process.pid} ${Date.now()}`);
     const generated = await aws.kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' }));
     const verified = await aws.kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: generated.Mac, MacAlgorithm: 'HMAC_SHA_256' }));
-    for (const [response, eventName] of [[generated, 'GenerateMac'], [verified, 'VerifyMac']] as const) {
+    for (const [response, eventName] of [
+      [generated, 'GenerateMac'],
+      [verified, 'VerifyMac'],
+    ] as const) {
       const records = await recordsOf(response.$metadata.requestId!);
       expect(records).toHaveLength(1);
       const record = records[0]!;

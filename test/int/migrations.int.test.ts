@@ -10,7 +10,10 @@ import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '
 import { startPostgresServer } from '../support/postgres-server.ts';
 
 const allMigrations = async (): Promise<string[]> =>
-  (await readdir(new URL('../../sql/', import.meta.url))).filter((f) => f.endsWith('.sql')).map((f) => f.slice(0, -4)).sort();
+  (await readdir(new URL('../../sql/', import.meta.url)))
+    .filter((f) => f.endsWith('.sql'))
+    .map((f) => f.slice(0, -4))
+    .sort();
 
 describe('migrateToLatest', () => {
   let db: TestDatabase;
@@ -31,7 +34,9 @@ describe('migrateToLatest', () => {
     // A unique index built CONCURRENTLY over duplicates fails, and leaves an INVALID index behind.
     await sql`CREATE TABLE scratch_invalid (x int)`.execute(db.owner);
     await sql`INSERT INTO scratch_invalid VALUES (1), (1)`.execute(db.owner);
-    await expect(sql`CREATE UNIQUE INDEX CONCURRENTLY scratch_invalid_x ON scratch_invalid (x)`.execute(db.owner)).rejects.toThrow(/could not create unique index/);
+    await expect(sql`CREATE UNIQUE INDEX CONCURRENTLY scratch_invalid_x ON scratch_invalid (x)`.execute(db.owner)).rejects.toThrow(
+      /could not create unique index/,
+    );
     await expect(migrateToLatest(db.owner)).rejects.toThrow(/^index scratch_invalid_x is INVALID .*\(DROP INDEX CONCURRENTLY scratch_invalid_x\)/);
     await sql`DROP INDEX scratch_invalid_x`.execute(db.owner);
     await sql`DROP TABLE scratch_invalid`.execute(db.owner);
@@ -51,8 +56,7 @@ describe('migrating two databases of one fresh cluster at once', () => {
       await adminQuery(server.adminUrl, 'CREATE DATABASE race_b');
       owners.push(...['race_a', 'race_b'].map((d) => openDatabase(databaseUrl(server.adminUrl, d), { as: 'owner', max: 2 })));
       await holder.connect();
-      const roleExists = async () =>
-        (await holder.query(`select 1 from pg_roles where rolname = 'keyledger_app'`)).rowCount === 1;
+      const roleExists = async () => (await holder.query(`select 1 from pg_roles where rolname = 'keyledger_app'`)).rowCount === 1;
       expect(await roleExists()).toBe(false);
 
       // Hold an uncommitted CREATE ROLE so both migrations reach theirs and wait

@@ -104,7 +104,11 @@ async function newCiphertext(keyId: string): Promise<Buffer> {
 /** A key of Origin EXTERNAL and its material, wrapped for ImportKeyMaterial as a client would (RSAES_OAEP_SHA_256). */
 async function newImport(): Promise<{ keyId: string; importToken: Buffer; encryptedKeyMaterial: Buffer }> {
   const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('imported'), origin: 'EXTERNAL' });
-  const params = await t.app.imports.getParametersForImport(await asAdmin(), { keyId: keyMetadata.keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+  const params = await t.app.imports.getParametersForImport(await asAdmin(), {
+    keyId: keyMetadata.keyId,
+    wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+    wrappingKeySpec: 'RSA_2048',
+  });
   const publicKey = createPublicKey({ key: params.publicKey, format: 'der', type: 'spki' });
   const encryptedKeyMaterial = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32));
   return { keyId: keyMetadata.keyId, importToken: params.importToken, encryptedKeyMaterial };
@@ -255,7 +259,11 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
     return { keyId, message, mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' };
   },
   DeriveSharedSecret: async () => {
-    const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), { description: unique('agreement'), keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' });
+    const { keyMetadata } = await t.app.kms.createKey(await asAdmin(), {
+      description: unique('agreement'),
+      keySpec: 'ECC_NIST_P256',
+      keyUsage: 'KEY_AGREEMENT',
+    });
     const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     return { keyId: keyMetadata.keyId, keyAgreementAlgorithm: 'ECDH', publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }) };
   },
@@ -293,7 +301,10 @@ async function recordsOf(requestId: string): Promise<StoredRecord[]> {
 /** Exactly one record for the request: this operation's, successful, with the registry's readOnly. */
 async function expectOneSuccessRecord(op: KmsOperation, requestId: string): Promise<Record<string, any>> {
   const records = await recordsOf(requestId);
-  expect(records.map((r) => [r.data.eventName, r.data.outcome, r.data.errorCode]), `audit records of ${op.name} request ${requestId}`).toEqual([[op.name, 'success', undefined]]);
+  expect(
+    records.map((r) => [r.data.eventName, r.data.outcome, r.data.errorCode]),
+    `audit records of ${op.name} request ${requestId}`,
+  ).toEqual([[op.name, 'success', undefined]]);
   const record = records[0]!.data;
   expect(record.userIdentity.principalArn).toBe(admin.principalArn);
   expect(record.readOnly, `readOnly of ${op.name}'s record (registry: ${op.readOnly})`).toBe(op.readOnly);
@@ -414,7 +425,11 @@ describe('the registry and the transports', () => {
         .map((field) => `${kind} ${field}`);
     const inSchema = [...kmsFields(schema.getQueryType(), 'query'), ...kmsFields(schema.getMutationType(), 'mutation')].sort();
     expect(inSchema).toEqual(KMS_OPERATIONS.map((op) => `${op.graphqlKind} ${op.graphqlField}`).sort());
-    for (const op of KMS_OPERATIONS) expect(rootField(op)!.args.map((a) => a.name), op.graphqlField).toEqual(['input']);
+    for (const op of KMS_OPERATIONS)
+      expect(
+        rootField(op)!.args.map((a) => a.name),
+        op.graphqlField,
+      ).toEqual(['input']);
   });
 });
 
@@ -437,7 +452,10 @@ describe.each(KMS_OPERATIONS.map((op) => [op.name, op] as const))('%s', (name, o
     expect(result).toBeTruthy();
 
     const records = await recordsSince(before);
-    expect(records.map((x) => x.data.eventName), `records written by the ${op.graphqlField} request`).toEqual([name]);
+    expect(
+      records.map((x) => x.data.eventName),
+      `records written by the ${op.graphqlField} request`,
+    ).toEqual([name]);
     const record = await expectOneSuccessRecord(op, records[0]!.data.requestId);
     expect(record.userAgent).toBe('keyledger-both-transports');
     if ('requestId' in result!) expect(result.requestId).toBe(record.requestId);

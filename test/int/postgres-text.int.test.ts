@@ -15,11 +15,13 @@ beforeAll(async () => {
 afterAll(() => db?.drop());
 
 /** Any text Postgres can hold (no NUL), weighted towards the characters the formats escape or quote. */
-const text = fc.oneof(
-  fc.string({ unit: 'grapheme', maxLength: 12 }),
-  fc.string({ unit: fc.constantFrom('\\', '\t', '\n', '\r', '\v', '\f', ' ', '"', ',', '{', '}', 'N', 'U', 'L', 'n', 'a', 'é', '🔑'), maxLength: 8 }),
-  fc.constantFrom('', 'NULL', 'null', 'Null', '\\N'),
-).filter((s) => !s.includes('\u0000'));
+const text = fc
+  .oneof(
+    fc.string({ unit: 'grapheme', maxLength: 12 }),
+    fc.string({ unit: fc.constantFrom('\\', '\t', '\n', '\r', '\v', '\f', ' ', '"', ',', '{', '}', 'N', 'U', 'L', 'n', 'a', 'é', '🔑'), maxLength: 8 }),
+    fc.constantFrom('', 'NULL', 'null', 'Null', '\\N'),
+  )
+  .filter((s) => !s.includes('\u0000'));
 const instant = fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true });
 
 describe('Postgres text formats', () => {

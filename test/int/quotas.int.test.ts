@@ -17,7 +17,14 @@ import { wire } from '../support/aws-clients.ts';
 
 const SETTINGS: QuotaSettings = {
   ...DEFAULT_QUOTA_SETTINGS,
-  rates: { ...DEFAULT_QUOTA_SETTINGS.rates, CreateKey: 2, 'Cryptographic operations (symmetric)': 3, 'Cryptographic operations (RSA)': 1, 'Unauthenticated requests per source IP': 3, DescribeKey: 4 },
+  rates: {
+    ...DEFAULT_QUOTA_SETTINGS.rates,
+    CreateKey: 2,
+    'Cryptographic operations (symmetric)': 3,
+    'Cryptographic operations (RSA)': 1,
+    'Unauthenticated requests per source IP': 3,
+    DescribeKey: 4,
+  },
   windowSeconds: 10,
 };
 
@@ -60,7 +67,12 @@ describe('an account over a quota', () => {
     expect(answers[2]!.requestId).toBe(answers[3]!.requestId);
     const throttled = await recordsWith('ThrottlingException');
     expect(throttled).toHaveLength(1);
-    expect(throttled[0]).toMatchObject({ requestId: answers[2]!.requestId, eventName: 'CreateKey', errorMessage: THROTTLING_MESSAGE, additionalEventData: { throttling: { quota: 'CreateKey' } } });
+    expect(throttled[0]).toMatchObject({
+      requestId: answers[2]!.requestId,
+      eventName: 'CreateKey',
+      errorMessage: THROTTLING_MESSAGE,
+      additionalEventData: { throttling: { quota: 'CreateKey' } },
+    });
 
     // Half a second later the bucket (2 a second) holds one request again.
     ms += 500;
@@ -69,7 +81,8 @@ describe('an account over a quota', () => {
 
   it('records a flood as one record per window and a tally, over GraphQL too', async () => {
     ms = 200_000;
-    const openings = async () => (await recordsWith('ThrottlingException')).filter((r) => r.additionalEventData?.throttling?.throttledRequests === undefined).length;
+    const openings = async () =>
+      (await recordsWith('ThrottlingException')).filter((r) => r.additionalEventData?.throttling?.throttledRequests === undefined).length;
     const before = await openings();
     const ids = new Set<string>();
     let admitted = 0;
@@ -103,7 +116,9 @@ describe('an account over a quota', () => {
     const symId = sym.data.createKey.keyMetadata.keyId;
     ms += 1000;
     const encrypt = (keyId: string, algorithm = 'SYMMETRIC_DEFAULT') =>
-      t.gql(admin, `mutation($i: EncryptInput!) { encrypt(input: $i) { keyId } }`, { i: { keyId, plaintext: Buffer.from('x').toString('base64'), encryptionAlgorithm: algorithm } });
+      t.gql(admin, `mutation($i: EncryptInput!) { encrypt(input: $i) { keyId } }`, {
+        i: { keyId, plaintext: Buffer.from('x').toString('base64'), encryptionAlgorithm: algorithm },
+      });
     expect((await encrypt(rsaId, 'RSAES_OAEP_SHA_256')).errors).toBeUndefined();
     expect((await encrypt(rsaId, 'RSAES_OAEP_SHA_256')).errors?.[0]?.extensions?.code).toBe('ThrottlingException');
     // The symmetric quota (3) is another bucket.
@@ -124,7 +139,14 @@ describe('an account over a quota', () => {
 describe('unauthenticated requests', () => {
   it('are throttled per source IP once they fail authentication faster than the quota, before credentials are checked', async () => {
     ms = 500_000;
-    const attempted = (ip: string) => ({ requestId: crypto.randomUUID(), sourceIp: ip, userAgent: 'quota-test', eventName: 'ListKeys', eventSource: 'kms' as const, readOnly: true });
+    const attempted = (ip: string) => ({
+      requestId: crypto.randomUUID(),
+      sourceIp: ip,
+      userAgent: 'quota-test',
+      eventName: 'ListKeys',
+      eventSource: 'kms' as const,
+      readOnly: true,
+    });
     const wrong = { accessKeyId: admin.accessKeyId, secret: 'not the secret' };
     const right = { accessKeyId: admin.accessKeyId, secret: admin.secretAccessKey };
     const codes = [];
@@ -132,7 +154,14 @@ describe('unauthenticated requests', () => {
       const outcome = await t.app.authentication.basic(wrong, attempted('198.51.100.7'));
       codes.push(outcome.ok ? 'ok' : outcome.error.code);
     }
-    expect(codes).toEqual(['InvalidSignatureException', 'InvalidSignatureException', 'InvalidSignatureException', 'ThrottlingException', 'ThrottlingException', 'ThrottlingException']);
+    expect(codes).toEqual([
+      'InvalidSignatureException',
+      'InvalidSignatureException',
+      'InvalidSignatureException',
+      'ThrottlingException',
+      'ThrottlingException',
+      'ThrottlingException',
+    ]);
     // The address is throttled whatever it sends, so it cannot test secrets unrecorded...
     const withRight = await t.app.authentication.basic(right, attempted('198.51.100.7'));
     expect(withRight.ok ? 'ok' : withRight.error.code).toBe('ThrottlingException');
@@ -149,7 +178,8 @@ describe('a body too large from an address over its unauthenticated quota', () =
   it('is answered 429 ThrottlingException, not a server error', async () => {
     ms = 700_000;
     const graphql = new URL('/graphql', server.url).toString();
-    const send = (authorization: string, body: string) => fetch(graphql, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body });
+    const send = (authorization: string, body: string) =>
+      fetch(graphql, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body });
     const wrong = `Basic ${Buffer.from(`${admin.accessKeyId}:not the secret`).toString('base64')}`;
     for (let i = 0; i < 3; i++) expect((await send(wrong, '{"query":"{ listKeys { truncated } }"}')).status).toBe(401);
     const response = await send(wrong, JSON.stringify({ query: '{ listKeys { truncated } }', variables: { pad: 'x'.repeat(300 * 1024) } }));

@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  appendToStream,
-  LOG_START,
-  readAllForward,
-  type GlobalCheckpoint,
-  type RecordedEvent,
-} from '../../src/store/event-store.ts';
+import { appendToStream, LOG_START, readAllForward, type GlobalCheckpoint, type RecordedEvent } from '../../src/store/event-store.ts';
 import { finish } from '../support/concurrency.ts';
 import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
 
@@ -21,8 +15,7 @@ const at = new Date('2025-01-02T03:04:05.678Z');
 
 /** Appends one event of `type` to a new stream under `prefix`, in the caller's transaction or its own. */
 async function appendOne(prefix: string, type: string, trx?: Parameters<typeof appendToStream>[0]): Promise<RecordedEvent> {
-  const run = (t: Parameters<typeof appendToStream>[0]) =>
-    appendToStream(t, `${prefix}${randomUUID()}`, 'no_stream', [{ type, data: {} }], at);
+  const run = (t: Parameters<typeof appendToStream>[0]) => appendToStream(t, `${prefix}${randomUUID()}`, 'no_stream', [{ type, data: {} }], at);
   const { events } = trx ? await run(trx) : await db.app.transaction().execute(run);
   return events[0]!;
 }
@@ -37,11 +30,7 @@ async function appendOne(prefix: string, type: string, trx?: Parameters<typeof a
  * right for "eventually sees"; assertions that something is NOT yet visible
  * need no waiting.
  */
-async function follow(
-  prefix: string,
-  after: GlobalCheckpoint,
-  count: number,
-): Promise<{ events: RecordedEvent[]; checkpoint: GlobalCheckpoint }> {
+async function follow(prefix: string, after: GlobalCheckpoint, count: number): Promise<{ events: RecordedEvent[]; checkpoint: GlobalCheckpoint }> {
   const events: RecordedEvent[] = [];
   let checkpoint = after;
   const deadline = Date.now() + 10_000;
@@ -76,12 +65,7 @@ describe('readAllForward', () => {
 
       // 'short' is committed and a plain position-ordered read sees it; a follower
       // that took it now would checkpoint past 'long' and never see 'long'.
-      const committed = await db.app
-        .selectFrom('events')
-        .select('type')
-        .where('stream_id', 'like', `${prefix}%`)
-        .orderBy('global_position')
-        .execute();
+      const committed = await db.app.selectFrom('events').select('type').where('stream_id', 'like', `${prefix}%`).orderBy('global_position').execute();
       expect(committed.map((r) => r.type)).toEqual(['before', 'short']);
       // ... so it must hold back everything from 'long' on while 'long' is open.
       expect(await readAllForward(db.app, { after: first.checkpoint, streamPrefixes: [prefix] })).toEqual([]);

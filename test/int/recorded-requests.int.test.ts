@@ -27,8 +27,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const recordCount = async () =>
-  Number((await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'AuditRecord'`.execute(t.db.owner)).rows[0]!.n);
+const recordCount = async () => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE type = 'AuditRecord'`.execute(t.db.owner)).rows[0]!.n);
 
 describe('the AWS endpoint', () => {
   it.each([

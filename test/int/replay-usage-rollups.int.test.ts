@@ -29,7 +29,9 @@ async function record(eventName: string, n: number, at: Date, extra = {}): Promi
 }
 
 const decryptTotal = async () =>
-  Number((await sql<{ n: string }>`select coalesce(sum(count), 0)::text as n from audit_usage_hourly where event_name = 'Decrypt'`.execute(db.owner)).rows[0]!.n);
+  Number(
+    (await sql<{ n: string }>`select coalesce(sum(count), 0)::text as n from audit_usage_hourly where event_name = 'Decrypt'`.execute(db.owner)).rows[0]!.n,
+  );
 
 describe('replay --verify and the usage rollups', () => {
   it('finds the rollups equal to the log after folding in small batches', async () => {
@@ -69,7 +71,9 @@ describe('replay --verify and the usage rollups', () => {
     expect(hourly).toEqual([`audit_usage_hourly: ${group}: count 309 in the rollup, 10 in the log`]);
     // The same group in every rollup, and the checkpoint's count.
     for (const rollup of ['audit_usage_daily', 'audit_usage_key_daily']) {
-      expect(result.differences.filter((d) => d.startsWith(`${rollup}:`) && /"event_name":"Decrypt"/.test(d) && /count 309 in the rollup, 10 in the log/.test(d))).toHaveLength(1);
+      expect(
+        result.differences.filter((d) => d.startsWith(`${rollup}:`) && /"event_name":"Decrypt"/.test(d) && /count 309 in the rollup, 10 in the log/.test(d)),
+      ).toHaveLength(1);
     }
     // By principal: its Decrypts, and the source IP and key it used for them and the rest.
     const activity = result.differences.filter((d) => d.startsWith('audit_usage_principal_daily:'));
@@ -106,7 +110,9 @@ describe('replay --verify and the usage rollups', () => {
     const { differences } = await replayProjections(db.owner, { verify: true });
     expect(differences).toEqual([
       expect.stringMatching(/^audit_usage_hourly: .*"event_name":"Encrypt".*: count 6 in the rollup, 1 in the log$/),
-      expect.stringMatching(/^audit_usage_hourly: .*"event_name":"GenerateDataKey".*: count 7, last_at .*, last_position 1 in the rollup, but the log has no such record$/),
+      expect.stringMatching(
+        /^audit_usage_hourly: .*"event_name":"GenerateDataKey".*: count 7, last_at .*, last_position 1 in the rollup, but the log has no such record$/,
+      ),
     ]);
   });
 });

@@ -23,7 +23,11 @@ const tagValue = fc.stringMatching(/^[a-z0-9 _.:/=+@-]{0,5}$/);
 
 /** One KMS request, naming keys and aliases by small indexes into what exists. */
 const command = fc.oneof(
-  fc.record({ op: fc.constant('createKey' as const), description: fc.string({ maxLength: 20 }), tags: fc.array(fc.record({ tagKey: fc.constantFrom('env', 'team', 'cost'), tagValue }), { maxLength: 2 }) }),
+  fc.record({
+    op: fc.constant('createKey' as const),
+    description: fc.string({ maxLength: 20 }),
+    tags: fc.array(fc.record({ tagKey: fc.constantFrom('env', 'team', 'cost'), tagValue }), { maxLength: 2 }),
+  }),
   fc.record({ op: fc.constantFrom('enableKey' as const, 'disableKey' as const, 'cancelKeyDeletion' as const), key: fc.nat(9) }),
   fc.record({ op: fc.constant('scheduleKeyDeletion' as const), key: fc.nat(9), days: fc.integer({ min: 7, max: 30 }) }),
   fc.record({ op: fc.constant('updateKeyDescription' as const), key: fc.nat(9), description: fc.string({ maxLength: 20 }) }),
@@ -38,7 +42,7 @@ type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
 const outcomes = { succeeded: 0, refused: 0 };
 
 async function apply(c: Command, keys: string[], prefix: string): Promise<void> {
-  const key = 'key' in c ? keys[c.key % Math.max(keys.length, 1)] ?? '00000000-0000-0000-0000-000000000000' : '';
+  const key = 'key' in c ? (keys[c.key % Math.max(keys.length, 1)] ?? '00000000-0000-0000-0000-000000000000') : '';
   const alias = 'alias' in c ? `alias/${prefix}-${c.alias}` : '';
   const req = { ...ctx, requestId: crypto.randomUUID() };
   try {
@@ -145,7 +149,12 @@ describe('replay', () => {
   it('folds a log with audit records interleaved, reporting progress every few events, to the live projections', async () => {
     // More requests, so the state events are spread between the audit records of the requests.
     const keys: string[] = [];
-    for (const c of [{ op: 'createKey', description: 'spread', tags: [] }, { op: 'createAlias', alias: 0, key: 0 }, { op: 'tagResource', key: 0, tagKey: 'env', tagValue: 'b' }] as Command[]) await apply(c, keys, 'spread');
+    for (const c of [
+      { op: 'createKey', description: 'spread', tags: [] },
+      { op: 'createAlias', alias: 0, key: 0 },
+      { op: 'tagResource', key: 0, tagKey: 'env', tagValue: 'b' },
+    ] as Command[])
+      await apply(c, keys, 'spread');
     const { rows } = await sql<{ state: string; audit_between: string }>`
       SELECT count(*) FILTER (WHERE type <> 'AuditRecord') AS state,
              count(*) FILTER (WHERE type = 'AuditRecord' AND global_position BETWEEN
@@ -195,7 +204,11 @@ describe('replay', () => {
     await t.app.rotation.rotateKeyOnDemand(req(), { keyId: key.keyId });
     const grantee = await t.newUser(ctx.caller.accountId, `grantee-${crypto.randomUUID().slice(0, 8)}`);
     await t.app.grants.createGrant(req(), {
-      keyId: key.keyId, granteePrincipal: grantee.principalArn, retiringPrincipal: grantee.principalArn, name: 'awkward-grant', operations: ['Decrypt', 'Encrypt'],
+      keyId: key.keyId,
+      granteePrincipal: grantee.principalArn,
+      retiringPrincipal: grantee.principalArn,
+      name: 'awkward-grant',
+      operations: ['Decrypt', 'Encrypt'],
       constraints: { encryptionContextEquals: { tenant: awkward, 'z key': '', a: 'NULL' } },
     });
     await t.app.grants.createGrant(req(), { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Decrypt'] });
@@ -216,13 +229,25 @@ describe('replay', () => {
 
   it('finds a change to any one value, in each column type, and changes nothing while verifying', async () => {
     const req = () => ({ ...ctx, requestId: crypto.randomUUID() });
-    const key = (await t.app.kms.createKey(req(), { description: 'tamper target', tags: [{ tagKey: 'env', tagValue: 'prod' }, { tagKey: 'team', tagValue: 'payments' }] })).keyMetadata;
+    const key = (
+      await t.app.kms.createKey(req(), {
+        description: 'tamper target',
+        tags: [
+          { tagKey: 'env', tagValue: 'prod' },
+          { tagKey: 'team', tagValue: 'payments' },
+        ],
+      })
+    ).keyMetadata;
     const other = (await t.app.kms.createKey(req(), { description: 'untagged' })).keyMetadata;
     await t.app.rotation.enableKeyRotation(req(), { keyId: key.keyId, rotationPeriodInDays: 90 });
     await t.app.kms.createAlias(req(), { aliasName: 'alias/tamper-target', targetKeyId: key.keyId });
     const grantee = await t.newUser(ctx.caller.accountId, `tamper-${crypto.randomUUID().slice(0, 8)}`);
     const { grantId } = await t.app.grants.createGrant(req(), {
-      keyId: key.keyId, granteePrincipal: grantee.principalArn, name: 'tamper', operations: ['Decrypt'], constraints: { encryptionContextSubset: { tenant: 'acme' } },
+      keyId: key.keyId,
+      granteePrincipal: grantee.principalArn,
+      name: 'tamper',
+      operations: ['Decrypt'],
+      constraints: { encryptionContextSubset: { tenant: 'acme' } },
     });
     const plain = await t.app.grants.createGrant(req(), { keyId: key.keyId, granteePrincipal: grantee.principalArn, operations: ['Encrypt'] });
     expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);
@@ -298,42 +323,82 @@ describe('replay', () => {
     try {
       let n = 0;
       const event = (streamId: string, version: number, type: string, data: object) => ({
-        stream_id: streamId, stream_version: BigInt(version), event_id: crypto.randomUUID(), type, data: JSON.stringify(data), metadata: '{}', recorded_at: new Date(Date.UTC(2026, 2, 1, 0, 0, n++)),
+        stream_id: streamId,
+        stream_version: BigInt(version),
+        event_id: crypto.randomUUID(),
+        type,
+        data: JSON.stringify(data),
+        metadata: '{}',
+        recorded_at: new Date(Date.UTC(2026, 2, 1, 0, 0, n++)),
       });
       const audit = () => event(`request-${crypto.randomUUID()}`, 1, 'AuditRecord', { eventName: 'Decrypt' });
       const created = (keyId: string) => ({
-        keyId, accountId: '111122223333', arn: `arn:aws:kms:us-east-1:111122223333:key/${keyId}`, description: '', keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT',
-        origin: 'AWS_KMS', keyManager: 'CUSTOMER', multiRegion: false, policy: '{}', tags: [], keyMaterialId: 'a'.repeat(64),
+        keyId,
+        accountId: '111122223333',
+        arn: `arn:aws:kms:us-east-1:111122223333:key/${keyId}`,
+        description: '',
+        keyUsage: 'ENCRYPT_DECRYPT',
+        keySpec: 'SYMMETRIC_DEFAULT',
+        origin: 'AWS_KMS',
+        keyManager: 'CUSTOMER',
+        multiRegion: false,
+        policy: '{}',
+        tags: [],
+        keyMaterialId: 'a'.repeat(64),
       });
       const fine = crypto.randomUUID();
       const broken = crypto.randomUUID();
-      await skipped.owner.insertInto('events').values([
-        event(`key-${fine}`, 1, 'KeyCreated', created(fine)), audit(), audit(),
-        event(`key-${broken}`, 1, 'KeyCreated', created(broken)), audit(),
-        event(`key-${fine}`, 2, 'KeyDisabled', {}), audit(), audit(), audit(),
-        event(`key-${broken}`, 3, 'KeyDisabled', {}), audit(),
-      ]).execute();
+      await skipped.owner
+        .insertInto('events')
+        .values([
+          event(`key-${fine}`, 1, 'KeyCreated', created(fine)),
+          audit(),
+          audit(),
+          event(`key-${broken}`, 1, 'KeyCreated', created(broken)),
+          audit(),
+          event(`key-${fine}`, 2, 'KeyDisabled', {}),
+          audit(),
+          audit(),
+          audit(),
+          event(`key-${broken}`, 3, 'KeyDisabled', {}),
+          audit(),
+        ])
+        .execute();
       // A live row that a refused rebuild must leave where it is.
-      const liveRow = (keyId: string) => keyRow(evolveKey(null, { type: 'KeyCreated', data: created(keyId), recordedAt: new Date(), streamVersion: 1n } as Recorded<KeyEvent>));
+      const liveRow = (keyId: string) =>
+        keyRow(evolveKey(null, { type: 'KeyCreated', data: created(keyId), recordedAt: new Date(), streamVersion: 1n } as Recorded<KeyEvent>));
       const kept = crypto.randomUUID();
       await skipped.owner.insertInto('keys').values(liveRow(kept)).execute();
       for (const progressEvery of [1, 2, 10_000]) {
-        await expect(replayProjections(skipped.owner, { verify: true, progressEvery })).rejects.toThrow(`stream key-${broken} has version 3 where 2 was expected`);
+        await expect(replayProjections(skipped.owner, { verify: true, progressEvery })).rejects.toThrow(
+          `stream key-${broken} has version 3 where 2 was expected`,
+        );
       }
       await expect(replayProjections(skipped.owner, { verify: false, progressEvery: 2 })).rejects.toThrow('where 2 was expected');
       expect(await skipped.owner.selectFrom('keys').select('key_id').execute()).toEqual([{ key_id: kept }]);
 
       // Log order is the fold's order: a version recorded before its predecessor is refused too.
-      await reversed.owner.insertInto('events').values([
-        event(`key-${fine}`, 1, 'KeyCreated', created(fine)), audit(),
-        event(`key-${broken}`, 2, 'KeyEnabled', {}), audit(), audit(),
-        event(`key-${broken}`, 1, 'KeyCreated', created(broken)),
-      ]).execute();
-      await expect(replayProjections(reversed.owner, { verify: true, progressEvery: 2 })).rejects.toThrow(`stream key-${broken} has version 2 where 1 was expected`);
+      await reversed.owner
+        .insertInto('events')
+        .values([
+          event(`key-${fine}`, 1, 'KeyCreated', created(fine)),
+          audit(),
+          event(`key-${broken}`, 2, 'KeyEnabled', {}),
+          audit(),
+          audit(),
+          event(`key-${broken}`, 1, 'KeyCreated', created(broken)),
+        ])
+        .execute();
+      await expect(replayProjections(reversed.owner, { verify: true, progressEvery: 2 })).rejects.toThrow(
+        `stream key-${broken} has version 2 where 1 was expected`,
+      );
 
       // A fold Postgres refuses to store (an account id longer than its column), after the live rows that
       // differ were deleted: the rebuild rolls back whole, and the pool it used goes on serving.
-      await overlong.owner.insertInto('events').values([event(`key-${fine}`, 1, 'KeyCreated', { ...created(fine), accountId: '1111222233334' })]).execute();
+      await overlong.owner
+        .insertInto('events')
+        .values([event(`key-${fine}`, 1, 'KeyCreated', { ...created(fine), accountId: '1111222233334' })])
+        .execute();
       await overlong.owner.insertInto('keys').values(liveRow(kept)).execute();
       await expect(replayProjections(overlong.owner, { verify: false })).rejects.toThrow(/value too long/);
       expect(await overlong.owner.selectFrom('keys').select('key_id').execute()).toEqual([{ key_id: kept }]);

@@ -26,7 +26,9 @@ describe('keys per account', () => {
   it('refuses the key past the quota with LimitExceededException, recorded, and counts keys pending deletion', async () => {
     const created = [];
     for (let i = 0; i < 3; i++) created.push((await t.gql(a, CREATE_KEY)).data.createKey.keyMetadata.keyId);
-    const scheduled = await t.gql(a, `mutation($k: String!) { scheduleKeyDeletion(input: {keyId: $k, pendingWindowInDays: 7}) { keyState } }`, { k: created[0] });
+    const scheduled = await t.gql(a, `mutation($k: String!) { scheduleKeyDeletion(input: {keyId: $k, pendingWindowInDays: 7}) { keyState } }`, {
+      k: created[0],
+    });
     expect(scheduled.errors).toBeUndefined();
     const refused = await t.gql(a, CREATE_KEY);
     expect(refused.errors?.[0]?.extensions?.code).toBe('LimitExceededException');

@@ -19,12 +19,18 @@ afterAll(() => t?.close());
 const newKey = async () => (await t.app.kms.createKey(ctx(), { description: 'rotating' })).keyMetadata;
 const encrypt = async (keyId: string, text: string) => (await t.app.crypto.encrypt(ctx(), { keyId, plaintext: Buffer.from(text) })).ciphertextBlob;
 const decrypt = async (blob: Buffer) => (await t.app.crypto.decrypt(ctx(), { ciphertextBlob: blob })).plaintext.toString();
-const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof KmsError ? { code: e.code, message: e.message } : e));
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e instanceof KmsError ? { code: e.code, message: e.message } : e),
+  );
 
 describe('automatic rotation', () => {
   it('rotates once when nextRotationDate comes; every material version still decrypts; new encryptions use the new one', async () => {
     const key = await newKey();
-    expect(await rejection(t.app.rotation.enableKeyRotation(ctx(), { keyId: key.keyId, rotationPeriodInDays: 89 }))).toMatchObject({ code: 'ValidationException' });
+    expect(await rejection(t.app.rotation.enableKeyRotation(ctx(), { keyId: key.keyId, rotationPeriodInDays: 89 }))).toMatchObject({
+      code: 'ValidationException',
+    });
     await t.app.rotation.enableKeyRotation(ctx(), { keyId: key.keyId, rotationPeriodInDays: 90 });
     const status = await t.app.rotation.getKeyRotationStatus(ctx(), { keyId: key.keyId });
     expect(status).toMatchObject({ keyRotationEnabled: true, rotationPeriodInDays: 90, onDemandRotationStartDate: null });
@@ -43,14 +49,21 @@ describe('automatic rotation', () => {
     expect(await decrypt(before)).toBe('from the first material');
 
     const { rotations } = await t.app.rotation.listKeyRotations(ctx(), { keyId: key.keyId });
-    expect(rotations).toEqual([{ keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: t.clock.now(), rotationType: 'AUTOMATIC', keyMaterialState: 'CURRENT' }]);
+    expect(rotations).toEqual([
+      { keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: t.clock.now(), rotationType: 'AUTOMATIC', keyMaterialState: 'CURRENT' },
+    ]);
     const next = await t.app.rotation.getKeyRotationStatus(ctx(), { keyId: key.keyId });
     expect(next.nextRotationDate!.getTime() - t.clock.now().getTime()).toBe(90 * 86_400_000);
 
     const records = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').execute();
     const workerRecords = records.map((r) => r.data as any).filter((d) => d.eventName === 'RotateKey');
     expect(workerRecords).toHaveLength(1);
-    expect(workerRecords[0]).toMatchObject({ userIdentity: { type: 'AWSService', invokedBy: 'keyledger-worker' }, sourceIp: null, outcome: 'success', accountId: alice.accountId });
+    expect(workerRecords[0]).toMatchObject({
+      userIdentity: { type: 'AWSService', invokedBy: 'keyledger-worker' },
+      sourceIp: null,
+      outcome: 'success',
+      accountId: alice.accountId,
+    });
   });
 
   it('does not rotate a disabled key, and refuses to enable rotation on one', async () => {
@@ -59,7 +72,10 @@ describe('automatic rotation', () => {
     await t.app.kms.disableKey(ctx(), { keyId: key.keyId });
     t.clock.advance({ days: 400 });
     expect(await t.app.rotation.rotateIfDue(key.keyId, t.clock.now())).toBe('not-due');
-    expect(await rejection(t.app.rotation.enableKeyRotation(ctx(), { keyId: key.keyId }))).toMatchObject({ code: 'DisabledException', message: `${key.arn} is disabled.` });
+    expect(await rejection(t.app.rotation.enableKeyRotation(ctx(), { keyId: key.keyId }))).toMatchObject({
+      code: 'DisabledException',
+      message: `${key.arn} is disabled.`,
+    });
   });
 });
 
@@ -107,7 +123,12 @@ describe('scheduled deletion', () => {
     expect(await rejection(t.app.kms.describeKey(ctx(), { keyId: 'alias/doomed' }))).toMatchObject({ code: 'NotFoundException' });
     expect(await t.db.owner.selectFrom('key_materials').selectAll().where('key_id', '=', key.keyId).execute()).toEqual([]);
 
-    const stream = await t.db.owner.selectFrom('events').select(['type', 'data']).where('stream_id', '=', `key-${key.keyId}`).orderBy('stream_version').execute();
+    const stream = await t.db.owner
+      .selectFrom('events')
+      .select(['type', 'data'])
+      .where('stream_id', '=', `key-${key.keyId}`)
+      .orderBy('stream_version')
+      .execute();
     expect(stream.map((e) => e.type)).toEqual(['KeyCreated', 'KeyRotated', 'KeyDeletionScheduled', 'KeyDeleted']);
     expect((stream.at(-1)!.data as any).destroyedKeyMaterialIds).toHaveLength(2);
     expect((await replayProjections(t.db.owner, { verify: true })).differences).toEqual([]);

@@ -143,7 +143,11 @@ function encodings(secret: Buffer): { encoding: string; needle: Buffer }[] {
 
 /** "<what> as <encoding>" for every secret found in `haystack`. */
 function findSecrets(haystack: Buffer, secrets: readonly Secret[]): string[] {
-  return secrets.flatMap((s) => encodings(s.bytes).filter((e) => haystack.includes(e.needle)).map((e) => `${s.what} as ${e.encoding}`));
+  return secrets.flatMap((s) =>
+    encodings(s.bytes)
+      .filter((e) => haystack.includes(e.needle))
+      .map((e) => `${s.what} as ${e.encoding}`),
+  );
 }
 
 describe('the search itself', () => {
@@ -203,7 +207,11 @@ describe('secrets at rest', () => {
     // Failed decrypts: a wrong context, no context, another key named.
     const wrongContext = { tenant: unique('wrong-tenant') };
     contexts.push(wrongContext.tenant);
-    for (const i of [{ ciphertextBlob: b64(c1), encryptionContext: wrongContext }, { ciphertextBlob: b64(c1) }, { ciphertextBlob: b64(c1), keyId: k2.keyId, encryptionContext: ctx1 }]) {
+    for (const i of [
+      { ciphertextBlob: b64(c1), encryptionContext: wrongContext },
+      { ciphertextBlob: b64(c1) },
+      { ciphertextBlob: b64(c1), keyId: k2.keyId, encryptionContext: ctx1 },
+    ]) {
       const failed = await t.gql(alice, DECRYPT, { i });
       expect(failed.data).toBeNull();
       expect(['InvalidCiphertextException', 'IncorrectKeyException']).toContain(code(failed));
@@ -212,7 +220,9 @@ describe('secrets at rest', () => {
     // ReEncrypt to the other key and context.
     const ctx2 = { tenant: unique('moved') };
     contexts.push(ctx2.tenant);
-    const r = await t.gql(alice, RE_ENCRYPT, { i: { ciphertextBlob: b64(c1), sourceEncryptionContext: ctx1, destinationKeyId: k2.keyId, destinationEncryptionContext: ctx2 } });
+    const r = await t.gql(alice, RE_ENCRYPT, {
+      i: { ciphertextBlob: b64(c1), sourceEncryptionContext: ctx1, destinationKeyId: k2.keyId, destinationEncryptionContext: ctx2 },
+    });
     expect(r.errors).toBeUndefined();
     const c2 = Buffer.from(r.data.reEncrypt.ciphertextBlob, 'base64');
     keep('ciphertext blob 2 (reEncrypted)', c2);
@@ -248,7 +258,10 @@ describe('secrets at rest', () => {
       expect(g.errors).toBeUndefined();
       const der = Buffer.from(g.data.generateDataKeyPair.privateKeyPlaintext, 'base64');
       keep(`data key pair private key ${keyPairSpec} (DER)`, der);
-      keep(`data key pair private key ${keyPairSpec} (PEM)`, Buffer.from(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string, 'utf8'));
+      keep(
+        `data key pair private key ${keyPairSpec} (PEM)`,
+        Buffer.from(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string, 'utf8'),
+      );
       const blob = Buffer.from(g.data.generateDataKeyPair.privateKeyCiphertextBlob, 'base64');
       keep(`data key pair blob ${keyPairSpec}`, blob);
       pairBlobs.push(blob);
@@ -270,12 +283,11 @@ describe('secrets at rest', () => {
     }
 
     // Imported key material (BYOK): the material, its wrapped form, and GetParametersForImport's wrapping private key (DER and PEM).
-    const external = (await t.gql(alice, `mutation { createKey(input: { origin: EXTERNAL }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata.keyId as string;
-    const params = await t.gql(
-      alice,
-      `query($i: GetParametersForImportInput!) { getParametersForImport(input: $i) { importToken publicKey } }`,
-      { i: { keyId: external, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_2048' } },
-    );
+    const external = (await t.gql(alice, `mutation { createKey(input: { origin: EXTERNAL }) { keyMetadata { keyId } } }`)).data.createKey.keyMetadata
+      .keyId as string;
+    const params = await t.gql(alice, `query($i: GetParametersForImportInput!) { getParametersForImport(input: $i) { importToken publicKey } }`, {
+      i: { keyId: external, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_2048' },
+    });
     expect(params.errors).toBeUndefined();
     const importedMaterial = randomBytes(32);
     keep('imported key material', importedMaterial);
@@ -296,7 +308,10 @@ describe('secrets at rest', () => {
     const [parameters] = await t.db.owner.selectFrom('import_parameters').selectAll().where('key_id', '=', external).execute();
     const wrappingPrivateKey = t.rootKey.unwrap(parameters!.wrapped_private_key, `import-wrapping-key:${external}:${parameters!.import_token_id}`);
     keep('import wrapping private key (DER)', wrappingPrivateKey);
-    keep('import wrapping private key (PEM)', Buffer.from(createPrivateKey({ key: wrappingPrivateKey, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string, 'utf8'));
+    keep(
+      'import wrapping private key (PEM)',
+      Buffer.from(createPrivateKey({ key: wrappingPrivateKey, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string, 'utf8'),
+    );
 
     // A request whose audit record cannot be written: the service logs the
     // unexpected failure, so the log search below has lines to search.
@@ -308,7 +323,8 @@ describe('secrets at rest', () => {
     const c3 = Buffer.from(e3.data.encrypt.ciphertextBlob, 'base64');
     keep('ciphertext blob 3', c3);
     await sql
-      .raw(`
+      .raw(
+        `
         CREATE FUNCTION test_refuse_marked_audit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'Decrypt'
@@ -317,7 +333,8 @@ describe('secrets at rest', () => {
           END IF;
           RETURN NEW;
         END $$;
-        CREATE TRIGGER test_refuse_marked_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_marked_audit();`)
+        CREATE TRIGGER test_refuse_marked_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_marked_audit();`,
+      )
       .execute(t.db.owner);
     try {
       const d3 = await t.gql(alice, DECRYPT, { i: { ciphertextBlob: b64(c3), encryptionContext: { purpose: marker } } });
@@ -352,7 +369,18 @@ describe('secrets at rest', () => {
   it('none of them is anywhere in the database, in any encoding; the context is there in clear', async () => {
     expect(secrets.length).toBeGreaterThanOrEqual(20);
     const { dump, tables } = await dumpWholeDatabase();
-    expect(tables).toEqual(expect.arrayContaining(['public.events', 'public.streams', 'public.keys', 'public.key_materials', 'public.access_keys', 'public.import_parameters', 'public.log_checkpoints', 'public.log_seal_nodes']));
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'public.events',
+        'public.streams',
+        'public.keys',
+        'public.key_materials',
+        'public.access_keys',
+        'public.import_parameters',
+        'public.log_checkpoints',
+        'public.log_seal_nodes',
+      ]),
+    );
 
     expect(findSecrets(dump, secrets)).toEqual([]);
 
@@ -444,10 +472,21 @@ describe('secrets at rest: private keys and HMAC keys', () => {
   it('every asymmetric and HMAC spec is created, and its secret collected from the store', async () => {
     const { createPrivateKey } = await import('node:crypto');
     const pairs: [string, string][] = [
-      ['RSA_2048', 'SIGN_VERIFY'], ['RSA_3072', 'ENCRYPT_DECRYPT'], ['RSA_4096', 'SIGN_VERIFY'],
-      ['ECC_NIST_P256', 'SIGN_VERIFY'], ['ECC_NIST_P384', 'KEY_AGREEMENT'], ['ECC_NIST_P521', 'SIGN_VERIFY'], ['ECC_SECG_P256K1', 'SIGN_VERIFY'],
-      ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY'], ['ML_DSA_44', 'SIGN_VERIFY'], ['ML_DSA_65', 'SIGN_VERIFY'], ['ML_DSA_87', 'SIGN_VERIFY'],
-      ['HMAC_224', 'GENERATE_VERIFY_MAC'], ['HMAC_256', 'GENERATE_VERIFY_MAC'], ['HMAC_384', 'GENERATE_VERIFY_MAC'], ['HMAC_512', 'GENERATE_VERIFY_MAC'],
+      ['RSA_2048', 'SIGN_VERIFY'],
+      ['RSA_3072', 'ENCRYPT_DECRYPT'],
+      ['RSA_4096', 'SIGN_VERIFY'],
+      ['ECC_NIST_P256', 'SIGN_VERIFY'],
+      ['ECC_NIST_P384', 'KEY_AGREEMENT'],
+      ['ECC_NIST_P521', 'SIGN_VERIFY'],
+      ['ECC_SECG_P256K1', 'SIGN_VERIFY'],
+      ['ECC_NIST_EDWARDS25519', 'SIGN_VERIFY'],
+      ['ML_DSA_44', 'SIGN_VERIFY'],
+      ['ML_DSA_65', 'SIGN_VERIFY'],
+      ['ML_DSA_87', 'SIGN_VERIFY'],
+      ['HMAC_224', 'GENERATE_VERIFY_MAC'],
+      ['HMAC_256', 'GENERATE_VERIFY_MAC'],
+      ['HMAC_384', 'GENERATE_VERIFY_MAC'],
+      ['HMAC_512', 'GENERATE_VERIFY_MAC'],
     ];
     for (const [keySpec, keyUsage] of pairs) {
       const { keyMetadata } = await t.app.kms.createKey(await t.ctx(alice), { description: `secrets ${keySpec}`, keySpec, keyUsage });
@@ -461,7 +500,10 @@ describe('secrets at rest: private keys and HMAC keys', () => {
       keep(`${keySpec} private key (PKCS#8 DER)`, material);
       const privateKey = createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
       const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-      pem.split('\n').filter((line) => line.length >= 32 && !line.startsWith('-----')).forEach((line, i) => keep(`${keySpec} private key PEM line ${i + 1}`, Buffer.from(line)));
+      pem
+        .split('\n')
+        .filter((line) => line.length >= 32 && !line.startsWith('-----'))
+        .forEach((line, i) => keep(`${keySpec} private key PEM line ${i + 1}`, Buffer.from(line)));
       const jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>;
       for (const component of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'priv']) {
         if (jwk[component]) keep(`${keySpec} private component ${component}`, Buffer.from(jwk[component]!, 'base64url'));
@@ -480,20 +522,36 @@ describe('secrets at rest: private keys and HMAC keys', () => {
     keep('MAC message', message);
     const { mac } = await t.app.mac.generateMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), macAlgorithm: 'HMAC_SHA_256' });
     keep('MAC', Buffer.from(mac));
-    expect((await t.app.mac.verifyMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' })).macValid).toBe(true);
+    expect(
+      (await t.app.mac.verifyMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' }))
+        .macValid,
+    ).toBe(true);
 
-    const agreement = (await t.app.kms.createKey(await ctx(), { description: 'secrets ecdh', keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' })).keyMetadata;
+    const agreement = (await t.app.kms.createKey(await ctx(), { description: 'secrets ecdh', keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' }))
+      .keyMetadata;
     const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const { sharedSecret } = await t.app.keyAgreement.deriveSharedSecret(await ctx(), { keyId: agreement.keyId, keyAgreementAlgorithm: 'ECDH', publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }) });
+    const { sharedSecret } = await t.app.keyAgreement.deriveSharedSecret(await ctx(), {
+      keyId: agreement.keyId,
+      keyAgreementAlgorithm: 'ECDH',
+      publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }),
+    });
     keep('ECDH shared secret', Buffer.from(sharedSecret));
     keep('ECDH peer private key', peer.privateKey.export({ format: 'der', type: 'pkcs8' }));
 
     const rsa = (await t.app.kms.createKey(await ctx(), { description: 'secrets rsa', keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' })).keyMetadata;
     const plaintext = randomBytes(64);
     keep('RSA plaintext', plaintext);
-    const { ciphertextBlob } = await t.app.crypto.encrypt(await ctx(), { keyId: rsa.keyId, plaintext: Buffer.from(plaintext), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    const { ciphertextBlob } = await t.app.crypto.encrypt(await ctx(), {
+      keyId: rsa.keyId,
+      plaintext: Buffer.from(plaintext),
+      encryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+    });
     keep('RSA ciphertext', Buffer.from(ciphertextBlob));
-    const decrypted = await t.app.crypto.decrypt(await ctx(), { keyId: rsa.keyId, ciphertextBlob: Buffer.from(ciphertextBlob), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    const decrypted = await t.app.crypto.decrypt(await ctx(), {
+      keyId: rsa.keyId,
+      ciphertextBlob: Buffer.from(ciphertextBlob),
+      encryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+    });
     expect(decrypted.plaintext.equals(plaintext)).toBe(true);
   });
 
@@ -505,11 +563,18 @@ describe('secrets at rest: private keys and HMAC keys', () => {
       ['ECC_NIST_P256', 'SIGN_VERIFY', generateKeyPairSync('ec', { namedCurve: 'prime256v1' })],
     ] as const) {
       const { keyMetadata } = await t.app.kms.createKey(await ctx(), { description: `secrets imported ${keySpec}`, keySpec, keyUsage, origin: 'EXTERNAL' });
-      const params = await t.app.imports.getParametersForImport(await ctx(), { keyId: keyMetadata.keyId, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_3072' });
+      const params = await t.app.imports.getParametersForImport(await ctx(), {
+        keyId: keyMetadata.keyId,
+        wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256',
+        wrappingKeySpec: 'RSA_3072',
+      });
       const der = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
       keep(`imported ${keySpec} private key (PKCS#8 DER)`, der);
       const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-      pem.split('\n').filter((line) => line.length >= 32 && !line.startsWith('-----')).forEach((line, i) => keep(`imported ${keySpec} private key PEM line ${i + 1}`, Buffer.from(line)));
+      pem
+        .split('\n')
+        .filter((line) => line.length >= 32 && !line.startsWith('-----'))
+        .forEach((line, i) => keep(`imported ${keySpec} private key PEM line ${i + 1}`, Buffer.from(line)));
       const jwk = pair.privateKey.export({ format: 'jwk' }) as Record<string, string>;
       for (const component of ['d', 'p', 'q', 'dp', 'dq', 'qi']) {
         if (jwk[component]) keep(`imported ${keySpec} private component ${component}`, Buffer.from(jwk[component]!, 'base64url'));
@@ -518,9 +583,18 @@ describe('secrets at rest: private keys and HMAC keys', () => {
       keep(`imported ${keySpec} ephemeral AES key`, ephemeral);
       const kwp = createCipheriv('id-aes256-wrap-pad', ephemeral, Buffer.from('A65959A6', 'hex'));
       const wrappingKey = createPublicKey({ key: params.publicKey, format: 'der', type: 'spki' });
-      const encryptedKeyMaterial = Buffer.concat([publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ephemeral), kwp.update(der), kwp.final()]);
+      const encryptedKeyMaterial = Buffer.concat([
+        publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ephemeral),
+        kwp.update(der),
+        kwp.final(),
+      ]);
       keep(`imported ${keySpec} encrypted key material`, encryptedKeyMaterial);
-      await t.app.imports.importKeyMaterial(await ctx(), { keyId: keyMetadata.keyId, importToken: params.importToken, encryptedKeyMaterial, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+      await t.app.imports.importKeyMaterial(await ctx(), {
+        keyId: keyMetadata.keyId,
+        importToken: params.importToken,
+        encryptedKeyMaterial,
+        expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      });
       // What keyledger keeps (re-encoded from the key's components), unwrapped from the store.
       const [row] = await t.db.owner.selectFrom('key_materials').select(['key_material_id', 'wrapped']).where('key_id', '=', keyMetadata.keyId).execute();
       keep(`imported ${keySpec} private key as kept (PKCS#8 DER)`, unwrapKeyMaterial(t.rootKey, keyMetadata.keyId, row!.key_material_id, row!.wrapped));
@@ -541,7 +615,9 @@ describe('secrets at rest: private keys and HMAC keys', () => {
     expect(findSecrets(dump, secrets)).toEqual([]);
     for (const [i, publicKey] of publicKeys.entries()) {
       // In KeyCreated (base64 in jsonb) and in keys.public_key (bytea: hex in the text COPY, raw in the binary COPY).
-      expect(findSecrets(dump, [{ what: `public key ${i}`, bytes: publicKey }])).toEqual(expect.arrayContaining([`public key ${i} as raw`, `public key ${i} as hex`, `public key ${i} as base64`]));
+      expect(findSecrets(dump, [{ what: `public key ${i}`, bytes: publicKey }])).toEqual(
+        expect.arrayContaining([`public key ${i} as raw`, `public key ${i} as hex`, `public key ${i} as base64`]),
+      );
     }
   });
 

@@ -131,7 +131,13 @@ function handshake(port: number, versions: { min: SecureVersion; max: SecureVers
 
 describe('keyledger serve --tls-cert --tls-key', () => {
   it('serves /healthz and GraphQL over HTTPS to a client trusting the certificate, TLS 1.2 and up only', { timeout: 90_000 }, async () => {
-    const app = createKeyledger({ db: db.app, rootKey: rootKeyFromBytes(rootKeyBytes), clock: systemClock, logger: createLogger('silent'), region: 'us-east-1' });
+    const app = createKeyledger({
+      db: db.app,
+      rootKey: rootKeyFromBytes(rootKeyBytes),
+      clock: systemClock,
+      logger: createLogger('silent'),
+      region: 'us-east-1',
+    });
     const op = () => ({ requestId: crypto.randomUUID(), invokedBy: 'keyledger-test' });
     const { accountId } = await app.identity.createAccount(op(), { name: 'tls' });
     const { principalArn } = await app.identity.createPrincipal(op(), { accountId, type: 'user', name: 'admin' });
@@ -164,7 +170,12 @@ describe('keyledger serve --tls-cert --tls-key', () => {
     // The client really verifies: without the certificate as CA the handshake fails.
     await expect(https(`https://localhost:${port}/healthz`)).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
     // Plain HTTP on the TLS port gets no answer from keyledger.
-    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 'no answer')).not.toBe(200);
+    expect(
+      await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.status,
+        () => 'no answer',
+      ),
+    ).not.toBe(200);
 
     expect(await handshake(port, { min: 'TLSv1', max: 'TLSv1.1' })).toEqual({ error: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
     expect(await handshake(port, { min: 'TLSv1', max: 'TLSv1' })).toEqual({ error: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' });
@@ -205,13 +216,17 @@ describe('refusals, before anything starts', { timeout: 60_000 }, () => {
   });
 
   it('a non-loopback address with a certificate passes the check', async () => {
-    const r = await runToEnd(['serve', '--tls-cert', cert.certFile, '--tls-key', cert.keyFile], { KEYLEDGER_HOST: '0.0.0.0', DATABASE_URL: nowhere, KEYLEDGER_ROOT_KEY: undefined });
+    const r = await runToEnd(['serve', '--tls-cert', cert.certFile, '--tls-key', cert.keyFile], {
+      KEYLEDGER_HOST: '0.0.0.0',
+      DATABASE_URL: nowhere,
+      KEYLEDGER_ROOT_KEY: undefined,
+    });
     expect(r.code).toBe(1);
     expect(r.output).not.toContain('refusing');
     expect(r.output).toContain('no root key');
   });
 
-  it('names each bad TLS setting: one of the pair missing, unreadable, not PEM, a key that is not the certificate\'s', { timeout: 120_000 }, async () => {
+  it("names each bad TLS setting: one of the pair missing, unreadable, not PEM, a key that is not the certificate's", { timeout: 120_000 }, async () => {
     const half = await runToEnd(['serve'], { KEYLEDGER_TLS_CERT: cert.certFile, DATABASE_URL: nowhere });
     expect(half.code).toBe(2);
     expect(half.output).toContain('invalid configuration');
@@ -234,7 +249,7 @@ describe('refusals, before anything starts', { timeout: 60_000 }, () => {
     expect(flagHalf.output).toContain('--tls-key is set but --tls-cert is not');
   });
 
-  it('--tls is dev\'s alone, and not with a certificate of your own', { timeout: 120_000 }, async () => {
+  it("--tls is dev's alone, and not with a certificate of your own", { timeout: 120_000 }, async () => {
     const serve = await runToEnd(['serve', '--tls'], { DATABASE_URL: nowhere });
     expect(serve.code).toBe(2);
     expect(serve.output).toContain("Unknown option '--tls'");
@@ -274,15 +289,19 @@ describe('the dev certificate', () => {
     const path = process.env.PATH;
     process.env.PATH = join(root, 'empty-bin');
     try {
-      await expect(ensureDevCertificate(join(root, 'no-openssl'))).rejects.toThrow(/`openssl` command, which was not found on PATH: install OpenSSL .* or give a certificate with --tls-cert FILE --tls-key FILE/);
+      await expect(ensureDevCertificate(join(root, 'no-openssl'))).rejects.toThrow(
+        /`openssl` command, which was not found on PATH: install OpenSSL .* or give a certificate with --tls-cert FILE --tls-key FILE/,
+      );
     } finally {
       process.env.PATH = path;
     }
   });
 
   it('treats only loopback addresses as loopback', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(host), host).toBe(true);
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.10', '::ffff:10.0.0.1', 'example.com', 'localhost.example.com', '']) expect(isLoopbackHost(host), host).toBe(false);
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'])
+      expect(isLoopbackHost(host), host).toBe(true);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.10', '::ffff:10.0.0.1', 'example.com', 'localhost.example.com', ''])
+      expect(isLoopbackHost(host), host).toBe(false);
   });
 });
 
@@ -292,7 +311,10 @@ describe('the HTTP server in process', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    server = await startHttpServer({ graphql: createGraphQLHandler(t.app) }, { host: '127.0.0.1', port: 0, tls: { cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) } });
+    server = await startHttpServer(
+      { graphql: createGraphQLHandler(t.app) },
+      { host: '127.0.0.1', port: 0, tls: { cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) } },
+    );
   });
   afterAll(async () => {
     await server?.close();
@@ -303,7 +325,12 @@ describe('the HTTP server in process', () => {
     expect(server.url).toMatch(/^https:\/\/localhost:\d+\/graphql$/);
     expect(server.awsUrl).toBe(server.url.replace(/\/graphql$/, ''));
     const admin = await t.newAccount();
-    const r = await https(server.url, { ca: cert.ca, method: 'POST', headers: { 'content-type': 'application/json', authorization: basicAuth(admin) }, body: JSON.stringify({ query: '{ listKeys { keys { keyId } } }' }) });
+    const r = await https(server.url, {
+      ca: cert.ca,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: basicAuth(admin) },
+      body: JSON.stringify({ query: '{ listKeys { keys { keyId } } }' }),
+    });
     expect(JSON.parse(r.body.toString())).toEqual({ data: { listKeys: { keys: [] } } });
   });
 
@@ -320,7 +347,14 @@ describe('the HTTP server in process', () => {
 
     const referenced = [...html.matchAll(/(?:src|href)="([^"]+)"/g), ...html.matchAll(/"(\/graphiql\/[^"]+)"/g)].map((m) => m[1]!);
     const assets = [...new Set(referenced)].sort();
-    expect(assets).toEqual(['/graphiql/editor.worker.js', '/graphiql/favicon.ico', '/graphiql/graphiql.css', '/graphiql/graphql.worker.js', '/graphiql/json.worker.js', '/graphiql/yoga-graphiql.js']);
+    expect(assets).toEqual([
+      '/graphiql/editor.worker.js',
+      '/graphiql/favicon.ico',
+      '/graphiql/graphiql.css',
+      '/graphiql/graphql.worker.js',
+      '/graphiql/json.worker.js',
+      '/graphiql/yoga-graphiql.js',
+    ]);
     const base = server.url.replace(/\/graphql$/, '');
     for (const path of assets) {
       const r = await https(`${base}${path}`, { ca: cert.ca });

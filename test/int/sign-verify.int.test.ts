@@ -64,7 +64,14 @@ const SCHEMES: Record<string, Scheme> = {
   ML_DSA_SHAKE_256: { kind: 'pure' },
 };
 
-const RSA = ['RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512', 'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512'];
+const RSA = [
+  'RSASSA_PSS_SHA_256',
+  'RSASSA_PSS_SHA_384',
+  'RSASSA_PSS_SHA_512',
+  'RSASSA_PKCS1_V1_5_SHA_256',
+  'RSASSA_PKCS1_V1_5_SHA_384',
+  'RSASSA_PKCS1_V1_5_SHA_512',
+];
 
 /** Each signing key spec and the algorithms this test signs with (Ed25519ph is refused: see below). */
 const SIGNING_MATRIX: { spec: KeySpec; algorithms: string[] }[] = [
@@ -102,7 +109,12 @@ function signingKey(spec: KeySpec): Promise<SigningKey> {
       const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: spec, KeyUsage: 'SIGN_VERIFY', Description: `sign-verify ${spec}` }));
       const { PublicKey } = await aws.kms.send(new GetPublicKeyCommand({ KeyId: KeyMetadata!.KeyId }));
       const publicKeyDer = Buffer.from(PublicKey!);
-      return { keyId: KeyMetadata!.KeyId!, arn: KeyMetadata!.Arn!, publicKeyDer, publicKey: createPublicKey({ key: publicKeyDer, format: 'der', type: 'spki' }) };
+      return {
+        keyId: KeyMetadata!.KeyId!,
+        arn: KeyMetadata!.Arn!,
+        publicKeyDer,
+        publicKey: createPublicKey({ key: publicKeyDer, format: 'der', type: 'spki' }),
+      };
     })();
     keys.set(spec, key);
   }
@@ -117,7 +129,12 @@ function verifiedByNode(algorithm: string, publicKey: KeyObject, message: Buffer
   const scheme = SCHEMES[algorithm]!;
   switch (scheme.kind) {
     case 'pss':
-      return nodeVerify(scheme.hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature);
+      return nodeVerify(
+        scheme.hash,
+        message,
+        { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+        signature,
+      );
     case 'pkcs1':
       return nodeVerify(scheme.hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
     case 'ecdsa':
@@ -139,9 +156,16 @@ function verifiedByOpenssl(algorithm: string, publicKeyDer: Buffer, message: Buf
     scheme.kind === 'pure'
       ? ['pkeyutl', '-verify', '-pubin', '-keyform', 'DER', '-inkey', pub, '-rawin', '-in', msg, '-sigfile', sig]
       : [
-          'dgst', `-${scheme.hash}`, '-keyform', 'DER', '-verify', pub,
+          'dgst',
+          `-${scheme.hash}`,
+          '-keyform',
+          'DER',
+          '-verify',
+          pub,
           ...(scheme.kind === 'pss' ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${scheme.hash}`] : []),
-          '-signature', sig, msg,
+          '-signature',
+          sig,
+          msg,
         ];
   try {
     const out = execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -203,22 +227,30 @@ async function logContains(needle: string): Promise<boolean> {
 // ------------------------------------------------------------------ every spec and algorithm
 
 describe('Sign RAW and Verify, for every signing key spec and algorithm', () => {
-  it.each(CASES.map((c) => [`${c.spec} ${c.algorithm}`, c] as const))('%s: the signature verifies offline (node:crypto) and with Verify', { timeout: 60_000 }, async (_label, { spec, algorithm }) => {
-    const key = await signingKey(spec);
-    const message = newMessage(`raw ${spec} ${algorithm}`);
-    const signed = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
-    expect(signed.KeyId).toBe(key.arn);
-    expect(signed.SigningAlgorithm).toBe(algorithm);
-    const signature = Buffer.from(signed.Signature!);
-    if (spec.startsWith('RSA_')) expect(signature.length).toBe(Number(spec.slice(4)) / 8);
-    if (spec === 'ECC_NIST_EDWARDS25519') expect(signature.length).toBe(64);
+  it.each(CASES.map((c) => [`${c.spec} ${c.algorithm}`, c] as const))(
+    '%s: the signature verifies offline (node:crypto) and with Verify',
+    { timeout: 60_000 },
+    async (_label, { spec, algorithm }) => {
+      const key = await signingKey(spec);
+      const message = newMessage(`raw ${spec} ${algorithm}`);
+      const signed = await aws.kms.send(
+        new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm as SigningAlgorithmSpec }),
+      );
+      expect(signed.KeyId).toBe(key.arn);
+      expect(signed.SigningAlgorithm).toBe(algorithm);
+      const signature = Buffer.from(signed.Signature!);
+      if (spec.startsWith('RSA_')) expect(signature.length).toBe(Number(spec.slice(4)) / 8);
+      if (spec === 'ECC_NIST_EDWARDS25519') expect(signature.length).toBe(64);
 
-    expect(verifiedByNode(algorithm, key.publicKey, message, signature), 'node:crypto verifies the signature').toBe(true);
-    expect(verifiedByNode(algorithm, key.publicKey, flipped(message), signature), 'node:crypto refuses it for another message').toBe(false);
+      expect(verifiedByNode(algorithm, key.publicKey, message, signature), 'node:crypto verifies the signature').toBe(true);
+      expect(verifiedByNode(algorithm, key.publicKey, flipped(message), signature), 'node:crypto refuses it for another message').toBe(false);
 
-    const verified = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
-    expect([verified.KeyId, verified.SignatureValid, verified.SigningAlgorithm]).toEqual([key.arn, true, algorithm]);
-  });
+      const verified = await aws.kms.send(
+        new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }),
+      );
+      expect([verified.KeyId, verified.SignatureValid, verified.SigningAlgorithm]).toEqual([key.arn, true, algorithm]);
+    },
+  );
 
   it.each([
     ['RSASSA_PSS_SHA_256 (RSA_2048)', 'RSA_2048', 'RSASSA_PSS_SHA_256'],
@@ -227,48 +259,88 @@ describe('Sign RAW and Verify, for every signing key spec and algorithm', () => 
     ['ECDSA_SHA_256 (ECC_NIST_P256)', 'ECC_NIST_P256', 'ECDSA_SHA_256'],
     ['ECDSA_SHA_512 (ECC_NIST_P521)', 'ECC_NIST_P521', 'ECDSA_SHA_512'],
     ['ED25519_SHA_512 (ECC_NIST_EDWARDS25519)', 'ECC_NIST_EDWARDS25519', 'ED25519_SHA_512'],
-  ] as const)('openssl verifies a %s signature with the key from GetPublicKey, and refuses a flipped bit', { timeout: 60_000 }, async (_label, spec, algorithm) => {
-    const key = await signingKey(spec);
-    const message = newMessage(`openssl ${algorithm}`);
-    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: algorithm }));
-    const signature = Buffer.from(Signature!);
-    expect(verifiedByOpenssl(algorithm, key.publicKeyDer, message, signature)).toBe(true);
-    expect(verifiedByOpenssl(algorithm, key.publicKeyDer, message, flipped(signature))).toBe(false);
-    expect(verifiedByOpenssl(algorithm, key.publicKeyDer, flipped(message), signature)).toBe(false);
-  });
+  ] as const)(
+    'openssl verifies a %s signature with the key from GetPublicKey, and refuses a flipped bit',
+    { timeout: 60_000 },
+    async (_label, spec, algorithm) => {
+      const key = await signingKey(spec);
+      const message = newMessage(`openssl ${algorithm}`);
+      const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: algorithm }));
+      const signature = Buffer.from(Signature!);
+      expect(verifiedByOpenssl(algorithm, key.publicKeyDer, message, signature)).toBe(true);
+      expect(verifiedByOpenssl(algorithm, key.publicKeyDer, message, flipped(signature))).toBe(false);
+      expect(verifiedByOpenssl(algorithm, key.publicKeyDer, flipped(message), signature)).toBe(false);
+    },
+  );
 });
 
 describe('DIGEST messages', () => {
-  it.each(DIGEST_CASES.map((c) => [`${c.spec} ${c.algorithm}`, c] as const))('%s: a signed digest verifies offline over the message, and with Verify as DIGEST and as RAW', { timeout: 60_000 }, async (_label, { spec, algorithm }) => {
-    const key = await signingKey(spec);
-    const scheme = SCHEMES[algorithm] as { hash: Hash };
-    const message = newMessage(`digest ${spec} ${algorithm}`);
-    const digest = createHash(scheme.hash).update(message).digest();
-    const { Signature, SigningAlgorithm } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
-    expect(SigningAlgorithm).toBe(algorithm);
-    const signature = Buffer.from(Signature!);
-    expect(verifiedByNode(algorithm, key.publicKey, message, signature), 'node:crypto verifies it as a signature of the message').toBe(true);
+  it.each(DIGEST_CASES.map((c) => [`${c.spec} ${c.algorithm}`, c] as const))(
+    '%s: a signed digest verifies offline over the message, and with Verify as DIGEST and as RAW',
+    { timeout: 60_000 },
+    async (_label, { spec, algorithm }) => {
+      const key = await signingKey(spec);
+      const scheme = SCHEMES[algorithm] as { hash: Hash };
+      const message = newMessage(`digest ${spec} ${algorithm}`);
+      const digest = createHash(scheme.hash).update(message).digest();
+      const { Signature, SigningAlgorithm } = await aws.kms.send(
+        new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: algorithm as SigningAlgorithmSpec }),
+      );
+      expect(SigningAlgorithm).toBe(algorithm);
+      const signature = Buffer.from(Signature!);
+      expect(verifiedByNode(algorithm, key.publicKey, message, signature), 'node:crypto verifies it as a signature of the message').toBe(true);
 
-    for (const [Message, type] of [[digest, 'DIGEST'], [message, 'RAW']] as const) {
-      const r = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message, MessageType: type, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }));
-      expect(r.SignatureValid, `Verify as ${type}`).toBe(true);
-    }
-    const wrong = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: flipped(digest), MessageType: 'DIGEST', Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec })));
-    expect(wrong.name).toBe('KMSInvalidSignatureException');
-  });
+      for (const [Message, type] of [
+        [digest, 'DIGEST'],
+        [message, 'RAW'],
+      ] as const) {
+        const r = await aws.kms.send(
+          new VerifyCommand({ KeyId: key.keyId, Message, MessageType: type, Signature: signature, SigningAlgorithm: algorithm as SigningAlgorithmSpec }),
+        );
+        expect(r.SignatureValid, `Verify as ${type}`).toBe(true);
+      }
+      const wrong = await awsError(
+        aws.kms.send(
+          new VerifyCommand({
+            KeyId: key.keyId,
+            Message: flipped(digest),
+            MessageType: 'DIGEST',
+            Signature: signature,
+            SigningAlgorithm: algorithm as SigningAlgorithmSpec,
+          }),
+        ),
+      );
+      expect(wrong.name).toBe('KMSInvalidSignatureException');
+    },
+  );
 
   it('a RAW signature verifies as DIGEST of the same message (ECDSA P-384)', async () => {
     const key = await signingKey('ECC_NIST_P384');
     const message = newMessage('raw then digest');
     const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_384' }));
-    const r = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: createHash('sha384').update(message).digest(), MessageType: 'DIGEST', Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_384' }));
+    const r = await aws.kms.send(
+      new VerifyCommand({
+        KeyId: key.keyId,
+        Message: createHash('sha384').update(message).digest(),
+        MessageType: 'DIGEST',
+        Signature: Signature!,
+        SigningAlgorithm: 'ECDSA_SHA_384',
+      }),
+    );
     expect(r.SignatureValid).toBe(true);
   });
 
   it('openssl verifies a signed DIGEST (RSASSA_PSS_SHA_384) over the message', { timeout: 60_000 }, async () => {
     const key = await signingKey('RSA_2048');
     const message = newMessage('openssl digest');
-    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: createHash('sha384').update(message).digest(), MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_384' }));
+    const { Signature } = await aws.kms.send(
+      new SignCommand({
+        KeyId: key.keyId,
+        Message: createHash('sha384').update(message).digest(),
+        MessageType: 'DIGEST',
+        SigningAlgorithm: 'RSASSA_PSS_SHA_384',
+      }),
+    );
     expect(verifiedByOpenssl('RSASSA_PSS_SHA_384', key.publicKeyDer, message, Buffer.from(Signature!))).toBe(true);
   });
 });
@@ -301,13 +373,19 @@ describe('Verify', () => {
     const other = await signingKey('ECC_NIST_P256');
     const message = newMessage('cross');
     const { Signature } = await aws.kms.send(new SignCommand({ KeyId: rsa.keyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
-    const asPkcs1 = await awsError(aws.kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' })));
+    const asPkcs1 = await awsError(
+      aws.kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' })),
+    );
     expect(asPkcs1.name).toBe('KMSInvalidSignatureException');
-    const asSha384 = await awsError(aws.kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PSS_SHA_384' })));
+    const asSha384 = await awsError(
+      aws.kms.send(new VerifyCommand({ KeyId: rsa.keyId, Message: message, Signature: Signature!, SigningAlgorithm: 'RSASSA_PSS_SHA_384' })),
+    );
     expect(asSha384.name).toBe('KMSInvalidSignatureException');
     const { Signature: ecSignature } = await aws.kms.send(new SignCommand({ KeyId: other.keyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
     const p256Key2 = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
-    const wrongKey = await awsError(aws.kms.send(new VerifyCommand({ KeyId: p256Key2.KeyMetadata!.KeyId, Message: message, Signature: ecSignature!, SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const wrongKey = await awsError(
+      aws.kms.send(new VerifyCommand({ KeyId: p256Key2.KeyMetadata!.KeyId, Message: message, Signature: ecSignature!, SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
     expect(wrongKey.name).toBe('KMSInvalidSignatureException');
   });
 });
@@ -344,10 +422,22 @@ describe("AWS's limits and errors", () => {
   ] as const)('a DIGEST for %s %s must be exactly %i bytes: ValidationException otherwise', async (spec, algorithm, length) => {
     const key = await signingKey(spec);
     for (const wrong of [length - 1, length + 1, 1]) {
-      const e = await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'DIGEST', SigningAlgorithm: algorithm })));
+      const e = await awsError(
+        aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'DIGEST', SigningAlgorithm: algorithm })),
+      );
       expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual(['ValidationException', `Digest is invalid length for algorithm ${algorithm}.`, 400]);
     }
-    const e = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.alloc(length + 1, 7), MessageType: 'DIGEST', Signature: Buffer.alloc(64, 1), SigningAlgorithm: algorithm })));
+    const e = await awsError(
+      aws.kms.send(
+        new VerifyCommand({
+          KeyId: key.keyId,
+          Message: Buffer.alloc(length + 1, 7),
+          MessageType: 'DIGEST',
+          Signature: Buffer.alloc(64, 1),
+          SigningAlgorithm: algorithm,
+        }),
+      ),
+    );
     expect([e.name, e.message]).toEqual(['ValidationException', `Digest is invalid length for algorithm ${algorithm}.`]);
   });
 
@@ -366,7 +456,11 @@ describe("AWS's limits and errors", () => {
         () => aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('m'), Signature: Buffer.alloc(64, 1), SigningAlgorithm: algorithm })),
       ]) {
         const e = await awsError(send());
-        expect([e.name, e.message, e.status], `${spec} ${algorithm}`).toEqual(['InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${spec}.`, 400]);
+        expect([e.name, e.message, e.status], `${spec} ${algorithm}`).toEqual([
+          'InvalidKeyUsageException',
+          `Algorithm ${algorithm} is incompatible with key spec ${spec}.`,
+          400,
+        ]);
       }
     }
   });
@@ -378,29 +472,49 @@ describe("AWS's limits and errors", () => {
     for (const made of [symmetric!, rsaEncryption!, hmac!]) {
       const sign = await awsError(aws.kms.send(new SignCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
       expect([sign.name, sign.message]).toEqual(['InvalidKeyUsageException', `${made.Arn} key usage is ${made.KeyUsage} which is not valid for Sign.`]);
-      const verify = await awsError(aws.kms.send(new VerifyCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), Signature: Buffer.alloc(256, 1), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
+      const verify = await awsError(
+        aws.kms.send(
+          new VerifyCommand({ KeyId: made.KeyId, Message: Buffer.from('m'), Signature: Buffer.alloc(256, 1), SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
+        ),
+      );
       expect([verify.name, verify.message]).toEqual(['InvalidKeyUsageException', `${made.Arn} key usage is ${made.KeyUsage} which is not valid for Verify.`]);
     }
   });
 
   it('a message type the algorithm does not take is a ValidationException', async () => {
     const ed = await signingKey('ECC_NIST_EDWARDS25519');
-    const e = await awsError(aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_SHA_512' })));
+    const e = await awsError(
+      aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_SHA_512' })),
+    );
     expect([e.name, e.status]).toEqual(['ValidationException', 400]);
     const mlDsa = await signingKey('ML_DSA_44');
-    const d = await awsError(aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ML_DSA_SHAKE_256' })));
+    const d = await awsError(
+      aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
+    );
     expect([d.name, d.status]).toEqual(['ValidationException', 400]);
   });
 
   it('Ed25519ph and ML-DSA EXTERNAL_MU, which Node cannot compute, are UnsupportedOperationException, saying so', async () => {
     const ed = await signingKey('ECC_NIST_EDWARDS25519');
-    const ph = await awsError(aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })));
+    const ph = await awsError(
+      aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })),
+    );
     expect([ph.name, ph.status]).toEqual(['UnsupportedOperationException', 400]);
     expect(ph.message).toContain('ED25519_PH_SHA_512');
     const mlDsa = await signingKey('ML_DSA_65');
     for (const send of [
-      () => aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
-      () => aws.kms.send(new VerifyCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', Signature: Buffer.alloc(3309, 1), SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
+      () =>
+        aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
+      () =>
+        aws.kms.send(
+          new VerifyCommand({
+            KeyId: mlDsa.keyId,
+            Message: Buffer.alloc(64, 1),
+            MessageType: 'EXTERNAL_MU',
+            Signature: Buffer.alloc(3309, 1),
+            SigningAlgorithm: 'ML_DSA_SHAKE_256',
+          }),
+        ),
     ]) {
       const mu = await awsError(send());
       expect([mu.name, mu.status]).toEqual(['UnsupportedOperationException', 400]);
@@ -412,11 +526,21 @@ describe("AWS's limits and errors", () => {
     const { KeyMetadata: a } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
     const { Signature } = await aws.kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), SigningAlgorithm: 'ECDSA_SHA_256' }));
     await aws.kms.send(new DisableKeyCommand({ KeyId: a!.KeyId }));
-    expect(await awsError(aws.kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
-    expect(await awsError(aws.kms.send(new VerifyCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
+    expect(await awsError(aws.kms.send(new SignCommand({ KeyId: a!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({
+      name: 'DisabledException',
+      message: `${a!.Arn} is disabled.`,
+    });
+    expect(
+      await awsError(
+        aws.kms.send(new VerifyCommand({ KeyId: a!.KeyId, Message: Buffer.from('before'), Signature: Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })),
+      ),
+    ).toMatchObject({ name: 'DisabledException', message: `${a!.Arn} is disabled.` });
     const { KeyMetadata: b } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }));
     await aws.kms.send(new ScheduleKeyDeletionCommand({ KeyId: b!.KeyId, PendingWindowInDays: 7 }));
-    expect(await awsError(aws.kms.send(new SignCommand({ KeyId: b!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({ name: 'KMSInvalidStateException', message: `${b!.Arn} is pending deletion.` });
+    expect(await awsError(aws.kms.send(new SignCommand({ KeyId: b!.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })))).toMatchObject({
+      name: 'KMSInvalidStateException',
+      message: `${b!.Arn} is pending deletion.`,
+    });
   });
 
   it('DryRun: DryRunOperationException after every check, with no signature; a refused DryRun still gets its refusal', async () => {
@@ -425,14 +549,22 @@ describe("AWS's limits and errors", () => {
     expect([e.name, e.message]).toEqual(['DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.']);
     const { data } = await oneRecordOf(e.requestId);
     expect(data.requestParameters).toMatchObject({ dryRun: true });
-    const v = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), Signature: Buffer.alloc(70, 1), SigningAlgorithm: 'ECDSA_SHA_256', DryRun: true })));
+    const v = await awsError(
+      aws.kms.send(
+        new VerifyCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), Signature: Buffer.alloc(70, 1), SigningAlgorithm: 'ECDSA_SHA_256', DryRun: true }),
+      ),
+    );
     expect(v.name).toBe('DryRunOperationException');
-    const refused = await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), SigningAlgorithm: 'ECDSA_SHA_384', DryRun: true })));
+    const refused = await awsError(
+      aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('dry'), SigningAlgorithm: 'ECDSA_SHA_384', DryRun: true })),
+    );
     expect(refused.name).toBe('InvalidKeyUsageException');
   });
 
   it('a missing key is NotFoundException; a key named by alias signs and answers with its ARN', async () => {
-    const missing = await awsError(aws.kms.send(new SignCommand({ KeyId: '11111111-2222-3333-4444-555555555555', Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const missing = await awsError(
+      aws.kms.send(new SignCommand({ KeyId: '11111111-2222-3333-4444-555555555555', Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
     expect(missing.name).toBe('NotFoundException');
     const key = await signingKey('ECC_SECG_P256K1');
     const aliasName = `alias/signing-${process.pid}`;
@@ -468,10 +600,14 @@ describe('authorization', () => {
       expect([data.outcome, data.userIdentity.principalArn]).toEqual(['success', signer.principalArn]);
       expect(data.authorization.allowedBy).toEqual([{ kind: 'grant', grantId: GrantId }]);
 
-      const verify = await awsError(signerKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })));
+      const verify = await awsError(
+        signerKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' })),
+      );
       expect(verify.name).toBe('AccessDeniedException');
       await aws.kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: signer.principalArn, Operations: ['Verify'] }));
-      const verified = await signerKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }));
+      const verified = await signerKms.send(
+        new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }),
+      );
       expect(verified.SignatureValid).toBe(true);
     } finally {
       signerKms.destroy();
@@ -492,7 +628,9 @@ describe('authorization', () => {
       expect(verifiedByNode('ECDSA_SHA_384', key.publicKey, message, Buffer.from(signed.Signature!))).toBe(true);
       const { data } = await oneRecordOf(signed.$metadata.requestId);
       expect(data.recipientAccountId).toBe(aws.admin.accountId);
-      const verified = await otherKms.send(new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_384' }));
+      const verified = await otherKms.send(
+        new VerifyCommand({ KeyId: key.arn, Message: message, Signature: signed.Signature!, SigningAlgorithm: 'ECDSA_SHA_384' }),
+      );
       expect(verified.SignatureValid).toBe(true);
     } finally {
       otherKms.destroy();
@@ -505,7 +643,14 @@ describe('authorization', () => {
       `conditioned-${process.pid}`,
       JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: 'kms:Sign', Resource: '*', Condition: { StringEquals: { 'kms:SigningAlgorithm': 'RSASSA_PSS_SHA_256', 'kms:MessageType': 'RAW' } } }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 'kms:Sign',
+            Resource: '*',
+            Condition: { StringEquals: { 'kms:SigningAlgorithm': 'RSASSA_PSS_SHA_256', 'kms:MessageType': 'RAW' } },
+          },
+        ],
       }),
     );
     const userKms = kmsClient(aws.server, user);
@@ -513,9 +658,14 @@ describe('authorization', () => {
       const key = await signingKey('RSA_2048');
       const ok = await userKms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
       expect(ok.Signature).toBeDefined();
-      expect((await awsError(userKms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' })))).name).toBe('AccessDeniedException');
+      expect(
+        (await awsError(userKms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.from('m'), SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' })))).name,
+      ).toBe('AccessDeniedException');
       const digest = createHash('sha256').update('m').digest();
-      expect((await awsError(userKms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_256' })))).name).toBe('AccessDeniedException');
+      expect(
+        (await awsError(userKms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PSS_SHA_256' }))))
+          .name,
+      ).toBe('AccessDeniedException');
     } finally {
       userKms.destroy();
     }
@@ -529,11 +679,19 @@ describe('the audit records', () => {
     const key = await signingKey('RSA_2048');
     const message = newMessage('audited secret message');
     const digest = createHash('sha256').update(message).digest();
-    const signed = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW' as MessageType, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
+    const signed = await aws.kms.send(
+      new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW' as MessageType, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
+    );
     const signature = Buffer.from(signed.Signature!);
-    const digestSigned = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }));
-    const verified = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }));
-    const invalid = await awsError(aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: flipped(signature), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })));
+    const digestSigned = await aws.kms.send(
+      new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }),
+    );
+    const verified = await aws.kms.send(
+      new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
+    );
+    const invalid = await awsError(
+      aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: flipped(signature), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })),
+    );
 
     const { rows: material } = await sql<{ id: string }>`select current_key_material_id as id from keys where key_id = ${key.keyId}`.execute(aws.t.db.owner);
     const keyMaterialId = material[0]!.id;
@@ -569,7 +727,9 @@ describe('the audit records', () => {
     const message = newMessage('refused secret message');
     const refused = [
       await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }))),
-      await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.concat([message, Buffer.alloc(4097)]), SigningAlgorithm: 'ECDSA_SHA_256' }))),
+      await awsError(
+        aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.concat([message, Buffer.alloc(4097)]), SigningAlgorithm: 'ECDSA_SHA_256' })),
+      ),
       await awsError(aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }))),
     ];
     expect(refused.map((e) => e.name)).toEqual(['InvalidKeyUsageException', 'ValidationException', 'ValidationException']);
@@ -599,11 +759,15 @@ describe('GraphQL', () => {
     expect(verifiedByNode('ED25519_SHA_512', key.publicKey, message, signature)).toBe(true);
 
     const verifyDocument = 'mutation($input: VerifyInput!) { verify(input: $input) { keyId signatureValid signingAlgorithm } }';
-    const verified = await aws.t.gql(aws.admin, verifyDocument, { input: { keyId: key.keyId, message: message.toString('base64'), signature: signature.toString('base64'), signingAlgorithm: 'ED25519_SHA_512' } });
+    const verified = await aws.t.gql(aws.admin, verifyDocument, {
+      input: { keyId: key.keyId, message: message.toString('base64'), signature: signature.toString('base64'), signingAlgorithm: 'ED25519_SHA_512' },
+    });
     expect(verified.errors).toBeUndefined();
     expect(verified.data).toEqual({ verify: { keyId: key.arn, signatureValid: true, signingAlgorithm: 'ED25519_SHA_512' } });
 
-    const invalid = await aws.t.gql(aws.admin, verifyDocument, { input: { keyId: key.keyId, message: message.toString('base64'), signature: flipped(signature).toString('base64'), signingAlgorithm: 'ED25519_SHA_512' } });
+    const invalid = await aws.t.gql(aws.admin, verifyDocument, {
+      input: { keyId: key.keyId, message: message.toString('base64'), signature: flipped(signature).toString('base64'), signingAlgorithm: 'ED25519_SHA_512' },
+    });
     expect(invalid.errors?.[0]?.extensions?.code).toBe('KMSInvalidSignatureException');
     const { data } = await oneRecordOf(invalid.errors?.[0]?.extensions?.requestId);
     expect([data.eventName, data.outcome, data.additionalEventData.signatureValid]).toEqual(['Verify', 'failure', false]);

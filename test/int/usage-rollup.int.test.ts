@@ -10,7 +10,14 @@ import { appendAuditRecord, type AuditRecord } from '../../src/service/audit.ts'
 import type { AuditQueryFilter } from '../../src/store/audit-queries.ts';
 import { readPrincipalActivity, type ActivityBucket } from '../../src/store/principal-activity.ts';
 import { advanceUsageRollup, catchUpUsageRollup, readUsageRollupCheckpoint, resetUsageRollups } from '../../src/store/usage-rollup.ts';
-import { atStableCheckpoint, readLastUse, readUsageStatistics, usageRollupFor, USAGE_DIMENSIONS, type UsageDimension } from '../../src/store/usage-statistics.ts';
+import {
+  atStableCheckpoint,
+  readLastUse,
+  readUsageStatistics,
+  usageRollupFor,
+  USAGE_DIMENSIONS,
+  type UsageDimension,
+} from '../../src/store/usage-statistics.ts';
 import { startUsageRollupLoop } from '../../src/worker/usage-rollup-loop.ts';
 import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from '../support/database.ts';
 
@@ -50,7 +57,7 @@ function rng(seed: number): () => number {
 }
 
 function syntheticRecord(r: () => number): { record: AuditRecord; at: Date } {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const roll = r();
   // 80% account A; 12% account B (a tenth of them on A's keys); 8% unauthenticated.
   const accountId = roll < 0.8 ? A : roll < 0.92 ? B : null;
@@ -120,10 +127,23 @@ const FILTERS: { name: string; filter: AuditQueryFilter }[] = [
   { name: 'a source address', filter: { sourceIp: '10.0.1.0/24' } },
 ];
 
-const GROUPINGS: UsageDimension[][] = [[], ['DAY'], ['HOUR'], ['OPERATION'], ['KEY'], ['PRINCIPAL'], ['DAY', 'OPERATION'], ['KEY', 'OPERATION'], ['PRINCIPAL', 'DAY'], ['KEY', 'HOUR'], ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY']];
+const GROUPINGS: UsageDimension[][] = [
+  [],
+  ['DAY'],
+  ['HOUR'],
+  ['OPERATION'],
+  ['KEY'],
+  ['PRINCIPAL'],
+  ['DAY', 'OPERATION'],
+  ['KEY', 'OPERATION'],
+  ['PRINCIPAL', 'DAY'],
+  ['KEY', 'HOUR'],
+  ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY'],
+];
 
 const BIG = 1_000_000;
-const fromLog = (account: string, filter: AuditQueryFilter, dims: UsageDimension[]) => readUsageStatistics(db.app, account, filter, dims, BIG, { rollups: false });
+const fromLog = (account: string, filter: AuditQueryFilter, dims: UsageDimension[]) =>
+  readUsageStatistics(db.app, account, filter, dims, BIG, { rollups: false });
 const answer = (account: string, filter: AuditQueryFilter, dims: UsageDimension[]) => readUsageStatistics(db.app, account, filter, dims, BIG);
 
 /** Every grouping x filter, for both accounts: the rollup answer equals the log's. */
@@ -152,7 +172,12 @@ const ACTIVITY_PRINCIPALS = [...principals(A).slice(0, 2), principals(B)[0]!, 'a
 const sortedBuckets = (buckets: ActivityBucket[]) =>
   [...buckets].sort((x, y) => x.dimension.localeCompare(y.dimension) || String(x.value).localeCompare(String(y.value)));
 /** principalActivity's meaning, computed in JS from the raw records: the answer the queries must give. */
-function oracleActivity(records: { recorded_at: Date; data: AuditRecord }[], account: string, principalArn: string, range: { from: Date; to: Date }): ActivityBucket[] {
+function oracleActivity(
+  records: { recorded_at: Date; data: AuditRecord }[],
+  account: string,
+  principalArn: string,
+  range: { from: Date; to: Date },
+): ActivityBucket[] {
   const buckets = new Map<string, ActivityBucket>();
   const add = (dimension: string, value: string | null, data: AuditRecord, at: Date) => {
     const id = `${dimension}\u0000${value ?? '\u0001'}`;
@@ -288,11 +313,20 @@ describe('usage rollups', () => {
     const alice = principals(A)[0]!;
     const day = DAY0 + 2 * DAY;
     const odd = (n: number): AuditRecord => {
-      const base = { ...syntheticRecord(rng(900 + n)).record, accountId: A, userIdentity: { type: 'IAMUser', principalArn: alice, accountId: A, accessKeyId: null } };
+      const base = {
+        ...syntheticRecord(rng(900 + n)).record,
+        accountId: A,
+        userIdentity: { type: 'IAMUser', principalArn: alice, accountId: A, accessKeyId: null },
+      };
       const shapes: Partial<AuditRecord>[] = [
         { sourceIp: undefined, eventName: undefined },
         { resources: { not: 'an array' } as unknown as AuditRecord['resources'] },
-        { resources: [{ arn: KEYS_A[0]!, type: 'AWS::KMS::Key', accountId: A }, { arn: KEYS_A[0]!, type: 'AWS::KMS::Key', accountId: A }] },
+        {
+          resources: [
+            { arn: KEYS_A[0]!, type: 'AWS::KMS::Key', accountId: A },
+            { arn: KEYS_A[0]!, type: 'AWS::KMS::Key', accountId: A },
+          ],
+        },
         { resources: [{ type: 'AWS::KMS::Key', accountId: A } as AuditRecord['resources'][number]], outcome: 'failure', errorCode: 'AccessDeniedException' },
       ];
       return JSON.parse(JSON.stringify({ ...base, ...shapes[n % shapes.length] })) as AuditRecord;
@@ -364,13 +398,16 @@ describe('usage rollups', () => {
     const check = async () => {
       for (const account of [A, B]) {
         for (const f of questions) {
-          const expected = new Map((await fromLog(account, f, ['KEY'])).filter((g) => g.key && arns.includes(g.key)).map((g) => [g.key!, g.lastSeen!.toISOString()]));
+          const expected = new Map(
+            (await fromLog(account, f, ['KEY'])).filter((g) => g.key && arns.includes(g.key)).map((g) => [g.key!, g.lastSeen!.toISOString()]),
+          );
           const actual = new Map([...(await readLastUse(db.app, account, f, arns))].map(([k, v]) => [k, v.lastSeen.toISOString()]));
           expect(actual, `${account} ${JSON.stringify(f)}`).toEqual(expected);
         }
       }
     };
-    for (let i = 0; i < 5; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(400 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + 30 * HOUR + i));
+    for (let i = 0; i < 5; i++)
+      await appendAuditRecord(db.app, { ...syntheticRecord(rng(400 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + 30 * HOUR + i));
     await check();
     await advanceUsageRollup(db.app, { batchSize: 3 });
     await check();
@@ -405,7 +442,8 @@ describe('usage rollups', () => {
   it('never folds past a transaction still in flight, and counts it once it commits', async () => {
     await catchUpUsageRollup(db.app);
     const at = new Date(DAY0 + DAY + 3 * HOUR);
-    const probe = (n: number): AuditRecord => ({ ...syntheticRecord(rng(n)).record, eventName: 'Probe', accountId: A, outcome: 'success', recipientAccountId: undefined } as AuditRecord);
+    const probe = (n: number): AuditRecord =>
+      ({ ...syntheticRecord(rng(n)).record, eventName: 'Probe', accountId: A, outcome: 'success', recipientAccountId: undefined }) as AuditRecord;
     const long = await db.app.startTransaction().execute();
     try {
       await appendAuditRecord(long, probe(1), at);
@@ -429,7 +467,8 @@ describe('usage rollups', () => {
   });
 
   it('two folds at once: one runs, the other skips, nothing is counted twice', async () => {
-    for (let i = 0; i < 30; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(100 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
+    for (let i = 0; i < 30; i++)
+      await appendAuditRecord(db.app, { ...syntheticRecord(rng(100 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
     const passes = await Promise.all([advanceUsageRollup(db.app, { batchSize: 1000 }), advanceUsageRollup(db.app, { batchSize: 1000 })]);
     expect(passes.map((p) => p.records).reduce((a, b) => a + b)).toBe(30);
     await catchUpUsageRollup(db.app);
@@ -442,7 +481,8 @@ describe('usage rollups', () => {
   it('answers exactly while the fold moves under the query', async () => {
     // A log the rollups are far behind on, then folds of a few records at a time, without pause,
     // while the same questions are asked: the checkpoint moves between (and during) the queries.
-    for (let i = 0; i < 200; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(300 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + (i % 90) * HOUR));
+    for (let i = 0; i < 200; i++)
+      await appendAuditRecord(db.app, { ...syntheticRecord(rng(300 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + (i % 90) * HOUR));
     const questions: [AuditQueryFilter, UsageDimension[]][] = [
       [{}, ['DAY']],
       [{ from: new Date(DAY0 + 5 * HOUR + 1), to: new Date(DAY0 + 3 * DAY) }, ['OPERATION']],
@@ -490,7 +530,10 @@ describe('usage rollups', () => {
 
   it('resetUsageRollups empties the rollups and the fold rebuilds them; answers stay the same throughout', async () => {
     await catchUpUsageRollup(db.app);
-    const question: [AuditQueryFilter, UsageDimension[]] = [{ from: new Date(DAY0 + 5 * HOUR + 1), to: new Date(DAY0 + 3 * DAY) }, ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY']];
+    const question: [AuditQueryFilter, UsageDimension[]] = [
+      { from: new Date(DAY0 + 5 * HOUR + 1), to: new Date(DAY0 + 3 * DAY) },
+      ['KEY', 'PRINCIPAL', 'OPERATION', 'DAY'],
+    ];
     const bob = principals(A)[1]!;
     const before = { usage: await answer(A, ...question), activity: await activity(A, bob, ACTIVITY_RANGES[2]!) };
     await resetUsageRollups(db.owner);
@@ -523,7 +566,8 @@ describe('usage rollups', () => {
   });
 
   it("the worker's loop keeps the rollups caught up, and stops", async () => {
-    for (let i = 0; i < 10; i++) await appendAuditRecord(db.app, { ...syntheticRecord(rng(200 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
+    for (let i = 0; i < 10; i++)
+      await appendAuditRecord(db.app, { ...syntheticRecord(rng(200 + i)).record, accountId: A } as AuditRecord, new Date(DAY0 + i * HOUR));
     const { rows } = await sql<{ n: string }>`SELECT count(*)::text AS n FROM events WHERE type = 'AuditRecord'`.execute(db.owner);
     const loop = startUsageRollupLoop(db.app, createLogger('silent'), 20);
     try {
@@ -562,7 +606,9 @@ describe('migration 0016 (the rollup by key)', () => {
         (${A}, '2026-04-02Z', NULL, NULL, 0, 'ListKeys', true, 'success', NULL, 2, '2026-04-02T01:00Z', 20)`.execute(owner);
       expect(await migrateToLatest(owner)).toContain('0016_audit_usage_by_key');
       const { rows } = await sql<Record<string, unknown>>`
-        SELECT key_arn, event_name, outcome, count::int AS count, last_position::int AS last_position FROM audit_usage_key_daily ORDER BY day, outcome DESC`.execute(owner);
+        SELECT key_arn, event_name, outcome, count::int AS count, last_position::int AS last_position FROM audit_usage_key_daily ORDER BY day, outcome DESC`.execute(
+        owner,
+      );
       expect(rows).toEqual([
         { key_arn: 'k1', event_name: 'Decrypt', outcome: 'success', count: 7, last_position: 12 },
         { key_arn: 'k1', event_name: 'Decrypt', outcome: 'failure', count: 1, last_position: 13 },

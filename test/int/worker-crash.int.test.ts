@@ -88,13 +88,21 @@ function startCliWorker(): Child {
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { process: child, output: () => output, exited };
 }
 
-const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof KmsError ? e.code : e));
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e instanceof KmsError ? e.code : e),
+  );
 const materialIds = async (keyId: string) =>
-  (await db.owner.selectFrom('key_materials').select('key_material_id').where('key_id', '=', keyId).orderBy('key_material_id').execute()).map((r) => r.key_material_id);
+  (await db.owner.selectFrom('key_materials').select('key_material_id').where('key_id', '=', keyId).orderBy('key_material_id').execute()).map(
+    (r) => r.key_material_id,
+  );
 
 async function sessions(pids: number[]): Promise<{ pid: number; application_name: string; state: string; in_transaction: boolean }[]> {
   const { rows } = await sql<{ pid: number; application_name: string; state: string; in_transaction: boolean }>`
@@ -163,7 +171,12 @@ describe('a worker killed mid-job and restarted', () => {
     expect((await app.kms.describeKey(ctx(), { keyId: rotating.keyId })).keyMetadata.currentKeyMaterialId).toBe(rotating.currentKeyMaterialId);
     expect((await app.kms.describeKey(ctx(), { keyId: doomed.keyId })).keyMetadata.keyState).toBe('PendingDeletion');
     // pg-boss still believes the dead worker is on both jobs.
-    expect((await keyJobs(db.owner, ids)).filter((j) => j.state === 'active').map((j) => j.id).sort()).toEqual(claimed.map((j) => j.id).sort());
+    expect(
+      (await keyJobs(db.owner, ids))
+        .filter((j) => j.state === 'active')
+        .map((j) => j.id)
+        .sort(),
+    ).toEqual(claimed.map((j) => j.id).sort());
 
     // 3. Restarted. pg-boss expires the orphaned jobs (supervise), and the work is done once.
     const second = startCliWorker();
@@ -183,7 +196,9 @@ describe('a worker killed mid-job and restarted', () => {
       await waitFor(
         async () => {
           await expireOrphans();
-          return (await keyJobs(db.owner, ids)).every((j) => j.state !== 'active' && j.state !== 'retry' && !(j.state === 'created' && j.startAfter <= new Date()));
+          return (await keyJobs(db.owner, ids)).every(
+            (j) => j.state !== 'active' && j.state !== 'retry' && !(j.state === 'created' && j.startAfter <= new Date()),
+          );
         },
         'every job for the keys ran',
         20_000,

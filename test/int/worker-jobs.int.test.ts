@@ -9,7 +9,16 @@ import { DELETE_KEY_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
 import type { RunningWorker } from '../../src/worker/worker.ts';
 import type { TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
-import { countKeyEvents, createWorkerTestBed, installGate, keyJobs, sweepNow, waitUntilSettled, workerAuditRecords, type WorkerTestBed } from '../support/worker.ts';
+import {
+  countKeyEvents,
+  createWorkerTestBed,
+  installGate,
+  keyJobs,
+  sweepNow,
+  waitUntilSettled,
+  workerAuditRecords,
+  type WorkerTestBed,
+} from '../support/worker.ts';
 
 /**
  * The worker on real Postgres with real pg-boss: jobs enqueued in the
@@ -37,7 +46,11 @@ afterEach(() => bed.stopWorkers());
 afterAll(() => bed?.close());
 
 const newKey = async (description = 'scheduled') => (await queued.kms.createKey(ctx(), { description })).keyMetadata;
-const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof KmsError ? { code: e.code, message: e.message } : e));
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e instanceof KmsError ? { code: e.code, message: e.message } : e),
+  );
 const streamTypes = async (keyId: string) =>
   (await t.db.owner.selectFrom('events').select('type').where('stream_id', '=', `key-${keyId}`).orderBy('stream_version').execute()).map((e) => e.type);
 
@@ -53,7 +66,9 @@ describe('jobs are enqueued in the transaction that schedules them', () => {
     expect(await keyJobs(t.db.owner, [key.keyId])).toEqual([]);
     const scheduled = await queued.kms.scheduleKeyDeletion(ctx(), { keyId: key.keyId, pendingWindowInDays: 7 });
     const jobs = await keyJobs(t.db.owner, [key.keyId]);
-    expect(jobs).toEqual([expect.objectContaining({ name: DELETE_KEY_QUEUE, state: 'created', keyId: key.keyId, singletonKey: key.keyId, startAfter: scheduled.deletionDate })]);
+    expect(jobs).toEqual([
+      expect.objectContaining({ name: DELETE_KEY_QUEUE, state: 'created', keyId: key.keyId, singletonKey: key.keyId, startAfter: scheduled.deletionDate }),
+    ]);
   });
 
   it('enableKeyRotation inserts a keyledger-rotate-key job at nextRotationDate; on-demand rotation and a no-op enable insert none', async () => {
@@ -70,7 +85,9 @@ describe('jobs are enqueued in the transaction that schedules them', () => {
   it('a request refused before the enqueue leaves no job', async () => {
     const key = await newKey();
     expect(await rejection(queued.kms.scheduleKeyDeletion(ctx(), { keyId: key.keyId, pendingWindowInDays: 6 }))).toMatchObject({ code: 'ValidationException' });
-    expect(await rejection(queued.rotation.enableKeyRotation(ctx(), { keyId: key.keyId, rotationPeriodInDays: 2561 }))).toMatchObject({ code: 'ValidationException' });
+    expect(await rejection(queued.rotation.enableKeyRotation(ctx(), { keyId: key.keyId, rotationPeriodInDays: 2561 }))).toMatchObject({
+      code: 'ValidationException',
+    });
     expect(await keyJobs(t.db.owner, [key.keyId])).toEqual([]);
   });
 
@@ -91,7 +108,9 @@ describe('jobs are enqueued in the transaction that schedules them', () => {
       WHEN (NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'ScheduleKeyDeletion' AND NEW.data->>'outcome' = 'success')
       EXECUTE FUNCTION test_refuse_schedule_audit()`.execute(t.db.owner);
     try {
-      expect(await rejection(queued.kms.scheduleKeyDeletion(ctx(), { keyId: key.keyId, pendingWindowInDays: 7 }))).toMatchObject({ code: 'KMSInternalException' });
+      expect(await rejection(queued.kms.scheduleKeyDeletion(ctx(), { keyId: key.keyId, pendingWindowInDays: 7 }))).toMatchObject({
+        code: 'KMSInternalException',
+      });
     } finally {
       await sql`DROP TRIGGER test_refuse_schedule_audit ON events`.execute(t.db.owner);
       await sql`DROP FUNCTION test_refuse_schedule_audit()`.execute(t.db.owner);
@@ -145,7 +164,9 @@ describe('automatic rotation by the worker', () => {
     const described = (await t.app.kms.describeKey(ctx(), { keyId: key.keyId })).keyMetadata;
     expect(described.currentKeyMaterialId).not.toBe(key.currentKeyMaterialId);
     const { rotations } = await t.app.rotation.listKeyRotations(ctx(), { keyId: key.keyId });
-    expect(rotations).toEqual([{ keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: rotatedAt, rotationType: 'AUTOMATIC', keyMaterialState: 'CURRENT' }]);
+    expect(rotations).toEqual([
+      { keyId: key.arn, keyMaterialId: described.currentKeyMaterialId, rotationDate: rotatedAt, rotationType: 'AUTOMATIC', keyMaterialState: 'CURRENT' },
+    ]);
     const status = await t.app.rotation.getKeyRotationStatus(ctx(), { keyId: key.keyId });
     expect(status.nextRotationDate).toEqual(new Date(rotatedAt.getTime() + 365 * 86_400_000));
 

@@ -32,8 +32,13 @@ afterEach(() => bed.stopWorkers());
 afterAll(() => bed?.close());
 
 const newKey = async (description = 'scheduled') => (await queued.kms.createKey(ctx(), { description })).keyMetadata;
-const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof KmsError ? { code: e.code, message: e.message } : e));
-const materialRows = async (keyId: string) => (await t.db.owner.selectFrom('key_materials').select('key_material_id').where('key_id', '=', keyId).execute()).length;
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e instanceof KmsError ? { code: e.code, message: e.message } : e),
+  );
+const materialRows = async (keyId: string) =>
+  (await t.db.owner.selectFrom('key_materials').select('key_material_id').where('key_id', '=', keyId).execute()).length;
 const streamTypes = async (keyId: string) =>
   (await t.db.owner.selectFrom('events').select('type').where('stream_id', '=', `key-${keyId}`).orderBy('stream_version').execute()).map((e) => e.type);
 

@@ -52,7 +52,9 @@ export const basicAuth = (p: Pick<Principal, 'accessKeyId' | 'secretAccessKey'>)
  * A keyledger on its own database (one per test file), a manual clock, and the
  * GraphQL handler; request quotas only when given (`quotaClock` moves their buckets).
  */
-export async function createTestApp(options: { quotas?: QuotaSettings; quotaClock?: () => number; db?: TestDatabase; maxKeysPerAccount?: number } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { quotas?: QuotaSettings; quotaClock?: () => number; db?: TestDatabase; maxKeysPerAccount?: number } = {},
+): Promise<TestApp> {
   const db = options.db ?? (await createTestDatabase());
   const clock = new ManualClock(new Date('2026-03-01T09:00:00.000Z'));
   const logLines: string[] = [];
@@ -63,7 +65,16 @@ export async function createTestApp(options: { quotas?: QuotaSettings; quotaCloc
     },
   });
   const rootKey = rootKeyFromBytes(randomBytes(32));
-  const app = createKeyledger({ db: db.app, rootKey, clock, logger: createLogger('info', sink), region: 'us-east-1', ...(options.quotas ? { quotas: options.quotas } : {}), ...(options.quotaClock ? { quotaClock: options.quotaClock } : {}), ...(options.maxKeysPerAccount ? { maxKeysPerAccount: options.maxKeysPerAccount } : {}) });
+  const app = createKeyledger({
+    db: db.app,
+    rootKey,
+    clock,
+    logger: createLogger('info', sink),
+    region: 'us-east-1',
+    ...(options.quotas ? { quotas: options.quotas } : {}),
+    ...(options.quotaClock ? { quotaClock: options.quotaClock } : {}),
+    ...(options.maxKeysPerAccount ? { maxKeysPerAccount: options.maxKeysPerAccount } : {}),
+  });
   const yoga = createGraphQLHandler(app);
 
   const newUser = async (accountId: string, name: string, policy?: string): Promise<Principal> => {
@@ -83,7 +94,11 @@ export async function createTestApp(options: { quotas?: QuotaSettings; quotaCloc
     async newAccount(name = 'test') {
       const { accountId } = await app.identity.createAccount(operator(), { name });
       const admin = await newUser(accountId, 'admin');
-      await app.identity.putPrincipalPolicy(operator(), { principalArn: admin.principalArn, policyName: 'AdministratorAccess', policyDocument: ADMINISTRATOR_ACCESS });
+      await app.identity.putPrincipalPolicy(operator(), {
+        principalArn: admin.principalArn,
+        policyName: 'AdministratorAccess',
+        policyDocument: ADMINISTRATOR_ACCESS,
+      });
       return admin;
     },
     newUser,

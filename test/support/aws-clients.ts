@@ -31,13 +31,18 @@ export interface ExecResult {
  */
 export function run(file: string, args: string[], env: NodeJS.ProcessEnv, options: { timeoutMs?: number; cwd?: string } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { env, cwd: options.cwd, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') {
-        reject(Object.assign(error, { stdout, stderr }));
-        return;
-      }
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      { env, cwd: options.cwd, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(Object.assign(error, { stdout, stderr }));
+          return;
+        }
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -64,7 +69,15 @@ export interface AwsCli {
  */
 export async function findAwsCli(): Promise<{ cli: AwsCli } | { cli: undefined; reason: string }> {
   const chosen = process.env.KEYLEDGER_TEST_AWS_CLI;
-  const candidates = chosen ? [chosen] : ['/usr/bin/aws', ...(process.env.PATH ?? '').split(':').filter(Boolean).map((dir) => `${dir}/aws`)];
+  const candidates = chosen
+    ? [chosen]
+    : [
+        '/usr/bin/aws',
+        ...(process.env.PATH ?? '')
+          .split(':')
+          .filter(Boolean)
+          .map((dir) => `${dir}/aws`),
+      ];
   const tried: string[] = [];
   for (const path of new Set(candidates)) {
     if (!existsSync(path)) continue;
@@ -85,7 +98,9 @@ export async function findAwsCli(): Promise<{ cli: AwsCli } | { cli: undefined; 
 /** `python3` (as `/usr/bin/env python3` finds it) when it can import boto3; else the reason. */
 export async function findBoto3(): Promise<{ python: string; version: string } | { python: undefined; reason: string }> {
   try {
-    const r = await run('/usr/bin/env', ['python3', '-c', 'import boto3, botocore; print(boto3.__version__, botocore.__version__)'], envWithoutAws(), { timeoutMs: 30_000 });
+    const r = await run('/usr/bin/env', ['python3', '-c', 'import boto3, botocore; print(boto3.__version__, botocore.__version__)'], envWithoutAws(), {
+      timeoutMs: 30_000,
+    });
     if (r.code === 0) return { python: 'python3', version: r.stdout.trim() };
     return { python: undefined, reason: `python3 cannot import boto3: ${r.stderr.trim().split('\n').pop()}` };
   } catch (error) {
@@ -112,7 +127,8 @@ export interface AuditView {
   sourceIp: string | null;
 }
 
-const AUDIT_FIELDS = 'requestId eventName eventSource outcome errorCode errorMessage userAgent principalArn accessKeyId accountId keyArn encryptionContext dataKeyId readOnly sourceIp';
+const AUDIT_FIELDS =
+  'requestId eventName eventSource outcome errorCode errorMessage userAgent principalArn accessKeyId accountId keyArn encryptionContext dataKeyId readOnly sourceIp';
 
 /**
  * `as`'s account's audit records matching `filter` (an AuditEventFilter), oldest
@@ -137,7 +153,9 @@ export async function auditEvents(t: TestApp, as: Principal, filter: Record<stri
  * belongs to no account, so no user can list it).
  */
 export async function storedAuditRecords(t: TestApp, requestId: string): Promise<Record<string, any>[]> {
-  const rows = await sql<{ data: Record<string, any> }>`SELECT data FROM events WHERE type = 'AuditRecord' AND data ->> 'requestId' = ${requestId} ORDER BY global_position`.execute(t.db.owner);
+  const rows = await sql<{
+    data: Record<string, any>;
+  }>`SELECT data FROM events WHERE type = 'AuditRecord' AND data ->> 'requestId' = ${requestId} ORDER BY global_position`.execute(t.db.owner);
   return rows.rows.map((r) => r.data);
 }
 
@@ -183,7 +201,13 @@ export async function wire(
   let sent = headers;
   if (credentials) {
     // applyChecksum: false, as the SDK's KMS client signs: no x-amz-content-sha256 header.
-    const signer = new SignatureV4({ credentials, region: options.region ?? 'us-east-1', service: 'kms', sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
+    const signer = new SignatureV4({
+      credentials,
+      region: options.region ?? 'us-east-1',
+      service: 'kms',
+      sha256: Hash.bind(null, 'sha256'),
+      applyChecksum: false,
+    });
     const signed = await signer.sign(
       { method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', query: {}, headers, body },
       options.signingDate ? { signingDate: options.signingDate } : {},
@@ -200,6 +224,12 @@ export async function wire(
   } catch {
     json = undefined;
   }
-  return { status: response.status, requestId: response.headers.get('x-amzn-requestid'), contentType: response.headers.get('content-type'), errorType: response.headers.get('x-amzn-errortype'), json, text };
+  return {
+    status: response.status,
+    requestId: response.headers.get('x-amzn-requestid'),
+    contentType: response.headers.get('content-type'),
+    errorType: response.headers.get('x-amzn-errortype'),
+    json,
+    text,
+  };
 }
-

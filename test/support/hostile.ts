@@ -63,13 +63,23 @@ export function attacks(base: string, agent: http.Agent, credentials: { accessKe
   const auth = basic(credentials.accessKeyId, credentials.secretAccessKey);
   const json = { 'content-type': 'application/json' };
   // 1 MB of random base64 in every alias, as the review sent: refused by the body limit.
-  const huge = JSON.stringify({ query: 'query($d: String!) { describeKey(input: { keyId: $d }) { keyMetadata { keyId } } }', variables: { d: randomBytes(768 * 1024).toString('base64') } });
-  const aliasBomb = JSON.stringify({ query: `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: describeKey(input: { keyId: "alias/${'x'.repeat(200)}" }) { keyMetadata { keyId } }`).join(' ')} }` });
-  const introspection = JSON.stringify({ query: `{ ${Array.from({ length: 200 }, (_, i) => `a${i}: __schema { types { name fields { name } } }`).join(' ')} }` });
+  const huge = JSON.stringify({
+    query: 'query($d: String!) { describeKey(input: { keyId: $d }) { keyMetadata { keyId } } }',
+    variables: { d: randomBytes(768 * 1024).toString('base64') },
+  });
+  const aliasBomb = JSON.stringify({
+    query: `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: describeKey(input: { keyId: "alias/${'x'.repeat(200)}" }) { keyMetadata { keyId } }`).join(' ')} }`,
+  });
+  const introspection = JSON.stringify({
+    query: `{ ${Array.from({ length: 200 }, (_, i) => `a${i}: __schema { types { name fields { name } } }`).join(' ')} }`,
+  });
   const longField = JSON.stringify({ query: `query { f${'q'.repeat(10_000)} }` });
   // Signed now, with a signature that is not the right one.
   const forged = () => {
-    const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const amzDate = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
     const authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`;
     return { amzDate, authorization };
   };
@@ -77,19 +87,32 @@ export function attacks(base: string, agent: http.Agent, credentials: { accessKe
     { name: 'huge body', send: () => post(agent, graphql, { ...json, authorization: auth }, huge) },
     { name: 'alias bomb', send: () => post(agent, graphql, { ...json, authorization: auth }, aliasBomb) },
     { name: 'anonymous introspection bomb', send: () => post(agent, graphql, json, introspection) },
-    { name: '10,000-character field, wrong secret', send: () => post(agent, graphql, { ...json, authorization: basic(credentials.accessKeyId, 'wrong') }, longField) },
+    {
+      name: '10,000-character field, wrong secret',
+      send: () => post(agent, graphql, { ...json, authorization: basic(credentials.accessKeyId, 'wrong') }, longField),
+    },
     {
       name: 'bad signature',
       send: () => {
         const { amzDate, authorization } = forged();
-        return post(agent, `${base}/`, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys', 'x-amz-date': amzDate, authorization }, '{}');
+        return post(
+          agent,
+          `${base}/`,
+          { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys', 'x-amz-date': amzDate, authorization },
+          '{}',
+        );
       },
     },
     {
       // CreateAlias naming a key that does not exist: a request against the CreateAlias quota (5 per second), refused, changing nothing.
       name: 'quota-breaking CreateAlias loop',
       send: () =>
-        post(agent, graphql, { ...json, authorization: auth }, JSON.stringify({ query: `mutation { createAlias(input: { aliasName: "alias/abuse", targetKeyId: "${NO_SUCH_KEY}" }) { __typename } }` })),
+        post(
+          agent,
+          graphql,
+          { ...json, authorization: auth },
+          JSON.stringify({ query: `mutation { createAlias(input: { aliasName: "alias/abuse", targetKeyId: "${NO_SUCH_KEY}" }) { __typename } }` }),
+        ),
     },
   ];
 }

@@ -7,7 +7,9 @@ import { sql, type Kysely } from 'kysely';
  * const [record] = await recordsOfRequest(t.db.owner, response.$metadata.requestId!);
  */
 export async function recordsOfRequest(db: Kysely<any>, requestId: string): Promise<Record<string, any>[]> {
-  const { rows } = await sql<{ data: Record<string, any> }>`select data from events where type = 'AuditRecord' and data ->> 'requestId' = ${requestId} order by global_position`.execute(db);
+  const { rows } = await sql<{
+    data: Record<string, any>;
+  }>`select data from events where type = 'AuditRecord' and data ->> 'requestId' = ${requestId} order by global_position`.execute(db);
   return rows.map((r) => r.data);
 }
 
@@ -25,6 +27,9 @@ export async function logHolds(db: Kysely<any>, bytes: Buffer): Promise<boolean>
   const needles = [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex'), ...(/^[\x20-\x7e]+$/.test(text) ? [text] : [])];
   const { rows } = await sql<{ n: string }>`
     select count(*)::text as n from events
-    where ${sql.join(needles.map((n) => sql`position(${n} in data::text || coalesce(metadata::text, '')) > 0`), sql` or `)}`.execute(db);
+    where ${sql.join(
+      needles.map((n) => sql`position(${n} in data::text || coalesce(metadata::text, '')) > 0`),
+      sql` or `,
+    )}`.execute(db);
   return rows[0]!.n !== '0';
 }

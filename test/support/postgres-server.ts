@@ -85,4 +85,3 @@ async function startEmbedded(): Promise<PostgresServer> {
     throw error;
   }
 }
-

@@ -51,7 +51,11 @@ export async function countKeyEvents(owner: Db, keyIds: readonly string[], type:
     .selectFrom('events')
     .select(['stream_id', (eb) => eb.fn.countAll<string>().as('n')])
     .where('type', '=', type)
-    .where('stream_id', 'in', keyIds.map((k) => `key-${k}`))
+    .where(
+      'stream_id',
+      'in',
+      keyIds.map((k) => `key-${k}`),
+    )
     .groupBy('stream_id')
     .execute();
   for (const r of rows) counts.set(r.stream_id.slice('key-'.length), Number(r.n));

@@ -23,7 +23,8 @@ const T0 = new Date('2026-03-01T09:00:00.000Z');
 const T1 = new Date('2026-03-02T09:00:00.000Z');
 const T2 = new Date('2026-03-03T09:00:00.000Z');
 
-const recorded = (event: AliasEvent, v: number, at: Date): Recorded<AliasEvent> => ({ ...event, streamVersion: BigInt(v), recordedAt: at }) as Recorded<AliasEvent>;
+const recorded = (event: AliasEvent, v: number, at: Date): Recorded<AliasEvent> =>
+  ({ ...event, streamVersion: BigInt(v), recordedAt: at }) as Recorded<AliasEvent>;
 
 const live = (over: Partial<AliasState> = {}): AliasState => ({
   accountId: ACCOUNT,

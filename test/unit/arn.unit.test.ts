@@ -30,7 +30,12 @@ describe('parseKeyReference: the four forms of KeyId', () => {
 
   it('round-trips what keyArn and aliasArn build', () => {
     expect(parseKeyReference(keyArn('us-west-2', ACCOUNT, KEY))).toEqual({ kind: 'keyArn', region: 'us-west-2', accountId: ACCOUNT, keyId: KEY });
-    expect(parseKeyReference(aliasArn('us-west-2', ACCOUNT, 'alias/x'))).toEqual({ kind: 'aliasArn', region: 'us-west-2', accountId: ACCOUNT, aliasName: 'alias/x' });
+    expect(parseKeyReference(aliasArn('us-west-2', ACCOUNT, 'alias/x'))).toEqual({
+      kind: 'aliasArn',
+      region: 'us-west-2',
+      accountId: ACCOUNT,
+      aliasName: 'alias/x',
+    });
   });
 
   it.each([

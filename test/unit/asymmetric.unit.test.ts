@@ -53,7 +53,15 @@ import {
   type RsaOaepAlgorithm,
   type SigningAlgorithmSpec,
 } from '../../src/crypto/asymmetric.ts';
-import { generateHmacKey, generateMac, HMAC_KEY_BYTES, MAC_ALGORITHMS_BY_SPEC, MAX_MAC_MESSAGE_BYTES, verifyMac, type HmacKeySpec } from '../../src/crypto/hmac.ts';
+import {
+  generateHmacKey,
+  generateMac,
+  HMAC_KEY_BYTES,
+  MAC_ALGORITHMS_BY_SPEC,
+  MAX_MAC_MESSAGE_BYTES,
+  verifyMac,
+  type HmacKeySpec,
+} from '../../src/crypto/hmac.ts';
 import { shape } from '../../src/service/model/kms-model.ts';
 
 // ---------------------------------------------------------------------------
@@ -156,12 +164,14 @@ function verifies(spec: AsymmetricKeySpec, algorithm: SigningAlgorithmSpec, mess
 }
 
 /** openssl's signature options for an algorithm: PSS with salt length = digest length (and MGF1 with the same hash, openssl's default). */
-const pssOptions = (flag: '-sigopt' | '-pkeyopt', algorithm: string) => (isPss(algorithm) ? [flag, 'rsa_padding_mode:pss', flag, 'rsa_pss_saltlen:digest'] : []);
+const pssOptions = (flag: '-sigopt' | '-pkeyopt', algorithm: string) =>
+  isPss(algorithm) ? [flag, 'rsa_padding_mode:pss', flag, 'rsa_pss_saltlen:digest'] : [];
 
 /** openssl verifies a RAW-message signature (`dgst` hashes the message, or `pkeyutl -rawin` for Ed25519). */
 async function opensslVerifiesRaw(spec: AsymmetricKeySpec, algorithm: string, message: Buffer, signature: Buffer): Promise<boolean> {
   const [m, s] = await Promise.all([file(message, 'msg'), file(signature, 'sig')]);
-  if (algorithm === 'ED25519_SHA_512') return opensslVerifies(['pkeyutl', '-verify', '-pubin', '-inkey', keys[spec].publicPem, '-rawin', '-in', m, '-sigfile', s]);
+  if (algorithm === 'ED25519_SHA_512')
+    return opensslVerifies(['pkeyutl', '-verify', '-pubin', '-inkey', keys[spec].publicPem, '-rawin', '-in', m, '-sigfile', s]);
   return opensslVerifies(['dgst', `-${hashOf(algorithm)}`, ...pssOptions('-sigopt', algorithm), '-verify', keys[spec].publicPem, '-signature', s, m]);
 }
 
@@ -169,8 +179,18 @@ async function opensslVerifiesRaw(spec: AsymmetricKeySpec, algorithm: string, me
 async function opensslVerifiesDigest(spec: AsymmetricKeySpec, algorithm: string, digest: Buffer, signature: Buffer): Promise<boolean> {
   const [d, s] = await Promise.all([file(digest, 'digest'), file(signature, 'sig')]);
   return opensslVerifies([
-    'pkeyutl', '-verify', '-pubin', '-inkey', keys[spec].publicPem, '-in', d, '-sigfile', s,
-    '-pkeyopt', `digest:${hashOf(algorithm)}`, ...pssOptions('-pkeyopt', algorithm),
+    'pkeyutl',
+    '-verify',
+    '-pubin',
+    '-inkey',
+    keys[spec].publicPem,
+    '-in',
+    d,
+    '-sigfile',
+    s,
+    '-pkeyopt',
+    `digest:${hashOf(algorithm)}`,
+    ...pssOptions('-pkeyopt', algorithm),
   ]);
 }
 
@@ -182,7 +202,17 @@ async function opensslSignsRaw(spec: AsymmetricKeySpec, algorithm: string, messa
 
 async function opensslSignsDigest(spec: AsymmetricKeySpec, algorithm: string, digest: Buffer): Promise<Buffer> {
   const d = await file(digest, 'digest');
-  return openssl(['pkeyutl', '-sign', '-inkey', keys[spec].privatePem, '-in', d, '-pkeyopt', `digest:${hashOf(algorithm)}`, ...pssOptions('-pkeyopt', algorithm)]);
+  return openssl([
+    'pkeyutl',
+    '-sign',
+    '-inkey',
+    keys[spec].privatePem,
+    '-in',
+    d,
+    '-pkeyopt',
+    `digest:${hashOf(algorithm)}`,
+    ...pssOptions('-pkeyopt', algorithm),
+  ]);
 }
 
 /** Every (spec, algorithm) pair AWS allows that this module signs with, minus the refused Ed25519ph. */
@@ -190,7 +220,9 @@ const SIGNING_CASES = ALL_SPECS.flatMap((spec) =>
   SIGNING_ALGORITHMS_BY_SPEC[spec].filter((a) => a !== 'ED25519_PH_SHA_512').map((algorithm) => ({ spec, algorithm })),
 );
 const OPENSSL_SIGNING_CASES = SIGNING_CASES.filter(({ algorithm }) => algorithm !== 'ML_DSA_SHAKE_256');
-const DIGEST_CASES = SIGNING_CASES.filter(({ algorithm }) => MESSAGE_TYPES_BY_ALGORITHM[algorithm as keyof typeof MESSAGE_TYPES_BY_ALGORITHM].includes('DIGEST'));
+const DIGEST_CASES = SIGNING_CASES.filter(({ algorithm }) =>
+  MESSAGE_TYPES_BY_ALGORITHM[algorithm as keyof typeof MESSAGE_TYPES_BY_ALGORITHM].includes('DIGEST'),
+);
 
 /** Re-encodes a DER ECDSA signature's two integers (a tiny DER reader, independent of the module's). */
 function derIntegers(signature: Buffer): [Buffer, Buffer] {
@@ -233,9 +265,30 @@ describe("AWS's matrix, as data", () => {
 
   it("is AWS's matrix", () => {
     expect(SIGNING_ALGORITHMS_BY_SPEC).toEqual({
-      RSA_2048: ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512'],
-      RSA_3072: ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512'],
-      RSA_4096: ['RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512', 'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512'],
+      RSA_2048: [
+        'RSASSA_PKCS1_V1_5_SHA_256',
+        'RSASSA_PKCS1_V1_5_SHA_384',
+        'RSASSA_PKCS1_V1_5_SHA_512',
+        'RSASSA_PSS_SHA_256',
+        'RSASSA_PSS_SHA_384',
+        'RSASSA_PSS_SHA_512',
+      ],
+      RSA_3072: [
+        'RSASSA_PKCS1_V1_5_SHA_256',
+        'RSASSA_PKCS1_V1_5_SHA_384',
+        'RSASSA_PKCS1_V1_5_SHA_512',
+        'RSASSA_PSS_SHA_256',
+        'RSASSA_PSS_SHA_384',
+        'RSASSA_PSS_SHA_512',
+      ],
+      RSA_4096: [
+        'RSASSA_PKCS1_V1_5_SHA_256',
+        'RSASSA_PKCS1_V1_5_SHA_384',
+        'RSASSA_PKCS1_V1_5_SHA_512',
+        'RSASSA_PSS_SHA_256',
+        'RSASSA_PSS_SHA_384',
+        'RSASSA_PSS_SHA_512',
+      ],
       ECC_NIST_P256: ['ECDSA_SHA_256'],
       ECC_NIST_P384: ['ECDSA_SHA_384'],
       ECC_NIST_P521: ['ECDSA_SHA_512'],
@@ -266,7 +319,13 @@ describe("AWS's matrix, as data", () => {
       const k = Number(spec.slice(4)) / 8;
       expect(RSA_OAEP_MAX_PLAINTEXT_BYTES[spec]).toEqual({ RSAES_OAEP_SHA_1: k - 2 * 20 - 2, RSAES_OAEP_SHA_256: k - 2 * 32 - 2 });
     }
-    expect(MESSAGE_BYTES_BY_TYPE.DIGEST).toMatchObject({ ECDSA_SHA_256: 32, ECDSA_SHA_384: 48, ECDSA_SHA_512: 64, RSASSA_PSS_SHA_384: 48, ED25519_PH_SHA_512: 64 });
+    expect(MESSAGE_BYTES_BY_TYPE.DIGEST).toMatchObject({
+      ECDSA_SHA_256: 32,
+      ECDSA_SHA_384: 48,
+      ECDSA_SHA_512: 64,
+      RSASSA_PSS_SHA_384: 48,
+      ED25519_PH_SHA_512: 64,
+    });
     expect(MESSAGE_BYTES_BY_TYPE.EXTERNAL_MU).toEqual({ ML_DSA_SHAKE_256: 64 });
   });
 });
@@ -345,7 +404,11 @@ describe('sign and verify, RAW messages, against openssl', () => {
 
   it("signs messages of AWS's minimum and maximum length, 1 and 4096 bytes (Ed25519, ECDSA, RSA)", async () => {
     for (const m of [Buffer.from([0]), Buffer.alloc(MAX_RAW_MESSAGE_BYTES, 7)]) {
-      for (const [spec, algorithm] of [['ECC_NIST_EDWARDS25519', 'ED25519_SHA_512'], ['ECC_NIST_P384', 'ECDSA_SHA_384'], ['RSA_2048', 'RSASSA_PSS_SHA_512']] as const) {
+      for (const [spec, algorithm] of [
+        ['ECC_NIST_EDWARDS25519', 'ED25519_SHA_512'],
+        ['ECC_NIST_P384', 'ECDSA_SHA_384'],
+        ['RSA_2048', 'RSASSA_PSS_SHA_512'],
+      ] as const) {
         expect(await opensslVerifiesRaw(spec, algorithm, m, signOk(spec, algorithm, m))).toBe(true);
       }
     }
@@ -392,7 +455,20 @@ describe('sign and verify, DIGEST messages, against openssl pkeyutl -pkeyopt dig
   it('PSS verification is strict about the salt length: a max-salt openssl signature is refused, RAW and DIGEST alike', async () => {
     const digest = digestOf('RSASSA_PSS_SHA_256', message);
     const d = await file(digest, 'digest');
-    const maxSalt = await openssl(['pkeyutl', '-sign', '-inkey', keys.RSA_2048.privatePem, '-in', d, '-pkeyopt', 'digest:sha256', '-pkeyopt', 'rsa_padding_mode:pss', '-pkeyopt', 'rsa_pss_saltlen:max']);
+    const maxSalt = await openssl([
+      'pkeyutl',
+      '-sign',
+      '-inkey',
+      keys.RSA_2048.privatePem,
+      '-in',
+      d,
+      '-pkeyopt',
+      'digest:sha256',
+      '-pkeyopt',
+      'rsa_padding_mode:pss',
+      '-pkeyopt',
+      'rsa_pss_saltlen:max',
+    ]);
     expect(verifies('RSA_2048', 'RSASSA_PSS_SHA_256', digest, maxSalt, 'DIGEST')).toBe(false);
     expect(verifies('RSA_2048', 'RSASSA_PSS_SHA_256', message, maxSalt, 'RAW')).toBe(false);
   });
@@ -441,7 +517,16 @@ describe('ML-DSA (system openssl 3.0 has no ML-DSA: checked with Node crypto, an
   it('EXTERNAL_MU (64 bytes) is refused as NOT_SUPPORTED; DIGEST is not an ML-DSA message type', () => {
     const input = { keySpec: 'ML_DSA_65', privateKeyDer: keys.ML_DSA_65.privateKeyDer, algorithm: 'ML_DSA_SHAKE_256' } as const;
     expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'EXTERNAL_MU' })).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
-    expect(verify({ keySpec: 'ML_DSA_65', publicKeyDer: keys.ML_DSA_65.publicKeyDer, algorithm: 'ML_DSA_SHAKE_256', message: Buffer.alloc(64), messageType: 'EXTERNAL_MU', signature: Buffer.alloc(3309) })).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
+    expect(
+      verify({
+        keySpec: 'ML_DSA_65',
+        publicKeyDer: keys.ML_DSA_65.publicKeyDer,
+        algorithm: 'ML_DSA_SHAKE_256',
+        message: Buffer.alloc(64),
+        messageType: 'EXTERNAL_MU',
+        signature: Buffer.alloc(3309),
+      }),
+    ).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
     expect(sign({ ...input, message: Buffer.alloc(63), messageType: 'EXTERNAL_MU' })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
     expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
   });
@@ -468,7 +553,14 @@ describe('what Node 24 cannot do (if one of these fails, Node gained the API: us
     expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
     expect(sign({ ...input, message: Buffer.alloc(32), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
     expect(sign({ ...input, message: Buffer.from('m'), messageType: 'RAW' })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
-    const v = verify({ keySpec: 'ECC_NIST_EDWARDS25519', publicKeyDer: keys.ECC_NIST_EDWARDS25519.publicKeyDer, algorithm: 'ED25519_PH_SHA_512', message: Buffer.alloc(64), messageType: 'DIGEST', signature: Buffer.alloc(64) });
+    const v = verify({
+      keySpec: 'ECC_NIST_EDWARDS25519',
+      publicKeyDer: keys.ECC_NIST_EDWARDS25519.publicKeyDer,
+      algorithm: 'ED25519_PH_SHA_512',
+      message: Buffer.alloc(64),
+      messageType: 'DIGEST',
+      signature: Buffer.alloc(64),
+    });
     expect(v).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
   });
 });
@@ -484,14 +576,21 @@ describe('signing refusals, at the boundaries', () => {
   it('RAW: 4096 bytes signs, 4097 is refused', () => {
     expect(p256('ECDSA_SHA_256', Buffer.alloc(4096)).ok).toBe(true);
     expect(p256('ECDSA_SHA_256', Buffer.alloc(4097))).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
-    expect(sign({ keySpec: 'ML_DSA_44', privateKeyDer: keys.ML_DSA_44.privateKeyDer, algorithm: 'ML_DSA_SHAKE_256', message: Buffer.alloc(4097) })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
+    expect(
+      sign({ keySpec: 'ML_DSA_44', privateKeyDer: keys.ML_DSA_44.privateKeyDer, algorithm: 'ML_DSA_SHAKE_256', message: Buffer.alloc(4097) }),
+    ).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
   });
 
   it("DIGEST: exactly the digest's length", () => {
     expect(p256('ECDSA_SHA_256', Buffer.alloc(32, 1), 'DIGEST').ok).toBe(true);
-    for (const length of [0, 31, 33, 48, 64]) expect(p256('ECDSA_SHA_256', Buffer.alloc(length, 1), 'DIGEST')).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
-    for (const [algorithm, length] of [['RSASSA_PSS_SHA_384', 48], ['RSASSA_PKCS1_V1_5_SHA_512', 64]] as const) {
-      const at = (n: number) => sign({ keySpec: 'RSA_2048', privateKeyDer: keys.RSA_2048.privateKeyDer, algorithm, message: Buffer.alloc(n, 1), messageType: 'DIGEST' });
+    for (const length of [0, 31, 33, 48, 64])
+      expect(p256('ECDSA_SHA_256', Buffer.alloc(length, 1), 'DIGEST')).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
+    for (const [algorithm, length] of [
+      ['RSASSA_PSS_SHA_384', 48],
+      ['RSASSA_PKCS1_V1_5_SHA_512', 64],
+    ] as const) {
+      const at = (n: number) =>
+        sign({ keySpec: 'RSA_2048', privateKeyDer: keys.RSA_2048.privateKeyDer, algorithm, message: Buffer.alloc(n, 1), messageType: 'DIGEST' });
       expect(at(length).ok).toBe(true);
       expect(at(length - 1)).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
       expect(at(length + 1)).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
@@ -499,10 +598,16 @@ describe('signing refusals, at the boundaries', () => {
   });
 
   it('an algorithm the key spec does not allow is ALGORITHM_NOT_ALLOWED, before anything else', () => {
-    expect(p256('ECDSA_SHA_384', Buffer.from('m'))).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED', message: 'Signing algorithm ECDSA_SHA_384 is not compatible with key spec ECC_NIST_P256.' });
+    expect(p256('ECDSA_SHA_384', Buffer.from('m'))).toMatchObject({
+      ok: false,
+      reason: 'ALGORITHM_NOT_ALLOWED',
+      message: 'Signing algorithm ECDSA_SHA_384 is not compatible with key spec ECC_NIST_P256.',
+    });
     expect(p256('RSASSA_PSS_SHA_256', Buffer.alloc(5000))).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
     expect(p256('SM2DSA', Buffer.from('m'))).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(checkSigningRequest({ keySpec: 'ECC_SECG_P256K1', algorithm: 'ECDSA_SHA_512', messageLength: 1 })).toMatchObject({ reason: 'ALGORITHM_NOT_ALLOWED' });
+    expect(checkSigningRequest({ keySpec: 'ECC_SECG_P256K1', algorithm: 'ECDSA_SHA_512', messageLength: 1 })).toMatchObject({
+      reason: 'ALGORITHM_NOT_ALLOWED',
+    });
     for (const keySpec of ['HMAC_256', 'SYMMETRIC_DEFAULT', 'SM2'] as const) {
       expect(checkSigningRequest({ keySpec, algorithm: 'ECDSA_SHA_256', messageLength: 1 })).toMatchObject({ reason: 'ALGORITHM_NOT_ALLOWED' });
     }
@@ -511,7 +616,9 @@ describe('signing refusals, at the boundaries', () => {
 
   it('message types: EXTERNAL_MU is ML-DSA only, DIGEST is not for ED25519_SHA_512', () => {
     expect(p256('ECDSA_SHA_256', Buffer.alloc(64), 'EXTERNAL_MU')).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
-    expect(checkSigningRequest({ keySpec: 'ECC_NIST_EDWARDS25519', algorithm: 'ED25519_SHA_512', messageType: 'DIGEST', messageLength: 64 })).toMatchObject({ reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
+    expect(checkSigningRequest({ keySpec: 'ECC_NIST_EDWARDS25519', algorithm: 'ED25519_SHA_512', messageType: 'DIGEST', messageLength: 64 })).toMatchObject({
+      reason: 'MESSAGE_TYPE_NOT_ALLOWED',
+    });
     expect(checkSigningRequest({ keySpec: 'RSA_2048', algorithm: 'RSASSA_PSS_SHA_256', messageType: 'DIGEST', messageLength: 32 })).toBeNull();
   });
 
@@ -528,18 +635,37 @@ describe('signing refusals, at the boundaries', () => {
     const wrong = () => sign({ keySpec: 'RSA_3072', privateKeyDer: keys.RSA_2048.privateKeyDer, algorithm: 'RSASSA_PSS_SHA_256', message: Buffer.from('m') });
     expect(wrong).toThrow(InvalidKeyMaterialError);
     expect(wrong).toThrow('stored private key is not a valid RSA_3072 key');
-    expect(() => sign({ keySpec: 'ECC_NIST_P256', privateKeyDer: keys.ECC_SECG_P256K1.privateKeyDer, algorithm: 'ECDSA_SHA_256', message: Buffer.from('m') })).toThrow(InvalidKeyMaterialError);
-    expect(() => sign({ keySpec: 'ECC_NIST_P256', privateKeyDer: Buffer.from('garbage'), algorithm: 'ECDSA_SHA_256', message: Buffer.from('m') })).toThrow(InvalidKeyMaterialError);
-    expect(() => verify({ keySpec: 'ECC_NIST_P384', publicKeyDer: keys.ECC_NIST_P256.publicKeyDer, algorithm: 'ECDSA_SHA_384', message: Buffer.from('m'), signature: Buffer.alloc(8) })).toThrow(InvalidKeyMaterialError);
+    expect(() =>
+      sign({ keySpec: 'ECC_NIST_P256', privateKeyDer: keys.ECC_SECG_P256K1.privateKeyDer, algorithm: 'ECDSA_SHA_256', message: Buffer.from('m') }),
+    ).toThrow(InvalidKeyMaterialError);
+    expect(() => sign({ keySpec: 'ECC_NIST_P256', privateKeyDer: Buffer.from('garbage'), algorithm: 'ECDSA_SHA_256', message: Buffer.from('m') })).toThrow(
+      InvalidKeyMaterialError,
+    );
+    expect(() =>
+      verify({
+        keySpec: 'ECC_NIST_P384',
+        publicKeyDer: keys.ECC_NIST_P256.publicKeyDer,
+        algorithm: 'ECDSA_SHA_384',
+        message: Buffer.from('m'),
+        signature: Buffer.alloc(8),
+      }),
+    ).toThrow(InvalidKeyMaterialError);
   });
 
   it('malformed signatures are simply invalid', () => {
     const m = Buffer.from('m');
-    const cases: [AsymmetricKeySpec, SigningAlgorithmSpec][] = [['RSA_2048', 'RSASSA_PSS_SHA_256'], ['RSA_2048', 'RSASSA_PKCS1_V1_5_SHA_256'], ['ECC_NIST_P521', 'ECDSA_SHA_512'], ['ECC_NIST_EDWARDS25519', 'ED25519_SHA_512'], ['ML_DSA_44', 'ML_DSA_SHAKE_256']];
+    const cases: [AsymmetricKeySpec, SigningAlgorithmSpec][] = [
+      ['RSA_2048', 'RSASSA_PSS_SHA_256'],
+      ['RSA_2048', 'RSASSA_PKCS1_V1_5_SHA_256'],
+      ['ECC_NIST_P521', 'ECDSA_SHA_512'],
+      ['ECC_NIST_EDWARDS25519', 'ED25519_SHA_512'],
+      ['ML_DSA_44', 'ML_DSA_SHAKE_256'],
+    ];
     for (const [spec, algorithm] of cases) {
       for (const signature of [Buffer.alloc(0), Buffer.alloc(1), Buffer.alloc(64, 0xff), Buffer.alloc(6144, 0x30)]) {
         expect(verifies(spec, algorithm, m, signature)).toBe(false);
-        if (MESSAGE_TYPES_BY_ALGORITHM[algorithm as 'ECDSA_SHA_512'].includes('DIGEST')) expect(verifies(spec, algorithm, digestOf(algorithm, m), signature, 'DIGEST')).toBe(false);
+        if (MESSAGE_TYPES_BY_ALGORITHM[algorithm as 'ECDSA_SHA_512'].includes('DIGEST'))
+          expect(verifies(spec, algorithm, digestOf(algorithm, m), signature, 'DIGEST')).toBe(false);
       }
     }
     // An RSA signature must be exactly the modulus length: a leading zero byte (the same integer) is refused.
@@ -583,16 +709,19 @@ describe('properties', () => {
     );
   });
 
-  it.each(PROPERTY_CASES.filter(([, a]) => isRsa(a) || a.startsWith('ECDSA_')))('%s %s: DIGEST of m and RAW m are the same signature scheme', (spec, algorithm) => {
-    fc.assert(
-      fc.property(message, (raw) => {
-        const digest = digestOf(algorithm, raw);
-        expect(verifies(spec, algorithm, raw, signOk(spec, algorithm, digest, 'DIGEST'), 'RAW')).toBe(true);
-        expect(verifies(spec, algorithm, digest, signOk(spec, algorithm, raw, 'RAW'), 'DIGEST')).toBe(true);
-      }),
-      { numRuns: 15 },
-    );
-  });
+  it.each(PROPERTY_CASES.filter(([, a]) => isRsa(a) || a.startsWith('ECDSA_')))(
+    '%s %s: DIGEST of m and RAW m are the same signature scheme',
+    (spec, algorithm) => {
+      fc.assert(
+        fc.property(message, (raw) => {
+          const digest = digestOf(algorithm, raw);
+          expect(verifies(spec, algorithm, raw, signOk(spec, algorithm, digest, 'DIGEST'), 'RAW')).toBe(true);
+          expect(verifies(spec, algorithm, digest, signOk(spec, algorithm, raw, 'RAW'), 'DIGEST')).toBe(true);
+        }),
+        { numRuns: 15 },
+      );
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -609,25 +738,52 @@ describe('RSA-OAEP Encrypt/Decrypt against openssl pkeyutl', () => {
   it.each(OAEP_CASES)('$spec $algorithm: openssl ciphertext decrypts here, ours decrypts in openssl, up to the limit', async ({ spec, algorithm }) => {
     const max = RSA_OAEP_MAX_PLAINTEXT_BYTES[spec][algorithm];
     for (const plaintext of [Buffer.from('x'), Buffer.alloc(max, 0xa5)]) {
-      const offline = await openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', keys[spec].publicPem, ...oaepOptions(algorithm), '-in', await file(plaintext, 'pt')]);
+      const offline = await openssl([
+        'pkeyutl',
+        '-encrypt',
+        '-pubin',
+        '-inkey',
+        keys[spec].publicPem,
+        ...oaepOptions(algorithm),
+        '-in',
+        await file(plaintext, 'pt'),
+      ]);
       const decrypted = rsaOaepDecrypt({ keySpec: spec, privateKeyDer: keys[spec].privateKeyDer, algorithm, ciphertext: offline });
       expect(decrypted.ok && decrypted.plaintext.equals(plaintext)).toBe(true);
 
       const encrypted = rsaOaepEncrypt({ keySpec: spec, publicKeyDer: keys[spec].publicKeyDer, algorithm, plaintext });
       if (!encrypted.ok) throw new Error(encrypted.reason);
       expect(encrypted.ciphertext.length).toBe(Number(spec.slice(4)) / 8);
-      const back = await openssl(['pkeyutl', '-decrypt', '-inkey', keys[spec].privatePem, ...oaepOptions(algorithm), '-in', await file(encrypted.ciphertext, 'ct')]);
+      const back = await openssl([
+        'pkeyutl',
+        '-decrypt',
+        '-inkey',
+        keys[spec].privatePem,
+        ...oaepOptions(algorithm),
+        '-in',
+        await file(encrypted.ciphertext, 'ct'),
+      ]);
       expect(back.equals(plaintext)).toBe(true);
     }
     // One byte over AWS's limit: refused here, and openssl cannot either (the limit is OAEP's own).
     const over = Buffer.alloc(max + 1);
-    expect(rsaOaepEncrypt({ keySpec: spec, publicKeyDer: keys[spec].publicKeyDer, algorithm, plaintext: over })).toMatchObject({ ok: false, reason: 'PLAINTEXT_TOO_LARGE' });
-    await expect(openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', keys[spec].publicPem, ...oaepOptions(algorithm), '-in', await file(over, 'pt')])).rejects.toThrow();
+    expect(rsaOaepEncrypt({ keySpec: spec, publicKeyDer: keys[spec].publicKeyDer, algorithm, plaintext: over })).toMatchObject({
+      ok: false,
+      reason: 'PLAINTEXT_TOO_LARGE',
+    });
+    await expect(
+      openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', keys[spec].publicPem, ...oaepOptions(algorithm), '-in', await file(over, 'pt')]),
+    ).rejects.toThrow();
   });
 
   it('a ciphertext that does not decrypt is one DECRYPTION_FAILED, whatever the cause', () => {
     const input = { keySpec: 'RSA_2048', privateKeyDer: keys.RSA_2048.privateKeyDer } as const;
-    const encrypted = rsaOaepEncrypt({ keySpec: 'RSA_2048', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'RSAES_OAEP_SHA_256', plaintext: Buffer.from('secret') });
+    const encrypted = rsaOaepEncrypt({
+      keySpec: 'RSA_2048',
+      publicKeyDer: keys.RSA_2048.publicKeyDer,
+      algorithm: 'RSAES_OAEP_SHA_256',
+      plaintext: Buffer.from('secret'),
+    });
     if (!encrypted.ok) throw new Error(encrypted.reason);
     const ct = encrypted.ciphertext;
     const tampered = Buffer.from(ct);
@@ -647,12 +803,27 @@ describe('RSA-OAEP Encrypt/Decrypt against openssl pkeyutl', () => {
 
   it('refuses algorithms and key specs AWS does not pair', () => {
     const plaintext = Buffer.from('p');
-    expect(rsaOaepEncrypt({ keySpec: 'RSA_2048', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'SYMMETRIC_DEFAULT', plaintext })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(rsaOaepEncrypt({ keySpec: 'RSA_2048', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'SM2PKE', plaintext })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(rsaOaepEncrypt({ keySpec: 'ECC_NIST_P256', publicKeyDer: keys.ECC_NIST_P256.publicKeyDer, algorithm: 'RSAES_OAEP_SHA_256', plaintext })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(rsaOaepEncrypt({ keySpec: 'SYMMETRIC_DEFAULT', publicKeyDer: Buffer.alloc(0), algorithm: 'SYMMETRIC_DEFAULT', plaintext })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(rsaOaepDecrypt({ keySpec: 'ML_DSA_44', privateKeyDer: keys.ML_DSA_44.privateKeyDer, algorithm: 'RSAES_OAEP_SHA_1', ciphertext: Buffer.alloc(256) })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(() => rsaOaepEncrypt({ keySpec: 'RSA_4096', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'RSAES_OAEP_SHA_1', plaintext })).toThrow(InvalidKeyMaterialError);
+    expect(rsaOaepEncrypt({ keySpec: 'RSA_2048', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'SYMMETRIC_DEFAULT', plaintext })).toMatchObject({
+      ok: false,
+      reason: 'ALGORITHM_NOT_ALLOWED',
+    });
+    expect(rsaOaepEncrypt({ keySpec: 'RSA_2048', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'SM2PKE', plaintext })).toMatchObject({
+      ok: false,
+      reason: 'ALGORITHM_NOT_ALLOWED',
+    });
+    expect(
+      rsaOaepEncrypt({ keySpec: 'ECC_NIST_P256', publicKeyDer: keys.ECC_NIST_P256.publicKeyDer, algorithm: 'RSAES_OAEP_SHA_256', plaintext }),
+    ).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
+    expect(rsaOaepEncrypt({ keySpec: 'SYMMETRIC_DEFAULT', publicKeyDer: Buffer.alloc(0), algorithm: 'SYMMETRIC_DEFAULT', plaintext })).toMatchObject({
+      ok: false,
+      reason: 'ALGORITHM_NOT_ALLOWED',
+    });
+    expect(
+      rsaOaepDecrypt({ keySpec: 'ML_DSA_44', privateKeyDer: keys.ML_DSA_44.privateKeyDer, algorithm: 'RSAES_OAEP_SHA_1', ciphertext: Buffer.alloc(256) }),
+    ).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
+    expect(() => rsaOaepEncrypt({ keySpec: 'RSA_4096', publicKeyDer: keys.RSA_2048.publicKeyDer, algorithm: 'RSAES_OAEP_SHA_1', plaintext })).toThrow(
+      InvalidKeyMaterialError,
+    );
   });
 });
 
@@ -663,7 +834,7 @@ describe('RSA-OAEP Encrypt/Decrypt against openssl pkeyutl', () => {
 describe('HMAC against openssl dgst -mac HMAC', () => {
   const SPECS = Object.keys(MAC_ALGORITHMS_BY_SPEC) as HmacKeySpec[];
 
-  it.each(SPECS)('%s: the key has AWS length and the MAC equals openssl\'s', async (spec) => {
+  it.each(SPECS)("%s: the key has AWS length and the MAC equals openssl's", async (spec) => {
     const key = generateHmacKey(spec);
     expect(key.length).toBe(HMAC_KEY_BYTES[spec]);
     const algorithm = MAC_ALGORITHMS_BY_SPEC[spec][0]!;
@@ -671,7 +842,16 @@ describe('HMAC against openssl dgst -mac HMAC', () => {
       const r = generateMac({ keySpec: spec, key, algorithm, message });
       if (!r.ok) throw new Error(r.reason);
       expect(r.mac.length).toBe(Number(spec.slice(5)) / 8);
-      const theirs = await openssl(['dgst', `-sha${spec.slice(5)}`, '-mac', 'HMAC', '-macopt', `hexkey:${key.toString('hex')}`, '-binary', await file(message, 'msg')]);
+      const theirs = await openssl([
+        'dgst',
+        `-sha${spec.slice(5)}`,
+        '-mac',
+        'HMAC',
+        '-macopt',
+        `hexkey:${key.toString('hex')}`,
+        '-binary',
+        await file(message, 'msg'),
+      ]);
       expect(r.mac.equals(theirs)).toBe(true);
       expect(verifyMac({ keySpec: spec, key, algorithm, message, mac: theirs })).toEqual({ ok: true, valid: true });
     }
@@ -697,10 +877,22 @@ describe('HMAC against openssl dgst -mac HMAC', () => {
 
   it('refuses a mismatched algorithm or key spec, and a message over 4096 bytes', () => {
     const key = generateHmacKey('HMAC_384');
-    expect(generateMac({ keySpec: 'HMAC_384', key, algorithm: 'HMAC_SHA_256', message: Buffer.from('m') })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(generateMac({ keySpec: 'RSA_2048', key, algorithm: 'HMAC_SHA_256', message: Buffer.from('m') })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
-    expect(generateMac({ keySpec: 'HMAC_384', key, algorithm: 'HMAC_SHA_384', message: Buffer.alloc(4097) })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
-    expect(verifyMac({ keySpec: 'HMAC_384', key, algorithm: 'HMAC_SHA_384', message: Buffer.alloc(4097), mac: Buffer.alloc(48) })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
+    expect(generateMac({ keySpec: 'HMAC_384', key, algorithm: 'HMAC_SHA_256', message: Buffer.from('m') })).toMatchObject({
+      ok: false,
+      reason: 'ALGORITHM_NOT_ALLOWED',
+    });
+    expect(generateMac({ keySpec: 'RSA_2048', key, algorithm: 'HMAC_SHA_256', message: Buffer.from('m') })).toMatchObject({
+      ok: false,
+      reason: 'ALGORITHM_NOT_ALLOWED',
+    });
+    expect(generateMac({ keySpec: 'HMAC_384', key, algorithm: 'HMAC_SHA_384', message: Buffer.alloc(4097) })).toMatchObject({
+      ok: false,
+      reason: 'INVALID_MESSAGE_LENGTH',
+    });
+    expect(verifyMac({ keySpec: 'HMAC_384', key, algorithm: 'HMAC_SHA_384', message: Buffer.alloc(4097), mac: Buffer.alloc(48) })).toMatchObject({
+      ok: false,
+      reason: 'INVALID_MESSAGE_LENGTH',
+    });
     expect(() => generateHmacKey('HMAC_128' as HmacKeySpec)).toThrow(RangeError);
   });
 });
@@ -710,9 +902,11 @@ describe('HMAC against openssl dgst -mac HMAC', () => {
 // ---------------------------------------------------------------------------
 
 describe('ECDH DeriveSharedSecret against openssl pkeyutl -derive', () => {
-  it.each(NIST_SPECS)('%s: the raw shared secret equals openssl\'s, from both sides, with uncompressed and compressed peer keys', async (spec) => {
+  it.each(NIST_SPECS)("%s: the raw shared secret equals openssl's, from both sides, with uncompressed and compressed peer keys", async (spec) => {
     const peer = await generateKeyPair(spec);
-    const peerPem = await openssl(['pkey', '-inform', 'DER', '-in', await file(peer.privateKeyDer, 'peer'), '-out', join(dir, `${spec}-peer.pem`)]).then(() => join(dir, `${spec}-peer.pem`));
+    const peerPem = await openssl(['pkey', '-inform', 'DER', '-in', await file(peer.privateKeyDer, 'peer'), '-out', join(dir, `${spec}-peer.pem`)]).then(() =>
+      join(dir, `${spec}-peer.pem`),
+    );
     const peerPubPem = await file(await openssl(['pkey', '-in', peerPem, '-pubout']), 'peerpub');
 
     const r = deriveSharedSecret({ keySpec: spec, privateKeyDer: keys[spec].privateKeyDer, peerPublicKeyDer: peer.publicKeyDer });
@@ -733,7 +927,8 @@ describe('ECDH DeriveSharedSecret against openssl pkeyutl -derive', () => {
   });
 
   it('refuses a peer key on another curve, of another type, not on the curve, or not a key', async () => {
-    const derive = (peerPublicKeyDer: Buffer) => deriveSharedSecret({ keySpec: 'ECC_NIST_P256', privateKeyDer: keys.ECC_NIST_P256.privateKeyDer, peerPublicKeyDer });
+    const derive = (peerPublicKeyDer: Buffer) =>
+      deriveSharedSecret({ keySpec: 'ECC_NIST_P256', privateKeyDer: keys.ECC_NIST_P256.privateKeyDer, peerPublicKeyDer });
     expect(derive(keys.ECC_NIST_P384.publicKeyDer)).toMatchObject({ ok: false, reason: 'CURVE_MISMATCH' });
     expect(derive(keys.ECC_SECG_P256K1.publicKeyDer)).toMatchObject({ ok: false, reason: 'CURVE_MISMATCH' });
     expect(derive(keys.RSA_2048.publicKeyDer)).toMatchObject({ ok: false, reason: 'INVALID_PEER_PUBLIC_KEY' });
@@ -759,7 +954,10 @@ describe('ECDH DeriveSharedSecret against openssl pkeyutl -derive', () => {
   it('refuses key specs AWS does not allow to agree keys', () => {
     for (const keySpec of ['ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'RSA_2048', 'SM2'] as const) {
       const privateKeyDer = keySpec === 'SM2' ? Buffer.alloc(0) : keys[keySpec].privateKeyDer;
-      expect(deriveSharedSecret({ keySpec, privateKeyDer, peerPublicKeyDer: keys.ECC_NIST_P256.publicKeyDer })).toMatchObject({ ok: false, reason: 'ALGORITHM_NOT_ALLOWED' });
+      expect(deriveSharedSecret({ keySpec, privateKeyDer, peerPublicKeyDer: keys.ECC_NIST_P256.publicKeyDer })).toMatchObject({
+        ok: false,
+        reason: 'ALGORITHM_NOT_ALLOWED',
+      });
     }
   });
 
@@ -768,7 +966,10 @@ describe('ECDH DeriveSharedSecret against openssl pkeyutl -derive', () => {
     const ab = deriveSharedSecret({ keySpec: 'ECC_NIST_P521', privateKeyDer: keys.ECC_NIST_P521.privateKeyDer, peerPublicKeyDer: other.publicKeyDer });
     const ba = deriveSharedSecret({ keySpec: 'ECC_NIST_P521', privateKeyDer: other.privateKeyDer, peerPublicKeyDer: keys.ECC_NIST_P521.publicKeyDer });
     expect(ab.ok && ba.ok && ab.sharedSecret.equals(ba.sharedSecret)).toBe(true);
-    const node = diffieHellman({ privateKey: createPrivateKey({ key: other.privateKeyDer, format: 'der', type: 'pkcs8' }), publicKey: keys.ECC_NIST_P521.publicKey });
+    const node = diffieHellman({
+      privateKey: createPrivateKey({ key: other.privateKeyDer, format: 'der', type: 'pkcs8' }),
+      publicKey: keys.ECC_NIST_P521.publicKey,
+    });
     expect(ba.ok && ba.sharedSecret.equals(node)).toBe(true);
   });
 });

@@ -32,14 +32,22 @@ beforeAll(async () => {
   let previous: Checkpoint | null = null;
   for (let i = 0; i < SIZE; i++) {
     const event = canonicalEvent({
-      eventId: randomUUID(), streamId: `request-${i}`, streamVersion: 1n, type: 'AuditRecord',
-      dataJson: JSON.stringify({ eventName: 'Decrypt', n: i, note: 'é — ✓ '.repeat(i % 5) }), metadataJson: '{}', recordedAt: '2026-12-05T03:04:05.123456Z',
+      eventId: randomUUID(),
+      streamId: `request-${i}`,
+      streamVersion: 1n,
+      type: 'AuditRecord',
+      dataJson: JSON.stringify({ eventName: 'Decrypt', n: i, note: 'é — ✓ '.repeat(i % 5) }),
+      metadataJson: '{}',
+      recordedAt: '2026-12-05T03:04:05.123456Z',
     });
     const h = leafHash(event);
     frontier.append(h);
     lines.push(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${event}}`);
     if (CHECKPOINT_SIZES.includes(i + 1)) {
-      const c: Checkpoint = signCheckpoint({ treeSize: i + 1, rootHash: frontier.root(), signedAt: new Date(Date.UTC(2026, 11, 5, 0, 0, i)), previousHash: null }, key.privateKey);
+      const c: Checkpoint = signCheckpoint(
+        { treeSize: i + 1, rootHash: frontier.root(), signedAt: new Date(Date.UTC(2026, 11, 5, 0, 0, i)), previousHash: null },
+        key.privateKey,
+      );
       checkpoints.push(c);
       previous = c;
     }
@@ -68,7 +76,12 @@ describe('audit verify --export, from a file', () => {
   it('verifies a clean export as the line-by-line verifier does, in any chunking, with and without worker threads', async () => {
     const expected = byLines(lines);
     expect(expected).toMatchObject({ ok: true, records: SIZE, checked: CHECKPOINT_SIZES });
-    for (const [threads, chunkBytes] of [[0, 4 << 20], [0, 1000], [2, 777], [2, 4 << 20]] as const) {
+    for (const [threads, chunkBytes] of [
+      [0, 4 << 20],
+      [0, 1000],
+      [2, 777],
+      [2, 4 << 20],
+    ] as const) {
       expect(await byFile(`${lines.join('\n')}\n`, threads, chunkBytes)).toEqual(expected);
     }
     // Without the last newline, and with CRLF line ends.
@@ -87,8 +100,14 @@ describe('audit verify --export, from a file', () => {
     t.splice(20, 0, ''); // an empty line
     const expected = byLines(t);
     expect(expected.ok).toBe(false);
-    expect(new Set(expected.findings.map((f) => f.kind))).toEqual(new Set(['changed', 'deleted', 'reordered', 'inserted', 'duplicated', 'malformed', 'root-mismatch']));
-    for (const [threads, chunkBytes] of [[0, 4 << 20], [0, 900], [2, 1500]] as const) {
+    expect(new Set(expected.findings.map((f) => f.kind))).toEqual(
+      new Set(['changed', 'deleted', 'reordered', 'inserted', 'duplicated', 'malformed', 'root-mismatch']),
+    );
+    for (const [threads, chunkBytes] of [
+      [0, 4 << 20],
+      [0, 900],
+      [2, 1500],
+    ] as const) {
       expect(await byFile(`${t.join('\n')}\n`, threads, chunkBytes)).toEqual(expected);
     }
   });

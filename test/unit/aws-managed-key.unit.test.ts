@@ -7,7 +7,15 @@ import {
   isAwsManagedKeyChange,
   viaServiceOf,
 } from '../../src/domain/aws-managed-key.ts';
-import { decideDisableKey, decidePutKeyPolicy, decideRotateKeyOnDemand, decideScheduleKeyDeletion, decideUpdateKeyDescription, foldKey, type KeyState } from '../../src/domain/key.ts';
+import {
+  decideDisableKey,
+  decidePutKeyPolicy,
+  decideRotateKeyOnDemand,
+  decideScheduleKeyDeletion,
+  decideUpdateKeyDescription,
+  foldKey,
+  type KeyState,
+} from '../../src/domain/key.ts';
 import { evaluatePolicy } from '../../src/domain/policy/index.ts';
 import { parseJson } from '../../src/json.ts';
 import { recordedKeyEvent } from '../support/key-fixtures.ts';
@@ -17,7 +25,11 @@ const NOW = new Date('2026-03-01T09:00:00.000Z');
 const KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
 
 const managedKey = (): KeyState =>
-  foldKey(awsManagedKeyEvents({ keyId: KEY_ID, accountId: ACCOUNT, region: 'us-east-1', service: 's3', keyMaterialId: 'a'.repeat(64), now: NOW }).map((e, i) => recordedKeyEvent(e, i + 1, NOW)))!;
+  foldKey(
+    awsManagedKeyEvents({ keyId: KEY_ID, accountId: ACCOUNT, region: 'us-east-1', service: 's3', keyMaterialId: 'a'.repeat(64), now: NOW }).map((e, i) =>
+      recordedKeyEvent(e, i + 1, NOW),
+    ),
+  )!;
 
 describe('predefined alias/aws/ aliases', () => {
   it('names a known service only', () => {
@@ -39,7 +51,15 @@ describe('predefined alias/aws/ aliases', () => {
 describe('the key an AWS managed key starts as', () => {
   it('is symmetric, KeyManager AWS, rotating every 365 days from creation', () => {
     const key = managedKey();
-    expect(key).toMatchObject({ keyManager: 'AWS', keySpec: 'SYMMETRIC_DEFAULT', keyUsage: 'ENCRYPT_DECRYPT', origin: 'AWS_KMS', keyState: 'Enabled', rotationEnabled: true, rotationPeriodInDays: AWS_MANAGED_ROTATION_PERIOD_DAYS });
+    expect(key).toMatchObject({
+      keyManager: 'AWS',
+      keySpec: 'SYMMETRIC_DEFAULT',
+      keyUsage: 'ENCRYPT_DECRYPT',
+      origin: 'AWS_KMS',
+      keyState: 'Enabled',
+      rotationEnabled: true,
+      rotationPeriodInDays: AWS_MANAGED_ROTATION_PERIOD_DAYS,
+    });
     expect(key.nextRotationDate).toEqual(new Date('2027-03-01T09:00:00.000Z'));
   });
 });
@@ -51,16 +71,45 @@ describe("AWS's fixed policy of an AWS managed key", () => {
   it('lets a principal of the account use the key through the service, and no one directly', () => {
     const through = evaluatePolicy(doc, facts({ action: 'kms:Encrypt', context: { 'kms:CallerAccount': ACCOUNT, ...via } }), 'default', 'key');
     expect(through.allows).toEqual([expect.objectContaining({ via: 'anyone', index: 0 })]);
-    expect(evaluatePolicy(doc, facts({ action: 'kms:GenerateDataKeyWithoutPlaintext', context: { 'kms:CallerAccount': ACCOUNT, ...via } }), 'default', 'key').allows).toHaveLength(1);
+    expect(
+      evaluatePolicy(doc, facts({ action: 'kms:GenerateDataKeyWithoutPlaintext', context: { 'kms:CallerAccount': ACCOUNT, ...via } }), 'default', 'key').allows,
+    ).toHaveLength(1);
     expect(evaluatePolicy(doc, facts({ action: 'kms:Encrypt', context: { 'kms:CallerAccount': ACCOUNT } }), 'default', 'key').allows).toEqual([]);
-    expect(evaluatePolicy(doc, facts({ action: 'kms:Encrypt', context: { 'kms:CallerAccount': ACCOUNT, 'kms:ViaService': 'ec2.us-east-1.amazonaws.com' } }), 'default', 'key').allows).toEqual([]);
-    expect(evaluatePolicy(doc, facts({ action: 'kms:Encrypt', principalAccount: OTHER_ACCOUNT, context: { 'kms:CallerAccount': OTHER_ACCOUNT, ...via } }), 'default', 'key').allows).toEqual([]);
+    expect(
+      evaluatePolicy(
+        doc,
+        facts({ action: 'kms:Encrypt', context: { 'kms:CallerAccount': ACCOUNT, 'kms:ViaService': 'ec2.us-east-1.amazonaws.com' } }),
+        'default',
+        'key',
+      ).allows,
+    ).toEqual([]);
+    expect(
+      evaluatePolicy(
+        doc,
+        facts({ action: 'kms:Encrypt', principalAccount: OTHER_ACCOUNT, context: { 'kms:CallerAccount': OTHER_ACCOUNT, ...via } }),
+        'default',
+        'key',
+      ).allows,
+    ).toEqual([]);
   });
 
   it('delegates reading its metadata to the account, and allows no change to anyone', () => {
-    expect(evaluatePolicy(doc, facts({ action: 'kms:GetKeyPolicy', principalArn: ALICE }), 'default', 'key').allows).toEqual([expect.objectContaining({ via: 'account', index: 1 })]);
-    for (const action of ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy', 'kms:EnableKeyRotation', 'kms:TagResource', 'kms:UpdateKeyDescription', 'kms:CreateAlias']) {
-      expect({ action, allows: evaluatePolicy(doc, facts({ action, context: { 'kms:CallerAccount': ACCOUNT, ...via } }), 'default', 'key').allows }).toEqual({ action, allows: [] });
+    expect(evaluatePolicy(doc, facts({ action: 'kms:GetKeyPolicy', principalArn: ALICE }), 'default', 'key').allows).toEqual([
+      expect.objectContaining({ via: 'account', index: 1 }),
+    ]);
+    for (const action of [
+      'kms:DisableKey',
+      'kms:ScheduleKeyDeletion',
+      'kms:PutKeyPolicy',
+      'kms:EnableKeyRotation',
+      'kms:TagResource',
+      'kms:UpdateKeyDescription',
+      'kms:CreateAlias',
+    ]) {
+      expect({ action, allows: evaluatePolicy(doc, facts({ action, context: { 'kms:CallerAccount': ACCOUNT, ...via } }), 'default', 'key').allows }).toEqual({
+        action,
+        allows: [],
+      });
     }
   });
 });
@@ -68,7 +117,13 @@ describe("AWS's fixed policy of an AWS managed key", () => {
 describe('the domain guard behind the policy', () => {
   it('refuses every change of an AWS managed key, whatever a policy said', () => {
     const key = managedKey();
-    for (const decision of [decideDisableKey(key), decideScheduleKeyDeletion(key, 7, NOW), decidePutKeyPolicy(key, '{}'), decideUpdateKeyDescription(key, 'x'), decideRotateKeyOnDemand(key, 'b'.repeat(64))]) {
+    for (const decision of [
+      decideDisableKey(key),
+      decideScheduleKeyDeletion(key, 7, NOW),
+      decidePutKeyPolicy(key, '{}'),
+      decideUpdateKeyDescription(key, 'x'),
+      decideRotateKeyOnDemand(key, 'b'.repeat(64)),
+    ]) {
       expect(decision).toMatchObject({ ok: false, error: { code: 'UnsupportedOperationException' } });
     }
     expect(isAwsManagedKeyChange('DescribeKey', key)).toBe(false);

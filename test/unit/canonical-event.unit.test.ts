@@ -5,16 +5,29 @@ import { canonicalEvent, canonicalJson, CanonicalJsonError } from '../../src/dom
 /** Object members in reverse order, with whitespace: another text of the same value. */
 function restyle(v: unknown): string {
   if (Array.isArray(v)) return `[ ${v.map(restyle).join(' , ')} ]`;
-  if (v !== null && typeof v === 'object') return `{ ${Object.entries(v).reverse().map(([k, x]) => `${JSON.stringify(k)} :\n${restyle(x)}`).join(', ')} }`;
+  if (v !== null && typeof v === 'object')
+    return `{ ${Object.entries(v)
+      .reverse()
+      .map(([k, x]) => `${JSON.stringify(k)} :\n${restyle(x)}`)
+      .join(', ')} }`;
   return JSON.stringify(v);
 }
 
 describe('canonical JSON', () => {
   it('writes numbers as exact decimals, never through a double', () => {
     const cases: [string, string][] = [
-      ['1.10', '1.1'], ['1E3', '1000'], ['-0', '0'], ['-0.0e5', '0'], ['0.000', '0'], ['1e-7', '0.0000001'], ['-12.5e-1', '-1.25'],
-      ['12345678901234567890', '12345678901234567890'], ['9007199254740993', '9007199254740993'], ['0.1000000000000000055511151231257827', '0.1000000000000000055511151231257827'],
-      ['100', '100'], ['1.5E+2', '150'],
+      ['1.10', '1.1'],
+      ['1E3', '1000'],
+      ['-0', '0'],
+      ['-0.0e5', '0'],
+      ['0.000', '0'],
+      ['1e-7', '0.0000001'],
+      ['-12.5e-1', '-1.25'],
+      ['12345678901234567890', '12345678901234567890'],
+      ['9007199254740993', '9007199254740993'],
+      ['0.1000000000000000055511151231257827', '0.1000000000000000055511151231257827'],
+      ['100', '100'],
+      ['1.5E+2', '150'],
     ];
     for (const [text, canonical] of cases) expect(canonicalJson(text), text).toBe(canonical);
     expect(canonicalJson('9007199254740993')).not.toBe(canonicalJson('9007199254740992'));
@@ -47,7 +60,7 @@ describe('canonical JSON', () => {
 });
 
 describe('canonical event', () => {
-  it('is one canonical JSON object of the event\'s fields, time to the microsecond', () => {
+  it("is one canonical JSON object of the event's fields, time to the microsecond", () => {
     const text = canonicalEvent({
       eventId: '00000000-0000-4000-8000-000000000001',
       streamId: 'key-1',
@@ -61,6 +74,8 @@ describe('canonical event', () => {
       '{"data":{"policy":{"a":1,"b":2}},"eventId":"00000000-0000-4000-8000-000000000001","metadata":{},"recordedAt":"2026-12-05T03:04:05.123000Z","streamId":"key-1","streamVersion":"3","type":"KeyCreated"}',
     );
     expect(canonicalJson(text)).toBe(text);
-    expect(() => canonicalEvent({ eventId: 'x', streamId: 's', streamVersion: 1n, type: 't', dataJson: '{}', metadataJson: '{}', recordedAt: '2026-12-05 03:04:05' })).toThrow(CanonicalJsonError);
+    expect(() =>
+      canonicalEvent({ eventId: 'x', streamId: 's', streamVersion: 1n, type: 't', dataJson: '{}', metadataJson: '{}', recordedAt: '2026-12-05 03:04:05' }),
+    ).toThrow(CanonicalJsonError);
   });
 });

@@ -48,21 +48,26 @@ describe('ciphertext blob', () => {
 
   it('ignores the order of the encryption context but not any change to a key or value', () => {
     fc.assert(
-      fc.property(plaintext, context.filter((c) => Object.keys(c).length > 0), fc.string({ minLength: 1, maxLength: 4 }), (p, c, extra) => {
-        const { blob } = seal(p, c);
-        const reversed = Object.fromEntries(Object.entries(c).reverse());
-        expect(decryptBlob(blob, material, reversed).equals(p)).toBe(true);
+      fc.property(
+        plaintext,
+        context.filter((c) => Object.keys(c).length > 0),
+        fc.string({ minLength: 1, maxLength: 4 }),
+        (p, c, extra) => {
+          const { blob } = seal(p, c);
+          const reversed = Object.fromEntries(Object.entries(c).reverse());
+          expect(decryptBlob(blob, material, reversed).equals(p)).toBe(true);
 
-        const [firstKey, firstValue] = Object.entries(c)[0]!;
-        const changedValue = { ...c, [firstKey]: `${firstValue}${extra}` };
-        const renamedKey = Object.fromEntries(Object.entries(c).map(([k, v]) => [k === firstKey ? `${k}${extra}` : k, v]));
-        const added = { ...c, [`${firstKey}${extra}`]: 'x' };
-        const { [firstKey]: _removed, ...removed } = c;
-        for (const wrong of [changedValue, renamedKey, added, removed]) {
-          if (JSON.stringify(canonicalEncryptionContext(wrong)) === JSON.stringify(canonicalEncryptionContext(c))) continue;
-          expect(() => decryptBlob(blob, material, wrong)).toThrow(InvalidCiphertextError);
-        }
-      }),
+          const [firstKey, firstValue] = Object.entries(c)[0]!;
+          const changedValue = { ...c, [firstKey]: `${firstValue}${extra}` };
+          const renamedKey = Object.fromEntries(Object.entries(c).map(([k, v]) => [k === firstKey ? `${k}${extra}` : k, v]));
+          const added = { ...c, [`${firstKey}${extra}`]: 'x' };
+          const { [firstKey]: _removed, ...removed } = c;
+          for (const wrong of [changedValue, renamedKey, added, removed]) {
+            if (JSON.stringify(canonicalEncryptionContext(wrong)) === JSON.stringify(canonicalEncryptionContext(c))) continue;
+            expect(() => decryptBlob(blob, material, wrong)).toThrow(InvalidCiphertextError);
+          }
+        },
+      ),
     );
   });
 

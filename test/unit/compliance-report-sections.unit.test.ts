@@ -83,7 +83,7 @@ describe('evidence and labels', () => {
     expect(keyLabel({ keyId: 'k1', aliases: ['alias/a', 'alias/b'] })).toBe('key k1 (alias/a, alias/b)');
   });
 
-  it('finds each grant\'s CreateGrant record, the newest record winning as the log is read newest first', () => {
+  it("finds each grant's CreateGrant record, the newest record winning as the log is read newest first", () => {
     const lifecycle = [
       record('e3', 'CreateGrant', 'k1', { grantId: 'g2' }),
       record('e2', 'CreateKey', 'k1'),
@@ -188,17 +188,21 @@ describe('pending deletion', () => {
       details: { attemptedUses: 3, lastAttempt: '2026-03-12T08:00:00.000Z', scheduledBy: 'e7' },
       evidence: { eventIds: ['u1', 'u2'], count: 3, truncated: true },
     });
-    expect(unused).toMatchObject({ kind: 'pendingDeletion', severity: 'info', details: { attemptedUses: 0, lastAttempt: null, scheduledBy: 'e9' }, evidence: { eventIds: ['e9'] } });
+    expect(unused).toMatchObject({
+      kind: 'pendingDeletion',
+      severity: 'info',
+      details: { attemptedUses: 0, lastAttempt: null, scheduledBy: 'e9' },
+      evidence: { eventIds: ['e9'] },
+    });
   });
 });
 
 describe('disabled keys in use', () => {
   it('names the key by its label, or by the ARN asked for when it is gone', () => {
-    const findings = disabledInUseFindings([key('k1', { keyState: 'Disabled', aliases: ['alias/x'] })], [
-      group({ key: arnOf('k1') }, ['d1']),
-      group({ key: arnOf('gone') }, ['d2', 'd3']),
-      group({ key: null }, ['d4']),
-    ]);
+    const findings = disabledInUseFindings(
+      [key('k1', { keyState: 'Disabled', aliases: ['alias/x'] })],
+      [group({ key: arnOf('k1') }, ['d1']), group({ key: arnOf('gone') }, ['d2', 'd3']), group({ key: null }, ['d4'])],
+    );
     expect(findings.map((f) => [f.keyArn, f.summary, f.details['currentKeyState']])).toEqual([
       [arnOf('k1'), 'key k1 (alias/x) was called 1 time(s) while disabled.', 'Disabled'],
       [arnOf('gone'), `${arnOf('gone')} was called 2 time(s) while disabled.`, 'deleted'],
@@ -244,7 +248,13 @@ describe('grants', () => {
       details: { ageDays: 30, useCount: 4, createdBy: 'c1', constraints: null },
       evidence: { eventIds: ['u1'], count: 4 },
     });
-    expect(unused).toMatchObject({ kind: 'grantNeverUsed', severity: 'low', keyArn: null, details: { useCount: 0, lastUsed: null }, evidence: { eventIds: ['c2'], count: 1 } });
+    expect(unused).toMatchObject({
+      kind: 'grantNeverUsed',
+      severity: 'low',
+      keyArn: null,
+      details: { useCount: 0, lastUsed: null },
+      evidence: { eventIds: ['c2'], count: 1 },
+    });
   });
 });
 
@@ -276,14 +286,19 @@ describe('who can decrypt', () => {
   });
   const viaGrant = (grantId: string): AccessEntry => policy({ kind: 'grant', principal: `arn:aws:iam::111122223333:role/${grantId}`, source: { grantId } });
 
-  it('lists who can, with the policy record and the grants\' CreateGrant records oldest first', () => {
+  it("lists who can, with the policy record and the grants' CreateGrant records oldest first", () => {
     const lifecycle = [
       record('c2', 'CreateGrant', 'k1', { grantId: 'g2' }),
       record('p1', 'PutKeyPolicy', 'k1'),
       record('c1', 'CreateGrant', 'k1', { grantId: 'g1' }),
       record('k1', 'CreateKey', 'k1'),
     ];
-    const entries = [policy(), viaGrant('g2'), viaGrant('g1'), policy({ effect: 'Deny', principal: '*', kind: 'anyone', source: { policy: 'default', sid: null, index: 3 } })];
+    const entries = [
+      policy(),
+      viaGrant('g2'),
+      viaGrant('g1'),
+      policy({ effect: 'Deny', principal: '*', kind: 'anyone', source: { policy: 'default', sid: null, index: 3 } }),
+    ];
     const [finding, ...rest] = decryptAccessFindings([key('k1'), key('signer', { keyUsage: 'SIGN_VERIFY' })], new Map([['k1', entries]]), lifecycle);
     expect(rest).toEqual([]);
     expect(finding).toMatchObject({
@@ -302,7 +317,14 @@ describe('who can decrypt', () => {
 
   it('is high when anyone can without a condition, and says when no one can', () => {
     const anyone = policy({ kind: 'anyone', principal: '*', accountId: null });
-    const [open, closed] = decryptAccessFindings([key('k1'), key('k2')], new Map([['k1', [anyone]], ['k2', []]]), []);
+    const [open, closed] = decryptAccessFindings(
+      [key('k1'), key('k2')],
+      new Map([
+        ['k1', [anyone]],
+        ['k2', []],
+      ]),
+      [],
+    );
     expect([open!.severity, open!.summary]).toEqual(['high', 'key k1: anyone can decrypt.']);
     expect([closed!.severity, closed!.summary]).toEqual(['info', 'key k2: no one can decrypt.']);
   });
@@ -334,7 +356,10 @@ describe('usage per day', () => {
 
 describe('summary', () => {
   it('counts findings per section, every section present', () => {
-    const findings = [...deniedFindings([group({ principal: null, key: null, errorCode: 'AccessDeniedException' }, ['a'])]), ...rotationFindings([key('k1', { rotationEnabled: false })], [], TO)];
+    const findings = [
+      ...deniedFindings([group({ principal: null, key: null, errorCode: 'AccessDeniedException' }, ['a'])]),
+      ...rotationFindings([key('k1', { rotationEnabled: false })], [], TO),
+    ];
     expect(summarizeFindings(findings)).toEqual({ rotation: 1, pendingDeletion: 0, disabledInUse: 0, denied: 1, grants: 0, unusedKeys: 0, decryptAccess: 0 });
   });
 });

@@ -31,11 +31,19 @@ describe('decideCreateKey', () => {
     });
     if (!decision.ok) return;
     const key = evolveKey(null, recordedKeyEvent(decision.events[0]!, 1, T0));
-    expect(key).toMatchObject({ keyId: FIXTURE_KEY_ID, arn: FIXTURE_ARN, keyState: 'Enabled', keyManager: 'CUSTOMER', description: 'orders', creationDate: T0, version: 1n });
+    expect(key).toMatchObject({
+      keyId: FIXTURE_KEY_ID,
+      arn: FIXTURE_ARN,
+      keyState: 'Enabled',
+      keyManager: 'CUSTOMER',
+      description: 'orders',
+      creationDate: T0,
+      version: 1n,
+    });
     expect(key.tags).toEqual([{ tagKey: 'team', tagValue: 'payments' }]);
   });
 
-  it('records a key pair\'s public key, and no publicKey member for a key without one', () => {
+  it("records a key pair's public key, and no publicKey member for a key without one", () => {
     const pair = decideCreateKey(null, keyCommand({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY', publicKey: 'MFkw' }));
     expect(pair.ok && (pair.events[0] as Extract<KeyEvent, { type: 'KeyCreated' }>).data.publicKey).toBe('MFkw');
     const symmetric = decideCreateKey(null, keyCommand({ publicKey: undefined }));
@@ -76,7 +84,7 @@ describe('decideCreateGrant', () => {
     expect(evolveGrant(null, recorded)).toEqual({ ...grantCommand(), creationDate: T0, retired: false, version: 1n });
   });
 
-  it('copies the operations: the caller\'s array changed afterwards does not change the event', () => {
+  it("copies the operations: the caller's array changed afterwards does not change the event", () => {
     const operations = ['Decrypt'];
     const decision = decideCreateGrant(0, grantCommand({ operations }));
     operations.push('Encrypt');

@@ -21,7 +21,11 @@ describe('accept / reject', () => {
 
 describe('Validator wording (AWS: "N validation error(s) detected: ...")', () => {
   it('no violation: no error, nothing thrown', () => {
-    const v = new Validator().maxLength('description', 'short', 10).range('limit', 5, 1, 10).oneOf('keySpec', 'A', ['A', 'B']).pattern('name', 'ab', /^[a-z]+$/, '^[a-z]+$');
+    const v = new Validator()
+      .maxLength('description', 'short', 10)
+      .range('limit', 5, 1, 10)
+      .oneOf('keySpec', 'A', ['A', 'B'])
+      .pattern('name', 'ab', /^[a-z]+$/, '^[a-z]+$');
     expect(v.violations).toEqual([]);
     expect(v.error()).toBeUndefined();
     expect(() => v.throwIfAny()).not.toThrow();
@@ -126,8 +130,11 @@ describe('Validator wording (AWS: "N validation error(s) detected: ...")', () =>
   it('add() takes a hand-made violation; validationError words a list', () => {
     const v = new Validator().add({ field: 'policy', value: 'x', constraint: 'Member must be JSON' });
     expect(v.error()?.message).toBe("1 validation error detected: Value 'x' at 'policy' failed to satisfy constraint: Member must be JSON");
-    expect(validationError([{ field: 'a', constraint: 'c1' }, { field: 'b', value: 1, constraint: 'c2' }]).message).toBe(
-      "2 validation errors detected: Value at 'a' failed to satisfy constraint: c1; Value '1' at 'b' failed to satisfy constraint: c2",
-    );
+    expect(
+      validationError([
+        { field: 'a', constraint: 'c1' },
+        { field: 'b', value: 1, constraint: 'c2' },
+      ]).message,
+    ).toBe("2 validation errors detected: Value at 'a' failed to satisfy constraint: c1; Value '1' at 'b' failed to satisfy constraint: c2");
   });
 });

@@ -6,7 +6,12 @@ import { isConnectionLoss } from '../../src/service/request-runner.ts';
 describe('the service login (issue 15, finding 8)', () => {
   it("takes the owner's URL with its own user and a password derived from the owner's", () => {
     const url = new URL(serviceLoginUrl('postgresql://postgres:s%40cret@db.internal:5433/keyledger?sslmode=require')!);
-    expect({ user: url.username, host: url.host, path: url.pathname, search: url.search }).toEqual({ user: SERVICE_LOGIN, host: 'db.internal:5433', path: '/keyledger', search: '?sslmode=require' });
+    expect({ user: url.username, host: url.host, path: url.pathname, search: url.search }).toEqual({
+      user: SERVICE_LOGIN,
+      host: 'db.internal:5433',
+      path: '/keyledger',
+      search: '?sslmode=require',
+    });
     expect(url.password).toBe(serviceLoginPassword('postgresql://postgres:s%40cret@elsewhere/other'));
     expect(url.password).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(url.password).not.toContain('cret');
@@ -22,7 +27,12 @@ describe('the service login (issue 15, finding 8)', () => {
 
 describe('an audit notification (sql/0030)', () => {
   it('names the transaction, the accounts and the operation; an old or unreadable one concerns everyone', () => {
-    expect(parseAuditNotice('7731/111122223333//Encrypt')).toEqual({ transactionId: 7731n, accountId: '111122223333', recipientAccountId: null, eventName: 'Encrypt' });
+    expect(parseAuditNotice('7731/111122223333//Encrypt')).toEqual({
+      transactionId: 7731n,
+      accountId: '111122223333',
+      recipientAccountId: null,
+      eventName: 'Encrypt',
+    });
     expect(parseAuditNotice('12/111122223333/444455556666/Decrypt')).toMatchObject({ recipientAccountId: '444455556666', eventName: 'Decrypt' });
     expect(parseAuditNotice('12///GraphQLRequest')).toMatchObject({ accountId: '', eventName: 'GraphQLRequest' });
     expect(parseAuditNotice('7731')).toEqual({ transactionId: 7731n, accountId: null, recipientAccountId: null, eventName: null });

@@ -27,10 +27,13 @@ const request = (over: Partial<ImportRequest> = {}): ImportRequest => ({
 describe("AWS's wrapping table for imported private keys", () => {
   it('RSAES_OAEP never wraps an RSA private key, nor a P-521 one under RSA_2048; RSA_AES_KEY_WRAP always does', () => {
     expect(wrappingRefusal('RSA_4096', 'RSAES_OAEP_SHA_1', 'RSA_4096')).toContain('cannot wrap an RSA private key');
-    expect(wrappingRefusal('ECC_NIST_P521', 'RSAES_OAEP_SHA_256', 'RSA_2048')).toContain('RSA_2048 wrapping key cannot directly wrap an ECC_NIST_P521 private key');
+    expect(wrappingRefusal('ECC_NIST_P521', 'RSAES_OAEP_SHA_256', 'RSA_2048')).toContain(
+      'RSA_2048 wrapping key cannot directly wrap an ECC_NIST_P521 private key',
+    );
     expect(wrappingRefusal('ECC_NIST_P521', 'RSAES_OAEP_SHA_256', 'RSA_3072')).toBeUndefined();
     expect(wrappingRefusal('ECC_NIST_P256', 'RSAES_OAEP_SHA_1', 'RSA_2048')).toBeUndefined();
-    for (const spec of ['RSA_2048', 'ECC_NIST_P521', 'SYMMETRIC_DEFAULT', 'HMAC_256']) expect(wrappingRefusal(spec, 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_2048')).toBeUndefined();
+    for (const spec of ['RSA_2048', 'ECC_NIST_P521', 'SYMMETRIC_DEFAULT', 'HMAC_256'])
+      expect(wrappingRefusal(spec, 'RSA_AES_KEY_WRAP_SHA_1', 'RSA_2048')).toBeUndefined();
     expect(['RSA_3072', 'ECC_SECG_P256K1'].every(isImportedKeyPairSpec)).toBe(true);
     expect(['ECC_NIST_EDWARDS25519', 'ML_DSA_44', 'HMAC_256'].some(isImportedKeyPairSpec)).toBe(false);
   });
@@ -47,7 +50,7 @@ describe('canonicalKeyPair', () => {
 });
 
 describe('importing into an asymmetric key', () => {
-  it('records the public key, which the fold makes the key\'s', () => {
+  it("records the public key, which the fold makes the key's", () => {
     const key = pendingImport('ECC_NIST_P256');
     const next = applyDecision(key, decideImportKeyMaterial(key, request(), NOW), NOW);
     expect(next).toMatchObject({ keyState: 'Enabled', publicKey: 'cHVibGlj', currentKeyMaterialId: 'a'.repeat(64) });
@@ -56,7 +59,10 @@ describe('importing into an asymmetric key', () => {
 
   it('refuses an expiry: asymmetric key material never expires', () => {
     const key = pendingImport('RSA_2048');
-    for (const over of [{ expirationModel: 'KEY_MATERIAL_EXPIRES' as const, validTo: new Date(NOW.getTime() + 86_400_000) }, { validTo: new Date(NOW.getTime() + 86_400_000) }]) {
+    for (const over of [
+      { expirationModel: 'KEY_MATERIAL_EXPIRES' as const, validTo: new Date(NOW.getTime() + 86_400_000) },
+      { validTo: new Date(NOW.getTime() + 86_400_000) },
+    ]) {
       expect(decideImportKeyMaterial(key, request(over), NOW)).toMatchObject({ ok: false, error: { code: 'ValidationException' } });
     }
     const hmac = pendingImport('HMAC_256', 'GENERATE_VERIFY_MAC');

@@ -5,12 +5,28 @@ import { parseJson } from '../../src/json.ts';
 
 /** Every one-character key that JSON may write as an escape, as text and as meant (computed without JSON.parse). */
 const ESCAPED: [text: string, meant: string][] = [
-  ['\\n', '\n'], ['\\t', '\t'], ['\\r', '\r'], ['\\b', '\b'], ['\\f', '\f'], ['\\"', '"'], ['\\\\', '\\'], ['\\/', '/'], ['\\u0041', 'A'], ['\\u00e9', 'é'], ['\\u0000', '\u0000'],
+  ['\\n', '\n'],
+  ['\\t', '\t'],
+  ['\\r', '\r'],
+  ['\\b', '\b'],
+  ['\\f', '\f'],
+  ['\\"', '"'],
+  ['\\\\', '\\'],
+  ['\\/', '/'],
+  ['\\u0041', 'A'],
+  ['\\u00e9', 'é'],
+  ['\\u0000', '\u0000'],
 ];
 
 /** -0 has no JSON text of its own. */
 const noNegativeZero = (v: unknown): unknown =>
-  Object.is(v, -0) ? 0 : Array.isArray(v) ? v.map(noNegativeZero) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, noNegativeZero(x)])) : v;
+  Object.is(v, -0)
+    ? 0
+    : Array.isArray(v)
+      ? v.map(noNegativeZero)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, noNegativeZero(x)]))
+        : v;
 
 describe('parseJson', () => {
   it('decodes an escaped key as written, where JSON.parse takes the key objects of that shape had before', () => {
@@ -32,9 +48,16 @@ describe('parseJson', () => {
 
   it('reads any JSON text back to its value', () => {
     const key = fc.oneof(fc.string({ maxLength: 3 }), fc.constantFrom(...ESCAPED.map(([, meant]) => meant)));
-    const value = fc.letrec((tie) => ({
-      json: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 1 }), fc.array(tie('json'), { maxLength: 3 }), fc.dictionary(key, tie('json'), { maxKeys: 3 })),
-    })).json.map(noNegativeZero);
+    const value = fc
+      .letrec((tie) => ({
+        json: fc.oneof(
+          { depthSize: 'small' },
+          fc.jsonValue({ maxDepth: 1 }),
+          fc.array(tie('json'), { maxLength: 3 }),
+          fc.dictionary(key, tie('json'), { maxKeys: 3 }),
+        ),
+      }))
+      .json.map(noNegativeZero);
     fc.assert(
       fc.property(value, (v) => {
         expect(parseJson(JSON.stringify(v))).toEqual(v);

@@ -185,7 +185,16 @@ describe('key aggregate properties', () => {
         const { live } = play([], prefix);
         const decision = decide(live, last, new Date(START));
         if (decision.ok && decision.events.length === 0) {
-          const model = step({ state: live.keyState as Model['state'], description: live.description, tags: new Map(live.tags.map((t) => [t.tagKey, t.tagValue])), deletionDate: live.deletionDate?.getTime() ?? null }, last, START);
+          const model = step(
+            {
+              state: live.keyState as Model['state'],
+              description: live.description,
+              tags: new Map(live.tags.map((t) => [t.tagKey, t.tagValue])),
+              deletionDate: live.deletionDate?.getTime() ?? null,
+            },
+            last,
+            START,
+          );
           expect(typeof model).not.toBe('string');
           if (typeof model !== 'string') {
             expect(sortedEntries(model.tags)).toEqual(live.tags);
@@ -206,7 +215,12 @@ describe('key aggregate properties', () => {
         fc.uniqueArray(fc.record({ tagKey: tagKey(70), tagValue }), { selector: (t) => t.tagKey, minLength: 30, maxLength: 50 }),
         fc.array(
           fc.oneof(
-            { weight: 3, arbitrary: fc.uniqueArray(fc.record({ tagKey: tagKey(70), tagValue }), { selector: (t) => t.tagKey, minLength: 1, maxLength: 20, size: 'max' }).map((tags): Command => ({ kind: 'tag', tags })) },
+            {
+              weight: 3,
+              arbitrary: fc
+                .uniqueArray(fc.record({ tagKey: tagKey(70), tagValue }), { selector: (t) => t.tagKey, minLength: 1, maxLength: 20, size: 'max' })
+                .map((tags): Command => ({ kind: 'tag', tags })),
+            },
             { weight: 1, arbitrary: fc.array(tagKey(70), { maxLength: 10 }).map((tagKeys): Command => ({ kind: 'untag', tagKeys })) },
           ),
           { maxLength: 25 },

@@ -18,7 +18,10 @@ describe('the key spec matrix', () => {
       for (const usage of KEY_USAGES) {
         const r = resolveKeyUsage(spec, usage);
         if ((USAGES_BY_KEY_SPEC[spec] as readonly string[]).includes(usage)) expect(r, `${spec} ${usage}`).toEqual({ ok: true, keyUsage: usage });
-        else expect(!r.ok && r.error.code === 'ValidationException' && r.error.message, `${spec} ${usage}`).toBe(`KeyUsage ${usage} is not compatible with KeySpec ${spec}`);
+        else
+          expect(!r.ok && r.error.code === 'ValidationException' && r.error.message, `${spec} ${usage}`).toBe(
+            `KeyUsage ${usage} is not compatible with KeySpec ${spec}`,
+          );
       }
     }
   });
@@ -63,10 +66,13 @@ describe("the domain's lists agree with the crypto layer's tables (src/crypto/as
       for (const usage of usages) {
         const lists = keyAlgorithms(spec, usage);
         const crypto =
-          usage === 'SIGN_VERIFY' ? { signingAlgorithms: SIGNING_ALGORITHMS_BY_SPEC[spec as keyof typeof SIGNING_ALGORITHMS_BY_SPEC] }
-          : usage === 'ENCRYPT_DECRYPT' ? { encryptionAlgorithms: ENCRYPTION_ALGORITHMS_BY_SPEC[spec as keyof typeof ENCRYPTION_ALGORITHMS_BY_SPEC] }
-          : usage === 'KEY_AGREEMENT' ? { keyAgreementAlgorithms: KEY_AGREEMENT_ALGORITHMS_BY_SPEC[spec as keyof typeof KEY_AGREEMENT_ALGORITHMS_BY_SPEC] }
-          : { macAlgorithms: MAC_ALGORITHMS_BY_SPEC[spec as keyof typeof MAC_ALGORITHMS_BY_SPEC] };
+          usage === 'SIGN_VERIFY'
+            ? { signingAlgorithms: SIGNING_ALGORITHMS_BY_SPEC[spec as keyof typeof SIGNING_ALGORITHMS_BY_SPEC] }
+            : usage === 'ENCRYPT_DECRYPT'
+              ? { encryptionAlgorithms: ENCRYPTION_ALGORITHMS_BY_SPEC[spec as keyof typeof ENCRYPTION_ALGORITHMS_BY_SPEC] }
+              : usage === 'KEY_AGREEMENT'
+                ? { keyAgreementAlgorithms: KEY_AGREEMENT_ALGORITHMS_BY_SPEC[spec as keyof typeof KEY_AGREEMENT_ALGORITHMS_BY_SPEC] }
+                : { macAlgorithms: MAC_ALGORITHMS_BY_SPEC[spec as keyof typeof MAC_ALGORITHMS_BY_SPEC] };
         expect(lists, `${spec} ${usage}`).toEqual(Object.fromEntries(Object.entries(crypto).map(([k, v]) => [k, [...(v ?? [])]])));
       }
     }
@@ -87,8 +93,21 @@ describe('publicKeyRefusal', () => {
 
 describe('grant operations by key type', () => {
   it("follows AWS's lists per key type", () => {
-    expect(grantOperationsFor({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' })).toEqual(['Sign', 'Verify', 'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey']);
-    expect(grantOperationsFor({ keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' })).toEqual(['GenerateMac', 'VerifyMac', 'CreateGrant', 'RetireGrant', 'DescribeKey']);
+    expect(grantOperationsFor({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' })).toEqual([
+      'Sign',
+      'Verify',
+      'GetPublicKey',
+      'CreateGrant',
+      'RetireGrant',
+      'DescribeKey',
+    ]);
+    expect(grantOperationsFor({ keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' })).toEqual([
+      'GenerateMac',
+      'VerifyMac',
+      'CreateGrant',
+      'RetireGrant',
+      'DescribeKey',
+    ]);
     expect(grantOperationsRefusal({ keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' }, ['Encrypt', 'GetPublicKey'])).toBeUndefined();
     expect(grantOperationsRefusal({ keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' }, ['GenerateDataKey'])?.message).toBe(
       'Grant operation GenerateDataKey is not valid for an asymmetric KMS key with key usage ENCRYPT_DECRYPT.',

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
 import { keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
-import {
-  checkKeyState,
-  foldKey,
-  KEY_STATES,
-  OPERATION_RULES,
-  type KeyOperation,
-  type KeyState,
-  type KeyStateName,
-} from '../../src/domain/key.ts';
+import { checkKeyState, foldKey, KEY_STATES, OPERATION_RULES, type KeyOperation, type KeyState, type KeyStateName } from '../../src/domain/key.ts';
 
 /**
  * checkKeyState against AWS's key-state table ("Key states of AWS KMS keys",
@@ -22,7 +14,10 @@ const ARN = 'arn:aws:kms:eu-west-1:444455556666:key/0b1e7c3a-1111-4222-8333-9444
 function keyIn(keyState: KeyStateName): KeyState {
   const created = foldKey([
     recordedKeyEvent(
-      { type: 'KeyCreated', data: keyCreatedData({ keyId: '0b1e7c3a-1111-4222-8333-944445555666', accountId: '444455556666', arn: ARN, keyMaterialId: 'cd'.repeat(32) }) },
+      {
+        type: 'KeyCreated',
+        data: keyCreatedData({ keyId: '0b1e7c3a-1111-4222-8333-944445555666', accountId: '444455556666', arn: ARN, keyMaterialId: 'cd'.repeat(32) }),
+      },
       1n,
       new Date('2026-01-01T00:00:00Z'),
     ),

@@ -34,7 +34,8 @@ const T1 = new Date('2026-03-02T10:30:00.000Z');
 const createdData = (over: Partial<KeyCreatedData> = {}): KeyCreatedData =>
   keyCreatedData({ description: 'orders', policy: '{"Version":"2012-10-17","Statement":[]}', ...over });
 
-const recorded = (event: KeyEvent, streamVersion: number | bigint, recordedAt: Date = T0): Recorded<KeyEvent> => recordedKeyEvent(event, streamVersion, recordedAt);
+const recorded = (event: KeyEvent, streamVersion: number | bigint, recordedAt: Date = T0): Recorded<KeyEvent> =>
+  recordedKeyEvent(event, streamVersion, recordedAt);
 
 const created = (over: Partial<KeyCreatedData> = {}): KeyState => foldKey([recorded({ type: 'KeyCreated', data: createdData(over) }, 1)])!;
 
@@ -151,10 +152,7 @@ describe('evolveKey', () => {
   });
 
   it('KeyDeletionScheduled enters PendingDeletion with the recorded date and window', () => {
-    const s = evolveKey(
-      created(),
-      recorded({ type: 'KeyDeletionScheduled', data: { deletionDate: '2026-03-08T09:00:00.000Z', pendingWindowInDays: 7 } }, 2),
-    );
+    const s = evolveKey(created(), recorded({ type: 'KeyDeletionScheduled', data: { deletionDate: '2026-03-08T09:00:00.000Z', pendingWindowInDays: 7 } }, 2));
     expect(s).toMatchObject({
       keyState: 'PendingDeletion',
       deletionDate: new Date('2026-03-08T09:00:00.000Z'),
@@ -194,7 +192,16 @@ describe('evolveKey', () => {
       { type: 'KeyPolicyPut', data: { policy: '{}' } },
       {
         type: 'KeyMaterialImported',
-        data: { keyMaterialId: '12'.repeat(32), importType: 'NEW_KEY_MATERIAL', expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', validTo: null, keyMaterialDescription: null, importTokenId: 't', wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' },
+        data: {
+          keyMaterialId: '12'.repeat(32),
+          importType: 'NEW_KEY_MATERIAL',
+          expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+          validTo: null,
+          keyMaterialDescription: null,
+          importTokenId: 't',
+          wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+          wrappingKeySpec: 'RSA_2048',
+        },
       },
       { type: 'KeyMaterialDeleted', data: { keyMaterialId: '12'.repeat(32), reason: 'DELETED' } },
     ];
@@ -413,9 +420,7 @@ describe('defaultKeyPolicy', () => {
     expect(policy).toEqual({
       Version: '2012-10-17',
       Id: 'key-default-1',
-      Statement: [
-        { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' },
-      ],
+      Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' }],
     });
   });
 });

@@ -87,7 +87,8 @@ const IMPORT_RULES: Rule[] = [
 
 /** Layers that must leave SQL to named functions of src/store. */
 const NO_QUERIES: readonly Layer[] = ['worker', 'cli'];
-const QUERY_RULE = 'src/worker and src/cli run no SQL of their own: no `sql` from kysely, no selectFrom/insertInto/updateTable/deleteFrom (call a named function of src/store)';
+const QUERY_RULE =
+  'src/worker and src/cli run no SQL of their own: no `sql` from kysely, no selectFrom/insertInto/updateTable/deleteFrom (call a named function of src/store)';
 /** Kysely's query builders' entry points. */
 const QUERY_METHODS = new Set(['selectFrom', 'insertInto', 'updateTable', 'deleteFrom', 'replaceInto', 'mergeInto', 'selectNoFrom']);
 
@@ -138,9 +139,14 @@ function parse(file: SourceFile): ParsedFile {
       }
       references.push({ specifier: node.moduleSpecifier.text, line: lineOf(node), names });
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      const names = node.exportClause && ts.isNamedExports(node.exportClause) ? node.exportClause.elements.map((el) => (el.propertyName ?? el.name).text) : ['*'];
+      const names =
+        node.exportClause && ts.isNamedExports(node.exportClause) ? node.exportClause.elements.map((el) => (el.propertyName ?? el.name).text) : ['*'];
       references.push({ specifier: node.moduleSpecifier.text, line: lineOf(node), names });
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       references.push({ specifier: node.moduleReference.expression.text, line: lineOf(node), names: ['*'] });
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       references.push({ specifier: node.argument.literal.text, line: lineOf(node), names: ['*'] });
@@ -217,7 +223,9 @@ describe('layers of src/', () => {
     const check = (path: string, text: string) => checkLayers([{ path, text }]).map((v) => v.at);
 
     it('flags an import against the direction, type-only, multi-line, re-exported or dynamic', () => {
-      expect(check('src/api/graphql/x.ts', "import type { Db } from '../../store/database.ts';")).toEqual(["src/api/graphql/x.ts:1: '../../store/database.ts'"]);
+      expect(check('src/api/graphql/x.ts', "import type { Db } from '../../store/database.ts';")).toEqual([
+        "src/api/graphql/x.ts:1: '../../store/database.ts'",
+      ]);
       expect(check('src/store/x.ts', "import {\n  a,\n  type B,\n} from '../service/audit.ts';")).toEqual(["src/store/x.ts:1: '../service/audit.ts'"]);
       expect(check('src/store/x.ts', "export * from '../service/audit.ts';")).toHaveLength(1);
       expect(check('src/store/x.ts', "const m = await import('../api/http-server.ts');")).toHaveLength(1);
@@ -233,19 +241,40 @@ describe('layers of src/', () => {
     });
 
     it('lets the allowed directions through, and ignores comments and strings', () => {
-      expect(check('src/domain/policy/x.ts', "import { a } from '../key.ts';\nimport { randomBytes } from 'node:crypto';\nimport { inspect } from 'util';")).toEqual([]);
+      expect(
+        check('src/domain/policy/x.ts', "import { a } from '../key.ts';\nimport { randomBytes } from 'node:crypto';\nimport { inspect } from 'util';"),
+      ).toEqual([]);
       expect(check('src/crypto/x.ts', "import { KmsError } from '../domain/errors.ts';\nimport pg from 'pg';")).toEqual([]);
-      expect(check('src/store/x.ts', "import { keyRow } from './projections.ts';\nimport { parseJson } from '../json.ts';\nimport type { KeyState } from '../domain/key.ts';")).toEqual([]);
-      expect(check('src/api/x.ts', "import type { Keyledger } from '../app.ts';\nimport { parseJson } from '../json.ts';\nimport { builder } from './graphql/builder.ts';")).toEqual([]);
-      expect(check('src/cli/x.ts', "import { startHttpServer } from '../api/http-server.ts';\nimport { openDatabase } from '../store/database.ts';")).toEqual([]);
+      expect(
+        check(
+          'src/store/x.ts',
+          "import { keyRow } from './projections.ts';\nimport { parseJson } from '../json.ts';\nimport type { KeyState } from '../domain/key.ts';",
+        ),
+      ).toEqual([]);
+      expect(
+        check(
+          'src/api/x.ts',
+          "import type { Keyledger } from '../app.ts';\nimport { parseJson } from '../json.ts';\nimport { builder } from './graphql/builder.ts';",
+        ),
+      ).toEqual([]);
+      expect(check('src/cli/x.ts', "import { startHttpServer } from '../api/http-server.ts';\nimport { openDatabase } from '../store/database.ts';")).toEqual(
+        [],
+      );
       expect(check('src/api/x.ts', "// import { openDatabase } from '../store/database.ts';\nconst s = \"from '../store/database.ts'\";")).toEqual([]);
     });
 
     it('flags SQL written in src/worker or src/cli, however spelled, but not elsewhere', () => {
       expect(check('src/worker/x.ts', "import { sql as q } from 'kysely';")).toEqual(["src/worker/x.ts:1: sql from 'kysely'"]);
       expect(check('src/cli/x.ts', "import * as k from 'kysely';")).toHaveLength(1);
-      expect(check('src/cli/x.ts', "await app.db\n  .selectFrom('accounts')\n  .select('account_id')\n  .execute();")).toEqual(['src/cli/x.ts:1: .selectFrom(']);
-      expect(check('src/worker/x.ts', "await db.insertInto('t').values(v).execute();\nawait trx.updateTable('t').set(v).execute();\nawait db['deleteFrom']('t').execute();")).toHaveLength(3);
+      expect(check('src/cli/x.ts', "await app.db\n  .selectFrom('accounts')\n  .select('account_id')\n  .execute();")).toEqual([
+        'src/cli/x.ts:1: .selectFrom(',
+      ]);
+      expect(
+        check(
+          'src/worker/x.ts',
+          "await db.insertInto('t').values(v).execute();\nawait trx.updateTable('t').set(v).execute();\nawait db['deleteFrom']('t').execute();",
+        ),
+      ).toHaveLength(3);
       expect(check('src/worker/x.ts', "import type { Transaction } from 'kysely';\n// db.selectFrom('keys')\nconst help = 'selectFrom(';")).toEqual([]);
       expect(check('src/store/x.ts', "import { sql } from 'kysely';\nawait db.selectFrom('keys').execute();")).toEqual([]);
     });

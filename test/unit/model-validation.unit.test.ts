@@ -23,7 +23,9 @@ describe('modelViolations: the constraints of AWS service model, worded as AWS w
   });
 
   it('names a missing required member', () => {
-    expect(message('Encrypt', { plaintext: Buffer.from('x') })).toBe("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null");
+    expect(message('Encrypt', { plaintext: Buffer.from('x') })).toBe(
+      "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null",
+    );
     expect(message('CreateAlias', {})).toBe(
       "2 validation errors detected: Value null at 'aliasName' failed to satisfy constraint: Member must not be null; Value null at 'targetKeyId' failed to satisfy constraint: Member must not be null",
     );
@@ -35,9 +37,15 @@ describe('modelViolations: the constraints of AWS service model, worded as AWS w
   });
 
   it('checks string lengths, enums, patterns and integer ranges, quoting the value', () => {
-    expect(message('DescribeKey', { keyId: '' })).toBe("1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1");
-    expect(message('ListKeys', { limit: 0 })).toBe("1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1");
-    expect(message('CreateKey', { keySpec: 'NOPE' })).toMatch(/^1 validation error detected: Value 'NOPE' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: \[RSA_2048, .*SYMMETRIC_DEFAULT.*\]$/);
+    expect(message('DescribeKey', { keyId: '' })).toBe(
+      "1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1",
+    );
+    expect(message('ListKeys', { limit: 0 })).toBe(
+      "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    );
+    expect(message('CreateKey', { keySpec: 'NOPE' })).toMatch(
+      /^1 validation error detected: Value 'NOPE' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: \[RSA_2048, .*SYMMETRIC_DEFAULT.*\]$/,
+    );
     expect(message('GetKeyPolicy', { keyId: 'k', policyName: 'x y' })).toBe(
       "1 validation error detected: Value 'x y' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+",
     );
@@ -56,6 +64,8 @@ describe('modelViolations: the constraints of AWS service model, worded as AWS w
     expect(message('TagResource', { keyId: 'k', tags: [{ tagKey: 'a' }] })).toBe(
       "1 validation error detected: Value null at 'tags.1.member.tagValue' failed to satisfy constraint: Member must not be null",
     );
-    expect(message('CreateGrant', { keyId: 'k', granteePrincipal: 'p', operations: ['Nope'] })).toMatch(/Value 'Nope' at 'operations.1.member' failed to satisfy constraint: Member must satisfy enum value set: \[Decrypt, /);
+    expect(message('CreateGrant', { keyId: 'k', granteePrincipal: 'p', operations: ['Nope'] })).toMatch(
+      /Value 'Nope' at 'operations.1.member' failed to satisfy constraint: Member must satisfy enum value set: \[Decrypt, /,
+    );
   });
 });

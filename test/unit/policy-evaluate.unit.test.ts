@@ -21,7 +21,12 @@ describe('principal forms in key policies', () => {
     { name: '{"AWS": "*"} is anyone', principal: { AWS: '*' }, caller: otherFacts(), via: 'anyone' },
     { name: 'account id: the account (delegation)', principal: { AWS: ACCOUNT }, caller: facts(), via: 'account' },
     { name: 'root ARN: the account (delegation)', principal: { AWS: ROOT }, caller: roleFacts(), via: 'account' },
-    { name: 'root ARN: the root itself matches as account', principal: { AWS: ROOT }, caller: facts({ principalArn: ROOT, principalType: 'root', principalName: 'root' }), via: 'account' },
+    {
+      name: 'root ARN: the root itself matches as account',
+      principal: { AWS: ROOT },
+      caller: facts({ principalArn: ROOT, principalType: 'root', principalName: 'root' }),
+      via: 'account',
+    },
     { name: 'account id: another account does not match', principal: { AWS: ACCOUNT }, caller: otherFacts(), via: undefined },
     { name: 'cross-account: the other account named', principal: { AWS: `arn:aws:iam::${OTHER_ACCOUNT}:root` }, caller: otherFacts(), via: 'account' },
     { name: 'user ARN: that user', principal: { AWS: ALICE }, caller: facts(), via: 'principal' },
@@ -96,7 +101,10 @@ describe('Resource and NotResource', () => {
     expect(evaluate(doc).allows).toHaveLength(matches ? 0 : 1);
   });
   it('an unresolved variable in NotResource excludes nothing', () => {
-    const doc = policy({ Version: '2012-10-17', Statement: { Effect: 'Deny', Principal: '*', Action: 'kms:Decrypt', NotResource: 'arn:aws:kms:*:${aws:PrincipalTag/x}:key/*' } });
+    const doc = policy({
+      Version: '2012-10-17',
+      Statement: { Effect: 'Deny', Principal: '*', Action: 'kms:Decrypt', NotResource: 'arn:aws:kms:*:${aws:PrincipalTag/x}:key/*' },
+    });
     expect(evaluate(doc).denies).toHaveLength(1);
   });
 });
@@ -107,7 +115,14 @@ describe('explicit Deny', () => {
     Statement: [
       { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: ROOT }, Action: 'kms:*', Resource: '*' },
       { Sid: 'AllowAppDecrypt', Effect: 'Allow', Principal: { AWS: APP_ROLE }, Action: 'kms:Decrypt', Resource: '*' },
-      { Sid: 'DenyOutsideNetwork', Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*', Condition: { NotIpAddress: { 'aws:SourceIp': '10.0.0.0/8' } } },
+      {
+        Sid: 'DenyOutsideNetwork',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'kms:*',
+        Resource: '*',
+        Condition: { NotIpAddress: { 'aws:SourceIp': '10.0.0.0/8' } },
+      },
       { Sid: 'DenyDeletion', Effect: 'Deny', Principal: { AWS: APP_ROLE }, Action: ['kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy'], Resource: '*' },
     ],
   });
@@ -193,7 +208,11 @@ describe('fail-closed on documents the parser would refuse', () => {
     notResources: undefined,
     conditions: [],
   };
-  const doc = (st: Partial<PolicyStatement>, version: PolicyDocument['version'] = '2012-10-17'): PolicyDocument => ({ version, id: undefined, statements: [{ ...base, ...st }] });
+  const doc = (st: Partial<PolicyStatement>, version: PolicyDocument['version'] = '2012-10-17'): PolicyDocument => ({
+    version,
+    id: undefined,
+    statements: [{ ...base, ...st }],
+  });
   const badCondition = { operator: 'NumericLessThan', test: 'NumericLessThan' as const, qualifier: undefined, ifExists: false, key: 'kms:X', values: ['abc'] };
 
   it.each([
@@ -238,7 +257,9 @@ describe('the default key policy', () => {
 
   it('allows the account root and every principal of the account via account, nobody else', () => {
     for (const f of [facts(), roleFacts(), facts({ principalArn: ROOT, principalType: 'root', principalName: 'root' })]) {
-      expect(evaluate(doc, { ...f, action: 'kms:PutKeyPolicy' }).allows).toEqual([{ policy: 'key-policy', sid: 'Enable IAM User Permissions', index: 0, via: 'account' }]);
+      expect(evaluate(doc, { ...f, action: 'kms:PutKeyPolicy' }).allows).toEqual([
+        { policy: 'key-policy', sid: 'Enable IAM User Permissions', index: 0, via: 'account' },
+      ]);
     }
     expect(evaluate(doc, otherFacts()).allows).toEqual([]);
   });
@@ -280,9 +301,23 @@ describe('principalsIn', () => {
     Version: '2012-10-17',
     Statement: [
       { Sid: 'Admins', Effect: 'Allow', Principal: { AWS: [ROOT, APP_ROLE] }, Action: 'kms:*', Resource: '*' },
-      { Sid: 'Partner', Effect: 'Allow', Principal: { AWS: OTHER_ACCOUNT }, Action: ['kms:Decrypt', 'kms:DescribeKey'], Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:tenant': 'partner' } } },
+      {
+        Sid: 'Partner',
+        Effect: 'Allow',
+        Principal: { AWS: OTHER_ACCOUNT },
+        Action: ['kms:Decrypt', 'kms:DescribeKey'],
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:EncryptionContext:tenant': 'partner' } },
+      },
       { Sid: 'Logs', Effect: 'Allow', Principal: { Service: 'logs.amazonaws.com' }, Action: 'kms:Encrypt*', Resource: '*' },
-      { Sid: 'Anyone', Effect: 'Allow', Principal: '*', Action: 'kms:DescribeKey', Resource: '*', Condition: { StringEquals: { 'kms:CallerAccount': ACCOUNT } } },
+      {
+        Sid: 'Anyone',
+        Effect: 'Allow',
+        Principal: '*',
+        Action: 'kms:DescribeKey',
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:CallerAccount': ACCOUNT } },
+      },
       { Sid: 'NoDelete', Effect: 'Deny', NotPrincipal: { AWS: [ROOT] }, Action: 'kms:ScheduleKeyDeletion', Resource: '*' },
     ],
   });
@@ -290,7 +325,10 @@ describe('principalsIn', () => {
   it('lists every Allow statement with its principals, actions and conditions', () => {
     const all = principalsIn(doc);
     expect(all.map((s) => s.sid)).toEqual(['Admins', 'Partner', 'Logs', 'Anyone']);
-    expect(all[0]!.principals).toEqual([{ kind: 'account', accountId: ACCOUNT }, { kind: 'principal', arn: APP_ROLE, accountId: ACCOUNT }]);
+    expect(all[0]!.principals).toEqual([
+      { kind: 'account', accountId: ACCOUNT },
+      { kind: 'principal', arn: APP_ROLE, accountId: ACCOUNT },
+    ]);
     expect(all[1]).toMatchObject({ principals: [{ kind: 'account', accountId: OTHER_ACCOUNT }], actions: ['kms:Decrypt', 'kms:DescribeKey'] });
     expect(all[1]!.conditions).toEqual([
       { operator: 'StringEquals', test: 'StringEquals', qualifier: undefined, ifExists: false, key: 'kms:EncryptionContext:tenant', values: ['partner'] },

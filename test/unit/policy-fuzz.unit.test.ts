@@ -26,7 +26,14 @@ const callers = [
   { principalArn: BOB, principalAccount: OTHER_ACCOUNT, principalType: 'user' as const, principalName: 'bob' },
 ];
 const ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:PutKeyPolicy', 'kms:GenerateDataKey', 'kms:ScheduleKeyDeletion', 'kms:CreateGrant', 's3:GetObject'];
-const CONTEXT_KEYS = ['kms:EncryptionContext:tenant', 'kms:CallerAccount', 'kms:RequestAlias', 'kms:GrantIsForAWSResource', 'kms:RotationPeriodInDays', 'kms:EncryptionContextKeys'];
+const CONTEXT_KEYS = [
+  'kms:EncryptionContext:tenant',
+  'kms:CallerAccount',
+  'kms:RequestAlias',
+  'kms:GrantIsForAWSResource',
+  'kms:RotationPeriodInDays',
+  'kms:EncryptionContextKeys',
+];
 
 const contextValue = fc.oneof(
   fc.constantFrom('acme', 'globex', ACCOUNT, 'alias/app', 'true', '90', ''),
@@ -36,15 +43,17 @@ const contextValue = fc.oneof(
   fc.array(fc.constantFrom('tenant', 'stage', 'acme'), { maxLength: 3 }),
 );
 
-const factsArb: fc.Arbitrary<RequestFacts> = fc.record({
-  caller: fc.constantFrom(...callers),
-  action: fc.constantFrom(...ACTIONS),
-  resourceArn: fc.constantFrom(KEY_ARN, OTHER_KEY),
-  principalTags: fc.dictionary(fc.constantFrom('tenant', 'team', 'Tenant'), fc.constantFrom('acme', 'globex', '*'), { maxKeys: 2 }),
-  sourceIp: fc.constantFrom(null, '10.1.2.3', '203.0.113.9', '2001:db8::1', 'garbage'),
-  currentTime: fc.date({ min: new Date('2020-01-01'), max: new Date('2030-01-01'), noInvalidDate: true }),
-  context: fc.dictionary(fc.constantFrom(...CONTEXT_KEYS), contextValue, { maxKeys: 4 }),
-}).map(({ caller, ...rest }) => ({ ...caller, ...rest }));
+const factsArb: fc.Arbitrary<RequestFacts> = fc
+  .record({
+    caller: fc.constantFrom(...callers),
+    action: fc.constantFrom(...ACTIONS),
+    resourceArn: fc.constantFrom(KEY_ARN, OTHER_KEY),
+    principalTags: fc.dictionary(fc.constantFrom('tenant', 'team', 'Tenant'), fc.constantFrom('acme', 'globex', '*'), { maxKeys: 2 }),
+    sourceIp: fc.constantFrom(null, '10.1.2.3', '203.0.113.9', '2001:db8::1', 'garbage'),
+    currentTime: fc.date({ min: new Date('2020-01-01'), max: new Date('2030-01-01'), noInvalidDate: true }),
+    context: fc.dictionary(fc.constantFrom(...CONTEXT_KEYS), contextValue, { maxKeys: 4 }),
+  })
+  .map(({ caller, ...rest }) => ({ ...caller, ...rest }));
 
 // ---- documents built slot by slot: each slot well-formed or junk ----
 
@@ -65,11 +74,36 @@ const maybe = <T>(arb: fc.Arbitrary<T>, allowJunk: boolean, freq = 5): fc.Arbitr
 
 const anyJson = fc.jsonValue({ maxDepth: 2 });
 
-const validActions = fc.constantFrom<unknown>('kms:*', '*', 'kms:Decrypt', ['kms:Encrypt', 'kms:Decrypt'], 'kms:Generate*', 'kms:?ncrypt', ['kms:PutKeyPolicy'], 'KMS:decrypt');
+const validActions = fc.constantFrom<unknown>(
+  'kms:*',
+  '*',
+  'kms:Decrypt',
+  ['kms:Encrypt', 'kms:Decrypt'],
+  'kms:Generate*',
+  'kms:?ncrypt',
+  ['kms:PutKeyPolicy'],
+  'KMS:decrypt',
+);
 const junkActions = fc.constantFrom<unknown>('', [], 'Decrypt', ['kms:Decrypt', 7], { kms: '*' }, null, 'kms: Decrypt', 'kms:Dec!rypt', true, [''], '*:*');
-const validResources = fc.constantFrom<unknown>('*', KEY_ARN, `arn:aws:kms:*:${ACCOUNT}:key/*`, 'arn:aws:kms:us-east-1:${aws:PrincipalAccount}:key/*', ['arn:aws:kms:*:*:alias/*', '*'], 'arn:aws:kms:*');
+const validResources = fc.constantFrom<unknown>(
+  '*',
+  KEY_ARN,
+  `arn:aws:kms:*:${ACCOUNT}:key/*`,
+  'arn:aws:kms:us-east-1:${aws:PrincipalAccount}:key/*',
+  ['arn:aws:kms:*:*:alias/*', '*'],
+  'arn:aws:kms:*',
+);
 const junkResources = fc.constantFrom<unknown>('key', '', [], null, 5, ['*', 'not-an-arn'], { arn: '*' }, 'arn:aws:kms:${oops', [null]);
-const validPrincipals = fc.constantFrom<unknown>('*', { AWS: '*' }, { AWS: ACCOUNT }, { AWS: [ROOT, ALICE] }, { AWS: APP_ROLE }, { AWS: `arn:aws:iam::${OTHER_ACCOUNT}:root` }, { Service: 'logs.amazonaws.com' }, { AWS: [BOB] });
+const validPrincipals = fc.constantFrom<unknown>(
+  '*',
+  { AWS: '*' },
+  { AWS: ACCOUNT },
+  { AWS: [ROOT, ALICE] },
+  { AWS: APP_ROLE },
+  { AWS: `arn:aws:iam::${OTHER_ACCOUNT}:root` },
+  { Service: 'logs.amazonaws.com' },
+  { AWS: [BOB] },
+);
 const junkPrincipals = fc.constantFrom<unknown>(
   ROOT,
   'anyone',
@@ -142,7 +176,11 @@ const statementArb = (kind: PolicyKind, index: number, allowJunk: boolean): fc.A
       useNotPrincipal: fc.boolean(),
       condition: fc.option(slot(validConditions, junkConditions, allowJunk), { nil: undefined }),
       sid: fc.option(fc.constant(`S${index}`), { nil: undefined }),
-      extra: maybe(fc.tuple(unknownElementName(['Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition']), anyJson), allowJunk, 10),
+      extra: maybe(
+        fc.tuple(unknownElementName(['Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition']), anyJson),
+        allowJunk,
+        10,
+      ),
       drop: maybe(fc.constantFrom('Effect', 'Action', 'Resource', 'Principal'), allowJunk, 10),
       misplacedPrincipal: allowJunk ? fc.boolean() : fc.constant(false), // identity policies: a Principal is junk there
     })
@@ -236,12 +274,23 @@ const cleanDocumentArb = KINDS.chain((kind) => documentFor(kind, false));
 
 const asList = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : [v as string]);
 const globRegex = (pattern: string, flags = ''): RegExp =>
-    // eslint-disable-next-line no-control-regex -- NUL is the wildcard's stand-in in this reference matcher
-  new RegExp(`^${pattern.replace(/\$\{[^}]*\}/g, '\u0000').replace(/[.+^$()|[\]\\{}]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.').replace(/\u0000/g, '.*')}$`, flags);
+  new RegExp(
+    `^${pattern
+      .replace(/\$\{[^}]*\}/g, '\u0000')
+      .replace(/[.+^$()|[\]\\{}]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')
+      // eslint-disable-next-line no-control-regex -- NUL is the wildcard's stand-in in this reference matcher
+      .replace(/\u0000/g, '.*')}$`,
+    flags,
+  );
 
 function couldAllow(statement: Record<string, unknown>, f: RequestFacts, kind: PolicyKind): boolean {
   if (statement.Effect !== 'Allow') return false;
-  const action = 'Action' in statement ? asList(statement.Action).some((a) => globRegex(a, 'i').test(f.action)) : !asList(statement.NotAction).some((a) => globRegex(a, 'i').test(f.action));
+  const action =
+    'Action' in statement
+      ? asList(statement.Action).some((a) => globRegex(a, 'i').test(f.action))
+      : !asList(statement.NotAction).some((a) => globRegex(a, 'i').test(f.action));
   if (!action) return false;
   if ('Resource' in statement && !asList(statement.Resource).some((r) => r === '*' || globRegex(r).test(f.resourceArn))) return false;
   if (kind === 'identity') return !('Principal' in statement) && !('NotPrincipal' in statement);
@@ -260,18 +309,36 @@ function expectWellFormedError(text: string, kind: PolicyKind): void {
   expect(parsed.error.message.length).toBeGreaterThan(10);
 }
 
-describe("policy fuzzing", () => {
+describe('policy fuzzing', () => {
   it('random text: never throws; errors are MalformedPolicyDocumentException with a message', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 4 })), fc.constantFrom<PolicyKind>('key', 'identity'), (text, kind) => {
-        expectWellFormedError(text, kind);
-      }),
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 4 })),
+        fc.constantFrom<PolicyKind>('key', 'identity'),
+        (text, kind) => {
+          expectWellFormedError(text, kind);
+        },
+      ),
       { numRuns: RUNS * 2 },
     );
   });
 
   it('random JSON objects with policy-like names: never throws, and whatever parses allows only what it could', () => {
-    const names = fc.constantFrom('Version', 'Id', 'Statement', 'Effect', 'Principal', 'AWS', 'Action', 'Resource', 'Condition', 'StringEquals', 'kms:CallerAccount', 'Allow', '*');
+    const names = fc.constantFrom(
+      'Version',
+      'Id',
+      'Statement',
+      'Effect',
+      'Principal',
+      'AWS',
+      'Action',
+      'Resource',
+      'Condition',
+      'StringEquals',
+      'kms:CallerAccount',
+      'Allow',
+      '*',
+    );
     const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
       node: fc.oneof(
         { depthSize: 'small' },
@@ -313,18 +380,14 @@ describe("policy fuzzing", () => {
 
   it('a well-formed document allows only through Allow statements that could cover the request, denies only through Deny statements', () => {
     fc.assert(
-      fc.property(
-        cleanDocumentArb,
-        factsArb,
-        ({ kind, document }, f) => {
-          const parsed = parsePolicy(JSON.stringify(document), kind);
-          if (!parsed.ok) throw parsed.error;
-          const statements = asList(document.Statement) as unknown as Record<string, unknown>[];
-          const result = evaluatePolicy(parsed.policy, f, 'fuzz', kind);
-          for (const allow of result.allows) expect(couldAllow(statements[allow.index]!, f, kind)).toBe(true);
-          for (const deny of result.denies) expect(statements[deny.index]!.Effect).toBe('Deny');
-        },
-      ),
+      fc.property(cleanDocumentArb, factsArb, ({ kind, document }, f) => {
+        const parsed = parsePolicy(JSON.stringify(document), kind);
+        if (!parsed.ok) throw parsed.error;
+        const statements = asList(document.Statement) as unknown as Record<string, unknown>[];
+        const result = evaluatePolicy(parsed.policy, f, 'fuzz', kind);
+        for (const allow of result.allows) expect(couldAllow(statements[allow.index]!, f, kind)).toBe(true);
+        for (const deny of result.denies) expect(statements[deny.index]!.Effect).toBe('Deny');
+      }),
       { numRuns: RUNS },
     );
   });
@@ -332,7 +395,12 @@ describe("policy fuzzing", () => {
   it('spoiling one slot of a document that does not allow a request never makes it allow', () => {
     fc.assert(
       fc.property(
-        KINDS.chain((kind) => fc.tuple(documentFor(kind, false), documentFor(kind, true).filter((d) => d.junk))),
+        KINDS.chain((kind) =>
+          fc.tuple(
+            documentFor(kind, false),
+            documentFor(kind, true).filter((d) => d.junk),
+          ),
+        ),
         factsArb,
         ([{ kind, document }, spoiler], f) => {
           const parsed = parsePolicy(JSON.stringify(document), kind);
@@ -350,7 +418,11 @@ describe("policy fuzzing", () => {
   });
 
   it('character-level mutations of valid documents: never throws; whatever parses evaluates', () => {
-    const mutation = fc.record({ at: fc.nat(), op: fc.constantFrom('delete', 'insert', 'replace', 'duplicate'), ch: fc.constantFrom('"', '{', '}', '[', ']', ',', ':', '*', '?', '$', '\\', 'A', ' ', '0', '\u0000') });
+    const mutation = fc.record({
+      at: fc.nat(),
+      op: fc.constantFrom('delete', 'insert', 'replace', 'duplicate'),
+      ch: fc.constantFrom('"', '{', '}', '[', ']', ',', ':', '*', '?', '$', '\\', 'A', ' ', '0', '\u0000'),
+    });
     fc.assert(
       fc.property(cleanDocumentArb, fc.array(mutation, { minLength: 1, maxLength: 4 }), factsArb, ({ kind, document }, mutations, f) => {
         let text = JSON.stringify(document);
@@ -386,7 +458,7 @@ describe("policy fuzzing", () => {
     );
   });
 
-  it('removing a statement\'s conditions never removes an allow it gave', () => {
+  it("removing a statement's conditions never removes an allow it gave", () => {
     fc.assert(
       fc.property(cleanDocumentArb, factsArb, ({ kind, document }, f) => {
         const statements = asList(document.Statement) as unknown as Record<string, unknown>[];

@@ -7,16 +7,27 @@ import { arnMatch, cidrContains, compileGlob, globMatch, parseCidr, parseIpAddre
 
 /** The matching primitives, checked against independent implementations. */
 
-const regexFor = (pattern: string): RegExp => new RegExp(`^${pattern.replace(/[.+^$()|[\]\\{}]/g, '\\$&').replace(/\*/g, '[^]*').replace(/\?/g, '[^]')}$`, 'u');
+const regexFor = (pattern: string): RegExp =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^$()|[\]\\{}]/g, '\\$&')
+      .replace(/\*/g, '[^]*')
+      .replace(/\?/g, '[^]')}$`,
+    'u',
+  );
 
 describe('globMatch', () => {
   it('agrees with a regular expression on random patterns and values', () => {
     const alphabet = fc.constantFrom('a', 'b', ':', '*', '?', '😀');
     const text = fc.array(alphabet, { maxLength: 10 }).map((a) => a.join(''));
     fc.assert(
-      fc.property(text, text.map((t) => t.replace(/[*?]/g, 'a')), (pattern, value) => {
-        expect(globMatch(compileGlob(pattern), value)).toBe(regexFor(pattern).test(value));
-      }),
+      fc.property(
+        text,
+        text.map((t) => t.replace(/[*?]/g, 'a')),
+        (pattern, value) => {
+          expect(globMatch(compileGlob(pattern), value)).toBe(regexFor(pattern).test(value));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -38,7 +49,13 @@ describe('globMatch', () => {
   ])('Resource %s vs %s -> %s', (pattern, value, expected) => {
     const t = parseTemplate(pattern, true);
     if (!t.ok) throw new Error(t.message);
-    expect(globMatch(resolvePattern(t.template, () => undefined, true)!, value, true)).toBe(expected);
+    expect(
+      globMatch(
+        resolvePattern(t.template, () => undefined, true)!,
+        value,
+        true,
+      ),
+    ).toBe(expected);
   });
 });
 
@@ -69,9 +86,20 @@ describe('IP addresses', () => {
     const v6 = fc.array(fc.oneof(chunk, v4), { minLength: 1, maxLength: 9 }).map((a) => a.join(':'));
     const v6c = fc.tuple(v6, v6).map(([a, b]) => `${a}::${b}`);
     fc.assert(
-      fc.property(fc.oneof(v4, v6, v6c, fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), fc.constantFrom('::', '::1', '1::', '::ffff:1.2.3.4', ':::', '1:2:3:4:5:6:7::', '::1:2:3:4:5:6:7', '1::2::3')), (text) => {
-        expect(parseIpAddress(text) !== undefined).toBe(isIP(text) !== 0);
-      }),
+      fc.property(
+        fc.oneof(
+          v4,
+          v6,
+          v6c,
+          fc.ipV4(),
+          fc.ipV6(),
+          fc.ipV4Extended(),
+          fc.constantFrom('::', '::1', '1::', '::ffff:1.2.3.4', ':::', '1:2:3:4:5:6:7::', '::1:2:3:4:5:6:7', '1::2::3'),
+        ),
+        (text) => {
+          expect(parseIpAddress(text) !== undefined).toBe(isIP(text) !== 0);
+        },
+      ),
       { numRuns: 3000 },
     );
   });
@@ -113,7 +141,15 @@ describe('readJson', () => {
   it('agrees with JSON.parse on valid JSON without duplicate names', () => {
     const toPlain = (v: ReturnType<typeof readJson> & { ok: true }): unknown => {
       const plain = (j: (typeof v)['value']): unknown =>
-        j.type === 'object' ? Object.fromEntries([...j.entries].map(([k, x]) => [k, plain(x)])) : j.type === 'array' ? j.items.map(plain) : j.type === 'number' ? Number(j.raw) : j.type === 'null' ? null : j.value;
+        j.type === 'object'
+          ? Object.fromEntries([...j.entries].map(([k, x]) => [k, plain(x)]))
+          : j.type === 'array'
+            ? j.items.map(plain)
+            : j.type === 'number'
+              ? Number(j.raw)
+              : j.type === 'null'
+                ? null
+                : j.value;
       return plain(v.value);
     };
     fc.assert(

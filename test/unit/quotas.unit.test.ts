@@ -64,7 +64,10 @@ describe('quotaOf', () => {
 describe('quota settings from the environment', () => {
   it('defaults to AWS figures and takes each quota by its variable', () => {
     const problems: string[] = [];
-    const settings = quotaSettingsFrom({ KEYLEDGER_QUOTA_CREATE_KEY: '20', KEYLEDGER_QUOTA_CRYPTOGRAPHIC_OPERATIONS_RSA: '1000', KEYLEDGER_QUOTA_WINDOW_SECONDS: '10' }, problems);
+    const settings = quotaSettingsFrom(
+      { KEYLEDGER_QUOTA_CREATE_KEY: '20', KEYLEDGER_QUOTA_CRYPTOGRAPHIC_OPERATIONS_RSA: '1000', KEYLEDGER_QUOTA_WINDOW_SECONDS: '10' },
+      problems,
+    );
     expect(problems).toEqual([]);
     expect(settings?.rates['CreateKey']).toBe(20);
     expect(settings?.rates[RSA_QUOTA]).toBe(1000);
@@ -76,7 +79,10 @@ describe('quota settings from the environment', () => {
 
   it('names every bad value, and turns off', () => {
     const problems: string[] = [];
-    quotaSettingsFrom({ KEYLEDGER_QUOTA_CREATE_KEY: 'fast', KEYLEDGER_QUOTA_NOPE: '1', KEYLEDGER_QUOTAS: 'maybe', KEYLEDGER_QUOTA_WINDOW_SECONDS: '0' }, problems);
+    quotaSettingsFrom(
+      { KEYLEDGER_QUOTA_CREATE_KEY: 'fast', KEYLEDGER_QUOTA_NOPE: '1', KEYLEDGER_QUOTAS: 'maybe', KEYLEDGER_QUOTA_WINDOW_SECONDS: '0' },
+      problems,
+    );
     expect(problems).toHaveLength(4);
     expect(problems.join('\n')).toMatch(/KEYLEDGER_QUOTA_CREATE_KEY must be a positive number/);
     expect(quotaSettingsFrom({ KEYLEDGER_QUOTAS: 'off' }, [])).toBeUndefined();

@@ -4,8 +4,14 @@ import { recordedMessage } from '../../src/api/graphql/yoga.ts';
 describe('recordedMessage (what the audit log keeps of a rejected document)', () => {
   const secret = 'top; secret=hunter2"; more';
   it.each([
-    [`Variable "$i" got invalid value { plaintext: "${secret}" }; Field "x" is not defined by type "EncryptInput".`, 'Variable "$i" got invalid value <redacted>'],
-    [`Variable "$i" got invalid value "${secret}" at "i.plaintext"; Base64 values must be strict, padded base64 strings`, 'Variable "$i" got invalid value <redacted>'],
+    [
+      `Variable "$i" got invalid value { plaintext: "${secret}" }; Field "x" is not defined by type "EncryptInput".`,
+      'Variable "$i" got invalid value <redacted>',
+    ],
+    [
+      `Variable "$i" got invalid value "${secret}" at "i.plaintext"; Base64 values must be strict, padded base64 strings`,
+      'Variable "$i" got invalid value <redacted>',
+    ],
     [`Expected value of type "Base64!", found "${secret}"; Base64 values must be strict`, 'Expected value of type "Base64!", found <redacted>'],
     [`Int cannot represent non-integer value: "${secret}"`, 'Int cannot represent non-integer value: <redacted>'],
   ])('keeps no part of the value: %s', (message, recorded) => {

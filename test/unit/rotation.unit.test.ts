@@ -90,9 +90,15 @@ function useRefusal(state: KeyStateName): { code: string; message: string } | un
 }
 
 const NOT_ENABLED = KEY_STATES.filter((s) => s !== 'Enabled');
-const unsupportedOrigin = (origin: string) => ({ code: 'UnsupportedOperationException', message: `${ARN} origin is ${origin} which is not valid for this operation.` });
+const unsupportedOrigin = (origin: string) => ({
+  code: 'UnsupportedOperationException',
+  message: `${ARN} origin is ${origin} which is not valid for this operation.`,
+});
 /** Asymmetric and HMAC keys never rotate (issue 13). */
-const notSymmetric = { code: 'UnsupportedOperationException', message: 'You cannot perform this operation on a non-symmetric key or a key with non-ENCRYPT_DECRYPT key usage.' };
+const notSymmetric = {
+  code: 'UnsupportedOperationException',
+  message: 'You cannot perform this operation on a non-symmetric key or a key with non-ENCRYPT_DECRYPT key usage.',
+};
 
 // ---------------------------------------------------------------- EnableKeyRotation
 
@@ -157,11 +163,13 @@ describe('rotationPeriodInDays bounds (checked by the service with the Validator
   it('refuses 89 and 2561 with AWS’s ValidationException wording', () => {
     expect(check(89)).toMatchObject({
       code: 'ValidationException',
-      message: "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90",
+      message:
+        "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90",
     });
     expect(check(2561)).toMatchObject({
       code: 'ValidationException',
-      message: "1 validation error detected: Value '2561' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to 2560",
+      message:
+        "1 validation error detected: Value '2561' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to 2560",
     });
   });
 });
@@ -235,7 +243,9 @@ describe('decideRotateKeyOnDemand', () => {
   it('refuses imported or asymmetric keys', () => {
     // Imported symmetric material rotates on demand only to material imported for it (NEW_KEY_MATERIAL), as AWS now allows.
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL' }), M1))?.code).toBe('KMSInvalidStateException');
-    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(notSymmetric);
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(
+      notSymmetric,
+    );
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'RSA_4096' }), M1))).toEqual(notSymmetric);
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'HMAC_512', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(notSymmetric);
   });
@@ -259,7 +269,13 @@ describe('isRotationDue and decideAutomaticRotation', () => {
       { type: 'KeyRotated', data: { keyMaterialId: M1, rotationType: 'AUTOMATIC', nextRotationDate: plusDays(now, 365).toISOString() } },
     ]);
     const next = applied(due, decideAutomaticRotation(due, M1, now), now);
-    expect(next).toMatchObject({ currentKeyMaterialId: M1, keyMaterialIds: [M0, M1], nextRotationDate: plusDays(now, 365), onDemandRotations: 0, rotationEnabled: true });
+    expect(next).toMatchObject({
+      currentKeyMaterialId: M1,
+      keyMaterialIds: [M0, M1],
+      nextRotationDate: plusDays(now, 365),
+      onDemandRotations: 0,
+      rotationEnabled: true,
+    });
   });
 
   it('is idempotent: a second decision at the same now (a retried or duplicate job) decides nothing', () => {
@@ -390,19 +406,14 @@ describe('isDeletionDue and decideDeleteKey', () => {
 
   it('property: a deletion is decided iff the key is pending deletion and now >= deletionDate', () => {
     fc.assert(
-      fc.property(
-        fc.constantFrom(...KEY_STATES),
-        fc.integer({ min: -40 * DAY_MS, max: 40 * DAY_MS }),
-        fc.boolean(),
-        (state, offset, deleted) => {
-          const deletionDate = plusDays(T0, 7);
-          const key = keyIn(state, { deletionDate, deleted });
-          const now = new Date(deletionDate.getTime() + offset);
-          const events = eventsOf(decideDeleteKey(key, now));
-          const expected = state === 'PendingDeletion' && !deleted && offset >= 0;
-          expect(events.length).toBe(expected ? 1 : 0);
-        },
-      ),
+      fc.property(fc.constantFrom(...KEY_STATES), fc.integer({ min: -40 * DAY_MS, max: 40 * DAY_MS }), fc.boolean(), (state, offset, deleted) => {
+        const deletionDate = plusDays(T0, 7);
+        const key = keyIn(state, { deletionDate, deleted });
+        const now = new Date(deletionDate.getTime() + offset);
+        const events = eventsOf(decideDeleteKey(key, now));
+        const expected = state === 'PendingDeletion' && !deleted && offset >= 0;
+        expect(events.length).toBe(expected ? 1 : 0);
+      }),
     );
   });
 });
@@ -416,7 +427,13 @@ describe('a whole life, folded', () => {
     key = applied(key, decideAutomaticRotation(key, M1, now), now);
     now = plusDays(now, 1);
     key = applied(key, decideRotateKeyOnDemand(key, M2), now);
-    expect(key).toMatchObject({ keyMaterialIds: [M0, M1, M2], currentKeyMaterialId: M2, onDemandRotations: 1, nextRotationDate: plusDays(T0, 180), version: 4n });
+    expect(key).toMatchObject({
+      keyMaterialIds: [M0, M1, M2],
+      currentKeyMaterialId: M2,
+      onDemandRotations: 1,
+      nextRotationDate: plusDays(T0, 180),
+      version: 4n,
+    });
     key = applied(key, decideScheduleKeyDeletion(key, 7, now), now);
     expect(isRotationDue(key, plusDays(now, 1000))).toBe(false); // no rotation while pending deletion
     now = plusDays(now, 7);

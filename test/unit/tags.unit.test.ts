@@ -46,7 +46,8 @@ describe('validateTags', () => {
   it('refuses an empty key', () => {
     expect(outcome(validateTags([tag('')]))).toEqual({
       code: 'ValidationException',
-      message: "1 validation error detected: Value '' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length greater than or equal to 1",
+      message:
+        "1 validation error detected: Value '' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length greater than or equal to 1",
     });
   });
 

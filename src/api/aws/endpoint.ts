@@ -42,7 +42,10 @@ export function createAwsHandler(app: Keyledger): AwsHandler {
     try {
       await answer(app, req, res, requestId);
     } catch (error) {
-      app.logger.error({ requestId, error: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'unexpected error in the AWS endpoint');
+      app.logger.error(
+        { requestId, error: error instanceof Error ? { type: error.name, message: error.message } : String(error) },
+        'unexpected error in the AWS endpoint',
+      );
       if (!res.headersSent) sendError(res, requestId, new KmsError('KMSInternalException', 'An internal error occurred. The request was not completed.'));
       else res.destroy();
     }
@@ -59,7 +62,13 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
   const body = await readBody(req);
   const sourceIp = sourceIpOf(req);
   const userAgent = header(req, 'user-agent') ?? null;
-  const signed: SignedRequest = { method: req.method ?? 'POST', path: pathOf(req), query: queryOf(req), headers: headersOf(req), body: body ?? Buffer.alloc(0) };
+  const signed: SignedRequest = {
+    method: req.method ?? 'POST',
+    path: pathOf(req),
+    query: queryOf(req),
+    headers: headersOf(req),
+    body: body ?? Buffer.alloc(0),
+  };
 
   if (target === undefined && isStsRequest(req)) {
     await answerSts(app, req, res, { requestId, sourceIp, userAgent, signed, tooLarge: body === undefined });
@@ -78,7 +87,11 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
     readOnly: operation?.readOnly ?? false,
   };
   if (body === undefined) {
-    sendError(res, requestId, await app.authentication.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_BODY_BYTES} bytes.`)));
+    sendError(
+      res,
+      requestId,
+      await app.authentication.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_BODY_BYTES} bytes.`)),
+    );
     return;
   }
   const auth = await app.authentication.sigv4(signed, attempted, 'kms');
@@ -90,10 +103,20 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
   try {
     if (req.method !== 'POST' || !known) {
       const shown = target === undefined ? 'missing X-Amz-Target header' : `'${target.slice(0, 128)}'`;
-      return await app.operations.refuse(ctx, attempted.eventName, false, new KmsError('UnknownOperationException', `Unknown operation: ${shown}. Send POST / with X-Amz-Target: TrentService.<Operation>.`));
+      return await app.operations.refuse(
+        ctx,
+        attempted.eventName,
+        false,
+        new KmsError('UnknownOperationException', `Unknown operation: ${shown}. Send POST / with X-Amz-Target: TrentService.<Operation>.`),
+      );
     }
     if (!operation) {
-      return await app.operations.refuse(ctx, operationName!, false, new KmsError('UnsupportedOperationException', unsupportedOperationMessage(operationName!)));
+      return await app.operations.refuse(
+        ctx,
+        operationName!,
+        false,
+        new KmsError('UnsupportedOperationException', unsupportedOperationMessage(operationName!)),
+      );
     }
     const json = body.length === 0 ? ({ ok: true, value: {} } as const) : parseJsonStrict(body.toString('utf8'));
     if (!json.ok) {

@@ -35,9 +35,20 @@ export async function answerSts(
   const { requestId, sourceIp, userAgent, signed } = request;
   const form = new URLSearchParams(signed.body.toString('utf8'));
   const action = form.get('Action') ?? '';
-  const attempted = { requestId, sourceIp, userAgent, eventName: /^[A-Za-z]{1,64}$/.test(action) ? action : 'UnknownOperation', eventSource: 'sts' as const, readOnly: true };
+  const attempted = {
+    requestId,
+    sourceIp,
+    userAgent,
+    eventName: /^[A-Za-z]{1,64}$/.test(action) ? action : 'UnknownOperation',
+    eventSource: 'sts' as const,
+    readOnly: true,
+  };
   if (request.tooLarge) {
-    sendStsError(res, requestId, await app.authentication.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', 'Request body is too large.')));
+    sendStsError(
+      res,
+      requestId,
+      await app.authentication.refuseUnread(attempted, new KmsError('RequestEntityTooLargeException', 'Request body is too large.')),
+    );
     return;
   }
   const auth = await app.authentication.sigv4(signed, attempted, 'sts');
@@ -48,7 +59,13 @@ export async function answerSts(
   const ctx = { requestId, caller: auth.caller, sourceIp, userAgent };
   try {
     if (action !== 'GetCallerIdentity') {
-      await app.operations.refuse(ctx, attempted.eventName, true, new KmsError('UnknownOperationException', `Could not find operation ${action.slice(0, 64)} for version ${(form.get('Version') ?? '').slice(0, 16)}`), 'sts');
+      await app.operations.refuse(
+        ctx,
+        attempted.eventName,
+        true,
+        new KmsError('UnknownOperationException', `Could not find operation ${action.slice(0, 64)} for version ${(form.get('Version') ?? '').slice(0, 16)}`),
+        'sts',
+      );
       return;
     }
     const identity = await app.identity.getCallerIdentity(ctx);

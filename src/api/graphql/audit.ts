@@ -33,7 +33,8 @@ export const AuditEvent = builder.objectRef<AuditEventView>('AuditEvent').implem
     authorization: t.field({
       type: 'JSON',
       nullable: true,
-      description: 'Why it was allowed or refused: {action, decision: allow | explicitDeny | implicitDeny, allowedBy, deniedBy, reason}, naming the key policy statement (policy, Sid, index), identity policy statement or grant id.',
+      description:
+        'Why it was allowed or refused: {action, decision: allow | explicitDeny | implicitDeny, allowedBy, deniedBy, reason}, naming the key policy statement (policy, Sid, index), identity policy statement or grant id.',
       resolve: (e) => e.authorization ?? null,
     }),
     principalArn: t.string({ nullable: true, resolve: (e) => e.userIdentity.principalArn }),
@@ -114,9 +115,9 @@ const AuditEventFilterInput = builder.inputType('AuditEventFilter', {
     dataKeyId: t.string({ description: 'Requests that generated or used this data key.' }),
     encryptionContext: t.field({
       type: 'EncryptionContext',
-      description: 'Pairs that must all be in the request\'s encryption context (ReEncrypt: source or destination).',
+      description: "Pairs that must all be in the request's encryption context (ReEncrypt: source or destination).",
     }),
-    encryptionContextKeys: t.stringList({ description: 'Keys that must all be present in the request\'s encryption context.' }),
+    encryptionContextKeys: t.stringList({ description: "Keys that must all be present in the request's encryption context." }),
     readOnly: t.boolean(),
   }),
 });
@@ -191,7 +192,11 @@ const DataKeyLineageRef = builder.objectRef<DataKeyLineage>('DataKeyLineage').im
   fields: (t) => ({
     dataKeyId: t.exposeString('dataKeyId'),
     generatedBy: t.expose('generatedBy', { type: AuditEvent, nullable: true }),
-    derivedFrom: t.expose('derivedFrom', { type: AuditEvent, nullable: true, description: 'The ReEncrypt that produced this ciphertext, for a re-encrypted copy.' }),
+    derivedFrom: t.expose('derivedFrom', {
+      type: AuditEvent,
+      nullable: true,
+      description: 'The ReEncrypt that produced this ciphertext, for a re-encrypted copy.',
+    }),
     keyArn: t.exposeString('keyArn', { nullable: true }),
     keyMaterialId: t.exposeString('keyMaterialId', { nullable: true }),
     encryptionContext: t.expose('encryptionContext', { type: 'EncryptionContext', nullable: true }),
@@ -248,7 +253,10 @@ const KeyAsOfRef = builder.objectRef<KeyAsOfView>('KeyAsOf').implement({
     policy: t.exposeString('policy'),
     tags: t.expose('tags', { type: [TagRef] }),
     rotation: t.expose('rotation', { type: KeyRotationAsOf }),
-    importedMaterials: t.expose('importedMaterials', { type: [ImportedMaterialAsOf], description: 'Origin EXTERNAL keys: imported material and its expiry then (empty for other keys).' }),
+    importedMaterials: t.expose('importedMaterials', {
+      type: [ImportedMaterialAsOf],
+      description: 'Origin EXTERNAL keys: imported material and its expiry then (empty for other keys).',
+    }),
     grants: t.expose('grants', { type: [GrantListEntryRef], description: 'The grants live on the key at that instant.' }),
     version: t.string({ description: "The key stream's version at that instant.", resolve: (k) => k.version.toString() }),
     lastChangedAt: t.expose('lastChangedAt', { type: 'DateTime' }),
@@ -258,7 +266,8 @@ const KeyAsOfRef = builder.objectRef<KeyAsOfView>('KeyAsOf').implement({
 builder.queryField('keyAsOf', (t) =>
   t.field({
     type: KeyAsOfRef,
-    description: 'Time travel: the key (id, ARN, or an alias as it was then) with its metadata, aliases, policy, tags and rotation at `asOf`. Deleted keys too.',
+    description:
+      'Time travel: the key (id, ARN, or an alias as it was then) with its metadata, aliases, policy, tags and rotation at `asOf`. Deleted keys too.',
     args: { keyId: t.arg.string({ required: true }), asOf: t.arg({ type: 'DateTime', required: true }) },
     resolve: (_root, args, ctx) => ctx.audit.keyAsOf(ctx.newRequest(), { keyId: args.keyId, asOf: args.asOf }),
   }),

@@ -14,7 +14,11 @@ const PutKeyPolicyInput = builder.inputType('PutKeyPolicyInput', {
     bypassPolicyLockoutSafetyCheck: t.boolean(),
   }),
 });
-emptyKmsMutation('PutKeyPolicy', 'PutKeyPolicy: replaces the key policy. Refused when it would lock you out unless bypassPolicyLockoutSafetyCheck.', PutKeyPolicyInput);
+emptyKmsMutation(
+  'PutKeyPolicy',
+  'PutKeyPolicy: replaces the key policy. Refused when it would lock you out unless bypassPolicyLockoutSafetyCheck.',
+  PutKeyPolicyInput,
+);
 
 const GetKeyPolicyInput = builder.inputType('GetKeyPolicyInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), policyName: t.string({ description: 'Only `default`.' }) }),
@@ -51,15 +55,29 @@ const PrincipalPolicyInput = builder.inputType('PutPrincipalPolicyInput', {
     policyDocument: t.string({ required: true, description: 'An IAM identity policy (JSON; no Principal element).' }),
   }),
 });
-emptyMutation('putPrincipalPolicy', 'Attaches or replaces an identity policy on a user or role of your account (iam:PutUserPolicy / iam:PutRolePolicy).', PrincipalPolicyInput, (ctx, req, input) => ctx.identity.putPrincipalPolicyAsCaller(req, input));
+emptyMutation(
+  'putPrincipalPolicy',
+  'Attaches or replaces an identity policy on a user or role of your account (iam:PutUserPolicy / iam:PutRolePolicy).',
+  PrincipalPolicyInput,
+  (ctx, req, input) => ctx.identity.putPrincipalPolicyAsCaller(req, input),
+);
 
 const DeletePrincipalPolicyInput = builder.inputType('DeletePrincipalPolicyInput', {
   fields: (t) => ({ principalArn: t.string({ required: true }), policyName: t.string({ required: true }) }),
 });
-emptyMutation('deletePrincipalPolicy', 'Detaches an identity policy (iam:DeleteUserPolicy / iam:DeleteRolePolicy).', DeletePrincipalPolicyInput, (ctx, req, input) => ctx.identity.deletePrincipalPolicyAsCaller(req, input));
+emptyMutation(
+  'deletePrincipalPolicy',
+  'Detaches an identity policy (iam:DeleteUserPolicy / iam:DeleteRolePolicy).',
+  DeletePrincipalPolicyInput,
+  (ctx, req, input) => ctx.identity.deletePrincipalPolicyAsCaller(req, input),
+);
 
 const PrincipalPolicy = builder.objectRef<{ policyName: string; policyDocument: string; updatedAt: Date }>('PrincipalPolicy').implement({
-  fields: (t) => ({ policyName: t.exposeString('policyName'), policyDocument: t.exposeString('policyDocument'), updatedAt: t.expose('updatedAt', { type: 'DateTime' }) }),
+  fields: (t) => ({
+    policyName: t.exposeString('policyName'),
+    policyDocument: t.exposeString('policyDocument'),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
 });
 builder.queryField('listPrincipalPolicies', (t) =>
   t.field({
@@ -73,7 +91,25 @@ builder.queryField('listPrincipalPolicies', (t) =>
 // ------------------------------------------------------------------ grants
 
 const GrantOperation = builder.enumType('GrantOperation', {
-  values: ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'Sign', 'Verify', 'GetPublicKey', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret'] as const,
+  values: [
+    'Decrypt',
+    'Encrypt',
+    'GenerateDataKey',
+    'GenerateDataKeyWithoutPlaintext',
+    'GenerateDataKeyPair',
+    'GenerateDataKeyPairWithoutPlaintext',
+    'ReEncryptFrom',
+    'ReEncryptTo',
+    'CreateGrant',
+    'RetireGrant',
+    'DescribeKey',
+    'Sign',
+    'Verify',
+    'GetPublicKey',
+    'GenerateMac',
+    'VerifyMac',
+    'DeriveSharedSecret',
+  ] as const,
 });
 
 const GrantConstraintsInput = builder.inputType('GrantConstraintsInput', {
@@ -83,12 +119,14 @@ const GrantConstraintsInput = builder.inputType('GrantConstraintsInput', {
   }),
 });
 
-const GrantConstraints = builder.objectRef<{ encryptionContextEquals?: Record<string, string>; encryptionContextSubset?: Record<string, string> }>('GrantConstraints').implement({
-  fields: (t) => ({
-    encryptionContextEquals: t.field({ type: 'EncryptionContext', nullable: true, resolve: (c) => c.encryptionContextEquals ?? null }),
-    encryptionContextSubset: t.field({ type: 'EncryptionContext', nullable: true, resolve: (c) => c.encryptionContextSubset ?? null }),
-  }),
-});
+const GrantConstraints = builder
+  .objectRef<{ encryptionContextEquals?: Record<string, string>; encryptionContextSubset?: Record<string, string> }>('GrantConstraints')
+  .implement({
+    fields: (t) => ({
+      encryptionContextEquals: t.field({ type: 'EncryptionContext', nullable: true, resolve: (c) => c.encryptionContextEquals ?? null }),
+      encryptionContextSubset: t.field({ type: 'EncryptionContext', nullable: true, resolve: (c) => c.encryptionContextSubset ?? null }),
+    }),
+  });
 
 const CreateGrantInput = builder.inputType('CreateGrantInput', {
   fields: (t) => ({
@@ -153,14 +191,16 @@ kmsField('ListRetirableGrants', {
 const RetireGrantInput = builder.inputType('RetireGrantInput', {
   fields: (t) => ({ grantToken: t.string(), keyId: t.string(), grantId: t.string() }),
 });
-emptyKmsMutation('RetireGrant', 'RetireGrant: by grant token, or key id + grant id; by the retiring principal, the grantee (if allowed RetireGrant) or the issuing account.', RetireGrantInput);
+emptyKmsMutation(
+  'RetireGrant',
+  'RetireGrant: by grant token, or key id + grant id; by the retiring principal, the grantee (if allowed RetireGrant) or the issuing account.',
+  RetireGrantInput,
+);
 
 const RevokeGrantInput = builder.inputType('RevokeGrantInput', {
   fields: (t) => ({ keyId: t.string(KEY_ID), grantId: t.string({ required: true }) }),
 });
 emptyKmsMutation('RevokeGrant', 'RevokeGrant: governed by kms:RevokeGrant on the key.', RevokeGrantInput);
-
-
 
 // ------------------------------------------------------------------ access analysis
 
@@ -169,7 +209,9 @@ const AccessCondition = builder.objectRef<{ operator: string; key: string; value
 });
 
 const IdentityAllow = builder
-  .objectRef<{ principal: string; policy: string; sid: string | null; index: number; conditions: { operator: string; key: string; values: string[] }[] }>('IdentityPolicyAllow')
+  .objectRef<{ principal: string; policy: string; sid: string | null; index: number; conditions: { operator: string; key: string; values: string[] }[] }>(
+    'IdentityPolicyAllow',
+  )
   .implement({
     fields: (t) => ({
       principal: t.exposeString('principal'),
@@ -192,7 +234,12 @@ const AccessEntryRef = builder.objectRef<AccessEntry>('KeyAccessEntry').implemen
     sid: t.string({ nullable: true, resolve: (e) => ('sid' in e.source ? e.source.sid : null) }),
     statementIndex: t.int({ nullable: true, resolve: (e) => ('index' in e.source ? e.source.index : null) }),
     grantId: t.string({ nullable: true, resolve: (e) => ('grantId' in e.source ? e.source.grantId : null) }),
-    viaIdentityPolicies: t.field({ type: [IdentityAllow], nullable: true, description: 'For an account statement: the principals whose identity policies also allow.', resolve: (e) => e.viaIdentityPolicies ?? null }),
+    viaIdentityPolicies: t.field({
+      type: [IdentityAllow],
+      nullable: true,
+      description: 'For an account statement: the principals whose identity policies also allow.',
+      resolve: (e) => e.viaIdentityPolicies ?? null,
+    }),
   }),
 });
 

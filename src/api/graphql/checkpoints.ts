@@ -16,7 +16,9 @@ const Checkpoint = builder.objectRef<CheckpointJson>('Checkpoint').implement({
     previousHash: t.exposeString('previousHash', { nullable: true, description: "The previous checkpoint's checkpointHash, base64; null for the first." }),
     keyId: t.exposeString('keyId', { description: "The first 16 bytes of SHA-256 of the public key's SPKI DER, hex." }),
     signature: t.exposeString('signature', { description: 'Ed25519, base64.' }),
-    checkpointHash: t.exposeString('checkpointHash', { description: 'SHA-256(signed text || signature), base64: how proofs and witnesses name this checkpoint.' }),
+    checkpointHash: t.exposeString('checkpointHash', {
+      description: 'SHA-256(signed text || signature), base64: how proofs and witnesses name this checkpoint.',
+    }),
   }),
 });
 
@@ -30,12 +32,13 @@ const InclusionProof = builder.objectRef<InclusionProofView>('InclusionProof').i
     'RFC 9162 (2.1.3) inclusion proof of one record: SHA-256(0x00 || canonicalEvent) is leafHash, and leafHash with auditPath at leafIndex ' +
     "gives the checkpoint's rootHash in a tree of treeSize leaves.",
   fields: (t) => ({
-    leafIndex: t.exposeString('leafIndex', { description: 'The record\'s place in the log, decimal.' }),
+    leafIndex: t.exposeString('leafIndex', { description: "The record's place in the log, decimal." }),
     treeSize: t.exposeString('treeSize'),
     leafHash: t.exposeString('leafHash', { description: 'The leaf the sealer stored, base64.' }),
     canonicalEvent: t.exposeString('canonicalEvent', {
       nullable: true,
-      description: "The record's canonical event text as the database holds it now (it hashes to leafHash unless it was altered); null when your view of the record hides part of it.",
+      description:
+        "The record's canonical event text as the database holds it now (it hashes to leafHash unless it was altered); null when your view of the record hides part of it.",
     }),
     auditPath: t.exposeStringList('auditPath', { description: 'Base64 hashes, the sibling nearest the leaf first.' }),
     checkpoint: t.expose('checkpoint', { type: Checkpoint }),
@@ -52,7 +55,10 @@ const ConsistencyProof = builder.objectRef<ConsistencyProofView>('ConsistencyPro
 });
 
 /** GraphQL leaves omitted input fields undefined: the service wants null or a value. */
-const selectorOf = (input: { hash?: string | null; treeSize?: string | null } | null | undefined): CheckpointSelector => ({ hash: input?.hash ?? null, treeSize: input?.treeSize ?? null });
+const selectorOf = (input: { hash?: string | null; treeSize?: string | null } | null | undefined): CheckpointSelector => ({
+  hash: input?.hash ?? null,
+  treeSize: input?.treeSize ?? null,
+});
 
 builder.objectField(AuditEvent, 'proof', (t) =>
   t.field({

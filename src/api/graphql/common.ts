@@ -18,10 +18,19 @@ export const EncryptionAlgorithmSpec = builder.enumType('EncryptionAlgorithmSpec
 
 export const SigningAlgorithmSpec = builder.enumType('SigningAlgorithmSpec', {
   values: [
-    'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512',
-    'RSASSA_PKCS1_V1_5_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_384', 'RSASSA_PKCS1_V1_5_SHA_512',
-    'ECDSA_SHA_256', 'ECDSA_SHA_384', 'ECDSA_SHA_512',
-    'SM2DSA', 'ML_DSA_SHAKE_256', 'ED25519_SHA_512', 'ED25519_PH_SHA_512',
+    'RSASSA_PSS_SHA_256',
+    'RSASSA_PSS_SHA_384',
+    'RSASSA_PSS_SHA_512',
+    'RSASSA_PKCS1_V1_5_SHA_256',
+    'RSASSA_PKCS1_V1_5_SHA_384',
+    'RSASSA_PKCS1_V1_5_SHA_512',
+    'ECDSA_SHA_256',
+    'ECDSA_SHA_384',
+    'ECDSA_SHA_512',
+    'SM2DSA',
+    'ML_DSA_SHAKE_256',
+    'ED25519_SHA_512',
+    'ED25519_PH_SHA_512',
   ] as const,
 });
 export const MacAlgorithmSpec = builder.enumType('MacAlgorithmSpec', { values: ['HMAC_SHA_224', 'HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] as const });
@@ -33,9 +42,9 @@ type EnumValue<E> = E extends PothosSchemaTypes.EnumRef<BuilderTypes, infer V> ?
  * The algorithm lists of KeyMetadata and GetPublicKey: each is null where AWS
  * leaves the member out (a list that does not apply to the key's spec and usage).
  */
-export function algorithmFields<T extends { encryptionAlgorithms?: string[]; signingAlgorithms?: string[]; macAlgorithms?: string[]; keyAgreementAlgorithms?: string[] }>(
-  t: PothosSchemaTypes.ObjectFieldBuilder<BuilderTypes, T>,
-) {
+export function algorithmFields<
+  T extends { encryptionAlgorithms?: string[]; signingAlgorithms?: string[]; macAlgorithms?: string[]; keyAgreementAlgorithms?: string[] },
+>(t: PothosSchemaTypes.ObjectFieldBuilder<BuilderTypes, T>) {
   return {
     encryptionAlgorithms: t.field({
       type: [EncryptionAlgorithmSpec],
@@ -86,8 +95,18 @@ export const KeyMetadataRef = builder.objectRef<KeyMetadata>('KeyMetadata').impl
     multiRegion: t.exposeBoolean('multiRegion'),
     pendingDeletionWindowInDays: t.exposeInt('pendingDeletionWindowInDays', { nullable: true }),
     currentKeyMaterialId: t.exposeString('currentKeyMaterialId', { nullable: true }),
-    expirationModel: t.field({ type: ExpirationModelType, nullable: true, description: 'Keys with imported material: whether the current material expires.', resolve: (k) => (k.expirationModel ?? null) as (typeof EXPIRATION_MODELS)[number] | null }),
-    validTo: t.field({ type: 'DateTime', nullable: true, description: 'When the current imported material expires (KEY_MATERIAL_EXPIRES).', resolve: (k) => k.validTo ?? null }),
+    expirationModel: t.field({
+      type: ExpirationModelType,
+      nullable: true,
+      description: 'Keys with imported material: whether the current material expires.',
+      resolve: (k) => (k.expirationModel ?? null) as (typeof EXPIRATION_MODELS)[number] | null,
+    }),
+    validTo: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the current imported material expires (KEY_MATERIAL_EXPIRES).',
+      resolve: (k) => k.validTo ?? null,
+    }),
   }),
 });
 

@@ -25,14 +25,18 @@ kmsField('Encrypt', {
       encryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.encryptionAlgorithm as EncryptionAlgorithm }),
     }),
   }),
-  description: 'Encrypt: up to 4096 bytes under a symmetric KMS key, bound to the encryption context; or, with encryptionAlgorithm RSAES_OAEP_SHA_1/256, under an RSA ENCRYPT_DECRYPT key (AWS\'s plaintext limits, no encryption context).',
+  description:
+    "Encrypt: up to 4096 bytes under a symmetric KMS key, bound to the encryption context; or, with encryptionAlgorithm RSAES_OAEP_SHA_1/256, under an RSA ENCRYPT_DECRYPT key (AWS's plaintext limits, no encryption context).",
   input: EncryptInput,
 });
 
 const DecryptInput = builder.inputType('DecryptInput', {
   fields: (t) => ({
     ciphertextBlob: t.field({ type: 'Base64', required: true }),
-    keyId: t.string({ description: 'Optional for symmetric ciphertext (when given it must name the key in the blob); required for a ciphertext made under an RSA key, with encryptionAlgorithm.' }),
+    keyId: t.string({
+      description:
+        'Optional for symmetric ciphertext (when given it must name the key in the blob); required for a ciphertext made under an RSA key, with encryptionAlgorithm.',
+    }),
     encryptionContext: t.field({ type: 'EncryptionContext' }),
     grantTokens: t.stringList(),
     encryptionAlgorithm: t.field({ type: EncryptionAlgorithmInput }),
@@ -89,7 +93,8 @@ kmsField('ReEncrypt', {
         destinationKeyMaterialId: f.exposeString('destinationKeyMaterialId'),
       }),
     }),
-  description: 'ReEncrypt: decrypt and encrypt again under another key or context, inside the service. From an RSA key give sourceKeyId and sourceEncryptionAlgorithm; to one, destinationEncryptionAlgorithm (no encryption context on an RSA side).',
+  description:
+    'ReEncrypt: decrypt and encrypt again under another key or context, inside the service. From an RSA key give sourceKeyId and sourceEncryptionAlgorithm; to one, destinationEncryptionAlgorithm (no encryption context on an RSA side).',
   input: ReEncryptInput,
 });
 

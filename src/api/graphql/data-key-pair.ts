@@ -4,7 +4,17 @@ import { builder, type BuilderTypes } from './builder.ts';
 import { KEY_ID, kmsField } from './common.ts';
 import { RecipientInfoInput } from './key-agreement.ts';
 
-const DATA_KEY_PAIR_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'SM2', 'ECC_NIST_EDWARDS25519'] as const;
+const DATA_KEY_PAIR_SPECS = [
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+  'SM2',
+  'ECC_NIST_EDWARDS25519',
+] as const;
 type DataKeyPairSpecValue = (typeof DATA_KEY_PAIR_SPECS)[number];
 
 const DataKeyPairSpec = builder.enumType('DataKeyPairSpec', {
@@ -31,7 +41,10 @@ const GenerateDataKeyPairWithoutPlaintextInput = builder.inputType('GenerateData
 kmsField('GenerateDataKeyPair', {
   type: builder.objectRef<GenerateDataKeyPairResult>('GenerateDataKeyPairResponse').implement({
     fields: (f) => ({
-      privateKeyCiphertextBlob: f.expose('privateKeyCiphertextBlob', { type: 'Base64', description: 'The private key encrypted under the KMS key; its ciphertext id is the dataKeyId in the audit log.' }),
+      privateKeyCiphertextBlob: f.expose('privateKeyCiphertextBlob', {
+        type: 'Base64',
+        description: 'The private key encrypted under the KMS key; its ciphertext id is the dataKeyId in the audit log.',
+      }),
       privateKeyPlaintext: f.expose('privateKeyPlaintext', { type: 'Base64', description: 'The private key, PKCS#8 DER.' }),
       publicKey: f.expose('publicKey', { type: 'Base64', description: 'The public key, DER SubjectPublicKeyInfo.' }),
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
@@ -39,14 +52,18 @@ kmsField('GenerateDataKeyPair', {
       keyMaterialId: f.exposeString('keyMaterialId'),
     }),
   }),
-  description: 'GenerateDataKeyPair: a new key pair whose private key (PKCS#8 DER) is returned in plaintext and encrypted under a symmetric KMS key, bound to the encryption context, as GenerateDataKey encrypts a data key.',
+  description:
+    'GenerateDataKeyPair: a new key pair whose private key (PKCS#8 DER) is returned in plaintext and encrypted under a symmetric KMS key, bound to the encryption context, as GenerateDataKey encrypts a data key.',
   input: GenerateDataKeyPairInput,
 });
 
 kmsField('GenerateDataKeyPairWithoutPlaintext', {
   type: builder.objectRef<Omit<GenerateDataKeyPairResult, 'privateKeyPlaintext'>>('GenerateDataKeyPairWithoutPlaintextResponse').implement({
     fields: (f) => ({
-      privateKeyCiphertextBlob: f.expose('privateKeyCiphertextBlob', { type: 'Base64', description: 'The private key encrypted under the KMS key; Decrypt it when it is needed.' }),
+      privateKeyCiphertextBlob: f.expose('privateKeyCiphertextBlob', {
+        type: 'Base64',
+        description: 'The private key encrypted under the KMS key; Decrypt it when it is needed.',
+      }),
       publicKey: f.expose('publicKey', { type: 'Base64', description: 'The public key, DER SubjectPublicKeyInfo.' }),
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
       keyPairSpec: f.field({ type: DataKeyPairSpec, resolve: (r) => r.keyPairSpec as DataKeyPairSpecValue }),

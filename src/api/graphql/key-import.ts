@@ -3,7 +3,10 @@ import { IMPORT_TYPES, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS } from '../../dom
 import { builder } from './builder.ts';
 import { ExpirationModelType, KEY_ID, kmsField } from './common.ts';
 
-const AlgorithmSpec = builder.enumType('AlgorithmSpec', { values: WRAPPING_ALGORITHMS, description: 'Wrapping algorithms (RSAES_PKCS1_V1_5 is refused, as AWS refuses it).' });
+const AlgorithmSpec = builder.enumType('AlgorithmSpec', {
+  values: WRAPPING_ALGORITHMS,
+  description: 'Wrapping algorithms (RSAES_PKCS1_V1_5 is refused, as AWS refuses it).',
+});
 const WrappingKeySpec = builder.enumType('WrappingKeySpec', { values: WRAPPING_KEY_SPECS });
 const ImportType = builder.enumType('ImportType', { values: IMPORT_TYPES });
 
@@ -34,7 +37,7 @@ const KeyMaterialResponse = (name: string) =>
 kmsField('ImportKeyMaterial', {
   type: KeyMaterialResponse('ImportKeyMaterialResponse'),
   description:
-    'ImportKeyMaterial: key material wrapped with GetParametersForImport\'s public key. A re-import accepts only the same material; NEW_KEY_MATERIAL into a symmetric key that has material prepares an on-demand rotation.',
+    "ImportKeyMaterial: key material wrapped with GetParametersForImport's public key. A re-import accepts only the same material; NEW_KEY_MATERIAL into a symmetric key that has material prepares an on-demand rotation.",
   input: builder.inputType('ImportKeyMaterialInput', {
     fields: (t) => ({
       keyId: t.string(KEY_ID),
@@ -51,6 +54,7 @@ kmsField('ImportKeyMaterial', {
 
 kmsField('DeleteImportedKeyMaterial', {
   type: KeyMaterialResponse('DeleteImportedKeyMaterialResponse'),
-  description: 'DeleteImportedKeyMaterial: destroys imported material (default: the current version); the key is PendingImport until the same material is imported again.',
+  description:
+    'DeleteImportedKeyMaterial: destroys imported material (default: the current version); the key is PendingImport until the same material is imported again.',
   input: builder.inputType('DeleteImportedKeyMaterialInput', { fields: (t) => ({ keyId: t.string(KEY_ID), keyMaterialId: t.string() }) }),
 });

@@ -3,7 +3,22 @@ import { KEY_SPECS, KEY_STATES, KEY_USAGES } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
 import type { AliasListEntry, KeyLastUsageResult, PublicKeyResult } from '../../service/kms-service.ts';
 import { builder } from './builder.ts';
-import { algorithmFields, AliasListEntryRef, KEY_ID, KeyIdInput, KeyListEntry, KeyMetadataResponse, KeySpec, KeyState, KeyUsageType, OriginType, TagInput, TagRef, emptyKmsMutation, kmsField } from './common.ts';
+import {
+  algorithmFields,
+  AliasListEntryRef,
+  KEY_ID,
+  KeyIdInput,
+  KeyListEntry,
+  KeyMetadataResponse,
+  KeySpec,
+  KeyState,
+  KeyUsageType,
+  OriginType,
+  TagInput,
+  TagRef,
+  emptyKmsMutation,
+  kmsField,
+} from './common.ts';
 
 const CreateKeyInput = builder.inputType('CreateKeyInput', {
   fields: (t) => ({
@@ -64,19 +79,34 @@ kmsField('GetPublicKey', {
     fields: (f) => ({
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
       publicKey: f.expose('publicKey', { type: 'Base64', description: 'DER-encoded X.509 SubjectPublicKeyInfo (RFC 5280).' }),
-      customerMasterKeySpec: f.field({ type: KeySpec, deprecationReason: 'Use keySpec.', resolve: (r) => r.customerMasterKeySpec as (typeof KEY_SPECS)[number] }),
+      customerMasterKeySpec: f.field({
+        type: KeySpec,
+        deprecationReason: 'Use keySpec.',
+        resolve: (r) => r.customerMasterKeySpec as (typeof KEY_SPECS)[number],
+      }),
       keySpec: f.field({ type: KeySpec, resolve: (r) => r.keySpec as (typeof KEY_SPECS)[number] }),
       keyUsage: f.field({ type: KeyUsageType, resolve: (r) => r.keyUsage as (typeof KEY_USAGES)[number] }),
       ...algorithmFields(f),
     }),
   }),
-  description: "GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo), with its spec, usage and algorithms. Symmetric and HMAC keys have none (UnsupportedOperationException).",
+  description:
+    "GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo), with its spec, usage and algorithms. Symmetric and HMAC keys have none (UnsupportedOperationException).",
   input: GetPublicKeyInput,
 });
 
 const KEY_LAST_USAGE_OPERATIONS = [
-  'Decrypt', 'DeriveSharedSecret', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
-  'GenerateDataKeyWithoutPlaintext', 'GenerateMac', 'ReEncrypt', 'Sign', 'Verify', 'VerifyMac',
+  'Decrypt',
+  'DeriveSharedSecret',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateMac',
+  'ReEncrypt',
+  'Sign',
+  'Verify',
+  'VerifyMac',
 ] as const;
 const KeyLastUsageTrackingOperation = builder.enumType('KeyLastUsageTrackingOperation', { values: KEY_LAST_USAGE_OPERATIONS });
 type KeyLastUsageOperation = (typeof KEY_LAST_USAGE_OPERATIONS)[number];
@@ -95,13 +125,24 @@ kmsField('GetKeyLastUsage', {
   type: builder.objectRef<KeyLastUsageResult>('GetKeyLastUsageResponse').implement({
     fields: (f) => ({
       keyId: f.exposeString('keyId', { description: 'The key id.' }),
-      keyLastUsage: f.field({ type: KeyLastUsageData, nullable: true, description: 'Null when the key has had no successful cryptographic operation since trackingStartDate.', resolve: (r) => r.keyLastUsage }),
-      trackingStartDate: f.expose('trackingStartDate', { type: 'DateTime', description: 'keyledger records every request from a key\'s creation on: the key\'s creation date.' }),
+      keyLastUsage: f.field({
+        type: KeyLastUsageData,
+        nullable: true,
+        description: 'Null when the key has had no successful cryptographic operation since trackingStartDate.',
+        resolve: (r) => r.keyLastUsage,
+      }),
+      trackingStartDate: f.expose('trackingStartDate', {
+        type: 'DateTime',
+        description: "keyledger records every request from a key's creation on: the key's creation date.",
+      }),
       keyCreationDate: f.expose('keyCreationDate', { type: 'DateTime' }),
     }),
   }),
-  description: "GetKeyLastUsage: the key's last successful cryptographic operation, from the audit log's usage rollups. Key id or key ARN only (no alias); the caller's account's keys only.",
-  input: builder.inputType('GetKeyLastUsageInput', { fields: (t) => ({ keyId: t.string({ required: true, description: 'Key id or key ARN (alias names are not supported, as in AWS).' }) }) }),
+  description:
+    "GetKeyLastUsage: the key's last successful cryptographic operation, from the audit log's usage rollups. Key id or key ARN only (no alias); the caller's account's keys only.",
+  input: builder.inputType('GetKeyLastUsageInput', {
+    fields: (t) => ({ keyId: t.string({ required: true, description: 'Key id or key ARN (alias names are not supported, as in AWS).' }) }),
+  }),
 });
 
 const UpdateKeyDescriptionInput = builder.inputType('UpdateKeyDescriptionInput', {

@@ -14,7 +14,10 @@ const FindingRef = builder.objectRef<ReportFinding>('ComplianceFinding').impleme
     grantId: t.exposeString('grantId', { nullable: true }),
     summary: t.exposeString('summary'),
     details: t.field({ type: 'JSON', resolve: (f) => f.details }),
-    evidenceEventIds: t.stringList({ description: 'The first audit event ids (oldest first, capped at the report\'s evidenceCap).', resolve: (f) => f.evidence.eventIds }),
+    evidenceEventIds: t.stringList({
+      description: "The first audit event ids (oldest first, capped at the report's evidenceCap).",
+      resolve: (f) => f.evidence.eventIds,
+    }),
     evidenceCount: t.int({ description: 'How many audit records support the finding in all.', resolve: (f) => f.evidence.count }),
     evidenceTruncated: t.boolean({ resolve: (f) => f.evidence.truncated }),
   }),
@@ -48,7 +51,7 @@ const ReportRef = builder.objectRef<ComplianceReport>('ComplianceReport').implem
     usagePerDay: t.field({ type: [UsageDayRef], resolve: (r) => r.usagePerDay }),
     findings: t.field({
       type: [FindingRef],
-      args: { section: t.arg.string({ description: 'Only this section\'s findings.' }) },
+      args: { section: t.arg.string({ description: "Only this section's findings." }) },
       resolve: (r, args) => (args.section ? r.findings.filter((f) => f.section === args.section) : r.findings),
     }),
   }),

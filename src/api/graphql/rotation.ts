@@ -17,7 +17,13 @@ kmsField('RotateKeyOnDemand', {
 
 kmsField('GetKeyRotationStatus', {
   type: builder
-    .objectRef<{ keyId: string; keyRotationEnabled: boolean; rotationPeriodInDays: number | null; nextRotationDate: Date | null; onDemandRotationStartDate: Date | null }>('GetKeyRotationStatusResponse')
+    .objectRef<{
+      keyId: string;
+      keyRotationEnabled: boolean;
+      rotationPeriodInDays: number | null;
+      nextRotationDate: Date | null;
+      onDemandRotationStartDate: Date | null;
+    }>('GetKeyRotationStatusResponse')
     .implement({
       fields: (f) => ({
         keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
@@ -44,7 +50,12 @@ const RotationsListEntry = builder.objectRef<RotationListEntry>('RotationsListEn
     keyMaterialState: f.field({ type: KeyMaterialState, resolve: (r) => r.keyMaterialState }),
     expirationModel: f.field({ type: ExpirationModelType, nullable: true, resolve: (r) => r.expirationModel ?? null }),
     validTo: f.field({ type: 'DateTime', nullable: true, resolve: (r) => r.validTo ?? null }),
-    rotationDate: f.field({ type: 'DateTime', nullable: true, description: 'Null for material that no rotation made current (ALL_KEY_MATERIAL).', resolve: (r) => r.rotationDate ?? null }),
+    rotationDate: f.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'Null for material that no rotation made current (ALL_KEY_MATERIAL).',
+      resolve: (r) => r.rotationDate ?? null,
+    }),
     rotationType: f.field({ type: RotationType, nullable: true, resolve: (r) => r.rotationType ?? null }),
   }),
 });

@@ -6,7 +6,8 @@ import { KEY_ID, kmsField, SigningAlgorithmSpec } from './common.ts';
 type SigningAlgorithm = (typeof SigningAlgorithmSpec)['$inferType'];
 
 const MessageType = builder.enumType('MessageType', {
-  description: 'RAW: the message itself (at most 4096 bytes). DIGEST: its digest, exactly the length of the algorithm\'s hash. EXTERNAL_MU: ML-DSA\'s 64-byte mu (not supported).',
+  description:
+    "RAW: the message itself (at most 4096 bytes). DIGEST: its digest, exactly the length of the algorithm's hash. EXTERNAL_MU: ML-DSA's 64-byte mu (not supported).",
   values: ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const,
 });
 
@@ -25,11 +26,15 @@ kmsField('Sign', {
   type: builder.objectRef<SignResult>('SignResponse').implement({
     fields: (f) => ({
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
-      signature: f.expose('signature', { type: 'Base64', description: 'RSA: the modulus-length signature; ECDSA: DER-encoded (r, s); Ed25519 and ML-DSA: the raw signature.' }),
+      signature: f.expose('signature', {
+        type: 'Base64',
+        description: 'RSA: the modulus-length signature; ECDSA: DER-encoded (r, s); Ed25519 and ML-DSA: the raw signature.',
+      }),
       signingAlgorithm: f.field({ type: SigningAlgorithmSpec, resolve: (r) => r.signingAlgorithm as SigningAlgorithm }),
     }),
   }),
-  description: 'Sign: a signature of a message or digest under an asymmetric SIGN_VERIFY key. A mutation: it is a recorded action (the record keeps the message length, never the message).',
+  description:
+    'Sign: a signature of a message or digest under an asymmetric SIGN_VERIFY key. A mutation: it is a recorded action (the record keeps the message length, never the message).',
   input: SignInput,
 });
 
@@ -49,10 +54,13 @@ kmsField('Verify', {
   type: builder.objectRef<VerifyResult>('VerifyResponse').implement({
     fields: (f) => ({
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
-      signatureValid: f.exposeBoolean('signatureValid', { description: 'Always true: a signature that does not verify is the error KMSInvalidSignatureException.' }),
+      signatureValid: f.exposeBoolean('signatureValid', {
+        description: 'Always true: a signature that does not verify is the error KMSInvalidSignatureException.',
+      }),
       signingAlgorithm: f.field({ type: SigningAlgorithmSpec, resolve: (r) => r.signingAlgorithm as SigningAlgorithm }),
     }),
   }),
-  description: 'Verify: checks a signature against a message or digest under an asymmetric SIGN_VERIFY key; an invalid signature is KMSInvalidSignatureException.',
+  description:
+    'Verify: checks a signature against a message or digest under an asymmetric SIGN_VERIFY key; an invalid signature is KMSInvalidSignatureException.',
   input: VerifyInput,
 });

@@ -49,7 +49,20 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         const refuse = (): never => {
           throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
         };
-        return { kms: app.kms, crypto: app.crypto, rotation: app.rotation, grants: app.grants, access: app.access, identity: app.identity, audit: app.audit, checkpoints: app.checkpoints, reports: app.reports, operations: app.operations, caller: new Proxy({} as Caller, { get: refuse }), newRequest: refuse };
+        return {
+          kms: app.kms,
+          crypto: app.crypto,
+          rotation: app.rotation,
+          grants: app.grants,
+          access: app.access,
+          identity: app.identity,
+          audit: app.audit,
+          checkpoints: app.checkpoints,
+          reports: app.reports,
+          operations: app.operations,
+          caller: new Proxy({} as Caller, { get: refuse }),
+          newRequest: refuse,
+        };
       }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
@@ -130,7 +143,14 @@ function bodyLimitPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext> 
 /** Records a body refused as too large (app.authentication.refuseUnread) and answers 413 with the record's request id. */
 async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessage | undefined): Promise<Response> {
   const error = await app.authentication.refuseUnread(
-    { requestId: randomUUID(), sourceIp: sourceIpOf(req), userAgent: request.headers.get('user-agent'), eventName: 'GraphQLRequest', eventSource: 'kms', readOnly: false },
+    {
+      requestId: randomUUID(),
+      sourceIp: sourceIpOf(req),
+      userAgent: request.headers.get('user-agent'),
+      eventName: 'GraphQLRequest',
+      eventSource: 'kms',
+      readOnly: false,
+    },
     new KmsError('RequestEntityTooLargeException', `Request body must be at most ${MAX_GRAPHQL_BODY_BYTES} bytes.`),
   );
   // Refused (413), or throttled first when the address is over its unauthenticated quota (429, as other requests throttled before authentication).
@@ -172,7 +192,11 @@ function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext>
   // status rules), and 400 for a body that is JSON but not an object.
   const badRequest = (message: string, error?: unknown) =>
     createGraphQLError(message, {
-      extensions: { http: { spec: true, status: 400 }, code: 'BAD_REQUEST', ...(error instanceof Error ? { originalError: { name: error.name, message: error.message } } : {}) },
+      extensions: {
+        http: { spec: true, status: 400 },
+        code: 'BAD_REQUEST',
+        ...(error instanceof Error ? { originalError: { name: error.name, message: error.message } } : {}),
+      },
     });
   const decode = (text: string, what: string): unknown => {
     const read = parseJsonStrict(text);
@@ -187,7 +211,9 @@ function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext>
     throw badRequest(`${what} sent invalid JSON.`, new SyntaxError(read.message.slice(0, 200)));
   };
   const notAnObject = (body: unknown) =>
-    createGraphQLError(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`, { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } });
+    createGraphQLError(`POST body is expected to be object but received ${body === null ? 'null' : typeof body}`, {
+      extensions: { http: { status: 400 }, code: 'BAD_REQUEST' },
+    });
   const fromSearchParams = (params: URLSearchParams): GraphQLParams => {
     const variables = params.get('variables');
     const extensions = params.get('extensions');
@@ -253,12 +279,24 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       const { error } = outcome;
       if (error.code === 'KMSInternalException') {
         // The refusal could not be recorded, so it is not answered as one.
-        setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId: error.requestId, http: { status: 500 } } })] });
+        setResult({
+          errors: [
+            createGraphQLError('An internal error occurred.', {
+              extensions: { code: 'KMSInternalException', requestId: error.requestId, http: { status: 500 } },
+            }),
+          ],
+        });
         return;
       }
       if (error.code === 'ThrottlingException') {
         // Not a credentials problem: no WWW-Authenticate, which would have a browser ask for a password.
-        setResult({ errors: [createGraphQLError(error.message, { extensions: { code: error.code, requestId: error.requestId, http: { status: 429, headers: { 'Retry-After': '1' } } } })] });
+        setResult({
+          errors: [
+            createGraphQLError(error.message, {
+              extensions: { code: error.code, requestId: error.requestId, http: { status: 429, headers: { 'Retry-After': '1' } } },
+            }),
+          ],
+        });
         return;
       }
       setResult({ errors: [unauthenticated(error.code, error.message, error.requestId!)] });
@@ -274,7 +312,10 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       const errors = result.errors ?? [];
       if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
       const messages = errors.map((e) => withoutValues(e.message));
-      const message = errors.map((e) => recordedMessage(e.message)).join('; ').slice(0, 2000);
+      const message = errors
+        .map((e) => recordedMessage(e.message))
+        .join('; ')
+        .slice(0, 2000);
       const recorded = await app.operations.refuseDocument(
         { requestId: randomUUID(), caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
         new KmsError('ValidationException', message),
@@ -283,7 +324,9 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
       if (recorded.code === 'KMSInternalException') {
         // Unrecorded, so unanswered: a throw here would reach the HTTP adapter,
         // which answers with the error's stack trace.
-        setResult({ errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })] });
+        setResult({
+          errors: [createGraphQLError('An internal error occurred.', { extensions: { code: 'KMSInternalException', requestId, http: { status: 500 } } })],
+        });
         return;
       }
       setResult({

@@ -36,7 +36,11 @@ export interface StatementAccess {
 
 const named = (spec: PrincipalSpec): NamedPrincipal[] => [
   ...spec.aws.map((a): NamedPrincipal =>
-    a.kind === 'anyone' ? { kind: 'anyone' } : a.kind === 'account' ? { kind: 'account', accountId: a.accountId } : { kind: 'principal', arn: a.arn, accountId: a.accountId },
+    a.kind === 'anyone'
+      ? { kind: 'anyone' }
+      : a.kind === 'account'
+        ? { kind: 'account', accountId: a.accountId }
+        : { kind: 'principal', arn: a.arn, accountId: a.accountId },
   ),
   ...spec.service.map((name): NamedPrincipal => ({ kind: 'service', name })),
   ...spec.federated.map((name): NamedPrincipal => ({ kind: 'federated', name })),

@@ -22,8 +22,7 @@ export type CompiledStatementResult = { ok: true; compiled: CompiledStatement } 
 
 export const usesVariables = (policy: Pick<PolicyDocument, 'version'>): boolean => policy.version === '2012-10-17';
 
-export const conditionPath = (statementPath: string, operator: string, key: string): string =>
-  `${statementPath}.Condition.${operator}[${JSON.stringify(key)}]`;
+export const conditionPath = (statementPath: string, operator: string, key: string): string => `${statementPath}.Condition.${operator}[${JSON.stringify(key)}]`;
 
 /**
  * @example

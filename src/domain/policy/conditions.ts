@@ -71,9 +71,7 @@ const TESTS: Record<ConditionTest, TestInfo> = {
 
 const TEST_BY_LOWER = new Map<string, ConditionTest>(CONDITION_TESTS.map((t) => [t.toLowerCase(), t]));
 
-export type OperatorResult =
-  | { ok: true; test: ConditionTest; qualifier: SetQualifier | undefined; ifExists: boolean }
-  | { ok: false; message: string };
+export type OperatorResult = { ok: true; test: ConditionTest; qualifier: SetQualifier | undefined; ifExists: boolean } | { ok: false; message: string };
 
 /**
  * Splits an operator into set qualifier, test and IfExists. Operator names are
@@ -157,10 +155,7 @@ const parseBool = (text: string): boolean | undefined => {
  * Validates a block's values for its operator and compiles them. `variables`
  * is whether policy variables are recognized (Version 2012-10-17).
  */
-export function compileCondition(
-  block: ConditionBlock,
-  variables: boolean,
-): { ok: true; condition: CompiledCondition } | { ok: false; message: string } {
+export function compileCondition(block: ConditionBlock, variables: boolean): { ok: true; condition: CompiledCondition } | { ok: false; message: string } {
   const info = TESTS[block.test];
   if (!info) return { ok: false, message: `unknown condition operator ${JSON.stringify(block.operator)}` };
   if (block.values.length === 0) return { ok: false, message: 'needs at least one value' };

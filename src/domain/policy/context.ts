@@ -15,8 +15,7 @@ export interface RequestContext {
   variable(key: string): string | undefined;
 }
 
-const isScalar = (v: unknown): v is Scalar =>
-  typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
 export const scalarText = (v: Scalar): string => (typeof v === 'string' ? v : String(v));
 

@@ -105,12 +105,7 @@ function actionMatches(actions: Pattern[] | undefined, notActions: Pattern[] | u
   return false;
 }
 
-function resourceMatches(
-  resources: Template[] | undefined,
-  notResources: Template[] | undefined,
-  resource: string,
-  context: RequestContext,
-): boolean {
+function resourceMatches(resources: Template[] | undefined, notResources: Template[] | undefined, resource: string, context: RequestContext): boolean {
   // A pattern whose variable cannot be resolved matches nothing.
   const matches = (t: Template): boolean => {
     const p = resolvePattern(t, context.variable, true);

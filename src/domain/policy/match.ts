@@ -64,10 +64,7 @@ export function parseTemplate(text: string, variables: boolean): TemplateResult 
   return { ok: true, template: parts };
 }
 
-function parseVariable(
-  text: string,
-  start: number,
-): { ok: true; part: TemplatePart; end: number } | { ok: false; message: string } {
+function parseVariable(text: string, start: number): { ok: true; part: TemplatePart; end: number } | { ok: false; message: string } {
   const bad = (why: string): { ok: false; message: string } => ({ ok: false, message: `policy variable at position ${start}: ${why}` });
   let i = start + 2;
   // The escapes ${*} ${?} ${$} stand for the character itself, never a wildcard.
@@ -129,11 +126,7 @@ const codePoints = (s: string): number[] => Array.from(s, (ch) => ch.codePointAt
  * // template: parseTemplate('home/${aws:username}/*', true)
  * resolvePattern(template, context.variable, true) // the code points of 'home/alice/' then STAR; undefined for a role
  */
-export function resolvePattern(
-  template: Template,
-  lookup: (key: string) => string | undefined,
-  wildcards: boolean,
-): Pattern | undefined {
+export function resolvePattern(template: Template, lookup: (key: string) => string | undefined, wildcards: boolean): Pattern | undefined {
   const out: number[] = [];
   for (const part of template) {
     if (part.kind === 'text') out.push(...codePoints(part.text));

@@ -95,8 +95,7 @@ export function parsePolicy(text: string, kind: PolicyKind): ParsePolicyResult {
     const policy = parseDocument(text, kind, warnings);
     return { ok: true, policy: deepFreeze(policy), warnings };
   } catch (error) {
-    const message =
-      error instanceof PolicyError ? error.message : 'The policy document could not be read'; // never an allow by accident: refuse
+    const message = error instanceof PolicyError ? error.message : 'The policy document could not be read'; // never an allow by accident: refuse
     return { ok: false, error: new KmsError('MalformedPolicyDocumentException', message) };
   }
 }
@@ -181,7 +180,10 @@ function parseStatement(value: JsonValue, index: number, kind: PolicyKind): Poli
   }
 
   const [actions, notActions] = exactlyOne(el, 'Action', 'NotAction', path);
-  for (const [name, list] of [['Action', actions], ['NotAction', notActions]] as const) {
+  for (const [name, list] of [
+    ['Action', actions],
+    ['NotAction', notActions],
+  ] as const) {
     list?.forEach((a, i) => {
       if (!/^(\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+)$/.test(a)) {
         fail(`${path}.${name}[${i}] ${JSON.stringify(a)} is not an action: write "service:Operation" (wildcards * and ? allowed in the operation) or "*"`);
@@ -189,7 +191,10 @@ function parseStatement(value: JsonValue, index: number, kind: PolicyKind): Poli
     });
   }
   const [resources, notResources] = exactlyOne(el, 'Resource', 'NotResource', path);
-  for (const [name, list] of [['Resource', resources], ['NotResource', notResources]] as const) {
+  for (const [name, list] of [
+    ['Resource', resources],
+    ['NotResource', notResources],
+  ] as const) {
     list?.forEach((r, i) => {
       // Judge the shape with policy variables masked out: `${aws:username}` holds a colon.
       const shape = r.replace(/\$\{[^}]*\}/g, 'x');
@@ -244,7 +249,9 @@ function classifyAwsPrincipal(text: string, path: string): AwsPrincipal {
     return { kind: 'principal', arn: text, accountId: session[1]!, text };
   }
   if (/[*?]/.test(text)) {
-    fail(`${path} ${JSON.stringify(text)}: a principal cannot contain wildcards except "*" alone; to match principals by pattern use "Principal": "*" with an ArnLike condition on aws:PrincipalArn`);
+    fail(
+      `${path} ${JSON.stringify(text)}: a principal cannot contain wildcards except "*" alone; to match principals by pattern use "Principal": "*" with an ArnLike condition on aws:PrincipalArn`,
+    );
   }
   return fail(`${path} ${JSON.stringify(text)} is not a valid principal: use "*", a 12-digit account id, arn:aws:iam::<account>:root, or a user or role ARN`);
 }
@@ -322,12 +329,7 @@ function stringList(value: JsonValue, path: string): string[] {
   });
 }
 
-function exactlyOne(
-  entries: Map<string, JsonValue>,
-  name: string,
-  notName: string,
-  path: string,
-): [string[] | undefined, string[] | undefined] {
+function exactlyOne(entries: Map<string, JsonValue>, name: string, notName: string, path: string): [string[] | undefined, string[] | undefined] {
   const a = entries.get(name);
   const b = entries.get(notName);
   if (a !== undefined && b !== undefined) fail(`${path} cannot have both ${name} and ${notName}`);

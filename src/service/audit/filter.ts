@@ -54,7 +54,11 @@ export async function resolveAuditFilter(trx: Trx, region: string, accountId: st
     .maxLength('requestId', f.requestId, 128)
     .maxLength('dataKeyId', f.dataKeyId, 256)
     .maxLength('sourceIp', f.sourceIp, 64);
-  for (const [field, list] of [['eventNames', f.eventNames], ['errorCodes', f.errorCodes], ['encryptionContextKeys', f.encryptionContextKeys]] as const) {
+  for (const [field, list] of [
+    ['eventNames', f.eventNames],
+    ['errorCodes', f.errorCodes],
+    ['encryptionContextKeys', f.encryptionContextKeys],
+  ] as const) {
     if (list && list.length > 50) v.add({ field, constraint: 'Member must have at most 50 items' });
     for (const item of list ?? []) v.maxLength(field, item, 256);
   }

@@ -68,7 +68,16 @@ export class AuditTailService {
   readonly #open = new Map<string, number>();
   #openTotal = 0;
 
-  constructor(deps: { runner: RequestRunner; region: string; authorizer: Authorizer; db: Db; feed: AuditFeed; pollMs?: number; recheckMs?: number; limits?: AuditTailLimits }) {
+  constructor(deps: {
+    runner: RequestRunner;
+    region: string;
+    authorizer: Authorizer;
+    db: Db;
+    feed: AuditFeed;
+    pollMs?: number;
+    recheckMs?: number;
+    limits?: AuditTailLimits;
+  }) {
     this.#runner = deps.runner;
     this.#region = deps.region;
     this.#authorizer = deps.authorizer;
@@ -169,10 +178,16 @@ export class AuditTailService {
   #reserve(principalArn: string): void {
     const held = this.#open.get(principalArn) ?? 0;
     if (held >= this.#limits.perPrincipal) {
-      throw new KmsError('LimitExceededException', `A principal can hold at most ${this.#limits.perPrincipal} open auditEvents subscriptions. End one before starting another.`);
+      throw new KmsError(
+        'LimitExceededException',
+        `A principal can hold at most ${this.#limits.perPrincipal} open auditEvents subscriptions. End one before starting another.`,
+      );
     }
     if (this.#openTotal >= this.#limits.perProcess) {
-      throw new KmsError('LimitExceededException', `This server holds its maximum of ${this.#limits.perProcess} open auditEvents subscriptions. Try again later.`);
+      throw new KmsError(
+        'LimitExceededException',
+        `This server holds its maximum of ${this.#limits.perProcess} open auditEvents subscriptions. Try again later.`,
+      );
     }
     this.#open.set(principalArn, held + 1);
     this.#openTotal++;
@@ -207,7 +222,15 @@ export class AuditTailService {
           recheck = false;
         }
         const horizon = await logHorizon(this.#db);
-        const rows = await readAuditPage(this.#db, account, { filter, direction: 'asc', after: cursor, before: null, limit: TAIL_BATCH, fromEnd: false, horizon });
+        const rows = await readAuditPage(this.#db, account, {
+          filter,
+          direction: 'asc',
+          after: cursor,
+          before: null,
+          limit: TAIL_BATCH,
+          fromEnd: false,
+          horizon,
+        });
         for (const r of rows) {
           cursor = { transactionId: r.transactionId, globalPosition: r.globalPosition };
           yield recordEdge(r, account);
@@ -215,7 +238,8 @@ export class AuditTailService {
         if (rows.length === TAIL_BATCH) continue;
         // A transaction that committed at or above the horizon waits behind an
         // older one still in flight, whose commit may notify nobody (rolled back).
-        const delay = wakeup.latestNotified() >= horizon ? TAIL_BEHIND_HORIZON_MS : (this.#pollMs ?? (wakeup.listening() ? TAIL_LISTENING_POLL_MS : TAIL_POLL_MS));
+        const delay =
+          wakeup.latestNotified() >= horizon ? TAIL_BEHIND_HORIZON_MS : (this.#pollMs ?? (wakeup.listening() ? TAIL_LISTENING_POLL_MS : TAIL_POLL_MS));
         const woken = await wakeup.wait(Math.min(delay, Math.max(this.#recheckMs, TAIL_BEHIND_HORIZON_MS)), signal);
         if (woken === 'closed') break;
         if (woken === 'alert') recheck = true;
@@ -235,14 +259,20 @@ export class AuditTailService {
     const { active, caller } = await callerNow(this.#db, ctx.caller);
     const current = { ...ctx, caller };
     if (active) {
-      const evidence = await this.#db.transaction().execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
+      const evidence = await this.#db
+        .transaction()
+        .execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
       if (evidence.decision === 'allow') return;
     }
-    await this.#runner.run({ ...current, requestId: randomUUID() }, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (trx, draft, at) => {
-      if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
-      // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
-      await enforce(this.#authorizer, trx, current, draft, at, { action: AUDIT_READ_ACTION });
-    });
+    await this.#runner.run(
+      { ...current, requestId: randomUUID() },
+      { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters },
+      async (trx, draft, at) => {
+        if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
+        // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
+        await enforce(this.#authorizer, trx, current, draft, at, { action: AUDIT_READ_ACTION });
+      },
+    );
   }
 }
 

@@ -211,7 +211,12 @@ export async function keyAsOf(trx: Trx, region: string, accountId: string, keyTe
  * Every lifecycle event of the key, oldest first, with the alias events that
  * pointed an alias at it or away from it, and the request behind each.
  */
-export async function keyHistory(trx: Trx, region: string, accountId: string, keyText: string): Promise<{ keyId: string; arn: string; entries: KeyHistoryEntry[] }> {
+export async function keyHistory(
+  trx: Trx,
+  region: string,
+  accountId: string,
+  keyText: string,
+): Promise<{ keyId: string; arn: string; entries: KeyHistoryEntry[] }> {
   const keyId = await resolveKeyAsOf(trx, region, accountId, keyText, null);
   const keyEvents = await readStream(trx, keyStreamId(keyId));
   const state = foldKey(asKeyEvents(keyEvents));
@@ -228,7 +233,10 @@ export async function keyHistory(trx: Trx, region: string, accountId: string, ke
   const entries = all.map((e) => {
     const sameTransaction = requests.filter((r) => r.transactionId === e.transactionId);
     // A transaction with several requests (a worker sweep): the one naming this key.
-    const request = sameTransaction.length <= 1 ? (sameTransaction[0] ?? null) : (sameTransaction.find((r) => r.data.resources.some((res) => res.arn === state.arn)) ?? sameTransaction[0]!);
+    const request =
+      sameTransaction.length <= 1
+        ? (sameTransaction[0] ?? null)
+        : (sameTransaction.find((r) => r.data.resources.some((res) => res.arn === state.arn)) ?? sameTransaction[0]!);
     return {
       streamId: e.streamId,
       streamVersion: e.streamVersion,
@@ -267,7 +275,11 @@ const SECRET_FIELD = /plaintext|secret|password|wrapped|blob|token|privatekey/i;
 export function withoutSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutSecrets);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([k]) => !SECRET_FIELD.test(k)).map(([k, v]) => [k, withoutSecrets(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => !SECRET_FIELD.test(k))
+        .map(([k, v]) => [k, withoutSecrets(v)]),
+    );
   }
   return value;
 }

@@ -81,10 +81,12 @@ function checkValue(s: Shape, value: unknown, at: string, out: FieldViolation[])
     case 'string': {
       if (typeof value !== 'string') return;
       const length = [...value].length;
-      if (s.min !== undefined && length < s.min) out.push({ field: at, ...shown(value), constraint: `Member must have length greater than or equal to ${s.min}` });
+      if (s.min !== undefined && length < s.min)
+        out.push({ field: at, ...shown(value), constraint: `Member must have length greater than or equal to ${s.min}` });
       if (s.max !== undefined && length > s.max) out.push({ field: at, ...shown(value), constraint: `Member must have length less than or equal to ${s.max}` });
       if (s.enum && !s.enum.includes(value)) out.push({ field: at, ...shown(value), constraint: `Member must satisfy enum value set: [${s.enum.join(', ')}]` });
-      if (s.pattern && !patternOf(s.pattern).test(value)) out.push({ field: at, ...shown(value), constraint: `Member must satisfy regular expression pattern: ${s.pattern}` });
+      if (s.pattern && !patternOf(s.pattern).test(value))
+        out.push({ field: at, ...shown(value), constraint: `Member must satisfy regular expression pattern: ${s.pattern}` });
       return;
     }
     case 'blob': {
@@ -96,7 +98,8 @@ function checkValue(s: Shape, value: unknown, at: string, out: FieldViolation[])
     case 'integer':
     case 'long': {
       if (typeof value !== 'number') return;
-      if (s.min !== undefined && value < s.min) out.push({ field: at, ...shown(value), constraint: `Member must have value greater than or equal to ${s.min}` });
+      if (s.min !== undefined && value < s.min)
+        out.push({ field: at, ...shown(value), constraint: `Member must have value greater than or equal to ${s.min}` });
       if (s.max !== undefined && value > s.max) out.push({ field: at, ...shown(value), constraint: `Member must have value less than or equal to ${s.max}` });
       return;
     }

@@ -32,7 +32,9 @@ export function decryptAccessFindings(
       const entries = access.get(k.keyId);
       // Missing entries would read as "no one can decrypt": a wrong answer, not an empty one.
       if (!entries) throw new Error(`decryptAccessFindings: no access entries for key ${k.keyId}`);
-      const policyIds = lifecycleOf(lifecycle, k.arn, ['PutKeyPolicy', 'CreateKey']).slice(0, 1).map((l) => l.eventId);
+      const policyIds = lifecycleOf(lifecycle, k.arn, ['PutKeyPolicy', 'CreateKey'])
+        .slice(0, 1)
+        .map((l) => l.eventId);
       // Evidence oldest first: grants in the order they were created, not by grant id
       // (the lifecycle records, and so creationOrder, run newest first).
       const grantIds = entries
@@ -60,7 +62,9 @@ function simplifyEntry(e: AccessEntry) {
     principal: e.principal,
     conditions: e.conditions,
     source: 'grantId' in e.source ? `grant ${e.source.grantId}` : `key policy statement ${e.source.sid ?? `#${e.source.index}`}`,
-    ...(e.viaIdentityPolicies ? { viaIdentityPolicies: e.viaIdentityPolicies.map((p) => ({ principal: p.principal, policy: p.policy, sid: p.sid, conditions: p.conditions })) } : {}),
+    ...(e.viaIdentityPolicies
+      ? { viaIdentityPolicies: e.viaIdentityPolicies.map((p) => ({ principal: p.principal, policy: p.policy, sid: p.sid, conditions: p.conditions })) }
+      : {}),
   };
 }
 

@@ -135,7 +135,8 @@ export const evidenceOf = (ids: readonly string[], count = ids.length): Evidence
  * @example
  * keyLabel({ keyId: '1234abcd-…', aliases: ['alias/payments'] }); // 'key 1234abcd-… (alias/payments)'
  */
-export const keyLabel = (k: Pick<ReportKey, 'keyId' | 'aliases'>): string => (k.aliases.length > 0 ? `key ${k.keyId} (${k.aliases.join(', ')})` : `key ${k.keyId}`);
+export const keyLabel = (k: Pick<ReportKey, 'keyId' | 'aliases'>): string =>
+  k.aliases.length > 0 ? `key ${k.keyId} (${k.aliases.join(', ')})` : `key ${k.keyId}`;
 
 /**
  * The records of one of `eventNames` on `arn`, newest first (as `lifecycle` is).

@@ -10,13 +10,19 @@ import { evidenceOf, keyLabel, lifecycleOf, type LifecycleRecord, type ReportFin
  * @example
  * pendingDeletionFindings(keys, lifecycle, await readFailuresByKey(trx, accountId, window, ['KMSInvalidStateException'], EVIDENCE_CAP));
  */
-export function pendingDeletionFindings(keys: readonly ReportKey[], lifecycle: readonly LifecycleRecord[], invalidState: readonly EvidenceGroup[]): ReportFinding[] {
+export function pendingDeletionFindings(
+  keys: readonly ReportKey[],
+  lifecycle: readonly LifecycleRecord[],
+  invalidState: readonly EvidenceGroup[],
+): ReportFinding[] {
   const usesByKey = new Map(invalidState.map((g) => [g.group['key'], g]));
   return keys
     .filter((k) => k.keyState === 'PendingDeletion')
     .map((k): ReportFinding => {
       const uses = usesByKey.get(k.arn);
-      const scheduled = lifecycleOf(lifecycle, k.arn, ['ScheduleKeyDeletion']).slice(0, 1).map((l) => l.eventId);
+      const scheduled = lifecycleOf(lifecycle, k.arn, ['ScheduleKeyDeletion'])
+        .slice(0, 1)
+        .map((l) => l.eventId);
       return {
         section: 'pendingDeletion',
         kind: uses ? 'pendingDeletionUsed' : 'pendingDeletion',
@@ -27,7 +33,12 @@ export function pendingDeletionFindings(keys: readonly ReportKey[], lifecycle: r
         summary: uses
           ? `${keyLabel(k)} is pending deletion (on ${k.deletionDate?.toISOString() ?? '?'}) and ${uses.count} request(s) tried to use it.`
           : `${keyLabel(k)} is pending deletion (on ${k.deletionDate?.toISOString() ?? '?'}); no use attempted.`,
-        details: { deletionDate: k.deletionDate?.toISOString() ?? null, attemptedUses: uses?.count ?? 0, lastAttempt: uses?.last.toISOString() ?? null, scheduledBy: scheduled[0] ?? null },
+        details: {
+          deletionDate: k.deletionDate?.toISOString() ?? null,
+          attemptedUses: uses?.count ?? 0,
+          lastAttempt: uses?.last.toISOString() ?? null,
+          scheduledBy: scheduled[0] ?? null,
+        },
         evidence: uses ? evidenceOf(uses.eventIds, uses.count) : evidenceOf(scheduled),
       };
     });
