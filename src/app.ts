@@ -7,20 +7,26 @@ import { AwsManagedKeys } from './service/aws-managed-keys.ts';
 import { AuditService, type AuditTailLimits } from './service/audit-service.ts';
 import { CheckpointService } from './service/checkpoints.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
+import { AliasService } from './service/alias-service.ts';
 import { CryptoService } from './service/crypto-service.ts';
+import { DataKeyService } from './service/data-key-service.ts';
 import { GrantService } from './service/grant-service.ts';
 import { IdentityService } from './service/identity-service.ts';
 import { KeyAgreementService } from './service/key-agreement-service.ts';
 import { KeyResolver } from './service/key-resolver.ts';
 import { noJobScheduler, type JobScheduler } from './service/key-changes.ts';
+import { KeyPolicyService } from './service/key-policy-service.ts';
 import { KmsService } from './service/kms-service.ts';
 import { MacService } from './service/mac-service.ts';
 import { OperationRegistry } from './service/operations.ts';
 import { AuthenticationService } from './service/authentication.ts';
 import { ImportService } from './service/import-service.ts';
 import { RequestQuotas, type QuotaSettings } from './service/quotas.ts';
+import { RandomService } from './service/random-service.ts';
+import { ReEncryptService } from './service/re-encrypt-service.ts';
 import { RotationService } from './service/rotation-service.ts';
 import { SigningService } from './service/signing-service.ts';
+import { TagService } from './service/tag-service.ts';
 import { RequestRunner } from './service/request-runner.ts';
 import { GroupCommitter, type GroupCommitOptions } from './service/group-commit.ts';
 import { CredentialCache } from './service/credentials.ts';
@@ -37,7 +43,13 @@ export interface Keyledger {
   region: string;
   runner: RequestRunner;
   kms: KmsService;
+  aliases: AliasService;
+  tags: TagService;
+  keyPolicies: KeyPolicyService;
   crypto: CryptoService;
+  reEncryption: ReEncryptService;
+  dataKeys: DataKeyService;
+  random: RandomService;
   rotation: RotationService;
   imports: ImportService;
   grants: GrantService;
@@ -118,7 +130,14 @@ export function createKeyledger(deps: {
   });
   const rotation = new RotationService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
   const imports = new ImportService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, jobs, authorizer });
-  const crypto = new CryptoService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
+  const aliases = new AliasService({ runner, region: deps.region, resolver, authorizer });
+  const tags = new TagService({ runner, region: deps.region, resolver, authorizer });
+  const keyPolicies = new KeyPolicyService({ runner, region: deps.region, resolver, authorizer });
+  const keyUse = { runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer };
+  const crypto = new CryptoService(keyUse);
+  const reEncryption = new ReEncryptService(keyUse);
+  const dataKeys = new DataKeyService(keyUse);
+  const random = new RandomService({ runner, authorizer });
   const grants = new GrantService({ runner, region: deps.region, resolver, authorizer });
   const signing = new SigningService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
   const mac = new MacService({ runner, region: deps.region, rootKey: deps.rootKey, resolver, authorizer });
@@ -145,9 +164,15 @@ export function createKeyledger(deps: {
     ...wired,
     runner,
     kms,
+    aliases,
+    tags,
+    keyPolicies,
     rotation,
     imports,
     crypto,
+    reEncryption,
+    dataKeys,
+    random,
     grants,
     signing,
     mac,
@@ -166,7 +191,24 @@ export function createKeyledger(deps: {
     }),
     checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
-    operations: new OperationRegistry({ kms, crypto, rotation, imports, grants, signing, mac, keyAgreement, runner, ...(quotas ? { quotas } : {}) }),
+    operations: new OperationRegistry({
+      kms,
+      aliases,
+      tags,
+      keyPolicies,
+      crypto,
+      reEncryption,
+      dataKeys,
+      random,
+      rotation,
+      imports,
+      grants,
+      signing,
+      mac,
+      keyAgreement,
+      runner,
+      ...(quotas ? { quotas } : {}),
+    }),
     authentication: new AuthenticationService({ identity, runner, clock: deps.clock, region: deps.region, logger: deps.logger, ...(quotas ? { quotas } : {}) }),
     auditFeed,
     ...(groupCommit ? { groupCommit } : {}),

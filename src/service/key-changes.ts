@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Decision } from '../domain/errors.ts';
-import { foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
+import { foldKey, keyStreamId, type KeyEvent, type KeyOperation, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
 import { applyDecision, keyStream } from '../store/apply-decision.ts';
 import { readStream, type RecordedEvent } from '../store/event-store.ts';
@@ -9,7 +9,7 @@ import { lockKeyExclusive, lockKeyRow } from '../store/key-locks.ts';
 import { enforce, type AuthorizationRequest, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
-import type { AuditDraft } from './request-runner.ts';
+import type { AuditDraft, RequestRunner } from './request-runner.ts';
 import { readKeyProjection } from '../store/projections.ts';
 
 type Trx = Transaction<Database>;
@@ -115,6 +115,40 @@ export async function lockAuthorizedKey(
   if (key.policy !== current.policy) await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key });
   return key;
 }
+
+/**
+ * A lifecycle change a caller asks of one key, run audit-first through
+ * `runner`: lock and authorize the key (lockAuthorizedKey, so crypto
+ * operations and other lifecycle changes on the key are ordered around it),
+ * decide on its folded state, append with the folded version, project. `after`
+ * sees the new state in the same transaction (a job to schedule, the
+ * response's elements).
+ *
+ * @example
+ * await changeKey(runner, deps, ctx, 'DisableKey', input.keyId, {}, (key) => decideDisableKey(key));
+ */
+export function changeKey(
+  runner: RequestRunner,
+  deps: KeyChangeDeps,
+  ctx: RequestContext,
+  operation: KeyOperation,
+  keyIdText: string,
+  parameters: Record<string, unknown>,
+  decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
+  after?: (trx: Trx, key: KeyState, draft: AuditDraft) => Promise<void> | void,
+  conditions: Record<string, string | number | boolean | undefined> = {},
+): Promise<Record<string, never>> {
+  const requestParameters = { keyId: keyIdText, ...parameters };
+  return runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+    const key = await lockAuthorizedKey(deps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
+    const next = await applyKeyDecision(trx, key, key.keyId, decide(key, now), now);
+    await after?.(trx, next, draft);
+    return {};
+  });
+}
+
+/** A key as an audit record's resource. */
+export const keyResource = (key: { arn: string; accountId: string }) => ({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
 
 /** What a change scheduled, for the job queue (enqueued in the same transaction). */
 export interface JobScheduler {

@@ -1,59 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import type { Transaction } from 'kysely';
+import { keyArn, parseKeyReference } from '../domain/arn.ts';
+import { KmsError, Validator } from '../domain/errors.ts';
 import {
-  aliasStreamId,
-  decideCreateAlias,
-  decideDeleteAlias,
-  decideUpdateAlias,
-  foldAlias,
-  validateAliasName,
-  type AliasEvent,
-  type AliasState,
-} from '../domain/alias.ts';
-import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
-import { KmsError, Validator, type Decision } from '../domain/errors.ts';
-import {
-  checkKeyState,
   decideCancelKeyDeletion,
   decideCreateKey,
-  decidePutKeyPolicy,
   decideDisableKey,
   decideEnableKey,
   decideScheduleKeyDeletion,
-  decideTagResource,
-  decideUntagResource,
   decideUpdateKeyDescription,
+  checkKeyState,
   defaultKeyPolicy,
   MAX_TAGS_PER_KEY,
   ORIGINS,
   publicKeyRefusal,
-  type KeyEvent,
-  type KeyOperation,
   type KeyState,
-  type Recorded,
 } from '../domain/key.ts';
 import { KEY_SPECS, KEY_USAGES, keyAlgorithms, resolveKeyUsage, sm2Refused, type KeyAlgorithms, type KeySpecName, type KeyUsage } from '../domain/key-specs.ts';
-import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
-import type { Database } from '../store/database.ts';
+import { validateTags, type Tag } from '../domain/tags.ts';
 import { readKeyUse } from '../store/compliance-queries.ts';
-import { aliasStream, applyDecision } from '../store/apply-decision.ts';
-import { readStream } from '../store/event-store.ts';
-import { countAccountKeys, countKeyAliases, readAccountKeysPage, readAliasesPage, readKeyProjection } from '../store/projections.ts';
+import { countAccountKeys, readAccountKeysPage } from '../store/projections.ts';
 import { IMPORTABLE_KEY_SPECS } from '../crypto/import-wrapping.ts';
 import { MAX_KEYS_PER_ACCOUNT, tooManyKeysMessage } from '../domain/quotas.ts';
 import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
-import { lockKeyShared } from '../store/key-locks.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
-import { parsePolicy, wouldLockOut } from '../domain/policy/index.ts';
 import { enforce, type Authorizer } from './authorization.ts';
-import { applyKeyDecision, lockAuthorizedKey, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
-import { KeyResolver, keyNotFound } from './key-resolver.ts';
+import { applyKeyDecision, changeKey, keyResource, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
+import { checkNewKeyPolicy, checkPolicySize, MAX_POLICY_MEMBER_LENGTH } from './key-policy-service.ts';
+import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
-
-type Trx = Transaction<Database>;
+import type { RequestRunner } from './request-runner.ts';
 
 /** GetKeyLastUsage's answer, AWS's members in lowerCamelCase; keyLastUsage is null when the key has no successful cryptographic use. */
 export interface KeyLastUsageResult {
@@ -108,35 +85,17 @@ export interface PublicKeyResult extends KeyAlgorithms {
   keyUsage: string;
 }
 
-export interface AliasListEntry {
-  aliasName: string;
-  aliasArn: string;
-  targetKeyId: string;
-  creationDate: Date;
-  lastUpdatedDate: Date;
-}
-
-/** AWS's model allows a Policy member of 131,072 characters; AWS's key policy quota is 32 KB. */
-const MAX_POLICY_MEMBER_LENGTH = 131_072;
-const MAX_POLICY_LENGTH = 32_768;
-
-/** A key policy within the model's limit but over the key policy quota is LimitExceededException, as in AWS. */
-function checkPolicySize(policy: string | null | undefined): void {
-  if (policy === null || policy === undefined || policy.length <= MAX_POLICY_LENGTH) return;
-  if ([...policy].length > MAX_POLICY_LENGTH)
-    throw new KmsError('LimitExceededException', `A key policy can be at most ${MAX_POLICY_LENGTH} characters (32 KB).`);
-}
-
 /**
- * The KMS operations on keys and aliases, one method per AWS operation. Each
- * runs audit-first through the RequestRunner: authenticate (done by the
- * transport) -> load -> authorize -> decide -> append + project -> respond.
+ * The KMS operations on keys themselves (their creation, description, state
+ * and deletion), one method per AWS operation; aliases, tags and key policies
+ * have services of their own. Each runs audit-first through the
+ * RequestRunner: authenticate (done by the transport) -> load -> authorize ->
+ * decide -> append + project -> respond.
  */
 export class KmsService {
   readonly #runner: RequestRunner;
   readonly #region: string;
   readonly #rootKey: RootKey;
-  readonly #resolver: KeyResolver;
   readonly #jobs: JobScheduler;
   readonly #authorizer: Authorizer;
 
@@ -160,7 +119,6 @@ export class KmsService {
     this.#runner = deps.runner;
     this.#region = deps.region;
     this.#rootKey = deps.rootKey;
-    this.#resolver = deps.resolver;
     this.#jobs = deps.jobs;
   }
 
@@ -237,7 +195,7 @@ export class KmsService {
         const policy = input.policy ?? defaultKeyPolicy(accountId);
         const keyId = randomUUID();
         if (input.policy != null)
-          this.#checkPolicy(input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
+          checkNewKeyPolicy(this.#authorizer, input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
 
         // Made above for this spec; the checks it was made after are the ones just passed.
         if (!fresh && origin === 'AWS_KMS') throw generationFailure ?? new Error(`CreateKey: no key material was generated for ${keySpec}`);
@@ -282,7 +240,7 @@ export class KmsService {
   getPublicKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<PublicKeyResult> {
     const requestParameters = { keyId: input.keyId, grantTokens: input.grantTokens ?? undefined };
     return this.#runner.run(ctx, { eventName: 'GetPublicKey', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetPublicKey', 'GetPublicKey');
+      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetPublicKey', { grantOperation: 'GetPublicKey' });
       const refused = checkKeyState('GetPublicKey', key) ?? publicKeyRefusal(key);
       if (refused) throw refused;
       return {
@@ -329,7 +287,7 @@ export class KmsService {
     return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
       const ref = parseKeyReference(input.keyId);
       if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') throw keyNotFound(input.keyId);
-      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetKeyLastUsage');
+      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetKeyLastUsage');
       // No upper bound: a use recorded in this same instant (or by a server whose clock is ahead) is still the last.
       const last = (await readKeyUse(trx, key.accountId, [key.arn], { to: null })).get(key.arn);
       return {
@@ -365,18 +323,18 @@ export class KmsService {
   }
 
   updateKeyDescription(ctx: RequestContext, input: { keyId: string; description: string }): Promise<Record<string, never>> {
-    return this.#lifecycle(ctx, 'UpdateKeyDescription', input.keyId, { description: input.description }, (key) => {
+    return changeKey(this.#runner, this.#changeDeps, ctx, 'UpdateKeyDescription', input.keyId, { description: input.description }, (key) => {
       new Validator().maxLength('description', input.description, 8192).throwIfAny();
       return decideUpdateKeyDescription(key, input.description);
     });
   }
 
   enableKey(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
-    return this.#lifecycle(ctx, 'EnableKey', input.keyId, {}, (key) => decideEnableKey(key));
+    return changeKey(this.#runner, this.#changeDeps, ctx, 'EnableKey', input.keyId, {}, (key) => decideEnableKey(key));
   }
 
   disableKey(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
-    return this.#lifecycle(ctx, 'DisableKey', input.keyId, {}, (key) => decideDisableKey(key));
+    return changeKey(this.#runner, this.#changeDeps, ctx, 'DisableKey', input.keyId, {}, (key) => decideDisableKey(key));
   }
 
   /** ScheduleKeyDeletion: PendingDeletion for 7–30 days (default 30). The deletion itself is the worker's. */
@@ -385,7 +343,9 @@ export class KmsService {
     input: { keyId: string; pendingWindowInDays?: number | null },
   ): Promise<{ keyId: string; deletionDate: Date; keyState: string; pendingWindowInDays: number }> {
     let result: KeyState | undefined;
-    await this.#lifecycle(
+    await changeKey(
+      this.#runner,
+      this.#changeDeps,
       ctx,
       'ScheduleKeyDeletion',
       input.keyId,
@@ -412,7 +372,9 @@ export class KmsService {
 
   async cancelKeyDeletion(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let arn = '';
-    await this.#lifecycle(
+    await changeKey(
+      this.#runner,
+      this.#changeDeps,
       ctx,
       'CancelKeyDeletion',
       input.keyId,
@@ -424,245 +386,6 @@ export class KmsService {
       },
     );
     return { keyId: arn };
-  }
-
-  tagResource(ctx: RequestContext, input: { keyId: string; tags: Tag[] }): Promise<Record<string, never>> {
-    return this.#lifecycle(ctx, 'TagResource', input.keyId, { tags: input.tags }, (key) => {
-      const bad = validateTags(input.tags);
-      if (bad) throw bad;
-      return decideTagResource(key, input.tags);
-    });
-  }
-
-  untagResource(ctx: RequestContext, input: { keyId: string; tagKeys: string[] }): Promise<Record<string, never>> {
-    return this.#lifecycle(ctx, 'UntagResource', input.keyId, { tagKeys: input.tagKeys }, (key) => {
-      const bad = validateTagKeys(input.tagKeys);
-      if (bad) throw bad;
-      return decideUntagResource(key, input.tagKeys);
-    });
-  }
-
-  listResourceTags(
-    ctx: RequestContext,
-    input: { keyId: string; limit?: number | null; marker?: string | null },
-  ): Promise<{ tags: Tag[]; nextMarker: string | null; truncated: boolean }> {
-    const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      const v = new Validator();
-      const size = pageSize(v, input.limit, 50, 50);
-      v.throwIfAny();
-      const after = decodeMarker(input.marker);
-      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:ListResourceTags');
-      const tags = key.tags.filter((t) => after === undefined || t.tagKey > after).slice(0, size + 1);
-      const p = page(tags, size, (t) => t.tagKey);
-      return { tags: p.items, nextMarker: p.nextMarker, truncated: p.truncated };
-    });
-  }
-
-  // ---------------------------------------------------------------- aliases
-
-  createAlias(ctx: RequestContext, input: { aliasName: string; targetKeyId: string }): Promise<Record<string, never>> {
-    return this.#aliasChange(ctx, 'CreateAlias', input, (alias, target, arn, aliasesOnTarget) =>
-      decideCreateAlias(alias, { accountId: ctx.caller.accountId, aliasName: input.aliasName, aliasArn: arn, targetKeyId: target!.keyId, aliasesOnTarget }),
-    );
-  }
-
-  updateAlias(ctx: RequestContext, input: { aliasName: string; targetKeyId: string }): Promise<Record<string, never>> {
-    return this.#aliasChange(ctx, 'UpdateAlias', input, (alias, target, arn, aliasesOnTarget) =>
-      decideUpdateAlias(alias, { aliasArn: arn, targetKeyId: target!.keyId, aliasesOnTarget }),
-    );
-  }
-
-  deleteAlias(ctx: RequestContext, input: { aliasName: string }): Promise<Record<string, never>> {
-    return this.#aliasChange(ctx, 'DeleteAlias', input, (alias, _target, arn) => decideDeleteAlias(alias, arn));
-  }
-
-  listAliases(
-    ctx: RequestContext,
-    input: { keyId?: string | null; limit?: number | null; marker?: string | null },
-  ): Promise<{ aliases: AliasListEntry[]; nextMarker: string | null; truncated: boolean }> {
-    const requestParameters = { keyId: input.keyId ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListAliases' });
-      const v = new Validator();
-      const size = pageSize(v, input.limit, 100, 50);
-      v.throwIfAny();
-      const after = decodeMarker(input.marker);
-      let targetKeyId: string | undefined;
-      if (input.keyId != null) {
-        const ref = parseKeyReference(input.keyId);
-        if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
-          throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
-        }
-        const key = await this.#readKey(trx, ctx, input.keyId, draft, now);
-        targetKeyId = key.keyId;
-      }
-      const rows = await readAliasesPage(trx, ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
-      const p = page(rows, size, (r) => r.alias_name);
-      return {
-        aliases: p.items.map((r) => ({
-          aliasName: r.alias_name,
-          aliasArn: aliasArn(this.#region, r.account_id, r.alias_name),
-          targetKeyId: r.target_key_id,
-          creationDate: r.creation_date,
-          lastUpdatedDate: r.last_updated_date,
-        })),
-        nextMarker: p.nextMarker,
-        truncated: p.truncated,
-      };
-    });
-  }
-
-  // ---------------------------------------------------------------- internals
-
-  /**
-   * A lifecycle change on one key: lock its projection row (so crypto operations
-   * and other lifecycle changes on the key are ordered around it), fold its
-   * stream, decide, append with the folded version, project.
-   */
-  async #lifecycle(
-    ctx: RequestContext,
-    operation: KeyOperation,
-    keyIdText: string,
-    parameters: Record<string, unknown>,
-    decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
-    after?: (trx: Trx, key: KeyState, draft: AuditDraft) => Promise<void> | void,
-    conditions: Record<string, string | number | boolean | undefined> = {},
-  ): Promise<Record<string, never>> {
-    const requestParameters = { keyId: keyIdText, ...parameters };
-    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
-      const next = await applyKeyDecision(trx, key, key.keyId, decide(key, now), now);
-      await after?.(trx, next, draft);
-      return {};
-    });
-  }
-
-  async #aliasChange(
-    ctx: RequestContext,
-    operation: 'CreateAlias' | 'UpdateAlias' | 'DeleteAlias',
-    input: { aliasName: string; targetKeyId?: string },
-    decide: (alias: AliasState | null, target: KeyState | null, aliasArn: string, aliasesOnTarget: number) => Decision<AliasEvent>,
-  ): Promise<Record<string, never>> {
-    const requestParameters = { aliasName: input.aliasName, targetKeyId: input.targetKeyId };
-    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
-      const invalidName = validateAliasName(input.aliasName);
-      if (invalidName) throw invalidName;
-      const accountId = ctx.caller.accountId;
-      const arn = aliasArn(this.#region, accountId, input.aliasName);
-      draft.resources.push({ arn, type: 'AWS::KMS::Alias', accountId });
-      // As in AWS, the alias itself is a resource of identity policies (an explicit Deny on alias/prod-* holds),
-      // besides the permission on the key(s) checked below.
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, resourceArn: arn });
-
-      let target: KeyState | null = null;
-      let aliasesOnTarget = 0;
-      if (input.targetKeyId !== undefined) {
-        new Validator().minLength('targetKeyId', input.targetKeyId, 1).maxLength('targetKeyId', input.targetKeyId, 2048).throwIfAny();
-        const ref = parseKeyReference(input.targetKeyId);
-        if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
-          throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
-        }
-        const resolved = await this.#resolver.resolve(trx, ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
-        const keyId = resolved.keyId;
-        // An alias and its key are always in the same account.
-        if (resolved.accountId !== accountId) throw keyNotFound(input.targetKeyId);
-        // The target's shared lock: it cannot be scheduled for deletion under us.
-        await lockKeyShared(trx, [keyId]);
-        target = await readKeyProjection(trx, keyId);
-        if (!target) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-        draft.resources.push(keyResource(target));
-        await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: target });
-        const refused = checkKeyState(operation as KeyOperation, target);
-        if (refused) throw refused;
-        aliasesOnTarget = await countKeyAliases(trx, keyId);
-      }
-
-      const alias = foldAlias((await readStream(trx, aliasStreamId(accountId, input.aliasName))) as Recorded<AliasEvent>[]);
-      // Moving or deleting an alias also needs permission on the key it points at now.
-      if (operation !== 'CreateAlias' && alias && !alias.deleted) {
-        const current = await readKeyProjection(trx, alias.targetKeyId);
-        if (current) await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: current });
-      }
-      if (operation === 'UpdateAlias' && alias && !alias.deleted && target) {
-        // AWS: an alias may only move to a key of the same key spec and usage.
-        const current = await readKeyProjection(trx, alias.targetKeyId);
-        if (current && (current.keySpec !== target.keySpec || current.keyUsage !== target.keyUsage)) {
-          throw new KmsError('ValidationException', `${arn} can only be associated with keys of the same key spec and key usage.`);
-        }
-      }
-      await applyDecision(trx, aliasStream(accountId, input.aliasName), alias, decide(alias, target, arn, aliasesOnTarget), now);
-      return {};
-    });
-  }
-
-  /** Resolves and reads a key for a read operation, authorized as `action` (or as the request already was). */
-  async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft, now: Date, action?: string, grantOperation?: string): Promise<KeyState> {
-    if (action) return readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, text, action, grantOperation ? { grantOperation } : {});
-    // Read as part of a request already authorized (ListAliases' filter): the caller's own keys only.
-    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
-    const key = await readKeyProjection(trx, keyId);
-    if (!key || key.accountId !== ctx.caller.accountId) throw keyNotFound(key?.arn ?? keyArn(this.#region, accountId, keyId));
-    draft.resources.push(keyResource(key));
-    return key;
-  }
-
-  /**
-   * A key policy must parse (MalformedPolicyDocumentException naming what is
-   * wrong) and, unless the caller bypasses the check, must still let the caller
-   * change it later (AWS's policy lockout safety check).
-   */
-  #checkPolicy(text: string, ctx: RequestContext, now: Date, arn: string, bypass: boolean): void {
-    const parsed = parsePolicy(text, 'key');
-    if (!parsed.ok) throw parsed.error;
-    if (!bypass && wouldLockOut(parsed.policy, this.#authorizer.factsFor(ctx.caller, ctx.sourceIp, now, arn))) {
-      throw new KmsError('MalformedPolicyDocumentException', 'The new key policy will not allow you to update the key policy in the future.');
-    }
-  }
-
-  // ---------------------------------------------------------------- key policies
-
-  /** PutKeyPolicy: replaces the key policy (policyName must be `default`). */
-  putKeyPolicy(
-    ctx: RequestContext,
-    input: { keyId: string; policyName?: string | null; policy: string; bypassPolicyLockoutSafetyCheck?: boolean | null },
-  ): Promise<Record<string, never>> {
-    const parameters = {
-      policyName: input.policyName ?? 'default',
-      policy: input.policy,
-      bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined,
-    };
-    return this.#lifecycle(ctx, 'PutKeyPolicy', input.keyId, parameters, (key, now) => {
-      checkPolicyName(input.policyName);
-      new Validator().minLength('policy', input.policy, 1).maxLength('policy', input.policy, MAX_POLICY_MEMBER_LENGTH).throwIfAny();
-      checkPolicySize(input.policy);
-      this.#checkPolicy(input.policy, ctx, now, key.arn, input.bypassPolicyLockoutSafetyCheck ?? false);
-      return decidePutKeyPolicy(key, input.policy);
-    });
-  }
-
-  /** GetKeyPolicy: the key policy document as stored. */
-  getKeyPolicy(ctx: RequestContext, input: { keyId: string; policyName?: string | null }): Promise<{ policy: string; policyName: string }> {
-    const requestParameters = { keyId: input.keyId, policyName: input.policyName ?? 'default' };
-    return this.#runner.run(ctx, { eventName: 'GetKeyPolicy', readOnly: true, requestParameters }, async (trx, draft, now) => {
-      checkPolicyName(input.policyName);
-      const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetKeyPolicy');
-      return { policy: key.policy, policyName: 'default' };
-    });
-  }
-
-  /** ListKeyPolicies: always just `default`, as in AWS. */
-  listKeyPolicies(
-    ctx: RequestContext,
-    input: { keyId: string; limit?: number | null; marker?: string | null },
-  ): Promise<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }> {
-    return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
-      const v = new Validator();
-      pageSize(v, input.limit, 1000, 100);
-      v.throwIfAny();
-      await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:ListKeyPolicies');
-      return { policyNames: ['default'], nextMarker: null, truncated: false };
-    });
   }
 }
 
@@ -724,12 +447,4 @@ function keyShape(input: CreateKeyInput): { keySpec: KeySpecName; keyUsage: KeyU
     throw new KmsError('UnsupportedOperationException', `keyledger does not support keys with origin ${origin}.`);
   }
   return { keySpec, keyUsage: usage.keyUsage, origin };
-}
-
-const keyResource = (key: KeyState) => ({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-
-function checkPolicyName(policyName: string | null | undefined): void {
-  if (policyName != null && policyName !== 'default') {
-    throw new KmsError('NotFoundException', `No such policy exists: ${policyName}. A KMS key has one policy, named default.`);
-  }
 }

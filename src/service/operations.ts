@@ -2,21 +2,33 @@ import { KmsError, validationError } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import { operationShapes, shape, memberField } from './model/kms-model.ts';
 import { modelViolations } from './model/validate.ts';
+import type { AliasService } from './alias-service.ts';
 import type { CryptoService } from './crypto-service.ts';
+import type { DataKeyService } from './data-key-service.ts';
 import type { GrantService } from './grant-service.ts';
 import type { ImportService } from './import-service.ts';
 import type { KeyAgreementService } from './key-agreement-service.ts';
+import type { KeyPolicyService } from './key-policy-service.ts';
 import type { KmsService } from './kms-service.ts';
 import type { MacService } from './mac-service.ts';
 import type { RequestQuotas } from './quotas.ts';
+import type { RandomService } from './random-service.ts';
+import type { ReEncryptService } from './re-encrypt-service.ts';
 import type { OperationSpec, RequestRunner } from './request-runner.ts';
 import type { RotationService } from './rotation-service.ts';
 import type { SigningService } from './signing-service.ts';
+import type { TagService } from './tag-service.ts';
 
 /** The services a KMS operation's handler calls. */
 export interface OperationServices {
   kms: KmsService;
+  aliases: AliasService;
+  tags: TagService;
+  keyPolicies: KeyPolicyService;
   crypto: CryptoService;
+  reEncryption: ReEncryptService;
+  dataKeys: DataKeyService;
+  random: RandomService;
   rotation: RotationService;
   imports: ImportService;
   grants: GrantService;
@@ -69,18 +81,18 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   operation('ScheduleKeyDeletion', 'mutation', false, (s, ctx, input) => s.kms.scheduleKeyDeletion(ctx, input)),
   operation('CancelKeyDeletion', 'mutation', false, (s, ctx, input) => s.kms.cancelKeyDeletion(ctx, input)),
   // Tags
-  operation('TagResource', 'mutation', false, (s, ctx, input) => s.kms.tagResource(ctx, input)),
-  operation('UntagResource', 'mutation', false, (s, ctx, input) => s.kms.untagResource(ctx, input)),
-  operation('ListResourceTags', 'query', true, (s, ctx, input) => s.kms.listResourceTags(ctx, input)),
+  operation('TagResource', 'mutation', false, (s, ctx, input) => s.tags.tagResource(ctx, input)),
+  operation('UntagResource', 'mutation', false, (s, ctx, input) => s.tags.untagResource(ctx, input)),
+  operation('ListResourceTags', 'query', true, (s, ctx, input) => s.tags.listResourceTags(ctx, input)),
   // Aliases
-  operation('CreateAlias', 'mutation', false, (s, ctx, input) => s.kms.createAlias(ctx, input)),
-  operation('UpdateAlias', 'mutation', false, (s, ctx, input) => s.kms.updateAlias(ctx, input)),
-  operation('DeleteAlias', 'mutation', false, (s, ctx, input) => s.kms.deleteAlias(ctx, input)),
-  operation('ListAliases', 'query', true, (s, ctx, input) => s.kms.listAliases(ctx, input)),
+  operation('CreateAlias', 'mutation', false, (s, ctx, input) => s.aliases.createAlias(ctx, input)),
+  operation('UpdateAlias', 'mutation', false, (s, ctx, input) => s.aliases.updateAlias(ctx, input)),
+  operation('DeleteAlias', 'mutation', false, (s, ctx, input) => s.aliases.deleteAlias(ctx, input)),
+  operation('ListAliases', 'query', true, (s, ctx, input) => s.aliases.listAliases(ctx, input)),
   // Key policies
-  operation('PutKeyPolicy', 'mutation', false, (s, ctx, input) => s.kms.putKeyPolicy(ctx, input)),
-  operation('GetKeyPolicy', 'query', true, (s, ctx, input) => s.kms.getKeyPolicy(ctx, input)),
-  operation('ListKeyPolicies', 'query', true, (s, ctx, input) => s.kms.listKeyPolicies(ctx, input)),
+  operation('PutKeyPolicy', 'mutation', false, (s, ctx, input) => s.keyPolicies.putKeyPolicy(ctx, input)),
+  operation('GetKeyPolicy', 'query', true, (s, ctx, input) => s.keyPolicies.getKeyPolicy(ctx, input)),
+  operation('ListKeyPolicies', 'query', true, (s, ctx, input) => s.keyPolicies.listKeyPolicies(ctx, input)),
   // Rotation
   operation('EnableKeyRotation', 'mutation', false, (s, ctx, input) => s.rotation.enableKeyRotation(ctx, input)),
   operation('DisableKeyRotation', 'mutation', false, (s, ctx, input) => s.rotation.disableKeyRotation(ctx, input)),
@@ -100,12 +112,12 @@ export const KMS_OPERATIONS: readonly KmsOperation[] = [
   // Cryptographic operations (CloudTrail records them as read-only)
   operation('Encrypt', 'mutation', true, (s, ctx, input) => s.crypto.encrypt(ctx, input)),
   operation('Decrypt', 'mutation', true, (s, ctx, input) => s.crypto.decrypt(ctx, input)),
-  operation('ReEncrypt', 'mutation', true, (s, ctx, input) => s.crypto.reEncrypt(ctx, input)),
-  operation('GenerateDataKey', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKey(ctx, input)),
-  operation('GenerateDataKeyWithoutPlaintext', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKeyWithoutPlaintext(ctx, input)),
-  operation('GenerateDataKeyPair', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKeyPair(ctx, input)),
-  operation('GenerateDataKeyPairWithoutPlaintext', 'mutation', true, (s, ctx, input) => s.crypto.generateDataKeyPairWithoutPlaintext(ctx, input)),
-  operation('GenerateRandom', 'mutation', true, (s, ctx, input) => s.crypto.generateRandom(ctx, input)),
+  operation('ReEncrypt', 'mutation', true, (s, ctx, input) => s.reEncryption.reEncrypt(ctx, input)),
+  operation('GenerateDataKey', 'mutation', true, (s, ctx, input) => s.dataKeys.generateDataKey(ctx, input)),
+  operation('GenerateDataKeyWithoutPlaintext', 'mutation', true, (s, ctx, input) => s.dataKeys.generateDataKeyWithoutPlaintext(ctx, input)),
+  operation('GenerateDataKeyPair', 'mutation', true, (s, ctx, input) => s.dataKeys.generateDataKeyPair(ctx, input)),
+  operation('GenerateDataKeyPairWithoutPlaintext', 'mutation', true, (s, ctx, input) => s.dataKeys.generateDataKeyPairWithoutPlaintext(ctx, input)),
+  operation('GenerateRandom', 'mutation', true, (s, ctx, input) => s.random.generateRandom(ctx, input)),
   operation('Sign', 'mutation', true, (s, ctx, input) => s.signing.sign(ctx, input)),
   operation('Verify', 'mutation', true, (s, ctx, input) => s.signing.verify(ctx, input)),
   operation('GenerateMac', 'mutation', true, (s, ctx, input) => s.mac.generateMac(ctx, input)),
@@ -150,7 +162,13 @@ export class OperationRegistry {
   constructor(deps: OperationServices & { runner: RequestRunner; quotas?: RequestQuotas }) {
     this.#services = {
       kms: deps.kms,
+      aliases: deps.aliases,
+      tags: deps.tags,
+      keyPolicies: deps.keyPolicies,
       crypto: deps.crypto,
+      reEncryption: deps.reEncryption,
+      dataKeys: deps.dataKeys,
+      random: deps.random,
       rotation: deps.rotation,
       imports: deps.imports,
       grants: deps.grants,

@@ -69,14 +69,14 @@ beforeAll(async () => {
   k1 = await created(admin);
   k2 = await created(admin);
   kb = await created(other);
-  await t.app.kms.createAlias(await t.ctx(admin), { aliasName: 'alias/app', targetKeyId: k1.keyId });
+  await t.app.aliases.createAlias(await t.ctx(admin), { aliasName: 'alias/app', targetKeyId: k1.keyId });
 
   const crypto = t.app.crypto;
   await step('s1', alice, '10.0.0.5', at(DAY1, '10:00'), (c) =>
     crypto.encrypt(c, { keyId: k1.keyId, plaintext: Buffer.from('one'), encryptionContext: { tenant: 'acme', purpose: 'billing' } }),
   );
   const gdk = await step('s2', alice, '10.0.0.5', at(DAY1, '10:05'), (c) =>
-    crypto.generateDataKey(c, { keyId: k1.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } }),
+    t.app.dataKeys.generateDataKey(c, { keyId: k1.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } }),
   );
   if (typeof gdk === 'string') throw new Error(`GenerateDataKey failed: ${gdk}`);
   const blob = gdk.ciphertextBlob;
@@ -91,17 +91,17 @@ beforeAll(async () => {
     { ...(await t.ctx(other)), sourceIp: '10.0.0.5' },
     { keyId: kb.keyId, plaintext: Buffer.from('b'), encryptionContext: { tenant: 'acme' } },
   );
-  const bGdk = await t.app.crypto.generateDataKey(
+  const bGdk = await t.app.dataKeys.generateDataKey(
     { ...(await t.ctx(other)), sourceIp: '10.0.0.5' },
     { keyId: kb.keyId, keySpec: 'AES_256', encryptionContext: { tenant: 'acme' } },
   );
 
-  await step('s5', admin, '203.0.113.7', at(DAY2, '09:00'), (c) => t.app.kms.updateAlias(c, { aliasName: 'alias/app', targetKeyId: k2.keyId }));
+  await step('s5', admin, '203.0.113.7', at(DAY2, '09:00'), (c) => t.app.aliases.updateAlias(c, { aliasName: 'alias/app', targetKeyId: k2.keyId }));
   await step('s6', alice, '10.0.0.6', at(DAY2, '10:00'), (c) =>
     crypto.encrypt(c, { keyId: 'alias/app', plaintext: Buffer.from('six'), encryptionContext: { tenant: 'globex' } }),
   );
   const re = await step('s7', bob, '10.0.1.1', at(DAY2, '11:00'), (c) =>
-    crypto.reEncrypt(c, {
+    t.app.reEncryption.reEncrypt(c, {
       ciphertextBlob: blob,
       sourceEncryptionContext: { tenant: 'acme' },
       destinationKeyId: k2.keyId,

@@ -41,8 +41,8 @@ async function snapshot(label: string): Promise<void> {
   const at = t.clock.now();
   const deleted = label === 'deleted';
   const metadata = deleted ? null : (await t.app.kms.describeKey(await t.ctx(admin), { keyId })).keyMetadata;
-  const policy = deleted ? null : (await t.app.kms.getKeyPolicy(await t.ctx(admin), { keyId })).policy;
-  const aliases = deleted ? [] : (await t.app.kms.listAliases(await t.ctx(admin), { keyId })).aliases.map((a) => a.aliasName).sort();
+  const policy = deleted ? null : (await t.app.keyPolicies.getKeyPolicy(await t.ctx(admin), { keyId })).policy;
+  const aliases = deleted ? [] : (await t.app.aliases.listAliases(await t.ctx(admin), { keyId })).aliases.map((a) => a.aliasName).sort();
   // GetKeyRotationStatus refuses a key pending deletion (as AWS does): nothing live to compare then.
   const rotation = deleted || metadata?.keyState === 'PendingDeletion' ? null : await t.app.rotation.getKeyRotationStatus(await t.ctx(admin), { keyId });
   snapshots.push({ label, at, metadata, policy, aliases, rotation });
@@ -64,18 +64,18 @@ beforeAll(async () => {
   await change(0, 'created', async () => {
     keyId = (await t.app.kms.createKey(await as(), { description: 'v1' })).keyMetadata.keyId;
   });
-  await change(1, 'alias created', async () => t.app.kms.createAlias(await as(), { aliasName: 'alias/tt', targetKeyId: keyId }));
+  await change(1, 'alias created', async () => t.app.aliases.createAlias(await as(), { aliasName: 'alias/tt', targetKeyId: keyId }));
   await change(2, 'description', async () => t.app.kms.updateKeyDescription(await as(), { keyId, description: 'v2' }));
   await change(3, 'disabled', async () => t.app.kms.disableKey(await as(), { keyId }));
   await change(4, 'enabled', async () => t.app.kms.enableKey(await as(), { keyId }));
   await change(5, 'rotation enabled', async () => t.app.rotation.enableKeyRotation(await as(), { keyId, rotationPeriodInDays: 90 }));
   await change(6, 'rotated', async () => t.app.rotation.rotateKeyOnDemand(await as(), { keyId }));
   await change(7, 'alias moved', async () => {
-    await t.app.kms.updateAlias(await as(), { aliasName: 'alias/tt', targetKeyId: otherKeyId });
-    await t.app.kms.createAlias(await as(), { aliasName: 'alias/second', targetKeyId: keyId });
+    await t.app.aliases.updateAlias(await as(), { aliasName: 'alias/tt', targetKeyId: otherKeyId });
+    await t.app.aliases.createAlias(await as(), { aliasName: 'alias/second', targetKeyId: keyId });
   });
-  await change(8, 'policy', async () => t.app.kms.putKeyPolicy(await as(), { keyId, policy: POLICY_V2(admin.accountId) }));
-  await change(9, 'tagged', async () => t.app.kms.tagResource(await as(), { keyId, tags: [{ tagKey: 'team', tagValue: 'payments' }] }));
+  await change(8, 'policy', async () => t.app.keyPolicies.putKeyPolicy(await as(), { keyId, policy: POLICY_V2(admin.accountId) }));
+  await change(9, 'tagged', async () => t.app.tags.tagResource(await as(), { keyId, tags: [{ tagKey: 'team', tagValue: 'payments' }] }));
   await change(10, 'deletion scheduled', async () => t.app.kms.scheduleKeyDeletion(await as(), { keyId, pendingWindowInDays: 7 }));
   await change(10 + 8 * 24, 'deleted', async () => {
     expect(await t.app.rotation.deleteIfDue(keyId, t.clock.now())).toBe('done');

@@ -98,7 +98,7 @@ describe('a cache made stale by another process costs a retry, never a wrong ans
     const key = await keyWithBlob('gc-policy', policyFor(alice.accountId, [allowBob]));
     expect((await key.decrypt(t.app, bob)).code).toBe('ok');
 
-    await other.kms.putKeyPolicy(await request(alice), { keyId: key.keyId, policy: policyFor(alice.accountId) });
+    await other.keyPolicies.putKeyPolicy(await request(alice), { keyId: key.keyId, policy: policyFor(alice.accountId) });
     const before = stats(t.app);
     const refused = await key.decrypt(t.app, bob);
     expect(refused.code).toBe('AccessDeniedException');
@@ -119,11 +119,11 @@ describe('a cache made stale by another process costs a retry, never a wrong ans
     const one = await t.app.kms.createKey(await request(alice), { description: 'gc-alias-1' });
     const two = await t.app.kms.createKey(await request(alice), { description: 'gc-alias-2' });
     const aliasName = `alias/gc-${randomBytes(4).toString('hex')}`;
-    await t.app.kms.createAlias(await request(alice), { aliasName, targetKeyId: one.keyMetadata.keyId });
+    await t.app.aliases.createAlias(await request(alice), { aliasName, targetKeyId: one.keyMetadata.keyId });
     const encrypt = async () => (await t.app.crypto.encrypt(await request(alice), { keyId: aliasName, plaintext: randomBytes(8) })).keyId;
     expect(await encrypt()).toBe(one.keyMetadata.arn);
     expect(await encrypt()).toBe(one.keyMetadata.arn);
-    await other.kms.updateAlias(await request(alice), { aliasName, targetKeyId: two.keyMetadata.keyId });
+    await other.aliases.updateAlias(await request(alice), { aliasName, targetKeyId: two.keyMetadata.keyId });
     expect(await encrypt()).toBe(two.keyMetadata.arn);
   });
 
@@ -199,7 +199,7 @@ describe('a batch whose write fails fails every request in it', () => {
     const generate = async (batch: string) => {
       const ctx = await request(alice);
       try {
-        const out = await serial.crypto.generateDataKey(ctx, { keyId: keyMetadata.keyId, keySpec: 'AES_256', encryptionContext: { batch } });
+        const out = await serial.dataKeys.generateDataKey(ctx, { keyId: keyMetadata.keyId, keySpec: 'AES_256', encryptionContext: { batch } });
         return { requestId: ctx.requestId, code: 'ok', out };
       } catch (error) {
         if (!(error instanceof KmsError)) throw error;

@@ -116,7 +116,7 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
 
   it("key id or key ARN only: an alias, a missing key and another account's key are NotFoundException", async () => {
     const { keyId, arn } = await symmetricKey();
-    await aws.t.app.kms.createAlias(await aws.t.ctx(aws.admin), { aliasName: 'alias/last-usage', targetKeyId: keyId });
+    await aws.t.app.aliases.createAlias(await aws.t.ctx(aws.admin), { aliasName: 'alias/last-usage', targetKeyId: keyId });
     expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: 'alias/last-usage' })))).name).toBe('NotFoundException');
     expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: arn.replace(/key\/.*/, 'alias/last-usage') })))).name).toBe('NotFoundException');
     expect((await awsError(aws.kms.send(new GetKeyLastUsageCommand({ KeyId: '0b1e7c3a-1111-4222-8333-944445555666' })))).name).toBe('NotFoundException');

@@ -71,7 +71,7 @@ async function newKey(): Promise<{ keyId: string; arn: string }> {
 
 async function newAlias(targetKeyId: string): Promise<string> {
   const aliasName = `alias/${unique('both')}`;
-  await t.app.kms.createAlias(await asAdmin(), { aliasName, targetKeyId });
+  await t.app.aliases.createAlias(await asAdmin(), { aliasName, targetKeyId });
   return aliasName;
 }
 
@@ -162,12 +162,12 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   TagResource: async () => ({ keyId: (await newKey()).keyId, tags: [{ tagKey: 'env', tagValue: 'test' }] }),
   UntagResource: async () => {
     const { keyId } = await newKey();
-    await t.app.kms.tagResource(await asAdmin(), { keyId, tags: [{ tagKey: 'env', tagValue: 'test' }] });
+    await t.app.tags.tagResource(await asAdmin(), { keyId, tags: [{ tagKey: 'env', tagValue: 'test' }] });
     return { keyId, tagKeys: ['env'] };
   },
   ListResourceTags: async () => {
     const { keyId } = await newKey();
-    await t.app.kms.tagResource(await asAdmin(), { keyId, tags: [{ tagKey: 'env', tagValue: 'test' }] });
+    await t.app.tags.tagResource(await asAdmin(), { keyId, tags: [{ tagKey: 'env', tagValue: 'test' }] });
     return { keyId };
   },
   // Aliases
@@ -185,7 +185,7 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   // Key policies
   PutKeyPolicy: async () => {
     const { keyId } = await newKey();
-    const { policy } = await t.app.kms.getKeyPolicy(await asAdmin(), { keyId });
+    const { policy } = await t.app.keyPolicies.getKeyPolicy(await asAdmin(), { keyId });
     return { keyId, policyName: 'default', policy };
   },
   GetKeyPolicy: async () => ({ keyId: (await newKey()).keyId, policyName: 'default' }),

@@ -62,17 +62,17 @@ async function apply(c: Command, keys: string[], prefix: string): Promise<void> 
         await t.app.kms.updateKeyDescription(req, { keyId: key, description: c.description });
         break;
       case 'tagResource':
-        await t.app.kms.tagResource(req, { keyId: key, tags: [{ tagKey: c.tagKey, tagValue: c.tagValue }] });
+        await t.app.tags.tagResource(req, { keyId: key, tags: [{ tagKey: c.tagKey, tagValue: c.tagValue }] });
         break;
       case 'untagResource':
-        await t.app.kms.untagResource(req, { keyId: key, tagKeys: [c.tagKey] });
+        await t.app.tags.untagResource(req, { keyId: key, tagKeys: [c.tagKey] });
         break;
       case 'createAlias':
       case 'updateAlias':
-        await t.app.kms[c.op](req, { aliasName: alias, targetKeyId: key });
+        await t.app.aliases[c.op](req, { aliasName: alias, targetKeyId: key });
         break;
       case 'deleteAlias':
-        await t.app.kms.deleteAlias(req, { aliasName: alias });
+        await t.app.aliases.deleteAlias(req, { aliasName: alias });
         break;
       case 'advanceClock':
         t.clock.advance({ hours: c.hours });
@@ -198,8 +198,8 @@ describe('replay', () => {
     const awkward = 'tab\there\nnew\\line\r "quoted" {braces}, NULL \\N é 🔑';
     const key = (await t.app.kms.createKey(req(), { description: awkward, tags: [{ tagKey: 'team', tagValue: 'a b/c:d=e+f@g' }] })).keyMetadata;
     await t.app.kms.createKey(req(), { description: '' });
-    const policy = JSON.stringify(JSON.parse(await t.app.kms.getKeyPolicy(req(), { keyId: key.keyId }).then((p) => p.policy)), null, '\t');
-    await t.app.kms.putKeyPolicy(req(), { keyId: key.keyId, policy });
+    const policy = JSON.stringify(JSON.parse(await t.app.keyPolicies.getKeyPolicy(req(), { keyId: key.keyId }).then((p) => p.policy)), null, '\t');
+    await t.app.keyPolicies.putKeyPolicy(req(), { keyId: key.keyId, policy });
     await t.app.rotation.enableKeyRotation(req(), { keyId: key.keyId, rotationPeriodInDays: 90 });
     await t.app.rotation.rotateKeyOnDemand(req(), { keyId: key.keyId });
     const grantee = await t.newUser(ctx.caller.accountId, `grantee-${crypto.randomUUID().slice(0, 8)}`);
@@ -240,7 +240,7 @@ describe('replay', () => {
     ).keyMetadata;
     const other = (await t.app.kms.createKey(req(), { description: 'untagged' })).keyMetadata;
     await t.app.rotation.enableKeyRotation(req(), { keyId: key.keyId, rotationPeriodInDays: 90 });
-    await t.app.kms.createAlias(req(), { aliasName: 'alias/tamper-target', targetKeyId: key.keyId });
+    await t.app.aliases.createAlias(req(), { aliasName: 'alias/tamper-target', targetKeyId: key.keyId });
     const grantee = await t.newUser(ctx.caller.accountId, `tamper-${crypto.randomUUID().slice(0, 8)}`);
     const { grantId } = await t.app.grants.createGrant(req(), {
       keyId: key.keyId,

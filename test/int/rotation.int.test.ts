@@ -106,7 +106,7 @@ describe('on-demand rotation', () => {
 describe('scheduled deletion', () => {
   it('at deletionDate shreds the material, removes aliases and the key, and keeps the history', async () => {
     const key = await newKey();
-    await t.app.kms.createAlias(ctx(), { aliasName: 'alias/doomed', targetKeyId: key.keyId });
+    await t.app.aliases.createAlias(ctx(), { aliasName: 'alias/doomed', targetKeyId: key.keyId });
     await t.app.rotation.rotateKeyOnDemand(ctx(), { keyId: key.keyId });
     const blob = await encrypt(key.keyId, 'gone soon');
     await t.app.kms.scheduleKeyDeletion(ctx(), { keyId: key.keyId, pendingWindowInDays: 7 });

@@ -123,7 +123,7 @@ describe('a worker killed mid-job and restarted', () => {
     // Keys due in real time (see above), with ciphertext under their first material.
     const rotating = (await app.kms.createKey(ctx(), { description: 'rotates across a crash' })).keyMetadata;
     const doomed = (await app.kms.createKey(ctx(), { description: 'deleted across a crash' })).keyMetadata;
-    await app.kms.createAlias(ctx(), { aliasName: 'alias/crash-doomed', targetKeyId: doomed.keyId });
+    await app.aliases.createAlias(ctx(), { aliasName: 'alias/crash-doomed', targetKeyId: doomed.keyId });
     const rotatingBlob = (await app.crypto.encrypt(ctx(), { keyId: rotating.keyId, plaintext: Buffer.from('before the crash') })).ciphertextBlob;
     const doomedBlob = (await app.crypto.encrypt(ctx(), { keyId: doomed.keyId, plaintext: Buffer.from('gone') })).ciphertextBlob;
     await app.rotation.enableKeyRotation(ctx(), { keyId: rotating.keyId, rotationPeriodInDays: 90 });

@@ -55,7 +55,7 @@ describe('two workers racing on the same due keys', () => {
     await Promise.all([
       ...rotating.map((k) => queued.rotation.enableKeyRotation(ctx(), { keyId: k.keyId, rotationPeriodInDays: 90 })),
       ...doomed.map(async (k, i) => {
-        await queued.kms.createAlias(ctx(), { aliasName: `alias/race-${i}-${k.keyId.slice(0, 8)}`, targetKeyId: k.keyId });
+        await queued.aliases.createAlias(ctx(), { aliasName: `alias/race-${i}-${k.keyId.slice(0, 8)}`, targetKeyId: k.keyId });
         await queued.kms.scheduleKeyDeletion(ctx(), { keyId: k.keyId, pendingWindowInDays: 7 });
       }),
     ]);
@@ -133,7 +133,7 @@ describe('cancelKeyDeletion racing the deletion', () => {
       Array.from({ length: n }, async () => {
         const key = await newKey('cancel race');
         const alias = `alias/cancel-race-${key.keyId}`;
-        await queued.kms.createAlias(ctx(), { aliasName: alias, targetKeyId: key.keyId });
+        await queued.aliases.createAlias(ctx(), { aliasName: alias, targetKeyId: key.keyId });
         const blob = (await t.app.crypto.encrypt(ctx(), { keyId: key.keyId, plaintext: Buffer.from(key.keyId) })).ciphertextBlob;
         await queued.kms.scheduleKeyDeletion(ctx(), { keyId: key.keyId, pendingWindowInDays: 7 });
         return { key, alias, blob };

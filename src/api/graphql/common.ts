@@ -3,7 +3,8 @@ import type { InputObjectRef, ObjectRef } from '@pothos/core';
 import { EXPIRATION_MODELS, KEY_SPECS, KEY_STATES, KEY_USAGES, ORIGINS } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
 import type { RequestContext } from '../../service/context.ts';
-import type { AliasListEntry, KeyMetadata } from '../../service/kms-service.ts';
+import type { AliasListEntry } from '../../service/alias-service.ts';
+import type { KeyMetadata } from '../../service/kms-service.ts';
 import { kmsOperation, type KmsOperation } from '../../service/operations.ts';
 import { builder, type BuilderTypes, type GraphQLContext } from './builder.ts';
 

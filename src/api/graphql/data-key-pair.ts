@@ -1,5 +1,5 @@
 /** GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: asymmetric data keys under a symmetric KMS key. */
-import type { GenerateDataKeyPairResult } from '../../service/crypto-service.ts';
+import type { GenerateDataKeyPairResult } from '../../service/data-key-service.ts';
 import { builder, type BuilderTypes } from './builder.ts';
 import { KEY_ID, kmsField } from './common.ts';
 import { RecipientInfoInput } from './key-agreement.ts';

@@ -1,7 +1,8 @@
 /** KMS key, tag and alias operations. */
 import { KEY_SPECS, KEY_STATES, KEY_USAGES } from '../../domain/key.ts';
 import type { Tag } from '../../domain/tags.ts';
-import type { AliasListEntry, KeyLastUsageResult, PublicKeyResult } from '../../service/kms-service.ts';
+import type { AliasListEntry } from '../../service/alias-service.ts';
+import type { KeyLastUsageResult, PublicKeyResult } from '../../service/kms-service.ts';
 import { builder } from './builder.ts';
 import {
   algorithmFields,
