@@ -59,7 +59,7 @@ export class AccessAnalysis {
     return this.#runner.run(
       ctx,
       { eventName: 'KeyAccess', readOnly: true, requestParameters: { keyId: input.keyId, operation: input.operation } },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         new Validator()
           .minLength('operation', input.operation, 1)
           .maxLength('operation', input.operation, 64)

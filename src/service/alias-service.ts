@@ -22,7 +22,8 @@ import type { RequestContext } from './context.ts';
 import { keyResource } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
 
@@ -73,7 +74,7 @@ export class AliasService {
     input: { keyId?: string | null; limit?: number | null; marker?: string | null },
   ): Promise<{ aliases: AliasListEntry[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListAliases' });
       const v = new Validator();
       const size = pageSize(v, input.limit, 100, 50);
@@ -111,7 +112,7 @@ export class AliasService {
     decide: (alias: AliasState | null, target: KeyState | null, aliasArn: string, aliasesOnTarget: number) => Decision<AliasEvent>,
   ): Promise<Record<string, never>> {
     const requestParameters = { aliasName: input.aliasName, targetKeyId: input.targetKeyId };
-    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
       const invalidName = validateAliasName(input.aliasName);
       if (invalidName) throw invalidName;
       const accountId = ctx.caller.accountId;

@@ -20,7 +20,8 @@ import {
 } from './encryption-key-use.ts';
 import type { KeyReads } from './key-reads.ts';
 import { dryRunStop, type KeyUseDeps } from './key-use.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 
 export interface EncryptInput extends CommonInput {
   keyId: string;
@@ -69,7 +70,7 @@ export class CryptoService {
     };
     // The body may run twice (runKeyUse): the plaintext is zeroed once the request is over.
     return this.#runner
-      .runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
+      .runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
         const v = new Validator().minLength('plaintext', standIn(input.plaintext), 1, true).maxLength('plaintext', standIn(input.plaintext), 4096, true);
         validateCommon(v, input, context, 'encryptionContext');
         v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
@@ -93,7 +94,7 @@ export class CryptoService {
       encryptionAlgorithm: input.encryptionAlgorithm ?? undefined,
       ...commonParameters(input),
     };
-    return this.#runner.runKeyUse(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();

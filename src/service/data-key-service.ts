@@ -118,7 +118,7 @@ export class DataKeyService {
       numberOfBytes: input.numberOfBytes ?? undefined,
       ...commonParameters(input),
     };
-    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
@@ -166,7 +166,7 @@ export class DataKeyService {
         ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } }
         : {}),
     };
-    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       const v = new Validator();
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();

@@ -18,7 +18,7 @@ import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 import { keyNotFound } from './key-resolver.ts';
 import type { KeyUseDeps } from './key-use.ts';
-import type { AuditDraft } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
 
 // Using an ENCRYPT_DECRYPT key, shared by Encrypt, Decrypt, ReEncrypt and the
 // data key operations: finding the key a caller named or a blob names,

@@ -35,7 +35,8 @@ import { accessDenied, enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
 
@@ -87,7 +88,7 @@ export class GrantService {
       name: input.name ?? undefined,
       dryRun: input.dryRun ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'CreateGrant', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'CreateGrant', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
       // The request's shape first; its operations against the key's type once the key is known.
       const invalid = validateCreateGrant(input, 'checked-later');
       if (invalid) throw invalid;
@@ -152,7 +153,7 @@ export class GrantService {
       grantId: input.grantId ?? undefined,
       granteePrincipal: input.granteePrincipal ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ListGrants', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ListGrants', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       const v = new Validator();
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
@@ -171,7 +172,7 @@ export class GrantService {
     input: { retiringPrincipal: string; limit?: number | null; marker?: string | null },
   ): Promise<{ grants: GrantListEntry[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { retiringPrincipal: input.retiringPrincipal, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListRetirableGrants', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ListRetirableGrants', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       const v = new Validator().minLength('retiringPrincipal', input.retiringPrincipal, 1).maxLength('retiringPrincipal', input.retiringPrincipal, 256);
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
@@ -201,7 +202,7 @@ export class GrantService {
    */
   retireGrant(ctx: RequestContext, input: { grantToken?: string | null; keyId?: string | null; grantId?: string | null }): Promise<Record<string, never>> {
     const requestParameters = { keyId: input.keyId ?? undefined, grantId: input.grantId ?? undefined, grantToken: input.grantToken ? '[given]' : undefined };
-    return this.#runner.run(ctx, { eventName: 'RetireGrant', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'RetireGrant', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
       let row;
       let named: KeyState | undefined;
       if (input.grantToken != null) {
@@ -247,7 +248,7 @@ export class GrantService {
     return this.#runner.run(
       ctx,
       { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         const key = await this.#key(trx, ctx, input.keyId, draft);
         await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:RevokeGrant', key });
         const grant = await this.#grant(trx, input.grantId, key.arn);

@@ -20,7 +20,8 @@ import {
 import { accessDenied, type Authorizer } from './authorization.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
 import { callerOf, type CredentialCache } from './credentials.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 
 export interface CreatedAccessKey {
   accessKeyId: string;
@@ -81,7 +82,7 @@ export class IdentityService {
       ctx,
       accountId,
       { eventName: 'CreateAccount', eventSource: 'iam', readOnly: false, requestParameters: { accountId, name: input.name } },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         if (!ACCOUNT_ID.test(accountId))
           throw new KmsError(
             'ValidationException',
@@ -117,7 +118,7 @@ export class IdentityService {
       ctx,
       input.accountId,
       { eventName: input.type === 'user' ? 'CreateUser' : 'CreateRole', eventSource: 'iam', readOnly: false, requestParameters },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         new Validator()
           .minLength('name', input.name, 1)
           .maxLength('name', input.name, 64)
@@ -150,7 +151,7 @@ export class IdentityService {
       ctx,
       parsePrincipalArn(input.principalArn)?.accountId ?? null,
       { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         const principal = await readPrincipal(trx, input.principalArn);
         if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
         const accessKeyId = `AKIA${randomString(16)}`;
@@ -186,7 +187,7 @@ export class IdentityService {
       ctx,
       parsePrincipalArn(input.principalArn)?.accountId ?? null,
       policySpec('PutPrincipalPolicy', input),
-      (trx, draft, now) => this.#putPolicy(trx, draft, now, input),
+      ({ trx, draft, now }) => this.#putPolicy(trx, draft, now, input),
     );
   }
 
@@ -196,14 +197,14 @@ export class IdentityService {
    * iam:PutRolePolicy on the target (the account root always may).
    */
   putPrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, policySpec('PutPrincipalPolicy', input), async (trx, draft, now) => {
+    return this.#runner.run(ctx, policySpec('PutPrincipalPolicy', input), async ({ trx, draft, now }) => {
       await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Put');
       return this.#putPolicy(trx, draft, now, input);
     });
   }
 
   deletePrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string }): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async (trx, draft, now) => {
+    return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async ({ trx, draft, now }) => {
       await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Delete');
       if (!(await deletePrincipalPolicy(trx, input.principalArn, input.policyName)))
         throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
@@ -218,7 +219,7 @@ export class IdentityService {
     return this.#runner.run(
       ctx,
       { eventName: 'ListPrincipalPolicies', eventSource: 'iam', readOnly: true, requestParameters: { principalArn: input.principalArn } },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Get');
         const rows = await readPrincipalPolicies(trx, input.principalArn);
         return { policies: rows.map((r) => ({ policyName: r.policy_name, policyDocument: r.document, updatedAt: r.updated_at })) };
@@ -272,7 +273,7 @@ export class IdentityService {
    * unique id derived from the principal ARN (AWS's AIDA.../AROA... ids).
    */
   getCallerIdentity(ctx: RequestContext): Promise<{ account: string; arn: string; userId: string }> {
-    return this.#runner.run(ctx, { eventName: 'GetCallerIdentity', eventSource: 'sts', readOnly: true, requestParameters: null }, async (_trx, draft) => {
+    return this.#runner.run(ctx, { eventName: 'GetCallerIdentity', eventSource: 'sts', readOnly: true, requestParameters: null }, async ({ draft }) => {
       const { caller } = ctx;
       const userId = caller.principalType === 'root' ? caller.accountId : uniqueIdOf(caller.principalType === 'role' ? 'AROA' : 'AIDA', caller.principalArn);
       const result = { account: caller.accountId, arn: caller.principalArn, userId };

@@ -88,7 +88,7 @@ export class ImportService {
     input: { keyId: string; wrappingAlgorithm: string; wrappingKeySpec: string },
   ): Promise<{ keyId: string; importToken: Buffer; publicKey: Buffer; parametersValidTo: Date }> {
     const requestParameters = { keyId: input.keyId, wrappingAlgorithm: input.wrappingAlgorithm, wrappingKeySpec: input.wrappingKeySpec };
-    return this.#runner.run(ctx, { eventName: 'GetParametersForImport', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'GetParametersForImport', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       if (input.wrappingKeySpec === 'SM2' || input.wrappingAlgorithm === 'SM2PKE') {
         throw new KmsError(
           'UnsupportedOperationException',
@@ -158,7 +158,7 @@ export class ImportService {
       keyMaterialDescription: input.keyMaterialDescription ?? undefined,
       keyMaterialId: input.keyMaterialId ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ImportKeyMaterial', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ImportKeyMaterial', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
       new Validator().oneOf('expirationModel', input.expirationModel, EXPIRATION_MODELS).oneOf('importType', input.importType, IMPORT_TYPES).throwIfAny();
       const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:ImportKeyMaterial', {
         'kms:ExpirationModel': input.expirationModel ?? (input.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE'),
@@ -247,7 +247,7 @@ export class ImportService {
    */
   deleteImportedKeyMaterial(ctx: RequestContext, input: { keyId: string; keyMaterialId?: string | null }): Promise<{ keyId: string; keyMaterialId: string }> {
     const requestParameters = { keyId: input.keyId, keyMaterialId: input.keyMaterialId ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'DeleteImportedKeyMaterial', readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'DeleteImportedKeyMaterial', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
       const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DeleteImportedKeyMaterial');
       const decision = decideDeleteImportedKeyMaterial(key, input.keyMaterialId ?? null);
       if (!decision.ok) throw decision.error;

@@ -57,7 +57,7 @@ export class KeyAgreementService {
         ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } }
         : {}),
     };
-    return this.#runner.runKeyUse(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
         operation: 'DeriveSharedSecret',
         keyUsage: 'KEY_AGREEMENT',

@@ -9,7 +9,8 @@ import { lockKeyExclusive, lockKeyRow } from '../store/key-locks.ts';
 import { enforce, type AuthorizationRequest, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 import { readKeyProjection } from '../store/projections.ts';
 
 type Trx = Transaction<Database>;
@@ -139,7 +140,7 @@ export function changeKey(
   conditions: Record<string, string | number | boolean | undefined> = {},
 ): Promise<Record<string, never>> {
   const requestParameters = { keyId: keyIdText, ...parameters };
-  return runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+  return runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
     const key = await lockAuthorizedKey(deps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
     const next = await applyKeyDecision(trx, key, key.keyId, decide(key, now), now);
     await after?.(trx, next, draft);

@@ -70,7 +70,7 @@ export class KeyPolicyService {
   /** GetKeyPolicy: the key policy document as stored. */
   getKeyPolicy(ctx: RequestContext, input: { keyId: string; policyName?: string | null }): Promise<{ policy: string; policyName: string }> {
     const requestParameters = { keyId: input.keyId, policyName: input.policyName ?? 'default' };
-    return this.#runner.run(ctx, { eventName: 'GetKeyPolicy', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'GetKeyPolicy', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       checkPolicyName(input.policyName);
       const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetKeyPolicy');
       return { policy: key.policy, policyName: 'default' };
@@ -82,7 +82,7 @@ export class KeyPolicyService {
     ctx: RequestContext,
     input: { keyId: string; limit?: number | null; marker?: string | null },
   ): Promise<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }> {
-    return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
       const v = new Validator();
       pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();

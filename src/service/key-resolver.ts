@@ -3,7 +3,7 @@ import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { Database } from '../store/database.ts';
 import type { RequestContext } from './context.ts';
-import type { AuditDraft } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
 import { readAliasTarget, readKeyAccount } from '../store/projections.ts';
 
 /** Where a KeyId parameter is looked up: the request's transaction, or a cryptographic operation's cached reads (src/service/key-reads.ts). */

@@ -8,7 +8,7 @@ import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
-import type { AuditDraft } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
 
 /** What using a key for a cryptographic operation needs from the app. */
 export interface KeyUseDeps {

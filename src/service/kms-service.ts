@@ -158,7 +158,7 @@ export class KmsService {
       if (!(error instanceof KmsError)) generationFailure = error;
     }
     try {
-      return await this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async (trx, draft, now) => {
+      return await this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
         const v = new Validator()
           .maxLength('description', input.description, 8192)
           .oneOf('keyUsage', input.keyUsage, KEY_USAGES)
@@ -239,7 +239,7 @@ export class KmsService {
    */
   getPublicKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<PublicKeyResult> {
     const requestParameters = { keyId: input.keyId, grantTokens: input.grantTokens ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GetPublicKey', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'GetPublicKey', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetPublicKey', { grantOperation: 'GetPublicKey' });
       const refused = checkKeyState('GetPublicKey', key) ?? publicKeyRefusal(key);
       if (refused) throw refused;
@@ -260,7 +260,7 @@ export class KmsService {
    * account's AWS managed key (src/service/aws-managed-keys.ts).
    */
   describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
-    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
       const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DescribeKey', {
         grantOperation: 'DescribeKey',
         createsAwsManagedKey: true,
@@ -284,7 +284,7 @@ export class KmsService {
    * keyLastUsage?.operation;  // 'Decrypt'
    */
   getKeyLastUsage(ctx: RequestContext, input: { keyId: string }): Promise<KeyLastUsageResult> {
-    return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
       const ref = parseKeyReference(input.keyId);
       if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') throw keyNotFound(input.keyId);
       const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetKeyLastUsage');
@@ -309,7 +309,7 @@ export class KmsService {
     return this.#runner.run(
       ctx,
       { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } },
-      async (trx, draft, now) => {
+      async ({ trx, draft, now }) => {
         await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListKeys' });
         const v = new Validator().minLength('marker', input.marker, 1).maxLength('marker', input.marker, 1024);
         const size = pageSize(v, input.limit, 1000, 100);

@@ -96,7 +96,7 @@ export class MacService {
       grantTokens: input.grantTokens ?? undefined,
       dryRun: input.dryRun ?? undefined,
     };
-    return this.#runner.runKeyUse(ctx, { eventName: operation, readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: operation, readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
         operation,
         keyUsage: 'GENERATE_VERIFY_MAC',

@@ -17,7 +17,7 @@ export class RandomService {
   /** GenerateRandom: bytes from the CSPRNG, recorded like every request (the bytes are not). */
   generateRandom(ctx: RequestContext, input: { numberOfBytes?: number | null; customKeyStoreId?: string | null }): Promise<{ plaintext: Buffer }> {
     const requestParameters = { numberOfBytes: input.numberOfBytes ?? undefined, customKeyStoreId: input.customKeyStoreId ?? undefined };
-    return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       await enforce(this.#authorizer, reads, ctx, draft, now, { action: 'kms:GenerateRandom' });
       new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
       if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');

@@ -72,7 +72,7 @@ export class ReEncryptService {
       destinationEncryptionAlgorithm: input.destinationEncryptionAlgorithm ?? undefined,
       ...commonParameters(input),
     };
-    return this.#runner.runKeyUse(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, sourceContext, 'sourceEncryptionContext');
       validateContext(v, destinationContext, 'destinationEncryptionContext');

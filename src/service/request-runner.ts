@@ -4,24 +4,12 @@ import { KmsError, validationError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Database, Db } from '../store/database.ts';
 import { StreamVersionConflictError } from '../store/event-store.ts';
-import type { AuthorizationEvidence } from './authorization.ts';
 import { appendAuditRecord, auditEvent, findUnrecordable, type AuditIdentity, type AuditRecord } from './audit.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
 import { principalScope, recheckCaller, type CredentialCache } from './credentials.ts';
 import type { GroupCommitter } from './group-commit.ts';
-import { transactionalReads, type KeyReads, type KeyViewCache } from './key-reads.ts';
-
-/** What an operation tells the audit record while it runs. */
-export interface AuditDraft {
-  resources: AuditRecord['resources'];
-  responseElements: Record<string, unknown> | null;
-  /** Facts about the operation that are not parameters: key material id, data key id, ... */
-  additionalEventData: Record<string, unknown> | null;
-  /** Why it was allowed or refused: the statements or grant that decided. */
-  authorization: AuthorizationEvidence | null;
-  /** The account owning the resource, when it is not the caller's (cross-account use). */
-  recipientAccountId: string | null;
-}
+import { transactionalReads, type KeyViewCache } from './key-reads.ts';
+import { KeyUseScope, OperationScope, OperatorScope, TransactionScope, type AuditDraft } from './operation-scope.ts';
 
 export interface OperationSpec {
   eventName: string;
@@ -72,9 +60,9 @@ export class RequestRunner {
     this.#deps = deps;
   }
 
-  /** For requests made by an authenticated principal. */
-  run<T>(ctx: RequestContext, spec: OperationSpec, body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>): Promise<T> {
-    return this.#execute(whoCalled(ctx), spec, body, ctx.caller);
+  /** For requests made by an authenticated principal: `body` gets the request's scope, with its transaction. */
+  run<T>(ctx: RequestContext, spec: OperationSpec, body: (scope: TransactionScope) => Promise<T>): Promise<T> {
+    return this.#execute(whoCalled(ctx), spec, (trx, now) => new TransactionScope(ctx, trx, now), body, ctx.caller);
   }
 
   /**
@@ -88,27 +76,27 @@ export class RequestRunner {
    * never a wrong answer. `body` may therefore run twice: it must not consume
    * its input (zero it after the request, not inside `body`).
    */
-  async runKeyUse<T>(ctx: RequestContext, spec: OperationSpec, body: (reads: KeyReads, draft: AuditDraft, now: Date) => Promise<T>): Promise<T> {
+  async runKeyUse<T>(ctx: RequestContext, spec: OperationSpec, body: (scope: KeyUseScope) => Promise<T>): Promise<T> {
     const who = whoCalled(ctx);
     const group = this.#deps.groupCommit;
     if (group && findUnrecordable(spec.requestParameters) === undefined) {
       const now = this.#deps.clock.now();
-      const draft = newDraft();
       const reads = group.cache.reads();
+      const scope = new KeyUseScope(ctx, reads, now);
       let value: T | undefined;
       let refusal: KmsError | undefined;
       let lostConnection = false;
       try {
-        value = await body(reads, draft, now);
+        value = await body(scope);
       } catch (error) {
         // A read whose connection Postgres terminated is decided again below, in a transaction on a fresh connection.
-        if (!(error instanceof KmsError) && !isConnectionLoss(error)) return this.#fail(who, spec, now, draft, error);
+        if (!(error instanceof KmsError) && !isConnectionLoss(error)) return this.#fail(who, spec, now, scope.draft, error);
         if (error instanceof KmsError) refusal = error;
         else lostConnection = true;
       }
       const fences = lostConnection ? undefined : withCallerFence(reads.fences(), ctx.caller);
       if (fences) {
-        const { streamId, event } = auditEvent(this.#record(who, spec, now, draft, refusal));
+        const { streamId, event } = auditEvent(this.#record(who, spec, now, scope.draft, refusal));
         let written: boolean;
         try {
           written = await group.committer.submit({ streamId, event, recordedAt: now, fences });
@@ -116,7 +104,7 @@ export class RequestRunner {
           zeroBuffers(value);
           // The batch failed: a refusal is still recorded on its own; a success whose batch lost its
           // connection is decided again below, on a fresh one; otherwise it becomes KMSInternalException.
-          if (refusal || !isConnectionLoss(error)) return this.#fail(who, spec, now, draft, refusal ?? error);
+          if (refusal || !isConnectionLoss(error)) return this.#fail(who, spec, now, scope.draft, refusal ?? error);
           written = false;
         }
         if (written) {
@@ -136,19 +124,14 @@ export class RequestRunner {
       // A torn or stale read: decide again, in a transaction holding the keys' locks.
       if (!fences) group.cache.invalidate('*');
     }
-    return this.#execute(who, spec, (trx, draft, now) => body(transactionalReads(trx), draft, now), ctx.caller);
+    return this.#execute(who, spec, (trx, now) => new KeyUseScope(ctx, transactionalReads(trx), now), body, ctx.caller);
   }
 
   /**
    * For actions of keyledger itself: an operator at the CLI (principal and
    * access-key management), or the worker carrying out what keys scheduled.
    */
-  runAsOperator<T>(
-    ctx: OperatorContext,
-    accountId: string | null,
-    spec: OperationSpec,
-    body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
-  ): Promise<T> {
+  runAsOperator<T>(ctx: OperatorContext, accountId: string | null, spec: OperationSpec, body: (scope: OperatorScope) => Promise<T>): Promise<T> {
     return this.#execute(
       {
         requestId: ctx.requestId,
@@ -158,6 +141,7 @@ export class RequestRunner {
         userAgent: ctx.invokedBy,
       },
       spec,
+      (trx, now) => new OperatorScope(trx, now),
       body,
     );
   }
@@ -178,7 +162,9 @@ export class RequestRunner {
     additionalEventData: Record<string, unknown> | null = null,
   ): Promise<void> {
     const now = this.#deps.clock.now();
-    await this.#appendOnItsOwn(this.#record(who, spec, now, { ...newDraft(), additionalEventData }, error), now);
+    const scope = new OperationScope(now);
+    if (additionalEventData) scope.setAdditionalEventData(additionalEventData);
+    await this.#appendOnItsOwn(this.#record(who, spec, now, scope.draft, error), now);
   }
 
   /**
@@ -201,15 +187,21 @@ export class RequestRunner {
     }
   }
 
-  /** `caller`, when given, is checked against its credentials' fence in the request's transaction, before `body` decides on it. */
-  async #execute<T>(
+  /**
+   * Runs `body` in a transaction with the scope `open` makes of it, each
+   * attempt with a fresh scope; a failure is recorded with what the last
+   * attempt's scope holds. `caller`, when given, is checked against its
+   * credentials' fence in the request's transaction, before `body` decides on it.
+   */
+  async #execute<S extends OperationScope, T>(
     who: Who,
     spec: OperationSpec,
-    body: (trx: Transaction<Database>, draft: AuditDraft, now: Date) => Promise<T>,
+    open: (trx: Transaction<Database>, now: Date) => S,
+    body: (scope: S) => Promise<T>,
     caller?: Caller,
   ): Promise<T> {
     const now = this.#deps.clock.now();
-    let draft: AuditDraft = newDraft();
+    let scope: OperationScope = new OperationScope(now);
     let failure: unknown;
     // Postgres text cannot hold NUL, nor jsonb an unpaired surrogate: refuse them here, for every operation, rather than fail in a query.
     const unrecordable = findUnrecordable(spec.requestParameters);
@@ -217,13 +209,15 @@ export class RequestRunner {
       failure = validationError([{ field: unrecordable.path, constraint: unrecordable.constraint }]);
     }
     for (let attempt = 1; unrecordable === undefined && attempt <= CONFLICT_ATTEMPTS; attempt++) {
-      draft = newDraft();
+      scope = new OperationScope(now);
       try {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
+          const attempt = open(trx, now);
+          scope = attempt;
           if (caller) await this.#recheck(trx, caller);
-          const value = await body(trx, draft, now);
+          const value = await body(attempt);
           try {
-            await appendAuditRecord(trx, this.#record(who, spec, now, draft), now);
+            await appendAuditRecord(trx, this.#record(who, spec, now, attempt.draft), now);
           } catch (error) {
             zeroBuffers(value); // never delivered: do not leave a plaintext or data key behind
             throw error;
@@ -242,7 +236,7 @@ export class RequestRunner {
       }
     }
 
-    return this.#fail(who, spec, now, draft, failure);
+    return this.#fail(who, spec, now, scope.draft, failure);
   }
 
   /**
@@ -344,8 +338,6 @@ const whoCalled = (ctx: RequestContext): Who => ({
   sourceIp: ctx.sourceIp,
   userAgent: ctx.userAgent,
 });
-
-const newDraft = (): AuditDraft => ({ resources: [], responseElements: null, additionalEventData: null, authorization: null, recipientAccountId: null });
 
 export function identityOf(caller: Caller): AuditIdentity {
   const type = caller.principalType === 'root' ? 'Root' : caller.principalType === 'role' ? 'AssumedRole' : 'IAMUser';

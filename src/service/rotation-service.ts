@@ -37,7 +37,8 @@ import type { KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { Authorizer } from './authorization.ts';
 import { retireAllGrants } from './grant-service.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
 
@@ -121,18 +122,22 @@ export class RotationService {
   }
 
   getKeyRotationStatus(ctx: RequestContext, input: { keyId: string }): Promise<KeyRotationStatus> {
-    return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
-      const key = await this.#read(trx, ctx, input.keyId, 'GetKeyRotationStatus', draft, now);
-      const events = await readStream(trx, keyStreamId(key.keyId));
-      const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
-      return {
-        keyId: key.arn,
-        keyRotationEnabled: key.rotationEnabled,
-        rotationPeriodInDays: key.rotationPeriodInDays,
-        nextRotationDate: key.nextRotationDate,
-        onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
-      };
-    });
+    return this.#runner.run(
+      ctx,
+      { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } },
+      async ({ trx, draft, now }) => {
+        const key = await this.#read(trx, ctx, input.keyId, 'GetKeyRotationStatus', draft, now);
+        const events = await readStream(trx, keyStreamId(key.keyId));
+        const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
+        return {
+          keyId: key.arn,
+          keyRotationEnabled: key.rotationEnabled,
+          rotationPeriodInDays: key.rotationPeriodInDays,
+          nextRotationDate: key.nextRotationDate,
+          onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
+        };
+      },
+    );
   }
 
   /**
@@ -153,7 +158,7 @@ export class RotationService {
       limit: input.limit ?? undefined,
       marker: input.marker ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       const v = new Validator().oneOf('includeKeyMaterial', input.includeKeyMaterial, INCLUDE_KEY_MATERIAL);
       const size = pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
@@ -311,7 +316,7 @@ export class RotationService {
       { requestId: randomUUID(), ...WORKER },
       key.accountId,
       { eventName, readOnly: false, requestParameters: { keyId: key.keyId } },
-      async (trx, draft) => {
+      async ({ trx, draft }) => {
         draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
         const outcome = await body(trx, draft);
         draft.responseElements = { outcome };
@@ -329,7 +334,7 @@ export class RotationService {
     conditions: Record<string, number>,
     body: (trx: Trx, key: KeyState, now: Date, draft: AuditDraft) => Promise<void>,
   ): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
       const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
       await body(trx, key, now, draft);
       return {};

@@ -3,7 +3,8 @@ import { KmsError, Validator } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 import { dryRunStop, lockKeyForUse, unwrapCurrentMaterial, type KeyUseDeps, type UsedKey } from './key-use.ts';
-import type { AuditDraft, RequestRunner } from './request-runner.ts';
+import type { AuditDraft } from './operation-scope.ts';
+import type { RequestRunner } from './request-runner.ts';
 
 /** AWS's SigningAlgorithmSpec and MessageType enums (kms-model.json), for callers that bypass the model's checks. */
 const SIGNING_ALGORITHMS = [
@@ -90,7 +91,7 @@ export class SigningService {
    * const { signature } = await app.signing.sign(ctx, { keyId: 'alias/release', message, signingAlgorithm: 'ECDSA_SHA_256' });
    */
   sign(ctx: RequestContext, input: SignInput): Promise<SignResult> {
-    return this.#runner.runKeyUse(ctx, { eventName: 'Sign', readOnly: true, requestParameters: recordedParameters(input) }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Sign', readOnly: true, requestParameters: recordedParameters(input) }, async ({ reads, draft, now }) => {
       validate(input);
       const { key, algorithm, messageType } = await this.#useKey(reads, ctx, input, draft, now, 'Sign');
       dryRunStop(input.dryRun);
@@ -115,7 +116,7 @@ export class SigningService {
    * await app.signing.verify(ctx, { keyId, message, signature, signingAlgorithm: 'ECDSA_SHA_256' });  // { signatureValid: true, ... }
    */
   verify(ctx: RequestContext, input: VerifyInput): Promise<VerifyResult> {
-    return this.#runner.runKeyUse(ctx, { eventName: 'Verify', readOnly: true, requestParameters: recordedParameters(input) }, async (reads, draft, now) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Verify', readOnly: true, requestParameters: recordedParameters(input) }, async ({ reads, draft, now }) => {
       validate(input, input.signature);
       const { key, algorithm, messageType } = await this.#useKey(reads, ctx, input, draft, now, 'Verify');
       dryRunStop(input.dryRun);

@@ -39,7 +39,7 @@ export class TagService {
     input: { keyId: string; limit?: number | null; marker?: string | null },
   ): Promise<{ tags: Tag[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       const v = new Validator();
       const size = pageSize(v, input.limit, 50, 50);
       v.throwIfAny();

@@ -122,7 +122,7 @@ export class AuditTailService {
   async followAuditEvents(ctx: RequestContext, input: AuditTailInput): Promise<AsyncIterableIterator<AuditEventEdge>> {
     const requestParameters = { filter: input.filter ?? undefined, after: input.after ?? undefined };
     const account = ctx.caller.accountId;
-    const start = await this.#runner.run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (trx, draft, now) => {
+    const start = await this.#runner.run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
       await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
       new Validator().maxLength('after', input.after, 200).throwIfAny();
       const after = input.after != null ? decodeCursor(input.after, 'after') : null;
@@ -267,7 +267,7 @@ export class AuditTailService {
     await this.#runner.run(
       { ...current, requestId: randomUUID() },
       { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters },
-      async (trx, draft, at) => {
+      async ({ trx, draft, now: at }) => {
         if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
         // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
         await enforce(this.#authorizer, trx, current, draft, at, { action: AUDIT_READ_ACTION });
