@@ -59,7 +59,8 @@ export class AccessAnalysis {
     return this.#runner.run(
       ctx,
       { eventName: 'KeyAccess', readOnly: true, requestParameters: { keyId: input.keyId, operation: input.operation } },
-      async ({ trx, draft, now }) => {
+      async (scope) => {
+        const { trx } = scope;
         new Validator()
           .minLength('operation', input.operation, 1)
           .maxLength('operation', input.operation, 64)
@@ -68,9 +69,9 @@ export class AccessAnalysis {
         const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.keyId);
         const key = await readKeyProjection(trx, keyId);
         if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-        draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+        scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
         // Reading who may use a key is reading its policy.
-        await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:GetKeyPolicy', key });
+        await enforce(this.#authorizer, scope, { action: 'kms:GetKeyPolicy', key });
 
         const action = `kms:${input.operation}`;
         const entries = await analyzeKeyAccess(trx, key, action);

@@ -1,4 +1,3 @@
-import type { Transaction } from 'kysely';
 import {
   aliasStreamId,
   decideCreateAlias,
@@ -12,7 +11,6 @@ import {
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator, type Decision } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation, type KeyState, type Recorded } from '../domain/key.ts';
-import type { Database } from '../store/database.ts';
 import { aliasStream, applyDecision } from '../store/apply-decision.ts';
 import { readStream } from '../store/event-store.ts';
 import { lockKeyShared } from '../store/key-locks.ts';
@@ -22,10 +20,8 @@ import type { RequestContext } from './context.ts';
 import { keyResource } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
-
-type Trx = Transaction<Database>;
 
 export interface AliasListEntry {
   aliasName: string;
@@ -74,8 +70,9 @@ export class AliasService {
     input: { keyId?: string | null; limit?: number | null; marker?: string | null },
   ): Promise<{ aliases: AliasListEntry[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId ?? undefined, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListAliases' });
+    return this.#runner.run(ctx, { eventName: 'ListAliases', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: 'kms:ListAliases' });
       const v = new Validator();
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
@@ -86,7 +83,7 @@ export class AliasService {
         if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
           throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
         }
-        const key = await this.#readOwnKey(trx, ctx, input.keyId, draft);
+        const key = await this.#readOwnKey(scope, input.keyId);
         targetKeyId = key.keyId;
       }
       const rows = await readAliasesPage(trx, ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
@@ -112,15 +109,16 @@ export class AliasService {
     decide: (alias: AliasState | null, target: KeyState | null, aliasArn: string, aliasesOnTarget: number) => Decision<AliasEvent>,
   ): Promise<Record<string, never>> {
     const requestParameters = { aliasName: input.aliasName, targetKeyId: input.targetKeyId };
-    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (scope) => {
+      const { trx, now } = scope;
       const invalidName = validateAliasName(input.aliasName);
       if (invalidName) throw invalidName;
       const accountId = ctx.caller.accountId;
       const arn = aliasArn(this.#region, accountId, input.aliasName);
-      draft.resources.push({ arn, type: 'AWS::KMS::Alias', accountId });
+      scope.addResource({ arn, type: 'AWS::KMS::Alias', accountId });
       // As in AWS, the alias itself is a resource of identity policies (an explicit Deny on alias/prod-* holds),
       // besides the permission on the key(s) checked below.
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, resourceArn: arn });
+      await enforce(this.#authorizer, scope, { action: `kms:${operation}`, resourceArn: arn });
 
       let target: KeyState | null = null;
       let aliasesOnTarget = 0;
@@ -138,8 +136,8 @@ export class AliasService {
         await lockKeyShared(trx, [keyId]);
         target = await readKeyProjection(trx, keyId);
         if (!target) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-        draft.resources.push(keyResource(target));
-        await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: target });
+        scope.addResource(keyResource(target));
+        await enforce(this.#authorizer, scope, { action: `kms:${operation}`, key: target });
         const refused = checkKeyState(operation as KeyOperation, target);
         if (refused) throw refused;
         aliasesOnTarget = await countKeyAliases(trx, keyId);
@@ -149,7 +147,7 @@ export class AliasService {
       // Moving or deleting an alias also needs permission on the key it points at now.
       if (operation !== 'CreateAlias' && alias && !alias.deleted) {
         const current = await readKeyProjection(trx, alias.targetKeyId);
-        if (current) await enforce(this.#authorizer, trx, ctx, draft, now, { action: `kms:${operation}`, key: current });
+        if (current) await enforce(this.#authorizer, scope, { action: `kms:${operation}`, key: current });
       }
       if (operation === 'UpdateAlias' && alias && !alias.deleted && target) {
         // AWS: an alias may only move to a key of the same key spec and usage.
@@ -164,11 +162,12 @@ export class AliasService {
   }
 
   /** Resolves and reads a key of the caller's own account, for a request already authorized (ListAliases' filter). */
-  async #readOwnKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft): Promise<KeyState> {
-    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
-    const key = await readKeyProjection(trx, keyId);
-    if (!key || key.accountId !== ctx.caller.accountId) throw keyNotFound(key?.arn ?? keyArn(this.#region, accountId, keyId));
-    draft.resources.push(keyResource(key));
+  async #readOwnKey(scope: TransactionScope, text: string): Promise<KeyState> {
+    const accountId = scope.ctx.caller.accountId;
+    const resolved = await this.#resolver.resolve(scope.trx, accountId, text);
+    const key = await readKeyProjection(scope.trx, resolved.keyId);
+    if (!key || key.accountId !== accountId) throw keyNotFound(key?.arn ?? keyArn(this.#region, resolved.accountId, resolved.keyId));
+    scope.addResource(keyResource(key));
     return key;
   }
 }

@@ -7,6 +7,7 @@ import { evaluatePolicy, parsePolicy, type Evaluation, type PolicyDocument, type
 import type { Database } from '../store/database.ts';
 import { readGrantsFor } from '../store/grant-store.ts';
 import type { Caller } from './context.ts';
+import type { KeyUseScope, TransactionScope } from './operation-scope.ts';
 
 type Trx = Transaction<Database> | Kysely<Database>;
 
@@ -232,27 +233,29 @@ export function accessDenied(caller: Caller, evidence: AuthorizationEvidence, re
 }
 
 /**
- * Authorizes and records the evidence in the audit draft; throws when refused.
- * A refused request on another account's key is NotFoundException, the answer
- * a missing key gets, so nothing about foreign keys leaks.
+ * Authorizes the scope's caller, reading grants where the scope reads (its
+ * transaction, or a cryptographic operation's key reads), and records the
+ * evidence in its audit record; throws when refused. A refused request on
+ * another account's key is NotFoundException, the answer a missing key gets,
+ * so nothing about foreign keys leaks.
+ *
+ * @example
+ * await enforce(authorizer, scope, { action: 'kms:ListKeys' });
  */
 export async function enforce(
   authorizer: Authorizer,
-  source: Trx | GrantSource,
-  ctx: { caller: Caller; sourceIp: string | null },
-  draft: { authorization: AuthorizationEvidence | null; recipientAccountId: string | null; resources: { arn: string }[] },
-  now: Date,
+  scope: TransactionScope | KeyUseScope,
   req: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now'>,
 ): Promise<AuthorizationEvidence> {
-  const evidence = await authorizer.authorize(source, { ...req, caller: ctx.caller, sourceIp: ctx.sourceIp, now });
-  draft.authorization = evidence;
-  if (req.key) draft.recipientAccountId = req.key.accountId;
+  const { caller, sourceIp } = scope.ctx;
+  const source = 'trx' in scope ? scope.trx : scope.reads;
+  const evidence = await authorizer.authorize(source, { ...req, caller, sourceIp, now: scope.now });
+  scope.recordAuthorization(evidence, req.key?.accountId);
   if (evidence.decision === 'allow') return evidence;
-  if (req.key && req.key.accountId !== ctx.caller.accountId) {
+  if (req.key && req.key.accountId !== caller.accountId) {
     // As for a missing key: the record must not show the caller that this one exists.
-    const arn = req.key.arn;
-    draft.resources.splice(0, draft.resources.length, ...draft.resources.filter((r) => r.arn !== arn));
-    throw new KmsError('NotFoundException', `Key '${arn}' does not exist`);
+    scope.withdrawResource(req.key.arn);
+    throw new KmsError('NotFoundException', `Key '${req.key.arn}' does not exist`);
   }
-  throw accessDenied(ctx.caller, evidence, req.key?.arn ?? '*');
+  throw accessDenied(caller, evidence, req.key?.arn ?? '*');
 }

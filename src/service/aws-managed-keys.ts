@@ -48,15 +48,15 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
   /**
    * The key id of the account's managed key for `aliasName`, created now;
    * undefined when `aliasName` is no predefined `alias/aws/` alias. Throws
-   * AccessDeniedException (recorded in the request's draft) when the caller
+   * AccessDeniedException (recorded in the request's scope) when the caller
    * may not take the request's action on it.
    *
    * @example
-   * const keyId = await managedKeys.provision({ ctx, draft, now, action: 'kms:Encrypt' }, accountId, 'alias/aws/s3');
+   * const keyId = await managedKeys.provision({ scope, action: 'kms:Encrypt' }, accountId, 'alias/aws/s3');
    */
   async provision(request: ManagedKeyRequest, accountId: string, aliasName: string): Promise<string | undefined> {
     const service = awsManagedAliasService(aliasName);
-    if (service === undefined || accountId !== request.ctx.caller.accountId) return undefined;
+    if (service === undefined || accountId !== request.scope.ctx.caller.accountId) return undefined;
     const { region, authorizer } = this.#deps;
     const keyId = randomUUID();
     const prospective = {
@@ -68,7 +68,8 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
       keyUsage: 'ENCRYPT_DECRYPT',
       origin: 'AWS_KMS',
     };
-    const { ctx, draft, now } = request;
+    const { scope } = request;
+    const { ctx, now } = scope;
     const evidence = await authorizer.authorize(NO_GRANTS, {
       caller: ctx.caller,
       sourceIp: ctx.sourceIp,
@@ -77,7 +78,7 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
       key: prospective,
       requestAlias: aliasName,
     });
-    draft.authorization = evidence;
+    scope.recordAuthorization(evidence);
     // The key does not exist: the refusal names the alias the caller used.
     if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, aliasArn(region, accountId, aliasName));
     try {
@@ -93,7 +94,7 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
 
   async #create(request: ManagedKeyRequest, accountId: string, aliasName: string, service: string, keyId: string): Promise<string> {
     const { db, rootKey, region, jobs } = this.#deps;
-    const now = request.now;
+    const now = request.scope.now;
     const { keyMaterialId, material } = generateKeyMaterial();
     try {
       return await db.transaction().execute(async (trx) => {
@@ -128,8 +129,8 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
           additionalEventData: {
             awsManagedKey: {
               aliasName,
-              firstUseRequestId: request.ctx.requestId,
-              firstUsePrincipalArn: request.ctx.caller.principalArn,
+              firstUseRequestId: request.scope.ctx.requestId,
+              firstUsePrincipalArn: request.scope.ctx.caller.principalArn,
               firstUseAction: request.action,
             },
           },

@@ -100,8 +100,9 @@ export class CheckpointService {
    */
   checkpoint(ctx: RequestContext, selector: CheckpointSelector): Promise<CheckpointJson | null> {
     const requestParameters = { hash: selector.hash ?? undefined, treeSize: selector.treeSize ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GetCheckpoint', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'GetCheckpoint', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       if (selector.hash != null && selector.treeSize != null) throw new KmsError('ValidationException', 'Give hash or treeSize, not both.');
       if (selector.hash == null && selector.treeSize == null) {
         const latest = await latestCheckpoint(trx);
@@ -119,8 +120,9 @@ export class CheckpointService {
    */
   checkpoints(ctx: RequestContext, input: { afterTreeSize?: string | null; first?: number | null }): Promise<CheckpointJson[]> {
     const requestParameters = { afterTreeSize: input.afterTreeSize ?? undefined, first: input.first ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListCheckpoints', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'ListCheckpoints', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       new Validator().range('first', input.first, 1, MAX_LIST).throwIfAny();
       const after = input.afterTreeSize == null ? -1 : treeSizeOf(input.afterTreeSize, 'afterTreeSize');
       return (await checkpointsAfter(trx, after, input.first ?? DEFAULT_LIST)).map(checkpointToJson);
@@ -136,8 +138,9 @@ export class CheckpointService {
    */
   consistencyProof(ctx: RequestContext, input: { from: CheckpointSelector; to: CheckpointSelector }): Promise<ConsistencyProofView> {
     const requestParameters = { from: input.from, to: input.to };
-    return this.#runner.run(ctx, { eventName: 'GetConsistencyProof', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'GetConsistencyProof', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       const from = await selectCheckpoint(trx, input.from, 'from');
       const to = await selectCheckpoint(trx, input.to, 'to');
       if (from.treeSize > to.treeSize) {
@@ -159,8 +162,9 @@ export class CheckpointService {
    */
   inclusionProof(ctx: RequestContext, input: { eventId: string; checkpoint: CheckpointSelector }): Promise<InclusionProofView | null> {
     const requestParameters = { eventId: input.eventId, checkpoint: input.checkpoint };
-    return this.#runner.run(ctx, { eventName: 'GetInclusionProof', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'GetInclusionProof', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       const selected =
         input.checkpoint.hash == null && input.checkpoint.treeSize == null
           ? await latestCheckpoint(trx)
@@ -191,8 +195,9 @@ export class CheckpointService {
    */
   async followCheckpoints(ctx: RequestContext, input: { afterTreeSize?: string | null }): Promise<AsyncIterableIterator<CheckpointJson>> {
     const requestParameters = { afterTreeSize: input.afterTreeSize ?? undefined };
-    const start = await this.#runner.run(ctx, { eventName: 'SubscribeCheckpoints', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    const start = await this.#runner.run(ctx, { eventName: 'SubscribeCheckpoints', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       if (input.afterTreeSize != null) return treeSizeOf(input.afterTreeSize, 'afterTreeSize');
       return (await latestCheckpoint(trx))?.treeSize ?? -1;
     });

@@ -94,15 +94,17 @@ export class ComplianceReportService {
 
   /** The caller's account's report. */
   complianceReport(ctx: RequestContext, input: ComplianceReportInput, options: ReportOptions = {}): Promise<ComplianceReport> {
-    return this.#runner.run(ctx, SPEC(input), async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, SPEC(input), async (scope) => {
+      const { trx, now } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       return this.#build(trx, ctx.caller.accountId, input, now, options);
     });
   }
 
   /** An operator's report on `accountId` (`keyledger report --account`), recorded as an operator action in that account. */
   complianceReportAsOperator(op: OperatorContext, accountId: string, input: ComplianceReportInput, options: ReportOptions = {}): Promise<ComplianceReport> {
-    return this.#runner.runAsOperator(op, accountId, SPEC(input), async ({ trx, now }) => {
+    return this.#runner.runAsOperator(op, accountId, SPEC(input), async (scope) => {
+      const { trx, now } = scope;
       new Validator().pattern('accountId', accountId, /^\d{12}$/, '^\\d{12}$').throwIfAny();
       if (!(await accountExists(trx, accountId))) throw new KmsError('NotFoundException', `Account ${accountId} does not exist.`);
       return this.#build(trx, accountId, input, now, options);

@@ -18,9 +18,8 @@ import {
   rsaEncrypt,
   useKey,
 } from './encryption-key-use.ts';
-import type { KeyReads } from './key-reads.ts';
 import { dryRunStop, type KeyUseDeps } from './key-use.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { KeyUseScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 export interface EncryptInput extends CommonInput {
@@ -70,16 +69,17 @@ export class CryptoService {
     };
     // The body may run twice (runKeyUse): the plaintext is zeroed once the request is over.
     return this.#runner
-      .runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
+      .runKeyUse(ctx, { eventName: 'Encrypt', readOnly: true, requestParameters }, async (scope) => {
+        const { reads } = scope;
         const v = new Validator().minLength('plaintext', standIn(input.plaintext), 1, true).maxLength('plaintext', standIn(input.plaintext), 4096, true);
         validateCommon(v, input, context, 'encryptionContext');
         v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
-        const key = await useKey(this.#deps, reads, ctx, input.keyId, draft, now, encryptionUse('Encrypt', context, input.encryptionAlgorithm));
-        if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(reads, key, input, context, draft);
+        const key = await useKey(this.#deps, scope, input.keyId, encryptionUse('Encrypt', context, input.encryptionAlgorithm));
+        if (key.keySpec !== 'SYMMETRIC_DEFAULT') return this.#encryptAsymmetric(scope, key, input, context);
         requireSymmetricAlgorithm(input.encryptionAlgorithm);
         dryRunStop(input.dryRun);
         const { blob, header } = await encryptUnder(this.#deps, reads, key, input.plaintext, context, false);
-        draft.additionalEventData = { keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        scope.setAdditionalEventData({ keyMaterialId: header.keyMaterialId, ciphertextId: header.ciphertextId, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
         return { ciphertextBlob: blob, keyId: key.arn, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       })
       .finally(() => input.plaintext.fill(0));
@@ -94,23 +94,21 @@ export class CryptoService {
       encryptionAlgorithm: input.encryptionAlgorithm ?? undefined,
       ...commonParameters(input),
     };
-    return this.#runner.runKeyUse(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Decrypt', readOnly: true, requestParameters }, async (scope) => {
+      const { reads } = scope;
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, context, 'encryptionContext');
       v.oneOf('encryptionAlgorithm', input.encryptionAlgorithm, ENCRYPTION_ALGORITHMS).throwIfAny();
       // A ciphertext made under an RSA key (here or offline with its public key) is raw
       // RSAES-OAEP, not keyledger's blob: it names no key, so KeyId and the algorithm say which.
       if (!isSymmetricAlgorithm(input.encryptionAlgorithm) || (input.keyId != null && blobKeyId(input.ciphertextBlob) === undefined)) {
-        return this.#decryptAsymmetric(reads, ctx, input, context, draft, now);
+        return this.#decryptAsymmetric(scope, input, context);
       }
       const { key, header } = await keyOfBlob(
         this.#deps,
-        reads,
-        ctx,
+        scope,
         input.ciphertextBlob,
         input.keyId,
-        draft,
-        now,
         encryptionUse('Decrypt', context, input.encryptionAlgorithm),
       );
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
@@ -127,18 +125,17 @@ export class CryptoService {
    * the key material id and the algorithm; RSA ciphertexts carry no id.
    */
   async #encryptAsymmetric(
-    reads: KeyReads,
+    scope: KeyUseScope,
     key: UsableKey,
     input: EncryptInput,
     context: EncryptionContext,
-    draft: AuditDraft,
   ): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
     const algorithm = input.encryptionAlgorithm!;
-    draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
+    scope.setAdditionalEventData({ keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm });
     refuseAsymmetricContext(context);
     requireRsaPlaintextLimit(key.keySpec, algorithm, input.plaintext.length);
     dryRunStop(input.dryRun);
-    return { ciphertextBlob: await rsaEncrypt(reads, key, algorithm, input.plaintext), keyId: key.arn, encryptionAlgorithm: algorithm };
+    return { ciphertextBlob: await rsaEncrypt(scope.reads, key, algorithm, input.plaintext), keyId: key.arn, encryptionAlgorithm: algorithm };
   }
 
   /**
@@ -147,28 +144,25 @@ export class CryptoService {
    * Anything that does not decrypt is InvalidCiphertextException, without detail.
    */
   async #decryptAsymmetric(
-    reads: KeyReads,
-    ctx: RequestContext,
+    scope: KeyUseScope,
     input: DecryptInput,
     context: EncryptionContext,
-    draft: AuditDraft,
-    now: Date,
   ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
-    draft.additionalEventData = { encryptionAlgorithm: input.encryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' };
+    scope.setAdditionalEventData({ encryptionAlgorithm: input.encryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' });
     if (input.keyId == null) {
       throw new KmsError('ValidationException', 'KeyId is required to decrypt a ciphertext that was encrypted under an asymmetric KMS key.');
     }
     // For an RSA key without EncryptionAlgorithm, #lockForUse answers AWS's "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec ...".
-    const key = await useKey(this.#deps, reads, ctx, input.keyId, draft, now, encryptionUse('Decrypt', context, input.encryptionAlgorithm));
+    const key = await useKey(this.#deps, scope, input.keyId, encryptionUse('Decrypt', context, input.encryptionAlgorithm));
     if (key.keySpec === 'SYMMETRIC_DEFAULT') {
       requireSymmetricAlgorithm(input.encryptionAlgorithm);
       throw invalidCiphertext();
     }
     const algorithm = input.encryptionAlgorithm!;
-    draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm };
+    scope.setAdditionalEventData({ keyMaterialId: key.currentKeyMaterialId, encryptionAlgorithm: algorithm });
     refuseAsymmetricContext(context);
     dryRunStop(input.dryRun);
-    const plaintext = await rsaDecrypt(this.#deps, reads, key, algorithm, input.ciphertextBlob);
+    const plaintext = await rsaDecrypt(this.#deps, scope.reads, key, algorithm, input.ciphertextBlob);
     return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm, keyMaterialId: key.currentKeyMaterialId! };
   }
 }

@@ -118,7 +118,8 @@ export class DataKeyService {
       numberOfBytes: input.numberOfBytes ?? undefined,
       ...commonParameters(input),
     };
-    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
+    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (scope) => {
+      const { reads } = scope;
       const v = new Validator().oneOf('keySpec', input.keySpec, DATA_KEY_SPECS).range('numberOfBytes', input.numberOfBytes, 1, 1024);
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
@@ -126,16 +127,16 @@ export class DataKeyService {
         throw new KmsError('ValidationException', 'Please specify either number of bytes or key spec.');
       }
       const bytes = input.numberOfBytes ?? (input.keySpec === 'AES_128' ? 16 : 32);
-      const key = await useKey(this.#deps, reads, ctx, input.keyId, draft, now, encryptionUse(eventName, context, null));
+      const key = await useKey(this.#deps, scope, input.keyId, encryptionUse(eventName, context, null));
       dryRunStop(input.dryRun);
       const plaintext = randomBytes(bytes);
       const { blob, header } = await encryptUnder(this.#deps, reads, key, plaintext, context, true);
-      draft.additionalEventData = {
+      scope.setAdditionalEventData({
         keyMaterialId: header.keyMaterialId,
         ciphertextId: header.ciphertextId,
         dataKeyId: header.ciphertextId,
         ...(input.keySpec ? { keySpec: input.keySpec } : { numberOfBytes: bytes }),
-      };
+      });
       return { plaintext, ciphertextBlob: blob, keyId: key.arn, keyMaterialId: header.keyMaterialId };
     });
   }
@@ -166,22 +167,15 @@ export class DataKeyService {
         ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } }
         : {}),
     };
-    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
+    return this.#runner.runKeyUse(ctx, { eventName, readOnly: true, requestParameters }, async (scope) => {
+      const { reads } = scope;
       const v = new Validator();
       validateCommon(v, input, context, 'encryptionContext');
       v.throwIfAny();
       if (input.keyPairSpec === 'SM2') throw new KmsError('UnsupportedOperationException', 'KeyPairSpec SM2 is not supported in this region.');
       new Validator().oneOf('keyPairSpec', input.keyPairSpec, DATA_KEY_PAIR_SPECS).throwIfAny();
-      const key = await useKey(
-        this.#deps,
-        reads,
-        ctx,
-        input.keyId,
-        draft,
-        now,
-        encryptionUse(eventName, context, null, { 'kms:DataKeyPairSpec': input.keyPairSpec }),
-      );
-      draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, keyPairSpec: input.keyPairSpec };
+      const key = await useKey(this.#deps, scope, input.keyId, encryptionUse(eventName, context, null, { 'kms:DataKeyPairSpec': input.keyPairSpec }));
+      scope.setAdditionalEventData({ keyMaterialId: key.currentKeyMaterialId, keyPairSpec: input.keyPairSpec });
       if (input.recipient) {
         throw new KmsError(
           'UnsupportedOperationException',
@@ -192,13 +186,13 @@ export class DataKeyService {
       const { privateKeyDer, publicKeyDer } = await generateKeyPair(input.keyPairSpec as AsymmetricKeySpec);
       try {
         const { blob, header } = await encryptUnder(this.#deps, reads, key, privateKeyDer, context, true);
-        draft.additionalEventData = {
+        scope.setAdditionalEventData({
           keyMaterialId: header.keyMaterialId,
           ciphertextId: header.ciphertextId,
           dataKeyId: header.ciphertextId,
           keyPairSpec: input.keyPairSpec,
           publicKeySha256: createHash('sha256').update(publicKeyDer).digest('hex'),
-        };
+        });
         return {
           privateKeyCiphertextBlob: blob,
           privateKeyPlaintext: privateKeyDer,

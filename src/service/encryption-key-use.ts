@@ -14,11 +14,10 @@ import { KmsError } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation } from '../domain/key.ts';
 import type { UsableKey } from '../store/projections.ts';
 import { enforce } from './authorization.ts';
-import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 import { keyNotFound } from './key-resolver.ts';
 import type { KeyUseDeps } from './key-use.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { KeyUseScope } from './operation-scope.ts';
 
 // Using an ENCRYPT_DECRYPT key, shared by Encrypt, Decrypt, ReEncrypt and the
 // data key operations: finding the key a caller named or a blob names,
@@ -68,17 +67,9 @@ export async function rsaDecrypt(deps: KeyUseDeps, reads: KeyReads, key: UsableK
 }
 
 /** Resolves, share-locks and state-checks a key named by the caller. */
-export async function useKey(
-  deps: KeyUseDeps,
-  reads: KeyReads,
-  ctx: RequestContext,
-  keyIdText: string,
-  draft: AuditDraft,
-  now: Date,
-  use: EncryptionUse,
-): Promise<UsableKey> {
-  const { keyId, viaAlias } = await deps.resolver.resolve(reads, ctx.caller.accountId, keyIdText, 'keyId', { ctx, draft, now, action: use.action });
-  return lockForUse(deps, reads, ctx, keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
+export async function useKey(deps: KeyUseDeps, scope: KeyUseScope, keyIdText: string, use: EncryptionUse): Promise<UsableKey> {
+  const { keyId, viaAlias } = await deps.resolver.resolve(scope.reads, scope.ctx.caller.accountId, keyIdText, 'keyId', { scope, action: use.action });
+  return lockForUse(deps, scope, keyId, viaAlias ? { ...use, viaAlias } : use);
 }
 
 /**
@@ -86,21 +77,14 @@ export async function useKey(
  * identity policies, grants), then checks its state: a key the caller may not
  * use answers as missing whatever its state.
  */
-export async function lockForUse(
-  deps: KeyUseDeps,
-  reads: KeyReads,
-  ctx: RequestContext,
-  keyId: string,
-  draft: AuditDraft,
-  now: Date,
-  use: EncryptionUse,
-): Promise<UsableKey> {
+export async function lockForUse(deps: KeyUseDeps, scope: KeyUseScope, keyId: string, use: EncryptionUse): Promise<UsableKey> {
+  const { reads, ctx } = scope;
   await reads.lockShared([keyId]);
   // Read after the lock: under READ COMMITTED this sees every change committed before it.
   const key = await reads.usableKey(keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, ctx.caller.accountId, keyId));
-  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-  await enforce(deps.authorizer, reads, ctx, draft, now, {
+  scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+  await enforce(deps.authorizer, scope, {
     action: use.action,
     key,
     grantOperation: use.grantOperation,
@@ -126,26 +110,24 @@ export async function lockForUse(
  */
 export async function keyOfBlob(
   deps: KeyUseDeps,
-  reads: KeyReads,
-  ctx: RequestContext,
+  scope: KeyUseScope,
   blob: Buffer,
   keyIdText: string | null | undefined,
-  draft: AuditDraft,
-  now: Date,
   use: EncryptionUse,
 ): Promise<{ key: UsableKey; header: CiphertextHeader }> {
+  const { reads, ctx } = scope;
   let header: CiphertextHeader;
   try {
     header = parseBlobHeader(blob);
   } catch {
     throw invalidCiphertext();
   }
-  draft.additionalEventData = {
+  scope.setAdditionalEventData({
     keyMaterialId: header.keyMaterialId,
     ciphertextId: header.ciphertextId,
     ...(header.isDataKey ? { dataKeyId: header.ciphertextId } : {}),
     encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
-  };
+  });
   let viaAlias: string | undefined;
   if (keyIdText != null) {
     let named: { keyId: string; accountId: string; viaAlias?: string } | undefined;
@@ -158,13 +140,13 @@ export async function keyOfBlob(
       }
       viaAlias = named.viaAlias;
     } catch (error) {
-      if (isRefusedKey(error)) await recordRefusedKeys(deps, reads, ctx, draft, now, use, header.keyId, keyIdText, named);
+      if (isRefusedKey(error)) await recordRefusedKeys(deps, scope, use, header.keyId, keyIdText, named);
       throw error;
     }
   }
   try {
     // Named by an alias (which is the blob's key, checked above): kms:RequestAlias, and for an alias/aws/ alias kms:ViaService.
-    const key = await lockForUse(deps, reads, ctx, header.keyId, draft, now, viaAlias ? { ...use, viaAlias } : use);
+    const key = await lockForUse(deps, scope, header.keyId, viaAlias ? { ...use, viaAlias } : use);
     return { key, header };
   } catch (error) {
     // The blob names its key by id alone. Without a keyId, a key the caller cannot
@@ -176,7 +158,7 @@ export async function keyOfBlob(
     // Another account's key refused as missing (enforce): it left the resources,
     // but a caller who named it by its ARN is shown that ARN, as for a key that
     // does not exist, so the two answers' records stay alike.
-    if (keyIdText != null && isRefusedKey(error)) addResource(draft, namedKeyArn(keyIdText));
+    if (keyIdText != null && isRefusedKey(error)) addKeyResource(scope, namedKeyArn(keyIdText));
     throw error;
   }
 }
@@ -196,15 +178,13 @@ export async function keyOfBlob(
  */
 async function recordRefusedKeys(
   deps: KeyUseDeps,
-  reads: KeyReads,
-  ctx: RequestContext,
-  draft: AuditDraft,
-  now: Date,
+  scope: KeyUseScope,
   use: EncryptionUse,
   blobKeyId: string,
   keyIdText: string,
   named: { keyId: string; accountId: string } | undefined,
 ): Promise<void> {
+  const { reads, ctx, now } = scope;
   const row = await reads.usableKey(blobKeyId);
   if (row) {
     let visible = row.accountId === ctx.caller.accountId;
@@ -221,11 +201,11 @@ async function recordRefusedKeys(
       });
       visible = evidence.decision === 'allow';
     }
-    if (visible) addResource(draft, { arn: row.arn, accountId: row.accountId });
+    if (visible) addKeyResource(scope, { arn: row.arn, accountId: row.accountId });
   }
   if (named && named.accountId === ctx.caller.accountId)
-    addResource(draft, { arn: keyArn(deps.region, named.accountId, named.keyId), accountId: named.accountId });
-  else addResource(draft, namedKeyArn(keyIdText));
+    addKeyResource(scope, { arn: keyArn(deps.region, named.accountId, named.keyId), accountId: named.accountId });
+  else addKeyResource(scope, namedKeyArn(keyIdText));
 }
 
 export async function encryptUnder(deps: KeyUseDeps, reads: KeyReads, key: UsableKey, plaintext: Buffer, context: EncryptionContext, isDataKey: boolean) {
@@ -283,8 +263,8 @@ function namedKeyArn(text: string): { arn: string; accountId: string } | undefin
 }
 
 /** Adds a key to the record's resources, once. */
-function addResource(draft: AuditDraft, key: { arn: string; accountId: string } | undefined): void {
-  if (key && !draft.resources.some((r) => r.arn === key.arn)) draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+function addKeyResource(scope: KeyUseScope, key: { arn: string; accountId: string } | undefined): void {
+  if (key) scope.addResourceOnce({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
 }
 
 /** AWS gives no detail for a ciphertext it cannot use, and neither do we. */

@@ -35,7 +35,7 @@ import { accessDenied, enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
@@ -88,16 +88,17 @@ export class GrantService {
       name: input.name ?? undefined,
       dryRun: input.dryRun ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'CreateGrant', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'CreateGrant', readOnly: false, requestParameters }, async (scope) => {
+      const { trx, now } = scope;
       // The request's shape first; its operations against the key's type once the key is known.
       const invalid = validateCreateGrant(input, 'checked-later');
       if (invalid) throw invalid;
-      const key = await this.#key(trx, ctx, input.keyId, draft);
+      const key = await this.#key(scope, input.keyId);
       const notForKey = grantOperationsRefusal(key, input.operations);
       if (notForKey) throw notForKey;
       // A grant with CreateGrant allows only grants no broader than itself: the
       // authorizer looks for one under which this request is (grantAllows).
-      await enforce(this.#authorizer, trx, ctx, draft, now, {
+      await enforce(this.#authorizer, scope, {
         action: 'kms:CreateGrant',
         key,
         grantOperation: 'CreateGrant',
@@ -115,7 +116,7 @@ export class GrantService {
 
       const existing = await this.#identical(trx, key.keyId, input, `arn:aws:iam::${ctx.caller.accountId}:root`);
       if (existing) {
-        draft.additionalEventData = { grantId: existing.grantId, existing: true };
+        scope.setAdditionalEventData({ grantId: existing.grantId, existing: true });
         return { grantId: existing.grantId, grantToken: existing.grantToken };
       }
       const grantsOnKey = await countKeyGrants(trx, key.keyId);
@@ -135,8 +136,8 @@ export class GrantService {
         grantToken,
       });
       await applyDecision(trx, grantStream(grantId), null, decision, now);
-      draft.additionalEventData = { grantId };
-      draft.responseElements = { grantId };
+      scope.setAdditionalEventData({ grantId });
+      scope.setResponseElements({ grantId });
       return { grantId, grantToken };
     });
   }
@@ -153,13 +154,14 @@ export class GrantService {
       grantId: input.grantId ?? undefined,
       granteePrincipal: input.granteePrincipal ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ListGrants', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'ListGrants', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
       const v = new Validator();
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      const key = await this.#key(trx, ctx, input.keyId, draft);
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListGrants', key });
+      const key = await this.#key(scope, input.keyId);
+      await enforce(this.#authorizer, scope, { action: 'kms:ListGrants', key });
       const rows = await readGrantsPage(trx, key.keyId, { grantId: input.grantId, granteePrincipal: input.granteePrincipal, after, limit: size + 1 });
       const p = page(rows, size, (r) => r.grant_id);
       return { grants: p.items.map((r) => toListEntry(rowToGrant(r, key.arn))), nextMarker: p.nextMarker, truncated: p.truncated };
@@ -172,11 +174,12 @@ export class GrantService {
     input: { retiringPrincipal: string; limit?: number | null; marker?: string | null },
   ): Promise<{ grants: GrantListEntry[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { retiringPrincipal: input.retiringPrincipal, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListRetirableGrants', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'ListRetirableGrants', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
       const v = new Validator().minLength('retiringPrincipal', input.retiringPrincipal, 1).maxLength('retiringPrincipal', input.retiringPrincipal, 256);
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListRetirableGrants' });
+      await enforce(this.#authorizer, scope, { action: 'kms:ListRetirableGrants' });
       // AWS: the retiring principal must be in the caller's account; another
       // account's grants are not the caller's to read.
       const principalAccount = accountOfPrincipal(input.retiringPrincipal);
@@ -202,14 +205,15 @@ export class GrantService {
    */
   retireGrant(ctx: RequestContext, input: { grantToken?: string | null; keyId?: string | null; grantId?: string | null }): Promise<Record<string, never>> {
     const requestParameters = { keyId: input.keyId ?? undefined, grantId: input.grantId ?? undefined, grantToken: input.grantToken ? '[given]' : undefined };
-    return this.#runner.run(ctx, { eventName: 'RetireGrant', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'RetireGrant', readOnly: false, requestParameters }, async (scope) => {
+      const { trx, now } = scope;
       let row;
       let named: KeyState | undefined;
       if (input.grantToken != null) {
         if (!GRANT_TOKEN.test(input.grantToken)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.');
         row = await readGrantRowByToken(trx, input.grantToken);
       } else if (input.keyId != null && input.grantId != null) {
-        named = await this.#key(trx, ctx, input.keyId, draft);
+        named = await this.#key(scope, input.keyId);
         row = await readKeyGrantRow(trx, named.keyId, input.grantId);
       } else {
         throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
@@ -219,9 +223,8 @@ export class GrantService {
       if (!grant || !right) {
         if (named && named.accountId !== ctx.caller.accountId) {
           // Another account's key, and nothing here for this caller: as if the key did not exist.
-          const arn = named.arn;
-          draft.resources.splice(0, draft.resources.length, ...draft.resources.filter((r) => r.arn !== arn));
-          throw keyNotFound(arn);
+          scope.withdrawResource(named.arn);
+          throw keyNotFound(named.arn);
         }
         throw new KmsError('NotFoundException', 'Grant not found.');
       }
@@ -234,10 +237,10 @@ export class GrantService {
           action: 'kms:RetireGrant',
           resourceArn: grant.keyArn,
         });
-        draft.authorization = evidence;
+        scope.recordAuthorization(evidence);
         if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, grant.keyArn);
       }
-      draft.additionalEventData = { grantId: grant.grantId };
+      scope.setAdditionalEventData({ grantId: grant.grantId });
       await this.#retire(trx, grant, ctx.caller.principalArn, 'RetireGrant', now);
       return {};
     });
@@ -248,12 +251,13 @@ export class GrantService {
     return this.#runner.run(
       ctx,
       { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } },
-      async ({ trx, draft, now }) => {
-        const key = await this.#key(trx, ctx, input.keyId, draft);
-        await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:RevokeGrant', key });
+      async (scope) => {
+        const { trx, now } = scope;
+        const key = await this.#key(scope, input.keyId);
+        await enforce(this.#authorizer, scope, { action: 'kms:RevokeGrant', key });
         const grant = await this.#grant(trx, input.grantId, key.arn);
         if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
-        draft.additionalEventData = { grantId: grant.grantId };
+        scope.setAdditionalEventData({ grantId: grant.grantId });
         await this.#retire(trx, grant, ctx.caller.principalArn, 'RevokeGrant', now);
         return {};
       },
@@ -286,13 +290,14 @@ export class GrantService {
     return same ?? null;
   }
 
-  async #key(trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft): Promise<KeyState> {
-    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+  async #key(scope: TransactionScope, keyIdText: string): Promise<KeyState> {
+    const { trx } = scope;
+    const { keyId, accountId } = await this.#resolver.resolve(trx, scope.ctx.caller.accountId, keyIdText);
     // Ordered against the key's deletion, which retires its grants.
     await lockKeyShared(trx, [keyId]);
     const key = await readKeyProjection(trx, keyId);
     if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
-    draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+    scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
     return key;
   }
 }

@@ -1,10 +1,9 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import type { Transaction } from 'kysely';
 import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { parsePolicy } from '../domain/policy/index.ts';
-import type { Database, Db } from '../store/database.ts';
+import type { Db } from '../store/database.ts';
 import {
   accountExists,
   deletePrincipalPolicy,
@@ -20,7 +19,7 @@ import {
 import { accessDenied, type Authorizer } from './authorization.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
 import { callerOf, type CredentialCache } from './credentials.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { OperatorScope, TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 export interface CreatedAccessKey {
@@ -82,7 +81,8 @@ export class IdentityService {
       ctx,
       accountId,
       { eventName: 'CreateAccount', eventSource: 'iam', readOnly: false, requestParameters: { accountId, name: input.name } },
-      async ({ trx, draft, now }) => {
+      async (scope) => {
+        const { trx, now } = scope;
         if (!ACCOUNT_ID.test(accountId))
           throw new KmsError(
             'ValidationException',
@@ -100,8 +100,8 @@ export class IdentityService {
           tags: '{}',
           created_at: now,
         });
-        draft.resources.push({ arn: rootArn(accountId), type: 'AWS::IAM::Root', accountId });
-        draft.responseElements = { accountId };
+        scope.addResource({ arn: rootArn(accountId), type: 'AWS::IAM::Root', accountId });
+        scope.setResponseElements({ accountId });
         return { accountId, rootArn: rootArn(accountId) };
       },
     );
@@ -118,7 +118,8 @@ export class IdentityService {
       ctx,
       input.accountId,
       { eventName: input.type === 'user' ? 'CreateUser' : 'CreateRole', eventSource: 'iam', readOnly: false, requestParameters },
-      async ({ trx, draft, now }) => {
+      async (scope) => {
+        const { trx, now } = scope;
         new Validator()
           .minLength('name', input.name, 1)
           .maxLength('name', input.name, 64)
@@ -134,8 +135,8 @@ export class IdentityService {
           created_at: now,
         });
         if (!inserted) throw new KmsError('AlreadyExistsException', `${arn} already exists.`);
-        draft.resources.push({ arn, type: input.type === 'user' ? 'AWS::IAM::User' : 'AWS::IAM::Role', accountId: input.accountId });
-        draft.responseElements = { principalArn: arn };
+        scope.addResource({ arn, type: input.type === 'user' ? 'AWS::IAM::User' : 'AWS::IAM::Role', accountId: input.accountId });
+        scope.setResponseElements({ principalArn: arn });
         return { principalArn: arn };
       },
     );
@@ -151,7 +152,8 @@ export class IdentityService {
       ctx,
       parsePrincipalArn(input.principalArn)?.accountId ?? null,
       { eventName: 'CreateAccessKey', eventSource: 'iam', readOnly: false, requestParameters: { principalArn: input.principalArn } },
-      async ({ trx, draft, now }) => {
+      async (scope) => {
+        const { trx, now } = scope;
         const principal = await readPrincipal(trx, input.principalArn);
         if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
         const accessKeyId = `AKIA${randomString(16)}`;
@@ -168,9 +170,9 @@ export class IdentityService {
         } finally {
           secretBytes.fill(0);
         }
-        draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::AccessKey', accountId: principal.account_id });
+        scope.addResource({ arn: principal.principal_arn, type: 'AWS::IAM::AccessKey', accountId: principal.account_id });
         // The audit record names the key id; the secret is never recorded.
-        draft.responseElements = { accessKeyId };
+        scope.setResponseElements({ accessKeyId });
         return { accessKeyId, secretAccessKey: secret, principalArn: principal.principal_arn, accountId: principal.account_id };
       },
     );
@@ -183,11 +185,8 @@ export class IdentityService {
    * await identity.putPrincipalPolicy(op, { principalArn, policyName: 'admin', policyDocument: ADMINISTRATOR_ACCESS });
    */
   putPrincipalPolicy(ctx: OperatorContext, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
-    return this.#runner.runAsOperator(
-      ctx,
-      parsePrincipalArn(input.principalArn)?.accountId ?? null,
-      policySpec('PutPrincipalPolicy', input),
-      ({ trx, draft, now }) => this.#putPolicy(trx, draft, now, input),
+    return this.#runner.runAsOperator(ctx, parsePrincipalArn(input.principalArn)?.accountId ?? null, policySpec('PutPrincipalPolicy', input), (scope) =>
+      this.#putPolicy(scope, input),
     );
   }
 
@@ -197,16 +196,16 @@ export class IdentityService {
    * iam:PutRolePolicy on the target (the account root always may).
    */
   putPrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string; policyDocument: string }): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, policySpec('PutPrincipalPolicy', input), async ({ trx, draft, now }) => {
-      await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Put');
-      return this.#putPolicy(trx, draft, now, input);
+    return this.#runner.run(ctx, policySpec('PutPrincipalPolicy', input), async (scope) => {
+      await this.#authorizeAdmin(scope, input.principalArn, 'Put');
+      return this.#putPolicy(scope, input);
     });
   }
 
   deletePrincipalPolicyAsCaller(ctx: RequestContext, input: { principalArn: string; policyName: string }): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async ({ trx, draft, now }) => {
-      await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Delete');
-      if (!(await deletePrincipalPolicy(trx, input.principalArn, input.policyName)))
+    return this.#runner.run(ctx, policySpec('DeletePrincipalPolicy', input), async (scope) => {
+      await this.#authorizeAdmin(scope, input.principalArn, 'Delete');
+      if (!(await deletePrincipalPolicy(scope.trx, input.principalArn, input.policyName)))
         throw new KmsError('NotFoundException', `The policy ${input.policyName} is not attached to ${input.principalArn}.`);
       return {};
     });
@@ -219,20 +218,19 @@ export class IdentityService {
     return this.#runner.run(
       ctx,
       { eventName: 'ListPrincipalPolicies', eventSource: 'iam', readOnly: true, requestParameters: { principalArn: input.principalArn } },
-      async ({ trx, draft, now }) => {
-        await this.#authorizeAdmin(trx, ctx, draft, now, input.principalArn, 'Get');
-        const rows = await readPrincipalPolicies(trx, input.principalArn);
+      async (scope) => {
+        await this.#authorizeAdmin(scope, input.principalArn, 'Get');
+        const rows = await readPrincipalPolicies(scope.trx, input.principalArn);
         return { policies: rows.map((r) => ({ policyName: r.policy_name, policyDocument: r.document, updatedAt: r.updated_at })) };
       },
     );
   }
 
   async #putPolicy(
-    trx: Transaction<Database>,
-    draft: AuditDraft,
-    now: Date,
+    scope: TransactionScope | OperatorScope,
     input: { principalArn: string; policyName: string; policyDocument: string },
   ): Promise<Record<string, never>> {
+    const { trx, now } = scope;
     new Validator()
       .minLength('policyName', input.policyName, 1)
       .maxLength('policyName', input.policyName, 128)
@@ -244,26 +242,20 @@ export class IdentityService {
     const principal = await readPrincipal(trx, input.principalArn);
     if (!principal) throw new KmsError('NotFoundException', `Principal ${input.principalArn} does not exist.`);
     await upsertPrincipalPolicy(trx, { principal_arn: input.principalArn, policy_name: input.policyName, document: input.policyDocument, updated_at: now });
-    draft.resources.push({ arn: principal.principal_arn, type: 'AWS::IAM::Principal', accountId: principal.account_id });
+    scope.addResource({ arn: principal.principal_arn, type: 'AWS::IAM::Principal', accountId: principal.account_id });
     return {};
   }
 
   /** Managing a principal's policies: same account only, and allowed by the caller's identity policies. */
-  async #authorizeAdmin(
-    trx: Transaction<Database>,
-    ctx: RequestContext,
-    draft: AuditDraft,
-    now: Date,
-    target: string,
-    verb: 'Put' | 'Delete' | 'Get',
-  ): Promise<void> {
+  async #authorizeAdmin(scope: TransactionScope, target: string, verb: 'Put' | 'Delete' | 'Get'): Promise<void> {
+    const { ctx } = scope;
     const parsed = parsePrincipalArn(target);
     if (!parsed || parsed.accountId !== ctx.caller.accountId || parsed.type === 'root') {
       throw new KmsError('NotFoundException', `Principal ${target} does not exist.`);
     }
     const action = `iam:${verb}${parsed.type === 'user' ? 'User' : 'Role'}Policy`;
-    const evidence = await this.#authorizer.authorize(trx, { caller: ctx.caller, sourceIp: ctx.sourceIp, now, action, resourceArn: target });
-    draft.authorization = evidence;
+    const evidence = await this.#authorizer.authorize(scope.trx, { caller: ctx.caller, sourceIp: ctx.sourceIp, now: scope.now, action, resourceArn: target });
+    scope.recordAuthorization(evidence);
     if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, target);
   }
 
@@ -273,11 +265,11 @@ export class IdentityService {
    * unique id derived from the principal ARN (AWS's AIDA.../AROA... ids).
    */
   getCallerIdentity(ctx: RequestContext): Promise<{ account: string; arn: string; userId: string }> {
-    return this.#runner.run(ctx, { eventName: 'GetCallerIdentity', eventSource: 'sts', readOnly: true, requestParameters: null }, async ({ draft }) => {
+    return this.#runner.run(ctx, { eventName: 'GetCallerIdentity', eventSource: 'sts', readOnly: true, requestParameters: null }, async (scope) => {
       const { caller } = ctx;
       const userId = caller.principalType === 'root' ? caller.accountId : uniqueIdOf(caller.principalType === 'role' ? 'AROA' : 'AIDA', caller.principalArn);
       const result = { account: caller.accountId, arn: caller.principalArn, userId };
-      draft.responseElements = result;
+      scope.setResponseElements(result);
       return result;
     });
   }

@@ -88,7 +88,8 @@ export class ImportService {
     input: { keyId: string; wrappingAlgorithm: string; wrappingKeySpec: string },
   ): Promise<{ keyId: string; importToken: Buffer; publicKey: Buffer; parametersValidTo: Date }> {
     const requestParameters = { keyId: input.keyId, wrappingAlgorithm: input.wrappingAlgorithm, wrappingKeySpec: input.wrappingKeySpec };
-    return this.#runner.run(ctx, { eventName: 'GetParametersForImport', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'GetParametersForImport', readOnly: true, requestParameters }, async (scope) => {
+      const { trx, now } = scope;
       if (input.wrappingKeySpec === 'SM2' || input.wrappingAlgorithm === 'SM2PKE') {
         throw new KmsError(
           'UnsupportedOperationException',
@@ -105,7 +106,7 @@ export class ImportService {
         .oneOf('wrappingAlgorithm', input.wrappingAlgorithm, WRAPPING_ALGORITHMS)
         .oneOf('wrappingKeySpec', input.wrappingKeySpec, WRAPPING_KEY_SPECS)
         .throwIfAny();
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetParametersForImport', {
+      const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:GetParametersForImport', {
         conditions: { 'kms:WrappingAlgorithm': input.wrappingAlgorithm, 'kms:WrappingKeySpec': input.wrappingKeySpec },
       });
       const refused = checkKeyState('GetParametersForImport', key) ?? externalOnly(key);
@@ -129,7 +130,7 @@ export class ImportService {
       } finally {
         privateKeyDer.fill(0);
       }
-      draft.additionalEventData = { importTokenId, parametersValidTo: parametersValidTo.toISOString() };
+      scope.setAdditionalEventData({ importTokenId, parametersValidTo: parametersValidTo.toISOString() });
       return {
         keyId: key.arn,
         importToken: this.#rootKey.wrap(Buffer.from(importTokenId), tokenAad(key.keyId)),
@@ -158,9 +159,10 @@ export class ImportService {
       keyMaterialDescription: input.keyMaterialDescription ?? undefined,
       keyMaterialId: input.keyMaterialId ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ImportKeyMaterial', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'ImportKeyMaterial', readOnly: false, requestParameters }, async (scope) => {
+      const { trx, now } = scope;
       new Validator().oneOf('expirationModel', input.expirationModel, EXPIRATION_MODELS).oneOf('importType', input.importType, IMPORT_TYPES).throwIfAny();
-      const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:ImportKeyMaterial', {
+      const key = await lockAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:ImportKeyMaterial', {
         'kms:ExpirationModel': input.expirationModel ?? (input.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE'),
       });
       const refused = checkKeyState('ImportKeyMaterial', key) ?? externalOnly(key);
@@ -222,16 +224,16 @@ export class ImportService {
         });
         const next = await applyKeyDecision(trx, key, key.keyId, decision, now);
         const imported = next.importedMaterials.find((m) => m.keyMaterialId === keyMaterialId)!;
-        draft.additionalEventData = {
+        scope.setAdditionalEventData({
           keyMaterialId,
           importTokenId: parameters.importTokenId,
           importType: (decision.events[0]!.data as { importType: string }).importType,
           expirationModel: imported.expirationModel,
           validTo: imported.validTo,
-        };
+        });
         const expiry = nextMaterialExpiry(next);
         if (expiry) await this.#jobs.keyMaterialExpiryScheduled(trx, key.keyId, expiry);
-        draft.responseElements = { keyId: key.arn, keyMaterialId };
+        scope.setResponseElements({ keyId: key.arn, keyMaterialId });
         return { keyId: key.arn, keyMaterialId };
       } finally {
         material.fill(0);
@@ -247,15 +249,16 @@ export class ImportService {
    */
   deleteImportedKeyMaterial(ctx: RequestContext, input: { keyId: string; keyMaterialId?: string | null }): Promise<{ keyId: string; keyMaterialId: string }> {
     const requestParameters = { keyId: input.keyId, keyMaterialId: input.keyMaterialId ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'DeleteImportedKeyMaterial', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
-      const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DeleteImportedKeyMaterial');
+    return this.#runner.run(ctx, { eventName: 'DeleteImportedKeyMaterial', readOnly: false, requestParameters }, async (scope) => {
+      const { trx, now } = scope;
+      const key = await lockAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:DeleteImportedKeyMaterial');
       const decision = decideDeleteImportedKeyMaterial(key, input.keyMaterialId ?? null);
       if (!decision.ok) throw decision.error;
       const keyMaterialId = (decision.events[0]!.data as { keyMaterialId: string }).keyMaterialId;
       const destroyedMaterialRows = await destroyKeyMaterial(trx, key.keyId, keyMaterialId);
       const next = await applyKeyDecision(trx, key, key.keyId, decision, now);
-      draft.additionalEventData = { keyMaterialId, destroyedMaterialRows, keyState: next.keyState };
-      draft.responseElements = { keyId: key.arn, keyMaterialId };
+      scope.setAdditionalEventData({ keyMaterialId, destroyedMaterialRows, keyState: next.keyState });
+      scope.setResponseElements({ keyId: key.arn, keyMaterialId });
       return { keyId: key.arn, keyMaterialId };
     });
   }

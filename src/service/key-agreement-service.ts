@@ -57,17 +57,18 @@ export class KeyAgreementService {
         ? { recipient: { keyEncryptionAlgorithm: input.recipient.keyEncryptionAlgorithm ?? undefined, attestationDocument: '[given]' } }
         : {}),
     };
-    return this.#runner.runKeyUse(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
-      const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
+    return this.#runner.runKeyUse(ctx, { eventName: 'DeriveSharedSecret', readOnly: true, requestParameters }, async (scope) => {
+      const { reads } = scope;
+      const key = await lockKeyForUse(this.#deps, scope, input.keyId, {
         operation: 'DeriveSharedSecret',
         keyUsage: 'KEY_AGREEMENT',
         conditions: { 'kms:KeyAgreementAlgorithm': input.keyAgreementAlgorithm },
       });
-      draft.additionalEventData = {
+      scope.setAdditionalEventData({
         keyMaterialId: key.currentKeyMaterialId,
         keyAgreementAlgorithm: input.keyAgreementAlgorithm,
         peerPublicKeySha256: createHash('sha256').update(input.publicKey).digest('hex'),
-      };
+      });
       if (input.recipient) {
         throw new KmsError(
           'UnsupportedOperationException',

@@ -9,7 +9,7 @@ import { lockKeyExclusive, lockKeyRow } from '../store/key-locks.ts';
 import { enforce, type AuthorizationRequest, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 import { readKeyProjection } from '../store/projections.ts';
 
@@ -59,23 +59,17 @@ export interface KeyChangeDeps {
  */
 export async function readAuthorizedKey(
   deps: KeyChangeDeps,
-  trx: Trx,
-  ctx: RequestContext,
-  draft: AuditDraft,
-  now: Date,
+  scope: TransactionScope,
   keyIdText: string,
   action: string,
   options: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean } = {},
 ): Promise<KeyState> {
-  return (await readAndAuthorize(deps, trx, ctx, draft, now, keyIdText, action, options)).key;
+  return (await readAndAuthorize(deps, scope, keyIdText, action, options)).key;
 }
 
 async function readAndAuthorize(
   deps: KeyChangeDeps,
-  trx: Trx,
-  ctx: RequestContext,
-  draft: AuditDraft,
-  now: Date,
+  scope: TransactionScope,
   keyIdText: string,
   action: string,
   {
@@ -83,13 +77,13 @@ async function readAndAuthorize(
     ...options
   }: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean },
 ): Promise<{ key: KeyState; request: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now' | 'key'> }> {
-  const managed = createsAwsManagedKey ? { ctx, draft, now, action } : undefined;
-  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(trx, ctx.caller.accountId, keyIdText, 'keyId', managed);
-  const key = await readKeyProjection(trx, keyId);
+  const managed = createsAwsManagedKey ? { scope, action } : undefined;
+  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(scope.trx, scope.ctx.caller.accountId, keyIdText, 'keyId', managed);
+  const key = await readKeyProjection(scope.trx, keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
-  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+  scope.addResource(keyResource(key));
   const request = { action, ...options, ...(viaAlias ? { requestAlias: viaAlias } : {}) };
-  await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key });
+  await enforce(deps.authorizer, scope, { ...request, key });
   return { key, request };
 }
 
@@ -102,18 +96,15 @@ async function readAndAuthorize(
  */
 export async function lockAuthorizedKey(
   deps: KeyChangeDeps,
-  trx: Trx,
-  ctx: RequestContext,
-  draft: AuditDraft,
-  now: Date,
+  scope: TransactionScope,
   keyIdText: string,
   action: string,
   conditions: Record<string, string | number | boolean | undefined> = {},
 ): Promise<KeyState> {
-  const { key: current, request } = await readAndAuthorize(deps, trx, ctx, draft, now, keyIdText, action, { conditions });
-  const key = await lockKeyForChange(trx, current.keyId);
+  const { key: current, request } = await readAndAuthorize(deps, scope, keyIdText, action, { conditions });
+  const key = await lockKeyForChange(scope.trx, current.keyId);
   if (!key) throw keyNotFound(current.arn);
-  if (key.policy !== current.policy) await enforce(deps.authorizer, trx, ctx, draft, now, { ...request, key });
+  if (key.policy !== current.policy) await enforce(deps.authorizer, scope, { ...request, key });
   return key;
 }
 
@@ -136,14 +127,14 @@ export function changeKey(
   keyIdText: string,
   parameters: Record<string, unknown>,
   decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
-  after?: (trx: Trx, key: KeyState, draft: AuditDraft) => Promise<void> | void,
+  after?: (scope: TransactionScope, key: KeyState) => Promise<void> | void,
   conditions: Record<string, string | number | boolean | undefined> = {},
 ): Promise<Record<string, never>> {
   const requestParameters = { keyId: keyIdText, ...parameters };
-  return runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
-    const key = await lockAuthorizedKey(deps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
-    const next = await applyKeyDecision(trx, key, key.keyId, decide(key, now), now);
-    await after?.(trx, next, draft);
+  return runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (scope) => {
+    const key = await lockAuthorizedKey(deps, scope, keyIdText, `kms:${operation}`, conditions);
+    const next = await applyKeyDecision(scope.trx, key, key.keyId, decide(key, scope.now), scope.now);
+    await after?.(scope, next);
     return {};
   });
 }

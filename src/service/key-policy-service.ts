@@ -70,9 +70,9 @@ export class KeyPolicyService {
   /** GetKeyPolicy: the key policy document as stored. */
   getKeyPolicy(ctx: RequestContext, input: { keyId: string; policyName?: string | null }): Promise<{ policy: string; policyName: string }> {
     const requestParameters = { keyId: input.keyId, policyName: input.policyName ?? 'default' };
-    return this.#runner.run(ctx, { eventName: 'GetKeyPolicy', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'GetKeyPolicy', readOnly: true, requestParameters }, async (scope) => {
       checkPolicyName(input.policyName);
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetKeyPolicy');
+      const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:GetKeyPolicy');
       return { policy: key.policy, policyName: 'default' };
     });
   }
@@ -82,11 +82,11 @@ export class KeyPolicyService {
     ctx: RequestContext,
     input: { keyId: string; limit?: number | null; marker?: string | null },
   ): Promise<{ policyNames: string[]; nextMarker: string | null; truncated: boolean }> {
-    return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'ListKeyPolicies', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
       const v = new Validator();
       pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
-      await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:ListKeyPolicies');
+      await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:ListKeyPolicies');
       return { policyNames: ['default'], nextMarker: null, truncated: false };
     });
   }

@@ -2,8 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { Database } from '../store/database.ts';
-import type { RequestContext } from './context.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { KeyUseScope, TransactionScope } from './operation-scope.ts';
 import { readAliasTarget, readKeyAccount } from '../store/projections.ts';
 
 /** Where a KeyId parameter is looked up: the request's transaction, or a cryptographic operation's cached reads (src/service/key-reads.ts). */
@@ -16,9 +15,8 @@ type Executor = Kysely<Database> | Transaction<Database>;
 
 /** The request a KeyId is resolved for, when naming a predefined `alias/aws/` alias may create its AWS managed key. */
 export interface ManagedKeyRequest {
-  ctx: RequestContext;
-  draft: AuditDraft;
-  now: Date;
+  /** The request: its caller, its instant, and the record the authorization of the key's creation goes to. */
+  scope: TransactionScope | KeyUseScope;
   /** The action the request takes on the key (e.g. kms:Encrypt): only a caller allowed it creates the key. */
   action: string;
 }

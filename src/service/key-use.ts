@@ -5,10 +5,9 @@ import { KmsError } from '../domain/errors.ts';
 import { checkKeyState, type KeyOperation } from '../domain/key.ts';
 import type { UsableKey } from '../store/projections.ts';
 import { enforce, type Authorizer } from './authorization.ts';
-import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 import { keyNotFound, type KeyResolver } from './key-resolver.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { KeyUseScope } from './operation-scope.ts';
 
 /** What using a key for a cryptographic operation needs from the app. */
 export interface KeyUseDeps {
@@ -37,24 +36,18 @@ export interface KeyUse {
  * use answers as missing whatever its state or usage.
  *
  * @example
- * const key = await lockKeyForUse(deps, reads, ctx, input.keyId, draft, now, { operation: 'GenerateMac', keyUsage: 'GENERATE_VERIFY_MAC' });
+ * const key = await lockKeyForUse(deps, scope, input.keyId, { operation: 'GenerateMac', keyUsage: 'GENERATE_VERIFY_MAC' });
  */
-export async function lockKeyForUse(
-  deps: KeyUseDeps,
-  reads: KeyReads,
-  ctx: RequestContext,
-  keyIdText: string,
-  draft: AuditDraft,
-  now: Date,
-  use: KeyUse,
-): Promise<UsedKey> {
-  const { keyId, viaAlias } = await deps.resolver.resolve(reads, ctx.caller.accountId, keyIdText, 'keyId', { ctx, draft, now, action: `kms:${use.operation}` });
+export async function lockKeyForUse(deps: KeyUseDeps, scope: KeyUseScope, keyIdText: string, use: KeyUse): Promise<UsedKey> {
+  const { reads } = scope;
+  const accountId = scope.ctx.caller.accountId;
+  const { keyId, viaAlias } = await deps.resolver.resolve(reads, accountId, keyIdText, 'keyId', { scope, action: `kms:${use.operation}` });
   await reads.lockShared([keyId]);
   // Read after the lock: under READ COMMITTED this sees every change committed before it.
   const key = await reads.usableKey(keyId);
-  if (!key) throw keyNotFound(keyArn(deps.region, ctx.caller.accountId, keyId));
-  draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-  await enforce(deps.authorizer, reads, ctx, draft, now, {
+  if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
+  scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+  await enforce(deps.authorizer, scope, {
     action: `kms:${use.operation}`,
     key,
     grantOperation: use.operation,

@@ -158,7 +158,8 @@ export class KmsService {
       if (!(error instanceof KmsError)) generationFailure = error;
     }
     try {
-      return await this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
+      return await this.#runner.run(ctx, { eventName: 'CreateKey', readOnly: false, requestParameters }, async (scope) => {
+        const { trx, now } = scope;
         const v = new Validator()
           .maxLength('description', input.description, 8192)
           .oneOf('keyUsage', input.keyUsage, KEY_USAGES)
@@ -184,7 +185,7 @@ export class KmsService {
         if (tags.length > MAX_TAGS_PER_KEY) {
           throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags.`);
         }
-        await enforce(this.#authorizer, trx, ctx, draft, now, {
+        await enforce(this.#authorizer, scope, {
           action: 'kms:CreateKey',
           conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },
         });
@@ -222,9 +223,9 @@ export class KmsService {
           publicKey: publicKey?.toString('base64'),
         });
         const key = await applyKeyDecision(trx, null, keyId, decision, now);
-        draft.resources.push(keyResource(key));
+        scope.addResource(keyResource(key));
         const keyMetadata = toKeyMetadata(key);
-        draft.responseElements = { keyMetadata };
+        scope.setResponseElements({ keyMetadata });
         return { keyMetadata };
       });
     } finally {
@@ -239,8 +240,8 @@ export class KmsService {
    */
   getPublicKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<PublicKeyResult> {
     const requestParameters = { keyId: input.keyId, grantTokens: input.grantTokens ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GetPublicKey', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetPublicKey', { grantOperation: 'GetPublicKey' });
+    return this.#runner.run(ctx, { eventName: 'GetPublicKey', readOnly: true, requestParameters }, async (scope) => {
+      const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:GetPublicKey', { grantOperation: 'GetPublicKey' });
       const refused = checkKeyState('GetPublicKey', key) ?? publicKeyRefusal(key);
       if (refused) throw refused;
       return {
@@ -260,8 +261,8 @@ export class KmsService {
    * account's AWS managed key (src/service/aws-managed-keys.ts).
    */
   describeKey(ctx: RequestContext, input: { keyId: string; grantTokens?: string[] | null }): Promise<{ keyMetadata: KeyMetadata }> {
-    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:DescribeKey', {
+    return this.#runner.run(ctx, { eventName: 'DescribeKey', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
+      const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:DescribeKey', {
         grantOperation: 'DescribeKey',
         createsAwsManagedKey: true,
       });
@@ -284,10 +285,11 @@ export class KmsService {
    * keyLastUsage?.operation;  // 'Decrypt'
    */
   getKeyLastUsage(ctx: RequestContext, input: { keyId: string }): Promise<KeyLastUsageResult> {
-    return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
+      const { trx } = scope;
       const ref = parseKeyReference(input.keyId);
       if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') throw keyNotFound(input.keyId);
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:GetKeyLastUsage');
+      const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:GetKeyLastUsage');
       // No upper bound: a use recorded in this same instant (or by a server whose clock is ahead) is still the last.
       const last = (await readKeyUse(trx, key.accountId, [key.arn], { to: null })).get(key.arn);
       return {
@@ -309,8 +311,9 @@ export class KmsService {
     return this.#runner.run(
       ctx,
       { eventName: 'ListKeys', readOnly: true, requestParameters: { limit: input.limit ?? undefined, marker: input.marker ?? undefined } },
-      async ({ trx, draft, now }) => {
-        await enforce(this.#authorizer, trx, ctx, draft, now, { action: 'kms:ListKeys' });
+      async (scope) => {
+        const { trx } = scope;
+        await enforce(this.#authorizer, scope, { action: 'kms:ListKeys' });
         const v = new Validator().minLength('marker', input.marker, 1).maxLength('marker', input.marker, 1024);
         const size = pageSize(v, input.limit, 1000, 100);
         v.throwIfAny();
@@ -354,15 +357,15 @@ export class KmsService {
         new Validator().range('pendingWindowInDays', input.pendingWindowInDays, 7, 30).throwIfAny();
         return decideScheduleKeyDeletion(key, input.pendingWindowInDays ?? 30, now);
       },
-      async (trx, key, draft) => {
+      async (scope, key) => {
         result = key;
-        draft.responseElements = {
+        scope.setResponseElements({
           keyId: key.arn,
           deletionDate: key.deletionDate?.toISOString(),
           keyState: key.keyState,
           pendingWindowInDays: key.pendingDeletionWindowInDays,
-        };
-        await this.#jobs.keyDeletionScheduled(trx, key.keyId, key.deletionDate!);
+        });
+        await this.#jobs.keyDeletionScheduled(scope.trx, key.keyId, key.deletionDate!);
       },
       { 'kms:ScheduleKeyDeletionPendingWindowInDays': input.pendingWindowInDays ?? 30 },
     );
@@ -380,9 +383,9 @@ export class KmsService {
       input.keyId,
       {},
       (key) => decideCancelKeyDeletion(key),
-      (_trx, key, draft) => {
+      (scope, key) => {
         arn = key.arn;
-        draft.responseElements = { keyId: key.arn };
+        scope.setResponseElements({ keyId: key.arn });
       },
     );
     return { keyId: arn };

@@ -96,13 +96,14 @@ export class MacService {
       grantTokens: input.grantTokens ?? undefined,
       dryRun: input.dryRun ?? undefined,
     };
-    return this.#runner.runKeyUse(ctx, { eventName: operation, readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
-      const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
+    return this.#runner.runKeyUse(ctx, { eventName: operation, readOnly: true, requestParameters }, async (scope) => {
+      const { reads } = scope;
+      const key = await lockKeyForUse(this.#deps, scope, input.keyId, {
         operation,
         keyUsage: 'GENERATE_VERIFY_MAC',
         conditions: { 'kms:MacAlgorithm': input.macAlgorithm },
       });
-      draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, macAlgorithm: input.macAlgorithm };
+      scope.setAdditionalEventData({ keyMaterialId: key.currentKeyMaterialId, macAlgorithm: input.macAlgorithm });
       requireMacAlgorithm(key.keySpec, input.macAlgorithm);
       dryRunStop(input.dryRun);
       const material = await unwrapCurrentMaterial(this.#deps, reads, key);

@@ -73,6 +73,11 @@ export class OperationScope {
     if (keyAccountId !== undefined) this.#draft.recipientAccountId = keyAccountId;
   }
 
+  /** The decision recorded last (ReEncrypt combines its two keys' into one). */
+  get authorization(): AuthorizationEvidence | null {
+    return this.#draft.authorization;
+  }
+
   /** What a successful request answered, as the record keeps it (never a plaintext, key or secret). */
   setResponseElements(elements: Record<string, unknown>): void {
     this.#draft.responseElements = elements;

@@ -17,12 +17,12 @@ export class RandomService {
   /** GenerateRandom: bytes from the CSPRNG, recorded like every request (the bytes are not). */
   generateRandom(ctx: RequestContext, input: { numberOfBytes?: number | null; customKeyStoreId?: string | null }): Promise<{ plaintext: Buffer }> {
     const requestParameters = { numberOfBytes: input.numberOfBytes ?? undefined, customKeyStoreId: input.customKeyStoreId ?? undefined };
-    return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
-      await enforce(this.#authorizer, reads, ctx, draft, now, { action: 'kms:GenerateRandom' });
+    return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (scope) => {
+      await enforce(this.#authorizer, scope, { action: 'kms:GenerateRandom' });
       new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
       if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');
       if (input.customKeyStoreId != null) throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
-      draft.additionalEventData = { numberOfBytes: input.numberOfBytes };
+      scope.setAdditionalEventData({ numberOfBytes: input.numberOfBytes });
       return { plaintext: randomBytes(input.numberOfBytes) };
     });
   }

@@ -72,7 +72,8 @@ export class ReEncryptService {
       destinationEncryptionAlgorithm: input.destinationEncryptionAlgorithm ?? undefined,
       ...commonParameters(input),
     };
-    return this.#runner.runKeyUse(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async ({ reads, draft, now }) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'ReEncrypt', readOnly: true, requestParameters }, async (scope) => {
+      const { reads } = scope;
       const v = validateBlob(input.ciphertextBlob);
       validateCommon(v, input, sourceContext, 'sourceEncryptionContext');
       validateContext(v, destinationContext, 'destinationEncryptionContext');
@@ -91,7 +92,7 @@ export class ReEncryptService {
         ctx.caller.accountId,
         input.destinationKeyId,
         'destinationKeyId',
-        { ctx, draft, now, action: 'kms:ReEncryptTo' },
+        { scope, action: 'kms:ReEncryptTo' },
       );
       const namedSource = asymmetricSource ? await this.#deps.resolver.resolve(reads, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
       const sourceKeyId = namedSource?.keyId ?? blobKeyId(input.ciphertextBlob);
@@ -110,32 +111,25 @@ export class ReEncryptService {
       let source: UsableKey;
       let header: CiphertextHeader | undefined;
       if (namedSource) {
-        draft.additionalEventData = { encryptionAlgorithm: input.sourceEncryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' };
-        source = await lockForUse(
-          this.#deps,
-          reads,
-          ctx,
-          namedSource.keyId,
-          draft,
-          now,
-          namedSource.viaAlias ? { ...from, viaAlias: namedSource.viaAlias } : from,
-        );
+        scope.setAdditionalEventData({ encryptionAlgorithm: input.sourceEncryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' });
+        source = await lockForUse(this.#deps, scope, namedSource.keyId, namedSource.viaAlias ? { ...from, viaAlias: namedSource.viaAlias } : from);
         if (source.keySpec === 'SYMMETRIC_DEFAULT') {
           requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
           throw invalidCiphertext();
         }
-        draft.additionalEventData = { keyMaterialId: source.currentKeyMaterialId, encryptionAlgorithm: input.sourceEncryptionAlgorithm };
+        scope.setAdditionalEventData({ keyMaterialId: source.currentKeyMaterialId, encryptionAlgorithm: input.sourceEncryptionAlgorithm });
       } else {
-        ({ key: source, header } = await keyOfBlob(this.#deps, reads, ctx, input.ciphertextBlob, input.sourceKeyId, draft, now, from));
+        ({ key: source, header } = await keyOfBlob(this.#deps, scope, input.ciphertextBlob, input.sourceKeyId, from));
       }
-      const sourceEvidence = draft.authorization;
-      const destination = await lockForUse(this.#deps, reads, ctx, destinationKeyId, draft, now, destinationAlias ? { ...to, viaAlias: destinationAlias } : to);
+      const sourceEvidence = scope.authorization;
+      const destination = await lockForUse(this.#deps, scope, destinationKeyId, destinationAlias ? { ...to, viaAlias: destinationAlias } : to);
       // Both sides are authorized and both decisions recorded.
-      draft.authorization = {
-        ...draft.authorization!,
+      const destinationEvidence = scope.authorization!;
+      scope.recordAuthorization({
+        ...destinationEvidence,
         action: 'kms:ReEncrypt',
-        allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...draft.authorization!.allowedBy],
-      };
+        allowedBy: [...(sourceEvidence?.allowedBy ?? []), ...destinationEvidence.allowedBy],
+      });
       if (header) requireSymmetricAlgorithm(input.sourceEncryptionAlgorithm);
       else refuseAsymmetricContext(sourceContext);
       const asymmetricDestination = destination.keySpec !== 'SYMMETRIC_DEFAULT';
@@ -154,12 +148,11 @@ export class ReEncryptService {
         if (asymmetricDestination) {
           const algorithm = input.destinationEncryptionAlgorithm!;
           const ciphertext = await rsaEncrypt(reads, destination, algorithm, plaintext);
-          draft.additionalEventData = {
-            ...draft.additionalEventData,
+          scope.addAdditionalEventData({
             destinationKeyMaterialId: destination.currentKeyMaterialId,
             destinationEncryptionAlgorithm: algorithm,
             reEncryptOnSameKey: source.keyId === destination.keyId,
-          };
+          });
           return {
             ciphertextBlob: ciphertext,
             keyId: destination.arn,
@@ -169,13 +162,12 @@ export class ReEncryptService {
           };
         }
         const { blob, header: out } = await encryptUnder(this.#deps, reads, destination, plaintext, destinationContext, header?.isDataKey ?? false);
-        draft.additionalEventData = {
-          ...draft.additionalEventData,
+        scope.addAdditionalEventData({
           destinationKeyMaterialId: out.keyMaterialId,
           destinationCiphertextId: out.ciphertextId,
           ...(header ? {} : { destinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }),
           reEncryptOnSameKey: source.keyId === destination.keyId,
-        };
+        });
         return {
           ciphertextBlob: blob,
           keyId: destination.arn,

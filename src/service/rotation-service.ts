@@ -37,7 +37,7 @@ import type { KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { Authorizer } from './authorization.ts';
 import { retireAllGrants } from './grant-service.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { OperatorScope, TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 type Trx = Transaction<Database>;
@@ -97,7 +97,7 @@ export class RotationService {
   enableKeyRotation(ctx: RequestContext, input: { keyId: string; rotationPeriodInDays?: number | null }): Promise<Record<string, never>> {
     const requestParameters = { keyId: input.keyId, rotationPeriodInDays: input.rotationPeriodInDays ?? undefined };
     const conditions = { 'kms:RotationPeriodInDays': input.rotationPeriodInDays ?? 365 };
-    return this.#change(ctx, 'EnableKeyRotation', input.keyId, requestParameters, conditions, async (trx, key, now) => {
+    return this.#change(ctx, 'EnableKeyRotation', input.keyId, requestParameters, conditions, async ({ trx, now }, key) => {
       new Validator().range('rotationPeriodInDays', input.rotationPeriodInDays, 90, 2560).throwIfAny();
       const next = await applyKeyDecision(trx, key, key.keyId, decideEnableKeyRotation(key, input.rotationPeriodInDays ?? 365, now), now);
       if (next.nextRotationDate && next.version !== key.version) await this.#jobs.keyRotationScheduled(trx, key.keyId, next.nextRotationDate);
@@ -105,7 +105,7 @@ export class RotationService {
   }
 
   disableKeyRotation(ctx: RequestContext, input: { keyId: string }): Promise<Record<string, never>> {
-    return this.#change(ctx, 'DisableKeyRotation', input.keyId, { keyId: input.keyId }, {}, async (trx, key, now) => {
+    return this.#change(ctx, 'DisableKeyRotation', input.keyId, { keyId: input.keyId }, {}, async ({ trx, now }, key) => {
       await applyKeyDecision(trx, key, key.keyId, decideDisableKeyRotation(key), now);
     });
   }
@@ -113,31 +113,27 @@ export class RotationService {
   /** RotateKeyOnDemand: new key material now (at most 25 times per key). */
   async rotateKeyOnDemand(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let keyId = '';
-    await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, {}, async (trx, key, now, draft) => {
+    await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, {}, async (scope, key) => {
       keyId = key.keyId;
-      const next = await this.#rotate(trx, key, now, (id) => decideRotateKeyOnDemand(key, id));
-      draft.additionalEventData = { keyMaterialId: next.currentKeyMaterialId, rotationType: 'ON_DEMAND' };
+      const next = await this.#rotate(scope.trx, key, scope.now, (id) => decideRotateKeyOnDemand(key, id));
+      scope.setAdditionalEventData({ keyMaterialId: next.currentKeyMaterialId, rotationType: 'ON_DEMAND' });
     });
     return { keyId };
   }
 
   getKeyRotationStatus(ctx: RequestContext, input: { keyId: string }): Promise<KeyRotationStatus> {
-    return this.#runner.run(
-      ctx,
-      { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } },
-      async ({ trx, draft, now }) => {
-        const key = await this.#read(trx, ctx, input.keyId, 'GetKeyRotationStatus', draft, now);
-        const events = await readStream(trx, keyStreamId(key.keyId));
-        const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
-        return {
-          keyId: key.arn,
-          keyRotationEnabled: key.rotationEnabled,
-          rotationPeriodInDays: key.rotationPeriodInDays,
-          nextRotationDate: key.nextRotationDate,
-          onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
-        };
-      },
-    );
+    return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
+      const key = await this.#read(scope, input.keyId, 'GetKeyRotationStatus');
+      const events = await readStream(scope.trx, keyStreamId(key.keyId));
+      const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
+      return {
+        keyId: key.arn,
+        keyRotationEnabled: key.rotationEnabled,
+        rotationPeriodInDays: key.rotationPeriodInDays,
+        nextRotationDate: key.nextRotationDate,
+        onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
+      };
+    });
   }
 
   /**
@@ -158,12 +154,13 @@ export class RotationService {
       limit: input.limit ?? undefined,
       marker: input.marker ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'ListKeyRotations', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
       const v = new Validator().oneOf('includeKeyMaterial', input.includeKeyMaterial, INCLUDE_KEY_MATERIAL);
       const size = pageSize(v, input.limit, 1000, 100);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      const key = await this.#read(trx, ctx, input.keyId, 'ListKeyRotations', draft, now);
+      const key = await this.#read(scope, input.keyId, 'ListKeyRotations');
       const events = (await readStream(trx, keyStreamId(key.keyId))) as unknown as Recorded<KeyEvent>[];
       const folded = foldKey(events) ?? key;
       const entry = (keyMaterialId: string, rotation?: { rotationDate: Date; rotationType: 'AUTOMATIC' | 'ON_DEMAND' }): RotationListEntry => {
@@ -215,11 +212,12 @@ export class RotationService {
   async rotateIfDue(keyId: string, now: Date): Promise<ScheduledOutcome> {
     const current = await this.#runner.read((db) => readKeyProjection(db, keyId));
     if (!current || !isRotationDue(current, now)) return 'not-due';
-    return this.#asWorker('RotateKey', current, async (trx, draft) => {
+    return this.#asWorker('RotateKey', current, async (scope) => {
+      const { trx } = scope;
       const key = await lockKeyForChange(trx, keyId);
       if (!key || !isRotationDue(key, now)) return 'not-due';
       const next = await this.#rotate(trx, key, now, (id) => decideAutomaticRotation(key, id, now));
-      draft.additionalEventData = { keyMaterialId: next.currentKeyMaterialId, rotationType: 'AUTOMATIC' };
+      scope.setAdditionalEventData({ keyMaterialId: next.currentKeyMaterialId, rotationType: 'AUTOMATIC' });
       if (next.nextRotationDate) await this.#jobs.keyRotationScheduled(trx, keyId, next.nextRotationDate);
       return 'done';
     });
@@ -233,7 +231,8 @@ export class RotationService {
   async deleteIfDue(keyId: string, now: Date): Promise<ScheduledOutcome> {
     const current = await this.#runner.read((db) => readKeyProjection(db, keyId));
     if (!current || !isDeletionDue(current, now)) return 'not-due';
-    return this.#asWorker('DeleteKey', current, async (trx, draft) => {
+    return this.#asWorker('DeleteKey', current, async (scope) => {
+      const { trx } = scope;
       const key = await lockKeyForChange(trx, keyId);
       if (!key || !isDeletionDue(key, now)) return 'not-due';
       const aliases = await readKeyAliases(trx, keyId);
@@ -242,12 +241,12 @@ export class RotationService {
       const destroyed = await destroyKeyMaterial(trx, keyId);
       await dropImportParameters(trx, keyId);
       await applyKeyDecision(trx, key, keyId, decideDeleteKey(key, now), now);
-      draft.additionalEventData = {
+      scope.setAdditionalEventData({
         destroyedKeyMaterialIds: key.keyMaterialIds,
         destroyedMaterialRows: destroyed,
         deletedAliases: aliases.map((a) => a.alias_name),
         retiredGrants,
-      };
+      });
       return 'done';
     });
   }
@@ -262,7 +261,8 @@ export class RotationService {
   async expireKeyMaterialIfDue(keyId: string, now: Date): Promise<ScheduledOutcome> {
     const current = await this.#runner.read((db) => readKeyProjection(db, keyId));
     if (!current || !isMaterialExpiryDue(current, now)) return 'not-due';
-    return this.#asWorker('DeleteExpiredKeyMaterial', current, async (trx, draft) => {
+    return this.#asWorker('DeleteExpiredKeyMaterial', current, async (scope) => {
+      const { trx } = scope;
       const key = await lockKeyForChange(trx, keyId);
       if (!key || !isMaterialExpiryDue(key, now)) return 'not-due';
       const decision = decideExpireKeyMaterial(key, now);
@@ -270,7 +270,7 @@ export class RotationService {
       let destroyedMaterialRows = 0;
       for (const id of expired) destroyedMaterialRows += await destroyKeyMaterial(trx, keyId, id);
       const next = await applyKeyDecision(trx, key, keyId, decision, now);
-      draft.additionalEventData = { expiredKeyMaterialIds: expired, destroyedMaterialRows, keyState: next.keyState };
+      scope.setAdditionalEventData({ expiredKeyMaterialIds: expired, destroyedMaterialRows, keyState: next.keyState });
       const following = nextMaterialExpiry(next);
       if (following) await this.#jobs.keyMaterialExpiryScheduled(trx, keyId, following);
       return 'done';
@@ -310,16 +310,16 @@ export class RotationService {
   #asWorker(
     eventName: 'RotateKey' | 'DeleteKey' | 'DeleteExpiredKeyMaterial',
     key: KeyState,
-    body: (trx: Trx, draft: AuditDraft) => Promise<ScheduledOutcome>,
+    body: (scope: OperatorScope) => Promise<ScheduledOutcome>,
   ): Promise<ScheduledOutcome> {
     return this.#runner.runAsOperator(
       { requestId: randomUUID(), ...WORKER },
       key.accountId,
       { eventName, readOnly: false, requestParameters: { keyId: key.keyId } },
-      async ({ trx, draft }) => {
-        draft.resources.push({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
-        const outcome = await body(trx, draft);
-        draft.responseElements = { outcome };
+      async (scope) => {
+        scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
+        const outcome = await body(scope);
+        scope.setResponseElements({ outcome });
         return outcome;
       },
     );
@@ -332,17 +332,17 @@ export class RotationService {
     keyIdText: string,
     requestParameters: Record<string, unknown>,
     conditions: Record<string, number>,
-    body: (trx: Trx, key: KeyState, now: Date, draft: AuditDraft) => Promise<void>,
+    body: (scope: TransactionScope, key: KeyState) => Promise<void>,
   ): Promise<Record<string, never>> {
-    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async ({ trx, draft, now }) => {
-      const key = await lockAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`, conditions);
-      await body(trx, key, now, draft);
+    return this.#runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (scope) => {
+      const key = await lockAuthorizedKey(this.#changeDeps, scope, keyIdText, `kms:${operation}`, conditions);
+      await body(scope, key);
       return {};
     });
   }
 
-  async #read(trx: Trx, ctx: RequestContext, keyIdText: string, operation: KeyOperation, draft: AuditDraft, now: Date): Promise<KeyState> {
-    const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, keyIdText, `kms:${operation}`);
+  async #read(scope: TransactionScope, keyIdText: string, operation: KeyOperation): Promise<KeyState> {
+    const key = await readAuthorizedKey(this.#changeDeps, scope, keyIdText, `kms:${operation}`);
     const refused = checkKeyState(operation, key);
     if (refused) throw refused;
     return key;

@@ -3,7 +3,7 @@ import { KmsError, Validator } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 import { dryRunStop, lockKeyForUse, unwrapCurrentMaterial, type KeyUseDeps, type UsedKey } from './key-use.ts';
-import type { AuditDraft } from './operation-scope.ts';
+import type { KeyUseScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 
 /** AWS's SigningAlgorithmSpec and MessageType enums (kms-model.json), for callers that bypass the model's checks. */
@@ -91,9 +91,10 @@ export class SigningService {
    * const { signature } = await app.signing.sign(ctx, { keyId: 'alias/release', message, signingAlgorithm: 'ECDSA_SHA_256' });
    */
   sign(ctx: RequestContext, input: SignInput): Promise<SignResult> {
-    return this.#runner.runKeyUse(ctx, { eventName: 'Sign', readOnly: true, requestParameters: recordedParameters(input) }, async ({ reads, draft, now }) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Sign', readOnly: true, requestParameters: recordedParameters(input) }, async (scope) => {
+      const { reads } = scope;
       validate(input);
-      const { key, algorithm, messageType } = await this.#useKey(reads, ctx, input, draft, now, 'Sign');
+      const { key, algorithm, messageType } = await this.#useKey(scope, input, 'Sign');
       dryRunStop(input.dryRun);
       const privateKeyDer = await unwrapCurrentMaterial(this.#deps, reads, key);
       try {
@@ -116,14 +117,15 @@ export class SigningService {
    * await app.signing.verify(ctx, { keyId, message, signature, signingAlgorithm: 'ECDSA_SHA_256' });  // { signatureValid: true, ... }
    */
   verify(ctx: RequestContext, input: VerifyInput): Promise<VerifyResult> {
-    return this.#runner.runKeyUse(ctx, { eventName: 'Verify', readOnly: true, requestParameters: recordedParameters(input) }, async ({ reads, draft, now }) => {
+    return this.#runner.runKeyUse(ctx, { eventName: 'Verify', readOnly: true, requestParameters: recordedParameters(input) }, async (scope) => {
+      const { reads } = scope;
       validate(input, input.signature);
-      const { key, algorithm, messageType } = await this.#useKey(reads, ctx, input, draft, now, 'Verify');
+      const { key, algorithm, messageType } = await this.#useKey(scope, input, 'Verify');
       dryRunStop(input.dryRun);
       const publicKeyDer = await readPublicKey(reads, key);
       const r = verify({ keySpec: key.keySpec as KeySpec, publicKeyDer, algorithm, message: input.message, messageType, signature: input.signature });
       if (!r.ok) throw signingRefusal(r, algorithm, key.keySpec, messageType);
-      draft.additionalEventData = { ...draft.additionalEventData, signatureValid: r.valid };
+      scope.addAdditionalEventData({ signatureValid: r.valid });
       // AWS's message for it is empty; saying more would only help a forger guess what was wrong.
       if (!r.valid) throw new KmsError('KMSInvalidSignatureException', '');
       return { keyId: key.arn, signatureValid: true, signingAlgorithm: algorithm };
@@ -137,22 +139,19 @@ export class SigningService {
    * any cryptography, so a DryRun that passes would have succeeded.
    */
   async #useKey(
-    reads: KeyReads,
-    ctx: RequestContext,
+    scope: KeyUseScope,
     input: SignInput,
-    draft: AuditDraft,
-    now: Date,
     operation: 'Sign' | 'Verify',
   ): Promise<{ key: UsedKey; algorithm: SigningAlgorithmSpec; messageType: MessageType }> {
     const algorithm = input.signingAlgorithm as SigningAlgorithmSpec;
     const messageType = (input.messageType ?? 'RAW') as MessageType;
-    draft.additionalEventData = { messageLength: input.message.length };
-    const key = await lockKeyForUse(this.#deps, reads, ctx, input.keyId, draft, now, {
+    scope.setAdditionalEventData({ messageLength: input.message.length });
+    const key = await lockKeyForUse(this.#deps, scope, input.keyId, {
       operation,
       keyUsage: 'SIGN_VERIFY',
       conditions: { 'kms:SigningAlgorithm': algorithm, 'kms:MessageType': messageType },
     });
-    draft.additionalEventData = { keyMaterialId: key.currentKeyMaterialId, messageLength: input.message.length };
+    scope.setAdditionalEventData({ keyMaterialId: key.currentKeyMaterialId, messageLength: input.message.length });
     const refusal = checkSigningRequest({ keySpec: key.keySpec as KeySpec, algorithm, messageType, messageLength: input.message.length });
     if (refusal) throw signingRefusal(refusal, algorithm, key.keySpec, messageType);
     return { key, algorithm, messageType };

@@ -39,12 +39,12 @@ export class TagService {
     input: { keyId: string; limit?: number | null; marker?: string | null },
   ): Promise<{ tags: Tag[]; nextMarker: string | null; truncated: boolean }> {
     const requestParameters = { keyId: input.keyId, limit: input.limit ?? undefined, marker: input.marker ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
+    return this.#runner.run(ctx, { eventName: 'ListResourceTags', readOnly: true, requestParameters }, async (scope) => {
       const v = new Validator();
       const size = pageSize(v, input.limit, 50, 50);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      const key = await readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, input.keyId, 'kms:ListResourceTags');
+      const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:ListResourceTags');
       const tags = key.tags.filter((t) => after === undefined || t.tagKey > after).slice(0, size + 1);
       const p = page(tags, size, (t) => t.tagKey);
       return { tags: p.items, nextMarker: p.nextMarker, truncated: p.truncated };

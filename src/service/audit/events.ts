@@ -76,8 +76,9 @@ export class AuditEventsService {
       last: input.last ?? undefined,
       before: input.before ?? undefined,
     };
-    return this.#runner.run(ctx, { eventName: 'ListAuditEvents', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'ListAuditEvents', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       const v = new Validator().range('first', input.first, 1, MAX_PAGE).range('last', input.last, 1, MAX_PAGE);
       v.maxLength('after', input.after, 200).maxLength('before', input.before, 200).throwIfAny();
       if (input.first != null && input.last != null) throw new KmsError('ValidationException', 'Give first or last, not both.');

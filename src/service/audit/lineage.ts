@@ -57,8 +57,9 @@ export class LineageService {
    */
   dataKey(ctx: RequestContext, input: { dataKeyId: string; limit?: number | null }): Promise<DataKeyLineage | null> {
     const requestParameters = { dataKeyId: input.dataKeyId, limit: input.limit ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GetDataKeyLineage', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'GetDataKeyLineage', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       new Validator()
         .minLength('dataKeyId', input.dataKeyId, 1)
         .maxLength('dataKeyId', input.dataKeyId, 256)

@@ -122,8 +122,9 @@ export class AuditTailService {
   async followAuditEvents(ctx: RequestContext, input: AuditTailInput): Promise<AsyncIterableIterator<AuditEventEdge>> {
     const requestParameters = { filter: input.filter ?? undefined, after: input.after ?? undefined };
     const account = ctx.caller.accountId;
-    const start = await this.#runner.run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    const start = await this.#runner.run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       new Validator().maxLength('after', input.after, 200).throwIfAny();
       const after = input.after != null ? decodeCursor(input.after, 'after') : null;
       const filter = await resolveAuditFilter(trx, this.#region, account, input.filter ?? {});
@@ -264,15 +265,11 @@ export class AuditTailService {
         .execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
       if (evidence.decision === 'allow') return;
     }
-    await this.#runner.run(
-      { ...current, requestId: randomUUID() },
-      { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters },
-      async ({ trx, draft, now: at }) => {
-        if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
-        // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
-        await enforce(this.#authorizer, trx, current, draft, at, { action: AUDIT_READ_ACTION });
-      },
-    );
+    await this.#runner.run({ ...current, requestId: randomUUID() }, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
+      if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
+      // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
+    });
   }
 }
 

@@ -100,10 +100,11 @@ export class TimeTravelService {
    */
   keyAsOf(ctx: RequestContext, input: { keyId: string; asOf: Date }): Promise<KeyAsOfView> {
     const requestParameters = { keyId: input.keyId, asOf: input.asOf.toISOString() };
-    return this.#runner.run(ctx, { eventName: 'DescribeKeyAsOf', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'DescribeKeyAsOf', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       const at = await keyAsOf(trx, this.#region, ctx.caller.accountId, input.keyId, input.asOf);
-      draft.resources.push({ arn: at.state.arn, type: 'AWS::KMS::Key', accountId: at.state.accountId });
+      scope.addResource({ arn: at.state.arn, type: 'AWS::KMS::Key', accountId: at.state.accountId });
       return keyAsOfView(at.asOf, at.state, at.aliases, at.lastChangedAt, at.grants);
     });
   }
@@ -116,10 +117,11 @@ export class TimeTravelService {
    * entries.map((e) => [e.type, e.request?.data.eventName]);
    */
   keyHistory(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string; arn: string; entries: KeyHistoryEntry[] }> {
-    return this.#runner.run(ctx, { eventName: 'ListKeyHistory', readOnly: true, requestParameters: { keyId: input.keyId } }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'ListKeyHistory', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       const history = await keyHistory(trx, this.#region, ctx.caller.accountId, input.keyId);
-      draft.resources.push({ arn: history.arn, type: 'AWS::KMS::Key', accountId: ctx.caller.accountId });
+      scope.addResource({ arn: history.arn, type: 'AWS::KMS::Key', accountId: ctx.caller.accountId });
       return history;
     });
   }

@@ -62,8 +62,9 @@ export class UsageService {
    */
   principalActivity(ctx: RequestContext, input: { principalArn: string; from: Date; to: Date }): Promise<PrincipalActivity> {
     const requestParameters = { principalArn: input.principalArn, from: input.from.toISOString(), to: input.to.toISOString() };
-    return this.#runner.run(ctx, { eventName: 'GetPrincipalActivity', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'GetPrincipalActivity', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       new Validator().minLength('principalArn', input.principalArn, 1).maxLength('principalArn', input.principalArn, 2048).throwIfAny();
       checkRange(input.from, input.to);
       const account = ctx.caller.accountId;
@@ -106,8 +107,9 @@ export class UsageService {
     input: { groupBy: UsageDimension[]; filter?: AuditEventFilter | null; limit?: number | null },
   ): Promise<{ groups: UsageGroup[]; truncated: boolean }> {
     const requestParameters = { groupBy: input.groupBy, filter: input.filter ?? undefined, limit: input.limit ?? undefined };
-    return this.#runner.run(ctx, { eventName: 'GetUsageStatistics', readOnly: true, requestParameters }, async ({ trx, draft, now }) => {
-      await enforce(this.#authorizer, trx, ctx, draft, now, { action: AUDIT_READ_ACTION });
+    return this.#runner.run(ctx, { eventName: 'GetUsageStatistics', readOnly: true, requestParameters }, async (scope) => {
+      const { trx } = scope;
+      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       const v = new Validator().range('limit', input.limit, 1, MAX_USAGE_GROUPS);
       for (const d of input.groupBy) v.oneOf('groupBy', d, USAGE_DIMENSIONS);
       v.throwIfAny();
