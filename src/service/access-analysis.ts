@@ -66,7 +66,7 @@ export class AccessAnalysis {
           .maxLength('operation', input.operation, 64)
           .pattern('operation', input.operation, /^[A-Za-z]+$/, '^[A-Za-z]+$')
           .throwIfAny();
-        const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, input.keyId);
+        const { keyId, accountId } = await this.#resolver.resolve(trx, scope.ctx.caller.accountId, input.keyId);
         const key = await readKeyProjection(trx, keyId);
         if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
         scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });

@@ -86,7 +86,7 @@ export class AliasService {
         const key = await this.#readOwnKey(scope, input.keyId);
         targetKeyId = key.keyId;
       }
-      const rows = await readAliasesPage(trx, ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
+      const rows = await readAliasesPage(trx, scope.ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
       const p = page(rows, size, (r) => r.alias_name);
       return {
         aliases: p.items.map((r) => ({
@@ -113,7 +113,7 @@ export class AliasService {
       const { trx, now } = scope;
       const invalidName = validateAliasName(input.aliasName);
       if (invalidName) throw invalidName;
-      const accountId = ctx.caller.accountId;
+      const accountId = scope.ctx.caller.accountId;
       const arn = aliasArn(this.#region, accountId, input.aliasName);
       scope.addResource({ arn, type: 'AWS::KMS::Alias', accountId });
       // As in AWS, the alias itself is a resource of identity policies (an explicit Deny on alias/prod-* holds),
@@ -128,7 +128,7 @@ export class AliasService {
         if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
           throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
         }
-        const resolved = await this.#resolver.resolve(trx, ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
+        const resolved = await this.#resolver.resolve(trx, scope.ctx.caller.accountId, input.targetKeyId, 'targetKeyId');
         const keyId = resolved.keyId;
         // An alias and its key are always in the same account.
         if (resolved.accountId !== accountId) throw keyNotFound(input.targetKeyId);

@@ -176,7 +176,7 @@ export class CheckpointService {
         leafIndex: String(sealed.leafIndex),
         treeSize: String(selected.treeSize),
         leafHash: base64(sealed.sealedHash),
-        canonicalEvent: wholeRecordShown(sealed.dataJson, input.eventId, ctx.caller.accountId) ? sealed.canonical : null,
+        canonicalEvent: wholeRecordShown(sealed.dataJson, input.eventId, scope.ctx.caller.accountId) ? sealed.canonical : null,
         auditPath: path.map(base64),
         checkpoint: checkpointToJson(selected),
       };

@@ -97,7 +97,7 @@ export class ComplianceReportService {
     return this.#runner.run(ctx, SPEC(input), async (scope) => {
       const { trx, now } = scope;
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
-      return this.#build(trx, ctx.caller.accountId, input, now, options);
+      return this.#build(trx, scope.ctx.caller.accountId, input, now, options);
     });
   }
 

@@ -26,16 +26,17 @@ export function callerOf(credentials: AccessKeyCredentials): Caller {
  * Whether a caller authenticated from cached credentials (`credentialsFence`
  * set) is still who its credentials say, as of `db` (a request's
  * transaction): when the principal's fence has not moved, it is, and nothing
- * else is read. When it has, the credentials are read again and the caller
- * is refreshed in place (it is the request's own copy), or undefined when
- * its access key is no longer active.
+ * else is read (the caller itself is returned). When it has, the credentials
+ * are read again and the caller as they stand now is returned (the runner
+ * hands it to the request's scope), or undefined when its access key is no
+ * longer active.
  */
 export async function recheckCaller(db: Db, caller: Caller): Promise<Caller | undefined> {
   if (caller.credentialsFence === undefined) return caller;
   if ((await readFence(db, principalScope(caller.principalArn))) === caller.credentialsFence) return caller;
   const fresh = await readAccessKeyCredentials(db, caller.accessKeyId);
   if (!fresh || fresh.status !== 'Active') return undefined;
-  return Object.assign(caller, callerOf(fresh));
+  return callerOf(fresh);
 }
 
 /**

@@ -114,7 +114,7 @@ export class GrantService {
       if (refused) throw refused;
       if (input.dryRun) throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.');
 
-      const existing = await this.#identical(trx, key.keyId, input, `arn:aws:iam::${ctx.caller.accountId}:root`);
+      const existing = await this.#identical(trx, key.keyId, input, `arn:aws:iam::${scope.ctx.caller.accountId}:root`);
       if (existing) {
         scope.setAdditionalEventData({ grantId: existing.grantId, existing: true });
         return { grantId: existing.grantId, grantToken: existing.grantToken };
@@ -132,7 +132,7 @@ export class GrantService {
         retiringPrincipal: input.retiringPrincipal ?? null,
         operations: input.operations,
         constraints: input.constraints ?? null,
-        issuingAccount: `arn:aws:iam::${ctx.caller.accountId}:root`,
+        issuingAccount: `arn:aws:iam::${scope.ctx.caller.accountId}:root`,
         grantToken,
       });
       await applyDecision(trx, grantStream(grantId), null, decision, now);
@@ -183,15 +183,15 @@ export class GrantService {
       // AWS: the retiring principal must be in the caller's account; another
       // account's grants are not the caller's to read.
       const principalAccount = accountOfPrincipal(input.retiringPrincipal);
-      if (principalAccount !== undefined && principalAccount !== ctx.caller.accountId) {
+      if (principalAccount !== undefined && principalAccount !== scope.ctx.caller.accountId) {
         throw new KmsError(
           'AccessDeniedException',
-          `User: ${ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${ctx.caller.accountId}.`,
+          `User: ${scope.ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${scope.ctx.caller.accountId}.`,
         );
       }
       const after = decodeMarker(input.marker);
       // A principal of no account (a service principal) may retire grants of any account: show only the caller's keys'.
-      const keyAccountId = principalAccount === undefined ? ctx.caller.accountId : undefined;
+      const keyAccountId = principalAccount === undefined ? scope.ctx.caller.accountId : undefined;
       const rows = await readRetirableGrantsPage(trx, input.retiringPrincipal, { keyAccountId, after, limit: size + 1 });
       const p = page(rows, size, (r) => r.grant_id);
       return { grants: p.items.map((r) => toListEntry(rowToGrant(r, r.arn))), nextMarker: p.nextMarker, truncated: p.truncated };
@@ -219,29 +219,29 @@ export class GrantService {
         throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
       }
       const grant = row ? rowToGrant(row, keyArn(this.#region, row.key_account_id, row.key_id)) : null;
-      const right = grant ? retireRight(grant, ctx.caller) : undefined;
+      const right = grant ? retireRight(grant, scope.ctx.caller) : undefined;
       if (!grant || !right) {
-        if (named && named.accountId !== ctx.caller.accountId) {
+        if (named && named.accountId !== scope.ctx.caller.accountId) {
           // Another account's key, and nothing here for this caller: as if the key did not exist.
           scope.withdrawResource(named.arn);
           throw keyNotFound(named.arn);
         }
         throw new KmsError('NotFoundException', 'Grant not found.');
       }
-      if (right === 'issuingAccount' && ctx.caller.principalType !== 'root') {
+      if (right === 'issuingAccount' && scope.ctx.caller.principalType !== 'root') {
         // A principal of the issuing account retires only with kms:RetireGrant from its identity policies.
         const evidence = await this.#authorizer.authorize(trx, {
-          caller: ctx.caller,
-          sourceIp: ctx.sourceIp,
+          caller: scope.ctx.caller,
+          sourceIp: scope.ctx.sourceIp,
           now,
           action: 'kms:RetireGrant',
           resourceArn: grant.keyArn,
         });
         scope.recordAuthorization(evidence);
-        if (evidence.decision !== 'allow') throw accessDenied(ctx.caller, evidence, grant.keyArn);
+        if (evidence.decision !== 'allow') throw accessDenied(scope.ctx.caller, evidence, grant.keyArn);
       }
       scope.setAdditionalEventData({ grantId: grant.grantId });
-      await this.#retire(trx, grant, ctx.caller.principalArn, 'RetireGrant', now);
+      await this.#retire(trx, grant, scope.ctx.caller.principalArn, 'RetireGrant', now);
       return {};
     });
   }
@@ -258,7 +258,7 @@ export class GrantService {
         const grant = await this.#grant(trx, input.grantId, key.arn);
         if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
         scope.setAdditionalEventData({ grantId: grant.grantId });
-        await this.#retire(trx, grant, ctx.caller.principalArn, 'RevokeGrant', now);
+        await this.#retire(trx, grant, scope.ctx.caller.principalArn, 'RevokeGrant', now);
         return {};
       },
     );

@@ -266,7 +266,7 @@ export class IdentityService {
    */
   getCallerIdentity(ctx: RequestContext): Promise<{ account: string; arn: string; userId: string }> {
     return this.#runner.run(ctx, { eventName: 'GetCallerIdentity', eventSource: 'sts', readOnly: true, requestParameters: null }, async (scope) => {
-      const { caller } = ctx;
+      const { caller } = scope.ctx;
       const userId = caller.principalType === 'root' ? caller.accountId : uniqueIdOf(caller.principalType === 'role' ? 'AROA' : 'AIDA', caller.principalArn);
       const result = { account: caller.accountId, arn: caller.principalArn, userId };
       scope.setResponseElements(result);

@@ -126,14 +126,14 @@ export function changeKey(
   operation: KeyOperation,
   keyIdText: string,
   parameters: Record<string, unknown>,
-  decide: (key: KeyState, now: Date) => Decision<KeyEvent>,
+  decide: (key: KeyState, scope: TransactionScope) => Decision<KeyEvent>,
   after?: (scope: TransactionScope, key: KeyState) => Promise<void> | void,
   conditions: Record<string, string | number | boolean | undefined> = {},
 ): Promise<Record<string, never>> {
   const requestParameters = { keyId: keyIdText, ...parameters };
   return runner.run(ctx, { eventName: operation, readOnly: false, requestParameters }, async (scope) => {
     const key = await lockAuthorizedKey(deps, scope, keyIdText, `kms:${operation}`, conditions);
-    const next = await applyKeyDecision(scope.trx, key, key.keyId, decide(key, scope.now), scope.now);
+    const next = await applyKeyDecision(scope.trx, key, key.keyId, decide(key, scope), scope.now);
     await after?.(scope, next);
     return {};
   });

@@ -58,11 +58,11 @@ export class KeyPolicyService {
       policy: input.policy,
       bypassPolicyLockoutSafetyCheck: input.bypassPolicyLockoutSafetyCheck ?? undefined,
     };
-    return changeKey(this.#runner, this.#changeDeps, ctx, 'PutKeyPolicy', input.keyId, parameters, (key, now) => {
+    return changeKey(this.#runner, this.#changeDeps, ctx, 'PutKeyPolicy', input.keyId, parameters, (key, scope) => {
       checkPolicyName(input.policyName);
       new Validator().minLength('policy', input.policy, 1).maxLength('policy', input.policy, MAX_POLICY_MEMBER_LENGTH).throwIfAny();
       checkPolicySize(input.policy);
-      checkNewKeyPolicy(this.#authorizer, input.policy, ctx, now, key.arn, input.bypassPolicyLockoutSafetyCheck ?? false);
+      checkNewKeyPolicy(this.#authorizer, input.policy, scope.ctx, scope.now, key.arn, input.bypassPolicyLockoutSafetyCheck ?? false);
       return decidePutKeyPolicy(key, input.policy);
     });
   }

@@ -189,14 +189,21 @@ export class KmsService {
           action: 'kms:CreateKey',
           conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },
         });
-        const accountId = ctx.caller.accountId;
+        const accountId = scope.ctx.caller.accountId;
         // Counted in the request's transaction: concurrent CreateKeys may pass the quota by as many as run at once.
         if ((await countAccountKeys(trx, accountId)) >= this.#maxKeysPerAccount)
           throw new KmsError('LimitExceededException', tooManyKeysMessage(this.#maxKeysPerAccount));
         const policy = input.policy ?? defaultKeyPolicy(accountId);
         const keyId = randomUUID();
         if (input.policy != null)
-          checkNewKeyPolicy(this.#authorizer, input.policy, ctx, now, keyArn(this.#region, accountId, keyId), input.bypassPolicyLockoutSafetyCheck ?? false);
+          checkNewKeyPolicy(
+            this.#authorizer,
+            input.policy,
+            scope.ctx,
+            now,
+            keyArn(this.#region, accountId, keyId),
+            input.bypassPolicyLockoutSafetyCheck ?? false,
+          );
 
         // Made above for this spec; the checks it was made after are the ones just passed.
         if (!fresh && origin === 'AWS_KMS') throw generationFailure ?? new Error(`CreateKey: no key material was generated for ${keySpec}`);
@@ -318,7 +325,7 @@ export class KmsService {
         const size = pageSize(v, input.limit, 1000, 100);
         v.throwIfAny();
         const after = decodeMarker(input.marker);
-        const rows = await readAccountKeysPage(trx, ctx.caller.accountId, after, size + 1);
+        const rows = await readAccountKeysPage(trx, scope.ctx.caller.accountId, after, size + 1);
         const p = page(rows, size, (r) => r.key_id);
         return { keys: p.items.map((r) => ({ keyId: r.key_id, keyArn: r.arn })), nextMarker: p.nextMarker, truncated: p.truncated };
       },
@@ -353,7 +360,7 @@ export class KmsService {
       'ScheduleKeyDeletion',
       input.keyId,
       { pendingWindowInDays: input.pendingWindowInDays ?? undefined },
-      (key, now) => {
+      (key, { now }) => {
         new Validator().range('pendingWindowInDays', input.pendingWindowInDays, 7, 30).throwIfAny();
         return decideScheduleKeyDeletion(key, input.pendingWindowInDays ?? 30, now);
       },

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { AuthorizationEvidence } from '../domain/audit-record.ts';
 import type { Database } from '../store/database.ts';
 import type { AuditRecord } from './audit.ts';
-import type { RequestContext } from './context.ts';
+import type { Caller, RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';
 
 /** A resource an audit record names: a key, an alias, a principal. */
@@ -24,7 +24,7 @@ export interface AuditDraft {
  * One request as its operation sees it: when it happens (`now`, one instant
  * for the whole request and its record) and the audit record it fills. The
  * methods are the only way to write to the record; the runner reads it
- * (`draft`) to write it, audit-first, with the request's outcome.
+ * (`recorded`) to write it, audit-first, with the request's outcome.
  *
  * @example
  * scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
@@ -38,9 +38,9 @@ export class OperationScope {
     this.now = now;
   }
 
-  /** The record as the operation has filled it so far, for the runner. */
-  get draft(): AuditDraft {
-    return this.#draft;
+  /** The record as the operation has filled it so far: a copy, for the runner to write. */
+  recorded(): AuditDraft {
+    return { ...this.#draft, resources: [...this.#draft.resources] };
   }
 
   /** Names a resource the request is about (a key, an alias ...), in the order the operation met them. */
@@ -94,14 +94,37 @@ export class OperationScope {
   }
 }
 
+/**
+ * A request made by an authenticated principal. Its context (`ctx`: request
+ * id, caller, source address) is the scope's: when the runner finds that the
+ * caller's cached credentials are stale, it refreshes the caller here
+ * (`refreshCaller`), and the operation sees the caller as its credentials
+ * stand now.
+ */
+export class RequestScope extends OperationScope {
+  #ctx: RequestContext;
+
+  constructor(ctx: RequestContext, now: Date) {
+    super(now);
+    this.#ctx = ctx;
+  }
+
+  get ctx(): RequestContext {
+    return this.#ctx;
+  }
+
+  /** The runner's: the caller as its credentials were read again in the request's transaction. */
+  refreshCaller(caller: Caller): void {
+    this.#ctx = { ...this.#ctx, caller };
+  }
+}
+
 /** A caller's request that runs in a transaction of its own: its reads and writes go through `trx`, and commit with its record. */
-export class TransactionScope extends OperationScope {
-  readonly ctx: RequestContext;
+export class TransactionScope extends RequestScope {
   readonly trx: Transaction<Database>;
 
   constructor(ctx: RequestContext, trx: Transaction<Database>, now: Date) {
-    super(now);
-    this.ctx = ctx;
+    super(ctx, now);
     this.trx = trx;
   }
 }
@@ -111,13 +134,11 @@ export class TransactionScope extends OperationScope {
  * views under group commit, or the request's transaction), and writes
  * nothing but its record.
  */
-export class KeyUseScope extends OperationScope {
-  readonly ctx: RequestContext;
+export class KeyUseScope extends RequestScope {
   readonly reads: KeyReads;
 
   constructor(ctx: RequestContext, reads: KeyReads, now: Date) {
-    super(now);
-    this.ctx = ctx;
+    super(ctx, now);
     this.reads = reads;
   }
 }

@@ -89,12 +89,14 @@ export class ReEncryptService {
       // Both keys' locks first, in one order, so that two ReEncrypts and the changes waiting on them cannot deadlock.
       const { keyId: destinationKeyId, viaAlias: destinationAlias } = await this.#deps.resolver.resolve(
         reads,
-        ctx.caller.accountId,
+        scope.ctx.caller.accountId,
         input.destinationKeyId,
         'destinationKeyId',
         { scope, action: 'kms:ReEncryptTo' },
       );
-      const namedSource = asymmetricSource ? await this.#deps.resolver.resolve(reads, ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId') : undefined;
+      const namedSource = asymmetricSource
+        ? await this.#deps.resolver.resolve(reads, scope.ctx.caller.accountId, input.sourceKeyId!, 'sourceKeyId')
+        : undefined;
       const sourceKeyId = namedSource?.keyId ?? blobKeyId(input.ciphertextBlob);
       await reads.lockShared(sourceKeyId ? [sourceKeyId, destinationKeyId] : [destinationKeyId]);
       const sameKey = { 'kms:ReEncryptOnSameKey': sourceKeyId === destinationKeyId };

@@ -9,7 +9,7 @@ import type { Caller, OperatorContext, RequestContext } from './context.ts';
 import { principalScope, recheckCaller, type CredentialCache } from './credentials.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { transactionalReads, type KeyViewCache } from './key-reads.ts';
-import { KeyUseScope, OperationScope, OperatorScope, TransactionScope, type AuditDraft } from './operation-scope.ts';
+import { KeyUseScope, OperationScope, OperatorScope, RequestScope, TransactionScope, type AuditDraft } from './operation-scope.ts';
 
 export interface OperationSpec {
   eventName: string;
@@ -62,7 +62,7 @@ export class RequestRunner {
 
   /** For requests made by an authenticated principal: `body` gets the request's scope, with its transaction. */
   run<T>(ctx: RequestContext, spec: OperationSpec, body: (scope: TransactionScope) => Promise<T>): Promise<T> {
-    return this.#execute(whoCalled(ctx), spec, (trx, now) => new TransactionScope(ctx, trx, now), body, ctx.caller);
+    return this.#execute(whoCalled(ctx), spec, (trx, now) => new TransactionScope(ctx, trx, now), body);
   }
 
   /**
@@ -90,13 +90,13 @@ export class RequestRunner {
         value = await body(scope);
       } catch (error) {
         // A read whose connection Postgres terminated is decided again below, in a transaction on a fresh connection.
-        if (!(error instanceof KmsError) && !isConnectionLoss(error)) return this.#fail(who, spec, now, scope.draft, error);
+        if (!(error instanceof KmsError) && !isConnectionLoss(error)) return this.#fail(who, spec, now, scope.recorded(), error);
         if (error instanceof KmsError) refusal = error;
         else lostConnection = true;
       }
       const fences = lostConnection ? undefined : withCallerFence(reads.fences(), ctx.caller);
       if (fences) {
-        const { streamId, event } = auditEvent(this.#record(who, spec, now, scope.draft, refusal));
+        const { streamId, event } = auditEvent(this.#record(who, spec, now, scope.recorded(), refusal));
         let written: boolean;
         try {
           written = await group.committer.submit({ streamId, event, recordedAt: now, fences });
@@ -104,7 +104,7 @@ export class RequestRunner {
           zeroBuffers(value);
           // The batch failed: a refusal is still recorded on its own; a success whose batch lost its
           // connection is decided again below, on a fresh one; otherwise it becomes KMSInternalException.
-          if (refusal || !isConnectionLoss(error)) return this.#fail(who, spec, now, scope.draft, refusal ?? error);
+          if (refusal || !isConnectionLoss(error)) return this.#fail(who, spec, now, scope.recorded(), refusal ?? error);
           written = false;
         }
         if (written) {
@@ -124,7 +124,7 @@ export class RequestRunner {
       // A torn or stale read: decide again, in a transaction holding the keys' locks.
       if (!fences) group.cache.invalidate('*');
     }
-    return this.#execute(who, spec, (trx, now) => new KeyUseScope(ctx, transactionalReads(trx), now), body, ctx.caller);
+    return this.#execute(who, spec, (trx, now) => new KeyUseScope(ctx, transactionalReads(trx), now), body);
   }
 
   /**
@@ -164,7 +164,7 @@ export class RequestRunner {
     const now = this.#deps.clock.now();
     const scope = new OperationScope(now);
     if (additionalEventData) scope.setAdditionalEventData(additionalEventData);
-    await this.#appendOnItsOwn(this.#record(who, spec, now, scope.draft, error), now);
+    await this.#appendOnItsOwn(this.#record(who, spec, now, scope.recorded(), error), now);
   }
 
   /**
@@ -190,15 +190,15 @@ export class RequestRunner {
   /**
    * Runs `body` in a transaction with the scope `open` makes of it, each
    * attempt with a fresh scope; a failure is recorded with what the last
-   * attempt's scope holds. `caller`, when given, is checked against its
-   * credentials' fence in the request's transaction, before `body` decides on it.
+   * attempt's scope holds. A caller's request has its caller checked against
+   * its credentials' fence in the request's transaction, before `body`
+   * decides on it.
    */
   async #execute<S extends OperationScope, T>(
     who: Who,
     spec: OperationSpec,
     open: (trx: Transaction<Database>, now: Date) => S,
     body: (scope: S) => Promise<T>,
-    caller?: Caller,
   ): Promise<T> {
     const now = this.#deps.clock.now();
     let scope: OperationScope = new OperationScope(now);
@@ -214,10 +214,10 @@ export class RequestRunner {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
           const attempt = open(trx, now);
           scope = attempt;
-          if (caller) await this.#recheck(trx, caller);
+          if (attempt instanceof RequestScope) await this.#recheck(trx, attempt);
           const value = await body(attempt);
           try {
-            await appendAuditRecord(trx, this.#record(who, spec, now, attempt.draft), now);
+            await appendAuditRecord(trx, this.#record(who, spec, now, attempt.recorded()), now);
           } catch (error) {
             zeroBuffers(value); // never delivered: do not leave a plaintext or data key behind
             throw error;
@@ -236,7 +236,7 @@ export class RequestRunner {
       }
     }
 
-    return this.#fail(who, spec, now, scope.draft, failure);
+    return this.#fail(who, spec, now, scope.recorded(), failure);
   }
 
   /**
@@ -244,11 +244,12 @@ export class RequestRunner {
    * moved is refreshed (a changed identity policy applies to this request),
    * or refused as AWS refuses an access key that is no longer active.
    */
-  async #recheck(trx: Transaction<Database>, caller: Caller): Promise<void> {
-    const before = caller.credentialsFence;
+  async #recheck(trx: Transaction<Database>, scope: RequestScope): Promise<void> {
+    const caller = scope.ctx.caller;
     const current = await recheckCaller(trx, caller);
-    if (current?.credentialsFence !== before) this.#deps.credentials?.invalidate(principalScope(caller.principalArn));
+    if (current?.credentialsFence !== caller.credentialsFence) this.#deps.credentials?.invalidate(principalScope(caller.principalArn));
     if (!current) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+    if (current !== caller) scope.refreshCaller(current);
   }
 
   /**

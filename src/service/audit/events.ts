@@ -84,11 +84,11 @@ export class AuditEventsService {
       if (input.first != null && input.last != null) throw new KmsError('ValidationException', 'Give first or last, not both.');
       const after = input.after != null ? decodeCursor(input.after, 'after') : null;
       const before = input.before != null ? decodeCursor(input.before, 'before') : null;
-      const filter = await resolveAuditFilter(trx, this.#region, ctx.caller.accountId, input.filter ?? {});
+      const filter = await resolveAuditFilter(trx, this.#region, scope.ctx.caller.accountId, input.filter ?? {});
       const direction = (input.order ?? 'NEWEST_FIRST') === 'NEWEST_FIRST' ? 'desc' : 'asc';
       const fromEnd = input.last != null;
       const size = input.last ?? input.first ?? DEFAULT_PAGE;
-      const account = ctx.caller.accountId;
+      const account = scope.ctx.caller.accountId;
 
       const horizon = await logHorizon(trx);
       const rows = await readAuditPage(trx, account, { filter, direction, after, before, limit: size + 1, fromEnd, horizon });
@@ -97,7 +97,7 @@ export class AuditEventsService {
       // The side a page was not taken from: is there anything beyond the cursor given for it?
       const beyondAfter = after !== null && (await auditRecordExistsBeyond(trx, account, filter, after, direction === 'desc' ? 'asc' : 'desc', horizon));
       const beyondBefore = before !== null && (await auditRecordExistsBeyond(trx, account, filter, before, direction, horizon));
-      const edges = page.map((r) => recordEdge(r, ctx.caller.accountId));
+      const edges = page.map((r) => recordEdge(r, scope.ctx.caller.accountId));
       return {
         edges,
         pageInfo: {

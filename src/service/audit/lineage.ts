@@ -66,7 +66,7 @@ export class LineageService {
         .range('limit', input.limit, 1, MAX_LINEAGE_USES)
         .throwIfAny();
       const limit = input.limit ?? MAX_LINEAGE_USES;
-      const account = ctx.caller.accountId;
+      const account = scope.ctx.caller.accountId;
       // One after the other: both run on the transaction's one connection, so Promise.all would only look parallel.
       const records = await readDataKeyRecords(trx, account, input.dataKeyId, limit + 2);
       const origins = await readReEncryptionsInto(trx, account, input.dataKeyId);
@@ -96,12 +96,12 @@ export class LineageService {
         ((r === derivedFrom ? extra(r)['destinationKeyMaterialId'] : extra(r)['keyMaterialId']) as string | undefined) ?? null;
       return {
         dataKeyId: input.dataKeyId,
-        generatedBy: generation ? viewRecord(generation, ctx.caller.accountId) : null,
-        derivedFrom: derivedFrom ? viewRecord(derivedFrom, ctx.caller.accountId) : null,
+        generatedBy: generation ? viewRecord(generation, scope.ctx.caller.accountId) : null,
+        derivedFrom: derivedFrom ? viewRecord(derivedFrom, scope.ctx.caller.accountId) : null,
         keyArn: keyArnOf(first),
         keyMaterialId: materialOf(first),
         encryptionContext: contextOf(first),
-        uses: uses.map((r) => viewRecord(r, ctx.caller.accountId)),
+        uses: uses.map((r) => viewRecord(r, scope.ctx.caller.accountId)),
         usesTruncated: truncated,
         useCount: counts.total,
         failedUseCount: counts.failures,
@@ -112,7 +112,7 @@ export class LineageService {
             ciphertextId: extra(r)['destinationCiphertextId'] as string,
             keyArn: r.data.resources.at(-1)?.arn ?? null,
             keyMaterialId: (extra(r)['destinationKeyMaterialId'] as string | undefined) ?? null,
-            event: viewRecord(r, ctx.caller.accountId),
+            event: viewRecord(r, scope.ctx.caller.accountId),
           })),
       };
     });

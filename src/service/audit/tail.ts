@@ -131,7 +131,7 @@ export class AuditTailService {
       // (horizon, 0) as an exclusive lower bound: every record of a transaction at or above the horizon.
       const from: AuditPosition = after ?? { transactionId: await logHorizon(trx), globalPosition: 0n };
       // Last, so that nothing after it can fail with the slot taken.
-      this.#reserve(ctx.caller.principalArn);
+      this.#reserve(scope.ctx.caller.principalArn);
       return { filter, from };
     });
     let wakeup: AuditWakeup;
@@ -266,7 +266,7 @@ export class AuditTailService {
       if (evidence.decision === 'allow') return;
     }
     await this.#runner.run({ ...current, requestId: randomUUID() }, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
-      if (!active) throw new KmsError('AccessDeniedException', `The access key ${ctx.caller.accessKeyId} is no longer active.`);
+      if (!active) throw new KmsError('AccessDeniedException', `The access key ${scope.ctx.caller.accessKeyId} is no longer active.`);
       // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
     });

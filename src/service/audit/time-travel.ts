@@ -103,7 +103,7 @@ export class TimeTravelService {
     return this.#runner.run(ctx, { eventName: 'DescribeKeyAsOf', readOnly: true, requestParameters }, async (scope) => {
       const { trx } = scope;
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
-      const at = await keyAsOf(trx, this.#region, ctx.caller.accountId, input.keyId, input.asOf);
+      const at = await keyAsOf(trx, this.#region, scope.ctx.caller.accountId, input.keyId, input.asOf);
       scope.addResource({ arn: at.state.arn, type: 'AWS::KMS::Key', accountId: at.state.accountId });
       return keyAsOfView(at.asOf, at.state, at.aliases, at.lastChangedAt, at.grants);
     });
@@ -120,8 +120,8 @@ export class TimeTravelService {
     return this.#runner.run(ctx, { eventName: 'ListKeyHistory', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
       const { trx } = scope;
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
-      const history = await keyHistory(trx, this.#region, ctx.caller.accountId, input.keyId);
-      scope.addResource({ arn: history.arn, type: 'AWS::KMS::Key', accountId: ctx.caller.accountId });
+      const history = await keyHistory(trx, this.#region, scope.ctx.caller.accountId, input.keyId);
+      scope.addResource({ arn: history.arn, type: 'AWS::KMS::Key', accountId: scope.ctx.caller.accountId });
       return history;
     });
   }

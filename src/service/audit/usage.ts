@@ -67,7 +67,7 @@ export class UsageService {
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
       new Validator().minLength('principalArn', input.principalArn, 1).maxLength('principalArn', input.principalArn, 2048).throwIfAny();
       checkRange(input.from, input.to);
-      const account = ctx.caller.accountId;
+      const account = scope.ctx.caller.accountId;
       const query = { principalArn: input.principalArn, from: input.from, to: input.to };
       // One after the other: both run on the transaction's one connection, so Promise.all would only look parallel.
       const buckets = await readPrincipalActivity(trx, account, query);
@@ -91,7 +91,7 @@ export class UsageService {
         keys: of('key'),
         sourceIps: of('sourceIp'),
         accessKeys: of('accessKey'),
-        deniedAttempts: denied.map((r) => viewRecord(r, ctx.caller.accountId)),
+        deniedAttempts: denied.map((r) => viewRecord(r, scope.ctx.caller.accountId)),
       };
     });
   }
@@ -113,9 +113,9 @@ export class UsageService {
       const v = new Validator().range('limit', input.limit, 1, MAX_USAGE_GROUPS);
       for (const d of input.groupBy) v.oneOf('groupBy', d, USAGE_DIMENSIONS);
       v.throwIfAny();
-      const filter = await resolveAuditFilter(trx, this.#region, ctx.caller.accountId, input.filter ?? {});
+      const filter = await resolveAuditFilter(trx, this.#region, scope.ctx.caller.accountId, input.filter ?? {});
       const limit = input.limit ?? 1000;
-      const groups = await readUsageStatistics(trx, ctx.caller.accountId, filter, input.groupBy, limit + 1);
+      const groups = await readUsageStatistics(trx, scope.ctx.caller.accountId, filter, input.groupBy, limit + 1);
       return { groups: groups.slice(0, limit), truncated: groups.length > limit };
     });
   }
