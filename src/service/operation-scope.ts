@@ -59,8 +59,7 @@ export class OperationScope {
    * exists either.
    */
   withdrawResource(arn: string): void {
-    const kept = this.#draft.resources.filter((r) => r.arn !== arn);
-    this.#draft.resources.splice(0, this.#draft.resources.length, ...kept);
+    this.#draft.resources = this.#draft.resources.filter((r) => r.arn !== arn);
   }
 
   /**
