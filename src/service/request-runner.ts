@@ -212,12 +212,12 @@ export class RequestRunner {
       scope = new OperationScope(now);
       try {
         const result = await this.#deps.db.transaction().execute(async (trx) => {
-          const attempt = open(trx, now);
-          scope = attempt;
-          if (attempt instanceof RequestScope) await this.#recheck(trx, attempt);
-          const value = await body(attempt);
+          const opened = open(trx, now);
+          scope = opened;
+          if (opened instanceof RequestScope) await this.#recheck(trx, opened);
+          const value = await body(opened);
           try {
-            await appendAuditRecord(trx, this.#record(who, spec, now, attempt.recorded()), now);
+            await appendAuditRecord(trx, this.#record(who, spec, now, opened.recorded()), now);
           } catch (error) {
             zeroBuffers(value); // never delivered: do not leave a plaintext or data key behind
             throw error;
