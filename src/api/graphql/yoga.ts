@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { GraphQLError, Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, Kind, parse, responsePathAsArray, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
@@ -30,6 +30,7 @@ export type KeyledgerYoga = YogaServerInstance<ServerContext, GraphQLContext>;
  */
 export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
   const callers = new WeakMap<Request, Caller>();
+  const recorded = new WeakMap<Request, RecordedRequests>();
   return createYoga<ServerContext, GraphQLContext>({
     schema: keyledgerSchema(),
     graphqlEndpoint: '/graphql',
@@ -39,7 +40,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     renderGraphiQL: renderLocalGraphiQL,
-    plugins: [bodyLimitPlugin(app), jsonParamsPlugin(app), authenticationPlugin(app, callers), ...documentLimits()],
+    plugins: [bodyLimitPlugin(app), jsonParamsPlugin(app), authenticationPlugin(app, callers), ...documentLimits(), requestIdPlugin(recorded)],
     context: ({ request, req }) => {
       const caller = callers.get(request);
       if (!caller) {
@@ -66,6 +67,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
       }
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
+      const requests = recordedRequestsOf(recorded, request);
       return {
         kms: app.kms,
         crypto: app.crypto,
@@ -78,7 +80,11 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         reports: app.reports,
         operations: app.operations,
         caller,
-        newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),
+        newRequest: (info) => {
+          const requestId = randomUUID();
+          requests.byPath.set(responsePathAsArray(info.path).join('.'), requestId);
+          return { requestId, caller, sourceIp, userAgent };
+        },
       };
     },
     maskedErrors: {
@@ -96,6 +102,69 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
       },
     },
   });
+}
+
+/** The audit records one GraphQL request wrote: by the response path of the field that made each, and those of no field. */
+interface RecordedRequests {
+  readonly byPath: Map<string, string>;
+  readonly unplaced: Set<string>;
+}
+
+function recordedRequestsOf(recorded: WeakMap<Request, RecordedRequests>, request: Request): RecordedRequests {
+  let requests = recorded.get(request);
+  if (!requests) {
+    requests = { byPath: new Map(), unplaced: new Set() };
+    recorded.set(request, requests);
+  }
+  return requests;
+}
+
+/**
+ * Every answer names the audit records its request wrote, as AWS's answers
+ * carry `x-amzn-RequestId`: the same ids `auditEvents` shows. Each field that
+ * ran a recorded request is in `extensions.requestIds` under its response path
+ * (`encrypt`, an alias, `auditEvents.edges.0.node.proof`), with the id of the
+ * record actually written (a throttled field carries its window's record, an
+ * error its own `extensions.requestId`); a request refused before any field ran
+ * (authentication, a document that does not validate) has its record's id on
+ * the error. `extensions.requestId` is set when the answer names exactly one
+ * record, and the `x-amzn-RequestId` header lists every one, in the order they
+ * were made, separated by commas. An answer that wrote no record (a body that
+ * is not JSON, anonymous introspection) has neither.
+ */
+function requestIdPlugin(recorded: WeakMap<Request, RecordedRequests>): Plugin<GraphQLContext, ServerContext> {
+  return {
+    onResultProcess({ request, result, setResult }) {
+      // A subscription's stream (or a batch, refused earlier) has no one result to extend: the header still names its record.
+      if (Array.isArray(result) || !isExecutionResult(result)) return;
+      const requests = recordedRequestsOf(recorded, request);
+      for (const error of result.errors ?? []) {
+        const requestId = error.extensions?.['requestId'];
+        if (typeof requestId !== 'string') continue;
+        if (error.path) requests.byPath.set(error.path.join('.'), requestId);
+        else requests.unplaced.add(requestId);
+      }
+      const ids = recordedIds(requests);
+      if (ids.length === 0) return;
+      setResult({
+        ...result,
+        extensions: {
+          ...result.extensions,
+          ...(ids.length === 1 ? { requestId: ids[0] } : {}),
+          ...(requests.byPath.size > 0 ? { requestIds: Object.fromEntries(requests.byPath) } : {}),
+        },
+      });
+    },
+    onResponse({ request, response }) {
+      const requests = recorded.get(request);
+      const ids = requests ? recordedIds(requests) : [];
+      if (ids.length > 0) response.headers.set('x-amzn-RequestId', ids.join(', '));
+    },
+  };
+}
+
+function recordedIds(requests: RecordedRequests): string[] {
+  return [...new Set([...requests.unplaced, ...requests.byPath.values()])];
 }
 
 /**
@@ -157,9 +226,12 @@ async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessa
   const status = error.code === 'RequestEntityTooLargeException' ? 413 : error.code === 'ThrottlingException' ? 429 : 500;
   const body = JSON.stringify({
     errors: [{ message: status === 500 ? 'An internal error occurred.' : error.message, extensions: { code: error.code, requestId: error.requestId } }],
+    extensions: { requestId: error.requestId },
   });
   // The body is never buffered: node:http discards what the client still sends.
-  return new Response(body, { status, headers: { 'content-type': 'application/json; charset=utf-8' } });
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  if (error.requestId) headers['x-amzn-RequestId'] = error.requestId;
+  return new Response(body, { status, headers });
 }
 
 /** A request body as text, or undefined once it is larger than MAX_GRAPHQL_BODY_BYTES (the rest is not read). */
