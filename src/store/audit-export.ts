@@ -6,24 +6,79 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
-import { canonicalEventOf, latestCheckpoint } from './log-seal.ts';
+import { canonicalEventOf, frontierEdge, latestCheckpoint } from './log-seal.ts';
 
 const BATCH = 5_000;
 
+/** Where an export of a range starts and ends, in leaves; given as leaf positions or as times. */
+export interface ExportRange {
+  /** A leaf index, or a time: the range then starts at the newest checkpoint signed at or before it (the first leaf when none). */
+  from?: number | Date;
+  /** A leaf index (exclusive), or a time: the range ends at the oldest checkpoint of that size or more, signed at or after it (the latest when none). */
+  to?: number | Date;
+}
+
+/**
+ * The leaves `range` covers, as `exportAuditLog` takes them: `firstLeaf` and
+ * the exclusive `treeSize`. The end is a checkpoint's tree size, so every
+ * leaf of the range is under a signed root; a time is resolved through the
+ * checkpoints' signing times, so a range from a time holds every event
+ * recorded from then on, and one to a time every event sealed before it.
+ *
+ * @example
+ * const { firstLeaf, treeSize } = await resolveExportRange(db, { from: new Date('2026-12-04T00:00:00Z') });
+ */
+export async function resolveExportRange(db: Db, range: ExportRange): Promise<{ firstLeaf: number; treeSize: number }> {
+  const latest = (await latestCheckpoint(db))?.treeSize ?? 0;
+  let firstLeaf = 0;
+  if (range.from instanceof Date) {
+    const { rows } = await sql<{ size: string }>`
+      SELECT max(tree_size)::text AS size FROM log_checkpoints WHERE signed_at <= ${range.from}`.execute(db);
+    firstLeaf = Number(rows[0]?.size ?? 0);
+  } else if (range.from !== undefined) firstLeaf = Math.min(range.from, latest);
+  let treeSize = latest;
+  if (range.to !== undefined) {
+    const { rows } = await sql<{ size: string | null }>`
+      SELECT min(tree_size)::text AS size FROM log_checkpoints
+       WHERE ${range.to instanceof Date ? sql`signed_at >= ${range.to}` : sql`tree_size >= ${String(range.to)}::bigint`}`.execute(db);
+    treeSize = rows[0]?.size == null ? latest : Number(rows[0].size);
+  }
+  return { firstLeaf: Math.min(firstLeaf, treeSize), treeSize };
+}
+
 /**
  * The export's lines (without newlines), covering the tree up to `treeSize`
- * (the latest checkpoint's when not given).
+ * (the latest checkpoint's when not given), from leaf `firstLeaf` (0 when not
+ * given) when it is a `range`: the header then carries the tree of the leaves
+ * before it (see src/domain/audit-verify.ts), and the records are the
+ * database's events from the first one sealed at or after `firstLeaf` on.
  *
  * @example
  * for await (const line of exportAuditLog(ownerDb)) out.write(`${line}\n`);
+ * for await (const line of exportAuditLog(ownerDb, { range: true, ...(await resolveExportRange(ownerDb, { from: 1000 })) })) ...
  */
-export async function* exportAuditLog(db: Db, options: { treeSize?: number } = {}): AsyncGenerator<string> {
+export async function* exportAuditLog(db: Db, options: { treeSize?: number; firstLeaf?: number; range?: boolean } = {}): AsyncGenerator<string> {
   const treeSize = options.treeSize ?? (await latestCheckpoint(db))?.treeSize ?? 0;
-  yield `{"keyledgerAuditExport":1,"treeSize":"${treeSize}"}`;
+  const firstLeaf = options.range ? Math.min(options.firstLeaf ?? 0, treeSize) : 0;
+  const range = options.range
+    ? `,"range":{"firstLeaf":"${firstLeaf}","edge":[${(await frontierEdge(db, firstLeaf)).map((h) => `"${h.toString('base64')}"`).join(',')}]}`
+    : '';
+  yield `{"keyledgerAuditExport":1,"treeSize":"${treeSize}"${range}}`;
   const { rows: states } = await sql<{ transaction_id: string; global_position: string }>`
     SELECT transaction_id::text, global_position::text FROM log_seal_state`.execute(db);
   const sealedUpTo = states[0]!;
   let after = { transactionId: '0', globalPosition: '0' };
+  if (firstLeaf > 0) {
+    // Just before the first event sealed at or after firstLeaf, in the log's order.
+    const { rows: starts } = await sql<{ xid: string; position: string }>`
+      SELECT e.transaction_id::text AS xid, (e.global_position - 1)::text AS position
+        FROM log_seal_leaves l JOIN events e ON e.event_id = l.event_id
+       WHERE l.leaf_index >= ${String(firstLeaf)}::bigint ORDER BY l.leaf_index LIMIT 1`.execute(db);
+    // None (an empty range, or every one of its events gone): no event is in the range, only its sealed leaves.
+    after = starts[0]
+      ? { transactionId: starts[0].xid, globalPosition: starts[0].position }
+      : { transactionId: sealedUpTo.transaction_id, globalPosition: sealedUpTo.global_position };
+  }
   for (;;) {
     const { rows } = await sql<{
       event_id: string;
@@ -59,7 +114,7 @@ export async function* exportAuditLog(db: Db, options: { treeSize?: number } = {
   // Sealed leaves whose event the database no longer holds.
   const { rows: gone } = await sql<{ leaf_index: string; leaf_hash: Buffer }>`
     SELECT l.leaf_index::text, l.leaf_hash FROM log_seal_leaves l
-     WHERE l.leaf_index < ${String(treeSize)}::bigint AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = l.event_id)
+     WHERE l.leaf_index >= ${String(firstLeaf)}::bigint AND l.leaf_index < ${String(treeSize)}::bigint AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = l.event_id)
      ORDER BY l.leaf_index`.execute(db);
   for (const g of gone) yield `{"leaf":"${g.leaf_index}","sealedHash":"${g.leaf_hash.toString('base64')}","globalPosition":"0","event":null}`;
 }
