@@ -7,7 +7,7 @@ import { describeFinding, ExportVerifier } from '../domain/audit-verify.ts';
 import { checkpointFromJson, checkpointToJson, type Checkpoint } from '../domain/checkpoint.ts';
 import { loadSealKey } from '../crypto/seal-key.ts';
 import { parseJson } from '../json.ts';
-import { exportAuditLog, resolveExportRange, type ExportRange } from '../store/audit-export.ts';
+import { exportAuditLog, feedAuditLog, resolveExportRange, type ExportRange } from '../store/audit-export.ts';
 import { verifyExportFile } from './audit-verify-file.ts';
 import { latestCheckpoint } from '../store/log-seal.ts';
 import { assertMigrated, CliError, parseCommandArgs, setUp, UsageError, withDatabase, withPool, type CliIo } from './runtime.ts';
@@ -109,7 +109,7 @@ export async function runAudit(args: string[], io: CliIo): Promise<number> {
       await withDatabase(config, logger, io, async (database) => {
         await assertMigrated(database.url);
         await withPool(database.url, 'app', async (db) => {
-          for await (const line of exportAuditLog(db)) verifier.line(line);
+          await feedAuditLog(db, verifier);
         });
       });
     }

@@ -7,7 +7,7 @@ import { ExportVerifier, describeFinding, type Finding } from '../../src/domain/
 import { checkpointFromJson, signCheckpoint, type Checkpoint } from '../../src/domain/checkpoint.ts';
 import { sealKeyFromSeed } from '../../src/crypto/seal-key.ts';
 import { parseJson } from '../../src/json.ts';
-import { exportAuditLog, resolveExportRange, type ExportRange } from '../../src/store/audit-export.ts';
+import { exportAuditLog, feedAuditLog, resolveExportRange, type ExportRange } from '../../src/store/audit-export.ts';
 import { appendToStream } from '../../src/store/event-store.ts';
 import { LogSealer } from '../../src/store/log-seal.ts';
 import { publishCheckpoint } from '../../src/worker/seal-loop.ts';
@@ -175,6 +175,13 @@ describe('audit export and offline verification', () => {
   });
 
   it("catches the reviewer's attack on the database: update, delete, insert, reorder, a rewritten state event", async () => {
+    // Text that COPY escapes (--database reads the log with COPY): tabs, newlines, backslashes, control characters.
+    await db.app
+      .transaction()
+      .execute((trx) =>
+        appendToStream(trx, `key-${randomUUID()}`, 'no_stream', [{ type: 'KeyCreated', data: { s: 'a\tb\nc\\d\re"f é ✓ \u0001\u007f\\N' } }], new Date()),
+      );
+    await sealAll();
     const before = await exported();
     const leafOf = (i: number) => parseJson(before[i]!) as { leaf: string; event: { eventId: string } };
     const [upd, del, keyEvent] = [leafOf(2), leafOf(9), leafOf(20)];
@@ -199,6 +206,15 @@ describe('audit export and offline verification', () => {
     expect(result.findings).toContainEqual(expect.objectContaining({ kind: 'changed', leaf: Number(keyEvent.leaf), eventId: keyEvent.event.eventId }));
     expect(result.findings).toContainEqual(expect.objectContaining({ kind: 'deleted', leaf: Number(del.leaf) }));
     expect(result.findings.map(describeFinding).join('\n')).toMatch(/record inserted: line \d+ \(event [0-9a-f-]{36}\) was never sealed/);
+
+    // `audit verify --database` checks each event where it is read, and finds exactly what the export's lines say.
+    const direct = new ExportVerifier();
+    await feedAuditLog(db.app, direct);
+    expect(direct.finish(await published(), key.publicKey).findings).toEqual(result.findings);
+    const env0 = { ...process.env, DATABASE_URL: db.url, KEYLEDGER_SEAL_KEY: Buffer.alloc(32, 9).toString('base64'), KEYLEDGER_LOG_LEVEL: 'silent' };
+    const live = await runKeyledger(['audit', 'verify', '--database', '--checkpoints', dir], { env: env0 });
+    expect(live.code).toBe(1);
+    expect(live.stdout).toMatch(/record changed: leaf \d+/);
 
     // The same, through the command line, offline: export to a file, verify it with the public key alone.
     const env = { ...process.env, DATABASE_URL: db.url, KEYLEDGER_SEAL_KEY: Buffer.alloc(32, 9).toString('base64'), KEYLEDGER_LOG_LEVEL: 'silent' };
