@@ -175,7 +175,7 @@ describe('audit export and offline verification', () => {
   });
 
   it("catches the reviewer's attack on the database: update, delete, insert, reorder, a rewritten state event", async () => {
-    // Text that COPY escapes (--database reads the log with COPY): tabs, newlines, backslashes, control characters.
+    // Text the database and JSON escape (tabs, newlines, backslashes, control characters): --database hashes it as the export writes it.
     await db.app
       .transaction()
       .execute((trx) =>
