@@ -7,16 +7,21 @@ import { describeFinding, ExportVerifier } from '../domain/audit-verify.ts';
 import { checkpointFromJson, checkpointToJson, type Checkpoint } from '../domain/checkpoint.ts';
 import { loadSealKey } from '../crypto/seal-key.ts';
 import { parseJson } from '../json.ts';
-import { exportAuditLog } from '../store/audit-export.ts';
+import { exportAuditLog, feedAuditLog, resolveExportRange, type ExportRange } from '../store/audit-export.ts';
 import { verifyExportFile } from './audit-verify-file.ts';
 import { latestCheckpoint } from '../store/log-seal.ts';
 import { assertMigrated, CliError, parseCommandArgs, setUp, UsageError, withDatabase, withPool, type CliIo } from './runtime.ts';
 
-export const auditHelp = `Usage: keyledger audit export [--out FILE] [--tree-size N]
+export const auditHelp = `Usage: keyledger audit export [--out FILE] [--tree-size N | --from WHEN] [--to WHEN]
        keyledger audit verify (--export FILE | --database) [--checkpoints DIR] [--public-key FILE] [--threads N]
 
 export   writes every event with the leaf the sealer gave it, as JSON Lines,
          up to the latest checkpoint (or tree size N), to FILE or stdout.
+         --from/--to export a range: WHEN is a leaf position (a whole
+         number) or an ISO 8601 time. It starts at that leaf (a time: at the
+         newest checkpoint signed at or before it) and ends at the oldest
+         checkpoint of that size or more (signed at or after that time; the
+         latest when none), and verifies on its own against the checkpoints.
 verify   checks an export offline (no database, no server): recomputes every
          leaf and root, checks each checkpoint's Ed25519 signature and chain,
          and names each record changed, deleted, inserted or reordered, each
@@ -37,10 +42,24 @@ public-key   prints the checkpoints' Ed25519 public key (PEM), for auditors
 export async function runAudit(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'export') {
-    const { values } = parseCommandArgs('audit', rest, { out: { type: 'string' }, 'tree-size': { type: 'string' } });
+    const { values } = parseCommandArgs('audit', rest, {
+      out: { type: 'string' },
+      'tree-size': { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+    });
     if (values.help) return help(io, auditHelp);
     const treeSize = values['tree-size'] === undefined ? undefined : Number(values['tree-size']);
     if (treeSize !== undefined && !Number.isSafeInteger(treeSize)) throw new UsageError('audit', '--tree-size must be a whole number');
+    if (treeSize !== undefined && (values.from !== undefined || values.to !== undefined))
+      throw new UsageError('audit', 'give --tree-size or a range (--from/--to), not both');
+    const range: ExportRange | undefined =
+      values.from === undefined && values.to === undefined
+        ? undefined
+        : {
+            ...(values.from === undefined ? {} : { from: rangeBound('--from', values.from) }),
+            ...(values.to === undefined ? {} : { to: rangeBound('--to', values.to) }),
+          };
     const { config, logger } = setUp(io, { longRunning: false });
     const file = values.out ? createWriteStream(values.out) : undefined;
     const out = file ?? io.stdout;
@@ -48,7 +67,8 @@ export async function runAudit(args: string[], io: CliIo): Promise<number> {
       await assertMigrated(database.url);
       return withPool(database.url, 'app', async (db) => {
         let n = 0;
-        for await (const line of exportAuditLog(db, { treeSize })) {
+        const options = range ? { range: true, ...(await resolveExportRange(db, range)) } : { treeSize };
+        for await (const line of exportAuditLog(db, options)) {
           if (!out.write(`${line}\n`)) await once(out, 'drain');
           n++;
         }
@@ -89,7 +109,7 @@ export async function runAudit(args: string[], io: CliIo): Promise<number> {
       await withDatabase(config, logger, io, async (database) => {
         await assertMigrated(database.url);
         await withPool(database.url, 'app', async (db) => {
-          for await (const line of exportAuditLog(db)) verifier.line(line);
+          await feedAuditLog(db, verifier);
         });
       });
     }
@@ -119,6 +139,14 @@ export async function runCheckpoint(args: string[], io: CliIo): Promise<number> 
     return 0;
   }
   throw new UsageError('checkpoint', `expected 'latest' or 'public-key', got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+}
+
+/** A bound of `audit export --from/--to`: a leaf position, or an ISO 8601 time. */
+function rangeBound(option: string, text: string): number | Date {
+  if (/^\d{1,15}$/.test(text)) return Number(text);
+  const at = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(at.getTime())) throw new UsageError('audit', `${option} must be a leaf position (a whole number) or an ISO 8601 time, got '${text}'`);
+  return at;
 }
 
 function help(io: CliIo, text: string): number {
@@ -153,7 +181,8 @@ function report(io: CliIo, verifier: ExportVerifier, checkpoints: Checkpoint[], 
   const result = verifier.finish(checkpoints, publicKey);
   if (result.ok) {
     const sizes = result.checked.map((c) => c.treeSize);
-    io.stdout.write(`verified: ${result.records} events, checkpoints ${sizes[0]}..${sizes.at(-1)} (${sizes.length} checked)\n`);
+    const range = result.range ? ` (the range of leaves ${result.firstLeaf}..${result.treeSize - 1})` : '';
+    io.stdout.write(`verified: ${result.records} events${range}, checkpoints ${sizes[0]}..${sizes.at(-1)} (${sizes.length} checked)\n`);
     return 0;
   }
   io.stdout.write(`NOT verified: ${result.findings.length} finding(s)\n${result.findings.map((f) => `  ${describeFinding(f)}`).join('\n')}\n`);

@@ -6,8 +6,15 @@
  *
  * An export is JSON Lines. Its first line is a header,
  * `{"keyledgerAuditExport":1,"treeSize":"N"}`: the export covers leaves
- * 0..N-1 of the tree. Every other line is one record, in the order the
- * database gave its events:
+ * 0..N-1 of the tree. An export of a range (`audit export --from/--to`)
+ * covers leaves F..N-1 only, and its header says so:
+ * `{"keyledgerAuditExport":1,"treeSize":"N","range":{"firstLeaf":"F","edge":["<base64>",...]}}`,
+ * where `edge` is the tree of the first F leaves as the hashes of its perfect
+ * subtrees, largest first (one per bit of F, see MerkleFrontier): the tree
+ * grows from there, so the roots of the checkpoints of sizes F..N are
+ * recomputed without the leaves before F, and a forged edge reproduces none
+ * of them. Every other line is one record, in the order the database gave its
+ * events:
  *
  * ```
  * {"leaf":"<index>","sealedHash":"<base64>","globalPosition":"<p>","event":<canonical event>}
@@ -20,6 +27,11 @@
  * holds has `"event":null`. `sealedHash` and `globalPosition` are not trusted:
  * the sealed hashes must reproduce the checkpoints' roots, and only then are
  * they used to name what changed.
+ *
+ * A range is not the whole log: it is not refused as truncated when a newer
+ * checkpoint is published, and what happened before its first leaf, or to
+ * records inserted before its first event in the database's order, is not
+ * in it to check.
  */
 import { checkpointHash, checkpointSignatureValid, type Checkpoint } from './checkpoint.ts';
 import { HASH_BYTES, MerkleFrontier } from './merkle.ts';
@@ -158,12 +170,17 @@ export class ExportVerifier {
   readonly findings: Finding[] = [];
   #lineNo = 0;
   #treeSize = -1;
+  /** The first leaf the export covers (0 unless it is a range). */
+  #firstLeaf = 0;
+  #range = false;
+  /** The tree of the leaves before #firstLeaf, from the header's edge. */
+  #start = new MerkleFrontier();
   #sealed = Buffer.alloc(0);
   #seen = new Uint8Array(0);
   #lastLeaf = -1;
   #records = 0;
   /** The tree so far over leaves 0..next-1, as far as they have all arrived. */
-  readonly #frontier = new MerkleFrontier();
+  #frontier = new MerkleFrontier();
   readonly #rootAt = new Map<number, Buffer>();
   readonly #wanted: ReadonlySet<number>;
 
@@ -176,15 +193,36 @@ export class ExportVerifier {
     return this.#treeSize;
   }
 
+  /** The export's first leaf: 0, or where its range starts. */
+  get firstLeaf(): number {
+    return this.#firstLeaf;
+  }
+
   line(text: string): void {
     if (this.#treeSize < 0) {
       this.#lineNo++;
-      const m = /^\{"keyledgerAuditExport":1,"treeSize":"(\d{1,15})"\}$/.exec(text);
+      const m =
+        /^\{"keyledgerAuditExport":1,"treeSize":"(\d{1,15})"(?:,"range":\{"firstLeaf":"(\d{1,15})","edge":\[((?:"[A-Za-z0-9+/]{43}="(?:,"[A-Za-z0-9+/]{43}=")*)?)\]\})?\}$/.exec(
+          text,
+        );
       if (!m) throw new SyntaxError('not a keyledger audit export: the first line is not its header');
-      this.#treeSize = Number(m[1]);
-      this.#sealed = Buffer.alloc(this.#treeSize * HASH_BYTES);
-      this.#seen = new Uint8Array(this.#treeSize);
-      if (this.#wanted.has(0)) this.#rootAt.set(0, this.#frontier.root());
+      const treeSize = Number(m[1]);
+      if (m[2] !== undefined) {
+        const firstLeaf = Number(m[2]);
+        const edge = [...m[3]!.matchAll(/"([^"]+)"/g)].map((e) => Buffer.from(e[1]!, 'base64'));
+        if (firstLeaf > treeSize || edge.length !== MerkleFrontier.edgeOf(firstLeaf).length)
+          throw new SyntaxError(`not a keyledger audit export: its range's edge is not the tree of ${firstLeaf} leaves`);
+        let next = 0;
+        this.#start = MerkleFrontier.fromSource(firstLeaf, () => edge[next++]!);
+        this.#frontier = this.#start.clone();
+        this.#firstLeaf = firstLeaf;
+        this.#lastLeaf = firstLeaf - 1;
+        this.#range = true;
+      }
+      this.#treeSize = treeSize;
+      this.#sealed = Buffer.alloc((treeSize - this.#firstLeaf) * HASH_BYTES);
+      this.#seen = new Uint8Array(treeSize - this.#firstLeaf);
+      if (this.#wanted.has(this.#firstLeaf)) this.#rootAt.set(this.#firstLeaf, this.#frontier.root());
       return;
     }
     this.checked(checkRecord(Buffer.from(text, 'utf8'), this.#treeSize));
@@ -205,13 +243,19 @@ export class ExportVerifier {
         return;
     }
     const { leaf } = check;
-    if (this.#seen[leaf]) {
+    const at = leaf - this.#firstLeaf;
+    if (at < 0) {
+      // A sealed leaf before the range, found among its events: the database moved it.
+      this.findings.push({ kind: 'reordered', leaf, line: lineNo, after: this.#lastLeaf });
+      return;
+    }
+    if (this.#seen[at]) {
       this.findings.push({ kind: 'duplicated', leaf, line: lineNo });
       return;
     }
-    this.#seen[leaf] = 1;
+    this.#seen[at] = 1;
     this.#records++;
-    check.sealed.copy(this.#sealed, leaf * HASH_BYTES);
+    check.sealed.copy(this.#sealed, at * HASH_BYTES);
     this.#grow();
     if (check.event === 'deleted') {
       this.findings.push({ kind: 'deleted', leaf, line: lineNo });
@@ -243,7 +287,7 @@ export class ExportVerifier {
       firstLeaf === this.#frontier.size &&
       this.#lastLeaf === firstLeaf - 1 &&
       end <= this.#treeSize &&
-      this.#seen.subarray(firstLeaf, end).indexOf(1) === -1;
+      this.#seen.subarray(firstLeaf - this.#firstLeaf, end - this.#firstLeaf).indexOf(1) === -1;
     if (!follows || this.#wanted.size === 0) {
       for (let i = 0; i < count; i++) {
         this.checked({
@@ -258,8 +302,8 @@ export class ExportVerifier {
     }
     this.#lineNo += count;
     this.#records += count;
-    this.#seen.fill(1, firstLeaf, end);
-    this.#sealed.set(sealed.subarray(0, count * HASH_BYTES), firstLeaf * HASH_BYTES);
+    this.#seen.fill(1, firstLeaf - this.#firstLeaf, end - this.#firstLeaf);
+    this.#sealed.set(sealed.subarray(0, count * HASH_BYTES), (firstLeaf - this.#firstLeaf) * HASH_BYTES);
     this.#lastLeaf = end - 1;
     for (const s of run.subtrees) {
       this.#frontier.appendSubtree(s.level, s.hash);
@@ -272,9 +316,10 @@ export class ExportVerifier {
   /** Appends every leaf that has arrived without a gap before it, keeping the roots at the wanted sizes. */
   #grow(): void {
     if (this.#wanted.size === 0) return;
+    const first = this.#firstLeaf;
     let next = this.#frontier.size;
-    while (next < this.#treeSize && this.#seen[next]) {
-      this.#frontier.append(this.#sealed.subarray(next * HASH_BYTES, ++next * HASH_BYTES));
+    while (next < this.#treeSize && this.#seen[next - first]) {
+      this.#frontier.append(this.#sealed.subarray((next - first) * HASH_BYTES, (++next - first) * HASH_BYTES));
       if (this.#wanted.has(next)) this.#rootAt.set(next, this.#frontier.root());
     }
   }
@@ -286,9 +331,10 @@ export class ExportVerifier {
   finish(
     checkpoints: readonly Checkpoint[],
     publicKey: KeyObject,
-  ): { ok: boolean; records: number; treeSize: number; checked: Checkpoint[]; findings: Finding[] } {
+  ): { ok: boolean; records: number; treeSize: number; firstLeaf: number; range: boolean; checked: Checkpoint[]; findings: Finding[] } {
     if (this.#treeSize < 0) throw new SyntaxError('an empty export');
-    for (let leaf = 0; leaf < this.#treeSize; leaf++) if (!this.#seen[leaf]) this.findings.push({ kind: 'deleted', leaf, line: undefined });
+    const first = this.#firstLeaf;
+    for (let leaf = first; leaf < this.#treeSize; leaf++) if (!this.#seen[leaf - first]) this.findings.push({ kind: 'deleted', leaf, line: undefined });
 
     const genuine: Checkpoint[] = [];
     for (const c of checkpoints) {
@@ -305,20 +351,21 @@ export class ExportVerifier {
       if (previous && previous.treeSize > c.treeSize) this.findings.push({ kind: 'fork', checkpoint: previous.treeSize, other: c.treeSize });
     }
     const latest = genuine.at(-1);
-    if (latest && latest.treeSize > this.#treeSize) this.findings.push({ kind: 'truncated', exported: this.#treeSize, published: latest.treeSize });
+    if (latest && latest.treeSize > this.#treeSize && !this.#range)
+      this.findings.push({ kind: 'truncated', exported: this.#treeSize, published: latest.treeSize });
 
-    // One pass over the sealed hashes: the root at every checkpoint's size.
-    const frontier = new MerkleFrontier();
+    // One pass over the sealed hashes: the root at every checkpoint's size (those before a range's first leaf cannot be recomputed).
+    const frontier = this.#start.clone();
     const checked: Checkpoint[] = [];
-    const covered = genuine.filter((c) => c.treeSize <= this.#treeSize);
-    let next = 0;
-    let previousSize = 0;
+    const covered = genuine.filter((c) => c.treeSize >= first && c.treeSize <= this.#treeSize);
+    let next = first;
+    let previousSize = first;
     // The roots computed as the records arrived, where no leaf before them was missing.
     const rootAt = new Map(this.#rootAt);
     for (const c of covered) {
       let root = rootAt.get(c.treeSize);
       if (!root) {
-        while (frontier.size < c.treeSize) frontier.append(this.#sealed.subarray(next * HASH_BYTES, ++next * HASH_BYTES));
+        while (frontier.size < c.treeSize) frontier.append(this.#sealed.subarray((next - first) * HASH_BYTES, (++next - first) * HASH_BYTES));
         root = frontier.root();
         rootAt.set(c.treeSize, root);
       }
@@ -331,7 +378,15 @@ export class ExportVerifier {
       previousSize = c.treeSize;
     }
     if (covered.length === 0) this.findings.push({ kind: 'forged-checkpoint', checkpoint: this.#treeSize, why: 'no genuine checkpoint covers the export' });
-    return { ok: this.findings.length === 0, records: this.#records, treeSize: this.#treeSize, checked, findings: this.findings };
+    return {
+      ok: this.findings.length === 0,
+      records: this.#records,
+      treeSize: this.#treeSize,
+      firstLeaf: first,
+      range: this.#range,
+      checked,
+      findings: this.findings,
+    };
   }
 }
 

@@ -224,6 +224,20 @@ export class OperationRegistry {
   }
 
   /**
+   * Records an authenticated GraphQL document that ran and wrote no record of
+   * its own (introspection, or every field skipped with `@skip`/`@include`),
+   * as a read-only request of the caller. It counts against the account's
+   * quota for requests that run no operation, so a flood of them is throttled
+   * and recorded in aggregate; a throttled one throws that ThrottlingException.
+   */
+  async recordDocument(ctx: RequestContext, eventName: string, requestParameters: Record<string, unknown>): Promise<void> {
+    const spec: OperationSpec = { eventName: eventName.slice(0, 128), eventSource: 'kms', readOnly: true, requestParameters };
+    const exhausted = this.#quotas?.admitRefused(ctx);
+    if (exhausted !== undefined) throw await this.#quotas!.throttle(ctx, spec, exhausted);
+    await this.#runner.run(ctx, spec, () => Promise.resolve());
+  }
+
+  /**
    * Records a GraphQL document that was refused before any operation ran (it
    * did not parse or validate), as the authenticated caller's request, and
    * returns the error to answer: `error` with the request id, or

@@ -247,9 +247,12 @@ export function dedicatedClient(db: Db, applicationName: string): pg.Client {
   return new pg.Client({ connectionString, options: startup, ssl, application_name: applicationName });
 }
 
-/** Whether the schema `name` exists in the database. */
-export async function schemaExists(db: Db, name: string): Promise<boolean> {
-  const { rows } = await sql<{ installed: boolean }>`select exists (select 1 from pg_namespace where nspname = ${name}) as installed`.execute(db);
+/** Whether the table `schema`.`table` exists in the database (read from the catalog: no privilege on the schema needed). */
+export async function tableExists(db: Db, schema: string, table: string): Promise<boolean> {
+  const { rows } = await sql<{ installed: boolean }>`
+    select exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${table}) as installed`.execute(
+    db,
+  );
   return rows[0]?.installed === true;
 }
 

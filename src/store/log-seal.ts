@@ -225,6 +225,17 @@ async function loadFrontier(db: Executor, size: number): Promise<MerkleFrontier>
   return MerkleFrontier.fromSource(size, await readSubtrees(db, MerkleFrontier.edgeOf(size)));
 }
 
+/**
+ * The tree of the first `size` sealed leaves as the hashes of its perfect
+ * subtrees, largest first: where an export of a range starts its tree.
+ *
+ * @example
+ * const edge = await frontierEdge(db, 1000); // 6 hashes (1000 = 512 + 256 + 128 + 64 + 32 + 8)
+ */
+export async function frontierEdge(db: Executor, size: number): Promise<Buffer[]> {
+  return (await loadFrontier(db, size)).edge().map((s) => s.hash);
+}
+
 /** A sealed event's leaf index, by event id; null when it is not (yet) sealed. */
 export async function leafIndexOf(db: Executor, eventId: string): Promise<number | null> {
   const { rows } = await sql<{ leaf_index: string }>`SELECT leaf_index::text FROM log_seal_leaves WHERE event_id = ${eventId}::uuid`.execute(db);

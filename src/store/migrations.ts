@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
 import pg from 'pg';
 import { connectionStringOf, type Db } from './database.ts';
-import { SERVICE_LOGIN, serviceLoginPassword, serviceLoginUrl } from './service-login.ts';
+import { JOB_QUEUE_LOGIN, JOBS_SCHEMA, SERVICE_LOGIN, serviceLoginPassword, serviceLoginUrl } from './service-login.ts';
 
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 
@@ -75,30 +75,34 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
       cause: error,
     });
   }
-  await ensureServiceLogin(db);
+  await ensureLogin(db, SERVICE_LOGIN);
+  await ensureLogin(db, JOB_QUEUE_LOGIN);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
 /**
- * Creates the service's login role (see service-login.ts) when missing, and
- * sets its password when a login with the derived one fails. Idempotent, and
- * safe when several processes migrate the same cluster at once.
+ * Creates one of keyledger's login roles (see service-login.ts) when missing,
+ * sets its password when a login with the derived one fails, and gives it
+ * what it may do: the service login may become keyledger_app; the job queue's
+ * owns pg-boss's schema and everything in it. Idempotent, and safe when
+ * several processes migrate the same cluster at once.
  */
-async function ensureServiceLogin(db: Db): Promise<void> {
+async function ensureLogin(db: Db, login: typeof SERVICE_LOGIN | typeof JOB_QUEUE_LOGIN): Promise<void> {
   const ownerUrl = connectionStringOf(db);
-  const password = ownerUrl ? serviceLoginPassword(ownerUrl) : null;
+  const password = ownerUrl ? serviceLoginPassword(ownerUrl, login) : null;
   if (!ownerUrl || password === null) return;
-  const role = sql.id(SERVICE_LOGIN);
+  const role = sql.id(login);
   for (let attempt = 1; ; attempt++) {
     try {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ${SERVICE_LOGIN}`.execute(db);
+      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ${login}`.execute(db);
       if (rows[0]!.n === 0) {
         await sql`CREATE ROLE ${role} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${sql.lit(password)}`.execute(db);
-      } else if (!(await canLogIn(serviceLoginUrl(ownerUrl)!))) {
+      } else if (!(await canLogIn(serviceLoginUrl(ownerUrl, login)!))) {
         await sql`ALTER ROLE ${role} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${sql.lit(password)}`.execute(db);
       }
       // Only this: it may become keyledger_app (the app's grants), and nothing of its own.
-      await sql`GRANT keyledger_app TO ${role}`.execute(db);
+      if (login === SERVICE_LOGIN) await sql`GRANT keyledger_app TO ${role}`.execute(db);
+      else await handOverJobsSchema(db);
       return;
     } catch (error) {
       // Another process creating or altering it at the same moment (duplicate role, tuple concurrently updated).
@@ -107,6 +111,55 @@ async function ensureServiceLogin(db: Db): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
     }
   }
+}
+
+/**
+ * Makes the job queue's login the owner of pg-boss's schema (created by
+ * sql/0040) and of every table, sequence, function and type in it (an
+ * install from before that login existed was the owner's), so pg-boss can
+ * install and migrate itself there (`createSchema: false`) and nothing else.
+ * A non-superuser owner must be a member of a role to give it an object, so
+ * it makes itself one (it created the role, so it may).
+ */
+async function handOverJobsSchema(db: Db): Promise<void> {
+  await sql
+    .raw(
+      `DO $$
+DECLARE
+  target regrole := '${JOB_QUEUE_LOGIN}'::regrole;
+  item record;
+BEGIN
+  -- Serialized: catalog rows are updated in place ("tuple concurrently updated").
+  PERFORM pg_advisory_xact_lock(hashtextextended('keyledger:hand-over-jobs-schema', 0));
+  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AND NOT pg_has_role(current_user, target, 'MEMBER') THEN
+    EXECUTE format('GRANT %I TO %I', '${JOB_QUEUE_LOGIN}', current_user);
+  END IF;
+  IF (SELECT nspowner FROM pg_namespace WHERE nspname = '${JOBS_SCHEMA}') <> target THEN
+    EXECUTE format('ALTER SCHEMA %I OWNER TO %I', '${JOBS_SCHEMA}', '${JOB_QUEUE_LOGIN}');
+  END IF;
+  -- Tables (partitions too) and free-standing sequences; a table takes its indexes and owned sequences along.
+  FOR item IN
+    SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+     WHERE c.relnamespace = '${JOBS_SCHEMA}'::regnamespace AND c.relowner <> target AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+       AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+  LOOP
+    EXECUTE format(CASE item.relkind WHEN 'S' THEN 'ALTER SEQUENCE %s OWNER TO %I' WHEN 'v' THEN 'ALTER VIEW %s OWNER TO %I'
+      WHEN 'm' THEN 'ALTER MATERIALIZED VIEW %s OWNER TO %I' ELSE 'ALTER TABLE %s OWNER TO %I' END, item.name, '${JOB_QUEUE_LOGIN}');
+  END LOOP;
+  FOR item IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.pronamespace = '${JOBS_SCHEMA}'::regnamespace AND p.proowner <> target LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO %I', item.name, '${JOB_QUEUE_LOGIN}');
+  END LOOP;
+  -- Enums, domains and other free-standing types (not a table's row type or an array type, which follow their owner).
+  FOR item IN
+    SELECT t.oid::regtype AS name FROM pg_type t
+     WHERE t.typnamespace = '${JOBS_SCHEMA}'::regnamespace AND t.typowner <> target AND t.typelem = 0
+       AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+  LOOP
+    EXECUTE format('ALTER TYPE %s OWNER TO %I', item.name, '${JOB_QUEUE_LOGIN}');
+  END LOOP;
+END $$`,
+    )
+    .execute(db);
 }
 
 async function canLogIn(url: string): Promise<boolean> {

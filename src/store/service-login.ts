@@ -4,13 +4,15 @@
  * `SET ROLE`: one `RESET ROLE` and the session had everything back. It now
  * logs in as `keyledger_service`, a login role with no privileges of its own
  * (NOINHERIT) that may only become `keyledger_app`; the owner's login is left
- * to `migrate` (and to pg-boss's queue schema in the worker).
+ * to `migrate`. The job queue (pg-boss) logs in as `keyledger_job_queue`,
+ * which owns the queue's schema and nothing else: it may create and migrate
+ * pg-boss's tables there, and has no privilege on the log or the projections.
  *
- * Its password is derived from the owner's (HMAC-SHA256 under the owner's
- * password, labelled with the owner's user name), so every process that is
+ * Each login's password is derived from the owner's (HMAC-SHA256 under the
+ * owner's password, labelled with the login and the owner's user name), so every process that is
  * given DATABASE_URL computes the same one and none is stored anywhere; it
- * reveals nothing of the owner's. `migrateToLatest` creates the role, or sets
- * the password when a login with it fails. Roles are per cluster: installs
+ * reveals nothing of the owner's. `migrateToLatest` creates the roles, or sets
+ * a password when a login with it fails. Roles are per cluster: installs
  * sharing a cluster with different owners' passwords would keep resetting
  * each other's, so give each its own cluster. A DATABASE_URL without a
  * password (trust, peer, a .pgpass file) keeps the owner's login with
@@ -21,35 +23,60 @@ import { createHmac } from 'node:crypto';
 /** The service's login role. */
 export const SERVICE_LOGIN = 'keyledger_service';
 
+/** The job queue's login role: owner of JOBS_SCHEMA, nothing else. */
+export const JOB_QUEUE_LOGIN = 'keyledger_job_queue';
+
+/** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
+export const JOBS_SCHEMA = 'keyledger_jobs';
+
+/** What each login's password is derived under, with the owner's user name after it. */
+const PASSWORD_LABELS: Record<string, string> = {
+  [SERVICE_LOGIN]: 'keyledger service login for',
+  [JOB_QUEUE_LOGIN]: 'keyledger job queue login for',
+};
+
 /**
- * The service login's password for the owner URL `ownerUrl`, or null when it
- * carries no password.
+ * The password of `login` (the service's by default) for the owner URL
+ * `ownerUrl`, or null when it carries no password.
  *
  * @example
  * serviceLoginPassword('postgresql://postgres:s3cret@127.0.0.1:5432/keyledger'); // 43 base64url characters
  */
-export function serviceLoginPassword(ownerUrl: string): string | null {
+export function serviceLoginPassword(ownerUrl: string, login: string = SERVICE_LOGIN): string | null {
+  const label = PASSWORD_LABELS[login];
+  if (!label) throw new Error(`${login} is not one of keyledger's logins`);
   const url = new URL(ownerUrl);
   const ownerPassword = decodeURIComponent(url.password);
   if (ownerPassword === '') return null;
   return createHmac('sha256', ownerPassword)
-    .update(`keyledger service login for ${decodeURIComponent(url.username)}`)
+    .update(`${label} ${decodeURIComponent(url.username)}`)
     .digest('base64url');
 }
 
 /**
- * `ownerUrl` with the service login's user and password in place of the
- * owner's, or null when the owner URL carries no password.
+ * `ownerUrl` with the user and password of `login` (the service's by default)
+ * in place of the owner's, or null when the owner URL carries no password.
  *
  * @example
  * const url = serviceLoginUrl(process.env.DATABASE_URL!) ?? process.env.DATABASE_URL!;
  */
-export function serviceLoginUrl(ownerUrl: string): string | null {
-  const password = serviceLoginPassword(ownerUrl);
+export function serviceLoginUrl(ownerUrl: string, login: string = SERVICE_LOGIN): string | null {
+  const password = serviceLoginPassword(ownerUrl, login);
   if (password === null) return null;
   const url = new URL(ownerUrl);
-  if (decodeURIComponent(url.username) === SERVICE_LOGIN) return ownerUrl;
-  url.username = SERVICE_LOGIN;
+  if (decodeURIComponent(url.username) === login) return ownerUrl;
+  url.username = login;
   url.password = password;
   return url.toString();
+}
+
+/**
+ * The URL pg-boss connects with: the job queue's login in place of the owner's
+ * (see serviceLoginUrl), or the owner's own URL when it carries no password.
+ *
+ * @example
+ * new PgBoss({ connectionString: jobQueueUrl(process.env.DATABASE_URL!), schema: JOBS_SCHEMA });
+ */
+export function jobQueueUrl(ownerUrl: string): string {
+  return serviceLoginUrl(ownerUrl, JOB_QUEUE_LOGIN) ?? ownerUrl;
 }

@@ -1,7 +1,8 @@
 import { PgBoss, type ConstructorOptions } from 'pg-boss';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { schemaExists, type Db } from '../store/database.ts';
+import { tableExists, type Db } from '../store/database.ts';
+import { jobQueueUrl, JOBS_SCHEMA } from '../store/service-login.ts';
 import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
 import {
@@ -21,8 +22,7 @@ import { readUsageRollupStatus } from '../store/usage-rollup.ts';
 
 type UsageRollupStatus = Awaited<ReturnType<typeof readUsageRollupStatus>>;
 
-/** pg-boss keeps its tables in a schema of its own, apart from the log and the projections. */
-export const JOBS_SCHEMA = 'keyledger_jobs';
+export { JOBS_SCHEMA };
 /** The periodic sweep for due scheduled work. */
 export const SWEEP_QUEUE = 'keyledger-sweep';
 /** Sweep jobs that failed every retry land here, so `worker --status` can list them. */
@@ -85,7 +85,10 @@ export interface ScheduledWork {
 }
 
 export interface WorkerDeps {
-  /** The OWNER's URL: pg-boss creates and migrates its schema. */
+  /**
+   * The OWNER's URL. pg-boss connects with the job queue's login derived from
+   * it (jobQueueUrl), which owns pg-boss's schema and nothing else.
+   */
   connectionString: string;
   logger: Logger;
   /** What the handlers read as "now" (pg-boss's own cron and polling run on real time). */
@@ -211,7 +214,8 @@ export async function openJobScheduler(connectionString: string, logger: Logger)
  * queue depths, the sweep's schedule, the last sweep and the dead-lettered sweeps.
  */
 export async function readWorkerStatus(deps: { connectionString: string; db: Db; logger: Logger }): Promise<WorkerStatus> {
-  if (!(await schemaExists(deps.db, JOBS_SCHEMA))) {
+  // Migrating creates the schema (sql/0040); pg-boss's tables come with the first worker.
+  if (!(await tableExists(deps.db, JOBS_SCHEMA, 'version'))) {
     return {
       installed: false,
       queues: [],
@@ -238,8 +242,16 @@ export async function readWorkerStatus(deps: { connectionString: string; db: Db;
   }
 }
 
-function createBoss(connectionString: string, logger: Logger, options: Partial<ConstructorOptions>): PgBoss {
-  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, ...options });
+/**
+ * A pg-boss on the job queue's own login (see service-login.ts), never the
+ * owner's: a worker's connection may run pg-boss's schema, not rewrite the
+ * log. Migrating created the schema (sql/0040) and gave it to that login;
+ * without a password in the owner's URL there is no such login, and pg-boss
+ * runs as the owner, as before.
+ */
+function createBoss(ownerUrl: string, logger: Logger, options: Partial<ConstructorOptions>): PgBoss {
+  const connectionString = jobQueueUrl(ownerUrl);
+  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, createSchema: connectionString === ownerUrl, ...options });
   // An 'error' event without a listener would throw and end the process.
   boss.on('error', (error) => logger.error({ error: error instanceof Error ? error.message : String(error) }, 'pg-boss error'));
   boss.on('warning', (warning) => logger.warn({ warning: warning.message }, 'pg-boss warning'));

@@ -127,7 +127,10 @@ describe('keyledger dev --tls', () => {
       body: JSON.stringify({ query: '{ listKeys { keys { keyId } } }' }),
     });
     expect(listed.status).toBe(200);
-    expect(JSON.parse(listed.body)).toEqual({ data: { listKeys: { keys: [] } } });
+    expect(JSON.parse(listed.body)).toEqual({
+      data: { listKeys: { keys: [] } },
+      extensions: { requestId: expect.any(String), requestIds: { listKeys: expect.any(String) } },
+    });
 
     // Python's ssl, as botocore (and so `aws --ca-bundle`) uses it, with the strict checks Python 3.13 turns on.
     const python = await python3();

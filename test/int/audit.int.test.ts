@@ -561,28 +561,35 @@ describe('authentication', () => {
     expect(seen).toMatchObject({ accessKeyId: user.accessKeyId, errorCode: 'UnrecognizedClientException' });
   });
 
-  it('answers an introspection-only query without credentials, and nothing more', async () => {
-    const schema = await rawRequest(t, {}, `{ __schema { queryType { name } mutationType { name } } }`);
-    expect(schema.status).toBe(200);
-    expect(schema.body).toEqual({ data: { __schema: { queryType: { name: 'Query' }, mutationType: { name: 'Mutation' } } } });
-    const typename = await rawRequest(t, {}, `query Probe { __typename }`);
-    expect(typename.body).toEqual({ data: { __typename: 'Query' } });
-    const type = await rawRequest(t, {}, `{ __type(name: "AuditEvent") { fields { name } } }`);
-    expect(type.status).toBe(200);
-    expect(type.body.data.__type.fields.map((f: { name: string }) => f.name)).toContain('requestId');
-
-    // Smuggling an operation in next to introspection needs credentials.
-    const mixed = await rawRequest(t, {}, `{ __typename listKeys { truncated } }`);
-    expect(mixed.status).toBe(401);
-    expect('data' in mixed.body).toBe(false);
-    const named = await rawRequest(t, {}, `query A { __typename } query B { listKeys { truncated } }`, undefined);
-    expect(named.status).not.toBe(200);
-    const namedB = await t.yoga.fetch('http://keyledger.test/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: `query A { __typename } query B { listKeys { truncated } }`, operationName: 'B' }),
+  it('needs credentials for introspection too (issue 15, item 11): refused 401 and recorded; with them, answered and recorded', async () => {
+    const anonymous = await rawRequest(t, {}, `{ __schema { queryType { name } mutationType { name } } }`);
+    expect(anonymous.status).toBe(401);
+    expect('data' in anonymous.body).toBe(false);
+    const refused = anonymous.body.errors[0].extensions;
+    expect(refused.code).toBe('MissingAuthenticationTokenException');
+    expect(await onlyRecord(refused.requestId)).toMatchObject({
+      eventName: 'GraphQLIntrospection',
+      errorCode: 'MissingAuthenticationTokenException',
+      requestParameters: { operations: ['__schema'] },
     });
-    expect(namedB.status).toBe(401);
+    expect((await rawRequest(t, {}, `query Probe { __typename }`)).status).toBe(401);
+
+    const me = await account('introspector');
+    const schema = await rawRequest(t, { authorization: basicAuth(me) }, `{ __schema { queryType { name } mutationType { name } } }`);
+    expect(schema.status).toBe(200);
+    expect(schema.body.data).toEqual({ __schema: { queryType: { name: 'Query' }, mutationType: { name: 'Mutation' } } });
+    const introspected = await onlyRecord(schema.body.extensions.requestId);
+    expect(introspected).not.toHaveProperty('errorCode');
+    expect(introspected).toMatchObject({
+      eventName: 'GraphQLIntrospection',
+      readOnly: true,
+      userIdentity: { principalArn: me.principalArn },
+      requestParameters: { operations: ['__schema'] },
+    });
+    // A document whose every field is skipped runs nothing, and is recorded all the same.
+    const skipped = await rawRequest(t, { authorization: basicAuth(me) }, `{ listKeys @skip(if: true) { truncated } }`);
+    expect(skipped.body.data).toEqual({});
+    expect(await onlyRecord(skipped.body.extensions.requestId)).toMatchObject({ eventName: 'GraphQLRequest', readOnly: true });
   });
 });
 

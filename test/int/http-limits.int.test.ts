@@ -99,7 +99,7 @@ describe(`GraphQL reads at most ${MAX_GRAPHQL_BODY_BYTES} bytes of a body`, () =
       expect((await fetch(server.url.replace('/graphql', '/healthz'))).status).toBe(200);
       const ok = await post(graphqlBody(1024), how);
       expect(ok.status, ok.text).toBe(200);
-      expect(JSON.parse(ok.text)).toEqual({ data: { __typename: 'Query' } });
+      expect(JSON.parse(ok.text)).toEqual({ data: { __typename: 'Query' }, extensions: { requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
     });
   }
 

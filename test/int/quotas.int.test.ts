@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { THROTTLING_MESSAGE } from '../../src/domain/quotas.ts';
 import { DEFAULT_QUOTA_SETTINGS, type QuotaSettings } from '../../src/service/quotas.ts';
-import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
+import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
 import { wire } from '../support/aws-clients.ts';
 
@@ -171,6 +171,51 @@ describe('unauthenticated requests', () => {
     expect(throttled.filter((r) => r.sourceIp === '198.51.100.7')).toHaveLength(1);
     ms += 1000;
     expect((await t.app.authentication.basic(right, attempted('198.51.100.7'))).ok).toBe(true);
+  });
+});
+
+describe('introspection (issue 15, item 11)', () => {
+  const introspect = (authorization?: string) =>
+    fetch(new URL('/graphql', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify({ query: '{ __schema { types { name } } }' }),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as { errors?: { extensions: { code: string; requestId: string } }[] } }));
+
+  it('anonymous, is refused and recorded, and a flood from one address is throttled and recorded in aggregate', async () => {
+    ms = 800_000;
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push(await introspect());
+    expect(answers.map((a) => `${a.status} ${a.body.errors![0]!.extensions.code}`)).toEqual([
+      ...Array(3).fill('401 MissingAuthenticationTokenException'),
+      ...Array(9).fill('429 ThrottlingException'),
+    ]);
+    const ids = new Set(answers.map((a) => a.body.errors![0]!.extensions.requestId));
+    expect(ids.size).toBe(4);
+    const records = await Promise.all(
+      [...ids].map(
+        async (id) =>
+          (
+            await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM events WHERE type = 'AuditRecord' AND data ->> 'requestId' = ${id}`.execute(t.db.owner)
+          ).rows[0]!.n,
+      ),
+    );
+    expect(records).toEqual([1, 1, 1, 1]);
+    ms += 1000;
+  });
+
+  it("authenticated, each is a record counted against the account's quota for requests that run no operation", async () => {
+    ms = 900_000;
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push(await introspect(basicAuth(admin)));
+    const refusedQuota = DEFAULT_QUOTA_SETTINGS.rates['Requests refused before any operation']!;
+    expect(answers.map((a) => (a.status === 200 ? 'ok' : `${a.status} ${a.body.errors![0]!.extensions.code}`))).toEqual([
+      ...Array(refusedQuota).fill('ok'),
+      ...Array(12 - refusedQuota).fill('429 ThrottlingException'),
+    ]);
+    expect(answers.at(-1)!.body).not.toHaveProperty('data');
+    ms += 1000;
   });
 });
 

@@ -165,7 +165,10 @@ describe('keyledger serve --tls-cert --tls-key', () => {
       body: JSON.stringify({ query: 'mutation { createKey(input: { description: "over TLS" }) { keyMetadata { keyState } } }' }),
     });
     expect(created.status).toBe(200);
-    expect(JSON.parse(created.body.toString())).toEqual({ data: { createKey: { keyMetadata: { keyState: 'Enabled' } } } });
+    expect(JSON.parse(created.body.toString())).toEqual({
+      data: { createKey: { keyMetadata: { keyState: 'Enabled' } } },
+      extensions: { requestId: expect.any(String), requestIds: { createKey: expect.any(String) } },
+    });
 
     // The client really verifies: without the certificate as CA the handshake fails.
     await expect(https(`https://localhost:${port}/healthz`)).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
@@ -331,7 +334,10 @@ describe('the HTTP server in process', () => {
       headers: { 'content-type': 'application/json', authorization: basicAuth(admin) },
       body: JSON.stringify({ query: '{ listKeys { keys { keyId } } }' }),
     });
-    expect(JSON.parse(r.body.toString())).toEqual({ data: { listKeys: { keys: [] } } });
+    expect(JSON.parse(r.body.toString())).toEqual({
+      data: { listKeys: { keys: [] } },
+      extensions: { requestId: expect.any(String), requestIds: { listKeys: expect.any(String) } },
+    });
   });
 
   it('serves GraphiQL whose page names no other host, and every asset it names', { timeout: 60_000 }, async () => {

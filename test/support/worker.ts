@@ -5,6 +5,7 @@ import { createKeyledger, type Keyledger } from '../../src/app.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { RequestContext } from '../../src/service/context.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
+import { jobQueueUrl } from '../../src/store/service-login.ts';
 import { DELETE_KEY_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
 import { lastSweep } from '../../src/worker/sweep.ts';
 import { JOBS_SCHEMA, openJobScheduler, startWorker, SWEEP_QUEUE, type RunningWorker } from '../../src/worker/worker.ts';
@@ -74,9 +75,22 @@ export async function workerAuditRecords(owner: Db, keyId: string, eventName: 'R
   return rows.map((r) => r.data);
 }
 
-/** A pg-boss of the test's own on the worker's schema: sends sweeps, reads jobs, runs maintenance on demand. No timers. */
+/**
+ * A pg-boss of the test's own on the worker's schema: sends sweeps, reads jobs, runs maintenance on demand. No timers.
+ * It logs in as the worker's does (the job queue's login derived from the owner's `url`), so what it installs is the worker's too.
+ */
 export async function openTestBoss(url: string, options: Partial<ConstructorOptions> = {}): Promise<PgBoss> {
-  const boss = new PgBoss({ connectionString: url, schema: JOBS_SCHEMA, supervise: false, schedule: false, registerInstance: false, max: 3, ...options });
+  const connectionString = jobQueueUrl(url);
+  const boss = new PgBoss({
+    connectionString,
+    schema: JOBS_SCHEMA,
+    createSchema: connectionString === url,
+    supervise: false,
+    schedule: false,
+    registerInstance: false,
+    max: 3,
+    ...options,
+  });
   boss.on('error', () => {});
   boss.on('warning', () => {});
   await boss.start();

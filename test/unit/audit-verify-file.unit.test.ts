@@ -112,6 +112,31 @@ describe('audit verify --export, from a file', () => {
     }
   });
 
+  it('verifies a range (from leaf 70, mid-subtree) as the line-by-line verifier does, clean and tampered', async () => {
+    const first = 70;
+    const start = new MerkleFrontier();
+    for (const l of lines.slice(1, first + 1)) start.append(Buffer.from(/"sealedHash":"([^"]+)"/.exec(l)![1]!, 'base64'));
+    const edge = start
+      .edge()
+      .map((e) => `"${e.hash.toString('base64')}"`)
+      .join(',');
+    const range = [`{"keyledgerAuditExport":1,"treeSize":"${SIZE}","range":{"firstLeaf":"${first}","edge":[${edge}]}}`, ...lines.slice(first + 1)];
+    const expected = byLines(range);
+    expect(expected).toMatchObject({ ok: true, records: SIZE - first, checked: [100, 255, 300] });
+    for (const [threads, chunkBytes] of [
+      [0, 4 << 20],
+      [2, 777],
+    ] as const) {
+      expect(await byFile(`${range.join('\n')}\n`, threads, chunkBytes)).toEqual(expected);
+    }
+    const t = [...range];
+    t[40] = t[40]!.replace(`"n":${first + 39}`, '"n":0'); // changed
+    t.splice(60, 1); // deleted
+    const tampered = byLines(t);
+    expect(new Set(tampered.findings.map((f) => f.kind))).toEqual(new Set(['changed', 'deleted', 'root-mismatch']));
+    expect(await byFile(`${t.join('\n')}\n`, 2, 900)).toEqual(tampered);
+  });
+
   it('refuses a file without the header', async () => {
     await expect(byFile(`${lines.slice(1).join('\n')}\n`, 2, 1000)).rejects.toThrow('not a keyledger audit export');
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAuditNotice } from '../../src/store/audit-notifications.ts';
-import { SERVICE_LOGIN, serviceLoginPassword, serviceLoginUrl } from '../../src/store/service-login.ts';
+import { JOB_QUEUE_LOGIN, jobQueueUrl, SERVICE_LOGIN, serviceLoginPassword, serviceLoginUrl } from '../../src/store/service-login.ts';
 import { isConnectionLoss } from '../../src/service/request-runner.ts';
 
 describe('the service login (issue 15, finding 8)', () => {
@@ -22,6 +22,16 @@ describe('the service login (issue 15, finding 8)', () => {
     expect(serviceLoginPassword('postgresql://postgres:two@h/d')).not.toBe(a);
     expect(serviceLoginPassword('postgresql://admin:one@h/d')).not.toBe(a);
     expect(serviceLoginUrl('postgresql://postgres@h/d')).toBeNull();
+  });
+
+  it("gives the job queue a login of its own, with another password; without the owner's password, the owner's URL", () => {
+    const owner = 'postgresql://postgres:one@h:5432/d';
+    const url = new URL(jobQueueUrl(owner));
+    expect(url.username).toBe(JOB_QUEUE_LOGIN);
+    expect(url.password).toBe(serviceLoginPassword(owner, JOB_QUEUE_LOGIN));
+    expect(url.password).not.toBe(serviceLoginPassword(owner));
+    expect(jobQueueUrl('postgresql://postgres@h/d')).toBe('postgresql://postgres@h/d');
+    expect(() => serviceLoginPassword(owner, 'postgres')).toThrow(/not one of keyledger's logins/);
   });
 });
 

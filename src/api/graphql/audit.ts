@@ -146,8 +146,8 @@ builder.queryField('auditEvents', (t) =>
       last: t.arg.int({ description: '1-1000.' }),
       before: t.arg.string(),
     },
-    resolve: (_root, args, ctx) =>
-      ctx.audit.auditEvents(ctx.newRequest(), {
+    resolve: (_root, args, ctx, info) =>
+      ctx.audit.auditEvents(ctx.newRequest(info), {
         filter: filterOf(args.filter),
         order: args.order ?? null,
         first: args.first ?? null,
@@ -171,7 +171,7 @@ builder.subscriptionField('auditEvents', (t) =>
       filter: t.arg({ type: AuditEventFilterInput }),
       after: t.arg.string({ description: 'Resume after this cursor (from this subscription or from auditEvents).' }),
     },
-    subscribe: (_root, args, ctx) => ctx.audit.followAuditEvents(ctx.newRequest(), { filter: filterOf(args.filter), after: args.after ?? null }),
+    subscribe: (_root, args, ctx, info) => ctx.audit.followAuditEvents(ctx.newRequest(info), { filter: filterOf(args.filter), after: args.after ?? null }),
     resolve: (edge) => edge,
   }),
 );
@@ -215,7 +215,7 @@ builder.queryField('dataKey', (t) =>
     nullable: true,
     description: 'The lineage of one data key (the ciphertext id of a GenerateDataKey result); null when none of your records names it.',
     args: { id: t.arg.string({ required: true }), limit: t.arg.int({ description: 'Uses listed, 1-1000 (default 1000).' }) },
-    resolve: (_root, args, ctx) => ctx.audit.dataKey(ctx.newRequest(), { dataKeyId: args.id, limit: args.limit ?? null }),
+    resolve: (_root, args, ctx, info) => ctx.audit.dataKey(ctx.newRequest(info), { dataKeyId: args.id, limit: args.limit ?? null }),
   }),
 );
 
@@ -269,7 +269,7 @@ builder.queryField('keyAsOf', (t) =>
     description:
       'Time travel: the key (id, ARN, or an alias as it was then) with its metadata, aliases, policy, tags and rotation at `asOf`. Deleted keys too.',
     args: { keyId: t.arg.string({ required: true }), asOf: t.arg({ type: 'DateTime', required: true }) },
-    resolve: (_root, args, ctx) => ctx.audit.keyAsOf(ctx.newRequest(), { keyId: args.keyId, asOf: args.asOf }),
+    resolve: (_root, args, ctx, info) => ctx.audit.keyAsOf(ctx.newRequest(info), { keyId: args.keyId, asOf: args.asOf }),
   }),
 );
 
@@ -300,7 +300,7 @@ builder.queryField('keyHistory', (t) =>
     }),
     description: "A key's lifecycle events, oldest first, with the aliases pointed at it or away from it, and the request behind each.",
     args: { keyId: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.audit.keyHistory(ctx.newRequest(), { keyId: args.keyId }),
+    resolve: (_root, args, ctx, info) => ctx.audit.keyHistory(ctx.newRequest(info), { keyId: args.keyId }),
   }),
 );
 
@@ -344,7 +344,7 @@ builder.queryField('principalActivity', (t) =>
       from: t.arg({ type: 'DateTime', required: true }),
       to: t.arg({ type: 'DateTime', required: true }),
     },
-    resolve: (_root, args, ctx) => ctx.audit.principalActivity(ctx.newRequest(), { principalArn: args.principalArn, from: args.from, to: args.to }),
+    resolve: (_root, args, ctx, info) => ctx.audit.principalActivity(ctx.newRequest(info), { principalArn: args.principalArn, from: args.from, to: args.to }),
   }),
 );
 
@@ -376,7 +376,7 @@ builder.queryField('usageStatistics', (t) =>
       filter: t.arg({ type: AuditEventFilterInput }),
       limit: t.arg.int({ description: 'Groups returned, 1-10000 (default 1000).' }),
     },
-    resolve: (_root, args, ctx) =>
-      ctx.audit.usageStatistics(ctx.newRequest(), { groupBy: [...args.groupBy], filter: filterOf(args.filter), limit: args.limit ?? null }),
+    resolve: (_root, args, ctx, info) =>
+      ctx.audit.usageStatistics(ctx.newRequest(info), { groupBy: [...args.groupBy], filter: filterOf(args.filter), limit: args.limit ?? null }),
   }),
 );

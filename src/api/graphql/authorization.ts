@@ -84,7 +84,7 @@ builder.queryField('listPrincipalPolicies', (t) =>
     type: [PrincipalPolicy],
     description: 'The identity policies of a user or role of your account (iam:GetUserPolicy / iam:GetRolePolicy).',
     args: { principalArn: t.arg.string({ required: true }) },
-    resolve: async (_root, args, ctx) => (await ctx.identity.listPrincipalPoliciesAsCaller(ctx.newRequest(), args)).policies,
+    resolve: async (_root, args, ctx, info) => (await ctx.identity.listPrincipalPoliciesAsCaller(ctx.newRequest(info), args)).policies,
   }),
 );
 
@@ -250,6 +250,6 @@ builder.queryField('keyAccess', (t) =>
     }),
     description: 'Access analysis: which principals, accounts and grants can perform `operation` (e.g. Decrypt) on the key, under which conditions.',
     args: { keyId: t.arg.string({ required: true }), operation: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.access.keyAccess(ctx.newRequest(), args),
+    resolve: (_root, args, ctx, info) => ctx.access.keyAccess(ctx.newRequest(info), args),
   }),
 );

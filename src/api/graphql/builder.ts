@@ -1,5 +1,5 @@
 import SchemaBuilder from '@pothos/core';
-import { GraphQLError, Kind, type ValueNode } from 'graphql';
+import { GraphQLError, Kind, type GraphQLResolveInfo, type ValueNode } from 'graphql';
 import type { AuditService } from '../../service/audit-service.ts';
 import type { CheckpointService } from '../../service/checkpoints.ts';
 import type { ComplianceReportService } from '../../service/compliance-report.ts';
@@ -26,8 +26,12 @@ export interface GraphQLContext {
   /** Every KMS operation by AWS name: what the KMS fields resolve through (see kmsField). */
   operations: OperationRegistry;
   caller: Caller;
-  /** A fresh RequestContext (own request id) for each KMS operation in the document. */
-  newRequest(): RequestContext;
+  /**
+   * A fresh RequestContext (own request id) for each KMS operation in the
+   * document; the field's response path names it in the answer's
+   * `extensions.requestIds` (see requestIdPlugin in yoga.ts).
+   */
+  newRequest(info: Pick<GraphQLResolveInfo, 'path'>): RequestContext;
 }
 
 export interface KeyledgerSchemaTypes {

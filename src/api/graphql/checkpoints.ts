@@ -68,7 +68,8 @@ builder.objectField(AuditEvent, 'proof', (t) =>
       'The inclusion proof of this record against a signed checkpoint (the newest when none is named); null when that checkpoint does not cover it yet ' +
       '(the sealer seals within seconds). A checkpoint this log never signed is NotFoundException. Each proof is a recorded request (GetInclusionProof).',
     args: { checkpoint: t.arg({ type: CheckpointSelectorInput }) },
-    resolve: (event, args, ctx) => ctx.checkpoints.inclusionProof(ctx.newRequest(), { eventId: event.eventId, checkpoint: selectorOf(args.checkpoint) }),
+    resolve: (event, args, ctx, info) =>
+      ctx.checkpoints.inclusionProof(ctx.newRequest(info), { eventId: event.eventId, checkpoint: selectorOf(args.checkpoint) }),
   }),
 );
 
@@ -78,7 +79,7 @@ builder.queryField('checkpoint', (t) =>
     nullable: true,
     description: 'A signed checkpoint by hash or tree size (NotFoundException when there is none), else the newest (null before the first).',
     args: { hash: t.arg.string(), treeSize: t.arg.string() },
-    resolve: (_root, args, ctx) => ctx.checkpoints.checkpoint(ctx.newRequest(), selectorOf(args)),
+    resolve: (_root, args, ctx, info) => ctx.checkpoints.checkpoint(ctx.newRequest(info), selectorOf(args)),
   }),
 );
 
@@ -87,7 +88,8 @@ builder.queryField('checkpoints', (t) =>
     type: [Checkpoint],
     description: 'Signed checkpoints of tree size above afterTreeSize, oldest first (the chain, for a witness catching up).',
     args: { afterTreeSize: t.arg.string(), first: t.arg.int({ description: '1-1000, default 100.' }) },
-    resolve: (_root, args, ctx) => ctx.checkpoints.checkpoints(ctx.newRequest(), { afterTreeSize: args.afterTreeSize ?? null, first: args.first ?? null }),
+    resolve: (_root, args, ctx, info) =>
+      ctx.checkpoints.checkpoints(ctx.newRequest(info), { afterTreeSize: args.afterTreeSize ?? null, first: args.first ?? null }),
   }),
 );
 
@@ -96,7 +98,7 @@ builder.queryField('consistencyProof', (t) =>
     type: ConsistencyProof,
     description: 'Proves that the log only grew between two signed checkpoints (from the smaller). A checkpoint this log never signed is NotFoundException.',
     args: { from: t.arg({ type: CheckpointSelectorInput, required: true }), to: t.arg({ type: CheckpointSelectorInput, required: true }) },
-    resolve: (_root, args, ctx) => ctx.checkpoints.consistencyProof(ctx.newRequest(), { from: selectorOf(args.from), to: selectorOf(args.to) }),
+    resolve: (_root, args, ctx, info) => ctx.checkpoints.consistencyProof(ctx.newRequest(info), { from: selectorOf(args.from), to: selectorOf(args.to) }),
   }),
 );
 
@@ -107,7 +109,7 @@ builder.subscriptionField('checkpoints', (t) =>
       'A live stream (SSE) of checkpoints as the sealer signs them, oldest first: those above afterTreeSize (resume with the last treeSize received), ' +
       'else those signed from now on. Starting it is one recorded request.',
     args: { afterTreeSize: t.arg.string() },
-    subscribe: (_root, args, ctx) => ctx.checkpoints.followCheckpoints(ctx.newRequest(), { afterTreeSize: args.afterTreeSize ?? null }),
+    subscribe: (_root, args, ctx, info) => ctx.checkpoints.followCheckpoints(ctx.newRequest(info), { afterTreeSize: args.afterTreeSize ?? null }),
     resolve: (c) => c,
   }),
 );

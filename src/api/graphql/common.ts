@@ -156,8 +156,8 @@ export function emptyMutation<Shape extends object>(
       type: EmptyResponse,
       description,
       args: { input: t.arg({ type: input, required: true }) },
-      resolve: async (_root, args, ctx) => {
-        const req = ctx.newRequest();
+      resolve: async (_root, args, ctx, info) => {
+        const req = ctx.newRequest(info);
         await run(ctx, req, (args as { input: Shape }).input);
         return { requestId: req.requestId };
       },
@@ -192,7 +192,7 @@ export function kmsField<Shape>(name: string, options: KmsFieldOptions<Shape>): 
       type: options.type as ObjectRef<BuilderTypes, object>,
       description: options.description,
       args: { input: t.arg({ type: options.input, required: options.inputRequired ?? true }) },
-      resolve: (_root, args, ctx) => ctx.operations.invoke(operation, ctx.newRequest(), withoutNulls(args.input) ?? {}),
+      resolve: (_root, args, ctx, info) => ctx.operations.invoke(operation, ctx.newRequest(info), withoutNulls(args.input) ?? {}),
     }),
   );
 }
@@ -210,8 +210,8 @@ export function emptyKmsMutation(name: string, description: string, input: Input
       type: EmptyResponse,
       description,
       args: { input: t.arg({ type: input, required: true }) },
-      resolve: async (_root, args, ctx) => {
-        const req = ctx.newRequest();
+      resolve: async (_root, args, ctx, info) => {
+        const req = ctx.newRequest(info);
         await ctx.operations.invoke(operation, req, withoutNulls(args.input) ?? {});
         return { requestId: req.requestId };
       },

@@ -67,6 +67,7 @@ builder.queryField('complianceReport', (t) =>
       to: t.arg({ type: 'DateTime', required: true }),
       unusedDays: t.arg.int({ description: 'A key with no successful cryptographic use in this many days before `to` is unused (default 90).' }),
     },
-    resolve: (_root, args, ctx) => ctx.reports.complianceReport(ctx.newRequest(), { from: args.from, to: args.to, unusedDays: args.unusedDays ?? null }),
+    resolve: (_root, args, ctx, info) =>
+      ctx.reports.complianceReport(ctx.newRequest(info), { from: args.from, to: args.to, unusedDays: args.unusedDays ?? null }),
   }),
 );

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { GraphQLError, Kind, parse, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, Kind, parse, responsePathAsArray, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
@@ -29,7 +29,8 @@ export type KeyledgerYoga = YogaServerInstance<ServerContext, GraphQLContext>;
  * const res = await yoga.fetch('http://localhost/graphql', { method: 'POST', headers, body });
  */
 export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
-  const callers = new WeakMap<Request, Caller>();
+  const callers = new WeakMap<Request, Authenticated>();
+  const recorded = new WeakMap<Request, RecordedRequests>();
   return createYoga<ServerContext, GraphQLContext>({
     schema: keyledgerSchema(),
     graphqlEndpoint: '/graphql',
@@ -39,33 +40,14 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     renderGraphiQL: renderLocalGraphiQL,
-    plugins: [bodyLimitPlugin(app), jsonParamsPlugin(app), authenticationPlugin(app, callers), ...documentLimits()],
+    plugins: [bodyLimitPlugin(app), jsonParamsPlugin(app), authenticationPlugin(app, callers, recorded), ...documentLimits(), requestIdPlugin(recorded)],
     context: ({ request, req }) => {
-      const caller = callers.get(request);
-      if (!caller) {
-        // onParams let this request through without credentials: it is pure
-        // introspection, whose resolvers never read the caller. Any that does is
-        // refused (a Proxy, not a getter: yoga copies the context object).
-        const refuse = (): never => {
-          throw unauthenticated('MissingAuthenticationTokenException', 'Request is missing Authentication Token', randomUUID());
-        };
-        return {
-          kms: app.kms,
-          crypto: app.crypto,
-          rotation: app.rotation,
-          grants: app.grants,
-          access: app.access,
-          identity: app.identity,
-          audit: app.audit,
-          checkpoints: app.checkpoints,
-          reports: app.reports,
-          operations: app.operations,
-          caller: new Proxy({} as Caller, { get: refuse }),
-          newRequest: refuse,
-        };
-      }
+      // onParams answered every request it could not authenticate: none gets here without a caller.
+      const caller = callers.get(request)?.caller;
+      if (!caller) throw new Error('a GraphQL document reached execution unauthenticated');
       const sourceIp = sourceIpOf(req);
       const userAgent = request.headers.get('user-agent');
+      const requests = recordedRequestsOf(recorded, request);
       return {
         kms: app.kms,
         crypto: app.crypto,
@@ -78,7 +60,11 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         reports: app.reports,
         operations: app.operations,
         caller,
-        newRequest: () => ({ requestId: randomUUID(), caller, sourceIp, userAgent }),
+        newRequest: (info) => {
+          const requestId = randomUUID();
+          requests.byPath.set(responsePathAsArray(info.path).join('.'), requestId);
+          return { requestId, caller, sourceIp, userAgent };
+        },
       };
     },
     maskedErrors: {
@@ -98,11 +84,75 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
   });
 }
 
+/** The audit records one GraphQL request wrote: by the response path of the field that made each, and those of no field. */
+interface RecordedRequests {
+  readonly byPath: Map<string, string>;
+  readonly unplaced: Set<string>;
+}
+
+function recordedRequestsOf(recorded: WeakMap<Request, RecordedRequests>, request: Request): RecordedRequests {
+  let requests = recorded.get(request);
+  if (!requests) {
+    requests = { byPath: new Map(), unplaced: new Set() };
+    recorded.set(request, requests);
+  }
+  return requests;
+}
+
+/**
+ * Every answer names the audit records its request wrote, as AWS's answers
+ * carry `x-amzn-RequestId`: the same ids `auditEvents` shows. Each field that
+ * ran a recorded request is in `extensions.requestIds` under its response path
+ * (`encrypt`, an alias, `auditEvents.edges.0.node.proof`), with the id of the
+ * record actually written (a throttled field carries its window's record, an
+ * error its own `extensions.requestId`); a request refused before any field ran
+ * (authentication, a document that does not validate) has its record's id on
+ * the error. `extensions.requestId` is set when the answer names exactly one
+ * record, and the `x-amzn-RequestId` header lists every one, in the order they
+ * were made, separated by commas. An answer that wrote no record (a body that
+ * is not JSON, a batch) has neither. Introspection and a document whose
+ * every field was skipped are recorded by authenticationPlugin.
+ */
+function requestIdPlugin(recorded: WeakMap<Request, RecordedRequests>): Plugin<GraphQLContext, ServerContext> {
+  return {
+    onResultProcess({ request, result, setResult }) {
+      // A subscription's stream (or a batch, refused earlier) has no one result to extend: the header still names its record.
+      if (Array.isArray(result) || !isExecutionResult(result)) return;
+      const requests = recordedRequestsOf(recorded, request);
+      for (const error of result.errors ?? []) {
+        const requestId = error.extensions?.['requestId'];
+        if (typeof requestId !== 'string') continue;
+        if (error.path) requests.byPath.set(error.path.join('.'), requestId);
+        else requests.unplaced.add(requestId);
+      }
+      const ids = recordedIds(requests);
+      if (ids.length === 0) return;
+      setResult({
+        ...result,
+        extensions: {
+          ...result.extensions,
+          ...(ids.length === 1 ? { requestId: ids[0] } : {}),
+          ...(requests.byPath.size > 0 ? { requestIds: Object.fromEntries(requests.byPath) } : {}),
+        },
+      });
+    },
+    onResponse({ request, response }) {
+      const requests = recorded.get(request);
+      const ids = requests ? recordedIds(requests) : [];
+      if (ids.length > 0) response.headers.set('x-amzn-RequestId', ids.join(', '));
+    },
+  };
+}
+
+function recordedIds(requests: RecordedRequests): string[] {
+  return [...new Set([...requests.unplaced, ...requests.byPath.values()])];
+}
+
 /**
  * How large a GraphQL document may be. Each KMS operation in a document is a
- * request with its own audit record, and introspection is answered without
- * credentials: without limits one document could write thousands of records
- * or hold the process for seconds. The limits are far above what a client
+ * request with its own audit record, and introspection is costly to answer:
+ * without limits one document could write thousands of records or hold the
+ * process for seconds. The limits are far above what a client
  * needs (GraphiQL's introspection query is about 300 tokens, depth 13 with
  * its fragments, no aliases).
  */
@@ -112,7 +162,7 @@ function documentLimits(): Plugin[] {
   return [
     maxTokensPlugin({ n: GRAPHQL_LIMITS.tokens }),
     maxAliasesPlugin({ n: GRAPHQL_LIMITS.aliases }),
-    // Introspection counts too: an anonymous caller may introspect, not nest __type forever.
+    // Introspection counts too: a caller may introspect, not nest __type forever.
     maxDepthPlugin({ n: GRAPHQL_LIMITS.depth, ignoreIntrospection: false, flattenFragments: true }),
   ] as Plugin[];
 }
@@ -157,9 +207,12 @@ async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessa
   const status = error.code === 'RequestEntityTooLargeException' ? 413 : error.code === 'ThrottlingException' ? 429 : 500;
   const body = JSON.stringify({
     errors: [{ message: status === 500 ? 'An internal error occurred.' : error.message, extensions: { code: error.code, requestId: error.requestId } }],
+    extensions: { requestId: error.requestId },
   });
   // The body is never buffered: node:http discards what the client still sends.
-  return new Response(body, { status, headers: { 'content-type': 'application/json; charset=utf-8' } });
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  if (error.requestId) headers['x-amzn-RequestId'] = error.requestId;
+  return new Response(body, { status, headers });
 }
 
 /** A request body as text, or undefined once it is larger than MAX_GRAPHQL_BODY_BYTES (the rest is not read). */
@@ -251,17 +304,27 @@ function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext>
   };
 }
 
+/** An authenticated request: its caller, and the top-level fields its document asked for. */
+interface Authenticated {
+  readonly caller: Caller;
+  readonly fields: readonly string[];
+}
+
 /**
  * Authenticates every request before its document is parsed, with HTTP Basic
- * `accessKeyId:secretAccessKey`. A failure is recorded in the audit log, then
- * answered with HTTP 401 and no data. Only a pure introspection query (the
- * schema is public) is answered without credentials.
+ * `accessKeyId:secretAccessKey`, introspection included (the README's rule:
+ * every request that reaches authentication is recorded). A failure is
+ * recorded in the audit log, then answered with HTTP 401 and no data; a flood
+ * of them from one address is throttled and recorded in aggregate.
  */
-function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>): Plugin<GraphQLContext, ServerContext> {
+function authenticationPlugin(
+  app: Keyledger,
+  callers: WeakMap<Request, Authenticated>,
+  recorded: WeakMap<Request, RecordedRequests>,
+): Plugin<GraphQLContext, ServerContext> {
   return {
     async onParams({ params, request, setResult, context }) {
-      const { fields, readOnly, introspectionOnly } = attemptedOperation(params.query, params.operationName);
-      if (introspectionOnly) return;
+      const { fields, readOnly } = attemptedOperation(params.query, params.operationName);
       const credentials = basicCredentials(request.headers.get('authorization'));
       const outcome = await app.authentication.basic(credentials, {
         requestId: randomUUID(),
@@ -270,10 +333,10 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
         eventName: eventNameOf(fields),
         eventSource: 'kms',
         readOnly,
-        requestParameters: { operations: fields.slice(0, 20).map((f) => (f.length > 128 ? `${f.slice(0, 128)}...` : f)) },
+        requestParameters: { operations: boundedFields(fields) },
       });
       if (outcome.ok) {
-        callers.set(request, outcome.caller);
+        callers.set(request, { caller: outcome.caller, fields });
         return;
       }
       const { error } = outcome;
@@ -304,24 +367,47 @@ function authenticationPlugin(app: Keyledger, callers: WeakMap<Request, Caller>)
 
     /**
      * A document that failed to parse or validate never reached an operation, so
-     * no service recorded it: record it here, before the answer goes out.
+     * no service recorded it: record it here, before the answer goes out. So is
+     * one that ran but wrote no record (introspection, every field skipped).
      */
     async onResultProcess({ request, result, setResult, serverContext }) {
-      const caller = callers.get(request);
-      if (!caller || Array.isArray(result) || !isExecutionResult(result)) return;
+      const authenticated = callers.get(request);
+      if (!authenticated || Array.isArray(result) || !isExecutionResult(result)) return;
+      const { caller, fields } = authenticated;
       const errors = result.errors ?? [];
-      if (errors.length === 0 || result.data != null || errors.some((e) => e.extensions?.['requestId'])) return;
+      if (errors.some((e) => e.extensions?.['requestId']) || (recorded.get(request)?.byPath.size ?? 0) > 0) return;
+      if (errors.length === 0 || result.data != null) {
+        const requestId = randomUUID();
+        try {
+          await app.operations.recordDocument(
+            { requestId, caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
+            isIntrospection(fields) ? INTROSPECTION_EVENT_NAME : 'GraphQLRequest',
+            { operations: boundedFields(fields) },
+          );
+          recordedRequestsOf(recorded, request).unplaced.add(requestId);
+        } catch (error) {
+          // Throttled (its window's record), or unrecorded and so unanswered: the data is withheld either way.
+          const refusal = error instanceof KmsError ? error : new KmsError('KMSInternalException', 'An internal error occurred.');
+          const status = refusal.code === 'ThrottlingException' ? 429 : 500;
+          const message = status === 429 ? refusal.message : 'An internal error occurred.';
+          const code = status === 429 ? refusal.code : 'KMSInternalException';
+          setResult({
+            errors: [createGraphQLError(message, { extensions: { code, requestId: refusal.requestId ?? requestId, http: { status } } })],
+          });
+        }
+        return;
+      }
       const messages = errors.map((e) => withoutValues(e.message));
       const message = errors
         .map((e) => recordedMessage(e.message))
         .join('; ')
         .slice(0, 2000);
-      const recorded = await app.operations.refuseDocument(
+      const refusal = await app.operations.refuseDocument(
         { requestId: randomUUID(), caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
         new KmsError('ValidationException', message),
       );
-      const requestId = recorded.requestId;
-      if (recorded.code === 'KMSInternalException') {
+      const requestId = refusal.requestId;
+      if (refusal.code === 'KMSInternalException') {
         // Unrecorded, so unanswered: a throw here would reach the HTTP adapter,
         // which answers with the error's stack trace.
         setResult({
@@ -363,6 +449,11 @@ export function recordedMessage(message: string): string {
   return message;
 }
 
+/** What a record keeps of a document's top-level field names: the first 20, each cut at 128 characters. */
+function boundedFields(fields: readonly string[]): string[] {
+  return fields.slice(0, 20).map((f) => (f.length > 128 ? `${f.slice(0, 128)}...` : f));
+}
+
 function isExecutionResult(value: unknown): value is ExecutionResult {
   return typeof value === 'object' && value !== null && !(Symbol.asyncIterator in value);
 }
@@ -383,13 +474,12 @@ function basicCredentials(header: string | null): { accessKeyId: string; secret:
 }
 
 /**
- * The top-level fields of the operation a document would run, whether it only
- * reads, and whether it is pure introspection (the one thing answered without
- * credentials). Fragments anywhere at the top make it not pure introspection:
- * they can select operations the field list would not show.
+ * The top-level fields of the operation a document would run (not those a
+ * fragment spread would add), and whether it only reads: what the record of
+ * its authentication says of it.
  */
 function attemptedOperation(query: string | undefined, operationName: string | undefined): AttemptedOperation {
-  if (!query) return { fields: [], readOnly: false, introspectionOnly: false };
+  if (!query) return { fields: [], readOnly: false };
   const cacheable = query.length <= ATTEMPTED_CACHE_MAX_QUERY;
   const cacheKey = `${operationName ?? ''}\u0000${query}`;
   const cached = cacheable ? attemptedCache.get(cacheKey) : undefined;
@@ -405,7 +495,6 @@ function attemptedOperation(query: string | undefined, operationName: string | u
 interface AttemptedOperation {
   readonly fields: readonly string[];
   readonly readOnly: boolean;
-  readonly introspectionOnly: boolean;
 }
 
 /**
@@ -425,20 +514,23 @@ function readAttemptedOperation(query: string, operationName: string | undefined
     const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
     const selections = operation?.selectionSet.selections ?? [];
     const fields = selections.flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
-    const introspectionOnly =
-      fields.length > 0 &&
-      fields.length === selections.length &&
-      !definitions.some((d) => d.kind === Kind.FRAGMENT_DEFINITION) &&
-      fields.every((f) => f.startsWith('__'));
-    return { fields, readOnly: operation?.operation === 'query' || operation?.operation === 'subscription', introspectionOnly };
+    return { fields, readOnly: operation?.operation === 'query' || operation?.operation === 'subscription' };
   } catch {
-    return { fields: [], readOnly: false, introspectionOnly: false };
+    return { fields: [], readOnly: false };
   }
+}
+
+/** What the audit log calls a document whose top-level fields are all introspection (`__schema`, `__type`, `__typename`). */
+const INTROSPECTION_EVENT_NAME = 'GraphQLIntrospection';
+
+function isIntrospection(fields: readonly string[]): boolean {
+  return fields.length > 0 && fields.every((f) => f.startsWith('__'));
 }
 
 function eventNameOf(fields: readonly string[]): string {
   const first = fields[0];
   if (!first) return 'GraphQLRequest';
+  if (isIntrospection(fields)) return INTROSPECTION_EVENT_NAME;
   return OPERATION_EVENT_NAMES[first] ?? first.charAt(0).toUpperCase() + first.slice(1);
 }
 
