@@ -286,7 +286,8 @@ export class GrantService {
   }
 
   async #key(trx: Trx, ctx: RequestContext, keyIdText: string, draft: AuditDraft): Promise<KeyState> {
-    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, keyIdText);
+    // Grant operations name a key by key id or key ARN only, as in AWS.
+    const { keyId, accountId } = await this.#resolver.resolveKeyOnly(trx, ctx.caller.accountId, keyIdText);
     // Ordered against the key's deletion, which retires its grants.
     await lockKeyShared(trx, [keyId]);
     const key = await readKeyProjection(trx, keyId);

@@ -11,6 +11,7 @@ import {
   type AliasState,
 } from '../domain/alias.ts';
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
+import { PREDEFINED_AWS_ALIASES } from '../domain/aws-managed-key.ts';
 import { KmsError, Validator, type Decision } from '../domain/errors.ts';
 import {
   checkKeyState,
@@ -108,12 +109,13 @@ export interface PublicKeyResult extends KeyAlgorithms {
   keyUsage: string;
 }
 
+/** A predefined `alias/aws/` alias whose key does not exist yet has no target and no dates, as AWS lists it. */
 export interface AliasListEntry {
   aliasName: string;
   aliasArn: string;
-  targetKeyId: string;
-  creationDate: Date;
-  lastUpdatedDate: Date;
+  targetKeyId: string | null;
+  creationDate: Date | null;
+  lastUpdatedDate: Date | null;
 }
 
 /** AWS's model allows a Policy member of 131,072 characters; AWS's key policy quota is 32 KB. */
@@ -327,8 +329,6 @@ export class KmsService {
    */
   getKeyLastUsage(ctx: RequestContext, input: { keyId: string }): Promise<KeyLastUsageResult> {
     return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async (trx, draft, now) => {
-      const ref = parseKeyReference(input.keyId);
-      if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') throw keyNotFound(input.keyId);
       const key = await this.#readKey(trx, ctx, input.keyId, draft, now, 'kms:GetKeyLastUsage');
       // No upper bound: a use recorded in this same instant (or by a server whose clock is ahead) is still the last.
       const last = (await readKeyUse(trx, key.accountId, [key.arn], { to: null })).get(key.arn);
@@ -488,21 +488,15 @@ export class KmsService {
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      let targetKeyId: string | undefined;
-      if (input.keyId != null) {
-        const ref = parseKeyReference(input.keyId);
-        if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
-          throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
-        }
-        const key = await this.#readKey(trx, ctx, input.keyId, draft, now);
-        targetKeyId = key.keyId;
-      }
-      const rows = await readAliasesPage(trx, ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
+      // By key id or key ARN only, as in AWS.
+      const targetKeyId = input.keyId == null ? undefined : (await this.#readKey(trx, ctx, input.keyId, draft, now)).keyId;
+      // AWS lists its predefined aliases in every account, with no TargetKeyId until their key exists.
+      const rows = await readAliasesPage(trx, ctx.caller.accountId, { targetKeyId, after, limit: size + 1, predefined: PREDEFINED_AWS_ALIASES });
       const p = page(rows, size, (r) => r.alias_name);
       return {
         aliases: p.items.map((r) => ({
           aliasName: r.alias_name,
-          aliasArn: aliasArn(this.#region, r.account_id, r.alias_name),
+          aliasArn: aliasArn(this.#region, ctx.caller.accountId, r.alias_name),
           targetKeyId: r.target_key_id,
           creationDate: r.creation_date,
           lastUpdatedDate: r.last_updated_date,
@@ -600,7 +594,7 @@ export class KmsService {
   async #readKey(trx: Trx, ctx: RequestContext, text: string, draft: AuditDraft, now: Date, action?: string, grantOperation?: string): Promise<KeyState> {
     if (action) return readAuthorizedKey(this.#changeDeps, trx, ctx, draft, now, text, action, grantOperation ? { grantOperation } : {});
     // Read as part of a request already authorized (ListAliases' filter): the caller's own keys only.
-    const { keyId, accountId } = await this.#resolver.resolve(trx, ctx.caller.accountId, text);
+    const { keyId, accountId } = await this.#resolver.resolveKeyOnly(trx, ctx.caller.accountId, text);
     const key = await readKeyProjection(trx, keyId);
     if (!key || key.accountId !== ctx.caller.accountId) throw keyNotFound(key?.arn ?? keyArn(this.#region, accountId, keyId));
     draft.resources.push(keyResource(key));
