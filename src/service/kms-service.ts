@@ -677,8 +677,11 @@ export function toKeyMetadata(key: KeyState): KeyMetadata {
     keySpec: key.keySpec,
     ...keyAlgorithms(key.keySpec, key.keyUsage),
     multiRegion: key.multiRegion,
-    pendingDeletionWindowInDays: key.pendingDeletionWindowInDays,
-    currentKeyMaterialId: key.currentKeyMaterialId,
+    // AWS shows the waiting period only while a multi-Region primary waits for its replicas
+    // (PendingReplicaDeletion); a key of one Region pending deletion shows its DeletionDate instead.
+    pendingDeletionWindowInDays: null,
+    // AWS names the current material of symmetric encryption keys only, the keys whose material rotates.
+    currentKeyMaterialId: key.keySpec === 'SYMMETRIC_DEFAULT' ? key.currentKeyMaterialId : null,
     ...(key.origin === 'EXTERNAL' ? importedMetadata(key) : {}),
   };
 }
