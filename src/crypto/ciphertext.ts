@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { secretKey } from './secret-key.ts';
 
 /**
  * The keyledger ciphertext blob, format version 1. All integers big-endian.
@@ -86,7 +87,7 @@ export function encryptBlob(input: {
 
   const messageKey = deriveMessageKey(input.backingKey, header);
   try {
-    const cipher = createCipheriv('aes-256-gcm', messageKey, header.subarray(OFFSET.iv, OFFSET.body));
+    const cipher = createCipheriv('aes-256-gcm', secretKey(messageKey), header.subarray(OFFSET.iv, OFFSET.body));
     cipher.setAAD(Buffer.concat([header, canonicalEncryptionContext(input.context)]));
     const body = Buffer.concat([cipher.update(input.plaintext), cipher.final()]);
     return {
@@ -121,7 +122,7 @@ export function decryptBlob(blob: Buffer, backingKey: Buffer, context: Encryptio
   const header = blob.subarray(0, HEADER_BYTES);
   const messageKey = deriveMessageKey(backingKey, header);
   try {
-    const decipher = createDecipheriv('aes-256-gcm', messageKey, header.subarray(OFFSET.iv, OFFSET.body));
+    const decipher = createDecipheriv('aes-256-gcm', secretKey(messageKey), header.subarray(OFFSET.iv, OFFSET.body));
     decipher.setAAD(Buffer.concat([header, canonicalEncryptionContext(context)]));
     decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
     return Buffer.concat([decipher.update(blob.subarray(HEADER_BYTES, blob.length - TAG_BYTES)), decipher.final()]);
@@ -134,7 +135,7 @@ export function decryptBlob(blob: Buffer, backingKey: Buffer, context: Encryptio
 
 function deriveMessageKey(backingKey: Buffer, header: Buffer): Buffer {
   const info = Buffer.concat([INFO, header.subarray(OFFSET.keyId, OFFSET.ciphertextId)]);
-  return Buffer.from(hkdfSync('sha256', backingKey, header.subarray(OFFSET.nonce, OFFSET.iv), info, 32));
+  return Buffer.from(hkdfSync('sha256', secretKey(backingKey), header.subarray(OFFSET.nonce, OFFSET.iv), info, 32));
 }
 
 function uuidToBytes(uuid: string): Buffer {

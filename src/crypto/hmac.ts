@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretKey } from './secret-key.ts';
 import type { KeySpec } from './asymmetric.ts';
 
 /**
@@ -148,7 +149,7 @@ export function generateMac(input: GenerateMacInput): { ok: true; mac: Buffer } 
   const { keySpec, key, algorithm, message } = input;
   const refusal = macRefusal(keySpec, algorithm, message.length);
   if (refusal) return refusal;
-  return { ok: true, mac: createHmac(HASH[algorithm], key).update(message).digest() };
+  return { ok: true, mac: createHmac(HASH[algorithm], secretKey(key)).update(message).digest() };
 }
 
 /**
@@ -164,7 +165,7 @@ export function verifyMac(input: VerifyMacInput): { ok: true; valid: boolean } |
   const { keySpec, key, algorithm, message, mac } = input;
   const refusal = macRefusal(keySpec, algorithm, message.length);
   if (refusal) return refusal;
-  const expected = createHmac(HASH[algorithm], key).update(message).digest();
+  const expected = createHmac(HASH[algorithm], secretKey(key)).update(message).digest();
   try {
     return { ok: true, valid: expected.length === mac.length && timingSafeEqual(expected, mac) };
   } finally {

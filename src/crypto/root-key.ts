@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { secretKey } from './secret-key.ts';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -24,7 +25,7 @@ export class RootKeyError extends Error {
 /** A root key held in memory (from the environment or a file). */
 export function rootKeyFromBytes(key: Buffer): RootKey {
   if (key.length !== 32) throw new RootKeyError('the root key must be 32 bytes');
-  const secret = Buffer.from(key);
+  const secret = secretKey(key);
   return {
     wrap(plaintext, aad) {
       const iv = randomBytes(IV_BYTES);

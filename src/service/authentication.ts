@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Hash } from '@smithy/hash-node';
+import { KeyObjectSha256 } from '../crypto/secret-key.ts';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Clock } from '../clock.ts';
 import { KmsError } from '../domain/errors.ts';
@@ -281,7 +281,7 @@ async function computeSignature(
     },
     region: p.region,
     service: p.service,
-    sha256: Hash.bind(null, 'sha256'),
+    sha256: KeyObjectSha256,
     applyChecksum: false,
   });
   const signed = await signer.sign(

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { dedicatedClient, type Db } from './database.ts';
 
 /**
- * The channel sql/0011_audit_notify.sql notifies when a transaction commits
+ * The channel sql/0011_audit_notify.sql notifies (per statement since sql/0034) when a transaction commits
  * audit records. The payload (sql/0030) is
  * `<transaction id>/<accountId>/<recipientAccountId>/<eventName>`, one per
  * distinct value in a transaction; a bare transaction id (0011's) wakes everyone.
