@@ -165,7 +165,7 @@ export class CryptoService {
   }
 
   /** Decrypt: the key comes from the blob; `keyId`, when given, must name the same key. */
-  decrypt(ctx: RequestContext, input: DecryptInput): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+  decrypt(ctx: RequestContext, input: DecryptInput): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId?: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = {
       keyId: input.keyId ?? undefined,
@@ -208,8 +208,9 @@ export class CryptoService {
     keyId: string;
     sourceEncryptionAlgorithm: string;
     destinationEncryptionAlgorithm: string;
-    sourceKeyMaterialId: string;
-    destinationKeyMaterialId: string;
+    /** As AWS: present only for a symmetric encryption key's ciphertext (source) or encryption (destination). */
+    sourceKeyMaterialId?: string;
+    destinationKeyMaterialId?: string;
   }> {
     const sourceContext = input.sourceEncryptionContext ?? {};
     const destinationContext = input.destinationEncryptionContext ?? {};
@@ -291,7 +292,7 @@ export class CryptoService {
         const sourceResult = {
           sourceKeyId: source.arn,
           sourceEncryptionAlgorithm: header ? 'SYMMETRIC_DEFAULT' : input.sourceEncryptionAlgorithm!,
-          sourceKeyMaterialId: header?.keyMaterialId ?? source.currentKeyMaterialId!,
+          ...(header ? { sourceKeyMaterialId: header.keyMaterialId } : {}),
         };
         if (asymmetricDestination) {
           const algorithm = input.destinationEncryptionAlgorithm!;
@@ -306,7 +307,6 @@ export class CryptoService {
             ciphertextBlob: ciphertext,
             keyId: destination.arn,
             destinationEncryptionAlgorithm: algorithm,
-            destinationKeyMaterialId: destination.currentKeyMaterialId!,
             ...sourceResult,
           };
         }
@@ -523,7 +523,7 @@ export class CryptoService {
     context: EncryptionContext,
     draft: AuditDraft,
     now: Date,
-  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string }> {
     draft.additionalEventData = { encryptionAlgorithm: input.encryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' };
     if (input.keyId == null) {
       throw new KmsError('ValidationException', 'KeyId is required to decrypt a ciphertext that was encrypted under an asymmetric KMS key.');
@@ -539,7 +539,8 @@ export class CryptoService {
     refuseAsymmetricContext(context);
     dryRunStop(input.dryRun);
     const plaintext = await this.#rsaDecrypt(reads, key, algorithm, input.ciphertextBlob);
-    return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm, keyMaterialId: key.currentKeyMaterialId! };
+    // AWS names the key material of a symmetric encryption key's decryption only.
+    return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm };
   }
 
   /** RSAES-OAEP with the key's public key (from the projection: no material is unwrapped), within AWS's plaintext limit. */
