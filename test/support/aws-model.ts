@@ -1,7 +1,7 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { Readable } from 'node:stream';
 import { MAX_QUOTED_VALUE } from '../../src/domain/errors.ts';
-import { memberField, operationShapes, shape } from '../../src/service/model/kms-model.ts';
+import { memberField, operationShapes, shape, type Shape } from '../../src/service/model/kms-model.ts';
 
 /**
  * AWS's service model as a test oracle for the AWS JSON endpoint: what a
@@ -169,50 +169,7 @@ export function invalidRequests(operation: string, valid: Record<string, unknown
           code: 'SerializationException',
           message: 'NUMBER_VALUE can not be converted to a String',
         });
-        if (m.max !== undefined) {
-          const v = 'a'.repeat(m.max + 1);
-          out.push({
-            what: `${member} of ${m.max + 1} characters`,
-            body: withValue(v),
-            code: 'ValidationException',
-            message: one(at, shown(v), `Member must have length less than or equal to ${m.max}`),
-          });
-        }
-        if (m.min !== undefined && m.min > 0) {
-          const v = 'a'.repeat(m.min - 1);
-          out.push({
-            what: `${member} of ${m.min - 1} characters`,
-            body: withValue(v),
-            code: 'ValidationException',
-            // A value too short for the pattern too breaks both, and AWS reports both.
-            message: detected(
-              violation(at, shown(v), `Member must have length greater than or equal to ${m.min}`),
-              ...(m.pattern && !new RegExp(`^(?:${m.pattern})$`, 'u').test(v)
-                ? [violation(at, shown(v), `Member must satisfy regular expression pattern: ${m.pattern}`)]
-                : []),
-            ),
-          });
-        }
-        if (m.enum) {
-          out.push({
-            what: `${member} outside its enum`,
-            body: withValue('NOT_A_VALUE'),
-            code: 'ValidationException',
-            message: one(at, shown('NOT_A_VALUE'), 'Member must satisfy enum value set: ['),
-            enumValues: m.enum,
-          });
-        }
-        if (m.pattern) {
-          const v = outsidePattern(m.pattern, m.min ?? 1);
-          if (v !== undefined && (m.max === undefined || [...v].length <= m.max)) {
-            out.push({
-              what: `${member} outside its pattern`,
-              body: withValue(v),
-              code: 'ValidationException',
-              message: one(at, shown(v), `Member must satisfy regular expression pattern: ${m.pattern}`),
-            });
-          }
-        }
+        out.push(...stringViolations(m, at, member, withValue));
         break;
       }
       case 'blob':
@@ -275,13 +232,29 @@ export function invalidRequests(operation: string, valid: Record<string, unknown
           message: 'STRING_VALUE can not be converted to a Boolean',
         });
         break;
-      case 'list':
+      case 'list': {
+        const item = shape(m.member!.shape);
+        if (item.type === 'string') {
+          // A list's members are checked one by one, at AWS's path `<member>.<n>.member`.
+          out.push(...stringViolations(item, `${at}.1.member`, `${member}[0]`, (v) => withValue([v])));
+          if (m.max !== undefined && !item.enum && !item.pattern) {
+            out.push({
+              what: `${member} of ${m.max + 1} members`,
+              body: withValue(Array.from({ length: m.max + 1 }, () => 'a'.repeat(Math.max(1, item.min ?? 1)))),
+              code: 'ValidationException',
+              message: one(at, undefined, `Member must have length less than or equal to ${m.max}`),
+            });
+          }
+        }
+        out.push({ what: `${member} a string`, body: withValue('x'), code: 'SerializationException', message: 'STRING_VALUE can not be converted to a list' });
+        break;
+      }
       case 'structure':
         out.push({
           what: `${member} a string`,
           body: withValue('x'),
           code: 'SerializationException',
-          message: `STRING_VALUE can not be converted to a ${m.type === 'list' ? 'list' : 'structure'}`,
+          message: 'STRING_VALUE can not be converted to a structure',
         });
         break;
       case 'map':
@@ -320,4 +293,55 @@ export function recordResponseBodies(client: KMSClient): { last(): string | unde
     { step: 'deserialize', priority: 'low', name: 'keyledgerRecordResponseBody' },
   );
   return { last: () => last };
+}
+
+/** The requests breaking one constraint of a string member at `at` (its length, enum or pattern), its value placed by `wrap`. */
+function stringViolations(m: Shape, at: string, label: string, wrap: (v: string) => Record<string, unknown>): InvalidRequest[] {
+  const out: InvalidRequest[] = [];
+  const shown = (v: string) => (m.sensitive ? undefined : v);
+  if (m.max !== undefined) {
+    const v = 'a'.repeat(m.max + 1);
+    out.push({
+      what: `${label} of ${m.max + 1} characters`,
+      body: wrap(v),
+      code: 'ValidationException',
+      message: one(at, shown(v), `Member must have length less than or equal to ${m.max}`),
+    });
+  }
+  if (m.min !== undefined && m.min > 0) {
+    const v = 'a'.repeat(m.min - 1);
+    out.push({
+      what: `${label} of ${m.min - 1} characters`,
+      body: wrap(v),
+      code: 'ValidationException',
+      // A value too short for the pattern too breaks both, and AWS reports both.
+      message: detected(
+        violation(at, shown(v), `Member must have length greater than or equal to ${m.min}`),
+        ...(m.pattern && !new RegExp(`^(?:${m.pattern})$`, 'u').test(v)
+          ? [violation(at, shown(v), `Member must satisfy regular expression pattern: ${m.pattern}`)]
+          : []),
+      ),
+    });
+  }
+  if (m.enum) {
+    out.push({
+      what: `${label} outside its enum`,
+      body: wrap('NOT_A_VALUE'),
+      code: 'ValidationException',
+      message: one(at, shown('NOT_A_VALUE'), 'Member must satisfy enum value set: ['),
+      enumValues: m.enum,
+    });
+  }
+  if (m.pattern) {
+    const v = outsidePattern(m.pattern, m.min ?? 1);
+    if (v !== undefined && (m.max === undefined || [...v].length <= m.max)) {
+      out.push({
+        what: `${label} outside its pattern`,
+        body: wrap(v),
+        code: 'ValidationException',
+        message: one(at, shown(v), `Member must satisfy regular expression pattern: ${m.pattern}`),
+      });
+    }
+  }
+  return out;
 }
