@@ -89,6 +89,9 @@ export const acceptsAliasKeyId = (operation: string): boolean => OPERATIONS_NAMI
 
 const ALIAS_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
 
+/** AWS's words, link included, for an alias name without the `alias/` prefix. */
+const ALIAS_PREFIX_REQUIRED = 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html';
+
 /**
  * Checks an AliasName as AWS does for CreateAlias, UpdateAlias and DeleteAlias:
  * 1–256 characters of `[a-zA-Z0-9:/_-]`, the `alias/` prefix, no colon, and the
@@ -102,7 +105,7 @@ export function validateAliasName(aliasName: string): KmsError | undefined {
   const invalid = v.error();
   if (invalid) return invalid;
   if (!aliasName.startsWith('alias/') || aliasName.length === 'alias/'.length) {
-    return new KmsError('ValidationException', 'Alias must start with the prefix "alias/" followed by a name.');
+    return new KmsError('ValidationException', ALIAS_PREFIX_REQUIRED);
   }
   if (aliasName.includes(':')) {
     return new KmsError('ValidationException', `${aliasName} contains invalid characters for an alias`);

@@ -380,7 +380,7 @@ export class CryptoService {
     return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (reads, draft, now) => {
       await enforce(this.#authorizer, reads, ctx, draft, now, { action: 'kms:GenerateRandom' });
       new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
-      if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');
+      if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'NumberOfBytes is required.');
       if (input.customKeyStoreId != null) throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
       draft.additionalEventData = { numberOfBytes: input.numberOfBytes };
       return { plaintext: randomBytes(input.numberOfBytes) };
@@ -643,7 +643,7 @@ export class CryptoService {
         // Another account's key that the blob does not name: answered as missing, so its existence does not show.
         if (named.keyId !== header.keyId && named.accountId !== ctx.caller.accountId) throw keyNotFound(keyIdText);
         if (named.keyId !== header.keyId) {
-          throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+          throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
         }
         viaAlias = named.viaAlias;
       } catch (error) {
@@ -821,7 +821,7 @@ function requireRsaPlaintextLimit(keySpec: string, algorithm: string, length: nu
   const bySpec = Object.hasOwn(RSA_OAEP_MAX_PLAINTEXT_BYTES, keySpec) ? RSA_OAEP_MAX_PLAINTEXT_BYTES[keySpec as RsaKeySpec] : undefined;
   const max = bySpec && Object.hasOwn(bySpec, algorithm) ? bySpec[algorithm as keyof typeof bySpec] : undefined;
   if (max !== undefined && length > max) {
-    throw new KmsError('ValidationException', `Plaintext must be at most ${max} bytes for key spec ${keySpec} with encryption algorithm ${algorithm}.`);
+    throw new KmsError('ValidationException', `Algorithm ${algorithm} and key spec ${keySpec} cannot encrypt data larger than ${max} bytes.`);
   }
 }
 

@@ -90,7 +90,7 @@ describe('validateAliasName', () => {
   it.each(['app', 'alias', 'alias/', 'Alias/app', 'aliases/app', '/alias/app'])('refuses %j: no "alias/" prefix followed by a name', (name) => {
     expect(outcome(validateAliasName(name))).toEqual({
       code: 'ValidationException',
-      message: 'Alias must start with the prefix "alias/" followed by a name.',
+      message: 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
     });
   });
 
