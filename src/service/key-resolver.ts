@@ -73,7 +73,8 @@ export class KeyResolver {
     switch (ref.kind) {
       case 'keyId':
       case 'keyArn': {
-        if ('region' in ref && ref.region !== this.#region) throw keyNotFound(text);
+        // AWS's words for a key ARN of another Region.
+        if ('region' in ref && ref.region !== this.#region) throw new KmsError('NotFoundException', `Invalid arn ${ref.region}`);
         const owner = ref.kind === 'keyArn' ? ref.accountId : accountId;
         if ((await lookupIn(source).keyAccount(ref.keyId)) !== owner) throw keyNotFound(keyArn(this.#region, owner, ref.keyId));
         return { keyId: ref.keyId, accountId: owner };

@@ -2,6 +2,7 @@ import {
   CreateAliasCommand,
   CreateKeyCommand,
   DecryptCommand,
+  DescribeKeyCommand,
   EnableKeyRotationCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
@@ -190,6 +191,14 @@ describe("refusals in AWS's words", () => {
     expect(await refusal(aws.kms.send(new CreateAliasCommand({ AliasName: 'no-prefix', TargetKeyId: symmetric })))).toEqual({
       name: 'ValidationException',
       message: 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+    });
+  });
+
+  it('a key ARN of another Region: "Invalid arn <region>"', async () => {
+    const keyId = await newKey();
+    expect(await refusal(aws.kms.send(new DescribeKeyCommand({ KeyId: `arn:aws:kms:ap-southeast-1:${aws.admin.accountId}:key/${keyId}` })))).toEqual({
+      name: 'NotFoundException',
+      message: 'Invalid arn ap-southeast-1',
     });
   });
 
