@@ -53,7 +53,44 @@ export function evolveAlias(state: AliasState | null, event: Recorded<AliasEvent
 
 export const foldAlias = (events: readonly Recorded<AliasEvent>[]): AliasState | null => events.reduce<AliasState | null>(evolveAlias, null);
 
+/**
+ * The operations whose KeyId may name a key by alias name or alias ARN: the
+ * cryptographic operations, DescribeKey and GetPublicKey (AWS's API reference,
+ * and the operations kms:RequestAlias governs). Every other operation takes a
+ * key id or key ARN only (CreateGrant, DisableKey, GetKeyPolicy,
+ * GetKeyLastUsage, ListAliases' KeyId ...), so an alias there names no key and
+ * never creates an AWS managed key.
+ */
+const OPERATIONS_NAMING_KEYS_BY_ALIAS: ReadonlySet<string> = new Set([
+  'Encrypt',
+  'Decrypt',
+  'ReEncrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'GenerateDataKeyPair',
+  'GenerateDataKeyPairWithoutPlaintext',
+  'Sign',
+  'Verify',
+  'GenerateMac',
+  'VerifyMac',
+  'DeriveSharedSecret',
+  'DescribeKey',
+  'GetPublicKey',
+]);
+
+/**
+ * Whether `operation`'s KeyId accepts an alias name or alias ARN.
+ *
+ * @example
+ * acceptsAliasKeyId('Encrypt')     // true
+ * acceptsAliasKeyId('CreateGrant') // false
+ */
+export const acceptsAliasKeyId = (operation: string): boolean => OPERATIONS_NAMING_KEYS_BY_ALIAS.has(operation);
+
 const ALIAS_PATTERN = /^[a-zA-Z0-9:/_-]+$/;
+
+/** AWS's words, link included, for an alias name without the `alias/` prefix. */
+const ALIAS_PREFIX_REQUIRED = 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html';
 
 /**
  * Checks an AliasName as AWS does for CreateAlias, UpdateAlias and DeleteAlias:
@@ -68,7 +105,7 @@ export function validateAliasName(aliasName: string): KmsError | undefined {
   const invalid = v.error();
   if (invalid) return invalid;
   if (!aliasName.startsWith('alias/') || aliasName.length === 'alias/'.length) {
-    return new KmsError('ValidationException', 'Alias must start with the prefix "alias/" followed by a name.');
+    return new KmsError('ValidationException', ALIAS_PREFIX_REQUIRED);
   }
   if (aliasName.includes(':')) {
     return new KmsError('ValidationException', `${aliasName} contains invalid characters for an alias`);

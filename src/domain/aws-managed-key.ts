@@ -42,6 +42,12 @@ export const AWS_MANAGED_KEY_SERVICES: Readonly<Record<string, { endpoint: strin
 
 const PREFIX = 'alias/aws/';
 
+/**
+ * The predefined aliases themselves (`alias/aws/acm` ...): AWS lists them in
+ * every account, without a TargetKeyId until their key is created.
+ */
+export const PREDEFINED_AWS_ALIASES: readonly string[] = Object.keys(AWS_MANAGED_KEY_SERVICES).map((name) => `${PREFIX}${name}`);
+
 /** AWS rotates the material of its managed keys every year. */
 export const AWS_MANAGED_ROTATION_PERIOD_DAYS = 365;
 

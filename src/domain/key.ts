@@ -648,7 +648,7 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
       );
     }
     if (expirationModel === 'KEY_MATERIAL_EXPIRES') {
-      if (!request.validTo) return reject('ValidationException', 'A ValidTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES.');
+      if (!request.validTo) return reject('ValidationException', 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES');
       if (request.validTo <= now) return reject('ValidationException', 'ValidTo must be a date in the future.');
       if (request.validTo.getTime() > now.getTime() + MAX_IMPORT_VALIDITY_DAYS * DAY_MS) {
         return reject('ValidationException', `ValidTo must be no more than ${MAX_IMPORT_VALIDITY_DAYS} days in the future.`);

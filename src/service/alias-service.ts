@@ -19,16 +19,18 @@ import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { keyResource } from './key-changes.ts';
 import { KeyResolver, keyNotFound } from './key-resolver.ts';
+import { PREDEFINED_AWS_ALIASES } from '../domain/aws-managed-key.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
 
+/** A predefined `alias/aws/` alias whose key does not exist yet has no target and no dates, as AWS lists it. */
 export interface AliasListEntry {
   aliasName: string;
   aliasArn: string;
-  targetKeyId: string;
-  creationDate: Date;
-  lastUpdatedDate: Date;
+  targetKeyId: string | null;
+  creationDate: Date | null;
+  lastUpdatedDate: Date | null;
 }
 
 /**
@@ -77,21 +79,15 @@ export class AliasService {
       const size = pageSize(v, input.limit, 100, 50);
       v.throwIfAny();
       const after = decodeMarker(input.marker);
-      let targetKeyId: string | undefined;
-      if (input.keyId != null) {
-        const ref = parseKeyReference(input.keyId);
-        if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') {
-          throw new KmsError('ValidationException', 'ListAliases takes a key id or key ARN as KeyId, not an alias.');
-        }
-        const key = await this.#readOwnKey(scope, input.keyId);
-        targetKeyId = key.keyId;
-      }
-      const rows = await readAliasesPage(trx, scope.ctx.caller.accountId, { targetKeyId, after, limit: size + 1 });
+      // By key id or key ARN only, as in AWS.
+      const targetKeyId = input.keyId == null ? undefined : (await this.#readOwnKey(scope, input.keyId)).keyId;
+      // AWS lists its predefined aliases in every account, with no TargetKeyId until their key exists.
+      const rows = await readAliasesPage(trx, scope.ctx.caller.accountId, { targetKeyId, after, limit: size + 1, predefined: PREDEFINED_AWS_ALIASES });
       const p = page(rows, size, (r) => r.alias_name);
       return {
         aliases: p.items.map((r) => ({
           aliasName: r.alias_name,
-          aliasArn: aliasArn(this.#region, r.account_id, r.alias_name),
+          aliasArn: aliasArn(this.#region, scope.ctx.caller.accountId, r.alias_name),
           targetKeyId: r.target_key_id,
           creationDate: r.creation_date,
           lastUpdatedDate: r.last_updated_date,
@@ -164,7 +160,7 @@ export class AliasService {
   /** Resolves and reads a key of the caller's own account, for a request already authorized (ListAliases' filter). */
   async #readOwnKey(scope: TransactionScope, text: string): Promise<KeyState> {
     const accountId = scope.ctx.caller.accountId;
-    const resolved = await this.#resolver.resolve(scope.trx, accountId, text);
+    const resolved = await this.#resolver.resolveKeyOnly(scope.trx, accountId, text);
     const key = await readKeyProjection(scope.trx, resolved.keyId);
     if (!key || key.accountId !== accountId) throw keyNotFound(key?.arn ?? keyArn(this.#region, resolved.accountId, resolved.keyId));
     scope.addResource(keyResource(key));

@@ -86,7 +86,7 @@ export class CryptoService {
   }
 
   /** Decrypt: the key comes from the blob; `keyId`, when given, must name the same key. */
-  decrypt(ctx: RequestContext, input: DecryptInput): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+  decrypt(ctx: RequestContext, input: DecryptInput): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId?: string }> {
     const context = input.encryptionContext ?? {};
     const requestParameters = {
       keyId: input.keyId ?? undefined,
@@ -147,7 +147,7 @@ export class CryptoService {
     scope: KeyUseScope,
     input: DecryptInput,
     context: EncryptionContext,
-  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }> {
+  ): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string }> {
     scope.setAdditionalEventData({ encryptionAlgorithm: input.encryptionAlgorithm ?? 'SYMMETRIC_DEFAULT' });
     if (input.keyId == null) {
       throw new KmsError('ValidationException', 'KeyId is required to decrypt a ciphertext that was encrypted under an asymmetric KMS key.');
@@ -163,6 +163,7 @@ export class CryptoService {
     refuseAsymmetricContext(context);
     dryRunStop(input.dryRun);
     const plaintext = await rsaDecrypt(this.#deps, scope.reads, key, algorithm, input.ciphertextBlob);
-    return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm, keyMaterialId: key.currentKeyMaterialId! };
+    // AWS names the key material of a symmetric encryption key's decryption only.
+    return { plaintext, keyId: key.arn, encryptionAlgorithm: algorithm };
   }
 }

@@ -136,7 +136,7 @@ export async function keyOfBlob(
       // Another account's key that the blob does not name: answered as missing, so its existence does not show.
       if (named.keyId !== header.keyId && named.accountId !== ctx.caller.accountId) throw keyNotFound(keyIdText);
       if (named.keyId !== header.keyId) {
-        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation.');
+        throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
       }
       viaAlias = named.viaAlias;
     } catch (error) {
@@ -319,7 +319,7 @@ export function requireRsaPlaintextLimit(keySpec: string, algorithm: string, len
   const bySpec = Object.hasOwn(RSA_OAEP_MAX_PLAINTEXT_BYTES, keySpec) ? RSA_OAEP_MAX_PLAINTEXT_BYTES[keySpec as RsaKeySpec] : undefined;
   const max = bySpec && Object.hasOwn(bySpec, algorithm) ? bySpec[algorithm as keyof typeof bySpec] : undefined;
   if (max !== undefined && length > max) {
-    throw new KmsError('ValidationException', `Plaintext must be at most ${max} bytes for key spec ${keySpec} with encryption algorithm ${algorithm}.`);
+    throw new KmsError('ValidationException', `Algorithm ${algorithm} and key spec ${keySpec} cannot encrypt data larger than ${max} bytes.`);
   }
 }
 

@@ -292,7 +292,8 @@ export class GrantService {
 
   async #key(scope: TransactionScope, keyIdText: string): Promise<KeyState> {
     const { trx } = scope;
-    const { keyId, accountId } = await this.#resolver.resolve(trx, scope.ctx.caller.accountId, keyIdText);
+    // Grant operations name a key by key id or key ARN only, as in AWS.
+    const { keyId, accountId } = await this.#resolver.resolveKeyOnly(trx, scope.ctx.caller.accountId, keyIdText);
     // Ordered against the key's deletion, which retires its grants.
     await lockKeyShared(trx, [keyId]);
     const key = await readKeyProjection(trx, keyId);

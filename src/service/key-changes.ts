@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { acceptsAliasKeyId } from '../domain/alias.ts';
 import type { Decision } from '../domain/errors.ts';
 import { foldKey, keyStreamId, type KeyEvent, type KeyOperation, type KeyState, type Recorded } from '../domain/key.ts';
 import type { Database } from '../store/database.ts';
@@ -53,8 +54,9 @@ export interface KeyChangeDeps {
 }
 
 /**
- * Resolves the key a caller named, reads it from its projection, records it as
- * the request's resource, and authorizes `action` on it (with kms:RequestAlias
+ * Resolves the key a caller named (by alias too where the operation `action`
+ * names accepts one), reads it from its projection, records it as the
+ * request's resource, and authorizes `action` on it (with kms:RequestAlias
  * when named by an alias). The start of every operation on one key.
  */
 export async function readAuthorizedKey(
@@ -78,7 +80,9 @@ async function readAndAuthorize(
   }: { conditions?: Record<string, string | number | boolean | undefined>; grantOperation?: string; createsAwsManagedKey?: boolean },
 ): Promise<{ key: KeyState; request: Omit<AuthorizationRequest, 'caller' | 'sourceIp' | 'now' | 'key'> }> {
   const managed = createsAwsManagedKey ? { scope, action } : undefined;
-  const { keyId, accountId, viaAlias } = await deps.resolver.resolve(scope.trx, scope.ctx.caller.accountId, keyIdText, 'keyId', managed);
+  const { keyId, accountId, viaAlias } = acceptsAliasKeyId(action.slice('kms:'.length))
+    ? await deps.resolver.resolve(scope.trx, scope.ctx.caller.accountId, keyIdText, 'keyId', managed)
+    : { ...(await deps.resolver.resolveKeyOnly(scope.trx, scope.ctx.caller.accountId, keyIdText)), viaAlias: undefined };
   const key = await readKeyProjection(scope.trx, keyId);
   if (!key) throw keyNotFound(keyArn(deps.region, accountId, keyId));
   scope.addResource(keyResource(key));

@@ -33,6 +33,9 @@ const lookupIn = (source: Executor | KeyLookup): KeyLookup =>
 
 export const keyNotFound = (arnOrText: string): KmsError => new KmsError('NotFoundException', `Key '${arnOrText}' does not exist`);
 
+/** AWS's answer to a KeyId that is no key id or key ARN where one is required. */
+const invalidKeyId = (text: string): KmsError => new KmsError('NotFoundException', `Invalid keyId '${text}'`);
+
 /**
  * Resolves a KeyId parameter (key id, key ARN, alias name, alias ARN) to a key.
  * Key ids and aliases name keys of the caller's account; another account's key
@@ -63,12 +66,13 @@ export class KeyResolver {
   ): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
     new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
     const ref = parseKeyReference(text);
-    if (!ref) throw new KmsError('NotFoundException', `Invalid keyId '${text}'`);
+    if (!ref) throw invalidKeyId(text);
     const foreign = 'region' in ref && (ref.region !== this.#region || ref.accountId !== accountId);
     switch (ref.kind) {
       case 'keyId':
       case 'keyArn': {
-        if ('region' in ref && ref.region !== this.#region) throw keyNotFound(text);
+        // AWS's words for a key ARN of another Region.
+        if ('region' in ref && ref.region !== this.#region) throw new KmsError('NotFoundException', `Invalid arn ${ref.region}`);
         const owner = ref.kind === 'keyArn' ? ref.accountId : accountId;
         if ((await lookupIn(source).keyAccount(ref.keyId)) !== owner) throw keyNotFound(keyArn(this.#region, owner, ref.keyId));
         return { keyId: ref.keyId, accountId: owner };
@@ -83,5 +87,21 @@ export class KeyResolver {
         return { keyId: target, accountId, viaAlias: ref.aliasName };
       }
     }
+  }
+
+  /**
+   * Resolves the KeyId of an operation that takes a key id or key ARN only
+   * (acceptsAliasKeyId in src/domain/alias.ts): an alias name or alias ARN is
+   * no key id there, refused as AWS refuses a malformed one, and never
+   * creates an AWS managed key.
+   *
+   * @example
+   * await resolver.resolveKeyOnly(trx, accountId, 'alias/orders'); // throws NotFoundException "Invalid keyId 'alias/orders'"
+   */
+  async resolveKeyOnly(source: Executor | KeyLookup, accountId: string, text: string, field = 'keyId'): Promise<{ keyId: string; accountId: string }> {
+    new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
+    const kind = parseKeyReference(text)?.kind;
+    if (kind === 'aliasName' || kind === 'aliasArn') throw invalidKeyId(text);
+    return this.resolve(source, accountId, text, field);
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { keyArn, parseKeyReference } from '../domain/arn.ts';
+import { keyArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import {
   decideCancelKeyDeletion,
@@ -28,7 +28,7 @@ import type { RequestContext } from './context.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import { applyKeyDecision, changeKey, keyResource, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import { checkNewKeyPolicy, checkPolicySize, MAX_POLICY_MEMBER_LENGTH } from './key-policy-service.ts';
-import { keyNotFound, type KeyResolver } from './key-resolver.ts';
+import type { KeyResolver } from './key-resolver.ts';
 import { decodeMarker, page, pageSize } from './pagination.ts';
 import type { RequestRunner } from './request-runner.ts';
 
@@ -294,8 +294,6 @@ export class KmsService {
   getKeyLastUsage(ctx: RequestContext, input: { keyId: string }): Promise<KeyLastUsageResult> {
     return this.#runner.run(ctx, { eventName: 'GetKeyLastUsage', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
       const { trx } = scope;
-      const ref = parseKeyReference(input.keyId);
-      if (ref?.kind === 'aliasName' || ref?.kind === 'aliasArn') throw keyNotFound(input.keyId);
       const key = await readAuthorizedKey(this.#changeDeps, scope, input.keyId, 'kms:GetKeyLastUsage');
       // No upper bound: a use recorded in this same instant (or by a server whose clock is ahead) is still the last.
       const last = (await readKeyUse(trx, key.accountId, [key.arn], { to: null })).get(key.arn);
@@ -416,8 +414,11 @@ export function toKeyMetadata(key: KeyState): KeyMetadata {
     keySpec: key.keySpec,
     ...keyAlgorithms(key.keySpec, key.keyUsage),
     multiRegion: key.multiRegion,
-    pendingDeletionWindowInDays: key.pendingDeletionWindowInDays,
-    currentKeyMaterialId: key.currentKeyMaterialId,
+    // AWS shows the waiting period only while a multi-Region primary waits for its replicas
+    // (PendingReplicaDeletion); a key of one Region pending deletion shows its DeletionDate instead.
+    pendingDeletionWindowInDays: null,
+    // AWS names the current material of symmetric encryption keys only, the keys whose material rotates.
+    currentKeyMaterialId: key.keySpec === 'SYMMETRIC_DEFAULT' ? key.currentKeyMaterialId : null,
     ...(key.origin === 'EXTERNAL' ? importedMetadata(key) : {}),
   };
 }

@@ -20,7 +20,7 @@ export class RandomService {
     return this.#runner.runKeyUse(ctx, { eventName: 'GenerateRandom', readOnly: true, requestParameters }, async (scope) => {
       await enforce(this.#authorizer, scope, { action: 'kms:GenerateRandom' });
       new Validator().range('numberOfBytes', input.numberOfBytes, 1, 1024).throwIfAny();
-      if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'Please specify the number of bytes.');
+      if (input.numberOfBytes == null) throw new KmsError('ValidationException', 'NumberOfBytes is required.');
       if (input.customKeyStoreId != null) throw new KmsError('UnsupportedOperationException', 'keyledger does not support custom key stores.');
       scope.setAdditionalEventData({ numberOfBytes: input.numberOfBytes });
       return { plaintext: randomBytes(input.numberOfBytes) };

@@ -58,8 +58,9 @@ export class ReEncryptService {
     keyId: string;
     sourceEncryptionAlgorithm: string;
     destinationEncryptionAlgorithm: string;
-    sourceKeyMaterialId: string;
-    destinationKeyMaterialId: string;
+    /** As AWS: present only for a symmetric encryption key's ciphertext (source) or encryption (destination). */
+    sourceKeyMaterialId?: string;
+    destinationKeyMaterialId?: string;
   }> {
     const sourceContext = input.sourceEncryptionContext ?? {};
     const destinationContext = input.destinationEncryptionContext ?? {};
@@ -145,7 +146,7 @@ export class ReEncryptService {
         const sourceResult = {
           sourceKeyId: source.arn,
           sourceEncryptionAlgorithm: header ? 'SYMMETRIC_DEFAULT' : input.sourceEncryptionAlgorithm!,
-          sourceKeyMaterialId: header?.keyMaterialId ?? source.currentKeyMaterialId!,
+          ...(header ? { sourceKeyMaterialId: header.keyMaterialId } : {}),
         };
         if (asymmetricDestination) {
           const algorithm = input.destinationEncryptionAlgorithm!;
@@ -159,7 +160,6 @@ export class ReEncryptService {
             ciphertextBlob: ciphertext,
             keyId: destination.arn,
             destinationEncryptionAlgorithm: algorithm,
-            destinationKeyMaterialId: destination.currentKeyMaterialId!,
             ...sourceResult,
           };
         }

@@ -1,7 +1,7 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AliasState } from '../domain/alias.ts';
 import type { KeyState, KeyStateName } from '../domain/key.ts';
-import type { AliasesTable, Database } from './database.ts';
+import type { Database } from './database.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -229,21 +229,43 @@ export function readAccountKeysPage(db: Executor, accountId: string, after: stri
     .execute();
 }
 
+/** One entry of ListAliases: a predefined alias no key stands behind yet has no target and no dates. */
+export interface AliasPageRow {
+  alias_name: string;
+  target_key_id: string | null;
+  creation_date: Date | null;
+  last_updated_date: Date | null;
+}
+
 /**
- * One page of ListAliases: `accountId`'s aliases (only those on `targetKeyId` when given) after `after` in name order, `limit` at most.
+ * One page of ListAliases: `accountId`'s aliases after `after` in name order,
+ * `limit` at most, merged in the database (so in its collation, as the marker
+ * compares) with the `predefined` names no alias row holds yet. Given
+ * `targetKeyId`, only that key's aliases: a predefined alias points at no key.
  *
  * @example
- * const rows = await readAliasesPage(trx, accountId, { targetKeyId: key.keyId, after: undefined, limit: 51 });
+ * const rows = await readAliasesPage(trx, accountId, { after: undefined, limit: 51, predefined: ['alias/aws/s3'] });
  */
-export function readAliasesPage(
+export async function readAliasesPage(
   db: Executor,
   accountId: string,
-  page: { targetKeyId?: string; after: string | undefined; limit: number },
-): Promise<Selectable<AliasesTable>[]> {
-  let query = db.selectFrom('aliases').selectAll().where('account_id', '=', accountId);
-  if (page.targetKeyId !== undefined) query = query.where('target_key_id', '=', page.targetKeyId);
-  if (page.after !== undefined) query = query.where('alias_name', '>', page.after);
-  return query.orderBy('alias_name').limit(page.limit).execute();
+  page: { targetKeyId?: string; after: string | undefined; limit: number; predefined?: readonly string[] },
+): Promise<AliasPageRow[]> {
+  const after = (column: string) => (page.after === undefined ? sql`` : sql`AND ${sql.ref(column)} > ${page.after}`);
+  const stored = sql`
+    SELECT alias_name, target_key_id, creation_date, last_updated_date FROM aliases
+    WHERE account_id = ${accountId} ${page.targetKeyId === undefined ? sql`` : sql`AND target_key_id = ${page.targetKeyId}`} ${after('alias_name')}`;
+  const predefined = page.targetKeyId === undefined ? (page.predefined ?? []) : [];
+  const query =
+    predefined.length === 0
+      ? sql<AliasPageRow>`${stored} ORDER BY alias_name LIMIT ${page.limit}`
+      : sql<AliasPageRow>`
+          ${stored}
+          UNION ALL
+          SELECT p.alias_name, NULL, NULL, NULL FROM unnest(${[...predefined]}::text[]) AS p (alias_name)
+          WHERE NOT EXISTS (SELECT 1 FROM aliases a WHERE a.account_id = ${accountId} AND a.alias_name = p.alias_name) ${after('p.alias_name')}
+          ORDER BY alias_name LIMIT ${page.limit}`;
+  return (await query.execute(db)).rows;
 }
 
 /** How many aliases point at `keyId` (AWS's aliases-per-key quota). */

@@ -166,7 +166,6 @@ describe('keyAsOf', () => {
     expect((await at(9)).tags).toEqual([{ tagKey: 'team', tagValue: 'payments' }]);
     expect((await at(10)).keyMetadata).toMatchObject({
       keyState: 'PendingDeletion',
-      pendingDeletionWindowInDays: 7,
       deletionDate: hour(10 + 7 * 24).toISOString(),
     });
   });

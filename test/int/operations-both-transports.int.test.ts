@@ -5,6 +5,13 @@
  * leave exactly one successful audit record named after the operation, with the
  * registry's readOnly. A registry entry without a fixture here fails the file,
  * and so does a GraphQL field of an AWS operation that is not in the registry.
+ *
+ * Over the AWS endpoint, each response body is held to AWS's service model:
+ * exactly the output members AWS returns (none it lacks, none extra), of the
+ * model's types (timestamps epoch seconds, blobs base64, enums in their set);
+ * and every request that breaks one constraint of the model's input (a
+ * required member missing, a length, enum, pattern or range, a wrong JSON type)
+ * gets AWS's exact answer, recorded.
  */
 import {
   buildClientSchema,
@@ -22,16 +29,20 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { RunningServer } from '../../src/api/http-server.ts';
+import { parseJson } from '../../src/json.ts';
 import { AWS_KMS_OPERATION_NAMES, memberField, operationShapes, shape } from '../../src/service/model/kms-model.ts';
 import { KMS_OPERATIONS, type KmsOperation } from '../../src/service/operations.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { kmsClient, serveOverHttp } from '../support/aws.ts';
+import { storedAuditRecords, wire } from '../support/aws-clients.ts';
+import { invalidRequests, recordResponseBodies, toWire, wireViolations, type InvalidRequest } from '../support/aws-model.ts';
 
 let t: TestApp;
 let server: RunningServer;
 let admin: Principal;
 let grantee: Principal;
 let kms: KMSClient;
+let responseBodies: { last(): string | undefined };
 let schema: GraphQLSchema;
 
 beforeAll(async () => {
@@ -40,15 +51,13 @@ beforeAll(async () => {
   grantee = await t.newUser(admin.accountId, 'grantee');
   server = await serveOverHttp(t);
   kms = kmsClient(server, admin, { userAgent: 'keyledger-both-transports' });
+  responseBodies = recordResponseBodies(kms);
   const introspection = await t.gql<IntrospectionQuery>(admin, getIntrospectionQuery());
   expect(introspection.errors).toBeUndefined();
   schema = buildClientSchema(introspection.data!);
 });
 
 afterAll(async () => {
-  if (missingMembers.length > 0) {
-    console.info(`AWS response members keyledger did not return over the SDK:\n  ${missingMembers.join('\n  ')}`);
-  }
   kms?.destroy();
   await server?.close();
   await t?.close();
@@ -389,23 +398,30 @@ const ABSENT_IN_AWS_TOO = [
   /\.CiphertextForRecipient$/,
 ];
 
-/** Members of AWS's output shape the response lacks where AWS would return them (paths), for the report in afterAll. */
-const missingMembers: string[] = [];
-
-function noteMissingMembers(value: unknown, shapeName: string, path: string): void {
+/** Members of AWS's output shape the response lacks where AWS would return them (paths). */
+function missingMembers(value: unknown, shapeName: string, path: string): string[] {
   const s = shape(shapeName);
   if (s.type === 'list') {
     const items = value as unknown[];
-    if (items.length > 0) noteMissingMembers(items[0], s.member!.shape, `${path}[0]`);
-    return;
+    return items.length > 0 ? missingMembers(items[0], s.member!.shape, `${path}[0]`) : [];
   }
-  if (s.type !== 'structure') return;
+  if (s.type !== 'structure') return [];
   const given = value as Record<string, unknown>;
-  for (const [member, ref] of Object.entries(s.members ?? {})) {
+  return Object.entries(s.members ?? {}).flatMap(([member, ref]) => {
     const at = `${path}.${member}`;
-    if (given[member] !== undefined) noteMissingMembers(given[member], ref.shape, at);
-    else if (!ABSENT_IN_AWS_TOO.some((absent) => absent.test(at))) missingMembers.push(at);
-  }
+    if (given[member] !== undefined) return missingMembers(given[member], ref.shape, at);
+    return ABSENT_IN_AWS_TOO.some((absent) => absent.test(at)) ? [] : [at];
+  });
+}
+
+/** Whether an answer is the one AWS gives to `bad` (an enum's value set in any order, as AWS lists it in its own). */
+function isAwsAnswer(answer: { status: number; json: any }, bad: InvalidRequest): boolean {
+  if (answer.status !== 400 || answer.json?.__type !== bad.code || typeof answer.json.message !== 'string') return false;
+  const message: string = answer.json.message;
+  if (!bad.enumValues) return message === bad.message;
+  if (!message.startsWith(bad.message) || !message.endsWith(']')) return false;
+  const listed = message.slice(bad.message.length, -1).split(', ');
+  return listed.length === bad.enumValues.length && [...listed].sort().join() === [...bad.enumValues].sort().join();
 }
 
 // ------------------------------------------------------------------ the walk
@@ -480,11 +496,34 @@ describe.each(KMS_OPERATIONS.map((op) => [op.name, op] as const))('%s', (name, o
     expect(record.userAgent).toContain('keyledger-both-transports');
     expect((await recordsSince(before)).map((x) => x.data.requestId)).toEqual([requestId]);
 
+    // The body as it came over the wire: AWS's output members, of AWS's types, and none AWS would return left out.
+    const body = responseBodies.last()!;
     if (shapes.output) {
-      const { $metadata: _, ...members } = response;
-      noteMissingMembers(members, shapes.output, name);
+      const json = parseJson(body);
+      expect(wireViolations(json, shapes.output, name), body.slice(0, 2000)).toEqual([]);
+      expect(missingMembers(json, shapes.output, name)).toEqual([]);
+    } else {
+      expect(body).toBe('');
     }
     called.aws.add(name);
+  });
+
+  it("answers each request breaking one constraint of AWS's model with AWS's exact error, recorded once", async () => {
+    const shapes = operationShapes(name)!;
+    const valid = toWire(await FIXTURES[name]!(), shapes.input!) as Record<string, unknown>;
+    const cases = invalidRequests(name, valid);
+    expect(cases.length).toBeGreaterThan(0);
+    const wrong: string[] = [];
+    const refused: [string, string][] = [];
+    for (const bad of cases) {
+      const answer = await wire(server, name, JSON.stringify(bad.body), admin);
+      if (isAwsAnswer(answer, bad)) refused.push([answer.requestId!, bad.code]);
+      else wrong.push(`${bad.what}: ${answer.status} ${answer.text.slice(0, 400)}\n    expected ${bad.code}: ${bad.message.slice(0, 400)}`);
+    }
+    expect(wrong).toEqual([]);
+    for (const [requestId, code] of refused) {
+      expect(await storedAuditRecords(t, requestId)).toEqual([expect.objectContaining({ eventName: name, outcome: 'failure', errorCode: code })]);
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  acceptsAliasKeyId,
   aliasStreamId,
   decideCreateAlias,
   decideDeleteAlias,
@@ -13,6 +14,7 @@ import {
 } from '../../src/domain/alias.ts';
 import { KmsError, type Decision } from '../../src/domain/errors.ts';
 import type { Recorded } from '../../src/domain/key.ts';
+import { AWS_KMS_OPERATION_NAMES, operationShapes, shape } from '../../src/service/model/kms-model.ts';
 
 const ACCOUNT = '111122223333';
 const K1 = '11111111-1111-4111-8111-111111111111';
@@ -88,7 +90,7 @@ describe('validateAliasName', () => {
   it.each(['app', 'alias', 'alias/', 'Alias/app', 'aliases/app', '/alias/app'])('refuses %j: no "alias/" prefix followed by a name', (name) => {
     expect(outcome(validateAliasName(name))).toEqual({
       code: 'ValidationException',
-      message: 'Alias must start with the prefix "alias/" followed by a name.',
+      message: 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
     });
   });
 
@@ -217,5 +219,48 @@ describe('evolveAlias / foldAlias', () => {
   it('names the stream by account and alias name', () => {
     expect(aliasStreamId(ACCOUNT, NAME)).toBe(`alias-${ACCOUNT}-alias/app`);
     expect(aliasStreamId('444455556666', NAME)).not.toBe(aliasStreamId(ACCOUNT, NAME));
+  });
+});
+
+describe('acceptsAliasKeyId', () => {
+  /** The operations of AWS's model whose request names a key (a member of KeyIdType). */
+  const withKeyId = AWS_KMS_OPERATION_NAMES.filter((operation) => {
+    const input = operationShapes(operation)?.input;
+    return input !== undefined && Object.values(shape(input).members ?? {}).some((m) => m.shape === 'KeyIdType');
+  });
+
+  it('names keys by alias in the cryptographic operations, DescribeKey and GetPublicKey only, as AWS documents', () => {
+    expect(withKeyId.filter(acceptsAliasKeyId).sort()).toEqual([
+      'Decrypt',
+      'DeriveSharedSecret',
+      'DescribeKey',
+      'Encrypt',
+      'GenerateDataKey',
+      'GenerateDataKeyPair',
+      'GenerateDataKeyPairWithoutPlaintext',
+      'GenerateDataKeyWithoutPlaintext',
+      'GenerateMac',
+      'GetPublicKey',
+      'ReEncrypt',
+      'Sign',
+      'Verify',
+      'VerifyMac',
+    ]);
+  });
+
+  it('takes a key id or key ARN only everywhere else, CreateGrant, GetKeyLastUsage and ListAliases included', () => {
+    for (const operation of [
+      'CreateGrant',
+      'ListGrants',
+      'RevokeGrant',
+      'DisableKey',
+      'GetKeyPolicy',
+      'GetKeyLastUsage',
+      'ListAliases',
+      'ScheduleKeyDeletion',
+    ]) {
+      expect(withKeyId).toContain(operation);
+      expect(acceptsAliasKeyId(operation), operation).toBe(false);
+    }
   });
 });

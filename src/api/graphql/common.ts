@@ -127,9 +127,10 @@ export const AliasListEntryRef = builder.objectRef<AliasListEntry>('AliasListEnt
   fields: (t) => ({
     aliasName: t.exposeString('aliasName'),
     aliasArn: t.exposeString('aliasArn'),
-    targetKeyId: t.exposeString('targetKeyId'),
-    creationDate: t.expose('creationDate', { type: 'DateTime' }),
-    lastUpdatedDate: t.expose('lastUpdatedDate', { type: 'DateTime' }),
+    // Null for a predefined alias/aws/ alias whose AWS managed key does not exist yet.
+    targetKeyId: t.exposeString('targetKeyId', { nullable: true }),
+    creationDate: t.expose('creationDate', { type: 'DateTime', nullable: true }),
+    lastUpdatedDate: t.expose('lastUpdatedDate', { type: 'DateTime', nullable: true }),
   }),
 });
 

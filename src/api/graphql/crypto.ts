@@ -45,12 +45,12 @@ const DecryptInput = builder.inputType('DecryptInput', {
 });
 
 kmsField('Decrypt', {
-  type: builder.objectRef<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId: string }>('DecryptResponse').implement({
+  type: builder.objectRef<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string; keyMaterialId?: string }>('DecryptResponse').implement({
     fields: (f) => ({
       plaintext: f.expose('plaintext', { type: 'Base64' }),
       keyId: f.exposeString('keyId', { description: 'The key ARN.' }),
       encryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.encryptionAlgorithm as EncryptionAlgorithm }),
-      keyMaterialId: f.exposeString('keyMaterialId'),
+      keyMaterialId: f.exposeString('keyMaterialId', { nullable: true, description: 'Null for an asymmetric key, as AWS omits it.' }),
     }),
   }),
   description: 'Decrypt: a mutation because it is a recorded action. The encryption context must be the one used to encrypt.',
@@ -79,8 +79,8 @@ kmsField('ReEncrypt', {
       keyId: string;
       sourceEncryptionAlgorithm: string;
       destinationEncryptionAlgorithm: string;
-      sourceKeyMaterialId: string;
-      destinationKeyMaterialId: string;
+      sourceKeyMaterialId?: string;
+      destinationKeyMaterialId?: string;
     }>('ReEncryptResponse')
     .implement({
       fields: (f) => ({
@@ -89,8 +89,9 @@ kmsField('ReEncrypt', {
         keyId: f.exposeString('keyId', { description: 'The destination key ARN.' }),
         sourceEncryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.sourceEncryptionAlgorithm as EncryptionAlgorithm }),
         destinationEncryptionAlgorithm: f.field({ type: EncryptionAlgorithmSpec, resolve: (r) => r.destinationEncryptionAlgorithm as EncryptionAlgorithm }),
-        sourceKeyMaterialId: f.exposeString('sourceKeyMaterialId'),
-        destinationKeyMaterialId: f.exposeString('destinationKeyMaterialId'),
+        // Null on an asymmetric side, as AWS omits them.
+        sourceKeyMaterialId: f.exposeString('sourceKeyMaterialId', { nullable: true }),
+        destinationKeyMaterialId: f.exposeString('destinationKeyMaterialId', { nullable: true }),
       }),
     }),
   description:
