@@ -1,4 +1,4 @@
-import { recordedMessage } from '../../src/api/graphql/yoga.ts';
+import { recordedMessage } from '../../src/api/graphql/request-authentication.ts';
 import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
@@ -632,11 +632,11 @@ describe('GraphQL documents that fail validation', () => {
     expect(visible.map((n) => n.requestId)).toEqual([requestId]);
   });
 
-  // BUG (src/api/graphql/yoga.ts, onResultProcess): graphql-js words a variable
-  // coercion error with the offending value -- for an unknown field, the whole
-  // input object ("Variable "$i" got invalid value { keyId: ..., plaintext: "..." }")
-  // -- and onResultProcess copies those messages into the audit record's
-  // errorMessage. A plaintext next to a typo is written into the log (invariant 2).
+  // graphql-js words a variable coercion error with the offending value -- for an
+  // unknown field, the whole input object ("Variable "$i" got invalid value
+  // { keyId: ..., plaintext: "..." }"). Copied into the audit record's errorMessage
+  // (request-authentication.ts, onResultProcess), a plaintext next to a typo would be
+  // written into the log (invariant 2).
   it('never copies a plaintext from the variables into the audit record', async () => {
     const me = await account('coercion');
     const key = await createKey(me);

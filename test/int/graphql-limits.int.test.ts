@@ -1,6 +1,6 @@
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRAPHQL_LIMITS } from '../../src/api/graphql/yoga.ts';
+import { GRAPHQL_LIMITS } from '../../src/api/graphql/request-limits.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 
 /**

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsHandler } from '../../src/api/aws/endpoint.ts';
-import { MAX_GRAPHQL_BODY_BYTES } from '../../src/api/graphql/yoga.ts';
+import { MAX_GRAPHQL_BODY_BYTES } from '../../src/api/graphql/request-limits.ts';
 import { HTTP_TIMEOUTS, startHttpServer, type RunningServer } from '../../src/api/http-server.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { storedAuditRecords } from '../support/aws-clients.ts';

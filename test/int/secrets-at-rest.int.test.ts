@@ -409,12 +409,12 @@ describe('secrets at rest', () => {
 
 /**
  * A request the GraphQL layer rejects before any operation runs (variables that
- * do not coerce) is recorded by src/api/graphql/yoga.ts (onResultProcess) as a
- * `GraphQLRequest` failure whose errorMessage is graphql-js's message. For
- * variables that message quotes the offending value —
+ * do not coerce) is recorded by src/api/graphql/request-authentication.ts
+ * (onResultProcess) as a `GraphQLRequest` failure. For variables graphql-js's
+ * message quotes the offending value —
  * `Variable "$i" got invalid value { plaintext: "<base64>" }; Field "keyId" of
- * required type "String!" was not provided.` — so a plaintext or a ciphertext
- * blob a client sent with a typo lands in the log in clear.
+ * required type "String!" was not provided.` — so copied as it is, a plaintext
+ * or a ciphertext blob a client sent with a typo would land in the log in clear.
  */
 describe('requests rejected by the GraphQL layer', () => {
   const carried: Secret[] = [];
@@ -446,8 +446,8 @@ describe('requests rejected by the GraphQL layer', () => {
     }
   });
 
-  // KNOWN BUG, pinned with `it.fails`: remove `.fails` once yoga.ts records these without the values.
-  it('do not record the secrets they carried (KNOWN BUG: graphql-js quotes variable values into the recorded errorMessage)', async () => {
+  // graphql-js quotes variable values into its messages; recordedMessage (request-authentication.ts) cuts them out before the record is written.
+  it('do not record the secrets they carried', async () => {
     expect(carried).toHaveLength(5);
     const { dump } = await dumpWholeDatabase();
     expect(findSecrets(dump, carried)).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recordedMessage } from '../../src/api/graphql/yoga.ts';
+import { recordedMessage } from '../../src/api/graphql/request-authentication.ts';
 
 describe('recordedMessage (what the audit log keeps of a rejected document)', () => {
   const secret = 'top; secret=hunter2"; more';

@@ -8,6 +8,7 @@ import { AWS_KMS_OPERATION_NAMES } from '../../service/model/kms-model.ts';
 import { unsupportedOperationMessage } from '../../service/operations.ts';
 import type { AttemptedRequest, SignedRequest } from '../../service/authentication.ts';
 import type { AwsHandler } from '../http-server.ts';
+import { sourceIpOf } from '../source-ip.ts';
 import { decodeRequest, encodeResponse } from './json-codec.ts';
 import { answerSts, isStsRequest } from './sts.ts';
 
@@ -191,10 +192,3 @@ const queryOf = (req: IncomingMessage) => {
   const q = url.indexOf('?');
   return q < 0 ? '' : url.slice(q + 1);
 };
-
-/** The peer address of the TCP connection; X-Forwarded-For is client-supplied and not trusted. */
-function sourceIpOf(req: IncomingMessage): string | null {
-  const address = req.socket.remoteAddress;
-  if (!address) return null;
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}

@@ -4,20 +4,12 @@ import type { AuditService } from '../../service/audit-service.ts';
 import type { CheckpointService } from '../../service/checkpoints.ts';
 import type { ComplianceReportService } from '../../service/compliance-report.ts';
 import type { Caller, RequestContext } from '../../service/context.ts';
-import type { CryptoService } from '../../service/crypto-service.ts';
 import type { AccessAnalysis } from '../../service/access-analysis.ts';
-import type { GrantService } from '../../service/grant-service.ts';
 import type { IdentityService } from '../../service/identity-service.ts';
-import type { KmsService } from '../../service/kms-service.ts';
 import type { OperationRegistry } from '../../service/operations.ts';
-import type { RotationService } from '../../service/rotation-service.ts';
 
 /** What every resolver gets: the services, and who is calling. */
 export interface GraphQLContext {
-  kms: KmsService;
-  crypto: CryptoService;
-  rotation: RotationService;
-  grants: GrantService;
   access: AccessAnalysis;
   identity: IdentityService;
   audit: AuditService;
@@ -29,7 +21,7 @@ export interface GraphQLContext {
   /**
    * A fresh RequestContext (own request id) for each KMS operation in the
    * document; the field's response path names it in the answer's
-   * `extensions.requestIds` (see requestIdPlugin in yoga.ts).
+   * `extensions.requestIds` (see requestIdPlugin in request-ids.ts).
    */
   newRequest(info: Pick<GraphQLResolveInfo, 'path'>): RequestContext;
 }
