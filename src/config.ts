@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_AUDIT_TAIL_LIMITS, type AuditTailLimits } from './service/audit/tail.ts';
 import { quotaSettingsFrom, type QuotaSettings } from './service/quotas.ts';
+import { JOB_QUEUE_LOGIN, SERVICE_LOGIN, type ServiceLogins } from './store/service-login.ts';
 
 /** Configuration, read from environment variables and validated once at start. */
 export interface Config {
@@ -10,6 +11,12 @@ export interface Config {
   host: string;
   port: number;
   databaseUrl: string | undefined;
+  /**
+   * The service's and the job queue's own logins, from
+   * KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL (both or
+   * neither): `serve` and `worker` then need no owner login at all.
+   */
+  logins: ServiceLogins | undefined;
   /** base64 of 32 bytes, from KEYLEDGER_ROOT_KEY; else the key is read from rootKeyFile. */
   rootKeyBase64: string | undefined;
   rootKeyFile: string;
@@ -58,6 +65,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * | KEYLEDGER_HOST | 127.0.0.1 |
  * | KEYLEDGER_PORT | 4000 |
  * | DATABASE_URL | (embedded Postgres under the data dir) |
+ * | KEYLEDGER_SERVICE_DATABASE_URL, KEYLEDGER_JOB_QUEUE_DATABASE_URL | (unset: derived from DATABASE_URL's owner) |
  * | KEYLEDGER_ROOT_KEY | (unset: read KEYLEDGER_ROOT_KEY_FILE) |
  * | KEYLEDGER_ROOT_KEY_FILE | <data dir>/root-key |
  * | KEYLEDGER_SEAL_KEY | (unset: read <root key's directory>/seal-key) |
@@ -89,6 +97,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL`);
   }
+
+  const logins = loginsFrom(env, problems);
 
   const rootKeyBase64 = env.KEYLEDGER_ROOT_KEY || undefined;
   if (rootKeyBase64 !== undefined) {
@@ -128,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host,
     port,
     databaseUrl,
+    logins,
     rootKeyBase64,
     rootKeyFile: resolve(env.KEYLEDGER_ROOT_KEY_FILE || `${dataDir}/root-key`),
     sealKeyBase64,
@@ -140,6 +151,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     quotas,
     auditTails,
   };
+}
+
+/**
+ * KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL, both or
+ * neither; each must log in as its own login (`keyledger migrate
+ * --print-logins` prints both), never as the owner.
+ */
+function loginsFrom(env: NodeJS.ProcessEnv, problems: string[]): ServiceLogins | undefined {
+  const service = env.KEYLEDGER_SERVICE_DATABASE_URL || undefined;
+  const jobQueue = env.KEYLEDGER_JOB_QUEUE_DATABASE_URL || undefined;
+  if (service === undefined && jobQueue === undefined) return undefined;
+  if (service === undefined || jobQueue === undefined) {
+    problems.push(
+      `KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL go together: ${service === undefined ? 'KEYLEDGER_SERVICE_DATABASE_URL' : 'KEYLEDGER_JOB_QUEUE_DATABASE_URL'} is missing`,
+    );
+    return undefined;
+  }
+  const valid = (name: string, url: string, login: string): boolean => {
+    let parsed: URL | undefined;
+    try {
+      parsed = /^postgres(ql)?:\/\//.test(url) ? new URL(url) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed) problems.push(`${name} must be a postgres:// or postgresql:// URL`);
+    else if (decodeURIComponent(parsed.username) !== login || parsed.password === '') {
+      problems.push(
+        `${name} must log in as ${login} with its password (keyledger migrate --print-logins prints it), not as '${decodeURIComponent(parsed.username)}'`,
+      );
+    } else return true;
+    return false;
+  };
+  const ok = [valid('KEYLEDGER_SERVICE_DATABASE_URL', service, SERVICE_LOGIN), valid('KEYLEDGER_JOB_QUEUE_DATABASE_URL', jobQueue, JOB_QUEUE_LOGIN)];
+  return ok.every(Boolean) ? { service, jobQueue } : undefined;
 }
 
 /** A whole number from 1 to 1,000,000 from `env[name]`, or `fallback` when unset; pushes a problem naming it otherwise. */

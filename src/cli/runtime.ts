@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Migrator } from 'kysely/migration';
 import { loadConfig, type Config } from '../config.ts';
 import { createLogger, redactUrl, type Logger } from '../logger.ts';
 import type { OperatorContext } from '../service/context.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import { locateDatabase, type LocatedDatabase } from '../store/locate-database.ts';
-import { SqlFileMigrationProvider } from '../store/migrations.ts';
+import { pendingMigrations } from '../store/migrations.ts';
 
 /** Where a command writes and what it reads; process.* in production. */
 export interface CliIo {
@@ -109,6 +108,39 @@ export async function withDatabase<T>(
   }
 }
 
+/** Where a serving or working process logs in: see serviceDatabase. */
+export interface ServiceDatabase {
+  /** Opened with openDatabase(url, { as: 'app' }): the service login (given, or derived from the owner's). */
+  appUrl: string;
+  /** Given to pg-boss (startWorker, openJobScheduler): the job queue's login, or the owner's URL it derives it from. */
+  jobQueueUrl: string;
+  /** True when the process holds no owner login at all (KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL). */
+  ownerLess: boolean;
+  release(): Promise<void>;
+}
+
+/**
+ * The database of `worker` (and `worker --status`): with
+ * KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL, those
+ * logins and no owner's, so a compromised worker holds nothing that could
+ * rewrite the log; else DATABASE_URL or the embedded server, as every command.
+ * Either way it fails, naming the fix, when migrations are pending.
+ */
+export async function serviceDatabase(config: Config, logger: Logger, io: CliIo): Promise<ServiceDatabase> {
+  if (config.logins) {
+    await assertMigrated(config.logins.service, 'app');
+    return { appUrl: config.logins.service, jobQueueUrl: config.logins.jobQueue, ownerLess: true, release: async () => {} };
+  }
+  const database = await locateDatabase({ config, logger, env: io.env });
+  try {
+    await assertMigrated(database.url);
+  } catch (error) {
+    await database.release();
+    throw error;
+  }
+  return { appUrl: database.url, jobQueueUrl: database.url, ownerLess: false, release: () => database.release() };
+}
+
 /** Opens a pool, runs `body`, closes the pool. */
 export async function withPool<T>(url: string, as: 'app' | 'owner', body: (db: Db) => Promise<T>, max = 4): Promise<T> {
   const db = openDatabase(url, { as, max, applicationName: `keyledger-cli-${as}` });
@@ -119,13 +151,24 @@ export async function withPool<T>(url: string, as: 'app' | 'owner', body: (db: D
   }
 }
 
-/** Fails with the fix when migrations are pending: only `migrate`, `dev` and `serve` apply them. */
-export async function assertMigrated(url: string): Promise<void> {
+/**
+ * Fails with the fix when migrations are pending: only `migrate`, `dev` and
+ * `serve` apply them. `as: 'app'` reads as the service login, for a process
+ * given no owner login (KEYLEDGER_SERVICE_DATABASE_URL).
+ */
+export async function assertMigrated(url: string, as: 'app' | 'owner' = 'owner'): Promise<void> {
   const pending = await withPool(
     url,
-    'owner',
-    async (owner) =>
-      (await new Migrator({ db: owner, provider: new SqlFileMigrationProvider() }).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name),
+    as,
+    async (db) => {
+      try {
+        return await pendingMigrations(db);
+      } catch (error) {
+        // keyledger_app may read the migrations table only from 0041 on.
+        if ((error as { code?: string }).code === '42501') return ['0041_migration_state_readable'];
+        throw error;
+      }
+    },
     1,
   );
   if (pending.length > 0) {

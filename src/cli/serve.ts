@@ -8,14 +8,14 @@ import { loadRootKey, RootKeyError } from '../crypto/root-key.ts';
 import { loadSealKey } from '../crypto/seal-key.ts';
 import { redactUrl } from '../logger.ts';
 import { openDatabase } from '../store/database.ts';
-import { embeddedPaths, locateDatabase } from '../store/locate-database.ts';
+import { embeddedPaths, locateDatabase, type LocatedDatabase } from '../store/locate-database.ts';
 import { readOptional } from '../store/embedded-postgres.ts';
 import { holdsWrappedSecrets } from '../store/key-material-store.ts';
 import { migrateToLatest } from '../store/migrations.ts';
 import { lateBoundJobScheduler } from '../worker/jobs.ts';
 import { openJobScheduler, startWorker, SWEEP_QUEUE } from '../worker/worker.ts';
 import { bootstrapAdmin } from './dev-bootstrap.ts';
-import { parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
+import { assertMigrated, CliError, parseCommandArgs, Resources, setUp, shutdownSignal, type CliIo } from './runtime.ts';
 import { assertBindAllowed, DEV_TLS_OPTIONS, resolveServerTls, SERVER_TLS_OPTIONS } from './server-tls.ts';
 
 export const devHelp = `Usage: keyledger dev [--tls | --tls-cert FILE --tls-key FILE] [--insecure-http]
@@ -43,7 +43,10 @@ KEYLEDGER_TLS_CERT, KEYLEDGER_TLS_KEY, KEYLEDGER_LOG_LEVEL.
 export const serveHelp = `Usage: keyledger serve [--tls-cert FILE --tls-key FILE] [--insecure-http]
 
 Runs the API (AWS KMS at /, GraphQL at /graphql): migrates the database, then
-serves. Unlike \`dev\` it creates no credentials and runs no worker (run \`keyledger worker\` beside it),
+serves. Given KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL
+(\`keyledger migrate --print-logins\`) it serves on those logins; without
+DATABASE_URL as well it then holds no owner login, migrates nothing, and
+refuses a database that is not migrated. Unlike \`dev\` it creates no credentials and runs no worker (run \`keyledger worker\` beside it),
 and the root key must already exist: KEYLEDGER_ROOT_KEY, or the file
 KEYLEDGER_ROOT_KEY_FILE (default <data dir>/root-key).
 
@@ -84,27 +87,44 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // `dev` may generate one, but only for a database that holds nothing wrapped under another.
     const rootKeyGiven = config.rootKeyBase64 !== undefined || (await readOptional(config.rootKeyFile)) !== undefined;
     let rootKey = mode === 'serve' || rootKeyGiven ? await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile }) : undefined;
-    // dev and serve migrate what they find, so they may create the embedded database.
-    const database = await locateDatabase({ config, logger, env: io.env, create: true });
-    resources.add('database', () => database.release());
-
-    const owner = openDatabase(database.url, { as: 'owner', max: 2, applicationName: 'keyledger-migrate' });
-    try {
-      const applied = await migrateToLatest(owner);
-      if (applied.length > 0) logger.info({ applied }, 'applied migrations');
-      if (!rootKey) {
-        if (await holdsWrappedSecrets(owner)) {
-          throw new RootKeyError(
-            `${config.rootKeyFile} is missing, but the database holds access keys and key material wrapped under a root key: restore that file (or set KEYLEDGER_ROOT_KEY). A new root key would make all of them unusable.`,
-          );
-        }
-        rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile, createIfMissing: true });
-      }
-    } finally {
-      await owner.destroy();
+    // Given the service's and the job queue's logins and no DATABASE_URL, `serve`
+    // holds no owner login: it migrates nothing, and refuses a database behind its code.
+    if (mode === 'dev' && config.logins) {
+      throw new CliError(
+        'dev runs on its own database as its owner: KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL are for serve and worker',
+      );
     }
+    const ownerLess = config.logins !== undefined && config.databaseUrl === undefined;
+    let database: LocatedDatabase | undefined;
+    if (ownerLess) {
+      await assertMigrated(config.logins!.service, 'app');
+      rootKey ??= await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile });
+    } else {
+      // dev and serve migrate what they find, so they may create the embedded database.
+      const located = await locateDatabase({ config, logger, env: io.env, create: true });
+      database = located;
+      resources.add('database', () => located.release());
 
-    const db = openDatabase(database.url, { as: 'app', applicationName: 'keyledger' });
+      const owner = openDatabase(located.url, { as: 'owner', max: 2, applicationName: 'keyledger-migrate' });
+      try {
+        const applied = await migrateToLatest(owner);
+        if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+        if (!rootKey) {
+          if (await holdsWrappedSecrets(owner)) {
+            throw new RootKeyError(
+              `${config.rootKeyFile} is missing, but the database holds access keys and key material wrapped under a root key: restore that file (or set KEYLEDGER_ROOT_KEY). A new root key would make all of them unusable.`,
+            );
+          }
+          rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile, createIfMissing: true });
+        }
+      } finally {
+        await owner.destroy();
+      }
+    }
+    const appUrl = config.logins?.service ?? database!.url;
+    const jobQueueUrl = config.logins?.jobQueue ?? database!.url;
+
+    const db = openDatabase(appUrl, { as: 'app', applicationName: 'keyledger' });
     resources.add('database pool', () => db.destroy());
     // dev: jobs go to the in-process worker's queue once it has started (before
     // any request can arrive); serve: a send-only queue, run by a worker elsewhere.
@@ -137,7 +157,7 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
     // Started before the HTTP server so it is stopped after it: requests drain first.
     if (mode === 'dev') {
       const worker = await startWorker({
-        connectionString: database.url,
+        connectionString: jobQueueUrl,
         logger,
         clock: systemClock,
         db,
@@ -150,7 +170,7 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       resources.add('worker', () => worker.stop());
       jobs.bind(worker.jobs);
     } else {
-      const queue = await openJobScheduler(database.url, logger);
+      const queue = await openJobScheduler(jobQueueUrl, logger);
       resources.add('job queue', () => queue.close());
       jobs.bind(queue.jobs);
     }
@@ -180,9 +200,11 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       if (bootstrapped) lines.push(`               created account ${bootstrapped.accountId} with user admin`);
     }
     lines.push(
-      database.embedded
-        ? `  database     embedded Postgres; URL in ${embeddedPaths(config.dataDir).databaseUrlFile}${database.startedHere ? '' : ' (already running: left running on exit)'}`
-        : `  database     DATABASE_URL ${redactUrl(database.url)}`,
+      !database
+        ? `  database     KEYLEDGER_SERVICE_DATABASE_URL ${redactUrl(appUrl)} (no owner login)`
+        : database.embedded
+          ? `  database     embedded Postgres; URL in ${embeddedPaths(config.dataDir).databaseUrlFile}${database.startedHere ? '' : ' (already running: left running on exit)'}`
+          : `  database     DATABASE_URL ${redactUrl(database.url)}`,
     );
     if (mode === 'dev') lines.push(`  worker       in-process (${SWEEP_QUEUE} every minute)`);
     lines.push('Press Ctrl-C to stop.');

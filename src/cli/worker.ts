@@ -4,15 +4,17 @@ import { loadSealKey } from '../crypto/seal-key.ts';
 import { loadRootKey } from '../crypto/root-key.ts';
 import { openDatabase } from '../store/database.ts';
 import { lateBoundJobScheduler } from '../worker/jobs.ts';
-import { locateDatabase } from '../store/locate-database.ts';
 import { readWorkerStatus, startWorker, SWEEP_CRON, SWEEP_QUEUE, type WorkerStatus } from '../worker/worker.ts';
-import { assertMigrated, parseCommandArgs, Resources, setUp, shutdownSignal, withDatabase, withPool, type CliIo } from './runtime.ts';
+import { parseCommandArgs, Resources, serviceDatabase, setUp, shutdownSignal, withPool, type CliIo } from './runtime.ts';
 
 export const workerHelp = `Usage: keyledger worker [--status [--json]]
 
 Runs the background worker alone (pg-boss, schema keyledger_jobs): the
 ${SWEEP_QUEUE} queue, swept every minute. Run as many as you like beside
 \`keyledger serve\`; each job goes to one of them. Ctrl-C stops it cleanly.
+With KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL
+(\`keyledger migrate --print-logins\`) it needs no DATABASE_URL: it then
+holds no login that could rewrite the log.
 
 Options:
   --status   print the queue depths, the last sweep, the usage rollups' fold and the failed sweeps, then exit
@@ -31,17 +33,16 @@ export async function runWorker(args: string[], io: CliIo): Promise<number> {
   const signalled = shutdownSignal(io);
   const resources = new Resources();
   try {
-    const database = await locateDatabase({ config, logger, env: io.env });
+    const database = await serviceDatabase(config, logger, io);
     resources.add('database', () => database.release());
-    await assertMigrated(database.url);
-    const db = openDatabase(database.url, { as: 'app', max: 4, applicationName: 'keyledger-worker' });
+    const db = openDatabase(database.appUrl, { as: 'app', max: 4, applicationName: 'keyledger-worker' });
     resources.add('database pool', () => db.destroy());
     // Rotation wraps new key material under the root key.
     const rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile });
     const jobs = lateBoundJobScheduler();
     const app = createKeyledger({ db, rootKey, clock: systemClock, logger, region: config.region, jobs });
     const worker = await startWorker({
-      connectionString: database.url,
+      connectionString: database.jobQueueUrl,
       logger,
       clock: systemClock,
       db,
@@ -64,10 +65,13 @@ export async function runWorker(args: string[], io: CliIo): Promise<number> {
 
 async function printStatus(io: CliIo, json: boolean): Promise<number> {
   const { config, logger } = setUp(io, { longRunning: false });
-  const status = await withDatabase(config, logger, io, async (database) => {
-    await assertMigrated(database.url);
-    return withPool(database.url, 'app', (db) => readWorkerStatus({ connectionString: database.url, db, logger }), 2);
-  });
+  const database = await serviceDatabase(config, logger, io);
+  let status: WorkerStatus;
+  try {
+    status = await withPool(database.appUrl, 'app', (db) => readWorkerStatus({ connectionString: database.jobQueueUrl, db, logger }), 2);
+  } finally {
+    await database.release();
+  }
   io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   return 0;
 }

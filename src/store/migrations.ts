@@ -35,6 +35,22 @@ export class SqlFileMigrationProvider implements MigrationProvider {
   }
 }
 
+/**
+ * The migrations in `sql/` that `db` has not run, by name, in order: read as
+ * whoever `db` logs in as (keyledger_app may read which migrations ran), so a
+ * process holding no owner login can still refuse a database behind its code.
+ *
+ * @example
+ * const pending = await pendingMigrations(appDb); // [] when up to date
+ */
+export async function pendingMigrations(db: Db, provider: MigrationProvider = new SqlFileMigrationProvider()): Promise<string[]> {
+  const known = Object.keys(await provider.getMigrations());
+  const { rows } = await sql<{ present: boolean }>`SELECT to_regclass('public.kysely_migration') IS NOT NULL AS present`.execute(db);
+  if (!rows[0]!.present) return known;
+  const ran = new Set((await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db)).rows.map((r) => r.name));
+  return known.filter((name) => !ran.has(name));
+}
+
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
 }

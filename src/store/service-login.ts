@@ -80,3 +80,32 @@ export function serviceLoginUrl(ownerUrl: string, login: string = SERVICE_LOGIN)
 export function jobQueueUrl(ownerUrl: string): string {
   return serviceLoginUrl(ownerUrl, JOB_QUEUE_LOGIN) ?? ownerUrl;
 }
+
+/** The URLs a serving or working process logs in with: the service's (as keyledger_app) and the job queue's (pg-boss). */
+export interface ServiceLogins {
+  service: string;
+  jobQueue: string;
+}
+
+/**
+ * Both logins of the owner URL `ownerUrl`, what `keyledger migrate
+ * --print-logins` prints, or null when it carries no password (there are no
+ * such logins; the owner's own is used).
+ *
+ * @example
+ * const logins = serviceLogins(process.env.DATABASE_URL!); // { service: 'postgresql://keyledger_service:…', jobQueue: '…' }
+ */
+export function serviceLogins(ownerUrl: string): ServiceLogins | null {
+  const service = serviceLoginUrl(ownerUrl);
+  const jobQueue = serviceLoginUrl(ownerUrl, JOB_QUEUE_LOGIN);
+  return service === null || jobQueue === null ? null : { service, jobQueue };
+}
+
+/**
+ * Whether pg-boss should create its schema when it logs in with `url`: only
+ * as the owner (a URL without a password, see jobQueueUrl). The job queue's
+ * login owns the schema migrating made, and may not create schemas.
+ */
+export function jobQueueCreatesSchema(url: string): boolean {
+  return decodeURIComponent(new URL(url).username) !== JOB_QUEUE_LOGIN;
+}

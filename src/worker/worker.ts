@@ -2,7 +2,7 @@ import { PgBoss, type ConstructorOptions } from 'pg-boss';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { tableExists, type Db } from '../store/database.ts';
-import { jobQueueUrl, JOBS_SCHEMA } from '../store/service-login.ts';
+import { jobQueueCreatesSchema, jobQueueUrl, JOBS_SCHEMA } from '../store/service-login.ts';
 import type { JobScheduler } from '../service/key-changes.ts';
 import type { ScheduledOutcome } from '../service/rotation-service.ts';
 import {
@@ -86,8 +86,9 @@ export interface ScheduledWork {
 
 export interface WorkerDeps {
   /**
-   * The OWNER's URL. pg-boss connects with the job queue's login derived from
-   * it (jobQueueUrl), which owns pg-boss's schema and nothing else.
+   * The owner's URL, whose job queue login pg-boss derives (jobQueueUrl), or
+   * that login's own URL (KEYLEDGER_JOB_QUEUE_DATABASE_URL): pg-boss logs in
+   * as keyledger_job_queue, which owns pg-boss's schema and nothing else.
    */
   connectionString: string;
   logger: Logger;
@@ -249,9 +250,9 @@ export async function readWorkerStatus(deps: { connectionString: string; db: Db;
  * without a password in the owner's URL there is no such login, and pg-boss
  * runs as the owner, as before.
  */
-function createBoss(ownerUrl: string, logger: Logger, options: Partial<ConstructorOptions>): PgBoss {
-  const connectionString = jobQueueUrl(ownerUrl);
-  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, createSchema: connectionString === ownerUrl, ...options });
+function createBoss(url: string, logger: Logger, options: Partial<ConstructorOptions>): PgBoss {
+  const connectionString = jobQueueUrl(url);
+  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, createSchema: jobQueueCreatesSchema(connectionString), ...options });
   // An 'error' event without a listener would throw and end the process.
   boss.on('error', (error) => logger.error({ error: error instanceof Error ? error.message : String(error) }, 'pg-boss error'));
   boss.on('warning', (warning) => logger.warn({ warning: warning.message }, 'pg-boss warning'));
