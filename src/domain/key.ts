@@ -630,9 +630,11 @@ export interface ImportRequest {
  * - NEW_KEY_MATERIAL into a key that has material imports a version for
  *   on-demand rotation (symmetric encryption keys only, as AWS), at most one
  *   waiting at a time.
- * ExpirationModel defaults to KEY_MATERIAL_EXPIRES when ValidTo is given,
- * otherwise KEY_MATERIAL_DOES_NOT_EXPIRE; ValidTo is required with the first,
- * refused with the second, and must lie in the next 365 days.
+ * ExpirationModel defaults to KEY_MATERIAL_EXPIRES, as in AWS (which refuses
+ * ImportKeyMaterial without either parameter for want of a ValidTo), except for
+ * an asymmetric key, whose material never expires; ValidTo is required with
+ * KEY_MATERIAL_EXPIRES, refused with KEY_MATERIAL_DOES_NOT_EXPIRE, and must lie
+ * in the next 365 days.
  *
  * @example
  * decideImportKeyMaterial(pendingImportKey, { keyMaterialId, requestedKeyMaterialId: null, importType: null, ... }, now)
@@ -642,7 +644,7 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
   return withState('ImportKeyMaterial', key, () => {
     const notExternal = externalOnly(key);
     if (notExternal) return { ok: false, error: notExternal };
-    const expirationModel = request.expirationModel ?? (request.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    const expirationModel = request.expirationModel ?? (isAsymmetricKeySpec(key.keySpec) ? 'KEY_MATERIAL_DOES_NOT_EXPIRE' : 'KEY_MATERIAL_EXPIRES');
     if (isAsymmetricKeySpec(key.keySpec) && (expirationModel === 'KEY_MATERIAL_EXPIRES' || request.validTo)) {
       return reject(
         'ValidationException',
