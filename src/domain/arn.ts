@@ -51,6 +51,23 @@ export function parseKeyReference(text: string): KeyReference | undefined {
   return { kind: 'aliasArn', region, accountId, aliasName: resource };
 }
 
+const MULTI_REGION_KEY_ID = /^mrk-[0-9a-f]{32}$/;
+
+/**
+ * Parses a multi-Region key's id or key ARN, which AWS takes as well-formed
+ * KeyIds. keyledger has no multi-Region keys, so such a key never exists.
+ *
+ * @example
+ * parseMultiRegionKeyReference('mrk-1234abcd12ab34cd56ef1234567890ab') // { keyId: 'mrk-1234abcd12ab34cd56ef1234567890ab' }
+ */
+export function parseMultiRegionKeyReference(text: string): { keyId: string; region?: string; accountId?: string } | undefined {
+  if (MULTI_REGION_KEY_ID.test(text)) return { keyId: text };
+  const arn = /^arn:aws:kms:([a-z0-9-]+):(\d{12}):key\/(mrk-[0-9a-f]{32})$/.exec(text);
+  if (!arn) return undefined;
+  const [, region, accountId, keyId] = arn as unknown as [string, string, string, string];
+  return { keyId, region, accountId };
+}
+
 /** Parses an IAM principal ARN (`...:root`, `...:user/name`, `...:role/name`). */
 export function parsePrincipalArn(text: string): { accountId: string; type: 'root' | 'user' | 'role'; name: string } | undefined {
   const m = /^arn:aws:iam::(\d{12}):(root|user\/(.+)|role\/(.+))$/.exec(text);

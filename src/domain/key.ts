@@ -519,10 +519,11 @@ const addDays = (at: Date, days: number) => new Date(at.getTime() + days * DAY_M
  * (AWS: UnsupportedOperationException otherwise). Asymmetric and HMAC keys
  * are refused first, whatever their origin.
  */
-function rotationUnsupported(key: KeyState): Decision<KeyEvent> | undefined {
-  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
-    return reject('UnsupportedOperationException', 'You cannot perform this operation on a non-symmetric key or a key with non-ENCRYPT_DECRYPT key usage.');
-  }
+function rotationUnsupported(
+  key: KeyState,
+  notSymmetricMessage = 'You cannot perform this operation on a non-symmetric key or a key with non-ENCRYPT_DECRYPT key usage.',
+): Decision<KeyEvent> | undefined {
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') return reject('UnsupportedOperationException', notSymmetricMessage);
   if (key.origin !== 'AWS_KMS') {
     return reject('UnsupportedOperationException', `${key.arn} origin is ${key.origin} which is not valid for this operation.`);
   }
@@ -550,17 +551,18 @@ export const decideDisableKeyRotation = (key: KeyState): Decision<KeyEvent> =>
  * automatic schedule is left as it is. A symmetric key with imported material
  * (Origin EXTERNAL) rotates to the material imported with NEW_KEY_MATERIAL
  * and waiting as PENDING_ROTATION, as AWS allows; `newKeyMaterialId` is not
- * used for it.
+ * used for it. AWS refuses another key spec or usage without a message, and
+ * words the limit as below (both as real AWS answered them).
  */
 export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string): Decision<KeyEvent> =>
   withState('RotateKeyOnDemand', key, () => {
     const external = key.origin === 'EXTERNAL' && key.keySpec === 'SYMMETRIC_DEFAULT' && key.keyUsage === 'ENCRYPT_DECRYPT';
-    const unsupported = external ? undefined : rotationUnsupported(key);
+    const unsupported = external ? undefined : rotationUnsupported(key, '');
     if (unsupported) return unsupported;
     if (key.onDemandRotations >= MAX_ON_DEMAND_ROTATIONS) {
       return reject(
         'LimitExceededException',
-        `The on-demand rotations limit has been reached for the given KMS key: ${key.arn}. You can rotate a KMS key on demand at most ${MAX_ON_DEMAND_ROTATIONS} times.`,
+        `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${key.arn}`,
       );
     }
     let keyMaterialId = newKeyMaterialId;
@@ -628,9 +630,11 @@ export interface ImportRequest {
  * - NEW_KEY_MATERIAL into a key that has material imports a version for
  *   on-demand rotation (symmetric encryption keys only, as AWS), at most one
  *   waiting at a time.
- * ExpirationModel defaults to KEY_MATERIAL_EXPIRES when ValidTo is given,
- * otherwise KEY_MATERIAL_DOES_NOT_EXPIRE; ValidTo is required with the first,
- * refused with the second, and must lie in the next 365 days.
+ * ExpirationModel defaults to KEY_MATERIAL_EXPIRES, as in AWS (which refuses
+ * ImportKeyMaterial without either parameter for want of a ValidTo), except for
+ * an asymmetric key, whose material never expires; ValidTo is required with
+ * KEY_MATERIAL_EXPIRES, refused with KEY_MATERIAL_DOES_NOT_EXPIRE, and must lie
+ * in the next 365 days.
  *
  * @example
  * decideImportKeyMaterial(pendingImportKey, { keyMaterialId, requestedKeyMaterialId: null, importType: null, ... }, now)
@@ -640,7 +644,7 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
   return withState('ImportKeyMaterial', key, () => {
     const notExternal = externalOnly(key);
     if (notExternal) return { ok: false, error: notExternal };
-    const expirationModel = request.expirationModel ?? (request.validTo ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE');
+    const expirationModel = request.expirationModel ?? (isAsymmetricKeySpec(key.keySpec) ? 'KEY_MATERIAL_DOES_NOT_EXPIRE' : 'KEY_MATERIAL_EXPIRES');
     if (isAsymmetricKeySpec(key.keySpec) && (expirationModel === 'KEY_MATERIAL_EXPIRES' || request.validTo)) {
       return reject(
         'ValidationException',

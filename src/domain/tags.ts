@@ -8,10 +8,18 @@ export interface Tag {
 const TAG_PATTERN = /^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$/u;
 const TAG_PATTERN_SHOWN = '^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$';
 
+/** The most tags one CreateKey or TagResource request may carry (AWS's per-key quota). */
+export const MAX_TAGS_PER_REQUEST = 50;
+
 /**
  * Validates the tags of a CreateKey or TagResource request as AWS does: key 1–128
- * and value 0–256 characters of the allowed set, no duplicate keys, and no
- * `aws:` prefix (reserved for AWS).
+ * and value 0–256 characters of the allowed set, no `aws:` prefix (reserved for
+ * AWS), no duplicate keys, and at most 50 tags. The TagException messages are
+ * AWS's own, as real AWS answered them.
+ *
+ * @example
+ * validateTags([{ tagKey: 'AWS:owner', tagValue: 'x' }])
+ * // KmsError TagException 'Tags beginning with aws: are reserved'
  */
 export function validateTags(tags: readonly Tag[], field = 'tags'): KmsError | undefined {
   const v = new Validator();
@@ -25,11 +33,12 @@ export function validateTags(tags: readonly Tag[], field = 'tags'): KmsError | u
   const invalid = v.error();
   if (invalid) return invalid;
   if (tags.some((t) => t.tagKey.toLowerCase().startsWith('aws:'))) {
-    return new KmsError('TagException', 'Tags beginning with aws: are reserved and cannot be used.');
+    return new KmsError('TagException', 'Tags beginning with aws: are reserved');
   }
   const keys = tags.map((t) => t.tagKey);
   const duplicate = keys.find((k, i) => keys.indexOf(k) !== i);
-  if (duplicate !== undefined) return new KmsError('TagException', `Duplicate tag keys: ${duplicate}`);
+  if (duplicate !== undefined) return new KmsError('TagException', 'Duplicate tag keys');
+  if (tags.length > MAX_TAGS_PER_REQUEST) return new KmsError('TagException', 'Too many tags');
   return undefined;
 }
 

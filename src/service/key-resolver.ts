@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
+import { aliasArn, keyArn, parseKeyReference, parseMultiRegionKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { Database } from '../store/database.ts';
 import type { KeyUseScope, TransactionScope } from './operation-scope.ts';
@@ -66,7 +66,7 @@ export class KeyResolver {
   ): Promise<{ keyId: string; accountId: string; viaAlias?: string }> {
     new Validator().minLength(field, text, 1).maxLength(field, text, 2048).throwIfAny();
     const ref = parseKeyReference(text);
-    if (!ref) throw invalidKeyId(text);
+    if (!ref) throw this.#unknownKeyId(text, accountId);
     const foreign = 'region' in ref && (ref.region !== this.#region || ref.accountId !== accountId);
     switch (ref.kind) {
       case 'keyId':
@@ -87,6 +87,14 @@ export class KeyResolver {
         return { keyId: target, accountId, viaAlias: ref.aliasName };
       }
     }
+  }
+
+  /** The refusal of a KeyId that names no key keyledger can have: a multi-Region key's id or ARN does not exist, anything else is malformed. */
+  #unknownKeyId(text: string, accountId: string): KmsError {
+    const multiRegion = parseMultiRegionKeyReference(text);
+    if (!multiRegion) return invalidKeyId(text);
+    if (multiRegion.region !== undefined && multiRegion.region !== this.#region) return new KmsError('NotFoundException', `Invalid arn ${multiRegion.region}`);
+    return keyNotFound(keyArn(this.#region, multiRegion.accountId ?? accountId, multiRegion.keyId));
   }
 
   /**

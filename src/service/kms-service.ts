@@ -10,7 +10,6 @@ import {
   decideUpdateKeyDescription,
   checkKeyState,
   defaultKeyPolicy,
-  MAX_TAGS_PER_KEY,
   ORIGINS,
   publicKeyRefusal,
   type KeyState,
@@ -182,9 +181,6 @@ export class KmsService {
         const tags = input.tags ?? [];
         const badTags = validateTags(tags);
         if (badTags) throw badTags;
-        if (tags.length > MAX_TAGS_PER_KEY) {
-          throw new KmsError('LimitExceededException', `A KMS key can have at most ${MAX_TAGS_PER_KEY} tags.`);
-        }
         await enforce(this.#authorizer, scope, {
           action: 'kms:CreateKey',
           conditions: { 'kms:KeySpec': keySpec, 'kms:KeyUsage': keyUsage, 'kms:KeyOrigin': origin },

@@ -47,7 +47,6 @@ export interface KeyRotationStatus {
   keyRotationEnabled: boolean;
   rotationPeriodInDays: number | null;
   nextRotationDate: Date | null;
-  onDemandRotationStartDate: Date | null;
 }
 
 /** AWS's RotationsListEntry; the import members only for imported material, rotationDate and rotationType only for a rotation. */
@@ -110,11 +109,16 @@ export class RotationService {
     });
   }
 
-  /** RotateKeyOnDemand: new key material now (at most 25 times per key). */
+  /**
+   * RotateKeyOnDemand: new key material now (at most 25 times per key),
+   * answered with the key's ARN as AWS does. The rotation is complete when the
+   * answer leaves, so GetKeyRotationStatus never shows one in progress
+   * (AWS's OnDemandRotationStartDate).
+   */
   async rotateKeyOnDemand(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let keyId = '';
     await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, {}, async (scope, key) => {
-      keyId = key.keyId;
+      keyId = key.arn;
       const next = await this.#rotate(scope.trx, key, scope.now, (id) => decideRotateKeyOnDemand(key, id));
       scope.setAdditionalEventData({ keyMaterialId: next.currentKeyMaterialId, rotationType: 'ON_DEMAND' });
     });
@@ -124,14 +128,11 @@ export class RotationService {
   getKeyRotationStatus(ctx: RequestContext, input: { keyId: string }): Promise<KeyRotationStatus> {
     return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
       const key = await this.#read(scope, input.keyId, 'GetKeyRotationStatus');
-      const events = await readStream(scope.trx, keyStreamId(key.keyId));
-      const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
       return {
         keyId: key.arn,
         keyRotationEnabled: key.rotationEnabled,
         rotationPeriodInDays: key.rotationPeriodInDays,
         nextRotationDate: key.nextRotationDate,
-        onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
       };
     });
   }

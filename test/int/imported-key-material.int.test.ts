@@ -69,6 +69,8 @@ async function importInto(
       KeyId: keyId,
       ImportToken: params.ImportToken!,
       EncryptedKeyMaterial: wrap(params.PublicKey!, algorithm, material),
+      // AWS's default is KEY_MATERIAL_EXPIRES, which needs a ValidTo.
+      ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
       ...extra,
     }),
   );
@@ -236,6 +238,7 @@ describe('audit-first', () => {
               KeyId: keyId,
               ImportToken: params.ImportToken!,
               EncryptedKeyMaterial: wrap(params.PublicKey!, 'RSAES_OAEP_SHA_256', randomBytes(32)),
+              ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
             }),
           ),
       ]) {

@@ -152,7 +152,7 @@ const FIXTURES: Record<string, () => Promise<Input>> = {
   ImportKeyMaterial: async () => ({ ...(await newImport()), expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
   DeleteImportedKeyMaterial: async () => {
     const material = await newImport();
-    await t.app.imports.importKeyMaterial(await asAdmin(), material);
+    await t.app.imports.importKeyMaterial(await asAdmin(), { ...material, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
     return { keyId: material.keyId };
   },
   EnableKey: async () => {

@@ -302,7 +302,12 @@ describe('secrets at rest', () => {
     ]);
     keep('encrypted key material', encryptedKeyMaterial);
     const imported = await t.gql(alice, `mutation($i: ImportKeyMaterialInput!) { importKeyMaterial(input: $i) { keyMaterialId } }`, {
-      i: { keyId: external, importToken: params.data.getParametersForImport.importToken, encryptedKeyMaterial: b64(encryptedKeyMaterial) },
+      i: {
+        keyId: external,
+        importToken: params.data.getParametersForImport.importToken,
+        encryptedKeyMaterial: b64(encryptedKeyMaterial),
+        expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      },
     });
     expect(imported.errors).toBeUndefined();
     const [parameters] = await t.db.owner.selectFrom('import_parameters').selectAll().where('key_id', '=', external).execute();

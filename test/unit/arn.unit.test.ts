@@ -1,8 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { aliasArn, isKeyUuid, keyArn, parseKeyReference, parsePrincipalArn, principalArn, rootArn } from '../../src/domain/arn.ts';
+import {
+  aliasArn,
+  isKeyUuid,
+  keyArn,
+  parseKeyReference,
+  parseMultiRegionKeyReference,
+  parsePrincipalArn,
+  principalArn,
+  rootArn,
+} from '../../src/domain/arn.ts';
 
 const KEY = '1234abcd-12ab-34cd-56ef-1234567890ab';
 const ACCOUNT = '111122223333';
+
+describe('parseMultiRegionKeyReference: a multi-Region key id or key ARN', () => {
+  const MRK = 'mrk-d3b95762d3b95762d3b95762d3b95762';
+
+  it('parses the id and the ARN, which parseKeyReference does not take', () => {
+    expect(parseMultiRegionKeyReference(MRK)).toEqual({ keyId: MRK });
+    expect(parseMultiRegionKeyReference(`arn:aws:kms:eu-west-1:${ACCOUNT}:key/${MRK}`)).toEqual({ keyId: MRK, region: 'eu-west-1', accountId: ACCOUNT });
+    expect(parseKeyReference(MRK)).toBeUndefined();
+  });
+
+  it.each(['mrk-fake-key-id', 'mrk-D3B95762D3B95762D3B95762D3B95762', `${MRK}0`, KEY])('rejects %j', (text) => {
+    expect(parseMultiRegionKeyReference(text)).toBeUndefined();
+  });
+});
 
 describe('parseKeyReference: the four forms of KeyId', () => {
   it('a key id', () => {

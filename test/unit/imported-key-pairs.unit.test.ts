@@ -69,3 +69,16 @@ describe('importing into an asymmetric key', () => {
     expect(decideImportKeyMaterial(hmac, request({ publicKey: null, validTo: new Date(NOW.getTime() + 86_400_000) }), NOW)).toMatchObject({ ok: true });
   });
 });
+
+describe('the default ExpirationModel', () => {
+  it.each(['SYMMETRIC_DEFAULT', 'HMAC_256'])('is KEY_MATERIAL_EXPIRES for a %s key, which then needs a ValidTo (as AWS answers)', (keySpec) => {
+    const key = pendingImport(keySpec, keySpec === 'HMAC_256' ? 'GENERATE_VERIFY_MAC' : 'ENCRYPT_DECRYPT');
+    expect(decideImportKeyMaterial(key, request({ publicKey: null }), NOW)).toMatchObject({
+      ok: false,
+      error: { code: 'ValidationException', message: 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES' },
+    });
+    const validTo = new Date(NOW.getTime() + 86_400_000);
+    const next = applyDecision(key, decideImportKeyMaterial(key, request({ publicKey: null, validTo }), NOW), NOW);
+    expect(next.importedMaterials[0]).toMatchObject({ expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: validTo.toISOString() });
+  });
+});

@@ -223,7 +223,7 @@ describe('decideRotateKeyOnDemand', () => {
     expect(key.keyMaterialIds).toHaveLength(26);
     expect(refusal(decideRotateKeyOnDemand(key, M2))).toEqual({
       code: 'LimitExceededException',
-      message: `The on-demand rotations limit has been reached for the given KMS key: ${ARN}. You can rotate a KMS key on demand at most 25 times.`,
+      message: `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${ARN}`,
     });
     expect(eventsOf(decideRotateKeyOnDemand({ ...key, onDemandRotations: 24 }, M2))).toHaveLength(1);
   });
@@ -240,14 +240,15 @@ describe('decideRotateKeyOnDemand', () => {
     expect(refusal(decideRotateKeyOnDemand(keyIn(state, { onDemandRotations: 25 }), M1))).toEqual(useRefusal(state));
   });
 
-  it('refuses imported or asymmetric keys', () => {
+  it('refuses imported or asymmetric keys (an asymmetric or HMAC key without a message, as AWS)', () => {
     // Imported symmetric material rotates on demand only to material imported for it (NEW_KEY_MATERIAL), as AWS now allows.
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL' }), M1))?.code).toBe('KMSInvalidStateException');
+    const wordless = { code: 'UnsupportedOperationException', message: '' };
     expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { origin: 'EXTERNAL', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(
-      notSymmetric,
+      wordless,
     );
-    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'RSA_4096' }), M1))).toEqual(notSymmetric);
-    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'HMAC_512', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(notSymmetric);
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'RSA_4096' }), M1))).toEqual(wordless);
+    expect(refusal(decideRotateKeyOnDemand(keyIn('Enabled', { keySpec: 'HMAC_512', keyUsage: 'GENERATE_VERIFY_MAC' }), M1))).toEqual(wordless);
   });
 });
 

@@ -73,7 +73,7 @@ describe('validateTags', () => {
   it.each(['aws:owner', 'AWS:owner', 'Aws:x', 'aws:'])('refuses the reserved prefix in %j with TagException', (key) => {
     expect(outcome(validateTags([tag('ok'), tag(key)]))).toEqual({
       code: 'TagException',
-      message: 'Tags beginning with aws: are reserved and cannot be used.',
+      message: 'Tags beginning with aws: are reserved',
     });
   });
 
@@ -82,8 +82,14 @@ describe('validateTags', () => {
   });
 
   it('refuses duplicate keys with TagException (keys are case-sensitive)', () => {
-    expect(outcome(validateTags([tag('k', '1'), tag('other'), tag('k', '2')]))).toEqual({ code: 'TagException', message: 'Duplicate tag keys: k' });
+    expect(outcome(validateTags([tag('k', '1'), tag('other'), tag('k', '2')]))).toEqual({ code: 'TagException', message: 'Duplicate tag keys' });
     expect(validateTags([tag('k'), tag('K')])).toBeUndefined();
+  });
+
+  it('refuses more than 50 tags in one request with TagException', () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => tag(`key${i}`));
+    expect(validateTags(many(50))).toBeUndefined();
+    expect(outcome(validateTags(many(51)))).toEqual({ code: 'TagException', message: 'Too many tags' });
   });
 
   it('reports validation errors before tag rules', () => {

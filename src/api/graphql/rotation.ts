@@ -22,7 +22,6 @@ kmsField('GetKeyRotationStatus', {
       keyRotationEnabled: boolean;
       rotationPeriodInDays: number | null;
       nextRotationDate: Date | null;
-      onDemandRotationStartDate: Date | null;
     }>('GetKeyRotationStatusResponse')
     .implement({
       fields: (f) => ({
@@ -30,7 +29,6 @@ kmsField('GetKeyRotationStatus', {
         keyRotationEnabled: f.exposeBoolean('keyRotationEnabled'),
         rotationPeriodInDays: f.exposeInt('rotationPeriodInDays', { nullable: true }),
         nextRotationDate: f.expose('nextRotationDate', { type: 'DateTime', nullable: true }),
-        onDemandRotationStartDate: f.expose('onDemandRotationStartDate', { type: 'DateTime', nullable: true }),
       }),
     }),
   description: 'GetKeyRotationStatus.',
