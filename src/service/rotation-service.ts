@@ -47,7 +47,8 @@ export interface KeyRotationStatus {
   keyRotationEnabled: boolean;
   rotationPeriodInDays: number | null;
   nextRotationDate: Date | null;
-  onDemandRotationStartDate: Date | null;
+  /** AWS's member for a rotation still in progress: none here (see getKeyRotationStatus). */
+  onDemandRotationStartDate: null;
 }
 
 /** AWS's RotationsListEntry; the import members only for imported material, rotationDate and rotationType only for a rotation. */
@@ -110,28 +111,32 @@ export class RotationService {
     });
   }
 
-  /** RotateKeyOnDemand: new key material now (at most 25 times per key). */
+  /** RotateKeyOnDemand: new key material now (at most 25 times per key); answers the key ARN, as AWS does. */
   async rotateKeyOnDemand(ctx: RequestContext, input: { keyId: string }): Promise<{ keyId: string }> {
     let keyId = '';
     await this.#change(ctx, 'RotateKeyOnDemand', input.keyId, { keyId: input.keyId }, {}, async (scope, key) => {
-      keyId = key.keyId;
+      keyId = key.arn;
       const next = await this.#rotate(scope.trx, key, scope.now, (id) => decideRotateKeyOnDemand(key, id));
       scope.setAdditionalEventData({ keyMaterialId: next.currentKeyMaterialId, rotationType: 'ON_DEMAND' });
     });
     return { keyId };
   }
 
+  /**
+   * GetKeyRotationStatus. AWS shows OnDemandRotationStartDate only while an
+   * on-demand rotation is in progress; RotateKeyOnDemand here has completed
+   * by the time it answers, so no status ever carries one (ListKeyRotations
+   * has the date of every completed rotation).
+   */
   getKeyRotationStatus(ctx: RequestContext, input: { keyId: string }): Promise<KeyRotationStatus> {
     return this.#runner.run(ctx, { eventName: 'GetKeyRotationStatus', readOnly: true, requestParameters: { keyId: input.keyId } }, async (scope) => {
       const key = await this.#read(scope, input.keyId, 'GetKeyRotationStatus');
-      const events = await readStream(scope.trx, keyStreamId(key.keyId));
-      const lastOnDemand = events.filter((e) => e.type === 'KeyRotated' && (e.data as { rotationType: string }).rotationType === 'ON_DEMAND').at(-1);
       return {
         keyId: key.arn,
         keyRotationEnabled: key.rotationEnabled,
         rotationPeriodInDays: key.rotationPeriodInDays,
         nextRotationDate: key.nextRotationDate,
-        onDemandRotationStartDate: lastOnDemand?.recordedAt ?? null,
+        onDemandRotationStartDate: null,
       };
     });
   }

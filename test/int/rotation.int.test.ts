@@ -92,7 +92,7 @@ describe('on-demand rotation', () => {
     expect(await rejection(t.app.rotation.rotateKeyOnDemand(ctx(), { keyId: key.keyId }))).toMatchObject({ code: 'LimitExceededException' });
     const status = await t.app.rotation.getKeyRotationStatus(ctx(), { keyId: key.keyId });
     expect(status.nextRotationDate).toEqual(scheduled);
-    expect(status.onDemandRotationStartDate).toEqual(t.clock.now());
+    expect(status.onDemandRotationStartDate).toBeNull(); // AWS shows it only while a rotation is in progress; these completed
     for (const [i, blob] of blobs.entries()) expect(await decrypt(blob)).toBe(`v${i}`);
     const page1 = await t.app.rotation.listKeyRotations(ctx(), { keyId: key.keyId, limit: 20 });
     const page2 = await t.app.rotation.listKeyRotations(ctx(), { keyId: key.keyId, limit: 20, marker: page1.nextMarker });
