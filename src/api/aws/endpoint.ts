@@ -141,9 +141,14 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
   }
 }
 
-/** `{"__type", "message"}` with AWS's status for the error (and its code in `x-amzn-ErrorType`, which some SDKs read first). */
+/**
+ * `{"__type", "message"}` with AWS's status for the error (and its code in
+ * `x-amzn-ErrorType`, which some SDKs read first). AWS leaves the message out
+ * of the errors it gives no words (InvalidCiphertextException,
+ * KMSInvalidSignatureException, KMSInvalidMacException): so does this.
+ */
 function sendError(res: ServerResponse, requestId: string, error: KmsError): void {
-  const text = JSON.stringify({ __type: error.code, message: error.message });
+  const text = JSON.stringify(error.message === '' ? { __type: error.code } : { __type: error.code, message: error.message });
   res
     .writeHead(STATUS[error.code] ?? 400, {
       'content-type': JSON_CONTENT_TYPE,
