@@ -61,6 +61,9 @@ export const isAsymmetricKeySpec = (keySpec: string): boolean => /^(RSA_|ECC_|ML
 /** Whether a key of this spec is an HMAC key. */
 export const isHmacKeySpec = (keySpec: string): boolean => keySpec.startsWith('HMAC_');
 
+/** AWS's refusal of CreateKey without KeyUsage for any spec but SYMMETRIC_DEFAULT, whatever the spec. */
+const MISSING_KEY_USAGE = 'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.';
+
 /**
  * The KeyUsage CreateKey records for a key spec when the caller gave none, or
  * the refusal AWS answers: only a symmetric encryption key may leave KeyUsage
@@ -74,7 +77,7 @@ export function resolveKeyUsage(keySpec: KeySpecName, keyUsage: string | null | 
   const allowed: readonly string[] = USAGES_BY_KEY_SPEC[keySpec] ?? [];
   if (keyUsage == null) {
     if (keySpec === 'SYMMETRIC_DEFAULT') return { ok: true, keyUsage: 'ENCRYPT_DECRYPT' };
-    return { ok: false, error: new KmsError('ValidationException', `You must specify a KeyUsage value when KeySpec is ${keySpec}`) };
+    return { ok: false, error: new KmsError('ValidationException', MISSING_KEY_USAGE) };
   }
   if (!allowed.includes(keyUsage)) {
     return { ok: false, error: new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}`) };

@@ -79,7 +79,8 @@ export class MacService {
         mac: input.mac,
       });
       if (!r.ok) throw macRefusal(r, input.macAlgorithm, key.keySpec);
-      if (!r.valid) throw new KmsError('KMSInvalidMacException', 'The MAC is not valid for the message, key and MAC algorithm.');
+      // AWS's KMSInvalidMacException carries no message (as its KMSInvalidSignatureException).
+      if (!r.valid) throw new KmsError('KMSInvalidMacException', '');
       return { keyId: key.arn, macValid: true, macAlgorithm: input.macAlgorithm };
     });
   }

@@ -174,10 +174,30 @@ describe('CreateKey and DescribeKey over the AWS endpoint, for every spec and us
 
 describe('CreateKey refuses the pairs AWS refuses', () => {
   const refused: [string, { KeySpec?: KeySpec; KeyUsage?: KeyUsageType }, string, string][] = [
-    ['RSA without KeyUsage', { KeySpec: 'RSA_2048' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is RSA_2048'],
-    ['ECC without KeyUsage', { KeySpec: 'ECC_NIST_P384' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is ECC_NIST_P384'],
-    ['HMAC without KeyUsage', { KeySpec: 'HMAC_256' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is HMAC_256'],
-    ['ML-DSA without KeyUsage', { KeySpec: 'ML_DSA_65' }, 'ValidationException', 'You must specify a KeyUsage value when KeySpec is ML_DSA_65'],
+    [
+      'RSA without KeyUsage',
+      { KeySpec: 'RSA_2048' },
+      'ValidationException',
+      'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+    ],
+    [
+      'ECC without KeyUsage',
+      { KeySpec: 'ECC_NIST_P384' },
+      'ValidationException',
+      'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+    ],
+    [
+      'HMAC without KeyUsage',
+      { KeySpec: 'HMAC_256' },
+      'ValidationException',
+      'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+    ],
+    [
+      'ML-DSA without KeyUsage',
+      { KeySpec: 'ML_DSA_65' },
+      'ValidationException',
+      'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+    ],
     [
       'HMAC for encryption',
       { KeySpec: 'HMAC_256', KeyUsage: 'ENCRYPT_DECRYPT' },

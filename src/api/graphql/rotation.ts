@@ -10,7 +10,9 @@ emptyKmsMutation('EnableKeyRotation', 'EnableKeyRotation: automatic rotation eve
 emptyKmsMutation('DisableKeyRotation', 'DisableKeyRotation.', KeyIdInput('DisableKeyRotationInput'));
 
 kmsField('RotateKeyOnDemand', {
-  type: builder.objectRef<{ keyId: string }>('RotateKeyOnDemandResponse').implement({ fields: (f) => ({ keyId: f.exposeString('keyId') }) }),
+  type: builder
+    .objectRef<{ keyId: string }>('RotateKeyOnDemandResponse')
+    .implement({ fields: (f) => ({ keyId: f.exposeString('keyId', { description: 'The key ARN.' }) }) }),
   description: 'RotateKeyOnDemand: new key material now; at most 25 per key. Older material still decrypts.',
   input: KeyIdInput('RotateKeyOnDemandInput'),
 });

@@ -12,6 +12,23 @@ const ALSO_REQUIRED: Record<string, string[]> = {
   ReEncrypt: ['CiphertextBlob'],
 };
 
+/**
+ * AWS lists an enum's values in its own order, not the model's. Where a
+ * recorded AWS answer shows that order (LocalStack's snapshot tests against
+ * AWS), the message uses it; the list is used only while it holds exactly
+ * the model's values, so a value added to the model falls back to the
+ * model's order rather than to a list that misses it.
+ */
+const AWS_ENUM_ORDER: Record<string, readonly string[]> = {
+  MacAlgorithmSpec: ['HMAC_SHA_384', 'HMAC_SHA_256', 'HMAC_SHA_224', 'HMAC_SHA_512'],
+};
+
+/** The values of enum shape `name` as AWS lists them in a refusal. */
+function enumAsListed(name: string, values: readonly string[]): readonly string[] {
+  const recorded = AWS_ENUM_ORDER[name];
+  return recorded && recorded.length === values.length && recorded.every((v) => values.includes(v)) ? recorded : values;
+}
+
 const patterns = new Map<string, RegExp>();
 
 /** AWS applies a member's pattern to the whole value (Java's `matches`). */
@@ -52,11 +69,12 @@ function checkStructure(s: Shape, value: Record<string, unknown>, path: string, 
       if (s.required?.includes(member) || alsoRequired.includes(member)) out.push({ field: at, value: null, constraint: 'Member must not be null' });
       continue;
     }
-    checkValue(shape(ref.shape), v, at, out);
+    checkValue(ref.shape, v, at, out);
   }
 }
 
-function checkValue(s: Shape, value: unknown, at: string, out: FieldViolation[]): void {
+function checkValue(name: string, value: unknown, at: string, out: FieldViolation[]): void {
+  const s = shape(name);
   const shown = (v: unknown) => (s.sensitive || s.type === 'blob' ? {} : { value: v });
   switch (s.type) {
     case 'structure':
@@ -65,7 +83,7 @@ function checkValue(s: Shape, value: unknown, at: string, out: FieldViolation[])
     case 'list': {
       if (!Array.isArray(value)) return;
       checkSize(s, value.length, at, out);
-      value.forEach((item, i) => checkValue(shape(s.member!.shape), item, `${at}.${i + 1}.member`, out));
+      value.forEach((item, i) => checkValue(s.member!.shape, item, `${at}.${i + 1}.member`, out));
       return;
     }
     case 'map': {
@@ -73,8 +91,8 @@ function checkValue(s: Shape, value: unknown, at: string, out: FieldViolation[])
       const entries = Object.entries(value);
       checkSize(s, entries.length, at, out);
       for (const [k, v] of entries) {
-        checkValue(shape(s.key!.shape), k, `${at}.key`, out);
-        checkValue(shape(s.value!.shape), v, `${at}.value`, out);
+        checkValue(s.key!.shape, k, `${at}.key`, out);
+        checkValue(s.value!.shape, v, `${at}.value`, out);
       }
       return;
     }
@@ -84,7 +102,8 @@ function checkValue(s: Shape, value: unknown, at: string, out: FieldViolation[])
       if (s.min !== undefined && length < s.min)
         out.push({ field: at, ...shown(value), constraint: `Member must have length greater than or equal to ${s.min}` });
       if (s.max !== undefined && length > s.max) out.push({ field: at, ...shown(value), constraint: `Member must have length less than or equal to ${s.max}` });
-      if (s.enum && !s.enum.includes(value)) out.push({ field: at, ...shown(value), constraint: `Member must satisfy enum value set: [${s.enum.join(', ')}]` });
+      if (s.enum && !s.enum.includes(value))
+        out.push({ field: at, ...shown(value), constraint: `Member must satisfy enum value set: [${enumAsListed(name, s.enum).join(', ')}]` });
       if (s.pattern && !patternOf(s.pattern).test(value))
         out.push({ field: at, ...shown(value), constraint: `Member must satisfy regular expression pattern: ${s.pattern}` });
       return;
