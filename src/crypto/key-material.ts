@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { generateKeyPair, type AsymmetricKeySpec } from './asymmetric.ts';
+import { type AsymmetricKeySpec } from './asymmetric.ts';
+import { generateKeyPair } from './key-pairs.ts';
 import { generateHmacKey, HMAC_KEY_BYTES, type HmacKeySpec } from './hmac.ts';
 import type { RootKey } from './root-key.ts';
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { generateKeyPair, type AsymmetricKeySpec } from '../crypto/asymmetric.ts';
+import { type AsymmetricKeySpec } from '../crypto/asymmetric.ts';
+import { generateKeyPair } from '../crypto/key-pairs.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import { commonParameters, validateCommon, type CommonInput } from './crypto-input.ts';

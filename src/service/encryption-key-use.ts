@@ -2,12 +2,11 @@ import { decryptBlob, encryptBlob, InvalidCiphertextError, parseBlobHeader, type
 import {
   ENCRYPTION_ALGORITHMS_BY_SPEC,
   RSA_OAEP_MAX_PLAINTEXT_BYTES,
-  rsaOaepDecrypt,
-  rsaOaepEncrypt,
   type EncryptionAlgorithmSpec,
   type KeySpec,
   type RsaKeySpec,
 } from '../crypto/asymmetric.ts';
+import { rsaOaepDecrypt, rsaOaepEncrypt } from '../crypto/rsa-oaep.ts';
 import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import { keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError } from '../domain/errors.ts';

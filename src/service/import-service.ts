@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { canonicalKeyPair, generateKeyPair } from '../crypto/asymmetric.ts';
+import { canonicalKeyPair, generateKeyPair } from '../crypto/key-pairs.ts';
 import {
   fitsKeySpec,
   IMPORT_PARAMETERS_VALIDITY_MS,

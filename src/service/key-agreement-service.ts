@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { deriveSharedSecret, type KeySpec } from '../crypto/asymmetric.ts';
+import { type KeySpec } from '../crypto/asymmetric.ts';
+import { deriveSharedSecret } from '../crypto/key-agreement.ts';
 import { KmsError } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import { dryRunStop, lockKeyForUse, unwrapCurrentMaterial, type KeyUseDeps } from './key-use.ts';

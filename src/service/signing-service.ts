@@ -1,4 +1,5 @@
-import { checkSigningRequest, sign, verify, type KeySpec, type MessageType, type SigningAlgorithmSpec, type SigningRefusal } from '../crypto/asymmetric.ts';
+import { type KeySpec, type MessageType, type SigningAlgorithmSpec, type SigningRefusal } from '../crypto/asymmetric.ts';
+import { checkSigningRequest, sign, verify } from '../crypto/signing.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RequestContext } from './context.ts';
 import type { KeyReads } from './key-reads.ts';

@@ -28,31 +28,25 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkSigningRequest,
-  derivePublicKey,
-  deriveSharedSecret,
   ENCRYPTION_ALGORITHMS_BY_SPEC,
-  generateKeyPair,
   InvalidKeyMaterialError,
   KEY_AGREEMENT_ALGORITHMS_BY_SPEC,
   MAX_RAW_MESSAGE_BYTES,
   MESSAGE_BYTES_BY_TYPE,
-  MESSAGE_TYPES_BY_ALGORITHM,
   RSA_OAEP_MAX_PLAINTEXT_BYTES,
-  rsaOaepDecrypt,
-  rsaOaepEncrypt,
-  sign,
   SIGNING_ALGORITHMS_BY_SPEC,
   UnsupportedKeySpecError,
-  verify,
   type AsymmetricKeySpec,
-  type KeyPairDer,
   type MessageType,
   type NistEccKeySpec,
   type RsaKeySpec,
   type RsaOaepAlgorithm,
   type SigningAlgorithmSpec,
 } from '../../src/crypto/asymmetric.ts';
+import { deriveSharedSecret } from '../../src/crypto/key-agreement.ts';
+import { derivePublicKey, generateKeyPair, type KeyPairDer } from '../../src/crypto/key-pairs.ts';
+import { rsaOaepDecrypt, rsaOaepEncrypt } from '../../src/crypto/rsa-oaep.ts';
+import { checkSigningRequest, MESSAGE_TYPES_BY_ALGORITHM, sign, verify } from '../../src/crypto/signing.ts';
 import {
   generateHmacKey,
   generateMac,

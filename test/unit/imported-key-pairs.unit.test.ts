@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalKeyPair } from '../../src/crypto/asymmetric.ts';
+import { canonicalKeyPair } from '../../src/crypto/key-pairs.ts';
 import { isImportedKeyPairSpec, wrappingRefusal } from '../../src/crypto/import-wrapping.ts';
 import { decideImportKeyMaterial, foldKey, type ImportRequest, type KeyState } from '../../src/domain/key.ts';
 import { applyDecision, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
