@@ -10,7 +10,8 @@ import {
 } from '../domain/alias.ts';
 import { aliasArn, keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError, Validator, type Decision } from '../domain/errors.ts';
-import { checkKeyState, type KeyOperation, type KeyState, type Recorded } from '../domain/key.ts';
+import { type KeyState, type Recorded } from '../domain/key.ts';
+import { checkKeyState, type KeyOperation } from '../domain/key-state-rules.ts';
 import { aliasStream, applyDecision } from '../store/apply-decision.ts';
 import { readStream } from '../store/event-store.ts';
 import { lockKeyShared } from '../store/key-locks.ts';

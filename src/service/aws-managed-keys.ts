@@ -15,7 +15,7 @@ import { appendAuditRecord } from './audit.ts';
 import { accessDenied, type Authorizer, type GrantSource } from './authorization.ts';
 import { applyKeyDecision, type JobScheduler } from './key-changes.ts';
 import type { ManagedKeyProvisioner, ManagedKeyRequest } from './key-resolver.ts';
-import { toKeyMetadata } from './kms-service.ts';
+import { toKeyMetadata } from '../domain/key-metadata.ts';
 
 /** A key that does not exist yet has no grants. */
 const NO_GRANTS: GrantSource = { grantsFor: async () => [] };

@@ -10,7 +10,7 @@ import { rsaOaepDecrypt, rsaOaepEncrypt } from '../crypto/rsa-oaep.ts';
 import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import { keyArn, parseKeyReference } from '../domain/arn.ts';
 import { KmsError } from '../domain/errors.ts';
-import { checkKeyState, type KeyOperation } from '../domain/key.ts';
+import { checkKeyState, type KeyOperation } from '../domain/key-state-rules.ts';
 import type { UsableKey } from '../store/projections.ts';
 import { enforce } from './authorization.ts';
 import type { KeyReads } from './key-reads.ts';

@@ -14,7 +14,8 @@ import {
   type GrantEvent,
   type GrantState,
 } from '../domain/grant.ts';
-import { checkKeyState, type KeyState, type Recorded } from '../domain/key.ts';
+import { type KeyState, type Recorded } from '../domain/key.ts';
+import { checkKeyState } from '../domain/key-state-rules.ts';
 import type { Database } from '../store/database.ts';
 import { applyDecision, grantStream } from '../store/apply-decision.ts';
 import { readStream } from '../store/event-store.ts';

@@ -15,17 +15,9 @@ import {
 import { wrapKeyMaterial } from '../crypto/key-material.ts';
 import { RootKeyError, type RootKey } from '../crypto/root-key.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
-import {
-  checkKeyState,
-  decideDeleteImportedKeyMaterial,
-  decideImportKeyMaterial,
-  EXPIRATION_MODELS,
-  externalOnly,
-  IMPORT_TYPES,
-  nextMaterialExpiry,
-  type ExpirationModel,
-  type ImportType,
-} from '../domain/key.ts';
+import { EXPIRATION_MODELS, IMPORT_TYPES, type ExpirationModel, type ImportType } from '../domain/key.ts';
+import { decideDeleteImportedKeyMaterial, decideImportKeyMaterial, externalOnly, nextMaterialExpiry } from '../domain/key-decisions.ts';
+import { checkKeyState } from '../domain/key-state-rules.ts';
 import type { Database } from '../store/database.ts';
 import { destroyKeyMaterial, dropImportParameters, insertImportParameters, insertKeyMaterial, readImportParameters } from '../store/key-material-store.ts';
 import type { Authorizer } from './authorization.ts';

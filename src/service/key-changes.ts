@@ -1,7 +1,8 @@
 import type { Transaction } from 'kysely';
 import { acceptsAliasKeyId } from '../domain/alias.ts';
 import type { Decision } from '../domain/errors.ts';
-import { foldKey, keyStreamId, type KeyEvent, type KeyOperation, type KeyState, type Recorded } from '../domain/key.ts';
+import { foldKey, keyStreamId, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
+import { type KeyOperation } from '../domain/key-state-rules.ts';
 import type { Database } from '../store/database.ts';
 import { applyDecision, keyStream } from '../store/apply-decision.ts';
 import { readStream, type RecordedEvent } from '../store/event-store.ts';

@@ -1,5 +1,5 @@
 import { KmsError, Validator } from '../domain/errors.ts';
-import { decidePutKeyPolicy } from '../domain/key.ts';
+import { decidePutKeyPolicy } from '../domain/key-decisions.ts';
 import { parsePolicy, wouldLockOut } from '../domain/policy/index.ts';
 import type { Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';

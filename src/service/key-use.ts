@@ -2,7 +2,7 @@ import { unwrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import { keyArn } from '../domain/arn.ts';
 import { KmsError } from '../domain/errors.ts';
-import { checkKeyState, type KeyOperation } from '../domain/key.ts';
+import { checkKeyState, type KeyOperation } from '../domain/key-state-rules.ts';
 import type { UsableKey } from '../store/projections.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { KeyReads } from './key-reads.ts';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { keyArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
+import { defaultKeyPolicy, ORIGINS, type KeyState } from '../domain/key.ts';
 import {
   decideCancelKeyDeletion,
   decideCreateKey,
@@ -8,12 +9,9 @@ import {
   decideEnableKey,
   decideScheduleKeyDeletion,
   decideUpdateKeyDescription,
-  checkKeyState,
-  defaultKeyPolicy,
-  ORIGINS,
   publicKeyRefusal,
-  type KeyState,
-} from '../domain/key.ts';
+} from '../domain/key-decisions.ts';
+import { checkKeyState } from '../domain/key-state-rules.ts';
 import { KEY_SPECS, KEY_USAGES, keyAlgorithms, resolveKeyUsage, sm2Refused, type KeyAlgorithms, type KeySpecName, type KeyUsage } from '../domain/key-specs.ts';
 import { validateTags, type Tag } from '../domain/tags.ts';
 import { readKeyUse } from '../store/compliance-queries.ts';
@@ -24,6 +22,7 @@ import { generateKeyMaterialFor, wrapKeyMaterial, type NewKeyMaterial } from '..
 import type { RootKey } from '../crypto/root-key.ts';
 import { insertKeyMaterial } from '../store/key-material-store.ts';
 import type { RequestContext } from './context.ts';
+import { toKeyMetadata, type KeyMetadata } from '../domain/key-metadata.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import { applyKeyDecision, changeKey, keyResource, readAuthorizedKey, type JobScheduler, type KeyChangeDeps } from './key-changes.ts';
 import { checkNewKeyPolicy, checkPolicySize, MAX_POLICY_MEMBER_LENGTH } from './key-policy-service.ts';
@@ -37,29 +36,6 @@ export interface KeyLastUsageResult {
   keyLastUsage: { operation: string; timestamp: Date; cloudTrailEventId: string; kmsRequestId: string } | null;
   trackingStartDate: Date;
   keyCreationDate: Date;
-}
-
-/** KeyMetadata as AWS returns it, in lowerCamelCase; of the algorithm lists, only those that apply to the key are present. */
-export interface KeyMetadata extends KeyAlgorithms {
-  awsAccountId: string;
-  keyId: string;
-  arn: string;
-  creationDate: Date;
-  enabled: boolean;
-  description: string;
-  keyUsage: string;
-  keyState: string;
-  deletionDate: Date | null;
-  origin: string;
-  keyManager: string;
-  customerMasterKeySpec: string;
-  keySpec: string;
-  multiRegion: boolean;
-  pendingDeletionWindowInDays: number | null;
-  currentKeyMaterialId: string | null;
-  /** Keys with imported material: whether it expires, and when. */
-  expirationModel?: string;
-  validTo?: Date;
 }
 
 export interface CreateKeyInput {
@@ -391,39 +367,6 @@ export class KmsService {
     );
     return { keyId: arn };
   }
-}
-
-export function toKeyMetadata(key: KeyState): KeyMetadata {
-  return {
-    awsAccountId: key.accountId,
-    keyId: key.keyId,
-    arn: key.arn,
-    creationDate: key.creationDate,
-    enabled: key.keyState === 'Enabled',
-    description: key.description,
-    keyUsage: key.keyUsage,
-    keyState: key.keyState,
-    deletionDate: key.deletionDate,
-    origin: key.origin,
-    keyManager: key.keyManager,
-    customerMasterKeySpec: key.keySpec,
-    keySpec: key.keySpec,
-    ...keyAlgorithms(key.keySpec, key.keyUsage),
-    multiRegion: key.multiRegion,
-    // AWS shows the waiting period only while a multi-Region primary waits for its replicas
-    // (PendingReplicaDeletion); a key of one Region pending deletion shows its DeletionDate instead.
-    pendingDeletionWindowInDays: null,
-    // AWS names the current material of symmetric encryption keys only, the keys whose material rotates.
-    currentKeyMaterialId: key.keySpec === 'SYMMETRIC_DEFAULT' ? key.currentKeyMaterialId : null,
-    ...(key.origin === 'EXTERNAL' ? importedMetadata(key) : {}),
-  };
-}
-
-/** KeyMetadata's ExpirationModel and ValidTo of a key with imported material: its current material's, once imported. */
-function importedMetadata(key: KeyState): { expirationModel?: string; validTo?: Date } {
-  const current = key.importedMaterials.find((m) => m.keyMaterialId === key.currentKeyMaterialId && m.importState === 'IMPORTED');
-  if (!current?.expirationModel) return {};
-  return { expirationModel: current.expirationModel, ...(current.validTo ? { validTo: new Date(current.validTo) } : {}) };
 }
 
 /**

@@ -3,27 +3,21 @@ import type { Transaction } from 'kysely';
 import { aliasStreamId, decideDeleteAlias, foldAlias } from '../domain/alias.ts';
 import { aliasArn } from '../domain/arn.ts';
 import { KmsError, Validator, type Decision } from '../domain/errors.ts';
+import { foldKey, keyStreamId, type ExpirationModel, type KeyEvent, type KeyState, type Recorded } from '../domain/key.ts';
 import {
-  checkKeyState,
   decideAutomaticRotation,
   decideDeleteKey,
   decideDisableKeyRotation,
   decideExpireKeyMaterial,
   decideEnableKeyRotation,
   decideRotateKeyOnDemand,
-  foldKey,
   isDeletionDue,
   isMaterialExpiryDue,
   isRotationDue,
   keyMaterialState,
-  keyStreamId,
   nextMaterialExpiry,
-  type ExpirationModel,
-  type KeyEvent,
-  type KeyOperation,
-  type KeyState,
-  type Recorded,
-} from '../domain/key.ts';
+} from '../domain/key-decisions.ts';
+import { checkKeyState, type KeyOperation } from '../domain/key-state-rules.ts';
 import { generateKeyMaterial, wrapKeyMaterial } from '../crypto/key-material.ts';
 import type { RootKey } from '../crypto/root-key.ts';
 import type { Database } from '../store/database.ts';

@@ -1,5 +1,5 @@
 import { Validator } from '../domain/errors.ts';
-import { decideTagResource, decideUntagResource } from '../domain/key.ts';
+import { decideTagResource, decideUntagResource } from '../domain/key-decisions.ts';
 import { validateTagKeys, validateTags, type Tag } from '../domain/tags.ts';
 import type { Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
-import { decideCreateKey, decideDisableKey, decideEnableKey, keyStreamId, type CreateKeyCommand, type KeyState } from '../../src/domain/key.ts';
+import { keyStreamId, type KeyState } from '../../src/domain/key.ts';
+import { decideCreateKey, decideDisableKey, decideEnableKey, type CreateKeyCommand } from '../../src/domain/key-decisions.ts';
 import { applyDecision, keyStream } from '../../src/store/apply-decision.ts';
 import { readStream, StreamVersionConflictError } from '../../src/store/event-store.ts';
 import { readKeyProjection } from '../../src/store/projections.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyMetadata } from '../../src/service/kms-service.ts';
+import type { KeyMetadata } from '../../src/domain/key-metadata.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 
 /**

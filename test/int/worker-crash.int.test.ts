@@ -6,7 +6,7 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyledger, type Keyledger } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
-import { DAY_MS } from '../../src/domain/key.ts';
+import { DAY_MS } from '../../src/domain/key-decisions.ts';
 import { KmsError } from '../../src/domain/errors.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
 import { createLogger } from '../../src/logger.ts';

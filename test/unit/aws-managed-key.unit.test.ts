@@ -7,15 +7,14 @@ import {
   isAwsManagedKeyChange,
   viaServiceOf,
 } from '../../src/domain/aws-managed-key.ts';
+import { foldKey, type KeyState } from '../../src/domain/key.ts';
 import {
   decideDisableKey,
   decidePutKeyPolicy,
   decideRotateKeyOnDemand,
   decideScheduleKeyDeletion,
   decideUpdateKeyDescription,
-  foldKey,
-  type KeyState,
-} from '../../src/domain/key.ts';
+} from '../../src/domain/key-decisions.ts';
 import { evaluatePolicy } from '../../src/domain/policy/index.ts';
 import { parseJson } from '../../src/json.ts';
 import { recordedKeyEvent } from '../support/key-fixtures.ts';

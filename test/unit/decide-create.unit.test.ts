@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
 import { decideCreateGrant, evolveGrant, MAX_GRANTS_PER_KEY, type CreateGrantCommand, type GrantEvent } from '../../src/domain/grant.ts';
-import { decideCreateKey, evolveKey, foldKey, type CreateKeyCommand, type KeyEvent, type Recorded } from '../../src/domain/key.ts';
+import { evolveKey, foldKey, type KeyEvent, type Recorded } from '../../src/domain/key.ts';
+import { decideCreateKey, type CreateKeyCommand } from '../../src/domain/key-decisions.ts';
 import { FIXTURE_ACCOUNT, FIXTURE_ARN, FIXTURE_KEY_ID, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 
 // The decisions that start a stream, and their fold, without Postgres: what applyDecision appends and evolves.

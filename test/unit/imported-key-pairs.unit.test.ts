@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalKeyPair } from '../../src/crypto/key-pairs.ts';
 import { isImportedKeyPairSpec, wrappingRefusal } from '../../src/crypto/import-wrapping.ts';
-import { decideImportKeyMaterial, foldKey, type ImportRequest, type KeyState } from '../../src/domain/key.ts';
+import { foldKey, type KeyState } from '../../src/domain/key.ts';
+import { decideImportKeyMaterial, type ImportRequest } from '../../src/domain/key-decisions.ts';
 import { applyDecision, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 
 const NOW = new Date('2026-03-01T09:00:00.000Z');

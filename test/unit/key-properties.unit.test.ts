@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideCreateAlias, decideDeleteAlias, decideUpdateAlias, foldAlias, type AliasEvent, type AliasState } from '../../src/domain/alias.ts';
 import type { Decision } from '../../src/domain/errors.ts';
+import { evolveKey, foldKey, type KeyEvent, type KeyState, type Recorded } from '../../src/domain/key.ts';
 import {
   decideCancelKeyDeletion,
   decideDisableKey,
@@ -10,13 +11,8 @@ import {
   decideTagResource,
   decideUntagResource,
   decideUpdateKeyDescription,
-  evolveKey,
-  foldKey,
   MAX_TAGS_PER_KEY,
-  type KeyEvent,
-  type KeyState,
-  type Recorded,
-} from '../../src/domain/key.ts';
+} from '../../src/domain/key-decisions.ts';
 import type { Tag } from '../../src/domain/tags.ts';
 import { keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KEY_SPECS, KEY_USAGES, keyAlgorithms, resolveKeyUsage, USAGES_BY_KEY_SPEC, isAsymmetricKeySpec, isHmacKeySpec } from '../../src/domain/key-specs.ts';
-import { publicKeyRefusal } from '../../src/domain/key.ts';
+import { publicKeyRefusal } from '../../src/domain/key-decisions.ts';
 import { grantOperationsFor, grantOperationsRefusal } from '../../src/domain/grant.ts';
 import { operationShapes, shape } from '../../src/service/model/kms-model.ts';
 import { ENCRYPTION_ALGORITHMS_BY_SPEC, KEY_AGREEMENT_ALGORITHMS_BY_SPEC, SIGNING_ALGORITHMS_BY_SPEC } from '../../src/crypto/asymmetric.ts';

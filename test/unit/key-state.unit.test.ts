@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
 import { keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
-import { checkKeyState, foldKey, KEY_STATES, OPERATION_RULES, type KeyOperation, type KeyState, type KeyStateName } from '../../src/domain/key.ts';
+import { foldKey, KEY_STATES, type KeyState, type KeyStateName } from '../../src/domain/key.ts';
+import { checkKeyState, OPERATION_RULES, type KeyOperation } from '../../src/domain/key-state-rules.ts';
 
 /**
  * checkKeyState against AWS's key-state table ("Key states of AWS KMS keys",

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { KmsError, type Decision } from '../../src/domain/errors.ts';
 import {
+  defaultKeyPolicy,
+  evolveKey,
+  foldKey,
+  isEnabled,
+  KEY_EVENT_TYPES,
+  type KeyCreatedData,
+  type KeyEvent,
+  type KeyState,
+  type KeyStateName,
+  type Recorded,
+} from '../../src/domain/key.ts';
+import {
   decideCancelKeyDeletion,
   decideDisableKey,
   decideEnableKey,
@@ -8,18 +20,8 @@ import {
   decideTagResource,
   decideUntagResource,
   decideUpdateKeyDescription,
-  defaultKeyPolicy,
-  evolveKey,
-  foldKey,
-  isEnabled,
-  KEY_EVENT_TYPES,
   MAX_TAGS_PER_KEY,
-  type KeyCreatedData,
-  type KeyEvent,
-  type KeyState,
-  type KeyStateName,
-  type Recorded,
-} from '../../src/domain/key.ts';
+} from '../../src/domain/key-decisions.ts';
 import type { Tag } from '../../src/domain/tags.ts';
 import { applyDecision, FIXTURE_ACCOUNT, FIXTURE_ARN, FIXTURE_KEY_ID, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 

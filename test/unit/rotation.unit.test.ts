@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KmsError, Validator, type Decision } from '../../src/domain/errors.ts';
+import { foldKey, KEY_STATES, type KeyCreatedData, type KeyEvent, type KeyState, type KeyStateName } from '../../src/domain/key.ts';
 import {
   DAY_MS,
   decideAutomaticRotation,
@@ -10,16 +11,10 @@ import {
   decideEnableKeyRotation,
   decideRotateKeyOnDemand,
   decideScheduleKeyDeletion,
-  foldKey,
   isDeletionDue,
   isRotationDue,
-  KEY_STATES,
   MAX_ON_DEMAND_ROTATIONS,
-  type KeyCreatedData,
-  type KeyEvent,
-  type KeyState,
-  type KeyStateName,
-} from '../../src/domain/key.ts';
+} from '../../src/domain/key-decisions.ts';
 import { applyDecision, FIXTURE_ARN, keyCreatedData, recordedKeyEvent } from '../support/key-fixtures.ts';
 
 /**

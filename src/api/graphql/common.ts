@@ -4,7 +4,7 @@ import { EXPIRATION_MODELS, KEY_SPECS, KEY_STATES, KEY_USAGES, ORIGINS } from '.
 import type { Tag } from '../../domain/tags.ts';
 import type { RequestContext } from '../../service/context.ts';
 import type { AliasListEntry } from '../../service/alias-service.ts';
-import type { KeyMetadata } from '../../service/kms-service.ts';
+import type { KeyMetadata } from '../../domain/key-metadata.ts';
 import { kmsOperation, type KmsOperation } from '../../service/operations.ts';
 import { builder, type BuilderTypes, type GraphQLContext } from './builder.ts';
 

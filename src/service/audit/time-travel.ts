@@ -18,7 +18,7 @@ import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
 import { toListEntry, type GrantListEntry } from '../grant-service.ts';
 import { keyNotFound } from '../key-resolver.ts';
-import { toKeyMetadata, type KeyMetadata } from '../kms-service.ts';
+import { toKeyMetadata, type KeyMetadata } from '../../domain/key-metadata.ts';
 import type { RequestRunner } from '../request-runner.ts';
 import { AUDIT_READ_ACTION } from './records.ts';
 
