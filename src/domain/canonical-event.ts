@@ -48,8 +48,10 @@ const MAX_EXPONENT = 1000;
  * The canonical text of one event (hash its UTF-8 bytes with `leafHash`).
  *
  * @example
- * canonicalEvent({ eventId, streamId: 'key-1', streamVersion: 1n, type: 'KeyCreated', dataJson: '{"b": 1.50, "a": 2}', metadataJson: '{}', recordedAt: '2026-12-05T03:04:05.123456Z' })
- * // '{"data":{"a":2,"b":1.5},"eventId":"…","metadata":{},"recordedAt":"2026-12-05T03:04:05.123456Z","streamId":"key-1","streamVersion":"1","type":"KeyCreated"}'
+ * canonicalEvent({ eventId, streamId: 'key-1', streamVersion: 1n, type: 'KeyCreated',
+ *   dataJson: '{"b": 1.50, "a": 2}', metadataJson: '{}', recordedAt: '2026-12-05T03:04:05.123456Z' })
+ * // '{"data":{"a":2,"b":1.5},"eventId":"…","metadata":{},"recordedAt":"2026-12-05T03:04:05.123456Z",
+ * //   "streamId":"key-1","streamVersion":"1","type":"KeyCreated"}'
  */
 export function canonicalEvent(e: CanonicalEventFields): string {
   const recordedAt = typeof e.recordedAt === 'string' ? e.recordedAt : `${e.recordedAt.toISOString().slice(0, -1)}000Z`;

@@ -71,7 +71,8 @@ const MISSING_KEY_USAGE = 'You must specify a KeyUsage value for all KMS keys ex
  *
  * @example
  * resolveKeyUsage('RSA_2048', 'SIGN_VERIFY')      // { ok: true, keyUsage: 'SIGN_VERIFY' }
- * resolveKeyUsage('HMAC_256', 'ENCRYPT_DECRYPT')  // { ok: false, error: ValidationException "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256" }
+ * resolveKeyUsage('HMAC_256', 'ENCRYPT_DECRYPT')
+ * // { ok: false, error: ValidationException "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256" }
  */
 export function resolveKeyUsage(keySpec: KeySpecName, keyUsage: string | null | undefined): { ok: true; keyUsage: KeyUsage } | { ok: false; error: KmsError } {
   const allowed: readonly string[] = USAGES_BY_KEY_SPEC[keySpec] ?? [];

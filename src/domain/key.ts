@@ -11,7 +11,10 @@ import type { Tag } from './tags.ts';
 
 export { KEY_SPECS, KEY_USAGES };
 
-/** AWS KeyState values. keyledger produces Enabled, Disabled, PendingDeletion and PendingImport (a key with Origin EXTERNAL whose current material is not imported). */
+/**
+ * AWS KeyState values. keyledger produces Enabled, Disabled, PendingDeletion
+ * and PendingImport (a key with Origin EXTERNAL whose current material is not imported).
+ */
 export const KEY_STATES = ['Creating', 'Enabled', 'Disabled', 'PendingDeletion', 'PendingImport', 'PendingReplicaDeletion', 'Unavailable', 'Updating'] as const;
 export type KeyStateName = (typeof KEY_STATES)[number];
 

@@ -42,7 +42,10 @@ export interface InclusionProofView {
   treeSize: string;
   /** The leaf hash the sealer stored, base64: SHA-256(0x00 || canonical event). */
   leafHash: string;
-  /** The record's canonical event text (src/domain/canonical-event.ts) as the database holds it now; null when the caller's view of the record hides part of it. */
+  /**
+   * The record's canonical event text (src/domain/canonical-event.ts) as the
+   * database holds it now; null when the caller's view of the record hides part of it.
+   */
   canonicalEvent: string | null;
   /** The audit path, base64, the sibling nearest the leaf first. */
   auditPath: string[];

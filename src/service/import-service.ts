@@ -73,7 +73,8 @@ export class ImportService {
    * request is allowed (RSA_4096 takes a second or more, off the event loop).
    *
    * @example
-   * const { publicKey, importToken } = await app.imports.getParametersForImport(ctx, { keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+   * const { publicKey, importToken } = await app.imports.getParametersForImport(ctx, {
+   *   keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
    */
   getParametersForImport(
     ctx: RequestContext,

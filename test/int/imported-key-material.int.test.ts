@@ -165,7 +165,8 @@ describe('imported key material over the AWS SDK', () => {
       .find((d) => d['eventName'] === 'DeleteExpiredKeyMaterial' && d['resources'][0].arn.endsWith(keyId));
     expect(expiry).toMatchObject({ outcome: 'success', additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] } });
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
-    // keyAsOf shows the imported material and what became of it (every event here shares the clock's instant, so which side of the expiry it shows is not asserted).
+    // keyAsOf shows the imported material and what became of it (every event here shares the
+    // clock's instant, so which side of the expiry it shows is not asserted).
     const asOf = await t.gql(
       admin,
       `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState } importedMaterials { keyMaterialId importState validTo } } }`,

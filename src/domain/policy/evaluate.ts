@@ -120,7 +120,8 @@ function resourceMatches(resources: Template[] | undefined, notResources: Templa
  * How a Principal element names the caller, most specific first; undefined when it does not.
  *
  * @example
- * principalVia(statement.principal!, { principalArn: 'arn:aws:iam::111122223333:role/app', principalAccount: '111122223333' }) // 'account' for {"AWS": "111122223333"}
+ * principalVia(statement.principal!, { principalArn: 'arn:aws:iam::111122223333:role/app', principalAccount: '111122223333' })
+ * // 'account' for {"AWS": "111122223333"}
  */
 export function principalVia(spec: PrincipalSpec, facts: Pick<RequestFacts, 'principalArn' | 'principalAccount'>): AllowVia | undefined {
   const aws = Array.isArray(spec?.aws) ? spec.aws : [];

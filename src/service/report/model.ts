@@ -30,7 +30,10 @@ export interface Evidence {
 /** One row of the report: what was found, about which key / principal / grant, and the records that show it. */
 export interface ReportFinding {
   section: ReportSection;
-  /** rotationDisabled | rotationOverdue | pendingDeletionUsed | pendingDeletion | disabledKeyCalled | deniedRequests | grant | grantNeverUsed | unusedKey | decryptAccess */
+  /**
+   * rotationDisabled | rotationOverdue | pendingDeletionUsed | pendingDeletion | disabledKeyCalled
+   * | deniedRequests | grant | grantNeverUsed | unusedKey | decryptAccess
+   */
   kind: string;
   severity: Severity;
   keyArn: string | null;
