@@ -86,7 +86,8 @@ export class KeyAgreementService {
         if (!r.ok) {
           if (r.reason === 'ALGORITHM_NOT_ALLOWED')
             throw new KmsError('InvalidKeyUsageException', `Algorithm ECDH is incompatible with key spec ${key.keySpec}.`);
-          throw new KmsError('ValidationException', r.message);
+          // AWS refuses a public key it cannot use (not an EC SubjectPublicKeyInfo) with a wordless ValidationException.
+          throw new KmsError('ValidationException', r.reason === 'INVALID_PEER_PUBLIC_KEY' ? '' : r.message);
         }
         return { keyId: key.arn, sharedSecret: r.sharedSecret, keyAgreementAlgorithm: 'ECDH', keyOrigin: key.origin };
       } finally {
