@@ -20,6 +20,13 @@ export type AliasEvent =
 
 export const ALIAS_EVENT_TYPES: ReadonlySet<string> = new Set<AliasEvent['type']>(['AliasCreated', 'AliasUpdated', 'AliasDeleted']);
 
+/**
+ * The stream an alias's events live in, named by account and alias name: one name, one stream, so a
+ * deleted alias created again continues its history.
+ *
+ * @example
+ * aliasStreamId('111122223333', 'alias/orders') // 'alias-111122223333-alias/orders'
+ */
 export const aliasStreamId = (accountId: string, aliasName: string): string => `alias-${accountId}-${aliasName}`;
 
 export const MAX_ALIASES_PER_KEY = 50;
@@ -51,6 +58,13 @@ export function evolveAlias(state: AliasState | null, event: Recorded<AliasEvent
   }
 }
 
+/**
+ * An alias's state from its stream's events, in order; null for a stream with no events.
+ *
+ * @example
+ * foldAlias([created, deleted]) // { aliasName: 'alias/orders', deleted: true, version: 2n, … }
+ * foldAlias([])                 // null
+ */
 export const foldAlias = (events: readonly Recorded<AliasEvent>[]): AliasState | null => events.reduce<AliasState | null>(evolveAlias, null);
 
 /**
@@ -96,6 +110,10 @@ const ALIAS_PREFIX_REQUIRED = 'Alias must start with the prefix "alias/". Please
  * Checks an AliasName as AWS does for CreateAlias, UpdateAlias and DeleteAlias:
  * 1–256 characters of `[a-zA-Z0-9:/_-]`, the `alias/` prefix, no colon, and the
  * reserved `alias/aws/` prefix refused.
+ *
+ * @example
+ * validateAliasName('alias/orders')  // undefined
+ * validateAliasName('alias/aws/ebs') // KmsError NotAuthorizedException 'Aliases that begin with alias/aws/ are reserved for AWS managed keys.'
  */
 export function validateAliasName(aliasName: string): KmsError | undefined {
   const v = new Validator()
@@ -138,6 +156,14 @@ export function decideCreateAlias(
   });
 }
 
+/**
+ * UpdateAlias: refused when the alias does not exist or the new target already has MAX_ALIASES_PER_KEY
+ * aliases; pointing it at the key it already names accepts with no event.
+ *
+ * @example
+ * decideUpdateAlias(current, { aliasArn, targetKeyId: current.targetKeyId, aliasesOnTarget: 1 }) // accepts, no events
+ * decideUpdateAlias(null, { aliasArn, targetKeyId, aliasesOnTarget: 0 }) // rejects NotFoundException 'Alias arn:…:alias/orders is not found.'
+ */
 export function decideUpdateAlias(current: AliasState | null, input: { aliasArn: string; targetKeyId: string; aliasesOnTarget: number }): Decision<AliasEvent> {
   if (!exists(current)) return reject('NotFoundException', `Alias ${input.aliasArn} is not found.`);
   if (current.targetKeyId === input.targetKeyId) return accept();
@@ -147,6 +173,13 @@ export function decideUpdateAlias(current: AliasState | null, input: { aliasArn:
   return accept({ type: 'AliasUpdated', data: { targetKeyId: input.targetKeyId, previousTargetKeyId: current.targetKeyId } });
 }
 
+/**
+ * DeleteAlias: refused when the alias does not exist (or is already deleted). The event keeps the
+ * target it named, so the key's history shows the alias leaving it.
+ *
+ * @example
+ * decideDeleteAlias(current, aliasArn) // accepts AliasDeleted { targetKeyId: current.targetKeyId }
+ */
 export function decideDeleteAlias(current: AliasState | null, aliasArn: string): Decision<AliasEvent> {
   if (!exists(current)) return reject('NotFoundException', `Alias ${aliasArn} is not found.`);
   return accept({ type: 'AliasDeleted', data: { targetKeyId: current.targetKeyId } });

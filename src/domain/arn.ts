@@ -3,6 +3,13 @@
 export const ACCOUNT_ID = /^\d{12}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Whether a string is a key id in AWS's form: a lower-case UUID, as CreateKey mints them.
+ *
+ * @example
+ * isKeyUuid('1234abcd-12ab-34cd-56ef-1234567890ab') // true
+ * isKeyUuid('alias/orders')                         // false
+ */
 export const isKeyUuid = (s: string): boolean => UUID.test(s);
 
 /**
@@ -21,8 +28,20 @@ export const keyArn = (region: string, accountId: string, keyId: string): string
  */
 export const aliasArn = (region: string, accountId: string, aliasName: string): string => `arn:aws:kms:${region}:${accountId}:${aliasName}`;
 
+/**
+ * An account's root principal ARN, the principal the default key policy grants the account through.
+ *
+ * @example
+ * rootArn('111122223333') // 'arn:aws:iam::111122223333:root'
+ */
 export const rootArn = (accountId: string): string => `arn:aws:iam::${accountId}:root`;
 
+/**
+ * An IAM user's or role's ARN in an account.
+ *
+ * @example
+ * principalArn('111122223333', 'role', 'deployer') // 'arn:aws:iam::111122223333:role/deployer'
+ */
 export const principalArn = (accountId: string, type: 'user' | 'role', name: string): string => `arn:aws:iam::${accountId}:${type}/${name}`;
 
 /** How a caller named a key: the four forms AWS accepts for `KeyId`. */
@@ -68,7 +87,13 @@ export function parseMultiRegionKeyReference(text: string): { keyId: string; reg
   return { keyId, region, accountId };
 }
 
-/** Parses an IAM principal ARN (`...:root`, `...:user/name`, `...:role/name`). */
+/**
+ * Parses an IAM principal ARN (`...:root`, `...:user/name`, `...:role/name`).
+ *
+ * @example
+ * parsePrincipalArn('arn:aws:iam::111122223333:user/alice') // { accountId: '111122223333', type: 'user', name: 'alice' }
+ * parsePrincipalArn('arn:aws:iam::111122223333:group/ops')  // undefined
+ */
 export function parsePrincipalArn(text: string): { accountId: string; type: 'root' | 'user' | 'role'; name: string } | undefined {
   const m = /^arn:aws:iam::(\d{12}):(root|user\/(.+)|role\/(.+))$/.exec(text);
   if (!m) return undefined;

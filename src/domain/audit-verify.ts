@@ -49,7 +49,13 @@ export type Finding =
   | { kind: 'truncated'; exported: number; published: number }
   | { kind: 'malformed'; line: number; why: string };
 
-/** What a finding says, for an auditor. */
+/**
+ * What a finding says, for an auditor.
+ *
+ * @example
+ * describeFinding({ kind: 'deleted', leaf: 41, line: 42 }) // 'record deleted: leaf 41 (line 42) has no event'
+ * describeFinding({ kind: 'truncated', exported: 40, published: 64 }) // 'log truncated: the export has 40 leaves, a published checkpoint covers 64'
+ */
 export function describeFinding(f: Finding): string {
   switch (f.kind) {
     case 'changed':

@@ -73,6 +73,10 @@ export function awsManagedAliasService(aliasName: string): string | undefined {
  * The kms:ViaService value of a request made through the service an
  * `alias/aws/<name>` alias stands for (`ec2.us-east-1.amazonaws.com` for
  * alias/aws/ebs); undefined for other aliases.
+ *
+ * @example
+ * viaServiceOf('alias/aws/ebs', 'us-east-1') // 'ec2.us-east-1.amazonaws.com'
+ * viaServiceOf('alias/orders', 'us-east-1')  // undefined
  */
 export function viaServiceOf(aliasName: string, region: string): string | undefined {
   const service = awsManagedAliasService(aliasName);

@@ -33,19 +33,35 @@ export interface Checkpoint {
 
 const HEADER = 'keyledger checkpoint v1';
 
-/** The bytes a checkpoint's signature covers. */
+/**
+ * The bytes a checkpoint's signature covers.
+ *
+ * @example
+ * checkpointBody({ treeSize: 9, rootHash, signedAt: new Date('2026-01-01T00:00:00Z'), previousHash: null, keyId }).toString()
+ * // 'keyledger checkpoint v1\n9\n<root, base64>\n2026-01-01T00:00:00.000Z\n-\n<key id>\n'
+ */
 export function checkpointBody(c: Omit<Checkpoint, 'signature'>): Buffer {
   return Buffer.from(
     `${HEADER}\n${c.treeSize}\n${c.rootHash.toString('base64')}\n${c.signedAt.toISOString()}\n${c.previousHash ? c.previousHash.toString('base64') : '-'}\n${c.keyId}\n`,
   );
 }
 
-/** The checkpoint's identity in the chain: SHA-256(body || signature). */
+/**
+ * The checkpoint's identity in the chain: SHA-256(body || signature).
+ *
+ * @example
+ * checkpointHash(cp) // a 32-byte Buffer; the next checkpoint's previousHash
+ */
 export function checkpointHash(c: Checkpoint): Buffer {
   return hash('sha256', Buffer.concat([checkpointBody(c), c.signature]), 'buffer');
 }
 
-/** The key id of an Ed25519 public key. */
+/**
+ * The key id of an Ed25519 public key.
+ *
+ * @example
+ * sealKeyId(createPublicKey(privateKey)) // 32 hex characters, e.g. '3f9c…'
+ */
 export function sealKeyId(publicKey: KeyObject): string {
   return hash('sha256', publicKey.export({ type: 'spki', format: 'der' }), 'hex').slice(0, 32);
 }
@@ -61,7 +77,13 @@ export function signCheckpoint(c: Omit<Checkpoint, 'signature' | 'keyId'>, priva
   return { ...unsigned, signature: sign(null, checkpointBody(unsigned), privateKey) };
 }
 
-/** Whether `publicKey` signed this checkpoint (and the key id names that key). */
+/**
+ * Whether `publicKey` signed this checkpoint (and the key id names that key).
+ *
+ * @example
+ * checkpointSignatureValid(signCheckpoint(unsigned, privateKey), createPublicKey(privateKey)) // true
+ * checkpointSignatureValid(cp, someOtherPublicKey)                                         // false (the key id differs)
+ */
 export function checkpointSignatureValid(c: Checkpoint, publicKey: KeyObject): boolean {
   if (c.keyId !== sealKeyId(publicKey)) return false;
   try {
@@ -82,6 +104,13 @@ export interface CheckpointJson {
   checkpointHash: string;
 }
 
+/**
+ * The JSON form of a checkpoint (see CheckpointJson): byte fields in base64, the tree size as a decimal
+ * string, and the checkpoint's own hash added so a reader can follow the chain without recomputing it.
+ *
+ * @example
+ * checkpointToJson(cp) // { treeSize: '9', rootHash: '…=', signedAt: '2026-01-01T00:00:00.000Z', previousHash: null, keyId, signature, checkpointHash }
+ */
 export function checkpointToJson(c: Checkpoint): CheckpointJson {
   return {
     treeSize: String(c.treeSize),
@@ -94,7 +123,13 @@ export function checkpointToJson(c: Checkpoint): CheckpointJson {
   };
 }
 
-/** Reads a checkpoint's JSON form; null when a field is missing or malformed. */
+/**
+ * Reads a checkpoint's JSON form; null when a field is missing or malformed.
+ *
+ * @example
+ * checkpointFromJson(checkpointToJson(cp)) // a Checkpoint equal to cp
+ * checkpointFromJson({ treeSize: 9 })      // null (treeSize must be a decimal string, and the other fields are missing)
+ */
 export function checkpointFromJson(v: unknown): Checkpoint | null {
   if (v === null || typeof v !== 'object') return null;
   const o = v as Record<string, unknown>;

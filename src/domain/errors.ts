@@ -140,6 +140,14 @@ export class Validator {
   }
 }
 
+/**
+ * The ValidationException for a list of field violations, in AWS's words: the count, then each
+ * violation, quoting the value when there is one (a sensitive field's value is left out, as AWS does).
+ *
+ * @example
+ * validationError([{ field: 'keyId', value: '', constraint: 'Member must have length greater than or equal to 1' }]).message
+ * // "1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1"
+ */
 export function validationError(violations: readonly FieldViolation[]): KmsError {
   const n = violations.length;
   const parts = violations.map((v) =>

@@ -79,11 +79,25 @@ export type GrantEvent =
 
 export const GRANT_EVENT_TYPES: ReadonlySet<string> = new Set<GrantEvent['type']>(['GrantCreated', 'GrantRetired']);
 
+/**
+ * The stream a grant's events live in: one per grant, named by its id.
+ *
+ * @example
+ * grantStreamId('0c237476b39f8bc44e45212e08498fbe3151305030726c0590dd8d3e9f3d6a60') // 'grant-0c237476b39f…6a60'
+ */
 export const grantStreamId = (grantId: string): string => `grant-${grantId}`;
 
 export const MAX_GRANTS_PER_KEY = 50_000;
 export const MAX_CONSTRAINT_PAIRS = 8;
 
+/**
+ * Applies one recorded event to a grant's state (pure, as evolveKey): GrantCreated makes the grant
+ * live, GrantRetired marks it retired; the grant keeps its stream and is never removed.
+ *
+ * @example
+ * evolveGrant(null, { type: 'GrantCreated', data, recordedAt: now, streamVersion: 1n }) // the grant, retired: false, version 1n
+ * evolveGrant(grant, { type: 'GrantRetired', data: { by, via: 'RevokeGrant' }, recordedAt: now, streamVersion: 2n }) // retired: true, version 2n
+ */
 export function evolveGrant(state: GrantState | null, event: Recorded<GrantEvent>): GrantState {
   if (event.type === 'GrantCreated') {
     return { ...event.data, creationDate: event.recordedAt, retired: false, version: event.streamVersion };
@@ -92,6 +106,13 @@ export function evolveGrant(state: GrantState | null, event: Recorded<GrantEvent
   return { ...state, retired: true, version: event.streamVersion };
 }
 
+/**
+ * A grant's state from its stream's events, in order; null for a stream with no events.
+ *
+ * @example
+ * foldGrant([created, retired]) // { grantId, operations: ['Decrypt'], retired: true, version: 2n, … }
+ * foldGrant([])                 // null
+ */
 export const foldGrant = (events: readonly Recorded<GrantEvent>[]): GrantState | null => events.reduce<GrantState | null>(evolveGrant, null);
 
 const GRANT_NAME = /^[a-zA-Z0-9:/_-]+$/;
@@ -105,7 +126,14 @@ export interface CreateGrantRequest {
   name?: string | null;
 }
 
-/** Validates a CreateGrant request as AWS does. */
+/**
+ * Validates a CreateGrant request as AWS does.
+ *
+ * @example
+ * validateCreateGrant({ granteePrincipal: 'arn:aws:iam::111122223333:role/app', operations: ['Decrypt'] }) // undefined
+ * validateCreateGrant({ granteePrincipal: 'arn:aws:iam::111122223333:role/app', operations: ['Sign'] })
+ * // KmsError ValidationException 'Grant operation Sign is not valid for a symmetric encryption KMS key.'
+ */
 export function validateCreateGrant(input: CreateGrantRequest, key: GrantKeyType | 'checked-later' = SYMMETRIC_KEY): KmsError | undefined {
   const v = new Validator()
     .minLength('granteePrincipal', input.granteePrincipal, 1)
@@ -172,7 +200,13 @@ export function grantOperationsFor(key: GrantKeyType): readonly string[] {
   }
 }
 
-/** ValidationException for the first operation the key's type does not allow in a grant. */
+/**
+ * ValidationException for the first operation the key's type does not allow in a grant.
+ *
+ * @example
+ * grantOperationsRefusal({ keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' }, ['GenerateMac', 'Encrypt'])
+ * // KmsError ValidationException 'Grant operation Encrypt is not valid for an HMAC KMS key.'
+ */
 export function grantOperationsRefusal(key: GrantKeyType, operations: readonly string[]): KmsError | undefined {
   const allowed = grantOperationsFor(key);
   const unsupported = operations.find((op) => !allowed.includes(op));
@@ -186,7 +220,14 @@ export function grantOperationsRefusal(key: GrantKeyType, operations: readonly s
   return new KmsError('ValidationException', `Grant operation ${unsupported} is not valid for ${kind}.`);
 }
 
-/** The grant's operation that a KMS request needs, e.g. ReEncrypt on the source key needs ReEncryptFrom. */
+/**
+ * The grant's operation that a KMS request needs, e.g. ReEncrypt on the source key needs ReEncryptFrom.
+ *
+ * @example
+ * grantOperationFor('kms:ReEncrypt', 'destination') // 'ReEncryptTo'
+ * grantOperationFor('kms:Decrypt')                   // 'Decrypt'
+ * grantOperationFor('kms:ListAliases')               // undefined: no grant allows it
+ */
 export function grantOperationFor(action: string, role: 'source' | 'destination' | 'only' = 'only'): string | undefined {
   const name = action.replace(/^kms:/, '');
   if (name === 'ReEncrypt') return role === 'destination' ? 'ReEncryptTo' : 'ReEncryptFrom';
@@ -207,6 +248,11 @@ export function grantOperationFor(action: string, role: 'source' | 'destination'
  * CreateGrant is allowed only for the grant it would create (`requested`),
  * when that one is no broader than this grant (isNoBroaderThan); without it,
  * never.
+ *
+ * @example
+ * // grant: grantee role/app, operations ['Decrypt'], constraints { encryptionContextSubset: { tenant: 'acme' } }
+ * grantAllows(grant, 'arn:aws:iam::111122223333:role/app', 'Decrypt', { tenant: 'acme', order: '42' }) // true
+ * grantAllows(grant, 'arn:aws:iam::111122223333:role/app', 'Decrypt', { tenant: 'other' })             // false
  */
 export function grantAllows(
   grant: GrantState,
@@ -237,6 +283,11 @@ export function grantAllows(
  * permission to have "an equally strict or stricter encryption context
  * constraint". A Subset parent's child may add pairs, or turn it into an
  * Equals holding all of them; never the reverse.
+ *
+ * @example
+ * // parent: operations ['Decrypt', 'CreateGrant'], constraints { encryptionContextSubset: { tenant: 'acme' } }
+ * isNoBroaderThan({ granteePrincipal, operations: ['Decrypt'], constraints: { encryptionContextEquals: { tenant: 'acme' } } }, parent) // true
+ * isNoBroaderThan({ granteePrincipal, operations: ['Decrypt'] }, parent) // false: the child drops the constraint
  */
 export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): boolean {
   if (!child.operations.every((op) => parent.operations.includes(op))) return false;
@@ -261,6 +312,10 @@ export function isNoBroaderThan(child: CreateGrantRequest, parent: GrantState): 
  * as its grantee when RetireGrant is among its operations, or as a principal of
  * the issuing account (who also needs kms:RetireGrant from an identity policy,
  * checked by the service). Undefined when on none.
+ *
+ * @example
+ * retireRight(grant, { principalArn: grant.retiringPrincipal!, accountId: '444455556666' }) // 'retiringPrincipal'
+ * retireRight(grant, { principalArn: 'arn:aws:iam::444455556666:user/mallory', accountId: '444455556666' }) // undefined
  */
 export function retireRight(
   grant: GrantState,
@@ -272,7 +327,12 @@ export function retireRight(
   return undefined;
 }
 
-/** Whether a caller may retire a grant on any of the grounds of retireRight. */
+/**
+ * Whether a caller may retire a grant on any of the grounds of retireRight.
+ *
+ * @example
+ * mayRetire(grant, { principalArn: 'arn:aws:iam::111122223333:user/admin', accountId: '111122223333' }) // true when the grant was issued by 111122223333
+ */
 export const mayRetire = (grant: GrantState, caller: { principalArn: string; accountId: string }): boolean => retireRight(grant, caller) !== undefined;
 
 /** CreateGrant's command: the grant as it is created (its id and token already drawn by the service). */

@@ -47,9 +47,25 @@ export function decideCreateKey(existing: KeyState | null, command: CreateKeyCom
   return accept({ type: 'KeyCreated', data: { ...rest, keyManager: 'CUSTOMER', multiRegion: false, ...(publicKey ? { publicKey } : {}) } });
 }
 
+/**
+ * UpdateKeyDescription: the new description, or no event when the key already has it, so repeating
+ * the call adds nothing to the stream. Refused for a key pending deletion.
+ *
+ * @example
+ * decideUpdateKeyDescription(key, 'orders service') // accepts KeyDescriptionUpdated { description: 'orders service' }
+ * decideUpdateKeyDescription(key, key.description)  // accepts nothing
+ */
 export const decideUpdateKeyDescription = (key: KeyState, description: string): Decision<KeyEvent> =>
   withState('UpdateKeyDescription', key, () => (description === key.description ? accept() : accept({ type: 'KeyDescriptionUpdated', data: { description } })));
 
+/**
+ * EnableKey: Disabled becomes Enabled; an enabled key stays as it is; PendingDeletion (or PendingImport) is refused.
+ *
+ * @example
+ * decideEnableKey(disabledKey) // accepts KeyEnabled
+ * decideEnableKey(enabledKey)  // accepts nothing: already enabled
+ * decideEnableKey(pendingKey)  // refuses: KMSInvalidStateException
+ */
 export const decideEnableKey = (key: KeyState): Decision<KeyEvent> =>
   withState('EnableKey', key, () => (key.keyState === 'Enabled' ? accept() : accept({ type: 'KeyEnabled', data: {} })));
 
@@ -66,6 +82,15 @@ export const decideDisableKey = (key: KeyState): Decision<KeyEvent> =>
 
 export const MAX_TAGS_PER_KEY = 50;
 
+/**
+ * TagResource: adds tags and overwrites values; the event holds only the tags that change. Refused when
+ * the key would have more than MAX_TAGS_PER_KEY distinct tag keys.
+ *
+ * @example
+ * // key.tags: [{ tagKey: 'team', tagValue: 'payments' }]
+ * decideTagResource(key, [{ tagKey: 'team', tagValue: 'payments' }, { tagKey: 'env', tagValue: 'prod' }])
+ * // accepts KeyTagged { tags: [{ tagKey: 'env', tagValue: 'prod' }] }
+ */
 export const decideTagResource = (key: KeyState, tags: Tag[]): Decision<KeyEvent> =>
   withState('TagResource', key, () => {
     const keys = new Set([...key.tags.map((t) => t.tagKey), ...tags.map((t) => t.tagKey)]);
@@ -77,6 +102,15 @@ export const decideTagResource = (key: KeyState, tags: Tag[]): Decision<KeyEvent
     return changed.length === 0 ? accept() : accept({ type: 'KeyTagged', data: { tags: changed } });
   });
 
+/**
+ * UntagResource: removes the named tag keys the key has; keys it does not have are ignored, so
+ * removing only absent tags decides no event.
+ *
+ * @example
+ * // key.tags: [{ tagKey: 'team', tagValue: 'payments' }]
+ * decideUntagResource(key, ['team', 'absent']) // accepts KeyUntagged { tagKeys: ['team'] }
+ * decideUntagResource(key, ['absent'])         // accepts nothing
+ */
 export const decideUntagResource = (key: KeyState, tagKeys: string[]): Decision<KeyEvent> =>
   withState('UntagResource', key, () => {
     const present = new Set(key.tags.map((t) => t.tagKey));
@@ -99,9 +133,22 @@ export const decideScheduleKeyDeletion = (key: KeyState, pendingWindowInDays: nu
   );
 
 /** PutKeyPolicy (already validated and checked for lockout by the service). */
+/**
+ * @example
+ * decidePutKeyPolicy(key, newPolicy)  // accepts KeyPolicyPut { policy: newPolicy }
+ * decidePutKeyPolicy(key, key.policy) // accepts nothing: the same text
+ */
 export const decidePutKeyPolicy = (key: KeyState, policy: string): Decision<KeyEvent> =>
   withState('PutKeyPolicy', key, () => (policy === key.policy ? accept() : accept({ type: 'KeyPolicyPut', data: { policy } })));
 
+/**
+ * CancelKeyDeletion: a key pending deletion leaves that state (Disabled, or PendingImport for imported
+ * material that expired meanwhile: see evolveKey); a key in any other state is refused.
+ *
+ * @example
+ * decideCancelKeyDeletion(pendingKey) // accepts KeyDeletionCanceled
+ * decideCancelKeyDeletion(enabledKey) // refuses: KMSInvalidStateException
+ */
 export const decideCancelKeyDeletion = (key: KeyState): Decision<KeyEvent> =>
   withState('CancelKeyDeletion', key, () => accept({ type: 'KeyDeletionCanceled', data: {} }));
 
@@ -129,6 +176,11 @@ function rotationUnsupported(
 }
 
 /** EnableKeyRotation: the first automatic rotation is one period from now; enabling again with another period reschedules. */
+/**
+ * @example
+ * decideEnableKeyRotation(key, 180, now)     // accepts KeyRotationEnabled { rotationPeriodInDays: 180, nextRotationDate: 180 days after now }
+ * decideEnableKeyRotation(hmacKey, 365, now) // refuses: UnsupportedOperationException
+ */
 export const decideEnableKeyRotation = (key: KeyState, rotationPeriodInDays: number, now: Date): Decision<KeyEvent> =>
   withState('EnableKeyRotation', key, () => {
     const unsupported = rotationUnsupported(key);
@@ -137,6 +189,14 @@ export const decideEnableKeyRotation = (key: KeyState, rotationPeriodInDays: num
     return accept({ type: 'KeyRotationEnabled', data: { rotationPeriodInDays, nextRotationDate: addDays(now, rotationPeriodInDays) } });
   });
 
+/**
+ * DisableKeyRotation: automatic rotation off, no event when it already is; a key that cannot rotate
+ * (not symmetric, or material not generated by KMS) is refused as by EnableKeyRotation.
+ *
+ * @example
+ * decideDisableKeyRotation(rotatingKey) // accepts KeyRotationDisabled
+ * decideDisableKeyRotation(key)         // accepts nothing when rotation is off
+ */
 export const decideDisableKeyRotation = (key: KeyState): Decision<KeyEvent> =>
   withState('DisableKeyRotation', key, () => {
     const unsupported = rotationUnsupported(key);
@@ -151,6 +211,10 @@ export const decideDisableKeyRotation = (key: KeyState): Decision<KeyEvent> =>
  * and waiting as PENDING_ROTATION, as AWS allows; `newKeyMaterialId` is not
  * used for it. AWS refuses another key spec or usage without a message, and
  * words the limit as below (both as real AWS answered them).
+ *
+ * @example
+ * decideRotateKeyOnDemand(key, generateKeyMaterial().keyMaterialId)
+ * // accepts KeyRotated { keyMaterialId, rotationType: 'ON_DEMAND', nextRotationDate: the key's, unchanged }; after 25: refuses LimitExceededException
  */
 export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string): Decision<KeyEvent> =>
   withState('RotateKeyOnDemand', key, () => {
@@ -186,16 +250,30 @@ export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string)
 export const MAX_IMPORT_VALIDITY_DAYS = 365;
 
 /** Imported material waiting for RotateKeyOnDemand (imported with NEW_KEY_MATERIAL into a key that had material). */
+/**
+ * @example
+ * pendingRotationMaterial(externalKey) // the ImportedMaterial imported with NEW_KEY_MATERIAL, or undefined when none waits
+ */
 export const pendingRotationMaterial = (key: KeyState): ImportedMaterial | undefined =>
   key.importedMaterials.find((m) => m.importState === 'IMPORTED' && !key.keyMaterialIds.includes(m.keyMaterialId));
 
 /** AWS's KeyMaterialState of one material version. */
+/**
+ * @example
+ * keyMaterialState(key, key.currentKeyMaterialId!) // 'CURRENT'
+ * keyMaterialState(key, key.keyMaterialIds[0]!)    // 'NON_CURRENT' once the key has rotated
+ */
 export function keyMaterialState(key: KeyState, keyMaterialId: string): 'CURRENT' | 'NON_CURRENT' | 'PENDING_ROTATION' {
   if (keyMaterialId === key.currentKeyMaterialId) return 'CURRENT';
   return key.keyMaterialIds.includes(keyMaterialId) ? 'NON_CURRENT' : 'PENDING_ROTATION';
 }
 
 /** The imported-material operations apply to keys of Origin EXTERNAL only (AWS: UnsupportedOperationException). */
+/**
+ * @example
+ * externalOnly(externalKey) // undefined
+ * externalOnly(awsKmsKey)   // KmsError UnsupportedOperationException
+ */
 export function externalOnly(key: Pick<KeyState, 'arn' | 'origin'>): KmsError | undefined {
   return key.origin === 'EXTERNAL'
     ? undefined
@@ -325,6 +403,10 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
  * DeleteImportedKeyMaterial: the named version (default: the current one) is
  * deleted. Deleting the current version puts the key in PendingImport; its
  * ciphertexts stop decrypting until the same material is imported again.
+ *
+ * @example
+ * decideDeleteImportedKeyMaterial(externalKey, null) // accepts KeyMaterialDeleted { keyMaterialId: the current one, reason: 'DELETED' }
+ * decideDeleteImportedKeyMaterial(awsKmsKey, null)   // refuses: UnsupportedOperationException
  */
 export function decideDeleteImportedKeyMaterial(key: KeyState, keyMaterialId: string | null): Decision<KeyEvent> {
   return withState('DeleteImportedKeyMaterial', key, () => {
@@ -343,18 +425,32 @@ export function decideDeleteImportedKeyMaterial(key: KeyState, keyMaterialId: st
 }
 
 /** The earliest ValidTo among a key's imported material that expires, or null. */
+/**
+ * @example
+ * nextMaterialExpiry(externalKey) // the earliest ValidTo of its IMPORTED material, e.g. 2026-06-30T00:00:00.000Z
+ * nextMaterialExpiry(awsKmsKey)   // null
+ */
 export function nextMaterialExpiry(key: KeyState): Date | null {
   const dates = key.importedMaterials.filter((m) => m.importState === 'IMPORTED' && m.validTo !== null).map((m) => new Date(m.validTo!).getTime());
   return dates.length === 0 ? null : new Date(Math.min(...dates));
 }
 
 /** Whether some imported material of the key has reached its ValidTo. */
+/**
+ * @example
+ * isMaterialExpiryDue(externalKey, clock.now()) // true once now reaches nextMaterialExpiry(externalKey); false for a deleted key
+ */
 export const isMaterialExpiryDue = (key: KeyState, now: Date): boolean => {
   const next = key.deleted ? null : nextMaterialExpiry(key);
   return next !== null && next <= now;
 };
 
 /** The worker's expiry at ValidTo (AWS's DeleteExpiredKeyMaterial): every imported version whose ValidTo has come; nothing when none is due. */
+/**
+ * @example
+ * decideExpireKeyMaterial(externalKey, now) // accepts one KeyMaterialDeleted { keyMaterialId, reason: 'EXPIRED' } per due version
+ * decideExpireKeyMaterial(awsKmsKey, now)   // accepts nothing
+ */
 export function decideExpireKeyMaterial(key: KeyState, now: Date): Decision<KeyEvent> {
   if (key.deleted) return accept();
   const due = key.importedMaterials.filter((m) => m.importState === 'IMPORTED' && m.validTo !== null && new Date(m.validTo) <= now);
@@ -362,6 +458,10 @@ export function decideExpireKeyMaterial(key: KeyState, now: Date): Decision<KeyE
 }
 
 /** Whether the worker should rotate the key now: rotation on, key Enabled, date reached. */
+/**
+ * @example
+ * isRotationDue(key, now) // true for an Enabled key with rotation on and nextRotationDate <= now; false once disabled
+ */
 export const isRotationDue = (key: KeyState, now: Date): boolean =>
   !key.deleted && key.rotationEnabled && key.keyState === 'Enabled' && key.nextRotationDate !== null && key.nextRotationDate <= now;
 
@@ -369,6 +469,10 @@ export const isRotationDue = (key: KeyState, now: Date): boolean =>
  * The worker's automatic rotation. Nothing to do when it is not due (any more):
  * a retried or duplicate job, or one for a key whose rotation was turned off,
  * decides no events, which is what makes the handler idempotent.
+ *
+ * @example
+ * decideAutomaticRotation(dueKey, keyMaterialId, now) // accepts KeyRotated { rotationType: 'AUTOMATIC', nextRotationDate: one period after now }
+ * decideAutomaticRotation(rotatedKey, keyMaterialId, now) // accepts nothing: not due any more (a duplicate job)
  */
 export function decideAutomaticRotation(key: KeyState, newKeyMaterialId: string, now: Date): Decision<KeyEvent> {
   if (!isRotationDue(key, now)) return accept();
@@ -379,10 +483,20 @@ export function decideAutomaticRotation(key: KeyState, newKeyMaterialId: string,
 }
 
 /** Whether the worker should delete the key now: PendingDeletion and its deletion date reached. */
+/**
+ * @example
+ * isDeletionDue(pendingKey, pendingKey.deletionDate!) // true
+ * isDeletionDue(enabledKey, now)                      // false
+ */
 export const isDeletionDue = (key: KeyState, now: Date): boolean =>
   !key.deleted && key.keyState === 'PendingDeletion' && key.deletionDate !== null && key.deletionDate <= now;
 
 /** The worker's deletion at deletionDate; nothing once cancelled, not yet due, or already deleted. */
+/**
+ * @example
+ * decideDeleteKey(pendingKey, pendingKey.deletionDate!) // accepts KeyDeleted { destroyedKeyMaterialIds: pendingKey.keyMaterialIds }
+ * decideDeleteKey(canceledKey, now)                     // accepts nothing
+ */
 export function decideDeleteKey(key: KeyState, now: Date): Decision<KeyEvent> {
   if (!isDeletionDue(key, now)) return accept();
   return accept({ type: 'KeyDeleted', data: { destroyedKeyMaterialIds: [...key.keyMaterialIds] } });

@@ -55,10 +55,22 @@ export const USAGES_BY_KEY_SPEC: Readonly<Record<KeySpecName, readonly KeyUsage[
   SM2: [],
 };
 
-/** Whether a key of this spec has a key pair (and so a public key). */
+/**
+ * Whether a key of this spec has a key pair (and so a public key).
+ *
+ * @example
+ * isAsymmetricKeySpec('ECC_NIST_P256')     // true
+ * isAsymmetricKeySpec('SYMMETRIC_DEFAULT') // false
+ */
 export const isAsymmetricKeySpec = (keySpec: string): boolean => /^(RSA_|ECC_|ML_DSA_|SM2$)/.test(keySpec);
 
-/** Whether a key of this spec is an HMAC key. */
+/**
+ * Whether a key of this spec is an HMAC key.
+ *
+ * @example
+ * isHmacKeySpec('HMAC_256') // true
+ * isHmacKeySpec('RSA_2048') // false
+ */
 export const isHmacKeySpec = (keySpec: string): boolean => keySpec.startsWith('HMAC_');
 
 /** AWS's refusal of CreateKey without KeyUsage for any spec but SYMMETRIC_DEFAULT, whatever the spec. */
@@ -89,6 +101,9 @@ export function resolveKeyUsage(keySpec: KeySpecName, keyUsage: string | null | 
 /**
  * SM2 keys exist only in AWS's China Regions; elsewhere AWS refuses the spec.
  * keyledger's partition is `aws`, so it refuses it likewise.
+ *
+ * @example
+ * sm2Refused() // KmsError UnsupportedOperationException 'KeySpec SM2 is not supported in this region.'
  */
 export const sm2Refused = (): KmsError => new KmsError('UnsupportedOperationException', 'KeySpec SM2 is not supported in this region.');
 

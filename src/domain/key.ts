@@ -167,6 +167,12 @@ export const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<KeyEvent['type']>([
 /** An event as the fold sees it: what was decided, plus where and when it was recorded. */
 export type Recorded<E extends { type: string; data: unknown }> = E & { recordedAt: Date; streamVersion: bigint };
 
+/**
+ * The stream a key's events live in: one per key, named by its id.
+ *
+ * @example
+ * keyStreamId('1234abcd-12ab-34cd-56ef-1234567890ab') // 'key-1234abcd-12ab-34cd-56ef-1234567890ab'
+ */
 export const keyStreamId = (keyId: string): string => `key-${keyId}`;
 
 /**
@@ -296,7 +302,16 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
   return next;
 }
 
-/** Whether a key's current material is held (always, but for Origin EXTERNAL keys whose current material was deleted or expired). */
+/**
+ * Whether an Origin EXTERNAL key's current material is imported (not deleted, not expired). Only
+ * imported materials are listed, so a key of any other origin answers false: callers ask it of
+ * EXTERNAL keys only.
+ *
+ * @example
+ * // created: a KeyCreated with origin EXTERNAL
+ * currentMaterialImported(foldKey([created, imported])!)          // true
+ * currentMaterialImported(foldKey([created, imported, deleted])!) // false: KeyMaterialDeleted took it
+ */
 export function currentMaterialImported(state: KeyState): boolean {
   return state.importedMaterials.some((m) => m.keyMaterialId === state.currentKeyMaterialId && m.importState === 'IMPORTED');
 }
@@ -313,7 +328,13 @@ function sortTags(tags: readonly Tag[]): Tag[] {
   return [...tags].sort((a, b) => (a.tagKey < b.tagKey ? -1 : a.tagKey > b.tagKey ? 1 : 0));
 }
 
-/** `Enabled` in KeyMetadata: true only in the Enabled state. */
+/**
+ * `Enabled` in KeyMetadata: true only in the Enabled state.
+ *
+ * @example
+ * isEnabled(foldKey([created])!)           // true
+ * isEnabled(foldKey([created, disabled])!) // false
+ */
 export const isEnabled = (state: KeyState): boolean => state.keyState === 'Enabled';
 
 /**

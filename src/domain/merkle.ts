@@ -31,7 +31,12 @@ export function leafHash(bytes: Uint8Array | string): Buffer {
   return hash('sha256', Buffer.concat([LEAF_PREFIX, bytes]), 'buffer');
 }
 
-/** The hash of an inner node: SHA-256(0x01 || left || right). */
+/**
+ * The hash of an inner node: SHA-256(0x01 || left || right).
+ *
+ * @example
+ * nodeHash(leafHash('a'), leafHash('b')) // the root of the two-leaf tree ['a', 'b'], 32 bytes
+ */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   const input = Buffer.allocUnsafe(1 + 2 * HASH_BYTES);
   input[0] = NODE_PREFIX;
@@ -43,7 +48,14 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
 /** The root of the empty tree: SHA-256 of nothing. */
 export const EMPTY_ROOT: Buffer = hash('sha256', Buffer.alloc(0), 'buffer');
 
-/** The largest power of two strictly below n (n >= 2). */
+/**
+ * The largest power of two strictly below n (n >= 2).
+ *
+ * @example
+ * splitPoint(5) // 4
+ * splitPoint(8) // 4: strictly below
+ * splitPoint(2) // 1
+ */
 export function splitPoint(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;
@@ -64,6 +76,10 @@ export type SubtreeSource = (level: number, index: number) => Uint8Array;
  * MTH(D[start:end]) for a range whose start is a multiple of the largest power
  * of two not above its length (every range a proof asks for is): one perfect
  * subtree per bit of the length.
+ *
+ * @example
+ * rangeHash(4, 7, source) // nodeHash(source(1, 2), source(0, 6)): leaves 4..5, then leaf 6
+ * rangeHash(1, 4, source) // throws RangeError 'range 1..3 is not aligned'
  */
 export function rangeHash(start: number, end: number, source: SubtreeSource): Uint8Array {
   const size = end - start;

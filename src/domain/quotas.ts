@@ -82,14 +82,27 @@ const SYMMETRIC_ONLY = new Set(['GenerateDataKey', 'GenerateDataKeyWithoutPlaint
 /** The kind of key a cryptographic request uses, for its shared quota. */
 export type KeyQuotaKind = 'symmetric' | 'rsa' | 'ecc';
 
-/** The quota kind of a key spec: RSA keys, elliptic-curve keys (ECC_*, Ed25519, ML-DSA, SM2), the rest symmetric. */
+/**
+ * The quota kind of a key spec: RSA keys, elliptic-curve keys (ECC_*, Ed25519, ML-DSA, SM2), the rest symmetric.
+ *
+ * @example
+ * keyQuotaKind('RSA_3072')          // 'rsa'
+ * keyQuotaKind('ML_DSA_65')         // 'ecc'
+ * keyQuotaKind('SYMMETRIC_DEFAULT') // 'symmetric' (so is every HMAC_*)
+ */
 export function keyQuotaKind(keySpec: string): KeyQuotaKind {
   if (keySpec.startsWith('RSA_')) return 'rsa';
   if (keySpec.startsWith('ECC_') || keySpec.startsWith('ML_DSA') || keySpec === 'SM2') return 'ecc';
   return 'symmetric';
 }
 
-/** Whether the quota of `operation` depends on the key it names (then ask quotaOf with the key's kind). */
+/**
+ * Whether the quota of `operation` depends on the key it names (then ask quotaOf with the key's kind).
+ *
+ * @example
+ * quotaDependsOnKey('Sign')            // true: RSA, ECC and symmetric keys count against different quotas
+ * quotaDependsOnKey('GenerateDataKey') // false
+ */
 export const quotaDependsOnKey = (operation: string): boolean => KEY_TYPED.has(operation);
 
 /**
@@ -165,6 +178,10 @@ export class TokenBucket {
  * takes an equal share of the account's rate, and holds a second's worth of
  * its share (at least one request, so a quota under one request a second,
  * such as GenerateDataKeyPair (RSA_4096), still admits its one).
+ *
+ * @example
+ * shareOf(1000, 4) // { ratePerSecond: 250, capacity: 250 }
+ * shareOf(0.5, 2)  // { ratePerSecond: 0.25, capacity: 1 }
  */
 export function shareOf(ratePerSecond: number, processes: number): { ratePerSecond: number; capacity: number } {
   const share = ratePerSecond / Math.max(1, processes);
@@ -174,7 +191,13 @@ export function shareOf(ratePerSecond: number, processes: number): { ratePerSeco
 /** AWS's resource quota of customer managed keys per account and Region ("Customer managed keys"). */
 export const MAX_KEYS_PER_ACCOUNT = 100_000;
 
-/** The LimitExceededException of a CreateKey past the account's key quota (the wording is keyledger's guess at AWS's). */
+/**
+ * The LimitExceededException of a CreateKey past the account's key quota (the wording is keyledger's guess at AWS's).
+ *
+ * @example
+ * tooManyKeysMessage(MAX_KEYS_PER_ACCOUNT)
+ * // 'This account already has 100000 KMS keys in this Region, the most it may have. Schedule unused keys for deletion, or raise the limit.'
+ */
 export const tooManyKeysMessage = (limit: number): string =>
   `This account already has ${limit} KMS keys in this Region, the most it may have. Schedule unused keys for deletion, or raise the limit.`;
 

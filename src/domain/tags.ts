@@ -42,7 +42,15 @@ export function validateTags(tags: readonly Tag[], field = 'tags'): KmsError | u
   return undefined;
 }
 
-/** Validates the tag keys of an UntagResource request. */
+/**
+ * Validates the tag keys of an UntagResource request.
+ *
+ * @example
+ * validateTagKeys(['team'])  // undefined
+ * validateTagKeys([''])
+ * // KmsError ValidationException "1 validation error detected: Value '' at 'tagKeys.1.member' failed to satisfy constraint:
+ * //   Member must have length greater than or equal to 1"
+ */
 export function validateTagKeys(tagKeys: readonly string[]): KmsError | undefined {
   const v = new Validator();
   tagKeys.forEach((k, i) => {

@@ -37,14 +37,24 @@ export const keyStream = (keyId: string): DecisionStream<KeyState, KeyEvent> => 
   project: writeKeyProjection,
 });
 
-/** An alias's stream (`alias-<account>-<name>`), projected into `aliases`. */
+/**
+ * An alias's stream (`alias-<account>-<name>`), projected into `aliases`.
+ *
+ * @example
+ * await applyDecision(trx, aliasStream(accountId, 'alias/orders'), alias, decideDeleteAlias(alias, aliasArn), now); // the alias, deleted: true
+ */
 export const aliasStream = (accountId: string, aliasName: string): DecisionStream<AliasState, AliasEvent> => ({
   streamId: aliasStreamId(accountId, aliasName),
   evolve: evolveAlias,
   project: writeAliasProjection,
 });
 
-/** A grant's stream (`grant-<id>`), projected into `grants` while the grant lives. */
+/**
+ * A grant's stream (`grant-<id>`), projected into `grants` while the grant lives.
+ *
+ * @example
+ * await applyDecision(trx, grantStream(grant.grantId), grant, decideRetireGrant(grant, callerArn, 'RevokeGrant'), now); // the grant, retired: true
+ */
 export const grantStream = (grantId: string): DecisionStream<GrantState, GrantEvent> => ({
   streamId: grantStreamId(grantId),
   evolve: evolveGrant,

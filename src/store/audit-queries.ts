@@ -93,7 +93,12 @@ const ACCOUNT = sql`(data ->> 'accountId')`;
 const PRINCIPAL = sql`(data -> 'userIdentity' ->> 'principalArn')`;
 const EVENT_NAME = sql`(data ->> 'eventName')`;
 
-/** `text` as a LIKE pattern matching itself (backslash is LIKE's default escape). */
+/**
+ * `text` as a LIKE pattern matching itself (backslash is LIKE's default escape).
+ *
+ * @example
+ * escapeLike('50%_off') // the text 50\%\_off: as a LIKE pattern, it matches '50%_off' only
+ */
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, '\\$&');
 }
@@ -169,6 +174,9 @@ function contextContainment(context: Record<string, string>, from: Date | null |
  * The audit records `accountId` may see that match `filter`, as a FROM item
  * named `a` with the columns `selected`: its own requests, and requests of other
  * accounts on its keys (recipientAccountId).
+ *
+ * @example
+ * await sql`SELECT count(*) AS n FROM ${scoped('111122223333', { outcome: 'failure' })}`.execute(db) // rows: [{ n: '12' }]
  */
 export function scoped(accountId: string, filter: AuditQueryFilter, extra: Condition[] = []): RawBuilder<unknown> {
   const [own, recipient] = branches(accountId, filter, extra);
@@ -218,6 +226,11 @@ const positionSql = (p: AuditPosition) => sql`(${p.transactionId.toString()}::xi
 /**
  * One page of audit records in (transaction_id, global_position) order, below
  * the horizon. Returned in `direction` order whichever end it was taken from.
+ *
+ * @example
+ * const horizon = await logHorizon(db);
+ * await readAuditPage(db, '111122223333', { filter: { outcome: 'failure' }, direction: 'desc', limit: 50, fromEnd: false, horizon })
+ * // up to 50 AuditRows { globalPosition, transactionId, eventId, data }, newest first
  */
 export async function readAuditPage(db: Executor, accountId: string, q: AuditPageQuery): Promise<AuditRow[]> {
   const extra: Condition[] = [sql`transaction_id < ${q.horizon.toString()}::xid8`];
@@ -241,7 +254,12 @@ export async function readAuditPage(db: Executor, accountId: string, q: AuditPag
   return q.fromEnd ? page.reverse() : page;
 }
 
-/** Whether any matching record lies strictly beyond `from` in `direction` ('asc': greater), below the horizon. */
+/**
+ * Whether any matching record lies strictly beyond `from` in `direction` ('asc': greater), below the horizon.
+ *
+ * @example
+ * await auditRecordExistsBeyond(db, '111122223333', filter, last, 'desc', horizon) // true when an older matching record follows `last`: hasNextPage
+ */
 export async function auditRecordExistsBeyond(
   db: Executor,
   accountId: string,
@@ -260,7 +278,12 @@ export async function auditRecordExistsBeyond(
   return rows.length > 0;
 }
 
-/** Every record that names `dataKeyId` as the data key it generated or used, oldest first (at most `limit`). */
+/**
+ * Every record that names `dataKeyId` as the data key it generated or used, oldest first (at most `limit`).
+ *
+ * @example
+ * await readDataKeyRecords(db, '111122223333', dataKeyId, 100) // [the GenerateDataKey record, then each Decrypt of it], oldest first
+ */
 export async function readDataKeyRecords(db: Executor, accountId: string, dataKeyId: string, limit: number): Promise<AuditRow[]> {
   const { rows } = await sql<RawRow>`
     SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, { dataKeyId })}
@@ -268,7 +291,12 @@ export async function readDataKeyRecords(db: Executor, accountId: string, dataKe
   return rows.map(toRow);
 }
 
-/** Counts of the uses of a data key beyond the first rows read (lineage of a very hot data key). */
+/**
+ * Counts of the uses of a data key beyond the first rows read (lineage of a very hot data key).
+ *
+ * @example
+ * await countDataKeyRecords(db, '111122223333', dataKeyId) // { total: 1204, failures: 3, denied: 2 }
+ */
 export async function countDataKeyRecords(db: Executor, accountId: string, dataKeyId: string): Promise<{ total: number; failures: number; denied: number }> {
   const { rows } = await sql<{ total: string; failures: string; denied: string }>`
     SELECT count(*) AS total,
@@ -279,7 +307,12 @@ export async function countDataKeyRecords(db: Executor, accountId: string, dataK
   return { total: Number(r.total), failures: Number(r.failures), denied: Number(r.denied) };
 }
 
-/** The ReEncrypt records whose result was the ciphertext `ciphertextId`. */
+/**
+ * The ReEncrypt records whose result was the ciphertext `ciphertextId`.
+ *
+ * @example
+ * await readReEncryptionsInto(db, '111122223333', ciphertextId) // [the ReEncrypt record that produced it], usually one
+ */
 export async function readReEncryptionsInto(db: Executor, accountId: string, ciphertextId: string): Promise<AuditRow[]> {
   const { rows } = await sql<RawRow>`
     SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, {}, [
@@ -289,7 +322,12 @@ export async function readReEncryptionsInto(db: Executor, accountId: string, cip
   return rows.map(toRow);
 }
 
-/** The newest failed records matching `filter` (denied attempts, with an errorCodes filter). */
+/**
+ * The newest failed records matching `filter` (denied attempts, with an errorCodes filter).
+ *
+ * @example
+ * await readNewestRecords(db, '111122223333', { errorCodes: DENIED_ERROR_CODES }, 10) // the 10 newest denied requests, newest first
+ */
 export async function readNewestRecords(db: Executor, accountId: string, filter: AuditQueryFilter, limit: number): Promise<AuditRow[]> {
   const { rows } = await sql<RawRow>`
     SELECT global_position, transaction_id, event_id, data FROM ${scoped(accountId, filter)}
@@ -297,7 +335,12 @@ export async function readNewestRecords(db: Executor, accountId: string, filter:
   return rows.map(toRow);
 }
 
-/** The alias streams of `accountId` whose events ever named `keyId` as their target. */
+/**
+ * The alias streams of `accountId` whose events ever named `keyId` as their target.
+ *
+ * @example
+ * await readAliasStreamsOfKey(db, '111122223333', keyId) // ['alias-111122223333-alias/orders', …], sorted
+ */
 export async function readAliasStreamsOfKey(db: Executor, accountId: string, keyId: string): Promise<string[]> {
   const prefix = `alias-${accountId}-`;
   const { rows } = await sql<{ stream_id: string }>`
@@ -309,7 +352,12 @@ export async function readAliasStreamsOfKey(db: Executor, accountId: string, key
   return rows.map((r) => r.stream_id);
 }
 
-/** The streams of the grants created on `keyId` up to `asOf` (retired or not: fold each to know). */
+/**
+ * The streams of the grants created on `keyId` up to `asOf` (retired or not: fold each to know).
+ *
+ * @example
+ * await readGrantStreamsOfKey(db, keyId, asOf) // ['grant-0c23…', …]: fold each stream to know whether it was live at asOf
+ */
 export async function readGrantStreamsOfKey(db: Executor, keyId: string, asOf: Date): Promise<string[]> {
   const rows = await db
     .selectFrom('events')
@@ -322,7 +370,13 @@ export async function readGrantStreamsOfKey(db: Executor, keyId: string, asOf: D
   return rows.map((r) => r.stream_id);
 }
 
-/** The audit records written in the same transactions as `transactionIds` (the requests behind lifecycle events). */
+/**
+ * The audit records written in the same transactions as `transactionIds` (the requests behind lifecycle events).
+ *
+ * @example
+ * await readAuditRecordsOfTransactions(db, [lifecycleEvent.transactionId]) // [the DisableKey request's AuditRecord]
+ * await readAuditRecordsOfTransactions(db, [])                            // [] without a query
+ */
 export async function readAuditRecordsOfTransactions(db: Executor, transactionIds: readonly bigint[]): Promise<AuditRow[]> {
   if (transactionIds.length === 0) return [];
   const { rows } = await sql<RawRow>`

@@ -72,7 +72,13 @@ async function grouped(
   }));
 }
 
-/** Records with one of `errorCodes` in the window, by the key they named. */
+/**
+ * Records with one of `errorCodes` in the window, by the key they named.
+ *
+ * @example
+ * await readFailuresByKey(db, '111122223333', { from, to }, ['DisabledException', 'KMSInvalidStateException'], 20)
+ * // [{ group: { key: 'arn:aws:kms:…:key/…' }, eventIds: [up to 20, oldest first], count: 57, first, last }, …], largest count first
+ */
 export function readFailuresByKey(
   db: Executor,
   accountId: string,
@@ -87,6 +93,10 @@ export function readFailuresByKey(
  * Denied requests in the window, by principal and key: AccessDeniedException,
  * and NotFoundException on this account's keys from other accounts (a foreign
  * caller is told "not found", the owner sees it as a refused use).
+ *
+ * @example
+ * await readDeniedRequests(db, '111122223333', { from, to }, 20)
+ * // [{ group: { principal: 'arn:aws:iam::444455556666:role/ci', key, errorCode: 'AccessDeniedException' }, eventIds, count, first, last }, …]
  */
 export function readDeniedRequests(db: Executor, accountId: string, window: { from: Date; to: Date }, cap: number): Promise<EvidenceGroup[]> {
   return grouped(
@@ -104,6 +114,10 @@ export function readDeniedRequests(db: Executor, accountId: string, window: { fr
  * `from` when given), with its event id, operation and request id as
  * evidence: from the usage rollup by key (see readLastUse), so the report and
  * GetKeyLastUsage do not read the log's every record.
+ *
+ * @example
+ * await readKeyUse(db, '111122223333', [key.arn], { to: null })
+ * // Map { key.arn => { lastUsed, lastEventId, lastEventName: 'Decrypt', lastRequestId } }; a key never used has no entry
  */
 export async function readKeyUse(
   db: Executor,
@@ -128,7 +142,12 @@ export async function readKeyUse(
   );
 }
 
-/** Every request a grant allowed (authorization.allowedBy names it) before `to`, by grant id. */
+/**
+ * Every request a grant allowed (authorization.allowedBy names it) before `to`, by grant id.
+ *
+ * @example
+ * await readGrantUse(db, '111122223333', to, 20) // [{ group: { grantId }, eventIds, count, first, last }, …]: a grant missing here was never used
+ */
 export async function readGrantUse(db: Executor, accountId: string, to: Date, cap: number): Promise<EvidenceGroup[]> {
   const { rows } = await sql<RawGroup & { grant_id: string }>`
     SELECT e ->> 'grantId' AS grant_id, (array_agg(event_id::text ORDER BY global_position))[1:${cap}] AS event_ids,
@@ -140,7 +159,13 @@ export async function readGrantUse(db: Executor, accountId: string, to: Date, ca
   return rows.map((r) => ({ group: { grantId: r.grant_id }, eventIds: r.event_ids, count: Number(r.count), first: r.first, last: r.last }));
 }
 
-/** The successful requests (newest first) of `eventNames` on the account's keys, by key: the lifecycle evidence (rotation set-up, grant creation). */
+/**
+ * The successful requests (newest first) of `eventNames` on the account's keys, by key: the lifecycle evidence (rotation set-up, grant creation).
+ *
+ * @example
+ * await readLatestLifecycleRecords(db, '111122223333', to, ['EnableKeyRotation', 'CreateGrant'])
+ * // [{ eventId, eventName: 'CreateGrant', keyArn, recordedAt, responseElements: { grantId } }, …], newest first
+ */
 export async function readLatestLifecycleRecords(
   db: Executor,
   accountId: string,
@@ -155,7 +180,12 @@ export async function readLatestLifecycleRecords(
   return rows.map((r) => ({ eventId: r.event_id, eventName: r.event_name, keyArn: r.key_arn, recordedAt: r.recorded_at, responseElements: r.response }));
 }
 
-/** When each of the account's keys last got new material (KeyRotated), from the key streams. */
+/**
+ * When each of the account's keys last got new material (KeyRotated), from the key streams.
+ *
+ * @example
+ * await readLastRotations(db, [keyId], to) // Map { keyId => the date of its last KeyRotated before to }; a key never rotated has no entry
+ */
 export async function readLastRotations(db: Executor, keyIds: readonly string[], to: Date): Promise<Map<string, Date>> {
   if (keyIds.length === 0) return new Map();
   const { rows } = await sql<{ stream_id: string; last: Date }>`

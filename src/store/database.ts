@@ -202,7 +202,14 @@ export function openDatabase(connectionString: string, options: OpenDatabaseOpti
 
 const pools = new WeakMap<Db, pg.Pool>();
 
-/** The URL `db`'s pool logs in with (for a database opened with openDatabase), or undefined. */
+/**
+ * The URL `db`'s pool logs in with (for a database opened with openDatabase), or undefined.
+ *
+ * @example
+ * connectionStringOf(openDatabase(ownerUrl))                   // serviceLoginUrl(ownerUrl): the login the app's pool really uses
+ * connectionStringOf(openDatabase(ownerUrl, { as: 'owner' })) // ownerUrl
+ * connectionStringOf(new Kysely<Database>({ dialect }))       // undefined: not opened with openDatabase
+ */
 export function connectionStringOf(db: Db): string | undefined {
   return pools.get(db)?.options.connectionString;
 }
@@ -247,7 +254,12 @@ export function dedicatedClient(db: Db, applicationName: string): pg.Client {
   return new pg.Client({ connectionString, options: startup, ssl, application_name: applicationName });
 }
 
-/** Whether the table `schema`.`table` exists in the database (read from the catalog: no privilege on the schema needed). */
+/**
+ * Whether the table `schema`.`table` exists in the database (read from the catalog: no privilege on the schema needed).
+ *
+ * @example
+ * await tableExists(db, 'pgboss', 'job') // true once pg-boss has installed its schema
+ */
 export async function tableExists(db: Db, schema: string, table: string): Promise<boolean> {
   const { rows } = await sql<{ installed: boolean }>`
     select exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${table}) as installed`.execute(

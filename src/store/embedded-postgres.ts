@@ -134,7 +134,12 @@ export async function startEmbeddedOnFreePort(options: { dataDir: string; logFil
   }
 }
 
-/** True when a connection to `url` succeeds within a few seconds. */
+/**
+ * True when a connection to `url` succeeds within a few seconds.
+ *
+ * @example
+ * await canConnect('postgresql://postgres:…@127.0.0.1:5432/keyledger') // true; false when nothing answers there within 3 s
+ */
 export async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
   client.on('error', () => {});
@@ -166,6 +171,9 @@ let cachedOwner: Promise<{ uid: number; gid: number } | undefined> | undefined;
  * The uid/gid the embedded server runs as when that is not us (we are root, it
  * runs as `postgres`, created if missing); undefined when it runs as us. Callers
  * use it to check that the server can reach its data dir.
+ *
+ * @example
+ * await embeddedServerUser() // { uid: 999, gid: 999 } (the postgres user) when we run as root; undefined otherwise
  */
 export function embeddedServerUser(): Promise<{ uid: number; gid: number } | undefined> {
   return runAsUser();
@@ -190,7 +198,12 @@ function runAsUser(): Promise<{ uid: number; gid: number } | undefined> {
   return cachedOwner;
 }
 
-/** Reads a file if it exists. */
+/**
+ * Reads a file if it exists.
+ *
+ * @example
+ * await readOptional(join(dataDir, 'database-url')) // the file's text, or undefined when there is no such file
+ */
 export async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');

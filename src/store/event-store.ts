@@ -106,6 +106,10 @@ export async function appendToStream(
  * the unique (stream_id, stream_version) index already makes a second append
  * fail, and not touching a shared row is what lets concurrent requests on one
  * key commit without serializing on each other.
+ *
+ * @example
+ * await appendSingleEventStream(trx, `request-${requestId}`, { type: 'AuditRecord', data: record }, now)
+ * // { globalPosition, transactionId, streamId: 'request-…', streamVersion: 1n, eventId, … }; a second append to it fails (unique violation)
  */
 export async function appendSingleEventStream(trx: Executor, streamId: string, event: NewEvent, recordedAt: Date): Promise<RecordedEvent> {
   const [recorded] = await insertEvents(trx, streamId, 1n, [event], recordedAt);

@@ -7,9 +7,19 @@ import { keyLockName } from './key-locks.ts';
 /** The channel sql/0025_fences.sql notifies with a fence's scope when it moves ('*' for all). */
 export const FENCE_CHANNEL = 'keyledger_fence';
 
-/** The fence of a key: bumped by every change of its row, its material and its grants. */
+/**
+ * The fence of a key: bumped by every change of its row, its material and its grants.
+ *
+ * @example
+ * keyScope('1234abcd-12ab-34cd-56ef-1234567890ab') // 'key:1234abcd-12ab-34cd-56ef-1234567890ab'
+ */
 export const keyScope = (keyId: string) => `key:${keyId}`;
-/** The fence of an alias: bumped when it is created, retargeted or deleted. */
+/**
+ * The fence of an alias: bumped when it is created, retargeted or deleted.
+ *
+ * @example
+ * aliasScope('111122223333', 'alias/orders') // 'alias:111122223333:alias/orders'
+ */
 export const aliasScope = (accountId: string, aliasName: string) => `alias:${accountId}:${aliasName}`;
 
 const KEY_SCOPE_PREFIX = 'key:';

@@ -1,6 +1,11 @@
 import { createServer } from 'node:net';
 
-/** Asks the kernel for a free TCP port on the loopback interface. */
+/**
+ * Asks the kernel for a free TCP port on the loopback interface.
+ *
+ * @example
+ * const port = await freePort(); // e.g. 41237: free when asked, so a caller that binds it must retry if another process took it meanwhile
+ */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -4,7 +4,12 @@ import type { Database } from './database.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-/** The `grants` row of a live grant (retired grants have none). */
+/**
+ * The `grants` row of a live grant (retired grants have none).
+ *
+ * @example
+ * grantRow(grant) // { grant_id, key_id, …, operations: ['Decrypt'], constraints: '{"encryptionContextSubset":{"tenant":"acme"}}', version: 1n }
+ */
 export function grantRow(g: GrantState) {
   return {
     grant_id: g.grantId,
@@ -22,7 +27,13 @@ export function grantRow(g: GrantState) {
   };
 }
 
-/** Writes a grant's folded state: its row while live, none once retired. */
+/**
+ * Writes a grant's folded state: its row while live, none once retired.
+ *
+ * @example
+ * await writeGrantProjection(trx, grant)                       // inserts its `grants` row (kept as it is if already there)
+ * await writeGrantProjection(trx, { ...grant, retired: true }) // deletes the row
+ */
 export async function writeGrantProjection(db: Executor, grant: GrantState): Promise<void> {
   if (grant.retired) {
     await db.deleteFrom('grants').where('grant_id', '=', grant.grantId).execute();
@@ -37,6 +48,13 @@ export async function writeGrantProjection(db: Executor, grant: GrantState): Pro
 
 export type GrantRow = Selectable<Database['grants']>;
 
+/**
+ * A live grant's state from its `grants` row and its key's ARN (the row does not hold the ARN): the
+ * inverse of grantRow, retired always false.
+ *
+ * @example
+ * rowToGrant((await readGrantRow(trx, grantId))!, key.arn) // { grantId, keyId, keyArn: key.arn, operations, retired: false, version: 1n, … }
+ */
 export function rowToGrant(row: GrantRow, keyArn: string): GrantState {
   return {
     grantId: row.grant_id,
@@ -74,7 +92,12 @@ export async function readGrantsFor(db: Executor, keyId: string, grantee: string
   return rows.map((r) => rowToGrant(r, r.arn));
 }
 
-/** How many live grants a key has (AWS's grants-per-key quota). */
+/**
+ * How many live grants a key has (AWS's grants-per-key quota).
+ *
+ * @example
+ * await countKeyGrants(trx, keyId) // 3: the live grants; retired ones have no row
+ */
 export async function countKeyGrants(db: Executor, keyId: string): Promise<number> {
   const row = await db
     .selectFrom('grants')
@@ -84,33 +107,63 @@ export async function countKeyGrants(db: Executor, keyId: string): Promise<numbe
   return Number(row.n);
 }
 
-/** The ids of a key's live grants. */
+/**
+ * The ids of a key's live grants.
+ *
+ * @example
+ * await readKeyGrantIds(trx, keyId) // ['0c23…', '9f1e…']: the grants to retire when the key is deleted
+ */
 export async function readKeyGrantIds(db: Executor, keyId: string): Promise<string[]> {
   const rows = await db.selectFrom('grants').select('grant_id').where('key_id', '=', keyId).execute();
   return rows.map((r) => r.grant_id);
 }
 
-/** The live grants on a key named `name` (CreateGrant's idempotence by name). */
+/**
+ * The live grants on a key named `name` (CreateGrant's idempotence by name).
+ *
+ * @example
+ * await readNamedGrants(trx, keyId, 'orders-app') // [the live GrantRow with that name], or []
+ */
 export function readNamedGrants(db: Executor, keyId: string, name: string): Promise<GrantRow[]> {
   return db.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('name', '=', name).execute();
 }
 
-/** A live grant by its id, wherever its key. */
+/**
+ * A live grant by its id, wherever its key.
+ *
+ * @example
+ * await readGrantRow(trx, grantId) // the GrantRow, or undefined once retired (or never created)
+ */
 export function readGrantRow(db: Executor, grantId: string): Promise<GrantRow | undefined> {
   return db.selectFrom('grants').selectAll().where('grant_id', '=', grantId).executeTakeFirst();
 }
 
-/** A live grant of `keyId` by its id. */
+/**
+ * A live grant of `keyId` by its id.
+ *
+ * @example
+ * await readKeyGrantRow(trx, keyId, grantId) // the GrantRow; undefined when the grant is on another key
+ */
 export function readKeyGrantRow(db: Executor, keyId: string, grantId: string): Promise<GrantRow | undefined> {
   return db.selectFrom('grants').selectAll().where('key_id', '=', keyId).where('grant_id', '=', grantId).executeTakeFirst();
 }
 
-/** A live grant by its grant token. */
+/**
+ * A live grant by its grant token.
+ *
+ * @example
+ * await readGrantRowByToken(db, grantToken) // the GrantRow the token was issued with, or undefined
+ */
 export function readGrantRowByToken(db: Executor, grantToken: string): Promise<GrantRow | undefined> {
   return db.selectFrom('grants').selectAll().where('grant_token', '=', grantToken).executeTakeFirst();
 }
 
-/** A key's live grants that allow the grant operation `operation` (e.g. `Decrypt`), in grant-id order. */
+/**
+ * A key's live grants that allow the grant operation `operation` (e.g. `Decrypt`), in grant-id order.
+ *
+ * @example
+ * await readGrantsAllowing(db, keyId, 'Decrypt') // the key's GrantRows whose operations include 'Decrypt', by grant id
+ */
 export function readGrantsAllowing(db: Executor, keyId: string, operation: string): Promise<GrantRow[]> {
   return db
     .selectFrom('grants')
@@ -142,6 +195,10 @@ export function readGrantsPage(
 /**
  * One page of ListRetirableGrants: the live grants whose retiring principal is `retiringPrincipal`, with their key's ARN,
  * after `after` in grant-id order; only grants on `keyAccountId`'s keys when it is given.
+ *
+ * @example
+ * await readRetirableGrantsPage(db, 'arn:aws:iam::111122223333:role/ops', { after: undefined, limit: 51 })
+ * // up to 51 GrantRows, each with its key's arn, in grant-id order
  */
 export function readRetirableGrantsPage(
   db: Executor,

@@ -4,7 +4,12 @@ import type { AccessKeysTable, Database, PrincipalPoliciesTable, PrincipalsTable
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-/** Whether the account `accountId` exists. */
+/**
+ * Whether the account `accountId` exists.
+ *
+ * @example
+ * await accountExists(db, '111122223333') // true once created (insertAccount); false for an unknown id
+ */
 export async function accountExists(db: Executor, accountId: string): Promise<boolean> {
   const row = await db.selectFrom('accounts').select('account_id').where('account_id', '=', accountId).executeTakeFirst();
   return row !== undefined;
@@ -26,7 +31,13 @@ export async function insertAccount(db: Executor, account: { account_id: string;
   return inserted !== undefined;
 }
 
-/** Inserts a principal; false when one with that ARN exists already. */
+/**
+ * Inserts a principal; false when one with that ARN exists already.
+ *
+ * @example
+ * await insertPrincipal(trx, { principal_arn: 'arn:aws:iam::111122223333:user/alice', account_id: '111122223333', principal_type: 'user',
+ *   name: 'alice', tags: '{}', created_at: now }) // true; false if alice exists already
+ */
 export async function insertPrincipal(db: Executor, principal: Insertable<PrincipalsTable>): Promise<boolean> {
   const inserted = await db
     .insertInto('principals')
@@ -37,17 +48,33 @@ export async function insertPrincipal(db: Executor, principal: Insertable<Princi
   return inserted !== undefined;
 }
 
-/** A principal's ARN and account, if it exists. */
+/**
+ * A principal's ARN and account, if it exists.
+ *
+ * @example
+ * await readPrincipal(db, 'arn:aws:iam::111122223333:user/alice') // { principal_arn: 'arn:aws:iam::111122223333:user/alice', account_id: '111122223333' }
+ */
 export function readPrincipal(db: Executor, principalArn: string): Promise<{ principal_arn: string; account_id: string } | undefined> {
   return db.selectFrom('principals').select(['principal_arn', 'account_id']).where('principal_arn', '=', principalArn).executeTakeFirst();
 }
 
-/** Inserts an access key (its secret already wrapped). */
+/**
+ * Inserts an access key (its secret already wrapped).
+ *
+ * @example
+ * const wrapped_secret = rootKey.wrap(secret, `access-key:${access_key_id}`); // never the secret in clear
+ * await insertAccessKey(trx, { access_key_id, principal_arn, wrapped_secret, status: 'Active', created_at: now });
+ */
 export async function insertAccessKey(db: Executor, accessKey: Insertable<AccessKeysTable>): Promise<void> {
   await db.insertInto('access_keys').values(accessKey).execute();
 }
 
-/** The account an access key's principal belongs to, whatever the key's status. */
+/**
+ * The account an access key's principal belongs to, whatever the key's status.
+ *
+ * @example
+ * await readAccessKeyAccount(db, 'AKIA2EXAMPLE7KEY0ID1') // '111122223333', even for an Inactive key; undefined for an unknown one
+ */
 export async function readAccessKeyAccount(db: Executor, accessKeyId: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('access_keys as k')
@@ -122,7 +149,12 @@ export async function readAccessKeyCredentials(db: Executor, accessKeyId: string
   };
 }
 
-/** Attaches an identity policy to a principal, or replaces the one of that name. */
+/**
+ * Attaches an identity policy to a principal, or replaces the one of that name.
+ *
+ * @example
+ * await upsertPrincipalPolicy(trx, { principal_arn, policy_name: 'decrypt-orders', document, updated_at: now }); // attached, or its document replaced
+ */
 export async function upsertPrincipalPolicy(db: Executor, policy: Selectable<PrincipalPoliciesTable>): Promise<void> {
   await db
     .insertInto('principal_policies')
@@ -131,18 +163,33 @@ export async function upsertPrincipalPolicy(db: Executor, policy: Selectable<Pri
     .execute();
 }
 
-/** Detaches a principal's identity policy; false when no policy of that name was attached. */
+/**
+ * Detaches a principal's identity policy; false when no policy of that name was attached.
+ *
+ * @example
+ * await deletePrincipalPolicy(trx, principalArn, 'decrypt-orders') // true; false when no such policy was attached
+ */
 export async function deletePrincipalPolicy(db: Executor, principalArn: string, policyName: string): Promise<boolean> {
   const deleted = await db.deleteFrom('principal_policies').where('principal_arn', '=', principalArn).where('policy_name', '=', policyName).executeTakeFirst();
   return Number(deleted.numDeletedRows) > 0;
 }
 
-/** A principal's identity policies, by name. */
+/**
+ * A principal's identity policies, by name.
+ *
+ * @example
+ * await readPrincipalPolicies(db, principalArn) // [{ principal_arn, policy_name: 'decrypt-orders', document, updated_at }, …], by name
+ */
 export function readPrincipalPolicies(db: Executor, principalArn: string): Promise<Selectable<PrincipalPoliciesTable>[]> {
   return db.selectFrom('principal_policies').selectAll().where('principal_arn', '=', principalArn).orderBy('policy_name').execute();
 }
 
-/** Every identity policy of every principal of `accountId`, by principal then name (access analysis). */
+/**
+ * Every identity policy of every principal of `accountId`, by principal then name (access analysis).
+ *
+ * @example
+ * await readAccountIdentityPolicies(db, '111122223333') // [{ principal_arn, policy_name, document }, …] of every principal in the account
+ */
 export function readAccountIdentityPolicies(db: Executor, accountId: string): Promise<{ principal_arn: string; policy_name: string; document: string }[]> {
   return db
     .selectFrom('principal_policies as pp')

@@ -15,7 +15,12 @@ type Trx = Transaction<Database>;
  */
 const lockId = (keyId: string) => sql`hashtextextended(${keyLockName(keyId)}, 0)`;
 
-/** The name a key's advisory lock is hashed from (for a query that cannot bind it as a parameter). */
+/**
+ * The name a key's advisory lock is hashed from (for a query that cannot bind it as a parameter).
+ *
+ * @example
+ * keyLockName('1234abcd-12ab-34cd-56ef-1234567890ab') // 'keyledger:key:1234abcd-12ab-34cd-56ef-1234567890ab'
+ */
 export const keyLockName = (keyId: string) => `keyledger:key:${keyId}`;
 
 /**
@@ -49,7 +54,12 @@ export async function lockKeyExclusive(trx: Trx, keyId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${lockId(keyId)})`.execute(trx);
 }
 
-/** Locks a key's projection row FOR UPDATE; false when there is no such row (no such key, or deleted). */
+/**
+ * Locks a key's projection row FOR UPDATE; false when there is no such row (no such key, or deleted).
+ *
+ * @example
+ * if (!(await lockKeyRow(trx, keyId))) throw notFound; // true: the row is locked until commit
+ */
 export async function lockKeyRow(trx: Trx, keyId: string): Promise<boolean> {
   const row = await trx.selectFrom('keys').select('key_id').where('key_id', '=', keyId).forUpdate().executeTakeFirst();
   return row !== undefined;

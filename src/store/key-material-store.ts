@@ -58,6 +58,14 @@ export interface ImportParametersRow {
   createdAt: Date;
 }
 
+/**
+ * Keeps GetParametersForImport's wrapping key until its import token expires: ImportKeyMaterial finds
+ * it by token id to unwrap the material. The private key is stored wrapped under the root key only.
+ *
+ * @example
+ * await insertImportParameters(trx, { importTokenId, keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048',
+ *   wrappedPrivateKey, validTo: new Date(now.getTime() + 86_400_000), createdAt: now });
+ */
 export async function insertImportParameters(db: Executor, row: ImportParametersRow): Promise<void> {
   await db
     .insertInto('import_parameters')
@@ -73,7 +81,12 @@ export async function insertImportParameters(db: Executor, row: ImportParameters
     .execute();
 }
 
-/** The import parameters of a token, or undefined when they never existed or were dropped. */
+/**
+ * The import parameters of a token, or undefined when they never existed or were dropped.
+ *
+ * @example
+ * await readImportParameters(trx, importTokenId) // { importTokenId, keyId, wrappingAlgorithm, wrappingKeySpec, wrappedPrivateKey, validTo, createdAt }
+ */
 export async function readImportParameters(db: Executor, importTokenId: string): Promise<ImportParametersRow | undefined> {
   const row = await db.selectFrom('import_parameters').selectAll().where('import_token_id', '=', importTokenId).executeTakeFirst();
   return (
@@ -89,14 +102,25 @@ export async function readImportParameters(db: Executor, importTokenId: string):
   );
 }
 
-/** Drops a key's import parameters: those expired before `before`, or all of them (the key is deleted). */
+/**
+ * Drops a key's import parameters: those expired before `before`, or all of them (the key is deleted).
+ *
+ * @example
+ * await dropImportParameters(trx, keyId, now) // 2: the key's expired import parameters dropped
+ * await dropImportParameters(trx, keyId)      // every one of the key's, on its deletion
+ */
 export async function dropImportParameters(db: Executor, keyId: string, before?: Date): Promise<number> {
   let query = db.deleteFrom('import_parameters').where('key_id', '=', keyId);
   if (before) query = query.where('valid_to', '<', before);
   return Number((await query.executeTakeFirst()).numDeletedRows);
 }
 
-/** Whether anything in the database is wrapped under a root key (access-key secrets, key material, import wrapping keys). */
+/**
+ * Whether anything in the database is wrapped under a root key (access-key secrets, key material, import wrapping keys).
+ *
+ * @example
+ * await holdsWrappedSecrets(db) // false on a fresh database; true once any access key, key material or import parameters exist
+ */
 export async function holdsWrappedSecrets(db: Executor): Promise<boolean> {
   const { rows } = await sql<{
     n: string;

@@ -19,6 +19,14 @@ export interface EmbeddedPaths {
   postgresLog: string;
 }
 
+/**
+ * Where the embedded setup's files lie under a data dir: one place names them, so every command finds
+ * the server another one started.
+ *
+ * @example
+ * embeddedPaths('/var/lib/keyledger')
+ * // { databaseUrlFile: '/var/lib/keyledger/database-url', postgresDir: '/var/lib/keyledger/postgres', postgresLog: '/var/lib/keyledger/postgres.log' }
+ */
 export function embeddedPaths(dataDir: string): EmbeddedPaths {
   return {
     databaseUrlFile: join(dataDir, 'database-url'),
@@ -179,6 +187,9 @@ function parseEmbeddedUrl(url: string, file: string): { password: string; port: 
 /**
  * 0711: as root the server runs as `postgres`, which must pass through the data
  * dir to its cluster but not list it; the secrets beside it are 0600 root files.
+ *
+ * @example
+ * await ensureDataDir('/var/lib/keyledger') // the directory exists; if this call created it, its mode is 0711
  */
 export async function ensureDataDir(dataDir: string): Promise<void> {
   const created = await mkdir(dataDir, { recursive: true, mode: 0o711 });

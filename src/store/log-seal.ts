@@ -147,7 +147,12 @@ interface EventText {
   global_position: string;
 }
 
-/** The canonical bytes of an event row read as text (jsonb text keeps numbers exact). */
+/**
+ * The canonical bytes of an event row read as text (jsonb text keeps numbers exact).
+ *
+ * @example
+ * leafHash(canonicalEventOf(row)) // the leaf the event was sealed as, if the row is as it was then
+ */
 export function canonicalEventOf(row: Pick<EventText, 'event_id' | 'stream_id' | 'stream_version' | 'type' | 'data' | 'metadata' | 'recorded_at'>): string {
   return canonicalEvent({
     eventId: row.event_id,
@@ -175,7 +180,12 @@ const toCheckpoint = (r: CheckpointRow): Checkpoint => ({
   signature: r.signature,
 });
 
-/** The newest checkpoint, or null before the first. */
+/**
+ * The newest checkpoint, or null before the first.
+ *
+ * @example
+ * await latestCheckpoint(db) // { treeSize: 4096, rootHash, signedAt, previousHash, keyId, signature }, or null before the first seal
+ */
 export async function latestCheckpoint(db: Executor): Promise<Checkpoint | null> {
   const { rows } = await sql<CheckpointRow>`
     SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
@@ -184,7 +194,12 @@ export async function latestCheckpoint(db: Executor): Promise<Checkpoint | null>
   return rows[0] ? toCheckpoint(rows[0]) : null;
 }
 
-/** Every checkpoint, oldest first. */
+/**
+ * Every checkpoint, oldest first.
+ *
+ * @example
+ * await listCheckpoints(db) // [the first checkpoint (previousHash: null), …, the newest]
+ */
 export async function listCheckpoints(db: Executor): Promise<Checkpoint[]> {
   const { rows } = await sql<CheckpointRow>`
     SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
@@ -192,7 +207,13 @@ export async function listCheckpoints(db: Executor): Promise<Checkpoint[]> {
   return rows.map(toCheckpoint);
 }
 
-/** The stored hashes of the given perfect subtrees, in one statement. */
+/**
+ * The stored hashes of the given perfect subtrees, in one statement.
+ *
+ * @example
+ * const source = await readSubtrees(db, [{ level: 2, index: 0 }, { level: 0, index: 4 }]);
+ * source(2, 0) // the stored hash of leaves 0..3; asking for a subtree not listed (or not stored) throws
+ */
 export async function readSubtrees(db: Executor, refs: readonly SubtreeRef[]): Promise<SubtreeSource> {
   const leaves = refs.filter((r) => r.level === 0).map((r) => String(r.index));
   const inner = refs.filter((r) => r.level > 0);
@@ -236,7 +257,12 @@ export async function frontierEdge(db: Executor, size: number): Promise<Buffer[]
   return (await loadFrontier(db, size)).edge().map((s) => s.hash);
 }
 
-/** A sealed event's leaf index, by event id; null when it is not (yet) sealed. */
+/**
+ * A sealed event's leaf index, by event id; null when it is not (yet) sealed.
+ *
+ * @example
+ * await leafIndexOf(db, eventId) // 41, or null until the sealer has sealed the event
+ */
 export async function leafIndexOf(db: Executor, eventId: string): Promise<number | null> {
   const { rows } = await sql<{ leaf_index: string }>`SELECT leaf_index::text FROM log_seal_leaves WHERE event_id = ${eventId}::uuid`.execute(db);
   return rows[0] ? Number(rows[0].leaf_index) : null;
@@ -245,6 +271,9 @@ export async function leafIndexOf(db: Executor, eventId: string): Promise<number
 /**
  * The checkpoint whose hash (SHA-256 of its body and signature) is `hash`; null
  * when none in the database has it.
+ *
+ * @example
+ * await checkpointByHash(db, checkpointHash(cp)) // cp as stored; null for a hash no stored checkpoint has
  */
 export async function checkpointByHash(db: Executor, hash: Buffer): Promise<Checkpoint | null> {
   const { rows } = await sql<CheckpointRow>`
@@ -252,7 +281,12 @@ export async function checkpointByHash(db: Executor, hash: Buffer): Promise<Chec
   return rows[0] ? toCheckpoint(rows[0]) : null;
 }
 
-/** The (newest signed) checkpoint of tree size `treeSize`; null when no checkpoint has that size. */
+/**
+ * The (newest signed) checkpoint of tree size `treeSize`; null when no checkpoint has that size.
+ *
+ * @example
+ * await checkpointOfSize(db, 4096) // the checkpoint of the tree of 4096 leaves (the newest signed, if re-signed), or null
+ */
 export async function checkpointOfSize(db: Executor, treeSize: number): Promise<Checkpoint | null> {
   const { rows } = await sql<CheckpointRow>`
     SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
@@ -260,7 +294,12 @@ export async function checkpointOfSize(db: Executor, treeSize: number): Promise<
   return rows[0] ? toCheckpoint(rows[0]) : null;
 }
 
-/** Up to `limit` checkpoints of tree size above `afterTreeSize`, oldest first. */
+/**
+ * Up to `limit` checkpoints of tree size above `afterTreeSize`, oldest first.
+ *
+ * @example
+ * await checkpointsAfter(db, 4096, 10) // up to 10 checkpoints of sizes above 4096, oldest first
+ */
 export async function checkpointsAfter(db: Executor, afterTreeSize: number, limit: number): Promise<Checkpoint[]> {
   const { rows } = await sql<CheckpointRow>`
     SELECT c.tree_size::text, c.root_hash, c.signed_at, c.previous_hash, c.key_id, c.signature FROM log_checkpoints c
@@ -278,7 +317,13 @@ export interface SealedEvent {
   dataJson: string;
 }
 
-/** The sealed leaf of an event (by event id) and its canonical text; null when it is not sealed yet. */
+/**
+ * The sealed leaf of an event (by event id) and its canonical text; null when it is not sealed yet.
+ *
+ * @example
+ * const sealed = await sealedEvent(db, eventId);
+ * leafHash(sealed!.canonical).equals(sealed!.sealedHash) // true unless the row was altered after sealing
+ */
 export async function sealedEvent(db: Executor, eventId: string): Promise<SealedEvent | null> {
   const { rows } = await sql<Omit<EventText, 'transaction_id' | 'global_position'> & { leaf_index: string; leaf_hash: Buffer }>`
     SELECT e.event_id::text, e.stream_id, e.stream_version::text, e.type, e.data::text AS data, e.metadata::text AS metadata,

@@ -43,12 +43,22 @@ export function installPgTypeParsers(): void {
   installed = true;
 }
 
-/** Whether `installPgTypeParsers` ran in this process. */
+/**
+ * Whether `installPgTypeParsers` ran in this process.
+ *
+ * @example
+ * pgTypeParsersInstalled() // false until installPgTypeParsers() has run in this process, then true
+ */
 export function pgTypeParsersInstalled(): boolean {
   return installed;
 }
 
-/** Throws unless the parsers are installed: the database is not opened on pg's JSON.parse. */
+/**
+ * Throws unless the parsers are installed: the database is not opened on pg's JSON.parse.
+ *
+ * @example
+ * assertPgTypeParsersInstalled() // throws Error 'pg type parsers not installed: call installPgTypeParsers() …' before start-up installed them
+ */
 export function assertPgTypeParsersInstalled(): void {
   if (!installed)
     throw new Error('pg type parsers not installed: call installPgTypeParsers() (src/store/pg-types.ts) at start-up, before opening the database');

@@ -6,7 +6,12 @@
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-/** A text value with backslash, tab, newline and CR escaped. */
+/**
+ * A text value with backslash, tab, newline and CR escaped.
+ *
+ * @example
+ * copyText('a\tb\\c') // 'a\\tb\\\\c': the tab and the backslash escaped for COPY
+ */
 export const copyText = (value: string): string => (/[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value);
 
 /**
@@ -17,7 +22,8 @@ export const copyText = (value: string): string => (/[\\\t\n\r]/.test(value) ? v
  * array; any other object as JSON (for json and jsonb columns).
  *
  * @example
- * copyRow(['k1', true, null, ['a', 'b c']]) // 'k1\tt\t\\N\t{a,"b c"}\n'
+ * copyValue(['a', 'b c']) // '{a,"b c"}'
+ * copyValue(null)         // '\\N'
  */
 export function copyValue(value: unknown): string {
   if (value === null || value === undefined) return '\\N';
@@ -37,12 +43,21 @@ export function copyValue(value: unknown): string {
   return copyText(JSON.stringify(value));
 }
 
-/** A row of values as one COPY text line, newline included. */
+/**
+ * A row of values as one COPY text line, newline included.
+ *
+ * @example
+ * copyRow(['k1', true, null, ['a', 'b c']]) // 'k1\tt\t\\N\t{a,"b c"}\n'
+ */
 export const copyRow = (values: unknown[]): string => `${values.map(copyValue).join('\t')}\n`;
 
 /**
  * A Date as Postgres prints a timestamptz with TimeZone UTC and DateStyle ISO:
  * trailing zeros of the fraction dropped (`2026-03-01 12:00:00.25+00`).
+ *
+ * @example
+ * postgresTimestamp(new Date('2026-03-01T12:00:00.250Z')) // '2026-03-01 12:00:00.25+00'
+ * postgresTimestamp(new Date('2026-03-01T12:00:00Z'))     // '2026-03-01 12:00:00+00'
  */
 export function postgresTimestamp(date: Date): string {
   const iso = date.toISOString();
@@ -52,6 +67,9 @@ export function postgresTimestamp(date: Date): string {
 /**
  * A text[] as Postgres prints it (array_out): an element is quoted only if it
  * is empty, NULL (in any case), or holds one of {}",\ or an ASCII blank.
+ *
+ * @example
+ * postgresTextArray(['a', '', 'null', 'x y', null]) // '{a,"","null","x y",NULL}'
  */
 export function postgresTextArray(items: unknown[]): string {
   const element = (item: unknown) => {

@@ -5,7 +5,12 @@ import type { Database } from './database.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-/** The `keys` row of a key's state. */
+/**
+ * The `keys` row of a key's state.
+ *
+ * @example
+ * keyRow(key) // { key_id, account_id, arn, key_state: 'Enabled', enabled: true, …, public_key: null, imported_materials: '[]', version: 1n }
+ */
 export function keyRow(key: KeyState) {
   return {
     key_id: key.keyId,
@@ -35,10 +40,20 @@ export function keyRow(key: KeyState) {
   };
 }
 
-/** The `key_tags` rows of a key's state. */
+/**
+ * The `key_tags` rows of a key's state.
+ *
+ * @example
+ * tagRows(key) // [{ key_id: key.keyId, tag_key: 'team', tag_value: 'payments' }]
+ */
 export const tagRows = (key: KeyState) => key.tags.map((t) => ({ key_id: key.keyId, tag_key: t.tagKey, tag_value: t.tagValue }));
 
-/** The `aliases` row of an alias's state (none once deleted). */
+/**
+ * The `aliases` row of an alias's state (none once deleted).
+ *
+ * @example
+ * aliasRow(alias) // { account_id, alias_name: 'alias/orders', target_key_id, creation_date, last_updated_date, version: 1n }
+ */
 export function aliasRow(alias: AliasState) {
   return {
     account_id: alias.accountId,
@@ -73,7 +88,13 @@ export async function writeKeyProjection(db: Executor, key: KeyState): Promise<v
   if (key.tags.length > 0) await db.insertInto('key_tags').values(tagRows(key)).execute();
 }
 
-/** Writes an alias's folded state: its row, or no row once deleted. */
+/**
+ * Writes an alias's folded state: its row, or no row once deleted.
+ *
+ * @example
+ * await writeAliasProjection(trx, alias)                       // inserts or updates its `aliases` row
+ * await writeAliasProjection(trx, { ...alias, deleted: true }) // deletes the row
+ */
 export async function writeAliasProjection(db: Executor, alias: AliasState): Promise<void> {
   if (alias.deleted) {
     await db.deleteFrom('aliases').where('account_id', '=', alias.accountId).where('alias_name', '=', alias.aliasName).execute();
@@ -149,19 +170,34 @@ export interface UsableKey {
   currentKeyMaterialId: string | null;
 }
 
-/** The account owning a key, if the key exists (resolving a KeyId parameter). */
+/**
+ * The account owning a key, if the key exists (resolving a KeyId parameter).
+ *
+ * @example
+ * await readKeyAccount(db, keyId) // '111122223333'; undefined for no such key (or a deleted one)
+ */
 export async function readKeyAccount(db: Executor, keyId: string): Promise<string | undefined> {
   const row = await db.selectFrom('keys').select('account_id').where('key_id', '=', keyId).executeTakeFirst();
   return row?.account_id;
 }
 
-/** The key an alias of `accountId` points at, if the alias exists. */
+/**
+ * The key an alias of `accountId` points at, if the alias exists.
+ *
+ * @example
+ * await readAliasTarget(db, '111122223333', 'alias/orders') // the key id it points at, or undefined
+ */
 export async function readAliasTarget(db: Executor, accountId: string, aliasName: string): Promise<string | undefined> {
   const row = await db.selectFrom('aliases').select('target_key_id').where('account_id', '=', accountId).where('alias_name', '=', aliasName).executeTakeFirst();
   return row?.target_key_id;
 }
 
-/** A key's public key (DER SubjectPublicKeyInfo), null for symmetric and HMAC keys. */
+/**
+ * A key's public key (DER SubjectPublicKeyInfo), null for symmetric and HMAC keys.
+ *
+ * @example
+ * (await readPublicKey(db, keyId))?.toString('base64') // 'MFkwEwYHKoZIzj0CAQ…' for an ECC_NIST_P256 key; null for a symmetric key
+ */
 export async function readPublicKey(db: Executor, keyId: string): Promise<Buffer | null> {
   const row = await db.selectFrom('keys').select('public_key').where('key_id', '=', keyId).executeTakeFirst();
   return row?.public_key ?? null;
@@ -193,7 +229,12 @@ export async function readUsableKey(db: Executor, keyId: string): Promise<Usable
   };
 }
 
-/** A key's KeySpec, if the key exists. */
+/**
+ * A key's KeySpec, if the key exists.
+ *
+ * @example
+ * await readKeySpec(db, keyId) // 'RSA_2048'; undefined for no such key
+ */
 export async function readKeySpec(db: Executor, keyId: string): Promise<string | undefined> {
   const row = await db.selectFrom('keys').select('key_spec').where('key_id', '=', keyId).executeTakeFirst();
   return row?.key_spec;
@@ -203,6 +244,9 @@ export async function readKeySpec(db: Executor, keyId: string): Promise<string |
  * How many customer managed KMS keys `accountId` has, pending deletion
  * included (they count against the account's key quota until deleted). AWS
  * managed keys do not count, as in AWS.
+ *
+ * @example
+ * await countAccountKeys(trx, '111122223333') // 12, checked against MAX_KEYS_PER_ACCOUNT by CreateKey
  */
 export async function countAccountKeys(db: Executor, accountId: string): Promise<number> {
   const row = await db
@@ -268,7 +312,12 @@ export async function readAliasesPage(
   return (await query.execute(db)).rows;
 }
 
-/** How many aliases point at `keyId` (AWS's aliases-per-key quota). */
+/**
+ * How many aliases point at `keyId` (AWS's aliases-per-key quota).
+ *
+ * @example
+ * await countKeyAliases(trx, keyId) // 2, checked against MAX_ALIASES_PER_KEY
+ */
 export async function countKeyAliases(db: Executor, keyId: string): Promise<number> {
   const row = await db
     .selectFrom('aliases')
@@ -278,7 +327,12 @@ export async function countKeyAliases(db: Executor, keyId: string): Promise<numb
   return Number(row.n);
 }
 
-/** The aliases (in whatever account) that point at `keyId`. */
+/**
+ * The aliases (in whatever account) that point at `keyId`.
+ *
+ * @example
+ * await readKeyAliases(trx, keyId) // [{ account_id: '111122223333', alias_name: 'alias/orders' }]
+ */
 export function readKeyAliases(db: Executor, keyId: string): Promise<{ account_id: string; alias_name: string }[]> {
   return db.selectFrom('aliases').select(['account_id', 'alias_name']).where('target_key_id', '=', keyId).execute();
 }

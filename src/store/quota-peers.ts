@@ -24,7 +24,12 @@ export async function heartbeatQuotaPeer(db: Db, processId: string): Promise<num
   return Math.max(1, Number(rows[0]?.n ?? 1));
 }
 
-/** Withdraws `processId` (on shutdown), so the others take its share at their next heartbeat. */
+/**
+ * Withdraws `processId` (on shutdown), so the others take its share at their next heartbeat.
+ *
+ * @example
+ * await leaveQuotaPeers(db, processId); // at shutdown: the next heartbeatQuotaPeer of the others counts one process fewer
+ */
 export async function leaveQuotaPeers(db: Db, processId: string): Promise<void> {
   await sql`DELETE FROM quota_peers WHERE process_id = ${processId}::uuid`.execute(db);
 }

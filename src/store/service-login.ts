@@ -105,6 +105,10 @@ export function serviceLogins(ownerUrl: string): ServiceLogins | null {
  * Whether pg-boss should create its schema when it logs in with `url`: only
  * as the owner (a URL without a password, see jobQueueUrl). The job queue's
  * login owns the schema migrating made, and may not create schemas.
+ *
+ * @example
+ * jobQueueCreatesSchema(jobQueueUrl('postgresql://postgres:s3cret@127.0.0.1:5432/keyledger')) // false: keyledger_job_queue logs in
+ * jobQueueCreatesSchema('postgresql://postgres@127.0.0.1:5432/keyledger')                    // true: the owner itself
  */
 export function jobQueueCreatesSchema(url: string): boolean {
   return decodeURIComponent(new URL(url).username) !== JOB_QUEUE_LOGIN;

@@ -24,13 +24,23 @@ export interface SweepRow {
 
 const withSweeps = (db: Db) => db.withTables<{ worker_sweeps: WorkerSweepsTable }>();
 
-/** Keys PendingDeletion whose deletion_date is at or before `at`. */
+/**
+ * Keys PendingDeletion whose deletion_date is at or before `at`.
+ *
+ * @example
+ * await readKeysDueForDeletion(db, clock.now()) // ['1234abcd-…']: the key ids to enqueue a deletion job for
+ */
 export async function readKeysDueForDeletion(db: Db, at: Date): Promise<string[]> {
   const rows = await db.selectFrom('keys').select('key_id').where('key_state', '=', 'PendingDeletion').where('deletion_date', '<=', at).execute();
   return rows.map((r) => r.key_id);
 }
 
-/** Enabled keys with rotation on whose next_rotation_date is at or before `at`. */
+/**
+ * Enabled keys with rotation on whose next_rotation_date is at or before `at`.
+ *
+ * @example
+ * await readKeysDueForRotation(db, clock.now()) // the ids of the Enabled keys whose automatic rotation is due
+ */
 export async function readKeysDueForRotation(db: Db, at: Date): Promise<string[]> {
   const rows = await db
     .selectFrom('keys')
@@ -42,7 +52,12 @@ export async function readKeysDueForRotation(db: Db, at: Date): Promise<string[]
   return rows.map((r) => r.key_id);
 }
 
-/** Keys of Origin EXTERNAL with imported material whose ValidTo is at or before `at`. */
+/**
+ * Keys of Origin EXTERNAL with imported material whose ValidTo is at or before `at`.
+ *
+ * @example
+ * await readKeysDueForMaterialExpiry(db, clock.now()) // the ids of EXTERNAL keys holding imported material past its ValidTo
+ */
 export async function readKeysDueForMaterialExpiry(db: Db, at: Date): Promise<string[]> {
   const rows = await db
     .selectFrom('keys')
@@ -55,7 +70,12 @@ export async function readKeysDueForMaterialExpiry(db: Db, at: Date): Promise<st
   return rows.map((r) => r.key_id);
 }
 
-/** Records that `sweep` ran at `sweptAt` and what it found, counting the run. */
+/**
+ * Records that `sweep` ran at `sweptAt` and what it found, counting the run.
+ *
+ * @example
+ * await recordSweep(db, SCHEDULED_WORK_SWEEP, sweptAt, 3); // last_swept_at = sweptAt, due_key_deletions = 3, sweeps + 1
+ */
 export async function recordSweep(db: Db, sweep: string, sweptAt: Date, dueKeyDeletions: number): Promise<void> {
   await withSweeps(db)
     .insertInto('worker_sweeps')
@@ -70,7 +90,12 @@ export async function recordSweep(db: Db, sweep: string, sweptAt: Date, dueKeyDe
     .execute();
 }
 
-/** The row of `sweep`, or null when it never ran. */
+/**
+ * The row of `sweep`, or null when it never ran.
+ *
+ * @example
+ * await readSweep(db, SCHEDULED_WORK_SWEEP) // { lastSweptAt, dueKeyDeletions: 3, sweeps: '42' }, or null before the first sweep
+ */
 export async function readSweep(db: Db, sweep: string): Promise<SweepRow | null> {
   const row = await withSweeps(db)
     .selectFrom('worker_sweeps')

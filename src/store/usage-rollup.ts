@@ -219,6 +219,11 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
  * columns (dimension, value): its operation, source IP and access key, and each
  * distinct key among its resources (`resources`: a jsonb array). The fold and
  * the log's part of principalActivity both use it, so they count alike.
+ *
+ * @example
+ * const dims = activityDimensions(sql`rec.event_name`, sql`rec.source_ip`, sql`rec.access_key_id`, sql`rec.res`);
+ * sql`SELECT d.dimension, d.value FROM rec CROSS JOIN LATERAL ${dims} AS d`
+ * // a Decrypt from 10.0.0.7 with AKIA… on one key: ('operation', 'Decrypt'), ('sourceIp', '10.0.0.7'), ('accessKey', 'AKIA…'), ('key', <its ARN>)
  */
 export function activityDimensions(
   operation: RawBuilder<unknown>,
@@ -282,7 +287,12 @@ export interface UsageRollupCheckpoint {
   rowVersion: string;
 }
 
-/** How far the fold has got: the checkpoint and the records folded so far. */
+/**
+ * How far the fold has got: the checkpoint and the records folded so far.
+ *
+ * @example
+ * await readUsageRollupCheckpoint(db) // { transactionId: 918n, globalPosition: 52311n, records: 50000, updatedAt, newestRecordedAt, rowVersion: '1043' }
+ */
 export async function readUsageRollupCheckpoint(db: Db | Transaction<Database>): Promise<UsageRollupCheckpoint> {
   const { rows } = await sql<{
     transaction_id: string;
@@ -312,6 +322,9 @@ export const USAGE_ROLLUP_WAITING_CAP = 100_000;
 /**
  * The fold's progress for `worker --status`: records folded, when it last moved,
  * and how many audit records wait after the checkpoint (counted up to USAGE_ROLLUP_WAITING_CAP).
+ *
+ * @example
+ * await readUsageRollupStatus(db) // { folded: 50000, updatedAt, waiting: 12, waitingCapped: false }
  */
 export async function readUsageRollupStatus(db: Db): Promise<{ folded: number; updatedAt: Date; waiting: number; waitingCapped: boolean }> {
   const checkpoint = await readUsageRollupCheckpoint(db);

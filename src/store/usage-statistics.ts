@@ -58,7 +58,14 @@ const HOUR_MS = 3_600_000;
 
 const COLUMN: Record<UsageDimension, keyof UsageGroup> = { KEY: 'key', PRINCIPAL: 'principal', OPERATION: 'operation', DAY: 'day', HOUR: 'hour' };
 
-/** The rollup that can answer this question, if any. */
+/**
+ * The rollup that can answer this question, if any.
+ *
+ * @example
+ * usageRollupFor({}, ['DAY'])                              // 'hourly'
+ * usageRollupFor({}, ['PRINCIPAL', 'DAY'])                 // 'daily'
+ * usageRollupFor({ sourceIp: '10.0.0.0/8' }, ['OPERATION']) // null: no rollup keeps source addresses, the log answers
+ */
 export function usageRollupFor(filter: AuditQueryFilter, dims: readonly UsageDimension[]): RollupSource | null {
   const keptElsewhere =
     filter.accessKeyId != null ||
@@ -134,6 +141,11 @@ export interface RollupRange {
  * row version before and after the read is the checkpoint the read saw; else
  * ask again. Null: no whole bucket to take from the rollups, or a fold moving under
  * every attempt (then the log alone answers).
+ *
+ * @example
+ * const rows = await atStableCheckpoint(db, filter, DAY_MS, (range, checkpoint) =>
+ *   runParts(db, [rollupPart(source, accountId, filter, dims, range), ...logParts(filter, range, checkpoint, part)], dims, limit),
+ * ); // the read's rows, or null: then the log alone answers
  */
 export async function atStableCheckpoint<T>(
   db: Executor,
@@ -291,6 +303,10 @@ function logPart(accountId: string, filter: AuditQueryFilter, dims: UsageDimensi
  * The records after `checkpoint` (none: every record), as extra conditions for
  * `scoped`. The digits were read from the database; inlined as literals so the
  * planner sees how few records follow the checkpoint.
+ *
+ * @example
+ * afterCheckpointCondition(checkpoint) // [sql`(transaction_id, global_position) > ('918'::xid8, '52311'::bigint)`], digits inlined
+ * afterCheckpointCondition(undefined)  // []
  */
 export function afterCheckpointCondition(checkpoint: UsageRollupCheckpoint | undefined): RawBuilder<unknown>[] {
   if (!checkpoint) return [];
@@ -303,6 +319,10 @@ export function afterCheckpointCondition(checkpoint: UsageRollupCheckpoint | und
  * What the log adds to the rollups over `range`: the tail after the checkpoint,
  * and the partial buckets at the ends, each built by `part` (its filter, and the
  * checkpoint for the tail).
+ *
+ * @example
+ * logParts({ from, to }, range, checkpoint, (f, after) => logPart(accountId, f, dims, after))
+ * // [the tail after the checkpoint, then the partial bucket before range.innerFrom and after range.innerTo when there are any]
  */
 export function logParts(
   filter: AuditQueryFilter,
@@ -320,6 +340,10 @@ export function logParts(
 /**
  * The WHERE of a rollup table aliased `r` (bucket column hour or day) for the
  * rollup's part of `range`: scope, buckets, and the filters every rollup keeps.
+ *
+ * @example
+ * sql`SELECT sum(r.count) FROM audit_usage_daily r WHERE ${rollupConditions('r', '111122223333', { outcome: 'failure' }, range)}`
+ * // WHERE r.scope_account = $1 AND r.day >= $2 AND r.day < $3 AND r.outcome = $4
  */
 export function rollupConditions(
   r: string,

@@ -95,6 +95,11 @@ export function wouldLockOut(policy: PolicyDocument, callerFacts: RequestFacts):
 /**
  * The default key policy (key.ts's `defaultKeyPolicy`) as a parsed document:
  * one statement that delegates `kms:*` on the key to the account.
+ *
+ * @example
+ * defaultKeyPolicyDocument('111122223333').statements[0]
+ * // { sid: 'Enable IAM User Permissions', effect: 'Allow', principal: { aws: [{ kind: 'account', accountId: '111122223333', … }], … },
+ * //   actions: ['kms:*'], resources: ['*'], conditions: [], … }
  */
 export function defaultKeyPolicyDocument(accountId: string): PolicyDocument {
   const parsed = parsePolicy(defaultKeyPolicy(accountId), 'key');

@@ -20,8 +20,23 @@ export interface CompiledStatement {
 
 export type CompiledStatementResult = { ok: true; compiled: CompiledStatement } | { ok: false; message: string };
 
+/**
+ * Whether a policy's strings may hold policy variables (`${aws:username}`): only in a Version
+ * 2012-10-17 document; in an older or unversioned one `${…}` is plain text, as in AWS.
+ *
+ * @example
+ * usesVariables({ version: '2012-10-17' }) // true
+ * usesVariables({ version: undefined })    // false
+ */
 export const usesVariables = (policy: Pick<PolicyDocument, 'version'>): boolean => policy.version === '2012-10-17';
 
+/**
+ * Where a condition sits in a policy, for the messages that name it: the statement's path, the
+ * operator, and the key quoted as JSON (a key may hold any character).
+ *
+ * @example
+ * conditionPath('Statement[0]', 'StringEquals', 'kms:ViaService') // 'Statement[0].Condition.StringEquals["kms:ViaService"]'
+ */
 export const conditionPath = (statementPath: string, operator: string, key: string): string => `${statementPath}.Condition.${operator}[${JSON.stringify(key)}]`;
 
 /**
@@ -66,7 +81,13 @@ export function compileStatement(statement: PolicyStatement, variables: boolean)
 
 const cache = new WeakMap<PolicyDocument, CompiledStatementResult[]>();
 
-/** Compiles every statement of a policy, once per (frozen) document object. */
+/**
+ * Compiles every statement of a policy, once per (frozen) document object.
+ *
+ * @example
+ * const [first] = compilePolicy(defaultKeyPolicyDocument('111122223333')); // first.ok === true
+ * compilePolicy(policy) === compilePolicy(policy) // true when policy is frozen: compiled once, cached
+ */
 export function compilePolicy(policy: PolicyDocument): CompiledStatementResult[] {
   const cached = cache.get(policy);
   if (cached) return cached;

@@ -119,7 +119,14 @@ export interface CompiledCondition {
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** ISO 8601 date or date-time (UTC unless an offset is given), or epoch seconds. */
+/**
+ * ISO 8601 date or date-time (UTC unless an offset is given), or epoch seconds.
+ *
+ * @example
+ * parseDateValue('2026-01-01T01:00:00+01:00') // 1767225600000 (epoch milliseconds)
+ * parseDateValue('1767225600')                // 1767225600000
+ * parseDateValue('2026-02-30')                // undefined: no such day
+ */
 export function parseDateValue(text: string): number | undefined {
   if (/^-?\d{1,12}$/.test(text)) return Number(text) * 1000;
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/.exec(text);
@@ -154,6 +161,10 @@ const parseBool = (text: string): boolean | undefined => {
 /**
  * Validates a block's values for its operator and compiles them. `variables`
  * is whether policy variables are recognized (Version 2012-10-17).
+ *
+ * @example
+ * // block: "NumericLessThan": {"kms:GrantCount": "ten"}
+ * compileCondition(block, true) // { ok: false, message: 'value "ten" is not a number' }
  */
 export function compileCondition(block: ConditionBlock, variables: boolean): { ok: true; condition: CompiledCondition } | { ok: false; message: string } {
   const info = TESTS[block.test];

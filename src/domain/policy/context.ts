@@ -17,6 +17,14 @@ export interface RequestContext {
 
 const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
+/**
+ * A context value as the text string conditions and policy variables compare: numbers and booleans
+ * as JavaScript writes them.
+ *
+ * @example
+ * scalarText(42)    // '42'
+ * scalarText(true)  // 'true'
+ */
 export const scalarText = (v: Scalar): string => (typeof v === 'string' ? v : String(v));
 
 /** The global keys the engine derives from the facts; the same names in `context` are ignored. */
@@ -43,6 +51,11 @@ const PRINCIPAL_TYPES = { root: 'Account', user: 'User', role: 'AssumedRole' } a
  * global keys derived from the facts' fields. Derived `aws:` keys win over the
  * same names in `context`, so a request can never claim a different principal
  * or source address through its condition keys.
+ *
+ * @example
+ * const ctx = buildRequestContext({ ...facts, principalType: 'user', principalName: 'alice', sourceIp: '10.0.0.7', context: { 'aws:SourceIp': '1.2.3.4' } });
+ * ctx.get('AWS:SourceIp')         // '10.0.0.7': the facts' address, not the request's claim
+ * ctx.variable('aws:username')    // 'alice'
  */
 export function buildRequestContext(facts: RequestFacts): RequestContext {
   const values = new Map<string, NormalizedValue>();

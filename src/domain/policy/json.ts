@@ -215,7 +215,13 @@ class Reader {
   }
 }
 
-/** How a JSON value is named in error messages. */
+/**
+ * How a JSON value is named in error messages.
+ *
+ * @example
+ * jsonTypeName({ type: 'array', items: [] }) // 'a list'
+ * jsonTypeName({ type: 'null' })             // 'null'
+ */
 export function jsonTypeName(value: JsonValue): string {
   switch (value.type) {
     case 'null':

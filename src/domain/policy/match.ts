@@ -103,6 +103,13 @@ function parseVariable(text: string, start: number): { ok: true; part: TemplateP
   return { ok: true, part: { kind: 'variable', key: name.toLowerCase(), fallback }, end: i + 1 };
 }
 
+/**
+ * Whether a template holds a policy variable, and so must be resolved per request rather than once.
+ *
+ * @example
+ * templateHasVariables(parseTemplate('home/${aws:username}/*', true).template) // true (after checking .ok)
+ * templateHasVariables(parseTemplate('kms:*', true).template)                  // false
+ */
 export const templateHasVariables = (template: Template): boolean => template.some((p) => p.kind === 'variable');
 
 // ---- patterns: a template with its variables resolved ----
@@ -140,7 +147,12 @@ export function resolvePattern(template: Template, lookup: (key: string) => stri
   return out;
 }
 
-/** The text a wildcard-free pattern stands for. */
+/**
+ * The text a wildcard-free pattern stands for.
+ *
+ * @example
+ * patternText(compileGlob('kms:Decrypt')) // 'kms:Decrypt'
+ */
 export const patternText = (pattern: Pattern): string => String.fromCodePoint(...pattern.map((u) => (u < 0 ? 0x2a : u)));
 
 const COLON = 0x3a;
@@ -198,7 +210,12 @@ export function globMatch(pattern: Pattern, value: string, colonAware = false): 
   return current[m] === 1;
 }
 
-/** A wildcard pattern from plain text (no variables): Action and NotAction. */
+/**
+ * A wildcard pattern from plain text (no variables): Action and NotAction.
+ *
+ * @example
+ * compileGlob('kms:*') // [0x6b, 0x6d, 0x73, 0x3a, STAR]: 'k', 'm', 's', ':', then any run
+ */
 export const compileGlob = (text: string): Pattern => codePoints(text).map((c) => (c === 0x2a ? STAR : c === 0x3f ? ANY_ONE : c));
 
 /**
@@ -290,6 +307,14 @@ export function parseCidr(text: string): CidrBlock | undefined {
   return { ...address, prefix };
 }
 
+/**
+ * Whether an address lies in a CIDR block (the block's first `prefix` bits equal); an address of the
+ * other family never does.
+ *
+ * @example
+ * cidrContains(parseCidr('10.0.0.0/8')!, parseIpAddress('10.1.2.3')!)    // true
+ * cidrContains(parseCidr('10.0.0.0/8')!, parseIpAddress('2001:db8::1')!) // false
+ */
 export function cidrContains(block: CidrBlock, address: IpAddress): boolean {
   if (block.family !== address.family) return false;
   let bits = block.prefix;
