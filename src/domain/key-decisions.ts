@@ -132,8 +132,9 @@ export const decideScheduleKeyDeletion = (key: KeyState, pendingWindowInDays: nu
     }),
   );
 
-/** PutKeyPolicy (already validated and checked for lockout by the service). */
 /**
+ * PutKeyPolicy (already validated and checked for lockout by the service).
+ *
  * @example
  * decidePutKeyPolicy(key, newPolicy)  // accepts KeyPolicyPut { policy: newPolicy }
  * decidePutKeyPolicy(key, key.policy) // accepts nothing: the same text
@@ -175,8 +176,9 @@ function rotationUnsupported(
   return undefined;
 }
 
-/** EnableKeyRotation: the first automatic rotation is one period from now; enabling again with another period reschedules. */
 /**
+ * EnableKeyRotation: the first automatic rotation is one period from now; enabling again with another period reschedules.
+ *
  * @example
  * decideEnableKeyRotation(key, 180, now)     // accepts KeyRotationEnabled { rotationPeriodInDays: 180, nextRotationDate: 180 days after now }
  * decideEnableKeyRotation(hmacKey, 365, now) // refuses: UnsupportedOperationException
@@ -249,16 +251,18 @@ export const decideRotateKeyOnDemand = (key: KeyState, newKeyMaterialId: string)
 /** AWS: ValidTo at most 365 days ahead. */
 export const MAX_IMPORT_VALIDITY_DAYS = 365;
 
-/** Imported material waiting for RotateKeyOnDemand (imported with NEW_KEY_MATERIAL into a key that had material). */
 /**
+ * Imported material waiting for RotateKeyOnDemand (imported with NEW_KEY_MATERIAL into a key that had material).
+ *
  * @example
  * pendingRotationMaterial(externalKey) // the ImportedMaterial imported with NEW_KEY_MATERIAL, or undefined when none waits
  */
 export const pendingRotationMaterial = (key: KeyState): ImportedMaterial | undefined =>
   key.importedMaterials.find((m) => m.importState === 'IMPORTED' && !key.keyMaterialIds.includes(m.keyMaterialId));
 
-/** AWS's KeyMaterialState of one material version. */
 /**
+ * AWS's KeyMaterialState of one material version.
+ *
  * @example
  * keyMaterialState(key, key.currentKeyMaterialId!) // 'CURRENT'
  * keyMaterialState(key, key.keyMaterialIds[0]!)    // 'NON_CURRENT' once the key has rotated
@@ -268,8 +272,9 @@ export function keyMaterialState(key: KeyState, keyMaterialId: string): 'CURRENT
   return key.keyMaterialIds.includes(keyMaterialId) ? 'NON_CURRENT' : 'PENDING_ROTATION';
 }
 
-/** The imported-material operations apply to keys of Origin EXTERNAL only (AWS: UnsupportedOperationException). */
 /**
+ * The imported-material operations apply to keys of Origin EXTERNAL only (AWS: UnsupportedOperationException).
+ *
  * @example
  * externalOnly(externalKey) // undefined
  * externalOnly(awsKmsKey)   // KmsError UnsupportedOperationException
@@ -424,8 +429,9 @@ export function decideDeleteImportedKeyMaterial(key: KeyState, keyMaterialId: st
   });
 }
 
-/** The earliest ValidTo among a key's imported material that expires, or null. */
 /**
+ * The earliest ValidTo among a key's imported material that expires, or null.
+ *
  * @example
  * nextMaterialExpiry(externalKey) // the earliest ValidTo of its IMPORTED material, e.g. 2026-06-30T00:00:00.000Z
  * nextMaterialExpiry(awsKmsKey)   // null
@@ -435,8 +441,9 @@ export function nextMaterialExpiry(key: KeyState): Date | null {
   return dates.length === 0 ? null : new Date(Math.min(...dates));
 }
 
-/** Whether some imported material of the key has reached its ValidTo. */
 /**
+ * Whether some imported material of the key has reached its ValidTo.
+ *
  * @example
  * isMaterialExpiryDue(externalKey, clock.now()) // true once now reaches nextMaterialExpiry(externalKey); false for a deleted key
  */
@@ -445,8 +452,9 @@ export const isMaterialExpiryDue = (key: KeyState, now: Date): boolean => {
   return next !== null && next <= now;
 };
 
-/** The worker's expiry at ValidTo (AWS's DeleteExpiredKeyMaterial): every imported version whose ValidTo has come; nothing when none is due. */
 /**
+ * The worker's expiry at ValidTo (AWS's DeleteExpiredKeyMaterial): every imported version whose ValidTo has come; nothing when none is due.
+ *
  * @example
  * decideExpireKeyMaterial(externalKey, now) // accepts one KeyMaterialDeleted { keyMaterialId, reason: 'EXPIRED' } per due version
  * decideExpireKeyMaterial(awsKmsKey, now)   // accepts nothing
@@ -457,8 +465,9 @@ export function decideExpireKeyMaterial(key: KeyState, now: Date): Decision<KeyE
   return accept(...due.map((m): KeyEvent => ({ type: 'KeyMaterialDeleted', data: { keyMaterialId: m.keyMaterialId, reason: 'EXPIRED' } })));
 }
 
-/** Whether the worker should rotate the key now: rotation on, key Enabled, date reached. */
 /**
+ * Whether the worker should rotate the key now: rotation on, key Enabled, date reached.
+ *
  * @example
  * isRotationDue(key, now) // true for an Enabled key with rotation on and nextRotationDate <= now; false once disabled
  */
@@ -482,8 +491,9 @@ export function decideAutomaticRotation(key: KeyState, newKeyMaterialId: string,
   });
 }
 
-/** Whether the worker should delete the key now: PendingDeletion and its deletion date reached. */
 /**
+ * Whether the worker should delete the key now: PendingDeletion and its deletion date reached.
+ *
  * @example
  * isDeletionDue(pendingKey, pendingKey.deletionDate!) // true
  * isDeletionDue(enabledKey, now)                      // false
@@ -491,8 +501,9 @@ export function decideAutomaticRotation(key: KeyState, newKeyMaterialId: string,
 export const isDeletionDue = (key: KeyState, now: Date): boolean =>
   !key.deleted && key.keyState === 'PendingDeletion' && key.deletionDate !== null && key.deletionDate <= now;
 
-/** The worker's deletion at deletionDate; nothing once cancelled, not yet due, or already deleted. */
 /**
+ * The worker's deletion at deletionDate; nothing once cancelled, not yet due, or already deleted.
+ *
  * @example
  * decideDeleteKey(pendingKey, pendingKey.deletionDate!) // accepts KeyDeleted { destroyedKeyMaterialIds: pendingKey.keyMaterialIds }
  * decideDeleteKey(canceledKey, now)                     // accepts nothing
