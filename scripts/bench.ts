@@ -35,6 +35,8 @@
  * | BENCH_BATCH_ROWS | 32 | rows per COMMIT in the batched ceiling |
  * | BENCH_NODES | 1 | keyledger processes: with 2, a second one (`keyledger serve`, a child process on the same database) takes every other client |
  * | BENCH_GROUP_COMMIT | on | off: the service commits one transaction per request |
+ * | BENCH_IN_FLIGHT | (the service's default) | group commit: batches committing at once (`maxInFlight`) |
+ * | BENCH_MIN_OVERLAP | (the service's default) | group commit: records waiting before a batch starts beside a committing one (`minOverlap`) |
  * | BENCH_OPERATIONS | encrypt,decrypt,generateDataKey | the service operations measured |
  * | BENCH_TRANSPORTS | graphql,aws | the transports measured |
  * | BENCH_CEILINGS | on | off: skip the three Postgres ceilings (ratios then print '-') |
@@ -605,6 +607,10 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const appDb = openDatabase(ownerUrl, { as: 'app', max: Math.max(40, maxClients + 8), applicationName: 'keyledger-bench' });
   cleanup.add('close app pool', () => appDb.destroy());
   const rootKeyBytes = randomBytes(32);
+  const groupCommitOptions = {
+    ...(process.env['BENCH_IN_FLIGHT'] ? { maxInFlight: Number(process.env['BENCH_IN_FLIGHT']) } : {}),
+    ...(process.env['BENCH_MIN_OVERLAP'] ? { minOverlap: Number(process.env['BENCH_MIN_OVERLAP']) } : {}),
+  };
   const newApp = (groupCommit: boolean): Keyledger =>
     createKeyledger({
       db: appDb,
@@ -612,7 +618,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       clock: systemClock,
       logger: createLogger('silent'),
       region: REGION,
-      groupCommit: groupCommit ? {} : false,
+      groupCommit: groupCommit ? groupCommitOptions : false,
     });
   const app = newApp(s.groupCommit);
 

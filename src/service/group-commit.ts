@@ -6,6 +6,12 @@ export interface GroupCommitOptions {
   maxBatch?: number;
   /** Batches committing at once: while all are busy, new records wait and form the next batch. */
   maxInFlight?: number;
+  /**
+   * Records that must be waiting before a batch may start beside one already
+   * committing. A lone batch leaves at once; an overlapping one costs a
+   * transaction of its own, which only pays when it carries several records.
+   */
+  minOverlap?: number;
 }
 
 interface Waiting {
@@ -25,10 +31,12 @@ export interface GroupCommitStats {
 }
 
 /**
- * The group committer. A record handed to `submit` joins the next batch; a
- * batch starts as soon as one of `maxInFlight` slots is free, so a lone request
- * waits for nothing but its own commit, while under load records pile up behind
- * the busy slots and commit many to one transaction and one WAL flush.
+ * The group committer. A record handed to `submit` joins the next batch. When
+ * nothing is committing, a batch leaves at once, so a lone request waits for
+ * nothing but its own commit; while batches are committing, records pile up
+ * and another batch starts beside them (up to `maxInFlight`) only once
+ * `minOverlap` records wait, so under load many records share one
+ * transaction and one WAL flush.
  * `submit` resolves only after the batch has committed (true: written) or
  * found the record's fence moved (false: decide again); a batch that fails
  * rejects every record in it, and none of them is written.
@@ -41,6 +49,7 @@ export class GroupCommitter {
   readonly #db: Db;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #minOverlap: number;
   #waiting: Waiting[] = [];
   #inFlight = 0;
   #idle: (() => void)[] = [];
@@ -50,6 +59,7 @@ export class GroupCommitter {
     this.#db = db;
     this.#maxBatch = options.maxBatch ?? 512;
     this.#maxInFlight = options.maxInFlight ?? 4;
+    this.#minOverlap = Math.max(1, Math.min(options.minOverlap ?? 8, this.#maxBatch));
   }
 
   submit(append: FencedAppend): Promise<boolean> {
@@ -70,8 +80,12 @@ export class GroupCommitter {
   }
 
   #pump(): void {
-    while (this.#inFlight < this.#maxInFlight && this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, this.#maxBatch);
+    while (this.#inFlight < this.#maxInFlight && this.#waiting.length >= (this.#inFlight === 0 ? 1 : this.#minOverlap)) {
+      // Records that piled up behind busy slots are shared among the free ones,
+      // so a burst is committed by several transactions at once.
+      const free = this.#maxInFlight - this.#inFlight;
+      const size = Math.min(this.#maxBatch, Math.max(this.#minOverlap, Math.ceil(this.#waiting.length / free)));
+      const batch = this.#waiting.splice(0, size);
       this.#inFlight++;
       void this.#flush(batch);
     }

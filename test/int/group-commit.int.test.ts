@@ -236,6 +236,63 @@ describe('a batch whose write fails fails every request in it', () => {
   });
 });
 
+describe('batches beside a committing one', () => {
+  let overlapDb: Db;
+  let overlapping: Keyledger;
+  beforeAll(async () => {
+    overlapDb = openDatabase(t.db.url, { as: 'app', max: 8, applicationName: 'keyledger-test-overlap' });
+    overlapping = createKeyledger({
+      db: overlapDb,
+      rootKey: t.rootKey,
+      clock: t.clock,
+      logger: t.app.logger,
+      region: t.app.region,
+      groupCommit: { maxInFlight: 4, minOverlap: 4 },
+    });
+    await sql
+      .raw(
+        `
+        CREATE FUNCTION test_overlap_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.type = 'AuditRecord' AND NEW.data#>>'{requestParameters,encryptionContext,batch}' = 'overlap-slow' THEN PERFORM pg_sleep(2); END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_overlap_slow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_overlap_slow();`,
+      )
+      .execute(t.db.owner);
+  });
+  afterAll(async () => {
+    await sql.raw(`DROP TRIGGER IF EXISTS test_overlap_slow ON events; DROP FUNCTION IF EXISTS test_overlap_slow();`).execute(t.db.owner);
+    await overlapDb?.destroy();
+  });
+
+  it('records arriving while a batch commits start another beside it only once minOverlap of them wait, and then share it', async () => {
+    const { keyMetadata } = await overlapping.kms.createKey(await request(alice), { description: 'gc-overlap' });
+    const generate = async (batch: string) =>
+      overlapping.dataKeys.generateDataKey(await request(alice), { keyId: keyMetadata.keyId, keySpec: 'AES_256', encryptionContext: { batch } });
+    await generate('warm');
+    let slowSettled = false;
+    const slow = generate('overlap-slow').finally(() => (slowSettled = true));
+    await waitFor(
+      async () =>
+        (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from pg_stat_activity where application_name = 'keyledger-test-overlap' and wait_event = 'PgSleep'`.execute(t.db.owner)
+        ).rows[0]!.n > 0,
+      'the slow batch is committing',
+      10_000,
+    );
+    const before = stats(overlapping);
+    // Four records while the slow batch sleeps: the first three wait, the fourth starts one batch for all four.
+    await Promise.all(Array.from({ length: 4 }, () => generate('overlap-innocent')));
+    const after = stats(overlapping);
+    expect(slowSettled).toBe(false);
+    expect([after.batches - before.batches, after.records - before.records]).toEqual([1, 4]);
+    await slow;
+  });
+});
+
 describe('DisableKey racing batches of two processes', () => {
   it('no Decrypt recorded after KeyDisabled in log order succeeded; every later one was refused', async () => {
     const key = await keyWithBlob('gc-race');
