@@ -70,6 +70,25 @@ export interface FieldViolation {
 }
 
 /**
+ * Whether `text` has at least `n` Unicode code points (AWS counts lengths in
+ * characters, not UTF-16 units: a surrogate pair is one). Counted without a
+ * copy, and only when the UTF-16 length leaves it open.
+ */
+function hasCodePoints(text: string, n: number): boolean {
+  if (text.length < n) return false;
+  if (text.length >= 2 * n) return true;
+  let count = 0;
+  for (let i = 0; i < text.length; i++, count++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+  }
+  return count >= n;
+}
+
+/**
  * Collects constraint violations and turns them into AWS's wording:
  * `1 validation error detected: Value 'x' at 'description' failed to satisfy
  * constraint: Member must have length less than or equal to 8192`.
@@ -88,14 +107,14 @@ export class Validator {
   }
 
   minLength(field: string, value: string | undefined | null, min: number, sensitive = false): this {
-    if (value != null && [...value].length < min) {
+    if (value != null && !hasCodePoints(value, min)) {
       this.add({ field, ...(sensitive ? {} : { value }), constraint: `Member must have length greater than or equal to ${min}` });
     }
     return this;
   }
 
   maxLength(field: string, value: string | undefined | null, max: number, sensitive = false): this {
-    if (value != null && [...value].length > max) {
+    if (value != null && hasCodePoints(value, max + 1)) {
       this.add({ field, ...(sensitive ? {} : { value }), constraint: `Member must have length less than or equal to ${max}` });
     }
     return this;

@@ -61,13 +61,29 @@ const NUL_STAND_IN = '\u2400';
  * unpaired surrogate becomes U+FFFD, as a UTF-8 encoder writes it.
  */
 function recordable<T>(value: T): T {
+  return alreadyRecordable(value) ? value : rewritten(value);
+}
+
+/** Whether no string in `value` (keys included) needs rewriting: the common case, checked without copying. */
+function alreadyRecordable(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed() && !value.includes('\u0000');
+  if (Array.isArray(value)) return value.every(alreadyRecordable);
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    for (const key in value) {
+      if (!alreadyRecordable(key) || !alreadyRecordable((value as Record<string, unknown>)[key])) return false;
+    }
+  }
+  return true;
+}
+
+function rewritten<T>(value: T): T {
   if (typeof value === 'string') {
     const wellFormed = value.isWellFormed() ? value : value.toWellFormed();
     return (wellFormed.includes('\u0000') ? wellFormed.replaceAll('\u0000', NUL_STAND_IN) : wellFormed) as T;
   }
-  if (Array.isArray(value)) return value.map(recordable) as T;
+  if (Array.isArray(value)) return value.map(rewritten) as T;
   if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [recordable(k), recordable(v)])) as T;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [rewritten(k), rewritten(v)])) as T;
   }
   return value;
 }

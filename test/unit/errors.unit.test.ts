@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { accept, KmsError, reject, validationError, Validator } from '../../src/domain/errors.ts';
 
 describe('KmsError', () => {
@@ -136,5 +137,19 @@ describe('Validator wording (AWS: "N validation error(s) detected: ...")', () =>
         { field: 'b', value: 1, constraint: 'c2' },
       ]).message,
     ).toBe("2 validation errors detected: Value at 'a' failed to satisfy constraint: c1; Value '1' at 'b' failed to satisfy constraint: c2");
+  });
+});
+
+describe('Validator lengths count code points, as AWS does', () => {
+  it('min and max lengths agree with counting the characters of the string, surrogate pairs and lone surrogates included', () => {
+    const units = fc.oneof(fc.constantFrom('a', '\u00e9', '\ud83d\udd11', '\ud800', '\udc00', '\udbff\udfff'), fc.string({ maxLength: 3, unit: 'binary' }));
+    fc.assert(
+      fc.property(fc.array(units, { maxLength: 24 }), fc.integer({ min: 0, max: 30 }), (parts, bound) => {
+        const text = parts.join('');
+        const length = [...text].length;
+        expect(new Validator().minLength('f', text, bound).violations.length).toBe(length < bound ? 1 : 0);
+        expect(new Validator().maxLength('f', text, bound).violations.length).toBe(length > bound ? 1 : 0);
+      }),
+    );
   });
 });
