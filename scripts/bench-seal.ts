@@ -9,6 +9,11 @@
  *   synthetic records checked as `audit verify --export` does, in the main
  *   thread alone and with a worker thread per core, in events per second
  *   (with the CPU time and the load average: the figure is the machine's);
+ * - proofs at scale (PROOF_LEAVES, e.g. 10,000,000): a tree of that many
+ *   leaves built in SQL exactly as the sealer stores it (log_seal_leaves and
+ *   every perfect subtree in log_seal_nodes, RFC 6962 hashes), then, per
+ *   proof, the leaf looked up by event id and the inclusion proof read and
+ *   built, as `AuditEvent.proof` does; each proof is checked against the root;
  * - `audit verify --database` over the sealed log: each event
  *   checked where it is read (feedAuditLog), and, for comparison, written
  *   as an export's lines and parsed back (what it did before).
@@ -22,22 +27,24 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { verifyExportFile } from '../src/cli/audit-verify-file.ts';
 import { ExportVerifier } from '../src/domain/audit-verify.ts';
 import { canonicalEvent } from '../src/domain/canonical-event.ts';
 import { signCheckpoint } from '../src/domain/checkpoint.ts';
-import { consistencyProof, inclusionProof, leafHash, MerkleFrontier } from '../src/domain/merkle.ts';
+import { consistencyProof, inclusionProof, leafHash, MerkleFrontier, treeRoot, verifyInclusion } from '../src/domain/merkle.ts';
 import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
-import { openDatabase } from '../src/store/database.ts';
+import { openDatabase, type Db } from '../src/store/database.ts';
 import { exportAuditLog, feedAuditLog } from '../src/store/audit-export.ts';
-import { LogSealer, listCheckpoints, withSubtrees } from '../src/store/log-seal.ts';
+import { leafIndexOf, LogSealer, listCheckpoints, withSubtrees } from '../src/store/log-seal.ts';
 import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 import { startPostgresServer } from '../test/support/postgres-server.ts';
 
 const SEAL_EVENTS = Number(process.env.SEAL_EVENTS ?? 200_000);
 const VERIFY_EVENTS = Number(process.env.VERIFY_EVENTS ?? 1_000_000);
+const PROOF_LEAVES = Number(process.env.PROOF_LEAVES ?? 0);
 const key = sealKeyFromSeed(Buffer.alloc(32, 3));
 
 function sampleData(i: number): unknown {
@@ -105,7 +112,8 @@ async function benchVerify(): Promise<void> {
   }
 }
 
-async function benchSeal(): Promise<void> {
+/** A fresh database of the latest schema, on DATABASE_URL's server or an embedded one; `use` gets an owner and an app pool. */
+async function withBenchDatabase(use: (owner: Db, app: Db) => Promise<void>): Promise<void> {
   const server = process.env.DATABASE_URL ? undefined : await startPostgresServer();
   const adminUrl = process.env.DATABASE_URL ?? server!.adminUrl;
   const name = `keyledger_bench_seal_${Date.now()}`;
@@ -118,68 +126,7 @@ async function benchSeal(): Promise<void> {
   const app = openDatabase(url.toString(), { as: 'app', max: 4, applicationName: 'bench-seal' });
   try {
     await migrateToLatest(owner);
-    const client = new pg.Client({ connectionString: url.toString() });
-    await client.connect();
-    for (let done = 0; done < SEAL_EVENTS; done += 10_000) {
-      const n = Math.min(10_000, SEAL_EVENTS - done);
-      const datas = Array.from({ length: n }, (_, i) => JSON.stringify(sampleData(done + i)));
-      await client.query(
-        `INSERT INTO events (stream_id, stream_version, event_id, type, data, recorded_at)
-         SELECT 'request-' || gen_random_uuid(), 1, gen_random_uuid(), 'AuditRecord', d::jsonb, now() FROM unnest($1::text[]) AS d`,
-        [datas],
-      );
-    }
-    await client.end();
-    const sealer = new LogSealer(app, { privateKey: key.privateKey, now: () => new Date(), checkpointEvery: 50_000 });
-    const started = performance.now();
-    let pass;
-    do pass = await sealer.pass();
-    while (!pass.caughtUp);
-    await sealer.pass({ force: true });
-    const seconds = (performance.now() - started) / 1000;
-    console.log(
-      `seal:     ${pass.treeSize} events in ${seconds.toFixed(2)} s = ${Math.round(pass.treeSize / seconds)} events/s (one sealer, batches of 5,000)`,
-    );
-    const size = pass.treeSize;
-    const inclusion: number[] = [];
-    const consistency: number[] = [];
-    for (let i = 0; i < 300; i++) {
-      const leaf = Math.floor(Math.random() * size);
-      let t = performance.now();
-      await withSubtrees(app, (s) => inclusionProof(leaf, size, s));
-      inclusion.push(performance.now() - t);
-      t = performance.now();
-      await withSubtrees(app, (s) => consistencyProof(1 + leaf, size, s));
-      consistency.push(performance.now() - t);
-    }
-    console.log(
-      `proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`,
-    );
-    const checkpoints = await listCheckpoints(app);
-    const ways = [
-      ['checked where read', (v: ExportVerifier) => feedAuditLog(app, v)],
-      [
-        'as export lines parsed back, as before',
-        async (v: ExportVerifier) => {
-          for await (const line of exportAuditLog(app)) v.line(line);
-        },
-      ],
-    ] as const;
-    // Twice each, alternating: the first passes also warm the JIT and Postgres's buffers.
-    for (const [how, feed] of [...ways, ...ways]) {
-      const v = new ExportVerifier({ checkpointSizes: checkpoints.map((c) => c.treeSize) });
-      const cpu = process.cpuUsage();
-      const t = performance.now();
-      await feed(v);
-      const result = v.finish(checkpoints, key.publicKey);
-      const seconds = (performance.now() - t) / 1000;
-      const used = process.cpuUsage(cpu);
-      if (!result.ok) throw new Error('the sealed log did not verify');
-      console.log(
-        `verify --database (${how}): ${result.records} events in ${seconds.toFixed(2)} s = ${Math.round(result.records / seconds)} events/s ` +
-          `(${((used.user + used.system) / 1e6).toFixed(1)} CPU s in this process, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)`,
-      );
-    }
+    await use(owner, app);
   } finally {
     await Promise.all([owner.destroy(), app.destroy()]);
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -188,6 +135,104 @@ async function benchSeal(): Promise<void> {
   }
 }
 
+/**
+ * Inclusion proofs over a tree of PROOF_LEAVES leaves, stored as the sealer
+ * stores it but built in SQL (sealing that many events takes the sealer hours
+ * here): leaf i hashes its index, each inner node is SHA-256(0x01 || left ||
+ * right) of the level below.
+ */
+async function benchProofsAtScale(owner: Db, app: Db): Promise<void> {
+  const n = PROOF_LEAVES;
+  const started = performance.now();
+  await sql`INSERT INTO log_seal_leaves (leaf_index, event_id, leaf_hash)
+    SELECT i, gen_random_uuid(), sha256('\\x00'::bytea || int8send(i)) FROM generate_series(0, ${n - 1}::bigint) AS i`.execute(owner);
+  for (let level = 1; n >> level > 0; level++) {
+    const below =
+      level === 1
+        ? sql`SELECT leaf_index AS idx, leaf_hash AS hash FROM log_seal_leaves`
+        : sql`SELECT idx, hash FROM log_seal_nodes WHERE level = ${level - 1}`;
+    await sql`INSERT INTO log_seal_nodes (level, idx, hash)
+      SELECT ${level}, b.idx / 2, sha256('\\x01'::bytea || string_agg(b.hash, ''::bytea ORDER BY b.idx))
+        FROM (${below}) AS b WHERE b.idx < ${(n >> level) * 2}::bigint GROUP BY b.idx / 2`.execute(owner);
+  }
+  await sql`VACUUM ANALYZE log_seal_leaves, log_seal_nodes`.execute(owner);
+  console.log(`proofs:   built a ${n}-leaf tree in SQL in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const root = await withSubtrees(app, (s) => treeRoot(n, s));
+  const latencies: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    const leaf = Math.floor(Math.random() * n);
+    const { rows } = await sql<{ event_id: string; leaf_hash: Buffer }>`
+      SELECT event_id::text, leaf_hash FROM log_seal_leaves WHERE leaf_index = ${leaf}`.execute(owner);
+    const t = performance.now();
+    const index = await leafIndexOf(app, rows[0]!.event_id);
+    const proof = await withSubtrees(app, (s) => inclusionProof(index!, n, s));
+    latencies.push(performance.now() - t);
+    if (index !== leaf || !verifyInclusion(leaf, n, rows[0]!.leaf_hash, proof, root)) throw new Error(`the proof of leaf ${leaf} does not verify`);
+  }
+  console.log(
+    `proofs:   inclusion by event id at ${n} leaves (500, each verified): median ${pct(latencies, 0.5).toFixed(2)} ms, ` +
+      `p99 ${pct(latencies, 0.99).toFixed(2)} ms (load average ${loadavg()[0]!.toFixed(1)})`,
+  );
+}
+
+async function benchSeal(owner: Db, app: Db): Promise<void> {
+  for (let done = 0; done < SEAL_EVENTS; done += 10_000) {
+    const n = Math.min(10_000, SEAL_EVENTS - done);
+    const datas = Array.from({ length: n }, (_, i) => JSON.stringify(sampleData(done + i)));
+    await sql`INSERT INTO events (stream_id, stream_version, event_id, type, data, recorded_at)
+         SELECT 'request-' || gen_random_uuid(), 1, gen_random_uuid(), 'AuditRecord', d::jsonb, now() FROM unnest(${datas}::text[]) AS d`.execute(owner);
+  }
+  const sealer = new LogSealer(app, { privateKey: key.privateKey, now: () => new Date(), checkpointEvery: 50_000 });
+  const started = performance.now();
+  let pass;
+  do pass = await sealer.pass();
+  while (!pass.caughtUp);
+  await sealer.pass({ force: true });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`seal:     ${pass.treeSize} events in ${seconds.toFixed(2)} s = ${Math.round(pass.treeSize / seconds)} events/s (one sealer, batches of 5,000)`);
+  const size = pass.treeSize;
+  const inclusion: number[] = [];
+  const consistency: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const leaf = Math.floor(Math.random() * size);
+    let t = performance.now();
+    await withSubtrees(app, (s) => inclusionProof(leaf, size, s));
+    inclusion.push(performance.now() - t);
+    t = performance.now();
+    await withSubtrees(app, (s) => consistencyProof(1 + leaf, size, s));
+    consistency.push(performance.now() - t);
+  }
+  console.log(
+    `proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`,
+  );
+  const checkpoints = await listCheckpoints(app);
+  const ways = [
+    ['checked where read', (v: ExportVerifier) => feedAuditLog(app, v)],
+    [
+      'as export lines parsed back, as before',
+      async (v: ExportVerifier) => {
+        for await (const line of exportAuditLog(app)) v.line(line);
+      },
+    ],
+  ] as const;
+  // Twice each, alternating: the first passes also warm the JIT and Postgres's buffers.
+  for (const [how, feed] of [...ways, ...ways]) {
+    const v = new ExportVerifier({ checkpointSizes: checkpoints.map((c) => c.treeSize) });
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    await feed(v);
+    const result = v.finish(checkpoints, key.publicKey);
+    const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    if (!result.ok) throw new Error('the sealed log did not verify');
+    console.log(
+      `verify --database (${how}): ${result.records} events in ${seconds.toFixed(2)} s = ${Math.round(result.records / seconds)} events/s ` +
+        `(${((used.user + used.system) / 1e6).toFixed(1)} CPU s in this process, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)`,
+    );
+  }
+}
+
 installPgTypeParsers();
 if (VERIFY_EVENTS > 0) await benchVerify();
-await benchSeal();
+if (PROOF_LEAVES > 0) await withBenchDatabase(benchProofsAtScale);
+else await withBenchDatabase(benchSeal);
