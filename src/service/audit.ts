@@ -32,6 +32,16 @@ export function auditEvent(record: AuditRecord): { streamId: string; event: { ty
  */
 export const MAX_RECORDED_VALUE = 10_000;
 const RECORDED_PREFIX = 1_000;
+/**
+ * The longest member name (an encryption context key) a record keeps whole.
+ * Encryption context keys are indexed one by one as text (a GIN index:
+ * sql/0010's events_audit_encryption_context_keys), and Postgres refuses an
+ * index entry over 2,712 bytes: the insert, and so the record, would fail. 512
+ * UTF-16 units are at most 1,536 bytes of UTF-8. A longer name is kept as its
+ * first characters, its length and its SHA-256, so distinct names stay distinct.
+ */
+export const MAX_RECORDED_KEY = 512;
+const RECORDED_KEY_PREFIX = 256;
 /** The longest error message a record keeps (a validation message quotes values). */
 export const MAX_ERROR_MESSAGE = 20_000;
 
@@ -42,11 +52,15 @@ function boundedParameters(value: unknown): any {
   }
   if (Array.isArray(value)) return value.map(boundedParameters);
   if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k.length > MAX_RECORDED_VALUE ? `${k.slice(0, RECORDED_PREFIX)}...` : k, boundedParameters(v)]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [boundedKey(k), boundedParameters(v)]));
   }
   return value;
+}
+
+/** A member name as a record keeps it: whole up to MAX_RECORDED_KEY, else `<prefix>...[<length> characters, sha256 <hex>]`. */
+function boundedKey(key: string): string {
+  if (key.length <= MAX_RECORDED_KEY) return key;
+  return `${key.slice(0, RECORDED_KEY_PREFIX)}...[${key.length} characters, sha256 ${createHash('sha256').update(key).digest('hex')}]`;
 }
 
 const boundedText = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);

@@ -5,9 +5,11 @@ import { basicAuth, createTestApp, type Principal, type TestApp } from '../suppo
 
 /**
  * A GraphQL document is bounded (issue 15, finding 4): aliases, depth and
- * tokens. Each KMS field is a recorded request, and introspection is answered
- * without credentials, so an unbounded document could fill the log or stall
- * the process.
+ * tokens. Each KMS field is a recorded request and introspection is costly to
+ * answer, so an unbounded document could fill the log or stall the process.
+ * Authentication comes first (a document without credentials is refused
+ * whatever it holds), so each limit is tested with credentials: without them
+ * these tests would pass with the limit gone.
  */
 
 let t: TestApp;
@@ -43,11 +45,23 @@ describe('GraphQL document limits', () => {
     expect(answer.json.data.__schema.queryType.name).toBe('Query');
   });
 
-  it('refuses an anonymous introspection alias bomb before running it', async () => {
+  it('refuses an anonymous introspection alias bomb before running it: it needs credentials', async () => {
     const bomb = `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: __schema { types { name fields { name } } }`).join(' ')} }`;
     const answer = await post(bomb);
+    expect(answer.status).toBe(401);
     expect(answer.json.data ?? null).toBeNull();
-    expect(answer.json.errors.length).toBeGreaterThan(0);
+    expect(answer.json.errors[0].extensions.code).toBe('MissingAuthenticationTokenException');
+  });
+
+  it('refuses an authenticated introspection alias bomb before running it, recording one refusal', async () => {
+    const before = BigInt(await auditCount());
+    // 100 aliases: within the token limit (1,000 would be refused by that first).
+    const bomb = `{ ${Array.from({ length: 100 }, (_, i) => `a${i}: __schema { types { name fields { name } } }`).join(' ')} }`;
+    const answer = await post(bomb, basicAuth(me));
+    expect(answer.json.data ?? null).toBeNull();
+    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(answer.json.errors[0].message).toMatch(/aliases/i);
+    expect(BigInt(await auditCount()) - before).toBe(1n);
   });
 
   it(`refuses more than ${GRAPHQL_LIMITS.aliases} aliases from an authenticated caller, recording one refusal, not one request per alias`, async () => {
@@ -66,10 +80,25 @@ describe('GraphQL document limits', () => {
     expect(Object.keys(answer.json.data)).toHaveLength(GRAPHQL_LIMITS.aliases);
   });
 
-  it('refuses a document deeper than the limit, and one with too many tokens', async () => {
-    const deep = `{ __schema { types { ${'fields { type { ofType { '.repeat(6)}name${' } } }'.repeat(6)} } } }`;
-    expect((await post(deep)).json.errors.length).toBeGreaterThan(0);
+  // Authenticated: without credentials any document is refused before its limits are checked.
+  it(`refuses a document deeper than ${GRAPHQL_LIMITS.depth}, recording one refusal`, async () => {
+    const before = BigInt(await auditCount());
+    // ofType chains, which graphql-js's own introspection depth rule (fields, interfaces, possibleTypes) lets through.
+    const deep = `{ __type(name: "Query") { ${'ofType { '.repeat(GRAPHQL_LIMITS.depth)}name${' }'.repeat(GRAPHQL_LIMITS.depth)} } }`;
+    const answer = await post(deep, basicAuth(me));
+    expect(answer.json.data ?? null).toBeNull();
+    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(answer.json.errors[0].message).toMatch(/depth/i);
+    expect(BigInt(await auditCount()) - before).toBe(1n);
+  });
+
+  it(`refuses a document of more than ${GRAPHQL_LIMITS.tokens} tokens, recording one refusal`, async () => {
+    const before = BigInt(await auditCount());
     const long = `{ __typename ${'__typename '.repeat(GRAPHQL_LIMITS.tokens)} }`;
-    expect((await post(long)).json.errors.length).toBeGreaterThan(0);
+    const answer = await post(long, basicAuth(me));
+    expect(answer.json.data ?? null).toBeNull();
+    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(answer.json.errors[0].message).toMatch(/token/i);
+    expect(BigInt(await auditCount()) - before).toBe(1n);
   });
 });

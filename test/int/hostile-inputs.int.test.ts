@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../src/api/aws/endpoint.ts';
 import { MAX_QUOTED_VALUE } from '../../src/domain/errors.ts';
-import { MAX_RECORDED_VALUE } from '../../src/service/audit.ts';
+import { MAX_RECORDED_KEY, MAX_RECORDED_VALUE } from '../../src/service/audit.ts';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
@@ -156,6 +156,42 @@ describe('a huge parameter is recorded bounded', () => {
       prefix: 'k'.repeat(1000),
     });
     expect(JSON.stringify(record).length).toBeLessThan(MAX_RECORDED_VALUE + MAX_QUOTED_VALUE + 4_000);
+  });
+});
+
+describe('an encryption context key longer than a Postgres index entry may be', () => {
+  // Encryption context keys are indexed one by one (a GIN entry: at most 2,712 bytes): kept whole, 3,000 random
+  // characters made the record's insert fail, so the request was answered KMSInternalException with no record.
+  const long = randomBytes(1500).toString('hex');
+  const recordedLong = `${long.slice(0, 256)}...[3000 characters, sha256 ${createHash('sha256').update(long).digest('hex')}]`;
+
+  it('is recorded as a prefix, its length and its SHA-256; the request itself is untouched', async () => {
+    const ctx = await t.ctx(victim);
+    const { keyMetadata } = await t.app.kms.createKey(ctx, {});
+    const context = { [long]: 'v', tenant: 'acme' };
+    const encrypted = await wire(server, 'Encrypt', JSON.stringify({ KeyId: keyMetadata.keyId, Plaintext: 'aGk=', EncryptionContext: context }), victim);
+    expect(encrypted.status, encrypted.text).toBe(200);
+    const [record] = await storedAuditRecords(t, encrypted.requestId!);
+    expect(record).toMatchObject({ eventName: 'Encrypt', outcome: 'success' });
+    expect(record!.requestParameters.encryptionContext).toEqual({ [recordedLong]: 'v', tenant: 'acme' });
+    expect(recordedLong.length).toBeLessThan(MAX_RECORDED_KEY);
+
+    // The context the ciphertext is bound to is the one given, whole.
+    const body = JSON.stringify({ CiphertextBlob: encrypted.json.CiphertextBlob, EncryptionContext: context });
+    const decrypted = await wire(server, 'Decrypt', body, victim);
+    expect(decrypted.status, decrypted.text).toBe(200);
+    expect(decrypted.json.Plaintext).toBe('aGk=');
+    const truncated = JSON.stringify({ CiphertextBlob: encrypted.json.CiphertextBlob, EncryptionContext: { [long.slice(0, 256)]: 'v', tenant: 'acme' } });
+    expect((await wire(server, 'Decrypt', truncated, victim)).json.__type).toBe('InvalidCiphertextException');
+  });
+
+  it('is recorded the same way when the request is refused', async () => {
+    const answer = await wire(server, 'Encrypt', JSON.stringify({ KeyId: 'alias/none', Plaintext: 'aGk=', EncryptionContext: { [long]: 'v' } }), victim);
+    expect(answer.status, answer.text).toBe(400);
+    expect(answer.json.__type).toBe('NotFoundException');
+    const records = await storedAuditRecords(t, answer.requestId!);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.requestParameters.encryptionContext).toEqual({ [recordedLong]: 'v' });
   });
 });
 
