@@ -41,6 +41,7 @@
  * | BENCH_TRANSPORTS | graphql,aws | the transports measured |
  * | BENCH_CEILINGS | on | off: skip the three Postgres ceilings (ratios then print '-') |
  * | BENCH_BASELINE | on | off: skip the no-group-commit AWS Decrypt baseline |
+ * | BENCH_SEAL | off | on: the worker's sealer runs here through every phase; prints the sealing window (commit to covering checkpoint) |
  *
  * Every phase also reports this process's resident set size (RSS) at the
  * start and end of its measured window: under sustained load (BENCH_SECONDS=60)
@@ -72,6 +73,8 @@ import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { startEmbeddedOnFreePort } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
+import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
+import { startSealLoop } from '../src/worker/seal-loop.ts';
 
 // ------------------------------------------------------------------ shared
 
@@ -397,6 +400,7 @@ interface Settings {
   transports: readonly Transport[];
   ceilings: boolean;
   baseline: boolean;
+  seal: boolean;
 }
 
 function settings(): Settings {
@@ -422,6 +426,7 @@ function settings(): Settings {
     transports: subset('BENCH_TRANSPORTS', TRANSPORTS),
     ceilings: onOff('BENCH_CEILINGS', process.env['BENCH_CEILINGS'] || 'on'),
     baseline: onOff('BENCH_BASELINE', process.env['BENCH_BASELINE'] || 'on'),
+    seal: onOff('BENCH_SEAL', process.env['BENCH_SEAL'] || 'off'),
   };
 }
 
@@ -632,6 +637,17 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const authorization = `Basic ${Buffer.from(`${accessKey.accessKeyId}:${accessKey.secretAccessKey}`).toString('base64')}`;
   const awsAuth = { transport: 'aws', accessKeyId: accessKey.accessKeyId, secretAccessKey: accessKey.secretAccessKey, region: REGION } as const;
   const auth: Record<Transport, PhaseAuth> = { graphql: { transport: 'graphql', authorization }, aws: awsAuth };
+
+  // The worker's sealer, as `keyledger worker` runs it (checkpoints every 10,000 events or 5 s), publishing to a scratch directory.
+  const sealing = s.seal
+    ? startSealLoop(appDb, createLogger('silent'), {
+        privateKey: sealKeyFromSeed(randomBytes(32)).privateKey,
+        checkpointDir: await mkdtemp(join(tmpdir(), 'keyledger-bench-checkpoints-')),
+        now: () => new Date(),
+      })
+    : null;
+  let sealingStopped = false;
+  if (sealing) cleanup.add('stop the sealer', () => (sealingStopped ? Promise.resolve() : sealing.stop()));
 
   // 4. The HTTP server on loopback: GraphQL at /graphql, the AWS endpoint at /.
   const http = await startServer({ graphql: createGraphQLHandler(app), aws: createAwsHandler(app) });
@@ -861,6 +877,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     }
   }
 
+  const sealWindow = sealing ? await sealingWindow(monitor, () => ((sealingStopped = true), sealing.stop())) : null;
+
   console.log('');
   console.log(environment);
   console.log(
@@ -893,7 +911,42 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       'pg = this Postgres server, other = the rest of the host. xacts ≈ committed transactions (Postgres stats lag ~1 s); WAL B exact; ' +
       'WAL fsyncs from pg_stat_io.',
   );
+  if (sealWindow) console.log(sealWindow);
   console.log(`total run time ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
+}
+
+/**
+ * Once the sealer has caught up with the run (a checkpoint covers every event),
+ * stops it and describes, over every sealed audit record, the time from its
+ * commit (recorded_at) to the signing of the first checkpoint covering it: the
+ * window in which it could have been altered without a trace.
+ */
+async function sealingWindow(monitor: pg.Client, stop: () => Promise<void>): Promise<string> {
+  const started = performance.now();
+  // Sealed and checkpointed: the newest checkpoint's tree holds every event.
+  const behind = async () =>
+    Number(
+      (await monitor.query<{ n: string }>(`SELECT ((SELECT count(*) FROM events) - coalesce((SELECT max(tree_size) FROM log_checkpoints), 0))::text AS n`))
+        .rows[0]!.n,
+    );
+  let left = await behind();
+  while (left > 0 && performance.now() - started < 60_000) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    left = await behind();
+  }
+  await stop();
+  const { rows } = await monitor.query<{ p50: number; p99: number; max: number; n: string }>(
+    `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY w) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY w) AS p99, max(w) AS max, count(*)::text AS n
+       FROM (SELECT extract(epoch FROM c.signed_at - e.recorded_at)::float8 AS w
+               FROM log_seal_leaves s JOIN events e ON e.event_id = s.event_id
+               CROSS JOIN LATERAL (SELECT signed_at FROM log_checkpoints c WHERE c.tree_size > s.leaf_index ORDER BY c.tree_size LIMIT 1) c
+              WHERE e.type = 'AuditRecord') AS windows`,
+  );
+  const r = rows[0]!;
+  return (
+    `sealing window under load (the worker's sealer in this process through every phase): ${r.n} audit records, from commit to the checkpoint covering them ` +
+    `p50 ${r.p50.toFixed(2)} s, p99 ${r.p99.toFixed(2)} s, max ${r.max.toFixed(2)} s${left > 0 ? `; ${left} events still unsealed after 60 s` : ''}`
+  );
 }
 
 const ENCRYPT = `mutation Encrypt($input: EncryptInput!) { encrypt(input: $input) { ciphertextBlob keyId } }`;
