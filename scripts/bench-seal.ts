@@ -6,7 +6,8 @@
  * - proofs: inclusion and consistency proof latency from the stored subtrees
  *   (two reads), median and p99;
  * - verification: an export file of VERIFY_EVENTS (default 1,000,000)
- *   synthetic records checked as `audit verify --export` does, in the main
+ *   synthetic records (kept at VERIFY_FILE, with its checkpoint beside it, and
+ *   reused by later runs, when that is set) checked as `audit verify --export` does, in the main
  *   thread alone and with a worker thread per core, in events per second
  *   (with the CPU time and the load average: the figure is the machine's);
  * - proofs at scale (PROOF_LEAVES, e.g. 10,000,000): a tree of that many
@@ -23,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,7 +33,7 @@ import pg from 'pg';
 import { verifyExportFile } from '../src/cli/audit-verify-file.ts';
 import { ExportVerifier } from '../src/domain/audit-verify.ts';
 import { canonicalEvent } from '../src/domain/canonical-event.ts';
-import { signCheckpoint } from '../src/domain/checkpoint.ts';
+import { checkpointFromJson, checkpointToJson, signCheckpoint, type Checkpoint } from '../src/domain/checkpoint.ts';
 import { consistencyProof, inclusionProof, leafHash, MerkleFrontier, treeRoot, verifyInclusion } from '../src/domain/merkle.ts';
 import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
 import { openDatabase, type Db } from '../src/store/database.ts';
@@ -67,31 +68,43 @@ function sampleData(i: number): unknown {
 
 const pct = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
+/** Writes a synthetic export of VERIFY_EVENTS records as the exporter does, and the checkpoint of its whole tree. */
+async function writeExport(file: string): Promise<Checkpoint> {
+  const frontier = new MerkleFrontier();
+  const out = createWriteStream(file);
+  out.write(`{"keyledgerAuditExport":1,"treeSize":"${VERIFY_EVENTS}"}\n`);
+  const at = '2026-12-05T03:04:05.123456Z';
+  for (let i = 0; i < VERIFY_EVENTS; i++) {
+    const ev = canonicalEvent({
+      eventId: randomUUID(),
+      streamId: `request-${i}`,
+      streamVersion: 1n,
+      type: 'AuditRecord',
+      dataJson: JSON.stringify(sampleData(i)),
+      metadataJson: '{}',
+      recordedAt: at,
+    });
+    const h = leafHash(ev);
+    frontier.append(h);
+    if (!out.write(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${ev}}\n`)) await once(out, 'drain');
+  }
+  await new Promise<void>((resolve) => out.end(resolve));
+  return signCheckpoint({ treeSize: VERIFY_EVENTS, rootHash: frontier.root(), signedAt: new Date(), previousHash: null }, key.privateKey);
+}
+
 async function benchVerify(): Promise<void> {
-  // Write the export as the exporter does, then time `audit verify --export` alone.
-  const dir = await mkdtemp(join(tmpdir(), 'keyledger-bench-verify-'));
-  const file = join(dir, 'export.jsonl');
+  // Time `audit verify --export` alone, over an export written first (or kept from an earlier run: VERIFY_FILE).
+  const kept = process.env.VERIFY_FILE;
+  const dir = kept ? undefined : await mkdtemp(join(tmpdir(), 'keyledger-bench-verify-'));
+  const file = kept ?? join(dir!, 'export.jsonl');
   try {
-    const frontier = new MerkleFrontier();
-    const out = createWriteStream(file);
-    out.write(`{"keyledgerAuditExport":1,"treeSize":"${VERIFY_EVENTS}"}\n`);
-    const at = '2026-12-05T03:04:05.123456Z';
-    for (let i = 0; i < VERIFY_EVENTS; i++) {
-      const ev = canonicalEvent({
-        eventId: randomUUID(),
-        streamId: `request-${i}`,
-        streamVersion: 1n,
-        type: 'AuditRecord',
-        dataJson: JSON.stringify(sampleData(i)),
-        metadataJson: '{}',
-        recordedAt: at,
-      });
-      const h = leafHash(ev);
-      frontier.append(h);
-      if (!out.write(`{"leaf":"${i}","sealedHash":"${h.toString('base64')}","globalPosition":"${i + 1}","event":${ev}}\n`)) await once(out, 'drain');
+    const stored = kept ? await readFile(`${kept}.checkpoint.json`, 'utf8').catch(() => null) : null;
+    let checkpoint = stored === null ? null : checkpointFromJson(JSON.parse(stored));
+    if (checkpoint && checkpoint.treeSize !== VERIFY_EVENTS) checkpoint = null;
+    if (!checkpoint) {
+      checkpoint = await writeExport(file);
+      if (kept) await writeFile(`${kept}.checkpoint.json`, JSON.stringify(checkpointToJson(checkpoint)));
     }
-    await new Promise<void>((resolve) => out.end(resolve));
-    const checkpoint = signCheckpoint({ treeSize: VERIFY_EVENTS, rootHash: frontier.root(), signedAt: new Date(), previousHash: null }, key.privateKey);
     const bytes = (await stat(file)).size;
     for (const threads of [0, availableParallelism()]) {
       const cpu = process.cpuUsage();
@@ -108,7 +121,7 @@ async function benchVerify(): Promise<void> {
       );
     }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
 
