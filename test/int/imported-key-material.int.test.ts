@@ -156,24 +156,75 @@ describe('imported key material over the AWS SDK', () => {
     });
     const imported = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ValidTo: validTo, ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo });
+    const importedAt = t.clock.now();
     expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, t.clock.now())).toBe('not-due');
-    expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, validTo)).toBe('done');
+    // At ValidTo (SigV4 signs with real time, so the worker and GraphQL are called while the clock is ahead).
+    t.clock.set(validTo);
+    try {
+      expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, t.clock.now())).toBe('done');
+      // keyAsOf before ValidTo shows the material imported, with its expiry; at ValidTo, deleted and the key PendingImport.
+      const KEY_AS_OF = `query($k: String!, $at: DateTime!) {
+        keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState expirationModel validTo } importedMaterials { keyMaterialId importState expirationModel validTo importedAt } } }`;
+      const asOf = async (at: Date) => {
+        const r = await t.gql(admin, KEY_AS_OF, { k: keyId, at: at.toISOString() });
+        expect(r.errors).toBeUndefined();
+        return r.data.keyAsOf;
+      };
+      const material = (importState: string) => ({
+        keyMaterialId: imported.KeyMaterialId,
+        importState,
+        expirationModel: 'KEY_MATERIAL_EXPIRES',
+        validTo: validTo.toISOString(),
+        importedAt: importedAt.toISOString(),
+      });
+      expect(await asOf(new Date(validTo.getTime() - 86_400_000))).toEqual({
+        keyMetadata: { keyState: 'Enabled', expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: validTo.toISOString() },
+        importedMaterials: [material('IMPORTED')],
+      });
+      // Once deleted, the material is awaiting import again: its expiry belonged to the import that is gone.
+      expect(await asOf(validTo)).toEqual({
+        keyMetadata: { keyState: 'PendingImport', expirationModel: null, validTo: null },
+        importedMaterials: [{ keyMaterialId: imported.KeyMaterialId, importState: 'PENDING_IMPORT', expirationModel: null, validTo: null, importedAt: null }],
+      });
+    } finally {
+      t.clock.set(importedAt);
+    }
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
     const records = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').execute();
     const expiry = records
       .map((r) => r.data as Record<string, any>)
       .find((d) => d['eventName'] === 'DeleteExpiredKeyMaterial' && d['resources'][0].arn.endsWith(keyId));
-    expect(expiry).toMatchObject({ outcome: 'success', additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] } });
+    expect(expiry).toMatchObject({
+      outcome: 'success',
+      eventTime: validTo.toISOString(),
+      additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] },
+    });
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
-    // keyAsOf shows the imported material and what became of it (every event here shares the
-    // clock's instant, so which side of the expiry it shows is not asserted).
-    const asOf = await t.gql(
-      admin,
-      `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState } importedMaterials { keyMaterialId importState validTo } } }`,
-      { k: keyId, at: t.clock.now().toISOString() },
-    );
-    expect(asOf.errors).toBeUndefined();
-    expect(asOf.data.keyAsOf.importedMaterials).toEqual([expect.objectContaining({ keyMaterialId: imported.KeyMaterialId })]);
+  });
+
+  it('accepts material of the lengths AWS documents per key spec, at the bounds, and refuses one byte outside them', async () => {
+    // Symmetric: 256 bits exactly. HMAC: from the digest's length up to the hash's block size.
+    const bounds = [
+      ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 32, 32],
+      ['HMAC_224', 'GENERATE_VERIFY_MAC', 28, 64],
+      ['HMAC_256', 'GENERATE_VERIFY_MAC', 32, 64],
+      ['HMAC_384', 'GENERATE_VERIFY_MAC', 48, 128],
+      ['HMAC_512', 'GENERATE_VERIFY_MAC', 64, 128],
+    ] as const;
+    for (const [KeySpec, KeyUsage, min, max] of bounds) {
+      const newKey = async () => (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec, KeyUsage }))).KeyMetadata!.KeyId!;
+      const keyId = await newKey();
+      for (const length of [min - 1, max + 1]) {
+        expect(await errorOf(importInto(keyId, randomBytes(length), 'RSAES_OAEP_SHA_256')), `${KeySpec} ${length} bytes`).toEqual({
+          name: 'IncorrectKeyMaterialException',
+          message: `The key material is not valid for a key of spec ${KeySpec}.`,
+        });
+      }
+      expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
+      await importInto(keyId, randomBytes(min), 'RSAES_OAEP_SHA_256');
+      if (max !== min) await importInto(await newKey(), randomBytes(max), 'RSA_AES_KEY_WRAP_SHA_256');
+      expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+    }
   });
 
   it('keeps the import wrapping key wrapped, the token bound to its key, and replay --verify clean', async () => {
@@ -212,8 +263,11 @@ describe('imported key material over the AWS SDK', () => {
 });
 
 describe('audit-first', () => {
-  it('an import whose success record cannot be written changes nothing: no material, no wrapping key, one failure record', async () => {
+  it('an import or a deletion whose success record cannot be written changes nothing: no material, no wrapping key, one failure record', async () => {
     const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const withMaterial = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const kept = await importInto(withMaterial, randomBytes(32), 'RSAES_OAEP_SHA_256');
+    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: withMaterial, Plaintext: Buffer.from('kept') }));
     const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
     const paramsBefore = await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute();
     await sql
@@ -242,6 +296,7 @@ describe('audit-first', () => {
               ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
             }),
           ),
+        () => kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: withMaterial })),
       ]) {
         const failure = await attempt().then(
           () => undefined,
@@ -257,5 +312,11 @@ describe('audit-first', () => {
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
     expect(await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute()).toEqual(paramsBefore);
+    // The deletion rolled back with its record: the material is still there, and still decrypts.
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: withMaterial }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: kept.KeyMaterialId,
+    });
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('kept');
   });
 });
