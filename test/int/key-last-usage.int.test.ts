@@ -173,6 +173,23 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
     expect([...counted].sort()).toEqual([...shape('KeyLastUsageTrackingOperation').enum!].sort());
   });
 
+  it('once folded, answers from the usage rollup by key, not from a scan of the log (a tampered rollup shows)', async () => {
+    const { keyId, arn } = await symmetricKey();
+    tick();
+    const used = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('rolled up') }));
+    const expected = await expectedUsage(used.$metadata.requestId!);
+    await catchUpUsageRollup(aws.t.db.app);
+    const tamper = (ms: number) =>
+      sql`UPDATE audit_usage_key_daily SET last_at = last_at + make_interval(secs => ${ms / 1000}) WHERE key_arn = ${arn}`.execute(aws.t.db.owner);
+    await tamper(-3_600_000);
+    try {
+      expect(await lastUsage(keyId)).toEqual({ ...expected, Timestamp: new Date(expected.Timestamp.getTime() - 3_600_000) });
+    } finally {
+      await tamper(3_600_000);
+    }
+    expect(await lastUsage(keyId)).toEqual(expected);
+  });
+
   it("key id or key ARN only: an alias, a missing key and another account's key are NotFoundException", async () => {
     const { keyId, arn } = await symmetricKey();
     await aws.t.app.aliases.createAlias(await aws.t.ctx(aws.admin), { aliasName: 'alias/last-usage', targetKeyId: keyId });
