@@ -148,6 +148,51 @@ describe('imported key material over the AWS SDK', () => {
     expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('old');
   });
 
+  it('DeleteImportedKeyMaterial of a NON_CURRENT material makes the key PendingImport until it is imported again; of a PENDING_ROTATION one, not', async () => {
+    // AWS: "Deletion or expiration of any permanently associated key material changes the key state to Pending import."
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const firstMaterial = randomBytes(32);
+    const first = await importInto(keyId, firstMaterial, 'RSAES_OAEP_SHA_256');
+    const old = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('under the first') }));
+    const second = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ImportType: 'NEW_KEY_MATERIAL' });
+    await kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }));
+    const fresh = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('under the second') }));
+
+    expect(await errorOf(kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId, KeyMaterialId: 'ab'.repeat(32) })))).toMatchObject({
+      name: 'NotFoundException',
+    });
+    const deleted = await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId, KeyMaterialId: first.KeyMaterialId }));
+    expect(deleted.KeyMaterialId).toBe(first.KeyMaterialId);
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'PendingImport',
+      CurrentKeyMaterialId: second.KeyMaterialId,
+    });
+    const materials = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' }));
+    expect(materials.Rotations!.map((r) => [r.KeyMaterialId, r.KeyMaterialState, r.ImportState])).toEqual([
+      [first.KeyMaterialId, 'NON_CURRENT', 'PENDING_IMPORT'],
+      [second.KeyMaterialId, 'CURRENT', 'IMPORTED'],
+    ]);
+    for (const CiphertextBlob of [old.CiphertextBlob, fresh.CiphertextBlob]) {
+      expect(await errorOf(kms.send(new DecryptCommand({ CiphertextBlob })))).toMatchObject({ name: 'KMSInvalidStateException' });
+    }
+    expect(await t.db.owner.selectFrom('key_materials').select('key_material_id').where('key_id', '=', keyId).execute()).toEqual([
+      { key_material_id: second.KeyMaterialId },
+    ]);
+    // The same material again, named by its id: the key is Enabled and both ciphertexts decrypt.
+    await importInto(keyId, firstMaterial, 'RSAES_OAEP_SHA_1', { ImportType: 'EXISTING_KEY_MATERIAL', KeyMaterialId: first.KeyMaterialId });
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: second.KeyMaterialId,
+    });
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: old.CiphertextBlob }))).Plaintext!).toString()).toBe('under the first');
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: fresh.CiphertextBlob }))).Plaintext!).toString()).toBe('under the second');
+
+    // Material waiting for a rotation is not yet the key's: deleting it leaves the key Enabled.
+    const third = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ImportType: 'NEW_KEY_MATERIAL' });
+    await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId, KeyMaterialId: third.KeyMaterialId }));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+  });
+
   it('expires material at ValidTo (DeleteExpiredKeyMaterial by the worker, on the injected clock)', async () => {
     const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
     const validTo = new Date(t.clock.now().getTime() + 3 * 86_400_000);
