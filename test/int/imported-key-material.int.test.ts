@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { unwrapKeyMaterial } from '../../src/crypto/key-material.ts';
 import { replayProjections } from '../../src/store/replay.ts';
+import { sweepScheduledWork } from '../../src/worker/sweep.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { kmsClient, serveOverHttp } from '../support/aws.ts';
 import { storedAuditRecords } from '../support/aws-clients.ts';
@@ -304,6 +305,27 @@ describe('imported key material over the AWS SDK', () => {
     expect(await storedAuditRecords(t, (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).$metadata.requestId!)).toHaveLength(1);
     const replay = await replayProjections(t.db.owner, { verify: true });
     expect(replay.differences).toEqual([]);
+  });
+});
+
+describe('import parameters', () => {
+  it("the worker's sweep drops the import parameters that have expired (wrapping key and token), and keeps those still valid", async () => {
+    const stale = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const fresh = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    await kms.send(new GetParametersForImportCommand({ KeyId: stale, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+    const rowsOf = (keyId: string) => t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute();
+    expect(await rowsOf(stale)).toHaveLength(1);
+    const start = t.clock.now();
+    t.clock.advance({ hours: 24, seconds: 1 });
+    try {
+      await t.app.imports.getParametersForImport(await t.ctx(admin), { keyId: fresh, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+      const swept = await sweepScheduledWork(t.db.app, t.clock);
+      expect(swept.droppedImportParameters).toBeGreaterThanOrEqual(1);
+      expect(await rowsOf(stale)).toEqual([]);
+      expect(await rowsOf(fresh)).toHaveLength(1);
+    } finally {
+      t.clock.set(start);
+    }
   });
 });
 
