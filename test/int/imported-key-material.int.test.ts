@@ -246,6 +246,22 @@ describe('imported key material over the AWS SDK', () => {
       additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] },
     });
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
+    // keyHistory: the import and the worker's expiry, each with the request behind it; material only by id.
+    const history = await t.gql(admin, `query($k: String!) { keyHistory(keyId: $k) { entries { type recordedAt data request { eventName } } } }`, { k: keyId });
+    expect(history.errors).toBeUndefined();
+    const entries = history.data.keyHistory.entries as {
+      type: string;
+      recordedAt: string;
+      data: Record<string, unknown>;
+      request: { eventName: string } | null;
+    }[];
+    expect(entries.map((e) => [e.type, e.request?.eventName])).toEqual([
+      ['KeyCreated', 'CreateKey'],
+      ['KeyMaterialImported', 'ImportKeyMaterial'],
+      ['KeyMaterialDeleted', 'DeleteExpiredKeyMaterial'],
+    ]);
+    expect(entries[1]!.data).toMatchObject({ keyMaterialId: imported.KeyMaterialId, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: validTo.toISOString() });
+    expect(entries[2]).toMatchObject({ recordedAt: validTo.toISOString(), data: { keyMaterialId: imported.KeyMaterialId, reason: 'EXPIRED' } });
   });
 
   it('accepts material of the lengths AWS documents per key spec, at the bounds, and refuses one byte outside them', async () => {
