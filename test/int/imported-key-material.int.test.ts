@@ -289,6 +289,25 @@ describe('imported key material over the AWS SDK', () => {
     }
   });
 
+  it('ValidTo at most 365 days ahead, as AWS documents; the SM2 wrapping key spec (China Regions only) is refused', async () => {
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const limit = new Date(t.clock.now().getTime() + 365 * 86_400_000);
+    const expiring = (validTo: Date) => ({ ExpirationModel: 'KEY_MATERIAL_EXPIRES' as const, ValidTo: validTo });
+    expect(await errorOf(importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', expiring(new Date(limit.getTime() + 1000))))).toEqual({
+      name: 'ValidationException',
+      message: 'ValidTo must be no more than 365 days in the future.',
+    });
+    const imported = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', expiring(limit));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: imported.KeyMaterialId,
+      ValidTo: limit,
+    });
+    expect(
+      await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'SM2' }))),
+    ).toMatchObject({ name: 'UnsupportedOperationException' });
+  });
+
   it('keeps the import wrapping key wrapped, the token bound to its key, and replay --verify clean', async () => {
     const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
     const otherKeyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
