@@ -3,7 +3,7 @@ import { accept, KmsError, reject, type Decision } from './errors.ts';
 import { isAsymmetricKeySpec } from './key-specs.ts';
 import type { Tag } from './tags.ts';
 import {
-  currentMaterialImported,
+  permanentKeyMaterialImported,
   type ExpirationModel,
   type ImportType,
   type ImportedMaterial,
@@ -382,8 +382,8 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
             `${key.arn} already has key material pending rotation. Rotate the key (RotateKeyOnDemand) or delete that material first.`,
           );
         }
-        if (!currentMaterialImported(key)) {
-          return reject('KMSInvalidStateException', `${key.arn} is pending import: import its current key material again before importing new key material.`);
+        if (!permanentKeyMaterialImported(key)) {
+          return reject('KMSInvalidStateException', `${key.arn} is pending import: import its key material again before importing new key material.`);
         }
       }
     }

@@ -242,8 +242,8 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       next.pendingDeletionWindowInDays = event.data.pendingWindowInDays;
       break;
     case 'KeyDeletionCanceled':
-      // As AWS: Disabled, unless the key's current imported material is gone meanwhile (expired).
-      next.keyState = state.origin === 'EXTERNAL' && !currentMaterialImported(state) ? 'PendingImport' : 'Disabled';
+      // As AWS: Disabled, unless some of the key's imported material is gone meanwhile (expired).
+      next.keyState = state.origin === 'EXTERNAL' && !permanentKeyMaterialImported(state) ? 'PendingImport' : 'Disabled';
       next.deletionDate = null;
       next.pendingDeletionWindowInDays = null;
       break;
@@ -288,7 +288,8 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
         next.currentKeyMaterialId = d.keyMaterialId;
         next.keyMaterialIds = [d.keyMaterialId];
       }
-      if (state.keyState === 'PendingImport' && next.currentKeyMaterialId === d.keyMaterialId) next.keyState = 'Enabled';
+      // Usable again once every material permanently associated with it is back (AWS).
+      if (state.keyState === 'PendingImport' && permanentKeyMaterialImported(next)) next.keyState = 'Enabled';
       if (d.publicKey !== undefined) next.publicKey = d.publicKey;
       break;
     }
@@ -296,24 +297,32 @@ export function evolveKey(state: KeyState | null, event: Recorded<KeyEvent>): Ke
       next.importedMaterials = state.importedMaterials.map((m) =>
         m.keyMaterialId === event.data.keyMaterialId ? { ...m, importState: 'PENDING_IMPORT', validTo: null, expirationModel: null, importedAt: null } : m,
       );
-      if (event.data.keyMaterialId === state.currentKeyMaterialId && state.keyState !== 'PendingDeletion') next.keyState = 'PendingImport';
+      // Any permanently associated material (current or NON_CURRENT; not one PENDING_ROTATION) deleted or expired
+      // makes the key PendingImport, as AWS does; a key pending deletion keeps its state.
+      if (state.keyMaterialIds.includes(event.data.keyMaterialId) && state.keyState !== 'PendingDeletion') next.keyState = 'PendingImport';
       break;
   }
   return next;
 }
 
 /**
- * Whether an Origin EXTERNAL key's current material is imported (not deleted, not expired). Only
- * imported materials are listed, so a key of any other origin answers false: callers ask it of
- * EXTERNAL keys only.
+ * Whether every key material permanently associated with an Origin EXTERNAL key
+ * (its current and its earlier versions, not one imported for a rotation that
+ * has not happened) is imported: none deleted, none expired. AWS: "Deletion or
+ * expiration of any permanently associated key material changes the key state
+ * to Pending import", and a key that has all of them is usable. Only imported
+ * materials are listed, so a key of any other origin answers false: callers ask
+ * it of EXTERNAL keys only.
  *
  * @example
  * // created: a KeyCreated with origin EXTERNAL
- * currentMaterialImported(foldKey([created, imported])!)          // true
- * currentMaterialImported(foldKey([created, imported, deleted])!) // false: KeyMaterialDeleted took it
+ * permanentKeyMaterialImported(foldKey([created, imported])!)                   // true
+ * permanentKeyMaterialImported(foldKey([created, imported, deleted])!)          // false: KeyMaterialDeleted took it
+ * permanentKeyMaterialImported(foldKey([created, a, b, rotated, deletedA])!)    // false: a is NON_CURRENT, still associated
  */
-export function currentMaterialImported(state: KeyState): boolean {
-  return state.importedMaterials.some((m) => m.keyMaterialId === state.currentKeyMaterialId && m.importState === 'IMPORTED');
+export function permanentKeyMaterialImported(state: KeyState): boolean {
+  const imported = new Set(state.importedMaterials.filter((m) => m.importState === 'IMPORTED').map((m) => m.keyMaterialId));
+  return state.keyMaterialIds.length > 0 && state.keyMaterialIds.every((id) => imported.has(id));
 }
 
 /**

@@ -116,6 +116,18 @@ export async function dropImportParameters(db: Executor, keyId: string, before?:
 }
 
 /**
+ * Drops every account's import parameters that expired before `before`: an
+ * ImportKeyMaterial refuses them, and a wrapping private key kept past its
+ * use could still unwrap a copy of the EncryptedKeyMaterial sent with it.
+ *
+ * @example
+ * await dropExpiredImportParameters(db, sweptAt) // 3: the wrapping keys and tokens no longer valid at sweptAt
+ */
+export async function dropExpiredImportParameters(db: Executor, before: Date): Promise<number> {
+  return Number((await db.deleteFrom('import_parameters').where('valid_to', '<', before).executeTakeFirst()).numDeletedRows);
+}
+
+/**
  * Whether anything in the database is wrapped under a root key (access-key secrets, key material, import wrapping keys).
  *
  * @example

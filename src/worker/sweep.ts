@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Db } from '../store/database.ts';
+import { dropExpiredImportParameters } from '../store/key-material-store.ts';
 import { readKeysDueForDeletion, readKeysDueForMaterialExpiry, readKeysDueForRotation, readSweep, recordSweep } from '../store/sweep-queries.ts';
 
 export interface SweepResult {
@@ -16,6 +17,8 @@ export interface SweepFindings extends SweepResult {
   dueRotationIds: string[];
   /** Keys with imported material whose ValidTo is at or before sweptAt. */
   dueMaterialExpiryIds: string[];
+  /** Import parameters (wrapping key pair and token) expired before sweptAt, dropped by this sweep. */
+  droppedImportParameters: number;
 }
 
 export interface LastSweep extends SweepResult {
@@ -30,7 +33,8 @@ export const SCHEDULED_WORK_SWEEP = 'scheduled-work';
  * One pass of the periodic sweep: finds the scheduled work that is due, read
  * from the projections (so a lost job never means missed work), and records
  * that it ran. The worker enqueues a job per key found; the jobs call the
- * service, which re-decides under the key's lock.
+ * service, which re-decides under the key's lock. It also drops the import
+ * parameters that have expired, so no import wrapping key outlives its 24 hours.
  *
  * @example
  * const { dueKeyDeletionIds, dueRotationIds } = await sweepScheduledWork(appDb, clock);
@@ -40,9 +44,10 @@ export async function sweepScheduledWork(db: Db, clock: Clock): Promise<SweepFin
   const dueKeyDeletionIds = await readKeysDueForDeletion(db, sweptAt);
   const dueRotationIds = await readKeysDueForRotation(db, sweptAt);
   const dueMaterialExpiryIds = await readKeysDueForMaterialExpiry(db, sweptAt);
+  const droppedImportParameters = await dropExpiredImportParameters(db, sweptAt);
   const dueKeyDeletions = dueKeyDeletionIds.length;
   await recordSweep(db, SCHEDULED_WORK_SWEEP, sweptAt, dueKeyDeletions);
-  return { sweptAt, dueKeyDeletions, dueKeyDeletionIds, dueRotationIds, dueMaterialExpiryIds };
+  return { sweptAt, dueKeyDeletions, dueKeyDeletionIds, dueRotationIds, dueMaterialExpiryIds, droppedImportParameters };
 }
 
 /** The last recorded sweep, or null when none has run. */

@@ -149,7 +149,15 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           for (const keyId of result.dueRotationIds) await scheduleKeyJob(boss, ROTATE_KEY_QUEUE, keyId, 0);
           for (const keyId of result.dueMaterialExpiryIds) await scheduleKeyJob(boss, EXPIRE_KEY_MATERIAL_QUEUE, keyId, 0);
         }
-        logger.info({ jobId: job.id, dueKeyDeletions: result.dueKeyDeletions, dueRotations: result.dueRotationIds.length }, 'swept scheduled work');
+        logger.info(
+          {
+            jobId: job.id,
+            dueKeyDeletions: result.dueKeyDeletions,
+            dueRotations: result.dueRotationIds.length,
+            droppedImportParameters: result.droppedImportParameters,
+          },
+          'swept scheduled work',
+        );
       }
       // Stored by pg-boss as the job's output.
       return result ? { sweptAt: result.sweptAt.toISOString(), dueKeyDeletions: result.dueKeyDeletions, dueRotations: result.dueRotationIds.length } : null;

@@ -33,7 +33,8 @@ import {
   type KeyMetadata,
   type MacAlgorithmSpec,
 } from '@aws-sdk/client-kms';
-import { constants, createCipheriv, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { constants, createCipheriv, createHmac, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseJson } from '../../src/json.ts';
 import { useAwsTestApp } from '../support/aws.ts';
@@ -330,30 +331,42 @@ describe('imported key material', () => {
     ['HMAC_256', 32, 'HMAC_SHA_256'],
     ['HMAC_384', 48, 'HMAC_SHA_384'],
     ['HMAC_512', 64, 'HMAC_SHA_512'],
-  ] as const)('%s key material of %i bytes: imported, MACs and verifies, material deleted', async (keySpec, length, algorithm) => {
-    const created = await newKey({ Origin: 'EXTERNAL', KeySpec: keySpec, KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'test import hmac key' });
-    const params = await importParameters(created.KeyId!, 'RSAES_OAEP_SHA_256', 'RSA_4096');
-    await aws.kms.send(new DescribeKeyCommand({ KeyId: created.KeyId }));
-    expect(lastMembers()).toEqual(members('MacAlgorithms'));
-    await aws.kms.send(
-      new ImportKeyMaterialCommand({
-        KeyId: created.KeyId,
-        ImportToken: params.ImportToken,
-        EncryptedKeyMaterial: oaepWrap(params.PublicKey!, randomBytes(length)),
-        ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
-      }),
-    );
-    await aws.kms.send(new DescribeKeyCommand({ KeyId: created.KeyId }));
-    expect(lastMembers()).toEqual(members('ExpirationModel', 'MacAlgorithms'));
-    const message = Buffer.from('test-mac-message');
-    const mac = await aws.kms.send(new GenerateMacCommand({ KeyId: created.KeyId, Message: message, MacAlgorithm: algorithm }));
-    expect(lastMembers()).toEqual(['KeyId', 'Mac', 'MacAlgorithm']);
-    await aws.kms.send(new VerifyMacCommand({ KeyId: created.KeyId, Message: message, MacAlgorithm: algorithm, Mac: mac.Mac }));
-    expect(lastBody()).toEqual({ KeyId: created.Arn, MacAlgorithm: algorithm, MacValid: true });
-    await aws.kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: created.KeyId }));
-    await aws.kms.send(new DescribeKeyCommand({ KeyId: created.KeyId }));
-    expect(lastMembers()).toEqual(members('MacAlgorithms'));
-  });
+  ] as const)(
+    '%s key material of %i bytes: imported, MACs (as node:crypto and openssl do with the key) and verifies, material deleted',
+    async (keySpec, length, algorithm) => {
+      const created = await newKey({ Origin: 'EXTERNAL', KeySpec: keySpec, KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'test import hmac key' });
+      const params = await importParameters(created.KeyId!, 'RSAES_OAEP_SHA_256', 'RSA_4096');
+      const material = randomBytes(length);
+      await aws.kms.send(new DescribeKeyCommand({ KeyId: created.KeyId }));
+      expect(lastMembers()).toEqual(members('MacAlgorithms'));
+      await aws.kms.send(
+        new ImportKeyMaterialCommand({
+          KeyId: created.KeyId,
+          ImportToken: params.ImportToken,
+          EncryptedKeyMaterial: oaepWrap(params.PublicKey!, material),
+          ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+        }),
+      );
+      await aws.kms.send(new DescribeKeyCommand({ KeyId: created.KeyId }));
+      expect(lastMembers()).toEqual(members('ExpirationModel', 'MacAlgorithms'));
+      const message = Buffer.from('test-mac-message');
+      const mac = await aws.kms.send(new GenerateMacCommand({ KeyId: created.KeyId, Message: message, MacAlgorithm: algorithm }));
+      expect(lastMembers()).toEqual(['KeyId', 'Mac', 'MacAlgorithm']);
+      // Checked offline with the imported key: node:crypto and the openssl CLI compute the same MAC.
+      const hash = `sha${algorithm.slice('HMAC_SHA_'.length)}`;
+      expect(Buffer.from(mac.Mac!)).toEqual(createHmac(hash, material).update(message).digest());
+      const opensslMac = execFileSync('openssl', ['dgst', `-${hash}`, '-mac', 'HMAC', '-macopt', `hexkey:${material.toString('hex')}`, '-hex', '-r'], {
+        input: message,
+        encoding: 'utf8',
+      }).split(' ')[0];
+      expect(opensslMac).toBe(Buffer.from(mac.Mac!).toString('hex'));
+      await aws.kms.send(new VerifyMacCommand({ KeyId: created.KeyId, Message: message, MacAlgorithm: algorithm, Mac: mac.Mac }));
+      expect(lastBody()).toEqual({ KeyId: created.Arn, MacAlgorithm: algorithm, MacValid: true });
+      await aws.kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: created.KeyId }));
+      await aws.kms.send(new DescribeKeyCommand({ KeyId: created.KeyId }));
+      expect(lastMembers()).toEqual(members('MacAlgorithms'));
+    },
+  );
 
   // test_get_parameters_for_import (recorded: response-error) and test_get_parameters_for_import_raises_for_non_external_kms_keys
   it('GetParametersForImport: the key ARN for an EXTERNAL key; an AWS_KMS key is refused in AWS words', async () => {

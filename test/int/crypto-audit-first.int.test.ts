@@ -80,7 +80,7 @@ interface Operation {
   variables: () => Record<string, unknown>;
 }
 
-/** Every crypto operation, each asked for something secret in return. */
+/** Every crypto operation, each asked for something secret in return, and the two reads of issue 13 (GetPublicKey, GetKeyLastUsage). */
 const OPERATIONS: Operation[] = [
   {
     eventName: 'Encrypt',
@@ -151,6 +151,24 @@ const OPERATIONS: Operation[] = [
     eventName: 'DeriveSharedSecret',
     document: `mutation($i: DeriveSharedSecretInput!) { deriveSharedSecret(input: $i) { sharedSecret keyId } }`,
     variables: () => ({ i: { keyId: agreementKeyId, keyAgreementAlgorithm: 'ECDH', publicKey: b64(peerPublicKey) } }),
+  },
+  {
+    // RSA: the ciphertext leaves only after the record commits, as with symmetric keys.
+    eventName: 'Encrypt',
+    document: `mutation($i: EncryptInput!) { encrypt(input: $i) { ciphertextBlob keyId } }`,
+    variables: () => ({ i: { keyId: rsaKeyId, plaintext: b64(plaintext), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' } }),
+  },
+  {
+    // Not a secret, but no answer of any operation leaves unrecorded: the public key is what the body check finds.
+    eventName: 'GetPublicKey',
+    document: `query($i: GetPublicKeyInput!) { getPublicKey(input: $i) { publicKey keyId } }`,
+    variables: () => ({ i: { keyId: signingKeyId } }),
+  },
+  {
+    // No secret in its answer: what must not leave unrecorded is what the log says of the key's use.
+    eventName: 'GetKeyLastUsage',
+    document: `query($i: GetKeyLastUsageInput!) { getKeyLastUsage(input: $i) { keyId keyLastUsage { operation kmsRequestId } } }`,
+    variables: () => ({ i: { keyId: signingKeyId } }),
   },
   {
     // RSA: the plaintext leaves only after the record commits, as with symmetric keys.
@@ -308,6 +326,8 @@ describe('with the audit log writable again', () => {
     // The control: the same check that found nothing above finds the secret in a successful answer.
     if (op.eventName === 'Verify') expect(r.body.data).toMatchObject({ verify: { signatureValid: true } });
     else if (op.eventName === 'VerifyMac') expect(r.body.data).toMatchObject({ verifyMac: { macValid: true } });
+    else if (op.eventName === 'GetKeyLastUsage')
+      expect(r.body.data).toMatchObject({ getKeyLastUsage: { keyId: signingKeyId, keyLastUsage: { operation: expect.stringMatching(/^(Sign|Verify)$/) } } });
     else expect(secretsIn(r.text).length).toBeGreaterThan(0);
     if (op.eventName === 'Decrypt') expect(r.text).toContain(b64(plaintext));
   });

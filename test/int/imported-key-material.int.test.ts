@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { unwrapKeyMaterial } from '../../src/crypto/key-material.ts';
 import { replayProjections } from '../../src/store/replay.ts';
+import { sweepScheduledWork } from '../../src/worker/sweep.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { kmsClient, serveOverHttp } from '../support/aws.ts';
 import { storedAuditRecords } from '../support/aws-clients.ts';
@@ -148,6 +149,51 @@ describe('imported key material over the AWS SDK', () => {
     expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('old');
   });
 
+  it('DeleteImportedKeyMaterial of a NON_CURRENT material makes the key PendingImport until it is imported again; of a PENDING_ROTATION one, not', async () => {
+    // AWS: "Deletion or expiration of any permanently associated key material changes the key state to Pending import."
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const firstMaterial = randomBytes(32);
+    const first = await importInto(keyId, firstMaterial, 'RSAES_OAEP_SHA_256');
+    const old = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('under the first') }));
+    const second = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ImportType: 'NEW_KEY_MATERIAL' });
+    await kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }));
+    const fresh = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('under the second') }));
+
+    expect(await errorOf(kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId, KeyMaterialId: 'ab'.repeat(32) })))).toMatchObject({
+      name: 'NotFoundException',
+    });
+    const deleted = await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId, KeyMaterialId: first.KeyMaterialId }));
+    expect(deleted.KeyMaterialId).toBe(first.KeyMaterialId);
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'PendingImport',
+      CurrentKeyMaterialId: second.KeyMaterialId,
+    });
+    const materials = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' }));
+    expect(materials.Rotations!.map((r) => [r.KeyMaterialId, r.KeyMaterialState, r.ImportState])).toEqual([
+      [first.KeyMaterialId, 'NON_CURRENT', 'PENDING_IMPORT'],
+      [second.KeyMaterialId, 'CURRENT', 'IMPORTED'],
+    ]);
+    for (const CiphertextBlob of [old.CiphertextBlob, fresh.CiphertextBlob]) {
+      expect(await errorOf(kms.send(new DecryptCommand({ CiphertextBlob })))).toMatchObject({ name: 'KMSInvalidStateException' });
+    }
+    expect(await t.db.owner.selectFrom('key_materials').select('key_material_id').where('key_id', '=', keyId).execute()).toEqual([
+      { key_material_id: second.KeyMaterialId },
+    ]);
+    // The same material again, named by its id: the key is Enabled and both ciphertexts decrypt.
+    await importInto(keyId, firstMaterial, 'RSAES_OAEP_SHA_1', { ImportType: 'EXISTING_KEY_MATERIAL', KeyMaterialId: first.KeyMaterialId });
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: second.KeyMaterialId,
+    });
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: old.CiphertextBlob }))).Plaintext!).toString()).toBe('under the first');
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: fresh.CiphertextBlob }))).Plaintext!).toString()).toBe('under the second');
+
+    // Material waiting for a rotation is not yet the key's: deleting it leaves the key Enabled.
+    const third = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ImportType: 'NEW_KEY_MATERIAL' });
+    await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId, KeyMaterialId: third.KeyMaterialId }));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+  });
+
   it('expires material at ValidTo (DeleteExpiredKeyMaterial by the worker, on the injected clock)', async () => {
     const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
     const validTo = new Date(t.clock.now().getTime() + 3 * 86_400_000);
@@ -156,24 +202,110 @@ describe('imported key material over the AWS SDK', () => {
     });
     const imported = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', { ValidTo: validTo, ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo });
+    const importedAt = t.clock.now();
     expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, t.clock.now())).toBe('not-due');
-    expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, validTo)).toBe('done');
+    // At ValidTo (SigV4 signs with real time, so the worker and GraphQL are called while the clock is ahead).
+    t.clock.set(validTo);
+    try {
+      expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, t.clock.now())).toBe('done');
+      // keyAsOf before ValidTo shows the material imported, with its expiry; at ValidTo, deleted and the key PendingImport.
+      const KEY_AS_OF = `query($k: String!, $at: DateTime!) {
+        keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState expirationModel validTo } importedMaterials { keyMaterialId importState expirationModel validTo importedAt } } }`;
+      const asOf = async (at: Date) => {
+        const r = await t.gql(admin, KEY_AS_OF, { k: keyId, at: at.toISOString() });
+        expect(r.errors).toBeUndefined();
+        return r.data.keyAsOf;
+      };
+      const material = (importState: string) => ({
+        keyMaterialId: imported.KeyMaterialId,
+        importState,
+        expirationModel: 'KEY_MATERIAL_EXPIRES',
+        validTo: validTo.toISOString(),
+        importedAt: importedAt.toISOString(),
+      });
+      expect(await asOf(new Date(validTo.getTime() - 86_400_000))).toEqual({
+        keyMetadata: { keyState: 'Enabled', expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: validTo.toISOString() },
+        importedMaterials: [material('IMPORTED')],
+      });
+      // Once deleted, the material is awaiting import again: its expiry belonged to the import that is gone.
+      expect(await asOf(validTo)).toEqual({
+        keyMetadata: { keyState: 'PendingImport', expirationModel: null, validTo: null },
+        importedMaterials: [{ keyMaterialId: imported.KeyMaterialId, importState: 'PENDING_IMPORT', expirationModel: null, validTo: null, importedAt: null }],
+      });
+    } finally {
+      t.clock.set(importedAt);
+    }
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
     const records = await t.db.owner.selectFrom('events').select('data').where('type', '=', 'AuditRecord').execute();
     const expiry = records
       .map((r) => r.data as Record<string, any>)
       .find((d) => d['eventName'] === 'DeleteExpiredKeyMaterial' && d['resources'][0].arn.endsWith(keyId));
-    expect(expiry).toMatchObject({ outcome: 'success', additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] } });
+    expect(expiry).toMatchObject({
+      outcome: 'success',
+      eventTime: validTo.toISOString(),
+      additionalEventData: { expiredKeyMaterialIds: [imported.KeyMaterialId] },
+    });
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
-    // keyAsOf shows the imported material and what became of it (every event here shares the
-    // clock's instant, so which side of the expiry it shows is not asserted).
-    const asOf = await t.gql(
-      admin,
-      `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState } importedMaterials { keyMaterialId importState validTo } } }`,
-      { k: keyId, at: t.clock.now().toISOString() },
-    );
-    expect(asOf.errors).toBeUndefined();
-    expect(asOf.data.keyAsOf.importedMaterials).toEqual([expect.objectContaining({ keyMaterialId: imported.KeyMaterialId })]);
+    // keyHistory: the import and the worker's expiry, each with the request behind it; material only by id.
+    const history = await t.gql(admin, `query($k: String!) { keyHistory(keyId: $k) { entries { type recordedAt data request { eventName } } } }`, { k: keyId });
+    expect(history.errors).toBeUndefined();
+    const entries = history.data.keyHistory.entries as {
+      type: string;
+      recordedAt: string;
+      data: Record<string, unknown>;
+      request: { eventName: string } | null;
+    }[];
+    expect(entries.map((e) => [e.type, e.request?.eventName])).toEqual([
+      ['KeyCreated', 'CreateKey'],
+      ['KeyMaterialImported', 'ImportKeyMaterial'],
+      ['KeyMaterialDeleted', 'DeleteExpiredKeyMaterial'],
+    ]);
+    expect(entries[1]!.data).toMatchObject({ keyMaterialId: imported.KeyMaterialId, expirationModel: 'KEY_MATERIAL_EXPIRES', validTo: validTo.toISOString() });
+    expect(entries[2]).toMatchObject({ recordedAt: validTo.toISOString(), data: { keyMaterialId: imported.KeyMaterialId, reason: 'EXPIRED' } });
+  });
+
+  it('accepts material of the lengths AWS documents per key spec, at the bounds, and refuses one byte outside them', async () => {
+    // Symmetric: 256 bits exactly. HMAC: from the digest's length up to the hash's block size.
+    const bounds = [
+      ['SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT', 32, 32],
+      ['HMAC_224', 'GENERATE_VERIFY_MAC', 28, 64],
+      ['HMAC_256', 'GENERATE_VERIFY_MAC', 32, 64],
+      ['HMAC_384', 'GENERATE_VERIFY_MAC', 48, 128],
+      ['HMAC_512', 'GENERATE_VERIFY_MAC', 64, 128],
+    ] as const;
+    for (const [KeySpec, KeyUsage, min, max] of bounds) {
+      const newKey = async () => (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec, KeyUsage }))).KeyMetadata!.KeyId!;
+      const keyId = await newKey();
+      for (const length of [min - 1, max + 1]) {
+        expect(await errorOf(importInto(keyId, randomBytes(length), 'RSAES_OAEP_SHA_256')), `${KeySpec} ${length} bytes`).toEqual({
+          name: 'IncorrectKeyMaterialException',
+          message: `The key material is not valid for a key of spec ${KeySpec}.`,
+        });
+      }
+      expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
+      await importInto(keyId, randomBytes(min), 'RSAES_OAEP_SHA_256');
+      if (max !== min) await importInto(await newKey(), randomBytes(max), 'RSA_AES_KEY_WRAP_SHA_256');
+      expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('Enabled');
+    }
+  });
+
+  it('ValidTo at most 365 days ahead, as AWS documents; the SM2 wrapping key spec (China Regions only) is refused', async () => {
+    const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const limit = new Date(t.clock.now().getTime() + 365 * 86_400_000);
+    const expiring = (validTo: Date) => ({ ExpirationModel: 'KEY_MATERIAL_EXPIRES' as const, ValidTo: validTo });
+    expect(await errorOf(importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', expiring(new Date(limit.getTime() + 1000))))).toEqual({
+      name: 'ValidationException',
+      message: 'ValidTo must be no more than 365 days in the future.',
+    });
+    const imported = await importInto(keyId, randomBytes(32), 'RSAES_OAEP_SHA_256', expiring(limit));
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: imported.KeyMaterialId,
+      ValidTo: limit,
+    });
+    expect(
+      await errorOf(kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'SM2' }))),
+    ).toMatchObject({ name: 'UnsupportedOperationException' });
   });
 
   it('keeps the import wrapping key wrapped, the token bound to its key, and replay --verify clean', async () => {
@@ -211,9 +343,33 @@ describe('imported key material over the AWS SDK', () => {
   });
 });
 
+describe('import parameters', () => {
+  it("the worker's sweep drops the import parameters that have expired (wrapping key and token), and keeps those still valid", async () => {
+    const stale = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const fresh = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    await kms.send(new GetParametersForImportCommand({ KeyId: stale, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+    const rowsOf = (keyId: string) => t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute();
+    expect(await rowsOf(stale)).toHaveLength(1);
+    const start = t.clock.now();
+    t.clock.advance({ hours: 24, seconds: 1 });
+    try {
+      await t.app.imports.getParametersForImport(await t.ctx(admin), { keyId: fresh, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+      const swept = await sweepScheduledWork(t.db.app, t.clock);
+      expect(swept.droppedImportParameters).toBeGreaterThanOrEqual(1);
+      expect(await rowsOf(stale)).toEqual([]);
+      expect(await rowsOf(fresh)).toHaveLength(1);
+    } finally {
+      t.clock.set(start);
+    }
+  });
+});
+
 describe('audit-first', () => {
-  it('an import whose success record cannot be written changes nothing: no material, no wrapping key, one failure record', async () => {
+  it('an import or a deletion whose success record cannot be written changes nothing: no material, no wrapping key, one failure record', async () => {
     const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const withMaterial = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+    const kept = await importInto(withMaterial, randomBytes(32), 'RSAES_OAEP_SHA_256');
+    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: withMaterial, Plaintext: Buffer.from('kept') }));
     const params = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
     const paramsBefore = await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute();
     await sql
@@ -242,6 +398,7 @@ describe('audit-first', () => {
               ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
             }),
           ),
+        () => kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: withMaterial })),
       ]) {
         const failure = await attempt().then(
           () => undefined,
@@ -257,5 +414,11 @@ describe('audit-first', () => {
     expect((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState).toBe('PendingImport');
     expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', keyId).execute()).toEqual([]);
     expect(await t.db.owner.selectFrom('import_parameters').select('import_token_id').where('key_id', '=', keyId).execute()).toEqual(paramsBefore);
+    // The deletion rolled back with its record: the material is still there, and still decrypts.
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: withMaterial }))).KeyMetadata).toMatchObject({
+      KeyState: 'Enabled',
+      CurrentKeyMaterialId: kept.KeyMaterialId,
+    });
+    expect(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob }))).Plaintext!).toString()).toBe('kept');
   });
 });

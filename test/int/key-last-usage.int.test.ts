@@ -10,18 +10,28 @@
 import {
   CreateKeyCommand,
   DecryptCommand,
+  DeriveSharedSecretCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
   EncryptCommand,
+  GenerateDataKeyCommand,
   GenerateDataKeyPairCommand,
+  GenerateDataKeyPairWithoutPlaintextCommand,
+  GenerateDataKeyWithoutPlaintextCommand,
+  GenerateMacCommand,
   GetKeyLastUsageCommand,
   GetKeyPolicyCommand,
+  GetPublicKeyCommand,
   PutKeyPolicyCommand,
   ReEncryptCommand,
   SignCommand,
+  VerifyCommand,
+  VerifyMacCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { shape } from '../../src/service/model/kms-model.ts';
 import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
 import { kmsClient, useAwsTestApp } from '../support/aws.ts';
 import { recordsOfRequest } from '../support/log-search.ts';
@@ -112,6 +122,72 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
     const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!;
     const signed = await aws.kms.send(new SignCommand({ KeyId: signing.KeyId, Message: Buffer.from('m'), SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(await lastUsage(signing.KeyId!)).toEqual(await expectedUsage(signed.$metadata.requestId!));
+  });
+
+  it("every operation of AWS's KeyLastUsageTrackingOperation counts; an invalid signature or MAC, and GetPublicKey, do not", async () => {
+    const counted = new Set(['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKeyPair', 'Sign']); // the tests above
+    const expectLast = async (keyId: string, requestId: string | undefined) => {
+      const usage = await lastUsage(keyId);
+      expect(usage).toEqual(await expectedUsage(requestId!));
+      counted.add(usage!.Operation!);
+      tick();
+    };
+    const { keyId } = await symmetricKey();
+    await expectLast(keyId, (await aws.kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' }))).$metadata.requestId);
+    await expectLast(keyId, (await aws.kms.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: keyId, NumberOfBytes: 16 }))).$metadata.requestId);
+    await expectLast(
+      keyId,
+      (await aws.kms.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }))).$metadata.requestId,
+    );
+
+    const signing = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    const message = Buffer.from('counted');
+    const { Signature } = await aws.kms.send(new SignCommand({ KeyId: signing, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    tick();
+    const verified = await aws.kms.send(new VerifyCommand({ KeyId: signing, Message: message, Signature, SigningAlgorithm: 'ECDSA_SHA_256' }));
+    await expectLast(signing, verified.$metadata.requestId);
+    const invalid = await awsError(
+      aws.kms.send(new VerifyCommand({ KeyId: signing, Message: Buffer.from('another'), Signature, SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
+    expect(invalid.name).toBe('KMSInvalidSignatureException');
+    await aws.kms.send(new GetPublicKeyCommand({ KeyId: signing }));
+    expect(await lastUsage(signing)).toEqual(await expectedUsage(verified.$metadata.requestId!));
+
+    const hmac = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata!.KeyId!;
+    const mac = await aws.kms.send(new GenerateMacCommand({ KeyId: hmac, Message: message, MacAlgorithm: 'HMAC_SHA_256' }));
+    await expectLast(hmac, mac.$metadata.requestId);
+    const macVerified = await aws.kms.send(new VerifyMacCommand({ KeyId: hmac, Message: message, Mac: mac.Mac, MacAlgorithm: 'HMAC_SHA_256' }));
+    await expectLast(hmac, macVerified.$metadata.requestId);
+    const wrongMac = await awsError(
+      aws.kms.send(new VerifyMacCommand({ KeyId: hmac, Message: Buffer.from('another'), Mac: mac.Mac, MacAlgorithm: 'HMAC_SHA_256' })),
+    );
+    expect(wrongMac.name).toBe('KMSInvalidMacException');
+    expect(await lastUsage(hmac)).toEqual(await expectedUsage(macVerified.$metadata.requestId!));
+
+    const agreement = (await aws.kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P384', KeyUsage: 'KEY_AGREEMENT' }))).KeyMetadata!.KeyId!;
+    const peer = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey.export({ format: 'der', type: 'spki' });
+    const derived = await aws.kms.send(new DeriveSharedSecretCommand({ KeyId: agreement, KeyAgreementAlgorithm: 'ECDH', PublicKey: peer }));
+    await expectLast(agreement, derived.$metadata.requestId);
+
+    // Between them, the tests of this file see every operation AWS's model says GetKeyLastUsage can answer.
+    expect([...counted].sort()).toEqual([...shape('KeyLastUsageTrackingOperation').enum!].sort());
+  });
+
+  it('once folded, answers from the usage rollup by key, not from a scan of the log (a tampered rollup shows)', async () => {
+    const { keyId, arn } = await symmetricKey();
+    tick();
+    const used = await aws.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('rolled up') }));
+    const expected = await expectedUsage(used.$metadata.requestId!);
+    await catchUpUsageRollup(aws.t.db.app);
+    const tamper = (ms: number) =>
+      sql`UPDATE audit_usage_key_daily SET last_at = last_at + make_interval(secs => ${ms / 1000}) WHERE key_arn = ${arn}`.execute(aws.t.db.owner);
+    await tamper(-3_600_000);
+    try {
+      expect(await lastUsage(keyId)).toEqual({ ...expected, Timestamp: new Date(expected.Timestamp.getTime() - 3_600_000) });
+    } finally {
+      await tamper(3_600_000);
+    }
+    expect(await lastUsage(keyId)).toEqual(expected);
   });
 
   it("key id or key ARN only: an alias, a missing key and another account's key are NotFoundException", async () => {

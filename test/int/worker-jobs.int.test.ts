@@ -1,3 +1,4 @@
+import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -5,7 +6,7 @@ import type { Keyledger } from '../../src/app.ts';
 import { KmsError } from '../../src/domain/errors.ts';
 import type { RequestContext } from '../../src/service/context.ts';
 import { replayProjections } from '../../src/store/replay.ts';
-import { DELETE_KEY_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
+import { DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
 import type { RunningWorker } from '../../src/worker/worker.ts';
 import type { TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
@@ -23,7 +24,8 @@ import {
 /**
  * The worker on real Postgres with real pg-boss: jobs enqueued in the
  * request's transaction, automatic rotation when the injected clock passes
- * nextRotationDate, a lost job made good by the sweep, and a graceful stop.
+ * nextRotationDate, imported material deleted when it passes ValidTo, a lost
+ * job made good by the sweep, and a graceful stop.
  * Races are in worker-race.int.test.ts, a killed worker in worker-crash.
  *
  * The ManualClock starts at real "now" (see createWorkerTestBed): each
@@ -190,6 +192,65 @@ describe('automatic rotation by the worker', () => {
     });
     // The next rotation is already queued, at its date.
     expect((await keyJobs(t.db.owner, [key.keyId])).filter((j) => j.state === 'created').map((j) => j.startAfter)).toEqual([status.nextRotationDate]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('expiry of imported key material by the worker', () => {
+  it('ImportKeyMaterial with a ValidTo enqueues its expiry job; past ValidTo the worker deletes the material (DeleteExpiredKeyMaterial), once', async () => {
+    const key = (await queued.kms.createKey(ctx(), { description: 'expired by the worker', origin: 'EXTERNAL' })).keyMetadata;
+    const params = await queued.imports.getParametersForImport(ctx(), {
+      keyId: key.keyId,
+      wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+      wrappingKeySpec: 'RSA_2048',
+    });
+    const wrappingKey = createPublicKey({ key: params.publicKey, format: 'der', type: 'spki' });
+    const validTo = new Date(t.clock.now().getTime() + 2 * 86_400_000);
+    const { keyMaterialId } = await queued.imports.importKeyMaterial(ctx(), {
+      keyId: key.keyId,
+      importToken: params.importToken,
+      encryptedKeyMaterial: publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, randomBytes(32)),
+      expirationModel: 'KEY_MATERIAL_EXPIRES',
+      validTo,
+    });
+    const sealed = await t.app.crypto.encrypt(ctx(), { keyId: key.keyId, plaintext: Buffer.from('until ValidTo') });
+    // The outbox: the job is in pg-boss, due at ValidTo, committed with the import.
+    expect(await keyJobs(t.db.owner, [key.keyId], [EXPIRE_KEY_MATERIAL_QUEUE])).toEqual([
+      expect.objectContaining({ name: EXPIRE_KEY_MATERIAL_QUEUE, state: 'created', keyId: key.keyId, startAfter: validTo }),
+    ]);
+    await runWorker();
+
+    // Not due yet: a sweep changes nothing.
+    t.clock.set(new Date(validTo.getTime() - 60_000));
+    await sweepNow(boss, t.db.app, t.clock.now());
+    expect((await countKeyEvents(t.db.owner, [key.keyId], 'KeyMaterialDeleted')).get(key.keyId)).toBe(0);
+
+    t.clock.advance({ minutes: 2 });
+    const expiredAt = t.clock.now();
+    await sweepNow(boss, t.db.app, expiredAt);
+    await waitForCounts([key.keyId], 'KeyMaterialDeleted', 'the worker deleted the expired material');
+    await sweepNow(boss, t.db.app, expiredAt);
+    await waitFor(
+      async () => (await keyJobs(t.db.owner, [key.keyId], [EXPIRE_KEY_MATERIAL_QUEUE])).every((j) => j.state === 'completed'),
+      'every expiry job for the key has run',
+      20_000,
+    );
+    expect((await countKeyEvents(t.db.owner, [key.keyId], 'KeyMaterialDeleted')).get(key.keyId)).toBe(1);
+
+    expect((await t.app.kms.describeKey(ctx(), { keyId: key.keyId })).keyMetadata.keyState).toBe('PendingImport');
+    expect(await t.db.owner.selectFrom('key_materials').select('key_id').where('key_id', '=', key.keyId).execute()).toEqual([]);
+    expect(await rejection(t.app.crypto.decrypt(ctx(), { ciphertextBlob: sealed.ciphertextBlob }))).toMatchObject({ code: 'KMSInvalidStateException' });
+    const done = (await workerAuditRecords(t.db.owner, key.keyId, 'DeleteExpiredKeyMaterial')).filter((r) => r.responseElements?.outcome === 'done');
+    expect(done).toHaveLength(1);
+    expect(done[0]).toMatchObject({
+      eventName: 'DeleteExpiredKeyMaterial',
+      outcome: 'success',
+      userIdentity: { type: 'AWSService', invokedBy: 'keyledger-worker' },
+      eventTime: expiredAt.toISOString(),
+      resources: [{ arn: key.arn }],
+      additionalEventData: { expiredKeyMaterialIds: [keyMaterialId] },
+    });
   });
 });
 

@@ -63,8 +63,8 @@ export async function countKeyEvents(owner: Db, keyIds: readonly string[], type:
   return counts;
 }
 
-/** The worker's audit records (RotateKey / DeleteKey) about one key. */
-export async function workerAuditRecords(owner: Db, keyId: string, eventName: 'RotateKey' | 'DeleteKey'): Promise<any[]> {
+/** The worker's audit records (RotateKey / DeleteKey / DeleteExpiredKeyMaterial) about one key. */
+export async function workerAuditRecords(owner: Db, keyId: string, eventName: 'RotateKey' | 'DeleteKey' | 'DeleteExpiredKeyMaterial'): Promise<any[]> {
   const rows = await owner
     .selectFrom('events')
     .select('data')
