@@ -167,13 +167,24 @@ describe('a batch goes to Postgres as literals', () => {
   });
 });
 
-describe('a batch whose write fails fails every request in it', () => {
+describe('batches beside a slow one (a test trigger sleeps on batch "slow", fails on "poison")', () => {
   let slowDb: Db;
   let serial: Keyledger;
+  let overlapDb: Db;
+  let overlapping: Keyledger;
   beforeAll(async () => {
     // One batch at a time, so that requests arriving while a slow batch commits all join the next one.
     slowDb = openDatabase(t.db.url, { as: 'app', max: 4, applicationName: 'keyledger-test-serial' });
     serial = createKeyledger({ db: slowDb, rootKey: t.rootKey, clock: t.clock, logger: t.app.logger, region: t.app.region, groupCommit: { maxInFlight: 1 } });
+    overlapDb = openDatabase(t.db.url, { as: 'app', max: 8, applicationName: 'keyledger-test-overlap' });
+    overlapping = createKeyledger({
+      db: overlapDb,
+      rootKey: t.rootKey,
+      clock: t.clock,
+      logger: t.app.logger,
+      region: t.app.region,
+      groupCommit: { maxInFlight: 4, minOverlap: 4 },
+    });
     await sql
       .raw(
         `
@@ -192,7 +203,21 @@ describe('a batch whose write fails fails every request in it', () => {
   afterAll(async () => {
     await sql.raw(`DROP TRIGGER IF EXISTS test_batch_faults ON events; DROP FUNCTION IF EXISTS test_batch_faults();`).execute(t.db.owner);
     await slowDb?.destroy();
+    await overlapDb?.destroy();
   });
+
+  /** Resolves once a batch of the app with this application_name sleeps in the trigger. */
+  const batchSleeping = (applicationName: string) =>
+    waitFor(
+      async () =>
+        (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from pg_stat_activity where application_name = ${applicationName} and wait_event = 'PgSleep'`.execute(t.db.owner)
+        ).rows[0]!.n > 0,
+      'the slow batch is committing',
+      10_000,
+    );
 
   it('one unwritable record in a batch of ten: all ten answer KMSInternalException, with no data key, and are recorded as failures', async () => {
     const { keyMetadata } = await serial.kms.createKey(await request(alice), { description: 'gc-batch' });
@@ -208,16 +233,7 @@ describe('a batch whose write fails fails every request in it', () => {
     };
     await generate('warm'); // the key's view is cached: the ten below decide without a query
     const slow = generate('slow');
-    await waitFor(
-      async () =>
-        (
-          await sql<{
-            n: number;
-          }>`select count(*)::int as n from pg_stat_activity where application_name = 'keyledger-test-serial' and wait_event = 'PgSleep'`.execute(t.db.owner)
-        ).rows[0]!.n > 0,
-      'the slow batch is committing',
-      10_000,
-    );
+    await batchSleeping('keyledger-test-serial');
     const before = stats(serial);
     const ten = await Promise.all([...Array.from({ length: 9 }, () => generate('innocent')), generate('poison')]);
     expect((await slow).code).toBe('ok');
@@ -234,37 +250,6 @@ describe('a batch whose write fails fails every request in it', () => {
     // The batch that failed held all ten: the slow one committed alone before it.
     expect(after.batches - before.batches).toBe(1);
   });
-});
-
-describe('batches beside a committing one', () => {
-  let overlapDb: Db;
-  let overlapping: Keyledger;
-  beforeAll(async () => {
-    overlapDb = openDatabase(t.db.url, { as: 'app', max: 8, applicationName: 'keyledger-test-overlap' });
-    overlapping = createKeyledger({
-      db: overlapDb,
-      rootKey: t.rootKey,
-      clock: t.clock,
-      logger: t.app.logger,
-      region: t.app.region,
-      groupCommit: { maxInFlight: 4, minOverlap: 4 },
-    });
-    await sql
-      .raw(
-        `
-        CREATE FUNCTION test_overlap_slow() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF NEW.type = 'AuditRecord' AND NEW.data#>>'{requestParameters,encryptionContext,batch}' = 'overlap-slow' THEN PERFORM pg_sleep(2); END IF;
-          RETURN NEW;
-        END $$;
-        CREATE TRIGGER test_overlap_slow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_overlap_slow();`,
-      )
-      .execute(t.db.owner);
-  });
-  afterAll(async () => {
-    await sql.raw(`DROP TRIGGER IF EXISTS test_overlap_slow ON events; DROP FUNCTION IF EXISTS test_overlap_slow();`).execute(t.db.owner);
-    await overlapDb?.destroy();
-  });
 
   it('records arriving while a batch commits start another beside it only once minOverlap of them wait, and then share it', async () => {
     const { keyMetadata } = await overlapping.kms.createKey(await request(alice), { description: 'gc-overlap' });
@@ -272,20 +257,11 @@ describe('batches beside a committing one', () => {
       overlapping.dataKeys.generateDataKey(await request(alice), { keyId: keyMetadata.keyId, keySpec: 'AES_256', encryptionContext: { batch } });
     await generate('warm');
     let slowSettled = false;
-    const slow = generate('overlap-slow').finally(() => (slowSettled = true));
-    await waitFor(
-      async () =>
-        (
-          await sql<{
-            n: number;
-          }>`select count(*)::int as n from pg_stat_activity where application_name = 'keyledger-test-overlap' and wait_event = 'PgSleep'`.execute(t.db.owner)
-        ).rows[0]!.n > 0,
-      'the slow batch is committing',
-      10_000,
-    );
+    const slow = generate('slow').finally(() => (slowSettled = true));
+    await batchSleeping('keyledger-test-overlap');
     const before = stats(overlapping);
     // Four records while the slow batch sleeps: the first three wait, the fourth starts one batch for all four.
-    await Promise.all(Array.from({ length: 4 }, () => generate('overlap-innocent')));
+    await Promise.all(Array.from({ length: 4 }, () => generate('innocent')));
     const after = stats(overlapping);
     expect(slowSettled).toBe(false);
     expect([after.batches - before.batches, after.records - before.records]).toEqual([1, 4]);
