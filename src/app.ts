@@ -164,6 +164,7 @@ export function createKeyledger(deps: {
         ...(quotaClock ? { monotonicMs: quotaClock } : {}),
       })
     : undefined;
+  if (quotas) runner.admitWith(quotas);
   return {
     ...wired,
     runner,

@@ -253,7 +253,9 @@ export class AuditTailService {
         .execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
       if (evidence.decision === 'allow') return;
     }
-    await this.#runner.run({ ...current, requestId: randomUUID() }, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
+    // A re-check, not a new request: it takes nothing from the caller's quota.
+    const spec = { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters, quotaTaken: true } as const;
+    await this.#runner.run({ ...current, requestId: randomUUID() }, spec, async (scope) => {
       if (!active) throw new KmsError('AccessDeniedException', `The access key ${scope.ctx.caller.accessKeyId} is no longer active.`);
       // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
