@@ -22,8 +22,8 @@ export function auditEvent(record: AuditRecord): { streamId: string; event: { ty
     requestParameters: record.requestParameters === null ? null : (boundedValues(record.requestParameters) as Record<string, unknown>),
     ...(record.errorMessage === undefined ? {} : { errorMessage: boundedText(record.errorMessage, MAX_ERROR_MESSAGE) }),
   };
-  // One measure answers for nearly every record: a whole that fits the parameters' bound fits both.
-  const data = recordable(jsonSize(bounded) <= MAX_RECORDED_PARAMETERS ? bounded : boundedRecord(withinParametersBound(bounded)));
+  // A whole that fits the parameters' bound fits both: for nearly every record an upper bound, without writing its JSON, says so.
+  const data = recordable(jsonSizeAtMost(bounded, MAX_RECORDED_PARAMETERS) ? bounded : boundedRecord(withinParametersBound(bounded)));
   return { streamId: requestStreamId(record.requestId), event: { type: AUDIT_RECORD_TYPE, data } };
 }
 
@@ -123,6 +123,34 @@ function boundedRecord(record: AuditRecord): AuditRecord {
 
 /** A value's size as a record stores it: its JSON in UTF-8 bytes (JSON.stringify escapes lone surrogates, so this is never less than stored). */
 const jsonSize = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? 'null', 'utf8');
+
+/**
+ * Whether `value`'s JSON is surely at most `max` bytes, by an upper bound that
+ * writes nothing (6 bytes per UTF-16 unit of a string, as `\u0001` takes),
+ * else by measuring it.
+ */
+function jsonSizeAtMost(value: unknown, max: number): boolean {
+  return jsonSizeBound(value, max) <= max || jsonSize(value) <= max;
+}
+
+/** An upper bound of `value`'s JSON size in bytes; stops counting past `max`. */
+function jsonSizeBound(value: unknown, max: number): number {
+  if (typeof value === 'string') return 6 * value.length + 2;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return 32;
+  let size = 2;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      size += jsonSizeBound(item, max) + 1;
+      if (size > max) return size;
+    }
+    return size;
+  }
+  for (const key in value) {
+    size += 6 * key.length + 4 + jsonSizeBound((value as Record<string, unknown>)[key], max);
+    if (size > max) return size;
+  }
+  return size;
+}
 
 /** What a record keeps of a value too large to keep: its JSON's length (UTF-16 units), SHA-256 and first characters. */
 function jsonDigest(value: unknown): { truncated: true; length: number; sha256: string; prefix: string } {

@@ -288,6 +288,7 @@ describe('a whole audit record is bounded, whatever the input', () => {
     const context = { tenant: 'acme', purpose: 'bounded-record' };
     const body = JSON.stringify({ KeyId: keyMetadata.keyId, Plaintext: 'aGk=', EncryptionContext: context, GrantTokens: grantTokens });
     const answer = await wire(server, 'Encrypt', body, victim);
+    expect(answer.status, answer.text).toBe(200);
     const record = await expectBounded(answer.requestId!);
     expect(record.requestParameters.keyId).toBe(keyMetadata.keyId);
     expect(record.requestParameters.encryptionContext).toEqual(context);
