@@ -4,8 +4,9 @@ import type { Logger } from './logger.ts';
 import { AccessAnalysis } from './service/access-analysis.ts';
 import { Authorizer } from './service/authorization.ts';
 import { AwsManagedKeys } from './service/aws-managed-keys.ts';
-import { AuditService, type AuditTailLimits } from './service/audit-service.ts';
+import { AuditService } from './service/audit-service.ts';
 import { CheckpointService } from './service/checkpoints.ts';
+import { SubscriptionSlots, type SubscriptionLimits } from './service/subscription-slots.ts';
 import { ComplianceReportService } from './service/compliance-report.ts';
 import { AliasService } from './service/alias-service.ts';
 import { CryptoService } from './service/crypto-service.ts';
@@ -61,6 +62,8 @@ export interface Keyledger {
   audit: AuditService;
   /** The tamper-evident log's checkpoints and proofs. */
   checkpoints: CheckpointService;
+  /** The process's open subscriptions (auditEvents and checkpoints), capped per principal and in all. */
+  subscriptions: SubscriptionSlots;
   reports: ComplianceReportService;
   /** Every KMS operation by AWS name: what both transports call. */
   operations: OperationRegistry;
@@ -92,8 +95,8 @@ export function createKeyledger(deps: {
   auditTailRecheckMs?: number;
   /** How often a checkpoint stream polls for new checkpoints (1 s by default). */
   checkpointPollMs?: number;
-  /** Open auditEvents subscriptions per principal and per process (LimitExceededException past them). */
-  auditTailLimits?: AuditTailLimits;
+  /** Open subscriptions (auditEvents and checkpoints together) per principal and per process (LimitExceededException past them). */
+  subscriptionLimits?: SubscriptionLimits;
   /** Group commit for the cryptographic operations (default on); `false` gives each its own transaction. */
   groupCommit?: GroupCommitOptions | false;
   /** AWS request quotas (ThrottlingException); without them nothing is throttled. */
@@ -107,6 +110,7 @@ export function createKeyledger(deps: {
   const authorizer = new Authorizer();
   const resolver = new KeyResolver(deps.region, new AwsManagedKeys({ db: deps.db, rootKey: deps.rootKey, authorizer, region: deps.region, jobs }));
   const auditFeed = new AuditFeed(deps.db, deps.logger);
+  const subscriptions = new SubscriptionSlots(deps.subscriptionLimits);
   const { groupCommit: groupCommitOptions, quotas: quotaSettings, quotaClock, maxKeysPerAccount, ...wired } = deps;
   const groupCommit =
     groupCommitOptions === false
@@ -160,6 +164,7 @@ export function createKeyledger(deps: {
         ...(quotaClock ? { monotonicMs: quotaClock } : {}),
       })
     : undefined;
+  if (quotas) runner.admitWith(quotas);
   return {
     ...wired,
     runner,
@@ -187,9 +192,10 @@ export function createKeyledger(deps: {
       feed: auditFeed,
       tailPollMs: deps.auditTailPollMs,
       tailRecheckMs: deps.auditTailRecheckMs,
-      ...(deps.auditTailLimits ? { tailLimits: deps.auditTailLimits } : {}),
+      subscriptions,
     }),
-    checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
+    checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, subscriptions, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
+    subscriptions,
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({
       kms,

@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DEFAULT_AUDIT_TAIL_LIMITS, type AuditTailLimits } from './service/audit/tail.ts';
+import { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './service/subscription-slots.ts';
 import { quotaSettingsFrom, type QuotaSettings } from './service/quotas.ts';
 import { JOB_QUEUE_LOGIN, SERVICE_LOGIN, type ServiceLogins } from './store/service-login.ts';
 
@@ -33,8 +33,8 @@ export interface Config {
   tls: TlsFiles | undefined;
   /** AWS request quotas from KEYLEDGER_QUOTAS and KEYLEDGER_QUOTA_* (undefined when KEYLEDGER_QUOTAS=off). */
   quotas: QuotaSettings | undefined;
-  /** Open auditEvents subscriptions per principal and per process (KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL, KEYLEDGER_AUDIT_TAILS). */
-  auditTails: AuditTailLimits;
+  /** Open subscriptions (auditEvents and checkpoints together) per principal and per process (KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL, KEYLEDGER_AUDIT_TAILS). */
+  subscriptions: SubscriptionLimits;
 }
 
 /** A certificate (chain) and its private key, as PEM files; `source` names where each path came from, for messages. */
@@ -127,9 +127,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const tls = tlsFilesFrom({ cert: env.KEYLEDGER_TLS_CERT, key: env.KEYLEDGER_TLS_KEY }, { cert: 'KEYLEDGER_TLS_CERT', key: 'KEYLEDGER_TLS_KEY' }, problems);
 
   const quotas = quotaSettingsFrom(env, problems);
-  const auditTails = {
-    perPrincipal: positiveInteger(env, 'KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL', DEFAULT_AUDIT_TAIL_LIMITS.perPrincipal, problems),
-    perProcess: positiveInteger(env, 'KEYLEDGER_AUDIT_TAILS', DEFAULT_AUDIT_TAIL_LIMITS.perProcess, problems),
+  const subscriptions = {
+    perPrincipal: positiveInteger(env, 'KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL', DEFAULT_SUBSCRIPTION_LIMITS.perPrincipal, problems),
+    perProcess: positiveInteger(env, 'KEYLEDGER_AUDIT_TAILS', DEFAULT_SUBSCRIPTION_LIMITS.perProcess, problems),
   };
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -149,7 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     groupCommit: groupCommitText !== 'off',
     tls,
     quotas,
-    auditTails,
+    subscriptions,
   };
 }
 

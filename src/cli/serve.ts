@@ -137,7 +137,7 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       region: config.region,
       jobs,
       groupCommit: config.groupCommit ? {} : false,
-      auditTailLimits: config.auditTails,
+      subscriptionLimits: config.subscriptions,
       ...(config.quotas ? { quotas: config.quotas } : {}),
     });
     const fenceFeed = await startFenceFeed(app);

@@ -17,6 +17,52 @@ export const RSA_QUOTA = 'Cryptographic operations (RSA)';
 export const ECC_QUOTA = 'Cryptographic operations (ECC)';
 /** Requests that fail authentication, per source IP address: AWS has no published figure; keyledger's own. */
 export const UNAUTHENTICATED_QUOTA = 'Unauthenticated requests per source IP';
+/** keyledger's audit read side (auditEvents and its subscription, dataKey, keyAsOf, keyHistory, usageStatistics, principalActivity, keyAccess). */
+export const AUDIT_QUERY_QUOTA = 'Audit log queries';
+/** complianceReport, which reads the most. */
+export const COMPLIANCE_REPORT_QUOTA = 'Compliance reports';
+/** The tamper-evident log's reads: checkpoint, checkpoints (and their subscription), proofs. */
+export const CHECKPOINT_QUOTA = 'Checkpoints and proofs';
+
+/**
+ * keyledger's own operations (not KMS's), each a recorded request of its
+ * caller, by event name: the quota each counts against. AWS's nearest figure
+ * is CloudTrail's LookupEvents, 2 requests per second per account; keyledger's
+ * audit read side is its product, so its defaults are higher (below), and the
+ * per-document cap on recorded operations (MAX_RECORDED_OPERATIONS in the
+ * GraphQL layer) keeps one document within them.
+ */
+const KEYLEDGER_OPERATION_QUOTAS: Readonly<Record<string, QuotaName>> = {
+  ListAuditEvents: AUDIT_QUERY_QUOTA,
+  SubscribeAuditEvents: AUDIT_QUERY_QUOTA,
+  GetDataKeyLineage: AUDIT_QUERY_QUOTA,
+  DescribeKeyAsOf: AUDIT_QUERY_QUOTA,
+  ListKeyHistory: AUDIT_QUERY_QUOTA,
+  GetUsageStatistics: AUDIT_QUERY_QUOTA,
+  GetPrincipalActivity: AUDIT_QUERY_QUOTA,
+  KeyAccess: AUDIT_QUERY_QUOTA,
+  GetComplianceReport: COMPLIANCE_REPORT_QUOTA,
+  GetCheckpoint: CHECKPOINT_QUOTA,
+  ListCheckpoints: CHECKPOINT_QUOTA,
+  GetInclusionProof: CHECKPOINT_QUOTA,
+  GetConsistencyProof: CHECKPOINT_QUOTA,
+  SubscribeCheckpoints: CHECKPOINT_QUOTA,
+  PutPrincipalPolicy: 'PutPrincipalPolicy',
+  DeletePrincipalPolicy: 'DeletePrincipalPolicy',
+  ListPrincipalPolicies: 'ListPrincipalPolicies',
+  GetCallerIdentity: 'GetCallerIdentity',
+};
+
+/**
+ * The quota of one of keyledger's own operations (by its audit record's event
+ * name), or undefined for a KMS operation (see quotaOf) or anything else.
+ *
+ * @example
+ * keyledgerOperationQuota('GetInclusionProof') // 'Checkpoints and proofs'
+ * keyledgerOperationQuota('Encrypt')           // undefined
+ */
+export const keyledgerOperationQuota = (eventName: string): QuotaName | undefined =>
+  Object.hasOwn(KEYLEDGER_OPERATION_QUOTAS, eventName) ? KEYLEDGER_OPERATION_QUOTAS[eventName] : undefined;
 
 /**
  * AWS's default rate of each quota, in requests per second (the AWS KMS
@@ -72,6 +118,14 @@ export const DEFAULT_REQUEST_QUOTAS: Readonly<Record<QuotaName, number>> = {
   UpdateAlias: 5,
   UpdateKeyDescription: 5,
   [UNAUTHENTICATED_QUOTA]: 10,
+  // keyledger's own operations (KEYLEDGER_OPERATION_QUOTAS): its figures, not AWS's.
+  [AUDIT_QUERY_QUOTA]: 10,
+  [COMPLIANCE_REPORT_QUOTA]: 1,
+  [CHECKPOINT_QUOTA]: 100,
+  PutPrincipalPolicy: 5,
+  DeletePrincipalPolicy: 5,
+  ListPrincipalPolicies: 100,
+  GetCallerIdentity: 100,
 };
 
 /** Operations that count against the quota of the kind of key they use (AWS's shared cryptographic quotas). */

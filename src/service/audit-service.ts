@@ -14,7 +14,8 @@ import { AuditEventsService, type AuditEventConnection, type AuditEventsInput } 
 import type { AuditEventFilter } from './audit/filter.ts';
 import { LineageService, type DataKeyLineage } from './audit/lineage.ts';
 import type { AuditEventEdge } from './audit/records.ts';
-import { AuditTailService, type AuditTailInput, type AuditTailLimits } from './audit/tail.ts';
+import { AuditTailService, type AuditTailInput } from './audit/tail.ts';
+import type { SubscriptionSlots } from './subscription-slots.ts';
 import { TimeTravelService, type KeyAsOfView, type KeyHistoryEntry } from './audit/time-travel.ts';
 import { UsageService, type PrincipalActivity, type UsageDimension, type UsageGroup } from './audit/usage.ts';
 
@@ -23,7 +24,7 @@ export type { AuditEventConnection, AuditEventOrder, AuditEventsInput, PageInfo 
 export type { AuditEventFilter } from './audit/filter.ts';
 export type { DataKeyLineage } from './audit/lineage.ts';
 export type { AuditEventEdge, AuditEventView } from './audit/records.ts';
-export type { AuditTailInput, AuditTailLimits } from './audit/tail.ts';
+export type { AuditTailInput } from './audit/tail.ts';
 export type { KeyAsOfView, KeyHistoryEntry } from './audit/time-travel.ts';
 export { USAGE_DIMENSIONS, type ActivityCount, type PrincipalActivity, type UsageDimension, type UsageGroup } from './audit/usage.ts';
 
@@ -51,7 +52,8 @@ export class AuditService {
     feed: AuditFeed;
     tailPollMs?: number;
     tailRecheckMs?: number;
-    tailLimits?: AuditTailLimits;
+    /** Open subscriptions, shared with the checkpoints stream. */
+    subscriptions?: SubscriptionSlots;
   }) {
     const { runner, region, authorizer } = deps;
     this.#events = new AuditEventsService({ runner, region, authorizer });
@@ -63,7 +65,7 @@ export class AuditService {
       feed: deps.feed,
       pollMs: deps.tailPollMs,
       recheckMs: deps.tailRecheckMs,
-      ...(deps.tailLimits ? { limits: deps.tailLimits } : {}),
+      ...(deps.subscriptions ? { slots: deps.subscriptions } : {}),
     });
     this.#lineage = new LineageService({ runner, authorizer });
     this.#timeTravel = new TimeTravelService({ runner, region, authorizer });

@@ -33,6 +33,7 @@ import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import { callerNow } from './credentials.ts';
 import type { RequestRunner } from './request-runner.ts';
+import { SubscriptionSlots, type SubscriptionSlot } from './subscription-slots.ts';
 
 /** An inclusion proof (RFC 9162 2.1.3) of one record against a signed checkpoint. */
 export interface InclusionProofView {
@@ -85,13 +86,16 @@ export class CheckpointService {
   readonly #db: Db;
   readonly #pollMs: number;
   readonly #recheckMs: number;
+  /** The process's open subscriptions, shared with the auditEvents tail. */
+  readonly #slots: SubscriptionSlots;
 
-  constructor(deps: { runner: RequestRunner; authorizer: Authorizer; db: Db; pollMs?: number; recheckMs?: number }) {
+  constructor(deps: { runner: RequestRunner; authorizer: Authorizer; db: Db; pollMs?: number; recheckMs?: number; subscriptions?: SubscriptionSlots }) {
     this.#runner = deps.runner;
     this.#authorizer = deps.authorizer;
     this.#db = deps.db;
     this.#pollMs = deps.pollMs ?? STREAM_POLL_MS;
     this.#recheckMs = deps.recheckMs ?? STREAM_RECHECK_MS;
+    this.#slots = deps.subscriptions ?? new SubscriptionSlots();
   }
 
   /**
@@ -192,28 +196,54 @@ export class CheckpointService {
    * those signed from now on. Starting it is one recorded read-only request
    * (SubscribeCheckpoints); it ends once the caller may no longer read the
    * audit log. New checkpoints are found by polling (one every few seconds at most).
+   * Each open stream polls, so it takes one of the process's subscription
+   * slots (SubscriptionSlots, shared with auditEvents tails): past the
+   * principal's or the process's cap, starting is LimitExceededException, recorded.
    *
    * @example
    * for await (const c of await checkpoints.followCheckpoints(ctx, {})) witness.keep(c);
    */
   async followCheckpoints(ctx: RequestContext, input: { afterTreeSize?: string | null }): Promise<AsyncIterableIterator<CheckpointJson>> {
     const requestParameters = { afterTreeSize: input.afterTreeSize ?? undefined };
-    const start = await this.#runner.run(ctx, { eventName: 'SubscribeCheckpoints', readOnly: true, requestParameters }, async (scope) => {
-      const { trx } = scope;
-      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
-      if (input.afterTreeSize != null) return treeSizeOf(input.afterTreeSize, 'afterTreeSize');
-      return (await latestCheckpoint(trx))?.treeSize ?? -1;
-    });
+    let slot: SubscriptionSlot | undefined;
+    const start = await this.#runner
+      .run(ctx, { eventName: 'SubscribeCheckpoints', readOnly: true, requestParameters }, async (scope) => {
+        const { trx } = scope;
+        await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
+        const after = input.afterTreeSize != null ? treeSizeOf(input.afterTreeSize, 'afterTreeSize') : ((await latestCheckpoint(trx))?.treeSize ?? -1);
+        // Last, so that nothing in the body can fail with the slot taken (a retried body takes it again).
+        slot?.release();
+        slot = this.#slots.reserve(scope.ctx.caller.principalArn);
+        return after;
+      })
+      .catch((error: unknown) => {
+        slot?.release(); // the record could not be committed
+        throw error;
+      });
+    const taken = slot!;
     const controller = new AbortController();
     const items = this.#follow(ctx, start, controller.signal);
+    const stop = () => {
+      controller.abort();
+      taken.release();
+    };
     const stream: AsyncIterableIterator<CheckpointJson> = {
-      next: () => items.next(),
+      next: async () => {
+        try {
+          const result = await items.next();
+          if (result.done) stop();
+          return result;
+        } catch (error) {
+          stop();
+          throw error;
+        }
+      },
       return: (value?: unknown) => {
-        controller.abort();
+        stop();
         return items.return(value as undefined);
       },
       throw: (error?: unknown) => {
-        controller.abort();
+        stop();
         return items.throw(error);
       },
       [Symbol.asyncIterator]: () => stream,

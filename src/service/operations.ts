@@ -231,7 +231,7 @@ export class OperationRegistry {
    * and recorded in aggregate; a throttled one throws that ThrottlingException.
    */
   async recordDocument(ctx: RequestContext, eventName: string, requestParameters: Record<string, unknown>): Promise<void> {
-    const spec: OperationSpec = { eventName: eventName.slice(0, 128), eventSource: 'kms', readOnly: true, requestParameters };
+    const spec: OperationSpec = { eventName: eventName.slice(0, 128), eventSource: 'kms', readOnly: true, requestParameters, quotaTaken: true };
     const exhausted = this.#quotas?.admitRefused(ctx);
     if (exhausted !== undefined) throw await this.#quotas!.throttle(ctx, spec, exhausted);
     await this.#runner.run(ctx, spec, () => Promise.resolve());
@@ -260,7 +260,7 @@ export class OperationRegistry {
    * the request id. `eventName` is what the caller asked for, bounded.
    */
   async refuse(ctx: RequestContext, eventName: string, readOnly: boolean, error: KmsError, eventSource: 'kms' | 'sts' = 'kms'): Promise<never> {
-    const spec: OperationSpec = { eventName: eventName.slice(0, 128), eventSource, readOnly, requestParameters: null };
+    const spec: OperationSpec = { eventName: eventName.slice(0, 128), eventSource, readOnly, requestParameters: null, quotaTaken: true };
     const exhausted = this.#quotas?.admitRefused(ctx);
     if (exhausted !== undefined) throw await this.#quotas!.throttle(ctx, spec, exhausted);
     return this.#runner.run(ctx, spec, () => Promise.reject(error));

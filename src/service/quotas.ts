@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import { KmsError } from '../domain/errors.ts';
 import {
   DEFAULT_REQUEST_QUOTAS,
+  keyledgerOperationQuota,
   keyQuotaKind,
   quotaDependsOnKey,
   quotaOf,
@@ -166,6 +167,19 @@ export class RequestQuotas {
   async admit(ctx: RequestContext, operation: string, input: Record<string, unknown>): Promise<QuotaName | undefined> {
     const kind = quotaDependsOnKey(operation) ? await this.#keyKind(ctx.caller.accountId, keyIdOf(operation, input)) : undefined;
     const quota = quotaOf(operation, input, kind) ?? REFUSED_REQUEST_QUOTA;
+    return this.#take(`${quota}\u0000${ctx.caller.accountId}`, quota) ? undefined : quota;
+  }
+
+  /**
+   * Takes one request of one of keyledger's own operations (the audit read
+   * side, checkpoints and proofs, the compliance report, identity policies:
+   * keyledgerOperationQuota) from the caller's account's quota; the quota's
+   * name when it is exhausted, undefined when admitted or when `eventName` is
+   * none of them (a KMS operation is admitted by `admit`, in the registry).
+   */
+  admitOperation(ctx: RequestContext, eventName: string): QuotaName | undefined {
+    const quota = keyledgerOperationQuota(eventName);
+    if (quota === undefined) return undefined;
     return this.#take(`${quota}\u0000${ctx.caller.accountId}`, quota) ? undefined : quota;
   }
 

@@ -17,6 +17,20 @@ export interface OperationSpec {
   readOnly: boolean;
   /** Built field by field from the validated-or-not input; never a secret. */
   requestParameters: Record<string, unknown> | null;
+  /**
+   * Set when the request already took from its quota (a request refused
+   * before its operation ran) or is no new request of its caller's (a running
+   * subscription's re-check): `run` then does not admit it again.
+   */
+  quotaTaken?: true;
+}
+
+/** What `run` asks before a caller's request of one of keyledger's own operations (RequestQuotas). */
+export interface OperationAdmission {
+  /** The quota the request is over, undefined when admitted. */
+  admitOperation(ctx: RequestContext, eventName: string): string | undefined;
+  /** The ThrottlingException to throw, recorded in aggregate. */
+  throttle(ctx: RequestContext, spec: OperationSpec, quota: string): Promise<KmsError>;
 }
 
 export interface RequestRunnerDeps {
@@ -55,13 +69,30 @@ const CONFLICT_ATTEMPTS = 3;
  */
 export class RequestRunner {
   readonly #deps: RequestRunnerDeps;
+  #admission: OperationAdmission | undefined;
 
   constructor(deps: RequestRunnerDeps) {
     this.#deps = deps;
   }
 
+  /**
+   * From now on, `run` admits each caller's request of one of keyledger's own
+   * operations (the audit read side, checkpoints, reports: not KMS's, which the
+   * operation registry admits) to its request quota, and throws the recorded
+   * ThrottlingException past it. Set once, by the app, when quotas are on.
+   */
+  admitWith(admission: OperationAdmission): void {
+    this.#admission = admission;
+  }
+
   /** For requests made by an authenticated principal: `body` gets the request's scope, with its transaction. */
   run<T>(ctx: RequestContext, spec: OperationSpec, body: (scope: TransactionScope) => Promise<T>): Promise<T> {
+    const exhausted = spec.quotaTaken ? undefined : this.#admission?.admitOperation(ctx, spec.eventName);
+    if (exhausted !== undefined) {
+      return this.#admission!.throttle(ctx, { ...spec, requestParameters: null }, exhausted).then((error) => {
+        throw error;
+      });
+    }
     return this.#execute(whoCalled(ctx), spec, (trx, now) => new TransactionScope(ctx, trx, now), body);
   }
 

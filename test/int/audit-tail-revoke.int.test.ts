@@ -29,7 +29,7 @@ beforeAll(async () => {
     clock: t.clock,
     logger: createLogger('silent'),
     region: 'us-east-1',
-    auditTailLimits: { perPrincipal: 2, perProcess: 3 },
+    subscriptionLimits: { perPrincipal: 2, perProcess: 3 },
   });
 });
 afterAll(async () => {
@@ -48,11 +48,11 @@ async function listKeys(app: Keyledger, p: Principal): Promise<void> {
   await app.kms.listKeys({ ...(await t.ctx(p)), requestId: randomUUID() }, {});
 }
 
-/** The SubscribeAuditEvents records of `principalArn` that failed with `errorCode`. */
-async function failedSubscriptions(principalArn: string, errorCode: string): Promise<number> {
+/** The SubscribeAuditEvents (or `eventName`) records of `principalArn` that failed with `errorCode`. */
+async function failedSubscriptions(principalArn: string, errorCode: string, eventName = 'SubscribeAuditEvents'): Promise<number> {
   const { rows } = await sql<{ n: number }>`
     SELECT count(*)::int AS n FROM events
-    WHERE type = 'AuditRecord' AND data ->> 'eventName' = 'SubscribeAuditEvents'
+    WHERE type = 'AuditRecord' AND data ->> 'eventName' = ${eventName}
       AND data ->> 'errorCode' = ${errorCode} AND data -> 'userIdentity' ->> 'principalArn' = ${principalArn}`.execute(t.db.owner);
   return rows[0]!.n;
 }
@@ -135,6 +135,34 @@ describe('open audit tails', () => {
     const d = await open(watcher);
     for (const tail of [b, c, d]) await tail.return?.();
     expect(capped.audit.openTails).toBe(0);
+  });
+
+  it('share their caps with checkpoints subscriptions, which are capped likewise, recorded, and free their slot when closed', async () => {
+    const admin = await t.newAccount('checkpoint-caps');
+    const witness = await t.newUser(admin.accountId, 'witness', reader);
+    const other = await t.newUser(admin.accountId, 'other', reader);
+    const stream = async (p: Principal) => capped.checkpoints.followCheckpoints(await t.ctx(p), {});
+    const code = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'started',
+        (error: unknown) => (error instanceof KmsError ? error.code : String(error)),
+      );
+
+    const a = await stream(witness);
+    const tail = await capped.audit.followAuditEvents(await t.ctx(witness), {});
+    // The witness holds two subscriptions, one of each kind: its cap.
+    expect(await code(stream(witness))).toBe('LimitExceededException');
+    expect(await code(capped.audit.followAuditEvents(await t.ctx(witness), {}))).toBe('LimitExceededException');
+    expect(await failedSubscriptions(witness.principalArn, 'LimitExceededException', 'SubscribeCheckpoints')).toBe(1);
+    const b = await stream(other);
+    // Three in the process.
+    expect(await code(stream(other))).toBe('LimitExceededException');
+    expect(capped.subscriptions.open).toBe(3);
+
+    await a.return?.();
+    const c = await stream(witness);
+    for (const s of [b, c, tail]) await s.return?.();
+    expect(capped.subscriptions.open).toBe(0);
   });
 
   it('that can deliver nothing are not woken by other records (an idle tail costs no query per request)', async () => {

@@ -1,5 +1,6 @@
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_RECORDED_OPERATIONS } from '../../src/api/graphql/recorded-operations.ts';
 import { GRAPHQL_LIMITS } from '../../src/api/graphql/request-limits.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 
@@ -21,11 +22,11 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-async function post(query: string, authorization?: string): Promise<{ status: number; json: any }> {
+async function post(query: string, authorization?: string, variables?: Record<string, unknown>): Promise<{ status: number; json: any }> {
   const response = await t.yoga.fetch('http://keyledger.test/graphql', {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
-    body: JSON.stringify({ query }),
+    body: JSON.stringify({ query, variables }),
   });
   return { status: response.status, json: await response.json() };
 }
@@ -99,6 +100,51 @@ describe('GraphQL document limits', () => {
     expect(answer.json.data ?? null).toBeNull();
     expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
     expect(answer.json.errors[0].message).toMatch(/token/i);
+    expect(BigInt(await auditCount()) - before).toBe(1n);
+  });
+});
+
+describe('recorded operations per document', () => {
+  const PROOF = 'edges { node { proof { treeSize } } }';
+
+  it(`refuses a document that would write more than ${MAX_RECORDED_OPERATIONS} records (a proof per event) before running it, recording one refusal`, async () => {
+    // Events to prove: without the cap each page below would run a recorded GetInclusionProof per event.
+    for (let i = 0; i < 5; i++) await post('{ listKeys { truncated } }', basicAuth(me));
+    const before = BigInt(await auditCount());
+    const bomb = `{ ${Array.from({ length: GRAPHQL_LIMITS.aliases }, (_, i) => `a${i}: auditEvents(first: 1000) { ${PROOF} }`).join(' ')} }`;
+    expect(bomb.length).toBeLessThan(1500);
+    const answer = await post(bomb, basicAuth(me));
+    expect(answer.json.data ?? null).toBeNull();
+    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(answer.json.errors[0].message).toContain(`up to ${GRAPHQL_LIMITS.aliases * 1001} recorded operations`);
+    expect(BigInt(await auditCount()) - before).toBe(1n);
+  });
+
+  it('reads first from the variables, and runs a document within the cap', async () => {
+    const query = `query($n: Int) { auditEvents(first: $n) { ${PROOF} } }`;
+    let before = BigInt(await auditCount());
+    const refused = await post(query, basicAuth(me), { n: MAX_RECORDED_OPERATIONS });
+    expect(refused.json.errors[0].extensions.code).toBe('ValidationException');
+    expect(BigInt(await auditCount()) - before).toBe(1n);
+
+    before = BigInt(await auditCount());
+    const answered = await post(query, basicAuth(me), { n: 3 });
+    expect(answered.json.errors, JSON.stringify(answered.json.errors)).toBeUndefined();
+    expect(answered.json.data.auditEvents.edges).toHaveLength(3);
+    // auditEvents, and a GetInclusionProof per event (null: nothing is sealed here).
+    expect(BigInt(await auditCount()) - before).toBe(4n);
+  });
+
+  it('refuses a proof in a subscription (one per event, each a record the subscription would deliver again)', async () => {
+    const before = BigInt(await auditCount());
+    const response = await t.yoga.fetch('http://keyledger.test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: basicAuth(me) },
+      body: JSON.stringify({ query: 'subscription { auditEvents { node { proof { treeSize } } } }' }),
+    });
+    const text = await response.text();
+    expect(text).toContain('ValidationException');
+    expect(text).toContain('without a bound');
     expect(BigInt(await auditCount()) - before).toBe(1n);
   });
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../src/api/aws/endpoint.ts';
 import { MAX_QUOTED_VALUE } from '../../src/domain/errors.ts';
-import { MAX_RECORDED_KEY, MAX_RECORDED_VALUE } from '../../src/service/audit.ts';
+import { MAX_AUDIT_RECORD, MAX_RECORDED_KEY, MAX_RECORDED_PARAMETERS, MAX_RECORDED_VALUE } from '../../src/service/audit.ts';
 import type { RunningServer } from '../../src/api/http-server.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
@@ -217,5 +217,81 @@ describe('Recipient (Nitro Enclaves attestation)', () => {
       expect(records[0]).toMatchObject({ eventName: operation, outcome: 'failure', errorCode: 'UnsupportedOperationException' });
       expect(records[0]!.requestParameters.recipient).toEqual({ keyEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
     }
+  });
+});
+
+describe('a whole audit record is bounded, whatever the input', () => {
+  /** A record's size as stored: its JSON, in UTF-8 bytes. */
+  const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+  const digestOf = (value: unknown) => {
+    const json = JSON.stringify(value);
+    return { truncated: true, length: json.length, sha256: createHash('sha256').update(json).digest('hex'), prefix: json.slice(0, 1000) };
+  };
+  /** An encryption context of many keys, each under the per-key and per-value bounds: only the whole is large. */
+  const manyKeys = (bytes: number) => Object.fromEntries(Array.from({ length: Math.floor(bytes / 520) }, (_, i) => [`k${i}-${'x'.repeat(500)}`, 'v']));
+
+  async function expectBounded(requestId: string): Promise<Record<string, any>> {
+    const records = await storedAuditRecords(t, requestId);
+    expect(records).toHaveLength(1);
+    expect(size(records[0]!.requestParameters)).toBeLessThanOrEqual(MAX_RECORDED_PARAMETERS);
+    expect(size(records[0])).toBeLessThanOrEqual(MAX_AUDIT_RECORD);
+    return records[0]!;
+  }
+
+  it('a refused Encrypt with a 230 KB encryption context of many keys keeps its key id and a digest of the context', async () => {
+    const context = manyKeys(230_000);
+    const body = JSON.stringify({ KeyId: 'alias/none', Plaintext: 'aGk=', EncryptionContext: context });
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+    const answer = await wire(server, 'Encrypt', body, victim);
+    expect(answer.status, answer.text).toBe(400);
+    const record = await expectBounded(answer.requestId!);
+    expect(record.requestParameters.keyId).toBe('alias/none');
+    expect(record.requestParameters.encryptionContext).toEqual(digestOf(context));
+  });
+
+  it('many grant tokens (refused: more than 10)', async () => {
+    const grantTokens = Array.from({ length: 2_000 }, (_, i) => `token-${i}-${'t'.repeat(100)}`);
+    const body = JSON.stringify({ KeyId: 'alias/none', Plaintext: 'aGk=', GrantTokens: grantTokens });
+    const answer = await wire(server, 'Encrypt', body, victim);
+    expect(answer.status, answer.text).toBe(400);
+    expect(answer.json.__type).toBe('ValidationException');
+    const record = await expectBounded(answer.requestId!);
+    expect(record.requestParameters.grantTokens).toEqual(digestOf(grantTokens));
+  });
+
+  it('a refused PutKeyPolicy with a huge policy', async () => {
+    const { keyMetadata } = await t.app.kms.createKey(await t.ctx(victim), {});
+    const statements = Array.from({ length: 2_000 }, (_, i) => ({ Sid: `s${i}`, Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:*', Resource: '*' }));
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: statements });
+    const answer = await wire(server, 'PutKeyPolicy', JSON.stringify({ KeyId: keyMetadata.keyId, PolicyName: 'default', Policy: policy }), victim);
+    expect(answer.status, answer.text).toBe(400);
+    await expectBounded(answer.requestId!);
+  });
+
+  it('a GraphQL document with an encryption context of many keys in its variables', async () => {
+    const context = manyKeys(200_000);
+    const answer = await rawGraphql(
+      JSON.stringify({
+        query: 'mutation($c: EncryptionContext) { encrypt(input: {keyId: "alias/none", plaintext: "aGk=", encryptionContext: $c}) { keyId } }',
+        variables: { c: context },
+      }),
+      basicAuth(victim),
+    );
+    expect(answer.status).toBe(200);
+    const record = await expectBounded(answer.json.errors[0].extensions.requestId);
+    expect(record.requestParameters.encryptionContext).toEqual(digestOf(context));
+  });
+
+  it('a valid Encrypt with 10 grant tokens of the longest length keeps its encryption context whole', async () => {
+    const { keyMetadata } = await t.app.kms.createKey(await t.ctx(victim), {});
+    const grantTokens = Array.from({ length: 10 }, (_, i) => `${i}${'g'.repeat(8191)}`);
+    const context = { tenant: 'acme', purpose: 'bounded-record' };
+    const body = JSON.stringify({ KeyId: keyMetadata.keyId, Plaintext: 'aGk=', EncryptionContext: context, GrantTokens: grantTokens });
+    const answer = await wire(server, 'Encrypt', body, victim);
+    expect(answer.status, answer.text).toBe(200);
+    const record = await expectBounded(answer.requestId!);
+    expect(record.requestParameters.keyId).toBe(keyMetadata.keyId);
+    expect(record.requestParameters.encryptionContext).toEqual(context);
+    expect(record.requestParameters.grantTokens).toEqual(digestOf(grantTokens));
   });
 });

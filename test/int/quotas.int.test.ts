@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/api/http-server.ts';
-import { THROTTLING_MESSAGE } from '../../src/domain/quotas.ts';
+import { AUDIT_QUERY_QUOTA, CHECKPOINT_QUOTA, THROTTLING_MESSAGE } from '../../src/domain/quotas.ts';
 import { DEFAULT_QUOTA_SETTINGS, type QuotaSettings } from '../../src/service/quotas.ts';
 import { basicAuth, createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { serveOverHttp } from '../support/aws.ts';
@@ -24,6 +24,8 @@ const SETTINGS: QuotaSettings = {
     'Cryptographic operations (RSA)': 1,
     'Unauthenticated requests per source IP': 3,
     DescribeKey: 4,
+    'Audit log queries': 2,
+    'Checkpoints and proofs': 3,
   },
   windowSeconds: 10,
 };
@@ -232,6 +234,42 @@ describe('a body too large from an address over its unauthenticated quota', () =
     expect({ status: response.status, code: body.errors[0]!.extensions.code }).toEqual({ status: 429, code: 'ThrottlingException' });
     expect(body.errors[0]!.extensions.requestId).toMatch(/^[0-9a-f-]{36}$/);
     ms += 1000;
+  });
+});
+
+describe("keyledger's own operations", () => {
+  const eventCount = async () => Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM events`.execute(t.db.owner)).rows[0]!.n);
+
+  it('the audit read side has a request quota per account, throttled and recorded in aggregate like the others', async () => {
+    const reader = await t.newAccount('audit-quota');
+    ms = 1_000_000;
+    const page = () => t.gql(reader, '{ auditEvents(first: 1) { edges { node { eventName } } } }');
+    const answers = [await page(), await page(), await page(), await page()];
+    expect(answers.map((a) => a.errors?.[0]?.extensions?.code ?? 'ok')).toEqual(['ok', 'ok', 'ThrottlingException', 'ThrottlingException']);
+    expect(answers[2]!.errors![0]!.message).toBe(THROTTLING_MESSAGE);
+    expect(answers[2]!.errors![0]!.extensions!.requestId).toBe(answers[3]!.errors![0]!.extensions!.requestId);
+    const throttled = await recordsWith('ThrottlingException', reader.accountId);
+    expect(throttled).toHaveLength(1);
+    expect(throttled[0]).toMatchObject({ eventName: 'ListAuditEvents', additionalEventData: { throttling: { quota: AUDIT_QUERY_QUOTA } } });
+    ms += 1000;
+    expect((await page()).errors).toBeUndefined();
+  });
+
+  it('a proof per audit event counts against the checkpoints quota: a page of them writes a bounded number of records', async () => {
+    const reader = await t.newAccount('proof-quota');
+    ms = 1_100_000;
+    for (let i = 0; i < 10; i++) await t.gql(reader, '{ listKeys { truncated } }');
+    ms = 1_200_000;
+    const before = await eventCount();
+    const answer = await t.gql(reader, '{ auditEvents(first: 10) { edges { node { proof { treeSize } } } } }');
+    // auditEvents ran; 3 proofs (the quota's second) ran; the other 7 share one throttling record.
+    const codes = (answer.errors ?? []).map((e) => e.extensions?.code);
+    expect(codes).toEqual(Array.from({ length: 7 }, () => 'ThrottlingException'));
+    expect(new Set((answer.errors ?? []).map((e) => e.extensions?.requestId)).size).toBe(1);
+    expect(await eventCount()).toBe(before + 1 + 3 + 1);
+    const throttled = await recordsWith('ThrottlingException', reader.accountId);
+    expect(throttled).toHaveLength(1);
+    expect(throttled[0]).toMatchObject({ eventName: 'GetInclusionProof', additionalEventData: { throttling: { quota: CHECKPOINT_QUOTA } } });
   });
 });
 

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ECC_QUOTA, keyQuotaKind, quotaOf, RSA_QUOTA, shareOf, SYMMETRIC_QUOTA, TokenBucket } from '../../src/domain/quotas.ts';
+import {
+  AUDIT_QUERY_QUOTA,
+  CHECKPOINT_QUOTA,
+  COMPLIANCE_REPORT_QUOTA,
+  ECC_QUOTA,
+  keyledgerOperationQuota,
+  keyQuotaKind,
+  quotaOf,
+  RSA_QUOTA,
+  shareOf,
+  SYMMETRIC_QUOTA,
+  TokenBucket,
+} from '../../src/domain/quotas.ts';
 import { DEFAULT_QUOTA_SETTINGS, quotaSettingsFrom, quotaVariable } from '../../src/service/quotas.ts';
 import { KMS_OPERATIONS } from '../../src/service/operations.ts';
 
@@ -45,6 +57,22 @@ describe('quotaOf', () => {
 
   it('gives every operation keyledger offers a quota', () => {
     for (const op of KMS_OPERATIONS) expect(quotaOf(op.name, {}), op.name).toBeDefined();
+  });
+
+  it("gives keyledger's own operations quotas of their own, and none to KMS's", () => {
+    for (const name of ['ListAuditEvents', 'SubscribeAuditEvents', 'GetDataKeyLineage', 'DescribeKeyAsOf', 'ListKeyHistory', 'GetUsageStatistics']) {
+      expect(keyledgerOperationQuota(name), name).toBe(AUDIT_QUERY_QUOTA);
+    }
+    expect(keyledgerOperationQuota('GetComplianceReport')).toBe(COMPLIANCE_REPORT_QUOTA);
+    for (const name of ['GetCheckpoint', 'ListCheckpoints', 'GetInclusionProof', 'GetConsistencyProof', 'SubscribeCheckpoints']) {
+      expect(keyledgerOperationQuota(name), name).toBe(CHECKPOINT_QUOTA);
+    }
+    expect(keyledgerOperationQuota('PutPrincipalPolicy')).toBe('PutPrincipalPolicy');
+    for (const op of KMS_OPERATIONS) expect(keyledgerOperationQuota(op.name), op.name).toBeUndefined();
+    expect(keyledgerOperationQuota('toString')).toBeUndefined();
+    expect(quotaVariable(AUDIT_QUERY_QUOTA)).toBe('KEYLEDGER_QUOTA_AUDIT_LOG_QUERIES');
+    expect(quotaVariable(CHECKPOINT_QUOTA)).toBe('KEYLEDGER_QUOTA_CHECKPOINTS_AND_PROOFS');
+    expect(quotaVariable(COMPLIANCE_REPORT_QUOTA)).toBe('KEYLEDGER_QUOTA_COMPLIANCE_REPORTS');
   });
 
   it('sorts key specs into symmetric, RSA and ECC', () => {

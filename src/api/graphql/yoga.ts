@@ -8,6 +8,7 @@ import { renderLocalGraphiQL } from '../graphiql.ts';
 import { sourceIpOf } from '../source-ip.ts';
 import type { GraphQLContext } from './builder.ts';
 import { authenticationPlugin, type Authenticated } from './request-authentication.ts';
+import { recordedOperationsLimit } from './recorded-operations.ts';
 import { recordedRequestsOf, requestIdPlugin, type RecordedRequests } from './request-ids.ts';
 import { bodyLimitPlugin, documentLimits, jsonParamsPlugin } from './request-limits.ts';
 import { keyledgerSchema } from './schema.ts';
@@ -22,9 +23,10 @@ export type KeyledgerYoga = YogaServerInstance<ServerContext, GraphQLContext>;
  * The GraphQL endpoint (graphql-yoga + the Pothos schema). Transport only: it
  * authenticates, maps errors to AWS names, and calls the services. Its plugins
  * live beside it: request-limits.ts (body size, JSON decoding, document
- * limits), request-authentication.ts (who is calling, and the record of a
- * document that never reached an operation) and request-ids.ts (the audit
- * records an answer names).
+ * limits), recorded-operations.ts (the records one document may write),
+ * request-authentication.ts (who is calling, and the record of a document
+ * that never reached an operation) and request-ids.ts (the audit records an
+ * answer names).
  *
  * @example
  * const yoga = createGraphQLHandler(app);
@@ -42,7 +44,14 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     multipart: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     renderGraphiQL: renderLocalGraphiQL,
-    plugins: [bodyLimitPlugin(app), jsonParamsPlugin(app), authenticationPlugin(app, callers, recorded), ...documentLimits(), requestIdPlugin(recorded)],
+    plugins: [
+      bodyLimitPlugin(app),
+      jsonParamsPlugin(app),
+      authenticationPlugin(app, callers, recorded),
+      ...documentLimits(),
+      recordedOperationsLimit(),
+      requestIdPlugin(recorded),
+    ],
     context: ({ request, req }) => {
       // onParams answered every request it could not authenticate: none gets here without a caller.
       const caller = callers.get(request)?.caller;

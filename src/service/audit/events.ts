@@ -32,7 +32,7 @@ export interface AuditEventsInput {
 }
 
 const MAX_PAGE = 1000;
-const DEFAULT_PAGE = 50;
+export const DEFAULT_PAGE = 50;
 
 /**
  * The caller's account's audit records (and records of other accounts'

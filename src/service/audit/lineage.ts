@@ -24,7 +24,7 @@ export interface DataKeyLineage {
   reEncryptedInto: { ciphertextId: string; keyArn: string | null; keyMaterialId: string | null; event: AuditEventView }[];
 }
 
-const MAX_LINEAGE_USES = 1000;
+export const MAX_LINEAGE_USES = 1000;
 
 /**
  * Data key lineage: a data key's identity is the ciphertext id of the

@@ -14,6 +14,7 @@ import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
 import { callerNow } from '../credentials.ts';
 import type { RequestRunner } from '../request-runner.ts';
+import { SubscriptionSlots, type SubscriptionSlot } from '../subscription-slots.ts';
 import { resolveAuditFilter, type AuditEventFilter } from './filter.ts';
 import { AUDIT_READ_ACTION, decodeCursor, encodeCursor, recordEdge, type AuditEventEdge } from './records.ts';
 
@@ -63,10 +64,9 @@ export class AuditTailService {
   /** A fixed fallback poll; by default TAIL_POLL_MS while the feed cannot LISTEN, TAIL_LISTENING_POLL_MS while it can. */
   readonly #pollMs: number | undefined;
   readonly #recheckMs: number;
-  readonly #limits: AuditTailLimits;
-  /** Open tails per principal ARN, and in all. */
-  readonly #open = new Map<string, number>();
-  #openTotal = 0;
+  /** The process's open subscriptions (shared with the checkpoints stream). */
+  readonly #slots: SubscriptionSlots;
+  #openTails = 0;
 
   constructor(deps: {
     runner: RequestRunner;
@@ -76,7 +76,7 @@ export class AuditTailService {
     feed: AuditFeed;
     pollMs?: number;
     recheckMs?: number;
-    limits?: AuditTailLimits;
+    slots?: SubscriptionSlots;
   }) {
     this.#runner = deps.runner;
     this.#region = deps.region;
@@ -85,12 +85,12 @@ export class AuditTailService {
     this.#feed = deps.feed;
     this.#pollMs = deps.pollMs;
     this.#recheckMs = deps.recheckMs ?? TAIL_RECHECK_MS;
-    this.#limits = deps.limits ?? DEFAULT_AUDIT_TAIL_LIMITS;
+    this.#slots = deps.slots ?? new SubscriptionSlots();
   }
 
   /** How many tails this process holds open. */
   get openTails(): number {
-    return this.#openTotal;
+    return this.#openTails;
   }
 
   /**
@@ -108,8 +108,9 @@ export class AuditTailService {
    * only for records of its account and operations (sql/0030), and by a
    * fallback poll. The key filter is resolved once, when it starts.
    *
-   * A principal holds at most `limits.perPrincipal` tails and the process
-   * `limits.perProcess`; past either, starting is LimitExceededException. A
+   * A principal holds at most `perPrincipal` subscriptions and the process
+   * `perProcess` (SubscriptionSlots: auditEvents tails and checkpoints streams
+   * together); past either, starting is LimitExceededException. A
    * running tail re-checks its caller when the log records a change of its
    * account's identity policies (and every `recheckMs`): once the caller may
    * no longer read the log, the tail ends with that AccessDeniedException,
@@ -122,32 +123,44 @@ export class AuditTailService {
   async followAuditEvents(ctx: RequestContext, input: AuditTailInput): Promise<AsyncIterableIterator<AuditEventEdge>> {
     const requestParameters = { filter: input.filter ?? undefined, after: input.after ?? undefined };
     const account = ctx.caller.accountId;
-    const start = await this.#runner.run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
-      const { trx } = scope;
-      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
-      new Validator().maxLength('after', input.after, 200).throwIfAny();
-      const after = input.after != null ? decodeCursor(input.after, 'after') : null;
-      const filter = await resolveAuditFilter(trx, this.#region, account, input.filter ?? {});
-      // (horizon, 0) as an exclusive lower bound: every record of a transaction at or above the horizon.
-      const from: AuditPosition = after ?? { transactionId: await logHorizon(trx), globalPosition: 0n };
-      // Last, so that nothing after it can fail with the slot taken.
-      this.#reserve(scope.ctx.caller.principalArn);
-      return { filter, from };
-    });
+    let slot: SubscriptionSlot | undefined;
+    const start = await this.#runner
+      .run(ctx, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
+        const { trx } = scope;
+        await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
+        new Validator().maxLength('after', input.after, 200).throwIfAny();
+        const after = input.after != null ? decodeCursor(input.after, 'after') : null;
+        const filter = await resolveAuditFilter(trx, this.#region, account, input.filter ?? {});
+        // (horizon, 0) as an exclusive lower bound: every record of a transaction at or above the horizon.
+        const from: AuditPosition = after ?? { transactionId: await logHorizon(trx), globalPosition: 0n };
+        // Last, so that nothing in the body can fail with the slot taken (a retried body takes it again).
+        slot?.release();
+        slot = this.#slots.reserve(scope.ctx.caller.principalArn);
+        return { filter, from };
+      })
+      .catch((error: unknown) => {
+        slot?.release(); // the record could not be committed
+        throw error;
+      });
+    const taken = slot!;
     let wakeup: AuditWakeup;
     try {
       wakeup = await this.#feed.follow({ accountId: account, eventNames: start.filter.eventNames ?? null, alertOn: ACCESS_CHANGES });
     } catch (error) {
-      this.#release(ctx.caller.principalArn);
+      taken.release();
       throw error;
     }
+    this.#openTails++;
     const controller = new AbortController();
     const records = this.#follow(ctx, requestParameters, start.filter, start.from, wakeup, controller.signal);
     let released = false;
     const stop = () => {
       controller.abort();
       wakeup.close();
-      if (!released) this.#release(ctx.caller.principalArn);
+      if (!released) {
+        taken.release();
+        this.#openTails--;
+      }
       released = true;
     };
     // A generator suspended in a read or a wait only sees return() once it
@@ -174,31 +187,6 @@ export class AuditTailService {
       [Symbol.asyncIterator]: () => tail,
     };
     return tail;
-  }
-
-  #reserve(principalArn: string): void {
-    const held = this.#open.get(principalArn) ?? 0;
-    if (held >= this.#limits.perPrincipal) {
-      throw new KmsError(
-        'LimitExceededException',
-        `A principal can hold at most ${this.#limits.perPrincipal} open auditEvents subscriptions. End one before starting another.`,
-      );
-    }
-    if (this.#openTotal >= this.#limits.perProcess) {
-      throw new KmsError(
-        'LimitExceededException',
-        `This server holds its maximum of ${this.#limits.perProcess} open auditEvents subscriptions. Try again later.`,
-      );
-    }
-    this.#open.set(principalArn, held + 1);
-    this.#openTotal++;
-  }
-
-  #release(principalArn: string): void {
-    const held = this.#open.get(principalArn) ?? 0;
-    if (held <= 1) this.#open.delete(principalArn);
-    else this.#open.set(principalArn, held - 1);
-    this.#openTotal--;
   }
 
   async *#follow(
@@ -265,19 +253,12 @@ export class AuditTailService {
         .execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
       if (evidence.decision === 'allow') return;
     }
-    await this.#runner.run({ ...current, requestId: randomUUID() }, { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters }, async (scope) => {
+    // A re-check, not a new request: it takes nothing from the caller's quota.
+    const spec = { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters, quotaTaken: true } as const;
+    await this.#runner.run({ ...current, requestId: randomUUID() }, spec, async (scope) => {
       if (!active) throw new KmsError('AccessDeniedException', `The access key ${scope.ctx.caller.accessKeyId} is no longer active.`);
       // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
       await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
     });
   }
 }
-
-/** Open auditEvents subscriptions a principal, and a process, may hold. */
-export interface AuditTailLimits {
-  perPrincipal: number;
-  perProcess: number;
-}
-
-/** The defaults of KEYLEDGER_AUDIT_TAILS_PER_PRINCIPAL and KEYLEDGER_AUDIT_TAILS. */
-export const DEFAULT_AUDIT_TAIL_LIMITS: AuditTailLimits = { perPrincipal: 10, perProcess: 500 };

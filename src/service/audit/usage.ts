@@ -32,7 +32,7 @@ export interface PrincipalActivity {
 /** One value of a dimension of principalActivity (an operation, a key, a source IP, an access key). */
 export type ActivityCount = Omit<ActivityBucket, 'dimension'>;
 
-const MAX_DENIED_LISTED = 100;
+export const MAX_DENIED_LISTED = 100;
 const MAX_USAGE_GROUPS = 10_000;
 
 /**
