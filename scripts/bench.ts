@@ -481,6 +481,8 @@ interface Row {
   /** This process's resident set size (MiB) at the start and end of the measured window. */
   rssStartMb: number | null;
   rssEndMb: number | null;
+  /** RSS every 10 s of the measured window. */
+  rssSamplesMb: number[];
   opsPerSecond: number;
   mean: number;
   p50: number;
@@ -983,9 +985,14 @@ async function measure(
   progress(`${label.padEnd(26)} running ${s.warmupSeconds + s.seconds} s`);
   const marks: Partial<Record<'start' | 'end', Promise<Snapshot>>> = {};
   const rss: Partial<Record<'start' | 'end', number>> = {};
+  // RSS every 10 s of the measured window too: flat, or still climbing at its end?
+  const rssSamples: number[] = [];
+  let sampler: NodeJS.Timeout | undefined;
   const result = await withTimeout(
     load((mark) => {
       rss[mark] = process.memoryUsage().rss / 2 ** 20;
+      clearInterval(sampler);
+      if (mark === 'start') sampler = setInterval(() => rssSamples.push(process.memoryUsage().rss / 2 ** 20), 10_000);
       marks[mark] = snapshot();
       marks[mark].catch(() => {});
     }),
@@ -1019,6 +1026,7 @@ async function measure(
     clients,
     rssStartMb: rss.start ?? null,
     rssEndMb: rss.end ?? null,
+    rssSamplesMb: rssSamples,
     opsPerSecond: (count * rowsPerOp) / s.seconds,
     mean: count === 0 ? Number.NaN : sorted.reduce((t, v) => t + v, 0) / count,
     p50: percentile(sorted, 0.5),
@@ -1043,7 +1051,8 @@ async function measure(
       (row.batch === null ? '' : `, ${row.batch.toFixed(1)} records per batch`) +
       (row.clientCpu === null ? '' : `; load thread ${row.clientCpu.toFixed(0)}% of a core`) +
       (row.signMs === null ? '' : `, signing ${row.signMs.toFixed(3)} ms/request`) +
-      (row.rssStartMb === null || row.rssEndMb === null ? '' : `; RSS ${row.rssStartMb.toFixed(0)} -> ${row.rssEndMb.toFixed(0)} MiB`),
+      (row.rssStartMb === null || row.rssEndMb === null ? '' : `; RSS ${row.rssStartMb.toFixed(0)} -> ${row.rssEndMb.toFixed(0)} MiB`) +
+      (row.rssSamplesMb.length > 1 ? ` (every 10 s: ${row.rssSamplesMb.map((m) => m.toFixed(0)).join(', ')})` : ''),
   );
   return row;
 }
