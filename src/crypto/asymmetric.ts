@@ -17,10 +17,11 @@
  * bug or corruption, not a request error: that throws
  * {@link InvalidKeyMaterialError}.
  *
- * What Node 24 (OpenSSL 3.5) cannot do, and so is refused with reason
- * `NOT_SUPPORTED`: Ed25519ph (ED25519_PH_SHA_512) and ML-DSA with message type
- * EXTERNAL_MU. Node has no API for either (nodejs/node#62345 proposes
- * `crypto.signDigest`, not in Node 24.21).
+ * Every signing mode of AWS's matrix is computed. Two are beyond Node 24
+ * (OpenSSL 3.5): Ed25519ph (ED25519_PH_SHA_512) and ML-DSA with message type
+ * EXTERNAL_MU, for which Node has no API (nodejs/node#62345 proposes
+ * `crypto.signDigest`, not in Node 24.21); noble-signing.ts does those with
+ * `@noble/curves` and `@noble/post-quantum`.
  */
 
 // ---------------------------------------------------------------------------
@@ -259,8 +260,7 @@ export const RSA_OAEP_MAX_PLAINTEXT_BYTES: Readonly<Record<RsaKeySpec, Readonly<
  * Suggested AWS mapping: ALGORITHM_NOT_ALLOWED → InvalidKeyUsageException;
  * MESSAGE_TYPE_NOT_ALLOWED, INVALID_MESSAGE_LENGTH, PLAINTEXT_TOO_LARGE,
  * INVALID_PEER_PUBLIC_KEY, CURVE_MISMATCH, INVALID_KEY_MATERIAL →
- * ValidationException; NOT_SUPPORTED → UnsupportedOperationException;
- * DECRYPTION_FAILED → InvalidCiphertextException.
+ * ValidationException; DECRYPTION_FAILED → InvalidCiphertextException.
  *
  * @example
  * const r = sign({ keySpec: 'ECC_NIST_P256', privateKeyDer, algorithm: 'ECDSA_SHA_384', message });
@@ -276,9 +276,9 @@ export interface Refusal<R extends string> {
  * Why a Sign or Verify request is refused before any cryptography.
  *
  * @example
- * if (!r.ok && r.reason === ('NOT_SUPPORTED' satisfies SigningRefusalReason)) throw new KmsError('UnsupportedOperationException', r.message);
+ * if (!r.ok && r.reason === ('ALGORITHM_NOT_ALLOWED' satisfies SigningRefusalReason)) throw new KmsError('InvalidKeyUsageException', r.message);
  */
-export type SigningRefusalReason = 'ALGORITHM_NOT_ALLOWED' | 'MESSAGE_TYPE_NOT_ALLOWED' | 'INVALID_MESSAGE_LENGTH' | 'NOT_SUPPORTED';
+export type SigningRefusalReason = 'ALGORITHM_NOT_ALLOWED' | 'MESSAGE_TYPE_NOT_ALLOWED' | 'INVALID_MESSAGE_LENGTH';
 /**
  * A refused Sign or Verify request.
  *

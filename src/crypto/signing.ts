@@ -13,11 +13,14 @@ import {
 } from './asymmetric.ts';
 import { loadPrivateKey, loadPublicKey, modulusBits } from './key-pairs.ts';
 import { DIGEST_INFO_PREFIX, ecdsaSignDigest, ecdsaVerifyDigest, emsaPssEncode, emsaPssVerify, HASH_BYTES, publicPoint } from './digest-signing.ts';
+import { ed25519phSign, ed25519phVerify, mlDsaSignMu, mlDsaVerifyMu } from './noble-signing.ts';
 
 /**
  * Sign and Verify with AWS KMS semantics: which message types each algorithm
  * takes, the RAW and DIGEST size limits, and the signature schemes. DIGEST
- * messages go through digest-signing.ts, which Node has no API for.
+ * messages go through digest-signing.ts, which Node has no API for;
+ * Ed25519ph and ML-DSA's EXTERNAL_MU, which Node cannot compute at all,
+ * through noble-signing.ts.
  */
 
 type SigningScheme =
@@ -84,8 +87,7 @@ export interface SigningRequestShape {
  * The refusal AWS would give a Sign or Verify request of this shape, or null
  * when it may proceed: the algorithm must be one the key spec allows, the
  * message type one the algorithm takes, a RAW message at most 4096 bytes, a
- * DIGEST exactly the digest's length, an EXTERNAL_MU exactly 64 bytes. Last,
- * NOT_SUPPORTED for what Node 24 cannot compute (Ed25519ph, EXTERNAL_MU).
+ * DIGEST exactly the digest's length, an EXTERNAL_MU exactly 64 bytes.
  * {@link sign} and {@link verify} call it; the service may call it first to
  * refuse a request before it touches key material.
  *
@@ -114,12 +116,6 @@ export function checkSigningRequest(request: SigningRequestShape): SigningRefusa
     if (messageLength !== expected) {
       return refuse('INVALID_MESSAGE_LENGTH', `A ${messageType} message for ${algorithm} must be ${expected} bytes long.`);
     }
-  }
-  if (algorithm === 'ED25519_PH_SHA_512') {
-    return refuse('NOT_SUPPORTED', 'Signing algorithm ED25519_PH_SHA_512 (Ed25519ph) is not supported: the crypto library has no Ed25519ph.');
-  }
-  if (messageType === 'EXTERNAL_MU') {
-    return refuse('NOT_SUPPORTED', 'MessageType EXTERNAL_MU is not supported: the crypto library cannot sign or verify an external ML-DSA mu.');
   }
   return null;
 }
@@ -161,8 +157,10 @@ export interface VerifyInput {
  * Signs as AWS KMS Sign does. Signatures are what AWS returns: RSA as the
  * modulus-length integer (PSS with salt length = digest length, MGF1 with the
  * same hash), ECDSA DER-encoded (SEQUENCE of r and s, not low-S normalized),
- * Ed25519 the 64-byte RFC 8032 signature of the raw message, ML-DSA the FIPS
- * 204 signature with an empty context (hedged, so not deterministic).
+ * Ed25519 the 64-byte RFC 8032 signature of the raw message, Ed25519ph the
+ * 64-byte RFC 8032 Ed25519ph signature of the DIGEST (which Ed25519ph hashes
+ * again, as AWS does), ML-DSA the FIPS 204 signature with an empty context,
+ * or over the given μ for EXTERNAL_MU (hedged, so not deterministic).
  * Refusals: see {@link checkSigningRequest}. Throws
  * {@link InvalidKeyMaterialError} if the private key is not of `keySpec`.
  *
@@ -200,11 +198,11 @@ export function sign(input: SignInput): { ok: true; signature: Buffer } | Signin
       return { ok: true, signature: digest ? ecdsaSignDigest(parameters.curve, key, message) : nodeSign(scheme.hash, message, { key, dsaEncoding: 'der' }) };
     }
     case 'ed25519':
-    case 'ml-dsa':
       return { ok: true, signature: nodeSign(null, message, key) };
+    case 'ml-dsa':
+      return { ok: true, signature: messageType === 'EXTERNAL_MU' ? mlDsaSignMu(mlDsaSpec(keySpec), privateKeyDer, message) : nodeSign(null, message, key) };
     case 'ed25519ph':
-      // checkSigningRequest refused it already.
-      throw new Error('unreachable: Ed25519ph is refused');
+      return { ok: true, signature: ed25519phSign(privateKeyDer, message) };
   }
 }
 
@@ -259,9 +257,17 @@ export function verify(input: VerifyInput): { ok: true; valid: boolean } | Signi
       return valid(() => ecdsaVerifyDigest(parameters.curve, publicPoint(key), message, signature));
     }
     case 'ed25519':
+      return valid(() => nodeVerify(null, message, key, signature));
     case 'ml-dsa':
+      if (messageType === 'EXTERNAL_MU') return valid(() => mlDsaVerifyMu(mlDsaSpec(keySpec), key, message, signature));
       return valid(() => nodeVerify(null, message, key, signature));
     case 'ed25519ph':
-      throw new Error('unreachable: Ed25519ph is refused');
+      return valid(() => ed25519phVerify(key, message, signature));
   }
+}
+
+/** The ML-DSA key spec of a key that loaded as ML-DSA (loadPrivateKey / loadPublicKey checked it). */
+function mlDsaSpec(keySpec: KeySpec): 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87' {
+  if (keySpec === 'ML_DSA_44' || keySpec === 'ML_DSA_65' || keySpec === 'ML_DSA_87') return keySpec;
+  throw new InvalidKeyMaterialError(keySpec, 'private key');
 }

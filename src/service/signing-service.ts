@@ -210,9 +210,7 @@ async function readPublicKey(reads: KeyReads, key: UsedKey): Promise<Buffer> {
  *   length for algorithm ECDSA_SHA_256.";
  * - a message type the algorithm does not take, a RAW message over 4096 bytes
  *   (the model refuses it first), an EXTERNAL_MU of the wrong length:
- *   ValidationException;
- * - what Node cannot compute (Ed25519ph, ML-DSA's EXTERNAL_MU):
- *   UnsupportedOperationException, saying so.
+ *   ValidationException.
  */
 function signingRefusal(refusal: SigningRefusal, algorithm: string, keySpec: string, messageType: MessageType): KmsError {
   switch (refusal.reason) {
@@ -223,7 +221,5 @@ function signingRefusal(refusal: SigningRefusal, algorithm: string, keySpec: str
       return new KmsError('ValidationException', refusal.message);
     case 'MESSAGE_TYPE_NOT_ALLOWED':
       return new KmsError('ValidationException', refusal.message);
-    case 'NOT_SUPPORTED':
-      return new KmsError('UnsupportedOperationException', refusal.message);
   }
 }

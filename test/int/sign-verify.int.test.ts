@@ -5,7 +5,10 @@
  * public key GetPublicKey returns, and with the openssl CLI for one RSA-PSS,
  * one PKCS #1 v1.5, one ECDSA and the Ed25519 case (openssl 3.0 has no ML-DSA:
  * node:crypto checks those). Also: DIGEST messages, Verify's verdicts
- * (an invalid signature is KMSInvalidSignatureException), AWS's limits and
+ * (an invalid signature is KMSInvalidSignatureException), Ed25519ph (checked
+ * offline with @noble/curves) and ML-DSA's EXTERNAL_MU (a mu computed here
+ * with node:crypto's SHAKE256, the signature checked by node:crypto over the
+ * message itself), AWS's limits and
  * errors, key states, authorization by grant and across accounts, DryRun,
  * GraphQL, and the audit records: one per request, never the message, its
  * hash or the signature.
@@ -28,6 +31,7 @@ import {
   type MessageType,
   type SigningAlgorithmSpec,
 } from '@aws-sdk/client-kms';
+import { ed25519ph } from '@noble/curves/ed25519.js';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kmsClient, useAwsTestApp } from '../support/aws.ts';
@@ -73,7 +77,7 @@ const RSA = [
   'RSASSA_PKCS1_V1_5_SHA_512',
 ];
 
-/** Each signing key spec and the algorithms this test signs with (Ed25519ph is refused: see below). */
+/** Each signing key spec and the algorithms this test signs RAW messages with (Ed25519ph takes only DIGEST: see below). */
 const SIGNING_MATRIX: { spec: KeySpec; algorithms: string[] }[] = [
   { spec: 'RSA_2048', algorithms: RSA },
   { spec: 'RSA_3072', algorithms: RSA },
@@ -347,6 +351,185 @@ describe('DIGEST messages', () => {
 
 // ------------------------------------------------------------------ Verify's verdicts
 
+describe('Ed25519ph (ED25519_PH_SHA_512) and ML-DSA EXTERNAL_MU', () => {
+  /** The key material id a key signs with, for the records. */
+  const keyMaterialIdOf = async (keyId: string) =>
+    (await sql<{ id: string }>`select current_key_material_id as id from keys where key_id = ${keyId}`.execute(aws.t.db.owner)).rows[0]!.id;
+
+  it('ED25519_PH_SHA_512 signs a DIGEST as RFC 8032 Ed25519ph of the digest bytes (hashed again, as AWS does); Verify agrees', async () => {
+    const key = await signingKey('ECC_NIST_EDWARDS25519');
+    const message = newMessage('ed25519ph');
+    const digest = createHash('sha512').update(message).digest();
+    const signed = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' }));
+    expect([signed.KeyId, signed.SigningAlgorithm]).toEqual([key.arn, 'ED25519_PH_SHA_512']);
+    const signature = Buffer.from(signed.Signature!);
+    expect(signature.length).toBe(64);
+    // Offline, with the public key from GetPublicKey: Ed25519ph over the 64 digest bytes, strict RFC 8032.
+    const publicKey = Buffer.from(key.publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    expect(ed25519ph.verify(signature, digest, publicKey, { zip215: false })).toBe(true);
+    expect(ed25519ph.verify(signature, message, publicKey, { zip215: false })).toBe(false);
+    // Not pure Ed25519 of the digest or of the message.
+    expect(nodeVerify(null, digest, key.publicKey, signature)).toBe(false);
+    expect(nodeVerify(null, message, key.publicKey, signature)).toBe(false);
+    // Deterministic, as RFC 8032 is.
+    const again = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' }));
+    expect(Buffer.from(again.Signature!).equals(signature)).toBe(true);
+
+    const verified = await aws.kms.send(
+      new VerifyCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', Signature: signature, SigningAlgorithm: 'ED25519_PH_SHA_512' }),
+    );
+    expect([verified.KeyId, verified.SignatureValid, verified.SigningAlgorithm]).toEqual([key.arn, true, 'ED25519_PH_SHA_512']);
+    const { Signature: pure } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: digest, SigningAlgorithm: 'ED25519_SHA_512' }));
+    for (const [label, Message, Signature] of [
+      ['a flipped bit', digest, flipped(signature)],
+      ['another digest', flipped(digest), signature],
+      ['a pure Ed25519 signature of the same bytes', digest, Buffer.from(pure!)],
+      ['a truncated signature', digest, signature.subarray(1)],
+    ] as const) {
+      const e = await awsError(
+        aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message, MessageType: 'DIGEST', Signature, SigningAlgorithm: 'ED25519_PH_SHA_512' })),
+      );
+      expect([e.name, e.status], label).toEqual(['KMSInvalidSignatureException', 400]);
+    }
+
+    const keyMaterialId = await keyMaterialIdOf(key.keyId);
+    const sign = (await oneRecordOf(signed.$metadata.requestId)).data;
+    expect(sign).toMatchObject({ eventName: 'Sign', readOnly: true, outcome: 'success' });
+    expect(sign.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'ED25519_PH_SHA_512', messageType: 'DIGEST' });
+    expect(sign.additionalEventData).toEqual({ keyMaterialId, messageLength: 64 });
+    const verify = (await oneRecordOf(verified.$metadata.requestId)).data;
+    expect(verify.additionalEventData).toEqual({ keyMaterialId, messageLength: 64, signatureValid: true });
+    for (const needle of [message, digest, signature].flatMap(encodings)) expect(await logContains(needle)).toBe(false);
+  });
+
+  it('ED25519_PH_SHA_512 takes only a DIGEST of exactly 64 bytes: ValidationException otherwise, recorded', async () => {
+    const key = await signingKey('ECC_NIST_EDWARDS25519');
+    for (const wrong of [63, 65, 32, 1]) {
+      for (const send of [
+        () =>
+          aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })),
+        () =>
+          aws.kms.send(
+            new VerifyCommand({
+              KeyId: key.keyId,
+              Message: Buffer.alloc(wrong, 7),
+              MessageType: 'DIGEST',
+              Signature: Buffer.alloc(64, 1),
+              SigningAlgorithm: 'ED25519_PH_SHA_512',
+            }),
+          ),
+      ]) {
+        const e = await awsError(send());
+        expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual([
+          'ValidationException',
+          'Digest is invalid length for algorithm ED25519_PH_SHA_512.',
+          400,
+        ]);
+        expect((await oneRecordOf(e.requestId)).data).toMatchObject({ outcome: 'failure', errorCode: 'ValidationException' });
+      }
+    }
+    for (const MessageType of [undefined, 'RAW'] as const) {
+      const e = await awsError(
+        aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(64, 7), MessageType, SigningAlgorithm: 'ED25519_PH_SHA_512' })),
+      );
+      expect([e.name, e.message, e.status]).toEqual(['ValidationException', 'Signing algorithm ED25519_PH_SHA_512 requires MessageType DIGEST.', 400]);
+    }
+  });
+
+  /** FIPS 204 μ of a message with an empty context, from GetPublicKey's key: SHAKE256(SHAKE256(pk, 64) || 0 || 0 || M, 64), with Node's SHAKE256. */
+  const muOf = (key: SigningKey, message: Buffer): Buffer => {
+    const pk = Buffer.from((key.publicKey.export({ format: 'jwk' }) as { pub: string }).pub, 'base64url');
+    const tr = createHash('shake256', { outputLength: 64 }).update(pk).digest();
+    return createHash('shake256', { outputLength: 64 })
+      .update(tr)
+      .update(Buffer.from([0, 0]))
+      .update(message)
+      .digest();
+  };
+
+  it.each(['ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87'] as const)(
+    '%s EXTERNAL_MU: a signature of the FIPS 204 mu of M is what node:crypto verifies for M; Verify takes mu or M',
+    { timeout: 60_000 },
+    async (spec) => {
+      const key = await signingKey(spec);
+      const message = newMessage(`external mu ${spec}`);
+      const mu = muOf(key, message);
+      const signed = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: mu, MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' }));
+      expect([signed.KeyId, signed.SigningAlgorithm]).toEqual([key.arn, 'ML_DSA_SHAKE_256']);
+      const signature = Buffer.from(signed.Signature!);
+      expect(signature.length).toBe({ ML_DSA_44: 2420, ML_DSA_65: 3309, ML_DSA_87: 4627 }[spec]);
+      expect(nodeVerify(null, message, key.publicKey, signature), 'node:crypto verifies it as a signature of M').toBe(true);
+      expect(nodeVerify(null, flipped(message), key.publicKey, signature)).toBe(false);
+
+      for (const [Message, MessageType] of [
+        [mu, 'EXTERNAL_MU'],
+        [message, 'RAW'],
+      ] as const) {
+        const r = await aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message, MessageType, Signature: signature, SigningAlgorithm: 'ML_DSA_SHAKE_256' }));
+        expect(r.SignatureValid, `Verify as ${MessageType}`).toBe(true);
+      }
+      // A RAW signature verifies as EXTERNAL_MU of the same message.
+      const { Signature: raw } = await aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: message, SigningAlgorithm: 'ML_DSA_SHAKE_256' }));
+      const asMu = await aws.kms.send(
+        new VerifyCommand({ KeyId: key.keyId, Message: mu, MessageType: 'EXTERNAL_MU', Signature: raw!, SigningAlgorithm: 'ML_DSA_SHAKE_256' }),
+      );
+      expect(asMu.SignatureValid).toBe(true);
+      for (const [label, Message, Signature] of [
+        ['a flipped bit', mu, flipped(signature)],
+        ['another mu', muOf(key, flipped(message)), signature],
+        ['a truncated signature', mu, signature.subarray(1)],
+      ] as const) {
+        const e = await awsError(
+          aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message, MessageType: 'EXTERNAL_MU', Signature, SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
+        );
+        expect([e.name, e.status], label).toEqual(['KMSInvalidSignatureException', 400]);
+      }
+
+      const keyMaterialId = await keyMaterialIdOf(key.keyId);
+      const sign = (await oneRecordOf(signed.$metadata.requestId)).data;
+      expect(sign).toMatchObject({ eventName: 'Sign', readOnly: true, outcome: 'success' });
+      expect(sign.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'ML_DSA_SHAKE_256', messageType: 'EXTERNAL_MU' });
+      expect(sign.additionalEventData).toEqual({ keyMaterialId, messageLength: 64 });
+      for (const needle of [mu, signature].flatMap(encodings)) expect(await logContains(needle)).toBe(false);
+    },
+  );
+
+  it('EXTERNAL_MU must be exactly 64 bytes, and is for ML-DSA only: ValidationException otherwise', async () => {
+    const key = await signingKey('ML_DSA_65');
+    for (const wrong of [63, 65, 32, 1]) {
+      for (const send of [
+        () =>
+          aws.kms.send(
+            new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' }),
+          ),
+        () =>
+          aws.kms.send(
+            new VerifyCommand({
+              KeyId: key.keyId,
+              Message: Buffer.alloc(wrong, 7),
+              MessageType: 'EXTERNAL_MU',
+              Signature: Buffer.alloc(3309, 1),
+              SigningAlgorithm: 'ML_DSA_SHAKE_256',
+            }),
+          ),
+      ]) {
+        const e = await awsError(send());
+        expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual([
+          'ValidationException',
+          'A EXTERNAL_MU message for ML_DSA_SHAKE_256 must be 64 bytes long.',
+          400,
+        ]);
+        expect((await oneRecordOf(e.requestId)).data).toMatchObject({ outcome: 'failure', errorCode: 'ValidationException' });
+      }
+    }
+    const ecdsa = await signingKey('ECC_NIST_P256');
+    const e = await awsError(
+      aws.kms.send(new SignCommand({ KeyId: ecdsa.keyId, Message: Buffer.alloc(64, 7), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
+    expect([e.name, e.status]).toEqual(['ValidationException', 400]);
+  });
+});
+
 describe('Verify', () => {
   it('an invalid signature is KMSInvalidSignatureException with an empty message, recorded as a failure that says so', async () => {
     const key = await signingKey('ECC_NIST_P256');
@@ -492,34 +675,6 @@ describe("AWS's limits and errors", () => {
       aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
     );
     expect([d.name, d.status]).toEqual(['ValidationException', 400]);
-  });
-
-  it('Ed25519ph and ML-DSA EXTERNAL_MU, which Node cannot compute, are UnsupportedOperationException, saying so', async () => {
-    const ed = await signingKey('ECC_NIST_EDWARDS25519');
-    const ph = await awsError(
-      aws.kms.send(new SignCommand({ KeyId: ed.keyId, Message: Buffer.alloc(64, 1), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })),
-    );
-    expect([ph.name, ph.status]).toEqual(['UnsupportedOperationException', 400]);
-    expect(ph.message).toContain('ED25519_PH_SHA_512');
-    const mlDsa = await signingKey('ML_DSA_65');
-    for (const send of [
-      () =>
-        aws.kms.send(new SignCommand({ KeyId: mlDsa.keyId, Message: Buffer.alloc(64, 1), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' })),
-      () =>
-        aws.kms.send(
-          new VerifyCommand({
-            KeyId: mlDsa.keyId,
-            Message: Buffer.alloc(64, 1),
-            MessageType: 'EXTERNAL_MU',
-            Signature: Buffer.alloc(3309, 1),
-            SigningAlgorithm: 'ML_DSA_SHAKE_256',
-          }),
-        ),
-    ]) {
-      const mu = await awsError(send());
-      expect([mu.name, mu.status]).toEqual(['UnsupportedOperationException', 400]);
-      expect(mu.message).toContain('EXTERNAL_MU');
-    }
   });
 
   it('a Disabled key is DisabledException, a key pending deletion KMSInvalidStateException', async () => {

@@ -8,7 +8,13 @@
  *
  * ML-DSA: the system openssl is 3.0, which has no ML-DSA, so ML-DSA
  * signatures are checked against Node's own crypto.verify/crypto.sign instead
- * (and against openssl too when the installed one lists ML-DSA).
+ * (and against openssl too when the installed one lists ML-DSA); EXTERNAL_MU
+ * signatures over a mu computed here with Node's SHAKE256 (FIPS 204) must be
+ * what Node verifies for the message itself.
+ *
+ * Ed25519ph: openssl 3.0 has none (`-pkeyopt instance:Ed25519ph` came in
+ * 3.2), so it is checked against RFC 8032's test vector and by recomputing
+ * the signature's S with Node's SHA-512 and BigInt arithmetic.
  */
 import { execFile } from 'node:child_process';
 import {
@@ -46,6 +52,7 @@ import {
 import { deriveSharedSecret } from '../../src/crypto/key-agreement.ts';
 import { derivePublicKey, generateKeyPair, type KeyPairDer } from '../../src/crypto/key-pairs.ts';
 import { rsaOaepDecrypt, rsaOaepEncrypt } from '../../src/crypto/rsa-oaep.ts';
+import { ed25519phSign, ed25519phVerify, ed25519Seed } from '../../src/crypto/noble-signing.ts';
 import { checkSigningRequest, MESSAGE_TYPES_BY_ALGORITHM, sign, verify } from '../../src/crypto/signing.ts';
 import {
   generateHmacKey,
@@ -209,7 +216,7 @@ async function opensslSignsDigest(spec: AsymmetricKeySpec, algorithm: string, di
   ]);
 }
 
-/** Every (spec, algorithm) pair AWS allows that this module signs with, minus the refused Ed25519ph. */
+/** Every (spec, algorithm) pair AWS allows, minus Ed25519ph (openssl 3.0 has none: checked on its own below). */
 const SIGNING_CASES = ALL_SPECS.flatMap((spec) =>
   SIGNING_ALGORITHMS_BY_SPEC[spec].filter((a) => a !== 'ED25519_PH_SHA_512').map((algorithm) => ({ spec, algorithm })),
 );
@@ -508,21 +515,153 @@ describe('ML-DSA (system openssl 3.0 has no ML-DSA: checked with Node crypto, an
     }
   });
 
-  it('EXTERNAL_MU (64 bytes) is refused as NOT_SUPPORTED; DIGEST is not an ML-DSA message type', () => {
+  /** FIPS 204 Algorithm 2 lines 6-7 and Algorithm 7 line 6, with Node's SHAKE256: μ = H(H(pk, 64) || 0 || |ctx| = 0 || M, 64). */
+  const muOf = (publicKey: KeyObject, m: Buffer): Buffer => {
+    const pk = Buffer.from((publicKey.export({ format: 'jwk' }) as { pub: string }).pub, 'base64url');
+    const tr = createHash('shake256', { outputLength: 64 }).update(pk).digest();
+    return createHash('shake256', { outputLength: 64 })
+      .update(tr)
+      .update(Buffer.from([0, 0]))
+      .update(m)
+      .digest();
+  };
+
+  it.each(ML_DSA_SPECS)('%s EXTERNAL_MU: a signature over the FIPS 204 mu of M is what Node verifies for M, and the other way round', (spec) => {
+    const mu = muOf(keys[spec].publicKey, message);
+    const ours = signOk(spec, 'ML_DSA_SHAKE_256', mu, 'EXTERNAL_MU');
+    expect(ours.length).toBe({ ML_DSA_44: 2420, ML_DSA_65: 3309, ML_DSA_87: 4627 }[spec]);
+    expect(nodeVerify(null, message, keys[spec].publicKey, ours)).toBe(true);
+    expect(nodeVerify(null, Buffer.from('other'), keys[spec].publicKey, ours)).toBe(false);
+    // Verify takes either message type for the same signature, as AWS's Verify does.
+    expect(verifies(spec, 'ML_DSA_SHAKE_256', message, ours)).toBe(true);
+    expect(verifies(spec, 'ML_DSA_SHAKE_256', mu, ours, 'EXTERNAL_MU')).toBe(true);
+    const theirs = nodeSign(null, message, createPrivateKey({ key: keys[spec].privateKeyDer, format: 'der', type: 'pkcs8' }));
+    expect(verifies(spec, 'ML_DSA_SHAKE_256', mu, theirs, 'EXTERNAL_MU')).toBe(true);
+    expect(verifies(spec, 'ML_DSA_SHAKE_256', muOf(keys[spec].publicKey, Buffer.from('other')), theirs, 'EXTERNAL_MU')).toBe(false);
+    const flipped = Buffer.from(theirs);
+    flipped[100]! ^= 1;
+    expect(verifies(spec, 'ML_DSA_SHAKE_256', mu, flipped, 'EXTERNAL_MU')).toBe(false);
+    for (const bad of [Buffer.alloc(0), Buffer.alloc(1), theirs.subarray(1), Buffer.alloc(6144, 0x30)]) {
+      expect(verifies(spec, 'ML_DSA_SHAKE_256', mu, bad, 'EXTERNAL_MU')).toBe(false);
+    }
+    // Hedged, as Node's ML-DSA is: two signatures of one mu differ.
+    expect(signOk(spec, 'ML_DSA_SHAKE_256', mu, 'EXTERNAL_MU').equals(ours)).toBe(false);
+  });
+
+  it('EXTERNAL_MU reads the seed from every PKCS#8 form of RFC 9881 (seed, expandedKey, both) and signs alike', () => {
+    const spec = 'ML_DSA_44';
+    const both = keys[spec].privateKeyDer;
+    // OpenSSL 3.5's default: ... 04 82 0a 2a (privateKey) 30 82 0a 26 (both) 04 20 <seed> 04 82 0a 00 <expandedKey>.
+    const seedAt = both.indexOf(Buffer.from('30820a260420', 'hex')) + 6;
+    expect(seedAt).toBeGreaterThan(6);
+    const seed = both.subarray(seedAt, seedAt + 32);
+    const expanded = both.subarray(seedAt + 32 + 4);
+    expect(expanded.length).toBe(2560);
+    const algorithmId = Buffer.from('300b0609608648016503040311', 'hex');
+    const pkcs8 = (privateKey: Buffer): Buffer => {
+      const octets = Buffer.concat([Buffer.from([0x04, ...derLength(privateKey.length)]), privateKey]);
+      const body = Buffer.concat([Buffer.from('020100', 'hex'), algorithmId, octets]);
+      return Buffer.concat([Buffer.from([0x30, ...derLength(body.length)]), body]);
+    };
+    const seedOnly = pkcs8(Buffer.concat([Buffer.from([0x80, 0x20]), seed]));
+    const expandedOnly = pkcs8(Buffer.concat([Buffer.from([0x04, 0x82, 0x0a, 0x00]), expanded]));
+    const mu = muOf(keys[spec].publicKey, message);
+    for (const privateKeyDer of [seedOnly, expandedOnly]) {
+      expect(createPrivateKey({ key: privateKeyDer, format: 'der', type: 'pkcs8' }).asymmetricKeyType).toBe('ml-dsa-44');
+      const r = sign({ keySpec: spec, privateKeyDer, algorithm: 'ML_DSA_SHAKE_256', message: mu, messageType: 'EXTERNAL_MU' });
+      expect(r.ok && nodeVerify(null, message, keys[spec].publicKey, r.signature)).toBe(true);
+    }
+  });
+
+  it('EXTERNAL_MU must be exactly 64 bytes; DIGEST is not an ML-DSA message type', () => {
     const input = { keySpec: 'ML_DSA_65', privateKeyDer: keys.ML_DSA_65.privateKeyDer, algorithm: 'ML_DSA_SHAKE_256' } as const;
-    expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'EXTERNAL_MU' })).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
+    for (const length of [63, 65, 32]) {
+      expect(sign({ ...input, message: Buffer.alloc(length), messageType: 'EXTERNAL_MU' })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
+    }
     expect(
       verify({
         keySpec: 'ML_DSA_65',
         publicKeyDer: keys.ML_DSA_65.publicKeyDer,
         algorithm: 'ML_DSA_SHAKE_256',
-        message: Buffer.alloc(64),
+        message: Buffer.alloc(63),
         messageType: 'EXTERNAL_MU',
         signature: Buffer.alloc(3309),
       }),
-    ).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
-    expect(sign({ ...input, message: Buffer.alloc(63), messageType: 'EXTERNAL_MU' })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
+    ).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
     expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
+  });
+});
+
+/** A DER length's bytes. */
+function derLength(length: number): number[] {
+  if (length < 0x80) return [length];
+  if (length < 0x100) return [0x81, length];
+  return [0x82, length >> 8, length & 0xff];
+}
+
+// RFC 8032 section 6's constants, for the independent check of an Ed25519ph signature's S below.
+const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const littleEndian = (bytes: Buffer): bigint => BigInt(`0x${Buffer.from(bytes).reverse().toString('hex') || '0'}`);
+const sha512 = (...parts: Buffer[]): Buffer => parts.reduce((h, p) => h.update(p), createHash('sha512')).digest();
+/** dom2(phflag = 1, context = empty) of RFC 8032 section 2. */
+const DOM2_PH = Buffer.concat([Buffer.from('SigEd25519 no Ed25519 collisions'), Buffer.from([1, 0])]);
+
+describe('Ed25519ph (openssl 3.0 has none: checked against RFC 8032 and by recomputing S with Node SHA-512)', () => {
+  it('signs RFC 8032 7.3 "TEST abc" to its signature, from the secret key as PKCS#8 DER', () => {
+    const seed = Buffer.from('833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42', 'hex');
+    const publicKey = Buffer.from('ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf', 'hex');
+    const expected = '98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41' + '31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406';
+    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: publicKey.toString('base64url') }, format: 'jwk' });
+    const privateKeyDer = key.export({ format: 'der', type: 'pkcs8' });
+    expect(ed25519Seed(privateKeyDer)).toEqual(seed);
+    const signature = ed25519phSign(privateKeyDer, Buffer.from('abc'));
+    expect(signature.toString('hex')).toBe(expected);
+    expect(ed25519phVerify(createPublicKey(key), Buffer.from('abc'), signature)).toBe(true);
+    expect(ed25519phVerify(createPublicKey(key), Buffer.from('abd'), signature)).toBe(false);
+    // Ed25519ph is not Ed25519 of the prehash: Node's pure Ed25519 refuses it.
+    expect(nodeVerify(null, sha512(Buffer.from('abc')), createPublicKey(key), signature)).toBe(false);
+  });
+
+  it('ED25519_PH_SHA_512 DIGEST: the Ed25519ph signature of the 64 digest bytes (hashed again, as AWS does), S recomputed independently', () => {
+    const digest = sha512(Buffer.from('a message'));
+    const signature = signOk('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', digest, 'DIGEST');
+    expect(signature.length).toBe(64);
+    // RFC 8032 5.1.6 with Node's SHA-512 and BigInt: S = (r + k·s) mod L, r = H(dom2 || prefix || PH(M)), k = H(dom2 || R || A || PH(M)).
+    const h = sha512(ed25519Seed(keys.ECC_NIST_EDWARDS25519.privateKeyDer));
+    const scalarBytes = Buffer.from(h.subarray(0, 32));
+    scalarBytes[0]! &= 248;
+    scalarBytes[31]! &= 127;
+    scalarBytes[31]! |= 64;
+    const a = littleEndian(scalarBytes);
+    const A = Buffer.from(keys.ECC_NIST_EDWARDS25519.publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    const ph = sha512(digest);
+    const r = littleEndian(sha512(DOM2_PH, h.subarray(32), ph)) % ED25519_L;
+    const k = littleEndian(sha512(DOM2_PH, signature.subarray(0, 32), A, ph)) % ED25519_L;
+    expect(littleEndian(signature.subarray(32))).toBe((r + k * a) % ED25519_L);
+    // Deterministic, as RFC 8032 is; and it verifies here, only for that digest.
+    expect(signOk('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', digest, 'DIGEST').equals(signature)).toBe(true);
+    expect(verifies('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', digest, signature, 'DIGEST')).toBe(true);
+    expect(verifies('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', sha512(Buffer.from('another')), signature, 'DIGEST')).toBe(false);
+    // Not interchangeable with pure Ed25519, either way.
+    expect(nodeVerify(null, digest, keys.ECC_NIST_EDWARDS25519.publicKey, signature)).toBe(false);
+    const pure = signOk('ECC_NIST_EDWARDS25519', 'ED25519_SHA_512', digest);
+    expect(verifies('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', digest, pure, 'DIGEST')).toBe(false);
+    for (const bad of [Buffer.alloc(0), Buffer.alloc(63), Buffer.alloc(64, 0xff), Buffer.concat([signature, Buffer.alloc(1)])]) {
+      expect(verifies('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', digest, bad, 'DIGEST')).toBe(false);
+    }
+    // S ≥ L (S + L, the same residue) is refused: RFC 8032 5.1.7 step 1.
+    const malleable = Buffer.from(signature);
+    const sPlusL = littleEndian(signature.subarray(32)) + ED25519_L;
+    Buffer.from(sPlusL.toString(16).padStart(64, '0'), 'hex').reverse().copy(malleable, 32);
+    expect(verifies('ECC_NIST_EDWARDS25519', 'ED25519_PH_SHA_512', digest, malleable, 'DIGEST')).toBe(false);
+  });
+
+  it('ED25519_PH_SHA_512 takes only a 64-byte DIGEST, as AWS documents', () => {
+    const input = { keySpec: 'ECC_NIST_EDWARDS25519', privateKeyDer: keys.ECC_NIST_EDWARDS25519.privateKeyDer, algorithm: 'ED25519_PH_SHA_512' } as const;
+    expect(sign({ ...input, message: Buffer.alloc(32), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
+    expect(sign({ ...input, message: Buffer.from('m'), messageType: 'RAW' })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
+    expect(sign({ ...input, message: Buffer.from('m') })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
+    expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'EXTERNAL_MU' })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
   });
 });
 
@@ -540,22 +679,6 @@ describe('what Node 24 cannot do (if one of these fails, Node gained the API: us
     expect(() => nodeSign('sha512', Buffer.from('m'), privateKey)).toThrow();
     const withContext = nodeSign(null, Buffer.from('m'), { key: privateKey, context: Buffer.from('c') });
     expect(nodeVerify(null, Buffer.from('m'), publicKey, withContext)).toBe(false);
-  });
-
-  it('ED25519_PH_SHA_512 is refused as NOT_SUPPORTED (after the AWS checks: DIGEST only, 64 bytes)', () => {
-    const input = { keySpec: 'ECC_NIST_EDWARDS25519', privateKeyDer: keys.ECC_NIST_EDWARDS25519.privateKeyDer, algorithm: 'ED25519_PH_SHA_512' } as const;
-    expect(sign({ ...input, message: Buffer.alloc(64), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
-    expect(sign({ ...input, message: Buffer.alloc(32), messageType: 'DIGEST' })).toMatchObject({ ok: false, reason: 'INVALID_MESSAGE_LENGTH' });
-    expect(sign({ ...input, message: Buffer.from('m'), messageType: 'RAW' })).toMatchObject({ ok: false, reason: 'MESSAGE_TYPE_NOT_ALLOWED' });
-    const v = verify({
-      keySpec: 'ECC_NIST_EDWARDS25519',
-      publicKeyDer: keys.ECC_NIST_EDWARDS25519.publicKeyDer,
-      algorithm: 'ED25519_PH_SHA_512',
-      message: Buffer.alloc(64),
-      messageType: 'DIGEST',
-      signature: Buffer.alloc(64),
-    });
-    expect(v).toMatchObject({ ok: false, reason: 'NOT_SUPPORTED' });
   });
 });
 

@@ -7,7 +7,7 @@ type SigningAlgorithm = (typeof SigningAlgorithmSpec)['$inferType'];
 
 const MessageType = builder.enumType('MessageType', {
   description:
-    "RAW: the message itself (at most 4096 bytes). DIGEST: its digest, exactly the length of the algorithm's hash. EXTERNAL_MU: ML-DSA's 64-byte mu (not supported).",
+    "RAW: the message itself (at most 4096 bytes). DIGEST: its digest, exactly the length of the algorithm's hash. EXTERNAL_MU: ML-DSA's 64-byte mu (FIPS 204 section 6.2).",
   values: ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const,
 });
 
