@@ -194,7 +194,14 @@ export function createKeyledger(deps: {
       tailRecheckMs: deps.auditTailRecheckMs,
       subscriptions,
     }),
-    checkpoints: new CheckpointService({ runner, authorizer, db: deps.db, subscriptions, ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}) }),
+    checkpoints: new CheckpointService({
+      runner,
+      authorizer,
+      db: deps.db,
+      subscriptions,
+      ...(deps.checkpointPollMs ? { pollMs: deps.checkpointPollMs } : {}),
+      ...(deps.auditTailRecheckMs !== undefined ? { recheckMs: deps.auditTailRecheckMs } : {}),
+    }),
     subscriptions,
     reports: new ComplianceReportService({ runner, region: deps.region, authorizer }),
     operations: new OperationRegistry({

@@ -29,9 +29,9 @@ import { checkpointByHash, checkpointOfSize, checkpointsAfter, latestCheckpoint,
 import { parseJson } from '../json.ts';
 import type { AuditRecord } from './audit.ts';
 import { AUDIT_READ_ACTION, viewRecord } from './audit/records.ts';
+import { ensureStillReading } from './audit/reader-recheck.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
-import { callerNow } from './credentials.ts';
 import type { RequestRunner } from './request-runner.ts';
 import { SubscriptionSlots, type SubscriptionSlot } from './subscription-slots.ts';
 
@@ -222,7 +222,7 @@ export class CheckpointService {
       });
     const taken = slot!;
     const controller = new AbortController();
-    const items = this.#follow(ctx, start, controller.signal);
+    const items = this.#follow(ctx, start, requestParameters, controller.signal);
     const stop = () => {
       controller.abort();
       taken.release();
@@ -251,12 +251,21 @@ export class CheckpointService {
     return stream;
   }
 
-  async *#follow(ctx: RequestContext, after: number, signal: AbortSignal): AsyncGenerator<CheckpointJson, undefined> {
+  async *#follow(
+    ctx: RequestContext,
+    after: number,
+    requestParameters: Record<string, unknown>,
+    signal: AbortSignal,
+  ): AsyncGenerator<CheckpointJson, undefined> {
     let last = after;
     let checkedAt = Date.now();
     while (!signal.aborted) {
       if (Date.now() - checkedAt >= this.#recheckMs) {
-        if (!(await this.#stillAllowed(ctx))) return undefined;
+        // Ends the stream with AccessDeniedException, recorded, once the caller may no longer read the log.
+        await ensureStillReading({ db: this.#db, authorizer: this.#authorizer, runner: this.#runner }, ctx, 'SubscribeCheckpoints', {
+          ...requestParameters,
+          afterTreeSize: String(last),
+        });
         checkedAt = Date.now();
       }
       const batch = await checkpointsAfter(this.#db, last, DEFAULT_LIST);
@@ -272,16 +281,6 @@ export class CheckpointService {
       }
     }
     return undefined;
-  }
-
-  /** Whether the caller that opened a stream may still read the audit log (access key active, identity policies allowing). */
-  async #stillAllowed(ctx: RequestContext): Promise<boolean> {
-    const { active, caller } = await callerNow(this.#db, ctx.caller);
-    if (!active) return false;
-    const evidence = await this.#db
-      .transaction()
-      .execute((trx) => this.#authorizer.authorize(trx, { caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
-    return evidence.decision === 'allow';
   }
 }
 

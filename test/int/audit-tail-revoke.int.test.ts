@@ -22,6 +22,7 @@ beforeAll(async () => {
     region: 'us-east-1',
     auditTailPollMs: 50,
     auditTailRecheckMs: 0,
+    checkpointPollMs: 50,
   });
   capped = createKeyledger({
     db: t.db.app,
@@ -107,6 +108,21 @@ describe('a running audit tail', () => {
     await t.db.owner.updateTable('access_keys').set({ status: 'Inactive' }).where('access_key_id', '=', watcher.accessKeyId).execute();
     await listKeys(eager, admin);
     expectAccessDenied(await nextWithin(tail, 10_000));
+  });
+});
+
+describe('a running checkpoints stream', () => {
+  it('ends with AccessDeniedException, recorded as SubscribeCheckpoints, once its caller may no longer read the audit log', async () => {
+    const admin = await t.newAccount('checkpoints-revoke');
+    const watcher = await t.newUser(admin.accountId, 'watcher', reader);
+    const stream = await eager.checkpoints.followCheckpoints(await t.ctx(watcher), {});
+    const next = stream.next().catch((error: unknown) => ({ error }));
+    const within = (ms: number) => Promise.race([next, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms))]);
+    expect(await within(300)).toBe('timeout'); // running: no checkpoint yet, and still allowed
+    await t.db.owner.deleteFrom('principal_policies').where('principal_arn', '=', watcher.principalArn).execute();
+    expectAccessDenied(await within(10_000));
+    expect(await failedSubscriptions(watcher.principalArn, 'AccessDeniedException', 'SubscribeCheckpoints')).toBe(1);
+    expect(eager.subscriptions.open).toBe(0);
   });
 });
 

@@ -4,18 +4,17 @@
  * resumable from any cursor, ended with AccessDeniedException when its caller
  * may no longer read the audit log, and capped per principal and per process.
  */
-import { randomUUID } from 'node:crypto';
-import { KmsError, Validator } from '../../domain/errors.ts';
+import { Validator } from '../../domain/errors.ts';
 import { readAuditPage, type AuditPosition, type AuditQueryFilter } from '../../store/audit-queries.ts';
 import type { AuditFeed, AuditWakeup } from '../../store/audit-notifications.ts';
 import type { Db } from '../../store/database.ts';
 import { logHorizon } from '../../store/event-store.ts';
 import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
-import { callerNow } from '../credentials.ts';
 import type { RequestRunner } from '../request-runner.ts';
 import { SubscriptionSlots, type SubscriptionSlot } from '../subscription-slots.ts';
 import { resolveAuditFilter, type AuditEventFilter } from './filter.ts';
+import { ensureStillReading } from './reader-recheck.ts';
 import { AUDIT_READ_ACTION, decodeCursor, encodeCursor, recordEdge, type AuditEventEdge } from './records.ts';
 
 /** The live tail's input: an auditEvents filter and, to resume, the cursor of the last record received. */
@@ -206,7 +205,10 @@ export class AuditTailService {
         // A tail outlives the request that opened it: it ends once its access key is no longer active or the
         // caller's identity policies no longer allow reading the audit log.
         if (recheck || Date.now() - checkedAt >= this.#recheckMs) {
-          await this.#ensureStillAllowed(ctx, { ...requestParameters, after: encodeCursor(cursor) });
+          await ensureStillReading({ db: this.#db, authorizer: this.#authorizer, runner: this.#runner }, ctx, 'SubscribeAuditEvents', {
+            ...requestParameters,
+            after: encodeCursor(cursor),
+          });
           checkedAt = Date.now();
           recheck = false;
         }
@@ -237,28 +239,5 @@ export class AuditTailService {
       wakeup.close();
     }
     return undefined;
-  }
-
-  /**
-   * Throws, recorded, once the caller that opened a tail may no longer read
-   * the audit log (access key inactive, policies no longer allowing): the
-   * check reads the caller's key and policies; only a refusal writes a record.
-   */
-  async #ensureStillAllowed(ctx: RequestContext, requestParameters: Record<string, unknown>): Promise<void> {
-    const { active, caller } = await callerNow(this.#db, ctx.caller);
-    const current = { ...ctx, caller };
-    if (active) {
-      const evidence = await this.#db
-        .transaction()
-        .execute((trx) => this.#authorizer.authorize(trx, { caller: current.caller, sourceIp: ctx.sourceIp, now: new Date(), action: AUDIT_READ_ACTION }));
-      if (evidence.decision === 'allow') return;
-    }
-    // A re-check, not a new request: it takes nothing from the caller's quota.
-    const spec = { eventName: 'SubscribeAuditEvents', readOnly: true, requestParameters, quotaTaken: true } as const;
-    await this.#runner.run({ ...current, requestId: randomUUID() }, spec, async (scope) => {
-      if (!active) throw new KmsError('AccessDeniedException', `The access key ${scope.ctx.caller.accessKeyId} is no longer active.`);
-      // Allowed again meanwhile (a policy put back): the tail goes on, and this record says it was checked.
-      await enforce(this.#authorizer, scope, { action: AUDIT_READ_ACTION });
-    });
   }
 }
