@@ -62,11 +62,8 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
       // `_name` marks a binding kept for its position or destructured away on purpose.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
-      // Prettier wraps code at 160; what it cannot wrap (a string: an AWS message, a description) may run longer, code may not.
-      'max-len': [
-        'error',
-        { code: 160, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true, ignoreComments: false },
-      ],
+      // Prettier wraps code at 160 but not a string: split a long one (an AWS message, a description) by concatenation.
+      'max-len': ['error', { code: 160, ignoreRegExpLiterals: true, ignoreUrls: true, ignoreComments: false }],
     },
   },
   // Tests match the CLI's column-aligned output with literal spaces.

@@ -95,7 +95,9 @@ async function main(): Promise<void> {
     connectionString: url,
     max: 1,
     // auto_explain as notices to this client: the plans of the service's own statements.
-    options: `-c role=${APP_ROLE} -c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_level=notice -c client_min_messages=notice`,
+    options:
+      `-c role=${APP_ROLE} -c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c ` +
+      `auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_level=notice -c client_min_messages=notice`,
   });
   explainPool.on('error', () => {});
   explainPool.on('connect', (client) => client.on('notice', (n) => plans.push(n.message ?? '')));
@@ -109,7 +111,8 @@ async function main(): Promise<void> {
       SELECT (SELECT count(*) FROM events WHERE type = 'AuditRecord') AS records,
              pg_size_pretty(pg_table_size('events')) AS size, pg_size_pretty(pg_indexes_size('events')) AS indexes`.execute(owner);
     log(
-      `log: ${Number(sizes[0]!.records).toLocaleString('en')} audit records (seeded ${info.events.toLocaleString('en')} over ${info.days} days, ${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`,
+      `log: ${Number(sizes[0]!.records).toLocaleString('en')} audit records (seeded ${info.events.toLocaleString('en')} over ${info.days} days, ` +
+        `${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`,
     );
     log(`machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
     if (anyQuery) {
@@ -120,7 +123,8 @@ async function main(): Promise<void> {
       const folded = await catchUpUsageRollup(appDb, { batchSize: 200_000 });
       const seconds = (performance.now() - t0) / 1000;
       log(
-        `usage rollups: folded ${folded.toLocaleString('en')} audit records in ${seconds.toFixed(1)} s${folded ? ` (${Math.round(folded / seconds).toLocaleString('en')} records/s)` : ''}`,
+        `usage rollups: folded ${folded.toLocaleString('en')} audit records ` +
+          `in ${seconds.toFixed(1)} s${folded ? ` (${Math.round(folded / seconds).toLocaleString('en')} records/s)` : ''}`,
       );
     }
 
@@ -270,10 +274,12 @@ async function main(): Promise<void> {
         const { fold, write, compare } = p50.timings;
         const other = p50.ms - fold - write - compare;
         log(
-          `replay (${mode}) throughput: ${Math.round(replayed / (p50.ms / 1000)).toLocaleString('en')} key events folded/s at p50, ${p50.ms.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`,
+          `replay (${mode}) throughput: ${Math.round(replayed / (p50.ms / 1000)).toLocaleString('en')} key events folded/s at p50, ` +
+            `${p50.ms.toFixed(1)} ms in all (${replayed.toLocaleString('en')} key, alias and grant events folded; audit records are not read)`,
         );
         log(
-          `replay (${mode}) split (p50 run): read and fold ${fold.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, write ${write.toFixed(1)} ms, other (connection, begin, commit) ${other.toFixed(1)} ms`,
+          `replay (${mode}) split (p50 run): read and fold ${fold.toFixed(1)} ms, compare ${compare.toFixed(1)} ms, ` +
+            `write ${write.toFixed(1)} ms, other (connection, begin, commit) ${other.toFixed(1)} ms`,
         );
       }
     }
@@ -285,7 +291,12 @@ async function main(): Promise<void> {
         plans.length = 0;
         await q.run(explained);
         sections.push(
-          `==== ${q.name}\n${plans.filter((p) => !/pg_locks|INSERT INTO "?events|insert into "events"|"streams"|select "principal|from "access_keys"|from "principal_policies"/i.test(p)).join('\n\n')}`,
+          `==== ${q.name}\n` +
+            plans
+              .filter(
+                (p) => !/pg_locks|INSERT INTO "?events|insert into "events"|"streams"|select "principal|from "access_keys"|from "principal_policies"/i.test(p),
+              )
+              .join('\n\n'),
         );
       }
       const file = join(settingsDir(), 'explain.txt');

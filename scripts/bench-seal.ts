@@ -116,7 +116,8 @@ async function benchVerify(): Promise<void> {
       const used = process.cpuUsage(cpu);
       if (!result.ok) throw new Error('the synthetic export did not verify');
       console.log(
-        `verify:   ${VERIFY_EVENTS} events (${(bytes / 1e6).toFixed(0)} MB) from a file, ${threads} worker thread(s): ${seconds.toFixed(2)} s = ${Math.round(VERIFY_EVENTS / seconds)} events/s ` +
+        `verify:   ${VERIFY_EVENTS} events (${(bytes / 1e6).toFixed(0)} MB) from a file, ${threads} ` +
+          `worker thread(s): ${seconds.toFixed(2)} s = ${Math.round(VERIFY_EVENTS / seconds)} events/s ` +
           `(${((used.user + used.system) / 1e6).toFixed(1)} CPU s, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)`,
       );
     }
@@ -217,7 +218,8 @@ async function benchSeal(owner: Db, app: Db): Promise<void> {
     consistency.push(performance.now() - t);
   }
   console.log(
-    `proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`,
+    `proofs:   inclusion at ${size} leaves: median ${pct(inclusion, 0.5).toFixed(2)} ms, p99 ${pct(inclusion, 0.99).toFixed(2)} ms; ` +
+      `consistency: median ${pct(consistency, 0.5).toFixed(2)} ms, p99 ${pct(consistency, 0.99).toFixed(2)} ms`,
   );
   const checkpoints = await listCheckpoints(app);
   const ways = [

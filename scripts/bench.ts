@@ -888,13 +888,19 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       `(same columns and indexes, no triggers), 1 connection per client`,
   );
   console.log(
-    `batched ceiling: ${s.batchRows} such rows per INSERT + COMMIT, rows/s; bare ceiling: one row per INSERT + COMMIT into a table with the same columns and only a primary key`,
+    `batched ceiling: ${s.batchRows} such rows per INSERT + COMMIT, rows/s; bare ceiling: ` +
+      `one row per INSERT + COMMIT into a table with the same columns and only a primary key`,
   );
   console.log(
-    `service: group commit ${s.groupCommit ? 'on' : 'off'}; ${s.nodes === 2 ? 'two keyledger processes (this one and a `keyledger serve` child), clients alternating between them; the batch column and the CPU columns are this process only' : 'one keyledger process'}`,
+    `service: group commit ${s.groupCommit ? 'on' : 'off'}; ` +
+      (s.nodes === 2
+        ? 'two keyledger processes (this one and a `keyledger serve` child), clients alternating between them; ' +
+          'the batch column and the CPU columns are this process only'
+        : 'one keyledger process'),
   );
   console.log(
-    `phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, generateDataKey = AES_256; every request with a 2-key encryption context`,
+    `phases: ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; encrypt = 1 KiB plaintext, ` +
+      `generateDataKey = AES_256; every request with a 2-key encryption context`,
   );
   console.log(
     `transports: GraphQL at /graphql (Basic access-key header); AWS = the KMS JSON 1.1 protocol at POST / (X-Amz-Target: TrentService.<Op>), ` +
@@ -909,7 +915,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       'and its round trip); rest ms = mean - those (HTTP, GraphQL or AWS JSON, auth incl. SigV4 verification, crypto, JSON, event-loop queueing). ' +
       'sign ms = mean wall time of SigV4-signing one AWS request in the load thread (its event-loop waits included): not in the latency, but in the ' +
       'closed loop (a client signs, then sends), so ops/s include it. srv / pg CPU ms = CPU time per operation ' +
-      'of the main thread (HTTP + GraphQL or AWS endpoint + services) / of the Postgres server. CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
+      'of the main thread (HTTP + GraphQL or AWS endpoint + services) / of the Postgres server. ' +
+      'CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
       'pg = this Postgres server, other = the rest of the host. xacts ≈ committed transactions (Postgres stats lag ~1 s); WAL B exact; ' +
       'WAL fsyncs from pg_stat_io.',
   );

@@ -164,7 +164,8 @@ function loginsFrom(env: NodeJS.ProcessEnv, problems: string[]): ServiceLogins |
   if (service === undefined && jobQueue === undefined) return undefined;
   if (service === undefined || jobQueue === undefined) {
     problems.push(
-      `KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL go together: ${service === undefined ? 'KEYLEDGER_SERVICE_DATABASE_URL' : 'KEYLEDGER_JOB_QUEUE_DATABASE_URL'} is missing`,
+      `KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL go together: ` +
+        `${service === undefined ? 'KEYLEDGER_SERVICE_DATABASE_URL' : 'KEYLEDGER_JOB_QUEUE_DATABASE_URL'} is missing`,
     );
     return undefined;
   }

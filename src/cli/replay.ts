@@ -51,7 +51,8 @@ export async function runReplay(args: string[], io: CliIo): Promise<number> {
   }
   io.stdout.write(`${result.differences.join('\n')}\n`);
   io.stdout.write(
-    `${result.differences.length} difference${result.differences.length === 1 ? '' : 's'} between the projections and the log (${result.events} events replayed)\n`,
+    `${result.differences.length} difference${result.differences.length === 1 ? '' : 's'} ` +
+      `between the projections and the log (${result.events} events replayed)\n`,
   );
   return 1;
 }

@@ -112,7 +112,8 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
         if (!rootKey) {
           if (await holdsWrappedSecrets(owner)) {
             throw new RootKeyError(
-              `${config.rootKeyFile} is missing, but the database holds access keys and key material wrapped under a root key: restore that file (or set KEYLEDGER_ROOT_KEY). A new root key would make all of them unusable.`,
+              `${config.rootKeyFile} is missing, but the database holds access keys and key material wrapped under a root key: ` +
+                `restore that file (or set KEYLEDGER_ROOT_KEY). A new root key would make all of them unusable.`,
             );
           }
           rootKey = await loadRootKey({ base64: config.rootKeyBase64, file: config.rootKeyFile, createIfMissing: true });
@@ -203,7 +204,8 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       !database
         ? `  database     KEYLEDGER_SERVICE_DATABASE_URL ${redactUrl(appUrl)} (no owner login)`
         : database.embedded
-          ? `  database     embedded Postgres; URL in ${embeddedPaths(config.dataDir).databaseUrlFile}${database.startedHere ? '' : ' (already running: left running on exit)'}`
+          ? `  database     embedded Postgres; ` +
+            `URL in ${embeddedPaths(config.dataDir).databaseUrlFile}${database.startedHere ? '' : ' (already running: left running on exit)'}`
           : `  database     DATABASE_URL ${redactUrl(database.url)}`,
     );
     if (mode === 'dev') lines.push(`  worker       in-process (${SWEEP_QUEUE} every minute)`);

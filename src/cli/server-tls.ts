@@ -209,7 +209,8 @@ async function generateSelfSigned(files: TlsFiles): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (error as { path?: string }).path === 'openssl') {
       throw new CliError(
-        'dev --tls makes its self-signed certificate with the `openssl` command, which was not found on PATH: install OpenSSL (Debian/Ubuntu: apt-get install openssl), or give a certificate with --tls-cert FILE --tls-key FILE',
+        'dev --tls makes its self-signed certificate with the `openssl` command, which was not found on PATH: ' +
+          'install OpenSSL (Debian/Ubuntu: apt-get install openssl), or give a certificate with --tls-cert FILE --tls-key FILE',
       );
     }
     const stderr = ((error as { stderr?: string }).stderr ?? '').trim();

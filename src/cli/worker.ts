@@ -94,12 +94,14 @@ export function formatStatus(status: WorkerStatus): string {
   const sweep = status.lastSweep;
   lines.push(
     sweep
-      ? `last sweep   ${sweep.sweptAt.toISOString()}: ${sweep.dueKeyDeletions} key deletion${sweep.dueKeyDeletions === 1 ? '' : 's'} due (${sweep.sweeps} sweeps so far)`
+      ? `last sweep   ${sweep.sweptAt.toISOString()}: ${sweep.dueKeyDeletions} key deletion${sweep.dueKeyDeletions === 1 ? '' : 's'} due ` +
+          `(${sweep.sweeps} sweeps so far)`
       : 'last sweep   never',
   );
   const rollup = status.usageRollup;
   lines.push(
-    `usage rollup ${rollup.folded} audit records folded (last ${rollup.updatedAt.toISOString()}), ${rollup.waitingCapped ? 'more than ' : ''}${rollup.waiting} waiting`,
+    `usage rollup ${rollup.folded} audit records folded ` +
+      `(last ${rollup.updatedAt.toISOString()}), ${rollup.waitingCapped ? 'more than ' : ''}${rollup.waiting} waiting`,
   );
   if (status.failedJobs.count === 0) {
     lines.push('failed jobs  none');

@@ -207,10 +207,10 @@ export class ExportVerifier {
   line(text: string): void {
     if (this.#treeSize < 0) {
       this.#lineNo++;
-      const m =
-        /^\{"keyledgerAuditExport":1,"treeSize":"(\d{1,15})"(?:,"range":\{"firstLeaf":"(\d{1,15})","edge":\[((?:"[A-Za-z0-9+/]{43}="(?:,"[A-Za-z0-9+/]{43}=")*)?)\]\})?\}$/.exec(
-          text,
-        );
+      const m = new RegExp(
+        String.raw`^\{"keyledgerAuditExport":1,"treeSize":"(\d{1,15})"(?:,"range":\{"firstLeaf":"(\d{1,15})",` +
+          String.raw`"edge":\[((?:"[A-Za-z0-9+/]{43}="(?:,"[A-Za-z0-9+/]{43}=")*)?)\]\})?\}$`,
+      ).exec(text);
       if (!m) throw new SyntaxError('not a keyledger audit export: the first line is not its header');
       const treeSize = Number(m[1]);
       if (m[2] !== undefined) {

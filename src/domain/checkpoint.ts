@@ -42,7 +42,8 @@ const HEADER = 'keyledger checkpoint v1';
  */
 export function checkpointBody(c: Omit<Checkpoint, 'signature'>): Buffer {
   return Buffer.from(
-    `${HEADER}\n${c.treeSize}\n${c.rootHash.toString('base64')}\n${c.signedAt.toISOString()}\n${c.previousHash ? c.previousHash.toString('base64') : '-'}\n${c.keyId}\n`,
+    `${HEADER}\n${c.treeSize}\n${c.rootHash.toString('base64')}\n${c.signedAt.toISOString()}\n` +
+      `${c.previousHash ? c.previousHash.toString('base64') : '-'}\n${c.keyId}\n`,
   );
 }
 

@@ -160,7 +160,8 @@ export function validateCreateGrant(input: CreateGrantRequest, key: GrantKeyType
   if (unconstrainable) {
     return new KmsError(
       'ValidationException',
-      `Grant constraints cannot be used with the ${unconstrainable} operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.`,
+      `Grant constraints cannot be used with the ${unconstrainable} operation: ` +
+        `only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.`,
     );
   }
   return key === 'checked-later' ? undefined : grantOperationsRefusal(key, input.operations);

@@ -329,7 +329,8 @@ export function decideImportKeyMaterial(key: KeyState, request: ImportRequest, n
     if (isAsymmetricKeySpec(key.keySpec) && (expirationModel === 'KEY_MATERIAL_EXPIRES' || request.validTo)) {
       return reject(
         'ValidationException',
-        `The key material of an asymmetric KMS key cannot expire: ${key.keySpec} key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.`,
+        `The key material of an asymmetric KMS key cannot expire: ${key.keySpec} key material ` +
+          `must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.`,
       );
     }
     if (expirationModel === 'KEY_MATERIAL_EXPIRES') {

@@ -42,7 +42,8 @@ export type AuthenticationOutcome = { ok: true; caller: Caller } | { ok: false; 
 const MAX_SKEW_MS = 5 * 60 * 1000;
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const SIGNATURE_MISMATCH =
-  'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
+  'The request signature we calculated does not match the signature you provided. ' +
+  'Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 /** How much of a malformed Authorization header an error message quotes (AWS quotes it whole). */
 const MAX_QUOTED = 512;
 
@@ -191,7 +192,8 @@ export class AuthenticationService {
     if (scope.length !== 5 || scope[4] !== 'aws4_request' || accessKeyId === '') {
       return refuse(
         'IncompleteSignatureException',
-        `Credential should be scoped with a valid terminator: 'aws4_request', and of the form <AccessKeyId>/<date>/<region>/<service>/aws4_request. Authorization=${bounded(header, MAX_QUOTED)}`,
+        `Credential should be scoped with a valid terminator: 'aws4_request', ` +
+          `and of the form <AccessKeyId>/<date>/<region>/<service>/aws4_request. Authorization=${bounded(header, MAX_QUOTED)}`,
         accessKeyId,
       );
     }
@@ -218,7 +220,8 @@ export class AuthenticationService {
     if (scopeDate !== amzDate.slice(0, 8)) {
       return refuse(
         'InvalidSignatureException',
-        `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${bounded(scopeDate, 16)}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
+        `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: ` +
+          `'${bounded(scopeDate, 16)}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
         accessKeyId,
       );
     }

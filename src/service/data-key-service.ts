@@ -180,7 +180,8 @@ export class DataKeyService {
       if (input.recipient) {
         throw new KmsError(
           'UnsupportedOperationException',
-          'keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call GenerateDataKeyPair without Recipient.',
+          'keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, ' +
+            'so it cannot return CiphertextForRecipient. Call GenerateDataKeyPair without Recipient.',
         );
       }
       dryRunStop(input.dryRun);

@@ -187,7 +187,8 @@ export class GrantService {
       if (principalAccount !== undefined && principalAccount !== scope.ctx.caller.accountId) {
         throw new KmsError(
           'AccessDeniedException',
-          `User: ${scope.ctx.caller.principalArn} is not authorized to list the grants retirable by ${input.retiringPrincipal}: it is not a principal of account ${scope.ctx.caller.accountId}.`,
+          `User: ${scope.ctx.caller.principalArn} is not authorized to list the grants retirable ` +
+            `by ${input.retiringPrincipal}: it is not a principal of account ${scope.ctx.caller.accountId}.`,
         );
       }
       const after = decodeMarker(input.marker);

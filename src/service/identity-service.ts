@@ -86,7 +86,8 @@ export class IdentityService {
         if (!ACCOUNT_ID.test(accountId))
           throw new KmsError(
             'ValidationException',
-            `1 validation error detected: Value '${accountId}' at 'accountId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9]{12}$`,
+            `1 validation error detected: Value '${accountId}' at 'accountId' failed to satisfy constraint: ` +
+              `Member must satisfy regular expression pattern: ^[0-9]{12}$`,
           );
         if (!(await insertAccount(trx, { account_id: accountId, name: input.name, created_at: now }))) {
           throw new KmsError('AlreadyExistsException', `Account ${accountId} already exists.`);

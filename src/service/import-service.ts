@@ -92,7 +92,8 @@ export class ImportService {
       if (input.wrappingAlgorithm === 'RSAES_PKCS1_V1_5') {
         throw new KmsError(
           'ValidationException',
-          'The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.',
+          'The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_1, ' +
+            'RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.',
         );
       }
       new Validator()

@@ -73,7 +73,8 @@ export class KeyAgreementService {
       if (input.recipient) {
         throw new KmsError(
           'UnsupportedOperationException',
-          'keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call DeriveSharedSecret without Recipient.',
+          'keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, ' +
+            'so it cannot return CiphertextForRecipient. Call DeriveSharedSecret without Recipient.',
         );
       }
       if (input.keyAgreementAlgorithm !== 'ECDH') {

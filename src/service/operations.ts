@@ -207,7 +207,8 @@ export class OperationRegistry {
         input,
         new KmsError(
           'UnsupportedOperationException',
-          `keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, so it cannot return CiphertextForRecipient. Call ${operation.name} without Recipient.`,
+          `keyledger does not support Recipient: it has no AWS Nitro Enclaves to attest, ` +
+            `so it cannot return CiphertextForRecipient. Call ${operation.name} without Recipient.`,
         ),
       );
     }

@@ -234,7 +234,9 @@ export function renderHtml(r: ComplianceReport): string {
   const title = `Compliance report — account ${r.accountId}`;
   parts.push(`<h1>${escapeHtml(title)}</h1>`);
   parts.push(
-    `<p class="meta">Period ${escapeHtml(r.from.toISOString())} to ${escapeHtml(r.to.toISOString())} (exclusive) · Region ${escapeHtml(r.region)} · Generated ${escapeHtml(r.generatedAt.toISOString())} · Keys unused for ${escapeHtml(r.unusedDays)} days are flagged · Evidence lists at most ${escapeHtml(r.evidenceCap)} audit event ids per finding.</p>`,
+    `<p class="meta">Period ${escapeHtml(r.from.toISOString())} to ${escapeHtml(r.to.toISOString())} (exclusive) ` +
+      `· Region ${escapeHtml(r.region)} · Generated ${escapeHtml(r.generatedAt.toISOString())} · Keys unused for ${escapeHtml(r.unusedDays)} ` +
+      `days are flagged · Evidence lists at most ${escapeHtml(r.evidenceCap)} audit event ids per finding.</p>`,
   );
   parts.push('<h2>Summary</h2><div class="cards">');
   parts.push(`<div class="card"><b>${escapeHtml(r.inventory.total)}</b>keys</div>`);
@@ -290,7 +292,9 @@ export function renderHtml(r: ComplianceReport): string {
           codeCell(f.keyArn ?? ''),
           codeCell(f.principal ?? ''),
           {
-            html: `<span class="ids">${f.evidence.eventIds.map(escapeHtml).join('<br>')}${f.evidence.truncated ? `<br>… ${escapeHtml(f.evidence.count)} in all` : ''}</span>`,
+            html:
+              `<span class="ids">${f.evidence.eventIds.map(escapeHtml).join('<br>')}` +
+              `${f.evidence.truncated ? `<br>… ${escapeHtml(f.evidence.count)} in all` : ''}</span>`,
           },
         ]),
       ),

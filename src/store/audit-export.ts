@@ -197,7 +197,8 @@ function selectSealedRows(from: LogPosition, upTo: LogPosition, limit: number) {
 async function goneLeaves(db: Db, treeSize: number, firstLeaf: number): Promise<{ leaf_index: string; leaf_hash: Buffer }[]> {
   const { rows } = await sql<{ leaf_index: string; leaf_hash: Buffer }>`
     SELECT l.leaf_index::text, l.leaf_hash FROM log_seal_leaves l
-     WHERE l.leaf_index >= ${String(firstLeaf)}::bigint AND l.leaf_index < ${String(treeSize)}::bigint AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = l.event_id)
+     WHERE l.leaf_index >= ${String(firstLeaf)}::bigint AND l.leaf_index < ${String(treeSize)}::bigint
+       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = l.event_id)
      ORDER BY l.leaf_index`.execute(db);
   return rows;
 }

@@ -58,8 +58,15 @@ async function grouped(
 ): Promise<EvidenceGroup[]> {
   const names = Object.keys(by);
   const selects = names.map((n) => sql`${by[n]!} AS ${sql.ref(n)}`);
+  const columns = [
+    ...selects,
+    sql`(array_agg(event_id::text ORDER BY global_position))[1:${cap}] AS event_ids`,
+    sql`count(*) AS count`,
+    sql`min(recorded_at) AS first`,
+    sql`max(recorded_at) AS last`,
+  ];
   const { rows } = await sql<RawGroup>`
-    SELECT ${sql.join([...selects, sql`(array_agg(event_id::text ORDER BY global_position))[1:${cap}] AS event_ids`, sql`count(*) AS count`, sql`min(recorded_at) AS first`, sql`max(recorded_at) AS last`])}
+    SELECT ${sql.join(columns)}
       FROM ${scoped(accountId, filter, extra)}
      GROUP BY ${sql.join(names.map((_, i) => sql.lit(i + 1)))}
      ORDER BY count(*) DESC, ${sql.join(names.map((_, i) => sql`${sql.lit(i + 1)} NULLS FIRST`))}`.execute(db);
@@ -149,10 +156,14 @@ export async function readKeyUse(
  * await readGrantUse(db, '111122223333', to, 20) // [{ group: { grantId }, eventIds, count, first, last }, …]: a grant missing here was never used
  */
 export async function readGrantUse(db: Executor, accountId: string, to: Date, cap: number): Promise<EvidenceGroup[]> {
+  const allowedByGrant = [
+    sql`jsonb_typeof(data -> 'authorization' -> 'allowedBy') = 'array'`,
+    sql`(data -> 'authorization' -> 'allowedBy') @> '[{"kind":"grant"}]'::jsonb`,
+  ];
   const { rows } = await sql<RawGroup & { grant_id: string }>`
     SELECT e ->> 'grantId' AS grant_id, (array_agg(event_id::text ORDER BY global_position))[1:${cap}] AS event_ids,
            count(*) AS count, min(recorded_at) AS first, max(recorded_at) AS last
-      FROM ${scoped(accountId, { to, outcome: 'success' }, [sql`jsonb_typeof(data -> 'authorization' -> 'allowedBy') = 'array'`, sql`(data -> 'authorization' -> 'allowedBy') @> '[{"kind":"grant"}]'::jsonb`])}
+      FROM ${scoped(accountId, { to, outcome: 'success' }, allowedByGrant)}
      CROSS JOIN LATERAL jsonb_array_elements(data -> 'authorization' -> 'allowedBy') AS e
      WHERE e ->> 'kind' = 'grant' AND e ? 'grantId'
      GROUP BY 1`.execute(db);

@@ -262,9 +262,8 @@ export function dedicatedClient(db: Db, applicationName: string): pg.Client {
  */
 export async function tableExists(db: Db, schema: string, table: string): Promise<boolean> {
   const { rows } = await sql<{ installed: boolean }>`
-    select exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${table}) as installed`.execute(
-    db,
-  );
+    select exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    where n.nspname = ${schema} and c.relname = ${table}) as installed`.execute(db);
   return rows[0]?.installed === true;
 }
 

@@ -88,7 +88,8 @@ export async function commitFencedAppends(db: Db, appends: readonly FencedAppend
     ...(lockNames.length === 0
       ? []
       : [
-          `SELECT count(pg_advisory_xact_lock_shared(hashtextextended(name, 0))) FROM (SELECT name FROM unnest(ARRAY[${lockNames.map(dollarQuoted).join(', ')}]::text[]) AS name ORDER BY name COLLATE "C") AS ordered`,
+          `SELECT count(pg_advisory_xact_lock_shared(hashtextextended(name, 0))) FROM (SELECT name FROM ` +
+            `unnest(ARRAY[${lockNames.map(dollarQuoted).join(', ')}]::text[]) AS name ORDER BY name COLLATE "C") AS ordered`,
         ]),
     `INSERT INTO events (stream_id, stream_version, event_id, type, data, metadata, recorded_at)
      SELECT i.stream_id, 1, i.event_id::uuid, i.type, i.data::jsonb, i.metadata::jsonb, i.recorded_at::timestamptz

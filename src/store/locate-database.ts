@@ -101,7 +101,8 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
 
   if (initialised && !previous) {
     throw new DatabaseLocationError(
-      `${paths.postgresDir} holds a Postgres cluster but ${paths.databaseUrlFile}, which has its password, is missing: restore that file, or move the data dir aside to start afresh`,
+      `${paths.postgresDir} holds a Postgres cluster but ${paths.databaseUrlFile}, ` +
+        `which has its password, is missing: restore that file, or move the data dir aside to start afresh`,
     );
   }
   const password = previous?.password ?? randomBytes(24).toString('base64url');
@@ -128,7 +129,8 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
   try {
     if (!(await ensureDatabase(server.url('postgres'), EMBEDDED_DATABASE, create))) {
       throw new DatabaseLocationError(
-        `the embedded Postgres under ${paths.postgresDir} has no '${EMBEDDED_DATABASE}' database: run \`keyledger migrate\` (or \`keyledger dev\`) to create it`,
+        `the embedded Postgres under ${paths.postgresDir} has no '${EMBEDDED_DATABASE}' database: ` +
+          `run \`keyledger migrate\` (or \`keyledger dev\`) to create it`,
       );
     }
     const url = server.url(EMBEDDED_DATABASE);
@@ -158,7 +160,8 @@ function noDatabaseMessage(dataDir: string, env: NodeJS.ProcessEnv): string {
     : `KEYLEDGER_DATA_DIR is not set, so the default ./.keyledger, relative to the current directory ${process.cwd()}`;
   return (
     `no keyledger database found: DATABASE_URL is not set, and ${dataDir} holds no embedded Postgres (${where}). ` +
-    'Set KEYLEDGER_DATA_DIR to the data dir `keyledger dev` uses, or DATABASE_URL to your Postgres; to make a new one, run `keyledger dev` or `keyledger migrate`. Nothing was created.'
+    'Set KEYLEDGER_DATA_DIR to the data dir `keyledger dev` uses, or DATABASE_URL to your Postgres; ' +
+    'to make a new one, run `keyledger dev` or `keyledger migrate`. Nothing was created.'
   );
 }
 
@@ -207,7 +210,8 @@ async function assertTraversable(dir: string, user: { uid: number; gid: number }
   }
   if (blocked.length > 0) {
     throw new DatabaseLocationError(
-      `the embedded Postgres runs as the 'postgres' user, which cannot traverse ${blocked.join(', ')}: make ${blocked.length === 1 ? 'it' : 'them'} traversable (chmod o+x), choose another KEYLEDGER_DATA_DIR, or set DATABASE_URL`,
+      `the embedded Postgres runs as the 'postgres' user, which cannot traverse ${blocked.join(', ')}: ` +
+        `make ${blocked.length === 1 ? 'it' : 'them'} traversable (chmod o+x), choose another KEYLEDGER_DATA_DIR, or set DATABASE_URL`,
     );
   }
 }

@@ -93,14 +93,12 @@ export class LogSealer {
       }
       if (rows.length > 0) {
         await sql`INSERT INTO log_seal_leaves (leaf_index, event_id, leaf_hash)
-          SELECT * FROM unnest(${leaves.map((l) => String(l.index))}::bigint[], ${rows.map((r) => r.event_id)}::uuid[], ${leaves.map((l) => l.hash)}::bytea[])`.execute(
-          trx,
-        );
+          SELECT * FROM unnest(${leaves.map((l) => String(l.index))}::bigint[], ${rows.map((r) => r.event_id)}::uuid[],
+                               ${leaves.map((l) => l.hash)}::bytea[])`.execute(trx);
         if (nodes.length > 0) {
           await sql`INSERT INTO log_seal_nodes (level, idx, hash)
-            SELECT * FROM unnest(${nodes.map((n) => n.level)}::smallint[], ${nodes.map((n) => String(n.index))}::bigint[], ${nodes.map((n) => n.hash)}::bytea[])`.execute(
-            trx,
-          );
+            SELECT * FROM unnest(${nodes.map((n) => n.level)}::smallint[], ${nodes.map((n) => String(n.index))}::bigint[],
+                                 ${nodes.map((n) => n.hash)}::bytea[])`.execute(trx);
         }
         const last = rows.at(-1)!;
         await sql`UPDATE log_seal_state SET tree_size = ${String(frontier.size)}, transaction_id = ${last.transaction_id}::xid8,

@@ -64,7 +64,8 @@ export async function readKeysDueForMaterialExpiry(db: Db, at: Date): Promise<st
     .select('key_id')
     .where('origin', '=', 'EXTERNAL')
     .where(
-      sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(imported_materials) AS m WHERE m ->> 'importState' = 'IMPORTED' AND (m ->> 'validTo')::timestamptz <= ${at})`,
+      sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(imported_materials) AS m
+                    WHERE m ->> 'importState' = 'IMPORTED' AND (m ->> 'validTo')::timestamptz <= ${at})`,
     )
     .execute();
   return rows.map((r) => r.key_id);

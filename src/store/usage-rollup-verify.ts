@@ -63,9 +63,8 @@ export async function verifyUsageRollups(db: Db, client: pg.ClientBase): Promise
     UNION ALL
     SELECT 'audit_usage_checkpoint', 'live', jsonb_build_object('records', c.records, 'newest_recorded_at', c.newest_recorded_at) FROM audit_usage_checkpoint c
     UNION ALL
-    SELECT 'audit_usage_checkpoint', 'log', jsonb_build_object('records', (SELECT count(*) FROM batch), 'newest_recorded_at', (SELECT max(recorded_at) FROM batch))`.compile(
-    db,
-  );
+    SELECT 'audit_usage_checkpoint', 'log',
+           jsonb_build_object('records', (SELECT count(*) FROM batch), 'newest_recorded_at', (SELECT max(recorded_at) FROM batch))`.compile(db);
   const { rows } = await client.query<DiffRow>(query.sql, [...query.parameters]);
   return [
     ...USAGE_ROLLUPS.flatMap((r) =>
@@ -130,8 +129,7 @@ export async function repairUsageRollups(db: Db, client: pg.ClientBase): Promise
     await client.query(insert.sql, [...insert.parameters]);
   }
   const checkpoint = sql`WITH ${FOLDED_LOG}
-    UPDATE audit_usage_checkpoint SET records = (SELECT count(*) FROM batch), newest_recorded_at = (SELECT max(recorded_at) FROM batch), updated_at = now()`.compile(
-    db,
-  );
+    UPDATE audit_usage_checkpoint
+       SET records = (SELECT count(*) FROM batch), newest_recorded_at = (SELECT max(recorded_at) FROM batch), updated_at = now()`.compile(db);
   await client.query(checkpoint.sql, [...checkpoint.parameters]);
 }

@@ -76,7 +76,8 @@ export const KEYED_RECORDS = sql`
           ) AS k ON true
 `;
 
-const HOURLY_FOLD = sql`SELECT scope, date_trunc('hour', recorded_at, 'UTC'), event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
+const HOURLY_FOLD = sql`SELECT scope, date_trunc('hour', recorded_at, 'UTC'),
+               event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)
           FROM rec GROUP BY 1, 2, 3, 4, 5, 6`;
 const DAILY_FOLD = sql`SELECT scope, date_trunc('day', recorded_at, 'UTC'), principal, key_arn, key_rank,
                event_name, read_only, outcome, error_code, count(*), max(recorded_at), max(global_position)

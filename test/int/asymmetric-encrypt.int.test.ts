@@ -287,64 +287,67 @@ describe('Encrypt and Decrypt with RSA keys over the AWS endpoint', () => {
     expect(records[0]!.resources.map((r: { arn: string }) => r.arn)).toEqual([rsa3072.arn, rsa2048.arn]);
   });
 
-  it('ReEncrypt refusals: no SourceKeyId for an RSA ciphertext, a context on an RSA side, a plaintext over the destination limit, a bad ciphertext', async () => {
-    const rsa2048 = await rsaKey('RSA_2048');
-    const symmetric = (await aws.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
-    const { CiphertextBlob } = await aws.kms.send(
-      new EncryptCommand({ KeyId: rsa2048.keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }),
-    );
-    const noSource = await awsError(
-      aws.kms.send(new ReEncryptCommand({ CiphertextBlob, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId })),
-    );
-    expect(noSource.name).toBe('ValidationException');
-    expect(noSource.message).toContain('SourceKeyId');
-    const sourceContext = await awsError(
-      aws.kms.send(
-        new ReEncryptCommand({
-          CiphertextBlob,
-          SourceKeyId: rsa2048.keyId,
-          SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-          SourceEncryptionContext: { a: 'b' },
-          DestinationKeyId: symmetric.KeyId,
-        }),
-      ),
-    );
-    expect(sourceContext).toMatchObject({ name: 'ValidationException', message: 'EncryptionContext is not supported with asymmetric KMS keys.' });
-    const symmetricBlob = (await aws.kms.send(new EncryptCommand({ KeyId: symmetric.KeyId, Plaintext: Buffer.alloc(191, 1) }))).CiphertextBlob;
-    const destinationContext = await awsError(
-      aws.kms.send(
-        new ReEncryptCommand({
-          CiphertextBlob: symmetricBlob,
-          DestinationKeyId: rsa2048.keyId,
-          DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-          DestinationEncryptionContext: { a: 'b' },
-        }),
-      ),
-    );
-    expect(destinationContext.name).toBe('ValidationException');
-    const tooLarge = await awsError(
-      aws.kms.send(
-        new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }),
-      ),
-    );
-    expect(tooLarge.name).toBe('ValidationException');
-    expect(tooLarge.message).toContain('190');
-    const noAlgorithm = await awsError(aws.kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId })));
-    expect(noAlgorithm).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' });
-    const tampered = Buffer.from(CiphertextBlob!);
-    tampered[5]! ^= 0x80;
-    const bad = await awsError(
-      aws.kms.send(
-        new ReEncryptCommand({
-          CiphertextBlob: tampered,
-          SourceKeyId: rsa2048.keyId,
-          SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-          DestinationKeyId: symmetric.KeyId,
-        }),
-      ),
-    );
-    expect(bad.name).toBe('InvalidCiphertextException');
-  });
+  it(
+    'ReEncrypt refusals: no SourceKeyId for an RSA ciphertext, ' + 'a context on an RSA side, a plaintext over the destination limit, a bad ciphertext',
+    async () => {
+      const rsa2048 = await rsaKey('RSA_2048');
+      const symmetric = (await aws.kms.send(new CreateKeyCommand({}))).KeyMetadata!;
+      const { CiphertextBlob } = await aws.kms.send(
+        new EncryptCommand({ KeyId: rsa2048.keyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }),
+      );
+      const noSource = await awsError(
+        aws.kms.send(new ReEncryptCommand({ CiphertextBlob, SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256', DestinationKeyId: symmetric.KeyId })),
+      );
+      expect(noSource.name).toBe('ValidationException');
+      expect(noSource.message).toContain('SourceKeyId');
+      const sourceContext = await awsError(
+        aws.kms.send(
+          new ReEncryptCommand({
+            CiphertextBlob,
+            SourceKeyId: rsa2048.keyId,
+            SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+            SourceEncryptionContext: { a: 'b' },
+            DestinationKeyId: symmetric.KeyId,
+          }),
+        ),
+      );
+      expect(sourceContext).toMatchObject({ name: 'ValidationException', message: 'EncryptionContext is not supported with asymmetric KMS keys.' });
+      const symmetricBlob = (await aws.kms.send(new EncryptCommand({ KeyId: symmetric.KeyId, Plaintext: Buffer.alloc(191, 1) }))).CiphertextBlob;
+      const destinationContext = await awsError(
+        aws.kms.send(
+          new ReEncryptCommand({
+            CiphertextBlob: symmetricBlob,
+            DestinationKeyId: rsa2048.keyId,
+            DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+            DestinationEncryptionContext: { a: 'b' },
+          }),
+        ),
+      );
+      expect(destinationContext.name).toBe('ValidationException');
+      const tooLarge = await awsError(
+        aws.kms.send(
+          new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId, DestinationEncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }),
+        ),
+      );
+      expect(tooLarge.name).toBe('ValidationException');
+      expect(tooLarge.message).toContain('190');
+      const noAlgorithm = await awsError(aws.kms.send(new ReEncryptCommand({ CiphertextBlob: symmetricBlob, DestinationKeyId: rsa2048.keyId })));
+      expect(noAlgorithm).toMatchObject({ name: 'InvalidKeyUsageException', message: 'Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.' });
+      const tampered = Buffer.from(CiphertextBlob!);
+      tampered[5]! ^= 0x80;
+      const bad = await awsError(
+        aws.kms.send(
+          new ReEncryptCommand({
+            CiphertextBlob: tampered,
+            SourceKeyId: rsa2048.keyId,
+            SourceEncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+            DestinationKeyId: symmetric.KeyId,
+          }),
+        ),
+      );
+      expect(bad.name).toBe('InvalidCiphertextException');
+    },
+  );
 
   it('DryRun stops with DryRunOperationException; a disabled key is DisabledException', async () => {
     const { KeyMetadata } = await aws.kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }));

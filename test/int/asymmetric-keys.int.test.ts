@@ -157,7 +157,8 @@ describe('CreateKey and DescribeKey over the AWS endpoint, for every spec and us
     const made = created.get('HMAC_384 GENERATE_VERIFY_MAC')!;
     const r = await aws.t.gql<{ describeKey: { keyMetadata: Record<string, unknown> } }>(
       aws.admin,
-      `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keySpec keyUsage encryptionAlgorithms signingAlgorithms macAlgorithms keyAgreementAlgorithms } } }`,
+      `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keySpec keyUsage ` +
+        `encryptionAlgorithms signingAlgorithms macAlgorithms keyAgreementAlgorithms } } }`,
       { k: made.KeyId },
     );
     expect(r.errors).toBeUndefined();
@@ -261,9 +262,8 @@ describe('CreateKey refuses the pairs AWS refuses', () => {
   it('creates no key, and records each refusal', async () => {
     const { rows } = await sql<{ n: string }>`
       select count(*)::text as n from events
-      where type = 'AuditRecord' and data ->> 'eventName' = 'CreateKey' and data ->> 'outcome' = 'failure' and data ->> 'accountId' = ${aws.admin.accountId}`.execute(
-      aws.t.db.owner,
-    );
+      where type = 'AuditRecord' and data ->> 'eventName' = 'CreateKey' and data ->> 'outcome' = 'failure'
+        and data ->> 'accountId' = ${aws.admin.accountId}`.execute(aws.t.db.owner);
     expect(Number(rows[0]!.n)).toBe(refused.length);
     const { rows: keys } = await sql<{ n: string }>`select count(*)::text as n from keys where account_id = ${aws.admin.accountId}`.execute(aws.t.db.owner);
     expect(Number(keys[0]!.n)).toBe(MATRIX.length + 2);
@@ -312,7 +312,8 @@ describe('GetPublicKey', () => {
     const viaSdk = await aws.kms.send(new GetPublicKeyCommand({ KeyId: made.KeyId }));
     const r = await aws.t.gql<{ getPublicKey: Record<string, unknown> }>(
       aws.admin,
-      `query($k: String!) { getPublicKey(input: { keyId: $k }) { keyId publicKey keySpec keyUsage signingAlgorithms encryptionAlgorithms keyAgreementAlgorithms } }`,
+      `query($k: String!) { getPublicKey(input: { keyId: $k }) ` +
+        `{ keyId publicKey keySpec keyUsage signingAlgorithms encryptionAlgorithms keyAgreementAlgorithms } }`,
       { k: made.Arn },
     );
     expect(r.errors).toBeUndefined();

@@ -192,8 +192,10 @@ describe('audit export and offline verification', () => {
       'ALTER TABLE events DISABLE TRIGGER events_append_only',
       `UPDATE events SET data = jsonb_set(data, '{n}', '99') WHERE event_id = '${upd.event.eventId}'`,
       `DELETE FROM events WHERE event_id = '${del.event.eventId}'`,
-      `INSERT INTO events (transaction_id, stream_id, stream_version, event_id, type, data, recorded_at) VALUES ('${xids[1]}', 'key-forged', 1, '${randomUUID()}', 'KeyCreated', '{}', now())`,
-      `UPDATE events SET transaction_id = CASE transaction_id WHEN '${xids[2]}'::xid8 THEN '${xids[3]}'::xid8 ELSE '${xids[2]}'::xid8 END WHERE transaction_id IN ('${xids[2]}', '${xids[3]}')`,
+      `INSERT INTO events (transaction_id, stream_id, stream_version, event_id, type, data, ` +
+        `recorded_at) VALUES ('${xids[1]}', 'key-forged', 1, '${randomUUID()}', 'KeyCreated', '{}', now())`,
+      `UPDATE events SET transaction_id = CASE transaction_id WHEN '${xids[2]}'::xid8 THEN ` +
+        `'${xids[3]}'::xid8 ELSE '${xids[2]}'::xid8 END WHERE transaction_id IN ('${xids[2]}', '${xids[3]}')`,
       `UPDATE events SET data = jsonb_set(data, '{policy,Statement,0,Principal}', '"*"') WHERE event_id = '${keyEvent.event.eventId}'`,
       'ALTER TABLE events ENABLE ALWAYS TRIGGER events_append_only',
     ];

@@ -163,7 +163,8 @@ describe.each(POLICIES)('key policy: %s', (policyName) => {
     } else {
       // AWS's message names the action; the recorded reason stays generic.
       expect(error.message, cell).toBe(
-        `User: ${caller.principalArn} is not authorized to perform: ${action} on resource: ${key.arn} because ${want.reason.replace(/the action$/, `the ${action} action`)}`,
+        `User: ${caller.principalArn} is not authorized to perform: ${action} on ` +
+          `resource: ${key.arn} because ${want.reason.replace(/the action$/, `the ${action} action`)}`,
       );
     }
 

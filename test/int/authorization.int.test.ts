@@ -42,13 +42,16 @@ describe('identity policies and the default key policy', () => {
     const nobody = await t.newUser(alice.accountId, 'nobody');
     const r = await t.gql(nobody, `mutation { createKey { keyMetadata { keyId } } }`);
     expect(r.errors?.[0]).toMatchObject({
-      message: `User: ${nobody.principalArn} is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action`,
+      message:
+        `User: ${nobody.principalArn} is not authorized to perform: kms:CreateKey on resource: ` +
+        `* because no identity-based policy allows the kms:CreateKey action`,
       extensions: { code: 'AccessDeniedException' },
     });
     const key = await createKey(alice);
     const e = await t.gql(nobody, ENCRYPT, { i: { keyId: key.keyId, plaintext: b64('x') } });
     expect(e.errors?.[0]?.message).toBe(
-      `User: ${nobody.principalArn} is not authorized to perform: kms:Encrypt on resource: ${key.arn} because no identity-based policy allows the kms:Encrypt action`,
+      `User: ${nobody.principalArn} is not authorized to perform: ` +
+        `kms:Encrypt on resource: ${key.arn} because no identity-based policy allows the kms:Encrypt action`,
     );
     const record = await recordOf(e.errors![0]!.extensions!.requestId!);
     expect(record).toMatchObject({
@@ -354,7 +357,8 @@ describe('access analysis and evidence visibility', () => {
     });
     const r = await t.gql(
       alice,
-      `query($k: String!) { keyAccess(keyId: $k, operation: "Decrypt") { action entries { effect kind principal sid grantId conditions { operator key values } viaIdentityPolicies { principal policy sid } } } }`,
+      `query($k: String!) { keyAccess(keyId: $k, operation: "Decrypt") { action entries { effect kind principal ` +
+        `sid grantId conditions { operator key values } viaIdentityPolicies { principal policy sid } } } }`,
       { k: key.keyId },
     );
     expect(r.errors, t.logLines.join('')).toBeUndefined();
@@ -398,7 +402,9 @@ describe('access analysis and evidence visibility', () => {
     const key = await createKey(alice);
     const probe = await t.gql(bobAdmin, `query($k: String!) { describeKey(input: { keyId: $k }) { keyMetadata { keyId } } }`, { k: key.arn });
     const requestId = probe.errors![0]!.extensions!.requestId!;
-    const AUDIT = `query($r: String!) { auditEvents(first: 5, filter: { requestId: $r }) { edges { node { requestId recipientAccountId authorization resources errorCode } } } }`;
+    const AUDIT =
+      `query($r: String!) { auditEvents(first: 5, filter: { requestId: $r }) ` +
+      `{ edges { node { requestId recipientAccountId authorization resources errorCode } } } }`;
     const ownerView = (await t.gql(alice, AUDIT, { r: requestId })).data.auditEvents.edges.map((e: any) => e.node);
     const proberView = (await t.gql(bobAdmin, AUDIT, { r: requestId })).data.auditEvents.edges.map((e: any) => e.node);
     expect(ownerView).toEqual([

@@ -109,22 +109,27 @@ describe('tags (test_tag_existing_key_and_untag, test_untag_key_partially, test_
     expect(await listTags(keyId)).toEqual([]);
   });
 
-  it('refuses a tag key over 128 and a value over 256 characters with ValidationException (test_create_key_with_invalid_tag_key[too_long_key] ...)', async () => {
-    const key = 'a'.repeat(129);
-    expect(await refusal(newKey({ Tags: tags({ [key]: 'value1' }) }))).toEqual(
-      refused(
-        'ValidationException',
-        `1 validation error detected: Value '${key}' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128`,
-      ),
-    );
-    const value = 'v'.repeat(257);
-    expect(await refusal(newKey({ Tags: tags({ tag1: value }) }))).toEqual(
-      refused(
-        'ValidationException',
-        `1 validation error detected: Value '${value}' at 'tags.1.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256`,
-      ),
-    );
-  });
+  it(
+    'refuses a tag key over 128 and a value over 256 characters with ' + 'ValidationException (test_create_key_with_invalid_tag_key[too_long_key] ...)',
+    async () => {
+      const key = 'a'.repeat(129);
+      expect(await refusal(newKey({ Tags: tags({ [key]: 'value1' }) }))).toEqual(
+        refused(
+          'ValidationException',
+          `1 validation error detected: Value '${key}' at 'tags.1.member.tagKey' failed ` +
+            `to satisfy constraint: Member must have length less than or equal to 128`,
+        ),
+      );
+      const value = 'v'.repeat(257);
+      expect(await refusal(newKey({ Tags: tags({ tag1: value }) }))).toEqual(
+        refused(
+          'ValidationException',
+          `1 validation error detected: Value '${value}' at 'tags.1.member.tagValue' ` +
+            `failed to satisfy constraint: Member must have length less than or equal to 256`,
+        ),
+      );
+    },
+  );
 });
 
 describe('naming keys that do not exist (test_get_key_does_not_exist, test_get_key_invalid_uuid)', () => {
@@ -300,35 +305,38 @@ async function describedMembers(keyId: string): Promise<Record<string, unknown>>
 }
 
 describe('imported key material (test_import_key_symmetric, test_import_key_asymmetric)', () => {
-  it('a symmetric key: pending import refuses Encrypt; ImportKeyMaterial without ExpirationModel wants a ValidTo (AWS’s default KEY_MATERIAL_EXPIRES)', async () => {
-    const key = await newKey({ Origin: 'EXTERNAL' });
-    expect(key).toMatchObject({ Enabled: false, KeyState: 'PendingImport', Origin: 'EXTERNAL', EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] });
-    const pendingImport = refused('KMSInvalidStateException', `${key.Arn} is pending import.`);
-    expect(await refusal(aws.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('test content 123 !#') })))).toEqual(pendingImport);
-    const before = await describedMembers(key.KeyId!);
-    expect(before).not.toHaveProperty('ExpirationModel');
-    expect(before).not.toHaveProperty('CurrentKeyMaterialId');
+  it(
+    'a symmetric key: pending import refuses Encrypt; ' + 'ImportKeyMaterial without ExpirationModel wants a ValidTo (AWS’s default KEY_MATERIAL_EXPIRES)',
+    async () => {
+      const key = await newKey({ Origin: 'EXTERNAL' });
+      expect(key).toMatchObject({ Enabled: false, KeyState: 'PendingImport', Origin: 'EXTERNAL', EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] });
+      const pendingImport = refused('KMSInvalidStateException', `${key.Arn} is pending import.`);
+      expect(await refusal(aws.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from('test content 123 !#') })))).toEqual(pendingImport);
+      const before = await describedMembers(key.KeyId!);
+      expect(before).not.toHaveProperty('ExpirationModel');
+      expect(before).not.toHaveProperty('CurrentKeyMaterialId');
 
-    const { token, wrap } = await importParameters(key.KeyId!);
-    const wrapped = wrap(randomBytes(32));
-    expect(await refusal(aws.kms.send(new ImportKeyMaterialCommand({ KeyId: key.KeyId, ImportToken: token, EncryptedKeyMaterial: wrapped })))).toEqual(
-      refused('ValidationException', 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES'),
-    );
-    expect((await describedMembers(key.KeyId!)).KeyState).toBe('PendingImport');
-    await aws.kms.send(
-      new ImportKeyMaterialCommand({ KeyId: key.KeyId, ImportToken: token, EncryptedKeyMaterial: wrapped, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
-    );
-    expect(await describedMembers(key.KeyId!)).toMatchObject({ Enabled: true, KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
-    const plaintext = Buffer.from('test content 123 !#');
-    const blob = (await aws.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: plaintext }))).CiphertextBlob!;
-    expect(Buffer.from((await aws.kms.send(new DecryptCommand({ KeyId: key.KeyId, CiphertextBlob: blob }))).Plaintext!)).toEqual(plaintext);
+      const { token, wrap } = await importParameters(key.KeyId!);
+      const wrapped = wrap(randomBytes(32));
+      expect(await refusal(aws.kms.send(new ImportKeyMaterialCommand({ KeyId: key.KeyId, ImportToken: token, EncryptedKeyMaterial: wrapped })))).toEqual(
+        refused('ValidationException', 'A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES'),
+      );
+      expect((await describedMembers(key.KeyId!)).KeyState).toBe('PendingImport');
+      await aws.kms.send(
+        new ImportKeyMaterialCommand({ KeyId: key.KeyId, ImportToken: token, EncryptedKeyMaterial: wrapped, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }),
+      );
+      expect(await describedMembers(key.KeyId!)).toMatchObject({ Enabled: true, KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+      const plaintext = Buffer.from('test content 123 !#');
+      const blob = (await aws.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: plaintext }))).CiphertextBlob!;
+      expect(Buffer.from((await aws.kms.send(new DecryptCommand({ KeyId: key.KeyId, CiphertextBlob: blob }))).Plaintext!)).toEqual(plaintext);
 
-    await aws.kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: key.KeyId }));
-    const deleted = await describedMembers(key.KeyId!);
-    expect(deleted).toMatchObject({ Enabled: false, KeyState: 'PendingImport' });
-    expect(deleted).not.toHaveProperty('ExpirationModel');
-    expect(await refusal(aws.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: plaintext })))).toEqual(pendingImport);
-  });
+      await aws.kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: key.KeyId }));
+      const deleted = await describedMembers(key.KeyId!);
+      expect(deleted).toMatchObject({ Enabled: false, KeyState: 'PendingImport' });
+      expect(deleted).not.toHaveProperty('ExpirationModel');
+      expect(await refusal(aws.kms.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: plaintext })))).toEqual(pendingImport);
+    },
+  );
 
   it('an ECC_NIST_P256 signing key: its imported private key signs, and its metadata has no CurrentKeyMaterialId', async () => {
     const key = await newKey({ Origin: 'EXTERNAL', KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });

@@ -499,7 +499,8 @@ describe('HMAC keys and MACs', () => {
   });
 
   const MAC_ENUM =
-    "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]";
+    "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: " +
+    'Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]';
 
   // test_invalid_generate_mac[HMAC_224-HMAC_SHA_256] and [HMAC_256-INVALID] (recorded, with AWS's order of the enum)
   it('GenerateMac: an algorithm of another key spec, an unknown algorithm', async () => {

@@ -270,25 +270,28 @@ describe('requests that are authenticated but not right', () => {
     await expectOneFailureRecord(requestId, 'UnsupportedOperationException', name);
   });
 
-  it('a key policy over the 32 KB key policy quota (within the model’s 131,072): LimitExceededException, audited once; 32,768 characters are accepted', async () => {
-    const policy = (length: number) => {
-      const base = JSON.stringify({
-        Version: '2012-10-17',
-        Id: '',
-        Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${admin.accountId}:root` }, Action: 'kms:*', Resource: '*' }],
-      });
-      return base.replace('"Id":""', `"Id":"${'x'.repeat(length - base.length)}"`);
-    };
-    expect(policy(32_768)).toHaveLength(32_768);
-    const created = await wire(server, 'CreateKey', JSON.stringify({ Policy: policy(32_768) }), admin);
-    expect(created.status).toBe(200);
-    const keyId = created.json.KeyMetadata.KeyId as string;
+  it(
+    'a key policy over the 32 KB key policy quota (within the model’s 131,072): ' + 'LimitExceededException, audited once; 32,768 characters are accepted',
+    async () => {
+      const policy = (length: number) => {
+        const base = JSON.stringify({
+          Version: '2012-10-17',
+          Id: '',
+          Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${admin.accountId}:root` }, Action: 'kms:*', Resource: '*' }],
+        });
+        return base.replace('"Id":""', `"Id":"${'x'.repeat(length - base.length)}"`);
+      };
+      expect(policy(32_768)).toHaveLength(32_768);
+      const created = await wire(server, 'CreateKey', JSON.stringify({ Policy: policy(32_768) }), admin);
+      expect(created.status).toBe(200);
+      const keyId = created.json.KeyMetadata.KeyId as string;
 
-    const tooBig = await wire(server, 'CreateKey', JSON.stringify({ Policy: policy(32_769) }), admin);
-    await expectOneFailureRecord(expectAwsError(tooBig, 'LimitExceededException', /at most 32768 characters/), 'LimitExceededException', 'CreateKey');
-    const put = await wire(server, 'PutKeyPolicy', JSON.stringify({ KeyId: keyId, PolicyName: 'default', Policy: policy(40_000) }), admin);
-    await expectOneFailureRecord(expectAwsError(put, 'LimitExceededException', /at most 32768 characters/), 'LimitExceededException', 'PutKeyPolicy');
-  });
+      const tooBig = await wire(server, 'CreateKey', JSON.stringify({ Policy: policy(32_769) }), admin);
+      await expectOneFailureRecord(expectAwsError(tooBig, 'LimitExceededException', /at most 32768 characters/), 'LimitExceededException', 'CreateKey');
+      const put = await wire(server, 'PutKeyPolicy', JSON.stringify({ KeyId: keyId, PolicyName: 'default', Policy: policy(40_000) }), admin);
+      await expectOneFailureRecord(expectAwsError(put, 'LimitExceededException', /at most 32768 characters/), 'LimitExceededException', 'PutKeyPolicy');
+    },
+  );
 
   it('a body that is not JSON: 400 SerializationException, audited once', async () => {
     const answer = await wire(server, 'Encrypt', 'this is { not json', admin);

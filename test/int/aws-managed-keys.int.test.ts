@@ -121,7 +121,9 @@ describe('the first use of alias/aws/<service>', () => {
     expect(Buffer.from(decrypted.Plaintext!).toString()).toBe('object key');
     expect(await errorOf(kms.send(new EncryptCommand({ KeyId: key!.key_id, Plaintext: Buffer.from('x') })))).toEqual({
       name: 'AccessDeniedException',
-      message: `User: ${admin.principalArn} is not authorized to perform: kms:Encrypt on resource: ${key!.arn} because no resource-based policy allows the kms:Encrypt action`,
+      message:
+        `User: ${admin.principalArn} is not authorized to perform: ` +
+        `kms:Encrypt on resource: ${key!.arn} because no resource-based policy allows the kms:Encrypt action`,
     });
     expect(await errorOf(kms.send(new DecryptCommand({ CiphertextBlob: encrypted.CiphertextBlob! })))).toMatchObject({ name: 'AccessDeniedException' });
 
@@ -262,7 +264,9 @@ describe('nobody manages an AWS managed key', () => {
     const arn = `arn:aws:kms:us-east-1:${admin.accountId}:key/${keyId}`;
     const denied = (action: string) => ({
       name: 'AccessDeniedException',
-      message: `User: ${admin.principalArn} is not authorized to perform: kms:${action} on resource: ${arn} because no resource-based policy allows the kms:${action} action`,
+      message:
+        `User: ${admin.principalArn} is not authorized to perform: ` +
+        `kms:${action} on resource: ${arn} because no resource-based policy allows the kms:${action} action`,
     });
     const changes: [string, () => Promise<unknown>][] = [
       ['DisableKey', () => kms.send(new DisableKeyCommand({ KeyId: keyId }))],
@@ -336,7 +340,8 @@ describe('rotation, time travel, report and replay', () => {
     // Over GraphQL: keyAsOf just after creation, and a first use of another alias.
     const asOf = await t.gql(
       admin,
-      'query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { aliases keyMetadata { keyManager keyState currentKeyMaterialId } rotation { enabled periodInDays } } }',
+      'query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) ' +
+        '{ aliases keyMetadata { keyManager keyState currentKeyMaterialId } rotation { enabled periodInDays } } }',
       { k: keyId, at: created.toISOString() },
     );
     expect(asOf.errors).toBeUndefined();

@@ -185,7 +185,8 @@ describe('checkpoints and proofs over GraphQL', () => {
     const latest = (await t.gql(admin, `{ checkpoint { ${CHECKPOINT} } }`)).data.checkpoint as CheckpointOut;
     // A checkpoint with another root, its hash computed as a forger would.
     const forgedBody = Buffer.from(
-      `keyledger checkpoint v1\n${latest.treeSize}\n${Buffer.alloc(32, 3).toString('base64')}\n${latest.signedAt}\n${latest.previousHash ?? '-'}\n${latest.keyId}\n`,
+      `keyledger checkpoint v1\n${latest.treeSize}\n${Buffer.alloc(32, 3).toString('base64')}\n` +
+        `${latest.signedAt}\n${latest.previousHash ?? '-'}\n${latest.keyId}\n`,
     );
     const forgedHash = sha(forgedBody, b64(latest.signature)).toString('base64');
     const proof = await t.gql(admin, `query($c: CheckpointSelector) { auditEvents(first: 1) { edges { node { proof(checkpoint: $c) { leafIndex } } } } }`, {
@@ -204,9 +205,8 @@ describe('checkpoints and proofs over GraphQL', () => {
     expect(malformed.errors?.[0]?.extensions?.code).toBe('ValidationException');
     const { rows } = await sql<{
       code: string;
-    }>`select data->>'errorCode' as code from events where data->>'eventName' in ('GetInclusionProof', 'GetConsistencyProof', 'GetCheckpoint') and data->>'outcome' = 'failure'`.execute(
-      t.db.owner,
-    );
+    }>`select data->>'errorCode' as code from events
+        where data->>'eventName' in ('GetInclusionProof', 'GetConsistencyProof', 'GetCheckpoint') and data->>'outcome' = 'failure'`.execute(t.db.owner);
     expect(rows.map((r) => r.code).sort()).toEqual([
       'NotFoundException',
       'NotFoundException',
@@ -228,7 +228,8 @@ describe('checkpoints and proofs over GraphQL', () => {
     }
     const after = await t.gql(
       admin,
-      `query($f: AuditEventFilter) { auditEvents(first: 1, filter: $f) { edges { node { eventId sourceIp proof { leafIndex treeSize leafHash canonicalEvent auditPath checkpoint { rootHash } } } } } }`,
+      `query($f: AuditEventFilter) { auditEvents(first: 1, filter: $f) { edges { node { eventId sourceIp ` +
+        `proof { leafIndex treeSize leafHash canonicalEvent auditPath checkpoint { rootHash } } } } } }`,
       {
         f: { eventNames: ['CreateKey'], sourceIp: '198.51.100.66' },
       },

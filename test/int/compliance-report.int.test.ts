@@ -231,7 +231,8 @@ describe('complianceReport findings', () => {
     const { rows } = await sql<{ day: string; n: string }>`
       select to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD') as day, count(*) as n from events
        where type = 'AuditRecord' and recorded_at >= ${FROM} and recorded_at < ${report.generatedAt}
-         and (data ->> 'accountId' = ${admin.accountId} or (data ->> 'recipientAccountId' = ${admin.accountId} and data ->> 'accountId' is distinct from ${admin.accountId}))
+         and (data ->> 'accountId' = ${admin.accountId}
+              or (data ->> 'recipientAccountId' = ${admin.accountId} and data ->> 'accountId' is distinct from ${admin.accountId}))
        group by 1`.execute(t.db.owner);
     const expected = Object.fromEntries(rows.map((r) => [r.day, Number(r.n)]));
     expect(Object.fromEntries(report.usagePerDay.filter((d) => d.count > 0).map((d) => [d.day, d.count]))).toEqual(expected);

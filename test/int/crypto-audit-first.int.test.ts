@@ -43,7 +43,8 @@ let signingKeyId: string;
 let signature: Buffer;
 
 beforeAll(async () => {
-  const create = `mutation { createKey(input: { description: "audit-first signing", keySpec: ECC_NIST_P256, keyUsage: SIGN_VERIFY }) { keyMetadata { keyId } } }`;
+  const create =
+    `mutation { createKey(input: { description: "audit-first signing", keySpec: ECC_NIST_P256, keyUsage: SIGN_VERIFY }) ` + `{ keyMetadata { keyId } } }`;
   signingKeyId = (await t.gql(alice, create)).data.createKey.keyMetadata.keyId;
   const s = await t.gql(alice, `mutation($i: SignInput!) { sign(input: $i) { signature } }`, {
     i: { keyId: signingKeyId, message: b64(plaintext), signingAlgorithm: 'ECDSA_SHA_256' },
@@ -116,7 +117,9 @@ const OPERATIONS: Operation[] = [
   },
   {
     eventName: 'GenerateDataKeyPairWithoutPlaintext',
-    document: `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId } }`,
+    document:
+      `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) ` +
+      `{ generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId } }`,
     variables: () => ({ i: { keyId, keyPairSpec: 'ECC_NIST_P256', encryptionContext: context } }),
   },
   {

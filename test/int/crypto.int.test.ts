@@ -28,7 +28,8 @@ const GDK = `mutation($i: GenerateDataKeyInput!) { generateDataKey(input: $i) { 
 async function auditFor(requestWhere: (e: any) => boolean, as: Principal = alice) {
   const r = await t.gql(
     as,
-    `{ auditEvents(first: 200) { edges { node { eventName requestId outcome errorCode dataKeyId ciphertextId keyMaterialId encryptionContext principalArn resources requestParameters additionalEventData } } } }`,
+    `{ auditEvents(first: 200) { edges { node { eventName requestId outcome errorCode dataKeyId ciphertextId ` +
+      `keyMaterialId encryptionContext principalArn resources requestParameters additionalEventData } } } }`,
   );
   return r.data.auditEvents.edges.map((e: any) => e.node).filter(requestWhere);
 }

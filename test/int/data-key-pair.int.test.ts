@@ -309,8 +309,12 @@ describe('authorization: kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWith
 });
 
 describe('GraphQL: generateDataKeyPair and generateDataKeyPairWithoutPlaintext', () => {
-  const GENERATE = `mutation($i: GenerateDataKeyPairInput!) { generateDataKeyPair(input: $i) { privateKeyCiphertextBlob privateKeyPlaintext publicKey keyId keyPairSpec keyMaterialId } }`;
-  const GENERATE_WP = `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId keyPairSpec keyMaterialId } }`;
+  const GENERATE =
+    `mutation($i: GenerateDataKeyPairInput!) { generateDataKeyPair(input: $i) ` +
+    `{ privateKeyCiphertextBlob privateKeyPlaintext publicKey keyId keyPairSpec keyMaterialId } }`;
+  const GENERATE_WP =
+    `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) ` +
+    `{ privateKeyCiphertextBlob publicKey keyId keyPairSpec keyMaterialId } }`;
   const DECRYPT = `mutation($i: DecryptInput!) { decrypt(input: $i) { plaintext keyId } }`;
   const DATA_KEY = `query($id: String!) { dataKey(id: $id) {
     dataKeyId keyArn keyMaterialId encryptionContext useCount failedUseCount

@@ -206,32 +206,41 @@ describe('NotFoundException with a keyId', () => {
     expect(await foundByKey(a, missingThere)).toContain(missing);
   });
 
-  it("another account's key named by ARN and refused by its policy (NotFoundException): its ARN recorded as for one that does not exist; its owner finds the attempt", async () => {
-    const existing = await refused(a, DECRYPT, { ciphertextBlob: blobB, keyId: kb.arn, ...decryptIn }, 'NotFoundException');
-    const missingThere = `arn:aws:kms:us-east-1:${b.accountId}:key/${MISSING}`;
-    const missing = await refused(a, DECRYPT, { ciphertextBlob: blobB, keyId: missingThere, ...decryptIn }, 'NotFoundException');
-    const [e, m] = [await seenBy(a, existing), await seenBy(a, missing)];
-    expect(e).toMatchObject({
-      keyArn: kb.arn,
-      resources: [kb.arn],
-      recipientAccountId: null,
-      authorization: null,
-      errorMessage: `Key '${kb.arn}' does not exist`,
-    });
-    expect(m).toMatchObject({
-      keyArn: missingThere,
-      resources: [missingThere],
-      recipientAccountId: null,
-      authorization: null,
-      errorMessage: `Key '${missingThere}' does not exist`,
-    });
-    expect(await foundByKey(a, kb.arn)).toContain(existing);
-    // The owner sees the refused use of its key, with the evidence.
-    const owner = await seenBy(b, existing);
-    expect(owner).toMatchObject({ accountId: a.accountId, recipientAccountId: b.accountId, resources: [kb.arn], authorization: { decision: 'implicitDeny' } });
-    expect(await foundByKey(b, kb.keyId)).toContain(existing);
-    expect(await foundByKey(b, kb.keyId)).not.toContain(missing);
-  });
+  it(
+    "another account's key named by ARN and refused by its policy (NotFoundException): " +
+      'its ARN recorded as for one that does not exist; its owner finds the attempt',
+    async () => {
+      const existing = await refused(a, DECRYPT, { ciphertextBlob: blobB, keyId: kb.arn, ...decryptIn }, 'NotFoundException');
+      const missingThere = `arn:aws:kms:us-east-1:${b.accountId}:key/${MISSING}`;
+      const missing = await refused(a, DECRYPT, { ciphertextBlob: blobB, keyId: missingThere, ...decryptIn }, 'NotFoundException');
+      const [e, m] = [await seenBy(a, existing), await seenBy(a, missing)];
+      expect(e).toMatchObject({
+        keyArn: kb.arn,
+        resources: [kb.arn],
+        recipientAccountId: null,
+        authorization: null,
+        errorMessage: `Key '${kb.arn}' does not exist`,
+      });
+      expect(m).toMatchObject({
+        keyArn: missingThere,
+        resources: [missingThere],
+        recipientAccountId: null,
+        authorization: null,
+        errorMessage: `Key '${missingThere}' does not exist`,
+      });
+      expect(await foundByKey(a, kb.arn)).toContain(existing);
+      // The owner sees the refused use of its key, with the evidence.
+      const owner = await seenBy(b, existing);
+      expect(owner).toMatchObject({
+        accountId: a.accountId,
+        recipientAccountId: b.accountId,
+        resources: [kb.arn],
+        authorization: { decision: 'implicitDeny' },
+      });
+      expect(await foundByKey(b, kb.keyId)).toContain(existing);
+      expect(await foundByKey(b, kb.keyId)).not.toContain(missing);
+    },
+  );
 
   it("without a keyId, another account's blob key refused (as garbage would be, finding 9) stays out of the record", async () => {
     const id = await refused(a, DECRYPT, { ciphertextBlob: blobB, ...decryptIn }, 'InvalidCiphertextException');

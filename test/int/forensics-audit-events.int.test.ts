@@ -141,7 +141,8 @@ afterAll(() => t?.close());
 
 const EVENTS = `query($filter: AuditEventFilter, $order: AuditEventOrder, $first: Int, $after: String, $last: Int, $before: String) {
   auditEvents(filter: $filter, order: $order, first: $first, after: $after, last: $last, before: $before) {
-    edges { cursor node { eventId requestId eventName principalArn accessKeyId sourceIp outcome errorCode keyArn dataKeyId encryptionContext readOnly eventTime resources accountId requestParameters } }
+    edges { cursor node { eventId requestId eventName principalArn accessKeyId sourceIp outcome errorCode keyArn dataKeyId
+                          encryptionContext readOnly eventTime resources accountId requestParameters } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }`;

@@ -10,7 +10,9 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const KEY_AS_OF = `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) { grants { grantId granteePrincipal operations constraints { encryptionContextSubset } } } }`;
+const KEY_AS_OF =
+  `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf: $at) ` +
+  `{ grants { grantId granteePrincipal operations constraints { encryptionContextSubset } } } }`;
 
 describe('keyAsOf and grants', () => {
   it('shows the grants live at each instant: none before, the grant while it lived, none once retired', async () => {

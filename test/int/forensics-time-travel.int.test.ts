@@ -88,7 +88,10 @@ const KEY_AS_OF = `query($k: String!, $at: DateTime!) { keyAsOf(keyId: $k, asOf:
   asOf deleted aliases policy version lastChangedAt
   tags { tagKey tagValue }
   rotation { enabled periodInDays nextRotationDate onDemandRotations keyMaterialIds }
-  keyMetadata { awsAccountId keyId arn creationDate enabled description keyUsage keyState deletionDate origin keyManager keySpec multiRegion pendingDeletionWindowInDays currentKeyMaterialId }
+  keyMetadata {
+    awsAccountId keyId arn creationDate enabled description keyUsage keyState deletionDate origin keyManager keySpec multiRegion
+    pendingDeletionWindowInDays currentKeyMaterialId
+  }
 } }`;
 
 async function keyAsOf(k: string, at: Date, as: Principal = admin) {
@@ -202,7 +205,9 @@ describe('keyAsOf', () => {
   });
 });
 
-const HISTORY = `query($k: String!) { keyHistory(keyId: $k) { keyId arn entries { type recordedAt streamId streamVersion data request { eventName principalArn requestId } } } }`;
+const HISTORY =
+  `query($k: String!) { keyHistory(keyId: $k) { keyId arn entries { type recordedAt ` +
+  `streamId streamVersion data request { eventName principalArn requestId } } } }`;
 
 describe('keyHistory', () => {
   it('lists the lifecycle events with alias moves and the request behind each', async () => {

@@ -113,7 +113,8 @@ describe('a constrained grant may include DescribeKey, RetireGrant and CreateGra
     });
     expect(r.errors?.[0]).toMatchObject({
       message:
-        'Grant constraints cannot be used with the Sign operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
+        'Grant constraints cannot be used with the Sign operation: ' +
+        'only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
       extensions: { code: 'ValidationException' },
     });
   });
@@ -171,7 +172,8 @@ describe('CreateGrant through a constrained grant: only grants as strict or stri
       const r = await ask([...operations], constraints);
       expect(code(r), JSON.stringify({ operations, constraints })).toBe('AccessDeniedException');
       expect(r.errors![0]!.message).toBe(
-        `User: ${delegate.principalArn} is not authorized to perform: kms:CreateGrant on resource: ${key.arn} because its grants allow only grants with some of their operations and at least their encryption context constraint`,
+        `User: ${delegate.principalArn} is not authorized to perform: kms:CreateGrant on resource: ${key.arn} because ` +
+          `its grants allow only grants with some of their operations and at least their encryption context constraint`,
       );
     }
 

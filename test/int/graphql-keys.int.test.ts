@@ -12,8 +12,12 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const CREATE = `mutation($input: CreateKeyInput) { createKey(input: $input) { keyMetadata { keyId arn keyState enabled description keySpec keyUsage origin keyManager awsAccountId creationDate encryptionAlgorithms } } }`;
-const DESCRIBE = `query($keyId: String!) { describeKey(input: { keyId: $keyId }) { keyMetadata { keyId arn keyState enabled description deletionDate pendingDeletionWindowInDays } } }`;
+const CREATE =
+  `mutation($input: CreateKeyInput) { createKey(input: $input) { keyMetadata { keyId arn keyState enabled ` +
+  `description keySpec keyUsage origin keyManager awsAccountId creationDate encryptionAlgorithms } } }`;
+const DESCRIBE =
+  `query($keyId: String!) { describeKey(input: { keyId: $keyId }) ` +
+  `{ keyMetadata { keyId arn keyState enabled description deletionDate pendingDeletionWindowInDays } } }`;
 
 async function createKey(as: Principal, input: Record<string, unknown> = {}) {
   const r = await t.gql(as, CREATE, { input });
@@ -65,21 +69,25 @@ describe('createKey and describeKey', () => {
     expect(e?.extensions?.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('creates asymmetric keys (issue 13), and refuses what AWS refuses outside China (SM2) and what keyledger does not offer (EXTERNAL origin for an Ed25519 or ML-DSA key)', async () => {
-    const rsa = await t.gql(alice, CREATE, { input: { keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY' } });
-    expect(rsa.errors).toBeUndefined();
-    expect((rsa.data as any).createKey.keyMetadata).toMatchObject({ keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY', encryptionAlgorithms: null });
-    const sm2 = await t.gql(alice, CREATE, { input: { keySpec: 'SM2', keyUsage: 'SIGN_VERIFY' } });
-    expect(errorOf(sm2)?.extensions?.code).toBe('UnsupportedOperationException');
-    for (const keySpec of ['ECC_NIST_EDWARDS25519', 'ML_DSA_65']) {
-      const external = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec, keyUsage: 'SIGN_VERIFY' } });
-      expect(errorOf(external)?.extensions?.code).toBe('UnsupportedOperationException');
-    }
-    const importedPair = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' } });
-    expect((importedPair.data as any).createKey.keyMetadata).toMatchObject({ keySpec: 'ECC_NIST_P256', keyState: 'PendingImport' });
-    const pendingImport = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL' } });
-    expect((pendingImport.data as any).createKey.keyMetadata).toMatchObject({ keyState: 'PendingImport', enabled: false });
-  });
+  it(
+    'creates asymmetric keys (issue 13), and refuses what AWS refuses outside China (SM2) ' +
+      'and what keyledger does not offer (EXTERNAL origin for an Ed25519 or ML-DSA key)',
+    async () => {
+      const rsa = await t.gql(alice, CREATE, { input: { keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY' } });
+      expect(rsa.errors).toBeUndefined();
+      expect((rsa.data as any).createKey.keyMetadata).toMatchObject({ keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY', encryptionAlgorithms: null });
+      const sm2 = await t.gql(alice, CREATE, { input: { keySpec: 'SM2', keyUsage: 'SIGN_VERIFY' } });
+      expect(errorOf(sm2)?.extensions?.code).toBe('UnsupportedOperationException');
+      for (const keySpec of ['ECC_NIST_EDWARDS25519', 'ML_DSA_65']) {
+        const external = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec, keyUsage: 'SIGN_VERIFY' } });
+        expect(errorOf(external)?.extensions?.code).toBe('UnsupportedOperationException');
+      }
+      const importedPair = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL', keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' } });
+      expect((importedPair.data as any).createKey.keyMetadata).toMatchObject({ keySpec: 'ECC_NIST_P256', keyState: 'PendingImport' });
+      const pendingImport = await t.gql(alice, CREATE, { input: { origin: 'EXTERNAL' } });
+      expect((pendingImport.data as any).createKey.keyMetadata).toMatchObject({ keyState: 'PendingImport', enabled: false });
+    },
+  );
 
   it('answers NotFoundException for a missing key, a malformed id, and an unknown alias', async () => {
     const missing = '11111111-2222-3333-4444-555555555555';
@@ -176,7 +184,9 @@ describe('lifecycle', () => {
 
 describe('tags', () => {
   const TAG = `mutation($k: String!, $tags: [TagInput!]!) { tagResource(input: { keyId: $k, tags: $tags }) { requestId } }`;
-  const LIST = `query($k: String!, $limit: Int, $marker: String) { listResourceTags(input: { keyId: $k, limit: $limit, marker: $marker }) { tags { tagKey tagValue } nextMarker truncated } }`;
+  const LIST =
+    `query($k: String!, $limit: Int, $marker: String) { listResourceTags(input: { keyId: $k, ` +
+    `limit: $limit, marker: $marker }) { tags { tagKey tagValue } nextMarker truncated } }`;
 
   it('adds, overwrites, removes and pages tags', async () => {
     const key = await createKey(alice, { tags: [{ tagKey: 'a', tagValue: '1' }] });

@@ -107,18 +107,21 @@ describe('GraphQL document limits', () => {
 describe('recorded operations per document', () => {
   const PROOF = 'edges { node { proof { treeSize } } }';
 
-  it(`refuses a document that would write more than ${MAX_RECORDED_OPERATIONS} records (a proof per event) before running it, recording one refusal`, async () => {
-    // Events to prove: without the cap each page below would run a recorded GetInclusionProof per event.
-    for (let i = 0; i < 5; i++) await post('{ listKeys { truncated } }', basicAuth(me));
-    const before = BigInt(await auditCount());
-    const bomb = `{ ${Array.from({ length: GRAPHQL_LIMITS.aliases }, (_, i) => `a${i}: auditEvents(first: 1000) { ${PROOF} }`).join(' ')} }`;
-    expect(bomb.length).toBeLessThan(1500);
-    const answer = await post(bomb, basicAuth(me));
-    expect(answer.json.data ?? null).toBeNull();
-    expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
-    expect(answer.json.errors[0].message).toContain(`up to ${GRAPHQL_LIMITS.aliases * 1001} recorded operations`);
-    expect(BigInt(await auditCount()) - before).toBe(1n);
-  });
+  it(
+    `refuses a document that would write more than ${MAX_RECORDED_OPERATIONS} ` + `records (a proof per event) before running it, recording one refusal`,
+    async () => {
+      // Events to prove: without the cap each page below would run a recorded GetInclusionProof per event.
+      for (let i = 0; i < 5; i++) await post('{ listKeys { truncated } }', basicAuth(me));
+      const before = BigInt(await auditCount());
+      const bomb = `{ ${Array.from({ length: GRAPHQL_LIMITS.aliases }, (_, i) => `a${i}: auditEvents(first: 1000) { ${PROOF} }`).join(' ')} }`;
+      expect(bomb.length).toBeLessThan(1500);
+      const answer = await post(bomb, basicAuth(me));
+      expect(answer.json.data ?? null).toBeNull();
+      expect(answer.json.errors[0].extensions.code).toBe('ValidationException');
+      expect(answer.json.errors[0].message).toContain(`up to ${GRAPHQL_LIMITS.aliases * 1001} recorded operations`);
+      expect(BigInt(await auditCount()) - before).toBe(1n);
+    },
+  );
 
   it('reads first from the variables, and runs a document within the cap', async () => {
     const query = `query($n: Int) { auditEvents(first: $n) { ${PROOF} } }`;

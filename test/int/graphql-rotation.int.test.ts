@@ -24,7 +24,9 @@ const DISABLE = `mutation($keyId: String!) { disableKeyRotation(input: { keyId: 
 const ON_DEMAND = `mutation($keyId: String!) { rotateKeyOnDemand(input: { keyId: $keyId }) { keyId } }`;
 const STATUS = `query($keyId: String!) { getKeyRotationStatus(input: { keyId: $keyId }) { keyId keyRotationEnabled rotationPeriodInDays nextRotationDate } }`;
 const LIST = `query($keyId: String!, $limit: Int, $marker: String) {
-  listKeyRotations(input: { keyId: $keyId, limit: $limit, marker: $marker }) { rotations { keyId keyMaterialId rotationDate rotationType } nextMarker truncated }
+  listKeyRotations(input: { keyId: $keyId, limit: $limit, marker: $marker }) {
+    rotations { keyId keyMaterialId rotationDate rotationType } nextMarker truncated
+  }
 }`;
 const DESCRIBE = `query($keyId: String!) { describeKey(input: { keyId: $keyId }) { keyMetadata { currentKeyMaterialId keyState } } }`;
 

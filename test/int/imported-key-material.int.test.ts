@@ -210,7 +210,10 @@ describe('imported key material over the AWS SDK', () => {
       expect(await t.app.rotation.expireKeyMaterialIfDue(keyId, t.clock.now())).toBe('done');
       // keyAsOf before ValidTo shows the material imported, with its expiry; at ValidTo, deleted and the key PendingImport.
       const KEY_AS_OF = `query($k: String!, $at: DateTime!) {
-        keyAsOf(keyId: $k, asOf: $at) { keyMetadata { keyState expirationModel validTo } importedMaterials { keyMaterialId importState expirationModel validTo importedAt } } }`;
+        keyAsOf(keyId: $k, asOf: $at) {
+          keyMetadata { keyState expirationModel validTo }
+          importedMaterials { keyMaterialId importState expirationModel validTo importedAt }
+        } }`;
       const asOf = async (at: Date) => {
         const r = await t.gql(admin, KEY_AS_OF, { k: keyId, at: at.toISOString() });
         expect(r.errors).toBeUndefined();

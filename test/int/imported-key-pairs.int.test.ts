@@ -194,7 +194,8 @@ describe('importing a private key', () => {
     expect(expiring).toEqual({
       name: 'ValidationException',
       message:
-        'The key material of an asymmetric KMS key cannot expire: ECC_NIST_P256 key material must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.',
+        'The key material of an asymmetric KMS key cannot expire: ECC_NIST_P256 key material ' +
+        'must be imported with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE and no ValidTo.',
     });
   });
 
@@ -205,7 +206,8 @@ describe('importing a private key', () => {
     ).toEqual({
       name: 'ValidationException',
       message:
-        'The RSAES_OAEP_SHA_256 wrapping algorithm cannot wrap an RSA private key. Use the RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 wrapping algorithm.',
+        'The RSAES_OAEP_SHA_256 wrapping algorithm cannot wrap an RSA private key. ' +
+        'Use the RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256 wrapping algorithm.',
     });
     const p521 = await externalKey('ECC_NIST_P521', 'SIGN_VERIFY');
     expect(

@@ -247,7 +247,9 @@ describe('GetKeyLastUsage over the AWS endpoint', () => {
 });
 
 describe('GraphQL: getKeyLastUsage', () => {
-  const QUERY = `query($i: GetKeyLastUsageInput!) { getKeyLastUsage(input: $i) { keyId trackingStartDate keyCreationDate keyLastUsage { operation timestamp cloudTrailEventId kmsRequestId } } }`;
+  const QUERY =
+    `query($i: GetKeyLastUsageInput!) { getKeyLastUsage(input: $i) { keyId trackingStartDate ` +
+    `keyCreationDate keyLastUsage { operation timestamp cloudTrailEventId kmsRequestId } } }`;
 
   it('answers as the AWS endpoint does', async () => {
     const { keyId, arn, created } = await symmetricKey();

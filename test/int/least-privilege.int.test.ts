@@ -100,9 +100,8 @@ async function jobsObjectsNotOwnedByTheQueue(owner: TestDatabase['owner']): Prom
     SELECT nspname AS name FROM pg_namespace WHERE nspname = ${JOBS_SCHEMA} AND nspowner <> ${JOB_QUEUE_LOGIN}::regrole
     UNION ALL SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = ${JOBS_SCHEMA}::regnamespace AND c.relowner <> ${JOB_QUEUE_LOGIN}::regrole
     UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = ${JOBS_SCHEMA}::regnamespace AND p.proowner <> ${JOB_QUEUE_LOGIN}::regrole
-    UNION ALL SELECT t.oid::regtype::text FROM pg_type t WHERE t.typnamespace = ${JOBS_SCHEMA}::regnamespace AND t.typowner <> ${JOB_QUEUE_LOGIN}::regrole`.execute(
-    owner,
-  );
+    UNION ALL SELECT t.oid::regtype::text FROM pg_type t
+               WHERE t.typnamespace = ${JOBS_SCHEMA}::regnamespace AND t.typowner <> ${JOB_QUEUE_LOGIN}::regrole`.execute(owner);
   return rows.map((r) => r.name);
 }
 

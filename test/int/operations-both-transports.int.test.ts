@@ -458,7 +458,9 @@ describe.each(KMS_OPERATIONS.map((op) => [op.name, op] as const))('%s', (name, o
     const input = await fixture!();
     const returned = getNamedType(field!.type);
     expect(isObjectType(returned)).toBe(true);
-    const document = `${op.graphqlKind} Call($input: ${String(field!.args[0]!.type)}) { result: ${op.graphqlField}(input: $input) ${selectionOf(returned as GraphQLObjectType)} }`;
+    const document =
+      `${op.graphqlKind} Call($input: ${String(field!.args[0]!.type)}) ` +
+      `{ result: ${op.graphqlField}(input: $input) ${selectionOf(returned as GraphQLObjectType)} }`;
 
     const before = await logEnd();
     const r = await t.gql(admin, document, { input: forGraphQL(input) }, { 'user-agent': 'keyledger-both-transports' });

@@ -67,7 +67,8 @@ describe('replay --verify and the usage rollups', () => {
 
     const result = await replayProjections(db.owner, { verify: true });
     const hourly = result.differences.filter((d) => d.startsWith('audit_usage_hourly:'));
-    const group = `{"scope_account":"${account}","hour":"2026-12-01T10:00:00+00:00","event_name":"Decrypt","read_only":false,"outcome":"success","error_code":null}`;
+    const group =
+      `{"scope_account":"${account}","hour":"2026-12-01T10:00:00+00:00",` + `"event_name":"Decrypt","read_only":false,"outcome":"success","error_code":null}`;
     expect(hourly).toEqual([`audit_usage_hourly: ${group}: count 309 in the rollup, 10 in the log`]);
     // The same group in every rollup, and the checkpoint's count.
     for (const rollup of ['audit_usage_daily', 'audit_usage_key_daily']) {

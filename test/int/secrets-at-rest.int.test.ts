@@ -46,7 +46,9 @@ const RE_ENCRYPT = `mutation($i: ReEncryptInput!) { reEncrypt(input: $i) { ciphe
 const GDK = `mutation($i: GenerateDataKeyInput!) { generateDataKey(input: $i) { plaintext ciphertextBlob keyId keyMaterialId } }`;
 const GDK_WP = `mutation($i: GenerateDataKeyWithoutPlaintextInput!) { generateDataKeyWithoutPlaintext(input: $i) { ciphertextBlob keyId keyMaterialId } }`;
 const GDKP = `mutation($i: GenerateDataKeyPairInput!) { generateDataKeyPair(input: $i) { privateKeyCiphertextBlob privateKeyPlaintext publicKey keyId } }`;
-const GDKP_WP = `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) { generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId } }`;
+const GDKP_WP =
+  `mutation($i: GenerateDataKeyPairWithoutPlaintextInput!) ` +
+  `{ generateDataKeyPairWithoutPlaintext(input: $i) { privateKeyCiphertextBlob publicKey keyId } }`;
 const RANDOM = `mutation($n: Int!) { generateRandom(input: { numberOfBytes: $n }) { plaintext } }`;
 const CREATE_KEY = `mutation($d: String!) { createKey(input: { description: $d }) { keyMetadata { keyId arn currentKeyMaterialId } } }`;
 
@@ -519,46 +521,50 @@ describe('secrets at rest: private keys and HMAC keys', () => {
     expect(publicKeys).toHaveLength(11);
   });
 
-  it('GenerateMac, VerifyMac, DeriveSharedSecret and RSA Encrypt/Decrypt run, and their messages, MACs, shared secrets, plaintexts and ciphertexts are collected', async () => {
-    const { generateKeyPairSync } = await import('node:crypto');
-    const ctx = async () => t.ctx(alice);
-    const hmac = (await t.app.kms.createKey(await ctx(), { description: 'secrets mac', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' })).keyMetadata;
-    const message = randomBytes(48);
-    keep('MAC message', message);
-    const { mac } = await t.app.mac.generateMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), macAlgorithm: 'HMAC_SHA_256' });
-    keep('MAC', Buffer.from(mac));
-    expect(
-      (await t.app.mac.verifyMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' }))
-        .macValid,
-    ).toBe(true);
+  it(
+    'GenerateMac, VerifyMac, DeriveSharedSecret and RSA Encrypt/Decrypt run, ' +
+      'and their messages, MACs, shared secrets, plaintexts and ciphertexts are collected',
+    async () => {
+      const { generateKeyPairSync } = await import('node:crypto');
+      const ctx = async () => t.ctx(alice);
+      const hmac = (await t.app.kms.createKey(await ctx(), { description: 'secrets mac', keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' })).keyMetadata;
+      const message = randomBytes(48);
+      keep('MAC message', message);
+      const { mac } = await t.app.mac.generateMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), macAlgorithm: 'HMAC_SHA_256' });
+      keep('MAC', Buffer.from(mac));
+      expect(
+        (await t.app.mac.verifyMac(await ctx(), { keyId: hmac.keyId, message: Buffer.from(message), mac: Buffer.from(mac), macAlgorithm: 'HMAC_SHA_256' }))
+          .macValid,
+      ).toBe(true);
 
-    const agreement = (await t.app.kms.createKey(await ctx(), { description: 'secrets ecdh', keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' }))
-      .keyMetadata;
-    const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const { sharedSecret } = await t.app.keyAgreement.deriveSharedSecret(await ctx(), {
-      keyId: agreement.keyId,
-      keyAgreementAlgorithm: 'ECDH',
-      publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }),
-    });
-    keep('ECDH shared secret', Buffer.from(sharedSecret));
-    keep('ECDH peer private key', peer.privateKey.export({ format: 'der', type: 'pkcs8' }));
+      const agreement = (await t.app.kms.createKey(await ctx(), { description: 'secrets ecdh', keySpec: 'ECC_NIST_P256', keyUsage: 'KEY_AGREEMENT' }))
+        .keyMetadata;
+      const peer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const { sharedSecret } = await t.app.keyAgreement.deriveSharedSecret(await ctx(), {
+        keyId: agreement.keyId,
+        keyAgreementAlgorithm: 'ECDH',
+        publicKey: peer.publicKey.export({ format: 'der', type: 'spki' }),
+      });
+      keep('ECDH shared secret', Buffer.from(sharedSecret));
+      keep('ECDH peer private key', peer.privateKey.export({ format: 'der', type: 'pkcs8' }));
 
-    const rsa = (await t.app.kms.createKey(await ctx(), { description: 'secrets rsa', keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' })).keyMetadata;
-    const plaintext = randomBytes(64);
-    keep('RSA plaintext', plaintext);
-    const { ciphertextBlob } = await t.app.crypto.encrypt(await ctx(), {
-      keyId: rsa.keyId,
-      plaintext: Buffer.from(plaintext),
-      encryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-    });
-    keep('RSA ciphertext', Buffer.from(ciphertextBlob));
-    const decrypted = await t.app.crypto.decrypt(await ctx(), {
-      keyId: rsa.keyId,
-      ciphertextBlob: Buffer.from(ciphertextBlob),
-      encryptionAlgorithm: 'RSAES_OAEP_SHA_256',
-    });
-    expect(decrypted.plaintext.equals(plaintext)).toBe(true);
-  });
+      const rsa = (await t.app.kms.createKey(await ctx(), { description: 'secrets rsa', keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' })).keyMetadata;
+      const plaintext = randomBytes(64);
+      keep('RSA plaintext', plaintext);
+      const { ciphertextBlob } = await t.app.crypto.encrypt(await ctx(), {
+        keyId: rsa.keyId,
+        plaintext: Buffer.from(plaintext),
+        encryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+      });
+      keep('RSA ciphertext', Buffer.from(ciphertextBlob));
+      const decrypted = await t.app.crypto.decrypt(await ctx(), {
+        keyId: rsa.keyId,
+        ciphertextBlob: Buffer.from(ciphertextBlob),
+        encryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+      });
+      expect(decrypted.plaintext.equals(plaintext)).toBe(true);
+    },
+  );
 
   it('imported private keys (RSA, ECC) are collected as the importer had them (PKCS#8 DER, PEM lines, components) and as keyledger keeps them', async () => {
     const { generateKeyPairSync } = await import('node:crypto');

@@ -746,7 +746,8 @@ describe('authorization', () => {
       const denied = await awsError(signerKms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' })));
       expect([denied.name, denied.message]).toEqual([
         'AccessDeniedException',
-        `User: ${signer.principalArn} is not authorized to perform: kms:Sign on resource: ${key.arn} because no identity-based policy allows the kms:Sign action`,
+        `User: ${signer.principalArn} is not authorized to perform: ` +
+          `kms:Sign on resource: ${key.arn} because no identity-based policy allows the kms:Sign action`,
       ]);
       const { GrantId } = await aws.kms.send(new CreateGrantCommand({ KeyId: key.keyId, GranteePrincipal: signer.principalArn, Operations: ['Sign'] }));
       const signed = await signerKms.send(new SignCommand({ KeyId: key.arn, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' }));
@@ -830,52 +831,55 @@ describe('authorization', () => {
 // ------------------------------------------------------------------ the audit records
 
 describe('the audit records', () => {
-  it('one per request, readOnly, with the key, algorithm, message type, key material id and message length: never the message, its hash or the signature', async () => {
-    const key = await signingKey('RSA_2048');
-    const message = newMessage('audited secret message');
-    const digest = createHash('sha256').update(message).digest();
-    const signed = await aws.kms.send(
-      new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW' as MessageType, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
-    );
-    const signature = Buffer.from(signed.Signature!);
-    const digestSigned = await aws.kms.send(
-      new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }),
-    );
-    const verified = await aws.kms.send(
-      new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
-    );
-    const invalid = await awsError(
-      aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: flipped(signature), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })),
-    );
+  it(
+    'one per request, readOnly, with the key, algorithm, message type, ' + 'key material id and message length: never the message, its hash or the signature',
+    async () => {
+      const key = await signingKey('RSA_2048');
+      const message = newMessage('audited secret message');
+      const digest = createHash('sha256').update(message).digest();
+      const signed = await aws.kms.send(
+        new SignCommand({ KeyId: key.keyId, Message: message, MessageType: 'RAW' as MessageType, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
+      );
+      const signature = Buffer.from(signed.Signature!);
+      const digestSigned = await aws.kms.send(
+        new SignCommand({ KeyId: key.keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }),
+      );
+      const verified = await aws.kms.send(
+        new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
+      );
+      const invalid = await awsError(
+        aws.kms.send(new VerifyCommand({ KeyId: key.keyId, Message: message, Signature: flipped(signature), SigningAlgorithm: 'RSASSA_PSS_SHA_256' })),
+      );
 
-    const { rows: material } = await sql<{ id: string }>`select current_key_material_id as id from keys where key_id = ${key.keyId}`.execute(aws.t.db.owner);
-    const keyMaterialId = material[0]!.id;
+      const { rows: material } = await sql<{ id: string }>`select current_key_material_id as id from keys where key_id = ${key.keyId}`.execute(aws.t.db.owner);
+      const keyMaterialId = material[0]!.id;
 
-    const sign = (await oneRecordOf(signed.$metadata.requestId)).data;
-    expect(sign).toMatchObject({ eventName: 'Sign', eventSource: 'kms', readOnly: true, outcome: 'success', responseElements: null });
-    expect(sign.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PSS_SHA_256', messageType: 'RAW' });
-    expect(sign.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length });
-    expect(sign.resources).toEqual([{ arn: key.arn, type: 'AWS::KMS::Key', accountId: aws.admin.accountId }]);
+      const sign = (await oneRecordOf(signed.$metadata.requestId)).data;
+      expect(sign).toMatchObject({ eventName: 'Sign', eventSource: 'kms', readOnly: true, outcome: 'success', responseElements: null });
+      expect(sign.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PSS_SHA_256', messageType: 'RAW' });
+      expect(sign.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length });
+      expect(sign.resources).toEqual([{ arn: key.arn, type: 'AWS::KMS::Key', accountId: aws.admin.accountId }]);
 
-    const digestRecord = (await oneRecordOf(digestSigned.$metadata.requestId)).data;
-    expect(digestRecord.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256', messageType: 'DIGEST' });
-    expect(digestRecord.additionalEventData).toEqual({ keyMaterialId, messageLength: 32 });
+      const digestRecord = (await oneRecordOf(digestSigned.$metadata.requestId)).data;
+      expect(digestRecord.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256', messageType: 'DIGEST' });
+      expect(digestRecord.additionalEventData).toEqual({ keyMaterialId, messageLength: 32 });
 
-    const verify = (await oneRecordOf(verified.$metadata.requestId)).data;
-    expect(verify).toMatchObject({ eventName: 'Verify', readOnly: true, outcome: 'success' });
-    expect(verify.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PSS_SHA_256' });
-    expect(verify.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length, signatureValid: true });
+      const verify = (await oneRecordOf(verified.$metadata.requestId)).data;
+      expect(verify).toMatchObject({ eventName: 'Verify', readOnly: true, outcome: 'success' });
+      expect(verify.requestParameters).toEqual({ keyId: key.keyId, signingAlgorithm: 'RSASSA_PSS_SHA_256' });
+      expect(verify.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length, signatureValid: true });
 
-    const failed = (await oneRecordOf(invalid.requestId)).data;
-    expect(failed).toMatchObject({ eventName: 'Verify', readOnly: true, outcome: 'failure', errorCode: 'KMSInvalidSignatureException', errorMessage: '' });
-    expect(failed.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length, signatureValid: false });
+      const failed = (await oneRecordOf(invalid.requestId)).data;
+      expect(failed).toMatchObject({ eventName: 'Verify', readOnly: true, outcome: 'failure', errorCode: 'KMSInvalidSignatureException', errorMessage: '' });
+      expect(failed.additionalEventData).toEqual({ keyMaterialId, messageLength: message.length, signatureValid: false });
 
-    // Nothing of the message, its digest or the signatures anywhere in the log, in any encoding.
-    const secrets = [message, digest, createHash('sha512').update(message).digest(), signature, flipped(signature), Buffer.from(digestSigned.Signature!)];
-    for (const needle of secrets.flatMap(encodings)) expect(await logContains(needle), 'the log contains a message, digest or signature').toBe(false);
-    // The message's text, even a part of it.
-    expect(await logContains('audited secret message')).toBe(false);
-  });
+      // Nothing of the message, its digest or the signatures anywhere in the log, in any encoding.
+      const secrets = [message, digest, createHash('sha512').update(message).digest(), signature, flipped(signature), Buffer.from(digestSigned.Signature!)];
+      for (const needle of secrets.flatMap(encodings)) expect(await logContains(needle), 'the log contains a message, digest or signature').toBe(false);
+      // The message's text, even a part of it.
+      expect(await logContains('audited secret message')).toBe(false);
+    },
+  );
 
   it('refused requests are recorded once each, without the message either', async () => {
     const key = await signingKey('ECC_NIST_P256');

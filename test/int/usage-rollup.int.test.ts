@@ -599,16 +599,16 @@ describe('migration 0016 (the rollup by key)', () => {
   it('fills audit_usage_key_daily from what the daily rollup already holds', async () => {
     await atMigration('0015_audit_grant_use', async (owner) => {
       // A fold that got somewhere before the upgrade: two principals' rows for one key and day.
-      await sql`INSERT INTO audit_usage_daily (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position) VALUES
+      await sql`INSERT INTO audit_usage_daily
+                  (scope_account, day, principal_arn, key_arn, key_rank, event_name, read_only, outcome, error_code, count, last_at, last_position) VALUES
         (${A}, '2026-04-01Z', 'p1', 'k1', 0, 'Decrypt', false, 'success', NULL, 3, '2026-04-01T05:00Z', 10),
         (${A}, '2026-04-01Z', 'p2', 'k1', 0, 'Decrypt', false, 'success', NULL, 4, '2026-04-01T07:00Z', 12),
         (${A}, '2026-04-01Z', 'p2', 'k1', 0, 'Decrypt', false, 'failure', 'AccessDeniedException', 1, '2026-04-01T08:00Z', 13),
         (${A}, '2026-04-02Z', NULL, NULL, 0, 'ListKeys', true, 'success', NULL, 2, '2026-04-02T01:00Z', 20)`.execute(owner);
       expect(await migrateToLatest(owner)).toContain('0016_audit_usage_by_key');
       const { rows } = await sql<Record<string, unknown>>`
-        SELECT key_arn, event_name, outcome, count::int AS count, last_position::int AS last_position FROM audit_usage_key_daily ORDER BY day, outcome DESC`.execute(
-        owner,
-      );
+        SELECT key_arn, event_name, outcome, count::int AS count, last_position::int AS last_position
+          FROM audit_usage_key_daily ORDER BY day, outcome DESC`.execute(owner);
       expect(rows).toEqual([
         { key_arn: 'k1', event_name: 'Decrypt', outcome: 'success', count: 7, last_position: 12 },
         { key_arn: 'k1', event_name: 'Decrypt', outcome: 'failure', count: 1, last_position: 13 },
@@ -635,7 +635,8 @@ describe('migration 0018 (the rollup by principal)', () => {
       expect(await migrateToLatest(owner)).toContain('0018_audit_principal_activity');
       const { rows } = await sql<{ held: string; expected: string }>`
         SELECT (SELECT coalesce(sum(count), 0) FROM audit_usage_principal_daily WHERE dimension = 'operation')::text AS held,
-               (SELECT count(*) + count(*) FILTER (WHERE data ? 'recipientAccountId' AND (data ->> 'recipientAccountId') IS DISTINCT FROM (data ->> 'accountId'))
+               (SELECT count(*)
+                       + count(*) FILTER (WHERE data ? 'recipientAccountId' AND (data ->> 'recipientAccountId') IS DISTINCT FROM (data ->> 'accountId'))
                   FROM (SELECT data FROM events WHERE type = 'AuditRecord' ORDER BY transaction_id, global_position LIMIT 70) AS folded
                  WHERE (data -> 'userIdentity' ->> 'principalArn') IS NOT NULL)::text AS expected`.execute(owner);
       expect(Number(rows[0]!.held)).toBe(Number(rows[0]!.expected));

@@ -128,7 +128,8 @@ export interface AuditView {
 }
 
 const AUDIT_FIELDS =
-  'requestId eventName eventSource outcome errorCode errorMessage userAgent principalArn accessKeyId accountId keyArn encryptionContext dataKeyId readOnly sourceIp';
+  'requestId eventName eventSource outcome errorCode errorMessage userAgent principalArn ' +
+  'accessKeyId accountId keyArn encryptionContext dataKeyId readOnly sourceIp';
 
 /**
  * `as`'s account's audit records matching `filter` (an AuditEventFilter), oldest

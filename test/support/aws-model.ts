@@ -121,7 +121,12 @@ export interface InvalidRequest {
 
 /** One violation as AWS words it; a value keyledger quotes only up to MAX_QUOTED_VALUE characters (a bounded record). */
 const violation = (at: string, value: string | null | undefined, constraint: string) =>
-  `${value === undefined ? 'Value' : value === null ? 'Value null' : `Value '${value.length > MAX_QUOTED_VALUE ? `${value.slice(0, MAX_QUOTED_VALUE)}...` : value}'`} at '${at}' failed to satisfy constraint: ${constraint}`;
+  (value === undefined
+    ? 'Value'
+    : value === null
+      ? 'Value null'
+      : `Value '${value.length > MAX_QUOTED_VALUE ? `${value.slice(0, MAX_QUOTED_VALUE)}...` : value}'`) +
+  ` at '${at}' failed to satisfy constraint: ${constraint}`;
 
 const detected = (...parts: string[]) => `${parts.length} validation error${parts.length === 1 ? '' : 's'} detected: ${parts.join('; ')}`;
 

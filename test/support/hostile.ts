@@ -68,7 +68,10 @@ export function attacks(base: string, agent: http.Agent, credentials: { accessKe
     variables: { d: randomBytes(768 * 1024).toString('base64') },
   });
   const aliasBomb = JSON.stringify({
-    query: `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: describeKey(input: { keyId: "alias/${'x'.repeat(200)}" }) { keyMetadata { keyId } }`).join(' ')} }`,
+    query:
+      '{ ' +
+      Array.from({ length: 50 }, (_, i) => `a${i}: describeKey(input: { keyId: "alias/${'x'.repeat(200)}" }) { keyMetadata { keyId } }`).join(' ') +
+      ' }',
   });
   const introspection = JSON.stringify({
     query: `{ ${Array.from({ length: 200 }, (_, i) => `a${i}: __schema { types { name fields { name } } }`).join(' ')} }`,
@@ -80,7 +83,9 @@ export function attacks(base: string, agent: http.Agent, credentials: { accessKe
       .toISOString()
       .replace(/[-:]/g, '')
       .replace(/\.\d{3}/, '');
-    const authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`;
+    const authorization =
+      `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/kms/aws4_request, ` +
+      `SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`;
     return { amzDate, authorization };
   };
   return [

@@ -83,7 +83,9 @@ describe('validateAliasName', () => {
   it.each(['alias/has space', 'alias/ümlaut', 'alias/a.b', 'alias/a*', 'alias/tab\t'])('refuses characters outside [a-zA-Z0-9:/_-] in %j', (name) => {
     expect(outcome(validateAliasName(name))).toEqual({
       code: 'ValidationException',
-      message: `1 validation error detected: Value '${name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$`,
+      message:
+        `1 validation error detected: Value '${name}' at 'aliasName' failed to satisfy constraint: ` +
+        `Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$`,
     });
   });
 

@@ -71,7 +71,8 @@ describe('canonical event', () => {
       recordedAt: new Date('2026-12-05T03:04:05.123Z'),
     });
     expect(text).toBe(
-      '{"data":{"policy":{"a":1,"b":2}},"eventId":"00000000-0000-4000-8000-000000000001","metadata":{},"recordedAt":"2026-12-05T03:04:05.123000Z","streamId":"key-1","streamVersion":"3","type":"KeyCreated"}',
+      '{"data":{"policy":{"a":1,"b":2}},"eventId":"00000000-0000-4000-8000-000000000001","metadata":{},' +
+        '"recordedAt":"2026-12-05T03:04:05.123000Z","streamId":"key-1","streamVersion":"3","type":"KeyCreated"}',
     );
     expect(canonicalJson(text)).toBe(text);
     expect(() =>

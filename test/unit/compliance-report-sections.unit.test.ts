@@ -304,7 +304,8 @@ describe('who can decrypt', () => {
     expect(finding).toMatchObject({
       severity: 'info',
       summary:
-        'key k1: arn:aws:iam::111122223333:user/alice, arn:aws:iam::111122223333:role/g2 (grant), arn:aws:iam::111122223333:role/g1 (grant) can decrypt (1 Deny statement(s) apply).',
+        'key k1: arn:aws:iam::111122223333:user/alice, arn:aws:iam::111122223333:role/g2 (grant), ' +
+        'arn:aws:iam::111122223333:role/g1 (grant) can decrypt (1 Deny statement(s) apply).',
       evidence: { eventIds: ['p1', 'c1', 'c2'] },
     });
     expect((finding!.details['entries'] as { source: string }[]).map((e) => e.source)).toEqual([

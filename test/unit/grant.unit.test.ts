@@ -421,12 +421,16 @@ describe('validateCreateGrant', () => {
     [
       'an empty grantee',
       { granteePrincipal: '' },
-      /^2 validation errors detected: Value '' at 'granteePrincipal' failed to satisfy constraint: Member must have length greater than or equal to 1; Value '' at 'granteePrincipal' failed to satisfy constraint: Member must satisfy regular expression pattern: /,
+      new RegExp(
+        "^2 validation errors detected: Value '' at 'granteePrincipal' failed to satisfy constraint: Member must have length greater than or equal to 1; " +
+          "Value '' at 'granteePrincipal' failed to satisfy constraint: Member must satisfy regular expression pattern: ",
+      ),
     ],
     [
       'a 257-character grantee',
       { granteePrincipal: 'p'.repeat(257) },
-      `1 validation error detected: Value '${'p'.repeat(257)}' at 'granteePrincipal' failed to satisfy constraint: Member must have length less than or equal to 256`,
+      `1 validation error detected: Value '${'p'.repeat(257)}' at 'granteePrincipal' ` +
+        `failed to satisfy constraint: Member must have length less than or equal to 256`,
     ],
     ['a grantee with a space', { granteePrincipal: 'arn:aws:iam::1:user/a b' }, pattern('granteePrincipal', 'arn:aws:iam::1:user/a b', PRINCIPAL)],
     ['a grantee with a star', { granteePrincipal: '*' }, pattern('granteePrincipal', '*', PRINCIPAL)],
@@ -452,7 +456,10 @@ describe('validateCreateGrant', () => {
     [
       'an unknown operation',
       { operations: ['Decrypt', 'Destroy'] },
-      /^1 validation error detected: Value 'Destroy' at 'operations\.2\.member' failed to satisfy constraint: Member must satisfy enum value set: \[Decrypt, Encrypt, .*DeriveSharedSecret\]$/,
+      new RegExp(
+        String.raw`^1 validation error detected: Value 'Destroy' at 'operations\.2\.member' failed to satisfy constraint: ` +
+          String.raw`Member must satisfy enum value set: \[Decrypt, Encrypt, .*DeriveSharedSecret\]$`,
+      ),
     ],
     [
       'an operation in another case',
@@ -476,12 +483,14 @@ describe('validateCreateGrant', () => {
     [
       'a constraint with Sign',
       { operations: ['Sign'], constraints: { encryptionContextSubset: { a: '1' } } },
-      'Grant constraints cannot be used with the Sign operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
+      'Grant constraints cannot be used with the Sign operation: ' +
+        'only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
     ],
     [
       'a constraint with Decrypt and GenerateMac',
       { operations: ['Decrypt', 'GenerateMac'], constraints: { encryptionContextEquals: { a: '1' } } },
-      'Grant constraints cannot be used with the GenerateMac operation: only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
+      'Grant constraints cannot be used with the GenerateMac operation: ' +
+        'only with operations that take an encryption context, and DescribeKey, RetireGrant and CreateGrant.',
     ],
     [
       'a constraint with DescribeKey and Verify',

@@ -27,7 +27,8 @@ describe('modelViolations: the constraints of AWS service model, worded as AWS w
       "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null",
     );
     expect(message('CreateAlias', {})).toBe(
-      "2 validation errors detected: Value null at 'aliasName' failed to satisfy constraint: Member must not be null; Value null at 'targetKeyId' failed to satisfy constraint: Member must not be null",
+      "2 validation errors detected: Value null at 'aliasName' failed to satisfy constraint: " +
+        "Member must not be null; Value null at 'targetKeyId' failed to satisfy constraint: Member must not be null",
     );
   });
 
@@ -44,7 +45,10 @@ describe('modelViolations: the constraints of AWS service model, worded as AWS w
       "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
     );
     expect(message('CreateKey', { keySpec: 'NOPE' })).toMatch(
-      /^1 validation error detected: Value 'NOPE' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: \[RSA_2048, .*SYMMETRIC_DEFAULT.*\]$/,
+      new RegExp(
+        String.raw`^1 validation error detected: Value 'NOPE' at 'keySpec' failed to satisfy constraint: ` +
+          String.raw`Member must satisfy enum value set: \[RSA_2048, .*SYMMETRIC_DEFAULT.*\]$`,
+      ),
     );
     expect(message('GetKeyPolicy', { keyId: 'k', policyName: 'x y' })).toBe(
       "1 validation error detected: Value 'x y' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+",

@@ -52,7 +52,9 @@ describe('parsePolicy: malformed documents name what is wrong', () => {
     },
     {
       name: 'duplicate condition key',
-      text: '{"Statement": {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "1", "kms:CallerAccount": "2"}}}}',
+      text:
+        '{"Statement": {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*", ' +
+        '"Condition": {"StringEquals": {"kms:CallerAccount": "1", "kms:CallerAccount": "2"}}}}',
       message: /Statement.Condition.StringEquals has "kms:CallerAccount" twice/,
     },
     {
@@ -340,7 +342,8 @@ describe('parsePolicy: malformed documents name what is wrong', () => {
       name: 'unterminated variable',
       text: withStatement({ Condition: { StringEquals: { 'kms:EncryptionContext:t': '${aws:username' } } }),
       message:
-        'Statement[0].Condition.StringEquals["kms:EncryptionContext:t"] value "${aws:username" has a malformed policy variable at position 0: missing closing }',
+        'Statement[0].Condition.StringEquals["kms:EncryptionContext:t"] value ' +
+        '"${aws:username" has a malformed policy variable at position 0: missing closing }',
     },
     {
       name: 'empty variable',

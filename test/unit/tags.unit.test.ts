@@ -35,11 +35,15 @@ describe('validateTags', () => {
     expect(validateTags([tag('k'.repeat(128), 'v'.repeat(256))])).toBeUndefined();
     expect(outcome(validateTags([tag('k'.repeat(129))]))).toEqual({
       code: 'ValidationException',
-      message: `1 validation error detected: Value '${'k'.repeat(129)}' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128`,
+      message:
+        `1 validation error detected: Value '${'k'.repeat(129)}' at 'tags.1.member.tagKey' ` +
+        `failed to satisfy constraint: Member must have length less than or equal to 128`,
     });
     expect(outcome(validateTags([tag('ok'), tag('k', 'v'.repeat(257))]))).toEqual({
       code: 'ValidationException',
-      message: `1 validation error detected: Value '${'v'.repeat(257)}' at 'tags.2.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256`,
+      message:
+        `1 validation error detected: Value '${'v'.repeat(257)}' at 'tags.2.member.tagValue' ` +
+        `failed to satisfy constraint: Member must have length less than or equal to 256`,
     });
   });
 
@@ -54,7 +58,9 @@ describe('validateTags', () => {
   it.each(['a#b', 'semi;colon', 'quote"', 'new\nline', 'emoji😀', 'star*', 'comma,'])('refuses %j as a key, naming the pattern', (key) => {
     expect(outcome(validateTags([tag(key)]))).toEqual({
       code: 'ValidationException',
-      message: `1 validation error detected: Value '${key}' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must satisfy regular expression pattern: ${PATTERN}`,
+      message:
+        `1 validation error detected: Value '${key}' at 'tags.1.member.tagKey' failed to ` +
+        `satisfy constraint: Member must satisfy regular expression pattern: ${PATTERN}`,
     });
   });
 

@@ -89,7 +89,8 @@ function sendStsError(res: ServerResponse, requestId: string, error: KmsError): 
   const { code, status } = STS_ERRORS[error.code] ?? { code: error.code, status: 400 };
   const xml =
     `<ErrorResponse xmlns="${STS_NAMESPACE}">\n` +
-    `  <Error>\n    <Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type>\n    <Code>${escapeXml(code)}</Code>\n    <Message>${escapeXml(error.message)}</Message>\n  </Error>\n` +
+    `  <Error>\n    <Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type>\n` +
+    `    <Code>${escapeXml(code)}</Code>\n    <Message>${escapeXml(error.message)}</Message>\n  </Error>\n` +
     `  <RequestId>${requestId}</RequestId>\n` +
     `</ErrorResponse>\n`;
   res.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(xml), 'x-amzn-RequestId': requestId }).end(xml);

@@ -34,7 +34,8 @@ export const AuditEvent = builder.objectRef<AuditEventView>('AuditEvent').implem
       type: 'JSON',
       nullable: true,
       description:
-        'Why it was allowed or refused: {action, decision: allow | explicitDeny | implicitDeny, allowedBy, deniedBy, reason}, naming the key policy statement (policy, Sid, index), identity policy statement or grant id.',
+        'Why it was allowed or refused: {action, decision: allow | explicitDeny | implicitDeny, allowedBy, deniedBy, ' +
+        'reason}, naming the key policy statement (policy, Sid, index), identity policy statement or grant id.',
       resolve: (e) => e.authorization ?? null,
     }),
     principalArn: t.string({ nullable: true, resolve: (e) => e.userIdentity.principalArn }),

@@ -7,7 +7,8 @@ import { builder } from './builder.ts';
 const Checkpoint = builder.objectRef<CheckpointJson>('Checkpoint').implement({
   description:
     "A signed checkpoint of the log's Merkle tree (RFC 9162 hashing over every event's canonical bytes). The Ed25519 signature " +
-    '(public key: `keyledger checkpoint public-key`) covers the UTF-8 text "keyledger checkpoint v1\\n<treeSize>\\n<rootHash>\\n<signedAt>\\n<previousHash or ->\\n<keyId>\\n"; ' +
+    '(public key: `keyledger checkpoint public-key`) covers the UTF-8 text ' +
+    '"keyledger checkpoint v1\\n<treeSize>\\n<rootHash>\\n<signedAt>\\n<previousHash or ->\\n<keyId>\\n"; ' +
     'checkpointHash is SHA-256 of that text followed by the signature, and the next checkpoint names it as previousHash.',
   fields: (t) => ({
     treeSize: t.exposeString('treeSize', { description: 'Events sealed: leaves 0..treeSize-1, decimal.' }),
@@ -38,7 +39,8 @@ const InclusionProof = builder.objectRef<InclusionProofView>('InclusionProof').i
     canonicalEvent: t.exposeString('canonicalEvent', {
       nullable: true,
       description:
-        "The record's canonical event text as the database holds it now (it hashes to leafHash unless it was altered); null when your view of the record hides part of it.",
+        "The record's canonical event text as the database holds it now (it hashes to " +
+        'leafHash unless it was altered); null when your view of the record hides part of it.',
     }),
     auditPath: t.exposeStringList('auditPath', { description: 'Base64 hashes, the sibling nearest the leaf first.' }),
     checkpoint: t.expose('checkpoint', { type: Checkpoint }),

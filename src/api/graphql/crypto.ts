@@ -26,7 +26,8 @@ kmsField('Encrypt', {
     }),
   }),
   description:
-    "Encrypt: up to 4096 bytes under a symmetric KMS key, bound to the encryption context; or, with encryptionAlgorithm RSAES_OAEP_SHA_1/256, under an RSA ENCRYPT_DECRYPT key (AWS's plaintext limits, no encryption context).",
+    'Encrypt: up to 4096 bytes under a symmetric KMS key, bound to the encryption context; or, ' +
+    "with encryptionAlgorithm RSAES_OAEP_SHA_1/256, under an RSA ENCRYPT_DECRYPT key (AWS's plaintext limits, no encryption context).",
   input: EncryptInput,
 });
 
@@ -35,7 +36,8 @@ const DecryptInput = builder.inputType('DecryptInput', {
     ciphertextBlob: t.field({ type: 'Base64', required: true }),
     keyId: t.string({
       description:
-        'Optional for symmetric ciphertext (when given it must name the key in the blob); required for a ciphertext made under an RSA key, with encryptionAlgorithm.',
+        'Optional for symmetric ciphertext (when given it must name the key in the blob); ' +
+        'required for a ciphertext made under an RSA key, with encryptionAlgorithm.',
     }),
     encryptionContext: t.field({ type: 'EncryptionContext' }),
     grantTokens: t.stringList(),
@@ -95,7 +97,8 @@ kmsField('ReEncrypt', {
       }),
     }),
   description:
-    'ReEncrypt: decrypt and encrypt again under another key or context, inside the service. From an RSA key give sourceKeyId and sourceEncryptionAlgorithm; to one, destinationEncryptionAlgorithm (no encryption context on an RSA side).',
+    'ReEncrypt: decrypt and encrypt again under another key or context, inside the service. From an RSA key give sourceKeyId ' +
+    'and sourceEncryptionAlgorithm; to one, destinationEncryptionAlgorithm (no encryption context on an RSA side).',
   input: ReEncryptInput,
 });
 

@@ -53,7 +53,8 @@ kmsField('GenerateDataKeyPair', {
     }),
   }),
   description:
-    'GenerateDataKeyPair: a new key pair whose private key (PKCS#8 DER) is returned in plaintext and encrypted under a symmetric KMS key, bound to the encryption context, as GenerateDataKey encrypts a data key.',
+    'GenerateDataKeyPair: a new key pair whose private key (PKCS#8 DER) is returned in plaintext and encrypted ' +
+    'under a symmetric KMS key, bound to the encryption context, as GenerateDataKey encrypts a data key.',
   input: GenerateDataKeyPairInput,
 });
 

@@ -37,7 +37,8 @@ const KeyMaterialResponse = (name: string) =>
 kmsField('ImportKeyMaterial', {
   type: KeyMaterialResponse('ImportKeyMaterialResponse'),
   description:
-    "ImportKeyMaterial: key material wrapped with GetParametersForImport's public key. A re-import accepts only the same material; NEW_KEY_MATERIAL into a symmetric key that has material prepares an on-demand rotation.",
+    "ImportKeyMaterial: key material wrapped with GetParametersForImport's public key. A re-import accepts only the same material; " +
+    'NEW_KEY_MATERIAL into a symmetric key that has material prepares an on-demand rotation.',
   input: builder.inputType('ImportKeyMaterialInput', {
     fields: (t) => ({
       keyId: t.string(KEY_ID),

@@ -39,7 +39,8 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
 kmsField('CreateKey', {
   type: KeyMetadataResponse('CreateKeyResponse'),
   description:
-    'CreateKey: a new key owned by your account: symmetric encryption (the default), RSA, ECC, Ed25519 or ML-DSA key pairs, or HMAC. keyUsage is required for every keySpec but SYMMETRIC_DEFAULT.',
+    'CreateKey: a new key owned by your account: symmetric encryption (the default), RSA, ECC, ' +
+    'Ed25519 or ML-DSA key pairs, or HMAC. keyUsage is required for every keySpec but SYMMETRIC_DEFAULT.',
   input: CreateKeyInput,
   inputRequired: false,
 });
@@ -91,7 +92,8 @@ kmsField('GetPublicKey', {
     }),
   }),
   description:
-    "GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo), with its spec, usage and algorithms. Symmetric and HMAC keys have none (UnsupportedOperationException).",
+    "GetPublicKey: an asymmetric key's public key (DER SubjectPublicKeyInfo), with its spec, " +
+    'usage and algorithms. Symmetric and HMAC keys have none (UnsupportedOperationException).',
   input: GetPublicKeyInput,
 });
 
@@ -140,7 +142,8 @@ kmsField('GetKeyLastUsage', {
     }),
   }),
   description:
-    "GetKeyLastUsage: the key's last successful cryptographic operation, from the audit log's usage rollups. Key id or key ARN only (no alias); the caller's account's keys only.",
+    "GetKeyLastUsage: the key's last successful cryptographic operation, " +
+    "from the audit log's usage rollups. Key id or key ARN only (no alias); the caller's account's keys only.",
   input: builder.inputType('GetKeyLastUsageInput', {
     fields: (t) => ({ keyId: t.string({ required: true, description: 'Key id or key ARN (alias names are not supported, as in AWS).' }) }),
   }),

@@ -61,7 +61,8 @@ builder.queryField('complianceReport', (t) =>
   t.field({
     type: ReportRef,
     description:
-      'The compliance report of your account over [from, to): key inventory, rotation coverage, keys pending deletion and uses attempted on them, disabled keys still called, denied requests, grants, unused keys, who can decrypt each key. Requires cloudtrail:LookupEvents.',
+      'The compliance report of your account over [from, to): key inventory, rotation coverage, keys pending deletion and uses attempted on them, ' +
+      'disabled keys still called, denied requests, grants, unused keys, who can decrypt each key. Requires cloudtrail:LookupEvents.',
     args: {
       from: t.arg({ type: 'DateTime', required: true }),
       to: t.arg({ type: 'DateTime', required: true }),

@@ -7,7 +7,8 @@ type SigningAlgorithm = (typeof SigningAlgorithmSpec)['$inferType'];
 
 const MessageType = builder.enumType('MessageType', {
   description:
-    "RAW: the message itself (at most 4096 bytes). DIGEST: its digest, exactly the length of the algorithm's hash. EXTERNAL_MU: ML-DSA's 64-byte mu (FIPS 204 section 6.2).",
+    'RAW: the message itself (at most 4096 bytes). DIGEST: its digest, ' +
+    "exactly the length of the algorithm's hash. EXTERNAL_MU: ML-DSA's 64-byte mu (FIPS 204 section 6.2).",
   values: ['RAW', 'DIGEST', 'EXTERNAL_MU'] as const,
 });
 
@@ -34,7 +35,8 @@ kmsField('Sign', {
     }),
   }),
   description:
-    'Sign: a signature of a message or digest under an asymmetric SIGN_VERIFY key. A mutation: it is a recorded action (the record keeps the message length, never the message).',
+    'Sign: a signature of a message or digest under an asymmetric SIGN_VERIFY key. A mutation: ' +
+    'it is a recorded action (the record keeps the message length, never the message).',
   input: SignInput,
 });
 

@@ -250,7 +250,8 @@ function classifyAwsPrincipal(text: string, path: string): AwsPrincipal {
   }
   if (/[*?]/.test(text)) {
     fail(
-      `${path} ${JSON.stringify(text)}: a principal cannot contain wildcards except "*" alone; to match principals by pattern use "Principal": "*" with an ArnLike condition on aws:PrincipalArn`,
+      `${path} ${JSON.stringify(text)}: a principal cannot contain wildcards except "*" alone; ` +
+        `to match principals by pattern use "Principal": "*" with an ArnLike condition on aws:PrincipalArn`,
     );
   }
   return fail(`${path} ${JSON.stringify(text)} is not a valid principal: use "*", a 12-digit account id, arn:aws:iam::<account>:root, or a user or role ARN`);
