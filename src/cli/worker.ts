@@ -17,7 +17,7 @@ With KEYLEDGER_SERVICE_DATABASE_URL and KEYLEDGER_JOB_QUEUE_DATABASE_URL
 holds no login that could rewrite the log.
 
 Options:
-  --status   print the queue depths, the last sweep, the usage rollups' fold and the failed sweeps, then exit
+  --status   print the queue depths, the last sweep, the usage rollups' fold, the sealer's progress and the failed sweeps, then exit
   --json     with --status: print it as JSON
 `;
 
@@ -102,6 +102,16 @@ export function formatStatus(status: WorkerStatus): string {
   lines.push(
     `usage rollup ${rollup.folded} audit records folded ` +
       `(last ${rollup.updatedAt.toISOString()}), ${rollup.waitingCapped ? 'more than ' : ''}${rollup.waiting} waiting`,
+  );
+  const seal = status.sealing;
+  lines.push(
+    `sealing      ${seal.sealed} events sealed (last ${seal.updatedAt.toISOString()}), ${seal.waitingCapped ? 'more than ' : ''}${seal.waiting} waiting; ` +
+      (seal.checkpoint ? `newest checkpoint: tree size ${seal.checkpoint.treeSize}, signed ${seal.checkpoint.signedAt.toISOString()}` : 'no checkpoint yet'),
+  );
+  lines.push(
+    seal.oldestUncoveredAt
+      ? `             not yet covered by a checkpoint since ${seal.oldestUncoveredAt.toISOString()} (the window in which it could be altered unseen)`
+      : '             every event is covered by a checkpoint',
   );
   if (status.failedJobs.count === 0) {
     lines.push('failed jobs  none');

@@ -332,3 +332,55 @@ export async function sealedEvent(db: Executor, eventId: string): Promise<Sealed
   const r = rows[0];
   return r ? { leafIndex: Number(r.leaf_index), sealedHash: r.leaf_hash, canonical: canonicalEventOf(r), dataJson: r.data } : null;
 }
+
+/** At most this many unsealed events are counted (the status says "more than"). */
+export const SEAL_WAITING_CAP = 100_000;
+
+/** How far the sealer has come, for `worker --status`: the window in which an event could still be altered unseen. */
+export interface SealStatus {
+  /** Events sealed into the tree, and when the sealer last moved. */
+  sealed: number;
+  updatedAt: Date;
+  /** Events committed but not yet sealed (counted up to SEAL_WAITING_CAP). */
+  waiting: number;
+  waitingCapped: boolean;
+  /** The newest signed checkpoint: its tree size and when it was signed. */
+  checkpoint: { treeSize: number; signedAt: Date } | null;
+  /** When the oldest event no checkpoint covers yet was recorded; null when every event is covered. */
+  oldestUncoveredAt: Date | null;
+}
+
+/**
+ * The sealer's progress: sealed, waiting, the newest checkpoint, and the
+ * oldest event no checkpoint covers yet (the open end of the window).
+ *
+ * @example
+ * await readSealStatus(db) // { sealed: 5000, waiting: 12, checkpoint: { treeSize: 4990, signedAt }, oldestUncoveredAt, … }
+ */
+export async function readSealStatus(db: Db): Promise<SealStatus> {
+  const state = (
+    await sql<{ tree_size: string; transaction_id: string; global_position: string; updated_at: Date }>`
+      SELECT tree_size::text, transaction_id::text, global_position::text, updated_at FROM log_seal_state`.execute(db)
+  ).rows[0]!;
+  const after = sql`(transaction_id, global_position) > (${state.transaction_id}::xid8, ${state.global_position}::bigint)`;
+  const waiting = Number(
+    (await sql<{ n: string }>`SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE ${after} LIMIT ${SEAL_WAITING_CAP + 1}) AS w`.execute(db)).rows[0]!.n,
+  );
+  const latest = await latestCheckpoint(db);
+  const covered = latest?.treeSize ?? 0;
+  // The first leaf past the checkpoint if it is sealed, else the first event not sealed at all.
+  const firstUncovered = await sql<{ recorded_at: Date }>`
+    SELECT recorded_at FROM (
+      SELECT 1 AS o, e.recorded_at FROM log_seal_leaves l JOIN events e ON e.event_id = l.event_id WHERE l.leaf_index = ${String(covered)}::bigint
+      UNION ALL
+      (SELECT 2 AS o, recorded_at FROM events WHERE ${after} ORDER BY transaction_id, global_position LIMIT 1)) AS u
+    ORDER BY o LIMIT 1`.execute(db);
+  return {
+    sealed: Number(state.tree_size),
+    updatedAt: state.updated_at,
+    waiting: Math.min(waiting, SEAL_WAITING_CAP),
+    waitingCapped: waiting > SEAL_WAITING_CAP,
+    checkpoint: latest ? { treeSize: latest.treeSize, signedAt: latest.signedAt } : null,
+    oldestUncoveredAt: firstUncovered.rows[0]?.recorded_at ?? null,
+  };
+}

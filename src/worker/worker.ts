@@ -18,6 +18,7 @@ import {
 import { lastSweep, sweepScheduledWork, type LastSweep } from './sweep.ts';
 import { startSealLoop, type SealLoopOptions } from './seal-loop.ts';
 import { startUsageRollupLoop, USAGE_ROLLUP_INTERVAL_MS } from './usage-rollup-loop.ts';
+import { readSealStatus, type SealStatus } from '../store/log-seal.ts';
 import { readUsageRollupStatus } from '../store/usage-rollup.ts';
 
 type UsageRollupStatus = Awaited<ReturnType<typeof readUsageRollupStatus>>;
@@ -67,6 +68,8 @@ export interface WorkerStatus {
   failedJobs: { count: number; newest: FailedJob[] };
   /** The usage rollups' fold: records folded, when it last moved, audit records waiting. */
   usageRollup: UsageRollupStatus;
+  /** The sealer: events sealed and waiting, the newest checkpoint, the oldest event no checkpoint covers. */
+  sealing: SealStatus;
 }
 
 export interface RunningWorker {
@@ -232,6 +235,7 @@ export async function readWorkerStatus(deps: { connectionString: string; db: Db;
       lastSweep: await lastSweep(deps.db),
       failedJobs: { count: 0, newest: [] },
       usageRollup: await readUsageRollupStatus(deps.db),
+      sealing: await readSealStatus(deps.db),
     };
   }
   // A reader only: no maintenance, no cron, no schema changes, not listed as an instance.
@@ -302,6 +306,7 @@ async function statusOf(boss: PgBoss, db: Db): Promise<WorkerStatus> {
     lastSweep: await lastSweep(db),
     failedJobs: { count: dead.length, newest },
     usageRollup: await readUsageRollupStatus(db),
+    sealing: await readSealStatus(db),
   };
 }
 

@@ -2,11 +2,14 @@ import { ADMINISTRATOR_ACCESS } from '../../src/service/identity-service.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyledger } from '../../src/app.ts';
 import { formatStatus } from '../../src/cli/worker.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { rootKeyFromBytes } from '../../src/crypto/root-key.ts';
+import { sealKeyFromSeed } from '../../src/crypto/seal-key.ts';
+import { LogSealer } from '../../src/store/log-seal.ts';
 import { createLogger } from '../../src/logger.ts';
 import { DELETE_KEY_QUEUE, EXPIRE_KEY_MATERIAL_QUEUE, ROTATE_KEY_QUEUE } from '../../src/worker/jobs.ts';
 import {
@@ -45,6 +48,7 @@ describe('startWorker', () => {
       lastSweep: null,
       failedJobs: { count: 0, newest: [] },
       usageRollup: { folded: 0, updatedAt: expect.any(Date), waiting: 0, waitingCapped: false },
+      sealing: { sealed: 0, updatedAt: expect.any(Date), waiting: 0, waitingCapped: false, checkpoint: null, oldestUncoveredAt: null },
     });
     expect(formatStatus(status)).toMatch(
       /no worker has run[\s\S]*last sweep {3}never[\s\S]*usage rollup 0 audit records folded .*, 0 waiting[\s\S]*failed jobs  none/,
@@ -103,6 +107,29 @@ describe('startWorker', () => {
   });
 });
 
+describe('the sealer in the status', () => {
+  it('shows events waiting and the oldest one no checkpoint covers, until a pass seals and checkpoints them', async () => {
+    // The test above recorded requests; no sealer has run on this database.
+    const before = (await readWorkerStatus({ connectionString: db.url, db: db.app, logger })).sealing;
+    expect(before.sealed).toBe(0);
+    expect(before.waiting).toBeGreaterThan(0);
+    expect(before.checkpoint).toBeNull();
+    const { rows } = await sql<{ first: Date }>`SELECT min(recorded_at) AS first FROM events`.execute(db.owner);
+    expect(before.oldestUncoveredAt).toEqual(rows[0]!.first);
+    expect(formatStatus(await readWorkerStatus({ connectionString: db.url, db: db.app, logger }))).toContain(
+      `0 events sealed (last ${before.updatedAt.toISOString()}), ${before.waiting} waiting; no checkpoint yet`,
+    );
+
+    const sealer = new LogSealer(db.app, { privateKey: sealKeyFromSeed(Buffer.alloc(32, 7)).privateKey, now: () => new Date() });
+    let pass;
+    do pass = await sealer.pass({ force: true });
+    while (!pass.caughtUp);
+    const after = (await readWorkerStatus({ connectionString: db.url, db: db.app, logger })).sealing;
+    expect(after).toMatchObject({ sealed: pass.treeSize, waiting: 0, checkpoint: { treeSize: pass.treeSize }, oldestUncoveredAt: null });
+    expect(formatStatus(await readWorkerStatus({ connectionString: db.url, db: db.app, logger }))).toContain('every event is covered by a checkpoint');
+  });
+});
+
 describe('formatStatus', () => {
   it('lists failed sweeps, newest first, with their error', () => {
     const text = formatStatus({
@@ -117,7 +144,19 @@ describe('formatStatus', () => {
         ],
       },
       usageRollup: { folded: 1200, updatedAt: new Date('2026-05-01T09:58:00Z'), waiting: 100_000, waitingCapped: true },
+      sealing: {
+        sealed: 900,
+        updatedAt: new Date('2026-05-01T09:59:30Z'),
+        waiting: 3,
+        waitingCapped: false,
+        checkpoint: { treeSize: 880, signedAt: new Date('2026-05-01T09:59:28Z') },
+        oldestUncoveredAt: new Date('2026-05-01T09:59:26Z'),
+      },
     });
+    expect(text).toContain(
+      'sealing      900 events sealed (last 2026-05-01T09:59:30.000Z), 3 waiting; newest checkpoint: tree size 880, signed 2026-05-01T09:59:28.000Z',
+    );
+    expect(text).toContain('not yet covered by a checkpoint since 2026-05-01T09:59:26.000Z');
     expect(text).toContain('usage rollup 1200 audit records folded (last 2026-05-01T09:58:00.000Z), more than 100000 waiting');
     expect(text).toContain('queues (counted 2026-05-01T10:00:00.000Z)');
     expect(text).toContain('failed jobs  2 (newest first)');
