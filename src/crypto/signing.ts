@@ -114,7 +114,10 @@ export function checkSigningRequest(request: SigningRequestShape): SigningRefusa
   } else {
     const expected = MESSAGE_BYTES_BY_TYPE[messageType][algorithm];
     if (messageLength !== expected) {
-      return refuse('INVALID_MESSAGE_LENGTH', `A ${messageType} message for ${algorithm} must be ${expected} bytes long.`);
+      return refuse(
+        'INVALID_MESSAGE_LENGTH',
+        `${/^[AEIOU]/.test(messageType) ? 'An' : 'A'} ${messageType} message for ${algorithm} must be ${expected} bytes long.`,
+      );
     }
   }
   return null;

@@ -516,7 +516,7 @@ describe('Ed25519ph (ED25519_PH_SHA_512) and ML-DSA EXTERNAL_MU', () => {
         const e = await awsError(send());
         expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual([
           'ValidationException',
-          'A EXTERNAL_MU message for ML_DSA_SHAKE_256 must be 64 bytes long.',
+          'An EXTERNAL_MU message for ML_DSA_SHAKE_256 must be 64 bytes long.',
           400,
         ]);
         expect((await oneRecordOf(e.requestId)).data).toMatchObject({ outcome: 'failure', errorCode: 'ValidationException' });
