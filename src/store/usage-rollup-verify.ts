@@ -96,6 +96,8 @@ function describeRollup(r: UsageRollupTable, rows: DiffRow[]): string[] {
     }
   }
   for (const [group, log] of logByGroup) lines.push(`${r.table}: ${group}: missing from the rollup; the log has ${measures(log)}`);
+  // In the groups' order, whatever order the query returned its rows in: the same differences read the same.
+  lines.sort();
   const truncated = rows.filter((d) => d.side === 'live').length > MAX_LISTED || rows.filter((d) => d.side === 'log').length > MAX_LISTED;
   return truncated ? [...lines.slice(0, MAX_LISTED), `${r.table}: more differences than listed`] : lines;
 }
