@@ -33,7 +33,7 @@ import { ensureStillReading } from './audit/reader-recheck.ts';
 import { enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
 import type { RequestRunner } from './request-runner.ts';
-import { SubscriptionSlots, type SubscriptionSlot } from './subscription-slots.ts';
+import { streamUntilStopped, SubscriptionSlots, type SubscriptionSlot } from './subscription-slots.ts';
 
 /** An inclusion proof (RFC 9162 2.1.3) of one record against a signed checkpoint. */
 export interface InclusionProofView {
@@ -227,28 +227,7 @@ export class CheckpointService {
       controller.abort();
       taken.release();
     };
-    const stream: AsyncIterableIterator<CheckpointJson> = {
-      next: async () => {
-        try {
-          const result = await items.next();
-          if (result.done) stop();
-          return result;
-        } catch (error) {
-          stop();
-          throw error;
-        }
-      },
-      return: (value?: unknown) => {
-        stop();
-        return items.return(value as undefined);
-      },
-      throw: (error?: unknown) => {
-        stop();
-        return items.throw(error);
-      },
-      [Symbol.asyncIterator]: () => stream,
-    };
-    return stream;
+    return streamUntilStopped(items, stop);
   }
 
   async *#follow(

@@ -72,3 +72,38 @@ export class SubscriptionSlots {
     };
   }
 }
+
+/**
+ * `items` as a subscription's stream that calls `stop` (once or more: make it
+ * idempotent) when it ends, fails, or its consumer returns or throws: the
+ * place where a stream gives back its slot and aborts its waits. A generator
+ * suspended in a read or a wait only sees return() once it yields again, so
+ * `stop` runs first, and an abort in it makes ending prompt.
+ *
+ * @example
+ * return streamUntilStopped(this.#follow(ctx, controller.signal), () => { controller.abort(); slot.release(); });
+ */
+export function streamUntilStopped<T>(items: AsyncGenerator<T, undefined>, stop: () => void): AsyncIterableIterator<T> {
+  const stream: AsyncIterableIterator<T> = {
+    next: async () => {
+      try {
+        const result = await items.next();
+        if (result.done) stop();
+        return result;
+      } catch (error) {
+        stop();
+        throw error;
+      }
+    },
+    return: (value?: unknown) => {
+      stop();
+      return items.return(value as undefined);
+    },
+    throw: (error?: unknown) => {
+      stop();
+      return items.throw(error);
+    },
+    [Symbol.asyncIterator]: () => stream,
+  };
+  return stream;
+}

@@ -12,7 +12,7 @@ import { logHorizon } from '../../store/event-store.ts';
 import { enforce, type Authorizer } from '../authorization.ts';
 import type { RequestContext } from '../context.ts';
 import type { RequestRunner } from '../request-runner.ts';
-import { SubscriptionSlots, type SubscriptionSlot } from '../subscription-slots.ts';
+import { streamUntilStopped, SubscriptionSlots, type SubscriptionSlot } from '../subscription-slots.ts';
 import { resolveAuditFilter, type AuditEventFilter } from './filter.ts';
 import { ensureStillReading } from './reader-recheck.ts';
 import { AUDIT_READ_ACTION, decodeCursor, encodeCursor, recordEdge, type AuditEventEdge } from './records.ts';
@@ -162,30 +162,7 @@ export class AuditTailService {
       }
       released = true;
     };
-    // A generator suspended in a read or a wait only sees return() once it
-    // yields again: abort first so that ending a tail is prompt.
-    const tail: AsyncIterableIterator<AuditEventEdge> = {
-      next: async () => {
-        try {
-          const result = await records.next();
-          if (result.done) stop();
-          return result;
-        } catch (error) {
-          stop();
-          throw error;
-        }
-      },
-      return: (value?: unknown) => {
-        stop();
-        return records.return(value as undefined);
-      },
-      throw: (error?: unknown) => {
-        stop();
-        return records.throw(error);
-      },
-      [Symbol.asyncIterator]: () => tail,
-    };
-    return tail;
+    return streamUntilStopped(records, stop);
   }
 
   async *#follow(
