@@ -351,6 +351,27 @@ describe('DIGEST messages', () => {
 
 // ------------------------------------------------------------------ Verify's verdicts
 
+/** Sign and Verify of a 63, 65, 32 and 1-byte message of this type: each a recorded ValidationException with `message`. */
+async function expectWrongLengthsRefused(
+  keyId: string,
+  MessageType: 'DIGEST' | 'EXTERNAL_MU',
+  SigningAlgorithm: 'ED25519_PH_SHA_512' | 'ML_DSA_SHAKE_256',
+  signatureBytes: number,
+  message: string,
+): Promise<void> {
+  for (const wrong of [63, 65, 32, 1]) {
+    const Message = Buffer.alloc(wrong, 7);
+    for (const send of [
+      () => aws.kms.send(new SignCommand({ KeyId: keyId, Message, MessageType, SigningAlgorithm })),
+      () => aws.kms.send(new VerifyCommand({ KeyId: keyId, Message, MessageType, Signature: Buffer.alloc(signatureBytes, 1), SigningAlgorithm })),
+    ]) {
+      const e = await awsError(send());
+      expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual(['ValidationException', message, 400]);
+      expect((await oneRecordOf(e.requestId)).data).toMatchObject({ outcome: 'failure', errorCode: 'ValidationException' });
+    }
+  }
+}
+
 describe('Ed25519ph (ED25519_PH_SHA_512) and ML-DSA EXTERNAL_MU', () => {
   /** The key material id a key signs with, for the records. */
   const keyMaterialIdOf = async (keyId: string) =>
@@ -404,30 +425,7 @@ describe('Ed25519ph (ED25519_PH_SHA_512) and ML-DSA EXTERNAL_MU', () => {
 
   it('ED25519_PH_SHA_512 takes only a DIGEST of exactly 64 bytes: ValidationException otherwise, recorded', async () => {
     const key = await signingKey('ECC_NIST_EDWARDS25519');
-    for (const wrong of [63, 65, 32, 1]) {
-      for (const send of [
-        () =>
-          aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' })),
-        () =>
-          aws.kms.send(
-            new VerifyCommand({
-              KeyId: key.keyId,
-              Message: Buffer.alloc(wrong, 7),
-              MessageType: 'DIGEST',
-              Signature: Buffer.alloc(64, 1),
-              SigningAlgorithm: 'ED25519_PH_SHA_512',
-            }),
-          ),
-      ]) {
-        const e = await awsError(send());
-        expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual([
-          'ValidationException',
-          'Digest is invalid length for algorithm ED25519_PH_SHA_512.',
-          400,
-        ]);
-        expect((await oneRecordOf(e.requestId)).data).toMatchObject({ outcome: 'failure', errorCode: 'ValidationException' });
-      }
-    }
+    await expectWrongLengthsRefused(key.keyId, 'DIGEST', 'ED25519_PH_SHA_512', 64, 'Digest is invalid length for algorithm ED25519_PH_SHA_512.');
     for (const MessageType of [undefined, 'RAW'] as const) {
       const e = await awsError(
         aws.kms.send(new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(64, 7), MessageType, SigningAlgorithm: 'ED25519_PH_SHA_512' })),
@@ -496,32 +494,7 @@ describe('Ed25519ph (ED25519_PH_SHA_512) and ML-DSA EXTERNAL_MU', () => {
 
   it('EXTERNAL_MU must be exactly 64 bytes, and is for ML-DSA only: ValidationException otherwise', async () => {
     const key = await signingKey('ML_DSA_65');
-    for (const wrong of [63, 65, 32, 1]) {
-      for (const send of [
-        () =>
-          aws.kms.send(
-            new SignCommand({ KeyId: key.keyId, Message: Buffer.alloc(wrong, 7), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ML_DSA_SHAKE_256' }),
-          ),
-        () =>
-          aws.kms.send(
-            new VerifyCommand({
-              KeyId: key.keyId,
-              Message: Buffer.alloc(wrong, 7),
-              MessageType: 'EXTERNAL_MU',
-              Signature: Buffer.alloc(3309, 1),
-              SigningAlgorithm: 'ML_DSA_SHAKE_256',
-            }),
-          ),
-      ]) {
-        const e = await awsError(send());
-        expect([e.name, e.message, e.status], `${wrong} bytes`).toEqual([
-          'ValidationException',
-          'An EXTERNAL_MU message for ML_DSA_SHAKE_256 must be 64 bytes long.',
-          400,
-        ]);
-        expect((await oneRecordOf(e.requestId)).data).toMatchObject({ outcome: 'failure', errorCode: 'ValidationException' });
-      }
-    }
+    await expectWrongLengthsRefused(key.keyId, 'EXTERNAL_MU', 'ML_DSA_SHAKE_256', 3309, 'An EXTERNAL_MU message for ML_DSA_SHAKE_256 must be 64 bytes long.');
     const ecdsa = await signingKey('ECC_NIST_P256');
     const e = await awsError(
       aws.kms.send(new SignCommand({ KeyId: ecdsa.keyId, Message: Buffer.alloc(64, 7), MessageType: 'EXTERNAL_MU', SigningAlgorithm: 'ECDSA_SHA_256' })),
