@@ -462,6 +462,8 @@ interface Snapshot {
   xacts: number | null;
   walLsn: bigint | null;
   walFsyncs: number | null;
+  /** Checkpoints Postgres has completed (pg_stat_checkpointer, PostgreSQL 17+). */
+  checkpoints: number | null;
   /** The in-process committer's counters (null without group commit). */
   batches: { batches: number; records: number } | null;
 }
@@ -503,6 +505,8 @@ interface Row {
   xacts: number | null;
   walBytes: number | null;
   fsyncs: number | null;
+  /** Checkpoints completed during the measured window: each makes the next write of every page a full-page image. */
+  checkpoints: number | null;
   /** AWS: mean ms the load thread spent SigV4-signing a request (outside the latency). */
   signMs: number | null;
 }
@@ -590,6 +594,12 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
     const admin = new pg.Client({ connectionString: server.url('postgres') });
     await admin.connect();
     try {
+      // No checkpoint inside the run: a checkpoint makes the next write of every page a full-page image, which
+      // lands on whichever phase comes next (a phase paid 111 KB of WAL per Decrypt once). Both settings are
+      // reloadable; the setup below ends with a CHECKPOINT, so every phase starts after the same one.
+      await admin.query(`ALTER SYSTEM SET max_wal_size = '16GB'`);
+      await admin.query(`ALTER SYSTEM SET checkpoint_timeout = '1h'`);
+      await admin.query('SELECT pg_reload_conf()');
       await admin.query('CREATE DATABASE keyledger_bench');
     } finally {
       await admin.end();
@@ -746,8 +756,16 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
 
   // 7. The environment.
   const settingsRow = (
-    await monitor.query<{ version: string; fsync: string; synchronous_commit: string; wal_sync_method: string }>(
+    await monitor.query<{
+      version: string;
+      fsync: string;
+      synchronous_commit: string;
+      wal_sync_method: string;
+      max_wal_size: string;
+      checkpoint_timeout: string;
+    }>(
       `SELECT current_setting('server_version') AS version, current_setting('fsync') AS fsync,
+              current_setting('max_wal_size') AS max_wal_size, current_setting('checkpoint_timeout') AS checkpoint_timeout,
               current_setting('synchronous_commit') AS synchronous_commit, current_setting('wal_sync_method') AS wal_sync_method`,
     )
   ).rows[0]!;
@@ -755,7 +773,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const environment =
     `environment: node ${process.version} ${platform()}-${arch()} · ${cpuList.length} CPUs (${cpuList[0]?.model.trim() ?? 'unknown'}) · ` +
     `PostgreSQL ${settingsRow.version}, ${dbKind} (fsync=${settingsRow.fsync}, synchronous_commit=${settingsRow.synchronous_commit}, ` +
-    `wal_sync_method=${settingsRow.wal_sync_method}) · server and load in one process (load in a worker thread) · ` +
+    `wal_sync_method=${settingsRow.wal_sync_method}, max_wal_size=${settingsRow.max_wal_size}, ` +
+    `checkpoint_timeout=${settingsRow.checkpoint_timeout}) · server and load in one process (load in a worker thread) · ` +
     `load average at start ${loadavg()[0]!.toFixed(2)}`;
   progress(environment);
   progress(
@@ -768,6 +787,9 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   const postmaster = (await procStat(backend))?.ppid ?? null;
   const snapshot = (): Promise<Snapshot> => takeSnapshot(monitor, postmaster, app);
   const rows: Row[] = [];
+
+  // Every phase after the same checkpoint (where this role may ask for one): see the settings at start.
+  await monitor.query('CHECKPOINT').catch(() => {});
 
   // 8. The Postgres ceilings: one row per INSERT + COMMIT (autocommit), into the copy of `events` and
   // into a bare table (same columns, primary key only); and batchRows rows per INSERT + COMMIT into the copy.
@@ -918,7 +940,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       'of the main thread (HTTP + GraphQL or AWS endpoint + services) / of the Postgres server. ' +
       'CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
       'pg = this Postgres server, other = the rest of the host. xacts ≈ committed transactions (Postgres stats lag ~1 s); WAL B exact; ' +
-      'WAL fsyncs from pg_stat_io.',
+      'WAL fsyncs from pg_stat_io. ckpts = checkpoints completed in the measured window (after one, every page written pays a ' +
+      'full-page image in the WAL).',
   );
   if (sealWindow) console.log(sealWindow);
   console.log(`total run time ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
@@ -1051,6 +1074,7 @@ async function measure(
     xacts: perOp(diff((x) => x.xacts)),
     walBytes: perOp(diff((x) => (x.walLsn === null ? null : Number(x.walLsn)))),
     fsyncs: perOp(diff((x) => x.walFsyncs)),
+    checkpoints: diff((x) => x.checkpoints),
     signMs: result.signMs,
   };
   progress(
@@ -1129,6 +1153,13 @@ async function takeSnapshot(monitor: pg.Client, postmaster: number | null, app: 
   } catch {
     // pg_stat_io has no WAL rows before PostgreSQL 18
   }
+  let checkpoints: number | null = null;
+  try {
+    const r = await monitor.query<{ done: string }>(`SELECT num_done::text AS done FROM pg_stat_checkpointer`);
+    checkpoints = r.rows[0] ? Number(r.rows[0].done) : null;
+  } catch {
+    // pg_stat_checkpointer came with PostgreSQL 17
+  }
   return {
     at,
     serverCpuMicros: serverCpu.user + serverCpu.system,
@@ -1139,6 +1170,7 @@ async function takeSnapshot(monitor: pg.Client, postmaster: number | null, app: 
     xacts,
     walLsn,
     walFsyncs,
+    checkpoints,
     batches,
   };
 }
@@ -1271,6 +1303,7 @@ function printTable(rows: Row[]): void {
       'xacts',
       'WAL B',
       'WAL fsyncs',
+      'ckpts',
     ],
     rows.map((r) => {
       const db = isCeiling(r) || r.queryMs === null ? null : (r.checkoutMs ?? 0) + r.queryMs + (r.commitMs ?? 0);
@@ -1293,6 +1326,7 @@ function printTable(rows: Row[]): void {
         fmt(r.xacts, 2),
         fmt(r.walBytes, 0),
         fmt(r.fsyncs, 2),
+        fmt(r.checkpoints, 0),
       ];
     }),
   );

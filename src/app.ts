@@ -115,7 +115,11 @@ export function createKeyledger(deps: {
   const groupCommit =
     groupCommitOptions === false
       ? undefined
-      : { committer: new GroupCommitter(deps.db, groupCommitOptions), cache: new KeyViewCache(deps.db), credentials: new CredentialCache(deps.db) };
+      : {
+          committer: new GroupCommitter(deps.db, { notices: auditFeed, ...groupCommitOptions }),
+          cache: new KeyViewCache(deps.db),
+          credentials: new CredentialCache(deps.db),
+        };
   const runner = new RequestRunner({
     db: deps.db,
     clock: deps.clock,

@@ -1,3 +1,4 @@
+import type { NoticeSource } from '../store/audit-notifications.ts';
 import type { Db } from '../store/database.ts';
 import { commitFencedAppends, type FencedAppend } from '../store/fences.ts';
 
@@ -12,6 +13,12 @@ export interface GroupCommitOptions {
    * transaction of its own, which only pays when it carries several records.
    */
   minOverlap?: number;
+  /**
+   * Told of every committed batch's records: a batch sends no notification on
+   * the audit channel itself (sql/0042), so the live tails learn of its
+   * records here (AuditFeed#publish).
+   */
+  notices?: { publish(transactionId: bigint, records: readonly NoticeSource[]): void };
 }
 
 interface Waiting {
@@ -50,6 +57,7 @@ export class GroupCommitter {
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
   readonly #minOverlap: number;
+  readonly #notices: GroupCommitOptions['notices'];
   #waiting: Waiting[] = [];
   #inFlight = 0;
   #idle: (() => void)[] = [];
@@ -60,6 +68,7 @@ export class GroupCommitter {
     this.#maxBatch = options.maxBatch ?? 512;
     this.#maxInFlight = options.maxInFlight ?? 4;
     this.#minOverlap = Math.max(1, Math.min(options.minOverlap ?? 8, this.#maxBatch));
+    this.#notices = options.notices;
   }
 
   submit(append: FencedAppend): Promise<boolean> {
@@ -94,10 +103,11 @@ export class GroupCommitter {
 
   async #flush(batch: Waiting[]): Promise<void> {
     try {
-      const written = await commitFencedAppends(
+      const { written, transactionId } = await commitFencedAppends(
         this.#db,
         batch.map((w) => w.append),
       );
+      if (transactionId !== null) this.#notices?.publish(transactionId, noticeSources(batch, written));
       this.#stats.batches++;
       this.#stats.records += batch.length;
       batch.forEach((w, i) => {
@@ -112,4 +122,14 @@ export class GroupCommitter {
       this.#pump();
     }
   }
+}
+
+/** The audit records a batch wrote, as the notices name them. */
+function noticeSources(batch: readonly Waiting[], written: readonly boolean[]): NoticeSource[] {
+  const sources: NoticeSource[] = [];
+  batch.forEach((w, i) => {
+    const data = w.append.event.data;
+    if (written[i] && w.append.event.type === 'AuditRecord' && typeof data === 'object' && data !== null) sources.push(data as NoticeSource);
+  });
+  return sources;
 }

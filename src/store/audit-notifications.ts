@@ -52,6 +52,35 @@ export interface FollowInterest {
 }
 
 const RECONNECT_DELAY_MS = 1000;
+/** How long published notices gather before one NOTIFY relays them to other processes. */
+const RELAY_INTERVAL_MS = 20;
+/** Distinct notices waiting for the relay beyond which they fold into one that wakes everyone. */
+const RELAY_QUEUE_LIMIT = 1000;
+
+/** The members of an audit record a notice names. */
+export interface NoticeSource {
+  accountId?: unknown;
+  recipientAccountId?: unknown;
+  eventName?: unknown;
+}
+
+const cut = (value: unknown, codePoints: number) => {
+  if (typeof value !== 'string') return '';
+  let end = 0;
+  for (let n = 0; n < codePoints && end < value.length; n++) end += value.codePointAt(end)! > 0xffff ? 2 : 1;
+  return value.slice(0, end);
+};
+
+/**
+ * The payload sql/0034's trigger sends for a record written by `transactionId`
+ * (see AUDIT_CHANNEL), spelled the same way: members cut like SQL's left().
+ *
+ * @example
+ * auditNoticePayload(7731n, { accountId: '111122223333', eventName: 'Encrypt' }); // '7731/111122223333//Encrypt'
+ */
+export function auditNoticePayload(transactionId: bigint, record: NoticeSource): string {
+  return `${transactionId}/${cut(record.accountId, 32)}/${cut(record.recipientAccountId, 32)}/${cut(record.eventName, 128)}`;
+}
 
 export type WakeReason = 'notified' | 'alert' | 'timeout' | 'closed';
 
@@ -105,6 +134,13 @@ export class AuditFeed {
   #latestToAll = 0n;
   #wakeups = 0;
   #closed = false;
+  /** Notices published here, waiting to be relayed to other processes. */
+  #relayQueue = new Set<string>();
+  #relayTimer: NodeJS.Timeout | null = null;
+  #relaying: Promise<void> | null = null;
+  #relayClient: pg.Client | null = null;
+  /** The relay connection's backend: its notifications were dispatched here already. */
+  #relayPid: number | null = null;
 
   constructor(db: Db, logger: Logger) {
     this.#db = db;
@@ -157,10 +193,74 @@ export class AuditFeed {
     return this.#client !== null;
   }
 
-  /** Ends every follower's waits with 'closed' and closes the LISTEN connection. */
+  /**
+   * Publishes the notices of audit records that `transactionId` committed
+   * without notifying (a group-commit batch, sql/0042): this process's
+   * followers are woken at once, and the notices are relayed to the other
+   * processes by one NOTIFY, on a connection of its own, at most every
+   * RELAY_INTERVAL_MS. Call it only after the commit: a follower woken
+   * earlier would read the log before the records are there.
+   */
+  publish(transactionId: bigint, records: readonly NoticeSource[]): void {
+    if (this.#closed) return;
+    const payloads = new Set(records.map((r) => auditNoticePayload(transactionId, r)));
+    for (const payload of payloads) {
+      this.#dispatch(parseAuditNotice(payload));
+      this.#relayQueue.add(payload);
+    }
+    if (this.#relayQueue.size > RELAY_QUEUE_LIMIT) {
+      // The relay is far behind (its connection is failing): one bare transaction id wakes every follower everywhere.
+      this.#relayQueue.clear();
+      this.#relayQueue.add(String(transactionId));
+    }
+    this.#scheduleRelay();
+  }
+
+  #scheduleRelay(): void {
+    if (this.#relayTimer || this.#relaying || this.#relayQueue.size === 0) return;
+    this.#relayTimer = setTimeout(() => {
+      this.#relayTimer = null;
+      this.#relaying = this.#relay().finally(() => {
+        this.#relaying = null;
+        if (!this.#closed) this.#scheduleRelay();
+      });
+    }, RELAY_INTERVAL_MS);
+  }
+
+  async #relay(): Promise<void> {
+    const payloads = [...this.#relayQueue];
+    this.#relayQueue.clear();
+    if (payloads.length === 0) return;
+    try {
+      if (!this.#relayClient) {
+        const client = dedicatedClient(this.#db, 'keyledger-audit-relay');
+        client.on('error', () => {
+          if (this.#relayClient === client) this.#relayClient = null;
+        });
+        await client.connect();
+        this.#relayClient = client;
+        this.#relayPid = (client as unknown as { processID: number | null }).processID;
+      }
+      await this.#relayClient.query(`SELECT count(pg_notify('${AUDIT_CHANNEL}', p)) FROM unnest($1::text[]) AS p`, [payloads]);
+    } catch (error) {
+      // Followers elsewhere poll: a lost relay delays them, it loses no record.
+      this.#logger.warn({ error: error instanceof Error ? error.message : String(error), notices: payloads.length }, 'cannot relay audit notices');
+      const client = this.#relayClient;
+      this.#relayClient = null;
+      await client?.end().catch(() => {});
+    }
+  }
+
+  /** Ends every follower's waits with 'closed', relays what was published and closes the connections. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#relayTimer) clearTimeout(this.#relayTimer);
+    this.#relayTimer = null;
+    await this.#relaying;
+    await this.#relay();
+    await this.#relayClient?.end().catch(() => {});
+    this.#relayClient = null;
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const f of this.#followers) {
       f.closed = true;
@@ -253,7 +353,7 @@ export class AuditFeed {
     client.on('error', lost);
     client.on('end', () => lost());
     client.on('notification', (message) => {
-      if (message.channel !== AUDIT_CHANNEL) return;
+      if (message.channel !== AUDIT_CHANNEL || message.processId === this.#relayPid) return;
       this.#dispatch(parseAuditNotice(message.payload));
     });
     try {

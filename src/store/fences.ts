@@ -46,6 +46,13 @@ export interface FencedAppend {
   fences: ReadonlyMap<string, bigint>;
 }
 
+/** What a committed batch wrote: per append, whether it was written, and the transaction that wrote them. */
+export interface CommittedBatch {
+  written: boolean[];
+  /** The batch transaction's id; null when no record was written. */
+  transactionId: bigint | null;
+}
+
 /**
  * Commits a group-commit batch in one transaction, in one round trip: takes
  * the shared lock of every key the batch's records were decided on (in the
@@ -63,11 +70,16 @@ export interface FencedAppend {
  * round trip instead of five. A failed statement skips the rest: the
  * connection is then closed, which rolls the transaction back.
  *
+ * The batch sends no notification on the audit channel (sql/0042): a NOTIFY
+ * serialises the commits of every notifying transaction behind one lock, WAL
+ * flush included. The caller publishes the records' notices after the commit
+ * (AuditFeed#publish).
+ *
  * @example
- * const written = await commitFencedAppends(db, [{ streamId: 'request-1', event, recordedAt, fences: new Map([['key:…', 3n]]) }]);
+ * const { written } = await commitFencedAppends(db, [{ streamId: 'request-1', event, recordedAt, fences: new Map([['key:…', 3n]]) }]);
  */
-export async function commitFencedAppends(db: Db, appends: readonly FencedAppend[]): Promise<boolean[]> {
-  if (appends.length === 0) return [];
+export async function commitFencedAppends(db: Db, appends: readonly FencedAppend[]): Promise<CommittedBatch> {
+  if (appends.length === 0) return { written: [], transactionId: null };
   const scopes = [...new Set(appends.flatMap((a) => [...a.fences.keys()]))];
   const lockNames = scopes.filter((s) => s.startsWith(KEY_SCOPE_PREFIX)).map((s) => keyLockName(s.slice(KEY_SCOPE_PREFIX.length)));
   const rows = appends.map((a) =>
@@ -85,6 +97,7 @@ export async function commitFencedAppends(db: Db, appends: readonly FencedAppend
   );
   const text = [
     'BEGIN',
+    `SET LOCAL keyledger.audit_notify = 'relayed'`,
     ...(lockNames.length === 0
       ? []
       : [
@@ -97,15 +110,16 @@ export async function commitFencedAppends(db: Db, appends: readonly FencedAppend
       WHERE NOT EXISTS (
         SELECT 1 FROM jsonb_each_text(i.fences::jsonb) AS f (scope, version)
          WHERE f.version::bigint <> coalesce((SELECT c.version FROM fences AS c WHERE c.scope = f.scope), 0))
-     RETURNING stream_id`,
+     RETURNING stream_id, transaction_id::text AS transaction_id`,
     'COMMIT',
   ].join(';\n');
   return withPooledClient(db, async (client) => {
-    const results = (await client.query(text)) as unknown as pg.QueryResult<{ stream_id: string }>[];
+    const results = (await client.query(text)) as unknown as pg.QueryResult<{ stream_id: string; transaction_id: string }>[];
     const inserted = results.find((r) => r.command === 'INSERT');
     if (!inserted) throw new Error('the batch INSERT returned no result');
     const written = new Set(inserted.rows.map((r) => r.stream_id));
-    return appends.map((a) => written.has(a.streamId));
+    const first = inserted.rows[0];
+    return { written: appends.map((a) => written.has(a.streamId)), transactionId: first ? BigInt(first.transaction_id) : null };
   });
 }
 
