@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { KeyObjectSha256 } from '../crypto/secret-key.ts';
+import { signRootRequest } from '../crypto/sigv4.ts';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Clock } from '../clock.ts';
 import { KmsError } from '../domain/errors.ts';
@@ -254,7 +255,7 @@ export class AuthenticationService {
     }
 
     const result = await this.#identity.withAccessKeySecret(accessKeyId, async (secret, caller) => {
-      const expected = await computeSignature(request, { accessKeyId, secret, signedHeaders, signedAt, region: scopeRegion, service });
+      const expected = await computeSignature(request, { accessKeyId, secret, signedHeaders, signedAt, region: scopeRegion, service, payloadHash });
       const given = Buffer.from(signature, 'utf8');
       const match = expected.length === given.length && timingSafeEqual(expected, given);
       if (!match)
@@ -265,8 +266,32 @@ export class AuthenticationService {
   }
 }
 
-/** Recomputes the request's signature as a signer holding the secret would have, over the headers the client signed. */
-async function computeSignature(
+/**
+ * Recomputes the request's signature as a signer holding the secret would
+ * have, over the headers the client signed. A request to `/` with no query
+ * string (every AWS JSON protocol call) is signed here with Node's crypto;
+ * any other goes through `@smithy/signature-v4`, which canonicalises paths
+ * and query strings.
+ */
+export async function computeSignature(
+  request: SignedRequest,
+  p: { accessKeyId: string; secret: Buffer; signedHeaders: string[]; signedAt: Date; region: string; service: string; payloadHash: string },
+): Promise<Buffer> {
+  if (request.path === '/' && request.query === '') {
+    return signRootRequest(p.secret, {
+      method: request.method,
+      headers: rootCanonicalHeaders(request, p.signedHeaders, amzFormat(p.signedAt)),
+      payloadHash: p.payloadHash,
+      amzDate: amzFormat(p.signedAt),
+      region: p.region,
+      service: p.service,
+    });
+  }
+  return smithySignature(request, p);
+}
+
+/** The signature as `@smithy/signature-v4` computes it, for any path and query (exported for the test that holds the fast path to it). */
+export async function smithySignature(
   request: SignedRequest,
   p: { accessKeyId: string; secret: Buffer; signedHeaders: string[]; signedAt: Date; region: string; service: string },
 ): Promise<Buffer> {
@@ -301,6 +326,22 @@ async function computeSignature(
   );
   const authorization = String(signed.headers['authorization'] ?? '');
   return Buffer.from(/Signature=([0-9a-f]+)$/.exec(authorization)?.[1] ?? '', 'utf8');
+}
+
+/**
+ * The headers `@smithy/signature-v4` puts in the canonical request when given
+ * the signed ones: it drops `authorization` and `date` and sets `x-amz-date`
+ * to the signing time, whether or not the client listed it.
+ */
+function rootCanonicalHeaders(request: SignedRequest, signedHeaders: readonly string[], amzDate: string): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const name of signedHeaders) {
+    if (name === 'authorization' || name === 'date' || name === 'x-amz-date') continue;
+    const value = request.headers[name];
+    if (typeof value === 'string') headers.set(name, value);
+  }
+  headers.set('x-amz-date', amzDate);
+  return headers;
 }
 
 function parseQuery(query: string): Record<string, string | string[]> {

@@ -53,7 +53,7 @@ export interface FollowInterest {
 
 const RECONNECT_DELAY_MS = 1000;
 /** How long published notices gather before one NOTIFY relays them to other processes. */
-const RELAY_INTERVAL_MS = 20;
+const RELAY_INTERVAL_MS = 50;
 /** Distinct notices waiting for the relay beyond which they fold into one that wakes everyone. */
 const RELAY_QUEUE_LIMIT = 1000;
 
