@@ -1,5 +1,6 @@
 import { KmsError } from '../../domain/errors.ts';
 import { memberField, operationShapes, shape } from '../../service/model/kms-model.ts';
+import { isStrictBase64 } from '../../domain/base64.ts';
 
 /**
  * The AWS JSON 1.1 encoding of KMS requests and responses, driven by AWS's
@@ -9,8 +10,6 @@ import { memberField, operationShapes, shape } from '../../service/model/kms-mod
  * type is a SerializationException. The model's constraints (required members,
  * lengths, enums ...) are the operation registry's to check, for both transports.
  */
-
-const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 class SerializationError extends Error {}
 
@@ -76,7 +75,7 @@ function decodeValue(value: unknown, shapeName: string, path: string): unknown {
       return value;
     case 'blob':
       if (typeof value !== 'string') throw mismatch(value, 'a Blob');
-      if (!STRICT_BASE64.test(value)) throw new SerializationError(`Base64 encoded value for '${path}' is not valid base64.`);
+      if (!isStrictBase64(value)) throw new SerializationError(`Base64 encoded value for '${path}' is not valid base64.`);
       return Buffer.from(value, 'base64');
     case 'integer':
     case 'long':

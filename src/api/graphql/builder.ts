@@ -7,6 +7,7 @@ import type { Caller, RequestContext } from '../../service/context.ts';
 import type { AccessAnalysis } from '../../service/access-analysis.ts';
 import type { IdentityService } from '../../service/identity-service.ts';
 import type { OperationRegistry } from '../../service/operations.ts';
+import { isStrictBase64 } from '../../domain/base64.ts';
 
 /** What every resolver gets: the services, and who is calling. */
 export interface GraphQLContext {
@@ -51,8 +52,6 @@ builder.scalarType('DateTime', {
   },
 });
 
-const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 /**
  * Binary values as strict, padded standard base64. Output buffers are zeroed
  * once encoded: they may hold a plaintext or a data key.
@@ -72,11 +71,11 @@ builder.scalarType('Base64', {
     return text;
   },
   parseValue: (value) => {
-    if (typeof value !== 'string' || !STRICT_BASE64.test(value)) throw new GraphQLError('Base64 values must be strict, padded base64 strings');
+    if (typeof value !== 'string' || !isStrictBase64(value)) throw new GraphQLError('Base64 values must be strict, padded base64 strings');
     return Buffer.from(value, 'base64');
   },
   parseLiteral: (node) => {
-    if (node.kind !== Kind.STRING || !STRICT_BASE64.test(node.value)) throw new GraphQLError('Base64 values must be strict, padded base64 strings');
+    if (node.kind !== Kind.STRING || !isStrictBase64(node.value)) throw new GraphQLError('Base64 values must be strict, padded base64 strings');
     return Buffer.from(node.value, 'base64');
   },
 });

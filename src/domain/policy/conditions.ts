@@ -15,6 +15,7 @@
  */
 import { CONDITION_TESTS, type ConditionBlock, type ConditionTest, type SetQualifier } from './document.ts';
 import { scalarText, type RequestContext, type Scalar } from './context.ts';
+import { isStrictBase64 } from '../base64.ts';
 import {
   arnMatch,
   cidrContains,
@@ -117,7 +118,6 @@ export interface CompiledCondition {
 }
 
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
  * ISO 8601 date or date-time (UTC unless an offset is given), or epoch seconds.
@@ -201,7 +201,7 @@ export function compileCondition(block: ConditionBlock, variables: boolean): { o
         break;
       }
       case 'binary':
-        if (!BASE64.test(value) || value === '') return bad('is not base64');
+        if (!isStrictBase64(value) || value === '') return bad('is not base64');
         values.push({ family: 'binary', text: value });
         break;
       case 'ip': {
