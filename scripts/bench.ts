@@ -43,6 +43,10 @@
  * | BENCH_BASELINE | on | off: skip the no-group-commit AWS Decrypt baseline |
  * | BENCH_SEAL | off | on: the worker's sealer runs here through every phase; prints the sealing window (commit to covering checkpoint) |
  *
+ * The embedded Postgres runs with max_wal_size=16GB and checkpoint_timeout=1h
+ * and checkpoints once before the first phase, so that no checkpoint falls in
+ * a phase (the `ckpts` column shows any that did).
+ *
  * Every phase also reports this process's resident set size (RSS) at the
  * start and end of its measured window: under sustained load (BENCH_SECONDS=60)
  * it must stay flat.
