@@ -12,7 +12,7 @@
 -- A batch now says, with SET LOCAL keyledger.audit_notify = 'relayed', that its
 -- writer publishes the notices itself once the batch has committed: the
 -- process wakes its own live tails at once, and relays the notices to the other
--- processes in one NOTIFY of its own every few milliseconds (AuditFeed#publish).
+-- processes in one NOTIFY of its own every 50 ms (AuditFeed#publish).
 -- Every other writer of audit records (state changes, refusals, the worker,
 -- scripts) is notified by this trigger as before. A relay lost to a crash
 -- between the commit and the NOTIFY delays other processes' tails until their

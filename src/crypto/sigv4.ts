@@ -42,16 +42,15 @@ export function canonicalRootRequest(request: RootRequestToSign): string {
 }
 
 /**
- * The signature (64 hex characters, as bytes) a signer holding `secret` puts on `request`.
+ * The SigV4 signing key of `secret` for one day, region and service: four
+ * HMACs from `AWS4` + secret. It signs every request of that scope, so a
+ * verifier (or a signer) that keeps it skips the derivation; it is a KeyObject,
+ * its bytes outside the JavaScript heap, and the intermediate keys are zeroed.
  *
  * @example
- * const signature = signRootRequest(secret, { method: 'POST', headers, payloadHash, amzDate: '20261204T120000Z', region: 'us-east-1', service: 'kms' });
- * timingSafeEqual(signature, Buffer.from(given, 'utf8'));
+ * const key = deriveSigningKey(secret, '20261204', 'us-east-1', 'kms');
  */
-export function signRootRequest(secret: Uint8Array, request: RootRequestToSign): Buffer {
-  const shortDate = request.amzDate.slice(0, 8);
-  const scope = `${shortDate}/${request.region}/${request.service}/${TERMINATOR}`;
-  const stringToSign = `${ALGORITHM}\n${request.amzDate}\n${scope}\n${createHash('sha256').update(canonicalRootRequest(request), 'utf8').digest('hex')}`;
+export function deriveSigningKey(secret: Uint8Array, shortDate: string, region: string, service: string): KeyObject {
   const first = Buffer.concat([AWS4, secret]);
   let key: KeyObject;
   try {
@@ -59,10 +58,61 @@ export function signRootRequest(secret: Uint8Array, request: RootRequestToSign):
   } finally {
     first.fill(0);
   }
-  for (const part of [shortDate, request.region, request.service, TERMINATOR]) {
+  for (const part of [shortDate, region, service, TERMINATOR]) {
     const next = createHmac('sha256', key).update(part, 'utf8').digest();
     key = secretKey(next);
     next.fill(0);
   }
-  return Buffer.from(createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex'), 'utf8');
+  return key;
+}
+
+/**
+ * The signature (64 hex characters, as bytes) `signingKey` (deriveSigningKey
+ * for the request's day, region and service) puts on `request`.
+ *
+ * @example
+ * const signature = signRootRequestWith(deriveSigningKey(secret, '20261204', 'us-east-1', 'kms'), request);
+ */
+export function signRootRequestWith(signingKey: KeyObject, request: RootRequestToSign): Buffer {
+  const scope = `${request.amzDate.slice(0, 8)}/${request.region}/${request.service}/${TERMINATOR}`;
+  const stringToSign = `${ALGORITHM}\n${request.amzDate}\n${scope}\n${createHash('sha256').update(canonicalRootRequest(request), 'utf8').digest('hex')}`;
+  return Buffer.from(createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest('hex'), 'utf8');
+}
+
+/**
+ * Signing keys by access key and scope, for a verifier: at most `capacity`,
+ * the least recently used dropped first. An entry remembers the wrapped secret
+ * it was derived from and is derived again if the key's secret is not that
+ * one. Whether the access key may still sign is not this cache's business: the
+ * caller looks the key up (and checks it is active) before every use.
+ *
+ * @example
+ * const keys = new SigningKeyCache(4096);
+ * const key = keys.get(accessKeyId, wrappedSecret, { date, region, service }, () => deriveSigningKey(unwrap(), date, region, service));
+ */
+export class SigningKeyCache {
+  readonly #capacity: number;
+  readonly #entries = new Map<string, { wrappedSecret: Uint8Array; key: KeyObject }>();
+
+  constructor(capacity: number) {
+    this.#capacity = Math.max(1, capacity);
+  }
+
+  get(accessKeyId: string, wrappedSecret: Uint8Array, scope: { date: string; region: string; service: string }, derive: () => KeyObject): KeyObject {
+    const name = `${accessKeyId}/${scope.date}/${scope.region}/${scope.service}`;
+    const entry = this.#entries.get(name);
+    this.#entries.delete(name);
+    if (entry && Buffer.compare(entry.wrappedSecret, wrappedSecret) === 0) {
+      this.#entries.set(name, entry);
+      return entry.key;
+    }
+    const key = derive();
+    this.#entries.set(name, { wrappedSecret, key });
+    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    return key;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
 }

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KeyObjectSha256 } from '../crypto/secret-key.ts';
-import { signRootRequest } from '../crypto/sigv4.ts';
+import { deriveSigningKey, signRootRequestWith } from '../crypto/sigv4.ts';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Clock } from '../clock.ts';
 import { KmsError } from '../domain/errors.ts';
@@ -254,14 +254,21 @@ export class AuthenticationService {
       return refuse('InvalidSignatureException', `The provided 'x-amz-content-sha256' header does not match what was computed.`, accessKeyId);
     }
 
-    const result = await this.#identity.withAccessKeySecret(accessKeyId, async (secret, caller) => {
-      const expected = await computeSignature(request, { accessKeyId, secret, signedHeaders, signedAt, region: scopeRegion, service, payloadHash });
+    const check = (expected: Buffer, caller: Caller) => {
       const given = Buffer.from(signature, 'utf8');
       const match = expected.length === given.length && timingSafeEqual(expected, given);
       if (!match)
         return { ok: false as const, failure: { code: 'InvalidSignatureException' as const, message: SIGNATURE_MISMATCH, accountId: caller.accountId } };
       return { ok: true as const, caller };
-    });
+    };
+    const signing = { signedHeaders, signedAt, region: scopeRegion, service, payloadHash };
+    const result = isRootRequest(request)
+      ? await this.#identity.withSigningKey(accessKeyId, { date: scopeDate, region: scopeRegion, service }, (signingKey, caller) =>
+          check(rootSignature(request, signingKey, signing), caller),
+        )
+      : await this.#identity.withAccessKeySecret(accessKeyId, async (secret, caller) =>
+          check(await smithySignature(request, { accessKeyId, secret, signedHeaders, signedAt, region: scopeRegion, service }), caller),
+        );
     return result.ok ? result : { ...result, accessKeyId };
   }
 }
@@ -277,17 +284,28 @@ export async function computeSignature(
   request: SignedRequest,
   p: { accessKeyId: string; secret: Buffer; signedHeaders: string[]; signedAt: Date; region: string; service: string; payloadHash: string },
 ): Promise<Buffer> {
-  if (request.path === '/' && request.query === '') {
-    return signRootRequest(p.secret, {
-      method: request.method,
-      headers: rootCanonicalHeaders(request, p.signedHeaders, amzFormat(p.signedAt)),
-      payloadHash: p.payloadHash,
-      amzDate: amzFormat(p.signedAt),
-      region: p.region,
-      service: p.service,
-    });
-  }
+  if (isRootRequest(request)) return rootSignature(request, deriveSigningKey(p.secret, amzFormat(p.signedAt).slice(0, 8), p.region, p.service), p);
   return smithySignature(request, p);
+}
+
+/** A request to `/` with no query string: every AWS JSON protocol call, whose signature Node's crypto computes here. */
+const isRootRequest = (request: SignedRequest): boolean => request.path === '/' && request.query === '';
+
+/** The signature of a request to `/` with no query (isRootRequest), by the signing key of its scope. */
+function rootSignature(
+  request: SignedRequest,
+  signingKey: KeyObject,
+  p: { signedHeaders: readonly string[]; signedAt: Date; region: string; service: string; payloadHash: string },
+): Buffer {
+  const amzDate = amzFormat(p.signedAt);
+  return signRootRequestWith(signingKey, {
+    method: request.method,
+    headers: rootCanonicalHeaders(request, p.signedHeaders, amzDate),
+    payloadHash: p.payloadHash,
+    amzDate,
+    region: p.region,
+    service: p.service,
+  });
 }
 
 /** The signature as `@smithy/signature-v4` computes it, for any path and query (exported for the test that holds the fast path to it). */

@@ -1,7 +1,8 @@
-import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ACCOUNT_ID, parsePrincipalArn, principalArn, rootArn } from '../domain/arn.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import type { RootKey } from '../crypto/root-key.ts';
+import { deriveSigningKey, SigningKeyCache } from '../crypto/sigv4.ts';
 import { parsePolicy } from '../domain/policy/index.ts';
 import type { Db } from '../store/database.ts';
 import {
@@ -15,6 +16,7 @@ import {
   readPrincipal,
   readPrincipalPolicies,
   upsertPrincipalPolicy,
+  type AccessKeyCredentials,
 } from '../store/identity-store.ts';
 import { accessDenied, type Authorizer } from './authorization.ts';
 import type { Caller, OperatorContext, RequestContext } from './context.ts';
@@ -59,6 +61,8 @@ export class IdentityService {
   readonly #runner: RequestRunner;
   readonly #authorizer: Authorizer;
   readonly #credentials: CredentialCache | undefined;
+  /** SigV4 signing keys derived from access keys' secrets (withSigningKey): a few per active access key and day. */
+  readonly #signingKeys = new SigningKeyCache(4096);
 
   /** With `credentials`, access keys are authenticated from the process's cache (src/service/credentials.ts). */
   constructor(deps: { db: Db; rootKey: RootKey; runner: RequestRunner; authorizer: Authorizer; credentials?: CredentialCache }) {
@@ -313,6 +317,48 @@ export class IdentityService {
     accessKeyId: string,
     use: (secret: Buffer, caller: Caller) => Promise<T | { ok: false; failure: AuthenticationFailure }> | T | { ok: false; failure: AuthenticationFailure },
   ): Promise<T | { ok: false; failure: AuthenticationFailure }> {
+    const active = await this.#activeAccessKey(accessKeyId);
+    if (!active.ok) return active;
+    const { credentials, caller } = active;
+    const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
+    try {
+      return await use(secret, caller);
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /**
+   * As withAccessKeySecret, but hands `use` the key's SigV4 signing key for
+   * `scope` (`YYYYMMDD/region/service`) instead of its secret. The key is
+   * looked up (and must be active) on every call, as there; the signing key
+   * derived from its secret is kept (see SigningKeys), so a verifier unwraps
+   * the secret and runs the four HMACs of the derivation once per key, day,
+   * region and service rather than once per request.
+   */
+  async withSigningKey<T>(
+    accessKeyId: string,
+    scope: { date: string; region: string; service: string },
+    use: (signingKey: KeyObject, caller: Caller) => T | { ok: false; failure: AuthenticationFailure },
+  ): Promise<T | { ok: false; failure: AuthenticationFailure }> {
+    const active = await this.#activeAccessKey(accessKeyId);
+    if (!active.ok) return active;
+    const { credentials, caller } = active;
+    const signingKey = this.#signingKeys.get(credentials.accessKeyId, credentials.wrappedSecret, scope, () => {
+      const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
+      try {
+        return deriveSigningKey(secret, scope.date, scope.region, scope.service);
+      } finally {
+        secret.fill(0);
+      }
+    });
+    return use(signingKey, caller);
+  }
+
+  /** An active access key's credentials and the caller they make, or the failure to answer (UnrecognizedClientException). */
+  async #activeAccessKey(
+    accessKeyId: string,
+  ): Promise<{ ok: true; credentials: AccessKeyCredentials; caller: Caller } | { ok: false; failure: AuthenticationFailure }> {
     const credentials = /^[A-Z0-9]{16,128}$/.test(accessKeyId)
       ? await (this.#credentials ? this.#credentials.get(accessKeyId) : readAccessKeyCredentials(this.#db, accessKeyId))
       : undefined;
@@ -322,12 +368,7 @@ export class IdentityService {
     const caller = callerOf(credentials);
     // Only a caller from the cache is checked again before it is answered: one read just now is as fresh as the request.
     if (!this.#credentials) delete caller.credentialsFence;
-    const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
-    try {
-      return await use(secret, caller);
-    } finally {
-      secret.fill(0);
-    }
+    return { ok: true, credentials, caller };
   }
 }
 

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, type KeyObject } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalRootRequest } from '../../src/crypto/sigv4.ts';
+import { canonicalRootRequest, deriveSigningKey, SigningKeyCache } from '../../src/crypto/sigv4.ts';
 import { computeSignature, parseAuthorization, smithySignature, type SignedRequest } from '../../src/service/authentication.ts';
 
 /**
@@ -152,5 +152,48 @@ describe('SigV4 for requests to /', () => {
       service: 'kms',
     });
     expect(canonical).toBe('POST\n/\n\nhost:a b\nx-amz-date:20261204T120000Z\nx-amz-target:TrentService.Decrypt\n\nhost;x-amz-date;x-amz-target\ne3b0');
+  });
+});
+
+describe('signing keys', () => {
+  it('deriveSigningKey is the SigV4 derivation: HMACs of date, region, service and aws4_request from AWS4 + secret', () => {
+    fc.assert(
+      fc.property(secretArb, dateArb, (secret, date) => {
+        const shortDate = amz(date).slice(0, 8);
+        let expected: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
+        for (const part of [shortDate, 'eu-west-1', 'kms', 'aws4_request']) expected = createHmac('sha256', expected).update(part).digest();
+        const derived = deriveSigningKey(Buffer.from(secret, 'utf8'), shortDate, 'eu-west-1', 'kms');
+        expect(derived.export().equals(expected)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('the cache derives once per access key and scope, again for another secret, and forgets the least recently used', () => {
+    const cache = new SigningKeyCache(2);
+    let derived = 0;
+    const derive = (): KeyObject => {
+      derived++;
+      return deriveSigningKey(Buffer.from(`secret-${derived}`), '20261204', 'us-east-1', 'kms');
+    };
+    const scope = { date: '20261204', region: 'us-east-1', service: 'kms' };
+    const wrappedA = Buffer.from('wrapped-a');
+    const first = cache.get('AKIAAAAAAAAAAAAAAAAA', wrappedA, scope, derive);
+    expect(cache.get('AKIAAAAAAAAAAAAAAAAA', Buffer.from('wrapped-a'), scope, derive)).toBe(first);
+    expect(derived).toBe(1);
+    // Another day, another service: a key of its own.
+    cache.get('AKIAAAAAAAAAAAAAAAAA', wrappedA, { ...scope, date: '20261205' }, derive);
+    expect(derived).toBe(2);
+    // The same access key id with another wrapped secret: derived again, never the old key.
+    const replaced = cache.get('AKIAAAAAAAAAAAAAAAAA', Buffer.from('wrapped-b'), scope, derive);
+    expect(derived).toBe(3);
+    expect(replaced).not.toBe(first);
+    // Capacity 2: the 20261205 entry is the least recently used and goes first.
+    cache.get('AKIABBBBBBBBBBBBBBBB', wrappedA, scope, derive);
+    expect(cache.size).toBe(2);
+    cache.get('AKIAAAAAAAAAAAAAAAAA', wrappedA, { ...scope, date: '20261205' }, derive);
+    expect(derived).toBe(5);
+    cache.get('AKIABBBBBBBBBBBBBBBB', wrappedA, scope, derive);
+    expect(derived).toBe(5);
   });
 });
