@@ -7,11 +7,14 @@
  *
  * The service runs in this process (main thread); the load is driven from a
  * worker thread of this same file, so the client's work does not run on the
- * server's event loop (it still shares the machine's CPUs). The load thread
- * signs each AWS request (`@smithy/signature-v4`, as the AWS SDK for JavaScript
- * does) just before sending it, outside the timed span of the request: the
- * signing is not in the latency, and its CPU is the load thread's, not the
- * server's (it is reported as `sign ms`).
+ * server's event loop (it still shares the machine's CPUs, so it is kept
+ * lean: one keep-alive connection per client on a bare socket,
+ * scripts/lean-http.ts). The load thread signs each AWS request just before
+ * sending it, outside the timed span of the request, with the headers and
+ * signature the AWS SDK for JavaScript would send (Node's crypto, the signing
+ * key kept per day as the SDK keeps it; each phase's first request is checked
+ * against `@smithy/signature-v4`): the signing is not in the latency, and its
+ * CPU is the load thread's, not the server's (it is reported as `sign ms`).
  *
  * Phases: three ceilings at each client count, then per operation GraphQL and
  * AWS at each client count, then AWS Decrypt without group commit (the
@@ -53,8 +56,7 @@
  *
  * Exits 1 when any request fails (the first error is shown), 130 on Ctrl-C.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Agent, request as httpRequest } from 'node:http';
+import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { arch, cpus, loadavg, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +80,8 @@ import { startEmbeddedOnFreePort } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
+import { deriveSigningKey, signRootRequestWith } from '../src/crypto/sigv4.ts';
+import { KeepAliveClient } from './lean-http.ts';
 import { startSealLoop } from '../src/worker/seal-loop.ts';
 
 // ------------------------------------------------------------------ shared
@@ -270,14 +274,16 @@ async function workerMain(): Promise<void> {
         signings++;
       }
     : undefined;
-  // node:http over one keep-alive connection per client: a lighter client than fetch, whose CPU shares the machine with the server.
-  const agent = new Agent({ keepAlive: true, maxSockets: phase.clients });
+  // One keep-alive connection per client on a bare socket (scripts/lean-http.ts):
+  // node:http's client cost the shared CPUs about as much as the server's HTTP layer.
+  const connections = phase.bodies.map((_, client) => new KeepAliveClient(urlOf(client), REQUEST_TIMEOUT_MS));
+  const path = new URL(phase.urls[0]!).pathname;
   const one = async (client: number): Promise<void> => {
     const headers = graphqlHeaders ?? signedHeaders[client]!;
-    const response = await post(urlOf(client), headers, phase.bodies[client]!, agent);
+    const response = await connections[client]!.post(path, headers, phase.bodies[client]!);
     const text = response.body;
     if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${text.slice(0, 600)}`);
-    const result = graphqlHeaders ? graphqlResult(text, phase.operation) : awsResult(text, response.requestId);
+    const result = graphqlHeaders ? graphqlResult(text, phase.operation) : awsResult(text, response.headers.get('x-amzn-requestid'));
     switch (phase.operation) {
       case 'encrypt':
         if (typeof result.ciphertextBlob !== 'string' || result.ciphertextBlob.length === 0) throw new Error('encrypt returned no ciphertextBlob');
@@ -294,6 +300,7 @@ async function workerMain(): Promise<void> {
   };
   const onMark = (mark: 'start' | 'end') => port.postMessage({ type: 'mark', mark } satisfies WorkerMessage);
   const { latencies, firstError } = await drive(phase.clients, phase.warmupMs, phase.measureMs, one, onMark, prepare ? { prepare } : {});
+  for (const connection of connections) connection.close();
   const cpu = process.threadCpuUsage(cpu0);
   const done: WorkerMessage = {
     type: 'done',
@@ -320,37 +327,6 @@ function graphqlResult(text: string, operation: Operation): OperationResult {
   return { ciphertextBlob: result['ciphertextBlob'], plaintext: result['plaintext'] };
 }
 
-/** One POST over `agent`: the status, the x-amzn-RequestId header and the body as text; refused after REQUEST_TIMEOUT_MS. */
-function post(
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-  agent: Agent,
-): Promise<{ status: number; requestId: string | undefined; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent, timeout: REQUEST_TIMEOUT_MS },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const requestId = res.headers['x-amzn-requestid'];
-          resolve({
-            status: res.statusCode ?? 0,
-            requestId: Array.isArray(requestId) ? requestId[0] : requestId,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 function awsResult(text: string, requestId: string | undefined): OperationResult {
   if (!requestId) throw new Error('AWS response without x-amzn-RequestId');
   const body = JSON.parse(text) as Record<string, unknown> | null;
@@ -359,34 +335,73 @@ function awsResult(text: string, requestId: string | undefined): OperationResult
 }
 
 /**
- * Signs AWS KMS requests to `url` as the AWS SDK for JavaScript does
- * (`@smithy/signature-v4`, service `kms`, the payload hash in
- * x-amz-content-sha256), each at the time it is called. Returns the headers
- * to send; `host` is left to node:http, which sends the same value.
+ * Signs AWS KMS requests to `url`, each at the time it is called, with the
+ * headers the AWS SDK for JavaScript sends (`@smithy/signature-v4`, service
+ * `kms`, the payload hash in x-amz-content-sha256). The signature is computed
+ * with Node's crypto (src/crypto/sigv4.ts), the signing key kept per day as
+ * the SDK keeps it, because the signer shares the CPUs with the server it
+ * measures; the first request is also signed by `@smithy/signature-v4`, and
+ * the run stops unless both sign it alike. Returns the headers to send
+ * (`host` is added by the client, with the same value).
  */
 function awsSigner(
   url: string,
   credentials: { accessKeyId: string; secretAccessKey: string; region: string },
 ): (operation: string, body: string) => Promise<Record<string, string>> {
   const { host, hostname, pathname } = new URL(url);
-  const signer = new SignatureV4({
+  if (pathname !== '/') throw new Error(`the AWS endpoint must be at /, not ${pathname}`);
+  const reference = new SignatureV4({
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     region: credentials.region,
     service: 'kms',
     sha256: Hash.bind(null, 'sha256'),
   });
+  const secret = Buffer.from(credentials.secretAccessKey, 'utf8');
+  let key: { date: string; signingKey: KeyObject } | undefined;
+  const bodyHashes = new Map<string, string>();
+  let checked = false;
   return async (operation, body) => {
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: 'http:',
-      hostname,
-      path: pathname,
-      query: {},
-      headers: { host, 'content-type': AWS_CONTENT_TYPE, 'x-amz-target': `TrentService.${operation}` },
-      body,
-    });
-    const { host: _host, ...headers } = signed.headers;
-    return { ...headers, 'user-agent': 'keyledger-bench' };
+    const now = new Date();
+    const amzDate = now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
+    const date = amzDate.slice(0, 8);
+    if (key?.date !== date) key = { date, signingKey: deriveSigningKey(secret, date, credentials.region, 'kms') };
+    let payloadHash = bodyHashes.get(body);
+    if (payloadHash === undefined) bodyHashes.set(body, (payloadHash = createHash('sha256').update(body, 'utf8').digest('hex')));
+    const headers = new Map([
+      ['content-type', AWS_CONTENT_TYPE],
+      ['host', host],
+      ['x-amz-content-sha256', payloadHash],
+      ['x-amz-date', amzDate],
+      ['x-amz-target', `TrentService.${operation}`],
+    ]);
+    const signature = signRootRequestWith(key.signingKey, { method: 'POST', headers, payloadHash, amzDate, region: credentials.region, service: 'kms' });
+    const authorization =
+      `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${date}/${credentials.region}/kms/aws4_request, ` +
+      `SignedHeaders=${[...headers.keys()].join(';')}, Signature=${signature.toString('utf8')}`;
+    const { host: _host, ...sent } = Object.fromEntries(headers);
+    const signed = { ...sent, authorization, 'user-agent': 'keyledger-bench' };
+    if (!checked) {
+      const viaSdk = await reference.sign(
+        {
+          method: 'POST',
+          protocol: 'http:',
+          hostname,
+          path: pathname,
+          query: {},
+          headers: { host, 'content-type': AWS_CONTENT_TYPE, 'x-amz-target': headers.get('x-amz-target')! },
+          body,
+        },
+        { signingDate: now },
+      );
+      const { host: _sdkHost, ...sdkHeaders } = viaSdk.headers;
+      if (JSON.stringify(Object.entries({ ...sdkHeaders, 'user-agent': 'keyledger-bench' }).sort()) !== JSON.stringify(Object.entries(signed).sort()))
+        throw new Error(`the bench's signer and @smithy/signature-v4 disagree: ${JSON.stringify(signed)} against ${JSON.stringify(sdkHeaders)}`);
+      checked = true;
+    }
+    return signed;
   };
 }
 
@@ -930,7 +945,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   );
   console.log(
     `transports: GraphQL at /graphql (Basic access-key header); AWS = the KMS JSON 1.1 protocol at POST / (X-Amz-Target: TrentService.<Op>), ` +
-      `each request SigV4-signed (kms, ${REGION}) by @smithy/signature-v4 in the load thread just before it is sent and verified by the server. ` +
+      `each request SigV4-signed (kms, ${REGION}) in the load thread just before it is sent, as @smithy/signature-v4 signs it (checked on each phase's first ` +
+      `request), and verified by the server. Load: one keep-alive HTTP/1.1 connection per client on a bare socket (scripts/lean-http.ts). ` +
       `The signing is outside the latency, but it runs in this process (the load worker thread) on the same CPUs as the server: see sign ms`,
   );
   console.log('');
