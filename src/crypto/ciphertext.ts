@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomFillSync } from 'node:crypto';
 import { secretKey } from './secret-key.ts';
 
 /**
@@ -80,10 +80,9 @@ export function encryptBlob(input: {
   header[OFFSET.flags] = input.isDataKey ? FLAG_DATA_KEY : 0;
   uuidToBytes(input.keyId).copy(header, OFFSET.keyId);
   hexToBytes(input.keyMaterialId, 32).copy(header, OFFSET.materialId);
-  const ciphertextId = randomBytes(16);
-  ciphertextId.copy(header, OFFSET.ciphertextId);
-  randomBytes(32).copy(header, OFFSET.nonce);
-  randomBytes(12).copy(header, OFFSET.iv);
+  // The ciphertext id, the HKDF salt and the IV are adjacent: one draw from the CSPRNG fills all three.
+  randomFillSync(header, OFFSET.ciphertextId, OFFSET.body - OFFSET.ciphertextId);
+  const ciphertextId = header.subarray(OFFSET.ciphertextId, OFFSET.nonce);
 
   const messageKey = deriveMessageKey(input.backingKey, header);
   try {
@@ -147,7 +146,9 @@ function bytesToUuid(bytes: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+const LOWERCASE_HEX = /^[0-9a-f]*$/;
+
 function hexToBytes(hex: string, length: number): Buffer {
-  if (!new RegExp(`^[0-9a-f]{${length * 2}}$`).test(hex)) throw new RangeError(`expected ${length} bytes of lowercase hex`);
+  if (hex.length !== length * 2 || !LOWERCASE_HEX.test(hex)) throw new RangeError(`expected ${length} bytes of lowercase hex`);
   return Buffer.from(hex, 'hex');
 }

@@ -74,9 +74,17 @@ describe('ciphertext blob', () => {
   it('fails under other key material, and uses a fresh ciphertext id, nonce and IV every time', () => {
     const { blob } = seal(Buffer.from('same'), {});
     expect(() => decryptBlob(blob, generateKeyMaterial().material, {})).toThrow(InvalidCiphertextError);
-    const again = seal(Buffer.from('same'), {}).blob;
-    expect(again.subarray(50, 110).equals(blob.subarray(50, 110))).toBe(false);
+    const sealed = seal(Buffer.from('same'), {});
+    const again = sealed.blob;
+    // Each of the three random fields (ciphertext id 50-66, HKDF salt 66-98, IV 98-110) is fresh on its own.
+    for (const [from, to] of [
+      [50, 66],
+      [66, 98],
+      [98, 110],
+    ])
+      expect(again.subarray(from, to).equals(blob.subarray(from, to))).toBe(false);
     expect(parseBlobHeader(again).ciphertextId).not.toBe(parseBlobHeader(blob).ciphertextId);
+    expect(sealed.header.ciphertextId).toBe(parseBlobHeader(again).ciphertextId);
   });
 
   it('rejects unknown format versions, unknown flags and short blobs cleanly', () => {
