@@ -1,5 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsHandler } from '../../src/api/aws/endpoint.ts';
@@ -147,5 +149,61 @@ describe('a slow client is cut off', () => {
     expect(r.received).toMatch(/^HTTP\/1\.1 408 /);
     // The server still answers others.
     expect((await fetch(server.url.replace('/graphql', '/healthz'))).status).toBe(200);
+  });
+});
+
+describe("the AWS endpoint's body", () => {
+  const awsPath = () => `http://127.0.0.1:${port()}/`;
+
+  it('is read whole when it arrives in pieces', async () => {
+    const body = '{"Limit": 5}';
+    const signer = new SignatureV4({ credentials: caller, region: 'us-east-1', service: 'kms', sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
+    const host = `127.0.0.1:${port()}`;
+    const signed = await signer.sign(
+      {
+        method: 'POST',
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        port: port(),
+        path: '/',
+        query: {},
+        headers: { host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' },
+        body,
+      },
+      { signingDate: t.clock.now() },
+    );
+    const head = Object.entries({ ...signed.headers, 'content-length': String(body.length) })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const received = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port(), '127.0.0.1', () => {
+        socket.write(`POST / HTTP/1.1\r\n${head}connection: close\r\n\r\n${body.slice(0, 5)}`);
+        setTimeout(() => socket.write(body.slice(5)), 50);
+      });
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('utf8')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+    });
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received).toContain('"Keys"');
+  });
+
+  it('a client that hangs up halfway through its body costs nothing but its request: the server answers the next one', async () => {
+    const r = await slowClient('POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 1000\r\n\r\n{"Limit":', 100);
+    expect(r.closed).toBe(false); // the client gave up (destroyed its socket) before the server did anything
+    const unsigned = await fetch(awsPath(), {
+      method: 'POST',
+      headers: { 'x-amz-target': 'TrentService.ListKeys', 'content-type': 'application/x-amz-json-1.1' },
+      body: '{}',
+    });
+    expect(unsigned.status).toBe(400);
+    expect(await unsigned.json()).toMatchObject({ __type: 'MissingAuthenticationTokenException' });
+  });
+
+  it('a body that never arrives in full: 408 and the connection closed', async () => {
+    const r = await slowClient('POST / HTTP/1.1\r\nHost: localhost\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 1000\r\n\r\n{"Limit":', 5_000);
+    expect(r.closed, JSON.stringify(r)).toBe(true);
+    expect(r.received).toMatch(/^HTTP\/1\.1 408 /);
   });
 });
