@@ -160,7 +160,6 @@ function sendError(res: ServerResponse, requestId: string, error: KmsError): voi
     .end(text);
 }
 
-/** The body, or undefined when it is larger than MAX_BODY_BYTES (the rest is not read). */
 /**
  * The request's body, or undefined past MAX_BODY_BYTES (the rest is read and
  * dropped). By 'data' and 'end' listeners: an async iterator over the stream
