@@ -82,7 +82,7 @@ import { startEmbeddedOnFreePort } from '../src/store/embedded-postgres.ts';
 import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
-import { deriveSigningKey, signRootRequestWith } from '../src/crypto/sigv4.ts';
+import { amzFormat, deriveSigningKey, signRootRequestWith } from '../src/crypto/sigv4.ts';
 import { KeepAliveClient } from './lean-http.ts';
 import { startSealLoop } from '../src/worker/seal-loop.ts';
 
@@ -364,10 +364,7 @@ function awsSigner(
   let checked = false;
   return async (operation, body) => {
     const now = new Date();
-    const amzDate = now
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d{3}/, '');
+    const amzDate = amzFormat(now);
     const date = amzDate.slice(0, 8);
     if (key?.date !== date) key = { date, signingKey: deriveSigningKey(secret, date, credentials.region, 'kms') };
     let payloadHash = bodyHashes.get(body);

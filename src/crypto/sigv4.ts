@@ -28,6 +28,19 @@ const TERMINATOR = 'aws4_request';
 const AWS4 = Buffer.from('AWS4', 'utf8');
 
 /**
+ * A time as SigV4 writes it, `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format, UTC,
+ * whole seconds); its first eight characters are the credential scope's date.
+ *
+ * @example
+ * amzFormat(new Date('2026-12-04T12:00:00.123Z')) // '20261204T120000Z'
+ */
+export const amzFormat = (date: Date): string =>
+  date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+
+/**
  * The canonical request of `request` (path `/`, empty query).
  *
  * @example

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KeyObjectSha256 } from '../crypto/secret-key.ts';
-import { deriveSigningKey, signRootRequestWith } from '../crypto/sigv4.ts';
+import { amzFormat, deriveSigningKey, signRootRequestWith } from '../crypto/sigv4.ts';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Clock } from '../clock.ts';
 import { KmsError } from '../domain/errors.ts';
@@ -417,12 +417,6 @@ function parseAmzDate(text: string): Date | undefined {
   const date = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
-
-const amzFormat = (date: Date) =>
-  date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
 
 const bounded = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);
 

@@ -320,7 +320,7 @@ export class IdentityService {
     const active = await this.#activeAccessKey(accessKeyId);
     if (!active.ok) return active;
     const { credentials, caller } = active;
-    const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
+    const secret = this.#secretOf(credentials);
     try {
       return await use(secret, caller);
     } finally {
@@ -332,7 +332,7 @@ export class IdentityService {
    * As withAccessKeySecret, but hands `use` the key's SigV4 signing key for
    * `scope` (`YYYYMMDD/region/service`) instead of its secret. The key is
    * looked up (and must be active) on every call, as there; the signing key
-   * derived from its secret is kept (see SigningKeys), so a verifier unwraps
+   * derived from its secret is kept (a SigningKeyCache), so a verifier unwraps
    * the secret and runs the four HMACs of the derivation once per key, day,
    * region and service rather than once per request.
    */
@@ -345,7 +345,7 @@ export class IdentityService {
     if (!active.ok) return active;
     const { credentials, caller } = active;
     const signingKey = this.#signingKeys.get(credentials.accessKeyId, credentials.wrappedSecret, scope, () => {
-      const secret = this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
+      const secret = this.#secretOf(credentials);
       try {
         return deriveSigningKey(secret, scope.date, scope.region, scope.service);
       } finally {
@@ -353,6 +353,11 @@ export class IdentityService {
       }
     });
     return use(signingKey, caller);
+  }
+
+  /** The access key's secret, unwrapped from under the root key: the caller zeroes it. */
+  #secretOf(credentials: AccessKeyCredentials): Buffer {
+    return this.#rootKey.unwrap(credentials.wrappedSecret, secretAad(credentials.accessKeyId));
   }
 
   /** An active access key's credentials and the caller they make, or the failure to answer (UnrecognizedClientException). */

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { amzFormat } from '../../src/crypto/sigv4.ts';
 
 /**
  * The review's attacks (issue 15), as a client that loops them against a
@@ -79,10 +80,7 @@ export function attacks(base: string, agent: http.Agent, credentials: { accessKe
   const longField = JSON.stringify({ query: `query { f${'q'.repeat(10_000)} }` });
   // Signed now, with a signature that is not the right one.
   const forged = () => {
-    const amzDate = new Date()
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d{3}/, '');
+    const amzDate = amzFormat(new Date());
     const authorization =
       `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/kms/aws4_request, ` +
       `SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`;

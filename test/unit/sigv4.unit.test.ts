@@ -3,7 +3,7 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalRootRequest, deriveSigningKey, SigningKeyCache } from '../../src/crypto/sigv4.ts';
+import { amzFormat, canonicalRootRequest, deriveSigningKey, SigningKeyCache } from '../../src/crypto/sigv4.ts';
 import { computeSignature, parseAuthorization, smithySignature, type SignedRequest } from '../../src/service/authentication.ts';
 
 /**
@@ -12,11 +12,6 @@ import { computeSignature, parseAuthorization, smithySignature, type SignedReque
  * and which the server used before: the same signature for every request.
  */
 
-const amz = (date: Date) =>
-  date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
 const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
 
 const secretArb = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'), minLength: 1, maxLength: 48 });
@@ -98,7 +93,7 @@ describe('SigV4 for requests to /', () => {
           authorization: 'AWS4-HMAC-SHA256 whatever',
           'content-type': ' application/x-amz-json-1.1 ',
           'x-amz-target': r.target,
-          'x-amz-date': amz(r.signedAt),
+          'x-amz-date': amzFormat(r.signedAt),
           ...(r.sessionToken ? { 'x-amz-security-token': r.sessionToken } : {}),
         };
         const request: SignedRequest = { method: 'POST', path: '/', query: '', headers, body: r.body };
@@ -159,7 +154,7 @@ describe('signing keys', () => {
   it('deriveSigningKey is the SigV4 derivation: HMACs of date, region, service and aws4_request from AWS4 + secret', () => {
     fc.assert(
       fc.property(secretArb, dateArb, (secret, date) => {
-        const shortDate = amz(date).slice(0, 8);
+        const shortDate = amzFormat(date).slice(0, 8);
         let expected: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
         for (const part of [shortDate, 'eu-west-1', 'kms', 'aws4_request']) expected = createHmac('sha256', expected).update(part).digest();
         const derived = deriveSigningKey(Buffer.from(secret, 'utf8'), shortDate, 'eu-west-1', 'kms');
