@@ -41,8 +41,7 @@ export class ResponseParser {
         if (this.#buffered.length > 64 * 1024) throw new Error('response headers larger than 64 KiB');
         return null;
       }
-      this.#head = parseHead(this.#buffered.toString('latin1', 0, end));
-      this.#head.bodyStart = end + 4;
+      this.#head = { ...parseHead(this.#buffered.toString('latin1', 0, end)), bodyStart: end + 4 };
     }
     const { status, headers, bodyStart } = this.#head;
     const body = headers.get('transfer-encoding')?.toLowerCase() === 'chunked' ? dechunk(this.#buffered, bodyStart) : sized(this.#buffered, bodyStart, headers);
@@ -54,7 +53,7 @@ export class ResponseParser {
   }
 }
 
-function parseHead(head: string): { status: number; headers: Map<string, string>; bodyStart: number } {
+function parseHead(head: string): { status: number; headers: Map<string, string> } {
   const lines = head.split('\r\n');
   const statusLine = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]!);
   if (!statusLine) throw new Error(`not an HTTP/1.x status line: ${JSON.stringify(lines[0]!.slice(0, 80))}`);
@@ -64,7 +63,7 @@ function parseHead(head: string): { status: number; headers: Map<string, string>
     if (colon <= 0) throw new Error(`malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
     headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
-  return { status: Number(statusLine[1]), headers, bodyStart: 0 };
+  return { status: Number(statusLine[1]), headers };
 }
 
 function sized(buffered: Buffer, start: number, headers: Map<string, string>): { text: string; end: number } | null {
