@@ -5,10 +5,12 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 /**
  * sql/0043 rewrote the functions in events' index expressions in PL/pgSQL, so
- * that an INSERT no longer has the planner parse their bodies. The indexes were
- * not rebuilt: that is only right if each function still returns exactly what
- * its SQL-language body returned (sql/0010, sql/0014), for every input. And the
- * forensic queries must still find the indexes through the same expressions.
+ * that an INSERT no longer has the planner parse their bodies, and sql/0044
+ * rewrote audit_encryption_context_keys again without a query inside. The
+ * indexes were not rebuilt: that is only right if each function still returns
+ * exactly what its SQL-language body returned (sql/0010, sql/0014), for every
+ * input. And the forensic queries must still find the indexes through the same
+ * expressions.
  */
 
 let db: TestDatabase;
