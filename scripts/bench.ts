@@ -83,6 +83,7 @@ import { freePort } from '../src/store/free-port.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
 import { sealKeyFromSeed } from '../src/crypto/seal-key.ts';
 import { amzFormat, deriveSigningKey, signRootRequestWith } from '../src/crypto/sigv4.ts';
+import { uuidV7 } from '../src/domain/uuid-v7.ts';
 import { KeepAliveClient } from './lean-http.ts';
 import { startSealLoop } from '../src/worker/seal-loop.ts';
 
@@ -836,10 +837,11 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
         const one = async (): Promise<void> => {
           const parameters: unknown[] = [];
           for (let i = 0; i < ceiling.rows; i++) {
-            const requestId = randomUUID();
+            // Ids as the service makes them (time-ordered: src/domain/uuid-v7.ts).
+            const requestId = uuidV7();
             parameters.push(
               `request-${requestId}`,
-              randomUUID(),
+              uuidV7(),
               JSON.stringify({ ...auditRecord, requestId, eventTime: new Date().toISOString() }),
               auditRow.metadata,
             );

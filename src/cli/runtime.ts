@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, type Config } from '../config.ts';
 import { createLogger, redactUrl, type Logger } from '../logger.ts';
@@ -6,6 +5,7 @@ import type { OperatorContext } from '../service/context.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import { locateDatabase, type LocatedDatabase } from '../store/locate-database.ts';
 import { pendingMigrations } from '../store/migrations.ts';
+import { uuidV7 } from '../domain/uuid-v7.ts';
 
 /** Where a command writes and what it reads; process.* in production. */
 export interface CliIo {
@@ -71,7 +71,7 @@ export function setUp(io: CliIo, options: { longRunning: boolean }): { config: C
 
 /** The identity the CLI's own requests (principal, access-key) are audited under. */
 export function operatorContext(): OperatorContext {
-  return { requestId: randomUUID(), invokedBy: 'keyledger-cli' };
+  return { requestId: uuidV7(), invokedBy: 'keyledger-cli' };
 }
 
 /**

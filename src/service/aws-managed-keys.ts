@@ -16,6 +16,7 @@ import { accessDenied, type Authorizer, type GrantSource } from './authorization
 import { applyKeyDecision, type JobScheduler } from './key-changes.ts';
 import type { ManagedKeyProvisioner, ManagedKeyRequest } from './key-resolver.ts';
 import { toKeyMetadata } from '../domain/key-metadata.ts';
+import { uuidV7 } from '../domain/uuid-v7.ts';
 
 /** A key that does not exist yet has no grants. */
 const NO_GRANTS: GrantSource = { grantsFor: async () => [] };
@@ -118,7 +119,7 @@ export class AwsManagedKeys implements ManagedKeyProvisioner {
           eventSource: 'kms',
           eventName: 'CreateKey',
           eventTime: now.toISOString(),
-          requestId: randomUUID(),
+          requestId: uuidV7(),
           awsRegion: region,
           accountId,
           userIdentity: { type: 'AWSService', principalArn: null, accountId: null, accessKeyId: null, invokedBy },

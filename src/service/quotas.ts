@@ -23,6 +23,7 @@ import type { AuditRecord } from './audit.ts';
 import type { RequestContext } from './context.ts';
 import type { KeyResolver } from './key-resolver.ts';
 import { identityOf, type OperationSpec, type RequestRunner } from './request-runner.ts';
+import { uuidV7 } from '../domain/uuid-v7.ts';
 
 /** Requests refused before any operation ran (unknown operations, bodies that are not JSON, documents that do not validate), per account. */
 export const REFUSED_REQUEST_QUOTA = 'Requests refused before any operation';
@@ -283,7 +284,7 @@ export class RequestQuotas {
       const recorded = await window.recorded;
       if (recorded.code !== 'ThrottlingException') return;
       const error = new KmsError('ThrottlingException', THROTTLING_MESSAGE);
-      await this.#runner.recordRejected({ ...window.who, requestId: randomUUID() }, window.spec, error, {
+      await this.#runner.recordRejected({ ...window.who, requestId: uuidV7() }, window.spec, error, {
         throttling: {
           quota: window.quota,
           windowSeconds: this.#settings.windowSeconds,

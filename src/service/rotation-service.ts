@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { aliasStreamId, decideDeleteAlias, foldAlias } from '../domain/alias.ts';
 import { aliasArn } from '../domain/arn.ts';
@@ -33,6 +32,7 @@ import type { Authorizer } from './authorization.ts';
 import { retireAllGrants } from './grant-service.ts';
 import type { OperatorScope, TransactionScope } from './operation-scope.ts';
 import type { RequestRunner } from './request-runner.ts';
+import { uuidV7 } from '../domain/uuid-v7.ts';
 
 type Trx = Transaction<Database>;
 
@@ -308,7 +308,7 @@ export class RotationService {
     body: (scope: OperatorScope) => Promise<ScheduledOutcome>,
   ): Promise<ScheduledOutcome> {
     return this.#runner.runAsOperator(
-      { requestId: randomUUID(), ...WORKER },
+      { requestId: uuidV7(), ...WORKER },
       key.accountId,
       { eventName, readOnly: false, requestParameters: { keyId: key.keyId } },
       async (scope) => {

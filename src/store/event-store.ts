@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Database, Db } from './database.ts';
+import { uuidV7 } from '../domain/uuid-v7.ts';
 
 /** What a writer expects the stream's version to be before its append. */
 export type ExpectedVersion = 'no_stream' | 'any' | bigint;
@@ -120,7 +120,7 @@ async function insertEvents(trx: Executor, streamId: string, firstVersion: bigin
   const rows = events.map((e, i) => ({
     stream_id: streamId,
     stream_version: firstVersion + BigInt(i),
-    event_id: randomUUID(),
+    event_id: uuidV7(),
     type: e.type,
     data: JSON.stringify(e.data),
     metadata: JSON.stringify(e.metadata ?? {}),

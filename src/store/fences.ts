@@ -1,3 +1,4 @@
+import { uuidV7 } from '../domain/uuid-v7.ts';
 import { withPooledClient, type Db } from './database.ts';
 import type { NewEvent } from './event-store.ts';
 import { keyLockName } from './key-locks.ts';
@@ -64,6 +65,8 @@ export interface CommittedBatch {
  * (aliases, principals) are compared but not locked: a change to them takes
  * effect by the next batch.
  *
+ * Each record gets its event id here, time-ordered (src/domain/uuid-v7.ts).
+ *
  * The call is prepared once per connection; the records travel as one jsonb
  * parameter. It is a transaction of its own: a failure rolls all of it back.
  *
@@ -84,7 +87,7 @@ export async function commitFencedAppends(db: Db, appends: readonly FencedAppend
       fences[scope] = String(version);
       if (scope.startsWith(KEY_SCOPE_PREFIX)) lockNames.add(keyLockName(scope.slice(KEY_SCOPE_PREFIX.length)));
     }
-    return { s: a.streamId, t: a.event.type, d: a.event.data, m: a.event.metadata ?? {}, r: a.recordedAt.toISOString(), f: fences };
+    return { s: a.streamId, e: uuidV7(), t: a.event.type, d: a.event.data, m: a.event.metadata ?? {}, r: a.recordedAt.toISOString(), f: fences };
   });
   return withPooledClient(db, async (client) => {
     const { rows } = await client.query<{ written_stream_id: string; written_transaction_id: string }>({

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Keyledger } from '../../app.ts';
 import { KmsError } from '../../domain/errors.ts';
@@ -11,6 +10,7 @@ import type { AwsHandler } from '../http-server.ts';
 import { sourceIpOf } from '../source-ip.ts';
 import { decodeRequest, encodeResponse } from './json-codec.ts';
 import { answerSts, isStsRequest } from './sts.ts';
+import { uuidV7 } from '../../domain/uuid-v7.ts';
 
 /** The largest request body read: KMS requests are small (a 32 KB key policy, 4 KB plaintexts, 6 KB ciphertexts). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -39,7 +39,7 @@ const STATUS: Record<string, number> = {
  */
 export function createAwsHandler(app: Keyledger): AwsHandler {
   return async (req, res) => {
-    const requestId = randomUUID();
+    const requestId = uuidV7();
     try {
       await answer(app, req, res, requestId);
     } catch (error) {

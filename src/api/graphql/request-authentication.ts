@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { GraphQLError, Kind, parse, type OperationDefinitionNode } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { Keyledger } from '../../app.ts';
@@ -10,6 +9,7 @@ import { isExecutionResult, recordedRequestsOf, type RecordedRequests } from './
 import { GRAPHQL_LIMITS } from './request-limits.ts';
 import { OPERATION_EVENT_NAMES } from './schema.ts';
 import type { ServerContext } from './yoga.ts';
+import { uuidV7 } from '../../domain/uuid-v7.ts';
 
 /** An authenticated request: its caller, and the top-level fields its document asked for. */
 export interface Authenticated {
@@ -34,7 +34,7 @@ export function authenticationPlugin(
       const { fields, readOnly } = attemptedOperation(params.query, params.operationName);
       const credentials = basicCredentials(request.headers.get('authorization'));
       const outcome = await app.authentication.basic(credentials, {
-        requestId: randomUUID(),
+        requestId: uuidV7(),
         sourceIp: sourceIpOf(context.req),
         userAgent: request.headers.get('user-agent'),
         eventName: eventNameOf(fields),
@@ -84,7 +84,7 @@ export function authenticationPlugin(
       const errors = result.errors ?? [];
       if (errors.some((e) => e.extensions?.['requestId']) || (recorded.get(request)?.byPath.size ?? 0) > 0) return;
       if (errors.length === 0 || result.data != null) {
-        const requestId = randomUUID();
+        const requestId = uuidV7();
         try {
           await app.operations.recordDocument(
             { requestId, caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
@@ -110,7 +110,7 @@ export function authenticationPlugin(
         .join('; ')
         .slice(0, 2000);
       const refusal = await app.operations.refuseDocument(
-        { requestId: randomUUID(), caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
+        { requestId: uuidV7(), caller, sourceIp: sourceIpOf(serverContext.req), userAgent: request.headers.get('user-agent') },
         new KmsError('ValidationException', message),
       );
       const requestId = refusal.requestId;

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
@@ -11,6 +10,7 @@ import { MAX_BODY_BYTES } from '../aws/endpoint.ts';
 import { sourceIpOf } from '../source-ip.ts';
 import type { GraphQLContext } from './builder.ts';
 import type { ServerContext } from './yoga.ts';
+import { uuidV7 } from '../../domain/uuid-v7.ts';
 
 /**
  * How large a GraphQL document may be. Each KMS operation in a document is a
@@ -58,7 +58,7 @@ export function bodyLimitPlugin(app: Keyledger): Plugin<GraphQLContext, ServerCo
 async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessage | undefined): Promise<Response> {
   const error = await app.authentication.refuseUnread(
     {
-      requestId: randomUUID(),
+      requestId: uuidV7(),
       sourceIp: sourceIpOf(req),
       userAgent: request.headers.get('user-agent'),
       eventName: 'GraphQLRequest',

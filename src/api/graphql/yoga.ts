@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GraphQLError, responsePathAsArray } from 'graphql';
 import { createGraphQLError, createYoga, type YogaServerInstance } from 'graphql-yoga';
@@ -12,6 +11,7 @@ import { recordedOperationsLimit } from './recorded-operations.ts';
 import { recordedRequestsOf, requestIdPlugin, type RecordedRequests } from './request-ids.ts';
 import { bodyLimitPlugin, documentLimits, jsonParamsPlugin } from './request-limits.ts';
 import { keyledgerSchema } from './schema.ts';
+import { uuidV7 } from '../../domain/uuid-v7.ts';
 
 export interface ServerContext {
   req?: IncomingMessage;
@@ -68,7 +68,7 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
         operations: app.operations,
         caller,
         newRequest: (info) => {
-          const requestId = randomUUID();
+          const requestId = uuidV7();
           requests.byPath.set(responsePathAsArray(info.path).join('.'), requestId);
           return { requestId, caller, sourceIp, userAgent };
         },

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { KmsError } from '../../domain/errors.ts';
 import type { Db } from '../../store/database.ts';
 import { enforce, type Authorizer } from '../authorization.ts';
@@ -6,6 +5,7 @@ import type { RequestContext } from '../context.ts';
 import { callerNow } from '../credentials.ts';
 import type { RequestRunner } from '../request-runner.ts';
 import { AUDIT_READ_ACTION } from './records.ts';
+import { uuidV7 } from '../../domain/uuid-v7.ts';
 
 /**
  * Throws, recorded, once the caller that opened a stream of the audit log
@@ -33,7 +33,7 @@ export async function ensureStillReading(
     if (evidence.decision === 'allow') return;
   }
   const spec = { eventName, readOnly: true, requestParameters, quotaTaken: true } as const;
-  await deps.runner.run({ ...current, requestId: randomUUID() }, spec, async (scope) => {
+  await deps.runner.run({ ...current, requestId: uuidV7() }, spec, async (scope) => {
     if (!active) throw new KmsError('AccessDeniedException', `The access key ${scope.ctx.caller.accessKeyId} is no longer active.`);
     // Allowed again meanwhile (a policy put back): the stream goes on, and this record says it was checked.
     await enforce(deps.authorizer, scope, { action: AUDIT_READ_ACTION });
