@@ -143,7 +143,7 @@ async function foldLog(
 ): Promise<{ keys: KeyState[]; aliases: AliasState[]; grants: GrantState[]; events: number }> {
   let total = 0;
   if (options.onProgress) {
-    // Index-only on events_type_position; only a progress bar needs it.
+    // On events_state_position (its predicate follows from this one's); only a progress bar needs it.
     const types = [...KEY_EVENT_TYPES, ...ALIAS_EVENT_TYPES, ...GRANT_EVENT_TYPES];
     const { rows } = await client.query<{ total: string }>('SELECT count(*) AS total FROM events WHERE type = ANY($1::text[])', [types]);
     total = Number(rows[0]!.total);
