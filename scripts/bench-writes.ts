@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const sample = (
       await monitor.query<{ data: Record<string, unknown>; records: string; size: string; buffers: string }>(
         `SELECT replace(data::text, data ->> 'accountId', $1)::jsonb AS data,
-                (SELECT reltuples::bigint::text FROM pg_class WHERE relname = 'events') AS records,
+                (SELECT n_live_tup::text FROM pg_stat_user_tables WHERE relname = 'events') AS records,
                 pg_size_pretty(pg_total_relation_size('events')) AS size, current_setting('shared_buffers') AS buffers
            FROM events WHERE type = 'AuditRecord' AND data ->> 'eventName' = 'Decrypt' AND data ->> 'accountId' ~ '^[0-9]{12}$' LIMIT 1`,
         [account],
