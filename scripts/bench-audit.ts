@@ -33,7 +33,7 @@ import { installPgTypeParsers } from '../src/store/pg-types.ts';
 import { replayProjections, type ReplayTimings } from '../src/store/replay.ts';
 import { catchUpUsageRollup, resetUsageRollups } from '../src/store/usage-rollup.ts';
 import { migrateToLatest } from '../src/store/migrations.ts';
-import { auditBenchDatabase, MAIN_ACCOUNT, seedPrincipalArn, seedTenant, settingsDir, type SeedInfo } from './seed-audit.ts';
+import { auditBenchDatabase, MAIN_ACCOUNT, percentile, seedPrincipalArn, seedTenant, settingsDir, type SeedInfo } from './seed-audit.ts';
 
 const log = (text: string) => console.log(`bench:audit ${text}`);
 
@@ -44,10 +44,6 @@ interface Figures {
   p95: number;
   max: number;
   note: string;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 async function measure(name: string, runs: number, note: (last: unknown) => string, run: (i: number) => Promise<unknown>): Promise<Figures> {

@@ -38,7 +38,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { uuidV7 } from '../src/domain/uuid-v7.ts';
-import { auditBenchDatabase } from './seed-audit.ts';
+import { auditBenchDatabase, percentile, positiveIntSetting } from './seed-audit.ts';
 
 type Ids = 'random ids' | 'time-ordered ids';
 
@@ -59,13 +59,6 @@ interface Phase {
   indexReads: [string, number][];
 }
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw ? Number(raw) : fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
-
 async function counters(monitor: pg.Client): Promise<WalCounters> {
   const wal = (await monitor.query<{ bytes: string; fpi: string }>('SELECT wal_bytes::bigint::text AS bytes, wal_fpi::text AS fpi FROM pg_stat_wal')).rows[0]!;
   const reads = await monitor.query<{ name: string; reads: string }>(
@@ -74,13 +67,11 @@ async function counters(monitor: pg.Client): Promise<WalCounters> {
   return { bytes: Number(wal.bytes), fpi: Number(wal.fpi), indexReads: new Map(reads.rows.map((r) => [r.name, Number(r.reads)])) };
 }
 
-const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
-
 async function main(): Promise<void> {
-  const clients = positiveInt('BENCH_CLIENTS', 8);
-  const batchSize = positiveInt('BENCH_BATCH', 8);
-  const seconds = positiveInt('BENCH_SECONDS', 60);
-  const rounds = positiveInt('BENCH_ROUNDS', 2);
+  const clients = positiveIntSetting('BENCH_CLIENTS', 8);
+  const batchSize = positiveIntSetting('BENCH_BATCH', 8);
+  const seconds = positiveIntSetting('BENCH_SECONDS', 60);
+  const rounds = positiveIntSetting('BENCH_ROUNDS', 2);
   const account = process.env['BENCH_ACCOUNT'] || '999988887777';
   if (!/^\d{12}$/.test(account)) throw new Error('BENCH_ACCOUNT must be 12 digits');
 

@@ -182,13 +182,22 @@ export async function auditBenchDatabase(
   }
 }
 
+/** A positive integer from the environment variable `name`, else `fallback`. */
+export function positiveIntSetting(name: string, fallback: number): number {
+  const v = process.env[name];
+  const n = v ? Number(v) : fallback;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+
+/** The nearest-rank `p`th percentile (0–100) of ascending `sorted`; NaN when it is empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
 function settings() {
-  const int = (name: string, fallback: number) => {
-    const v = process.env[name];
-    const n = v ? Number(v) : fallback;
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-    return n;
-  };
+  const int = positiveIntSetting;
   const maintenanceWorkMem = process.env['SEED_MAINTENANCE_WORK_MEM'] || '2GB';
   if (!/^\d+\s*(kB|MB|GB)$/.test(maintenanceWorkMem)) throw new Error('SEED_MAINTENANCE_WORK_MEM must be like 2GB or 512MB');
   return {

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
  */
 
 const MAX_UNIX_MS = 2 ** 48 - 1;
+const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /**
  * The version 7 UUID for `unixMs`, its random bits taken from `random` (a
@@ -32,8 +33,6 @@ export function uuidV7From(unixMs: number, random: string): string {
   const time = unixMs.toString(16).padStart(12, '0');
   return `${time.slice(0, 8)}-${time.slice(8)}-7${random.slice(15)}`;
 }
-
-const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /**
  * A new version 7 UUID, for now.
