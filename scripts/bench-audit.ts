@@ -1,7 +1,7 @@
 /**
  * `npm run bench:audit`: latency of the forensic queries on the log
  * `npm run seed:audit` made, through the services (each query is a recorded
- * request, as in production), and replay throughput. Figures, not a test.
+ * request, as in production), replay throughput, and the usage rollups' check. Figures, not a test.
  *
  * | variable | default | |
  * |---|---|---|
@@ -9,7 +9,10 @@
  * | SEED_AUDIT_DIR | $TMPDIR/keyledger-audit-bench | |
  * | BENCH_RUNS | 30 | measured runs per query (usage over 90 days, replay: fewer) |
  * | BENCH_EXPLAIN | 1 | also write EXPLAIN (ANALYZE, BUFFERS) of one run of each query to SEED_AUDIT_DIR/explain.txt |
- * | BENCH_ONLY | | comma-separated: `replay`, and/or words of query names (`keyAsOf,report`); only those run |
+ * | BENCH_ONLY | | comma-separated: `replay`, `rollups`, and/or words of query names (`keyAsOf,report`); only those run |
+ *
+ * `replay` times the key, alias and grant projections' replays; `rollups`, one
+ * `replay --verify` with the usage rollups' check (it folds every audit record again).
  * | BENCH_REFOLD | 0 | 1: empty the usage rollups first, so the fold's figure is a rebuild over the whole log |
  *
  * Each run picks other parameters (data key, tenant and day, principal), so the
@@ -79,9 +82,10 @@ async function main(): Promise<void> {
     .split(',')
     .map((w) => w.trim().toLowerCase())
     .filter(Boolean);
-  const wantedQuery = (name: string) => only.length === 0 || only.some((w) => w !== 'replay' && name.toLowerCase().includes(w));
+  const wantedQuery = (name: string) => only.length === 0 || only.some((w) => w !== 'replay' && w !== 'rollups' && name.toLowerCase().includes(w));
   const anyQuery = only.length === 0 || only.some((w) => w !== 'replay');
   const wantReplay = only.length === 0 || only.includes('replay');
+  const wantRollupCheck = only.length === 0 || only.includes('rollups');
   const explain = anyQuery && (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
   const { url, stop } = await auditBenchDatabase(false);
   const owner = openDatabase(url, { as: 'owner', max: 2, applicationName: 'keyledger-bench-audit-owner' });
@@ -257,7 +261,7 @@ async function main(): Promise<void> {
           async () => {
             if (empty) await sql`DELETE FROM key_tags; DELETE FROM keys; DELETE FROM aliases; DELETE FROM grants`.execute(owner);
             const t0 = performance.now();
-            const r = await replayProjections(owner, { verify });
+            const r = await replayProjections(owner, { verify, rollups: false });
             splits.push({ ms: performance.now() - t0, timings: r.timings });
             if (r.differences.length > 0 && !empty) throw new Error(`replay differs: ${r.differences[0]}`);
             replayed = r.events;
@@ -278,6 +282,18 @@ async function main(): Promise<void> {
             `write ${write.toFixed(1)} ms, other (connection, begin, commit) ${other.toFixed(1)} ms`,
         );
       }
+    }
+
+    if (wantRollupCheck) {
+      // Once, not p50 of runs: it folds every audit record again (minutes at 10M records).
+      const t0 = performance.now();
+      const r = await replayProjections(owner, { verify: true });
+      const ms = performance.now() - t0;
+      if (r.differences.length > 0) throw new Error(`replay --verify differs: ${r.differences[0]}`);
+      log(
+        `replay --verify with the usage rollups' check: ${(ms / 1000).toFixed(1)} s in all, of which the check ${(r.timings.rollups / 1000).toFixed(1)} s ` +
+          `(${r.auditRecords.toLocaleString('en')} audit records, ${Math.round(r.auditRecords / (r.timings.rollups / 1000)).toLocaleString('en')} records/s)`,
+      );
     }
 
     if (explain) {

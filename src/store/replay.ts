@@ -10,7 +10,7 @@ import { copyRow, postgresTextArray, postgresTimestamp } from './postgres-text.t
 import { withPooledClient, type Db } from './database.ts';
 import { grantRow } from './grant-store.ts';
 import { aliasRow, keyRow, tagRows } from './projections.ts';
-import { repairUsageRollups, verifyUsageRollups } from './usage-rollup-verify.ts';
+import { checkUsageRollups, type UsageRollupCheck } from './usage-rollup-verify.ts';
 
 export interface ReplayOptions {
   /** Compare a rebuild with the live projections instead of replacing them. */
@@ -18,11 +18,23 @@ export interface ReplayOptions {
   onProgress?: (done: number, total: number) => void;
   /** Events folded between two progress reports; 10,000 by default. */
   progressEvery?: number;
+  /**
+   * Check (and without `verify`, rebuild) the usage rollups too: true by
+   * default. Their check folds every audit record again (minutes at 10M
+   * records); the key, alias and grant projections take a second or two.
+   */
+  rollups?: boolean;
+  /** Audit records folded per statement by the rollups' check (see checkUsageRollups). */
+  rollupChunk?: number;
+  /** The rollups' check: audit records folded so far, of the checkpoint's count. */
+  onRollupProgress?: (done: number, total: number) => void;
 }
 
 export interface ReplayResult {
   /** Events folded. */
   events: number;
+  /** Audit records the usage rollups' check folded (0 when it was skipped). */
+  auditRecords: number;
   keys: number;
   aliases: number;
   /**
@@ -43,6 +55,8 @@ export interface ReplayTimings {
   fold: number;
   /** Comparing the fold with the live projections. */
   compare: number;
+  /** Folding the audit records again and comparing them with the usage rollups (0 when skipped). */
+  rollups: number;
   /** Writing the rows that differ (without `verify`). */
   write: number;
 }
@@ -79,7 +93,7 @@ const table = (name: ProjectionTable) => `public.${pg.escapeIdentifier(name)}`;
  * fold with the live tables row for row. Both are read in one REPEATABLE READ
  * snapshot, so a request committing meanwhile cannot show up as a false
  * difference. The usage rollups are checked in the same snapshot against the
- * fold of the audit records (usage-rollup-verify.ts).
+ * fold of the audit records (usage-rollup-verify.ts), unless `rollups` is false.
  *
  * With `verify` nothing is written. Without it, the rows that differ are
  * rewritten (see `repair`), so afterwards the live tables equal the fold; the
@@ -111,10 +125,12 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
 }
 
 async function replayIn(db: Db, client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
-  const timings: ReplayTimings = { fold: 0, compare: 0, write: 0 };
+  const timings: ReplayTimings = { fold: 0, compare: 0, rollups: 0, write: 0 };
   let t0 = performance.now();
+  const rollups = options.rollups ?? true;
   // The rollups' checkpoint too: no fold moves them while they are compared and rewritten.
-  if (!options.verify) await client.query(`LOCK TABLE ${PROJECTION_TABLES.map(table).join(', ')}, public.audit_usage_checkpoint IN EXCLUSIVE MODE`);
+  const locked = [...PROJECTION_TABLES.map(table), ...(rollups ? ['public.audit_usage_checkpoint'] : [])];
+  if (!options.verify) await client.query(`LOCK TABLE ${locked.join(', ')} IN EXCLUSIVE MODE`);
   // Before the log, in the same snapshot (taken by this first read, after the lock).
   const live = await readLive(client);
   const { keys, aliases, grants, events } = await foldLog(client, options, progressEvery);
@@ -124,16 +140,25 @@ async function replayIn(db: Db, client: pg.ClientBase, options: ReplayOptions, p
   const folded = projectionRows(keys, aliases, grants);
   const jsonText = await canonicalJson(client, live, folded);
   const diffs = PROJECTION_TABLES.map((name, i) => diffTable(name, live[i]!, folded[name], jsonText));
-  const rollupDifferences = await verifyUsageRollups(db, client);
-  const differences = [...diffs.flatMap(describeDiff), ...rollupDifferences];
   timings.compare += performance.now() - t0;
+  let check: UsageRollupCheck | null = null;
+  if (rollups) {
+    t0 = performance.now();
+    check = await checkUsageRollups(db, client, {
+      ...(options.rollupChunk === undefined ? {} : { chunk: options.rollupChunk }),
+      ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
+    });
+    timings.rollups += performance.now() - t0;
+  }
+  const projectionDifferences = diffs.flatMap(describeDiff);
+  const differences = [...projectionDifferences, ...(check?.differences ?? [])];
   if (!options.verify && differences.length > 0) {
     t0 = performance.now();
-    await repair(client, diffs, folded.key_tags);
-    if (rollupDifferences.length > 0) await repairUsageRollups(db, client);
+    if (projectionDifferences.length > 0) await repair(client, diffs, folded.key_tags);
+    if (check && check.differences.length > 0) await check.repair();
     timings.write += performance.now() - t0;
   }
-  return { events, keys: keys.length, aliases: aliases.length, differences, timings };
+  return { events, auditRecords: check?.records ?? 0, keys: keys.length, aliases: aliases.length, differences, timings };
 }
 
 async function foldLog(

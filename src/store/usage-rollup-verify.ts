@@ -6,46 +6,74 @@
  * after it was folded (or a rollup row edited) shows as a group whose counts
  * differ, named with both numbers: "count 309 in the rollup, 10 in the log".
  *
- * The fold's own definitions (usage-rollup.ts: RECORD_SCOPES, KEYED_RECORDS,
- * USAGE_ROLLUPS) are used, over the whole log at once: the rollups are sums,
- * maxima and minima, so folding in batches and folding at once agree.
+ * The log is folded again with the fold's own definitions (usage-rollup.ts:
+ * RECORD_SCOPES, KEYED_RECORDS, USAGE_ROLLUPS), a chunk of records at a time in
+ * follower order, into temporary tables that hold each chunk's partial rows;
+ * the comparison merges them per group (counts add up, first and last times
+ * take their extremes), as the fold's own upserts do. Only a chunk's records
+ * and the partial rows are ever held: folded in one statement, every record's
+ * fields went to temporary files (17.5 GiB at 10M records, and before that
+ * more than the 46 GB of free disk).
  */
 import { sql, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 import type { Db } from './database.ts';
-import { KEYED_RECORDS, RECORD_SCOPES, USAGE_FOLD_SCHEMA, USAGE_ROLLUPS, type UsageRollupTable } from './usage-rollup.ts';
+import { auditRecordsAfter, KEYED_RECORDS, RECORD_SCOPES, USAGE_FOLD_SCHEMA, USAGE_ROLLUPS, type UsageRollupTable } from './usage-rollup.ts';
 
 /** Differing rows listed per rollup, each way. */
 const MAX_LISTED = 50;
 
-/**
- * The audit records the rollups hold: up to their checkpoint, in this snapshot.
- * `batch` is read where it is used, never kept: kept, it was every record's
- * whole data in temporary files (at 10M records, more than the 46 GB of disk
- * the bench machine had free). `rec` and `keyed` keep only the fields the folds
- * read; `folded` is the checkpoint's count and newest time, one more scan.
- */
-const FOLDED_LOG = sql`
-  batch AS NOT MATERIALIZED (
-    SELECT global_position, transaction_id, recorded_at, data FROM events
-     WHERE type = 'AuditRecord'
-       AND (transaction_id, global_position) <= (SELECT c.transaction_id, c.global_position FROM audit_usage_checkpoint c)
-  ),
-  rec AS MATERIALIZED (${RECORD_SCOPES}),
-  keyed AS MATERIALIZED (${KEYED_RECORDS}),
-  folded AS MATERIALIZED (SELECT count(*) AS records, max(recorded_at) AS newest FROM batch)`;
+/** Audit records folded per statement by default: what the check holds at once. */
+export const USAGE_CHECK_CHUNK = 100_000;
+
+export interface UsageRollupCheckOptions {
+  /** Audit records folded per statement (USAGE_CHECK_CHUNK by default). */
+  chunk?: number;
+  /** Called after each chunk: records folded so far, and the checkpoint's count (what the live rollups say they hold). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface UsageRollupCheck {
+  /** One line per difference (empty when the rollups equal the log). */
+  differences: string[];
+  /** Audit records in the log up to the checkpoint. */
+  records: number;
+  /**
+   * Rewrites the rollups and the checkpoint's count and newest time from this
+   * fold, in the same transaction (which must hold audit_usage_checkpoint
+   * locked, so no fold runs meanwhile).
+   */
+  repair: () => Promise<void>;
+}
+
+/** How a measure's partial values (one per chunk) merge into the group's: as the fold's upserts merge a batch into a row. */
+const MERGE: Record<string, 'sum' | 'min' | 'max'> = { count: 'sum', first_at: 'min', last_at: 'max', last_position: 'max' };
 
 const columnsOf = (r: UsageRollupTable) => [...r.groupBy, ...r.measures];
 const columnList = (r: UsageRollupTable) => sql.join(columnsOf(r).map((c) => sql.ref(c)));
+const partialTable = (r: UsageRollupTable) => sql.table(`pg_temp.check_${r.table}`);
+const CHUNKS = sql.table('pg_temp.check_audit_usage_chunks');
+
+/** A rollup's rows as the log folds to them: its chunks' partial rows merged per group, in its table's column order. */
+function mergedRows(r: UsageRollupTable): RawBuilder<unknown> {
+  const measures = r.measures.map((m) => {
+    const merge = MERGE[m];
+    if (!merge) throw new Error(`no merge for ${r.table}.${m}`);
+    // sum(bigint) is numeric: back to the column's type, so rows compare as the live table's.
+    return merge === 'sum' ? sql`sum(${sql.ref(m)})::bigint AS ${sql.ref(m)}` : sql`${sql.raw(merge)}(${sql.ref(m)}) AS ${sql.ref(m)}`;
+  });
+  const groupBy = sql.join(r.groupBy.map((c) => sql.ref(c)));
+  return sql`SELECT ${groupBy}, ${sql.join(measures)} FROM ${partialTable(r)} GROUP BY ${groupBy}`;
+}
 
 /** Rows on one side and not the other, both ways (as multisets), up to MAX_LISTED + 1 each. */
-function differingRows(r: UsageRollupTable, i: number): RawBuilder<unknown> {
-  const folded = sql.ref(`f${i}`);
+function differingRows(r: UsageRollupTable): RawBuilder<unknown> {
   const live = sql`SELECT ${columnList(r)} FROM ${sql.table(r.table)}`;
+  const folded = mergedRows(r);
   return sql`
-    (SELECT ${sql.lit(r.table)} AS rollup, 'live' AS side, to_jsonb(x) AS row FROM (${live} EXCEPT ALL SELECT * FROM ${folded}) x LIMIT ${MAX_LISTED + 1})
+    (SELECT ${sql.lit(r.table)} AS rollup, 'live' AS side, to_jsonb(x) AS row FROM (${live} EXCEPT ALL ${folded}) x LIMIT ${MAX_LISTED + 1})
     UNION ALL
-    (SELECT ${sql.lit(r.table)}, 'log', to_jsonb(x) FROM (SELECT * FROM ${folded} EXCEPT ALL ${live}) x LIMIT ${MAX_LISTED + 1})`;
+    (SELECT ${sql.lit(r.table)}, 'log', to_jsonb(x) FROM (${folded} EXCEPT ALL ${live}) x LIMIT ${MAX_LISTED + 1})`;
 }
 
 interface DiffRow {
@@ -54,26 +82,74 @@ interface DiffRow {
   row: Record<string, unknown>;
 }
 
+async function run(db: Db, client: pg.ClientBase, query: RawBuilder<unknown>): Promise<pg.QueryResult> {
+  const compiled = query.compile(db);
+  return client.query(compiled.sql, [...compiled.parameters]);
+}
+
 /**
- * The differences between the usage rollups and the fold of the log, one line
- * each (empty when they agree), read in the caller's snapshot: run it in the
- * same REPEATABLE READ transaction as the rest of a replay, with TimeZone UTC.
+ * Folds the log up to the rollups' checkpoint again and compares it with the
+ * rollups, in the caller's snapshot: run it in the same REPEATABLE READ
+ * transaction as the rest of a replay, with TimeZone UTC. The fold's partial
+ * rows are temporary tables, dropped at the transaction's end.
  *
  * @example
- * const lines = await verifyUsageRollups(db, client); // ['audit_usage_hourly: {...}: count 309 in the rollup, 10 in the log']
+ * const check = await checkUsageRollups(db, client);
+ * check.differences // ['audit_usage_hourly: {...}: count 309 in the rollup, 10 in the log']
+ * if (check.differences.length > 0) await check.repair();
  */
-export async function verifyUsageRollups(db: Db, client: pg.ClientBase): Promise<string[]> {
-  const folds = USAGE_ROLLUPS.map((r, i) => sql`${sql.ref(`f${i}`)} (${columnList(r)}) AS (${r.fold})`);
-  const query = sql<DiffRow>`
-    WITH ${FOLDED_LOG}, ${sql.join(folds)}
+export async function checkUsageRollups(db: Db, client: pg.ClientBase, options: UsageRollupCheckOptions = {}): Promise<UsageRollupCheck> {
+  const chunk = options.chunk ?? USAGE_CHECK_CHUNK;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, not ${chunk}`);
+  for (const r of USAGE_ROLLUPS) {
+    // The live table's columns and NOT NULLs; no index: partial rows of a group repeat, one per chunk.
+    await run(db, client, sql`DROP TABLE IF EXISTS ${partialTable(r)}`);
+    await run(db, client, sql`CREATE TEMPORARY TABLE ${partialTable(r)} (LIKE ${sql.table(r.table)}) ON COMMIT DROP`);
+  }
+  await run(db, client, sql`DROP TABLE IF EXISTS ${CHUNKS}`);
+  await run(db, client, sql`CREATE TEMPORARY TABLE ${CHUNKS} (records bigint NOT NULL, newest timestamptz) ON COMMIT DROP`);
+
+  const { rows: checkpoints } = await client.query<{ transaction_id: string; global_position: string; records: string }>(
+    'SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records FROM audit_usage_checkpoint',
+  );
+  const checkpoint = checkpoints[0]!;
+  const upToCheckpoint = sql`(transaction_id, global_position) <= (${checkpoint.transaction_id}::xid8, ${checkpoint.global_position}::bigint)`;
+  const partials = USAGE_ROLLUPS.map((r, i) => sql`${sql.ref(`p${i}`)} AS (INSERT INTO ${partialTable(r)} (${columnList(r)}) ${r.fold})`);
+  let after = { transactionId: '0', globalPosition: '0' };
+  let done = 0;
+  for (;;) {
+    const { rows } = await run(
+      db,
+      client,
+      sql`
+      WITH batch AS MATERIALIZED (${auditRecordsAfter(after, upToCheckpoint, chunk)}),
+           rec AS MATERIALIZED (${RECORD_SCOPES}),
+           keyed AS MATERIALIZED (${KEYED_RECORDS}),
+           ${sql.join(partials)},
+           summary AS (INSERT INTO ${CHUNKS} (records, newest) SELECT count(*), max(recorded_at) FROM batch)
+      SELECT (SELECT count(*) FROM batch)::int AS records, last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
+        FROM (SELECT 1) AS one
+        LEFT JOIN (SELECT transaction_id, global_position FROM batch ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS last ON true`,
+    );
+    const r = rows[0] as { records: number; transaction_id: string | null; global_position: string | null };
+    done += r.records;
+    options.onProgress?.(done, Number(checkpoint.records));
+    if (r.records < chunk) break;
+    after = { transactionId: r.transaction_id!, globalPosition: r.global_position! };
+  }
+
+  const { rows } = (await run(
+    db,
+    client,
+    sql`
     ${sql.join(USAGE_ROLLUPS.map(differingRows), sql` UNION ALL `)}
     UNION ALL
     SELECT 'audit_usage_checkpoint', 'live', jsonb_build_object('records', c.records, 'newest_recorded_at', c.newest_recorded_at) FROM audit_usage_checkpoint c
     UNION ALL
-    SELECT 'audit_usage_checkpoint', 'log',
-           jsonb_build_object('records', f.records, 'newest_recorded_at', f.newest) FROM folded f`.compile(db);
-  const { rows } = await client.query<DiffRow>(query.sql, [...query.parameters]);
-  return [
+    SELECT 'audit_usage_checkpoint', 'log', jsonb_build_object('records', coalesce(sum(f.records), 0)::bigint, 'newest_recorded_at', max(f.newest))
+      FROM ${CHUNKS} f`,
+  )) as pg.QueryResult<DiffRow>;
+  const differences = [
     ...USAGE_ROLLUPS.flatMap((r) =>
       describeRollup(
         r,
@@ -82,6 +158,23 @@ export async function verifyUsageRollups(db: Db, client: pg.ClientBase): Promise
     ),
     ...describeCheckpoint(rows.filter((d) => d.rollup === 'audit_usage_checkpoint')),
   ];
+  return { differences, records: done, repair: () => repair(db, client) };
+}
+
+/** Rewrites the rollups and the checkpoint's count and newest time from the check's partial rows. */
+async function repair(db: Db, client: pg.ClientBase): Promise<void> {
+  await client.query(`SELECT set_config('keyledger.usage_fold', $1, true)`, [USAGE_FOLD_SCHEMA]);
+  for (const r of USAGE_ROLLUPS) {
+    await run(db, client, sql`DELETE FROM ${sql.table(r.table)}`);
+    await run(db, client, sql`INSERT INTO ${sql.table(r.table)} (${columnList(r)}) ${mergedRows(r)}`);
+  }
+  await run(
+    db,
+    client,
+    sql`UPDATE audit_usage_checkpoint
+           SET records = f.records, newest_recorded_at = f.newest, updated_at = now()
+          FROM (SELECT coalesce(sum(records), 0)::bigint AS records, max(newest) AS newest FROM ${CHUNKS}) f`,
+  );
 }
 
 /** One rollup's differences, a group's two sides paired: what the rollup says, and what the log folds to. */
@@ -120,25 +213,4 @@ function describeCheckpoint(rows: DiffRow[]): string[] {
     lines.push(`audit_usage_checkpoint: newest folded record at ${String(a)}, the log's newest up to the checkpoint at ${String(b)}`);
   }
   return lines;
-}
-
-/**
- * Rewrites the rollups from the fold of the log up to their checkpoint, and the
- * checkpoint's count and newest time, in the caller's transaction (which must
- * hold audit_usage_checkpoint locked, so no fold runs meanwhile).
- *
- * @example
- * if (rollupDifferences.length > 0) await repairUsageRollups(db, client);
- */
-export async function repairUsageRollups(db: Db, client: pg.ClientBase): Promise<void> {
-  await client.query(`SELECT set_config('keyledger.usage_fold', $1, true)`, [USAGE_FOLD_SCHEMA]);
-  for (const r of USAGE_ROLLUPS) {
-    await client.query(`DELETE FROM ${r.table}`);
-    const insert = sql`WITH ${FOLDED_LOG} INSERT INTO ${sql.table(r.table)} (${columnList(r)}) ${r.fold}`.compile(db);
-    await client.query(insert.sql, [...insert.parameters]);
-  }
-  const checkpoint = sql`WITH ${FOLDED_LOG}
-    UPDATE audit_usage_checkpoint
-       SET records = f.records, newest_recorded_at = f.newest, updated_at = now() FROM folded f`.compile(db);
-  await client.query(checkpoint.sql, [...checkpoint.parameters]);
 }

@@ -93,6 +93,21 @@ const PRINCIPAL_DAILY_FOLD = sql`SELECT rec.scope, rec.principal, date_trunc('da
          WHERE rec.principal IS NOT NULL
          GROUP BY 1, 2, 3, 4, 5, 6, 7`;
 
+/**
+ * The next `limit` audit records after `after` in follower order (transaction
+ * id, then global position: the order in which none can commit behind another,
+ * see logHorizon) among those `until` admits, with the fields RECORD_SCOPES
+ * reads: the fold's batch, and the check's chunk (usage-rollup-verify.ts).
+ */
+export function auditRecordsAfter(after: { transactionId: string; globalPosition: string }, until: RawBuilder<unknown>, limit: number): RawBuilder<unknown> {
+  return sql`SELECT global_position, transaction_id, recorded_at, data FROM events
+         WHERE type = 'AuditRecord'
+           AND (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
+           AND ${until}
+         ORDER BY transaction_id, global_position
+         LIMIT ${limit}`;
+}
+
 /** One rollup table: the columns that name a group, then its measures, in the order its fold gives them. */
 export interface UsageRollupTable {
   table: 'audit_usage_hourly' | 'audit_usage_daily' | 'audit_usage_key_daily' | 'audit_usage_principal_daily';
@@ -154,14 +169,11 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
     // Its own statement, before the batch is read (see logHorizon).
     const horizon = await logHorizon(trx);
     const { rows } = await sql<{ records: string; newest: Date | null; transaction_id: string | null; global_position: string | null }>`
-      WITH batch AS MATERIALIZED (
-        SELECT global_position, transaction_id, recorded_at, data FROM events
-         WHERE type = 'AuditRecord'
-           AND (transaction_id, global_position) > (${checkpoint.transaction_id}::xid8, ${checkpoint.global_position}::bigint)
-           AND transaction_id < ${horizon.toString()}::xid8
-         ORDER BY transaction_id, global_position
-         LIMIT ${batchSize}
-      ),
+      WITH batch AS MATERIALIZED (${auditRecordsAfter(
+        { transactionId: checkpoint.transaction_id, globalPosition: checkpoint.global_position },
+        sql`transaction_id < ${horizon.toString()}::xid8`,
+        batchSize,
+      )}),
       rec AS MATERIALIZED (${RECORD_SCOPES}),
       hourly AS (
         INSERT INTO audit_usage_hourly AS t (scope_account, hour, event_name, read_only, outcome, error_code, count, last_at, last_position)

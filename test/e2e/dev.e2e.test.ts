@@ -264,7 +264,7 @@ describe('keyledger dev', () => {
     expect(credentials, 'needs the first start').toBeDefined();
     const replay = await runToEnd(['replay', '--verify'], cliEnv());
     expect(replay.code, replay.output).toBe(0);
-    expect(replay.stdout).toMatch(/projections match the log \(\d+ events replayed: 1 keys, 1 aliases\)/);
+    expect(replay.stdout).toMatch(/projections match the log \(\d+ events replayed: 1 keys, 1 aliases; \d+ audit records folded for the usage rollups\)/);
     // It started the embedded server itself, so it stopped it again.
     expect(await readOptional(join(dataDir, 'postgres', 'postmaster.pid'))).toBeUndefined();
   });

@@ -122,7 +122,7 @@ describe('operator commands on DATABASE_URL', () => {
 
     const clean = await keyledger(['replay', '--verify']);
     expect(clean.code).toBe(0);
-    expect(clean.stdout).toMatch(/^projections match the log \(\d+ events replayed: 1 keys, 0 aliases\)\n$/);
+    expect(clean.stdout).toMatch(/^projections match the log \(\d+ events replayed: 1 keys, 0 aliases; \d+ audit records folded for the usage rollups\)\n$/);
 
     await db.owner.updateTable('keys').set({ description: 'tampered' }).where('key_id', '=', key.keyId).execute();
     const found = await keyledger(['replay', '--verify']);
@@ -134,9 +134,13 @@ describe('operator commands on DATABASE_URL', () => {
     const rebuilt = await keyledger(['replay']);
     expect(rebuilt.code).toBe(0);
     expect(rebuilt.stdout).toContain('"description":"honest"');
-    expect(rebuilt.stdout).toMatch(/projections rebuilt \(1 keys, 0 aliases; the rows above were rewritten\)\n$/);
+    expect(rebuilt.stdout).toMatch(
+      /projections rebuilt \(1 keys, 0 aliases; \d+ audit records folded for the usage rollups; the rows above were rewritten\)\n$/,
+    );
     const again = await keyledger(['replay']);
-    expect(again.stdout).toMatch(/^replayed \d+ events: projections rebuilt \(1 keys, 0 aliases; nothing differed\)\n$/);
+    expect(again.stdout).toMatch(
+      /^replayed \d+ events: projections rebuilt \(1 keys, 0 aliases; \d+ audit records folded for the usage rollups; nothing differed\)\n$/,
+    );
     expect((await keyledger(['replay', '--verify'])).code).toBe(0);
     const tags = await db.owner.selectFrom('key_tags').select(['tag_key', 'tag_value']).where('key_id', '=', key.keyId).execute();
     expect(tags).toEqual([{ tag_key: 'env', tag_value: 'prod' }]);

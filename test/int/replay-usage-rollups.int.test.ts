@@ -49,6 +49,15 @@ describe('replay --verify and the usage rollups', () => {
 
     const result = await replayProjections(db.owner, { verify: true });
     expect(result.differences).toEqual([]);
+    expect(result.auditRecords).toBe(312);
+    // In chunks of 1, 2 and 7 records (a group's counts spread over many chunks and merged): the same.
+    for (const rollupChunk of [1, 2, 7]) {
+      const progress: number[] = [];
+      const chunked = await replayProjections(db.owner, { verify: true, rollupChunk, onRollupProgress: (done, total) => progress.push(done, total) });
+      expect(chunked.differences).toEqual([]);
+      expect(chunked.auditRecords).toBe(312);
+      expect(progress.slice(-2)).toEqual([312, 312]);
+    }
     expect(await decryptTotal()).toBe(310);
   });
 
@@ -82,17 +91,31 @@ describe('replay --verify and the usage rollups', () => {
     expect(activity.filter((d) => /"dimension":"sourceIp","value":"10\.9\.9\.9"/.test(d))).toHaveLength(1);
     expect(activity.filter((d) => /"dimension":"key"/.test(d))).toHaveLength(1);
     expect(result.differences).toContain('audit_usage_checkpoint: 312 records folded, 13 in the log up to the checkpoint');
+    // Folded a few records at a time, the partial counts merge to the same differences.
+    expect((await replayProjections(db.owner, { verify: true, rollupChunk: 4 })).differences).toEqual(result.differences);
     // Verifying wrote nothing.
     expect(await decryptTotal()).toBe(310);
+
+    // Without the rollups: the key projections alone, which agree with the log.
+    const skipped = await replayProjections(db.owner, { verify: true, rollups: false });
+    expect(skipped.differences).toEqual([]);
+    expect(skipped.auditRecords).toBe(0);
+    expect(skipped.timings.rollups).toBe(0);
 
     // The CLI says so and fails.
     const cli = await runKeyledger(['replay', '--verify'], { env: { ...process.env, DATABASE_URL: db.url } });
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/audit_usage_hourly: .*"event_name":"Decrypt".*count 309 in the rollup, 10 in the log/);
+    const skippedCli = await runKeyledger(['replay', '--verify', '--skip-rollups'], { env: { ...process.env, DATABASE_URL: db.url } });
+    expect(skippedCli.code).toBe(0);
+    expect(skippedCli.stdout).toMatch(/^projections match the log \(\d+ events replayed: 0 keys, 0 aliases; usage rollups skipped\)\n$/);
+    // A rebuild without them leaves them as they are.
+    expect((await replayProjections(db.owner, { verify: false, rollups: false })).differences).toEqual([]);
+    expect(await decryptTotal()).toBe(310);
   });
 
   it('rebuilds the rollups from the log, after which they verify', async () => {
-    const rebuilt = await replayProjections(db.owner, { verify: false });
+    const rebuilt = await replayProjections(db.owner, { verify: false, rollupChunk: 3 });
     expect(rebuilt.differences.some((d) => /count 309 in the rollup, 10 in the log/.test(d))).toBe(true);
     expect(await decryptTotal()).toBe(11);
     expect((await replayProjections(db.owner, { verify: true })).differences).toEqual([]);
