@@ -10,10 +10,10 @@
  * | BENCH_RUNS | 30 | measured runs per query (usage over 90 days, replay: fewer) |
  * | BENCH_EXPLAIN | 1 | also write EXPLAIN (ANALYZE, BUFFERS) of one run of each query to SEED_AUDIT_DIR/explain.txt |
  * | BENCH_ONLY | | comma-separated: `replay`, `rollups`, and/or words of query names (`keyAsOf,report`); only those run |
+ * | BENCH_REFOLD | 0 | 1: empty the usage rollups first, so the fold's figure is a rebuild over the whole log |
  *
  * `replay` times the key, alias and grant projections' replays; `rollups`, one
  * `replay --verify` with the usage rollups' check (it folds every audit record again).
- * | BENCH_REFOLD | 0 | 1: empty the usage rollups first, so the fold's figure is a rebuild over the whole log |
  *
  * Each run picks other parameters (data key, tenant and day, principal), so the
  * figures are not one cached plan and page; the first two runs are warm-up.
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     .map((w) => w.trim().toLowerCase())
     .filter(Boolean);
   const wantedQuery = (name: string) => only.length === 0 || only.some((w) => w !== 'replay' && w !== 'rollups' && name.toLowerCase().includes(w));
-  const anyQuery = only.length === 0 || only.some((w) => w !== 'replay');
+  const anyQuery = only.length === 0 || only.some((w) => w !== 'replay' && w !== 'rollups');
   const wantReplay = only.length === 0 || only.includes('replay');
   const wantRollupCheck = only.length === 0 || only.includes('rollups');
   const explain = anyQuery && (process.env['BENCH_EXPLAIN'] ?? '1') === '1';
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
         `${info.keys} keys, ${info.principals} principals, ${info.tenants} tenants); events ${sizes[0]!.size} + indexes ${sizes[0]!.indexes}`,
     );
     log(`machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-    if (anyQuery) {
+    if (anyQuery || wantRollupCheck) {
       // What the worker does continuously: fold the records not yet in the usage rollups (all of
       // them after a fresh seed). Timed, as the rollups' fold throughput.
       if (process.env['BENCH_REFOLD'] === '1') await resetUsageRollups(owner);

@@ -11,6 +11,9 @@ group's counts against the audit records up to the rollups' checkpoint, both
 numbers named; a rebuild rewrites them from the log. That check folds every
 audit record again, a chunk at a time (minutes for ten million records; the
 key, alias and grant projections take seconds): --skip-rollups leaves it out.
+A rebuild holds the projections' tables (requests that change keys wait) for
+its whole run, the rollups' check included. The check writes temporary tables,
+so on a read-only server (a hot standby) use --skip-rollups.
 With --verify it changes nothing: it prints each difference and exits 1 if
 there is any, 0 when they are equal. A progress bar is drawn on stderr when it
 is a terminal.
@@ -71,7 +74,7 @@ export async function runReplay(args: string[], io: CliIo): Promise<number> {
   io.stdout.write(`${result.differences.join('\n')}\n`);
   io.stdout.write(
     `${result.differences.length} difference${result.differences.length === 1 ? '' : 's'} ` +
-      `between the projections and the log (${result.events} events replayed)\n`,
+      `between the projections and the log (${result.events} events replayed${folded})\n`,
   );
   return 1;
 }

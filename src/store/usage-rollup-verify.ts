@@ -101,18 +101,37 @@ async function run(db: Db, client: pg.ClientBase, query: RawBuilder<unknown>): P
 export async function checkUsageRollups(db: Db, client: pg.ClientBase, options: UsageRollupCheckOptions = {}): Promise<UsageRollupCheck> {
   const chunk = options.chunk ?? USAGE_CHECK_CHUNK;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, not ${chunk}`);
-  for (const r of USAGE_ROLLUPS) {
-    // The live table's columns and NOT NULLs; no index: partial rows of a group repeat, one per chunk.
-    await run(db, client, sql`DROP TABLE IF EXISTS ${partialTable(r)}`);
-    await run(db, client, sql`CREATE TEMPORARY TABLE ${partialTable(r)} (LIKE ${sql.table(r.table)}) ON COMMIT DROP`);
+  // Before the fold, not after minutes of it: a measure without a merge is an error here.
+  const comparison = sql`
+    ${sql.join(USAGE_ROLLUPS.map(differingRows), sql` UNION ALL `)}
+    UNION ALL
+    SELECT 'audit_usage_checkpoint', 'live', jsonb_build_object('records', c.records, 'newest_recorded_at', c.newest_recorded_at) FROM audit_usage_checkpoint c
+    UNION ALL
+    SELECT 'audit_usage_checkpoint', 'log', jsonb_build_object('records', coalesce(sum(f.records), 0)::bigint, 'newest_recorded_at', max(f.newest))
+      FROM ${CHUNKS} f`;
+  try {
+    for (const r of USAGE_ROLLUPS) {
+      // The live table's columns and NOT NULLs; no index: partial rows of a group repeat, one per chunk.
+      await run(db, client, sql`DROP TABLE IF EXISTS ${partialTable(r)}`);
+      await run(db, client, sql`CREATE TEMPORARY TABLE ${partialTable(r)} (LIKE ${sql.table(r.table)}) ON COMMIT DROP`);
+    }
+    await run(db, client, sql`DROP TABLE IF EXISTS ${CHUNKS}`);
+    await run(db, client, sql`CREATE TEMPORARY TABLE ${CHUNKS} (records bigint NOT NULL, newest timestamptz) ON COMMIT DROP`);
+  } catch (error) {
+    // 25006 read_only_sql_transaction: a hot standby, or default_transaction_read_only.
+    if ((error as { code?: string }).code === '25006') {
+      throw new Error('the usage rollups are checked in temporary tables, which a read-only server refuses: run it on the primary, or skip the rollups', {
+        cause: error,
+      });
+    }
+    throw error;
   }
-  await run(db, client, sql`DROP TABLE IF EXISTS ${CHUNKS}`);
-  await run(db, client, sql`CREATE TEMPORARY TABLE ${CHUNKS} (records bigint NOT NULL, newest timestamptz) ON COMMIT DROP`);
 
   const { rows: checkpoints } = await client.query<{ transaction_id: string; global_position: string; records: string }>(
     'SELECT transaction_id::text AS transaction_id, global_position::text AS global_position, records::text AS records FROM audit_usage_checkpoint',
   );
-  const checkpoint = checkpoints[0]!;
+  const checkpoint = checkpoints[0];
+  if (!checkpoint) throw new Error('audit_usage_checkpoint has no row (sql/0013 inserts it): the usage rollups cannot be checked');
   const upToCheckpoint = sql`(transaction_id, global_position) <= (${checkpoint.transaction_id}::xid8, ${checkpoint.global_position}::bigint)`;
   const partials = USAGE_ROLLUPS.map((r, i) => sql`${sql.ref(`p${i}`)} AS (INSERT INTO ${partialTable(r)} (${columnList(r)}) ${r.fold})`);
   let after = { transactionId: '0', globalPosition: '0' };
@@ -138,17 +157,7 @@ export async function checkUsageRollups(db: Db, client: pg.ClientBase, options: 
     after = { transactionId: r.transaction_id!, globalPosition: r.global_position! };
   }
 
-  const { rows } = (await run(
-    db,
-    client,
-    sql`
-    ${sql.join(USAGE_ROLLUPS.map(differingRows), sql` UNION ALL `)}
-    UNION ALL
-    SELECT 'audit_usage_checkpoint', 'live', jsonb_build_object('records', c.records, 'newest_recorded_at', c.newest_recorded_at) FROM audit_usage_checkpoint c
-    UNION ALL
-    SELECT 'audit_usage_checkpoint', 'log', jsonb_build_object('records', coalesce(sum(f.records), 0)::bigint, 'newest_recorded_at', max(f.newest))
-      FROM ${CHUNKS} f`,
-  )) as pg.QueryResult<DiffRow>;
+  const { rows } = (await run(db, client, comparison)) as pg.QueryResult<DiffRow>;
   const differences = [
     ...USAGE_ROLLUPS.flatMap((r) =>
       describeRollup(

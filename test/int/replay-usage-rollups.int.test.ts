@@ -43,20 +43,29 @@ describe('replay --verify and the usage rollups', () => {
     await record('Decrypt', 1000, at, { outcome: 'failure', errorCode: 'AccessDeniedException' });
     // Another account's request on this account's key: counted for both.
     await appendAuditRecord(db.app, probeRecord(other, 'GenerateDataKey', 2000, { ...onKey, recipientAccountId: account }), at);
-    expect(await catchUpUsageRollup(db.app, { batchSize: 7 })).toBe(312);
+    // A ReEncrypt on two keys (the second counts under key_rank 1), and a refusal before anyone was identified (no principal).
+    const second = { type: 'AWS::KMS::Key', arn: `arn:aws:kms:us-east-1:${account}:key/${randomUUID()}`, accountId: account };
+    await record('ReEncrypt', 4000, at, { resources: [...onKey.resources, second] });
+    await record('GenerateRandom', 5000, at, {
+      resources: [],
+      outcome: 'failure',
+      errorCode: 'UnrecognizedClientException',
+      userIdentity: { type: 'Unknown', principalArn: null, accountId: null, accessKeyId: null },
+    });
+    expect(await catchUpUsageRollup(db.app, { batchSize: 7 })).toBe(314);
     // Committed after the fold: not in the rollups yet, and no difference.
     await record('Decrypt', 3000, at);
 
     const result = await replayProjections(db.owner, { verify: true });
     expect(result.differences).toEqual([]);
-    expect(result.auditRecords).toBe(312);
+    expect(result.auditRecords).toBe(314);
     // In chunks of 1, 2 and 7 records (a group's counts spread over many chunks and merged): the same.
     for (const rollupChunk of [1, 2, 7]) {
       const progress: number[] = [];
       const chunked = await replayProjections(db.owner, { verify: true, rollupChunk, onRollupProgress: (done, total) => progress.push(done, total) });
       expect(chunked.differences).toEqual([]);
-      expect(chunked.auditRecords).toBe(312);
-      expect(progress.slice(-2)).toEqual([312, 312]);
+      expect(chunked.auditRecords).toBe(314);
+      expect(progress.slice(-2)).toEqual([314, 314]);
     }
     expect(await decryptTotal()).toBe(310);
   });
@@ -90,7 +99,7 @@ describe('replay --verify and the usage rollups', () => {
     expect(activity.filter((d) => /"dimension":"operation","value":"Decrypt".*count 309 in the rollup, 10 in the log/.test(d))).toHaveLength(1);
     expect(activity.filter((d) => /"dimension":"sourceIp","value":"10\.9\.9\.9"/.test(d))).toHaveLength(1);
     expect(activity.filter((d) => /"dimension":"key"/.test(d))).toHaveLength(1);
-    expect(result.differences).toContain('audit_usage_checkpoint: 312 records folded, 13 in the log up to the checkpoint');
+    expect(result.differences).toContain('audit_usage_checkpoint: 314 records folded, 15 in the log up to the checkpoint');
     // Folded a few records at a time, the partial counts merge to the same differences.
     expect((await replayProjections(db.owner, { verify: true, rollupChunk: 4 })).differences).toEqual(result.differences);
     // Verifying wrote nothing.
@@ -122,6 +131,18 @@ describe('replay --verify and the usage rollups', () => {
     // The fold goes on from its checkpoint.
     expect(await catchUpUsageRollup(db.app)).toBe(1);
     expect((await replayProjections(db.owner, { verify: true })).differences).toEqual([]);
+  });
+
+  it('refuses a chunk that is not a positive integer, and says what a read-only server needs', async () => {
+    await expect(replayProjections(db.owner, { verify: true, rollupChunk: 0 })).rejects.toThrow(/chunk must be a positive integer, not 0/);
+    const env = { ...process.env, DATABASE_URL: db.url, PGOPTIONS: '-c default_transaction_read_only=on' };
+    const readOnly = await runKeyledger(['replay', '--verify'], { env });
+    expect(readOnly.code).not.toBe(0);
+    expect(readOnly.stderr).toMatch(/temporary tables, which a read-only server refuses: run it on the primary, or skip the rollups/);
+    expect((await runKeyledger(['replay', '--verify', '--skip-rollups'], { env })).code).toBe(0);
+    const rebuilt = await runKeyledger(['replay', '--skip-rollups'], { env: { ...process.env, DATABASE_URL: db.url } });
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.stdout).toMatch(/^replayed \d+ events: projections rebuilt \(0 keys, 0 aliases; usage rollups skipped; nothing differed\)\n$/);
   });
 
   it('finds a rollup row edited by hand, and one the log never produced', async () => {
