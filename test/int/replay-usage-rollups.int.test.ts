@@ -4,8 +4,10 @@
  * trigger disabled, and the rollups (usageStatistics) kept saying 309.
  */
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runReplay } from '../../src/cli/replay.ts';
 import { appendAuditRecord } from '../../src/service/audit.ts';
 import { replayProjections } from '../../src/store/replay.ts';
 import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
@@ -143,6 +145,19 @@ describe('replay --verify and the usage rollups', () => {
     const rebuilt = await runKeyledger(['replay', '--skip-rollups'], { env: { ...process.env, DATABASE_URL: db.url } });
     expect(rebuilt.code).toBe(0);
     expect(rebuilt.stdout).toMatch(/^replayed \d+ events: projections rebuilt \(0 keys, 0 aliases; usage rollups skipped; nothing differed\)\n$/);
+  });
+
+  it('draws the rollups check as its own progress bar on a terminal, ending at the count of the log', async () => {
+    let drawn = '';
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 100 });
+    terminal.on('data', (chunk: Buffer) => (drawn += chunk.toString()));
+    const env = { ...process.env, DATABASE_URL: db.url };
+    expect(await runReplay(['--verify'], { stdout: new PassThrough(), stderr: terminal as unknown as NodeJS.WriteStream, env })).toBe(0);
+    // This database has audit records only: no key, alias or grant event, so no bar for them.
+    expect(drawn.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/\rusage rollups \[#{40}\] 100% {2}16\/16$/)]);
+    drawn = '';
+    expect(await runReplay(['--verify', '--skip-rollups'], { stdout: new PassThrough(), stderr: terminal as unknown as NodeJS.WriteStream, env })).toBe(0);
+    expect(drawn).toBe('');
   });
 
   it('finds a rollup row edited by hand, and one the log never produced', async () => {
