@@ -11,8 +11,9 @@ group's counts against the audit records up to the rollups' checkpoint, both
 numbers named; a rebuild rewrites them from the log. That check folds every
 audit record again, a chunk at a time (minutes for ten million records; the
 key, alias and grant projections take seconds): --skip-rollups leaves it out.
-A rebuild holds the projections' tables (requests that change keys wait) for
-its whole run, the rollups' check included. The check writes temporary tables,
+A rebuild holds the projections' tables (requests that change keys wait) only
+while it folds and rewrites them; the rollups' check comes after, in its own
+transaction, and holds back only the worker's fold. It writes temporary tables,
 so on a read-only server (a hot standby) use --skip-rollups.
 With --verify it changes nothing: it prints each difference and exits 1 if
 there is any, 0 when they are equal. A progress bar is drawn on stderr when it

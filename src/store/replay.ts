@@ -92,13 +92,16 @@ const table = (name: ProjectionTable) => `public.${pg.escapeIdentifier(name)}`;
  * the beginning (`events.reduce(evolve, initial)` per stream), and compares the
  * fold with the live tables row for row. Both are read in one REPEATABLE READ
  * snapshot, so a request committing meanwhile cannot show up as a false
- * difference. The usage rollups are checked in the same snapshot against the
- * fold of the audit records (usage-rollup-verify.ts), unless `rollups` is false.
+ * difference. Then, unless `rollups` is false, the usage rollups are checked
+ * against the fold of the audit records (usage-rollup-verify.ts) in a second
+ * transaction and snapshot of their own.
  *
  * With `verify` nothing is written. Without it, the rows that differ are
- * rewritten (see `repair`), so afterwards the live tables equal the fold; the
- * transaction holds them in EXCLUSIVE mode from before the snapshot to the
- * commit (readers go on; writers wait).
+ * rewritten (see `repair`), so afterwards the live tables equal the fold; each
+ * transaction holds what it rewrites in EXCLUSIVE mode from before its snapshot
+ * to its commit (readers go on; writers wait): the projections for the first,
+ * which takes seconds; the rollups' checkpoint (the worker's fold) for the
+ * second, which takes minutes over a large log.
  *
  * It runs on one of `db`'s connections as a raw client: the log's rows are
  * folded as they arrive, while Postgres reads the next ones.
@@ -111,26 +114,42 @@ export async function replayProjections(db: Db, options: ReplayOptions): Promise
   const progressEvery = options.progressEvery ?? 10_000;
   if (!Number.isInteger(progressEvery) || progressEvery < 1) throw new RangeError(`progressEvery must be a positive integer, not ${progressEvery}`);
   return withPooledClient(db, async (client) => {
-    // UTC and ISO: how the live timestamps are printed for the comparison (postgresTimestamp).
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'");
-    try {
-      const result = await replayIn(db, client, options, progressEvery);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    }
+    const timings: ReplayTimings = { fold: 0, compare: 0, rollups: 0, write: 0 };
+    const projections = await inSnapshot(client, () => replayIn(client, options, progressEvery, timings));
+    // Its own transaction, after the projections' commit: a rebuild holds key writes for
+    // seconds, not for the minutes the rollups' check takes over a large log. The two are
+    // independent folds (state events; audit records), each read in one snapshot.
+    const check = options.rollups === false ? null : await inSnapshot(client, () => checkRollupsIn(db, client, options, timings));
+    return {
+      ...projections,
+      auditRecords: check?.records ?? 0,
+      differences: [...projections.differences, ...(check?.differences ?? [])],
+      timings,
+    };
   });
 }
 
-async function replayIn(db: Db, client: pg.ClientBase, options: ReplayOptions, progressEvery: number): Promise<ReplayResult> {
-  const timings: ReplayTimings = { fold: 0, compare: 0, rollups: 0, write: 0 };
+/** `body` in a REPEATABLE READ transaction, in UTC and ISO: how the live timestamps are printed for the comparison (postgresTimestamp). */
+async function inSnapshot<T>(client: pg.ClientBase, body: () => Promise<T>): Promise<T> {
+  await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'");
+  try {
+    const result = await body();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+async function replayIn(
+  client: pg.ClientBase,
+  options: ReplayOptions,
+  progressEvery: number,
+  timings: ReplayTimings,
+): Promise<Omit<ReplayResult, 'auditRecords' | 'timings'>> {
   let t0 = performance.now();
-  const rollups = options.rollups ?? true;
-  // The rollups' checkpoint too: no fold moves them while they are compared and rewritten.
-  const locked = [...PROJECTION_TABLES.map(table), ...(rollups ? ['public.audit_usage_checkpoint'] : [])];
-  if (!options.verify) await client.query(`LOCK TABLE ${locked.join(', ')} IN EXCLUSIVE MODE`);
+  if (!options.verify) await client.query(`LOCK TABLE ${PROJECTION_TABLES.map(table).join(', ')} IN EXCLUSIVE MODE`);
   // Before the log, in the same snapshot (taken by this first read, after the lock).
   const live = await readLive(client);
   const { keys, aliases, grants, events } = await foldLog(client, options, progressEvery);
@@ -140,25 +159,32 @@ async function replayIn(db: Db, client: pg.ClientBase, options: ReplayOptions, p
   const folded = projectionRows(keys, aliases, grants);
   const jsonText = await canonicalJson(client, live, folded);
   const diffs = PROJECTION_TABLES.map((name, i) => diffTable(name, live[i]!, folded[name], jsonText));
+  const differences = diffs.flatMap(describeDiff);
   timings.compare += performance.now() - t0;
-  let check: UsageRollupCheck | null = null;
-  if (rollups) {
-    t0 = performance.now();
-    check = await checkUsageRollups(db, client, {
-      ...(options.rollupChunk === undefined ? {} : { chunk: options.rollupChunk }),
-      ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
-    });
-    timings.rollups += performance.now() - t0;
-  }
-  const projectionDifferences = diffs.flatMap(describeDiff);
-  const differences = [...projectionDifferences, ...(check?.differences ?? [])];
   if (!options.verify && differences.length > 0) {
     t0 = performance.now();
-    if (projectionDifferences.length > 0) await repair(client, diffs, folded.key_tags);
-    if (check && check.differences.length > 0) await check.repair();
+    await repair(client, diffs, folded.key_tags);
     timings.write += performance.now() - t0;
   }
-  return { events, auditRecords: check?.records ?? 0, keys: keys.length, aliases: aliases.length, differences, timings };
+  return { events, keys: keys.length, aliases: aliases.length, differences };
+}
+
+/** The usage rollups against the log (and without `verify`, rewritten where they differ). */
+async function checkRollupsIn(db: Db, client: pg.ClientBase, options: ReplayOptions, timings: ReplayTimings): Promise<UsageRollupCheck> {
+  let t0 = performance.now();
+  // Before the snapshot: no fold moves the rollups while they are compared and rewritten.
+  if (!options.verify) await client.query('LOCK TABLE public.audit_usage_checkpoint IN EXCLUSIVE MODE');
+  const check = await checkUsageRollups(db, client, {
+    ...(options.rollupChunk === undefined ? {} : { chunk: options.rollupChunk }),
+    ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
+  });
+  timings.rollups += performance.now() - t0;
+  if (!options.verify && check.differences.length > 0) {
+    t0 = performance.now();
+    await check.repair();
+    timings.write += performance.now() - t0;
+  }
+  return check;
 }
 
 async function foldLog(

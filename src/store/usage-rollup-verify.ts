@@ -89,8 +89,8 @@ async function run(db: Db, client: pg.ClientBase, query: RawBuilder<unknown>): P
 
 /**
  * Folds the log up to the rollups' checkpoint again and compares it with the
- * rollups, in the caller's snapshot: run it in the same REPEATABLE READ
- * transaction as the rest of a replay, with TimeZone UTC. The fold's partial
+ * rollups, in the caller's snapshot: run it in a REPEATABLE READ transaction
+ * (its own, in a replay), with TimeZone UTC. The fold's partial
  * rows are temporary tables, dropped at the transaction's end.
  *
  * @example

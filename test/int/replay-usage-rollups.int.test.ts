@@ -160,6 +160,40 @@ describe('replay --verify and the usage rollups', () => {
     expect(drawn).toBe('');
   });
 
+  it('holds key writes only while it rebuilds the projections, not through the rollups check', async () => {
+    // Fired at the check's first chunk, on another connection: a write to each projection, which
+    // the rebuild's EXCLUSIVE locks would refuse (NOWAIT) if they were still held.
+    let checkDone = false;
+    let attempt: Promise<{ beforeTheEnd: boolean }> | null = null;
+    let fold: Promise<string | undefined> | null = null;
+    const write = () =>
+      db.owner.transaction().execute(async (trx) => {
+        await sql`LOCK TABLE keys, key_tags, aliases, grants IN ROW EXCLUSIVE MODE NOWAIT`.execute(trx);
+        return { beforeTheEnd: !checkDone };
+      });
+    const rebuilt = await replayProjections(db.owner, {
+      verify: false,
+      rollupChunk: 1,
+      onRollupProgress: () => {
+        attempt ??= write();
+        // The worker's fold is what waits: the checkpoint is locked until the check commits.
+        fold ??= db.owner
+          .transaction()
+          .execute((trx) => sql`LOCK TABLE audit_usage_checkpoint IN ROW SHARE MODE NOWAIT`.execute(trx))
+          .then(
+            () => 'locked',
+            (error: { code?: string }) => error.code,
+          );
+      },
+    });
+    checkDone = true;
+    expect(rebuilt.differences).toEqual([]);
+    // The write got its locks, and while the check was still running (else this proves nothing).
+    await expect(attempt).resolves.toEqual({ beforeTheEnd: true });
+    // 55P03 lock_not_available.
+    await expect(fold).resolves.toBe('55P03');
+  });
+
   it('finds a rollup row edited by hand, and one the log never produced', async () => {
     await adminQuery(db.url, `UPDATE audit_usage_hourly SET count = count + 5 WHERE event_name = 'Encrypt'`);
     await adminQuery(
