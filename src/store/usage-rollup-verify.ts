@@ -18,7 +18,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 import type { Db } from './database.ts';
-import { auditRecordsAfter, KEYED_RECORDS, RECORD_SCOPES, USAGE_FOLD_SCHEMA, USAGE_ROLLUPS, type UsageRollupTable } from './usage-rollup.ts';
+import { auditRecordsAfter, BATCH_SUMMARY, KEYED_RECORDS, RECORD_SCOPES, USAGE_FOLD_SCHEMA, USAGE_ROLLUPS, type UsageRollupTable } from './usage-rollup.ts';
 
 /** Differing rows listed per rollup, each way. */
 const MAX_LISTED = 50;
@@ -116,7 +116,11 @@ export async function checkUsageRollups(db: Db, client: pg.ClientBase, options: 
       await run(db, client, sql`CREATE TEMPORARY TABLE ${partialTable(r)} (LIKE ${sql.table(r.table)}) ON COMMIT DROP`);
     }
     await run(db, client, sql`DROP TABLE IF EXISTS ${CHUNKS}`);
-    await run(db, client, sql`CREATE TEMPORARY TABLE ${CHUNKS} (records bigint NOT NULL, newest timestamptz) ON COMMIT DROP`);
+    await run(
+      db,
+      client,
+      sql`CREATE TEMPORARY TABLE ${CHUNKS} (records bigint NOT NULL, newest timestamptz, transaction_id text, global_position text) ON COMMIT DROP`,
+    );
   } catch (error) {
     // 25006 read_only_sql_transaction: a hot standby, or default_transaction_read_only.
     if ((error as { code?: string }).code === '25006') {
@@ -144,11 +148,10 @@ export async function checkUsageRollups(db: Db, client: pg.ClientBase, options: 
       WITH batch AS MATERIALIZED (${auditRecordsAfter(after, upToCheckpoint, chunk)}),
            rec AS MATERIALIZED (${RECORD_SCOPES}),
            keyed AS MATERIALIZED (${KEYED_RECORDS}),
-           ${sql.join(partials)},
-           summary AS (INSERT INTO ${CHUNKS} (records, newest) SELECT count(*), max(recorded_at) FROM batch)
-      SELECT (SELECT count(*) FROM batch)::int AS records, last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
-        FROM (SELECT 1) AS one
-        LEFT JOIN (SELECT transaction_id, global_position FROM batch ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS last ON true`,
+           ${sql.join(partials)}
+      INSERT INTO ${CHUNKS} (records, newest, transaction_id, global_position)
+      SELECT s.records::bigint, s.newest, s.transaction_id, s.global_position FROM (${BATCH_SUMMARY}) AS s
+      RETURNING records::int AS records, transaction_id, global_position`,
     );
     const r = rows[0] as { records: number; transaction_id: string | null; global_position: string | null };
     done += r.records;

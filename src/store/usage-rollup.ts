@@ -108,6 +108,17 @@ export function auditRecordsAfter(after: { transactionId: string; globalPosition
          LIMIT ${limit}`;
 }
 
+/**
+ * What the CTE `batch` (auditRecordsAfter's rows) held, as one row: its
+ * records (count, as text), the newest recorded_at among them, and the last
+ * one's place in follower order (as text; null for an empty batch), where the
+ * next batch starts.
+ */
+export const BATCH_SUMMARY = sql`SELECT (SELECT count(*) FROM batch)::text AS records, (SELECT max(recorded_at) FROM batch) AS newest,
+             last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
+        FROM (SELECT 1) AS one
+        LEFT JOIN (SELECT transaction_id, global_position FROM batch ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS last ON true`;
+
 /** One rollup table: the columns that name a group, then its measures, in the order its fold gives them. */
 export interface UsageRollupTable {
   table: 'audit_usage_hourly' | 'audit_usage_daily' | 'audit_usage_key_daily' | 'audit_usage_principal_daily';
@@ -211,10 +222,7 @@ export async function advanceUsageRollup(db: Db, options: { batchSize?: number }
                       first_at = least(t.first_at, excluded.first_at),
                       last_at = greatest(t.last_at, excluded.last_at)
       )
-      SELECT (SELECT count(*) FROM batch)::text AS records, (SELECT max(recorded_at) FROM batch) AS newest,
-             last.transaction_id::text AS transaction_id, last.global_position::text AS global_position
-        FROM (SELECT 1) AS one
-        LEFT JOIN (SELECT transaction_id, global_position FROM batch ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS last ON true`.execute(trx);
+      ${BATCH_SUMMARY}`.execute(trx);
     const r = rows[0]!;
     const records = Number(r.records);
     if (records > 0) {

@@ -21,6 +21,9 @@ beforeAll(async () => {
 });
 afterAll(() => db?.drop());
 
+/** The environment of a keyledger command on this file's database. */
+const onThisDatabase = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...process.env, DATABASE_URL: db.url, ...extra });
+
 const account = '111122223333';
 const other = '444455556666';
 const keyArn = `arn:aws:kms:us-east-1:${account}:key/${randomUUID()}`;
@@ -114,10 +117,10 @@ describe('replay --verify and the usage rollups', () => {
     expect(skipped.timings.rollups).toBe(0);
 
     // The CLI says so and fails.
-    const cli = await runKeyledger(['replay', '--verify'], { env: { ...process.env, DATABASE_URL: db.url } });
+    const cli = await runKeyledger(['replay', '--verify'], { env: onThisDatabase() });
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/audit_usage_hourly: .*"event_name":"Decrypt".*count 309 in the rollup, 10 in the log/);
-    const skippedCli = await runKeyledger(['replay', '--verify', '--skip-rollups'], { env: { ...process.env, DATABASE_URL: db.url } });
+    const skippedCli = await runKeyledger(['replay', '--verify', '--skip-rollups'], { env: onThisDatabase() });
     expect(skippedCli.code).toBe(0);
     expect(skippedCli.stdout).toMatch(/^projections match the log \(\d+ events replayed: 0 keys, 0 aliases; usage rollups skipped\)\n$/);
     // A rebuild without them leaves them as they are.
@@ -137,12 +140,12 @@ describe('replay --verify and the usage rollups', () => {
 
   it('refuses a chunk that is not a positive integer, and says what a read-only server needs', async () => {
     await expect(replayProjections(db.owner, { verify: true, rollupChunk: 0 })).rejects.toThrow(/chunk must be a positive integer, not 0/);
-    const env = { ...process.env, DATABASE_URL: db.url, PGOPTIONS: '-c default_transaction_read_only=on' };
+    const env = onThisDatabase({ PGOPTIONS: '-c default_transaction_read_only=on' });
     const readOnly = await runKeyledger(['replay', '--verify'], { env });
     expect(readOnly.code).not.toBe(0);
     expect(readOnly.stderr).toMatch(/temporary tables, which a read-only server refuses: run it on the primary, or skip the rollups/);
     expect((await runKeyledger(['replay', '--verify', '--skip-rollups'], { env })).code).toBe(0);
-    const rebuilt = await runKeyledger(['replay', '--skip-rollups'], { env: { ...process.env, DATABASE_URL: db.url } });
+    const rebuilt = await runKeyledger(['replay', '--skip-rollups'], { env: onThisDatabase() });
     expect(rebuilt.code).toBe(0);
     expect(rebuilt.stdout).toMatch(/^replayed \d+ events: projections rebuilt \(0 keys, 0 aliases; usage rollups skipped; nothing differed\)\n$/);
   });
@@ -151,12 +154,12 @@ describe('replay --verify and the usage rollups', () => {
     let drawn = '';
     const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 100 });
     terminal.on('data', (chunk: Buffer) => (drawn += chunk.toString()));
-    const env = { ...process.env, DATABASE_URL: db.url };
-    expect(await runReplay(['--verify'], { stdout: new PassThrough(), stderr: terminal as unknown as NodeJS.WriteStream, env })).toBe(0);
+    const io = { stdout: new PassThrough(), stderr: terminal as unknown as NodeJS.WriteStream, env: onThisDatabase() };
+    expect(await runReplay(['--verify'], io)).toBe(0);
     // This database has audit records only: no key, alias or grant event, so no bar for them.
     expect(drawn.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/\rusage rollups \[#{40}\] 100% {2}16\/16$/)]);
     drawn = '';
-    expect(await runReplay(['--verify', '--skip-rollups'], { stdout: new PassThrough(), stderr: terminal as unknown as NodeJS.WriteStream, env })).toBe(0);
+    expect(await runReplay(['--verify', '--skip-rollups'], io)).toBe(0);
     expect(drawn).toBe('');
   });
 
