@@ -62,7 +62,7 @@ import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { arch, cpus, loadavg, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Hash } from '@smithy/hash-node';
@@ -147,6 +147,8 @@ interface PgCounters {
 }
 
 const pgCounters: PgCounters = { queries: 0, queryMs: 0, commits: 0, commitMs: 0, checkouts: 0, checkoutMs: 0 };
+/** Milliseconds the main thread spent in garbage-collection pauses since start (PerformanceObserver 'gc' entries). */
+let mainGcMs = 0;
 const UNCOUNTED = Symbol('keyledger-bench-uncounted');
 
 function instrumentPg(): void {
@@ -473,6 +475,8 @@ function onOff(name: string, raw: string): boolean {
 interface Snapshot {
   at: number;
   serverCpuMicros: number;
+  /** mainGcMs at this instant. */
+  gcMs: number;
   processCpuMicros: number;
   /** Busy and total CPU time of the host, in 1/100 s summed over all CPUs. */
   host: { busy: number; total: number };
@@ -511,6 +515,8 @@ interface Row {
   errors: number;
   /** % of one core: the main thread (server), the load thread, the whole node process, postgres, everything else on the host. */
   serverCpu: number | null;
+  /** Main-thread garbage-collection pause per operation, ms. */
+  gcMs: number | null;
   clientCpu: number | null;
   nodeCpu: number | null;
   pgCpu: number | null;
@@ -969,7 +975,8 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
       'and its round trip); rest ms = mean - those (HTTP, GraphQL or AWS JSON, auth incl. SigV4 verification, crypto, JSON, event-loop queueing). ' +
       'sign ms = mean wall time of SigV4-signing one AWS request in the load thread (its event-loop waits included): not in the latency, but in the ' +
       'closed loop (a client signs, then sends), so ops/s include it. srv / pg CPU ms = CPU time per operation ' +
-      'of the main thread (HTTP + GraphQL or AWS endpoint + services) / of the Postgres server. ' +
+      "of the main thread (HTTP + GraphQL or AWS endpoint + services) / of the Postgres server. GC ms = the main thread's garbage-collection " +
+      'pauses per operation (part of its CPU). ' +
       'CPU %: srv = main thread, node = whole process (incl. the load thread, GC, libuv), ' +
       'pg = this Postgres server, other = the rest of the host. xacts ≈ committed transactions (Postgres stats lag ~1 s); WAL B exact; ' +
       'WAL fsyncs from pg_stat_io. ckpts = checkpoints completed in the measured window (after one, every page written pays a ' +
@@ -1095,6 +1102,7 @@ async function measure(
     p99: percentile(sorted, 0.99),
     errors: 0,
     serverCpu: corePercent(diff((x) => x.serverCpuMicros / 10_000)),
+    gcMs: perOp(diff((x) => x.gcMs)),
     clientCpu: result.clientCpuMicros !== null && result.wallMs ? (result.clientCpuMicros / 1000 / result.wallMs) * 100 : null,
     nodeCpu: corePercent(nodeCpu),
     pgCpu: corePercent(pgCpu),
@@ -1195,6 +1203,7 @@ async function takeSnapshot(monitor: pg.Client, postmaster: number | null, app: 
   return {
     at,
     serverCpuMicros: serverCpu.user + serverCpu.system,
+    gcMs: mainGcMs,
     processCpuMicros: processCpu.user + processCpu.system,
     host,
     pg: pgNow,
@@ -1332,6 +1341,7 @@ function printTable(rows: Row[]): void {
       'rest ms',
       'sign ms',
       'srv CPU ms',
+      'GC ms',
       'pg CPU ms',
       'srv CPU',
       'node CPU',
@@ -1355,6 +1365,7 @@ function printTable(rows: Row[]): void {
         db === null ? '-' : fmt(r.mean - db, 2),
         fmt(r.signMs, 3),
         fmt(r.serverCpu === null ? null : (r.serverCpu * 10) / r.opsPerSecond, 2),
+        fmt(r.gcMs, 3),
         fmt(r.pgCpu === null ? null : (r.pgCpu * 10) / r.opsPerSecond, 2),
         fmt(r.serverCpu, 0, '%'),
         fmt(r.nodeCpu, 0, '%'),
@@ -1422,5 +1433,8 @@ async function startSecondNode(ownerUrl: string, rootKeyBytes: Buffer, groupComm
 if (isMainThread) {
   installPgTypeParsers();
   instrumentPg();
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) mainGcMs += entry.duration;
+  }).observe({ entryTypes: ['gc'] });
   await main();
 } else await workerMain();

@@ -17,6 +17,8 @@ export interface EmbeddedPaths {
   /** The Postgres cluster (owned by the `postgres` user when we are root). */
   postgresDir: string;
   postgresLog: string;
+  /** The server's Unix socket (0700, the server's user): the URL names it when its path fits, else 127.0.0.1. */
+  postgresSocketDir: string;
 }
 
 /**
@@ -25,13 +27,15 @@ export interface EmbeddedPaths {
  *
  * @example
  * embeddedPaths('/var/lib/keyledger')
- * // { databaseUrlFile: '/var/lib/keyledger/database-url', postgresDir: '/var/lib/keyledger/postgres', postgresLog: '/var/lib/keyledger/postgres.log' }
+ * // { databaseUrlFile: '/var/lib/keyledger/database-url', postgresDir: '/var/lib/keyledger/postgres', postgresLog: '/var/lib/keyledger/postgres.log',
+ * //   postgresSocketDir: '/var/lib/keyledger/postgres-socket' }
  */
 export function embeddedPaths(dataDir: string): EmbeddedPaths {
   return {
     databaseUrlFile: join(dataDir, 'database-url'),
     postgresDir: join(dataDir, 'postgres'),
     postgresLog: join(dataDir, 'postgres.log'),
+    postgresSocketDir: join(dataDir, 'postgres-socket'),
   };
 }
 
@@ -68,6 +72,8 @@ const START_ATTEMPTS = 3;
  * reused (another keyledger process owns it; release() leaves it running).
  * Otherwise this process starts it and release() stops it. Its port is
  * KEYLEDGER_PG_PORT when set, else the one it had last time, else a free one.
+ * It listens on 127.0.0.1 and on a Unix socket in `<dataDir>/postgres-socket`,
+ * which the URL names (loopback TCP when that path is too long for a socket).
  *
  * @example
  * const database = await locateDatabase({ config, logger });
@@ -110,7 +116,7 @@ export async function locateDatabase(options: { config: Config; logger: Logger; 
   let server: EmbeddedPostgres | undefined;
   for (let attempt = 1; ; attempt++) {
     const port = pinnedPort ?? (attempt === 1 && previous ? previous.port : await freePort());
-    const candidate = new EmbeddedPostgres({ dataDir: paths.postgresDir, logFile: paths.postgresLog, password, port });
+    const candidate = new EmbeddedPostgres({ dataDir: paths.postgresDir, logFile: paths.postgresLog, password, port, socketDir: paths.postgresSocketDir });
     if (!(await candidate.initialised)) {
       logger.info({ dataDir: paths.postgresDir }, 'initialising the embedded Postgres (first use)');
       await candidate.initialise();

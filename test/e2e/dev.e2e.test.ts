@@ -175,7 +175,10 @@ describe('keyledger dev', () => {
     expect(credentials.accessKeyId).toMatch(/^AKIA[A-Z2-7]{16}$/);
     expect(credentials.secretAccessKey.length).toBeGreaterThanOrEqual(40);
     const databaseUrl = (await readFile(join(dataDir, 'database-url'), 'utf8')).trim();
-    expect(databaseUrl).toMatch(/^postgresql:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/keyledger$/);
+    // Over the Unix socket in the data dir (its path is short enough here).
+    expect(databaseUrl).toMatch(/^postgresql:\/\/postgres:[^@]+@[^:]+:\d+\/keyledger$/);
+    expect(decodeURIComponent(new URL(databaseUrl).hostname)).toBe(join(dataDir, 'postgres-socket'));
+    expect((await stat(join(dataDir, 'postgres-socket'))).mode & 0o777).toBe(0o700);
     expect(cli.stdout()).toContain(credentialsFile);
     expect(cli.stdout()).toContain(join(dataDir, 'database-url'));
 
