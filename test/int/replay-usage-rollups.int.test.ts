@@ -5,10 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../../src/cli/replay.ts';
 import { appendAuditRecord } from '../../src/service/audit.ts';
+import type { Database } from '../../src/store/database.ts';
 import { replayProjections } from '../../src/store/replay.ts';
 import { catchUpUsageRollup } from '../../src/store/usage-rollup.ts';
 import { probeRecord } from '../support/audit-records.ts';
@@ -164,37 +165,34 @@ describe('replay --verify and the usage rollups', () => {
   });
 
   it('holds key writes only while it rebuilds the projections, not through the rollups check', async () => {
-    // Fired at the check's first chunk, on another connection: a write to each projection, which
-    // the rebuild's EXCLUSIVE locks would refuse (NOWAIT) if they were still held.
+    // Fired at the check's first chunk, each on a connection of its own opened beforehand (so that no
+    // connection set-up delays it past the check's end): a write to each projection, which the
+    // rebuild's EXCLUSIVE locks would refuse (NOWAIT) if they were still held; and the worker's
+    // fold, which is what waits: the checkpoint is locked until the check commits.
     let checkDone = false;
-    let attempt: Promise<{ beforeTheEnd: boolean }> | null = null;
-    let fold: Promise<string | undefined> | null = null;
-    const write = () =>
-      db.owner.transaction().execute(async (trx) => {
-        await sql`LOCK TABLE keys, key_tags, aliases, grants IN ROW EXCLUSIVE MODE NOWAIT`.execute(trx);
-        return { beforeTheEnd: !checkDone };
-      });
+    const write = whenFired((trx) =>
+      sql`LOCK TABLE keys, key_tags, aliases, grants IN ROW EXCLUSIVE MODE NOWAIT`.execute(trx).then(() => ({ beforeTheEnd: !checkDone })),
+    );
+    const fold = whenFired((trx) => sql`LOCK TABLE audit_usage_checkpoint IN ROW SHARE MODE NOWAIT`.execute(trx));
+    const folded = fold.result.then(
+      () => 'locked',
+      (error: { code?: string }) => error.code,
+    );
+    await Promise.all([write.ready, fold.ready]);
     const rebuilt = await replayProjections(db.owner, {
       verify: false,
       rollupChunk: 1,
       onRollupProgress: () => {
-        attempt ??= write();
-        // The worker's fold is what waits: the checkpoint is locked until the check commits.
-        fold ??= db.owner
-          .transaction()
-          .execute((trx) => sql`LOCK TABLE audit_usage_checkpoint IN ROW SHARE MODE NOWAIT`.execute(trx))
-          .then(
-            () => 'locked',
-            (error: { code?: string }) => error.code,
-          );
+        write.fire();
+        fold.fire();
       },
     });
     checkDone = true;
     expect(rebuilt.differences).toEqual([]);
     // The write got its locks, and while the check was still running (else this proves nothing).
-    await expect(attempt).resolves.toEqual({ beforeTheEnd: true });
+    await expect(write.result).resolves.toEqual({ beforeTheEnd: true });
     // 55P03 lock_not_available.
-    await expect(fold).resolves.toBe('55P03');
+    await expect(folded).resolves.toBe('55P03');
   });
 
   it('finds a rollup row edited by hand, and one the log never produced', async () => {
@@ -213,3 +211,22 @@ describe('replay --verify and the usage rollups', () => {
     ]);
   });
 });
+
+/**
+ * Runs `work` in a transaction on a connection of the owner pool opened now
+ * (`ready` once it has answered), but only once `fire` is called: its first
+ * statement then goes out at once.
+ */
+function whenFired<T>(work: (trx: Transaction<Database>) => Promise<T>): { ready: Promise<void>; fire: () => void; result: Promise<T> } {
+  let fire!: () => void;
+  const fired = new Promise<void>((resolve) => (fire = resolve));
+  let connected!: () => void;
+  const ready = new Promise<void>((resolve) => (connected = resolve));
+  const result = db.owner.connection().execute(async (conn) => {
+    await sql`SELECT 1`.execute(conn);
+    connected();
+    await fired;
+    return conn.transaction().execute(work);
+  });
+  return { ready, fire, result };
+}
