@@ -8,8 +8,18 @@ export interface RunningServer {
   url: string;
   /** The AWS endpoint's URL (`aws --endpoint-url`, an SDK's `endpoint`). */
   awsUrl: string;
+  /**
+   * Stops taking connections and requests, and waits (at most `graceMs`) for
+   * the requests in flight to be answered. Event streams (a subscription's
+   * text/event-stream) stay open: their source ends them, or `close` does.
+   */
+  drain(graceMs?: number): Promise<void>;
+  /** Drains if that has not begun, then closes every connection left, open streams included. */
   close(): Promise<void>;
 }
+
+/** How long `drain` waits by default for the requests in flight. */
+export const DRAIN_GRACE_MS = 10_000;
 
 /** The AWS wire endpoint: a Node request handler (see src/api/aws/endpoint.ts). */
 export type AwsHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -57,7 +67,19 @@ export async function startHttpServer(
   { graphql, aws }: HttpHandlers,
   options: { host: string; port: number; tls?: TlsOptions; timeouts?: HttpTimeouts },
 ): Promise<RunningServer> {
+  // Each response in flight, and whether its request asked for an event stream.
+  const inFlight = new Map<ServerResponse, boolean>();
+  let draining = false;
+  let settled: (() => void) | null = null;
+  const onAnswered = (res: ServerResponse) => {
+    inFlight.delete(res);
+    if (settled && awaitedCount(inFlight) === 0) settled();
+  };
   const listener: RequestListener = (req, res) => {
+    inFlight.set(res, req.headers.accept?.includes('text/event-stream') === true);
+    res.once('close', () => onAnswered(res));
+    // Answered with `Connection: close` once draining, so no keep-alive connection outlives the drain.
+    if (draining) res.shouldKeepAlive = false;
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -91,13 +113,46 @@ export async function startHttpServer(
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const base = `${options.tls ? 'https' : 'http'}://${host === '127.0.0.1' ? 'localhost' : host}:${port}`;
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  let drained: Promise<void> | null = null;
+  const drain = (graceMs = DRAIN_GRACE_MS): Promise<void> => {
+    drained ??= new Promise<void>((resolve) => {
+      draining = true;
+      for (const res of inFlight.keys()) if (!res.headersSent) res.shouldKeepAlive = false;
+      // Stops listening and closes the idle keep-alive connections (Node closes them itself from 19 on; said here for clarity).
+      server.close();
+      server.closeIdleConnections();
+      const timer = setTimeout(() => done(), graceMs);
+      const done = () => {
+        clearTimeout(timer);
+        settled = null;
+        resolve();
+      };
+      settled = done;
+      if (awaitedCount(inFlight) === 0) done();
+    });
+    return drained;
+  };
   return {
     url: `${base}/graphql`,
     awsUrl: base,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    drain,
+    close: async () => {
+      await drain();
+      server.closeAllConnections();
+      await closed;
+    },
   };
+}
+
+/**
+ * The requests a drain waits for: all in flight but the open event streams. A
+ * stream is a response under way (its head sent) to a request that accepts
+ * text/event-stream: GraphQL over SSE asks so, and yoga writes its head in one
+ * `writeHead`, which `getHeader` does not see.
+ */
+function awaitedCount(inFlight: ReadonlyMap<ServerResponse, boolean>): number {
+  let count = 0;
+  for (const [res, acceptsStream] of inFlight) if (!(acceptsStream && res.headersSent)) count++;
+  return count;
 }

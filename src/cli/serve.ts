@@ -179,9 +179,12 @@ async function runServer(mode: 'dev' | 'serve', args: string[], io: CliIo): Prom
       { graphql: createGraphQLHandler(app), aws: createAwsHandler(app) },
       { host: config.host, port: config.port, tls: tls?.credentials },
     );
+    // Closed in three steps, last added first: the server stops taking requests and answers those in flight
+    // (their records committed); then the live audit tails read up to the log's end, their event streams
+    // complete and the LISTEN connection closes; then whatever connection is left is closed.
     resources.add('HTTP server', () => http.close());
-    // Closed first: live audit tails end (their SSE streams complete) and the LISTEN connection closes.
     resources.add('audit live tails', () => app.auditFeed.close());
+    resources.add('HTTP requests in flight', () => http.drain());
 
     const lines = [
       `keyledger ${mode}: ready`,

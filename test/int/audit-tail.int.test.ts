@@ -329,9 +329,17 @@ describe('subscription auditEvents (live tail)', () => {
     }
   });
 
-  it('over real HTTP: a client closing its connection releases the tail; stopping the server ends the rest', async () => {
+  it('over real HTTP: a client closing its connection releases the tail; stopping as serve does delivers the last records, then ends the rest', async () => {
     const sink = new Writable({ write: (_c, _e, done) => done() });
-    const app = createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('info', sink), region: 'us-east-1' });
+    // Polling once a minute: within the test only a notification, or the stop, makes the tail read.
+    const app = createKeyledger({
+      db: t.db.app,
+      rootKey: t.rootKey,
+      clock: t.clock,
+      logger: createLogger('info', sink),
+      region: 'us-east-1',
+      auditTailPollMs: 60_000,
+    });
     const server = await startHttpServer({ graphql: createGraphQLHandler(app) }, { host: '127.0.0.1', port: 0 });
     const probe = newProbe();
     const open = async () => {
@@ -351,9 +359,23 @@ describe('subscription auditEvents (live tail)', () => {
       expect((await staying.receive(1)).map(nOf)).toEqual([1]);
       await leaving.disconnect();
       await waitFor(async () => app.auditFeed.followers === 1, 'the closed connection released its tail', 5000);
-      // Shutdown order of `keyledger serve`: tails first, then the HTTP server.
+      // A record committed just before the stop, whose notification never comes (trigger off): nothing wakes the tail.
+      await sql`ALTER TABLE events DISABLE TRIGGER events_notify_audit`.execute(t.db.owner);
+      try {
+        await commit(alice.accountId, probe, 2);
+      } finally {
+        await sql`ALTER TABLE events ENABLE TRIGGER events_notify_audit`.execute(t.db.owner);
+      }
+      // Shutdown order of `keyledger serve`: the requests in flight drain (an open event stream does not hold
+      // the drain), the tails read up to the log's end and complete, then the server closes what is left.
+      const draining = Date.now();
+      await server.drain();
+      expect(Date.now() - draining).toBeLessThan(5_000);
+      expect(staying.completed).toBe(false);
       await app.auditFeed.close();
       await waitFor(async () => staying.completed, 'the remaining tail completed', 5000);
+      expect(staying.items.map(nOf)).toEqual([1, 2]);
+      expect(staying.errors).toEqual([]);
     } finally {
       await app.auditFeed.close();
       await server.close();

@@ -177,6 +177,9 @@ export class AuditTailService {
     let cursor = from;
     let checkedAt = Date.now();
     let recheck = false;
+    // Set when the feed closes (the server is stopping): the tail reads once more, up to the log's end, then ends,
+    // so the records of the last batches answered before the stop still reach it.
+    let closing = false;
     try {
       while (!signal.aborted) {
         // A tail outlives the request that opened it: it ends once its access key is no longer active or the
@@ -204,12 +207,13 @@ export class AuditTailService {
           yield recordEdge(r, account);
         }
         if (rows.length === TAIL_BATCH) continue;
+        if (closing) break;
         // A transaction that committed at or above the horizon waits behind an
         // older one still in flight, whose commit may notify nobody (rolled back).
         const delay =
           wakeup.latestNotified() >= horizon ? TAIL_BEHIND_HORIZON_MS : (this.#pollMs ?? (wakeup.listening() ? TAIL_LISTENING_POLL_MS : TAIL_POLL_MS));
         const woken = await wakeup.wait(Math.min(delay, Math.max(this.#recheckMs, TAIL_BEHIND_HORIZON_MS)), signal);
-        if (woken === 'closed') break;
+        if (woken === 'closed') closing = true;
         if (woken === 'alert') recheck = true;
       }
     } finally {
