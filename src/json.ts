@@ -34,8 +34,72 @@ export function parseJson(text: string): unknown {
  * parseJsonStrict('{"a": 1, "a": 2}') // { ok: false, duplicate: true, message: 'the document has "a" twice at line 1 column 10' }
  */
 export function parseJsonStrict(text: string): { ok: true; value: unknown } | { ok: false; message: string; duplicate: boolean } {
+  // Fast path: JSON.parse, when no key holds an escape and no name is given twice (as many keys came out as
+  // members went in). Anything else, invalid text included, is the strict reader's, which says why.
+  const members = plainMemberCount(text);
+  if (members >= 0) {
+    let value: unknown = NOT_PARSED;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // the strict reader reports it below
+    }
+    if (value !== NOT_PARSED && keyCount(value) === members) return { ok: true, value };
+  }
   const read = readJson(text);
   return read.ok ? { ok: true, value: plain(read.value) } : read;
+}
+
+const NOT_PARSED = Symbol('not parsed');
+
+/** Nesting the fast path takes; deeper text goes to the strict reader, whose limit (32) then holds exactly. */
+const FAST_PATH_DEPTH = 16;
+
+/**
+ * The number of object members in JSON `text` (colons outside strings), or -1
+ * when the strict reader must read it: a key written with an escape (see
+ * `parseJson`), nesting deeper than FAST_PATH_DEPTH, or an unterminated
+ * string. Judges nothing else: for valid JSON the count is exact, and invalid
+ * text fails JSON.parse.
+ */
+function plainMemberCount(text: string): number {
+  let members = 0;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      let escaped = false;
+      for (i++; ; i++) {
+        const d = text.charCodeAt(i);
+        if (d === QUOTE) break;
+        if (d === BACKSLASH) {
+          escaped = true;
+          i++;
+        } else if (Number.isNaN(d)) return -1;
+      }
+      if (escaped) {
+        let next = i + 1;
+        while (WHITESPACE.has(text.charCodeAt(next))) next++;
+        if (text.charCodeAt(next) === COLON) return -1;
+      }
+    } else if (c === COLON) members++;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > FAST_PATH_DEPTH) return -1;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+  }
+  return members;
+}
+
+/** How many keys the objects in a parsed value hold, all levels together. */
+function keyCount(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) count += keyCount(item);
+    return count;
+  }
+  for (const key in value) count += 1 + keyCount((value as Record<string, unknown>)[key]);
+  return count;
 }
 
 /**
@@ -72,6 +136,10 @@ function hasEscapedKey(text: string): boolean {
 const BACKSLASH = 0x5c;
 const QUOTE = 0x22;
 const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 function plain(value: JsonValue): unknown {

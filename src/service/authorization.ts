@@ -88,7 +88,9 @@ export const CROSS_ACCOUNT_ACTIONS: ReadonlySet<string> = new Set([
  * implicit deny. Every outcome carries the statements or grant that decided it.
  */
 export class Authorizer {
-  readonly #parsed = new Map<string, PolicyDocument>();
+  // Keyed by the document's text itself (one map per kind): the texts come from cached rows, so the same string
+  // arrives each time and its hash is computed once, where a composed key would be built and hashed per request.
+  readonly #parsed = { key: new Map<string, PolicyDocument>(), identity: new Map<string, PolicyDocument>() };
 
   async authorize(source: Trx | GrantSource, req: AuthorizationRequest): Promise<AuthorizationEvidence> {
     const facts = this.#facts(req);
@@ -149,14 +151,14 @@ export class Authorizer {
   }
 
   #parse(text: string, kind: 'key' | 'identity', name: string): PolicyDocument {
-    const cacheKey = `${kind}\u0000${text}`;
-    const cached = this.#parsed.get(cacheKey);
+    const parsedOfKind = this.#parsed[kind];
+    const cached = parsedOfKind.get(text);
     if (cached) return cached;
     const parsed = parsePolicy(text, kind);
     // Documents are validated when stored; one that no longer parses allows nothing (fail closed).
     const policy: PolicyDocument = parsed.ok ? parsed.policy : { version: undefined, id: name, statements: [] };
-    if (this.#parsed.size >= PARSED_CACHE_LIMIT) this.#parsed.delete(this.#parsed.keys().next().value!);
-    this.#parsed.set(cacheKey, policy);
+    if (parsedOfKind.size >= PARSED_CACHE_LIMIT) parsedOfKind.delete(parsedOfKind.keys().next().value!);
+    parsedOfKind.set(text, policy);
     return policy;
   }
 

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { parseJson } from '../../src/json.ts';
+import { readJson, type JsonValue } from '../../src/domain/policy/json.ts';
+import { parseJson, parseJsonStrict } from '../../src/json.ts';
 
 /** Every one-character key that JSON may write as an escape, as text and as meant (computed without JSON.parse). */
 const ESCAPED: [text: string, meant: string][] = [
@@ -81,5 +82,73 @@ describe('parseJson', () => {
   it('is how pg reads json and jsonb columns in this process', () => {
     expect(pg.types.getTypeParser(pg.types.builtins.JSONB)).toBe(parseJson);
     expect(pg.types.getTypeParser(pg.types.builtins.JSON)).toBe(parseJson);
+  });
+});
+
+describe('parseJsonStrict', () => {
+  /** The strict reader alone: what parseJsonStrict answered before its JSON.parse fast path. */
+  const strictReader = (text: string) => {
+    const read = readJson(text);
+    return read.ok ? { ok: true, value: plainOf(read.value) } : read;
+  };
+  const plainOf = (v: JsonValue): unknown => {
+    switch (v.type) {
+      case 'null':
+        return null;
+      case 'boolean':
+      case 'string':
+        return v.value;
+      case 'number':
+        return Number(v.raw);
+      case 'array':
+        return v.items.map(plainOf);
+      case 'object': {
+        const o: Record<string, unknown> = {};
+        for (const [k, x] of v.entries) Object.defineProperty(o, k, { value: plainOf(x), enumerable: true, writable: true, configurable: true });
+        return o;
+      }
+    }
+  };
+  const key = fc.oneof(fc.constantFrom('a', 'b', '__proto__', ':', '"', '{', '[', '\\', '\n'), fc.string({ maxLength: 2 }));
+  /** JSON text with objects written member by member, so a name may come twice; some texts are cut short or broken. */
+  const text = fc
+    .letrec((tie) => ({
+      json: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue({ maxDepth: 0 }).map((v) => JSON.stringify(v)),
+        fc.array(tie('json'), { maxLength: 3 }).map((items) => `[${items.join(',')}]`),
+        fc.array(fc.tuple(key, tie('json')), { maxLength: 4 }).map((members) => `{${members.map(([k, v]) => `${JSON.stringify(k)} : ${v}`).join(', ')}}`),
+      ),
+    }))
+    .json.chain((t) =>
+      fc.oneof(
+        fc.constant(t),
+        fc.nat(t.length).map((cut) => t.slice(0, cut)),
+        fc.constant(`${t}}`),
+        fc.constant(` \n${t}\t`),
+      ),
+    );
+
+  it('answers exactly as the strict reader: the same value, the same refusal and message', () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(parseJsonStrict(t)).toEqual(strictReader(t));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it.each([
+    ['{"a": 1, "a": 2}', true],
+    ['{"x": {"a": 1, "b": {"a": 1}}, "y": [{"a": 1, "a": 1}]}', true],
+    ['{"\\u0061": 1, "a": 2}', true],
+    ['{"a:b": ":", "c": "\\":"}', false],
+    [`${'['.repeat(20)}{"a": 1}${']'.repeat(20)}`, false],
+    [`${'['.repeat(33)}1${']'.repeat(33)}`, false],
+    ['{"__proto__": 1, "__proto__": 2}', true],
+  ])('%s: a name given twice is refused (%s), and the rest as the strict reader reads it', (t, duplicate) => {
+    const got = parseJsonStrict(t);
+    expect(got).toEqual(strictReader(t));
+    if (duplicate) expect(got).toMatchObject({ ok: false, duplicate: true });
   });
 });

@@ -32,6 +32,50 @@ describe('globMatch', () => {
     );
   });
 
+  it('with Resource semantics, agrees with a regular expression whose inner wildcards stop at colons', () => {
+    // A `*` before a colon or at the end may run on past colons; any other `*`, and every `?`, stays in its component
+    // (§, outside the alphabet, marks the former while the latter are rewritten).
+    const resourceRegex = (pattern: string): RegExp =>
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^$()|[\]\\{}]/g, '\\$&')
+          .replace(/\*(?=:|$)/g, '§')
+          .replace(/\*/g, '[^:]*')
+          .replace(/\?/g, '[^:]')
+          .replaceAll('§', '[^]*')}$`,
+        'u',
+      );
+    const alphabet = fc.constantFrom('a', 'b', ':', '*', '?', '😀');
+    const text = fc.array(alphabet, { maxLength: 10 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(
+        text,
+        text.map((t) => t.replace(/[*?]/g, 'a')),
+        (pattern, value) => {
+          const t = parseTemplate(pattern, true);
+          if (!t.ok) throw new Error(t.message);
+          const compiled = resolvePattern(t.template, () => undefined, true)!;
+          expect(globMatch(compiled, value, true)).toBe(resourceRegex(pattern).test(value));
+          // Asked twice of the same pattern (its shape is kept): the same answer.
+          expect(globMatch(compiled, value, true)).toBe(resourceRegex(pattern).test(value));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('resolves a template without variables once; one with variables per lookup', () => {
+    const fixed = parseTemplate('arn:aws:kms:*:111122223333:key/*', true);
+    const variable = parseTemplate('arn:aws:kms:*:${aws:PrincipalAccount}:key/*', true);
+    if (!fixed.ok || !variable.ok) throw new Error('templates');
+    expect(resolvePattern(fixed.template, () => undefined, true)).toBe(resolvePattern(fixed.template, () => undefined, true));
+    const as = (account: string) => resolvePattern(variable.template, (k) => (k === 'aws:principalaccount' ? account : undefined), true)!;
+    const value = 'arn:aws:kms:us-east-1:111122223333:key/x';
+    expect(globMatch(as('111122223333'), value, true)).toBe(true);
+    expect(globMatch(as('444455556666'), value, true)).toBe(false);
+    expect(resolvePattern(variable.template, () => undefined, true)).toBeUndefined();
+  });
+
   it('stays fast on patterns that make backtracking matchers explode', () => {
     const started = Date.now();
     expect(globMatch(compileGlob(`${'a*'.repeat(200)}b`), 'a'.repeat(5000))).toBe(false);

@@ -45,6 +45,17 @@ function mismatch(value: unknown, target: string): SerializationError {
   return new SerializationError(`${describe(value)} can not be converted to ${target}`);
 }
 
+/** A structure's members with their service-side names, listed once per shape. */
+const memberLists = new Map<string, readonly { member: string; field: string; shapeName: string }[]>();
+function membersOf(shapeName: string, members: Record<string, { shape: string }> | undefined): readonly { member: string; field: string; shapeName: string }[] {
+  let list = memberLists.get(shapeName);
+  if (!list) {
+    list = Object.entries(members ?? {}).map(([member, ref]) => ({ member, field: memberField(member), shapeName: ref.shape }));
+    memberLists.set(shapeName, list);
+  }
+  return list;
+}
+
 function decodeValue(value: unknown, shapeName: string, path: string): unknown {
   const s = shape(shapeName);
   switch (s.type) {
@@ -52,12 +63,10 @@ function decodeValue(value: unknown, shapeName: string, path: string): unknown {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw mismatch(value, 'a structure');
       const out: Record<string, unknown> = {};
       const given = value as Record<string, unknown>;
-      for (const [member, ref] of Object.entries(s.members ?? {})) {
-        const field = memberField(member);
-        const at = path ? `${path}.${field}` : field;
+      for (const { member, field, shapeName: memberShape } of membersOf(shapeName, s.members)) {
         const v = Object.hasOwn(given, member) ? given[member] : undefined;
         if (v === undefined || v === null) continue;
-        out[field] = decodeValue(v, ref.shape, at);
+        out[field] = decodeValue(v, memberShape, path ? `${path}.${field}` : field);
       }
       return out;
     }

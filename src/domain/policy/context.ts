@@ -58,6 +58,19 @@ const PRINCIPAL_TYPES = { root: 'Account', user: 'User', role: 'AssumedRole' } a
  * ctx.variable('aws:username')    // 'alice'
  */
 export function buildRequestContext(facts: RequestFacts): RequestContext {
+  // Built when a condition or a policy variable first asks: most statements read neither.
+  let values: Map<string, NormalizedValue> | undefined;
+  const all = (): Map<string, NormalizedValue> => (values ??= collectContext(facts));
+  return {
+    get: (key) => all().get(key.toLowerCase()),
+    variable: (key) => {
+      const v = all().get(key.toLowerCase());
+      return v === undefined || Array.isArray(v) ? undefined : scalarText(v as Scalar);
+    },
+  };
+}
+
+function collectContext(facts: RequestFacts): Map<string, NormalizedValue> {
   const values = new Map<string, NormalizedValue>();
   const put = (key: string, value: unknown): void => {
     const k = key.toLowerCase();
@@ -95,12 +108,5 @@ export function buildRequestContext(facts: RequestFacts): RequestContext {
   }
   const resourceAccount = /^arn:[^:]*:[^:]*:[^:]*:(\d{12}):/.exec(facts.resourceArn ?? '')?.[1];
   if (resourceAccount) put('aws:ResourceAccount', resourceAccount);
-
-  return {
-    get: (key) => values.get(key.toLowerCase()),
-    variable: (key) => {
-      const v = values.get(key.toLowerCase());
-      return v === undefined || Array.isArray(v) ? undefined : scalarText(v as Scalar);
-    },
-  };
+  return values;
 }

@@ -134,6 +134,11 @@ const codePoints = (s: string): number[] => Array.from(s, (ch) => ch.codePointAt
  * resolvePattern(template, context.variable, true) // the code points of 'home/alice/' then STAR; undefined for a role
  */
 export function resolvePattern(template: Template, lookup: (key: string) => string | undefined, wildcards: boolean): Pattern | undefined {
+  // A template without variables resolves to the same pattern every time: kept (the compiled policy keeps its templates).
+  const fixed = wildcards ? fixedWithWildcards : fixedLiteral;
+  const known = fixed.get(template);
+  if (known) return known;
+  const hasVariables = templateHasVariables(template);
   const out: number[] = [];
   for (const part of template) {
     if (part.kind === 'text') out.push(...codePoints(part.text));
@@ -144,7 +149,33 @@ export function resolvePattern(template: Template, lookup: (key: string) => stri
       out.push(...codePoints(value));
     }
   }
+  if (!hasVariables) fixed.set(template, out);
   return out;
+}
+
+const fixedWithWildcards = new WeakMap<Template, Pattern>();
+const fixedLiteral = new WeakMap<Template, Pattern>();
+
+/**
+ * What a pattern needs of the general match: 'exact' (no wildcard) and
+ * 'prefix' (one `*`, last) are string comparisons. A trailing `*` may cross
+ * colons in both modes (it ends the last component), so 'prefix' holds for
+ * Resource semantics too.
+ */
+type Shape = { kind: 'exact'; text: string } | { kind: 'prefix'; text: string } | { kind: 'general' };
+const shapes = new WeakMap<Pattern, Shape>();
+
+function shapeOf(pattern: Pattern): Shape {
+  let shape = shapes.get(pattern);
+  if (shape) return shape;
+  const stars = pattern.filter((u) => u === STAR).length;
+  const anyOnes = pattern.filter((u) => u === ANY_ONE).length;
+  if (stars === 0 && anyOnes === 0) shape = { kind: 'exact', text: String.fromCodePoint(...pattern) };
+  else if (stars === 1 && anyOnes === 0 && pattern[pattern.length - 1] === STAR)
+    shape = { kind: 'prefix', text: String.fromCodePoint(...pattern.slice(0, -1)) };
+  else shape = { kind: 'general' };
+  shapes.set(pattern, shape);
+  return shape;
 }
 
 /**
@@ -166,12 +197,10 @@ const COLON = 0x3a;
  * globMatch(compileGlob('kms:Generate*'), 'kms:GenerateDataKey') // true
  */
 export function globMatch(pattern: Pattern, value: string, colonAware = false): boolean {
+  const shape = shapeOf(pattern);
+  if (shape.kind === 'exact') return value === shape.text;
+  if (shape.kind === 'prefix') return value.startsWith(shape.text);
   const m = pattern.length;
-  if (!pattern.includes(STAR) && !pattern.includes(ANY_ONE)) {
-    const chars = codePoints(value);
-    return chars.length === m && chars.every((c, i) => c === pattern[i]);
-  }
-  if (!colonAware && m === 1 && pattern[0] === STAR) return true;
   // A `*` followed by a component boundary (or the end) may cross colons.
   const freeStar = pattern.map((u, i) => u === STAR && (!colonAware || i + 1 === m || pattern[i + 1] === COLON));
   let current = new Uint8Array(m + 1);
