@@ -37,7 +37,7 @@ afterAll(async () => {
 const port = () => Number(new URL(server.url).port);
 
 /** POSTs `body` to /graphql over real HTTP, with a Content-Length or chunked. */
-function post(body: Buffer, how: 'content-length' | 'chunked'): Promise<{ status: number; text: string }> {
+function post(body: Buffer, how: 'content-length' | 'chunked', contentType = 'application/json'): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       {
@@ -46,7 +46,7 @@ function post(body: Buffer, how: 'content-length' | 'chunked'): Promise<{ status
         path: '/graphql',
         method: 'POST',
         headers: {
-          'content-type': 'application/json',
+          'content-type': contentType,
           authorization: basicAuth(caller),
           ...(how === 'content-length' ? { 'content-length': body.length } : { 'transfer-encoding': 'chunked' }),
         },
@@ -104,6 +104,24 @@ describe(`GraphQL reads at most ${MAX_GRAPHQL_BODY_BYTES} bytes of a body`, () =
       expect(JSON.parse(ok.text)).toEqual({ data: { __typename: 'Query' }, extensions: { requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
     });
   }
+
+  it('bounds a body that yoga itself parses (application/graphql, the document as the body) the same way', async () => {
+    const document = (bytes: number) => Buffer.from(`{ __typename }${' '.repeat(bytes - '{ __typename }'.length)}`);
+    for (const how of ['content-length', 'chunked'] as const) {
+      const before = await auditRecordCount();
+      const refused = await post(document(300 * 1024), how, 'application/graphql');
+      expect(refused.status, refused.text).toBe(413);
+      const error = JSON.parse(refused.text).errors[0];
+      expect(error).toMatchObject({ extensions: { code: 'RequestEntityTooLargeException' } });
+      expect(await storedAuditRecords(t, error.extensions.requestId)).toEqual([
+        expect.objectContaining({ eventName: 'GraphQLRequest', outcome: 'failure', errorCode: 'RequestEntityTooLargeException' }),
+      ]);
+      expect(await auditRecordCount()).toBe(before + 1);
+      const ok = await post(document(64), how, 'application/graphql');
+      expect(ok.status, ok.text).toBe(200);
+      expect(JSON.parse(ok.text)).toMatchObject({ data: { __typename: 'Query' } });
+    }
+  });
 
   it('accepts a body of exactly the limit', async () => {
     const ok = await post(graphqlBody(MAX_GRAPHQL_BODY_BYTES), 'content-length');

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
@@ -49,17 +48,17 @@ export function bodyLimitPlugin(app: Keyledger): Plugin<GraphQLContext, ServerCo
     async onRequest({ request, serverContext, endResponse }) {
       // Exceptions thrown here would reach node:http unanswered: there are none to throw.
       const declared = Number(request.headers.get('content-length') ?? 0);
-      if (declared > MAX_GRAPHQL_BODY_BYTES) endResponse(await bodyTooLarge(app, request, serverContext.req));
+      if (declared > MAX_GRAPHQL_BODY_BYTES) endResponse(await bodyTooLarge(app, request, sourceIpOf(serverContext.req)));
     },
   };
 }
 
 /** Records a body refused as too large (app.authentication.refuseUnread) and answers 413 with the record's request id. */
-async function bodyTooLarge(app: Keyledger, request: Request, req: IncomingMessage | undefined): Promise<Response> {
+async function bodyTooLarge(app: Keyledger, request: Request, sourceIp: string | null): Promise<Response> {
   const error = await app.authentication.refuseUnread(
     {
       requestId: uuidV7(),
-      sourceIp: sourceIpOf(req),
+      sourceIp,
       userAgent: request.headers.get('user-agent'),
       eventName: 'GraphQLRequest',
       eventSource: 'kms',
@@ -102,7 +101,8 @@ async function readBoundedText(request: Request): Promise<string | undefined> {
  * Reads a request's GraphQL parameters as yoga does (GET query string, POST
  * JSON or form body) but decodes their JSON with `parseJsonStrict`: `JSON.parse`
  * would decode `{"\t": "x"}` and `{"\n": "x"}` as one encryption context.
- * Multipart bodies are switched off (no uploads); anything else is yoga's own.
+ * Multipart bodies are switched off (no uploads); any other body yoga parses
+ * is read here first, within MAX_GRAPHQL_BODY_BYTES, then given to yoga's parser.
  */
 export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerContext> {
   // As yoga's own parsers answer: 400 for text that is not JSON (with the spec's
@@ -143,17 +143,19 @@ export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerC
   };
   const contentType = (request: Request) => request.headers.get('content-type')?.split(',')[0]?.split(';')[0]?.trim().toLowerCase();
   return {
-    onRequestParse({ request, setRequestParser, serverContext }) {
+    onRequestParse({ request, requestParser, setRequestParser, serverContext, fetchAPI }) {
       if (request.method === 'GET') {
         setRequestParser((req) => fromSearchParams(new URL(req.url).searchParams));
         return;
       }
       if (request.method !== 'POST') return;
       const type = contentType(request);
+      // Taken now: reading a body past the limit ends the request's stream, and with it its socket.
+      const sourceIp = sourceIpOf(serverContext.req);
       if (type === 'application/json' || type === 'application/graphql+json') {
         setRequestParser(async (req) => {
           const text = await readBoundedText(req);
-          if (text === undefined) return bodyTooLarge(app, req, serverContext.req);
+          if (text === undefined) return bodyTooLarge(app, req, sourceIp);
           const body = decode(text, 'POST body');
           if (body === null || typeof body !== 'object') throw notAnObject(body);
           return body as GraphQLParams | GraphQLParams[];
@@ -161,7 +163,16 @@ export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerC
       } else if (type === 'application/x-www-form-urlencoded') {
         setRequestParser(async (req) => {
           const text = await readBoundedText(req);
-          return text === undefined ? bodyTooLarge(app, req, serverContext.req) : fromSearchParams(new URLSearchParams(text));
+          return text === undefined ? bodyTooLarge(app, req, sourceIp) : fromSearchParams(new URLSearchParams(text));
+        });
+      } else if (requestParser) {
+        // Any other body one of yoga's parsers reads (application/graphql): bounded as these are, then handed to it.
+        // (yoga's own bound, maxRequestBodySize, is off: it piped every body through a stream per request.)
+        const parse = requestParser;
+        setRequestParser(async (req) => {
+          const text = await readBoundedText(req);
+          if (text === undefined) return bodyTooLarge(app, req, sourceIp);
+          return parse(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, body: text }));
         });
       }
     },

@@ -42,6 +42,9 @@ export function createGraphQLHandler(app: Keyledger): KeyledgerYoga {
     logging: false,
     // No uploads here; and multipart's `operations` field would be decoded with JSON.parse (see jsonParamsPlugin).
     multipart: false,
+    // Bodies are bounded by MAX_GRAPHQL_BODY_BYTES as they are read (bodyLimitPlugin, jsonParamsPlugin): yoga's
+    // own bound would pipe each body through a TransformStream, about 5% of a GraphQL request's CPU.
+    maxRequestBodySize: false,
     graphiql: { title: 'keyledger', headers: JSON.stringify({ Authorization: 'Basic <base64 of accessKeyId:secretAccessKey>' }) },
     renderGraphiQL: renderLocalGraphiQL,
     plugins: [
