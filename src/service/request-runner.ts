@@ -311,7 +311,8 @@ export class RequestRunner {
   }
 
   #record(who: Who, spec: OperationSpec, now: Date, draft: AuditDraft, error?: KmsError): AuditRecord {
-    return {
+    // Members set one by one in the record's order (no spread of a temporary per optional member: this runs per request).
+    const record: AuditRecord = {
       eventVersion: '1.0',
       eventSource: spec.eventSource ?? 'kms',
       eventName: bounded(spec.eventName, MAX_EVENT_NAME),
@@ -324,14 +325,18 @@ export class RequestRunner {
       userAgent: who.userAgent === null ? null : bounded(who.userAgent, MAX_USER_AGENT),
       requestParameters: spec.requestParameters,
       responseElements: error ? null : draft.responseElements,
-      ...(draft.additionalEventData ? { additionalEventData: draft.additionalEventData } : {}),
-      ...(draft.authorization ? { authorization: draft.authorization } : {}),
-      ...(draft.recipientAccountId && draft.recipientAccountId !== who.accountId ? { recipientAccountId: draft.recipientAccountId } : {}),
-      resources: draft.resources,
-      readOnly: spec.readOnly,
-      outcome: error ? 'failure' : 'success',
-      ...(error ? { errorCode: error.code, errorMessage: error.message } : {}),
-    };
+    } as AuditRecord;
+    if (draft.additionalEventData) record.additionalEventData = draft.additionalEventData;
+    if (draft.authorization) record.authorization = draft.authorization;
+    if (draft.recipientAccountId && draft.recipientAccountId !== who.accountId) record.recipientAccountId = draft.recipientAccountId;
+    record.resources = draft.resources;
+    record.readOnly = spec.readOnly;
+    record.outcome = error ? 'failure' : 'success';
+    if (error) {
+      record.errorCode = error.code;
+      record.errorMessage = error.message;
+    }
+    return record;
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES } from '../../src/api/aws/endpoint.ts';
+import { MAX_BODY_BYTES } from '../../src/api/request-body.ts';
 import { MAX_QUOTED_VALUE } from '../../src/domain/errors.ts';
 import { MAX_AUDIT_RECORD, MAX_RECORDED_KEY, MAX_RECORDED_PARAMETERS, MAX_RECORDED_VALUE } from '../../src/service/audit.ts';
 import type { RunningServer } from '../../src/api/http-server.ts';

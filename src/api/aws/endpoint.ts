@@ -7,13 +7,12 @@ import { AWS_KMS_OPERATION_NAMES } from '../../service/model/kms-model.ts';
 import { unsupportedOperationMessage } from '../../service/operations.ts';
 import type { AttemptedRequest, SignedRequest } from '../../service/authentication.ts';
 import type { AwsHandler } from '../http-server.ts';
+import { MAX_BODY_BYTES, readBody } from '../request-body.ts';
 import { sourceIpOf } from '../source-ip.ts';
 import { decodeRequest, encodeResponse } from './json-codec.ts';
 import { answerSts, isStsRequest } from './sts.ts';
 import { uuidV7 } from '../../domain/uuid-v7.ts';
 
-/** The largest request body read: KMS requests are small (a 32 KB key policy, 4 KB plaintexts, 6 KB ciphertexts). */
-export const MAX_BODY_BYTES = 256 * 1024;
 const TARGET_PREFIX = 'TrentService.';
 const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 const AWS_OPERATIONS = new Set(AWS_KMS_OPERATION_NAMES);
@@ -60,7 +59,7 @@ async function answer(app: Keyledger, req: IncomingMessage, res: ServerResponse,
     res.writeHead(302, { location: '/graphql', 'x-amzn-RequestId': requestId }).end();
     return;
   }
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_BODY_BYTES);
   const sourceIp = sourceIpOf(req);
   const userAgent = header(req, 'user-agent') ?? null;
   const signed: SignedRequest = {
@@ -158,56 +157,6 @@ function sendError(res: ServerResponse, requestId: string, error: KmsError): voi
       'x-amzn-ErrorType': error.code,
     })
     .end(text);
-}
-
-/**
- * The request's body, or undefined past MAX_BODY_BYTES (the rest is read and
- * dropped). By 'data' and 'end' listeners: an async iterator over the stream
- * cost several times as much per request. A request that closes before its
- * end, or fails, rejects.
- */
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) {
-    req.resume();
-    return Promise.resolve(undefined);
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) {
-        chunks.push(chunk);
-        return;
-      }
-      req.off('data', onData);
-      req.resume();
-      settle();
-      resolve(undefined);
-    };
-    const onEnd = () => {
-      settle();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
-    const onError = (error: Error) => {
-      settle();
-      reject(error);
-    };
-    const onClose = () => {
-      settle();
-      reject(new Error('the request closed before its body ended'));
-    };
-    const settle = () => {
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', onError);
-    req.once('close', onClose);
-  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

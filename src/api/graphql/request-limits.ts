@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
@@ -5,7 +6,7 @@ import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yog
 import type { Keyledger } from '../../app.ts';
 import { KmsError } from '../../domain/errors.ts';
 import { parseJsonStrict } from '../../json.ts';
-import { MAX_BODY_BYTES } from '../aws/endpoint.ts';
+import { MAX_BODY_BYTES, readBody } from '../request-body.ts';
 import { sourceIpOf } from '../source-ip.ts';
 import type { GraphQLContext } from './builder.ts';
 import type { ServerContext } from './yoga.ts';
@@ -78,8 +79,14 @@ async function bodyTooLarge(app: Keyledger, request: Request, sourceIp: string |
   return new Response(body, { status, headers });
 }
 
-/** A request body as text, or undefined once it is larger than MAX_GRAPHQL_BODY_BYTES (the rest is not read). */
-async function readBoundedText(request: Request): Promise<string | undefined> {
+/**
+ * A request body as text, or undefined once it is larger than
+ * MAX_GRAPHQL_BODY_BYTES. Read from the Node request when there is one, as the
+ * AWS endpoint reads its bodies (the rest then read and dropped); else (a
+ * request given to yoga.fetch) from the Request's stream (the rest not read).
+ */
+async function readBoundedText(request: Request, node: IncomingMessage | undefined): Promise<string | undefined> {
+  if (node) return (await readBody(node, MAX_GRAPHQL_BODY_BYTES))?.toString('utf8');
   if (!request.body) return '';
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -154,7 +161,7 @@ export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerC
       const sourceIp = sourceIpOf(serverContext.req);
       if (type === 'application/json' || type === 'application/graphql+json') {
         setRequestParser(async (req) => {
-          const text = await readBoundedText(req);
+          const text = await readBoundedText(req, serverContext.req);
           if (text === undefined) return bodyTooLarge(app, req, sourceIp);
           const body = decode(text, 'POST body');
           if (body === null || typeof body !== 'object') throw notAnObject(body);
@@ -162,7 +169,7 @@ export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerC
         });
       } else if (type === 'application/x-www-form-urlencoded') {
         setRequestParser(async (req) => {
-          const text = await readBoundedText(req);
+          const text = await readBoundedText(req, serverContext.req);
           return text === undefined ? bodyTooLarge(app, req, sourceIp) : fromSearchParams(new URLSearchParams(text));
         });
       } else if (requestParser) {
@@ -170,7 +177,7 @@ export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerC
         // (yoga's own bound, maxRequestBodySize, is off: it piped every body through a stream per request.)
         const parse = requestParser;
         setRequestParser(async (req) => {
-          const text = await readBoundedText(req);
+          const text = await readBoundedText(req, serverContext.req);
           if (text === undefined) return bodyTooLarge(app, req, sourceIp);
           return parse(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, body: text }));
         });
