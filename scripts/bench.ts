@@ -1397,7 +1397,9 @@ async function startSecondNode(ownerUrl: string, rootKeyBytes: Buffer, groupComm
   const dir = await mkdtemp(join(tmpdir(), 'keyledger-bench-node2-'));
   cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [new URL('../src/cli/main.ts', import.meta.url).pathname, 'serve'], {
+  // The young generation's size this process runs with (npm run bench sets it, as npm start does).
+  const heapFlags = process.execArgv.filter((a) => a.startsWith('--max-semi-space-size'));
+  const child: ChildProcess = spawn(process.execPath, [...heapFlags, new URL('../src/cli/main.ts', import.meta.url).pathname, 'serve'], {
     env: {
       ...process.env,
       DATABASE_URL: ownerUrl,

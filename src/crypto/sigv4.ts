@@ -1,4 +1,4 @@
-import { createHash, createHmac, type KeyObject } from 'node:crypto';
+import { createHmac, hash, type KeyObject } from 'node:crypto';
 import { secretKey } from './secret-key.ts';
 
 /**
@@ -88,7 +88,7 @@ export function deriveSigningKey(secret: Uint8Array, shortDate: string, region: 
  */
 export function signRootRequestWith(signingKey: KeyObject, request: RootRequestToSign): Buffer {
   const scope = `${request.amzDate.slice(0, 8)}/${request.region}/${request.service}/${TERMINATOR}`;
-  const stringToSign = `${ALGORITHM}\n${request.amzDate}\n${scope}\n${createHash('sha256').update(canonicalRootRequest(request), 'utf8').digest('hex')}`;
+  const stringToSign = `${ALGORITHM}\n${request.amzDate}\n${scope}\n${hash('sha256', canonicalRootRequest(request), 'hex')}`;
   return Buffer.from(createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest('hex'), 'utf8');
 }
 

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KeyObjectSha256 } from '../crypto/secret-key.ts';
 import { amzFormat, deriveSigningKey, signRootRequestWith } from '../crypto/sigv4.ts';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -248,7 +248,8 @@ export class AuthenticationService {
         accessKeyId,
       );
     }
-    const payloadHash = createHash('sha256').update(request.body).digest('hex');
+    // One-shot: no Hash object (a native handle the garbage collector must visit) per request.
+    const payloadHash = hash('sha256', request.body, 'hex');
     const claimedHash = request.headers['x-amz-content-sha256'];
     if (claimedHash !== undefined && claimedHash !== payloadHash) {
       return refuse('InvalidSignatureException', `The provided 'x-amz-content-sha256' header does not match what was computed.`, accessKeyId);
