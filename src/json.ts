@@ -46,6 +46,18 @@ export function parseJsonStrict(text: string): { ok: true; value: unknown } | { 
     }
     if (value !== NOT_PARSED && keyCount(value) === members) return { ok: true, value };
   }
+  return readJsonStrictly(text);
+}
+
+/**
+ * The strict reader alone: every text through the policy documents' reader,
+ * which says why it refuses one. `parseJsonStrict` answers exactly this,
+ * taking `JSON.parse` where that gives the same value.
+ *
+ * @example
+ * readJsonStrictly('{"a": 1, "a": 2}') // { ok: false, duplicate: true, message: 'the document has "a" twice at line 1 column 10' }
+ */
+export function readJsonStrictly(text: string): { ok: true; value: unknown } | { ok: false; message: string; duplicate: boolean } {
   const read = readJson(text);
   return read.ok ? { ok: true, value: plain(read.value) } : read;
 }

@@ -128,6 +128,12 @@ async function subscribe(as: Principal, variables: Record<string, unknown>, yoga
   return new Tail(response.body!);
 }
 
+/** A second keyledger on the test database, logging nowhere, whose tails poll every `auditTailPollMs`. */
+function quietApp(auditTailPollMs: number) {
+  const sink = new Writable({ write: (_c, _e, done) => done() });
+  return createKeyledger({ db: t.db.app, rootKey: t.rootKey, clock: t.clock, logger: createLogger('info', sink), region: 'us-east-1', auditTailPollMs });
+}
+
 const commit = (accountId: string, eventName: string, n: number, extra?: Partial<AuditRecord>) =>
   appendAuditRecord(t.db.app, probeRecord(accountId, eventName, n, extra), new Date());
 const newProbe = () => `Probe${randomUUID().slice(0, 8)}`;
@@ -291,16 +297,8 @@ describe('subscription auditEvents (live tail)', () => {
   });
 
   it('is woken by NOTIFY (no poll needed) and falls back to polling when a notification is lost', async () => {
-    const sink = new Writable({ write: (_c, _e, done) => done() });
     const withPoll = (auditTailPollMs: number) => {
-      const app = createKeyledger({
-        db: t.db.app,
-        rootKey: t.rootKey,
-        clock: t.clock,
-        logger: createLogger('info', sink),
-        region: 'us-east-1',
-        auditTailPollMs,
-      });
+      const app = quietApp(auditTailPollMs);
       return { app, yoga: createGraphQLHandler(app) };
     };
     const probe = newProbe();
@@ -330,16 +328,8 @@ describe('subscription auditEvents (live tail)', () => {
   });
 
   it('over real HTTP: a client closing its connection releases the tail; stopping as serve does delivers the last records, then ends the rest', async () => {
-    const sink = new Writable({ write: (_c, _e, done) => done() });
     // Polling once a minute: within the test only a notification, or the stop, makes the tail read.
-    const app = createKeyledger({
-      db: t.db.app,
-      rootKey: t.rootKey,
-      clock: t.clock,
-      logger: createLogger('info', sink),
-      region: 'us-east-1',
-      auditTailPollMs: 60_000,
-    });
+    const app = quietApp(60_000);
     const server = await startHttpServer({ graphql: createGraphQLHandler(app) }, { host: '127.0.0.1', port: 0 });
     const probe = newProbe();
     const open = async () => {

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { readJson, type JsonValue } from '../../src/domain/policy/json.ts';
-import { parseJson, parseJsonStrict } from '../../src/json.ts';
+import { parseJson, parseJsonStrict, readJsonStrictly } from '../../src/json.ts';
 
 /** Every one-character key that JSON may write as an escape, as text and as meant (computed without JSON.parse). */
 const ESCAPED: [text: string, meant: string][] = [
@@ -86,29 +85,8 @@ describe('parseJson', () => {
 });
 
 describe('parseJsonStrict', () => {
-  /** The strict reader alone: what parseJsonStrict answered before its JSON.parse fast path. */
-  const strictReader = (text: string) => {
-    const read = readJson(text);
-    return read.ok ? { ok: true, value: plainOf(read.value) } : read;
-  };
-  const plainOf = (v: JsonValue): unknown => {
-    switch (v.type) {
-      case 'null':
-        return null;
-      case 'boolean':
-      case 'string':
-        return v.value;
-      case 'number':
-        return Number(v.raw);
-      case 'array':
-        return v.items.map(plainOf);
-      case 'object': {
-        const o: Record<string, unknown> = {};
-        for (const [k, x] of v.entries) Object.defineProperty(o, k, { value: plainOf(x), enumerable: true, writable: true, configurable: true });
-        return o;
-      }
-    }
-  };
+  /** The strict reader alone (what parseJsonStrict answered before its JSON.parse fast path) is the reference. */
+  const strictReader = readJsonStrictly;
   const key = fc.oneof(fc.constantFrom('a', 'b', '__proto__', ':', '"', '{', '[', '\\', '\n'), fc.string({ maxLength: 2 }));
   /** JSON text with objects written member by member, so a name may come twice; some texts are cut short or broken. */
   const text = fc
