@@ -80,20 +80,9 @@ function plainMemberCount(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      let escaped = false;
-      for (i++; ; i++) {
-        const d = text.charCodeAt(i);
-        if (d === QUOTE) break;
-        if (d === BACKSLASH) {
-          escaped = true;
-          i++;
-        } else if (Number.isNaN(d)) return -1;
-      }
-      if (escaped) {
-        let next = i + 1;
-        while (WHITESPACE.has(text.charCodeAt(next))) next++;
-        if (text.charCodeAt(next) === COLON) return -1;
-      }
+      const end = stringEnd(text, i);
+      if (end === -1 || isEscapedKey(text, i, end)) return -1;
+      i = end;
     } else if (c === COLON) members++;
     else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > FAST_PATH_DEPTH) return -1;
@@ -123,25 +112,30 @@ function keyCount(value: unknown): number {
 function hasEscapedKey(text: string): boolean {
   if (!text.includes('\\')) return false;
   for (let open = text.indexOf('"'); open !== -1;) {
-    let at = open + 1;
-    let escaped = false;
-    for (;;) {
-      const c = text.charCodeAt(at);
-      if (c === BACKSLASH) {
-        escaped = true;
-        at += 2;
-      } else if (c === QUOTE) break;
-      else if (Number.isNaN(c))
-        return false; // unterminated: JSON.parse says why
-      else at++;
-    }
-    if (escaped) {
-      let next = at + 1;
-      while (WHITESPACE.has(text.charCodeAt(next))) next++;
-      if (text.charCodeAt(next) === COLON) return true;
-    }
-    open = text.indexOf('"', at + 1);
+    const end = stringEnd(text, open);
+    if (end === -1) return false; // unterminated: JSON.parse says why
+    if (isEscapedKey(text, open, end)) return true;
+    open = text.indexOf('"', end + 1);
   }
+  return false;
+}
+
+/** The index of the quote that closes the string opened at `open`, or -1 when the text ends first. */
+function stringEnd(text: string, open: number): number {
+  for (let at = open + 1; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (c === BACKSLASH) at++;
+    else if (c === QUOTE) return at;
+  }
+  return -1;
+}
+
+/** Whether the string from `open` to `end` is an object key (a colon follows) written with an escape. */
+function isEscapedKey(text: string, open: number, end: number): boolean {
+  let next = end + 1;
+  while (WHITESPACE.has(text.charCodeAt(next))) next++;
+  if (text.charCodeAt(next) !== COLON) return false;
+  for (let at = open + 1; at < end; at++) if (text.charCodeAt(at) === BACKSLASH) return true;
   return false;
 }
 

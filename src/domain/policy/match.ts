@@ -170,9 +170,8 @@ function shapeOf(pattern: Pattern): Shape {
   if (shape) return shape;
   const stars = pattern.filter((u) => u === STAR).length;
   const anyOnes = pattern.filter((u) => u === ANY_ONE).length;
-  if (stars === 0 && anyOnes === 0) shape = { kind: 'exact', text: String.fromCodePoint(...pattern) };
-  else if (stars === 1 && anyOnes === 0 && pattern[pattern.length - 1] === STAR)
-    shape = { kind: 'prefix', text: String.fromCodePoint(...pattern.slice(0, -1)) };
+  if (stars === 0 && anyOnes === 0) shape = { kind: 'exact', text: patternText(pattern) };
+  else if (stars === 1 && anyOnes === 0 && pattern[pattern.length - 1] === STAR) shape = { kind: 'prefix', text: patternText(pattern.slice(0, -1)) };
   else shape = { kind: 'general' };
   shapes.set(pattern, shape);
   return shape;
