@@ -159,28 +159,25 @@ export function jsonParamsPlugin(app: Keyledger): Plugin<GraphQLContext, ServerC
       const type = contentType(request);
       // Taken now: reading a body past the limit ends the request's stream, and with it its socket.
       const sourceIp = sourceIpOf(serverContext.req);
-      if (type === 'application/json' || type === 'application/graphql+json') {
+      /** Parses the body read within MAX_GRAPHQL_BODY_BYTES; a larger one is refused (413, recorded). */
+      const bounded = (parse: (text: string, req: Request) => ReturnType<Parameters<typeof setRequestParser>[0]>) =>
         setRequestParser(async (req) => {
           const text = await readBoundedText(req, serverContext.req);
-          if (text === undefined) return bodyTooLarge(app, req, sourceIp);
+          return text === undefined ? bodyTooLarge(app, req, sourceIp) : parse(text, req);
+        });
+      if (type === 'application/json' || type === 'application/graphql+json') {
+        bounded((text) => {
           const body = decode(text, 'POST body');
           if (body === null || typeof body !== 'object') throw notAnObject(body);
           return body as GraphQLParams | GraphQLParams[];
         });
       } else if (type === 'application/x-www-form-urlencoded') {
-        setRequestParser(async (req) => {
-          const text = await readBoundedText(req, serverContext.req);
-          return text === undefined ? bodyTooLarge(app, req, sourceIp) : fromSearchParams(new URLSearchParams(text));
-        });
+        bounded((text) => fromSearchParams(new URLSearchParams(text)));
       } else if (requestParser) {
         // Any other body one of yoga's parsers reads (application/graphql): bounded as these are, then handed to it.
         // (yoga's own bound, maxRequestBodySize, is off: it piped every body through a stream per request.)
-        const parse = requestParser;
-        setRequestParser(async (req) => {
-          const text = await readBoundedText(req, serverContext.req);
-          if (text === undefined) return bodyTooLarge(app, req, sourceIp);
-          return parse(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, body: text }));
-        });
+        const yogaParser = requestParser;
+        bounded((text, req) => yogaParser(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, body: text })));
       }
     },
   };
