@@ -311,7 +311,8 @@ export class RequestRunner {
   }
 
   #record(who: Who, spec: OperationSpec, now: Date, draft: AuditDraft, error?: KmsError): AuditRecord {
-    // Members set one by one in the record's order (no spread of a temporary per optional member: this runs per request).
+    // The optional members are set after the rest rather than spread from a temporary each (this runs per request);
+    // member order does not matter to the log, whose canonical form sorts them (src/domain/canonical-event.ts).
     const record: AuditRecord = {
       eventVersion: '1.0',
       eventSource: spec.eventSource ?? 'kms',
@@ -325,13 +326,13 @@ export class RequestRunner {
       userAgent: who.userAgent === null ? null : bounded(who.userAgent, MAX_USER_AGENT),
       requestParameters: spec.requestParameters,
       responseElements: error ? null : draft.responseElements,
-    } as AuditRecord;
+      resources: draft.resources,
+      readOnly: spec.readOnly,
+      outcome: error ? 'failure' : 'success',
+    };
     if (draft.additionalEventData) record.additionalEventData = draft.additionalEventData;
     if (draft.authorization) record.authorization = draft.authorization;
     if (draft.recipientAccountId && draft.recipientAccountId !== who.accountId) record.recipientAccountId = draft.recipientAccountId;
-    record.resources = draft.resources;
-    record.readOnly = spec.readOnly;
-    record.outcome = error ? 'failure' : 'success';
     if (error) {
       record.errorCode = error.code;
       record.errorMessage = error.message;
