@@ -119,9 +119,8 @@ export async function startHttpServer(
     drained ??= new Promise<void>((resolve) => {
       draining = true;
       for (const res of inFlight.keys()) if (!res.headersSent) res.shouldKeepAlive = false;
-      // Stops listening and closes the idle keep-alive connections (Node closes them itself from 19 on; said here for clarity).
+      // Stops listening; Node (19 and later) also closes the idle keep-alive connections here.
       server.close();
-      server.closeIdleConnections();
       const timer = setTimeout(() => done(), graceMs);
       const done = () => {
         clearTimeout(timer);
