@@ -47,6 +47,12 @@
  * | BENCH_CEILINGS | on | off: skip the three Postgres ceilings (ratios then print '-') |
  * | BENCH_BASELINE | on | off: skip the no-group-commit AWS Decrypt baseline |
  * | BENCH_SEAL | off | on: the worker's sealer runs here through every phase; prints the sealing window (commit to covering checkpoint) |
+ * | BENCH_READ_INDEXES | on | off: drop `events`' forensic read-side indexes after migrating (see below) |
+ *
+ * BENCH_READ_INDEXES=off measures what the read side's indexes (`events_audit_*`)
+ * cost the request path (issue 14, item 7). The ceilings' copy of `events` then
+ * lacks them too, so compare ops/s between runs, not ratios. Forensic queries
+ * still answer, slowly: never point it at a database you keep.
  *
  * The embedded Postgres runs with max_wal_size=16GB and checkpoint_timeout=1h
  * and checkpoints once before the first phase, so that no checkpoint falls in
@@ -422,6 +428,7 @@ interface Settings {
   ceilings: boolean;
   baseline: boolean;
   seal: boolean;
+  readIndexes: boolean;
 }
 
 function settings(): Settings {
@@ -448,6 +455,7 @@ function settings(): Settings {
     ceilings: onOff('BENCH_CEILINGS', process.env['BENCH_CEILINGS'] || 'on'),
     baseline: onOff('BENCH_BASELINE', process.env['BENCH_BASELINE'] || 'on'),
     seal: onOff('BENCH_SEAL', process.env['BENCH_SEAL'] || 'off'),
+    readIndexes: onOff('BENCH_READ_INDEXES', process.env['BENCH_READ_INDEXES'] || 'on'),
   };
 }
 
@@ -459,6 +467,21 @@ function subset<T extends string>(name: string, all: readonly T[]): readonly T[]
   const unknown = chosen.filter((v) => !all.includes(v as T));
   if (unknown.length > 0 || chosen.length === 0) throw new Error(`${name} must be a comma-separated subset of ${all.join(',')}, not '${raw}'`);
   return all.filter((v) => chosen.includes(v));
+}
+
+/**
+ * BENCH_READ_INDEXES=off: drops the forensic read side's indexes of `events`
+ * (sql/0004 onwards, all named `events_audit_*`), keeping the ones the service
+ * itself reads by (primary key, event id, stream, follow order, state
+ * position). Answers the names dropped.
+ */
+async function dropReadIndexes(monitor: pg.Client): Promise<string[]> {
+  const { rows } = await monitor.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE i.indrelid = 'events'::regclass AND c.relname LIKE 'events\\_audit\\_%' ORDER BY 1`,
+  );
+  for (const { name } of rows) await monitor.query(`DROP INDEX ${pg.escapeIdentifier(name)}`);
+  return rows.map((r) => r.name);
 }
 
 function nodes(raw: string): 1 | 2 {
@@ -648,6 +671,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   (monitor as unknown as { [UNCOUNTED]: boolean })[UNCOUNTED] = true;
   await monitor.connect();
   cleanup.add('close monitor connection', () => monitor.end());
+  const droppedIndexes = s.readIndexes ? [] : await dropReadIndexes(monitor);
 
   const maxClients = Math.max(...s.clients);
   const appDb = openDatabase(ownerUrl, { as: 'app', max: Math.max(40, maxClients + 8), applicationName: 'keyledger-bench' });
@@ -952,6 +976,7 @@ async function bench(s: Settings, cleanup: Cleanup, signal: AbortSignal): Promis
   );
   console.log(
     `service: group commit ${s.groupCommit ? 'on' : 'off'}; ` +
+      (s.readIndexes ? '' : `read-side indexes dropped (BENCH_READ_INDEXES=off: ${droppedIndexes.length} of events' indexes, the ceilings' copy too); `) +
       (s.nodes === 2
         ? 'two keyledger processes (this one and a `keyledger serve` child), clients alternating between them; ' +
           'the batch column and the CPU columns are this process only'
