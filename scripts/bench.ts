@@ -52,7 +52,7 @@
  * BENCH_READ_INDEXES=off measures what the read side's indexes (`events_audit_*`)
  * cost the request path (issue 14, item 7). The ceilings' copy of `events` then
  * lacks them too, so compare ops/s between runs, not ratios. Forensic queries
- * still answer, slowly: never point it at a database you keep.
+ * still answer, slowly; it refuses to run with DATABASE_URL.
  *
  * The embedded Postgres runs with max_wal_size=16GB and checkpoint_timeout=1h
  * and checkpoints once before the first phase, so that no checkpoint falls in
@@ -441,6 +441,9 @@ function settings(): Settings {
   };
   const clientsRaw = process.env['BENCH_CLIENTS'] || '1,8,32';
   const clients = clientsRaw.split(',').map((s) => Number(s.trim()));
+  if (process.env['BENCH_READ_INDEXES'] === 'off' && process.env['DATABASE_URL']) {
+    throw new Error('BENCH_READ_INDEXES=off drops indexes: it runs only on the embedded throwaway database, not on DATABASE_URL');
+  }
   if (clients.some((c) => !Number.isInteger(c) || c < 1 || c > 128)) throw new Error(`BENCH_CLIENTS must be integers 1-128, e.g. 1,8,32, not '${clientsRaw}'`);
   return {
     seconds: number('BENCH_SECONDS', 8, 0.5),
