@@ -19,18 +19,18 @@
  *
  * Every read here is a recorded read-only request, refusals too.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Transaction } from 'kysely';
 import { checkpointToJson, type Checkpoint, type CheckpointJson } from '../domain/checkpoint.ts';
 import { KmsError, Validator } from '../domain/errors.ts';
 import { consistencyProof, inclusionProof } from '../domain/merkle.ts';
 import type { Database, Db } from '../store/database.ts';
-import { checkpointByHash, checkpointOfSize, checkpointsAfter, latestCheckpoint, sealedEvent, withSubtrees } from '../store/log-seal.ts';
+import { checkpointByHash, checkpointOfSize, checkpointsAfter, latestCheckpoint, newestTreeSize, sealedEvent, withSubtrees } from '../store/log-seal.ts';
 import { parseJson } from '../json.ts';
 import type { AuditRecord } from './audit.ts';
 import { AUDIT_READ_ACTION, viewRecord } from './audit/records.ts';
 import { ensureStillReading } from './audit/reader-recheck.ts';
 import { enforce, type Authorizer } from './authorization.ts';
+import { CheckpointWatch } from './checkpoint-watch.ts';
 import type { RequestContext } from './context.ts';
 import type { RequestRunner } from './request-runner.ts';
 import { streamUntilStopped, SubscriptionSlots, type SubscriptionSlot } from './subscription-slots.ts';
@@ -69,7 +69,7 @@ export interface CheckpointSelector {
 
 const MAX_LIST = 1000;
 const DEFAULT_LIST = 100;
-/** How often a checkpoint stream looks for new checkpoints (the sealer writes one every few seconds). */
+/** How often the process looks for new checkpoints, for all its checkpoint streams at once (the sealer writes one every few seconds). */
 const STREAM_POLL_MS = 1000;
 /** How often a running stream re-checks that its caller may still read the audit log. */
 const STREAM_RECHECK_MS = 30_000;
@@ -86,6 +86,8 @@ export class CheckpointService {
   readonly #db: Db;
   readonly #pollMs: number;
   readonly #recheckMs: number;
+  /** The one poll of the newest checkpoint that every open stream waits on. */
+  readonly #watch: CheckpointWatch;
   /** The process's open subscriptions, shared with the auditEvents tail. */
   readonly #slots: SubscriptionSlots;
 
@@ -96,6 +98,7 @@ export class CheckpointService {
     this.#pollMs = deps.pollMs ?? STREAM_POLL_MS;
     this.#recheckMs = deps.recheckMs ?? STREAM_RECHECK_MS;
     this.#slots = deps.subscriptions ?? new SubscriptionSlots();
+    this.#watch = new CheckpointWatch(() => newestTreeSize(this.#db), this.#pollMs);
   }
 
   /**
@@ -195,8 +198,9 @@ export class CheckpointService {
    * above `afterTreeSize` (resume with the last tree size received), else
    * those signed from now on. Starting it is one recorded read-only request
    * (SubscribeCheckpoints); it ends once the caller may no longer read the
-   * audit log. New checkpoints are found by polling (one every few seconds at most).
-   * Each open stream polls, so it takes one of the process's subscription
+   * audit log. New checkpoints are found by one poll of the newest tree size
+   * per interval for all open streams (CheckpointWatch). Each open stream
+   * holds an HTTP response open, so it takes one of the process's subscription
    * slots (SubscriptionSlots, shared with auditEvents tails): past the
    * principal's or the process's cap, starting is LimitExceededException, recorded.
    *
@@ -253,11 +257,9 @@ export class CheckpointService {
         yield checkpointToJson(c);
       }
       if (batch.length === DEFAULT_LIST) continue;
-      try {
-        await sleep(this.#pollMs, undefined, { signal });
-      } catch {
-        return undefined;
-      }
+      // Until a newer checkpoint, or the next re-check of the caller (never sooner than a poll).
+      const recheckIn = Math.max(this.#pollMs, this.#recheckMs - (Date.now() - checkedAt));
+      if ((await this.#watch.newerThan(last, recheckIn, signal)) === 'aborted') return undefined;
     }
     return undefined;
   }

@@ -192,6 +192,12 @@ export async function latestCheckpoint(db: Executor): Promise<Checkpoint | null>
   return rows[0] ? toCheckpoint(rows[0]) : null;
 }
 
+/** The newest checkpoint's tree size, -1 before the first: what checkpoint streams poll (CheckpointWatch). */
+export async function newestTreeSize(db: Executor): Promise<number> {
+  const { rows } = await sql<{ size: string | null }>`SELECT max(tree_size)::text AS size FROM log_checkpoints`.execute(db);
+  return rows[0]?.size == null ? -1 : Number(rows[0].size);
+}
+
 /**
  * Every checkpoint, oldest first.
  *

@@ -336,4 +336,27 @@ describe('checkpoints and proofs over GraphQL', () => {
       await pumped;
     }
   });
+
+  it('brings a new checkpoint to every open stream from the one shared poll, each from where it started', async () => {
+    await someRequests(1);
+    await seal();
+    const older = (await t.gql(admin, `{ checkpoint { treeSize } }`)).data.checkpoint as { treeSize: string };
+    const follow = async (afterTreeSize?: string) => t.app.checkpoints.followCheckpoints(await t.ctx(admin), { afterTreeSize });
+    const fresh = await Promise.all([follow(), follow()]);
+    // Resumed from before `older`: it gets `older` at once, then the new one.
+    const resumed = await follow(String(Number(older.treeSize) - 1));
+    try {
+      expect((await resumed.next()).value?.treeSize).toBe(older.treeSize);
+      const next = [...fresh, resumed].map((stream) => stream.next());
+      await someRequests(1);
+      await seal();
+      const got = await Promise.all(next);
+      const sizes = got.map((r) => r.value?.treeSize);
+      expect(new Set(sizes).size).toBe(1);
+      expect(Number(sizes[0])).toBeGreaterThan(Number(older.treeSize));
+    } finally {
+      for (const stream of [...fresh, resumed]) await stream.return?.(undefined);
+    }
+    expect(t.app.subscriptions.open).toBe(0);
+  });
 });
