@@ -72,7 +72,8 @@ export class CheckpointWatch {
     try {
       while (this.#waiters.size > 0) {
         // A stream reads what is there before it waits, so the first poll can wait an interval too.
-        await sleep(this.#pollMs);
+        // Unreferenced: once the last stream has closed, this last interval holds no process open.
+        await sleep(this.#pollMs, undefined, { ref: false });
         if (this.#waiters.size === 0) break;
         let newest: number;
         try {
