@@ -30,7 +30,7 @@ import {
   readRetirableGrantsPage,
   rowToGrant,
 } from '../store/grant-store.ts';
-import { lockKeyShared } from '../store/key-locks.ts';
+import { lockKeyExclusive, lockKeyShared } from '../store/key-locks.ts';
 import { readKeyProjection } from '../store/projections.ts';
 import { accessDenied, enforce, type Authorizer } from './authorization.ts';
 import type { RequestContext } from './context.ts';
@@ -214,8 +214,13 @@ export class GrantService {
       if (input.grantToken != null) {
         if (!GRANT_TOKEN.test(input.grantToken)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.');
         row = await readGrantRowByToken(trx, input.grantToken);
+        if (row) {
+          // The key is known only now: lock it as retiring requires, then read the grant again under the lock.
+          await lockKeyExclusive(trx, row.key_id);
+          row = await readGrantRowByToken(trx, input.grantToken);
+        }
       } else if (input.keyId != null && input.grantId != null) {
-        named = await this.#key(scope, input.keyId);
+        named = await this.#key(scope, input.keyId, 'exclusive');
         row = await readKeyGrantRow(trx, named.keyId, input.grantId);
       } else {
         throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
@@ -255,7 +260,7 @@ export class GrantService {
       { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } },
       async (scope) => {
         const { trx, now } = scope;
-        const key = await this.#key(scope, input.keyId);
+        const key = await this.#key(scope, input.keyId, 'exclusive');
         await enforce(this.#authorizer, scope, { action: 'kms:RevokeGrant', key });
         const grant = await this.#grant(trx, input.grantId, key.arn);
         if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
@@ -266,6 +271,14 @@ export class GrantService {
     );
   }
 
+  /**
+   * Retires a grant. The caller holds the key's exclusive lock: a
+   * retirement takes a permission away, so like DisableKey it must wait for
+   * the crypto operations in flight on the key, and every group-commit batch
+   * after it must see the key's fence moved (src/store/fences.ts). Under a
+   * shared lock, a batch could read the fence before the retirement committed
+   * and commit after it: a Decrypt answered on a grant already revoked.
+   */
   async #retire(trx: Trx, grant: GrantState, by: string, via: 'RetireGrant' | 'RevokeGrant', now: Date): Promise<void> {
     const current = foldGrant((await readStream(trx, grantStreamId(grant.grantId))) as Recorded<GrantEvent>[]);
     await applyDecision(trx, grantStream(grant.grantId), current, decideRetireGrant(current, by, via), now);
@@ -292,12 +305,17 @@ export class GrantService {
     return same ?? null;
   }
 
-  async #key(scope: TransactionScope, keyIdText: string): Promise<KeyState> {
+  /**
+   * The key a grant operation names, locked: shared to read or add grants
+   * (ordered against the key's deletion, which retires them), exclusive to
+   * retire one (see #retire).
+   */
+  async #key(scope: TransactionScope, keyIdText: string, lock: 'shared' | 'exclusive' = 'shared'): Promise<KeyState> {
     const { trx } = scope;
     // Grant operations name a key by key id or key ARN only, as in AWS.
     const { keyId, accountId } = await this.#resolver.resolveKeyOnly(trx, scope.ctx.caller.accountId, keyIdText);
-    // Ordered against the key's deletion, which retires its grants.
-    await lockKeyShared(trx, [keyId]);
+    if (lock === 'exclusive') await lockKeyExclusive(trx, keyId);
+    else await lockKeyShared(trx, [keyId]);
     const key = await readKeyProjection(trx, keyId);
     if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
     scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });
