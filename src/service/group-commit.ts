@@ -102,24 +102,36 @@ export class GroupCommitter {
   }
 
   async #flush(batch: Waiting[]): Promise<void> {
+    let committed;
     try {
-      const { written, transactionId } = await commitFencedAppends(
+      committed = await commitFencedAppends(
         this.#db,
         batch.map((w) => w.append),
       );
-      if (transactionId !== null) this.#notices?.publish(transactionId, noticeSources(batch, written));
-      this.#stats.batches++;
-      this.#stats.records += batch.length;
-      batch.forEach((w, i) => {
-        if (!written[i]) this.#stats.fenced++;
-        w.resolve(written[i]!);
-      });
     } catch (error) {
       this.#stats.failedBatches++;
       for (const w of batch) w.reject(error);
-    } finally {
       this.#inFlight--;
       this.#pump();
+      return;
+    }
+    const { written, transactionId } = committed;
+    this.#stats.batches++;
+    this.#stats.records += batch.length;
+    batch.forEach((w, i) => {
+      if (!written[i]) this.#stats.fenced++;
+      w.resolve(written[i]!);
+    });
+    this.#inFlight--;
+    this.#pump();
+    // After the answers: the batch is committed whatever the notices do. A notice
+    // that fails to go out only delays the live tails, which re-read the log by polling.
+    if (transactionId !== null) {
+      try {
+        this.#notices?.publish(transactionId, noticeSources(batch, written));
+      } catch {
+        // Nothing to undo, and no request to fail: see above.
+      }
     }
   }
 }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyledger, startFenceFeed, type Keyledger } from '../../src/app.ts';
 import { KmsError } from '../../src/domain/errors.ts';
 import type { RequestContext } from '../../src/service/context.ts';
+import { GroupCommitter } from '../../src/service/group-commit.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
@@ -316,5 +317,34 @@ describe('DisableKey racing batches of two processes', () => {
     const outcome = (e: (typeof rows)[number]) => (e.data as { outcome: string; errorCode?: string }).outcome;
     expect(decrypts.filter((e) => BigInt(e.global_position) > disabledAt && outcome(e) === 'success')).toEqual([]);
     expect(decrypts.filter((e) => BigInt(e.global_position) < disabledAt && outcome(e) !== 'success')).toEqual([]);
+  });
+});
+
+describe('the notices of a committed batch', () => {
+  it('a notice that cannot go out fails no request: the batch is committed, and its records are answered as written', async () => {
+    const committer = new GroupCommitter(t.db.app, {
+      notices: {
+        publish: () => {
+          throw new Error('test: the notice relay is broken');
+        },
+      },
+    });
+    const requestIds = [randomUUID(), randomUUID()];
+    const written = await Promise.all(
+      requestIds.map((requestId) =>
+        committer.submit({
+          streamId: `request-${requestId}`,
+          event: { type: 'AuditRecord', data: { eventName: 'Test', requestId, outcome: 'success' } },
+          recordedAt: new Date(),
+          fences: new Map(),
+        }),
+      ),
+    );
+    expect(written).toEqual([true, true]);
+    expect(committer.stats()).toMatchObject({ records: 2, fenced: 0, failedBatches: 0 });
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM events WHERE stream_id IN (${sql.join(requestIds.map((id) => `request-${id}`))})`.execute(t.db.owner);
+    expect(rows[0]!.n).toBe(2);
+    await committer.drained();
   });
 });
