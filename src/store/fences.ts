@@ -61,7 +61,11 @@ export interface CommittedBatch {
  * Answers, per append, whether it was written; one that was not must be
  * decided again. Under the shared locks no lifecycle change of those keys can
  * commit before this transaction does, so a record written here was decided
- * on the state its key has at its place in the log. Fences of other scopes
+ * on the state its key has at its place in the log. That holds for every change
+ * that takes a permission away (disabling, policy, retiring a grant, deletion,
+ * material): each holds the key's exclusive lock. CreateGrant moves the fence
+ * under the shared lock: a batch may then commit a decision made without the
+ * new grant after it, which can only have refused more. Fences of other scopes
  * (aliases, principals) are compared but not locked: a change to them takes
  * effect by the next batch.
  *
