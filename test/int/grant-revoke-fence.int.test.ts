@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
+import { installTestTrigger } from '../support/database.ts';
 
 /**
  * Issue 14, item 2: the fence orders a grant's revocation (RevokeGrant, and
@@ -24,39 +25,30 @@ import { waitFor } from '../support/concurrency.ts';
 let t: TestApp;
 let alice: Principal;
 let grantee: Principal;
+let removeTriggers: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   t = await createTestApp();
   alice = await t.newAccount('grant-fence');
   grantee = await t.newUser(alice.accountId, 'grantee');
-  await sql
-    .raw(
-      `
-      CREATE FUNCTION test_slow_grant_retire() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        PERFORM pg_sleep(0.6);
-        RETURN NULL;
-      END $$;
-      CREATE TRIGGER test_slow_grant_retire AFTER DELETE ON grants FOR EACH ROW EXECUTE FUNCTION test_slow_grant_retire();
-      CREATE FUNCTION test_slow_grantee_decrypt() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.type = 'AuditRecord' AND NEW.data ->> 'eventName' = 'Decrypt' AND NEW.data ->> 'outcome' = 'success'
-           AND NEW.data -> 'userIdentity' ->> 'principalArn' = '${grantee.principalArn}' THEN
-          PERFORM pg_sleep(1);
-        END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_slow_grantee_decrypt BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_slow_grantee_decrypt();`,
-    )
-    .execute(t.db.owner);
+  removeTriggers = [
+    // The revoking transaction's grants row is gone and its fence moved: it stays uncommitted for 0.6 s.
+    await installTestTrigger(t.db.owner, 'test_slow_grant_retire', 'AFTER DELETE', 'grants', `PERFORM pg_sleep(0.6); RETURN NULL;`),
+    await installTestTrigger(
+      t.db.owner,
+      'test_slow_grantee_decrypt',
+      'BEFORE INSERT',
+      'events',
+      `IF NEW.type = 'AuditRecord' AND NEW.data ->> 'eventName' = 'Decrypt' AND NEW.data ->> 'outcome' = 'success'
+          AND NEW.data -> 'userIdentity' ->> 'principalArn' = '${grantee.principalArn}' THEN
+         PERFORM pg_sleep(1);
+       END IF;
+       RETURN NEW;`,
+    ),
+  ];
 });
 afterAll(async () => {
-  await sql
-    .raw(
-      `DROP TRIGGER IF EXISTS test_slow_grant_retire ON grants; DROP FUNCTION IF EXISTS test_slow_grant_retire();
-       DROP TRIGGER IF EXISTS test_slow_grantee_decrypt ON events; DROP FUNCTION IF EXISTS test_slow_grantee_decrypt();`,
-    )
-    .execute(t.db.owner);
+  for (const remove of removeTriggers) await remove();
   await t?.close();
 });
 

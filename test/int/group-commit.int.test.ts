@@ -8,6 +8,7 @@ import { GroupCommitter } from '../../src/service/group-commit.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
+import { installTestTrigger } from '../support/database.ts';
 
 /**
  * Group commit (issue 14): the cryptographic operations decide on cached key
@@ -173,6 +174,7 @@ describe('batches beside a slow one (a test trigger sleeps on batch "slow", fail
   let serial: Keyledger;
   let overlapDb: Db;
   let overlapping: Keyledger;
+  let removeFaults: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     // One batch at a time, so that requests arriving while a slow batch commits all join the next one.
     slowDb = openDatabase(t.db.url, { as: 'app', max: 4, applicationName: 'keyledger-test-serial' });
@@ -186,23 +188,20 @@ describe('batches beside a slow one (a test trigger sleeps on batch "slow", fail
       region: t.app.region,
       groupCommit: { maxInFlight: 4, minOverlap: 4 },
     });
-    await sql
-      .raw(
-        `
-        CREATE FUNCTION test_batch_faults() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF NEW.type = 'AuditRecord' AND NEW.data->>'outcome' = 'success' THEN
-            IF NEW.data#>>'{requestParameters,encryptionContext,batch}' = 'slow' THEN PERFORM pg_sleep(1); END IF;
-            IF NEW.data#>>'{requestParameters,encryptionContext,batch}' = 'poison' THEN RAISE EXCEPTION 'test: this batch cannot be written'; END IF;
-          END IF;
-          RETURN NEW;
-        END $$;
-        CREATE TRIGGER test_batch_faults BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_batch_faults();`,
-      )
-      .execute(t.db.owner);
+    removeFaults = await installTestTrigger(
+      t.db.owner,
+      'test_batch_faults',
+      'BEFORE INSERT',
+      'events',
+      `IF NEW.type = 'AuditRecord' AND NEW.data->>'outcome' = 'success' THEN
+         IF NEW.data#>>'{requestParameters,encryptionContext,batch}' = 'slow' THEN PERFORM pg_sleep(1); END IF;
+         IF NEW.data#>>'{requestParameters,encryptionContext,batch}' = 'poison' THEN RAISE EXCEPTION 'test: this batch cannot be written'; END IF;
+       END IF;
+       RETURN NEW;`,
+    );
   });
   afterAll(async () => {
-    await sql.raw(`DROP TRIGGER IF EXISTS test_batch_faults ON events; DROP FUNCTION IF EXISTS test_batch_faults();`).execute(t.db.owner);
+    await removeFaults?.();
     await slowDb?.destroy();
     await overlapDb?.destroy();
   });

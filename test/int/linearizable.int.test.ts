@@ -7,6 +7,7 @@ import type { RequestContext } from '../../src/service/context.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
+import { installTestTrigger } from '../support/database.ts';
 
 /**
  * Invariant 6: a lifecycle change and the crypto operations on the same key are
@@ -40,28 +41,26 @@ let t: TestApp;
 let alice: Principal;
 let lifecycleDb: Db;
 let lifecycle: Keyledger;
+let removeSlowDecrypts: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   t = await createTestApp();
   alice = await t.newAccount('alice');
   lifecycleDb = openDatabase(t.db.url, { as: 'app', max: 1, applicationName: LIFECYCLE_APP });
   lifecycle = createKeyledger({ db: lifecycleDb, rootKey: t.rootKey, clock: t.clock, logger: t.app.logger, region: t.app.region });
-  await sql
-    .raw(
-      `
-      CREATE FUNCTION test_slow_decrypt_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'Decrypt' AND NEW.data->>'outcome' = 'success' THEN
-          PERFORM pg_sleep(0.05);
-        END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_slow_decrypt_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_slow_decrypt_audit();`,
-    )
-    .execute(t.db.owner);
+  removeSlowDecrypts = await installTestTrigger(
+    t.db.owner,
+    'test_slow_decrypt_audit',
+    'BEFORE INSERT',
+    'events',
+    `IF NEW.type = 'AuditRecord' AND NEW.data->>'eventName' = 'Decrypt' AND NEW.data->>'outcome' = 'success' THEN
+       PERFORM pg_sleep(0.05);
+     END IF;
+     RETURN NEW;`,
+  );
 });
 afterAll(async () => {
-  await sql.raw(`DROP TRIGGER IF EXISTS test_slow_decrypt_audit ON events; DROP FUNCTION IF EXISTS test_slow_decrypt_audit();`).execute(t.db.owner);
+  await removeSlowDecrypts?.();
   await lifecycleDb?.destroy();
   await t?.close();
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { openDatabase, type Db } from '../../src/store/database.ts';
@@ -67,4 +68,26 @@ export async function adminQuery(adminUrl: string, statement: string): Promise<v
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Installs a test-only row trigger, named `name` (its function too), that runs
+ * `body` (PL/pgSQL statements ending in a RETURN) for every row of `table` on
+ * `on` (e.g. 'BEFORE INSERT', 'AFTER DELETE'). Tests use them to widen a race's
+ * windows (pg_sleep) or to make a write fail. Answers the trigger's removal.
+ *
+ * @example
+ * const remove = await installTestTrigger(db.owner, 'test_slow_audit', 'BEFORE INSERT', 'events', `PERFORM pg_sleep(0.05); RETURN NEW;`);
+ * await remove();
+ */
+export async function installTestTrigger(owner: Db, name: string, on: string, table: string, body: string): Promise<() => Promise<void>> {
+  await sql
+    .raw(
+      `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} END $$;
+       CREATE TRIGGER ${name} ${on} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}();`,
+    )
+    .execute(owner);
+  return async () => {
+    await sql.raw(`DROP TRIGGER IF EXISTS ${name} ON ${table}; DROP FUNCTION IF EXISTS ${name}();`).execute(owner);
+  };
 }
