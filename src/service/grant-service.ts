@@ -214,13 +214,8 @@ export class GrantService {
       if (input.grantToken != null) {
         if (!GRANT_TOKEN.test(input.grantToken)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.');
         row = await readGrantRowByToken(trx, input.grantToken);
-        if (row) {
-          // The key is known only now: lock it as retiring requires, then read the grant again under the lock.
-          await lockKeyExclusive(trx, row.key_id);
-          row = await readGrantRowByToken(trx, input.grantToken);
-        }
       } else if (input.keyId != null && input.grantId != null) {
-        named = await this.#key(scope, input.keyId, 'exclusive');
+        named = await this.#key(scope, input.keyId, 'none');
         row = await readKeyGrantRow(trx, named.keyId, input.grantId);
       } else {
         throw new KmsError('ValidationException', 'Specify the grant token, or both the key id and the grant id.');
@@ -248,7 +243,7 @@ export class GrantService {
         if (evidence.decision !== 'allow') throw accessDenied(scope.ctx.caller, evidence, grant.keyArn);
       }
       scope.setAdditionalEventData({ grantId: grant.grantId });
-      await this.#retire(trx, grant, scope.ctx.caller.principalArn, 'RetireGrant', now);
+      await this.#retire(scope, grant, 'RetireGrant');
       return {};
     });
   }
@@ -259,29 +254,41 @@ export class GrantService {
       ctx,
       { eventName: 'RevokeGrant', readOnly: false, requestParameters: { keyId: input.keyId, grantId: input.grantId } },
       async (scope) => {
-        const { trx, now } = scope;
-        const key = await this.#key(scope, input.keyId, 'exclusive');
+        const { trx } = scope;
+        const key = await this.#key(scope, input.keyId, 'none');
         await enforce(this.#authorizer, scope, { action: 'kms:RevokeGrant', key });
         const grant = await this.#grant(trx, input.grantId, key.arn);
         if (!grant || grant.keyId !== key.keyId) throw new KmsError('NotFoundException', 'Grant not found.');
         scope.setAdditionalEventData({ grantId: grant.grantId });
-        await this.#retire(trx, grant, scope.ctx.caller.principalArn, 'RevokeGrant', now);
+        await this.#retire(scope, grant, 'RevokeGrant', async () => {
+          // As lockAuthorizedKey does for a lifecycle change: the key may have gone, or its policy changed, while we waited.
+          const locked = await readKeyProjection(trx, key.keyId);
+          if (!locked) throw keyNotFound(key.arn);
+          if (locked.policy !== key.policy) await enforce(this.#authorizer, scope, { action: 'kms:RevokeGrant', key: locked });
+        });
         return {};
       },
     );
   }
 
   /**
-   * Retires a grant. The caller holds the key's exclusive lock: a
-   * retirement takes a permission away, so like DisableKey it must wait for
-   * the crypto operations in flight on the key, and every group-commit batch
-   * after it must see the key's fence moved (src/store/fences.ts). Under a
-   * shared lock, a batch could read the fence before the retirement committed
-   * and commit after it: a Decrypt answered on a grant already revoked.
+   * Retires a grant, once the caller's right to has been checked. First takes
+   * the key's exclusive lock: a retirement takes a permission away, so like
+   * DisableKey it must wait for the crypto operations in flight on the key,
+   * and every group-commit batch after it must see the key's fence moved
+   * (src/store/fences.ts). Under a shared lock, a batch could read the fence
+   * before the retirement committed and commit after it: a Decrypt answered on
+   * a grant already revoked. The lock comes after the checks, as for every
+   * lifecycle change (lockAuthorizedKey), so a caller without the right cannot
+   * stall the key's traffic; `recheck` then runs under it. The grant's stream
+   * is folded under the lock, so one retired meanwhile is NotFoundException.
    */
-  async #retire(trx: Trx, grant: GrantState, by: string, via: 'RetireGrant' | 'RevokeGrant', now: Date): Promise<void> {
+  async #retire(scope: TransactionScope, grant: GrantState, via: 'RetireGrant' | 'RevokeGrant', recheck?: () => Promise<void>): Promise<void> {
+    const { trx, now } = scope;
+    await lockKeyExclusive(trx, grant.keyId);
+    await recheck?.();
     const current = foldGrant((await readStream(trx, grantStreamId(grant.grantId))) as Recorded<GrantEvent>[]);
-    await applyDecision(trx, grantStream(grant.grantId), current, decideRetireGrant(current, by, via), now);
+    await applyDecision(trx, grantStream(grant.grantId), current, decideRetireGrant(current, scope.ctx.caller.principalArn, via), now);
   }
 
   async #grant(trx: Trx, grantId: string, arn: string): Promise<GrantState | null> {
@@ -306,16 +313,16 @@ export class GrantService {
   }
 
   /**
-   * The key a grant operation names, locked: shared to read or add grants
-   * (ordered against the key's deletion, which retires them), exclusive to
-   * retire one (see #retire).
+   * The key a grant operation names. Locked shared to read or add grants
+   * (ordered against the key's deletion, which retires them); not locked here
+   * to retire one, which takes the exclusive lock later (#retire): a shared
+   * lock held until then would deadlock two retirements on the key.
    */
-  async #key(scope: TransactionScope, keyIdText: string, lock: 'shared' | 'exclusive' = 'shared'): Promise<KeyState> {
+  async #key(scope: TransactionScope, keyIdText: string, lock: 'shared' | 'none' = 'shared'): Promise<KeyState> {
     const { trx } = scope;
     // Grant operations name a key by key id or key ARN only, as in AWS.
     const { keyId, accountId } = await this.#resolver.resolveKeyOnly(trx, scope.ctx.caller.accountId, keyIdText);
-    if (lock === 'exclusive') await lockKeyExclusive(trx, keyId);
-    else await lockKeyShared(trx, [keyId]);
+    if (lock === 'shared') await lockKeyShared(trx, [keyId]);
     const key = await readKeyProjection(trx, keyId);
     if (!key) throw keyNotFound(keyArn(this.#region, accountId, keyId));
     scope.addResource({ arn: key.arn, type: 'AWS::KMS::Key', accountId: key.accountId });

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KmsError } from '../../src/domain/errors.ts';
+import { keyLockName } from '../../src/store/key-locks.ts';
 import { createTestApp, type Principal, type TestApp } from '../support/app.ts';
 import { waitFor } from '../support/concurrency.ts';
 import { installTestTrigger } from '../support/database.ts';
@@ -117,5 +119,40 @@ describe.each<Revocation>(['RevokeGrant', 'RetireGrant by key and grant id', 'Re
     expect(rows[revokedAt]).toMatchObject({ name: revocation.split(' ')[0], outcome: 'success' });
     expect(rows.slice(0, revokedAt).filter((r) => r.outcome === 'success').length).toBeGreaterThan(0);
     expect(rows.slice(revokedAt + 1).filter((r) => r.outcome === 'success')).toEqual([]);
+  });
+});
+
+describe('retiring takes the key exclusive only after the right to', () => {
+  it('a caller without kms:RevokeGrant is refused at once while crypto holds the key; one with it waits for them, then revokes', async () => {
+    const keyId = (await t.gql(alice, `mutation { createKey(input: { description: "grant lock order" }) { keyMetadata { keyId } } }`)).data.createKey
+      .keyMetadata.keyId as string;
+    const created = await t.app.grants.createGrant(await t.ctx(alice), { keyId, granteePrincipal: grantee.principalArn, operations: ['Decrypt'] });
+    // A crypto operation in flight on the key, as far as the lock is concerned: its shared lock held in an open transaction.
+    const holder = new pg.Client({ connectionString: t.db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, [keyLockName(keyId)]);
+      const settledWithin = <T>(p: Promise<T>, ms: number) =>
+        Promise.race([
+          p.then(
+            () => 'settled' as const,
+            () => 'settled' as const,
+          ),
+          new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms)),
+        ]);
+
+      const refused = t.app.grants.revokeGrant({ ...(await t.ctx(grantee)), requestId: randomUUID() }, { keyId, grantId: created.grantId });
+      expect(await settledWithin(refused, 5_000)).toBe('settled');
+      await expect(refused).rejects.toMatchObject({ code: 'AccessDeniedException' });
+
+      const revoking = t.app.grants.revokeGrant({ ...(await t.ctx(alice)), requestId: randomUUID() }, { keyId, grantId: created.grantId });
+      expect(await settledWithin(revoking, 500)).toBe('pending');
+      await holder.query('COMMIT');
+      await revoking;
+    } finally {
+      await holder.end();
+    }
+    expect((await t.app.grants.listGrants(await t.ctx(alice), { keyId })).grants).toEqual([]);
   });
 });
