@@ -1,6 +1,6 @@
 import type { NoticeSource } from '../store/audit-notifications.ts';
 import type { Db } from '../store/database.ts';
-import { commitFencedAppends, type FencedAppend } from '../store/fences.ts';
+import { commitFencedAppends, type CommittedBatch, type FencedAppend } from '../store/fences.ts';
 
 export interface GroupCommitOptions {
   /** Most records in one batch (one INSERT, one COMMIT). */
@@ -102,33 +102,31 @@ export class GroupCommitter {
   }
 
   async #flush(batch: Waiting[]): Promise<void> {
-    let committed;
+    let committed: CommittedBatch | undefined;
     try {
       committed = await commitFencedAppends(
         this.#db,
         batch.map((w) => w.append),
       );
+      this.#stats.batches++;
+      this.#stats.records += batch.length;
+      const { written } = committed;
+      batch.forEach((w, i) => {
+        if (!written[i]) this.#stats.fenced++;
+        w.resolve(written[i]!);
+      });
     } catch (error) {
       this.#stats.failedBatches++;
       for (const w of batch) w.reject(error);
+    } finally {
       this.#inFlight--;
       this.#pump();
-      return;
     }
-    const { written, transactionId } = committed;
-    this.#stats.batches++;
-    this.#stats.records += batch.length;
-    batch.forEach((w, i) => {
-      if (!written[i]) this.#stats.fenced++;
-      w.resolve(written[i]!);
-    });
-    this.#inFlight--;
-    this.#pump();
     // After the answers: the batch is committed whatever the notices do. A notice
     // that fails to go out only delays the live tails, which re-read the log by polling.
-    if (transactionId !== null) {
+    if (committed?.transactionId != null) {
       try {
-        this.#notices?.publish(transactionId, noticeSources(batch, written));
+        this.#notices?.publish(committed.transactionId, noticeSources(batch, committed.written));
       } catch {
         // Nothing to undo, and no request to fail: see above.
       }
