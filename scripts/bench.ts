@@ -441,11 +441,8 @@ function settings(): Settings {
   };
   const clientsRaw = process.env['BENCH_CLIENTS'] || '1,8,32';
   const clients = clientsRaw.split(',').map((s) => Number(s.trim()));
-  if (process.env['BENCH_READ_INDEXES'] === 'off' && process.env['DATABASE_URL']) {
-    throw new Error('BENCH_READ_INDEXES=off drops indexes: it runs only on the embedded throwaway database, not on DATABASE_URL');
-  }
   if (clients.some((c) => !Number.isInteger(c) || c < 1 || c > 128)) throw new Error(`BENCH_CLIENTS must be integers 1-128, e.g. 1,8,32, not '${clientsRaw}'`);
-  return {
+  const chosen: Settings = {
     seconds: number('BENCH_SECONDS', 8, 0.5),
     warmupSeconds: number('BENCH_WARMUP_SECONDS', 2, 0),
     clients,
@@ -460,6 +457,10 @@ function settings(): Settings {
     seal: onOff('BENCH_SEAL', process.env['BENCH_SEAL'] || 'off'),
     readIndexes: onOff('BENCH_READ_INDEXES', process.env['BENCH_READ_INDEXES'] || 'on'),
   };
+  if (!chosen.readIndexes && chosen.databaseUrl) {
+    throw new Error('BENCH_READ_INDEXES=off drops indexes: it runs only on the embedded throwaway database, not on DATABASE_URL');
+  }
+  return chosen;
 }
 
 /** A comma-separated choice among `all` (all of them when unset), in `all`'s order. */
